@@ -1,0 +1,94 @@
+// cvpbench-blas-compare: how far the matmul kernel is from a tuned BLAS on the same core.
+//
+// The process pins itself to the first CPU it is allowed (so `taskset -c 3` picks core 3), sets
+// OpenBLAS to one thread, and times cvp::matmul::multiply against cblas_dgemm for the same inputs.
+// Both report GFLOP/s (2 n^3 per product) as the GFLOPS counter.
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "cvp/workloads/matmul.h"
+
+#if defined(__linux__) && !defined(CVP_NO_AFFINITY)
+#include <sched.h>
+#endif
+
+namespace {
+
+// Pins the calling thread to the first CPU of its allowed set; returns that CPU, or -1 if pinning
+// is unavailable or failed.
+int pin_to_first_allowed_cpu() {
+#if defined(__linux__) && !defined(CVP_NO_AFFINITY)
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof one, &one) == 0 ? cpu : -1;
+  }
+#endif
+  return -1;
+}
+
+void set_gflops(benchmark::State& state, std::size_t n) {
+  state.counters["GFLOPS"] = benchmark::Counter(cvp::matmul::flops(n) * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bm_cvpbench(benchmark::State& state, std::size_t n) {
+  cvp::matmul::Problem p = cvp::matmul::make_problem(n);
+  for (auto _ : state) {
+    cvp::matmul::multiply(p.a.data(), p.b.data(), p.c.data(), n);
+    benchmark::DoNotOptimize(p.c.data());
+    benchmark::ClobberMemory();
+  }
+  set_gflops(state, n);
+}
+
+void bm_openblas(benchmark::State& state, std::size_t n) {
+  cvp::matmul::Problem p = cvp::matmul::make_problem(n);
+  const auto dim = static_cast<blasint>(n);
+  for (auto _ : state) {
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dim, dim, dim, 1.0, p.a.data(), dim,
+                p.b.data(), dim, 0.0, p.c.data(), dim);
+    benchmark::DoNotOptimize(p.c.data());
+    benchmark::ClobberMemory();
+  }
+  set_gflops(state, n);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Pin before OpenBLAS or Google Benchmark start anything, so every thread inherits the CPU.
+  const int cpu = pin_to_first_allowed_cpu();
+  openblas_set_num_threads(1);
+
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("pinned_cpu", cpu >= 0 ? std::to_string(cpu) : "not pinned");
+#ifdef CVP_OPENBLAS_VERSION
+  benchmark::AddCustomContext("openblas_version", CVP_OPENBLAS_VERSION);
+#endif
+  benchmark::AddCustomContext("openblas_config", openblas_get_config());
+  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+
+  for (const std::size_t n : std::vector<std::size_t>{256, 512, 1024}) {
+    const std::string size = "/n:" + std::to_string(n);
+    benchmark::RegisterBenchmark(("matmul/impl:cvpbench" + size).c_str(), bm_cvpbench, n)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("matmul/impl:openblas" + size).c_str(), bm_openblas, n)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,128 @@
+// cvpbench: what concurrency and what parallelism each buy, measured on this machine.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cvp/exec/affinity.h"
+#include "cvp/exec/topology.h"
+#include "machine.h"
+#include "measure.h"
+#include "options.h"
+#include "output.h"
+#include "plan.h"
+#include "summary.h"
+#if CVP_HAVE_IO
+#include "cvp/exec/request_runner.h"
+#endif
+
+namespace {
+
+int run(int argc, char** argv) {
+  using namespace cvp;
+  const exec::Topology machine_topology = exec::detect_topology();
+  const bench::ParsedCommandLine parsed =
+      bench::parse_command_line(argc, argv, machine_topology);
+  if (!parsed.options) {
+    std::cout << parsed.text;
+    return parsed.exit_code;
+  }
+  const bench::Options& options = *parsed.options;
+  const exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
+  std::vector<bench::Point> points = bench::make_plan(options, topology);
+#if !CVP_HAVE_IO
+  std::erase_if(points, [](const bench::Point& p) { return p.kind == bench::Kind::io; });
+#endif
+  if (options.list_only) {
+    for (const auto& p : points) std::cout << p.name() << "\n";
+    return 0;
+  }
+  const std::string folder = bench::prepare_run_folder(options.out);
+
+  std::fprintf(stderr, "cvpbench %s: %zu benchmarks x %d repetitions on %s\n", CVP_VERSION,
+               points.size(), options.repetitions, topology.cpu_model.c_str());
+  std::fprintf(stderr, "allowed CPUs %s: %d core%s, %d logical%s; serial and concurrent run on CPU %d\n",
+               exec::format_cpu_list(topology.allowed).c_str(), topology.allowed_cores(),
+               topology.allowed_cores() == 1 ? "" : "s", topology.allowed_logical(),
+               topology.smt ? " (SMT)" : "", topology.home_cpu());
+  if (topology.allowed_cores() == 1) {
+    std::fprintf(stderr, "only 1 core is allowed: parallel mode has 1 core and equals serial\n");
+  }
+  if (!exec::affinity_supported()) {
+    std::fprintf(stderr, "this build cannot pin threads: every result is labelled pinned: false\n");
+  }
+
+#if CVP_HAVE_IO
+  bool any_io = false;
+  for (const auto& p : points) any_io = any_io || p.kind == bench::Kind::io;
+  if (any_io) {
+    const exec::ScopedAffinityRestore restore;
+    exec::pin_to_cpu(topology.home_cpu());
+    io::calibrate();
+  }
+#endif
+
+  const std::string raw_partial = folder + "/.benchmark.json.partial";
+  std::vector<std::string> gb_args = {
+      argv[0],
+      "--benchmark_out=" + raw_partial,
+      "--benchmark_out_format=json",
+      "--benchmark_repetitions=" + std::to_string(options.repetitions),
+      "--benchmark_enable_random_interleaving=true",
+      "--benchmark_min_time=" + std::to_string(options.min_time_s),
+  };
+  std::vector<char*> gb_argv;
+  for (auto& a : gb_args) gb_argv.push_back(a.data());
+  int gb_argc = static_cast<int>(gb_argv.size());
+  benchmark::Initialize(&gb_argc, gb_argv.data());
+  benchmark::AddCustomContext("cvpbench_version", CVP_VERSION);
+  benchmark::AddCustomContext("cvpbench_git_commit", CVP_GIT_COMMIT);
+  benchmark::AddCustomContext("cvpbench_allowed_cpus", exec::format_cpu_list(topology.allowed));
+  benchmark::AddCustomContext("cvpbench_flags", CVP_BUILD_FLAGS);
+
+  bench::Session session(std::move(points), options.repetitions, options.min_time_s);
+  session.register_all();
+  bench::CollectingReporter reporter(session);
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  bench::publish_file(raw_partial, folder + "/benchmark.json");
+
+  const auto rows = bench::summarise(session.measurements());
+  const auto lines = bench::verdicts(rows, topology.allowed_cores());
+  const nlohmann::json machine = bench::machine_context(topology);
+  const nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
+  bench::write_file_atomically(folder + "/summary.json", summary.dump(2) + "\n");
+
+  std::cout << bench::console_table(rows) << "\n";
+  for (const auto& line : lines) std::cout << line << "\n";
+  std::cout << "\nresults: " << folder << "/summary.json and " << folder << "/benchmark.json\n";
+
+  int failed = 0;
+  for (const auto& r : rows) failed += r.ok ? 0 : 1;
+  if (failed > 0) {
+    std::fprintf(stderr, "cvpbench: %d benchmark%s failed:\n", failed, failed == 1 ? "" : "s");
+    for (const auto& r : rows) {
+      if (!r.ok) std::fprintf(stderr, "  %s: %s\n", r.m->point.name().c_str(), r.m->error.c_str());
+    }
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const cvp::bench::UsageError& e) {
+    std::fprintf(stderr, "cvpbench: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cvpbench: failed: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,248 @@
+#include "measure.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <set>
+
+#include "cvp/exec/evidence.h"
+#include "cvp/workloads/matmul.h"
+#if CVP_HAVE_IO
+#include "cvp/exec/request_runner.h"
+#endif
+
+namespace cvp::bench {
+namespace {
+
+// Inputs and the serial answer for one matrix size, made once, outside every timed region.
+struct MatmulData {
+  matmul::Problem problem;
+  double reference = 0;  // checksum of the serial answer
+};
+
+MatmulData& matmul_data(std::size_t n) {
+  static std::map<std::size_t, std::unique_ptr<MatmulData>> cache;
+  auto& slot = cache[n];
+  if (!slot) {
+    slot = std::make_unique<MatmulData>();
+    slot->problem = matmul::make_problem(n);
+    auto& p = slot->problem;
+    matmul::multiply(p.a.data(), p.b.data(), p.c.data(), n);
+    slot->reference = matmul::checksum(p.c.data(), n);
+  }
+  return *slot;
+}
+
+// Row ranges of the tasks: four per thread, multiples of 8 rows where n allows.
+std::vector<std::size_t> row_bounds(std::size_t n, int threads) {
+  const std::size_t units = (n + 7) / 8;
+  const std::size_t tasks = std::max<std::size_t>(1, std::min(units, 4 * static_cast<std::size_t>(threads)));
+  std::vector<std::size_t> bounds(tasks + 1);
+  for (std::size_t i = 0; i <= tasks; ++i) bounds[i] = std::min(n, (i * units / tasks) * 8);
+  bounds.back() = n;
+  return bounds;
+}
+
+void merge_cpus(std::vector<int>& into, const std::vector<int>& more) {
+  std::set<int> all(into.begin(), into.end());
+  all.insert(more.begin(), more.end());
+  into.assign(all.begin(), all.end());
+}
+
+void record_evidence(benchmark::State& st, Measurement& m, exec::Sightings& seen,
+                     const exec::UsageDelta& usage, double iterations) {
+  const auto cpus = seen.cpus();
+  merge_cpus(m.cpus_seen, cpus);
+  m.threads_seen = std::max(m.threads_seen, seen.threads());
+  m.pin_failures += seen.pin_failures();
+  const bool pinned = exec::pinned_as_intended(cpus, m.point.cpus, seen.pin_failures());
+  st.counters["cpu_per_wall"] = usage.cpu_per_wall();
+  st.counters["cpu_s"] = usage.cpu_s / iterations;
+  st.counters["cpus_seen"] = static_cast<double>(cpus.size());
+  st.counters["threads_seen"] = seen.threads();
+  st.counters["pinned"] = pinned ? 1 : 0;
+  st.counters["ctx_voluntary"] = static_cast<double>(usage.voluntary_switches) / iterations;
+  st.counters["ctx_involuntary"] = static_cast<double>(usage.involuntary_switches) / iterations;
+}
+
+void run_matmul(benchmark::State& st, Session& session, const std::string& name) {
+  Measurement& m = *session.find(name);
+  const Point& p = m.point;
+  MatmulData& data = matmul_data(p.n);
+  auto& prob = data.problem;
+  std::unique_ptr<exec::Executor> executor;
+  try {
+    executor = exec::make_executor(*exec::parse_backend(p.backend), p.cpus);
+  } catch (const std::exception& e) {
+    st.SkipWithError(e.what());
+    return;
+  }
+  const auto bounds = row_bounds(p.n, p.threads);
+  const std::size_t n = p.n;
+  const exec::Task task = [&](std::size_t i) {
+    matmul::multiply_rows(prob.a.data(), prob.b.data(), prob.c.data(), n, bounds[i],
+                          bounds[i + 1]);
+  };
+  const std::size_t tasks = bounds.size() - 1;
+  std::fill(prob.c.begin(), prob.c.end(), std::numeric_limits<double>::quiet_NaN());
+
+  const auto start = exec::UsageSnapshot::now();
+  try {
+    executor->run(tasks, task);  // warm-up: threads started and pinned, caches filled
+    executor->sightings().reset();
+    const auto before = exec::UsageSnapshot::now();
+    for (auto _ : st) executor->run(tasks, task);
+    const auto usage = exec::UsageSnapshot::now() - before;
+    record_evidence(st, m, executor->sightings(), usage, static_cast<double>(st.iterations()));
+    st.counters["FLOP/s"] = benchmark::Counter(matmul::flops(n),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+    if (matmul::checksum(prob.c.data(), n) != data.reference) {
+      m.verified = false;
+      if (m.error.empty()) m.error = "result differs from the serial answer";
+      st.SkipWithError("result differs from the serial answer");
+    }
+    session.note_call(p, (exec::UsageSnapshot::now() - start).wall_s, st.max_iterations == 1);
+  } catch (const std::exception& e) {
+    m.verified = false;
+    if (m.error.empty()) m.error = e.what();
+    st.SkipWithError(e.what());
+  }
+}
+
+#if CVP_HAVE_IO
+void run_requests(benchmark::State& st, Session& session, const std::string& name) {
+  Measurement& m = *session.find(name);
+  const Point& p = m.point;
+  const io::IoBackend backend =
+      p.backend == "eventloop" ? io::IoBackend::eventloop : io::IoBackend::threads;
+  exec::Sightings seen;
+  const auto start = exec::UsageSnapshot::now();
+  double measured = 0;
+  try {
+    const auto before = exec::UsageSnapshot::now();
+    for (auto _ : st) {
+      const io::RequestRun run = io::run_requests(p.io, backend, p.cpus, seen);
+      st.SetIterationTime(run.wall_s);
+      measured += run.wall_s;
+      m.latencies_us.insert(m.latencies_us.end(), run.latencies_us.begin(),
+                            run.latencies_us.end());
+      m.c_measured_us.push_back(run.cpu_us_per_request);
+      m.overshoot_us.push_back(run.wait_overshoot_us);
+      const std::size_t wrong = run.errors + (run.processed > p.io.requests
+                                                  ? run.processed - p.io.requests
+                                                  : p.io.requests - run.processed);
+      m.io_errors += wrong;
+      if (wrong > 0) {
+        m.verified = false;
+        if (m.error.empty()) {
+          m.error = std::to_string(wrong) + " of " + std::to_string(p.io.requests) +
+                    " responses were wrong, missing or duplicated";
+        }
+      }
+    }
+    const auto usage = exec::UsageSnapshot::now() - before;
+    record_evidence(st, m, seen, usage, static_cast<double>(st.iterations()));
+    st.counters["requests/s"] =
+        benchmark::Counter(static_cast<double>(p.io.requests) * static_cast<double>(st.iterations()) /
+                           std::max(measured, 1e-12));
+    if (!m.verified) st.SkipWithError(m.error.c_str());
+    session.note_call(p, (exec::UsageSnapshot::now() - start).wall_s, st.max_iterations == 1);
+  } catch (const std::exception& e) {
+    m.verified = false;
+    if (m.error.empty()) m.error = e.what();
+    st.SkipWithError(e.what());
+  }
+}
+#endif
+
+}  // namespace
+
+Session::Session(std::vector<Point> points, int repetitions, double min_time_s)
+    : repetitions_(repetitions), min_time_s_(min_time_s), tty_(isatty(STDERR_FILENO) != 0) {
+  measurements_.reserve(points.size());
+  for (auto& p : points) {
+    index_[p.name()] = measurements_.size();
+    Measurement m;
+    m.point = std::move(p);
+    measurements_.push_back(std::move(m));
+  }
+}
+
+Measurement* Session::find(const std::string& name) {
+  const auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &measurements_[it->second];
+}
+
+void Session::register_all() {
+  for (const auto& m : measurements_) {
+    const std::string name = m.point.name();
+    benchmark::internal::Benchmark* b = nullptr;
+    if (m.point.kind == Kind::cpu) {
+      b = benchmark::RegisterBenchmark(name.c_str(), [this, name](benchmark::State& st) {
+        run_matmul(st, *this, name);
+      });
+      b->UseRealTime();
+    } else {
+#if CVP_HAVE_IO
+      b = benchmark::RegisterBenchmark(name.c_str(), [this, name](benchmark::State& st) {
+        run_requests(st, *this, name);
+      });
+      b->UseManualTime();
+#else
+      continue;
+#endif
+    }
+    b->Unit(benchmark::kMillisecond);
+  }
+}
+
+void Session::note_call(const Point& point, double seconds, bool repetition_started) {
+  // Google Benchmark starts every repetition with a one-iteration call, then grows the count.
+  seconds_done_ += seconds;
+  if (repetition_started) ++reps_done_;
+  const int total = static_cast<int>(measurements_.size()) * repetitions_;
+  const int left = std::max(0, total - reps_done_);
+  const double eta = reps_done_ > 0 ? seconds_done_ / reps_done_ * left : 0;
+  std::fprintf(stderr, "%s[%d/%d] %-70s about %.0f s left%s", tty_ ? "\r\033[K" : "",
+               std::min(reps_done_, total), total, point.name().c_str(), eta, tty_ ? "" : "\n");
+  if (tty_ && left == 0) std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+bool CollectingReporter::ReportContext(const Context&) { return true; }
+
+void CollectingReporter::ReportRuns(const std::vector<Run>& runs) {
+  for (const Run& run : runs) {
+    if (run.run_type != Run::RT_Iteration) continue;
+    // Names carry Google Benchmark's suffixes (e.g. /real_time); the point's name is the prefix.
+    std::string name = run.benchmark_name();
+    Measurement* m = nullptr;
+    while (!(m = session_.find(name))) {
+      const auto slash = name.rfind('/');
+      if (slash == std::string::npos) break;
+      name.resize(slash);
+    }
+    if (!m) continue;
+    if (run.error_occurred) {
+      m->verified = false;
+      if (m->error.empty()) m->error = run.error_message;
+      continue;
+    }
+    const double iterations = static_cast<double>(std::max<benchmark::IterationCount>(run.iterations, 1));
+    m->wall_s.push_back(run.real_accumulated_time / iterations);
+    auto counter = [&](const char* key) {
+      const auto it = run.counters.find(key);
+      return it == run.counters.end() ? 0.0 : static_cast<double>(it->second);
+    };
+    m->cpu_s.push_back(counter("cpu_s"));
+    m->cpu_per_wall.push_back(counter("cpu_per_wall"));
+    m->voluntary.push_back(counter("ctx_voluntary"));
+    m->involuntary.push_back(counter("ctx_involuntary"));
+  }
+}
+
+}  // namespace cvp::bench

@@ -1,0 +1,48 @@
+// From measurements to the summary JSON (the contract of ../shared/DESIGN.md and
+// schema/summary.schema.json), the console table and the verdict lines.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "measure.h"
+#include "options.h"
+
+namespace cvp::bench {
+
+// One summarised point; mirrors a "results" entry of the summary JSON.
+struct ResultRow {
+  const Measurement* m = nullptr;
+  bool ok = false;          // measured and verified
+  double median_s = 0;
+  double ci_low = 0, ci_high = 0, ci_coverage = 0;
+  double speedup = 0, speedup_low = 0, speedup_high = 0;
+  std::string baseline;     // name of the serial point speedups are computed against
+  double baseline_s = 0;
+  double bound = 1;
+  double efficiency = 0;
+  double karp_flatt = 0;
+  bool has_karp_flatt = false;
+  double throughput = 0;
+  std::string throughput_unit;
+  double cpu_s = 0, cpu_per_wall = 0, voluntary = 0, involuntary = 0;
+  bool pinned = false;
+  double c_measured_us = 0, overshoot_us = 0;
+  double p50 = 0, p95 = 0, p99 = 0;
+};
+
+std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements);
+
+// One line per workload group, e.g.
+// "matmul n=1024: concurrency x1.00 on 1 core; parallelism x1.97 on 2 cores (ideal x2)".
+std::vector<std::string> verdicts(const std::vector<ResultRow>& rows, int allowed_cores);
+
+nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::json& machine,
+                            const Options& options, const std::vector<std::string>& verdict_lines);
+
+// The table a person reads.
+std::string console_table(const std::vector<ResultRow>& rows);
+
+}  // namespace cvp::bench

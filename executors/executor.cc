@@ -1,0 +1,89 @@
+#include "cvp/exec/executor.h"
+
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+
+#include "cvp/exec/affinity.h"
+
+namespace cvp::exec {
+
+std::unique_ptr<Executor> make_threads_executor(std::vector<int> worker_cpus);
+std::unique_ptr<Executor> make_openmp_executor(std::vector<int> worker_cpus);
+std::unique_ptr<Executor> make_tbb_executor(std::vector<int> worker_cpus);
+
+std::string_view to_string(Mode mode) {
+  switch (mode) {
+    case Mode::serial: return "serial";
+    case Mode::concurrent: return "concurrent";
+    case Mode::parallel: return "parallel";
+  }
+  return "?";
+}
+
+std::string_view to_string(Backend backend) {
+  switch (backend) {
+    case Backend::threads: return "threads";
+    case Backend::openmp: return "openmp";
+    case Backend::tbb: return "tbb";
+  }
+  return "?";
+}
+
+std::optional<Mode> parse_mode(std::string_view text) {
+  for (Mode m : {Mode::serial, Mode::concurrent, Mode::parallel}) {
+    if (to_string(m) == text) return m;
+  }
+  return std::nullopt;
+}
+
+std::optional<Backend> parse_backend(std::string_view text) {
+  for (Backend b : all_backends()) {
+    if (to_string(b) == text) return b;
+  }
+  return std::nullopt;
+}
+
+const std::vector<Backend>& all_backends() {
+  static const std::vector<Backend> backends{Backend::threads, Backend::openmp, Backend::tbb};
+  return backends;
+}
+
+Executor::Executor(Backend backend, std::vector<int> worker_cpus)
+    : backend_(backend), worker_cpus_(std::move(worker_cpus)) {}
+
+void Executor::pin_worker(int worker) {
+  if (!pin_to_cpu(worker_cpus_[static_cast<std::size_t>(worker)])) sightings_.note_pin_failure();
+}
+
+void Executor::run(std::size_t n_tasks, const Task& task) {
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  dispatch(n_tasks, [&](int /*worker*/, std::size_t i) {
+    if (failed.load(std::memory_order_relaxed)) return;
+    sightings_.note();
+    try {
+      task(i);
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
+    }
+    sightings_.note();
+  });
+  if (error) std::rethrow_exception(error);
+}
+
+std::unique_ptr<Executor> make_executor(Backend backend, std::vector<int> worker_cpus) {
+  if (worker_cpus.empty()) throw std::invalid_argument("an executor needs at least one worker");
+  switch (backend) {
+    case Backend::threads: return make_threads_executor(std::move(worker_cpus));
+    case Backend::openmp: return make_openmp_executor(std::move(worker_cpus));
+    case Backend::tbb: return make_tbb_executor(std::move(worker_cpus));
+  }
+  throw std::invalid_argument("unknown backend");
+}
+
+}  // namespace cvp::exec

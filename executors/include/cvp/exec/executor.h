@@ -1,0 +1,71 @@
+// One kernel, many ways of executing it.
+//
+// An Executor runs task(0) .. task(n-1) on a fixed team of workers, each pinned to the CPU the
+// mode chose for it: serial is a team of one, concurrent is K workers on one CPU, parallel is
+// one worker per core. Backends differ only in the machinery (std::thread, OpenMP, oneTBB).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cvp/exec/evidence.h"
+
+namespace cvp::exec {
+
+enum class Mode { serial, concurrent, parallel };
+enum class Backend { threads, openmp, tbb };
+
+std::string_view to_string(Mode mode);
+std::string_view to_string(Backend backend);
+std::optional<Mode> parse_mode(std::string_view text);
+std::optional<Backend> parse_backend(std::string_view text);
+const std::vector<Backend>& all_backends();
+
+using Task = std::function<void(std::size_t)>;
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Runs task(i) exactly once for every i in [0, n_tasks) and returns when all have finished.
+  // Task i goes to worker i mod threads() where the backend lets us choose (threads, OpenMP);
+  // oneTBB's scheduler picks for itself. The first exception a task throws is rethrown here
+  // after every task has finished or been skipped.
+  // REQUIRES: not called concurrently on the same executor.
+  void run(std::size_t n_tasks, const Task& task);
+
+  Backend backend() const { return backend_; }
+  int threads() const { return static_cast<int>(worker_cpus_.size()); }
+  const std::vector<int>& worker_cpus() const { return worker_cpus_; }
+
+  // Where tasks ran since the last reset; pin failures of the workers.
+  Sightings& sightings() { return sightings_; }
+
+ protected:
+  Executor(Backend backend, std::vector<int> worker_cpus);
+
+  // Backend hook: call body(worker, i) for every task, worker being the team slot running it.
+  virtual void dispatch(std::size_t n_tasks,
+                        const std::function<void(int, std::size_t)>& body) = 0;
+
+  // Pins the calling thread to worker slot `worker`'s CPU, counting a failure in sightings.
+  void pin_worker(int worker);
+
+ private:
+  Backend backend_;
+  std::vector<int> worker_cpus_;
+  Sightings sightings_;
+};
+
+// A team of worker_cpus.size() workers; worker w is pinned to worker_cpus[w].
+// REQUIRES: !worker_cpus.empty().
+std::unique_ptr<Executor> make_executor(Backend backend, std::vector<int> worker_cpus);
+
+}  // namespace cvp::exec

@@ -1,0 +1,128 @@
+// Event loops: one Asio io_context per worker CPU, run by one pinned thread; the requests in
+// flight are coroutines on those loops and their waits are timers, so one thread interleaves
+// many requests without the kernel switching threads.
+#include <algorithm>
+#include <latch>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "request_handling.h"
+
+namespace cvp::io {
+namespace detail {
+namespace {
+
+// One loop: its context (told it is run by one thread), its worker's tally and steps.
+struct Loop {
+  asio::io_context io{1};
+  Tally tally;
+  std::optional<Handler> handler;  // made on the loop's own thread
+};
+
+// The runner's timer wait: completes at `deadline` on the steady clock.
+auto wait_until(asio::steady_timer& timer, Clock::time_point deadline) {
+  timer.expires_at(deadline);
+  return timer.async_wait(asio::use_awaitable);
+}
+
+// One request slot: handles requests one after another until none are left.
+asio::awaitable<void> serve(RunContext& context, Loop& loop) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  InFlight request;
+  std::size_t id = 0;
+  while (context.take(id)) {
+    loop.handler->begin(id, request);
+    const Clock::duration requested = context.wait_for(id);
+    const Clock::time_point wait_start = Clock::now();
+    co_await wait_until(timer, wait_start + requested);
+    loop.handler->finish(request, requested, wait_start, Clock::now());
+  }
+}
+
+asio::awaitable<void> wait_and_record(Clock::time_point deadline, std::size_t index,
+                                      std::vector<std::size_t>& order) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  co_await wait_until(timer, deadline);
+  order.push_back(index);
+}
+
+}  // namespace
+
+double run_eventloops(RunContext& context, int in_flight, const std::vector<int>& worker_cpus,
+                      std::vector<Tally>& tallies) {
+  const std::size_t n_loops = std::min(worker_cpus.size(), static_cast<std::size_t>(in_flight));
+  std::vector<std::unique_ptr<Loop>> loops;
+  for (std::size_t l = 0; l < n_loops; ++l) loops.push_back(std::make_unique<Loop>());
+  for (int j = 0; j < in_flight; ++j) {
+    Loop& loop = *loops[static_cast<std::size_t>(j) % n_loops];
+    // Not yet running: co_spawn only queues the coroutine on the loop.
+    asio::co_spawn(loop.io, serve(context, loop), [&loop](std::exception_ptr e) {
+      if (e && !loop.tally.failure) loop.tally.failure = e;
+    });
+  }
+
+  std::latch ready(static_cast<std::ptrdiff_t>(n_loops));
+  std::latch go(1);
+  std::vector<std::thread> threads;
+  threads.reserve(n_loops);
+  for (std::size_t l = 0; l < n_loops; ++l) {
+    threads.emplace_back([&, l] {
+      Loop& loop = *loops[l];
+      try {
+        become_worker(worker_cpus[l], context.sightings());
+        loop.tally.latencies_us.reserve(2 * context.size() / n_loops + 16);
+        loop.handler.emplace(context, loop.tally);
+      } catch (...) {
+        loop.tally.failure = std::current_exception();
+      }
+      ready.count_down();
+      go.wait();
+      if (loop.handler) {
+        try {
+          loop.io.run();
+        } catch (...) {
+          if (!loop.tally.failure) loop.tally.failure = std::current_exception();
+        }
+      }
+      loop.tally.finished = Clock::now();
+    });
+  }
+  ready.wait();
+  const Clock::time_point start = Clock::now();
+  go.count_down();
+  for (auto& t : threads) t.join();
+
+  Clock::time_point end = start;
+  tallies.clear();
+  for (auto& loop : loops) {
+    end = std::max(end, loop->tally.finished);
+    tallies.push_back(std::move(loop->tally));
+  }
+  return std::chrono::duration<double>(end - start).count();
+}
+
+}  // namespace detail
+
+std::vector<std::size_t> timer_wake_order(const std::vector<double>& delays_us) {
+  asio::io_context io{1};
+  std::vector<std::size_t> order;
+  order.reserve(delays_us.size());
+  const detail::Clock::time_point start = detail::Clock::now();
+  for (std::size_t i = 0; i < delays_us.size(); ++i) {
+    const auto delay = std::chrono::duration_cast<detail::Clock::duration>(
+        std::chrono::duration<double, std::micro>(delays_us[i]));
+    asio::co_spawn(io, detail::wait_and_record(start + delay, i, order), asio::detached);
+  }
+  io.run();
+  return order;
+}
+
+}  // namespace cvp::io

@@ -1,0 +1,120 @@
+// What both request backends share: the run's inputs and response slots, one worker's tally,
+// and the per-request steps around the wait. Internal to cvp::io.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cvp/exec/evidence.h"
+#include "cvp/exec/request_runner.h"
+#include "cvp/workloads/requests.h"
+
+namespace cvp::io::detail {
+
+using Clock = std::chrono::steady_clock;
+
+// One run's shared state. Request texts are made before the clock starts (setup); the next id
+// is the only thing workers contend on. Each response is kept as a fingerprint (a hash of its
+// text) in the slot of its id, written only by the worker that took the id, so slots need no
+// lock and the run allocates nothing to keep them.
+class RunContext {
+ public:
+  RunContext(const RequestConfig& config, exec::Sightings& sightings);
+
+  // Takes the next unhandled id; false when all have been taken.
+  bool take(std::size_t& id) {
+    id = next_.fetch_add(1, std::memory_order_relaxed);
+    return id < requests_.size();
+  }
+
+  // The wait request `id` makes: fixed, or exponential with mean w_us, deterministic per id.
+  Clock::duration wait_for(std::size_t id) const;
+
+  const std::string& request(std::size_t id) const { return requests_[id]; }
+  // 0 until the response to `id` is stored.
+  std::uint64_t& response_slot(std::size_t id) { return fingerprints_[id]; }
+  const std::vector<std::uint64_t>& fingerprints() const { return fingerprints_; }
+  std::size_t size() const { return requests_.size(); }
+  std::uint64_t rounds() const { return rounds_; }
+  // c' is measured on requests whose id is a multiple of this (the clock costs a system call).
+  std::size_t cpu_stride() const { return cpu_stride_; }
+  exec::Sightings& sightings() { return sightings_; }
+  const RequestConfig& config() const { return config_; }
+
+ private:
+  const RequestConfig& config_;
+  exec::Sightings& sightings_;
+  std::uint64_t rounds_;
+  std::size_t cpu_stride_;
+  std::vector<std::string> requests_;
+  std::vector<std::uint64_t> fingerprints_;
+  alignas(64) std::atomic<std::size_t> next_{0};
+};
+
+// What a stored response is compared by; never 0.
+std::uint64_t fingerprint(std::string_view response);
+
+// What one worker (a thread, or an event loop and its coroutines) saw; never shared while
+// the run is going.
+struct Tally {
+  std::vector<double> latencies_us;
+  double cpu_us = 0;
+  std::size_t cpu_samples = 0;
+  double overshoot_us = 0;
+  std::size_t waits = 0;
+  std::size_t processed = 0;
+  std::size_t errors = 0;
+  Clock::time_point finished{};
+  std::exception_ptr failure;
+};
+
+// A request between its two CPU parts.
+struct InFlight {
+  std::size_t id = 0;
+  Clock::time_point start{};
+  requests::Prepared prepared;
+  std::int64_t cpu_ns = 0;
+  bool sampled = false;
+};
+
+// The per-request steps of one worker thread. Construct it on the thread that runs the steps:
+// it measures what reading that thread's CPU clock costs, to take it out of c'.
+class Handler {
+ public:
+  Handler(RunContext& context, Tally& tally);
+
+  // Starts request `id`: notes the CPU, parses and computes (the first CPU part).
+  void begin(std::size_t id, InFlight& request);
+
+  // Finishes it after its wait: responds (the second CPU part), notes the CPU, checks and
+  // stores the response, records latency and wait overshoot.
+  void finish(InFlight& request, Clock::duration requested, Clock::time_point wait_start,
+              Clock::time_point woke);
+
+ private:
+  RunContext& context_;
+  Tally& tally_;
+  std::int64_t clock_cost_ns_ = 0;
+};
+
+// Prepares the calling thread to be a worker: pins it to `cpu` (a failure is counted in
+// `sightings`) and sets its timer slack to 1 ns so that waits end when they should.
+void become_worker(int cpu, exec::Sightings& sightings);
+
+// Blocks the calling thread until `deadline` (absolute, on the steady clock).
+void sleep_until(Clock::time_point deadline);
+
+// The backends. Each returns the wall time from the start of the first request until the last
+// has finished, and fills one Tally per worker.
+double run_threads(RunContext& context, int in_flight, const std::vector<int>& worker_cpus,
+                   std::vector<Tally>& tallies);
+double run_eventloops(RunContext& context, int in_flight, const std::vector<int>& worker_cpus,
+                      std::vector<Tally>& tallies);
+
+}  // namespace cvp::io::detail

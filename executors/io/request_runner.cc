@@ -1,0 +1,218 @@
+// Validation, setup, the per-request steps both backends share, and the merge of their tallies.
+#include "cvp/exec/request_runner.h"
+
+#include <time.h>
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "cvp/exec/affinity.h"
+#include "request_handling.h"
+
+namespace cvp::io {
+
+std::string_view to_string(IoBackend backend) {
+  switch (backend) {
+    case IoBackend::threads:
+      return "threads";
+    case IoBackend::eventloop:
+      return "eventloop";
+  }
+  return "unknown";
+}
+
+void calibrate() { requests::calibrate(); }
+
+namespace detail {
+namespace {
+
+// Samples of c' per run at most; beyond that, measuring every request only adds system calls.
+constexpr std::size_t kCpuSamples = 1024;
+
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+double to_us(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+void validate(const RequestConfig& config, const std::vector<int>& worker_cpus) {
+  if (config.in_flight < 1) {
+    throw std::invalid_argument("in_flight must be at least 1, not " +
+                                std::to_string(config.in_flight));
+  }
+  if (config.requests < static_cast<std::size_t>(config.in_flight)) {
+    throw std::invalid_argument("requests (" + std::to_string(config.requests) +
+                                ") must be at least in_flight (" +
+                                std::to_string(config.in_flight) + ")");
+  }
+  if (worker_cpus.empty()) throw std::invalid_argument("worker_cpus must name at least one CPU");
+  if (!(config.c_us >= 0) || !std::isfinite(config.c_us)) {
+    throw std::invalid_argument("c_us must be a finite number >= 0");
+  }
+  if (!(config.w_us >= 0) || !std::isfinite(config.w_us)) {
+    throw std::invalid_argument("w_us must be a finite number >= 0");
+  }
+}
+
+}  // namespace
+
+RunContext::RunContext(const RequestConfig& config, exec::Sightings& sightings)
+    : config_(config),
+      sightings_(sightings),
+      rounds_(requests::rounds_for(config.c_us)),
+      cpu_stride_(std::max<std::size_t>(1, config.requests / kCpuSamples)),
+      fingerprints_(config.requests, 0) {
+  requests_.reserve(config.requests);
+  for (std::size_t id = 0; id < config.requests; ++id) {
+    requests_.push_back(requests::make_request(id, config.seed));
+  }
+}
+
+std::uint64_t fingerprint(std::string_view response) {
+  return std::hash<std::string_view>{}(response) | 1;
+}
+
+Clock::duration RunContext::wait_for(std::size_t id) const {
+  double us = config_.w_us;
+  if (config_.distribution == WaitDistribution::exponential) {
+    const std::uint64_t bits = mix(config_.seed * 0x9e3779b97f4a7c15ull + mix(id + 1));
+    const double u = static_cast<double>(bits >> 11) * 0x1.0p-53;  // [0, 1)
+    us = -config_.w_us * std::log1p(-u);
+  }
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::micro>(us));
+}
+
+Handler::Handler(RunContext& context, Tally& tally) : context_(context), tally_(tally) {
+  // What one read of the thread CPU clock adds to a window it bounds: median of empty windows.
+  std::vector<std::int64_t> empty(15);
+  for (auto& e : empty) {
+    const std::int64_t t0 = thread_cpu_ns();
+    e = thread_cpu_ns() - t0;
+  }
+  std::nth_element(empty.begin(), empty.begin() + 7, empty.end());
+  clock_cost_ns_ = empty[7];
+}
+
+void Handler::begin(std::size_t id, InFlight& request) {
+  request.id = id;
+  request.start = Clock::now();
+  request.sampled = id % context_.cpu_stride() == 0;
+  context_.sightings().note();
+  const std::int64_t t0 = request.sampled ? thread_cpu_ns() : 0;
+  request.prepared = requests::prepare_rounds(context_.request(id), context_.rounds());
+  if (request.sampled) request.cpu_ns = thread_cpu_ns() - t0 - clock_cost_ns_;
+}
+
+void Handler::finish(InFlight& request, Clock::duration requested, Clock::time_point wait_start,
+                     Clock::time_point woke) {
+  tally_.overshoot_us += to_us((woke - wait_start) - requested);
+  ++tally_.waits;
+  const std::int64_t t0 = request.sampled ? thread_cpu_ns() : 0;
+  std::string response = requests::respond(request.prepared);
+  if (request.sampled) {
+    request.cpu_ns += thread_cpu_ns() - t0 - clock_cost_ns_;
+    tally_.cpu_us += static_cast<double>(request.cpu_ns) * 1e-3;
+    ++tally_.cpu_samples;
+  }
+  context_.sightings().note();
+  // The cheap check in the run: the response answers the request this worker took, once.
+  // Recomputing it costs a whole request's CPU; run_requests does that after the clock stops.
+  std::uint64_t& slot = context_.response_slot(request.id);
+  if (request.prepared.id != request.id || response.empty() || slot != 0) ++tally_.errors;
+  if (slot == 0) slot = fingerprint(response);
+  ++tally_.processed;
+  tally_.latencies_us.push_back(to_us(Clock::now() - request.start));
+}
+
+void become_worker(int cpu, exec::Sightings& sightings) {
+  if (!exec::pin_to_cpu(cpu)) sightings.note_pin_failure();
+#if defined(__linux__)
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+#endif
+}
+
+void sleep_until(Clock::time_point deadline) {
+#if defined(__linux__)
+  // libstdc++'s steady_clock is CLOCK_MONOTONIC; an absolute deadline does not drift when a
+  // sleep is interrupted and restarted.
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch());
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ns.count() / 1'000'000'000);
+  ts.tv_nsec = static_cast<long>(ns.count() % 1'000'000'000);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+#else
+  std::this_thread::sleep_until(deadline);
+#endif
+}
+
+}  // namespace detail
+
+RequestRun run_requests(const RequestConfig& config, IoBackend backend,
+                        const std::vector<int>& worker_cpus, exec::Sightings& sightings) {
+  detail::validate(config, worker_cpus);
+  detail::RunContext context(config, sightings);
+  std::vector<detail::Tally> tallies;
+
+  RequestRun run;
+  run.rounds = context.rounds();
+  run.wall_s = backend == IoBackend::threads
+                   ? detail::run_threads(context, config.in_flight, worker_cpus, tallies)
+                   : detail::run_eventloops(context, config.in_flight, worker_cpus, tallies);
+
+  double cpu_us = 0;
+  double overshoot_us = 0;
+  std::size_t waits = 0;
+  std::size_t completed = 0;
+  for (const auto& t : tallies) completed += t.latencies_us.size();
+  run.latencies_us.reserve(completed);
+  for (auto& t : tallies) {
+    if (t.failure) std::rethrow_exception(t.failure);
+    run.latencies_us.insert(run.latencies_us.end(), t.latencies_us.begin(), t.latencies_us.end());
+    run.processed += t.processed;
+    run.errors += t.errors;
+    cpu_us += t.cpu_us;
+    run.cpu_samples += t.cpu_samples;
+    overshoot_us += t.overshoot_us;
+    waits += t.waits;
+  }
+  if (run.cpu_samples > 0) {
+    run.cpu_us_per_request = std::max(0.0, cpu_us / static_cast<double>(run.cpu_samples));
+  }
+  if (waits > 0) run.wait_overshoot_us = overshoot_us / static_cast<double>(waits);
+
+  // Missing responses, then a from-scratch recomputation of evenly spaced ones (outside the
+  // timed region: it costs as much CPU as the run itself did per request).
+  const auto& fingerprints = context.fingerprints();
+  for (const std::uint64_t f : fingerprints) {
+    if (f == 0) ++run.errors;
+  }
+  const std::size_t n = fingerprints.size();
+  const std::size_t checks = std::min(config.recheck, n);
+  for (std::size_t k = 0; k < checks; ++k) {
+    const std::size_t id = checks == n ? k : k * n / checks;
+    const std::string expected =
+        requests::respond(requests::prepare_rounds(context.request(id), context.rounds()));
+    if (fingerprints[id] != 0 && fingerprints[id] != detail::fingerprint(expected)) ++run.errors;
+  }
+  return run;
+}
+
+}  // namespace cvp::io

@@ -1,0 +1,50 @@
+// OpenMP backend: a team of exactly threads() threads; each pins itself inside the parallel
+// region (environment variables such as OMP_PROC_BIND are read once at start-up and cannot
+// follow a mode that changes per benchmark). Task i goes to thread i mod threads().
+#include <omp.h>
+
+#include <atomic>
+#include <stdexcept>
+
+#include "cvp/exec/affinity.h"
+#include "cvp/exec/executor.h"
+
+namespace cvp::exec {
+namespace {
+
+class OpenMPExecutor final : public Executor {
+ public:
+  explicit OpenMPExecutor(std::vector<int> worker_cpus)
+      : Executor(Backend::openmp, std::move(worker_cpus)) {}
+
+ protected:
+  void dispatch(std::size_t n_tasks,
+                const std::function<void(int, std::size_t)>& body) override {
+    const ScopedAffinityRestore restore;  // the calling thread is the team's thread 0
+    omp_set_dynamic(0);
+    const int team = threads();
+    std::atomic<int> team_size{0};
+#pragma omp parallel num_threads(team)
+    {
+      const int w = omp_get_thread_num();
+#pragma omp single
+      team_size.store(omp_get_num_threads(), std::memory_order_relaxed);
+      pin_worker(w);
+      const auto stride = static_cast<std::size_t>(omp_get_num_threads());
+      for (std::size_t i = static_cast<std::size_t>(w); i < n_tasks; i += stride) body(w, i);
+    }
+    if (team_size.load() != team) {
+      // The runtime refused the team size (e.g. OMP_THREAD_LIMIT): results would be mislabelled.
+      throw std::runtime_error("OpenMP gave " + std::to_string(team_size.load()) +
+                               " threads instead of " + std::to_string(team));
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Executor> make_openmp_executor(std::vector<int> worker_cpus) {
+  return std::make_unique<OpenMPExecutor>(std::move(worker_cpus));
+}
+
+}  // namespace cvp::exec

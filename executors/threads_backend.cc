@@ -1,0 +1,83 @@
+// std::thread backend: a persistent team, each worker pinned once at start, task i to worker
+// i mod threads, so K tasks really are in flight on K threads.
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "cvp/exec/executor.h"
+
+namespace cvp::exec {
+namespace {
+
+class ThreadsExecutor final : public Executor {
+ public:
+  explicit ThreadsExecutor(std::vector<int> worker_cpus)
+      : Executor(Backend::threads, std::move(worker_cpus)) {
+    workers_.reserve(static_cast<std::size_t>(threads()));
+    for (int w = 0; w < threads(); ++w) workers_.emplace_back([this, w] { work(w); });
+  }
+
+  ~ThreadsExecutor() override {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    start_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+ protected:
+  void dispatch(std::size_t n_tasks,
+                const std::function<void(int, std::size_t)>& body) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    body_ = &body;
+    n_tasks_ = n_tasks;
+    remaining_ = threads();
+    ++generation_;
+    start_.notify_all();
+    done_.wait(lock, [this] { return remaining_ == 0; });
+    body_ = nullptr;
+  }
+
+ private:
+  void work(int w) {
+    pin_worker(w);
+    std::uint64_t seen_generation = 0;
+    for (;;) {
+      const std::function<void(int, std::size_t)>* body = nullptr;
+      std::size_t n = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        start_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
+        if (stopping_) return;
+        seen_generation = generation_;
+        body = body_;
+        n = n_tasks_;
+      }
+      const auto stride = static_cast<std::size_t>(threads());
+      for (std::size_t i = static_cast<std::size_t>(w); i < n; i += stride) (*body)(w, i);
+      {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        if (--remaining_ == 0) done_.notify_one();
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable start_;
+  std::condition_variable done_;
+  const std::function<void(int, std::size_t)>* body_ = nullptr;
+  std::size_t n_tasks_ = 0;
+  int remaining_ = 0;
+  std::uint64_t generation_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Executor> make_threads_executor(std::vector<int> worker_cpus) {
+  return std::make_unique<ThreadsExecutor>(std::move(worker_cpus));
+}
+
+}  // namespace cvp::exec

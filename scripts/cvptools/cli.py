@@ -1,0 +1,399 @@
+"""The `cvp` command line: argument parsing, printing and exit codes over the pure modules.
+
+Exit codes: 0 success (gate: pass), 1 gate: confirmed regression, 2 bad input or usage,
+3 gate: inconclusive, 70 internal error, 130 interrupted. Errors are one line on stderr.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from . import CvpError, __version__
+from . import io as cvpio
+
+EPILOG_PLOT = """examples:
+  cvp plot results/ci-runner/ -o charts/
+  cvp plot results/laptop results/workstation -o charts/machines --chart scaling --format svg
+charts: speedup (bars with 95%% CI and the bound), scaling (ideal, Amdahl fit, Karp-Flatt),
+io (throughput vs requests in flight), crossover (speedup vs CPU share c/(c+w)).
+Several inputs are drawn side by side, one column per machine."""
+
+EPILOG_REPORT = """examples:
+  cvp report results/ci-runner/ -o report.html
+  cvp report results/laptop results/workstation -o machines.html --title "Two machines"
+The page is self-contained (charts embedded) and opens from disk with no network."""
+
+EPILOG_COMPARE = """examples:
+  cvp compare results/before/ results/after/
+  cvp compare old/summary.json new/summary.json --json comparison.json
+For each benchmark: ratio of medians B/A, bootstrap 95%% CI, one-sided Mann-Whitney U tests
+on log times. The geometric mean of the ratios is printed last, as a secondary figure."""
+
+EPILOG_GATE = """examples:
+  cvp gate --baseline-json base/r1.json base/r2.json base/r3.json \\
+           --candidate-json cand/r1.json cand/r2.json cand/r3.json
+  cvp gate --baseline-bin base/cvpbench --candidate-bin build/release/benchmarks/cvpbench \\
+           --rounds 5 --markdown gate.md -- --filter matmul
+exit codes: 0 pass, 1 confirmed regression, 2 bad input, 3 inconclusive (noisy machine, or a
+regression flagged but not re-measured). Arguments after -- go to both binaries."""
+
+EPILOG_EXPORT = """examples:
+  cvp export results/ci-runner/ --format gab-smaller -o times.json
+  cvp export results/ci-runner/ --format gab-bigger -o speedups.json
+  cvp export results/ci-runner/ --format bmf -o bencher.json
+gab-smaller: github-action-benchmark tool customSmallerIsBetter (times, latencies);
+gab-bigger: customBiggerIsBetter (speedups, throughputs); bmf: Bencher Metric Format."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other cvp error."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
+
+
+def _fraction(text):
+    try:
+        value = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1) such as 0.05 or 5%: "
+                                         f"{text!r}")
+    return value
+
+
+def _probability(text):
+    value = _fraction(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
+def _at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
+        return value
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
+def _say(line):
+    print(line, file=sys.stderr, flush=True)
+
+
+def _emit_text(text, dest, force):
+    """Write to stdout ('-') or to a new file, atomically."""
+    if dest in (None, "-"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        cvpio.write_outputs({dest: text.encode("utf-8")}, force)
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+def cmd_plot(args):
+    runs = cvpio.load_runs(args.inputs, formats=(cvpio.SUMMARY,))
+    from . import plots
+    names = args.chart or plots.available(runs)
+    if not names:
+        raise CvpError(f"{', '.join(r.path for r in runs)}: nothing to draw "
+                       f"(no result other than serial)")
+    targets = [os.path.join(args.out, f"{n}.{fmt}") for n in names for fmt in args.format]
+    cvpio.check_writable(targets, args.force)
+    files = plots.render_charts(runs, names, args.format)
+    cvpio.make_folder(args.out)
+    outputs = {os.path.join(args.out, name): data for name, data in files.items()}
+    cvpio.write_outputs(outputs, args.force)
+    for path in outputs:
+        print(path)
+    return 0
+
+
+def cmd_report(args):
+    runs = cvpio.load_runs(args.inputs, formats=(cvpio.SUMMARY,))
+    from .results import live_results
+    if not any(live_results(r) for r in runs):
+        raise CvpError(f"{', '.join(r.path for r in runs)}: nothing to report (no results)")
+    cvpio.check_writable([args.out], args.force)
+    from .report import build_report
+    page = build_report(runs, args.title)
+    cvpio.write_outputs({args.out: page.encode("utf-8")}, args.force)
+    print(args.out)
+    return 0
+
+
+def cmd_compare(args):
+    run_a, run_b = cvpio.load_runs([args.a, args.b], same_format=True)
+    if args.json not in (None, "-"):
+        cvpio.check_writable([args.json], args.force)
+    from .results import samples_by_name
+    if not set(samples_by_name(run_a)) & set(samples_by_name(run_b)):
+        raise CvpError(f"{run_b.path}: no benchmark in common with {run_a.path}")
+    from . import compare
+    result = compare.compare_runs(run_a, run_b, alpha=args.alpha, resamples=args.resamples,
+                                  seed=args.seed)
+    if args.json == "-":
+        _emit_text(json.dumps(result, indent=2) + "\n", "-", args.force)
+        return 0
+    if args.json:
+        _emit_text(json.dumps(result, indent=2) + "\n", args.json, args.force)
+    sys.stdout.write(compare.format_table(result))
+    return 0
+
+
+def _gate_context(args):
+    if args.baseline_bin:
+        return (f"Binaries: baseline `{args.baseline_bin}`, candidate `{args.candidate_bin}`, "
+                f"{args.rounds} interleaved rounds (order alternating).")
+    return (f"Files: {len(args.baseline_json)} baseline and {len(args.candidate_json)} "
+            f"candidate rounds, paired in order.")
+
+
+def cmd_gate(args, parser):
+    json_mode = bool(args.baseline_json or args.candidate_json)
+    bin_mode = bool(args.baseline_bin or args.candidate_bin)
+    if json_mode == bin_mode:
+        parser.error("give either --baseline-json/--candidate-json or "
+                     "--baseline-bin/--candidate-bin")
+    if json_mode and not (args.baseline_json and args.candidate_json):
+        parser.error("--baseline-json and --candidate-json go together")
+    if bin_mode and not (args.baseline_bin and args.candidate_bin):
+        parser.error("--baseline-bin and --candidate-bin go together")
+    if bin_mode and (args.confirm_json or args.confirm_baseline_json):
+        parser.error("--confirm-json is for JSON mode; binary mode re-runs flagged benchmarks")
+    if args.confirm_baseline_json and not args.confirm_json:
+        parser.error("--confirm-baseline-json needs --confirm-json")
+    if args.extra and not bin_mode:
+        parser.error("arguments after -- are passed to the binaries (binary mode only)")
+    outputs = [p for p in (args.markdown, args.json) if p not in (None, "-")]
+    cvpio.check_writable(outputs, args.force)
+
+    from . import gate
+    opts = gate.GateOptions(threshold_cpu=args.threshold_cpu, threshold_io=args.threshold_io,
+                            alpha=args.alpha, test=args.test,
+                            canary=args.canary or gate.DEFAULT_CANARY,
+                            canary_required=args.canary is not None,
+                            canary_cv_max=args.canary_cv_max)
+    confirm = None
+    if json_mode:
+        if len(args.baseline_json) != len(args.candidate_json):
+            raise CvpError(f"{len(args.baseline_json)} --baseline-json files but "
+                           f"{len(args.candidate_json)} --candidate-json files; rounds pair "
+                           f"in order")
+        runs = cvpio.load_runs(args.baseline_json + args.candidate_json, same_format=True)
+        n = len(args.baseline_json)
+        first = gate.evaluate(gate.rounds_from_runs(runs[:n]), gate.rounds_from_runs(runs[n:]),
+                              opts)
+        if first["flagged"] and args.confirm_json:
+            base_files = args.confirm_baseline_json or args.baseline_json
+            if len(base_files) != len(args.confirm_json):
+                raise CvpError(f"{len(args.confirm_json)} --confirm-json files but "
+                               f"{len(base_files)} baseline files to pair them with")
+            more = cvpio.load_runs(base_files + args.confirm_json, same_format=True)
+            if more[0].format != runs[0].format:
+                raise CvpError(f"{more[-1].path}: confirmation files must be the same format "
+                               f"as the rounds")
+            k = len(base_files)
+            confirm = gate.evaluate(gate.rounds_from_runs(more[:k]),
+                                    gate.rounds_from_runs(more[k:]), opts,
+                                    only=set(first["flagged"]))
+    else:
+        gate.check_program(args.baseline_bin)
+        gate.check_program(args.candidate_bin)
+        workdir = args.work_dir or tempfile.mkdtemp(prefix="cvp-gate-")
+        if args.work_dir:
+            cvpio.make_folder(workdir)
+        try:
+            base, cand = gate.run_rounds(args.baseline_bin, args.candidate_bin, args.rounds,
+                                         args.extra, workdir, timeout=args.timeout_s, log=_say)
+            first = gate.evaluate(gate.rounds_from_runs(base), gate.rounds_from_runs(cand), opts)
+            noisy = first["canary"] and first["canary"]["noisy"]
+            if first["flagged"] and not noisy:
+                _say(f"cvp gate: re-running {len(first['flagged'])} flagged benchmark(s) to "
+                     f"confirm")
+                base, cand = gate.run_rounds(args.baseline_bin, args.candidate_bin, args.rounds,
+                                             args.extra, workdir, label="confirm-",
+                                             filter_names=first["flagged"],
+                                             timeout=args.timeout_s, log=_say)
+                confirm = gate.evaluate(gate.rounds_from_runs(base), gate.rounds_from_runs(cand),
+                                        opts, only=set(first["flagged"]))
+        finally:
+            if not args.work_dir:
+                shutil.rmtree(workdir, ignore_errors=True)
+    code, headline, notes = gate.decide(first, confirm)
+    text = gate.markdown(first, confirm, code, headline, notes, opts, _gate_context(args))
+    if args.json:
+        doc = {"exit_code": code, "headline": headline, "notes": notes, "first": first,
+               "confirm": confirm}
+        _emit_text(json.dumps(doc, indent=2) + "\n", args.json, args.force)
+    if args.markdown and args.markdown != "-":
+        _emit_text(text, args.markdown, args.force)
+    if args.json != "-":
+        sys.stdout.write(text)
+    return code
+
+
+def cmd_export(args):
+    runs = cvpio.load_runs(args.inputs, formats=(cvpio.SUMMARY,))
+    if args.out not in (None, "-"):
+        cvpio.check_writable([args.out], args.force)
+    from . import export
+    doc = export.export(runs, args.format)
+    _emit_text(json.dumps(doc, indent=2) + "\n", args.out, args.force)
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+def build_parser():
+    parser = _Parser(prog="cvp", description="Charts, reports, comparisons, CI gates and exports "
+                                             "for cvpbench results.")
+    parser.add_argument("--version", action="version", version=f"cvp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
+    fmt = argparse.RawDescriptionHelpFormatter
+    inputs_help = "summary.json files, or result folders that hold one"
+
+    p = sub.add_parser("plot", help="draw charts (PNG and SVG)", epilog=EPILOG_PLOT,
+                       formatter_class=fmt, description="Draw charts from one or more summaries.")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER", help=inputs_help)
+    p.add_argument("-o", "--out", default="charts", metavar="FOLDER",
+                   help="folder for the charts (created if needed; default: charts)")
+    p.add_argument("--chart", action="append", choices=("speedup", "scaling", "io", "crossover"),
+                   help="draw only this chart (repeatable; default: every chart with data)")
+    p.add_argument("--format", nargs="+", choices=("png", "svg"), default=["png", "svg"],
+                   help="file formats (default: png svg)")
+    p.add_argument("--force", action="store_true", help="overwrite existing chart files")
+    p.set_defaults(handler=cmd_plot)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report", epilog=EPILOG_REPORT,
+                       formatter_class=fmt, description="Write one HTML page: machine context, "
+                       "verdicts, charts and results.")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER", help=inputs_help)
+    p.add_argument("-o", "--out", default="report.html", metavar="FILE",
+                   help="HTML file to write (default: report.html)")
+    p.add_argument("--title", default="cvpbench report", help="page title")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("compare", help="compare two runs benchmark by benchmark",
+                       epilog=EPILOG_COMPARE, formatter_class=fmt,
+                       description="Compare run B against run A (summaries or Google Benchmark "
+                                   "JSON, both the same kind).")
+    p.add_argument("a", metavar="A", help="the reference run (file or folder)")
+    p.add_argument("b", metavar="B", help="the run compared with it (file or folder)")
+    p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON ('-': "
+                                                  "JSON on stdout instead of the table)")
+    p.add_argument("--alpha", type=_probability, default=0.05, help="significance level")
+    p.add_argument("--resamples", type=_at_least(100), default=2000,
+                   help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=20240601, help="bootstrap seed")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("gate", help="CI gate: fail on a confirmed regression",
+                       epilog=EPILOG_GATE, formatter_class=fmt,
+                       description="Paired rounds, one-sided test per benchmark, Holm correction, "
+                                   "a slowdown threshold, confirmation by re-run and a noise "
+                                   "canary.")
+    p.add_argument("--baseline-json", nargs="+", metavar="FILE", help="baseline rounds "
+                   "(Google Benchmark JSON or summaries, one file or folder per round)")
+    p.add_argument("--candidate-json", nargs="+", metavar="FILE", help="candidate rounds, "
+                   "paired in order with the baseline rounds")
+    p.add_argument("--confirm-json", nargs="+", metavar="FILE", help="candidate re-runs used to "
+                   "confirm flagged benchmarks (paired with --confirm-baseline-json, else with "
+                   "the baseline rounds)")
+    p.add_argument("--confirm-baseline-json", nargs="+", metavar="FILE",
+                   help="baseline re-runs to pair with --confirm-json")
+    p.add_argument("--baseline-bin", metavar="PROGRAM", help="baseline cvpbench binary")
+    p.add_argument("--candidate-bin", metavar="PROGRAM", help="candidate cvpbench binary")
+    p.add_argument("--rounds", type=_at_least(2), default=5,
+                   help="interleaved rounds in binary mode (default 5)")
+    p.add_argument("--timeout-s", type=_positive_float, default=None,
+                   help="limit for one binary run, in seconds")
+    p.add_argument("--work-dir", metavar="FOLDER", help="keep the binaries' outputs here "
+                   "(default: a temporary folder, removed afterwards)")
+    p.add_argument("--threshold-cpu", type=_fraction, default=0.05,
+                   help="smallest slowdown that counts for kind cpu (default 0.05 = 5%%)")
+    p.add_argument("--threshold-io", type=_fraction, default=0.10,
+                   help="smallest slowdown that counts for kind io (default 0.10 = 10%%)")
+    p.add_argument("--alpha", type=_probability, default=0.05,
+                   help="family-wise significance level (default 0.05)")
+    p.add_argument("--test", choices=("t", "wilcoxon"), default="t",
+                   help="paired test on log ratios (default t; wilcoxon needs more rounds)")
+    p.add_argument("--canary", metavar="NAME_OR_GLOB", help="benchmark whose spread across "
+                   "rounds measures machine noise (default: matmul/*mode:serial*)")
+    p.add_argument("--canary-cv-max", type=_fraction, default=0.10,
+                   help="largest coefficient of variation of the canary (default 0.10)")
+    p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
+    p.add_argument("--json", metavar="FILE", help="also write the full evaluation as JSON "
+                                                  "('-': on stdout instead of the Markdown)")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.set_defaults(handler=cmd_gate)
+
+    p = sub.add_parser("export", help="export for github-action-benchmark or Bencher",
+                       epilog=EPILOG_EXPORT, formatter_class=fmt,
+                       description="Export summaries for benchmark dashboards.")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER", help=inputs_help)
+    p.add_argument("--format", required=True, choices=("gab-smaller", "gab-bigger", "bmf"))
+    p.add_argument("-o", "--out", default="-", metavar="FILE",
+                   help="file to write (default: stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(handler=cmd_export)
+    return parser, sub
+
+
+def _split_passthrough(argv):
+    """For `gate`, arguments after the first `--` belong to the binaries."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command == "gate" and "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, extra = _split_passthrough(argv)
+    parser, sub = build_parser()
+    args = parser.parse_args(argv)
+    args.extra = extra
+    try:
+        if args.handler is cmd_gate:
+            return cmd_gate(args, sub.choices["gate"])
+        return args.handler(args)
+    except CvpError as e:
+        print(f"cvp: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cvp: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # a bug, not bad input: say so in one line unless debugging
+        if os.environ.get("CVP_DEBUG"):
+            raise
+        text = " ".join(str(e).split())[:200]
+        print(f"cvp: internal error: {type(e).__name__}: {text} (set CVP_DEBUG=1 for a "
+              f"traceback)", file=sys.stderr)
+        return 70

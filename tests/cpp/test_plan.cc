@@ -1,0 +1,179 @@
+// The command line and the plan: what runs where, and what is refused.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cvp/exec/topology.h"
+#include "options.h"
+#include "plan.h"
+
+namespace {
+
+using namespace cvp;
+
+bench::Options parse(std::vector<std::string> args, const exec::Topology& t) {
+  args.insert(args.begin(), "cvpbench");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  auto parsed = bench::parse_command_line(static_cast<int>(argv.size()), argv.data(), t);
+  if (!parsed.options) throw std::runtime_error("no options");
+  return *parsed.options;
+}
+
+std::string error_of(std::vector<std::string> args, const exec::Topology& t) {
+  try {
+    parse(std::move(args), t);
+  } catch (const bench::UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const exec::Topology two_cores = exec::make_topology({{0}, {1}}, false);
+const exec::Topology four_smt = exec::make_topology({{0, 4}, {1, 5}, {2, 6}, {3, 7}}, true);
+const exec::Topology one_core = exec::make_topology({{1}}, false);
+
+std::vector<int> threads_of(const std::vector<bench::Point>& points, exec::Mode mode,
+                            const std::string& backend) {
+  std::vector<int> t;
+  for (const auto& p : points) {
+    if (p.workload == "matmul" && p.mode == mode && p.backend == backend) t.push_back(p.threads);
+  }
+  return t;
+}
+
+TEST(Plan, DefaultSweepsOnFourCoresWithSmt) {
+  const auto points = bench::make_plan(parse({"--size", "64"}, four_smt), four_smt);
+  EXPECT_EQ(threads_of(points, exec::Mode::parallel, "tbb"), (std::vector<int>{1, 2, 4, 8, 16}));
+  EXPECT_EQ(threads_of(points, exec::Mode::concurrent, "tbb"), (std::vector<int>{2, 4, 8}));
+  for (const auto& p : points) {
+    if (p.workload != "matmul") continue;
+    if (p.mode == exec::Mode::concurrent || p.mode == exec::Mode::serial) {
+      EXPECT_TRUE(std::all_of(p.cpus.begin(), p.cpus.end(), [](int c) { return c == 0; }))
+          << p.name();
+      EXPECT_EQ(p.cores, 1);
+    }
+    if (p.mode == exec::Mode::parallel && p.threads == 4) {
+      EXPECT_EQ(p.cpus, (std::vector<int>{0, 1, 2, 3}));  // one per physical core
+      EXPECT_EQ(p.cores, 4);
+      EXPECT_EQ(p.label, "");
+    }
+    if (p.mode == exec::Mode::parallel && p.threads == 8) {
+      EXPECT_EQ(p.label, "smt");  // 8 logical CPUs on 4 cores
+      EXPECT_EQ(p.cores, 4);
+    }
+    if (p.mode == exec::Mode::parallel && p.threads == 16) {
+      EXPECT_EQ(p.label, "oversubscribed");
+    }
+  }
+}
+
+TEST(Plan, OversubscriptionIsLabelled) {
+  const auto points = bench::make_plan(parse({"--quick"}, two_cores), two_cores);
+  bool found = false;
+  for (const auto& p : points) {
+    if (p.workload == "matmul" && p.mode == exec::Mode::parallel && p.threads == 4) {
+      EXPECT_EQ(p.label, "oversubscribed");
+      EXPECT_EQ(p.cores, 2);
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(Plan, OneAllowedCoreMeansOneCoreEverywhere) {
+  const auto points = bench::make_plan(parse({"--quick"}, one_core), one_core);
+  for (const auto& p : points) {
+    EXPECT_EQ(p.cores, 1) << p.name();
+    EXPECT_TRUE(std::all_of(p.cpus.begin(), p.cpus.end(), [](int c) { return c == 1; }))
+        << p.name();
+    if (p.workload == "requests") {
+      EXPECT_NE(p.mode, exec::Mode::parallel) << p.name();
+    }
+  }
+}
+
+TEST(Plan, NamesReadLikePaths) {
+  const auto points = bench::make_plan(
+      parse({"--filter", "^matmul/n:64/mode:parallel/backend:tbb/threads:2$", "--size", "64"},
+            two_cores),
+      two_cores);
+  // The match, plus the serial baseline its speedup needs.
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(points[0].name(), "matmul/n:64/mode:serial/backend:tbb/threads:1");
+  EXPECT_EQ(points[1].name(), "matmul/n:64/mode:parallel/backend:tbb/threads:2");
+}
+
+TEST(Plan, RestrictingToCpus) {
+  const auto t = bench::restrict_topology(four_smt, {2, 6});
+  EXPECT_EQ(t.allowed_cores(), 1);
+  EXPECT_EQ(t.allowed_logical(), 2);
+  EXPECT_EQ(t.home_cpu(), 2);
+}
+
+TEST(CommandLine, Defaults) {
+  const auto o = parse({}, two_cores);
+  EXPECT_FALSE(o.quick);
+  EXPECT_EQ(o.repetitions, 5);
+  const auto q = parse({"--quick"}, two_cores);
+  EXPECT_EQ(q.repetitions, 3);
+  EXPECT_EQ(parse({"--threads", "1,2", "--size", "64", "128"}, two_cores).threads,
+            (std::vector<int>{1, 2}));
+}
+
+struct BadInput {
+  std::vector<std::string> args;
+  std::string message;  // a fragment the one-sentence error must contain
+};
+
+class CommandLineRejects : public testing::TestWithParam<BadInput> {};
+
+TEST_P(CommandLineRejects, WithOneClearSentence) {
+  const std::string message = error_of(GetParam().args, two_cores);
+  EXPECT_NE(message.find(GetParam().message), std::string::npos)
+      << "got: '" << message << "'";
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Catalogue, CommandLineRejects,
+    testing::Values(
+        BadInput{{"--bogus"}, "--bogus"},
+        BadInput{{"--threads", "0"}, "at least 1"},
+        BadInput{{"--threads", "-3"}, "at least 1"},
+        BadInput{{"--threads", "two"}, "not a whole number"},
+        BadInput{{"--threads", "1,,2"}, "not a whole number"},
+        BadInput{{"--threads", "5000"}, "at most 4096"},
+        BadInput{{"--size", "0"}, "at least 1"},
+        BadInput{{"--size", "-5"}, "at least 1"},
+        BadInput{{"--size", "1e3"}, "not a whole number"},
+        BadInput{{"--size", "60000"}, "memory"},
+        BadInput{{"--size", "99999999999999999999"}, "too large"},
+        BadInput{{"--repetitions", "0"}, "between 1 and"},
+        BadInput{{"--repetitions", "x"}, "not a whole number"},
+        BadInput{{"--cpus", "7"}, "not allowed"},
+        BadInput{{"--cpus", "0-"}, "not a CPU list"},
+        BadInput{{"--backend", "cuda"}, "unknown backend"},
+        BadInput{{"--in-flight", "0"}, "at least 1"},
+        BadInput{{"--c-us", "-1"}, "must be > 0"},
+        BadInput{{"--c-us", "1e12"}, "at most 10 s"},
+        BadInput{{"--w-us", "-5"}, "must be >= 0"},
+        BadInput{{"--requests", "0"}, "at least one request"},
+        BadInput{{"--requests", "10", "--in-flight", "64"}, "fewer requests than"},
+        BadInput{{"--wait", "gaussian"}, "fixed or exponential"},
+        BadInput{{"--filter", "("}, "not a valid regular expression"},
+        BadInput{{"--min-time", "0"}, "must be > 0"},
+        BadInput{{"--quick", "extra"}, "extra"}));
+
+TEST(CommandLine, FilterMatchingNothingIsRefused) {
+  try {
+    bench::make_plan(parse({"--filter", "nothing-has-this-name"}, two_cores), two_cores);
+    FAIL() << "expected a UsageError";
+  } catch (const bench::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("matches no benchmark"), std::string::npos);
+  }
+}
+
+}  // namespace

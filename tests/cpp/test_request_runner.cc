@@ -1,0 +1,187 @@
+#include "cvp/exec/request_runner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cvp/exec/affinity.h"
+#include "cvp/exec/evidence.h"
+#include "cvp/workloads/requests.h"
+
+namespace {
+
+using cvp::exec::Sightings;
+using cvp::io::IoBackend;
+using cvp::io::RequestConfig;
+using cvp::io::RequestRun;
+using cvp::io::run_requests;
+
+enum class Shape { serial, concurrent, parallel };
+
+struct Case {
+  IoBackend backend;
+  Shape shape;
+};
+
+std::string name_of(const testing::TestParamInfo<Case>& param_info) {
+  static const char* const kShapes[] = {"serial", "concurrent", "parallel"};
+  return std::string(cvp::io::to_string(param_info.param.backend)) + "_" +
+         kShapes[static_cast<int>(param_info.param.shape)];
+}
+
+class EveryRequestOnce : public testing::TestWithParam<Case> {};
+
+TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
+  const auto allowed = cvp::exec::allowed_cpus();
+  const int home = allowed.front();
+  RequestConfig config;
+  config.c_us = 5;
+  config.w_us = 200;
+  config.requests = 200;
+  config.recheck = config.requests;  // recompute every response from scratch
+  config.seed = 17;
+  std::vector<int> cpus{home};
+  switch (GetParam().shape) {
+    case Shape::serial:
+      config.in_flight = 1;
+      break;
+    case Shape::concurrent:
+      config.in_flight = 8;
+      break;
+    case Shape::parallel:
+      config.in_flight = 8;
+      cpus = allowed;
+      break;
+  }
+  Sightings sightings;
+  const RequestRun run = run_requests(config, GetParam().backend, cpus, sightings);
+  EXPECT_EQ(run.processed, config.requests);
+  EXPECT_EQ(run.errors, 0u);
+  EXPECT_EQ(run.latencies_us.size(), config.requests);
+  EXPECT_GT(run.wall_s, 0.0);
+  EXPECT_EQ(run.rounds, cvp::requests::rounds_for(config.c_us));
+  EXPECT_GT(run.cpu_samples, 0u);
+  EXPECT_GE(run.cpu_us_per_request, 0.0);
+  for (const double latency : run.latencies_us) EXPECT_GE(latency, config.w_us);
+  EXPECT_GE(run.wait_overshoot_us, 0.0);
+  if (cvp::exec::affinity_supported()) {
+    EXPECT_TRUE(cvp::exec::pinned_as_intended(sightings.cpus(), cpus, sightings.pin_failures()));
+  }
+  const int max_threads = GetParam().backend == IoBackend::threads
+                              ? config.in_flight
+                              : std::min(config.in_flight, static_cast<int>(cpus.size()));
+  EXPECT_GE(sightings.threads(), 1);
+  EXPECT_LE(sightings.threads(), max_threads);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    RequestRunner, EveryRequestOnce,
+    testing::Values(Case{IoBackend::threads, Shape::serial},
+                    Case{IoBackend::threads, Shape::concurrent},
+                    Case{IoBackend::threads, Shape::parallel},
+                    Case{IoBackend::eventloop, Shape::serial},
+                    Case{IoBackend::eventloop, Shape::concurrent},
+                    Case{IoBackend::eventloop, Shape::parallel}),
+    name_of);
+
+class EitherBackend : public testing::TestWithParam<IoBackend> {};
+
+TEST_P(EitherBackend, ExponentialWaitsStillProcessEachRequestOnce) {
+  RequestConfig config;
+  config.c_us = 2;
+  config.w_us = 100;
+  config.distribution = cvp::io::WaitDistribution::exponential;
+  config.requests = 120;
+  config.in_flight = 6;
+  config.recheck = config.requests;
+  Sightings sightings;
+  const RequestRun run =
+      run_requests(config, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+  EXPECT_EQ(run.processed, config.requests);
+  EXPECT_EQ(run.errors, 0u);
+  EXPECT_EQ(run.latencies_us.size(), config.requests);
+}
+
+// Waiting work overlaps when K requests are in flight, even on one CPU. Loose on purpose (the
+// machine may be shared): K = 8 must beat a quarter of the ideal 8x over back-to-back waits.
+TEST_P(EitherBackend, WaitsOverlapOnOneCpu) {
+  RequestConfig config;
+  config.c_us = 5;
+  config.w_us = 5000;
+  config.requests = 64;
+  config.in_flight = 8;
+  config.recheck = 0;
+  Sightings sightings;
+  const RequestRun run =
+      run_requests(config, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+  EXPECT_EQ(run.errors, 0u);
+  const double back_to_back_s = static_cast<double>(config.requests) * config.w_us * 1e-6;
+  EXPECT_LT(run.wall_s, back_to_back_s / 2);
+}
+
+TEST_P(EitherBackend, InvalidConfigsThrow) {
+  Sightings sightings;
+  const std::vector<int> cpus{cvp::exec::allowed_cpus().front()};
+  auto run_with = [&](RequestConfig config, const std::vector<int>& on) {
+    return run_requests(config, GetParam(), on, sightings);
+  };
+  RequestConfig config;
+  config.requests = 4;
+  config.in_flight = 2;
+  config.c_us = 1;
+  config.w_us = 1;
+
+  RequestConfig bad = config;
+  bad.in_flight = 0;
+  EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
+  bad = config;
+  bad.requests = 1;
+  EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
+  EXPECT_THROW(run_with(config, {}), std::invalid_argument);
+  bad = config;
+  bad.c_us = -1;
+  EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
+  bad = config;
+  bad.w_us = -1;
+  EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
+  bad = config;
+  bad.w_us = std::nan("");
+  EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
+  EXPECT_NO_THROW(run_with(config, cpus));
+}
+
+std::string backend_name(const testing::TestParamInfo<IoBackend>& param_info) {
+  return std::string(cvp::io::to_string(param_info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(RequestRunner, EitherBackend,
+                         testing::Values(IoBackend::threads, IoBackend::eventloop), backend_name);
+
+TEST(EventLoop, WakesTimersInDeadlineOrder) {
+  constexpr std::size_t kTimers = 40;
+  std::vector<double> delays(kTimers);
+  for (std::size_t i = 0; i < kTimers; ++i) delays[i] = 300.0 * static_cast<double>(i + 1);
+  std::mt19937 rng(12345);
+  std::shuffle(delays.begin(), delays.end(), rng);
+
+  const std::vector<std::size_t> order = cvp::io::timer_wake_order(delays);
+
+  std::vector<std::size_t> expected(kTimers);
+  std::iota(expected.begin(), expected.end(), std::size_t{0});
+  std::sort(expected.begin(), expected.end(),
+            [&](std::size_t a, std::size_t b) { return delays[a] < delays[b]; });
+  EXPECT_EQ(order, expected);
+}
+
+TEST(RequestRunner, BackendNames) {
+  EXPECT_EQ(cvp::io::to_string(IoBackend::threads), "threads");
+  EXPECT_EQ(cvp::io::to_string(IoBackend::eventloop), "eventloop");
+}
+
+}  // namespace

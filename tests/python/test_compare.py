@@ -1,0 +1,60 @@
+"""cvp compare: ratios of medians with CIs, tests, and the secondary geometric mean."""
+
+import copy
+import json
+
+import pytest
+
+from conftest import GOLDEN, load_golden, run_cvp, write_json
+from cvptools import compare, io
+
+
+def _scaled(doc, factor, only=None):
+    doc = copy.deepcopy(doc)
+    for r in doc["results"]:
+        if only is None or r["name"] == only:
+            w = r["wall_s"]
+            w["samples"] = [s * factor for s in w["samples"]]
+            w["median"] *= factor
+            w["ci95"] = [c * factor for c in w["ci95"]]
+    return doc
+
+
+def test_known_ratio_is_inside_the_ci(tmp_path):
+    base = load_golden("runner")
+    name = base["results"][3]["name"]
+    a = io.load_run(write_json(tmp_path / "a.json", base))
+    b = io.load_run(write_json(tmp_path / "b.json", _scaled(base, 2.0, only=name)))
+    result = compare.compare_runs(a, b)
+    row = next(r for r in result["benchmarks"] if r["name"] == name)
+    assert row["ratio"] == pytest.approx(2.0)
+    assert row["ci95"][0] <= 2.0 <= row["ci95"][1]
+    assert row["verdict"] == "slower"
+    assert row["p_slower"] < 0.05
+    others = [r for r in result["benchmarks"] if r["name"] != name]
+    assert all(r["verdict"] == "no significant change" for r in others)
+    assert 1.0 < result["geomean_ratio"] < 1.1
+    assert "secondary" in result["geomean_note"]
+
+
+def test_compare_cli_table_and_json(tmp_path):
+    base = load_golden("runner")
+    write_json(tmp_path / "a" / "summary.json", base)
+    write_json(tmp_path / "b" / "summary.json", _scaled(base, 0.5))
+    proc = run_cvp("compare", "a", "b", "--json", "cmp.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "B/A" in proc.stdout and "faster" in proc.stdout
+    assert "geometric mean of per-benchmark ratios (secondary" in proc.stdout
+    doc = json.loads((tmp_path / "cmp.json").read_text())
+    assert doc["geomean_ratio"] == pytest.approx(0.5)
+    assert all(r["verdict"] == "faster" for r in doc["benchmarks"])
+    again = run_cvp("compare", "a", "b", "--json", "cmp.json", cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_compare_google_benchmark_json():
+    a = io.load_run(GOLDEN / "runner" / "benchmark.json")
+    result = compare.compare_runs(a, a)
+    names = [r["name"] for r in result["benchmarks"]]
+    assert "matmul/n:256/mode:parallel/backend:tbb/threads:2" in names  # /real_time stripped
+    assert all(r["ratio"] == pytest.approx(1.0) for r in result["benchmarks"])

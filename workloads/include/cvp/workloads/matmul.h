@@ -1,0 +1,45 @@
+// Dense double-precision matrix multiply, C = A x B, all n x n and row-major.
+//
+// The kernel is a pure function over a range of rows of C: no threads, no clocks. Every mode and
+// backend of cvpbench computes C by splitting [0, n) into row ranges and calling multiply_rows on
+// each, so they all run the same algorithm and must produce bit-identical results.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace cvp::matmul {
+
+// Inputs and output of one problem; allocation and input generation are setup, never timed.
+struct Problem {
+  std::size_t n = 0;
+  std::vector<double> a;  // n*n, row-major
+  std::vector<double> b;  // n*n, row-major
+  std::vector<double> c;  // n*n, row-major, the output
+};
+
+// Deterministic pseudo-random inputs in [-1, 1) from `seed`; c is zero-filled.
+// REQUIRES: n > 0.
+Problem make_problem(std::size_t n, std::uint64_t seed = 42);
+
+// Computes rows [row_begin, row_end) of C = A x B into c (overwriting them).
+// Reads all of b and rows [row_begin, row_end) of a; writes only those rows of c, so disjoint
+// row ranges may run concurrently. Results do not depend on how [0, n) is split into ranges.
+// REQUIRES: row_begin <= row_end <= n; a, b, c each hold n*n doubles; c does not alias a or b.
+void multiply_rows(const double* a, const double* b, double* c, std::size_t n,
+                   std::size_t row_begin, std::size_t row_end);
+
+// Whole product, one call over all rows.
+void multiply(const double* a, const double* b, double* c, std::size_t n);
+
+// Textbook triple loop; the reference the tests check multiply_rows against.
+void multiply_naive(const double* a, const double* b, double* c, std::size_t n);
+
+// Floating-point operations of one n x n product: 2 n^3.
+double flops(std::size_t n);
+
+// Order-independent checksum of c, used to compare a run with the serial answer.
+double checksum(const double* c, std::size_t n);
+
+}  // namespace cvp::matmul

@@ -188,6 +188,12 @@ def cmd_gate(args, parser):
     outputs = [p for p in (args.markdown, args.json) if p not in (None, "-")]
     cvpio.check_writable(outputs, args.force)
 
+    if json_mode:  # bad files are reported before the statistics stack is imported
+        if len(args.baseline_json) != len(args.candidate_json):
+            raise CvpError(f"{len(args.baseline_json)} --baseline-json files but "
+                           f"{len(args.candidate_json)} --candidate-json files; rounds pair "
+                           f"in order")
+        runs = cvpio.load_runs(args.baseline_json + args.candidate_json, same_format=True)
     from . import gate
     opts = gate.GateOptions(threshold_cpu=args.threshold_cpu, threshold_io=args.threshold_io,
                             alpha=args.alpha, test=args.test,
@@ -196,11 +202,6 @@ def cmd_gate(args, parser):
                             canary_cv_max=args.canary_cv_max)
     confirm = None
     if json_mode:
-        if len(args.baseline_json) != len(args.candidate_json):
-            raise CvpError(f"{len(args.baseline_json)} --baseline-json files but "
-                           f"{len(args.candidate_json)} --candidate-json files; rounds pair "
-                           f"in order")
-        runs = cvpio.load_runs(args.baseline_json + args.candidate_json, same_format=True)
         n = len(args.baseline_json)
         first = gate.evaluate(gate.rounds_from_runs(runs[:n]), gate.rounds_from_runs(runs[n:]),
                               opts)
@@ -384,6 +385,10 @@ def main(argv=None):
         return args.handler(args)
     except CvpError as e:
         print(f"cvp: error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        print(f"cvp: error: this command needs numpy, scipy and matplotlib ({e}); see "
+              f"scripts/requirements.txt", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cvp: interrupted", file=sys.stderr)

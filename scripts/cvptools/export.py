@@ -19,8 +19,8 @@ from . import CvpError
 from .results import live_results, result_name
 
 FORMATS = ("gab-smaller", "gab-bigger", "bmf")
-_TO_OPS = {"gflop/s": 1e9, "mflop/s": 1e6, "flop/s": 1.0, "req/s": 1.0, "ops/s": 1.0,
-           "items/s": 1.0}
+_TO_OPS = {"gflop/s": 1e9, "mflop/s": 1e6, "flop/s": 1.0, "requests/s": 1.0, "req/s": 1.0,
+           "ops/s": 1.0, "items/s": 1.0}
 
 
 def _named_results(runs):

@@ -18,7 +18,6 @@ regression), 2 bad input.
 
 import fnmatch
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -191,9 +190,19 @@ def markdown(first, confirm, code, headline, notes, opts, context=""):
 
 # --- running binaries ---------------------------------------------------------------------------
 
+_REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
+
+
+def _regex_literal(text):
+    """Escape only what both POSIX ERE and ECMAScript treat as special (re.escape does more,
+    and escapes like '\\-' are undefined in POSIX)."""
+    return "".join("\\" + c if c in _REGEX_SPECIAL else c for c in text)
+
+
 def filter_regex(names):
-    """An anchored alternation that Google Benchmark's filter (POSIX or std::regex) accepts."""
-    return "^(" + "|".join(re.escape(n) for n in names) + ")"
+    """A regex for `--filter` that matches exactly these benchmarks, with or without Google
+    Benchmark's suffixes (/real_time ...); valid for both POSIX and std::regex engines."""
+    return "^(" + "|".join(_regex_literal(n) for n in names) + ")(/.*)?$"
 
 
 def check_program(program):

@@ -59,6 +59,20 @@ def _ci_yerr(value, ci):
     return [[max(0.0, value - lo)], [max(0.0, hi - value)]]
 
 
+# Params that describe how a point was sized or which sweep it came from, not what it measures.
+_BOOKKEEPING = ("requests", "crossover")
+
+
+def _params_without(r, *names):
+    skip = set(names) | set(_BOOKKEEPING)
+    return tuple((k, v) for k, v in r["params"].items() if k not in skip)
+
+
+def _has_speedup(r):
+    """A non-serial result with a measured speedup (0 means the baseline was unavailable)."""
+    return r["mode"] != "serial" and r["speedup"]["value"] > 0
+
+
 def _groups(results, key):
     out = OrderedDict()
     for r in results:
@@ -80,41 +94,46 @@ def _empty(ax, why):
 
 # --- speedup ------------------------------------------------------------------------------------
 
-def _varying_params(results):
-    """Param names whose value differs between results (the constant ones go in the title)."""
+def _varying(keys):
+    """Names whose value differs between the given ((name, value), ...) tuples."""
     seen = {}
-    for r in results:
-        for k, v in r["params"].items():
+    for key in keys:
+        for k, v in key:
             seen.setdefault(k, set()).add(repr(v))
     return [k for k, values in seen.items() if len(values) > 1]
 
 
 def _speedup_bars(run, kind):
-    """[(group label, [result])] for one kind, the most threads per mode/backend in a group."""
-    results = [r for r in live_results(run) if r["kind"] == kind and r["mode"] != "serial"]
+    """[(group label, [result])] for one kind: per group of params (k aside), one bar per
+    mode/backend, the one with the most requests in flight, then the most threads."""
+    results = [r for r in live_results(run) if r["kind"] == kind and _has_speedup(r)]
     out = []
     for workload, members in _groups(results, lambda r: r["workload"]).items():
-        varying = _varying_params(members)
-        groups = _groups(members, lambda r: tuple((k, r["params"].get(k)) for k in varying))
+        groups = _groups(members, lambda r: _params_without(r, "k"))
+        varying = _varying(groups)
         for key, group in groups.items():
             best = OrderedDict()
             for r in group:
                 k = (r["mode"], r["backend"])
-                if k not in best or r["threads"] > best[k]["threads"]:
+                if k not in best or (r["in_flight"], r["threads"]) > (best[k]["in_flight"],
+                                                                      best[k]["threads"]):
                     best[k] = r
-            label = workload + ("\n" + " ".join(f"{k}={v}" for k, v in key) if key else "")
+            shown = " ".join(f"{k}={v}" for k, v in key if k in varying)
+            label = workload + ("\n" + shown if shown else "")
             out.append((label, list(best.values())))
     return out
 
 
 def _constant_params(run, kind):
-    results = [r for r in live_results(run) if r["kind"] == kind]
+    results = [r for r in live_results(run) if r["kind"] == kind and _has_speedup(r)]
     parts = []
     for workload, members in _groups(results, lambda r: r["workload"]).items():
-        varying = set(_varying_params(members))
-        fixed = {k: v for k, v in members[0]["params"].items() if k not in varying}
-        parts.append(f"{workload}: {', '.join(f'{k}={v}' for k, v in fixed.items())}"
-                     if fixed else workload)
+        keys = [_params_without(r, "k") for r in members]
+        varying = set(_varying(keys))
+        fixed = [f"{k}={v}" for k, v in keys[0] if k not in varying]
+        if kind == "io":
+            fixed.append("most requests in flight (k) measured")
+        parts.append(f"{workload}: {', '.join(fixed)}" if fixed else workload)
     return "; ".join(parts)
 
 
@@ -147,62 +166,87 @@ def _draw_speedup(ax, run, kind, colours):
     tops = [max(r["bound"], r["speedup"]["ci95"][1]) for _, m in groups for r in m]
     if max(tops) > 12:
         ax.set_yscale("log")
+        ax.set_ylim(top=max(tops) * 4)
         ax.set_ylabel(f"{kind}: speedup over serial (log)")
     else:
+        ax.set_ylim(0, max(tops) * 1.45)
         ax.set_ylabel(f"{kind}: speedup over serial")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, ncol=3, loc="upper left")
     return True
 
 
 # --- scaling ------------------------------------------------------------------------------------
 
 def _scaling_groups(run):
-    cpu = [r for r in live_results(run) if r["kind"] == "cpu" and r["mode"] == "parallel"]
+    cpu = [r for r in live_results(run)
+           if r["kind"] == "cpu" and r["mode"] == "parallel" and r["speedup"]["value"] > 0]
     groups = _groups(cpu, lambda r: (r["workload"], params_label(r["params"])))
     return OrderedDict((k, v) for k, v in groups.items() if any(r["threads"] > 1 for r in v))
 
 
+def _processors(r):
+    """Cores actually available to the point: SMT and oversubscribed threads add none."""
+    return min(r["threads"], r["cores"])
+
+
 def _draw_scaling(ax, members, colours):
-    top = 1
+    top_threads, top_cores = 1, 1
     by_backend = _groups(members, lambda r: r["backend"])
-    for index, (backend, points) in enumerate(by_backend.items()):
+    # Karp-Flatt e per point goes in an inset: e vs threads, one line per backend.
+    inset = ax.inset_axes([0.62, 0.1, 0.35, 0.3])
+    for backend, points in by_backend.items():
         points = sorted(points, key=lambda r: r["threads"])
-        p = [r["threads"] for r in points]
-        s = [r["speedup"]["value"] for r in points]
-        if 1 not in p:
-            p, s = [1] + p, [1.0] + s
-            points = [None] + points
         colour = colours(("parallel", backend))
         label = _txt(backend)
-        if any(t > 1 for t in p):
-            f, _ = stats.amdahl_fit(p, s)
-            fine = [1 + i * (max(p) - 1) / 60 for i in range(61)]
+        # Amdahl's law is about processors: fit the points with one thread per core.
+        fit = [(r["threads"], r["speedup"]["value"]) for r in points if r["threads"] <= r["cores"]]
+        if not any(p == 1 for p, _ in fit):
+            fit.append((1, 1.0))
+        if any(p > 1 for p, _ in fit):
+            f, _ = stats.amdahl_fit([p for p, _ in fit], [s for _, s in fit])
+            top_fit = max(p for p, _ in fit)
+            fine = [1 + i * (top_fit - 1) / 60 for i in range(61)]
             ax.plot(fine, stats.amdahl_speedup(fine, f), "--", color=colour, linewidth=1)
             label += f"  (Amdahl f = {f:.3f})"
-        yerr = [[0.0] * len(p), [0.0] * len(p)]
-        for i, r in enumerate(points):
-            if r is not None:
-                lo, hi = r["speedup"]["ci95"]
-                yerr[0][i], yerr[1][i] = max(0.0, s[i] - lo), max(0.0, hi - s[i])
+        p = [r["threads"] for r in points]
+        s = [r["speedup"]["value"] for r in points]
+        yerr = [[max(0.0, v - r["speedup"]["ci95"][0]) for v, r in zip(s, points)],
+                [max(0.0, r["speedup"]["ci95"][1] - v) for v, r in zip(s, points)]]
         ax.errorbar(p, s, yerr=yerr, marker="o", color=colour, capsize=2, label=label)
-        for pi, si in zip(p, s):
-            e = stats.karp_flatt(si, pi)
-            if e is not None:
-                ax.annotate(f"e={e:.3f}", (pi, si), textcoords="offset points",
-                            xytext=(6, -8 - 8 * index),
-                            fontsize=6, color=colour)
-        top = max(top, max(p))
-    ax.plot([1, top], [1, top], ":", color="#222222", linewidth=1, label="ideal")
-    ax.set_xlabel("threads (one per core)")
+        beyond = [(pi, si) for r, pi, si in zip(points, p, s) if r["threads"] > r["cores"]]
+        if beyond:
+            ax.scatter(*zip(*beyond), marker="o", facecolor="white", edgecolor=colour, zorder=4)
+        kf = [(pi, stats.karp_flatt(si, _processors(r))) for r, pi, si in zip(points, p, s)]
+        kf = [(pi, e) for pi, e in kf if e is not None]
+        if kf:
+            inset.plot(*zip(*kf), marker=".", color=colour, linewidth=0.8)
+        top_threads = max(top_threads, max(p))
+        top_cores = max(top_cores, max(r["cores"] for r in points))
+    xs = sorted({1, top_cores, top_threads})
+    ax.plot(xs, [min(x, top_cores) for x in xs], ":", color="#222222", linewidth=1,
+            label=f"ideal (up to {top_cores} cores)")
+    ax.scatter([], [], marker="o", facecolor="white", edgecolor="#555555",
+               label="hollow: more threads than cores")
+    log_x = top_threads > 4 * top_cores or top_threads >= 16
+    for axis in (ax, inset):
+        if log_x:
+            axis.set_xscale("log", base=2)
+    highest = max(r["speedup"]["ci95"][1] for r in members)
+    ax.set_ylim(top=max(top_cores, highest) * 1.3)
+    inset.set_title("Karp-Flatt e (serial fraction)", fontsize=6)
+    inset.tick_params(labelsize=6)
+    inset.set_ylim(bottom=0)
+    ax.set_xlabel("threads")
     ax.set_ylabel("speedup over serial")
-    ax.legend(fontsize=7, title="Karp-Flatt e per point", title_fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
 
 
 # --- io -----------------------------------------------------------------------------------------
 
 def _io_groups(run):
     io = [r for r in live_results(run) if r["kind"] == "io"]
-    groups = _groups(io, lambda r: (r["workload"], params_label(r["params"], skip=("k",))))
+    groups = _groups(io, lambda r: (r["workload"], params_label(
+        r["params"], skip=("k",) + _BOOKKEEPING)))
     return OrderedDict((k, v) for k, v in groups.items()
                        if len({r["in_flight"] for r in v if r["mode"] != "serial"}) >= 2)
 
@@ -212,7 +256,7 @@ def _serial_for(members, result):
     serial = [r for r in members if r["mode"] == "serial"]
     wanted = result["speedup"].get("baseline", "")
     for r in serial:
-        if wanted.endswith(f"backend:{r['backend']}"):
+        if r.get("name") == wanted or wanted.endswith(f"backend:{r['backend']}"):
             return r
     return serial[0] if serial else None
 
@@ -236,7 +280,7 @@ def _draw_io(ax, members, colours):
         for r in points:
             base = _serial_for(members, r)
             bounds.append(r["bound"] * base["throughput"]["value"] if base else None)
-        if all(b is not None for b in bounds):
+        if all(b is not None for b in bounds) and all(r["speedup"]["value"] > 0 for r in points):
             ax.plot(k, bounds, "--", color=colour, linewidth=0.9, alpha=0.8)
     ax.plot([], [], "--", color="#555555", label="bound (dashed)")
     ax.set_xscale("log", base=2)
@@ -250,8 +294,9 @@ def _draw_io(ax, members, colours):
 
 def _crossover_groups(run):
     io = [r for r in live_results(run) if r["kind"] == "io" and "c_us" in r["params"]
-          and "w_us" in r["params"]]
-    groups = _groups(io, lambda r: (r["workload"], params_label(r["params"], skip=("c_us",))))
+          and "w_us" in r["params"] and _has_speedup(r)]
+    groups = _groups(io, lambda r: (r["workload"], params_label(
+        r["params"], skip=("c_us",) + _BOOKKEEPING)))
     return OrderedDict((k, v) for k, v in groups.items()
                        if len({r["params"]["c_us"] for r in v if r["mode"] != "serial"}) >= 2)
 
@@ -262,8 +307,7 @@ def _cpu_share(r):
 
 
 def _draw_crossover(ax, members, colours):
-    series = _groups([r for r in members if r["mode"] != "serial"],
-                     lambda r: (r["mode"], r["backend"]))
+    series = _groups(members, lambda r: (r["mode"], r["backend"]))
     for key, points in series.items():
         points = sorted(points, key=_cpu_share)
         x = [_cpu_share(r) for r in points]

@@ -6,6 +6,7 @@ taken from an input file is HTML-escaped, so a hostile host name shows as text.
 
 import base64
 import html
+import json
 
 from . import __version__
 from . import plots
@@ -57,7 +58,8 @@ def machine_pairs(run):
         ("libraries", libs),
         ("OS", m["os"]), ("host", m["host"]), ("date", m["date"]),
         ("tool", f"{tool['name']} {tool['version']} (commit {tool['git_commit']})"),
-        ("configuration", f"quick={config['quick']}, repetitions={config['repetitions']}"),
+        ("configuration", f"quick={json.dumps(config['quick'])}, "
+                          f"repetitions={config['repetitions']}"),
     ]
     for key, label in (("time_measurement", "time measurement"),
                        ("summary_method", "summary method")):

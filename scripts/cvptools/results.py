@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from . import CvpError
-from .io import GBENCH, SUMMARY
+from .io import SUMMARY
 
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 _SUFFIXES = ("/real_time", "/process_time", "/manual_time")

@@ -56,5 +56,5 @@ def test_compare_google_benchmark_json():
     a = io.load_run(GOLDEN / "runner" / "benchmark.json")
     result = compare.compare_runs(a, a)
     names = [r["name"] for r in result["benchmarks"]]
-    assert "matmul/n:256/mode:parallel/backend:tbb/threads:2" in names  # /real_time stripped
+    assert "matmul/n:512/mode:parallel/backend:tbb/threads:2" in names  # /real_time stripped
     assert all(r["ratio"] == pytest.approx(1.0) for r in result["benchmarks"])

@@ -22,8 +22,8 @@ def test_gab_smaller_is_times(runner):
         assert entry["unit"] in ("ms", "us")
     walls = [e for e in doc if e["name"].endswith(" wall time")]
     first = walls[0]
-    assert first["name"] == "matmul/n:256/mode:serial/backend:threads/threads:1 wall time"
-    assert first["value"] == pytest.approx(6.94, abs=0.05)
+    assert first["name"] == "matmul/n:512/mode:serial/backend:threads/threads:1 wall time"
+    assert first["value"] == pytest.approx(54.3, abs=0.1)
     assert first["range"].startswith("± ")
     assert any(e["name"].endswith("latency p99") and e["unit"] == "us" for e in doc)
 
@@ -34,11 +34,12 @@ def test_gab_bigger_is_speedups_and_throughputs(runner):
     assert speedups and all(e["unit"] == "x" for e in speedups)
     assert not any("mode:serial" in e["name"] for e in speedups)
     tbb = next(e for e in speedups
-               if e["name"] == "matmul/n:256/mode:parallel/backend:tbb/threads:2 speedup")
-    assert tbb["value"] == pytest.approx(1.9, abs=0.1)
-    assert "baseline serial/backend:tbb" in tbb["extra"] and "bound 2" in tbb["extra"]
+               if e["name"] == "matmul/n:512/mode:parallel/backend:tbb/threads:2 speedup")
+    assert tbb["value"] == pytest.approx(1.83, abs=0.05)
+    assert "baseline matmul/n:512/mode:serial/backend:tbb/threads:1 (53.76 ms)" in tbb["extra"]
+    assert "bound 2" in tbb["extra"]
     units = {e["unit"] for e in doc if e["name"].endswith(" throughput")}
-    assert units == {"GFLOP/s", "req/s"}
+    assert units == {"GFLOP/s", "requests/s"}
 
 
 def test_bmf_shape(runner):
@@ -50,11 +51,13 @@ def test_bmf_shape(runner):
             assert set(m) <= {"value", "lower_value", "upper_value"}
             if "lower_value" in m:
                 assert m["lower_value"] <= m["value"] <= m["upper_value"] or slug == "speedup"
-    serial = doc["matmul/n:256/mode:serial/backend:threads/threads:1"]
+    serial = doc["matmul/n:512/mode:serial/backend:threads/threads:1"]
     assert "speedup" not in serial
-    assert serial["latency"]["value"] == pytest.approx(6.94e6, rel=0.01)  # nanoseconds
-    assert serial["throughput"]["value"] == pytest.approx(4.84e9, rel=0.01)  # FLOP/s
-    par = doc["matmul/n:256/mode:parallel/backend:tbb/threads:2"]["speedup"]
+    assert serial["latency"]["value"] == pytest.approx(5.43e7, rel=0.01)  # nanoseconds
+    assert serial["throughput"]["value"] == pytest.approx(4.945e9, rel=0.01)  # FLOP/s
+    io = doc["requests/c_us:50/w_us:1000/k:64/mode:concurrent/backend:eventloop/threads:1"]
+    assert set(io) == {"latency", "throughput", "speedup"}
+    par = doc["matmul/n:512/mode:parallel/backend:tbb/threads:2"]["speedup"]
     assert par["lower_value"] <= par["value"] <= par["upper_value"]
 
 

@@ -4,7 +4,6 @@ import json
 import os
 import stat
 import sys
-import textwrap
 
 from conftest import run_cvp, synthetic_rounds
 from cvptools import gate, io

@@ -61,10 +61,22 @@ def machine(kind):
     }
 
 
+def auto_requests(c, w, k, cores):
+    """The request count cvpbench picks in --quick mode (benchmarks/plan.cc, auto_requests)."""
+    concurrency = min(k, cores * (c + w) / max(c, 1e-3))
+    estimate = 0.08 * concurrency / ((c + w) * 1e-6)
+    lower = max(60.0, 2.0 * k)
+    return int(min(max(estimate, lower), max(lower, 20000.0)))
+
+
 class Builder:
-    def __init__(self, seed, cores, noise=0.015):
+    """Results shaped like cvpbench's: names from benchmarks/plan.cc (Point::name), speedups
+    against the serial point of the same group, per unit of work."""
+
+    def __init__(self, seed, cores, logical, noise=0.015):
         self.rng = np.random.default_rng(seed)
         self.cores = cores
+        self.logical = logical
         self.noise = noise
         self.results = []
         self.serial = {}
@@ -73,23 +85,22 @@ class Builder:
         return [round(float(centre * math.exp(self.rng.normal(0, self.noise))), 9)
                 for _ in range(REPS)]
 
-    def add(self, workload, kind, params, mode, backend, threads, in_flight, cores, wall,
-            bound, throughput_unit, work, extra=None):
-        name = "/".join([workload] + [f"{k}:{v}" for k, v in params.items()
-                                      if k in ("n", "c_us", "w_us", "k")]
-                        + [f"mode:{mode}", f"backend:{backend}", f"threads:{threads}"])
+    def add(self, name, group, workload, kind, params, mode, backend, threads, in_flight, cores,
+            wall, units, bound, throughput_unit, work, label="", extra=None):
         samples = self.samples(wall)
         med = float(np.median(samples))
-        base_key = (workload, tuple((k, v) for k, v in params.items() if k != "k"), backend)
+        per_unit = [s / units for s in samples]
+        key = group if kind == "io" else (group, backend)
         if mode == "serial":
-            self.serial[base_key] = samples
-        base = self.serial[base_key]
-        speedup = float(np.median(base)) / med
-        busy = min(1.0, cores * 0.97) if kind == "cpu" else 0.05 * min(in_flight, 20)
+            self.serial[key] = (name, per_unit, samples)
+        base_name, base_per_unit, base_samples = self.serial[key]
+        speedup = float(np.median(base_per_unit) / np.median(per_unit))
+        effective = min(threads, cores)
+        busy = min(1.0, 0.97 * effective / cores) if kind == "cpu" else min(0.9, 0.05 * in_flight)
         r = {
             "name": name, "workload": workload, "kind": kind, "params": params, "mode": mode,
             "backend": backend, "threads": threads, "in_flight": in_flight, "cores": cores,
-            "label": f"{mode} ({backend}, {threads} thread{'s' if threads > 1 else ''})",
+            "label": label,
             "wall_s": {"median": med, "ci95": ci_of_median(samples), "ci_coverage": 0.9375,
                        "samples": samples},
             "cpu_s": round(med * cores * busy, 9),
@@ -97,13 +108,13 @@ class Builder:
             "throughput": {"value": round(work / med, 3), "unit": throughput_unit},
             "speedup": {"value": round(speedup, 4),
                         "ci95": [1.0, 1.0] if mode == "serial"
-                        else bootstrap_speedup(base, samples, self.rng),
-                        "baseline": f"serial/backend:{backend}",
-                        "baseline_wall_s": float(np.median(base))},
-            "efficiency": round(speedup / cores, 4),
+                        else bootstrap_speedup(base_per_unit, per_unit, self.rng),
+                        "baseline": base_name,
+                        "baseline_wall_s": float(np.median(base_samples))},
+            "efficiency": round(speedup / bound, 4),
             "bound": bound,
-            "karp_flatt": None if cores <= 1 or mode != "parallel"
-            else round((1 / speedup - 1 / cores) / (1 - 1 / cores), 4),
+            "karp_flatt": round((1 / speedup - 1 / effective) / (1 - 1 / effective), 4)
+            if kind == "cpu" and mode == "parallel" and cores > 1 and threads > 1 else None,
             "evidence": {"cpus_seen": list(range(cores)), "intended_cpus": list(range(cores)),
                          "pinned": True, "pin_failures": 0, "threads_seen": threads,
                          "ctx_switches": {"voluntary": 3 + 2 * in_flight,
@@ -116,55 +127,67 @@ class Builder:
         return r
 
 
-def matmul(b, n, threads_list, concurrent_k, f_by_backend, serial_s):
+def matmul(b, n, concurrent_k, parallel_threads, f_by_backend, serial_s):
     flops = 2.0 * n ** 3 / 1e9
     for backend, f in f_by_backend.items():
-        b.add("matmul", "cpu", {"n": n}, "serial", backend, 1, 1, 1, serial_s, 1.0,
-              "GFLOP/s", flops)
-        b.add("matmul", "cpu", {"n": n}, "concurrent", backend, concurrent_k, concurrent_k, 1,
-              serial_s / 0.97, 1.0, "GFLOP/s", flops)
-        for p in threads_list:
+        def add(mode, threads, cores, wall, bound, label=""):
+            b.add(f"matmul/n:{n}/mode:{mode}/backend:{backend}/threads:{threads}",
+                  f"matmul/n:{n}", "matmul", "cpu", {"n": n}, mode, backend, threads, threads,
+                  cores, wall, 1, bound, "GFLOP/s", flops, label)
+        add("serial", 1, 1, serial_s, 1.0)
+        add("concurrent", concurrent_k, 1, serial_s / 0.97, 1.0)
+        for t in parallel_threads:
+            p = min(t, b.cores)
             s = 1.0 / (f + (1 - f) / p) * (0.99 if p == 1 else 1.0)
-            b.add("matmul", "cpu", {"n": n}, "parallel", backend, p, p, p, serial_s / s,
-                  float(p), "GFLOP/s", flops)
+            label = ""
+            if t > b.logical:
+                label, s = "oversubscribed", s * 0.93
+            elif t > b.cores:
+                label, s = "smt", s * 1.12
+            add("parallel", t, p, serial_s / s, float(p), label)
 
 
-def requests_point(b, c, w, k, requests, dist, mode, backend, cores, eff):
-    params = {"c_us": c, "w_us": w, "k": k, "requests": requests, "distribution": dist}
+def requests_point(b, c, w, k, mode, backend, crossover, eff):
+    cores = min(k, b.cores) if mode == "parallel" else 1
+    threads = 1 if mode == "serial" else (k if backend == "threads" else
+                                          (1 if mode == "concurrent" else cores))
+    requests = auto_requests(c, w, k, cores)
+    params = {"c_us": c, "w_us": w, "k": k, "requests": requests, "distribution": "fixed",
+              "crossover": crossover}
     c_meas = c * 1.03
     overshoot = 52.0
-    cores = cores if mode == "parallel" else 1
-    serial_wall = requests * (c_meas + w + overshoot) * 1e-6
+    per_request_serial = (c_meas + w + overshoot) * 1e-6
     if mode == "serial":
-        threads, in_flight, bound, speedup = 1, 1, 1.0, 1.0
+        bound, speedup = 1.0, 1.0
     else:
-        in_flight = k
-        threads = (k if backend == "threads" else 1) if mode == "concurrent" else \
-            (k if backend == "threads" else cores)
-        bound = float(min(k, cores * (c + w) / c))
-        speedup = max(min(k, cores * (c + w + overshoot) / c_meas) * eff, 0.9)
-    wall = serial_wall / speedup
+        bound = float(min(k, cores * (c_meas + w) / c_meas))
+        speedup = max(min(k, cores * (c_meas + w + overshoot) / c_meas) * eff, 0.9)
+    wall = requests * per_request_serial / speedup
     rps = requests / wall
-    p50 = in_flight / rps * 1e6 if mode != "serial" else c_meas + w + overshoot
-    io = {"c_measured_us": round(c_meas, 2), "wait_overshoot_us": overshoot,
-          "throughput_rps": round(rps, 2)}
-    lat = {"p50": round(max(p50, c_meas + w), 1), "p95": round(max(p50, c_meas + w) * 1.12, 1),
-           "p99": round(max(p50, c_meas + w) * 1.35, 1)}
-    b.add("requests", "io", params, mode, backend, threads, in_flight, cores, wall, bound, "req/s", requests,
-          extra={"latency_us": lat, "io": io})
+    little = k / rps * 1e6 if mode != "serial" else c_meas + w + overshoot
+    p50 = max(little, c_meas + w)
+    name = (f"requests/c_us:{c}/w_us:{w}/k:{k}/mode:{mode}/backend:{backend}/threads:{threads}")
+    b.add(name, f"requests/c_us:{c}/w_us:{w}", "requests", "io", params, mode, backend, threads,
+          k, cores, wall, requests, bound, "requests/s", requests,
+          extra={"latency_us": {"p50": round(p50, 1), "p95": round(p50 * 1.12, 1),
+                                "p99": round(p50 * 1.35, 1)},
+                 "io": {"c_measured_us": round(c_meas, 2), "wait_overshoot_us": overshoot,
+                        "throughput_rps": round(rps, 2), "requests": requests, "errors": 0}})
 
 
-def requests_sweeps(b, cores, crossover):
-    for backend, eff in (("threads", 0.86), ("eventloop", 0.94)):
-        requests_point(b, 50, 1000, 1, 400, "fixed", "serial", backend, cores, 1)
-        for k in (1, 4, 16, 64):
-            requests_point(b, 50, 1000, k, 400, "fixed", "concurrent", backend, cores, eff)
-            requests_point(b, 50, 1000, k, 400, "fixed", "parallel", backend, cores, eff * 0.97)
+def requests_sweeps(b, crossover_k=64, crossover=True, w=1000):
+    """The I/O plan of `cvpbench --quick`: k in {8, 64, 512} at c = 50 us, then the crossover
+    sweep c = w x {0.01, 0.1, 0.5, 2} at k = 64."""
+    sweeps = [(50, (8, 64, 512), False)]
     if crossover:
-        for c in (10, 50, 100, 250, 500, 1000, 2000):
-            requests_point(b, c, 1000, 8, 200, "fixed", "serial", "eventloop", cores, 1)
-            requests_point(b, c, 1000, 8, 200, "fixed", "concurrent", "eventloop", cores, 0.93)
-            requests_point(b, c, 1000, 8, 200, "fixed", "parallel", "eventloop", cores, 0.9)
+        sweeps += [(max(1, round(w * f)), (crossover_k,), True) for f in (0.01, 0.1, 0.5, 2.0)]
+    for c, ks, is_crossover in sweeps:
+        requests_point(b, c, w, 1, "serial", "threads", is_crossover, 1)
+        for k in ks:
+            for backend, eff in (("threads", 0.86 if k < 512 else 0.7), ("eventloop", 0.94)):
+                requests_point(b, c, w, k, "concurrent", backend, is_crossover, eff)
+                if b.cores > 1:
+                    requests_point(b, c, w, k, "parallel", backend, is_crossover, eff * 0.97)
 
 
 def summary(m, results, verdicts, commit):
@@ -173,11 +196,18 @@ def summary(m, results, verdicts, commit):
         "tool": {"name": "cvpbench", "version": "0.1.0", "git_commit": commit},
         "machine": m,
         "config": {"quick": True, "repetitions": REPS, "min_time_s": 0.05,
-                   "random_interleaving": True, "threads": sorted({r["threads"] for r in results}),
-                   "time_measurement": "wall clock (UseRealTime), one benchmark thread driving "
-                                       "the mode's own pool",
-                   "summary_method": "median of repetitions; 95% CI by bootstrap"},
+                   "random_interleaving": True, "filter": "", "sizes": [],
+                   "threads": [],
+                   "time_measurement": "wall-clock (steady clock) per iteration through Google "
+                                       "Benchmark's UseRealTime (matmul) or manual time of the "
+                                       "request run (requests)",
+                   "summary_method": "median of repetitions; 95% CI of the median from order "
+                                     "statistics; speedup = ratio of the serial baseline's "
+                                     "median to the point's median (per unit of work), 95% CI "
+                                     "by percentile bootstrap (2000 resamples)"},
         "verdicts": verdicts,
+        "interrupted": False,
+        "errors": [],
         "results": results,
     }
 
@@ -225,35 +255,36 @@ def write(path, doc):
 
 
 def main():
-    runner = Builder(seed=1, cores=2)
-    matmul(runner, 256, (1, 2), 2, {"threads": 0.09, "openmp": 0.07, "tbb": 0.08}, 6.9e-3)
-    requests_sweeps(runner, 2, crossover=True)
+    runner = Builder(seed=1, cores=2, logical=2)
+    matmul(runner, 512, 4, (1, 2, 4), {"threads": 0.09, "openmp": 0.07, "tbb": 0.08}, 5.4e-2)
+    requests_sweeps(runner)
     verdicts = [
-        "matmul n=256: parallel (tbb, 2 threads) 1.85x [1.80, 1.90] of a bound of 2; "
-        "serial 6.9 ms. Parallelism helps compute-bound work.",
-        "matmul n=256: concurrent (2 threads on 1 core) 0.97x of a bound of 1. "
-        "Interleaving does not help compute-bound work.",
-        "requests c=50us w=1000us k=64: concurrent (eventloop, 1 core) 18.7x of a bound of 21. "
-        "Interleaving hides waiting.",
+        "matmul n=512: concurrency x0.97 on 1 core (bound x1.00); parallelism x1.86 on 2 cores "
+        "(bound x2.00) [tbb backend, serial 54.2 ms]. Parallelism helps compute-bound work; "
+        "interleaving does not.",
+        "requests c=50us w=1ms: concurrency x19.3 on 1 core (bound x20.4 at k=512); "
+        "parallelism x37.8 on 2 cores. Interleaving hides waiting.",
     ]
     write(HERE / "runner" / "summary.json",
           summary(machine("runner"), runner.results, verdicts, "3f2c1ab"))
     write(HERE / "runner" / "benchmark.json",
           gbench(machine("runner"), [r for r in runner.results if r["workload"] == "matmul"], 2))
 
-    ws = Builder(seed=3, cores=8)
-    matmul(ws, 256, (1, 2, 4, 8), 8, {"threads": 0.05, "openmp": 0.03, "tbb": 0.04}, 4.1e-3)
-    requests_sweeps(ws, 8, crossover=False)
+    ws = Builder(seed=3, cores=8, logical=16)
+    matmul(ws, 512, 16, (1, 2, 4, 8, 16, 32), {"threads": 0.05, "openmp": 0.03, "tbb": 0.04},
+           3.3e-2)
+    requests_sweeps(ws, crossover=False)
     write(HERE / "workstation" / "summary.json",
           summary(machine("workstation"), ws.results,
-                  ["matmul n=256: parallel (openmp, 8 threads) 6.6x of a bound of 8."], "3f2c1ab"))
+                  ["matmul n=512: parallelism x6.6 on 8 cores (bound x8.00) [openmp backend]."],
+                  "3f2c1ab"))
 
     hostile_machine = machine("runner")
     hostile_machine["host"] = "<script>alert(1)</script>"
     hostile_machine["cpu_model"] = 'Evil "CPU" & <b>bold</b> $x^2$ </td></tr></table>'
     hostile_machine["compiler"] = "<img src=x onerror=alert(3)>"
-    hostile = Builder(seed=5, cores=2)
-    matmul(hostile, 256, (1, 2), 2, {"tbb<i>": 0.08}, 6.9e-3)
+    hostile = Builder(seed=5, cores=2, logical=2)
+    matmul(hostile, 512, 4, (1, 2), {"tbb<i>": 0.08}, 5.4e-2)
     write(HERE / "hostile" / "summary.json",
           summary(hostile_machine, hostile.results,
                   ["<img src=x onerror=alert(2)> speedup & more"], "<b>commit</b>"))

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what cvpbench needs to build, run and test, from the system's package manager.
+#   bash scripts/setup-deps.sh          build and run dependencies
+#   bash scripts/setup-deps.sh --test   also what the tests use (headless Chromium)
+set -euo pipefail
+
+with_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) with_test=1 ;;
+    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    *) echo "setup-deps.sh: unknown option '$arg' (use --test or --help)" >&2; exit 2 ;;
+  esac
+done
+
+debian_packages=(
+  build-essential cmake pkg-config git
+  libbenchmark-dev libgtest-dev libgmock-dev
+  libtbb-dev nlohmann-json3-dev libasio-dev libcli11-dev libhwloc-dev libopenblas-dev
+  python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
+)
+if [ "$with_test" = 1 ]; then
+  debian_packages+=(chromium)
+fi
+
+if [ "$(uname -s)" = "Darwin" ]; then
+  cat <<'MSG'
+macOS (Homebrew): cvpbench builds there, unpinned (macOS has no CPU affinity calls):
+  brew install cmake pkg-config google-benchmark googletest tbb nlohmann-json asio cli11 \
+       hwloc openblas libomp python numpy scipy matplotlib
+  pip3 install pytest jsonschema
+then configure with: cmake --preset release -DCVP_NO_AFFINITY=ON
+MSG
+  exit 0
+fi
+
+if [ -r /etc/os-release ]; then . /etc/os-release; fi
+case " ${ID:-} ${ID_LIKE:-} " in
+  *" debian "*|*" ubuntu "*)
+    missing=()
+    for p in "${debian_packages[@]}"; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+      echo "setup-deps.sh: every package is already installed"
+      exit 0
+    fi
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    echo "setup-deps.sh: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    ;;
+  *" fedora "*|*" rhel "*)
+    cat <<'MSG'
+Fedora: install the dependencies with
+  sudo dnf install gcc-c++ cmake pkgconf git google-benchmark-devel gtest-devel gmock-devel \
+       tbb-devel json-devel asio-devel cli11-devel hwloc-devel openblas-devel \
+       python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema chromium
+MSG
+    exit 1
+    ;;
+  *)
+    echo "setup-deps.sh: unknown system '${ID:-unknown}'; install the equivalents of: ${debian_packages[*]}" >&2
+    exit 1
+    ;;
+esac

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test: the C++ suite (release build), the execution layer under ThreadSanitizer,
+# everything under AddressSanitizer + UndefinedBehaviorSanitizer, and the Python tests
+# (scripts and end-to-end runs of the cvpbench program).
+#   bash scripts/test.sh              all of it
+#   bash scripts/test.sh --fast       release build only, no sanitizers
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fast=0
+[ "${1:-}" = "--fast" ] && fast=1
+jobs="$(nproc 2>/dev/null || echo 2)"
+
+bash scripts/setup-deps.sh --test
+. scripts/python-env.sh
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "release build and C++ tests"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$jobs"
+ctest --preset release -j "$jobs"
+
+if [ "$fast" = 0 ]; then
+  step "ThreadSanitizer: the execution layer"
+  cmake --preset tsan >/dev/null
+  cmake --build --preset tsan -j "$jobs" --target test_executors test_request_runner
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
+    ctest --preset tsan -j "$jobs"
+
+  step "AddressSanitizer + UndefinedBehaviorSanitizer: everything"
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j "$jobs"
+  ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    ctest --preset asan -j "$jobs"
+fi
+
+step "Python tests ($PYTHON)"
+CVPBENCH_BIN="$PWD/build/release/benchmarks/cvpbench" \
+  "$PYTHON" -m pytest -q -p no:cacheprovider tests/python tests/e2e

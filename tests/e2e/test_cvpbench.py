@@ -1,0 +1,163 @@
+"""cvpbench end to end: real runs, their files, their evidence, and refusals of bad input."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import SCHEMA, TINY, has_taskset, load_summary, run
+
+jsonschema = pytest.importorskip("jsonschema")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(cvpbench, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run") / "out"
+    result = run(cvpbench, [*TINY, "--out", str(folder)], cwd=folder.parent)
+    assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+def test_summary_validates_against_the_schema(tiny_run):
+    folder, _ = tiny_run
+    summary = load_summary(folder)
+    jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
+    assert summary["schema_version"] == 1
+    assert {r["workload"] for r in summary["results"]} == {"matmul", "requests"}
+    assert {r["mode"] for r in summary["results"]} == {"serial", "concurrent", "parallel"} or \
+        summary["machine"]["allowed_cores"] == 1
+
+
+def test_schema_rejects_a_broken_summary(tiny_run):
+    folder, _ = tiny_run
+    summary = load_summary(folder)
+    del summary["results"][0]["speedup"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
+
+
+def test_raw_json_is_google_benchmark_format(tiny_run):
+    folder, _ = tiny_run
+    raw = json.loads((folder / "benchmark.json").read_text())
+    assert "context" in raw and "benchmarks" in raw
+    names = {b["run_name"] for b in raw["benchmarks"]}
+    assert any(n.startswith("matmul/n:64/mode:parallel/backend:tbb/threads:") for n in names)
+    iteration = [b for b in raw["benchmarks"] if b["run_type"] == "iteration"]
+    assert all("cpu_per_wall" in b and "pinned" in b for b in iteration)
+    assert not list(folder.glob(".*")), "temporary files left behind"
+
+
+def test_every_result_is_verified_and_has_evidence(tiny_run):
+    folder, _ = tiny_run
+    for r in load_summary(folder)["results"]:
+        assert r["verified"], r["name"]
+        assert "error" not in r, r["name"]
+        assert r["wall_s"]["median"] > 0
+        assert r["evidence"]["cpus_seen"], r["name"]
+        if r["mode"] != "serial":
+            assert r["speedup"]["baseline"].split("/mode:")[1].startswith("serial")
+        if r["kind"] == "io":
+            lat = r["latency_us"]
+            assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no affinity on this platform")
+def test_concurrent_runs_on_one_cpu_and_parallel_on_many(tiny_run):
+    folder, _ = tiny_run
+    summary = load_summary(folder)
+    allowed = summary["machine"]["allowed_cpus"]
+    cores = summary["machine"]["allowed_cores"]
+    for r in summary["results"]:
+        seen = r["evidence"]["cpus_seen"]
+        assert set(seen) <= set(allowed)
+        assert r["evidence"]["pinned"], r["name"]
+        if r["mode"] in ("serial", "concurrent"):
+            assert seen == [allowed[0]] or len(seen) == 1, r["name"]
+        if r["mode"] == "parallel" and r["backend"] in ("threads", "openmp"):
+            assert len(seen) == min(r["threads"], cores), r["name"]
+
+
+def test_console_shows_table_and_verdicts(tiny_run):
+    _, result = tiny_run
+    assert "speedup [95% CI]" in result.stdout
+    assert "matmul n=64: concurrency x" in result.stdout
+    assert "requests c=20us w=300us K=4:" in result.stdout
+    assert "[" in result.stderr and "left" in result.stderr  # progress
+
+
+@pytest.mark.skipif(not has_taskset(), reason="taskset is not installed")
+def test_taskset_one_cpu_is_honoured_and_labelled(cvpbench, tmp_path):
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    folder = tmp_path / "one"
+    result = run(cvpbench, [*TINY, "--out", str(folder)], cwd=tmp_path,
+                 prefix=["taskset", "-c", str(cpu)])
+    assert result.returncode == 0, result.stderr
+    summary = load_summary(folder)
+    assert summary["machine"]["allowed_cpus"] == [cpu]
+    assert summary["machine"]["allowed_cores"] == 1
+    for r in summary["results"]:
+        assert r["cores"] == 1, r["name"]
+        assert r["evidence"]["cpus_seen"] == [cpu], r["name"]
+    assert "only 1 core" in result.stderr
+    assert "parallelism: only 1 core is allowed, so parallel equals serial" in result.stdout
+
+
+def test_a_run_never_overwrites_an_earlier_one(cvpbench, tmp_path):
+    folder = tmp_path / "earlier"
+    folder.mkdir()
+    (folder / "summary.json").write_text("precious")
+    result = run(cvpbench, [*TINY, "--out", str(folder)], cwd=tmp_path)
+    assert result.returncode == 2
+    assert (folder / "summary.json").read_text() == "precious"
+    assert "already holds the results" in result.stderr
+
+
+def test_default_folder_is_new_per_run(cvpbench, tmp_path):
+    args = [*TINY, "--filter", "^matmul/n:64/mode:serial/backend:threads"]
+    first = run(cvpbench, args, cwd=tmp_path)
+    second = run(cvpbench, args, cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    runs = sorted((tmp_path / "cvpbench-runs").iterdir())
+    assert len(runs) == 2
+    for r in runs:
+        assert (r / "summary.json").exists() and (r / "benchmark.json").exists()
+
+
+BAD = [
+    (["--bogus"], "--bogus"),
+    (["--threads", "0"], "at least 1"),
+    (["--threads", "1,x"], "not a whole number"),
+    (["--size", "0"], "at least 1"),
+    (["--size", "-1"], "at least 1"),
+    (["--size", "200000"], "memory"),
+    (["--repetitions", "0"], "between 1 and"),
+    (["--cpus", "9999"], "not allowed"),
+    (["--filter", "no-such-benchmark"], "matches no benchmark"),
+    (["--filter", "[unclosed"], "not a valid regular expression"),
+    (["--out", "/proc/cvpbench-cannot-write-here"], "--out"),
+    (["--in-flight", "0"], "at least 1"),
+    (["--requests", "3", "--in-flight", "8"], "fewer requests than"),
+    (["--c-us", "-5"], "must be > 0"),
+    (["--w-us", "1e9"], "at most 10 s"),
+    (["--backend", "gpu"], "unknown backend"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_exits_2_with_one_sentence_and_no_files(cvpbench, tmp_path, args, fragment):
+    result = run(cvpbench, args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("cvpbench: error: ")
+    assert fragment in lines[0]
+    assert result.stdout == ""
+    assert not list(tmp_path.iterdir()), "a refused run left files behind"
+
+
+def test_help_lists_the_options(cvpbench, tmp_path):
+    result = run(cvpbench, ["--help"], cwd=tmp_path)
+    assert result.returncode == 0
+    for flag in ("--quick", "--filter", "--threads", "--size", "--repetitions", "--out"):
+        assert flag in result.stdout

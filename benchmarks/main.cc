@@ -1,7 +1,10 @@
 // cvpbench: what concurrency and what parallelism each buy, measured on this machine.
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -9,6 +12,7 @@
 #include <vector>
 
 #include "cvp/exec/affinity.h"
+#include "cvp/exec/evidence.h"
 #include "cvp/exec/topology.h"
 #include "machine.h"
 #include "measure.h"
@@ -87,7 +91,9 @@ int run(int argc, char** argv) {
   bench::Session session(std::move(points), options.repetitions, options.min_time_s);
   session.register_all();
   bench::CollectingReporter reporter(session);
+  const auto started = exec::UsageSnapshot::now();
   benchmark::RunSpecifiedBenchmarks(&reporter);
+  session.finish_progress((exec::UsageSnapshot::now() - started).wall_s);
   benchmark::Shutdown();
   bench::publish_file(raw_partial, folder + "/benchmark.json");
 
@@ -115,7 +121,18 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
+// OpenMP runtimes read OMP_WAIT_POLICY once, when they load. Their default lets a thread that
+// finished its share spin at the barrier, which on one core steals time from the threads still
+// working and would be charged to concurrency. So unless the user chose a policy, cvpbench
+// restarts itself once with OMP_WAIT_POLICY=PASSIVE (recorded in the summary's config).
+void choose_openmp_wait_policy(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: run on with the default policy
+}
+
 int main(int argc, char** argv) {
+  choose_openmp_wait_policy(argv);
   try {
     return run(argc, argv);
   } catch (const cvp::bench::UsageError& e) {

@@ -37,13 +37,21 @@ MatmulData& matmul_data(std::size_t n) {
   return *slot;
 }
 
-// Row ranges of the tasks: four per thread, multiples of 8 rows where n allows.
-std::vector<std::size_t> row_bounds(std::size_t n, int threads) {
-  const std::size_t units = (n + 7) / 8;
-  const std::size_t tasks = std::max<std::size_t>(1, std::min(units, 4 * static_cast<std::size_t>(threads)));
+// How many tasks one product is split into: the same for every mode and thread count of a run
+// (four per thread of the widest team, whole 8-row blocks), so the work is divided identically
+// and modes differ only in how the tasks are executed.
+std::size_t tasks_per_size(std::size_t n, int max_threads) {
+  const std::size_t blocks = (n + 7) / 8;
+  return std::max<std::size_t>(1, std::min(blocks, 4 * static_cast<std::size_t>(max_threads)));
+}
+
+// Boundaries of `tasks` nearly equal ranges of [0, total), in multiples of `unit` where possible.
+std::vector<std::size_t> task_bounds(std::size_t total, std::size_t unit, std::size_t tasks) {
+  const std::size_t units = (total + unit - 1) / unit;
+  tasks = std::max<std::size_t>(1, std::min(tasks, units));
   std::vector<std::size_t> bounds(tasks + 1);
-  for (std::size_t i = 0; i <= tasks; ++i) bounds[i] = std::min(n, (i * units / tasks) * 8);
-  bounds.back() = n;
+  for (std::size_t i = 0; i <= tasks; ++i) bounds[i] = std::min(total, (i * units / tasks) * unit);
+  bounds.back() = total;
   return bounds;
 }
 
@@ -81,21 +89,32 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
     st.SkipWithError(e.what());
     return;
   }
-  const auto bounds = row_bounds(p.n, p.threads);
+  // One product = two phases, each split into tasks: pack B (by column slivers), then compute
+  // C (by row blocks). Every mode splits the same way, so only the execution differs.
+  const auto bounds = task_bounds(p.n, 8, tasks_per_size(p.n, session.max_threads()));
+  const auto sliver_bounds = task_bounds(matmul::packed_b_slivers(p.n), 1,
+                                         tasks_per_size(p.n, session.max_threads()));
   const std::size_t n = p.n;
-  const exec::Task task = [&](std::size_t i) {
-    matmul::multiply_rows(prob.a.data(), prob.b.data(), prob.c.data(), n, bounds[i],
-                          bounds[i + 1]);
+  const exec::Task pack = [&](std::size_t i) {
+    matmul::pack_b_slivers(prob.b.data(), n, prob.packed_b.data(), sliver_bounds[i],
+                           sliver_bounds[i + 1]);
   };
-  const std::size_t tasks = bounds.size() - 1;
+  const exec::Task compute = [&](std::size_t i) {
+    matmul::multiply_rows_packed(prob.a.data(), prob.packed_b.data(), prob.c.data(), n,
+                                 bounds[i], bounds[i + 1]);
+  };
+  auto product = [&] {
+    executor->run(sliver_bounds.size() - 1, pack);
+    executor->run(bounds.size() - 1, compute);
+  };
   std::fill(prob.c.begin(), prob.c.end(), std::numeric_limits<double>::quiet_NaN());
 
   const auto start = exec::UsageSnapshot::now();
   try {
-    executor->run(tasks, task);  // warm-up: threads started and pinned, caches filled
+    product();  // warm-up: threads started and pinned, caches filled
     executor->sightings().reset();
     const auto before = exec::UsageSnapshot::now();
-    for (auto _ : st) executor->run(tasks, task);
+    for (auto _ : st) product();
     const auto usage = exec::UsageSnapshot::now() - before;
     record_evidence(st, m, executor->sightings(), usage, static_cast<double>(st.iterations()));
     st.counters["FLOP/s"] = benchmark::Counter(matmul::flops(n),
@@ -105,7 +124,7 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
       if (m.error.empty()) m.error = "result differs from the serial answer";
       st.SkipWithError("result differs from the serial answer");
     }
-    session.note_call(p, (exec::UsageSnapshot::now() - start).wall_s, st.max_iterations == 1);
+    session.note_call(p, (exec::UsageSnapshot::now() - start).wall_s, usage.wall_s);
   } catch (const std::exception& e) {
     m.verified = false;
     if (m.error.empty()) m.error = e.what();
@@ -150,7 +169,7 @@ void run_requests(benchmark::State& st, Session& session, const std::string& nam
         benchmark::Counter(static_cast<double>(p.io.requests) * static_cast<double>(st.iterations()) /
                            std::max(measured, 1e-12));
     if (!m.verified) st.SkipWithError(m.error.c_str());
-    session.note_call(p, (exec::UsageSnapshot::now() - start).wall_s, st.max_iterations == 1);
+    session.note_call(p, (exec::UsageSnapshot::now() - start).wall_s, measured);
   } catch (const std::exception& e) {
     m.verified = false;
     if (m.error.empty()) m.error = e.what();
@@ -164,6 +183,9 @@ void run_requests(benchmark::State& st, Session& session, const std::string& nam
 Session::Session(std::vector<Point> points, int repetitions, double min_time_s)
     : repetitions_(repetitions), min_time_s_(min_time_s), tty_(isatty(STDERR_FILENO) != 0) {
   measurements_.reserve(points.size());
+  for (const auto& p : points) {
+    if (p.kind == Kind::cpu) max_threads_ = std::max(max_threads_, p.threads);
+  }
   for (auto& p : points) {
     index_[p.name()] = measurements_.size();
     Measurement m;
@@ -200,17 +222,29 @@ void Session::register_all() {
   }
 }
 
-void Session::note_call(const Point& point, double seconds, bool repetition_started) {
-  // Google Benchmark starts every repetition with a one-iteration call, then grows the count.
+void Session::note_call(const Point& point, double seconds, double timed_seconds) {
+  // Google Benchmark grows the iteration count of a point's first repetition until the timed
+  // part lasts min_time, then runs every later repetition once with that count.
   seconds_done_ += seconds;
-  if (repetition_started) ++reps_done_;
+  Measurement& m = *find(point.name());
+  if (m.repetitions_done == 0 && timed_seconds < min_time_s_) {
+    // Still estimating the iteration count.
+  } else if (m.repetitions_done < repetitions_) {
+    ++m.repetitions_done;
+    ++reps_done_;
+  }
   const int total = static_cast<int>(measurements_.size()) * repetitions_;
   const int left = std::max(0, total - reps_done_);
   const double eta = reps_done_ > 0 ? seconds_done_ / reps_done_ * left : 0;
   std::fprintf(stderr, "%s[%d/%d] %-70s about %.0f s left%s", tty_ ? "\r\033[K" : "",
                std::min(reps_done_, total), total, point.name().c_str(), eta, tty_ ? "" : "\n");
-  if (tty_ && left == 0) std::fputc('\n', stderr);
   std::fflush(stderr);
+}
+
+void Session::finish_progress(double seconds) {
+  const int total = static_cast<int>(measurements_.size()) * repetitions_;
+  std::fprintf(stderr, "%s[%d/%d] done in %.1f s\n", tty_ ? "\r\033[K" : "", total, total,
+               seconds);
 }
 
 bool CollectingReporter::ReportContext(const Context&) { return true; }

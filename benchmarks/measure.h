@@ -30,6 +30,7 @@ struct Measurement {
   std::vector<double> c_measured_us;
   std::vector<double> overshoot_us;
   std::size_t io_errors = 0;
+  int repetitions_done = 0;        // for progress
 };
 
 // Shared state of a run: the measurements, and progress on stderr.
@@ -43,10 +44,15 @@ class Session {
   // Registers one Google Benchmark per point. REQUIRES: called once, before running.
   void register_all();
 
-  // Called by benchmark bodies after each call: progress on stderr.
-  void note_call(const Point& point, double seconds, bool repetition_started);
+  // Called by benchmark bodies after each call (`seconds` in all, `timed_seconds` in the timed
+  // loop): progress on stderr.
+  void note_call(const Point& point, double seconds, double timed_seconds);
+  // The closing progress line.
+  void finish_progress(double seconds);
 
   double min_time_s() const { return min_time_s_; }
+  // The widest matmul team of the plan: every matmul point splits a product into the same tasks.
+  int max_threads() const { return max_threads_; }
 
  private:
   std::vector<Measurement> measurements_;
@@ -55,6 +61,7 @@ class Session {
   double min_time_s_;
   int reps_done_ = 0;
   double seconds_done_ = 0;
+  int max_threads_ = 1;
   bool tty_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -307,6 +308,8 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
         {"repetitions", o.repetitions},
         {"min_time_s", o.min_time_s},
         {"random_interleaving", true},
+        {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY")
+                                                            : "default"},
         {"filter", o.filter},
         {"sizes", sizes},
         {"threads", o.threads},

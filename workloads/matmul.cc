@@ -209,22 +209,41 @@ Problem make_problem(std::size_t n, std::uint64_t seed) {
   p.a.resize(n * n);
   p.b.resize(n * n);
   p.c.assign(n * n, 0.0);
+  p.packed_b = AlignedDoubles(packed_b_size(n));
   std::uint64_t state = seed;
   for (double& x : p.a) x = to_unit_interval(splitmix64(state));
   for (double& x : p.b) x = to_unit_interval(splitmix64(state));
   return p;
 }
 
-void multiply_rows(const double* a, const double* b, double* c, std::size_t n,
-                   std::size_t row_begin, std::size_t row_end) {
-  if (row_begin >= row_end) return;
-  const std::size_t kc_max = std::min(kKc, n);
-  const std::size_t nc_max = std::min(kNc, (n + kNr - 1) / kNr * kNr);
-  const std::size_t mc_max = std::min(kMc, (row_end - row_begin + kMr - 1) / kMr * kMr);
+std::size_t packed_b_slivers(std::size_t n) { return (n + kNr - 1) / kNr; }
 
-  thread_local Scratch b_scratch;
+std::size_t packed_b_size(std::size_t n) {
+  return ((n + kKc - 1) / kKc) * packed_b_slivers(n) * kKc * kNr;
+}
+
+// Layout: block (pc / kKc, sliver) at ((pc / kKc) * slivers + sliver) * kKc * kNr, holding kc rows
+// of kNr contiguous doubles; columns past n are zero. Every block starts 64-byte aligned.
+void pack_b_slivers(const double* b, std::size_t n, double* packed, std::size_t sliver_begin,
+                    std::size_t sliver_end) {
+  const std::size_t slivers = packed_b_slivers(n);
+  sliver_end = std::min(sliver_end, slivers);
+  for (std::size_t pc = 0; pc < n; pc += kKc) {
+    const std::size_t kc = std::min(kKc, n - pc);
+    for (std::size_t s = sliver_begin; s < sliver_end; ++s) {
+      pack_b(b, n, pc, kc, s * kNr, std::min(kNr, n - s * kNr),
+             packed + ((pc / kKc) * slivers + s) * kKc * kNr);
+    }
+  }
+}
+
+void multiply_rows_packed(const double* a, const double* packed_b, double* c, std::size_t n,
+                          std::size_t row_begin, std::size_t row_end) {
+  if (row_begin >= row_end) return;
+  const std::size_t slivers = packed_b_slivers(n);
+  const std::size_t kc_max = std::min(kKc, n);
+  const std::size_t mc_max = std::min(kMc, (row_end - row_begin + kMr - 1) / kMr * kMr);
   thread_local Scratch a_scratch;
-  double* bp = b_scratch.get(kc_max * nc_max);
   double* ap = a_scratch.get(kc_max * mc_max);
 
   for (std::size_t jc = 0; jc < n; jc += kNc) {
@@ -232,13 +251,13 @@ void multiply_rows(const double* a, const double* b, double* c, std::size_t n,
     for (std::size_t pc = 0; pc < n; pc += kKc) {
       const std::size_t kc = std::min(kKc, n - pc);
       const bool accumulate = pc != 0;
-      pack_b(b, n, pc, kc, jc, nc, bp);
+      const double* block = packed_b + (pc / kKc) * slivers * kKc * kNr;
       for (std::size_t ic = row_begin; ic < row_end; ic += kMc) {
         const std::size_t mc = std::min(kMc, row_end - ic);
         pack_a(a, n, ic, mc, pc, kc, ap);
         for (std::size_t jr = 0; jr < nc; jr += kNr) {
           const std::size_t cols = std::min(kNr, nc - jr);
-          const double* b_sliver = bp + jr * kc;
+          const double* b_sliver = block + ((jc + jr) / kNr) * kKc * kNr;
           for (std::size_t ir = 0; ir < mc; ir += kMr) {
             const std::size_t rows = std::min(kMr, mc - ir);
             compute_tile(kc, ap + ir * kc, b_sliver, c + (ic + ir) * n + jc + jr, n, rows, cols,
@@ -248,6 +267,41 @@ void multiply_rows(const double* a, const double* b, double* c, std::size_t n,
       }
     }
   }
+}
+
+void multiply_rows(const double* a, const double* b, double* c, std::size_t n,
+                   std::size_t row_begin, std::size_t row_end) {
+  if (row_begin >= row_end) return;
+  thread_local Scratch b_scratch;
+  double* packed = b_scratch.get(packed_b_size(n));
+  pack_b_slivers(b, n, packed, 0, packed_b_slivers(n));
+  multiply_rows_packed(a, packed, c, n, row_begin, row_end);
+}
+
+AlignedDoubles::AlignedDoubles(std::size_t count) : size_(count) {
+  if (count == 0) return;
+  const std::size_t bytes = (count * sizeof(double) + kAlign - 1) / kAlign * kAlign;
+  data_ = static_cast<double*>(std::aligned_alloc(kAlign, bytes));
+  if (data_ == nullptr) throw std::bad_alloc();
+}
+
+AlignedDoubles::~AlignedDoubles() { std::free(data_); }
+
+AlignedDoubles::AlignedDoubles(AlignedDoubles&& other) noexcept
+    : data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+AlignedDoubles& AlignedDoubles::operator=(AlignedDoubles&& other) noexcept {
+  if (this != &other) {
+    std::free(data_);
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
 }
 
 void multiply(const double* a, const double* b, double* c, std::size_t n) {

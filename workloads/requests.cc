@@ -143,15 +143,15 @@ Prepared prepare_rounds(std::string_view request, std::uint64_t rounds) {
 }
 
 std::string respond(const Prepared& prepared) {
-  const json response = {
-      {"id", prepared.id},
-      {"user", prepared.user},
-      {"status", "ok"},
-      {"rounds", prepared.rounds},
-      {"digest", hex16(prepared.digest)},
-      {"total", prepared.total},
-      {"shard", prepared.digest % 16},
-  };
+  // Filled key by key: nlohmann's initializer-list construction copies every element twice.
+  json response = json::object();
+  response["id"] = prepared.id;
+  response["user"] = prepared.user;
+  response["status"] = "ok";
+  response["rounds"] = prepared.rounds;
+  response["digest"] = hex16(prepared.digest);
+  response["total"] = prepared.total;
+  response["shard"] = prepared.digest % 16;
   return response.dump();
 }
 

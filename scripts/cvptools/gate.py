@@ -205,6 +205,19 @@ def filter_regex(names):
     return "^(" + "|".join(_regex_literal(n) for n in names) + ")(/.*)?$"
 
 
+def without_filter(args):
+    """`args` less any --filter option (both `--filter X` and `--filter=X`)."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "--filter":
+            skip = True
+        elif not a.startswith("--filter="):
+            out.append(a)
+    return out
+
+
 def check_program(program):
     """CvpError unless `program` (a path, or a name on PATH) can be executed."""
     if os.sep in program or (os.altsep and os.altsep in program):
@@ -229,8 +242,10 @@ def run_rounds(baseline_bin, candidate_bin, rounds, extra, workdir, label="", fi
             out = os.path.join(workdir, f"{label}round{i + 1}-{side}")
             cmd = [binary, "--quick", "--out", out]
             if filter_names:
-                cmd += ["--filter", filter_regex(filter_names)]
-            cmd += list(extra)
+                # The names passed the user's own --filter already; only ours may remain.
+                cmd += ["--filter", filter_regex(filter_names)] + without_filter(extra)
+            else:
+                cmd += list(extra)
             if log:
                 log(f"cvp gate: {label}round {i + 1}/{rounds}: {side}")
             try:

@@ -11,6 +11,7 @@ Every problem is raised as CvpError with a one-line message that starts with the
 """
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -116,8 +117,16 @@ def _depth(value):
     return deepest
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
+class _Constants:
+    """Accepts NaN/Infinity while parsing (Google Benchmark writes them in counters) and
+    remembers the first one, so that summaries, which must be strict JSON, can be refused."""
+
+    def __init__(self):
+        self.first = None
+
+    def __call__(self, name):
+        self.first = self.first or name
+        return float(name)
 
 
 def read_json(path, max_bytes=None, max_depth=None):
@@ -147,16 +156,18 @@ def read_json(path, max_bytes=None, max_depth=None):
         raise CvpError(f"{path}: not UTF-8 text (byte {e.start})") from None
     if not text.strip():
         raise CvpError(f"{path}: empty file")
+    constants = _Constants()
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_constant=constants)
     except json.JSONDecodeError as e:
         raise CvpError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except ValueError as e:
-        raise CvpError(f"{path}: not valid JSON ({e})") from None
     except RecursionError:
         raise CvpError(f"{path}: nesting deeper than {max_depth} levels") from None
     if _depth(doc) > max_depth:
         raise CvpError(f"{path}: nesting deeper than {max_depth} levels")
+    if constants.first and isinstance(doc, dict) and "schema_version" in doc:
+        raise CvpError(f"{path}: not valid JSON ({constants.first} is not valid JSON; a summary "
+                       f"must be strict JSON)")
     return doc
 
 
@@ -277,7 +288,7 @@ def _check_gbench(path, doc):
             raise CvpError(f"{path}: benchmarks[{i}] has no 'name' string")
         for key in ("real_time", "cpu_time"):
             v = b.get(key)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < math.inf:
                 raise CvpError(f"{path}: benchmarks[{i}] ({b['name']}) has no valid '{key}'")
         if b.get("time_unit", "ns") not in ("ns", "us", "ms", "s"):
             raise CvpError(f"{path}: benchmarks[{i}] ({b['name']}) has unknown time_unit "

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402  (the backend must be chosen 
 
 from . import CvpError  # noqa: E402
 from . import stats  # noqa: E402
-from .results import live_results, machine_label, params_label  # noqa: E402
+from .results import format_value, live_results, machine_label, params_label  # noqa: E402
 
 CHARTS = ("speedup", "scaling", "io", "crossover")
 FORMATS = ("png", "svg")
@@ -68,6 +68,12 @@ def _params_without(r, *names):
     return tuple((k, v) for k, v in r["params"].items() if k not in skip)
 
 
+def _numeric_order(key):
+    """Sort ((name, value), ...) with numbers by value, so c_us=10 comes before c_us=100."""
+    return tuple((0, float(v), "") if isinstance(v, (int, float)) and not isinstance(v, bool)
+                 else (1, 0.0, str(v)) for _, v in key)
+
+
 def _has_speedup(r):
     """A non-serial result with a measured speedup (0 means the baseline was unavailable)."""
     return r["mode"] != "serial" and r["speedup"]["value"] > 0
@@ -111,14 +117,14 @@ def _speedup_bars(run, kind):
     for workload, members in _groups(results, lambda r: r["workload"]).items():
         groups = _groups(members, lambda r: _params_without(r, "k"))
         varying = _varying(groups)
-        for key, group in groups.items():
+        for key, group in sorted(groups.items(), key=lambda item: _numeric_order(item[0])):
             best = OrderedDict()
             for r in group:
                 k = (r["mode"], r["backend"])
                 if k not in best or (r["in_flight"], r["threads"]) > (best[k]["in_flight"],
                                                                       best[k]["threads"]):
                     best[k] = r
-            shown = " ".join(f"{k}={v}" for k, v in key if k in varying)
+            shown = " ".join(f"{k}={format_value(v)}" for k, v in key if k in varying)
             label = workload + ("\n" + shown if shown else "")
             out.append((label, list(best.values())))
     return out
@@ -130,7 +136,7 @@ def _constant_params(run, kind):
     for workload, members in _groups(results, lambda r: r["workload"]).items():
         keys = [_params_without(r, "k") for r in members]
         varying = set(_varying(keys))
-        fixed = [f"{k}={v}" for k, v in keys[0] if k not in varying]
+        fixed = [f"{k}={format_value(v)}" for k, v in keys[0] if k not in varying]
         if kind == "io":
             fixed.append("most requests in flight (k) measured")
         parts.append(f"{workload}: {', '.join(fixed)}" if fixed else workload)

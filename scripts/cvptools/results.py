@@ -112,5 +112,12 @@ def _clip(text, width):
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def format_value(value):
+    """50.0 -> '50' (cvpbench writes microseconds as numbers), everything else as is."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def params_label(params, skip=()):
-    return ", ".join(f"{k}={v}" for k, v in params.items() if k not in skip)
+    return ", ".join(f"{k}={format_value(v)}" for k, v in params.items() if k not in skip)

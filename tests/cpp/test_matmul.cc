@@ -257,3 +257,38 @@ TEST(MakeProblem, HasTheRightShapeAndRange) {
 }
 
 }  // namespace
+
+namespace {
+
+// The two-phase product (B packed once, in any split, then rows in any split) must equal the
+// one-call product bit for bit: every mode of cvpbench runs it that way.
+TEST(MatmulPacked, TwoPhaseProductIsBitIdentical) {
+  for (std::size_t n : {std::size_t{1}, std::size_t{23}, std::size_t{64}, std::size_t{97},
+                        std::size_t{300}}) {
+    auto p = cvp::matmul::make_problem(n, 11);
+    ASSERT_EQ(p.packed_b.size(), cvp::matmul::packed_b_size(n));
+    std::vector<double> whole(n * n);
+    cvp::matmul::multiply(p.a.data(), p.b.data(), whole.data(), n);
+    const std::size_t slivers = cvp::matmul::packed_b_slivers(n);
+    for (std::size_t parts : {std::size_t{1}, std::size_t{3}, slivers}) {
+      std::fill(p.packed_b.data(), p.packed_b.data() + p.packed_b.size(), -7.0);
+      for (std::size_t i = 0; i < parts; ++i) {
+        cvp::matmul::pack_b_slivers(p.b.data(), n, p.packed_b.data(), i * slivers / parts,
+                                    (i + 1) * slivers / parts);
+      }
+      std::fill(p.c.begin(), p.c.end(), 0.0);
+      for (std::size_t r = 0; r < n; r += 13) {
+        cvp::matmul::multiply_rows_packed(p.a.data(), p.packed_b.data(), p.c.data(), n, r,
+                                          std::min(n, r + 13));
+      }
+      EXPECT_EQ(p.c, whole) << "n=" << n << " parts=" << parts;
+    }
+  }
+}
+
+TEST(MatmulPacked, PackedBufferIsAligned) {
+  auto p = cvp::matmul::make_problem(50, 1);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p.packed_b.data()) % 64, 0u);
+}
+
+}  // namespace

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import GOLDEN, load_golden, run_cvp, write_json
+from cvp_testing import GOLDEN, load_golden, run_cvp, write_json
 from cvptools import compare, io
 
 
@@ -58,3 +58,14 @@ def test_compare_google_benchmark_json():
     names = [r["name"] for r in result["benchmarks"]]
     assert "matmul/n:512/mode:parallel/backend:tbb/threads:2" in names  # /real_time stripped
     assert all(r["ratio"] == pytest.approx(1.0) for r in result["benchmarks"])
+
+
+def test_google_benchmark_nan_counters_are_accepted(tmp_path):
+    """Google Benchmark writes NaN for some aggregate counters; summaries must be strict."""
+    text = (GOLDEN / "runner" / "benchmark.json").read_text()
+    text = text.replace('"aggregate_name": "cv",', '"aggregate_name": "cv", "ctx_voluntary": NaN,')
+    assert "NaN" in text
+    path = tmp_path / "benchmark.json"
+    path.write_text(text)
+    run = io.load_run(path)
+    assert compare.compare_runs(run, run)["benchmarks"]

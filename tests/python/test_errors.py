@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import GOLDEN, assert_clean_error, load_golden, run_cvp, write_json
+from cvp_testing import GOLDEN, assert_clean_error, load_golden, run_cvp, write_json
 from cvptools import CvpError, io
 
 RUNNER = str(GOLDEN / "runner")

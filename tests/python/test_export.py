@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import GOLDEN, run_cvp
+from cvp_testing import GOLDEN, run_cvp
 from cvptools import export, io
 
 

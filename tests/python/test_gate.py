@@ -5,7 +5,7 @@ import os
 import stat
 import sys
 
-from conftest import run_cvp, synthetic_rounds
+from cvp_testing import run_cvp, synthetic_rounds
 from cvptools import gate, io
 
 SLOW = "matmul/n:256/mode:parallel/backend:tbb/threads:2"
@@ -117,7 +117,7 @@ with open(os.path.join(out, "benchmark.json"), "w") as f:
 
 
 def _fake_binary(folder, name, slow):
-    from conftest import SYNTHETIC
+    from cvp_testing import SYNTHETIC
     path = folder / name
     path.write_text(FAKE.format(python=sys.executable, state=str(folder), times=SYNTHETIC,
                                 slow=slow))
@@ -156,3 +156,15 @@ def test_binary_that_fails_is_reported(tmp_path):
     assert proc.returncode == 2
     assert "exited with status 4" in proc.stderr and "boom" in proc.stderr
     assert os.path.exists(bad)
+
+
+def test_filter_regex_matches_exactly_the_names():
+    import re
+    names = ["requests/c_us:50/w_us:1000/k:64/mode:concurrent/backend:eventloop/threads:1",
+             "matmul/n:512/mode:parallel/backend:tbb/threads:2"]
+    rx = re.compile(gate.filter_regex(names))
+    assert rx.search(names[0]) and rx.search(names[1] + "/real_time")
+    assert not rx.search(names[0] + "6")  # threads:16 is another benchmark
+    assert not rx.search("matmul/n:512/mode:parallel/backend:tbb/threads:4")
+    assert "\\-" not in gate.filter_regex(["a-b"])  # undefined in POSIX regular expressions
+    assert gate.without_filter(["--filter", "x", "--size", "64", "--filter=y"]) == ["--size", "64"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import GOLDEN, run_cvp
+from cvp_testing import GOLDEN, run_cvp
 from cvptools import CvpError, io, plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -57,3 +57,22 @@ def test_nothing_to_draw_is_an_error():
     runs = [io.load_run(GOLDEN / "workstation")]
     with pytest.raises(CvpError, match="nothing to draw for the crossover chart"):
         plots.build("crossover", runs)
+
+
+def test_failed_points_are_left_out(tmp_path, runner_summary):
+    """cvpbench writes speedup 0 with baseline 'unavailable' when a baseline failed, and keeps
+    failed points with an `error`: charts skip both instead of drawing zeros."""
+    results = runner_summary["results"]
+    results[3]["speedup"].update(value=0.0, ci95=[0.0, 0.0], baseline="unavailable")
+    results[4]["error"] = "result differs from the serial answer"
+    results[20]["speedup"].update(value=0.0, ci95=[0.0, 0.0], baseline="unavailable")
+    from cvp_testing import write_json
+    runs = [io.load_run(write_json(tmp_path / "s.json", runner_summary))]
+    files = plots.render_charts(runs, formats=["png"])
+    assert sorted(files) == sorted(f"{c}.png" for c in plots.CHARTS)
+
+
+def test_numeric_group_order():
+    keys = [(("c_us", 100.0),), (("c_us", 10.0),), (("c_us", 2000.0),), (("c_us", 50.0),)]
+    assert sorted(keys, key=plots._numeric_order)[0] == (("c_us", 10.0),)
+    assert sorted(keys, key=plots._numeric_order)[-1] == (("c_us", 2000.0),)

@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from conftest import GOLDEN, chromium_path, run_cvp
+from cvp_testing import GOLDEN, chromium_path, run_cvp
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,32 @@
 
 namespace cvp::matmul {
 
+// 64-byte aligned storage for doubles (the packed layout loads whole cache lines).
+class AlignedDoubles {
+ public:
+  explicit AlignedDoubles(std::size_t count = 0);
+  ~AlignedDoubles();
+  AlignedDoubles(AlignedDoubles&& other) noexcept;
+  AlignedDoubles& operator=(AlignedDoubles&& other) noexcept;
+  AlignedDoubles(const AlignedDoubles&) = delete;
+  AlignedDoubles& operator=(const AlignedDoubles&) = delete;
+
+  double* data() { return data_; }
+  const double* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  double* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // Inputs and output of one problem; allocation and input generation are setup, never timed.
 struct Problem {
   std::size_t n = 0;
   std::vector<double> a;  // n*n, row-major
   std::vector<double> b;  // n*n, row-major
   std::vector<double> c;  // n*n, row-major, the output
+  AlignedDoubles packed_b;  // packed_b_size(n): room for B in the kernel's packed layout
 };
 
 // Deterministic pseudo-random inputs in [-1, 1) from `seed`; c is zero-filled.
@@ -29,6 +49,18 @@ Problem make_problem(std::size_t n, std::uint64_t seed = 42);
 // REQUIRES: row_begin <= row_end <= n; a, b, c each hold n*n doubles; c does not alias a or b.
 void multiply_rows(const double* a, const double* b, double* c, std::size_t n,
                    std::size_t row_begin, std::size_t row_end);
+
+// The product in two phases, so that B is packed once per product and not once per row range:
+//   1. pack_b_slivers over [0, packed_b_slivers(n)), split into any sub-ranges (disjoint ranges
+//      may run concurrently), into `packed` of packed_b_size(n) doubles, 64-byte aligned;
+//   2. multiply_rows_packed over row ranges, reading `packed`.
+// The result is bit-identical to multiply_rows (which does both phases for its own rows).
+std::size_t packed_b_slivers(std::size_t n);
+std::size_t packed_b_size(std::size_t n);
+void pack_b_slivers(const double* b, std::size_t n, double* packed, std::size_t sliver_begin,
+                    std::size_t sliver_end);
+void multiply_rows_packed(const double* a, const double* packed_b, double* c, std::size_t n,
+                          std::size_t row_begin, std::size_t row_end);
 
 // Whole product, one call over all rows.
 void multiply(const double* a, const double* b, double* c, std::size_t n);

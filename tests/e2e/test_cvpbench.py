@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SCHEMA, TINY, has_taskset, load_summary, run
+from e2e_support import SCHEMA, TINY, has_taskset, load_summary, run
 
 jsonschema = pytest.importorskip("jsonschema")
 

@@ -37,13 +37,10 @@ MatmulData& matmul_data(std::size_t n) {
   return *slot;
 }
 
-// How many tasks one product is split into: the same for every mode and thread count of a run
-// (four per thread of the widest team, whole 8-row blocks), so the work is divided identically
-// and modes differ only in how the tasks are executed.
-std::size_t tasks_per_size(std::size_t n, int max_threads) {
-  const std::size_t blocks = (n + 7) / 8;
-  return std::max<std::size_t>(1, std::min(blocks, 4 * static_cast<std::size_t>(max_threads)));
-}
+// How many tasks one product is split into: two per worker, so a worker slowed by a neighbour
+// on its core can hand work to the others, while tasks stay large enough (rows that are whole
+// register tiles) for each to reuse the packed B from cache.
+std::size_t tasks_for(int threads) { return 2 * static_cast<std::size_t>(std::max(threads, 1)); }
 
 // Boundaries of `tasks` nearly equal ranges of [0, total), in multiples of `unit` where possible.
 std::vector<std::size_t> task_bounds(std::size_t total, std::size_t unit, std::size_t tasks) {
@@ -89,11 +86,10 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
     st.SkipWithError(e.what());
     return;
   }
-  // One product = two phases, each split into tasks: pack B (by column slivers), then compute
-  // C (by row blocks). Every mode splits the same way, so only the execution differs.
-  const auto bounds = task_bounds(p.n, 8, tasks_per_size(p.n, session.max_threads()));
-  const auto sliver_bounds = task_bounds(matmul::packed_b_slivers(p.n), 1,
-                                         tasks_per_size(p.n, session.max_threads()));
+  // One product = two phases over the team: pack B once (by column slivers), then compute C
+  // (by row blocks), so no task repeats another's packing.
+  const auto bounds = task_bounds(p.n, matmul::row_tile(), tasks_for(p.threads));
+  const auto sliver_bounds = task_bounds(matmul::packed_b_slivers(p.n), 1, tasks_for(p.threads));
   const std::size_t n = p.n;
   const exec::Task pack = [&](std::size_t i) {
     matmul::pack_b_slivers(prob.b.data(), n, prob.packed_b.data(), sliver_bounds[i],
@@ -183,9 +179,6 @@ void run_requests(benchmark::State& st, Session& session, const std::string& nam
 Session::Session(std::vector<Point> points, int repetitions, double min_time_s)
     : repetitions_(repetitions), min_time_s_(min_time_s), tty_(isatty(STDERR_FILENO) != 0) {
   measurements_.reserve(points.size());
-  for (const auto& p : points) {
-    if (p.kind == Kind::cpu) max_threads_ = std::max(max_threads_, p.threads);
-  }
   for (auto& p : points) {
     index_[p.name()] = measurements_.size();
     Measurement m;

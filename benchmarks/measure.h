@@ -51,8 +51,6 @@ class Session {
   void finish_progress(double seconds);
 
   double min_time_s() const { return min_time_s_; }
-  // The widest matmul team of the plan: every matmul point splits a product into the same tasks.
-  int max_threads() const { return max_threads_; }
 
  private:
   std::vector<Measurement> measurements_;
@@ -61,7 +59,6 @@ class Session {
   double min_time_s_;
   int reps_done_ = 0;
   double seconds_done_ = 0;
-  int max_threads_ = 1;
   bool tty_ = false;
 };
 

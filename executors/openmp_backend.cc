@@ -1,6 +1,7 @@
 // OpenMP backend: a team of exactly threads() threads; each pins itself inside the parallel
 // region (environment variables such as OMP_PROC_BIND are read once at start-up and cannot
-// follow a mode that changes per benchmark). Task i goes to thread i mod threads().
+// follow a mode that changes per benchmark). Threads take the next task from a shared counter,
+// like the std::thread backend.
 #include <omp.h>
 
 #include <atomic>
@@ -24,14 +25,14 @@ class OpenMPExecutor final : public Executor {
     omp_set_dynamic(0);
     const int team = threads();
     std::atomic<int> team_size{0};
+    std::atomic<std::size_t> next{0};
 #pragma omp parallel num_threads(team)
     {
       const int w = omp_get_thread_num();
 #pragma omp single
       team_size.store(omp_get_num_threads(), std::memory_order_relaxed);
       pin_worker(w);
-      const auto stride = static_cast<std::size_t>(omp_get_num_threads());
-      for (std::size_t i = static_cast<std::size_t>(w); i < n_tasks; i += stride) body(w, i);
+      for (std::size_t i = next.fetch_add(1); i < n_tasks; i = next.fetch_add(1)) body(w, i);
     }
     if (team_size.load() != team) {
       // The runtime refused the team size (e.g. OMP_THREAD_LIMIT): results would be mislabelled.

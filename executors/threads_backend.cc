@@ -1,5 +1,6 @@
-// std::thread backend: a persistent team, each worker pinned once at start, task i to worker
-// i mod threads, so K tasks really are in flight on K threads.
+// std::thread backend: a persistent team, each worker pinned once at start; workers take the
+// next task from a shared counter, so every worker holds a task in flight while tasks remain.
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -32,6 +33,7 @@ class ThreadsExecutor final : public Executor {
     std::unique_lock<std::mutex> lock(mutex_);
     body_ = &body;
     n_tasks_ = n_tasks;
+    next_.store(0);
     remaining_ = threads();
     ++generation_;
     start_.notify_all();
@@ -54,8 +56,7 @@ class ThreadsExecutor final : public Executor {
         body = body_;
         n = n_tasks_;
       }
-      const auto stride = static_cast<std::size_t>(threads());
-      for (std::size_t i = static_cast<std::size_t>(w); i < n; i += stride) (*body)(w, i);
+      for (std::size_t i = next_.fetch_add(1); i < n; i = next_.fetch_add(1)) (*body)(w, i);
       {
         const std::lock_guard<std::mutex> lock(mutex_);
         if (--remaining_ == 0) done_.notify_one();
@@ -68,6 +69,7 @@ class ThreadsExecutor final : public Executor {
   std::condition_variable done_;
   const std::function<void(int, std::size_t)>* body_ = nullptr;
   std::size_t n_tasks_ = 0;
+  std::atomic<std::size_t> next_{0};
   int remaining_ = 0;
   std::uint64_t generation_ = 0;
   bool stopping_ = false;

@@ -216,6 +216,8 @@ Problem make_problem(std::size_t n, std::uint64_t seed) {
   return p;
 }
 
+std::size_t row_tile() { return kMr; }
+
 std::size_t packed_b_slivers(std::size_t n) { return (n + kNr - 1) / kNr; }
 
 std::size_t packed_b_size(std::size_t n) {

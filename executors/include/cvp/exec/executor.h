@@ -35,9 +35,9 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   // Runs task(i) exactly once for every i in [0, n_tasks) and returns when all have finished.
-  // Task i goes to worker i mod threads() where the backend lets us choose (threads, OpenMP);
-  // oneTBB's scheduler picks for itself. The first exception a task throws is rethrown here
-  // after every task has finished or been skipped.
+  // Workers take tasks in order from a shared counter (threads, OpenMP), so each holds one in
+  // flight while tasks remain; oneTBB's scheduler distributes by work stealing. The first
+  // exception a task throws is rethrown here after every task has finished or been skipped.
   // REQUIRES: not called concurrently on the same executor.
   void run(std::size_t n_tasks, const Task& task);
 

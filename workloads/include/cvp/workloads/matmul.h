@@ -62,6 +62,10 @@ void pack_b_slivers(const double* b, std::size_t n, double* packed, std::size_t 
 void multiply_rows_packed(const double* a, const double* packed_b, double* c, std::size_t n,
                           std::size_t row_begin, std::size_t row_end);
 
+// Rows of the kernel's register tile: row ranges that are multiples of it waste no work on
+// padding (8 with AVX-512, 6 with AVX2, 4 otherwise).
+std::size_t row_tile();
+
 // Whole product, one call over all rows.
 void multiply(const double* a, const double* b, double* c, std::size_t n);
 

@@ -361,6 +361,13 @@ def check_writable(paths, force):
                 raise CvpError(f"{p}: already exists (use --force to overwrite)")
 
 
+def _default_mode():
+    """The permissions a plain new file gets here (0666 less the umask): mkstemp's are 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_outputs(files, force):
     """Write {path: bytes} atomically: each goes to a temporary file in its folder, then
     os.replace. All paths are checked first; on failure the files created here are removed."""
@@ -374,6 +381,9 @@ def write_outputs(files, force):
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, _default_mode())
                 os.replace(tmp, path)
             except BaseException:
                 if os.path.exists(tmp):

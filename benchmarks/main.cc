@@ -7,15 +7,19 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <algorithm>
 #include <iostream>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/topology.h"
+#include "interrupt.h"
 #include "machine.h"
 #include "measure.h"
+#include "noise.h"
 #include "options.h"
 #include "output.h"
 #include "plan.h"
@@ -45,7 +49,23 @@ int run(int argc, char** argv) {
     for (const auto& p : points) std::cout << p.name() << "\n";
     return 0;
   }
+  for (const auto& f : options.faults) {
+    const std::regex re(f.pattern);
+    if (std::none_of(points.begin(), points.end(),
+                     [&](const bench::Point& p) { return std::regex_search(p.name(), re); })) {
+      throw bench::UsageError("--inject-fault " + f.kind + ":" + f.pattern +
+                              ": matches no benchmark that will run (see --list for the names).");
+    }
+  }
+  std::error_code exists_error;
+  const bool folder_existed = options.out && std::filesystem::exists(*options.out, exists_error);
   const std::string folder = bench::prepare_run_folder(options.out);
+  const std::string raw_partial = folder + "/.benchmark.json.partial";
+  // A second Ctrl-C removes the temporary files, and the folder if this run made it.
+  bench::install_interrupt_handlers(
+      {raw_partial, bench::temporary_name_for(folder + "/summary.json")},
+      folder_existed ? std::string() : folder);
+  const bench::NoiseSnapshot noise_before = bench::take_noise_snapshot();
 
   std::fprintf(stderr, "cvpbench %s: %zu benchmarks x %d repetitions on %s\n", CVP_VERSION,
                points.size(), options.repetitions, topology.cpu_model.c_str());
@@ -59,6 +79,16 @@ int run(int argc, char** argv) {
   if (!exec::affinity_supported()) {
     std::fprintf(stderr, "this build cannot pin threads: every result is labelled pinned: false\n");
   }
+  if (const auto quota = bench::cgroup_cpu_quota();
+      quota && *quota < static_cast<double>(topology.allowed_logical())) {
+    std::fprintf(stderr,
+                 "warning: the cgroup CPU quota allows %.2f CPUs of the %d allowed: parallel "
+                 "numbers are throttled\n",
+                 *quota, topology.allowed_logical());
+  }
+  if (!options.faults.empty()) {
+    std::fprintf(stderr, "faults are injected on purpose (--inject-fault): the run will fail\n");
+  }
 
 #if CVP_HAVE_IO
   bool any_io = false;
@@ -70,7 +100,6 @@ int run(int argc, char** argv) {
   }
 #endif
 
-  const std::string raw_partial = folder + "/.benchmark.json.partial";
   std::vector<std::string> gb_args = {
       argv[0],
       "--benchmark_out=" + raw_partial,
@@ -88,34 +117,60 @@ int run(int argc, char** argv) {
   benchmark::AddCustomContext("cvpbench_allowed_cpus", exec::format_cpu_list(topology.allowed));
   benchmark::AddCustomContext("cvpbench_flags", CVP_BUILD_FLAGS);
 
-  bench::Session session(std::move(points), options.repetitions, options.min_time_s);
+  bench::Session session(std::move(points), options.repetitions, options.min_time_s,
+                         options.faults);
   session.register_all();
   bench::CollectingReporter reporter(session);
   const auto started = exec::UsageSnapshot::now();
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  session.finish_progress((exec::UsageSnapshot::now() - started).wall_s);
+  session.finish_progress((exec::UsageSnapshot::now() - started).wall_s, bench::interrupted());
   benchmark::Shutdown();
   bench::publish_file(raw_partial, folder + "/benchmark.json");
+
+  const bool was_interrupted = bench::interrupted();
+  const bench::NoiseReport noise =
+      bench::assess_noise(noise_before, bench::take_noise_snapshot(), topology.allowed,
+                          static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)),
+                          ::sysconf(_SC_CLK_TCK));
 
   const auto rows = bench::summarise(session.measurements());
   const auto lines = bench::verdicts(rows, topology.allowed_cores());
   const nlohmann::json machine = bench::machine_context(topology);
-  const nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
+  nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
+  summary["interrupted"] = was_interrupted;
+  summary["noisy"] = noise.noisy;
+  summary["noise_reasons"] = noise.reasons;
+  summary["noise"] = bench::noise_json(noise);
   bench::write_file_atomically(folder + "/summary.json", summary.dump(2) + "\n");
 
   std::cout << bench::console_table(rows) << "\n";
   for (const auto& line : lines) std::cout << line << "\n";
+  if (noise.noisy) {
+    std::cout << "\nwarning: the machine was busy during this run, so the numbers may be noisy:\n";
+    for (const auto& reason : noise.reasons) std::cout << "  - " << reason << "\n";
+  }
   std::cout << "\nresults: " << folder << "/summary.json and " << folder << "/benchmark.json\n";
 
   int failed = 0;
-  for (const auto& r : rows) failed += r.ok ? 0 : 1;
+  for (const auto& r : rows) failed += r.ok || bench::never_measured(*r.m) ? 0 : 1;
   if (failed > 0) {
     std::fprintf(stderr, "cvpbench: %d benchmark%s failed:\n", failed, failed == 1 ? "" : "s");
     for (const auto& r : rows) {
-      if (!r.ok) std::fprintf(stderr, "  %s: %s\n", r.m->point.name().c_str(), r.m->error.c_str());
+      if (!r.ok && !bench::never_measured(*r.m)) {
+        std::fprintf(stderr, "  %s: %s\n", r.m->point.name().c_str(),
+                     r.m->error.empty() ? "no measurement" : r.m->error.c_str());
+      }
     }
-    return 1;
   }
+  if (was_interrupted) {
+    std::fprintf(stderr,
+                 "cvpbench: interrupted: the results measured so far are in %s (%zu benchmark%s "
+                 "not measured)\n",
+                 folder.c_str(), summary["not_measured"].size(),
+                 summary["not_measured"].size() == 1 ? "" : "s");
+    return bench::kInterruptedExit;
+  }
+  if (failed > 0) return 1;
   return 0;
 }
 

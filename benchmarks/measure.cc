@@ -8,9 +8,12 @@
 #include <limits>
 #include <memory>
 #include <set>
+#include <stdexcept>
+#include <tuple>
 
 #include "cvp/exec/evidence.h"
 #include "cvp/workloads/matmul.h"
+#include "interrupt.h"
 #if CVP_HAVE_IO
 #include "cvp/exec/request_runner.h"
 #endif
@@ -74,16 +77,40 @@ void record_evidence(benchmark::State& st, Measurement& m, exec::Sightings& seen
   st.counters["ctx_involuntary"] = static_cast<double>(usage.involuntary_switches) / iterations;
 }
 
+// Marks this call of a benchmark failed (or interrupted). Google Benchmark 1.7 requires every
+// repetition of a benchmark to report the same iteration count, errors included, and a run
+// skipped before its loop started reports 0: so a skip before the loop enters it first.
+void skip(benchmark::State& st, const char* message, bool loop_started) {
+  if (loop_started) {
+    st.SkipWithError(message);
+    return;
+  }
+  for (auto _ : st) {
+    st.SkipWithError(message);
+    break;
+  }
+}
+
+// The exception --inject-fault throw:REGEX plants.
+std::runtime_error planted_exception() {
+  return std::runtime_error("injected fault: a planted exception (--inject-fault throw)");
+}
+
 void run_matmul(benchmark::State& st, Session& session, const std::string& name) {
+  if (interrupted()) {
+    skip(st, kInterruptedMessage, false);
+    return;
+  }
   Measurement& m = *session.find(name);
   const Point& p = m.point;
+  const std::string fault = session.fault_for(name);
   MatmulData& data = matmul_data(p.n);
   auto& prob = data.problem;
   std::unique_ptr<exec::Executor> executor;
   try {
     executor = exec::make_executor(*exec::parse_backend(p.backend), p.cpus);
   } catch (const std::exception& e) {
-    st.SkipWithError(e.what());
+    skip(st, e.what(), false);
     return;
   }
   // One product = two phases over the team: pack B once (by column slivers), then compute C
@@ -106,13 +133,24 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
   std::fill(prob.c.begin(), prob.c.end(), std::numeric_limits<double>::quiet_NaN());
 
   const auto start = exec::UsageSnapshot::now();
+  bool looping = false;
   try {
     product();  // warm-up: threads started and pinned, caches filled
     executor->sightings().reset();
     const auto before = exec::UsageSnapshot::now();
-    for (auto _ : st) product();
+    looping = true;
+    for (auto _ : st) {
+      if (interrupted()) {
+        st.SkipWithError(kInterruptedMessage);
+        break;
+      }
+      product();
+      if (fault == "throw") throw planted_exception();
+    }
+    if (st.error_occurred()) return;
     const auto usage = exec::UsageSnapshot::now() - before;
     record_evidence(st, m, executor->sightings(), usage, static_cast<double>(st.iterations()));
+    if (fault == "wrong") prob.c[prob.c.size() / 2] += 1.0;  // planted wrong result
     st.counters["FLOP/s"] = benchmark::Counter(matmul::flops(n),
                                                benchmark::Counter::kIsIterationInvariantRate);
     if (matmul::checksum(prob.c.data(), n) != data.reference) {
@@ -124,41 +162,81 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
   } catch (const std::exception& e) {
     m.verified = false;
     if (m.error.empty()) m.error = e.what();
-    st.SkipWithError(e.what());
+    skip(st, e.what(), looping);
   }
 }
 
 #if CVP_HAVE_IO
+// The fingerprints of the serial handling of a request set, computed once per (c, seed, count),
+// outside every timed region: every response of every run is compared against them.
+const std::vector<std::uint64_t>& reference_for(const io::RequestConfig& config) {
+  using Key = std::tuple<double, std::uint64_t, std::size_t>;
+  static std::map<Key, std::vector<std::uint64_t>> cache;
+  const Key key{config.c_us, config.seed, config.requests};
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, io::reference_fingerprints(config)).first;
+  return it->second;
+}
+
 void run_requests(benchmark::State& st, Session& session, const std::string& name) {
+  if (interrupted()) {
+    skip(st, kInterruptedMessage, false);
+    return;
+  }
   Measurement& m = *session.find(name);
   const Point& p = m.point;
+  const std::string fault = session.fault_for(name);
   const io::IoBackend backend =
       p.backend == "eventloop" ? io::IoBackend::eventloop : io::IoBackend::threads;
+  io::RequestConfig config = p.io;
+  config.recheck = 0;  // every response is checked against the reference below instead
+  config.stop = &interrupt_flag();
   exec::Sightings seen;
   const auto start = exec::UsageSnapshot::now();
   double measured = 0;
+  bool looping = false;
   try {
+    const std::vector<std::uint64_t>& reference = reference_for(config);
     const auto before = exec::UsageSnapshot::now();
+    looping = true;
     for (auto _ : st) {
-      const io::RequestRun run = io::run_requests(p.io, backend, p.cpus, seen);
+      if (interrupted()) {
+        st.SkipWithError(kInterruptedMessage);
+        break;
+      }
+      io::RequestRun run = io::run_requests(config, backend, p.cpus, seen);
+      if (run.stopped) {
+        st.SkipWithError(kInterruptedMessage);
+        break;
+      }
       st.SetIterationTime(run.wall_s);
+      if (fault == "throw") throw planted_exception();
+      if (fault == "wrong" && !run.fingerprints.empty()) {
+        run.fingerprints[run.fingerprints.size() / 2] ^= 0x100;  // planted wrong result
+      }
       measured += run.wall_s;
       m.latencies_us.insert(m.latencies_us.end(), run.latencies_us.begin(),
                             run.latencies_us.end());
       m.c_measured_us.push_back(run.cpu_us_per_request);
       m.overshoot_us.push_back(run.wait_overshoot_us);
-      const std::size_t wrong = run.errors + (run.processed > p.io.requests
-                                                  ? run.processed - p.io.requests
-                                                  : p.io.requests - run.processed);
+      // The full check, outside the clock (manual time is the run's own wall time): every
+      // response against the serial handling's, plus the duplicates and wrong ids the run
+      // itself counted (its count of missing responses is part of the comparison).
+      const std::size_t missing = static_cast<std::size_t>(
+          std::count(run.fingerprints.begin(), run.fingerprints.end(), std::uint64_t{0}));
+      const std::size_t in_run = run.errors >= missing ? run.errors - missing : run.errors;
+      const std::size_t wrong = in_run + io::count_mismatches(run.fingerprints, reference);
       m.io_errors += wrong;
       if (wrong > 0) {
         m.verified = false;
         if (m.error.empty()) {
           m.error = std::to_string(wrong) + " of " + std::to_string(p.io.requests) +
-                    " responses were wrong, missing or duplicated";
+                    " responses differ from the serial handling's (wrong, missing or "
+                    "duplicated)";
         }
       }
     }
+    if (st.error_occurred()) return;
     const auto usage = exec::UsageSnapshot::now() - before;
     record_evidence(st, m, seen, usage, static_cast<double>(st.iterations()));
     st.counters["requests/s"] =
@@ -169,15 +247,17 @@ void run_requests(benchmark::State& st, Session& session, const std::string& nam
   } catch (const std::exception& e) {
     m.verified = false;
     if (m.error.empty()) m.error = e.what();
-    st.SkipWithError(e.what());
+    skip(st, e.what(), looping);
   }
 }
 #endif
 
 }  // namespace
 
-Session::Session(std::vector<Point> points, int repetitions, double min_time_s)
+Session::Session(std::vector<Point> points, int repetitions, double min_time_s,
+                 const std::vector<FaultInjection>& faults)
     : repetitions_(repetitions), min_time_s_(min_time_s), tty_(isatty(STDERR_FILENO) != 0) {
+  for (const auto& f : faults) faults_.emplace_back(f.kind, std::regex(f.pattern));
   measurements_.reserve(points.size());
   for (auto& p : points) {
     index_[p.name()] = measurements_.size();
@@ -185,6 +265,13 @@ Session::Session(std::vector<Point> points, int repetitions, double min_time_s)
     m.point = std::move(p);
     measurements_.push_back(std::move(m));
   }
+}
+
+std::string Session::fault_for(const std::string& name) const {
+  for (const auto& [kind, re] : faults_) {
+    if (std::regex_search(name, re)) return kind;
+  }
+  return "";
 }
 
 Measurement* Session::find(const std::string& name) {
@@ -234,8 +321,13 @@ void Session::note_call(const Point& point, double seconds, double timed_seconds
   std::fflush(stderr);
 }
 
-void Session::finish_progress(double seconds) {
+void Session::finish_progress(double seconds, bool interrupted) {
   const int total = static_cast<int>(measurements_.size()) * repetitions_;
+  if (interrupted) {
+    std::fprintf(stderr, "%s[%d/%d] stopped (interrupted) after %.1f s\n", tty_ ? "\r\033[K" : "",
+                 std::min(reps_done_, total), total, seconds);
+    return;
+  }
   std::fprintf(stderr, "%s[%d/%d] done in %.1f s\n", tty_ ? "\r\033[K" : "", total, total,
                seconds);
 }
@@ -254,6 +346,10 @@ void CollectingReporter::ReportRuns(const std::vector<Run>& runs) {
       name.resize(slash);
     }
     if (!m) continue;
+    if (run.error_occurred && run.error_message == kInterruptedMessage) {
+      ++m->interrupted_runs;  // not measured, not failed
+      continue;
+    }
     if (run.error_occurred) {
       m->verified = false;
       if (m->error.empty()) m->error = run.error_message;

@@ -5,9 +5,11 @@
 #include <benchmark/benchmark.h>
 
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
+#include "options.h"
 #include "plan.h"
 
 namespace cvp::bench {
@@ -31,12 +33,17 @@ struct Measurement {
   std::vector<double> overshoot_us;
   std::size_t io_errors = 0;
   int repetitions_done = 0;        // for progress
+  int interrupted_runs = 0;        // repetitions skipped because the run was interrupted
 };
+
+// The message of a benchmark skipped because the run was interrupted (not a failure).
+inline constexpr const char* kInterruptedMessage = "interrupted";
 
 // Shared state of a run: the measurements, and progress on stderr.
 class Session {
  public:
-  Session(std::vector<Point> points, int repetitions, double min_time_s);
+  Session(std::vector<Point> points, int repetitions, double min_time_s,
+          const std::vector<FaultInjection>& faults = {});
 
   std::vector<Measurement>& measurements() { return measurements_; }
   Measurement* find(const std::string& name);
@@ -48,11 +55,15 @@ class Session {
   // loop): progress on stderr.
   void note_call(const Point& point, double seconds, double timed_seconds);
   // The closing progress line.
-  void finish_progress(double seconds);
+  void finish_progress(double seconds, bool interrupted = false);
 
   double min_time_s() const { return min_time_s_; }
 
+  // The fault planted in `name` by --inject-fault ("wrong", "throw"), or "" for none.
+  std::string fault_for(const std::string& name) const;
+
  private:
+  std::vector<std::pair<std::string, std::regex>> faults_;
   std::vector<Measurement> measurements_;
   std::map<std::string, std::size_t> index_;
   int repetitions_;

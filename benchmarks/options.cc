@@ -1,10 +1,12 @@
 #include "options.h"
 
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -12,6 +14,9 @@
 
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/executor.h"
+#if CVP_HAVE_IO
+#include "cvp/workloads/requests.h"
+#endif
 
 namespace cvp::bench {
 namespace {
@@ -63,15 +68,93 @@ std::string join(const std::vector<int>& v) { return exec::format_cpu_list(v); }
 
 }  // namespace
 
-std::size_t available_memory_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  std::size_t value = 0;
-  std::string unit;
-  while (in >> key >> value >> unit) {
-    if (key == "MemAvailable:") return value * 1024;
+namespace {
+
+std::size_t read_number(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text) || text == "max") return 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  return end != text.c_str() ? static_cast<std::size_t>(v) : 0;
+}
+
+// Memory the process's own memory cgroup still allows (limit - usage), or 0 when unlimited or
+// unknown. The cgroup's path may be absent under a namespaced mount: then its root is ours.
+std::size_t cgroup_memory_left() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  std::size_t left = 0;
+  auto consider = [&](const std::string& folder, const char* limit_file, const char* usage_file) {
+    const std::size_t limit = read_number(folder + "/" + limit_file);
+    if (limit == 0 || limit >= (std::size_t{1} << 60)) return false;  // no limit
+    const std::size_t usage = read_number(folder + "/" + usage_file);
+    const std::size_t free = limit > usage ? limit - usage : 1;
+    if (left == 0 || free < left) left = free;
+    return true;
+  };
+  while (std::getline(in, line)) {
+    const auto first = line.find(':');
+    const auto second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    const std::string controllers = line.substr(first + 1, second - first - 1);
+    const std::string path = line.substr(second + 1);
+    const bool v2 = line.compare(0, first, "0") == 0 && controllers.empty();
+    const bool v1 = ("," + controllers + ",").find(",memory,") != std::string::npos;
+    if (!v1 && !v2) continue;
+    const std::string mount = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
+    for (const std::string& folder : {mount + (path == "/" ? "" : path), mount}) {
+      if (v2 ? consider(folder, "memory.max", "memory.current")
+             : consider(folder, "memory.limit_in_bytes", "memory.usage_in_bytes")) {
+        break;
+      }
+    }
   }
-  return 0;
+  return left;
+}
+
+}  // namespace
+
+std::size_t available_memory_bytes() {
+  std::size_t available = 0;
+  auto lower = [&](std::size_t v) {
+    if (v > 0 && (available == 0 || v < available)) available = v;
+  };
+  {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    std::size_t value = 0;
+    std::string unit;
+    while (in >> key >> value >> unit) {
+      if (key == "MemAvailable:") {
+        lower(value * 1024);
+        break;
+      }
+    }
+  }
+  lower(cgroup_memory_left());
+  for (const int resource : {RLIMIT_AS, RLIMIT_DATA}) {
+    rlimit r{};
+    if (getrlimit(resource, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
+      lower(static_cast<std::size_t>(r.rlim_cur));
+    }
+  }
+  return available;
+}
+
+std::size_t thread_limit() {
+  std::size_t limit = 0;
+  auto lower = [&](std::size_t v) {
+    if (v > 0 && (limit == 0 || v < limit)) limit = v;
+  };
+  rlimit r{};
+  if (getrlimit(RLIMIT_NPROC, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
+    lower(static_cast<std::size_t>(r.rlim_cur));
+  }
+  std::size_t v = 0;
+  if (std::ifstream in("/proc/sys/kernel/threads-max"); in >> v) lower(v);
+  if (std::ifstream in("/proc/sys/vm/max_map_count"); in >> v) lower(v / 2);
+  return limit;
 }
 
 ParsedCommandLine parse_command_line(int argc, const char* const* argv,
@@ -80,6 +163,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   std::vector<std::string> threads_raw, sizes_raw, backends_raw, c_raw, k_raw;
   std::string cpus_raw, w_raw, requests_raw, reps_raw, min_time_raw, wait_raw = "fixed";
   std::string crossover_k_raw;
+  std::vector<std::string> faults_raw;
   bool no_crossover = false;
 
   CLI::App app{kDescription, "cvpbench"};
@@ -119,6 +203,11 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   app.add_option("--crossover-k", crossover_k_raw,
                  "I/O workload: requests in flight for the crossover sweep (default 64)");
   app.add_flag("--no-crossover", no_crossover, "Skip the I/O crossover sweep over c");
+  app.add_option("--inject-fault", faults_raw,
+                 "For testing the suite's own error handling only: plant a wrong result "
+                 "(wrong:REGEX) or an exception (throw:REGEX) in the benchmarks whose name "
+                 "matches REGEX; they are reported as failed and the exit code is 1")
+      ->expected(1, 64);
 
   ParsedCommandLine result;
   try {
@@ -244,6 +333,20 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     if (v < 1) throw UsageError("--requests " + requests_raw + ": at least one request is needed.");
     if (v > 100'000'000) throw UsageError("--requests " + requests_raw + ": at most 100000000 requests per run.");
     o.requests = static_cast<std::size_t>(v);
+#if CVP_HAVE_IO
+    // Per request: its text, its response's fingerprint, the serial reference's, and its
+    // latency (kept per run and for the summary).
+    const long double per_request =
+        48.0L + static_cast<long double>(requests::make_request(0, 1).size()) + 4 * 8.0L;
+    const long double bytes = per_request * static_cast<long double>(o.requests);
+    if (memory > 0 && bytes > 0.8L * static_cast<long double>(memory)) {
+      std::ostringstream msg;
+      msg << "--requests " << requests_raw << ": " << o.requests << " requests need "
+          << static_cast<double>(bytes / (1 << 30)) << " GiB, more than the "
+          << static_cast<double>(memory) / (1 << 30) << " GiB of memory available.";
+      throw UsageError(msg.str());
+    }
+#endif
     int max_k = o.crossover ? o.crossover_k : 1;
     for (int k : o.in_flight) max_k = std::max(max_k, k);
     if (o.in_flight.empty()) max_k = std::max(max_k, 512);
@@ -258,6 +361,64 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   } else if (wait_raw != "fixed") {
     throw UsageError("--wait " + wait_raw + ": choose fixed or exponential.");
   }
+  for (const auto& f : faults_raw) {
+    const auto colon = f.find(':');
+    const std::string kind = f.substr(0, colon);
+    if (colon == std::string::npos || (kind != "wrong" && kind != "throw")) {
+      throw UsageError("--inject-fault " + f + ": give wrong:REGEX or throw:REGEX.");
+    }
+    const std::string pattern = f.substr(colon + 1);
+    if (pattern.empty()) {
+      throw UsageError("--inject-fault " + f + ": the regular expression after the colon is empty.");
+    }
+    try {
+      const std::regex check(pattern);
+    } catch (const std::regex_error&) {
+      throw UsageError("--inject-fault " + f + ": not a valid regular expression.");
+    }
+    o.faults.push_back({kind, pattern});
+  }
+
+  // Threads the run will create at once: a matmul team, or one per request in flight for the
+  // threads backend of the I/O workload (the event loops need one per CPU).
+  {
+    std::size_t needed = static_cast<std::size_t>(2 * std::max(topology.allowed_logical(), 1));
+    std::string what = "the default thread counts";
+    for (int t : o.threads) {
+      if (static_cast<std::size_t>(t) > needed) {
+        needed = static_cast<std::size_t>(t);
+        what = "--threads " + std::to_string(t);
+      }
+    }
+    const bool io_threads =
+        o.backends.empty() ||
+        std::find(o.backends.begin(), o.backends.end(), "threads") != o.backends.end();
+    if (io_threads) {
+      std::vector<int> ks = o.in_flight;
+      if (ks.empty()) ks.push_back(512);
+      for (int k : ks) {
+        if (static_cast<std::size_t>(k) > needed) {
+          needed = static_cast<std::size_t>(k);
+          what = (o.in_flight.empty() ? "the default --in-flight " : "--in-flight ") +
+                 std::to_string(k);
+        }
+      }
+      if (o.crossover && static_cast<std::size_t>(o.crossover_k) > needed) {
+        needed = static_cast<std::size_t>(o.crossover_k);
+        what = "--crossover-k " + std::to_string(o.crossover_k);
+      }
+    }
+    const std::size_t limit = thread_limit();
+    const std::size_t spare = 64;  // the benchmark thread, runtime pools, the kernel's own use
+    if (limit > 0 && needed + spare > limit) {
+      throw UsageError(what + ": needs " + std::to_string(needed) +
+                       " threads at once, more than the " +
+                       std::to_string(limit > spare ? limit - spare : 0) +
+                       " this process may create (RLIMIT_NPROC, kernel.threads-max, "
+                       "vm.max_map_count); use fewer, or --backend eventloop for requests in flight.");
+    }
+  }
+
   if (!o.filter.empty()) {
     try {
       const std::regex check(o.filter);

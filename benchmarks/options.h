@@ -13,6 +13,13 @@
 
 namespace cvp::bench {
 
+// A fault planted on purpose, to test the suite's own error handling: a wrong result
+// ("wrong") or an exception ("throw") in every benchmark whose name matches `pattern`.
+struct FaultInjection {
+  std::string kind;
+  std::string pattern;
+};
+
 struct Options {
   bool quick = false;
   bool list_only = false;          // --list: print the benchmark names and exit
@@ -32,6 +39,7 @@ struct Options {
   io::WaitDistribution wait = io::WaitDistribution::fixed;
   bool crossover = true;
   int crossover_k = 64;
+  std::vector<FaultInjection> faults;  // --inject-fault KIND:REGEX (for testing)
 };
 
 // A request the program cannot honour; what() is one sentence for the user. Exit code 2.
@@ -57,6 +65,10 @@ inline constexpr int kMaxThreads = 4096;
 inline constexpr int kMaxInFlight = 100000;
 inline constexpr int kMaxRepetitions = 1000;
 inline constexpr double kMaxMicros = 10'000'000;  // 10 s per request step
+
+// How many threads this process may create, from RLIMIT_NPROC, kernel.threads-max and
+// vm.max_map_count (two mappings per thread stack); 0 when none can be read.
+std::size_t thread_limit();
 
 // Bytes of memory available to a new allocation now (MemAvailable), or 0 when unknown.
 std::size_t available_memory_bytes();

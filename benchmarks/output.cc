@@ -86,11 +86,14 @@ void publish_file(const std::string& temporary, const std::string& path) {
   fsync_path(folder_of(path), O_RDONLY | O_DIRECTORY);
 }
 
-void write_file_atomically(const std::string& path, const std::string& content) {
+std::string temporary_name_for(const std::string& path) {
   const fs::path p(path);
-  const std::string temporary =
-      (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(::getpid())))
-          .string();
+  return (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(::getpid())))
+      .string();
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  const std::string temporary = temporary_name_for(path);
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw std::runtime_error("cannot write " + temporary + ": " + std::strerror(errno));
   std::size_t done = 0;

@@ -15,6 +15,9 @@ std::string prepare_run_folder(const std::optional<std::string>& requested);
 // readers see the old file or the new one, never half of one. Throws std::runtime_error.
 void write_file_atomically(const std::string& path, const std::string& content);
 
+// The temporary file write_file_atomically(path, ...) writes before renaming it to `path`.
+std::string temporary_name_for(const std::string& path);
+
 // Makes a finished temporary file visible under its final name (fsync, rename, fsync folder).
 void publish_file(const std::string& temporary, const std::string& path);
 

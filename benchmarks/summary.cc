@@ -57,6 +57,10 @@ std::string speedup_text(double s) { return "x" + fixed(s, s >= 10 ? 1 : 2); }
 
 }  // namespace
 
+bool never_measured(const Measurement& m) {
+  return m.wall_s.empty() && m.error.empty() && m.verified && m.interrupted_runs > 0;
+}
+
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
   std::vector<ResultRow> rows;
   for (const auto& m : measurements) {
@@ -244,9 +248,14 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
                             const Options& o, const std::vector<std::string>& verdict_lines) {
   nlohmann::json results = nlohmann::json::array();
   nlohmann::json errors = nlohmann::json::array();
+  nlohmann::json not_measured = nlohmann::json::array();
   for (const auto& r : rows) {
     const Measurement& m = *r.m;
     const Point& p = m.point;
+    if (never_measured(m)) {
+      not_measured.push_back(p.name());
+      continue;
+    }
     nlohmann::json e = {
         {"name", p.name()},
         {"workload", p.workload},
@@ -282,6 +291,7 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
           {"threads_seen", m.threads_seen},
           {"ctx_switches", {{"voluntary", r.voluntary}, {"involuntary", r.involuntary}}}}},
         {"verified", m.verified},
+        {"repetitions_done", m.wall_s.size()},
     };
     if (p.kind == Kind::io) {
       e["latency_us"] = {{"p50", r.p50}, {"p95", r.p95}, {"p99", r.p99}};
@@ -299,6 +309,8 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
   }
   std::vector<int> sizes;
   for (auto s : o.sizes) sizes.push_back(static_cast<int>(s));
+  nlohmann::json faults = nlohmann::json::array();
+  for (const auto& f : o.faults) faults.push_back(f.kind + ":" + f.pattern);
   return {
       {"schema_version", 1},
       {"tool", {{"name", "cvpbench"}, {"version", CVP_VERSION}, {"git_commit", CVP_GIT_COMMIT}}},
@@ -313,6 +325,7 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
         {"filter", o.filter},
         {"sizes", sizes},
         {"threads", o.threads},
+        {"inject_faults", faults},
         {"time_measurement",
          "wall-clock (steady clock) per iteration through Google Benchmark's UseRealTime (matmul) "
          "or manual time of the request run (requests); one benchmark thread drives the mode's "
@@ -324,6 +337,7 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
       {"verdicts", verdict_lines},
       {"interrupted", false},
       {"errors", errors},
+      {"not_measured", not_measured},
       {"results", results},
   };
 }
@@ -338,6 +352,7 @@ std::string console_table(const std::vector<ResultRow>& rows) {
   std::string previous_group;
   for (const auto& r : rows) {
     const Point& p = r.m->point;
+    if (never_measured(*r.m)) continue;
     if (p.group() != previous_group && !previous_group.empty()) out << "\n";
     previous_group = p.group();
     std::string notes = p.label;

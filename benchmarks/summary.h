@@ -33,6 +33,10 @@ struct ResultRow {
   double p50 = 0, p95 = 0, p99 = 0;
 };
 
+// A point an interruption left without a single measured repetition (and without an error):
+// left out of the results and listed under "not_measured".
+bool never_measured(const Measurement& m);
+
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements);
 
 // One line per workload group, e.g.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the C++ suite (release build), the execution layer under ThreadSanitizer,
-# everything under AddressSanitizer + UndefinedBehaviorSanitizer, and the Python tests
-# (scripts and end-to-end runs of the cvpbench program).
+# everything under AddressSanitizer + UndefinedBehaviorSanitizer, the cvpbench program built as
+# on a platform without CPU affinity (noaffinity preset), and the Python tests (scripts and
+# end-to-end runs of the cvpbench program, normal and noaffinity builds).
 #   bash scripts/test.sh              all of it
 #   bash scripts/test.sh --fast       release build only, no sanitizers
 set -euo pipefail
@@ -31,8 +32,14 @@ if [ "$fast" = 0 ]; then
   step "AddressSanitizer + UndefinedBehaviorSanitizer: everything"
   cmake --preset asan >/dev/null
   cmake --build --preset asan -j "$jobs"
-  ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ASAN_OPTIONS="detect_leaks=1" LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --preset asan -j "$jobs"
+
+  step "no CPU affinity (as on macOS): the cvpbench program only"
+  cmake --preset noaffinity >/dev/null
+  cmake --build --preset noaffinity -j "$jobs" --target cvpbench
+  export CVPBENCH_NOAFFINITY_BIN="$PWD/build/noaffinity/benchmarks/cvpbench"
 fi
 
 step "Python tests ($PYTHON)"

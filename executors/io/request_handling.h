@@ -29,6 +29,10 @@ class RunContext {
 
   // Takes the next unhandled id; false when all have been taken.
   bool take(std::size_t& id) {
+    if (config_.stop != nullptr && config_.stop->load(std::memory_order_relaxed)) {
+      stopped_.store(true, std::memory_order_relaxed);
+      return false;
+    }
     id = next_.fetch_add(1, std::memory_order_relaxed);
     return id < requests_.size();
   }
@@ -40,6 +44,9 @@ class RunContext {
   // 0 until the response to `id` is stored.
   std::uint64_t& response_slot(std::size_t id) { return fingerprints_[id]; }
   const std::vector<std::uint64_t>& fingerprints() const { return fingerprints_; }
+  std::vector<std::uint64_t> take_fingerprints() { return std::move(fingerprints_); }
+  // Whether config.stop ended the run early.
+  bool stopped() const { return stopped_.load(std::memory_order_relaxed); }
   std::size_t size() const { return requests_.size(); }
   std::uint64_t rounds() const { return rounds_; }
   // c' is measured on requests whose id is a multiple of this (the clock costs a system call).
@@ -55,6 +62,7 @@ class RunContext {
   std::vector<std::string> requests_;
   std::vector<std::uint64_t> fingerprints_;
   alignas(64) std::atomic<std::size_t> next_{0};
+  std::atomic<bool> stopped_{false};
 };
 
 // What a stored response is compared by; never 0.

@@ -200,9 +200,12 @@ RequestRun run_requests(const RequestConfig& config, IoBackend backend,
 
   // Missing responses, then a from-scratch recomputation of evenly spaced ones (outside the
   // timed region: it costs as much CPU as the run itself did per request).
+  run.stopped = context.stopped();
   const auto& fingerprints = context.fingerprints();
-  for (const std::uint64_t f : fingerprints) {
-    if (f == 0) ++run.errors;
+  if (!run.stopped) {
+    for (const std::uint64_t f : fingerprints) {
+      if (f == 0) ++run.errors;
+    }
   }
   const std::size_t n = fingerprints.size();
   const std::size_t checks = std::min(config.recheck, n);
@@ -212,7 +215,32 @@ RequestRun run_requests(const RequestConfig& config, IoBackend backend,
         requests::respond(requests::prepare_rounds(context.request(id), context.rounds()));
     if (fingerprints[id] != 0 && fingerprints[id] != detail::fingerprint(expected)) ++run.errors;
   }
+  run.fingerprints = context.take_fingerprints();
   return run;
+}
+
+std::vector<std::uint64_t> reference_fingerprints(const RequestConfig& config) {
+  const std::uint64_t rounds = requests::rounds_for(config.c_us);
+  std::vector<std::uint64_t> out;
+  out.reserve(config.requests);
+  for (std::size_t id = 0; id < config.requests; ++id) {
+    const std::string request = requests::make_request(id, config.seed);
+    out.push_back(detail::fingerprint(requests::respond(requests::prepare_rounds(request, rounds))));
+  }
+  return out;
+}
+
+std::size_t count_mismatches(const std::vector<std::uint64_t>& fingerprints,
+                             const std::vector<std::uint64_t>& reference) {
+  const std::size_t n = std::max(fingerprints.size(), reference.size());
+  std::size_t wrong = 0;
+  for (std::size_t id = 0; id < n; ++id) {
+    if (id >= fingerprints.size() || id >= reference.size() || fingerprints[id] == 0 ||
+        fingerprints[id] != reference[id]) {
+      ++wrong;
+    }
+  }
+  return wrong;
 }
 
 }  // namespace cvp::io

@@ -165,7 +165,29 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{{"--wait", "gaussian"}, "fixed or exponential"},
         BadInput{{"--filter", "("}, "not a valid regular expression"},
         BadInput{{"--min-time", "0"}, "must be > 0"},
-        BadInput{{"--quick", "extra"}, "extra"}));
+        BadInput{{"--quick", "extra"}, "extra"},
+        BadInput{{"--inject-fault", "explode:matmul"}, "wrong:REGEX or throw:REGEX"},
+        BadInput{{"--inject-fault", "wrong"}, "wrong:REGEX or throw:REGEX"},
+        BadInput{{"--inject-fault", "wrong:"}, "is empty"},
+        BadInput{{"--inject-fault", "throw:(("}, "not a valid regular expression"},
+        BadInput{{"--in-flight", "100000", "--requests", "100000"}, "threads at once"}));
+
+TEST(CommandLine, FaultInjectionIsParsed) {
+  const auto o = parse({"--inject-fault", "wrong:matmul", "--inject-fault", "throw:^requests/"},
+                       two_cores);
+  ASSERT_EQ(o.faults.size(), 2u);
+  EXPECT_EQ(o.faults[0].kind, "wrong");
+  EXPECT_EQ(o.faults[0].pattern, "matmul");
+  EXPECT_EQ(o.faults[1].kind, "throw");
+  EXPECT_EQ(o.faults[1].pattern, "^requests/");
+}
+
+TEST(CommandLine, EventLoopsNeedNoThreadPerRequest) {
+  // Thread per request is what needs K threads; with the event loop alone, K is only memory.
+  EXPECT_EQ(error_of({"--in-flight", "100000", "--requests", "100000", "--backend", "eventloop"},
+                     two_cores),
+            "");
+}
 
 TEST(CommandLine, FilterMatchingNothingIsRefused) {
   try {

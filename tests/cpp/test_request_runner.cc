@@ -1,6 +1,7 @@
 #include "cvp/exec/request_runner.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -80,6 +81,48 @@ TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
   EXPECT_LE(sightings.threads(), max_threads);
 }
 
+// Every response's fingerprint equals the serial handling's, whatever the backend and K; a
+// wrong or missing one is counted.
+TEST_P(EveryRequestOnce, EveryResponseMatchesTheSerialReference) {
+  RequestConfig config;
+  config.c_us = 3;
+  config.w_us = 100;
+  config.requests = 96;
+  config.in_flight = GetParam().shape == Shape::serial ? 1 : 8;
+  config.recheck = 0;
+  config.seed = 5;
+  const auto cpus = GetParam().shape == Shape::parallel
+                        ? cvp::exec::allowed_cpus()
+                        : std::vector<int>{cvp::exec::allowed_cpus().front()};
+  Sightings sightings;
+  RequestRun run = run_requests(config, GetParam().backend, cpus, sightings);
+  const auto reference = cvp::io::reference_fingerprints(config);
+  ASSERT_EQ(reference.size(), config.requests);
+  ASSERT_EQ(run.fingerprints.size(), config.requests);
+  EXPECT_FALSE(run.stopped);
+  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 0u);
+  run.fingerprints[7] ^= 1u << 8;
+  run.fingerprints[9] = 0;
+  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 2u);
+  run.fingerprints.pop_back();
+  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 3u);
+}
+
+// A reference made with another seed or another c differs: the check would notice.
+TEST(ReferenceFingerprints, DependOnSeedAndWork) {
+  RequestConfig a;
+  a.requests = 16;
+  a.c_us = 3;
+  RequestConfig b = a;
+  b.seed = a.seed + 1;
+  RequestConfig c = a;
+  c.c_us = 40;
+  const auto ra = cvp::io::reference_fingerprints(a);
+  EXPECT_EQ(ra, cvp::io::reference_fingerprints(a));
+  EXPECT_EQ(cvp::io::count_mismatches(cvp::io::reference_fingerprints(b), ra), a.requests);
+  EXPECT_GT(cvp::io::count_mismatches(cvp::io::reference_fingerprints(c), ra), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     RequestRunner, EveryRequestOnce,
     testing::Values(Case{IoBackend::threads, Shape::serial},
@@ -123,6 +166,29 @@ TEST_P(EitherBackend, WaitsOverlapOnOneCpu) {
   EXPECT_EQ(run.errors, 0u);
   const double back_to_back_s = static_cast<double>(config.requests) * config.w_us * 1e-6;
   EXPECT_LT(run.wall_s, back_to_back_s / 2);
+}
+
+// A raised stop flag ends the run early: no new request is taken, and the responses not made
+// are missing rather than counted as errors.
+TEST_P(EitherBackend, StopFlagEndsTheRunEarly) {
+  std::atomic<bool> stop{true};
+  RequestConfig config;
+  config.c_us = 2;
+  config.w_us = 50;
+  config.requests = 64;
+  config.in_flight = 4;
+  config.stop = &stop;
+  Sightings sightings;
+  const RequestRun run =
+      run_requests(config, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+  EXPECT_TRUE(run.stopped);
+  EXPECT_EQ(run.processed, 0u);
+  EXPECT_EQ(run.errors, 0u);
+  stop = false;
+  const RequestRun full =
+      run_requests(config, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+  EXPECT_FALSE(full.stopped);
+  EXPECT_EQ(full.processed, config.requests);
 }
 
 TEST_P(EitherBackend, InvalidConfigsThrow) {

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from e2e_support import binary_path
+from e2e_support import binary_path, noaffinity_binary_path
 
 
 @pytest.fixture(scope="session")
@@ -14,4 +14,15 @@ def cvpbench():
         if os.environ.get("CVPBENCH_BIN"):
             pytest.fail(f"CVPBENCH_BIN={path} does not exist")
         pytest.skip("cvpbench is not built (cmake --preset release && cmake --build --preset release)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cvpbench_noaffinity():
+    path = noaffinity_binary_path()
+    if path is None:
+        pytest.skip("the noaffinity build is absent (cmake --preset noaffinity && "
+                    "cmake --build --preset noaffinity --target cvpbench)")
+    if not path.exists():
+        pytest.fail(f"CVPBENCH_NOAFFINITY_BIN={path} does not exist")
     return path

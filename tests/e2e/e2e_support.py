@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,3 +33,41 @@ def load_summary(folder):
 
 def has_taskset():
     return shutil.which("taskset") is not None
+
+
+def noaffinity_binary_path():
+    """The cvpbench of the `noaffinity` preset (CVP_NO_AFFINITY), or None when not configured."""
+    configured = os.environ.get("CVPBENCH_NOAFFINITY_BIN")
+    if configured:
+        return Path(configured)
+    default = ROOT / "build" / "noaffinity" / "benchmarks" / "cvpbench"
+    return default if default.exists() else None
+
+
+def start(cvpbench, args, cwd, stderr_log):
+    """Starts cvpbench in the background, its stderr going to the file `stderr_log`."""
+    return subprocess.Popen([str(cvpbench), *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=open(stderr_log, "w"), text=True)
+
+
+def wait_for_text(process, stderr_log, text, timeout=120, count=1):
+    """Waits until `text` appears `count` times in the stderr log (or the process ends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Path(stderr_log).read_text().count(text) >= count:
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def json_files_are_whole(folder):
+    """Every benchmark.json / summary.json in `folder` parses; returns the names present."""
+    present = []
+    for name in ("benchmark.json", "summary.json"):
+        path = Path(folder) / name
+        if path.exists():
+            json.loads(path.read_text())  # raises on a half-written file
+            present.append(name)
+    return present

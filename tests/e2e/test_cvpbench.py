@@ -141,6 +141,23 @@ BAD = [
     (["--c-us", "-5"], "must be > 0"),
     (["--w-us", "1e9"], "at most 10 s"),
     (["--backend", "gpu"], "unknown backend"),
+    (["--threads", "5000"], "at most 4096"),
+    (["--repetitions", "abc"], "not a whole number"),
+    (["--repetitions", "1001"], "between 1 and 1000"),
+    (["--min-time", "-1"], "must be > 0"),
+    (["--wait", "gaussian"], "fixed or exponential"),
+    (["--requests", "0"], "at least one request"),
+    (["--crossover-k", "0"], "between 1 and"),
+    (["--cpus", "x-y"], "not a CPU list"),
+    (["--size", "99999999999999999999"], "too large"),
+    (["--c-us", "abc"], "not a number"),
+    (["--w-us", "nan"], "not a number"),
+    (["--quick", "extra"], "extra"),
+    (["--out", "/etc/hostname"], "exists and is not a folder"),
+    (["--inject-fault", "explode:matmul"], "give wrong:REGEX or throw:REGEX"),
+    (["--inject-fault", "wrong"], "give wrong:REGEX or throw:REGEX"),
+    (["--inject-fault", "throw:[x"], "not a valid regular expression"),
+    (["--inject-fault", "throw:no-such-benchmark"], "matches no benchmark that will run"),
 ]
 
 
@@ -159,5 +176,7 @@ def test_bad_input_exits_2_with_one_sentence_and_no_files(cvpbench, tmp_path, ar
 def test_help_lists_the_options(cvpbench, tmp_path):
     result = run(cvpbench, ["--help"], cwd=tmp_path)
     assert result.returncode == 0
-    for flag in ("--quick", "--filter", "--threads", "--size", "--repetitions", "--out"):
+    for flag in ("--quick", "--filter", "--threads", "--size", "--repetitions", "--out",
+                 "--inject-fault"):
         assert flag in result.stdout
+    assert "For testing the suite's own error handling" in result.stdout

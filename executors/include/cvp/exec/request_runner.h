@@ -2,6 +2,7 @@
 // one core and in parallel, with blocking threads or with event loops.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -26,6 +27,9 @@ struct RequestConfig {
   // Responses recomputed from scratch after the run, outside the timed region (evenly spaced
   // ids); every response when >= requests. In the run each response is checked cheaply (its id).
   std::size_t recheck = 256;
+  // When set and true, workers take no new requests: the run ends early with `stopped` set and
+  // the responses not made missing (an interrupted run, not a wrong one). Checked per request.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct RequestRun {
@@ -37,7 +41,21 @@ struct RequestRun {
   double wait_overshoot_us = 0;      // mean of (actual wait - requested wait)
   std::uint64_t rounds = 0;          // CPU-work rounds per request: requests::rounds_for(c_us)
   std::size_t cpu_samples = 0;       // requests whose CPU time was measured for c' (evenly spaced)
+  bool stopped = false;              // config.stop ended the run before every request was taken
+  // The fingerprint of every response, indexed by request id (0: no response), for a full
+  // check against reference_fingerprints() outside the timed region.
+  std::vector<std::uint64_t> fingerprints;
 };
+
+// The fingerprints of the serial handling of the same requests (same seed, c rounds and request
+// count): for each id, parse + compute + respond on the calling thread, without waits.
+// Costs about config.requests x c of CPU: compute it once, outside every timed region.
+std::vector<std::uint64_t> reference_fingerprints(const RequestConfig& config);
+
+// How many of `fingerprints` differ from `reference` (a missing response, 0, counts too;
+// entries past either vector's end count as differing).
+std::size_t count_mismatches(const std::vector<std::uint64_t>& fingerprints,
+                             const std::vector<std::uint64_t>& reference);
 
 // Calibrates the CPU-work step so that c_us holds on this machine; call once at start-up,
 // on the CPU the measurements will use. Safe to call again.

@@ -1,0 +1,70 @@
+#include "interrupt.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cvp::bench {
+namespace {
+
+static_assert(std::atomic<bool>::is_always_lock_free, "the handler needs a lock-free flag");
+static_assert(std::atomic<int>::is_always_lock_free, "the handler needs a lock-free counter");
+
+std::atomic<bool> g_interrupted{false};
+std::atomic<int> g_signals{0};
+
+// What the second signal removes; written before the handlers are installed, read only by them.
+constexpr int kMaxFiles = 4;
+char g_files[kMaxFiles][PATH_MAX] = {};
+int g_file_count = 0;
+char g_folder[PATH_MAX] = {};
+
+void write_stderr(const char* text) {
+  const ssize_t ignored = ::write(STDERR_FILENO, text, std::strlen(text));
+  (void)ignored;
+}
+
+extern "C" void on_interrupt(int) {
+  const int saved_errno = errno;
+  if (g_signals.fetch_add(1, std::memory_order_relaxed) == 0) {
+    g_interrupted.store(true, std::memory_order_relaxed);
+    write_stderr(
+        "\ncvpbench: interrupted; stopping at the next safe point and writing the results so "
+        "far (interrupt again to quit at once)\n");
+    errno = saved_errno;
+    return;
+  }
+  for (int i = 0; i < g_file_count; ++i) ::unlink(g_files[i]);
+  if (g_folder[0] != '\0') ::rmdir(g_folder);
+  write_stderr("\ncvpbench: interrupted again; quitting without writing results\n");
+  ::_exit(kInterruptedExit);
+}
+
+void remember(char* into, const std::string& path) {
+  if (path.size() < PATH_MAX) std::memcpy(into, path.c_str(), path.size() + 1);
+}
+
+}  // namespace
+
+const std::atomic<bool>& interrupt_flag() { return g_interrupted; }
+
+void install_interrupt_handlers(const std::vector<std::string>& temporary_files,
+                                const std::string& folder) {
+  g_file_count = 0;
+  for (const auto& f : temporary_files) {
+    if (g_file_count == kMaxFiles || f.size() >= PATH_MAX) continue;
+    remember(g_files[g_file_count++], f);
+  }
+  remember(g_folder, folder);
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
+}  // namespace cvp::bench

@@ -1,0 +1,136 @@
+// Noise readings (/proc/loadavg, /proc/stat, /proc/PID/stat) and the cgroup CPU quota, read
+// from fake trees so that every branch is checked on any machine.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "machine.h"
+#include "noise.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace cvp::bench;
+
+class FakeTree : public testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("cvp-noise-" + std::to_string(::getpid()) + "-" +
+             testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  void write(const std::string& relative, const std::string& text) {
+    const fs::path p = root_ / relative;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+  }
+  std::string root() const { return root_.string(); }
+
+ private:
+  fs::path root_;
+};
+
+using Noise = FakeTree;
+using CgroupQuota = FakeTree;
+
+TEST_F(Noise, QuietMachineIsNotNoisy) {
+  write("loadavg", "0.10 0.20 0.30 1/100 42\n");
+  write("stat", "cpu  100 0 100 1000 0 0 0 0 0 0\ncpu0 50 0 50 500 0 0 0 0 0 0\n"
+                "cpu1 50 0 50 500 0 0 0 0 0 0\nintr 1\n");
+  write("17/stat", "17 (sshd) S 1 17 17 0 -1 4194560 0 0 0 0 10 5 0 0 20 0 1 0 1 1 1\n");
+  const NoiseSnapshot before = take_noise_snapshot(root());
+  ASSERT_TRUE(before.load_avg);
+  EXPECT_DOUBLE_EQ((*before.load_avg)[0], 0.10);
+  ASSERT_EQ(before.processes.count(17), 1u);
+  EXPECT_EQ(before.processes.at(17).first, "sshd");
+  EXPECT_EQ(before.processes.at(17).second, 15u);
+  NoiseSnapshot after = before;
+  after.when = before.when + std::chrono::seconds(10);
+  after.cpu_ticks[0] = {before.cpu_ticks.at(0).first + 1000, 0};
+  after.cpu_ticks[1] = {before.cpu_ticks.at(1).first + 1000, 0};
+  after.processes[17].second += 10;  // 10 ticks in 10 s at 100 Hz: 1 % of a CPU
+  const NoiseReport r = assess_noise(before, after, {0, 1}, 2, 100);
+  EXPECT_FALSE(r.noisy) << (r.reasons.empty() ? "" : r.reasons[0]);
+  ASSERT_TRUE(r.steal_percent);
+  EXPECT_DOUBLE_EQ(*r.steal_percent, 0.0);
+  ASSERT_EQ(r.busy.size(), 1u);
+  EXPECT_NEAR(r.busy[0].cpu_percent, 1.0, 1e-9);
+  EXPECT_FALSE(noise_json(r)["noisy"].get<bool>());
+}
+
+TEST_F(Noise, LoadStealAndBusyProcessesAreReasons) {
+  write("loadavg", "3.50 2.00 1.00 5/300 99\n");
+  write("stat", "cpu  100 0 100 1000 0 0 0 0 0 0\ncpu0 50 0 50 500 0 0 0 20 0 0\n");
+  write("21/stat", "21 (my (odd) name) R 1 21 21 0 -1 0 0 0 0 0 100 0 0 0 20 0 1 0 1 1 1\n");
+  const NoiseSnapshot before = take_noise_snapshot(root());
+  EXPECT_EQ(before.processes.at(21).first, "my (odd) name");
+  NoiseSnapshot after = before;
+  after.when = before.when + std::chrono::seconds(2);
+  after.cpu_ticks[0] = {before.cpu_ticks.at(0).first + 200, before.cpu_ticks.at(0).second + 20};
+  after.processes[21].second += 100;             // 100 ticks in 2 s: 50 % of a CPU
+  after.processes[33] = {"newcomer", 60};         // started during the run: 30 %
+  const NoiseReport r = assess_noise(before, after, {0}, 2, 100);
+  EXPECT_TRUE(r.noisy);
+  ASSERT_EQ(r.reasons.size(), 3u);
+  EXPECT_NE(r.reasons[0].find("load average 3.50"), std::string::npos);
+  EXPECT_NE(r.reasons[1].find("steal 10.0%"), std::string::npos);
+  EXPECT_NE(r.reasons[2].find("my (odd) name 50%"), std::string::npos);
+  EXPECT_NE(r.reasons[2].find("newcomer 30%"), std::string::npos);
+  ASSERT_EQ(r.busy.size(), 2u);
+  EXPECT_EQ(r.busy[0].name, "my (odd) name");
+}
+
+TEST_F(Noise, MissingProcFilesGiveNoReadings) {
+  const NoiseSnapshot s = take_noise_snapshot(root() + "/absent");
+  EXPECT_FALSE(s.load_avg);
+  EXPECT_TRUE(s.cpu_ticks.empty());
+  const NoiseReport r = assess_noise(s, s, {0}, 1, 100);
+  EXPECT_FALSE(r.noisy);
+  EXPECT_FALSE(r.steal_percent);
+  EXPECT_TRUE(noise_json(r)["load_avg_before"].is_null());
+}
+
+TEST_F(Noise, ReadsThisMachine) {
+  const NoiseSnapshot s = take_noise_snapshot();
+  EXPECT_TRUE(s.load_avg);
+  EXPECT_TRUE(s.cpu_ticks.count(-1));
+  EXPECT_FALSE(s.processes.empty());
+  EXPECT_EQ(s.processes.count(static_cast<int>(::getpid())), 0u);  // not ourselves
+}
+
+TEST_F(CgroupQuota, Version2TakesTheSmallestOnThePath) {
+  write("a/cpu.max", "150000 100000\n");
+  write("a/b/cpu.max", "max 100000\n");
+  const auto q = cgroup_cpu_quota("0::/a/b\n", root());
+  ASSERT_TRUE(q);
+  EXPECT_DOUBLE_EQ(*q, 1.5);
+  write("a/b/cpu.max", "50000 100000\n");
+  EXPECT_DOUBLE_EQ(*cgroup_cpu_quota("0::/a/b\n", root()), 0.5);
+}
+
+TEST_F(CgroupQuota, Version2WithoutQuota) {
+  write("cpu.max", "max 100000\n");
+  EXPECT_FALSE(cgroup_cpu_quota("0::/\n", root()));
+  EXPECT_FALSE(cgroup_cpu_quota("", root()));
+}
+
+TEST_F(CgroupQuota, Version1) {
+  write("cpu,cpuacct/docker/x/cpu.cfs_quota_us", "200000\n");
+  write("cpu,cpuacct/docker/x/cpu.cfs_period_us", "100000\n");
+  write("cpu,cpuacct/cpu.cfs_quota_us", "-1\n");
+  write("cpu,cpuacct/cpu.cfs_period_us", "100000\n");
+  const auto q = cgroup_cpu_quota("4:memory:/docker/x\n3:cpu,cpuacct:/docker/x\n0::/\n", root());
+  ASSERT_TRUE(q);
+  EXPECT_DOUBLE_EQ(*q, 2.0);
+  EXPECT_FALSE(cgroup_cpu_quota("3:cpu,cpuacct:/\n", root()));
+  EXPECT_FALSE(cgroup_cpu_quota("3:cpuacct:/docker/x\n", root()));  // no cpu controller there
+}
+
+}  // namespace

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -11,6 +12,7 @@
 #include <iostream>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cvp/exec/affinity.h"
@@ -65,7 +67,12 @@ int run(int argc, char** argv) {
   bench::install_interrupt_handlers(
       {raw_partial, bench::temporary_name_for(folder + "/summary.json")},
       folder_existed ? std::string() : folder);
+  // A short quiet wait shows whether others are using our CPUs right now (load averages would
+  // also count an earlier run of ours).
+  const bench::NoiseSnapshot settle = bench::take_noise_snapshot();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const bench::NoiseSnapshot noise_before = bench::take_noise_snapshot();
+  const auto busy_before = bench::busy_cpus(settle, noise_before, topology.allowed);
 
   std::fprintf(stderr, "cvpbench %s: %zu benchmarks x %d repetitions on %s\n", CVP_VERSION,
                points.size(), options.repetitions, topology.cpu_model.c_str());
@@ -130,8 +137,7 @@ int run(int argc, char** argv) {
   const bool was_interrupted = bench::interrupted();
   const bench::NoiseReport noise =
       bench::assess_noise(noise_before, bench::take_noise_snapshot(), topology.allowed,
-                          static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)),
-                          ::sysconf(_SC_CLK_TCK));
+                          ::sysconf(_SC_CLK_TCK), busy_before);
 
   const auto rows = bench::summarise(session.measurements());
   const auto lines = bench::verdicts(rows, topology.allowed_cores());

@@ -58,12 +58,14 @@ NoiseSnapshot take_noise_snapshot(const std::string& proc_root) {
       if (label.size() > 3) cpu = std::atoi(label.c_str() + 3);
       // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
       // counted in user and nice.
-      std::uint64_t v = 0, total = 0, steal = 0;
+      std::uint64_t v = 0, total = 0, steal = 0, idle = 0;
       for (int i = 0; i < 8 && fields >> v; ++i) {
         total += v;
         if (i == 7) steal = v;
+        if (i == 3 || i == 4) idle += v;
       }
       s.cpu_ticks[cpu] = {total, steal};
+      s.idle_ticks[cpu] = idle;
     }
   }
   const int self = static_cast<int>(::getpid());
@@ -85,20 +87,38 @@ NoiseSnapshot take_noise_snapshot(const std::string& proc_root) {
   return s;
 }
 
+std::optional<double> busy_cpus(const NoiseSnapshot& earlier, const NoiseSnapshot& later,
+                                const std::vector<int>& cpus) {
+  double busy = 0;
+  bool any = false;
+  for (int cpu : cpus) {
+    const auto t0 = earlier.cpu_ticks.find(cpu), t1 = later.cpu_ticks.find(cpu);
+    const auto i0 = earlier.idle_ticks.find(cpu), i1 = later.idle_ticks.find(cpu);
+    if (t0 == earlier.cpu_ticks.end() || t1 == later.cpu_ticks.end() ||
+        i0 == earlier.idle_ticks.end() || i1 == later.idle_ticks.end()) {
+      continue;
+    }
+    if (t1->second.first <= t0->second.first || i1->second < i0->second) continue;
+    const auto total = static_cast<double>(t1->second.first - t0->second.first);
+    const auto idle = static_cast<double>(i1->second - i0->second);
+    busy += std::clamp(1.0 - idle / total, 0.0, 1.0);
+    any = true;
+  }
+  return any ? std::optional<double>(busy) : std::nullopt;
+}
+
 NoiseReport assess_noise(const NoiseSnapshot& before, const NoiseSnapshot& after,
-                         const std::vector<int>& allowed_cpus, int online_cpus,
-                         long ticks_per_second) {
+                         const std::vector<int>& allowed_cpus, long ticks_per_second,
+                         std::optional<double> busy_before) {
   NoiseReport r;
   r.load_before = before.load_avg;
   r.load_after = after.load_avg;
+  r.busy_before = busy_before;
   r.seconds = std::chrono::duration<double>(after.when - before.when).count();
-  online_cpus = std::max(online_cpus, 1);
 
-  if (r.load_before && (*r.load_before)[0] > kLoadPerCpu * online_cpus) {
-    r.reasons.push_back("load average " + fixed((*r.load_before)[0], 2) +
-                        " before the run, more than " + fixed(kLoadPerCpu, 1) + " per CPU on " +
-                        std::to_string(online_cpus) + " online CPU" +
-                        (online_cpus == 1 ? "" : "s"));
+  if (busy_before && *busy_before > kBusyBeforeCpus) {
+    r.reasons.push_back("the allowed CPUs were busy just before the run (" +
+                        fixed(100 * *busy_before, 0) + "% of a CPU in use by others)");
   }
 
   // Steal over the allowed CPUs (the machine's "cpu" line when per-CPU lines are missing).
@@ -164,11 +184,12 @@ nlohmann::json noise_json(const NoiseReport& r) {
   return {
       {"load_avg_before", load(r.load_before)},
       {"load_avg_after", load(r.load_after)},
+      {"busy_cpus_before", r.busy_before ? nlohmann::json(*r.busy_before) : nlohmann::json(nullptr)},
       {"steal_percent", r.steal_percent ? nlohmann::json(*r.steal_percent) : nlohmann::json(nullptr)},
       {"busy_processes", busy},
       {"seconds", r.seconds},
       {"thresholds",
-       {{"load_per_cpu", kLoadPerCpu},
+       {{"busy_cpus_before", kBusyBeforeCpus},
         {"steal_percent", kStealPercent},
         {"process_cpu_percent", kBusyPercent}}},
       {"noisy", r.noisy},

@@ -19,6 +19,7 @@ struct NoiseSnapshot {
   std::optional<std::vector<double>> load_avg;  // 1, 5 and 15 minutes (/proc/loadavg)
   // Per CPU (-1: the "cpu" line of all CPUs): total and steal ticks (/proc/stat).
   std::map<int, std::pair<std::uint64_t, std::uint64_t>> cpu_ticks;
+  std::map<int, std::uint64_t> idle_ticks;  // per CPU as above: idle + iowait
   // Per process other than ours: its name and CPU ticks so far (utime + stime).
   std::map<int, std::pair<std::string, std::uint64_t>> processes;
 };
@@ -31,8 +32,15 @@ struct BusyProcess {
   double cpu_percent = 0;  // of one CPU, over the run
 };
 
+// CPUs' worth of work that ran on `cpus` between two snapshots (0.5: half of one CPU busy);
+// nullopt when /proc/stat gave nothing to compare.
+std::optional<double> busy_cpus(const NoiseSnapshot& earlier, const NoiseSnapshot& later,
+                                const std::vector<int>& cpus);
+
 struct NoiseReport {
-  std::optional<std::vector<double>> load_before, load_after;
+  std::optional<std::vector<double>> load_before, load_after;  // recorded, not judged: our own
+                                                               // earlier runs linger in them
+  std::optional<double> busy_before;    // CPUs busy on the allowed CPUs just before the run
   std::optional<double> steal_percent;  // over the allowed CPUs, during the run
   std::vector<BusyProcess> busy;        // top few other processes by CPU, over the run
   double seconds = 0;
@@ -40,15 +48,16 @@ struct NoiseReport {
   std::vector<std::string> reasons;     // one sentence each
 };
 
-// Thresholds: load average before the run above 0.5 per online CPU, steal above 3 %, another
-// process above 10 % of a CPU.
-inline constexpr double kLoadPerCpu = 0.5;
+// Thresholds: the allowed CPUs more than a quarter of a CPU busy just before the run, steal
+// above 3 %, another process above 10 % of a CPU during the run.
+inline constexpr double kBusyBeforeCpus = 0.25;
 inline constexpr double kStealPercent = 3.0;
 inline constexpr double kBusyPercent = 10.0;
 
+// `busy_before`: busy_cpus over a short quiet wait just before the run.
 NoiseReport assess_noise(const NoiseSnapshot& before, const NoiseSnapshot& after,
-                         const std::vector<int>& allowed_cpus, int online_cpus,
-                         long ticks_per_second);
+                         const std::vector<int>& allowed_cpus, long ticks_per_second,
+                         std::optional<double> busy_before = std::nullopt);
 
 nlohmann::json noise_json(const NoiseReport& report);
 

@@ -169,44 +169,66 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   CLI::App app{kDescription, "cvpbench"};
   app.set_help_flag("-h,--help", "Print this help and exit");
   app.set_version_flag("--version", std::string("cvpbench ") + CVP_VERSION);
-  app.add_flag("--quick", o.quick, "Run the whole suite small and fast (about a minute on 2 cores)");
+  app.add_flag("--quick", o.quick, "Run the whole suite small and fast (under a minute on 2 cores)");
   app.add_flag("--list", o.list_only, "Print the names of the benchmarks that would run, and exit");
   app.add_option("--filter", o.filter,
                  "Run only benchmarks whose name matches this regular expression "
-                 "(names look like matmul/n:512/mode:parallel/backend:tbb/threads:2)");
+                 "(names look like matmul/n:512/mode:parallel/backend:tbb/threads:2); the serial "
+                 "baselines their speedups need run too")
+      ->type_name("REGEX");
   app.add_option("--threads", threads_raw,
                  "Thread counts for the concurrent and parallel sweeps, e.g. 1,2,4 "
-                 "(default: powers of two up to the cores, the cores, all logical CPUs, 2 x cores)")
+                 "(default: concurrent 2, 4 ... up to 2 x cores; parallel 1, 2, 4 ... up to the "
+                 "cores, the cores, all logical CPUs where SMT exists, 2 x logical CPUs)")
+      ->type_name("LIST")
       ->expected(1, 1 << 20);
-  app.add_option("--size", sizes_raw, "Matrix sizes n for matmul, e.g. 512,1024")
+  app.add_option("--size", sizes_raw, "Matrix sizes n for matmul (default 512,1024; quick 512)")
+      ->type_name("LIST")
       ->expected(1, 1 << 20);
-  app.add_option("--repetitions", reps_raw, "Repetitions of every benchmark (default 5, quick 3)");
+  app.add_option("--repetitions", reps_raw, "Repetitions of every benchmark (default 5, quick 3)")
+      ->type_name("N");
   app.add_option("--min-time", min_time_raw,
-                 "Minimum seconds per repetition of a matmul benchmark (default 0.2, quick 0.05)");
+                 "Minimum seconds per repetition of a matmul benchmark (default 0.2, quick 0.05)")
+      ->type_name("SECONDS");
   app.add_option("--out", o.out,
                  "Folder for this run's files (must not already hold results); default: a new "
-                 "folder cvpbench-runs/HOST-DATE");
+                 "folder cvpbench-runs/HOST-DATE")
+      ->type_name("DIR");
   app.add_option("--cpus", cpus_raw,
                  "Use only these CPUs, e.g. 0-3,8 (must be allowed to this process; default: all "
-                 "allowed CPUs)");
-  app.add_option("--backend", backends_raw, "Backends to run: threads,openmp,tbb,eventloop")
+                 "allowed CPUs)")
+      ->type_name("LIST");
+  app.add_option("--backend", backends_raw,
+                 "Backends to run, of threads,openmp,tbb (matmul) and threads,eventloop "
+                 "(requests); default: all")
+      ->type_name("LIST")
       ->expected(1, 16);
   app.add_option("--c-us", c_raw, "I/O workload: CPU microseconds per request (default 50)")
+      ->type_name("LIST")
       ->expected(1, 1 << 20);
-  app.add_option("--w-us", w_raw, "I/O workload: wait microseconds per request (default 1000)");
+  app.add_option("--w-us", w_raw, "I/O workload: wait microseconds per request (default 1000)")
+      ->type_name("US");
   app.add_option("--in-flight", k_raw,
-                 "I/O workload: requests in flight K, e.g. 1,8,64,512 (default 1,8,64,512)")
+                 "I/O workload: requests in flight K (default 8,64,512; the serial baseline is "
+                 "K = 1)")
+      ->type_name("LIST")
       ->expected(1, 1 << 20);
   app.add_option("--requests", requests_raw,
-                 "I/O workload: requests per run (default: sized to about 0.2 s per run)");
-  app.add_option("--wait", wait_raw, "I/O workload: wait distribution, fixed or exponential");
+                 "I/O workload: requests per run (default: sized to about 0.3 s per run, 0.08 s "
+                 "quick)")
+      ->type_name("N");
+  app.add_option("--wait", wait_raw,
+                 "I/O workload: wait distribution, fixed or exponential (mean w); default fixed")
+      ->type_name("KIND");
   app.add_option("--crossover-k", crossover_k_raw,
-                 "I/O workload: requests in flight for the crossover sweep (default 64)");
+                 "I/O workload: requests in flight for the crossover sweep (default 64)")
+      ->type_name("K");
   app.add_flag("--no-crossover", no_crossover, "Skip the I/O crossover sweep over c");
   app.add_option("--inject-fault", faults_raw,
                  "For testing the suite's own error handling only: plant a wrong result "
                  "(wrong:REGEX) or an exception (throw:REGEX) in the benchmarks whose name "
                  "matches REGEX; they are reported as failed and the exit code is 1")
+      ->type_name("KIND:REGEX")
       ->expected(1, 64);
 
   ParsedCommandLine result;

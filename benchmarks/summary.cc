@@ -177,9 +177,9 @@ std::vector<std::string> verdicts(const std::vector<ResultRow>& rows, int allowe
         line << " parallelism " << speedup_text(par->speedup) << " on " << cores_text
              << " (ideal x" << allowed_cores << ")";
       }
-      line << " [" << backend << " backend, serial " << human_time(conc ? conc->baseline_s
-                                                                          : (par ? par->baseline_s : 0))
-           << "]";
+      const ResultRow* serial = pick(g, exec::Mode::serial, backend, 0, 0);
+      if (!conc && !par) line << " only the serial baseline was measured;";
+      if (serial) line << " [" << backend << " backend, serial " << human_time(serial->median_s) << "]";
     } else {
       int k = 0;
       for (const auto& r : rows) {

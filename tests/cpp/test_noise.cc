@@ -56,7 +56,7 @@ TEST_F(Noise, QuietMachineIsNotNoisy) {
   after.cpu_ticks[0] = {before.cpu_ticks.at(0).first + 1000, 0};
   after.cpu_ticks[1] = {before.cpu_ticks.at(1).first + 1000, 0};
   after.processes[17].second += 10;  // 10 ticks in 10 s at 100 Hz: 1 % of a CPU
-  const NoiseReport r = assess_noise(before, after, {0, 1}, 2, 100);
+  const NoiseReport r = assess_noise(before, after, {0, 1}, 100, 0.05);
   EXPECT_FALSE(r.noisy) << (r.reasons.empty() ? "" : r.reasons[0]);
   ASSERT_TRUE(r.steal_percent);
   EXPECT_DOUBLE_EQ(*r.steal_percent, 0.0);
@@ -76,10 +76,10 @@ TEST_F(Noise, LoadStealAndBusyProcessesAreReasons) {
   after.cpu_ticks[0] = {before.cpu_ticks.at(0).first + 200, before.cpu_ticks.at(0).second + 20};
   after.processes[21].second += 100;             // 100 ticks in 2 s: 50 % of a CPU
   after.processes[33] = {"newcomer", 60};         // started during the run: 30 %
-  const NoiseReport r = assess_noise(before, after, {0}, 2, 100);
+  const NoiseReport r = assess_noise(before, after, {0}, 100, 0.8);
   EXPECT_TRUE(r.noisy);
   ASSERT_EQ(r.reasons.size(), 3u);
-  EXPECT_NE(r.reasons[0].find("load average 3.50"), std::string::npos);
+  EXPECT_NE(r.reasons[0].find("80% of a CPU"), std::string::npos);
   EXPECT_NE(r.reasons[1].find("steal 10.0%"), std::string::npos);
   EXPECT_NE(r.reasons[2].find("my (odd) name 50%"), std::string::npos);
   EXPECT_NE(r.reasons[2].find("newcomer 30%"), std::string::npos);
@@ -91,10 +91,27 @@ TEST_F(Noise, MissingProcFilesGiveNoReadings) {
   const NoiseSnapshot s = take_noise_snapshot(root() + "/absent");
   EXPECT_FALSE(s.load_avg);
   EXPECT_TRUE(s.cpu_ticks.empty());
-  const NoiseReport r = assess_noise(s, s, {0}, 1, 100);
+  const NoiseReport r = assess_noise(s, s, {0}, 100);
   EXPECT_FALSE(r.noisy);
   EXPECT_FALSE(r.steal_percent);
   EXPECT_TRUE(noise_json(r)["load_avg_before"].is_null());
+}
+
+TEST_F(Noise, BusyCpusFromIdleTicks) {
+  NoiseSnapshot a, b;
+  a.cpu_ticks[0] = {1000, 0};
+  a.idle_ticks[0] = 900;
+  a.cpu_ticks[1] = {1000, 0};
+  a.idle_ticks[1] = 900;
+  b.cpu_ticks[0] = {1100, 0};
+  b.idle_ticks[0] = 925;  // 75 of 100 ticks busy
+  b.cpu_ticks[1] = {1100, 0};
+  b.idle_ticks[1] = 1000;  // idle throughout
+  EXPECT_NEAR(*busy_cpus(a, b, {0, 1}), 0.75, 1e-12);
+  EXPECT_NEAR(*busy_cpus(a, b, {1}), 0.0, 1e-12);
+  EXPECT_FALSE(busy_cpus(a, b, {7}));
+  EXPECT_TRUE(assess_noise(a, b, {0, 1}, 100, *busy_cpus(a, b, {0, 1})).noisy);
+  EXPECT_FALSE(assess_noise(a, b, {1}, 100, *busy_cpus(a, b, {1})).noisy);
 }
 
 TEST_F(Noise, ReadsThisMachine) {

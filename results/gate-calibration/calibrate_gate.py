@@ -3,13 +3,14 @@
 
 1. Runs the same cvpbench binary POOL times (a matmul subset, as a CI job would) and keeps each
    run's summary.json: real rounds with this machine's real noise.
-2. A/A: EXPERIMENTS times, draws 5 baseline, 5 candidate and 5 confirmation rounds (disjoint)
+2. A/A: EXPERIMENTS times, draws ROUNDS baseline, candidate and confirmation rounds each (disjoint)
    from the pool and runs the gate on them. Any exit 1 is a false alarm.
 3. Planted: the same draws, with the candidate's and confirmation's serial matmul times scaled by
    1 + SLOWDOWN. Exit 1 is a detection.
-4. Times one gate run in binary mode (both binaries run interleaved for 5 rounds).
+4. Times one gate run in binary mode (both binaries run interleaved for ROUNDS rounds).
 
-Usage: calibrate_gate.py CVPBENCH_BINARY OUT_FOLDER [POOL] [EXPERIMENTS]
+Usage: calibrate_gate.py CVPBENCH_BINARY OUT_FOLDER [POOL] [EXPERIMENTS] [ROUNDS]
+(the pool in OUT_FOLDER/pool is reused when it is already there)
 """
 
 import json
@@ -24,7 +25,6 @@ CVP = ROOT / "scripts" / "cvp"
 SUBSET = ["--filter", "^matmul/n:512/mode:(serial|parallel)/backend:(threads|tbb)",
           "--repetitions", "3", "--min-time", "0.05", "--no-crossover"]
 SLOWDOWN = 0.10
-ROUNDS = 5
 
 
 def run_pool(binary, folder, count):
@@ -63,6 +63,7 @@ def main():
     folder = Path(sys.argv[2]).resolve()
     pool_size = int(sys.argv[3]) if len(sys.argv) > 3 else 60
     experiments = int(sys.argv[4]) if len(sys.argv) > 4 else 20
+    rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 5
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     pool = run_pool(binary, folder / "pool", pool_size)
@@ -73,8 +74,8 @@ def main():
     rng = random.Random(2026)
     outcome = {"aa": [], "planted": []}
     for _ in range(experiments):
-        draw = rng.sample(pool, 3 * ROUNDS)
-        base, cand, conf = draw[:ROUNDS], draw[ROUNDS:2 * ROUNDS], draw[2 * ROUNDS:]
+        draw = rng.sample(pool, 3 * rounds)
+        base, cand, conf = draw[:rounds], draw[rounds:2 * rounds], draw[2 * rounds:]
         outcome["aa"].append(gate(base, cand, conf))
         outcome["planted"].append(gate(base, [planted(p, slow_folder) for p in cand],
                                        [planted(p, slow_folder) for p in conf]))
@@ -82,7 +83,7 @@ def main():
     started = time.monotonic()
     binary_mode = subprocess.run(
         [sys.executable, str(CVP), "gate", "--baseline-bin", str(binary), "--candidate-bin",
-         str(binary), "--rounds", str(ROUNDS), "--", *SUBSET], capture_output=True, text=True)
+         str(binary), "--rounds", str(rounds), "--", *SUBSET], capture_output=True, text=True)
     binary_seconds = time.monotonic() - started
 
     def count(kind, code):
@@ -92,7 +93,7 @@ def main():
         "pool_runs": pool_size,
         "pool_seconds": round(pool_seconds, 1),
         "experiments": experiments,
-        "rounds": ROUNDS,
+        "rounds": rounds,
         "subset": SUBSET,
         "planted_slowdown": SLOWDOWN,
         "aa_exit_codes": [c for c, _ in outcome["aa"]],
@@ -106,7 +107,7 @@ def main():
         "binary_mode_exit_code": binary_mode.returncode,
         "binary_mode_seconds": round(binary_seconds, 1),
     }
-    (folder / "outcome.json").write_text(json.dumps(report, indent=2) + "\n")
+    (folder / f"outcome-{rounds}-rounds.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 

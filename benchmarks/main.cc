@@ -120,7 +120,7 @@ int run(int argc, char** argv) {
   int gb_argc = static_cast<int>(gb_argv.size());
   benchmark::Initialize(&gb_argc, gb_argv.data());
   benchmark::AddCustomContext("cvpbench_version", CVP_VERSION);
-  benchmark::AddCustomContext("cvpbench_git_commit", CVP_GIT_COMMIT);
+  benchmark::AddCustomContext("cvpbench_git_commit", bench::git_commit());
   benchmark::AddCustomContext("cvpbench_allowed_cpus", exec::format_cpu_list(topology.allowed));
   benchmark::AddCustomContext("cvpbench_flags", CVP_BUILD_FLAGS);
 

@@ -87,9 +87,13 @@ void publish_file(const std::string& temporary, const std::string& path) {
 }
 
 std::string temporary_name_for(const std::string& path) {
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) on "." + std::string at -O3.
   const fs::path p(path);
-  return (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(::getpid())))
-      .string();
+  std::string name(".");
+  name += p.filename().string();
+  name += ".tmp.";
+  name += std::to_string(::getpid());
+  return (p.parent_path() / name).string();
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {

@@ -9,6 +9,7 @@
 
 #include "cvp/exec/affinity.h"
 #include "cvp/workloads/matmul.h"
+#include "cvp_git_commit.h"
 #include "stats.h"
 
 namespace cvp::bench {
@@ -60,6 +61,8 @@ std::string speedup_text(double s) { return "x" + fixed(s, s >= 10 ? 1 : 2); }
 bool never_measured(const Measurement& m) {
   return m.wall_s.empty() && m.error.empty() && m.verified && m.interrupted_runs > 0;
 }
+
+const char* git_commit() { return CVP_GIT_COMMIT; }
 
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
   std::vector<ResultRow> rows;

@@ -37,6 +37,9 @@ struct ResultRow {
 // left out of the results and listed under "not_measured".
 bool never_measured(const Measurement& m);
 
+// The commit the program was built from ("-dirty" with uncommitted changes, or "unknown").
+const char* git_commit();
+
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements);
 
 // One line per workload group, e.g.

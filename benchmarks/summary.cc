@@ -361,8 +361,9 @@ std::string console_table(const std::vector<ResultRow>& rows) {
     std::string notes = p.label;
     if (!r.pinned) notes += (notes.empty() ? "" : ", ") + std::string("NOT PINNED");
     if (p.kind == Kind::io && r.ok) {
-      notes += (notes.empty() ? "" : ", ") + std::string("p99 ") + fixed(r.p99 / 1000, 2) + " ms, " +
-               fixed(r.throughput, 0) + " req/s";
+      notes += (notes.empty() ? "" : ", ") + fixed(r.throughput, 0) + " req/s, p99 " +
+               fixed(r.p99 / 1000, 2) + " ms, c' " + fixed(r.c_measured_us, 0) +
+               " us, wait overshoot " + fixed(r.overshoot_us, 0) + " us";
     }
     if (!r.ok) notes += (notes.empty() ? "" : ", ") + std::string("ERROR: ") + r.m->error;
     const std::string speed = r.ok ? speedup_text(r.speedup) + " [" + fixed(r.speedup_low, 2) + ", " +

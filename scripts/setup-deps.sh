@@ -49,7 +49,7 @@ case " ${ID:-} ${ID_LIKE:-} " in
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
     echo "setup-deps.sh: installing ${missing[*]}"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
     ;;
   *" fedora "*|*" rhel "*)
     cat <<'MSG'

@@ -104,6 +104,8 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
   Measurement& m = *session.find(name);
   const Point& p = m.point;
   const std::string fault = session.fault_for(name);
+  const bool plant_exception = fault == "throw";
+  const bool plant_wrong_result = fault == "wrong";
   MatmulData& data = matmul_data(p.n);
   auto& prob = data.problem;
   std::unique_ptr<exec::Executor> executor;
@@ -145,12 +147,12 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
         break;
       }
       product();
-      if (fault == "throw") throw planted_exception();
+      if (plant_exception) throw planted_exception();
     }
     if (st.error_occurred()) return;
     const auto usage = exec::UsageSnapshot::now() - before;
     record_evidence(st, m, executor->sightings(), usage, static_cast<double>(st.iterations()));
-    if (fault == "wrong") prob.c[prob.c.size() / 2] += 1.0;  // planted wrong result
+    if (plant_wrong_result) prob.c[prob.c.size() / 2] += 1.0;  // planted wrong result
     st.counters["FLOP/s"] = benchmark::Counter(matmul::flops(n),
                                                benchmark::Counter::kIsIterationInvariantRate);
     if (matmul::checksum(prob.c.data(), n) != data.reference) {
@@ -186,6 +188,8 @@ void run_requests(benchmark::State& st, Session& session, const std::string& nam
   Measurement& m = *session.find(name);
   const Point& p = m.point;
   const std::string fault = session.fault_for(name);
+  const bool plant_exception = fault == "throw";
+  const bool plant_wrong_result = fault == "wrong";
   const io::IoBackend backend =
       p.backend == "eventloop" ? io::IoBackend::eventloop : io::IoBackend::threads;
   io::RequestConfig config = p.io;
@@ -210,8 +214,8 @@ void run_requests(benchmark::State& st, Session& session, const std::string& nam
         break;
       }
       st.SetIterationTime(run.wall_s);
-      if (fault == "throw") throw planted_exception();
-      if (fault == "wrong" && !run.fingerprints.empty()) {
+      if (plant_exception) throw planted_exception();
+      if (plant_wrong_result && !run.fingerprints.empty()) {
         run.fingerprints[run.fingerprints.size() / 2] ^= 0x100;  // planted wrong result
       }
       measured += run.wall_s;

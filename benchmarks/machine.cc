@@ -133,6 +133,19 @@ std::string utc_timestamp() {
   return buf;
 }
 
+// Strings read from firmware, /proc and /etc carry padding: a reader compares machines by them.
+static void trim_strings(nlohmann::json& value) {
+  if (value.is_string()) {
+    const std::string& text = value.get_ref<const std::string&>();
+    const auto first = text.find_first_not_of(" \t\r\n");
+    value = first == std::string::npos
+                ? std::string()
+                : text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+  } else if (value.is_structured()) {
+    for (auto& item : value) trim_strings(item);
+  }
+}
+
 nlohmann::json machine_context(const exec::Topology& t) {
   nlohmann::json caches = nlohmann::json::array();
   for (const auto& c : t.caches) {
@@ -162,7 +175,7 @@ nlohmann::json machine_context(const exec::Topology& t) {
 
   const unsigned hwloc_api = hwloc_get_api_version();
   const std::optional<double> quota = cgroup_cpu_quota();
-  return {
+  nlohmann::json machine = {
       {"cpu_model", t.cpu_model},
       {"logical_cpus", t.logical_cpus},
       {"physical_cores", t.physical_cores},
@@ -189,6 +202,8 @@ nlohmann::json machine_context(const exec::Topology& t) {
       {"pinning_supported", exec::affinity_supported()},
       {"cgroup_cpu_quota", quota ? nlohmann::json(*quota) : nlohmann::json(nullptr)},
   };
+  trim_strings(machine);
+  return machine;
 }
 
 }  // namespace cvp::bench

@@ -25,6 +25,7 @@
 #include "options.h"
 #include "output.h"
 #include "plan.h"
+#include "strict_json_reporter.h"
 #include "summary.h"
 #if CVP_HAVE_IO
 #include "cvp/exec/request_runner.h"
@@ -128,8 +129,9 @@ int run(int argc, char** argv) {
                          options.faults);
   session.register_all();
   bench::CollectingReporter reporter(session);
+  bench::StrictJsonReporter file_reporter;
   const auto started = exec::UsageSnapshot::now();
-  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::RunSpecifiedBenchmarks(&reporter, &file_reporter);
   session.finish_progress((exec::UsageSnapshot::now() - started).wall_s, bench::interrupted());
   benchmark::Shutdown();
   bench::publish_file(raw_partial, folder + "/benchmark.json");

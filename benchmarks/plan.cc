@@ -50,7 +50,8 @@ std::string Point::name() const {
   } else {
     out << workload << "/c_us:" << format_micros(io.c_us) << "/w_us:" << format_micros(io.w_us);
     if (io.distribution == io::WaitDistribution::exponential) out << "/wait:exp";
-    out << "/k:" << in_flight;
+    // The request count changes the work: runs of different counts are different benchmarks.
+    out << "/k:" << in_flight << "/requests:" << io.requests;
   }
   out << "/mode:" << exec::to_string(mode) << "/backend:" << backend << "/threads:" << threads;
   return out.str();

@@ -48,6 +48,13 @@ Topology make_topology(const std::vector<std::vector<int>>& cores_cpus, bool smt
 
 namespace {
 
+// Firmware pads model strings with spaces (and hwloc passes them on): keep the words only.
+std::string trimmed(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return "unknown";
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
 std::string cpu_model_from_proc() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
@@ -55,9 +62,7 @@ std::string cpu_model_from_proc() {
     if (line.rfind("model name", 0) == 0) {
       const auto colon = line.find(':');
       if (colon != std::string::npos) {
-        std::string v = line.substr(colon + 1);
-        v.erase(0, v.find_first_not_of(' '));
-        return v;
+        return trimmed(line.substr(colon + 1));
       }
     }
   }
@@ -119,7 +124,7 @@ Topology detect_topology() {
     hwloc_obj_t pkg = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PACKAGE, 0);
     if (pkg) model = hwloc_obj_get_info_by_name(pkg, "CPUModel");
   }
-  t.cpu_model = model ? model : cpu_model_from_proc();
+  t.cpu_model = trimmed(model ? model : cpu_model_from_proc());
 
   for (hwloc_obj_type_t type : {HWLOC_OBJ_L1CACHE, HWLOC_OBJ_L1ICACHE, HWLOC_OBJ_L2CACHE,
                                 HWLOC_OBJ_L3CACHE, HWLOC_OBJ_L4CACHE}) {

@@ -106,6 +106,30 @@ TEST(Plan, NamesReadLikePaths) {
   EXPECT_EQ(points[1].name(), "matmul/n:64/mode:parallel/backend:tbb/threads:2");
 }
 
+TEST(Plan, RequestNamesCarryTheRequestCount) {
+  // Runs of different request counts are different work: they must not share a name.
+  const auto names = [](const std::string& count) {
+    std::vector<std::string> out;
+    for (const auto& p : bench::make_plan(
+             parse({"--filter", "^requests/", "--in-flight", "8", "--requests", count,
+                    "--no-crossover"},
+                   two_cores),
+             two_cores)) {
+      out.push_back(p.name());
+    }
+    return out;
+  };
+  const auto few = names("100");
+  const auto many = names("400");
+  ASSERT_FALSE(few.empty());
+  ASSERT_EQ(few.size(), many.size());
+  for (std::size_t i = 0; i < few.size(); ++i) {
+    EXPECT_NE(few[i].find("/requests:100/"), std::string::npos) << few[i];
+    EXPECT_NE(many[i].find("/requests:400/"), std::string::npos) << many[i];
+    EXPECT_NE(few[i], many[i]);
+  }
+}
+
 TEST(Plan, RestrictingToCpus) {
   const auto t = bench::restrict_topology(four_smt, {2, 6});
   EXPECT_EQ(t.allowed_cores(), 1);

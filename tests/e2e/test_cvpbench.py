@@ -2,6 +2,8 @@
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,55 @@ def test_raw_json_is_google_benchmark_format(tiny_run):
     iteration = [b for b in raw["benchmarks"] if b["run_type"] == "iteration"]
     assert all("cpu_per_wall" in b and "pinned" in b for b in iteration)
     assert not list(folder.glob(".*")), "temporary files left behind"
+
+
+def _refuse_constant(token):
+    raise ValueError(f"not strict JSON: bare {token}")
+
+
+@pytest.mark.parametrize("name", ["benchmark.json", "summary.json"])
+def test_every_file_is_strict_json(tiny_run, name):
+    """JSON.parse (github-action-benchmark) and serde_json (Bencher) reject NaN and Infinity."""
+    folder, _ = tiny_run
+    text = (folder / name).read_text()
+    json.loads(text, parse_constant=_refuse_constant)
+    node = shutil.which("node")
+    if node:
+        checked = subprocess.run([node, "-e", "JSON.parse(require('fs').readFileSync(0, 'utf8'))"],
+                                 input=text, capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, checked.stderr
+
+
+def test_a_counter_that_is_zero_everywhere_has_no_cv_row_value(tiny_run):
+    """The case that made Google Benchmark 1.7 write NaN: the _cv of an all-zero counter."""
+    folder, _ = tiny_run
+    raw = json.loads((folder / "benchmark.json").read_text(), parse_constant=_refuse_constant)
+    rows = raw["benchmarks"]
+    zero = {(b["run_name"], key) for b in rows if b["run_type"] == "iteration"
+            for key, value in b.items() if key.startswith("ctx_") and value == 0}
+    all_zero = {(n, k) for n, k in zero
+                if all(b.get(k) == 0 for b in rows
+                       if b["run_name"] == n and b["run_type"] == "iteration")}
+    assert all_zero, "the tiny run has no all-zero counter, so it does not test the NaN case"
+    for name, key in all_zero:
+        cv = [b for b in rows if b["run_name"] == name and b.get("aggregate_name") == "cv"]
+        assert cv and all(key not in b for b in cv)
+
+
+def test_request_names_carry_the_request_count(tiny_run):
+    folder, _ = tiny_run
+    summary = load_summary(folder)
+    io = [r for r in summary["results"] if r["kind"] == "io"]
+    assert io
+    for r in io:
+        assert f"/requests:{r['params']['requests']}/" in r["name"], r["name"]
+
+
+def test_machine_strings_are_trimmed(tiny_run):
+    folder, _ = tiny_run
+    machine = load_summary(folder)["machine"]
+    for key in ("cpu_model", "os", "host", "compiler", "governor"):
+        assert machine[key] == machine[key].strip(), key
 
 
 def test_every_result_is_verified_and_has_evidence(tiny_run):

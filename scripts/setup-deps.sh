@@ -19,8 +19,15 @@ debian_packages=(
   libtbb-dev nlohmann-json3-dev libasio-dev libcli11-dev libhwloc-dev libopenblas-dev
   python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
 )
+fedora_packages=(
+  gcc-c++ cmake pkgconf git
+  google-benchmark-devel gtest-devel gmock-devel
+  tbb-devel json-devel asio-devel cli11-devel hwloc-devel openblas-devel
+  python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
+)
 if [ "$with_test" = 1 ]; then
   debian_packages+=(chromium)
+  fedora_packages+=(chromium)
 fi
 
 if [ "$(uname -s)" = "Darwin" ]; then
@@ -34,7 +41,9 @@ MSG
   exit 0
 fi
 
-if [ -r /etc/os-release ]; then . /etc/os-release; fi
+# CVP_OS_RELEASE: another os-release file (the tests use it to play other systems).
+os_release="${CVP_OS_RELEASE:-/etc/os-release}"
+if [ -r "$os_release" ]; then . "$os_release"; fi
 case " ${ID:-} ${ID_LIKE:-} " in
   *" debian "*|*" ubuntu "*)
     missing=()
@@ -52,13 +61,18 @@ case " ${ID:-} ${ID_LIKE:-} " in
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
     ;;
   *" fedora "*|*" rhel "*)
-    cat <<'MSG'
-Fedora: install the dependencies with
-  sudo dnf install gcc-c++ cmake pkgconf git google-benchmark-devel gtest-devel gmock-devel \
-       tbb-devel json-devel asio-devel cli11-devel hwloc-devel openblas-devel \
-       python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema chromium
-MSG
-    exit 1
+    missing=()
+    for p in "${fedora_packages[@]}"; do
+      rpm -q --whatprovides "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+      echo "setup-deps.sh: every package is already installed"
+      exit 0
+    fi
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    echo "setup-deps.sh: installing ${missing[*]}"
+    $sudo dnf install -y -q "${missing[@]}"
     ;;
   *)
     echo "setup-deps.sh: unknown system '${ID:-unknown}'; install the equivalents of: ${debian_packages[*]}" >&2

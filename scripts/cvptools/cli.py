@@ -1,7 +1,8 @@
 """The `cvp` command line: argument parsing, printing and exit codes over the pure modules.
 
 Exit codes: 0 success (gate: pass), 1 gate: confirmed regression, 2 bad input or usage,
-3 gate: inconclusive, 70 internal error, 130 interrupted. Errors are one line on stderr.
+3 gate: inconclusive, 69 a Python package is missing (the message names the fix), 70 internal
+error, 130 interrupted. Errors are one line on stderr.
 """
 
 import argparse
@@ -46,6 +47,45 @@ EPILOG_EXPORT = """examples:
   cvp export results/ci-runner/ --format bmf -o bencher.json
 gab-smaller: github-action-benchmark tool customSmallerIsBetter (times, latencies);
 gab-bigger: customBiggerIsBetter (speedups, throughputs); bmf: Bencher Metric Format."""
+
+
+# Not bad input (2) and not a bug (70): the environment lacks a package (sysexits' EX_UNAVAILABLE).
+EXIT_MISSING_DEPENDENCY = 69
+_DEBIAN_PACKAGES = {"numpy": "python3-numpy", "scipy": "python3-scipy",
+                    "matplotlib": "python3-matplotlib", "jsonschema": "python3-jsonschema"}
+_OTHER_INTERPRETERS = ("/usr/bin/python3", "/usr/local/bin/python3", "/opt/homebrew/bin/python3")
+
+
+def _interpreter_with(module):
+    """Another Python 3 on this machine that can import `module` and numpy, scipy, matplotlib."""
+    import subprocess
+    here = os.path.realpath(sys.executable or "")
+    for candidate in [os.environ.get("CVP_PYTHON", "")] + list(_OTHER_INTERPRETERS):
+        if not candidate or not os.path.exists(candidate) or os.path.realpath(candidate) == here:
+            continue
+        try:
+            ok = subprocess.run([candidate, "-c", f"import {module}, numpy, scipy, matplotlib"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if ok:
+            return candidate
+    return None
+
+
+def missing_dependency_message(error):
+    """One sentence: which package is missing for which interpreter, and how to fix it."""
+    module = (getattr(error, "name", None) or "").split(".")[0]
+    if not module:
+        return f"a Python package is missing ({' '.join(str(error).split())})"
+    text = f"this command needs the Python package '{module}', which {sys.executable} cannot import"
+    other = _interpreter_with(module)
+    if other:
+        return f"{text}; {other} has it: run '{other} scripts/cvp ...'"
+    package = _DEBIAN_PACKAGES.get(module, f"python3-{module}")
+    return (f"{text}; install it (Debian/Ubuntu: apt-get install {package}; elsewhere: "
+            f"pip install -r scripts/requirements.txt) or set CVP_PYTHON to a Python that has it")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -387,9 +427,8 @@ def main(argv=None):
         print(f"cvp: error: {e}", file=sys.stderr)
         return 2
     except ImportError as e:
-        print(f"cvp: error: this command needs numpy, scipy and matplotlib ({e}); see "
-              f"scripts/requirements.txt", file=sys.stderr)
-        return 2
+        print(f"cvp: error: {missing_dependency_message(e)}", file=sys.stderr)
+        return EXIT_MISSING_DEPENDENCY
     except KeyboardInterrupt:
         print("cvp: interrupted", file=sys.stderr)
         return 130

@@ -20,7 +20,10 @@ std::atomic<int> g_signals{0};
 constexpr int kMaxFiles = 4;
 char g_files[kMaxFiles][PATH_MAX] = {};
 int g_file_count = 0;
-char g_folder[PATH_MAX] = {};
+constexpr int kMaxFolders = 2;
+char g_folders[kMaxFolders][PATH_MAX] = {};
+int g_folder_count = 0;
+std::atomic<int> g_continued{0};
 
 void write_stderr(const char* text) {
   const ssize_t ignored = ::write(STDERR_FILENO, text, std::strlen(text));
@@ -38,10 +41,12 @@ extern "C" void on_interrupt(int) {
     return;
   }
   for (int i = 0; i < g_file_count; ++i) ::unlink(g_files[i]);
-  if (g_folder[0] != '\0') ::rmdir(g_folder);
+  for (int i = 0; i < g_folder_count; ++i) ::rmdir(g_folders[i]);
   write_stderr("\ncvpbench: interrupted again; quitting without writing results\n");
   ::_exit(kInterruptedExit);
 }
+
+extern "C" void on_continue(int) { g_continued.fetch_add(1, std::memory_order_relaxed); }
 
 void remember(char* into, const std::string& path) {
   if (path.size() < PATH_MAX) std::memcpy(into, path.c_str(), path.size() + 1);
@@ -51,20 +56,32 @@ void remember(char* into, const std::string& path) {
 
 const std::atomic<bool>& interrupt_flag() { return g_interrupted; }
 
+int continued_count() { return g_continued.load(std::memory_order_relaxed); }
+
 void install_interrupt_handlers(const std::vector<std::string>& temporary_files,
-                                const std::string& folder) {
+                                const std::vector<std::string>& folders) {
   g_file_count = 0;
   for (const auto& f : temporary_files) {
     if (g_file_count == kMaxFiles || f.size() >= PATH_MAX) continue;
     remember(g_files[g_file_count++], f);
   }
-  remember(g_folder, folder);
+  g_folder_count = 0;
+  for (const auto& f : folders) {
+    if (g_folder_count == kMaxFolders || f.empty() || f.size() >= PATH_MAX) continue;
+    remember(g_folders[g_folder_count++], f);
+  }
   struct sigaction action {};
   action.sa_handler = on_interrupt;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
   ::sigaction(SIGINT, &action, nullptr);
   ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGHUP, &action, nullptr);
+  struct sigaction resumed {};
+  resumed.sa_handler = on_continue;
+  sigemptyset(&resumed.sa_mask);
+  resumed.sa_flags = SA_RESTART;
+  ::sigaction(SIGCONT, &resumed, nullptr);
 }
 
 }  // namespace cvp::bench

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <csignal>
 #include <exception>
 #include <filesystem>
 #include <algorithm>
@@ -60,14 +62,13 @@ int run(int argc, char** argv) {
                               ": matches no benchmark that will run (see --list for the names).");
     }
   }
-  std::error_code exists_error;
-  const bool folder_existed = options.out && std::filesystem::exists(*options.out, exists_error);
-  const std::string folder = bench::prepare_run_folder(options.out);
-  const std::string raw_partial = folder + "/.benchmark.json.partial";
-  // A second Ctrl-C removes the temporary files, and the folder if this run made it.
+  bench::RunFolder run_folder(options.out);
+  const std::string folder = run_folder.path();
+  const std::string raw_staged = run_folder.staged_path("benchmark.json");
+  // A second Ctrl-C removes the staged files, and the folder if this run made it.
   bench::install_interrupt_handlers(
-      {raw_partial, bench::temporary_name_for(folder + "/summary.json")},
-      folder_existed ? std::string() : folder);
+      {raw_staged, run_folder.staged_path("summary.json")},
+      {run_folder.staging_path(), run_folder.created_folder() ? folder : std::string()});
   // A short quiet wait shows whether others are using our CPUs right now (load averages would
   // also count an earlier run of ours).
   const bench::NoiseSnapshot settle = bench::take_noise_snapshot();
@@ -110,7 +111,7 @@ int run(int argc, char** argv) {
 
   std::vector<std::string> gb_args = {
       argv[0],
-      "--benchmark_out=" + raw_partial,
+      "--benchmark_out=" + raw_staged,
       "--benchmark_out_format=json",
       "--benchmark_repetitions=" + std::to_string(options.repetitions),
       "--benchmark_enable_random_interleaving=true",
@@ -134,30 +135,60 @@ int run(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&reporter, &file_reporter);
   session.finish_progress((exec::UsageSnapshot::now() - started).wall_s, bench::interrupted());
   benchmark::Shutdown();
-  bench::publish_file(raw_partial, folder + "/benchmark.json");
+  // Google Benchmark writes through a stream whose failures it does not report: a full disk or
+  // a file-size limit would leave a torn file. Check it is whole before anything is published.
+  const auto raw = bench::read_file_nofollow(raw_staged);
+  if (!raw || !nlohmann::json::accept(*raw)) {
+    throw std::runtime_error(
+        "the raw results (benchmark.json) could not be written whole (is the disk full, or a "
+        "file-size limit set?); nothing was published");
+  }
 
   const bool was_interrupted = bench::interrupted();
   const bench::NoiseReport noise =
       bench::assess_noise(noise_before, bench::take_noise_snapshot(), topology.allowed,
                           ::sysconf(_SC_CLK_TCK), busy_before);
 
+  std::size_t stopped_samples = 0;
+  for (auto& m : session.measurements()) {
+    stopped_samples += m.stopped_wall_s.size();
+    if (m.wall_s.empty() && !m.stopped_wall_s.empty() && m.error.empty()) {
+      m.error = "every repetition was timed across a stop of the process (SIGSTOP or SIGTSTP); "
+                "run it again";
+    }
+  }
   const auto rows = bench::summarise(session.measurements());
   const auto lines = bench::verdicts(rows, topology.allowed_cores());
   const nlohmann::json machine = bench::machine_context(topology);
   nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
   summary["interrupted"] = was_interrupted;
-  summary["noisy"] = noise.noisy;
-  summary["noise_reasons"] = noise.reasons;
-  summary["noise"] = bench::noise_json(noise);
-  bench::write_file_atomically(folder + "/summary.json", summary.dump(2) + "\n");
+  bench::NoiseReport noise_seen = noise;
+  if (stopped_samples > 0) {
+    noise_seen.noisy = true;
+    noise_seen.reasons.push_back(
+        "the process was stopped and resumed during " + std::to_string(stopped_samples) +
+        " timed repetition(s); they are excluded from the medians (excluded_samples)");
+  }
+  summary["noisy"] = noise_seen.noisy;
+  summary["noise_reasons"] = noise_seen.reasons;
+  summary["noise"] = bench::noise_json(noise_seen);
+  run_folder.stage("summary.json",
+                   summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  run_folder.publish({"benchmark.json", "summary.json"});
 
   std::cout << bench::console_table(rows) << "\n";
   for (const auto& line : lines) std::cout << line << "\n";
-  if (noise.noisy) {
+  if (noise_seen.noisy) {
     std::cout << "\nwarning: the machine was busy during this run, so the numbers may be noisy:\n";
-    for (const auto& reason : noise.reasons) std::cout << "  - " << reason << "\n";
+    for (const auto& reason : noise_seen.reasons) std::cout << "  - " << reason << "\n";
   }
   std::cout << "\nresults: " << folder << "/summary.json and " << folder << "/benchmark.json\n";
+  std::cout.flush();
+  if (!std::cout) {
+    std::fprintf(stderr, "cvpbench: error: cannot write the table to standard output (%s); the "
+                 "results are in %s\n", std::strerror(errno), folder.c_str());
+    return 1;
+  }
 
   int failed = 0;
   for (const auto& r : rows) failed += r.ok || bench::never_measured(*r.m) ? 0 : 1;
@@ -196,6 +227,9 @@ void choose_openmp_wait_policy(char** argv) {
 
 int main(int argc, char** argv) {
   choose_openmp_wait_policy(argv);
+  // Past a file-size limit, a write fails with EFBIG and the run says so (SIGXFSZ would kill
+  // it without a word).
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return run(argc, argv);
   } catch (const cvp::bench::UsageError& e) {

@@ -139,6 +139,7 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
   try {
     product();  // warm-up: threads started and pinned, caches filled
     executor->sightings().reset();
+    const int stops_before = continued_count();
     const auto before = exec::UsageSnapshot::now();
     looping = true;
     for (auto _ : st) {
@@ -152,6 +153,7 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
     if (st.error_occurred()) return;
     const auto usage = exec::UsageSnapshot::now() - before;
     record_evidence(st, m, executor->sightings(), usage, static_cast<double>(st.iterations()));
+    if (continued_count() != stops_before) st.counters[kStoppedCounter] = 1;
     if (plant_wrong_result) prob.c[prob.c.size() / 2] += 1.0;  // planted wrong result
     st.counters["FLOP/s"] = benchmark::Counter(matmul::flops(n),
                                                benchmark::Counter::kIsIterationInvariantRate);
@@ -201,6 +203,7 @@ void run_requests(benchmark::State& st, Session& session, const std::string& nam
   bool looping = false;
   try {
     const std::vector<std::uint64_t>& reference = reference_for(config);
+    const int stops_before = continued_count();
     const auto before = exec::UsageSnapshot::now();
     looping = true;
     for (auto _ : st) {
@@ -243,6 +246,7 @@ void run_requests(benchmark::State& st, Session& session, const std::string& nam
     if (st.error_occurred()) return;
     const auto usage = exec::UsageSnapshot::now() - before;
     record_evidence(st, m, seen, usage, static_cast<double>(st.iterations()));
+    if (continued_count() != stops_before) st.counters[kStoppedCounter] = 1;
     st.counters["requests/s"] =
         benchmark::Counter(static_cast<double>(p.io.requests) * static_cast<double>(st.iterations()) /
                            std::max(measured, 1e-12));
@@ -360,11 +364,15 @@ void CollectingReporter::ReportRuns(const std::vector<Run>& runs) {
       continue;
     }
     const double iterations = static_cast<double>(std::max<benchmark::IterationCount>(run.iterations, 1));
-    m->wall_s.push_back(run.real_accumulated_time / iterations);
     auto counter = [&](const char* key) {
       const auto it = run.counters.find(key);
       return it == run.counters.end() ? 0.0 : static_cast<double>(it->second);
     };
+    if (counter(kStoppedCounter) > 0) {
+      m->stopped_wall_s.push_back(run.real_accumulated_time / iterations);
+      continue;
+    }
+    m->wall_s.push_back(run.real_accumulated_time / iterations);
     m->cpu_s.push_back(counter("cpu_s"));
     m->cpu_per_wall.push_back(counter("cpu_per_wall"));
     m->voluntary.push_back(counter("ctx_voluntary"));

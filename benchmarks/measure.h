@@ -34,7 +34,13 @@ struct Measurement {
   std::size_t io_errors = 0;
   int repetitions_done = 0;        // for progress
   int interrupted_runs = 0;        // repetitions skipped because the run was interrupted
+  // Repetitions timed across a stop of the process (SIGSTOP/SIGTSTP, then SIGCONT): their time
+  // is the stop's, so they are kept apart from wall_s and reported as excluded.
+  std::vector<double> stopped_wall_s;
 };
+
+// The counter a benchmark body sets on a repetition during which the process was stopped.
+inline constexpr const char* kStoppedCounter = "stopped_during_timing";
 
 // The message of a benchmark skipped because the run was interrupted (not a failure).
 inline constexpr const char* kInterruptedMessage = "interrupted";

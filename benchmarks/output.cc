@@ -1,15 +1,17 @@
 #include "output.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <random>
 #include <stdexcept>
 
 #include "machine.h"
@@ -20,108 +22,220 @@ namespace fs = std::filesystem;
 namespace cvp::bench {
 namespace {
 
-void fsync_path(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+std::string error_text(int error) { return std::strerror(error); }
+
+// Moves `name` from one folder to another without replacing anything at the destination.
+// Returns 0 or an errno value.
+int move_without_replacing(int from_fd, int to_fd, const std::string& name) {
+  if (::renameat2(from_fd, name.c_str(), to_fd, name.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  // File systems without RENAME_NOREPLACE: a hard link also refuses an existing name.
+  if (::linkat(from_fd, name.c_str(), to_fd, name.c_str(), 0) != 0) return errno;
+  ::unlinkat(from_fd, name.c_str(), 0);
+  return 0;
 }
 
-std::string folder_of(const std::string& path) {
-  const fs::path parent = fs::path(path).parent_path();
-  return parent.empty() ? "." : parent.string();
+std::string random_suffix() {
+  std::random_device device;
+  char text[17];
+  std::snprintf(text, sizeof(text), "%08x%08x", device(), device());
+  return text;
+}
+
+std::string default_folder_base() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  return "cvpbench-runs/" + safe_host_name() + "-" + stamp;
+}
+
+// Creates the parents of `folder` (they may exist). Throws UsageError.
+void make_parents(const std::string& folder) {
+  const fs::path parent = fs::path(folder).parent_path();
+  if (parent.empty()) return;
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) {
+    throw UsageError("--out " + folder + ": cannot create the folder (" + ec.message() + ").");
+  }
 }
 
 }  // namespace
 
-std::string prepare_run_folder(const std::optional<std::string>& requested) {
-  std::string folder;
+RunFolder::RunFolder(const std::optional<std::string>& requested) {
   if (requested) {
-    folder = *requested;
-    if (folder.empty()) throw UsageError("--out: the folder name is empty.");
-    std::error_code ec;
-    if (fs::exists(folder, ec) && !fs::is_directory(folder, ec)) {
-      throw UsageError("--out " + folder + ": exists and is not a folder.");
+    path_ = *requested;
+    if (path_.empty()) throw UsageError("--out: the folder name is empty.");
+    while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+    make_parents(path_);
+    if (::mkdir(path_.c_str(), 0755) == 0) {
+      created_ = true;
+    } else if (errno != EEXIST) {
+      throw UsageError("--out " + path_ + ": cannot create the folder (" + error_text(errno) +
+                       ").");
+    }
+  } else {
+    const std::string base = default_folder_base();
+    make_parents(base);
+    path_ = base;
+    for (int i = 2; ::mkdir(path_.c_str(), 0755) != 0; ++i) {
+      if (errno != EEXIST || i > 1000) {
+        throw UsageError("cannot create the run folder " + path_ + " (" + error_text(errno) +
+                         ").");
+      }
+      path_ = base + "-" + std::to_string(i);
+    }
+    created_ = true;
+  }
+  try {
+    // The folder named by the user is theirs to choose (a link to a folder is followed there);
+    // everything inside it is opened relative to this descriptor, without following links.
+    folder_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (folder_fd_ < 0) {
+      throw UsageError("--out " + path_ +
+                       (errno == ENOTDIR ? std::string(": exists and is not a folder.")
+                                         : ": cannot open the folder (" + error_text(errno) + ")."));
+    }
+    if (::flock(folder_fd_, LOCK_EX | LOCK_NB) != 0) {
+      throw UsageError("--out " + path_ +
+                       ": another cvpbench run is writing into this folder; choose another.");
     }
     for (const char* name : {"summary.json", "benchmark.json"}) {
-      if (fs::exists(fs::path(folder) / name, ec)) {
-        throw UsageError("--out " + folder + ": already holds the results of a run (" + name +
+      struct stat st {};
+      if (::fstatat(folder_fd_, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        throw UsageError("--out " + path_ + ": already holds the results of a run (" + name +
                          "); choose a new folder so nothing is overwritten.");
       }
     }
-  } else {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-    const std::string base = "cvpbench-runs/" + safe_host_name() + "-" + stamp;
-    folder = base;
-    std::error_code ec;
-    for (int i = 2; fs::exists(folder, ec); ++i) folder = base + "-" + std::to_string(i);
+    for (int attempt = 0;; ++attempt) {
+      staging_name_ = ".cvpbench-staging-" + std::to_string(::getpid()) + "-" + random_suffix();
+      if (::mkdirat(folder_fd_, staging_name_.c_str(), 0700) == 0) break;
+      if (errno != EEXIST || attempt == 100) {
+        throw UsageError("--out " + path_ + ": the folder is not writable (" +
+                         error_text(errno) + ").");
+      }
+    }
+    staging_ = path_ + "/" + staging_name_;
+    staging_fd_ = ::openat(folder_fd_, staging_name_.c_str(),
+                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (staging_fd_ < 0) {
+      const int error = errno;
+      ::unlinkat(folder_fd_, staging_name_.c_str(), AT_REMOVEDIR);
+      throw UsageError("--out " + path_ + ": cannot open the staging folder (" +
+                       error_text(error) + ").");
+    }
+  } catch (...) {
+    if (folder_fd_ >= 0) ::close(folder_fd_);
+    if (created_) ::rmdir(path_.c_str());
+    throw;
   }
-  std::error_code ec;
-  fs::create_directories(folder, ec);
-  if (ec) {
-    throw UsageError("--out " + folder + ": cannot create the folder (" + ec.message() + ").");
-  }
-  const std::string probe = (fs::path(folder) / ".cvpbench-write-test").string();
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) {
-    throw UsageError("--out " + folder + ": the folder is not writable (" +
-                     std::strerror(errno) + ").");
-  }
-  ::close(fd);
-  ::unlink(probe.c_str());
-  return folder;
 }
 
-void publish_file(const std::string& temporary, const std::string& path) {
-  fsync_path(temporary, O_RDONLY);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    throw std::runtime_error("cannot rename " + temporary + " to " + path + ": " +
-                             std::strerror(errno));
-  }
-  fsync_path(folder_of(path), O_RDONLY | O_DIRECTORY);
+RunFolder::~RunFolder() {
+  remove_staging();
+  if (created_ && !published_) ::rmdir(path_.c_str());  // only if empty
+  if (folder_fd_ >= 0) ::close(folder_fd_);               // releases the lock
 }
 
-std::string temporary_name_for(const std::string& path) {
-  // Built by appending: GCC 12 warns falsely (-Wrestrict) on "." + std::string at -O3.
-  const fs::path p(path);
-  std::string name(".");
-  name += p.filename().string();
-  name += ".tmp.";
-  name += std::to_string(::getpid());
-  return (p.parent_path() / name).string();
+std::string RunFolder::staged_path(const std::string& name) const {
+  return staging_ + "/" + name;
 }
 
-void write_file_atomically(const std::string& path, const std::string& content) {
-  const std::string temporary = temporary_name_for(path);
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write " + temporary + ": " + std::strerror(errno));
+void RunFolder::stage(const std::string& name, const std::string& content) {
+  const int fd = ::openat(staging_fd_, name.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + name + ": " + error_text(errno));
+  auto fail = [&](const std::string& what, int error) {
+    ::close(fd);
+    ::unlinkat(staging_fd_, name.c_str(), 0);
+    throw std::runtime_error(what + " " + name + ": " + error_text(error));
+  };
   std::size_t done = 0;
   while (done < content.size()) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      throw std::runtime_error("cannot write " + temporary + ": " + why);
+      fail("cannot write", errno);
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(temporary.c_str());
-    throw std::runtime_error("cannot finish writing " + temporary);
+  if (::fsync(fd) != 0) fail("cannot finish writing", errno);
+  if (::close(fd) != 0) {
+    const int error = errno;
+    ::unlinkat(staging_fd_, name.c_str(), 0);
+    throw std::runtime_error("cannot finish writing " + name + ": " + error_text(error));
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(temporary.c_str());
-    throw std::runtime_error("cannot rename " + temporary + " to " + path + ": " + why);
+}
+
+void RunFolder::publish(const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    const int fd = ::openat(staging_fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      const int error = errno;
+      if (fd >= 0) ::close(fd);
+      throw std::runtime_error("cannot finish writing " + name + ": " + error_text(error));
+    }
+    ::close(fd);
   }
-  fsync_path(folder_of(path), O_RDONLY | O_DIRECTORY);
+  std::vector<std::string> moved;
+  for (const auto& name : names) {
+    const int error = move_without_replacing(staging_fd_, folder_fd_, name);
+    if (error != 0) {
+      for (auto it = moved.rbegin(); it != moved.rend(); ++it) {
+        if (move_without_replacing(folder_fd_, staging_fd_, *it) != 0) {
+          ::unlinkat(folder_fd_, it->c_str(), 0);
+        }
+      }
+      throw std::runtime_error(
+          "cannot publish " + name + " in " + path_ + ": " +
+          (error == EEXIST ? std::string("something else appeared under that name during the run")
+                           : error_text(error)));
+    }
+    moved.push_back(name);
+  }
+  ::fsync(folder_fd_);
+  published_ = true;
+  remove_staging();
+}
+
+void RunFolder::remove_staging() noexcept {
+  if (staging_fd_ < 0) return;
+  const int listing = ::dup(staging_fd_);
+  if (DIR* dir = listing >= 0 ? ::fdopendir(listing) : nullptr) {
+    std::vector<std::string> entries;
+    while (const dirent* entry = ::readdir(dir)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") entries.push_back(name);
+    }
+    ::closedir(dir);
+    for (const auto& name : entries) ::unlinkat(staging_fd_, name.c_str(), 0);
+  } else if (listing >= 0) {
+    ::close(listing);
+  }
+  ::close(staging_fd_);
+  staging_fd_ = -1;
+  ::unlinkat(folder_fd_, staging_name_.c_str(), AT_REMOVEDIR);
+}
+
+std::optional<std::string> read_file_nofollow(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string content;
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    content.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return content;
 }
 
 }  // namespace cvp::bench

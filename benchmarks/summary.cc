@@ -304,6 +304,12 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
                  {"requests", p.io.requests},
                  {"errors", m.io_errors}};
     }
+    if (!m.stopped_wall_s.empty()) {
+      e["excluded_samples"] = {
+          {"wall_s", m.stopped_wall_s},
+          {"reason", "the process was stopped and resumed (SIGSTOP or SIGTSTP, then SIGCONT) "
+                     "while these repetitions were timed"}};
+    }
     if (!m.error.empty()) {
       e["error"] = m.error;
       errors.push_back({{"name", p.name()}, {"error", m.error}});
@@ -364,6 +370,10 @@ std::string console_table(const std::vector<ResultRow>& rows) {
       notes += (notes.empty() ? "" : ", ") + fixed(r.throughput, 0) + " req/s, p99 " +
                fixed(r.p99 / 1000, 2) + " ms, c' " + fixed(r.c_measured_us, 0) +
                " us, wait overshoot " + fixed(r.overshoot_us, 0) + " us";
+    }
+    if (!r.m->stopped_wall_s.empty()) {
+      notes += (notes.empty() ? "" : ", ") + std::to_string(r.m->stopped_wall_s.size()) +
+               " sample(s) excluded: process stopped";
     }
     if (!r.ok) notes += (notes.empty() ? "" : ", ") + std::string("ERROR: ") + r.m->error;
     const std::string speed = r.ok ? speedup_text(r.speedup) + " [" + fixed(r.speedup_low, 2) + ", " +

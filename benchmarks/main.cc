@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <algorithm>
 #include <iostream>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +25,7 @@
 #include "noise.h"
 #include "options.h"
 #include "output.h"
+#include "pattern.h"
 #include "plan.h"
 #include "strict_json_reporter.h"
 #include "summary.h"
@@ -52,12 +52,14 @@ int run(int argc, char** argv) {
 #endif
   if (options.list_only) {
     for (const auto& p : points) std::cout << p.name() << "\n";
+    std::cout.flush();
+    if (!std::cout) throw std::runtime_error("cannot write the list to standard output");
     return 0;
   }
   for (const auto& f : options.faults) {
-    const std::regex re(f.pattern);
+    const bench::Pattern pattern("--inject-fault", f.pattern);
     if (std::none_of(points.begin(), points.end(),
-                     [&](const bench::Point& p) { return std::regex_search(p.name(), re); })) {
+                     [&](const bench::Point& p) { return pattern.found_in(p.name()); })) {
       throw bench::UsageError("--inject-fault " + f.kind + ":" + f.pattern +
                               ": matches no benchmark that will run (see --list for the names).");
     }
@@ -94,6 +96,12 @@ int run(int argc, char** argv) {
                  "warning: the cgroup CPU quota allows %.2f CPUs of the %d allowed: parallel "
                  "numbers are throttled\n",
                  *quota, topology.allowed_logical());
+  }
+  if (const auto policy = bench::invalid_omp_wait_policy()) {
+    std::fprintf(stderr,
+                 "warning: OMP_WAIT_POLICY=%s is not a valid policy (ACTIVE or PASSIVE): the "
+                 "OpenMP runtime ignores it and uses its default, which spins\n",
+                 policy->c_str());
   }
   if (!options.faults.empty()) {
     std::fprintf(stderr, "faults are injected on purpose (--inject-fault): the run will fail\n");

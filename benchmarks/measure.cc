@@ -265,7 +265,7 @@ void run_requests(benchmark::State& st, Session& session, const std::string& nam
 Session::Session(std::vector<Point> points, int repetitions, double min_time_s,
                  const std::vector<FaultInjection>& faults)
     : repetitions_(repetitions), min_time_s_(min_time_s), tty_(isatty(STDERR_FILENO) != 0) {
-  for (const auto& f : faults) faults_.emplace_back(f.kind, std::regex(f.pattern));
+  for (const auto& f : faults) faults_.emplace_back(f.kind, Pattern("--inject-fault", f.pattern));
   measurements_.reserve(points.size());
   for (auto& p : points) {
     index_[p.name()] = measurements_.size();
@@ -277,7 +277,7 @@ Session::Session(std::vector<Point> points, int repetitions, double min_time_s,
 
 std::string Session::fault_for(const std::string& name) const {
   for (const auto& [kind, re] : faults_) {
-    if (std::regex_search(name, re)) return kind;
+    if (re.found_in(name)) return kind;
   }
   return "";
 }

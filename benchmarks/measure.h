@@ -5,11 +5,11 @@
 #include <benchmark/benchmark.h>
 
 #include <map>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "options.h"
+#include "pattern.h"
 #include "plan.h"
 
 namespace cvp::bench {
@@ -69,7 +69,7 @@ class Session {
   std::string fault_for(const std::string& name) const;
 
  private:
-  std::vector<std::pair<std::string, std::regex>> faults_;
+  std::vector<std::pair<std::string, Pattern>> faults_;
   std::vector<Measurement> measurements_;
   std::map<std::string, std::size_t> index_;
   int repetitions_;

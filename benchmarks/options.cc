@@ -8,12 +8,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/executor.h"
+#include "pattern.h"
 #if CVP_HAVE_IO
 #include "cvp/workloads/requests.h"
 #endif
@@ -51,17 +51,33 @@ double parse_real(const std::string& flag, const std::string& text) {
   return value;
 }
 
-std::vector<std::string> split_list(const std::vector<std::string>& items) {
+// The items of a comma-separated list option (given once or several times), each once, in
+// the order first given: a repeat would make two benchmarks of one name. An empty item
+// ("1,,2", "4,") is refused.
+std::vector<std::string> split_list(const std::string& flag, const std::vector<std::string>& items) {
   std::vector<std::string> out;
+  std::set<std::string> seen;
   for (const auto& item : items) {
     std::size_t pos = 0;
     while (pos <= item.size()) {
       const std::size_t comma = std::min(item.find(',', pos), item.size());
-      out.push_back(item.substr(pos, comma - pos));
+      std::string value = item.substr(pos, comma - pos);
+      if (value.empty()) throw UsageError(flag + " " + item + ": an empty item in the list.");
+      if (seen.insert(value).second) out.push_back(std::move(value));
       pos = comma + 1;
     }
   }
   return out;
+}
+
+// Numbers that parse to the same value ("4" and "04", "50" and "50.0") are one item too.
+template <typename T>
+void keep_first(std::vector<T>& values) {
+  std::vector<T> kept;
+  for (const T& v : values) {
+    if (std::find(kept.begin(), kept.end(), v) == kept.end()) kept.push_back(v);
+  }
+  values = std::move(kept);
 }
 
 std::string join(const std::vector<int>& v) { return exec::format_cpu_list(v); }
@@ -245,6 +261,14 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     if (!what.empty() && what.back() != '.') what += '.';
     throw UsageError(what);
   }
+  // An option given with an empty value ('--repetitions ""') is a mistake, not "use the
+  // default": refuse it for every option that takes a value.
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0 || option->get_items_expected_min() == 0) continue;
+    for (const auto& value : option->results()) {
+      if (value.empty()) throw UsageError(option->get_name() + ": the value is empty.");
+    }
+  }
 
   o.crossover = !no_crossover;
   if (o.quick) {
@@ -285,7 +309,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     o.cpus = *cpus;
   }
 
-  for (const auto& t : split_list(threads_raw)) {
+  for (const auto& t : split_list("--threads", threads_raw)) {
     const long long v = parse_integer("--threads", t);
     if (v < 1) throw UsageError("--threads " + t + ": a thread count must be at least 1.");
     if (v > kMaxThreads) {
@@ -296,7 +320,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   }
 
   const std::size_t memory = available_memory_bytes();
-  for (const auto& s : split_list(sizes_raw)) {
+  for (const auto& s : split_list("--size", sizes_raw)) {
     const long long n = parse_integer("--size", s);
     if (n < 1) throw UsageError("--size " + s + ": a matrix size must be at least 1.");
     // Three n x n matrices of doubles, plus the serial reference answer.
@@ -312,20 +336,23 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   }
 
   const std::set<std::string> known_backends{"threads", "openmp", "tbb", "eventloop"};
-  for (const auto& b : split_list(backends_raw)) {
+  for (const auto& b : split_list("--backend", backends_raw)) {
     if (!known_backends.count(b)) {
       throw UsageError("--backend " + b + ": unknown backend (choose from threads, openmp, tbb, eventloop).");
     }
     o.backends.push_back(b);
   }
 
-  for (const auto& c : split_list(c_raw)) {
+  for (const auto& c : split_list("--c-us", c_raw)) {
     const double v = parse_real("--c-us", c);
     if (v <= 0 || v > kMaxMicros) {
       throw UsageError("--c-us " + c + ": CPU per request must be > 0 and at most 10 s (10000000 us).");
     }
     o.c_us.push_back(v);
   }
+  keep_first(o.threads);
+  keep_first(o.sizes);
+  keep_first(o.c_us);
   if (!w_raw.empty()) {
     const double v = parse_real("--w-us", w_raw);
     if (v < 0 || v > kMaxMicros) {
@@ -333,7 +360,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     }
     o.w_us = v;
   }
-  for (const auto& k : split_list(k_raw)) {
+  for (const auto& k : split_list("--in-flight", k_raw)) {
     const long long v = parse_integer("--in-flight", k);
     if (v < 1) throw UsageError("--in-flight " + k + ": requests in flight must be at least 1.");
     if (v > kMaxInFlight) {
@@ -342,6 +369,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     }
     o.in_flight.push_back(static_cast<int>(v));
   }
+  keep_first(o.in_flight);
   if (!crossover_k_raw.empty()) {
     const long long v = parse_integer("--crossover-k", crossover_k_raw);
     if (v < 1 || v > kMaxInFlight) {
@@ -369,14 +397,6 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
       throw UsageError(msg.str());
     }
 #endif
-    int max_k = o.crossover ? o.crossover_k : 1;
-    for (int k : o.in_flight) max_k = std::max(max_k, k);
-    if (o.in_flight.empty()) max_k = std::max(max_k, 512);
-    if (o.requests < static_cast<std::size_t>(max_k)) {
-      throw UsageError("--requests " + requests_raw + ": fewer requests than the " +
-                       std::to_string(max_k) + " in flight; give at least " +
-                       std::to_string(max_k) + ".");
-    }
   }
   if (wait_raw == "exponential") {
     o.wait = io::WaitDistribution::exponential;
@@ -393,60 +413,12 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     if (pattern.empty()) {
       throw UsageError("--inject-fault " + f + ": the regular expression after the colon is empty.");
     }
-    try {
-      const std::regex check(pattern);
-    } catch (const std::regex_error&) {
-      throw UsageError("--inject-fault " + f + ": not a valid regular expression.");
-    }
+    const Pattern check("--inject-fault", pattern);
     o.faults.push_back({kind, pattern});
   }
 
-  // Threads the run will create at once: a matmul team, or one per request in flight for the
-  // threads backend of the I/O workload (the event loops need one per CPU).
-  {
-    std::size_t needed = static_cast<std::size_t>(2 * std::max(topology.allowed_logical(), 1));
-    std::string what = "the default thread counts";
-    for (int t : o.threads) {
-      if (static_cast<std::size_t>(t) > needed) {
-        needed = static_cast<std::size_t>(t);
-        what = "--threads " + std::to_string(t);
-      }
-    }
-    const bool io_threads =
-        o.backends.empty() ||
-        std::find(o.backends.begin(), o.backends.end(), "threads") != o.backends.end();
-    if (io_threads) {
-      std::vector<int> ks = o.in_flight;
-      if (ks.empty()) ks.push_back(512);
-      for (int k : ks) {
-        if (static_cast<std::size_t>(k) > needed) {
-          needed = static_cast<std::size_t>(k);
-          what = (o.in_flight.empty() ? "the default --in-flight " : "--in-flight ") +
-                 std::to_string(k);
-        }
-      }
-      if (o.crossover && static_cast<std::size_t>(o.crossover_k) > needed) {
-        needed = static_cast<std::size_t>(o.crossover_k);
-        what = "--crossover-k " + std::to_string(o.crossover_k);
-      }
-    }
-    const std::size_t limit = thread_limit();
-    const std::size_t spare = 64;  // the benchmark thread, runtime pools, the kernel's own use
-    if (limit > 0 && needed + spare > limit) {
-      throw UsageError(what + ": needs " + std::to_string(needed) +
-                       " threads at once, more than the " +
-                       std::to_string(limit > spare ? limit - spare : 0) +
-                       " this process may create (RLIMIT_NPROC, kernel.threads-max, "
-                       "vm.max_map_count); use fewer, or --backend eventloop for requests in flight.");
-    }
-  }
-
   if (!o.filter.empty()) {
-    try {
-      const std::regex check(o.filter);
-    } catch (const std::regex_error&) {
-      throw UsageError("--filter " + o.filter + ": not a valid regular expression.");
-    }
+    const Pattern check("--filter", o.filter);
   }
   result.options = o;
   return result;

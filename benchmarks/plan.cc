@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include "cvp/exec/affinity.h"
+#include "pattern.h"
 
 namespace cvp::bench {
 namespace {
@@ -39,6 +39,42 @@ std::size_t auto_requests(double c_us, double w_us, int in_flight, int cores, bo
   const double lower = std::max(quick ? 60.0 : 100.0, 2.0 * in_flight);
   const double upper = std::max(lower, 20000.0);
   return static_cast<std::size_t>(std::clamp(estimate, lower, upper));
+}
+
+// Refuses, in one sentence naming the option to change, a plan that this process cannot run:
+// more threads at once than it may create, or fewer requests than are in flight. Only the
+// benchmarks that will run count (a matmul-only run starts no request threads).
+void check_limits(const Options& o, const std::vector<Point>& points) {
+  std::size_t needed = 0;
+  std::string what;
+  for (const auto& p : points) {
+    if (static_cast<std::size_t>(p.threads) <= needed) continue;
+    needed = static_cast<std::size_t>(p.threads);
+    if (p.kind == Kind::cpu) {
+      what = o.threads.empty() ? "the default thread counts" : "--threads " + std::to_string(p.threads);
+    } else if (p.crossover) {
+      what = "--crossover-k " + std::to_string(p.in_flight);
+    } else {
+      what = (o.in_flight.empty() ? "the default --in-flight " : "--in-flight ") +
+             std::to_string(p.in_flight);
+    }
+  }
+  const std::size_t limit = thread_limit();
+  const std::size_t spare = 64;  // the benchmark thread, runtime pools, the kernel's own use
+  if (limit > 0 && needed + spare > limit) {
+    throw UsageError(what + ": needs " + std::to_string(needed) +
+                     " threads at once, more than the " +
+                     std::to_string(limit > spare ? limit - spare : 0) +
+                     " this process may create (RLIMIT_NPROC, kernel.threads-max, "
+                     "vm.max_map_count); use fewer, or --backend eventloop for requests in flight.");
+  }
+  for (const auto& p : points) {
+    if (p.kind == Kind::io && p.io.requests < static_cast<std::size_t>(p.in_flight)) {
+      throw UsageError("--requests " + std::to_string(p.io.requests) + ": fewer requests than the " +
+                       std::to_string(p.in_flight) + " in flight of " + p.name() +
+                       "; give at least " + std::to_string(p.in_flight) + ".");
+    }
+  }
 }
 
 }  // namespace
@@ -275,11 +311,11 @@ std::vector<Point> make_plan(const Options& o, const exec::Topology& topology) {
 
   if (!o.filter.empty()) {
     // Keep what matches, plus the serial baselines its speedups are computed against.
-    const std::regex re(o.filter);
+    const Pattern re("--filter", o.filter);
     std::vector<Point> kept;
     std::set<std::string> baselines;
     for (const auto& p : points) {
-      if (std::regex_search(p.name(), re)) {
+      if (re.found_in(p.name())) {
         kept.push_back(p);
         baselines.insert(p.kind == Kind::cpu ? p.group() + "|" + p.backend : p.group());
       }
@@ -295,6 +331,7 @@ std::vector<Point> make_plan(const Options& o, const exec::Topology& topology) {
     with_baselines.insert(with_baselines.end(), kept.begin(), kept.end());
     points = std::move(with_baselines);
   }
+  check_limits(o, points);
   if (points.empty()) {
     throw UsageError(o.filter.empty()
                          ? std::string("the options select no benchmark to run.")

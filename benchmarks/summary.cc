@@ -1,6 +1,7 @@
 #include "summary.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -63,6 +64,25 @@ bool never_measured(const Measurement& m) {
 }
 
 const char* git_commit() { return CVP_GIT_COMMIT; }
+
+std::optional<std::string> invalid_omp_wait_policy() {
+  const char* value = std::getenv("OMP_WAIT_POLICY");
+  if (value == nullptr) return std::nullopt;
+  std::string upper;
+  for (const char* c = value; *c; ++c) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+  // OpenMP 5.2, section 21.2.4: ACTIVE or PASSIVE, case-insensitive.
+  if (upper == "ACTIVE" || upper == "PASSIVE") return std::nullopt;
+  return std::string(value);
+}
+
+std::string omp_wait_policy_in_force() {
+  const char* value = std::getenv("OMP_WAIT_POLICY");
+  if (value == nullptr) return "default";
+  if (const auto invalid = invalid_omp_wait_policy()) {
+    return "default (OMP_WAIT_POLICY=" + *invalid + " is not a valid policy and was ignored)";
+  }
+  return value;
+}
 
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
   std::vector<ResultRow> rows;
@@ -329,8 +349,7 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
         {"repetitions", o.repetitions},
         {"min_time_s", o.min_time_s},
         {"random_interleaving", true},
-        {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY")
-                                                            : "default"},
+        {"omp_wait_policy", omp_wait_policy_in_force()},
         {"filter", o.filter},
         {"sizes", sizes},
         {"threads", o.threads},

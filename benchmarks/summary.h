@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,12 @@ bool never_measured(const Measurement& m);
 
 // The commit the program was built from ("-dirty" with uncommitted changes, or "unknown").
 const char* git_commit();
+
+// OMP_WAIT_POLICY's value when it is set but is neither ACTIVE nor PASSIVE (the runtime then
+// ignores it), else nullopt.
+std::optional<std::string> invalid_omp_wait_policy();
+// What the summary records as the policy in force.
+std::string omp_wait_policy_in_force();
 
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements);
 

@@ -16,13 +16,13 @@ done
 debian_packages=(
   build-essential cmake pkg-config git
   libbenchmark-dev libgtest-dev libgmock-dev
-  libtbb-dev nlohmann-json3-dev libasio-dev libcli11-dev libhwloc-dev libopenblas-dev
+  libtbb-dev nlohmann-json3-dev libasio-dev libcli11-dev libhwloc-dev libopenblas-dev libre2-dev
   python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
 )
 fedora_packages=(
   gcc-c++ cmake pkgconf git
   google-benchmark-devel gtest-devel gmock-devel
-  tbb-devel json-devel asio-devel cli11-devel hwloc-devel openblas-devel
+  tbb-devel json-devel asio-devel cli11-devel hwloc-devel openblas-devel re2-devel
   python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
 )
 if [ "$with_test" = 1 ]; then
@@ -34,7 +34,7 @@ if [ "$(uname -s)" = "Darwin" ]; then
   cat <<'MSG'
 macOS (Homebrew): cvpbench builds there, unpinned (macOS has no CPU affinity calls):
   brew install cmake pkg-config google-benchmark googletest tbb nlohmann-json asio cli11 \
-       hwloc openblas libomp python numpy scipy matplotlib
+       hwloc openblas re2 libomp python numpy scipy matplotlib
   pip3 install pytest jsonschema
 then configure with: cmake --preset release -DCVP_NO_AFFINITY=ON
 MSG

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -168,7 +169,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{{"--threads", "0"}, "at least 1"},
         BadInput{{"--threads", "-3"}, "at least 1"},
         BadInput{{"--threads", "two"}, "not a whole number"},
-        BadInput{{"--threads", "1,,2"}, "not a whole number"},
+        BadInput{{"--threads", "1,,2"}, "an empty item"},
+        BadInput{{"--size", "512,"}, "an empty item"},
+        BadInput{{"--repetitions", ""}, "--repetitions: the value is empty"},
+        BadInput{{"--out", ""}, "--out: the value is empty"},
+        BadInput{{"--filter", ""}, "--filter: the value is empty"},
+        BadInput{{"--w-us", ""}, "--w-us: the value is empty"},
+        BadInput{{"--filter", "(?=matmul)"}, "not a valid regular expression"},
+        BadInput{{"--filter", "(a)\\1"}, "not a valid regular expression"},
+        BadInput{{"--filter", std::string(5000, 'a')}, "longer than 4096"},
         BadInput{{"--threads", "5000"}, "at most 4096"},
         BadInput{{"--size", "0"}, "at least 1"},
         BadInput{{"--size", "-5"}, "at least 1"},
@@ -185,7 +194,6 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{{"--c-us", "1e12"}, "at most 10 s"},
         BadInput{{"--w-us", "-5"}, "must be >= 0"},
         BadInput{{"--requests", "0"}, "at least one request"},
-        BadInput{{"--requests", "10", "--in-flight", "64"}, "fewer requests than"},
         BadInput{{"--wait", "gaussian"}, "fixed or exponential"},
         BadInput{{"--filter", "("}, "not a valid regular expression"},
         BadInput{{"--min-time", "0"}, "must be > 0"},
@@ -193,8 +201,68 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{{"--inject-fault", "explode:matmul"}, "wrong:REGEX or throw:REGEX"},
         BadInput{{"--inject-fault", "wrong"}, "wrong:REGEX or throw:REGEX"},
         BadInput{{"--inject-fault", "wrong:"}, "is empty"},
-        BadInput{{"--inject-fault", "throw:(("}, "not a valid regular expression"},
-        BadInput{{"--in-flight", "100000", "--requests", "100000"}, "threads at once"}));
+        BadInput{{"--inject-fault", "throw:(("}, "not a valid regular expression"}));
+
+std::string plan_error_of(std::vector<std::string> args, const exec::Topology& t) {
+  try {
+    bench::make_plan(parse(std::move(args), t), t);
+  } catch (const bench::UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Plan, LimitsAreCheckedAgainstTheBenchmarksThatRun) {
+  EXPECT_NE(plan_error_of({"--requests", "10", "--in-flight", "64"}, two_cores)
+                .find("--requests 10: fewer requests than the 64 in flight"),
+            std::string::npos);
+  EXPECT_NE(plan_error_of({"--in-flight", "100000", "--requests", "100000"}, two_cores)
+                .find("--in-flight 100000: needs 100000 threads at once"),
+            std::string::npos);
+  // A matmul-only run starts no request thread and sends no request: neither limit applies.
+  EXPECT_EQ(plan_error_of({"--filter", "^matmul/", "--requests", "10", "--in-flight", "64"},
+                          two_cores),
+            "");
+  EXPECT_EQ(plan_error_of({"--filter", "^matmul/", "--in-flight", "100000"}, two_cores), "");
+  // The event loop needs one thread per core, not one per request in flight.
+  EXPECT_EQ(plan_error_of({"--backend", "eventloop", "--in-flight", "100000", "--requests",
+                           "100000"},
+                          two_cores),
+            "");
+}
+
+TEST(Plan, RepeatedListItemsMakeOneBenchmarkEach) {
+  const auto once = bench::make_plan(parse({"--size", "32", "--threads", "2"}, two_cores), two_cores);
+  const auto twice = bench::make_plan(
+      parse({"--size", "32,32", "--size", "032", "--threads", "2,2,02", "--in-flight", "4,4",
+             "--c-us", "50,50.0", "--backend", "threads,threads,eventloop"},
+            two_cores),
+      two_cores);
+  std::set<std::string> names;
+  for (const auto& p : twice) EXPECT_TRUE(names.insert(p.name()).second) << p.name();
+  std::size_t matmul_once = 0, matmul_twice = 0;
+  for (const auto& p : once) matmul_once += p.workload == "matmul" && p.backend == "threads";
+  for (const auto& p : twice) matmul_twice += p.workload == "matmul";
+  EXPECT_EQ(matmul_once, matmul_twice);
+}
+
+TEST(Plan, PathologicalFiltersFinishQuickly) {
+  // Backtracking engines take exponential time or overflow the stack on these; RE2 does not.
+  const std::string nested = std::string(900, '(') + "matmul" + std::string(900, ')');
+  for (const std::string& filter :
+       {std::string("(a+)+$"), std::string("(x+x+)+y"), std::string("(.*a){20}"), nested}) {
+    try {
+      const auto points = bench::make_plan(parse({"--filter", filter}, two_cores), two_cores);
+      EXPECT_FALSE(points.empty()) << filter.substr(0, 40);
+    } catch (const bench::UsageError& e) {
+      // Matching nothing, or refused in one sentence (RE2 caps nesting depth), is also fine.
+      const std::string what = e.what();
+      EXPECT_TRUE(what.find("regular expression") != std::string::npos ||
+                  what.find("matches no benchmark") != std::string::npos)
+          << what;
+    }
+  }
+}
 
 TEST(CommandLine, FaultInjectionIsParsed) {
   const auto o = parse({"--inject-fault", "wrong:matmul", "--inject-fault", "throw:^requests/"},

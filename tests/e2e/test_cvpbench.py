@@ -231,3 +231,42 @@ def test_help_lists_the_options(cvpbench, tmp_path):
                  "--inject-fault"):
         assert flag in result.stdout
     assert "For testing the suite's own error handling" in result.stdout
+
+
+def test_an_invalid_openmp_wait_policy_is_named_and_not_recorded_as_in_force(cvpbench, tmp_path):
+    folder = tmp_path / "out"
+    env = dict(os.environ, OMP_WAIT_POLICY="sometimes")
+    result = subprocess.run([str(cvpbench), *TINY, "--filter", "^matmul/.*backend:openmp",
+                             "--out", str(folder)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "OMP_WAIT_POLICY=sometimes is not a valid policy" in result.stderr
+    recorded = load_summary(folder)["config"]["omp_wait_policy"]
+    assert recorded.startswith("default") and "sometimes" in recorded
+    # A valid one (any case) is recorded as given, with no warning.
+    env["OMP_WAIT_POLICY"] = "passive"
+    result = subprocess.run([str(cvpbench), *TINY, "--filter", "^matmul/.*backend:openmp",
+                             "--out", str(tmp_path / "ok")], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0 and "not a valid policy" not in result.stderr
+    assert load_summary(tmp_path / "ok")["config"]["omp_wait_policy"] == "passive"
+
+
+def test_limits_only_count_the_benchmarks_that_run(cvpbench, tmp_path):
+    # 3 requests for 8 in flight would be refused for a request run; a matmul-only run sends none.
+    args = ["--size", "64", "--repetitions", "2", "--min-time", "0.005", "--filter", "^matmul/",
+            "--requests", "3", "--in-flight", "8"]
+    result = run(cvpbench, [*args, "--out", str(tmp_path / "out")], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # The same numbers for a request run are refused, naming the option.
+    refused = run(cvpbench, [*args[:-6], "--requests", "3", "--in-flight", "8", "--filter",
+                             "^requests/", "--out", str(tmp_path / "no")], cwd=tmp_path)
+    assert refused.returncode == 2 and "--requests 3: fewer requests than the 8" in refused.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_repeated_list_items_run_once(cvpbench, tmp_path):
+    listed = run(cvpbench, ["--list", "--size", "64,64,064", "--threads", "2,2"], cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    names = listed.stdout.split()
+    assert names and len(names) == len(set(names))

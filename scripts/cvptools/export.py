@@ -1,26 +1,45 @@
-"""Export summaries for dashboards.
+"""Export summaries for dashboards: one series per benchmark and metric.
 
-  gab-smaller  github-action-benchmark, tool `customSmallerIsBetter`: wall times (ms) and, for
-               I/O results, p50/p95/p99 latency (us)
+  gab-smaller  github-action-benchmark, tool `customSmallerIsBetter`: matmul wall time per
+               product (ms); for request results the time per request (wall time of the run /
+               its requests, us) and the response-time percentiles p50/p95/p99 (us)
   gab-bigger   github-action-benchmark, tool `customBiggerIsBetter`: speedups (x, not for serial
-               results) and throughputs (the result's unit)
+               results) and throughputs (the result's unit: GFLOP/s, requests/s)
   bmf          Bencher Metric Format: {benchmark: {measure: {value, lower_value, upper_value}}}
-               with `latency` (wall time in ns, as Bencher's built-in measure), `throughput`
-               (operations/s: GFLOP/s becomes FLOP/s; other units get their own measure,
-               `throughput-<unit>`) and `speedup` (x, with its 95% CI)
+               with `latency` (ns per product, or per request), `latency-p50/-p95/-p99`
+               (request response times, ns), `throughput` (operations/s: GFLOP/s becomes
+               FLOP/s, requests/s stays; other units get their own measure,
+               `throughput-<unit>`) and `speedup` (x)
 
-Raw Google Benchmark JSON needs no export: both tools read it directly (tool `googlecpp` in
-github-action-benchmark, adapter `cpp_google` in Bencher).
+Every entry is the median over the repetitions with the summary's interval, kept asymmetric:
+BMF `lower_value`/`upper_value`; github-action-benchmark `range` "+a / -b" (never "±", which
+would claim a symmetric interval) and the interval itself, named with its real coverage, in
+`extra`. Times carry the order-statistic interval of the median (`wall_s.ci95`, whose coverage
+is `wall_s.ci_coverage`: 94% with 5 repetitions, 75% with 3); a throughput carries the same
+interval through work / time (monotone, so it maps exactly); a speedup its 95% bootstrap CI.
+Values that are not finite are refused, never written.
+
+The raw benchmark.json is not a one-series-per-benchmark file (every repetition is a row under
+the same name, aggregates are rows of their own); see scripts/README.md, "Which file for which
+dashboard".
 """
 
+import math
 import re
 
 from . import CvpError
 from .results import live_results, result_name
 
 FORMATS = ("gab-smaller", "gab-bigger", "bmf")
+
+# Throughput units that Bencher's built-in `throughput` measure (operations / second) can hold,
+# with the factor to operations per second. A FLOP is the operation of matmul, a request that
+# of the request workload.
 _TO_OPS = {"gflop/s": 1e9, "mflop/s": 1e6, "flop/s": 1.0, "requests/s": 1.0, "req/s": 1.0,
            "ops/s": 1.0, "items/s": 1.0}
+PERCENTILES = ("p50", "p95", "p99")
+_BMF_MEASURE_MAX = 64  # Bencher: a measure's slug or name is at most 64 characters
+_BMF_NAME_MAX = 1024   # Bencher: a benchmark name is at most 1024 characters
 
 
 def _named_results(runs):
@@ -34,43 +53,225 @@ def _named_results(runs):
                 raise CvpError(f"{run.path}: benchmark {name!r} appears {where}; "
                                f"export one machine at a time")
             seen[name] = run.path
-            yield name, r
+            yield run, name, r
 
 
-def _range(lo, hi, scale=1.0):
-    return f"± {(hi - lo) * scale / 2:.4g}"
+def _number(run, name, what, value):
+    """A finite number, else CvpError: dashboards must never receive NaN or Infinity."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CvpError(f"{run.path}: {name}: {what} is {value!r}, not a finite number; "
+                       f"nothing exported")
+    return float(value)
+
+
+class _Quantity:
+    """One metric of one benchmark: a value with an optional interval and the interval's name
+    (its real coverage: the summary's `ci95` of a median of n samples covers 1 - 2^(1-n) when
+    it is [min, max], 75% for 3 samples)."""
+
+    def __init__(self, value, lo=None, hi=None, label="95% CI"):
+        self.value, self.lo, self.hi, self.label = value, lo, hi, label
+
+    def scaled(self, factor):
+        return _Quantity(self.value * factor,
+                         None if self.lo is None else self.lo * factor,
+                         None if self.hi is None else self.hi * factor, self.label)
+
+    @property
+    def has_interval(self):
+        return self.lo is not None and self.hi is not None
+
+
+def _coverage_label(run, name, wall):
+    """'93.75% CI' from wall_s.ci_coverage; None when the interval covers nothing (one sample)."""
+    cov = wall.get("ci_coverage")
+    if cov is None:
+        return "95% CI"
+    cov = _number(run, name, "wall_s.ci_coverage", cov)
+    if cov <= 0:
+        return None
+    return f"{cov * 100:.4g}% CI"
+
+
+def _requests(run, name, r):
+    n = r.get("params", {}).get("requests", r.get("io", {}).get("requests"))
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n < 1:
+        raise CvpError(f"{run.path}: {name}: a request result without a request count "
+                       f"(params.requests); cannot give the time per request")
+    return float(n)
+
+
+def _time_per_unit(run, name, r):
+    """Seconds per unit of work (one product; one request for I/O), with the median's interval."""
+    wall = r["wall_s"]
+    med = _number(run, name, "wall_s.median", wall["median"])
+    ci = wall.get("ci95")
+    if not isinstance(ci, list) or len(ci) != 2:
+        raise CvpError(f"{run.path}: {name}: wall_s.ci95 is not a pair [low, high]")
+    lo = _number(run, name, "wall_s.ci95[0]", ci[0])
+    hi = _number(run, name, "wall_s.ci95[1]", ci[1])
+    if med <= 0:
+        raise CvpError(f"{run.path}: {name}: a median wall time of {med!r} s is not a "
+                       f"measurement; nothing exported")
+    if not 0 <= lo <= med <= hi:
+        raise CvpError(f"{run.path}: {name}: wall_s.ci95 [{lo!r}, {hi!r}] does not hold the "
+                       f"median {med!r}")
+    per = _requests(run, name, r) if r["kind"] == "io" else 1.0
+    label = _coverage_label(run, name, wall)
+    if label is None:
+        return _Quantity(med / per), wall.get("samples", [])
+    return _Quantity(med / per, lo / per, hi / per, label), wall.get("samples", [])
+
+
+def _throughput(run, name, r, time):
+    """The summary's throughput, its CI from the wall time's (work / time is monotone)."""
+    tp = r["throughput"]
+    value = _number(run, name, "throughput.value", tp["value"])
+    unit = tp.get("unit")
+    if not isinstance(unit, str) or not unit.strip():
+        raise CvpError(f"{run.path}: {name}: throughput has no unit")
+    if not time.has_interval or time.lo <= 0:
+        return _Quantity(value), unit
+    return _Quantity(value, value * time.value / time.hi, value * time.value / time.lo,
+                     time.label), unit
+
+
+def _speedup(run, name, r):
+    """The speedup with its CI, or None for serial results and missing baselines."""
+    sp = r["speedup"]
+    if r["mode"] == "serial" or sp.get("baseline") in (None, "", "unavailable"):
+        return None
+    value = _number(run, name, "speedup.value", sp["value"])
+    if value <= 0:  # no baseline was measured: 0 is a placeholder, not a speedup
+        return None
+    ci = sp.get("ci95")
+    if not isinstance(ci, list) or len(ci) != 2:
+        raise CvpError(f"{run.path}: {name}: speedup.ci95 is not a pair [low, high]")
+    lo = _number(run, name, "speedup.ci95[0]", ci[0])
+    hi = _number(run, name, "speedup.ci95[1]", ci[1])
+    if lo > hi:
+        raise CvpError(f"{run.path}: {name}: speedup.ci95 [{lo!r}, {hi!r}] is reversed")
+    return _Quantity(value, lo, hi, "95% bootstrap CI")
+
+
+def _percentiles(run, name, r):
+    """{p50: us, ...} for request results; a percentile of 0 means none was recorded."""
+    lat = r.get("latency_us") if r["kind"] == "io" else None
+    if not isinstance(lat, dict):
+        return {}
+    out = {}
+    for q in PERCENTILES:
+        if q in lat:
+            v = _number(run, name, f"latency_us.{q}", lat[q])
+            if v > 0:
+                out[q] = v
+    return out
+
+
+def _fmt(x):
+    return f"{x:.4g}"
+
+
+def _range(q):
+    """github-action-benchmark's free-text `range`: '+above / -below' the median, asymmetric.
+    A value outside its own interval (possible for a bootstrap CI) gets the interval instead."""
+    if not q.has_interval:
+        return None
+    if q.lo <= q.value <= q.hi:
+        return f"+{_fmt(q.hi - q.value)} / -{_fmt(q.value - q.lo)}"
+    return f"{q.label} [{_fmt(q.lo)}, {_fmt(q.hi)}]"
+
+
+def _ci_text(q, unit):
+    if not q.has_interval:
+        return "no interval (one sample)"
+    return f"{q.label} [{_fmt(q.lo)}, {_fmt(q.hi)}]{' ' + unit if unit else ''}"
+
+
+def _count(n, word):
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _reps_text(r, samples):
+    text = f"median of {_count(len(samples), 'repetition')}"
+    excluded = r.get("excluded_samples")
+    if isinstance(excluded, dict) and excluded.get("wall_s"):
+        text += f" ({len(excluded['wall_s'])} more excluded: process stopped)"
+    return text
+
+
+def _setup(r):
+    return (f"mode {r['mode']}, backend {r['backend']}, {_count(r['threads'], 'thread')}, "
+            f"{r['in_flight']} in flight, {_count(r['cores'], 'core')}")
+
+
+def _gab_entry(name, unit, q, extra):
+    entry = {"name": name, "unit": unit, "value": q.value}
+    rng = _range(q)
+    if rng is not None:
+        entry["range"] = rng
+    entry["extra"] = extra
+    return entry
 
 
 def gab_smaller(runs):
     out = []
-    for name, r in _named_results(runs):
-        wall = r["wall_s"]
-        lo, hi = wall["ci95"]
-        out.append({"name": f"{name} wall time", "unit": "ms", "value": wall["median"] * 1e3,
-                    "range": _range(lo, hi, 1e3),
-                    "extra": f"median of {len(wall['samples'])} samples; 95% CI "
-                             f"[{lo * 1e3:.4g}, {hi * 1e3:.4g}] ms"})
-        lat = r.get("latency_us")
-        if r["kind"] == "io" and lat:
-            for q in ("p50", "p95", "p99"):
-                out.append({"name": f"{name} latency {q}", "unit": "us", "value": lat[q]})
+    for run, name, r in _named_results(runs):
+        time, samples = _time_per_unit(run, name, r)
+        reps = _reps_text(r, samples)
+        if r["kind"] == "io":
+            n = int(_requests(run, name, r))
+            q = time.scaled(1e6)
+            out.append(_gab_entry(f"{name} time per request", "us", q,
+                                  f"wall time of a run of {n} requests, divided by {n}; {reps}; "
+                                  f"{_ci_text(q, 'us')}\n{_setup(r)}"))
+            for p, v in _percentiles(run, name, r).items():
+                out.append({"name": f"{name} latency {p}", "unit": "us", "value": v,
+                            "extra": f"{p} of the response times of every request of every "
+                                     f"repetition (issue to response, queueing included)\n"
+                                     f"{_setup(r)}"})
+        else:
+            q = time.scaled(1e3)
+            out.append(_gab_entry(f"{name} wall time", "ms", q,
+                                  f"wall time of one product; {reps}; {_ci_text(q, 'ms')}\n"
+                                  f"{_setup(r)}"))
     return out
+
+
+def _baseline_text(r, by_name):
+    """'baseline NAME (time per unit of work)' as far as the summary tells."""
+    sp = r["speedup"]
+    text = f"baseline {sp['baseline']}"
+    base = by_name.get(sp["baseline"])
+    wall = sp.get("baseline_wall_s")
+    if not isinstance(wall, (int, float)) or isinstance(wall, bool) or not math.isfinite(wall) \
+            or wall <= 0:
+        return text
+    if r["kind"] != "io":
+        return f"{text} ({_fmt(wall * 1e3)} ms)"
+    n = base.get("params", {}).get("requests") if base else None
+    if isinstance(n, (int, float)) and not isinstance(n, bool) and n >= 1:
+        return f"{text} ({_fmt(wall / n * 1e6)} us per request)"
+    return text
 
 
 def gab_bigger(runs):
     out = []
-    for name, r in _named_results(runs):
-        sp = r["speedup"]
-        if r["mode"] != "serial":
-            lo, hi = sp["ci95"]
-            base = sp.get("baseline_wall_s")
-            base_text = f" ({base * 1e3:.4g} ms)" if isinstance(base, (int, float)) else ""
-            out.append({"name": f"{name} speedup", "unit": "x", "value": sp["value"],
-                        "range": _range(lo, hi),
-                        "extra": f"95% CI [{lo:.4g}, {hi:.4g}]; baseline {sp['baseline']}"
-                                 f"{base_text}; bound {r['bound']:g}"})
-        out.append({"name": f"{name} throughput", "unit": r["throughput"]["unit"],
-                    "value": r["throughput"]["value"]})
+    named = list(_named_results(runs))
+    by_name = {name: r for _, name, r in named}
+    for run, name, r in named:
+        time, samples = _time_per_unit(run, name, r)
+        sp = _speedup(run, name, r)
+        if sp is not None:
+            out.append(_gab_entry(f"{name} speedup", "x", sp,
+                                  f"{_ci_text(sp, '')}; {_baseline_text(r, by_name)}; "
+                                  f"bound {r['bound']:g}; per "
+                                  f"{'request' if r['kind'] == 'io' else 'product'}\n"
+                                  f"{_setup(r)}"))
+        tp, unit = _throughput(run, name, r, time)
+        out.append(_gab_entry(f"{name} throughput", unit, tp,
+                              f"{_reps_text(r, samples)}; {_ci_text(tp, unit)}\n"
+                              f"{_setup(r)}"))
     return out
 
 
@@ -78,31 +279,57 @@ def _slug(text):
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unit"
 
 
+def _metric(q):
+    m = {"value": q.value}
+    if q.has_interval:
+        m["lower_value"], m["upper_value"] = q.lo, q.hi
+    return m
+
+
 def bmf(runs):
     out = {}
-    for name, r in _named_results(runs):
-        wall = r["wall_s"]
-        measures = {"latency": {"value": wall["median"] * 1e9,
-                                "lower_value": wall["ci95"][0] * 1e9,
-                                "upper_value": wall["ci95"][1] * 1e9}}
-        unit = r["throughput"]["unit"]
-        scale = _TO_OPS.get(unit.lower())
+    for run, name, r in _named_results(runs):
+        if len(name) > _BMF_NAME_MAX:
+            raise CvpError(f"{run.path}: benchmark name longer than {_BMF_NAME_MAX} characters, "
+                           f"which Bencher refuses: {name[:60]}...")
+        time, _ = _time_per_unit(run, name, r)
+        measures = {"latency": _metric(time.scaled(1e9))}
+        for p, v in _percentiles(run, name, r).items():
+            measures[f"latency-{p}"] = {"value": v * 1e3}
+        tp, unit = _throughput(run, name, r, time)
+        scale = _TO_OPS.get(unit.strip().lower())
         if scale is not None:
-            measures["throughput"] = {"value": r["throughput"]["value"] * scale}
+            measures["throughput"] = _metric(tp.scaled(scale))
         else:
-            measures[f"throughput-{_slug(unit)}"] = {"value": r["throughput"]["value"]}
-        if r["mode"] != "serial":
-            sp = r["speedup"]
-            measures["speedup"] = {"value": sp["value"], "lower_value": sp["ci95"][0],
-                                   "upper_value": sp["ci95"][1]}
+            slug = f"throughput-{_slug(unit)}"[:_BMF_MEASURE_MAX].rstrip("-")
+            measures[slug] = _metric(tp)
+        sp = _speedup(run, name, r)
+        if sp is not None:
+            measures["speedup"] = _metric(sp)
         out[name] = measures
     return out
+
+
+def _check_finite(doc, path):
+    """Every number in the document is finite (the builders guarantee it; this is the proof)."""
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise CvpError(f"{path}: a value to export is {node!r}, not a finite number; "
+                           f"nothing exported")
 
 
 def export(runs, fmt):
     if fmt not in FORMATS:
         raise CvpError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     doc = {"gab-smaller": gab_smaller, "gab-bigger": gab_bigger, "bmf": bmf}[fmt](runs)
+    paths = ", ".join(r.path for r in runs)
     if not doc:
-        raise CvpError(f"{', '.join(r.path for r in runs)}: no results to export")
+        raise CvpError(f"{paths}: no results to export")
+    _check_finite(doc, paths)
     return doc

@@ -1,11 +1,24 @@
-"""cvp export: github-action-benchmark custom JSON and Bencher Metric Format."""
+"""cvp export: github-action-benchmark custom JSON and Bencher Metric Format.
 
+On the modelled golden inputs; test_dashboards.py checks the same on real output of the program
+and against what the dashboards accept."""
+
+import copy
 import json
 
 import pytest
 
-from cvp_testing import GOLDEN, run_cvp
-from cvptools import export, io
+from cvp_testing import GOLDEN, assert_clean_error, run_cvp, write_json
+from cvptools import CvpError, export, io
+from cvptools.io import Run
+
+# The golden request names carry their request count (`/requests:N`) or not, by generation.
+IO_K64_EVENTLOOP = ("requests/c_us:50/w_us:1000/k:64/",
+                    "/mode:concurrent/backend:eventloop/threads:1")
+
+
+def _io_name(names, head=IO_K64_EVENTLOOP[0], tail=IO_K64_EVENTLOOP[1]):
+    return next(n for n in names if n.startswith(head) and n.endswith(tail))
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +33,39 @@ def test_gab_smaller_is_times(runner):
         assert set(entry) <= {"name", "unit", "value", "range", "extra"}
         assert isinstance(entry["name"], str) and isinstance(entry["value"], float)
         assert entry["unit"] in ("ms", "us")
+    assert len({e["name"] for e in doc}) == len(doc)
     walls = [e for e in doc if e["name"].endswith(" wall time")]
+    assert all(e["name"].startswith("matmul/") for e in walls)
     first = walls[0]
     assert first["name"] == "matmul/n:512/mode:serial/backend:threads/threads:1 wall time"
     assert first["value"] == pytest.approx(54.3, abs=0.1)
-    assert first["range"].startswith("± ")
+    assert "±" not in first["range"]
+    assert "93.75% CI [" in first["extra"]  # [min, max] of 5 samples covers 93.75%, not 95%
     assert any(e["name"].endswith("latency p99") and e["unit"] == "us" for e in doc)
+
+
+def test_gab_smaller_gives_request_results_per_request(runner):
+    doc = {e["name"]: e for e in export.export(runner, "gab-smaller")}
+    r = next(r for r in runner[0].doc["results"]
+             if r["name"] == _io_name(r["name"] for r in runner[0].doc["results"]))
+    name = r["name"]
+    assert f"{name} wall time" not in doc  # the time of the whole run is not a request's
+    per = doc[f"{name} time per request"]
+    assert per["unit"] == "us"
+    assert per["value"] == pytest.approx(r["wall_s"]["median"] / r["params"]["requests"] * 1e6)
+    assert doc[f"{name} latency p50"]["value"] == r["latency_us"]["p50"]
+    assert doc[f"{name} latency p99"]["value"] == r["latency_us"]["p99"]
+
+
+def test_gab_range_is_asymmetric():
+    run = io.load_run(GOLDEN / "runner")
+    doc = copy.deepcopy(run.doc)
+    r = doc["results"][0]
+    r["wall_s"].update(median=0.050, ci95=[0.049, 0.053])  # +3 ms / -1 ms
+    out = export.export([Run(run.path, run.format, doc)], "gab-smaller")[0]
+    assert out["value"] == pytest.approx(50.0)
+    assert out["range"] == "+3 / -1"
+    assert "93.75% CI [49, 53] ms" in out["extra"]
 
 
 def test_gab_bigger_is_speedups_and_throughputs(runner):
@@ -38,8 +78,10 @@ def test_gab_bigger_is_speedups_and_throughputs(runner):
     assert tbb["value"] == pytest.approx(1.83, abs=0.05)
     assert "baseline matmul/n:512/mode:serial/backend:tbb/threads:1 (53.76 ms)" in tbb["extra"]
     assert "bound 2" in tbb["extra"]
+    assert tbb["range"].startswith("+") and " / -" in tbb["range"]
     units = {e["unit"] for e in doc if e["name"].endswith(" throughput")}
     assert units == {"GFLOP/s", "requests/s"}
+    assert all("range" in e for e in doc)  # throughputs carry the wall time's interval
 
 
 def test_bmf_shape(runner):
@@ -55,10 +97,61 @@ def test_bmf_shape(runner):
     assert "speedup" not in serial
     assert serial["latency"]["value"] == pytest.approx(5.43e7, rel=0.01)  # nanoseconds
     assert serial["throughput"]["value"] == pytest.approx(4.945e9, rel=0.01)  # FLOP/s
-    io = doc["requests/c_us:50/w_us:1000/k:64/mode:concurrent/backend:eventloop/threads:1"]
-    assert set(io) == {"latency", "throughput", "speedup"}
+    assert serial["throughput"]["value"] == pytest.approx(2 * 512 ** 3 / 0.0543, rel=0.01)
+    name = _io_name(doc)
+    io = doc[name]
+    assert set(io) == {"latency", "latency-p50", "latency-p95", "latency-p99", "throughput",
+                       "speedup"}
+    r = next(r for r in runner[0].doc["results"] if r["name"] == name)
+    requests = r["params"]["requests"]
+    assert io["latency"]["value"] == pytest.approx(r["wall_s"]["median"] / requests * 1e9)
+    assert io["latency"]["lower_value"] == pytest.approx(r["wall_s"]["ci95"][0] / requests * 1e9)
+    assert io["latency-p99"] == {"value": pytest.approx(r["latency_us"]["p99"] * 1e3)}
+    assert io["throughput"]["value"] == pytest.approx(r["throughput"]["value"])  # requests/s
     par = doc["matmul/n:512/mode:parallel/backend:tbb/threads:2"]["speedup"]
     assert par["lower_value"] <= par["value"] <= par["upper_value"]
+
+
+def test_bmf_other_throughput_units_get_their_own_measure(runner):
+    doc = copy.deepcopy(runner[0].doc)
+    doc["results"][0]["throughput"]["unit"] = "MB/s"
+    out = export.export([Run(runner[0].path, runner[0].format, doc)], "bmf")
+    measures = out["matmul/n:512/mode:serial/backend:threads/threads:1"]
+    assert "throughput" not in measures and "throughput-mb-s" in measures
+
+
+def test_speedup_without_a_baseline_is_left_out(runner):
+    doc = copy.deepcopy(runner[0].doc)
+    r = next(r for r in doc["results"] if r["mode"] == "parallel")
+    r["speedup"].update(value=0.0, ci95=[0.0, 0.0], baseline="unavailable")
+    run = Run(runner[0].path, runner[0].format, doc)
+    assert "speedup" not in export.export([run], "bmf")[r["name"]]
+    assert f"{r['name']} speedup" not in {e["name"] for e in export.export([run], "gab-bigger")}
+
+
+def test_not_finite_is_refused(runner):
+    doc = copy.deepcopy(runner[0].doc)
+    doc["results"][1]["throughput"]["value"] = float("nan")
+    run = Run(runner[0].path, runner[0].format, doc)
+    with pytest.raises(CvpError, match="throughput.value is nan, not a finite number"):
+        export.export([run], "gab-bigger")
+
+
+def test_request_result_without_a_request_count_is_refused(runner, tmp_path):
+    doc = copy.deepcopy(runner[0].doc)
+    r = next(r for r in doc["results"] if r["kind"] == "io")
+    del r["params"]["requests"]
+    r.get("io", {}).pop("requests", None)
+    folder = tmp_path / "norequests"
+    write_json(folder / "summary.json", doc)
+    proc = run_cvp("export", folder, "--format", "bmf")
+    assert_clean_error(proc, "without a request count")
+    assert proc.stdout == ""
+
+
+def test_two_runs_with_the_same_benchmark_are_refused():
+    proc = run_cvp("export", GOLDEN / "runner", GOLDEN / "runner", "--format", "bmf")
+    assert_clean_error(proc, "export one machine at a time")
 
 
 def test_export_cli_writes_new_file_only(tmp_path):

@@ -1,0 +1,52 @@
+"""Regenerate the real-output fixture: summary.json and benchmark.json of one small cvpbench run.
+
+    /usr/bin/python3 tests/python/golden/real/generate.py            # build/release's cvpbench
+    CVPBENCH_BIN=path/to/cvpbench /usr/bin/python3 tests/python/golden/real/generate.py
+
+Unlike the modelled inputs one folder up, these files are what the program writes (about 10 s
+of running): the tests read them to check what dashboards make of the raw Google Benchmark
+JSON and of the exports. Rerun this after a change to the program's output. The only edit is
+`context.executable`, cut to the program's file name so that no path of the machine that ran it
+is committed. Only the standard library is needed.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[3]
+
+# Small and fast, and still every shape a dashboard meets: matmul (serial, concurrent,
+# parallel), requests on blocking threads and on an event loop, 3 repetitions (so the raw
+# file has repetition rows and _mean/_median/_stddev/_cv aggregates).
+ARGS = ["--size", "64", "--repetitions", "3", "--min-time", "0.005", "--c-us", "20",
+        "--w-us", "300", "--in-flight", "4", "--requests", "40", "--no-crossover",
+        "--filter", "backend:(threads|eventloop)/"]
+
+
+def main():
+    binary = Path(os.environ.get("CVPBENCH_BIN")
+                  or ROOT / "build" / "release" / "benchmarks" / "cvpbench")
+    if not binary.exists():
+        sys.exit(f"generate.py: {binary} does not exist (build it, or set CVPBENCH_BIN)")
+    with tempfile.TemporaryDirectory(prefix="cvp-real-") as tmp:
+        out = Path(tmp) / "run"
+        proc = subprocess.run([str(binary), *ARGS, "--out", str(out)], capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode != 0:
+            sys.exit(f"generate.py: cvpbench exited {proc.returncode}: "
+                     f"{proc.stderr.strip()[-500:]}")
+        raw = json.loads((out / "benchmark.json").read_text())
+        raw["context"]["executable"] = Path(raw["context"].get("executable", "cvpbench")).name
+        (HERE / "benchmark.json").write_text(json.dumps(raw, indent=2) + "\n")
+        shutil.copyfile(out / "summary.json", HERE / "summary.json")
+    print(f"wrote {HERE / 'summary.json'} and {HERE / 'benchmark.json'}")
+
+
+if __name__ == "__main__":
+    main()

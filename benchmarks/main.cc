@@ -241,10 +241,10 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const cvp::bench::UsageError& e) {
-    std::fprintf(stderr, "cvpbench: error: %s\n", e.what());
+    std::fprintf(stderr, "cvpbench: error: %s\n", cvp::bench::printable(e.what()).c_str());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cvpbench: failed: %s\n", e.what());
+    std::fprintf(stderr, "cvpbench: failed: %s\n", cvp::bench::printable(e.what()).c_str());
     return 1;
   }
 }

@@ -17,8 +17,15 @@ elseif(CVP_SANITIZER STREQUAL "address")
                                                -fno-sanitize-recover=undefined
                                                -fno-omit-frame-pointer -g)
   target_link_options(cvp_options INTERFACE -fsanitize=address,undefined)
+elseif(CVP_SANITIZER STREQUAL "fuzzer")
+  # Coverage for libFuzzer (clang only) plus ASan+UBSan; fuzz targets add -fsanitize=fuzzer.
+  target_compile_options(cvp_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                                               -fno-sanitize-recover=undefined
+                                               -fno-omit-frame-pointer -g)
+  target_link_options(cvp_options INTERFACE -fsanitize=address,undefined)
 elseif(NOT CVP_SANITIZER STREQUAL "")
-  message(FATAL_ERROR "CVP_SANITIZER must be '', 'thread' or 'address', not '${CVP_SANITIZER}'")
+  message(FATAL_ERROR
+          "CVP_SANITIZER must be '', 'thread', 'address' or 'fuzzer', not '${CVP_SANITIZER}'")
 endif()
 # What the summary JSON reports as the build's flags.
 string(TOUPPER "${CMAKE_BUILD_TYPE}" _cvp_bt)

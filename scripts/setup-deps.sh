@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what cvpbench needs to build, run and test, from the system's package manager.
 #   bash scripts/setup-deps.sh          build and run dependencies
-#   bash scripts/setup-deps.sh --test   also what the tests use (headless Chromium)
+#   bash scripts/setup-deps.sh --test   also what the tests use (headless Chromium, clang for
+#                                       the fuzz targets, Hypothesis)
 set -euo pipefail
 
 with_test=0
 for arg in "$@"; do
   case "$arg" in
     --test) with_test=1 ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
     *) echo "setup-deps.sh: unknown option '$arg' (use --test or --help)" >&2; exit 2 ;;
   esac
 done
@@ -26,8 +27,10 @@ fedora_packages=(
   python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
 )
 if [ "$with_test" = 1 ]; then
-  debian_packages+=(chromium)
-  fedora_packages+=(chromium)
+  # headless Chromium renders the HTML report; clang + libomp build the libFuzzer targets;
+  # Hypothesis drives the property tests of the Python readers.
+  debian_packages+=(chromium clang libomp-dev python3-hypothesis)
+  fedora_packages+=(chromium clang libomp-devel python3-hypothesis)
 fi
 
 if [ "$(uname -s)" = "Darwin" ]; then

@@ -2,7 +2,8 @@
 # Runs every test: the C++ suite (release build), the execution layer under ThreadSanitizer,
 # everything under AddressSanitizer + UndefinedBehaviorSanitizer, the cvpbench program built as
 # on a platform without CPU affinity (noaffinity preset), and the Python tests (scripts and
-# end-to-end runs of the cvpbench program, normal and noaffinity builds).
+# end-to-end runs of the cvpbench program, normal and noaffinity builds), after a bounded run of
+# the fuzz targets (scripts/fuzz.sh).
 #   bash scripts/test.sh              all of it
 #   bash scripts/test.sh --fast       release build only, no sanitizers
 set -euo pipefail
@@ -35,6 +36,9 @@ if [ "$fast" = 0 ]; then
   ASAN_OPTIONS="detect_leaks=1" LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --preset asan -j "$jobs"
+
+  step "fuzzing: the command line and the filter patterns (libFuzzer, ${CVP_FUZZ_SECONDS:-30} s each)"
+  bash scripts/fuzz.sh "${CVP_FUZZ_SECONDS:-30}"
 
   step "no CPU affinity (as on macOS): the cvpbench program only"
   cmake --preset noaffinity >/dev/null

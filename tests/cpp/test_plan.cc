@@ -264,6 +264,16 @@ TEST(Plan, PathologicalFiltersFinishQuickly) {
   }
 }
 
+TEST(CommandLine, ErrorsEchoingArgumentsStayOnOneLine) {
+  const std::string message = error_of({"--size", "12\n\x1b[31mred"}, two_cores);
+  ASSERT_NE(message.find("not a whole number"), std::string::npos) << message;
+  const std::string shown = bench::printable(message);
+  EXPECT_EQ(shown.find('\n'), std::string::npos);
+  EXPECT_EQ(shown.find('\x1b'), std::string::npos);
+  EXPECT_NE(shown.find("12\\n\\x1b[31mred"), std::string::npos) << shown;
+  EXPECT_EQ(bench::printable("plain text"), "plain text");
+}
+
 TEST(CommandLine, FaultInjectionIsParsed) {
   const auto o = parse({"--inject-fault", "wrong:matmul", "--inject-fault", "throw:^requests/"},
                        two_cores);

@@ -98,17 +98,32 @@ def resolve_input(path):
     return str(path)
 
 
-def _depth(value):
-    """Deepest nesting of containers in a parsed document, iteratively (no recursion limit)."""
+def _not_unicode(text):
+    """True for a string no UTF-8 writer can write: JSON's \\ud800 escapes decode to lone
+    surrogates, which then fail in every chart, page or file that shows them."""
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _depth(value, bad_strings=None):
+    """Deepest nesting of containers in a parsed document, iteratively (no recursion limit).
+    Strings (keys too) that are not valid Unicode are appended to `bad_strings`."""
     deepest = 0
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):
             children = node.values()
+            if bad_strings is not None:
+                bad_strings.extend(k for k in node if _not_unicode(k))
         elif isinstance(node, list):
             children = node
         else:
+            if bad_strings is not None and isinstance(node, str) and _not_unicode(node):
+                bad_strings.append(node)
             continue
         deepest = max(deepest, depth)
         if deepest > MAX_DEPTH:
@@ -163,8 +178,13 @@ def read_json(path, max_bytes=None, max_depth=None):
         raise CvpError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
     except RecursionError:
         raise CvpError(f"{path}: nesting deeper than {max_depth} levels") from None
-    if _depth(doc) > max_depth:
+    bad_strings = []
+    if _depth(doc, bad_strings) > max_depth:
         raise CvpError(f"{path}: nesting deeper than {max_depth} levels")
+    if bad_strings:
+        shown = bad_strings[0].encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        raise CvpError(f"{path}: a string that is not valid Unicode (a lone surrogate escape "
+                       f"such as \\ud800): {_one_line(repr(shown), 60)}")
     if constants.first and isinstance(doc, dict) and "schema_version" in doc:
         raise CvpError(f"{path}: not valid JSON ({constants.first} is not valid JSON; a summary "
                        f"must be strict JSON)")
@@ -275,6 +295,20 @@ def schema_problem(doc, schema=None):
     return None
 
 
+# Rows Google Benchmark adds for Complexity(): fitted coefficients, not times.
+COMPLEXITY_AGGREGATES = ("BigO", "RMS")
+
+
+def is_complexity_row(row):
+    return row.get("aggregate_name") in COMPLEXITY_AGGREGATES or "big_o" in row or "rms" in row
+
+
+def display_path(path):
+    """`path` as text any writer can print: bytes of a file name that are not UTF-8 (which
+    Python keeps as surrogate escapes) become \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _check_gbench(path, doc):
     benchmarks = doc.get("benchmarks")
     if not isinstance(benchmarks, list):
@@ -282,7 +316,7 @@ def _check_gbench(path, doc):
     for i, b in enumerate(benchmarks):
         if not isinstance(b, dict):
             raise CvpError(f"{path}: benchmarks[{i}] is not an object")
-        if b.get("error_occurred"):
+        if b.get("error_occurred") or is_complexity_row(b):
             continue
         if not isinstance(b.get("name"), str):
             raise CvpError(f"{path}: benchmarks[{i}] has no 'name' string")
@@ -321,8 +355,12 @@ def check_document(path, doc):
 def load_run(path):
     """Load and validate one file or folder."""
     resolved = resolve_input(path)
-    doc = read_json(resolved)
-    return Run(path=resolved, format=check_document(resolved, doc), doc=doc)
+    shown = display_path(resolved)
+    try:
+        doc = read_json(resolved)
+    except CvpError as e:
+        raise CvpError(display_path(str(e))) from None
+    return Run(path=shown, format=check_document(shown, doc), doc=doc)
 
 
 def load_runs(paths, formats=(SUMMARY, GBENCH), same_format=False):

@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from . import CvpError
-from .io import SUMMARY
+from .io import SUMMARY, is_complexity_row
 
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 _SUFFIXES = ("/real_time", "/process_time", "/manual_time")
@@ -70,7 +70,7 @@ def samples_by_name(run):
         return out
     iterations, aggregates = {}, {}
     for b in run.doc["benchmarks"]:
-        if b.get("error_occurred"):
+        if b.get("error_occurred") or is_complexity_row(b):
             continue
         name = strip_suffixes(b.get("run_name") or b["name"])
         seconds = float(b["real_time"]) * _UNIT_SECONDS[b.get("time_unit", "ns")]

@@ -1,22 +1,35 @@
 """Charts from cvpbench summaries, one column per input file (machines side by side).
 
-  speedup    speedup per workload x mode x backend, 95% CI whiskers, the bound beside each bar
-  scaling    parallel speedup vs threads per backend: ideal line, Amdahl fit (serial fraction),
-             Karp-Flatt per point
-  io         throughput vs requests in flight per mode/backend, with the throughput bound
+  speedup    the headline: per workload, serial, concurrent and parallel at the cores (the
+             points the verdict lines quote), 95% CI whiskers, each bar inside its bound
+  scaling    parallel speedup vs threads per backend: ideal line, Amdahl fit (serial fraction);
+             Karp-Flatt e per point in a panel of its own below
+  io         throughput vs requests in flight per mode/backend, 95% CI, with the throughput bound
   crossover  speedup vs CPU share c/(c+w) for a sweep of c_us at fixed w_us and k, with bounds
+
+Every chart takes its colours from one map, `series_colour(mode, backend)`, so a series looks
+the same everywhere; every panel has an axis of its own (a 2-core machine is not drawn on the
+scale of a 16-core one); every column is titled with the machine, the host, the date, the
+commit and the input's folder, so two runs of one host can be told apart.
 
 `build(name, runs)` returns a matplotlib Figure (no pyplot, no global state) or raises CvpError
 when there is nothing to draw; `render(fig, fmt)` returns the file's bytes.
 """
 
 import io as _bytes_io
+import os
+import re
+import textwrap
+import zlib
 from collections import OrderedDict
 
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402  (the backend must be chosen first)
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402  (after the backend)
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
 
 from . import CvpError  # noqa: E402
 from . import stats  # noqa: E402
@@ -24,8 +37,40 @@ from .results import format_value, live_results, machine_label, params_label  # 
 
 CHARTS = ("speedup", "scaling", "io", "crossover")
 FORMATS = ("png", "svg")
-_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-            "#7f7f7f", "#bcbd22", "#17becf"]
+MODES = ("serial", "concurrent", "parallel")
+
+# One colour per (mode, backend), in every chart: greys for the serial baselines, cool colours
+# for concurrency, warm ones for parallelism.
+PALETTE = {
+    ("serial", "threads"): "#4d4d4d", ("serial", "openmp"): "#7a7a7a",
+    ("serial", "tbb"): "#a3a3a3", ("serial", "eventloop"): "#bdbdbd",
+    ("concurrent", "threads"): "#1f77b4", ("concurrent", "openmp"): "#6a3d9a",
+    ("concurrent", "tbb"): "#17becf", ("concurrent", "eventloop"): "#2ca02c",
+    ("parallel", "threads"): "#d62728", ("parallel", "openmp"): "#e377c2",
+    ("parallel", "tbb"): "#8c564b", ("parallel", "eventloop"): "#ff7f0e",
+}
+# Backends cvpbench does not have (yet) get one of these, by a stable hash of (mode, backend).
+_SPARE = ["#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
+          "#e6550d", "#31a354", "#756bb1", "#636363", "#9c9ede", "#cedb9c", "#e7969c",
+          "#de9ed6", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#e7ba52"]
+_MARKERS = {"threads": "o", "openmp": "s", "tbb": "^", "eventloop": "D"}
+_BOUND_EDGE = "#222222"
+
+
+def series_colour(mode, backend):
+    """The colour of (mode, backend) in every chart; a stable spare colour for other names."""
+    known = PALETTE.get((mode, backend))
+    if known:
+        return known
+    return _SPARE[zlib.crc32(f"{mode}\0{backend}".encode("utf-8", "replace")) % len(_SPARE)]
+
+
+def series_marker(backend):
+    return _MARKERS.get(backend, "v")
+
+
+def series_label(mode, backend):
+    return _txt(f"{mode} · {backend}")
 
 
 def _txt(text):
@@ -33,30 +78,52 @@ def _txt(text):
     return str(text).replace("$", r"\$")
 
 
-def _column_title(run):
-    host = run.doc["machine"].get("host", "")
-    return _txt(f"{machine_label(run, 50)}\n{host[:40]}")
+# --- run titles ---------------------------------------------------------------------------------
+
+def run_name(run):
+    """The input as a short name: its folder for a summary.json/benchmark.json, else the file."""
+    head, tail = os.path.split(os.path.normpath(run.path))
+    if tail in ("summary.json", "benchmark.json") and os.path.basename(head):
+        return os.path.basename(head)
+    return tail or run.path
 
 
-class _Colours:
-    """The same (mode, backend) gets the same colour in every panel and every chart."""
-
-    def __init__(self):
-        self._seen = {}
-
-    def __call__(self, key):
-        if key not in self._seen:
-            self._seen[key] = _PALETTE[len(self._seen) % len(_PALETTE)]
-        return self._seen[key]
+def _short_date(date):
+    date = str(date)
+    if len(date) >= 16 and date[10] == "T":
+        return date[:10] + " " + date[11:16] + (" UTC" if date.endswith("Z") else "")
+    return date
 
 
-def _series_label(mode, backend):
-    return _txt(f"{mode} · {backend}")
+def run_title_lines(run):
+    """[machine, 'host · date · commit', input name]: what tells this run from any other."""
+    m, tool = run.doc["machine"], run.doc.get("tool", {})
+    commit = str(tool.get("git_commit") or "unknown")[:12]
+    return [machine_label(run, 50),
+            f"{str(m.get('host', ''))[:30]} · {_short_date(m.get('date', ''))} · commit {commit}",
+            run_name(run)[:60]]
 
 
-def _ci_yerr(value, ci):
-    lo, hi = ci
-    return [[max(0.0, value - lo)], [max(0.0, hi - value)]]
+def _suffixes(runs):
+    """' (input N)' for runs whose titles would otherwise read the same, else ''."""
+    keys = [tuple(run_title_lines(r)) for r in runs]
+    return [f" (input {i + 1})" if keys.count(k) > 1 else "" for i, k in enumerate(keys)]
+
+
+def run_titles(runs):
+    """One title per run (one line), all different."""
+    return [" \u2014 ".join(run_title_lines(r)) + s for r, s in zip(runs, _suffixes(runs))]
+
+
+def _column_titles(runs):
+    return [_txt("\n".join(run_title_lines(r)) + s) for r, s in zip(runs, _suffixes(runs))]
+
+
+# --- shared helpers -----------------------------------------------------------------------------
+
+def _ci_yerr(values, ci_pairs):
+    return [[max(0.0, v - lo) for v, (lo, _) in zip(values, ci_pairs)],
+            [max(0.0, hi - v) for v, (_, hi) in zip(values, ci_pairs)]]
 
 
 # Params that describe how a point was sized or which sweep it came from, not what it measures.
@@ -86,10 +153,11 @@ def _groups(results, key):
     return out
 
 
-def _panel_grid(rows, cols, width, height, sharey):
-    fig = Figure(figsize=(max(4.0, width * cols), max(3.0, height * rows)))
-    axes = fig.subplots(rows, cols, squeeze=False, sharey="row" if sharey else False)
-    return fig, axes
+def _figure(**kwargs):
+    """A Figure with an Agg canvas of its own (no pyplot): legends can be measured on it."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _empty(ax, why):
@@ -98,87 +166,311 @@ def _empty(ax, why):
     ax.set_yticks([])
 
 
-# --- speedup ------------------------------------------------------------------------------------
-
-def _varying(keys):
-    """Names whose value differs between the given ((name, value), ...) tuples."""
-    seen = {}
-    for key in keys:
-        for k, v in key:
-            seen.setdefault(k, set()).add(repr(v))
-    return [k for k, values in seen.items() if len(values) > 1]
+def _integer_ticks(axis, values):
+    """Ticks at the measured values, written as plain integers (1 2 4 8, not 2^0 2^1 ...)."""
+    values = sorted(set(values))
+    axis.set_major_locator(FixedLocator(values))
+    axis.set_major_formatter(FixedFormatter([format_value(float(v)) for v in values]))
+    axis.set_minor_locator(NullLocator())
 
 
-def _speedup_bars(run, kind):
-    """[(group label, [result])] for one kind: per group of params (k aside), one bar per
-    mode/backend, the one with the most requests in flight, then the most threads."""
-    results = [r for r in live_results(run) if r["kind"] == kind and _has_speedup(r)]
+def throughput_ci(r):
+    """95% CI of a result's throughput from its wall-time CI: throughput is work / wall time,
+    so the interval is value x median / [upper, lower]. None when the CI is missing or zero."""
+    value = r["throughput"]["value"]
+    median = r["wall_s"]["median"]
+    lo, hi = r["wall_s"]["ci95"]
+    if not value or median <= 0 or lo <= 0 or hi <= 0:
+        return None
+    return value * median / hi, value * median / lo
+
+
+def _series_key(label):
+    mode, sep, backend = label.partition(" · ")
+    return (mode, backend) if sep and mode in MODES else None
+
+
+def _figure_legend(fig, axes_list, extra=()):
+    """One legend under the panels for everything drawn (a series has one colour everywhere),
+    laid out as a table: a column per mode, a row per backend, then the other entries."""
+    handles = OrderedDict()
+    for ax in axes_list:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label and not label.startswith("_"):
+                handles.setdefault(label, handle)
+    series = {_series_key(label): (h, label) for label, h in handles.items()
+              if _series_key(label)}
+    others = [(h, label) for label, h in handles.items() if not _series_key(label)]
+    others += [(h, label) for h, label in extra if label not in handles]
+    if not series and not others:
+        return None
+    modes = [m for m in MODES if any(k[0] == m for k in series)]
+    backends = list(OrderedDict.fromkeys(k[1] for k in series)) or [""]
+    rows = max(len(backends), 2)
+    blank = Line2D([], [], linestyle="none")
+    cells = []
+    for mode in modes:
+        for i in range(rows):
+            found = series.get((mode, backends[i])) if i < len(backends) else None
+            cells.append(found or (blank, ""))
+    while others:
+        column, others = others[:rows], others[rows:]
+        cells += column + [(blank, "")] * (rows - len(column))
+    return fig.legend([h for h, _ in cells], [label for _, label in cells], loc="lower center",
+                      ncol=len(cells) // rows, fontsize=8, frameon=False, columnspacing=1.6)
+
+
+def _wrapped(title, fig):
+    """The figure's title in lines that fit its width (about 12 characters an inch at 10 pt)."""
+    return textwrap.fill(title, width=max(40, int(fig.get_figwidth() * 12)))
+
+
+def _finish(fig, title, legend):
+    """Suptitle on top, the figure legend (if any) below, the panels in between; the figure is
+    widened where the legend needs it."""
+    bottom = 0.0
+    if legend is not None:
+        renderer = fig.canvas.get_renderer()
+        box = legend.get_window_extent(renderer)
+        need = box.width / fig.dpi + 0.4
+        if need > fig.get_figwidth():
+            fig.set_figwidth(need)
+        bottom = (box.height / fig.dpi + 0.1) / fig.get_figheight()
+    title = _wrapped(title, fig)
+    top = 1 - (0.3 + 0.17 * title.count("\n")) / fig.get_figheight()
+    fig.tight_layout(rect=(0, bottom, 1, top))
+    fig.suptitle(title, fontsize=10, y=1 - 0.08 / fig.get_figheight(), va="top")
+
+
+# --- speedup: the headline ----------------------------------------------------------------------
+
+def cores_used(run):
+    """The cores the run could use (the verdict lines' "on N cores")."""
+    cores = run.doc.get("machine", {}).get("allowed_cores")
+    if isinstance(cores, int) and not isinstance(cores, bool) and cores >= 1:
+        return cores
+    parallel = [r["cores"] for r in live_results(run) if r["mode"] == "parallel"]
+    return max(parallel) if parallel else 1
+
+
+def _pick(members, mode, backend, in_flight=0, threads=0):
+    """cvpbench's own choice (summary.cc, verdicts): the matching point with most in flight."""
+    best = None
+    for r in members:
+        if r["mode"] != mode or r["backend"] != backend:
+            continue
+        if in_flight and r["in_flight"] != in_flight:
+            continue
+        if threads and r["threads"] != threads:
+            continue
+        if best is None or r["in_flight"] > best["in_flight"]:
+            best = r
+    return best
+
+
+def _parallel_at_cores(members, backend, cores):
+    """The parallel point with one thread per core; failing that (a --threads list without the
+    cores) the most threads that still fit on the cores. Never an oversubscribed or SMT point."""
+    exact = _pick(members, "parallel", backend, threads=cores)
+    if exact is not None:
+        return exact
+    fitting = [r for r in members if r["mode"] == "parallel" and r["backend"] == backend
+               and r["threads"] <= min(cores, r["cores"])]
+    return max(fitting, key=lambda r: r["threads"]) if fitting else None
+
+
+def _is_crossover(r):
+    return r["params"].get("crossover") is True
+
+
+_VERDICT_HEAD = re.compile(r"^(\S+) (n=(\d+)|c=([0-9.]+)(us|ms|s) w=([0-9.]+)(us|ms|s) K=(\d+)):")
+_UNIT_US = {"us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def verdict_quotes(run):
+    """What each verdict line of the summary says it quotes, as far as it says it:
+    [{"workload", "n" | ("c_us", "w_us", "k"), "backend", "tasks", "cores", "line"}].
+    Lines in another wording (older or other tools) are skipped."""
     out = []
-    for workload, members in _groups(results, lambda r: r["workload"]).items():
-        groups = _groups(members, lambda r: _params_without(r, "k"))
-        varying = _varying(groups)
-        for key, group in sorted(groups.items(), key=lambda item: _numeric_order(item[0])):
-            best = OrderedDict()
-            for r in group:
-                k = (r["mode"], r["backend"])
-                if k not in best or (r["in_flight"], r["threads"]) > (best[k]["in_flight"],
-                                                                      best[k]["threads"]):
-                    best[k] = r
-            shown = " ".join(f"{k}={format_value(v)}" for k, v in key if k in varying)
-            label = workload + ("\n" + shown if shown else "")
-            out.append((label, list(best.values())))
+    for line in run.doc.get("verdicts", []) or []:
+        if not isinstance(line, str):
+            continue
+        head = _VERDICT_HEAD.match(line)
+        if not head:
+            continue
+        quote = {"workload": head.group(1), "line": line}
+        if head.group(3):
+            quote["n"] = int(head.group(3))
+        else:
+            quote["c_us"] = float(head.group(4)) * _UNIT_US[head.group(5)]
+            quote["w_us"] = float(head.group(6)) * _UNIT_US[head.group(7)]
+            quote["k"] = int(head.group(8))
+        backend = re.search(r"\[(\S+) backend", line)
+        tasks = re.search(r"\((\d+) tasks in flight\)", line)
+        cores = re.search(r"parallelism x[0-9.]+ on (\d+) cores?", line)
+        quote["backend"] = backend.group(1) if backend else None
+        quote["tasks"] = int(tasks.group(1)) if tasks else None
+        quote["cores"] = int(cores.group(1)) if cores else None
+        out.append(quote)
     return out
 
 
-def _constant_params(run, kind):
-    results = [r for r in live_results(run) if r["kind"] == kind and _has_speedup(r)]
-    parts = []
-    for workload, members in _groups(results, lambda r: r["workload"]).items():
-        keys = [_params_without(r, "k") for r in members]
-        varying = set(_varying(keys))
-        fixed = [f"{k}={format_value(v)}" for k, v in keys[0] if k not in varying]
-        if kind == "io":
-            fixed.append("most requests in flight (k) measured")
-        parts.append(f"{workload}: {', '.join(fixed)}" if fixed else workload)
-    return "; ".join(parts)
+def _quote_for(quotes, kind, workload, params):
+    for q in quotes:
+        if q["workload"] != workload:
+            continue
+        try:
+            if kind == "cpu" and "n" in q and float(params.get("n", -1)) == q["n"]:
+                return q
+            if (kind == "io" and "c_us" in q and abs(float(params.get("c_us", -1)) - q["c_us"])
+                    < 1e-6 and abs(float(params.get("w_us", -1)) - q["w_us"]) < 1e-6):
+                return q
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
-def _draw_speedup(ax, run, kind, colours):
-    groups = _speedup_bars(run, kind)
-    if not groups:
-        return False
-    x = 0.0
-    ticks, labels, seen = [], [], set()
-    width = 0.8
-    for label, members in groups:
+def headline(run):
+    """The points of the headline chart, per workload group as cvpbench's verdict lines group
+    them (the crossover sweep has a chart of its own):
+    [{"kind", "workload", "label", "key", "verdict_backend", "verdict_line",
+      "points": {mode: [result, ...]}}].
+
+    Per backend: the serial baseline; concurrent with the verdict line's tasks in flight (by
+    cvpbench's rule 2 x cores, else the most) for CPU-bound work, at the verdict line's K for
+    I/O (64, else the most); parallel with one thread per core, the cores the verdict line names
+    (CPU), or at K (I/O). `verdict_backend` is the backend the verdict line quotes ([X backend]),
+    else the one cvpbench would quote: threads for matmul, the event loop for requests."""
+    quotes = verdict_quotes(run)
+    results = [r for r in live_results(run)
+               if r["speedup"]["value"] > 0 and not _is_crossover(r)]
+    out = []
+    grouped = _groups(results, lambda r: (r["kind"], r["workload"], _params_without(r, "k")))
+    for (kind, workload, key), members in grouped.items():
+        if not any(r["mode"] != "serial" for r in members):
+            continue
+        quote = _quote_for(quotes, kind, workload, dict(key)) or {}
+        cores = quote.get("cores") or cores_used(run)
+        backends = list(OrderedDict.fromkeys(r["backend"] for r in members))
+        points = OrderedDict((m, []) for m in MODES)
+        if kind == "cpu":
+            rule = "threads" if _pick(members, "serial", "threads") else members[-1]["backend"]
+            tasks = quote.get("tasks") or 2 * cores
+            for b in backends:
+                chosen = [_pick(members, "serial", b),
+                          _pick(members, "concurrent", b, in_flight=tasks)
+                          or _pick(members, "concurrent", b),
+                          _parallel_at_cores(members, b, cores)]
+                for r in chosen:
+                    if r is not None:
+                        points[r["mode"]].append(r)
+        else:
+            flights = [r["in_flight"] for r in members if r["mode"] != "serial"]
+            k = quote.get("k") if quote.get("k") in flights else (
+                64 if 64 in flights else max(flights))
+            rule = "eventloop" if _pick(members, "concurrent", "eventloop", k) else "threads"
+            for b in backends:
+                for mode in MODES:
+                    r = (_pick(members, mode, b) if mode == "serial"
+                         else _pick(members, mode, b, in_flight=k))
+                    if r is not None:
+                        points[mode].append(r)
+        verdict_backend = quote.get("backend") if quote.get("backend") in backends else rule
+        label = workload + (" " + params_label(dict(key)) if key else "")
+        out.append({"kind": kind, "workload": workload, "label": label, "key": key,
+                    "verdict_backend": verdict_backend, "verdict_line": quote.get("line"),
+                    "points": OrderedDict((m, v) for m, v in points.items() if v)})
+    order = {"cpu": 0, "io": 1}
+    out.sort(key=lambda g: (order.get(g["kind"], 2), g["workload"], _numeric_order(g["key"])))
+    return out
+
+
+def _fmt_x(value):
+    """x0.98, x1.98, x13.6: the digits cvpbench's verdict lines print."""
+    return f"x{value:.1f}" if abs(value) >= 10 else f"x{value:.2f}"
+
+
+def _cluster_label(mode, members, kind):
+    if mode == "serial":
+        return "serial\n1 thread"
+    flights = sorted({r["in_flight"] for r in members})
+    cores = sorted({r["cores"] for r in members})
+    cores_text = "/".join(map(str, cores)) + (" core" if cores == [1] else " cores")
+    if kind == "cpu" and mode == "parallel":
+        threads = sorted({r["threads"] for r in members})
+        return f"parallel\n{'/'.join(map(str, threads))} threads, {cores_text}"
+    if kind == "cpu":
+        return f"concurrent\n{'/'.join(map(str, flights))} tasks, {cores_text}"
+    return f"{mode}\nK={'/'.join(map(str, flights))}, {cores_text}"
+
+
+def _draw_headline(ax, group):
+    points = group["points"]
+    everything = [r for members in points.values() for r in members]
+    top = max(max(r["bound"], r["speedup"]["ci95"][1], r["speedup"]["value"])
+              for r in everything)
+    ax.set_ylim(0, top * 1.22)
+    pad = top * 0.025
+    x, width = 0.0, 0.8
+    ticks, labels = [], []
+    for mode, members in points.items():
         start = x
         for r in members:
-            key = (r["mode"], r["backend"])
-            value = r["speedup"]["value"]
-            ax.bar(x, value, width * 0.62, color=colours(key),
-                   yerr=_ci_yerr(value, r["speedup"]["ci95"]), capsize=2, ecolor="#222222",
-                   label=None if key in seen else _series_label(*key))
-            ax.bar(x + width * 0.5, r["bound"], width * 0.28, fill=False, hatch="///",
-                   edgecolor="#555555", linewidth=0.6,
-                   label=None if "bound" in seen else "bound")
-            seen.update({key, "bound"})
-            x += width * 1.1
-        ticks.append((start + x - width * 1.1) / 2)
-        labels.append(_txt(label))
-        x += 0.6
-    ax.axhline(1.0, color="#444444", linewidth=0.8, linestyle=":")
+            value, ci = r["speedup"]["value"], r["speedup"]["ci95"]
+            colour = series_colour(mode, r["backend"])
+            ax.bar(x, value, width, color=colour, zorder=2, label=series_label(mode, r["backend"]),
+                   yerr=_ci_yerr([value], [ci]), capsize=3, ecolor="#111111",
+                   error_kw={"linewidth": 1, "zorder": 4})
+            ax.bar(x, r["bound"], width, fill=False, edgecolor=_BOUND_EDGE, linestyle="--",
+                   linewidth=0.9, zorder=3, label="bound (dashed outline)")
+            quoted = r["backend"] == group["verdict_backend"]
+            ax.text(x, max(value, ci[1], r["bound"]) + pad, _fmt_x(value), ha="center",
+                    va="bottom", fontsize=7, fontweight="bold" if quoted else "normal",
+                    color="#000000" if quoted else "#444444", zorder=5)
+            x += 1.0
+        ticks.append((start + x - 1.0) / 2)
+        labels.append(_cluster_label(mode, members, group["kind"]))
+        x += 0.7
+    ax.axhline(1.0, color="#444444", linewidth=0.8, linestyle=":", zorder=1)
+    ax.set_xlim(-0.7, x - 0.7 - 0.3)
     ax.set_xticks(ticks)
-    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
-    tops = [max(r["bound"], r["speedup"]["ci95"][1]) for _, m in groups for r in m]
-    if max(tops) > 12:
-        ax.set_yscale("log")
-        ax.set_ylim(top=max(tops) * 4)
-        ax.set_ylabel(f"{kind}: speedup over serial (log)")
-    else:
-        ax.set_ylim(0, max(tops) * 1.45)
-        ax.set_ylabel(f"{kind}: speedup over serial")
-    ax.legend(fontsize=6, ncol=3, loc="upper left")
-    return True
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("speedup over serial")
+    ax.grid(axis="y", color="#e6e6e6", linewidth=0.6, zorder=0)
+    ax.set_axisbelow(True)
+
+
+def _build_speedup(runs):
+    per_run = [headline(run) for run in runs]
+    rows = list(OrderedDict.fromkeys((g["kind"], g["label"]) for groups in per_run
+                                     for g in groups))
+    if not rows:
+        raise CvpError(f"{_names(runs)}: nothing to draw for the speedup chart "
+                       f"(needs {_NEEDS['speedup']})")
+    widest = max(sum(len(m) for m in g["points"].values()) for groups in per_run for g in groups)
+    fig = _figure(figsize=(max(4.5, 1.6 + 0.55 * widest) * len(runs), 3.3 * len(rows) + 1.3))
+    axes = fig.subplots(len(rows), len(runs), squeeze=False)
+    titles = _column_titles(runs)
+    for c, (run, groups) in enumerate(zip(runs, per_run)):
+        by_row = {(g["kind"], g["label"]): g for g in groups}
+        for i, row in enumerate(rows):
+            ax = axes[i][c]
+            group = by_row.get(row)
+            if group is None:
+                _empty(ax, "not measured on this machine")
+                heading = _txt(row[1])
+            else:
+                _draw_headline(ax, group)
+                source = ("as in the verdict line" if group["verdict_line"]
+                          else "the backend cvpbench's verdict quotes")
+                heading = _txt(f"{group['label']} ({group['kind']}-bound); "
+                               f"bold: {group['verdict_backend']}, {source}")
+            ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
+    legend = _figure_legend(fig, fig.axes, extra=[
+        (Line2D([], [], color="#444444", linestyle=":"), "x1 (serial)")])
+    _finish(fig, "Speedup over serial per workload: serial, concurrent, parallel at the cores; "
+                 "95% CI", legend)
+    return fig
 
 
 # --- scaling ------------------------------------------------------------------------------------
@@ -195,15 +487,15 @@ def _processors(r):
     return min(r["threads"], r["cores"])
 
 
-def _draw_scaling(ax, members, colours):
-    top_threads, top_cores = 1, 1
-    by_backend = _groups(members, lambda r: r["backend"])
-    # Karp-Flatt e per point goes in an inset: e vs threads, one line per backend.
-    inset = ax.inset_axes([0.62, 0.1, 0.35, 0.3])
-    for backend, points in by_backend.items():
+def _draw_scaling(ax, kf_ax, members):
+    top_cores = max(r["cores"] for r in members)
+    threads_seen = sorted({r["threads"] for r in members})
+    highest = 1.0
+    kf_values = []
+    for backend, points in _groups(members, lambda r: r["backend"]).items():
         points = sorted(points, key=lambda r: r["threads"])
-        colour = colours(("parallel", backend))
-        label = _txt(backend)
+        colour, marker = series_colour("parallel", backend), series_marker(backend)
+        label = series_label("parallel", backend)
         # Amdahl's law is about processors: fit the points with one thread per core.
         fit = [(r["threads"], r["speedup"]["value"]) for r in points if r["threads"] <= r["cores"]]
         if not any(p == 1 for p, _ in fit):
@@ -213,38 +505,72 @@ def _draw_scaling(ax, members, colours):
             top_fit = max(p for p, _ in fit)
             fine = [1 + i * (top_fit - 1) / 60 for i in range(61)]
             ax.plot(fine, stats.amdahl_speedup(fine, f), "--", color=colour, linewidth=1)
-            label += f"  (Amdahl f = {f:.3f})"
+            label += f" (Amdahl f = {f:.3f})"
         p = [r["threads"] for r in points]
         s = [r["speedup"]["value"] for r in points]
-        yerr = [[max(0.0, v - r["speedup"]["ci95"][0]) for v, r in zip(s, points)],
-                [max(0.0, r["speedup"]["ci95"][1] - v) for v, r in zip(s, points)]]
-        ax.errorbar(p, s, yerr=yerr, marker="o", color=colour, capsize=2, label=label)
+        ax.errorbar(p, s, yerr=_ci_yerr(s, [r["speedup"]["ci95"] for r in points]),
+                    marker=marker, color=colour, capsize=2, label=label, zorder=3)
         beyond = [(pi, si) for r, pi, si in zip(points, p, s) if r["threads"] > r["cores"]]
         if beyond:
-            ax.scatter(*zip(*beyond), marker="o", facecolor="white", edgecolor=colour, zorder=4)
+            ax.scatter(*zip(*beyond), marker=marker, facecolor="white", edgecolor=colour,
+                       zorder=4)
+        highest = max(highest, max(r["speedup"]["ci95"][1] for r in points))
         kf = [(pi, stats.karp_flatt(si, _processors(r))) for r, pi, si in zip(points, p, s)]
         kf = [(pi, e) for pi, e in kf if e is not None]
         if kf:
-            inset.plot(*zip(*kf), marker=".", color=colour, linewidth=0.8)
-        top_threads = max(top_threads, max(p))
-        top_cores = max(top_cores, max(r["cores"] for r in points))
-    xs = sorted({1, top_cores, top_threads})
+            kf_ax.plot(*zip(*kf), marker=marker, color=colour, linewidth=0.9, markersize=4)
+            kf_values += [e for _, e in kf]
+    xs = sorted({1, top_cores, max(threads_seen)})
     ax.plot(xs, [min(x, top_cores) for x in xs], ":", color="#222222", linewidth=1,
             label=f"ideal (up to {top_cores} cores)")
-    ax.scatter([], [], marker="o", facecolor="white", edgecolor="#555555",
-               label="hollow: more threads than cores")
-    log_x = top_threads > 4 * top_cores or top_threads >= 16
-    for axis in (ax, inset):
-        if log_x:
-            axis.set_xscale("log", base=2)
-    highest = max(r["speedup"]["ci95"][1] for r in members)
-    ax.set_ylim(top=max(top_cores, highest) * 1.3)
-    inset.set_title("Karp-Flatt e (serial fraction)", fontsize=6)
-    inset.tick_params(labelsize=6)
-    inset.set_ylim(bottom=0)
-    ax.set_xlabel("threads")
-    ax.set_ylabel("speedup over serial")
+    # The legend sits in the top part of the panel, kept free of data.
+    rows = len(ax.get_legend_handles_labels()[1])
+    free = min(0.55, 0.09 + 0.075 * rows)
+    ax.set_ylim(0, max(top_cores, highest) * 1.05 / (1 - free))
     ax.legend(fontsize=7, loc="upper left")
+    for axis in (ax, kf_ax):
+        axis.set_xscale("log", base=2)
+        _integer_ticks(axis.xaxis, threads_seen)
+        axis.grid(color="#ececec", linewidth=0.6)
+        axis.set_axisbelow(True)
+    ax.tick_params(labelbottom=False)
+    ax.set_ylabel("speedup over serial")
+    kf_ax.axhline(0.0, color="#444444", linewidth=0.7)
+    if kf_values:
+        lo, hi = min(0.0, min(kf_values)), max(0.0, max(kf_values))
+        span = (hi - lo) or 0.05
+        kf_ax.set_ylim(lo - 0.15 * span, hi + 0.15 * span)
+    kf_ax.set_ylabel("Karp-Flatt e", fontsize=8)
+    kf_ax.tick_params(labelsize=7)
+    kf_ax.set_xlabel("threads")
+
+
+def _build_scaling(runs):
+    per_run = [_scaling_groups(run) for run in runs]
+    rows = list(OrderedDict.fromkeys(k for groups in per_run for k in groups))
+    if not rows:
+        raise CvpError(f"{_names(runs)}: nothing to draw for the scaling chart "
+                       f"(needs {_NEEDS['scaling']})")
+    # Karp-Flatt e gets a panel of its own under each scaling panel: an inset would hide data.
+    fig = _figure(figsize=(6.2 * len(runs), 4.6 * len(rows) + 0.9), layout="constrained")
+    outer = fig.add_gridspec(len(rows), len(runs))
+    titles = _column_titles(runs)
+    for c, (run, groups) in enumerate(zip(runs, per_run)):
+        for i, key in enumerate(rows):
+            inner = outer[i, c].subgridspec(2, 1, height_ratios=[3.0, 1.1])
+            ax = fig.add_subplot(inner[0])
+            kf_ax = fig.add_subplot(inner[1], sharex=ax)
+            if key in groups:
+                _draw_scaling(ax, kf_ax, groups[key])
+            else:
+                _empty(ax, "not measured on this machine")
+                kf_ax.set_axis_off()
+            heading = _txt(f"{key[0]}  {key[1]}")
+            ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
+    fig.suptitle(_wrapped("Parallel scaling: speedup vs threads (95% CI), ideal line, Amdahl fit "
+                          "(dashed), hollow: more threads than cores; below: Karp-Flatt serial "
+                          "fraction e", fig), fontsize=10)
+    return fig
 
 
 # --- io -----------------------------------------------------------------------------------------
@@ -262,38 +588,52 @@ def _serial_for(members, result):
     serial = [r for r in members if r["mode"] == "serial"]
     wanted = result["speedup"].get("baseline", "")
     for r in serial:
-        if r.get("name") == wanted or wanted.endswith(f"backend:{r['backend']}"):
+        if r.get("name") == wanted:
+            return r
+    for r in serial:
+        if f"backend:{r['backend']}/" in wanted or wanted.endswith(f"backend:{r['backend']}"):
             return r
     return serial[0] if serial else None
 
 
-def _draw_io(ax, members, colours):
+def _throughput_err(points):
+    """yerr for throughputs from their wall-time CIs (zero where a CI is missing)."""
+    values = [r["throughput"]["value"] for r in points]
+    cis = [throughput_ci(r) or (v, v) for r, v in zip(points, values)]
+    return values, _ci_yerr(values, cis)
+
+
+def _draw_io(ax, members):
     unit = members[0]["throughput"]["unit"]
+    flights = {r["in_flight"] for r in members}
     for r in members:
         if r["mode"] == "serial":
-            ax.scatter([r["in_flight"]], [r["throughput"]["value"]], marker="s",
-                       color=colours(("serial", r["backend"])),
-                       label=_series_label("serial", r["backend"]), zorder=3)
+            values, yerr = _throughput_err([r])
+            ax.errorbar([r["in_flight"]], values, yerr=yerr, marker="s", linestyle="none",
+                        color=series_colour("serial", r["backend"]), capsize=3,
+                        label=series_label("serial", r["backend"]), zorder=3)
     series = _groups([r for r in members if r["mode"] != "serial"],
                      lambda r: (r["mode"], r["backend"]))
     for key, points in series.items():
         points = sorted(points, key=lambda r: r["in_flight"])
-        colour = colours(key)
+        colour = series_colour(*key)
         k = [r["in_flight"] for r in points]
-        ax.plot(k, [r["throughput"]["value"] for r in points], marker="o", color=colour,
-                label=_series_label(*key))
+        values, yerr = _throughput_err(points)
+        ax.errorbar(k, values, yerr=yerr, marker=series_marker(key[1]), color=colour, capsize=3,
+                    label=series_label(*key), zorder=3)
         bounds = []
         for r in points:
             base = _serial_for(members, r)
             bounds.append(r["bound"] * base["throughput"]["value"] if base else None)
         if all(b is not None for b in bounds) and all(r["speedup"]["value"] > 0 for r in points):
             ax.plot(k, bounds, "--", color=colour, linewidth=0.9, alpha=0.8)
-    ax.plot([], [], "--", color="#555555", label="bound (dashed)")
     ax.set_xscale("log", base=2)
+    _integer_ticks(ax.xaxis, flights)
     ax.set_yscale("log")
+    ax.grid(color="#ececec", linewidth=0.6, which="both")
+    ax.set_axisbelow(True)
     ax.set_xlabel("requests in flight (K)")
-    ax.set_ylabel(_txt(f"throughput ({unit})"))
-    ax.legend(fontsize=7)
+    ax.set_ylabel(_txt(f"throughput ({unit}, log)"))
 
 
 # --- crossover ----------------------------------------------------------------------------------
@@ -312,25 +652,31 @@ def _cpu_share(r):
     return c / (c + w)
 
 
-def _draw_crossover(ax, members, colours):
+def _draw_crossover(ax, members):
     series = _groups(members, lambda r: (r["mode"], r["backend"]))
     for key, points in series.items():
         points = sorted(points, key=_cpu_share)
         x = [_cpu_share(r) for r in points]
         y = [r["speedup"]["value"] for r in points]
-        yerr = [[max(0.0, v - r["speedup"]["ci95"][0]) for v, r in zip(y, points)],
-                [max(0.0, r["speedup"]["ci95"][1] - v) for v, r in zip(y, points)]]
-        colour = colours(key)
-        ax.errorbar(x, y, yerr=yerr, marker="o", color=colour, capsize=2,
-                    label=_series_label(*key))
+        colour = series_colour(*key)
+        ax.errorbar(x, y, yerr=_ci_yerr(y, [r["speedup"]["ci95"] for r in points]),
+                    marker=series_marker(key[1]), color=colour, capsize=2,
+                    label=series_label(*key), zorder=3)
         ax.plot(x, [r["bound"] for r in points], "--", color=colour, linewidth=0.9, alpha=0.8)
-    ax.plot([], [], "--", color="#555555", label="bound (dashed)")
     ax.axhline(1.0, color="#444444", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("CPU share of a request, c / (c + w)")
+    shares = [_cpu_share(r) for r in members]
+    nice = [t for t in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+            if min(shares) / 1.5 <= t <= max(shares) * 1.5]
+    ax.xaxis.set_major_locator(FixedLocator(nice))
+    ax.xaxis.set_major_formatter(FixedFormatter([f"{100 * t:g}%" for t in nice]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    top = max(max(r["bound"], r["speedup"]["ci95"][1]) for r in members)
+    ax.set_ylim(0, top * 1.08)
+    ax.grid(color="#ececec", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.set_xlabel("CPU share of a request, c / (c + w) (log)")
     ax.set_ylabel("speedup over serial")
-    ax.legend(fontsize=7)
 
 
 # --- assembly -----------------------------------------------------------------------------------
@@ -342,74 +688,59 @@ _NEEDS = {
     "crossover": "io results at two or more c_us values with fixed w_us and k",
 }
 
+_FINDERS = {"scaling": _scaling_groups, "io": _io_groups, "crossover": _crossover_groups}
+
 
 def _names(runs):
     return ", ".join(r.path for r in runs)
 
 
-def build(name, runs):
-    """A Figure for chart `name` with one column per run. CvpError if nothing to draw."""
-    colours = _Colours()
-    cols = len(runs)
-    if name == "speedup":
-        kinds = [k for k in ("cpu", "io") if any(_speedup_bars(r, k) for r in runs)]
-        if not kinds:
-            raise CvpError(f"{_names(runs)}: nothing to draw for the speedup chart "
-                           f"(needs {_NEEDS['speedup']})")
-        bars = max(sum(len(m) for _, m in _speedup_bars(r, k)) for r in runs for k in kinds)
-        fig, axes = _panel_grid(len(kinds), cols, 1.8 + 0.25 * bars, 4.6, sharey=True)
-        for c, run in enumerate(runs):
-            for i, kind in enumerate(kinds):
-                ax = axes[i][c]
-                if not _draw_speedup(ax, run, kind, colours):
-                    _empty(ax, "not measured on this machine")
-                heading = _txt(_constant_params(run, kind))
-                ax.set_title((_column_title(run) + "\n" if i == 0 else "") + heading, fontsize=8)
-        fig.suptitle("Speedup over serial (most threads per mode and backend), 95% CI; "
-                     "hatched: the bound", fontsize=10)
-        fig.tight_layout()
-        return fig
-
-    finder, drawer, title = {
-        "scaling": (_scaling_groups, _draw_scaling,
-                    "Parallel scaling: speedup vs threads, ideal line, Amdahl fit (dashed)"),
-        "io": (_io_groups, _draw_io, "I/O-bound: throughput vs requests in flight"),
-        "crossover": (_crossover_groups, _draw_crossover,
-                      "Crossover: speedup vs CPU share of a request"),
-    }.get(name, (None, None, None))
-    if finder is None:
-        raise CvpError(f"unknown chart {name!r} (choose from {', '.join(CHARTS)})")
-    per_run = [finder(run) for run in runs]
+def _build_lines(name, runs):
+    drawer, title = {
+        "io": (_draw_io, "I/O-bound: throughput vs requests in flight, 95% CI; "
+                         "dashed: the bound (bound x serial throughput)"),
+        "crossover": (_draw_crossover, "Crossover: speedup vs CPU share of a request, 95% CI; "
+                                       "dashed: the bounds"),
+    }[name]
+    per_run = [_FINDERS[name](run) for run in runs]
     rows = list(OrderedDict.fromkeys(k for groups in per_run for k in groups))
     if not rows:
         raise CvpError(f"{_names(runs)}: nothing to draw for the {name} chart "
                        f"(needs {_NEEDS[name]})")
-    fig, axes = _panel_grid(len(rows), cols, 6.2, 4.2, sharey=name != "scaling")
+    fig = _figure(figsize=(6.2 * len(runs), 3.9 * len(rows) + 1.3))
+    axes = fig.subplots(len(rows), len(runs), squeeze=False)
+    titles = _column_titles(runs)
     for c, (run, groups) in enumerate(zip(runs, per_run)):
         for i, key in enumerate(rows):
             ax = axes[i][c]
             if key in groups:
-                drawer(ax, groups[key], colours)
+                drawer(ax, groups[key])
             else:
                 _empty(ax, "not measured on this machine")
             heading = _txt(f"{key[0]}  {key[1]}")
-            ax.set_title((_column_title(run) + "\n" if i == 0 else "") + heading, fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+            ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
+    extra = [(Line2D([], [], color="#555555", linestyle="--"), "bound (dashed, series colour)")]
+    _finish(fig, title, _figure_legend(fig, fig.axes, extra=extra))
     return fig
+
+
+def build(name, runs):
+    """A Figure for chart `name` with one column per run. CvpError if nothing to draw."""
+    if name == "speedup":
+        return _build_speedup(runs)
+    if name == "scaling":
+        return _build_scaling(runs)
+    if name in ("io", "crossover"):
+        return _build_lines(name, runs)
+    raise CvpError(f"unknown chart {name!r} (choose from {', '.join(CHARTS)})")
 
 
 def available(runs):
     """The charts that have something to draw for these runs."""
     out = []
     for name in CHARTS:
-        if name == "speedup":
-            ok = any(_speedup_bars(r, k) for r in runs for k in ("cpu", "io"))
-        else:
-            finder = {"scaling": _scaling_groups, "io": _io_groups,
-                      "crossover": _crossover_groups}[name]
-            ok = any(finder(r) for r in runs)
-        if ok:
+        finder = headline if name == "speedup" else _FINDERS[name]
+        if any(finder(r) for r in runs):
             out.append(name)
     return out
 

@@ -1,36 +1,49 @@
 """One self-contained HTML page: machine context, verdicts, charts (embedded PNG), results.
 
-The page loads nothing from the network (a Content-Security-Policy forbids it) and every string
-taken from an input file is HTML-escaped, so a hostile host name shows as text.
+The page loads nothing from the network (a Content-Security-Policy forbids it), every string
+taken from an input file is HTML-escaped, so a hostile host name shows as text, and it fits a
+1,400 px window: the results tables wrap instead of scrolling sideways. Numbers are rounded to
+the digits that mean something (speedups and bounds as the verdict lines print them).
 """
 
 import base64
 import html
 import json
+import math
 
 from . import __version__
 from . import plots
-from .compare import format_seconds
-from .results import live_results, machine_label, result_name
+from .results import format_value, live_results, result_name
 
 _STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1b1b1b;
-     max-width:1400px}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:20px;color:#1b1b1b;
+     max-width:1360px}
 h1{font-size:1.5em} h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:0.85em;margin:8px 0}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
+h3{font-size:1.05em} h4{font-size:0.95em;margin:1.2em 0 0.3em}
+table{border-collapse:collapse;font-size:0.82em;margin:8px 0;max-width:100%}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f3f3f3} td.n{text-align:right;font-variant-numeric:tabular-nums}
-.warn{color:#9a3b00} img{max-width:100%;border:1px solid #eee;margin:8px 0}
+table.results th{text-align:center} table.results tr.group th{text-align:left;background:#e8eef6}
+td.long,th.long,code{overflow-wrap:anywhere}
+.warn{color:#9a3b00} td.warn{font-weight:bold}
+img{max-width:100%;height:auto;border:1px solid #eee;margin:8px 0}
 ul.verdicts li{margin:3px 0} .small{color:#555;font-size:0.85em}
 """
+
+_NB = "\u00a0"  # a no-break space: a number stays with its unit and its interval in one piece
 
 
 def _e(value):
     return html.escape(str(value), quote=True)
 
 
+def _long(text):
+    """' class="long"' for text with a word too long to fit a column (it may break anywhere)."""
+    return ' class="long"' if any(len(word) > 28 for word in str(text).split()) else ""
+
+
 def _kv_table(pairs):
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in pairs)
+    rows = "".join(f"<tr><th>{_e(k)}</th><td{_long(v)}>{_e(v)}</td></tr>" for k, v in pairs)
     return f"<table>{rows}</table>"
 
 
@@ -44,20 +57,29 @@ def _caches(caches):
     return "; ".join(parts) or "none reported"
 
 
+def commit_of(run):
+    """The commit the summary records (tool.git_commit), or None when it does not know it."""
+    commit = str(run.doc.get("tool", {}).get("git_commit") or "").strip()
+    return None if commit.lower() in ("", "unknown", "none", "n/a") else commit
+
+
 def machine_pairs(run):
     m, tool, config = run.doc["machine"], run.doc["tool"], run.doc["config"]
     libs = ", ".join(f"{k} {v}" for k, v in m.get("libraries", {}).items())
+    commit = commit_of(run)
     pairs = [
         ("CPU model", m["cpu_model"]),
         ("cores", f"{m['physical_cores']} physical, {m['logical_cpus']} logical, "
                   f"SMT {'on' if m['smt'] else 'off'}"),
-        ("allowed CPUs", ", ".join(str(c) for c in m["allowed_cpus"])),
+        ("allowed CPUs", cpu_list(m["allowed_cpus"])),
         ("caches", _caches(m.get("caches", []))),
         ("governor", m["governor"]),
         ("compiler and flags", f"{m['compiler']} {m['flags']}"),
         ("libraries", libs),
         ("OS", m["os"]), ("host", m["host"]), ("date", m["date"]),
-        ("tool", f"{tool['name']} {tool['version']} (commit {tool['git_commit']})"),
+        ("tool", f"{tool['name']} {tool['version']}"),
+        ("commit", commit if commit else "not recorded by this build (git_commit: "
+                                         f"{tool.get('git_commit', '')!s})"),
         ("configuration", f"quick={json.dumps(config['quick'])}, "
                           f"repetitions={config['repetitions']}"),
     ]
@@ -73,46 +95,186 @@ def _warnings(run):
     if run.doc.get("interrupted"):
         out.append("The run was interrupted: results are incomplete.")
     for err in run.doc.get("errors", []):
-        out.append(f"Error: {err.get('message', err)}")
+        out.append(f"Error: {err.get('message', err) if isinstance(err, dict) else err}")
     for r in run.doc.get("results", []):
         if r.get("error"):
             out.append(f"{result_name(r)}: {r['error']}")
         elif not r["evidence"]["pinned"]:
             out.append(f"{result_name(r)}: workers were not pinned as intended "
-                       f"(seen on CPUs {r['evidence']['cpus_seen']}).")
+                       f"(seen on CPUs {cpu_list(r['evidence']['cpus_seen'])}).")
     return out
 
 
-def _num(value, digits=3):
-    return "n/a" if value is None else f"{value:.{digits}g}"
+# --- numbers ------------------------------------------------------------------------------------
+
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def results_table(run):
-    head = ["benchmark", "kind", "mode", "backend", "threads", "cores", "in flight",
-            "wall median [95% CI]", "speedup [95% CI]", "bound", "efficiency", "baseline",
-            "throughput", "latency p50 / p95 / p99 (us)"]
-    rows = []
-    for r in live_results(run):
-        wall, sp = r["wall_s"], r["speedup"]
-        base = sp.get("baseline_wall_s")
-        baseline = sp["baseline"] + (f" ({format_seconds(base)})" if base is not None else "")
-        lat = r.get("latency_us")
-        lat_text = f"{_num(lat['p50'])} / {_num(lat['p95'])} / {_num(lat['p99'])}" if lat else ""
-        cells = [
-            (result_name(r), False), (r["kind"], False), (r["mode"], False),
-            (r["backend"], False), (r["threads"], True), (r["cores"], True),
-            (r["in_flight"], True),
-            (f"{format_seconds(wall['median'])} [{format_seconds(wall['ci95'][0])}, "
-             f"{format_seconds(wall['ci95'][1])}]", True),
-            (f"{sp['value']:.3f} [{sp['ci95'][0]:.3f}, {sp['ci95'][1]:.3f}]", True),
-            (f"{r['bound']:g}", True), (f"{r['efficiency']:.2f}", True), (baseline, False),
-            (f"{_num(r['throughput']['value'], 4)} {r['throughput']['unit']}", True),
-            (lat_text, True),
-        ]
-        rows.append("<tr>" + "".join(f"<td{' class=n' if n else ''}>{_e(v)}</td>"
-                                     for v, n in cells) + "</tr>")
-    header = "".join(f"<th>{_e(h)}</th>" for h in head)
-    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+def ratio(value):
+    """Speedups and bounds as cvpbench's verdict lines print them: 0.98, 1.98, 13.6, 264.6."""
+    if not _finite(value):
+        return "n/a"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
+def sig(value, digits=3):
+    """`digits` significant digits, never in exponent notation: 45.1, 0.0123, 12,056."""
+    if not _finite(value):
+        return "n/a"
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= digits - 1:
+        return f"{round(value):,}"
+    return f"{value:.{digits - 1 - magnitude}f}"
+
+
+_TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
+
+
+def _time(seconds):
+    unit, scale = next(((u, s) for u, s in _TIME_UNITS if abs(seconds) >= s), _TIME_UNITS[-1])
+    return unit, scale
+
+
+def time_ci(median, lo, hi):
+    """'47.6 ms [45.9, 49.1]': three significant digits in the median's unit."""
+    if not _finite(median):
+        return "n/a"
+    unit, scale = _time(median)
+    return f"{sig(median / scale)}{_NB}{unit} [{sig(lo / scale)},{_NB}{sig(hi / scale)}]"
+
+
+def seconds(value):
+    """'47.6 ms': three significant digits."""
+    if not _finite(value):
+        return "n/a"
+    unit, scale = _time(value)
+    return f"{sig(value / scale)}{_NB}{unit}"
+
+
+def cpu_list(cpus):
+    """0, 1 / 0-15 / 0, 2, 4-7: runs of three or more CPUs as ranges."""
+    cpus = sorted({int(c) for c in cpus})
+    parts, i = [], 0
+    while i < len(cpus):
+        j = i
+        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
+            j += 1
+        if j - i >= 2:
+            parts.append(f"{cpus[i]}-{cpus[j]}")
+        else:
+            parts.extend(str(c) for c in cpus[i:j + 1])
+        i = j + 1
+    return ", ".join(parts) or "none"
+
+
+def _latency(lat):
+    if not lat:
+        return ""
+    values = [lat.get("p50"), lat.get("p95"), lat.get("p99")]
+    if not all(_finite(v) for v in values):
+        return "n/a"
+    scale, unit = (1e3, "ms") if max(values) >= 1000 else (1.0, "us")
+    return f"{_NB}/{_NB}".join(sig(v / scale) for v in values) + f"{_NB}{unit}"
+
+
+def _workload_label(r):
+    """matmul n=1024; requests c=50us w=1000us (K is a column of its own)."""
+    skip = ("k", "requests", "crossover")
+    parts = []
+    for k, v in r["params"].items():
+        if k in skip or (k == "distribution" and v == "fixed"):
+            continue
+        if k.endswith("_us"):
+            parts.append(f"{k[:-3]}={format_value(v)}us")
+        else:
+            parts.append(f"{k}={format_value(v)}")
+    if r["params"].get("crossover") is True:
+        parts.append("(crossover sweep)")
+    return " ".join([r["workload"]] + parts)
+
+
+def _baseline_cell(by_name, r):
+    """('serial threads, 47.6 ms', full baseline name) for a result's speedup baseline."""
+    sp = r["speedup"]
+    name = str(sp.get("baseline", ""))
+    base = by_name.get(name)
+    text = f"{base['mode']} {base['backend']}" if base else name
+    wall = sp.get("baseline_wall_s")
+    if _finite(wall) and wall > 0:
+        text += f", {seconds(wall)}"
+    return text, name
+
+
+# --- the results tables -------------------------------------------------------------------------
+
+_COLUMNS = {
+    "cpu": ["mode", "backend", "threads", "cores", "tasks in flight", "time [95% CI]",
+            "speedup [95% CI]", "bound", "eff.", "cpu/wall", "CPUs seen", "pinned", "baseline",
+            "throughput"],
+    "io": ["mode", "backend", "threads", "cores", "in flight (K)", "time [95% CI]",
+           "speedup [95% CI]", "bound", "eff.", "cpu/wall", "CPUs seen", "pinned", "baseline",
+           "throughput", "latency p50 / p95 / p99"],
+}
+
+
+def _row(by_name, r):
+    wall, sp = r["wall_s"], r["speedup"]
+    base_text, base_name = _baseline_cell(by_name, r)
+    pinned = bool(r["evidence"]["pinned"])
+    tp = r["throughput"]
+    cells = [
+        (r["mode"], "", None), (r["backend"], "", None),
+        (r["threads"], "n", None), (r["cores"], "n", None), (r["in_flight"], "n", None),
+        (time_ci(wall["median"], *wall["ci95"]), "n", None),
+        (f"x{ratio(sp['value'])} [{ratio(sp['ci95'][0])},{_NB}{ratio(sp['ci95'][1])}]"
+         if sp["value"] > 0 else "n/a (no baseline)", "n", None),
+        (ratio(r["bound"]), "n", None),
+        (f"{r['efficiency']:.2f}" if _finite(r["efficiency"]) and sp["value"] > 0 else "n/a",
+         "n", None),
+        (f"{r['cpu_per_wall']:.2f}" if _finite(r.get("cpu_per_wall")) else "n/a", "n", None),
+        (cpu_list(r["evidence"]["cpus_seen"]), "", None),
+        ("yes" if pinned else "NO", "" if pinned else "warn", None),
+        (base_text, "", base_name),
+        (f"{sig(tp['value'])} {tp['unit']}", "n", None),
+    ]
+    if r["kind"] == "io":
+        cells.append((_latency(r.get("latency_us")), "n", None))
+    out = []
+    for value, cls, title in cells:
+        classes = " ".join(c for c in (cls, "long" if _long(value) else "") if c)
+        attrs = f' class="{classes}"' if classes else ""
+        attrs += f' title="{_e(title)}"' if title else ""
+        out.append(f"<td{attrs}>{_e(value)}</td>")
+    return "<tr>" + "".join(out) + "</tr>"
+
+
+def results_tables(run):
+    """One table per kind (CPU-bound, I/O-bound), a heading row per workload: the setting, time,
+    speedup with its bound and baseline, and the evidence (cpu/wall, CPUs seen, pinned)."""
+    parts = []
+    by_name = {result_name(x): x for x in run.doc.get("results", [])}
+    for kind, heading in (("cpu", "CPU-bound"), ("io", "I/O-bound")):
+        results = [r for r in live_results(run) if r["kind"] == kind]
+        if not results:
+            continue
+        columns = _COLUMNS[kind]
+        rows, current = [], None
+        ordered = ([r for r in results if r["params"].get("crossover") is not True]
+                   + [r for r in results if r["params"].get("crossover") is True])
+        for r in ordered:
+            label = _workload_label(r)
+            if label != current:
+                rows.append(f"<tr class=group><th colspan={len(columns)}{_long(label)}>"
+                            f"{_e(label)}</th></tr>")
+                current = label
+            rows.append(_row(by_name, r))
+        header = "".join(f"<th>{_e(h)}</th>" for h in columns)
+        parts.append(f"<h4>{_e(heading)}</h4><table class=results><tr>{header}</tr>"
+                     f"{''.join(rows)}</table>")
+    return "".join(parts)
 
 
 def chart_images(runs):
@@ -122,7 +284,8 @@ def chart_images(runs):
 
 
 _CHART_TITLES = {
-    "speedup": "Speedup per workload, mode and backend (bound hatched)",
+    "speedup": "Speedup per workload: serial, concurrent and parallel at the cores (the points "
+               "the verdict lines quote), inside their bounds",
     "scaling": "Parallel scaling (ideal, Amdahl fit, Karp-Flatt)",
     "io": "I/O-bound throughput vs requests in flight",
     "crossover": "Crossover: speedup vs CPU share of a request",
@@ -131,6 +294,7 @@ _CHART_TITLES = {
 
 def build_report(runs, title="cvpbench report"):
     """The whole page as a string."""
+    titles = plots.run_titles(runs)
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
@@ -139,11 +303,10 @@ def build_report(runs, title="cvpbench report"):
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f"<p class=small>Generated by cvp {_e(__version__)} from: "
-        + ", ".join(f"<code>{_e(r.path)}</code>" for r in runs) + ".</p>",
+        + ", ".join(f"<code>{_e(plots.run_name(r))}</code>" for r in runs) + ".</p>",
     ]
-    for run in runs:
-        parts.append(f"<h2>{_e(machine_label(run, 80))} &mdash; {_e(run.doc['machine']['host'])}"
-                     "</h2>")
+    for run, run_title in zip(runs, titles):
+        parts.append(f"<h2>{_e(run_title)}</h2>")
         verdicts = run.doc.get("verdicts", [])
         if verdicts:
             parts.append("<h3>Verdicts</h3><ul class=verdicts>"
@@ -161,14 +324,16 @@ def build_report(runs, title="cvpbench report"):
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<h3>{_e(_CHART_TITLES[name])}</h3>"
                      f'<img alt="{_e(name)} chart" src="data:image/png;base64,{data}">')
-    for run in runs:
-        parts.append(f"<h2>Results: {_e(machine_label(run, 80))} &mdash; "
-                     f"{_e(run.doc['machine']['host'])}</h2>" + results_table(run))
+    for run, run_title in zip(runs, titles):
+        parts.append(f"<h2>Results: {_e(run_title)}</h2>" + results_tables(run))
     parts.append("<p class=small>Times are wall-clock medians of the repetitions with 95% "
-                 "confidence intervals; speedups are ratios of medians against the serial run of "
-                 "the same backend on the same machine, whose absolute time is given as the "
-                 "baseline. The bound is what the mode can reach at best: cores for parallel "
-                 "CPU-bound work, 1 for concurrent CPU-bound work, min(K, P(c+w)/c) for "
-                 "I/O-bound work.</p>")
+                 "confidence intervals; speedups are ratios of medians against the serial run "
+                 "of the same backend on the same machine (for requests, per request), whose "
+                 "absolute time is given with the baseline (hover for its full name). The bound "
+                 "is what the mode can reach at best: the cores for parallel CPU-bound work, 1 "
+                 "for concurrent CPU-bound work, min(K, P(c+w)/c) for I/O-bound work; eff. is "
+                 "speedup / bound. cpu/wall is process CPU time over wall time (about 1 on one "
+                 "busy core, about P on P); CPUs seen are the CPUs the tasks ran on; pinned says "
+                 "whether every task ran where it was pinned.</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

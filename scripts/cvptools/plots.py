@@ -12,16 +12,32 @@ the same everywhere; every panel has an axis of its own (a 2-core machine is not
 scale of a 16-core one); every column is titled with the machine, the host, the date, the
 commit and the input's folder, so two runs of one host can be told apart.
 
+  runs       every run at once: per workload, the concurrency and parallelism speedups the
+             verdict lines quote, one point per run in input order (95% CI, bound), and their
+             distribution across the runs
+
+Many runs: `gather(runs, detail)` reads the runs one at a time and keeps a small `Digest` of
+every run (titles, the headline points, which charts it has data for) and the whole document of
+only the few runs a detailed chart can draw: the first `detail` runs, and for each chart the
+first `detail` runs with data for it. The detailed charts draw at most `detail` runs side by
+side (MAX_DETAIL at most) and MAX_ROWS workloads, and say in their title which runs and rows
+they draw out of how many; the `runs` chart shows every run. No figure exceeds MAX_SIDE_PX on
+a side or MAX_PIXELS in all, whatever the input.
+
 `build(name, runs)` returns a matplotlib Figure (no pyplot, no global state) or raises CvpError
-when there is nothing to draw; `render(fig, fmt)` returns the file's bytes.
+when there is nothing to draw (`runs`: a list of runs or a Selection from `gather`);
+`render(fig, fmt)` returns the file's bytes.
 """
 
 import io as _bytes_io
+import math
 import os
 import re
+import statistics
 import textwrap
 import zlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -29,15 +45,28 @@ matplotlib.use("Agg")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402  (after the backend)
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import (FixedFormatter, FixedLocator, MaxNLocator,  # noqa: E402
+                               NullLocator)
 
 from . import CvpError  # noqa: E402
 from . import stats  # noqa: E402
 from .results import format_value, live_results, machine_label, params_label  # noqa: E402
 
-CHARTS = ("speedup", "scaling", "io", "crossover")
+DETAIL_CHARTS = ("speedup", "scaling", "io", "crossover")
+CHARTS = DETAIL_CHARTS + ("runs",)
 FORMATS = ("png", "svg")
 MODES = ("serial", "concurrent", "parallel")
+
+# Inputs at scale: the detailed charts draw this many runs side by side (at most MAX_DETAIL) and
+# MAX_ROWS workloads; the runs chart draws every run. Whatever the input, no figure is larger
+# than MAX_SIDE_PX on a side or MAX_PIXELS in all (at DPI; an SVG is capped at the same inches).
+DEFAULT_DETAIL = 8
+MAX_DETAIL = 16
+MAX_ROWS = 12
+DPI = 110
+MAX_SIDE_PX = 8192
+MAX_PIXELS = 24_000_000
+MAX_SIDE_IN = MAX_SIDE_PX / DPI
 
 # One colour per (mode, backend), in every chart: greys for the serial baselines, cool colours
 # for concurrency, warm ones for parallelism.
@@ -104,19 +133,175 @@ def run_title_lines(run):
             run_name(run)[:60]]
 
 
-def _suffixes(runs):
-    """' (input N)' for runs whose titles would otherwise read the same, else ''."""
-    keys = [tuple(run_title_lines(r)) for r in runs]
-    return [f" (input {i + 1})" if keys.count(k) > 1 else "" for i, k in enumerate(keys)]
+def title_suffixes(keys):
+    """' (input N)' for title lines that would otherwise read the same, else '' (linear)."""
+    counts = Counter(keys)
+    return [f" (input {i + 1})" if counts[k] > 1 else "" for i, k in enumerate(keys)]
 
 
 def run_titles(runs):
     """One title per run (one line), all different."""
-    return [" \u2014 ".join(run_title_lines(r)) + s for r, s in zip(runs, _suffixes(runs))]
+    return digest_titles(_selection(runs).digests)
 
 
-def _column_titles(runs):
-    return [_txt("\n".join(run_title_lines(r)) + s) for r, s in zip(runs, _suffixes(runs))]
+def digest_titles(digests):
+    """One title per digest (one line), all different among these digests."""
+    keys = [d.title_lines for d in digests]
+    return [" \u2014 ".join(k) + s for k, s in zip(keys, title_suffixes(keys))]
+
+
+def _column_titles(sel, numbers):
+    """Titles of the columns drawn (run numbers, 1-based); each says which run it is when the
+    chart draws fewer runs than were given."""
+    suffixes = title_suffixes([d.title_lines for d in sel.digests])
+    partial = len(numbers) < sel.total
+    out = []
+    for n in numbers:
+        machine, when, name = sel.digests[n - 1].title_lines
+        if partial:
+            name = f"run {n} of {sel.total:,}: {name}"
+        out.append(_txt("\n".join((machine, when, name)) + suffixes[n - 1]))
+    return out
+
+
+def shown_runs(numbers, total):
+    """'1-8' / '1, 3, 5-9': run numbers, runs of three or more as ranges."""
+    parts, i = [], 0
+    while i < len(numbers):
+        j = i
+        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
+            j += 1
+        parts.append(f"{numbers[i]:,}-{numbers[j]:,}" if j - i >= 2 else
+                     ", ".join(f"{x:,}" for x in numbers[i:j + 1]))
+        i = j + 1
+    return ", ".join(parts) or "none"
+
+
+# --- many runs: a digest of each, whole documents only for the runs drawn in detail -------------
+
+@dataclass
+class Digest:
+    """What the runs chart and the report's table of runs need of one run: a few hundred bytes,
+    where the whole document is a few hundred kilobytes (its samples, evidence, every point)."""
+    number: int           # 1-based position among the inputs
+    path: str
+    name: str
+    title_lines: tuple    # (machine, 'host · date · commit', input name)
+    headline: tuple       # ({"kind", "label", "sort", "verdict_backend", "quoted"}, ...)
+    charts: frozenset     # the detailed charts this run has something to draw for
+    results: int          # results with a measurement
+    extra: object = None  # what the caller's `extra(run)` returned (the report's facts)
+
+
+@dataclass
+class Selection:
+    """Every run's Digest and the whole Run of the few that detailed charts draw."""
+    digests: list
+    kept: dict = field(default_factory=dict)   # run number -> Run
+    detail: int = DEFAULT_DETAIL
+
+    @property
+    def total(self):
+        return len(self.digests)
+
+    @property
+    def paths(self):
+        return [d.path for d in self.digests]
+
+    def drawn(self, chart):
+        """Run numbers a detailed chart draws: every run when there are at most `detail`, else
+        the first `detail` runs that have data for the chart."""
+        if self.total <= self.detail:
+            return list(range(1, self.total + 1))
+        return [d.number for d in self.digests if chart in d.charts][:self.detail]
+
+    def detailed(self):
+        """The first `detail` runs, whole: the report gives each a section of its own."""
+        return [(n, self.kept[n]) for n in range(1, min(self.total, self.detail) + 1)]
+
+
+def _compact(r):
+    """The numbers of one headline point, without the document around it."""
+    sp = r["speedup"]
+    return {"mode": r["mode"], "backend": r["backend"], "value": float(sp["value"]),
+            "ci95": (float(sp["ci95"][0]), float(sp["ci95"][1])), "bound": float(r["bound"])}
+
+
+def _headline_digest(run):
+    out = []
+    order = {"cpu": 0, "io": 1}
+    for g in headline(run):
+        quoted = OrderedDict()
+        for mode in ("concurrent", "parallel"):
+            point = next((r for r in g["points"].get(mode, [])
+                          if r["backend"] == g["verdict_backend"]), None)
+            if point is not None:
+                quoted[mode] = _compact(point)
+        out.append({"kind": g["kind"], "label": g["label"], "verdict_backend":
+                    g["verdict_backend"], "quoted": quoted,
+                    "sort": (order.get(g["kind"], 2), g["workload"], _numeric_order(g["key"]))})
+    return tuple(out)
+
+
+def digest(run, number=1, extra=None):
+    """The Digest of one run (number: its 1-based position among the inputs)."""
+    lines = tuple(run_title_lines(run))
+    groups = _headline_digest(run)
+    charts = {"speedup"} if groups else set()
+    charts |= {name for name, finder in _FINDERS.items() if finder(run)}
+    return Digest(number=number, path=run.path, name=run_name(run), title_lines=lines,
+                  headline=groups, charts=frozenset(charts), results=len(live_results(run)),
+                  extra=extra(run) if extra else None)
+
+
+def gather(runs, detail=DEFAULT_DETAIL, extra=None):
+    """Read `runs` (any iterable, consumed once: a generator that loads one file at a time keeps
+    memory flat) into a Selection: the Digest of every run, and the whole Run of the first
+    `detail` runs and of the first `detail` runs with data for each detailed chart, so at most
+    (1 + len(DETAIL_CHARTS)) x detail documents are held however many runs there are."""
+    if not 1 <= detail <= MAX_DETAIL:
+        raise CvpError(f"at most {MAX_DETAIL} runs can be drawn side by side (asked for {detail})")
+    digests, kept = [], {}
+    per_chart = Counter()
+    for number, run in enumerate(runs, 1):
+        d = digest(run, number, extra)
+        keep = number <= detail
+        for chart in d.charts:
+            if per_chart[chart] < detail:
+                per_chart[chart] += 1
+                keep = True
+        if keep:
+            kept[number] = run
+        digests.append(d)
+    return Selection(digests=digests, kept=kept, detail=detail)
+
+
+def _selection(runs):
+    return runs if isinstance(runs, Selection) else gather(runs)
+
+
+def _names(paths, most=3):
+    """The inputs as a short list: the first few and how many more (one line at any count)."""
+    paths = list(paths)
+    shown = ", ".join(paths[:most])
+    return shown if len(paths) <= most else f"{shown} and {len(paths) - most:,} more inputs"
+
+
+def _selection_note(sel, numbers, rows_drawn, rows_total, chart):
+    """What a detailed chart leaves out, in words, for its title ('' when nothing)."""
+    parts = []
+    if len(numbers) < sel.total:
+        parts.append(f"runs {shown_runs(numbers, sel.total)} of {sel.total:,} drawn (the first "
+                     f"{sel.detail} with data for the {chart} chart; the runs chart shows every "
+                     f"run)")
+    if rows_drawn < rows_total:
+        parts.append(f"the first {rows_drawn} of {rows_total} workloads drawn")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def _noted(title, note):
+    return f"{title}. {note}" if note else title
 
 
 # --- shared helpers -----------------------------------------------------------------------------
@@ -232,7 +417,7 @@ def _finish(fig, title, legend):
     if legend is not None:
         renderer = fig.canvas.get_renderer()
         box = legend.get_window_extent(renderer)
-        need = box.width / fig.dpi + 0.4
+        need = min(box.width / fig.dpi + 0.4, MAX_SIDE_IN)
         if need > fig.get_figwidth():
             fig.set_figwidth(need)
         bottom = (box.height / fig.dpi + 0.1) / fig.get_figheight()
@@ -440,17 +625,22 @@ def _draw_headline(ax, group):
     ax.set_axisbelow(True)
 
 
-def _build_speedup(runs):
+def _build_speedup(sel):
+    numbers = sel.drawn("speedup")
+    runs = [sel.kept[n] for n in numbers]
     per_run = [headline(run) for run in runs]
-    rows = list(OrderedDict.fromkeys((g["kind"], g["label"]) for groups in per_run
-                                     for g in groups))
-    if not rows:
-        raise CvpError(f"{_names(runs)}: nothing to draw for the speedup chart "
+    every = list(OrderedDict.fromkeys((g["kind"], g["label"]) for groups in per_run
+                                      for g in groups))
+    if not every:
+        raise CvpError(f"{_names(sel.paths)}: nothing to draw for the speedup chart "
                        f"(needs {_NEEDS['speedup']})")
-    widest = max(sum(len(m) for m in g["points"].values()) for groups in per_run for g in groups)
-    fig = _figure(figsize=(max(4.5, 1.6 + 0.55 * widest) * len(runs), 3.3 * len(rows) + 1.3))
+    rows = every[:MAX_ROWS]
+    widest = max(sum(len(m) for m in g["points"].values()) for groups in per_run for g in groups
+                 if (g["kind"], g["label"]) in rows)
+    column = min(max(4.5, 1.6 + 0.55 * widest), 14.0)
+    fig = _figure(figsize=(column * len(runs), 3.3 * len(rows) + 1.3))
     axes = fig.subplots(len(rows), len(runs), squeeze=False)
-    titles = _column_titles(runs)
+    titles = _column_titles(sel, numbers)
     for c, (run, groups) in enumerate(zip(runs, per_run)):
         by_row = {(g["kind"], g["label"]): g for g in groups}
         for i, row in enumerate(rows):
@@ -468,9 +658,10 @@ def _build_speedup(runs):
             ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
     legend = _figure_legend(fig, fig.axes, extra=[
         (Line2D([], [], color="#444444", linestyle=":"), "x1 (serial)")])
-    _finish(fig, "Speedup over serial per workload: serial, concurrent, parallel at the cores; "
-                 "95% CI", legend)
-    return fig
+    _finish(fig, _noted("Speedup over serial per workload: serial, concurrent, parallel at the "
+                        "cores; 95% CI",
+                        _selection_note(sel, numbers, len(rows), len(every), "speedup")), legend)
+    return _capped(fig)
 
 
 # --- scaling ------------------------------------------------------------------------------------
@@ -545,16 +736,19 @@ def _draw_scaling(ax, kf_ax, members):
     kf_ax.set_xlabel("threads")
 
 
-def _build_scaling(runs):
+def _build_scaling(sel):
+    numbers = sel.drawn("scaling")
+    runs = [sel.kept[n] for n in numbers]
     per_run = [_scaling_groups(run) for run in runs]
-    rows = list(OrderedDict.fromkeys(k for groups in per_run for k in groups))
-    if not rows:
-        raise CvpError(f"{_names(runs)}: nothing to draw for the scaling chart "
+    every = list(OrderedDict.fromkeys(k for groups in per_run for k in groups))
+    if not every:
+        raise CvpError(f"{_names(sel.paths)}: nothing to draw for the scaling chart "
                        f"(needs {_NEEDS['scaling']})")
+    rows = every[:MAX_ROWS]
     # Karp-Flatt e gets a panel of its own under each scaling panel: an inset would hide data.
     fig = _figure(figsize=(6.2 * len(runs), 4.6 * len(rows) + 0.9), layout="constrained")
     outer = fig.add_gridspec(len(rows), len(runs))
-    titles = _column_titles(runs)
+    titles = _column_titles(sel, numbers)
     for c, (run, groups) in enumerate(zip(runs, per_run)):
         for i, key in enumerate(rows):
             inner = outer[i, c].subgridspec(2, 1, height_ratios=[3.0, 1.1])
@@ -567,10 +761,12 @@ def _build_scaling(runs):
                 kf_ax.set_axis_off()
             heading = _txt(f"{key[0]}  {key[1]}")
             ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
-    fig.suptitle(_wrapped("Parallel scaling: speedup vs threads (95% CI), ideal line, Amdahl fit "
-                          "(dashed), hollow: more threads than cores; below: Karp-Flatt serial "
-                          "fraction e", fig), fontsize=10)
-    return fig
+    fig.suptitle(_wrapped(_noted("Parallel scaling: speedup vs threads (95% CI), ideal line, "
+                                 "Amdahl fit (dashed), hollow: more threads than cores; below: "
+                                 "Karp-Flatt serial fraction e",
+                                 _selection_note(sel, numbers, len(rows), len(every), "scaling")),
+                          fig), fontsize=10)
+    return _capped(fig)
 
 
 # --- io -----------------------------------------------------------------------------------------
@@ -679,6 +875,129 @@ def _draw_crossover(ax, members):
     ax.set_ylabel("speedup over serial")
 
 
+# --- runs: every run at once ------------------------------------------------------------------
+
+def _runs_rows(sel, limit):
+    """([(kind, label)], how many there were): the workloads of the runs' headline points, in the
+    headline's order; beyond `limit`, those measured in the most runs."""
+    seen = OrderedDict()
+    for d in sel.digests:
+        for g in d.headline:
+            if g["quoted"]:
+                key = (g["kind"], g["label"])
+                if key in seen:
+                    seen[key][1] += 1
+                else:
+                    seen[key] = [g["sort"], 1]
+    rows = sorted(seen, key=lambda k: seen[k][0])
+    if len(rows) > limit:
+        most = set(sorted(rows, key=lambda k: -seen[k][1])[:limit])
+        rows = [k for k in rows if k in most]
+    return rows, len(seen)
+
+
+def runs_table(sel, limit):
+    """The headline numbers of every run for a table: (rows, [{(kind, label): group}] per run),
+    with at most `limit` workloads (those measured in the most runs)."""
+    rows, total = _runs_rows(sel, limit)
+    wanted = set(rows)
+    per_run = [{(g["kind"], g["label"]): g for g in d.headline
+                if (g["kind"], g["label"]) in wanted} for d in sel.digests]
+    return rows, total, per_run
+
+
+def _median_text(values):
+    return _fmt_x(statistics.median(values)) if values else "n/a"
+
+
+def _draw_runs_row(ax, box_ax, sel, row):
+    """One workload: a point per run and mode (the verdict backend's), 95% CI, the bound as a
+    short dash; beside it, the distribution across the runs as a box per series."""
+    series = OrderedDict()
+    for d in sel.digests:
+        group = next((g for g in d.headline if (g["kind"], g["label"]) == row), None)
+        if group is None:
+            continue
+        for mode, p in group["quoted"].items():
+            s = series.setdefault((mode, p["backend"]), {"x": [], "v": [], "lo": [], "hi": [],
+                                                         "bound": []})
+            s["x"].append(d.number)
+            s["v"].append(p["value"])
+            s["lo"].append(max(0.0, p["value"] - p["ci95"][0]))
+            s["hi"].append(max(0.0, p["ci95"][1] - p["value"]))
+            s["bound"].append(p["bound"])
+    total = sel.total
+    size = 5.0 if total <= 40 else 3.0 if total <= 400 else 1.6
+    width = 1.0 if total <= 400 else 0.5
+    top = 1.0
+    for (mode, backend), s in series.items():
+        colour = series_colour(mode, backend)
+        bars = ax.errorbar(s["x"], s["v"], yerr=[s["lo"], s["hi"]],
+                           marker=series_marker(backend), markersize=size, linestyle="none",
+                           color=colour, elinewidth=width, capsize=2 if total <= 40 else 0,
+                           label=series_label(mode, backend), zorder=3)
+        if total > 100:  # dense whiskers would hide the points: lighter, still there
+            for collection in bars.lines[2]:
+                collection.set_alpha(0.3)
+        ax.plot(s["x"], s["bound"], linestyle="none", marker="_", markersize=size + 5,
+                color=colour, alpha=0.8, label="bound (short dash, series colour)", zorder=2)
+        top = max(top, max(v + h for v, h in zip(s["v"], s["hi"])), max(s["bound"]))
+    ax.axhline(1.0, color="#444444", linewidth=0.8, linestyle=":", zorder=1)
+    ax.set_xlim(0.5, total + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True, min_n_ticks=1))
+    ax.set_ylim(0, top * 1.1)
+    ax.set_ylabel("speedup over serial")
+    ax.grid(color="#ececec", linewidth=0.6)
+    ax.set_axisbelow(True)
+    keys = list(series)
+    boxes = box_ax.boxplot([series[k]["v"] for k in keys], positions=range(1, len(keys) + 1),
+                           widths=0.6, patch_artist=True, showfliers=True,
+                           flierprops={"markersize": 2}, medianprops={"color": "#000000"})
+    for patch, key in zip(boxes["boxes"], keys):
+        patch.set_facecolor(series_colour(*key))
+        patch.set_alpha(0.75)
+    box_ax.set_xticks(range(1, len(keys) + 1))
+    box_ax.set_xticklabels([_txt(f"{'conc.' if m == 'concurrent' else 'par.'}\n{b[:10]}")
+                            for m, b in keys], fontsize=6)
+    box_ax.set_xlim(0.4, len(keys) + 0.6)
+    box_ax.tick_params(labelleft=False)
+    box_ax.grid(axis="y", color="#ececec", linewidth=0.6)
+    box_ax.set_axisbelow(True)
+    counted = {m: [v for (mode, _), s in series.items() if mode == m for v in s["v"]]
+               for m in ("concurrent", "parallel")}
+    runs_with = len({x for s in series.values() for x in s["x"]})
+    return (f"{row[1]} ({row[0]}-bound), in {runs_with:,} of {total:,} runs: median "
+            f"concurrency {_median_text(counted['concurrent'])}, parallelism "
+            f"{_median_text(counted['parallel'])}")
+
+
+def _build_runs(sel):
+    rows, every = _runs_rows(sel, MAX_ROWS)
+    if sel.total < 2 or not rows:
+        raise CvpError(f"{_names(sel.paths)}: nothing to draw for the runs chart "
+                       f"(needs {_NEEDS['runs']})")
+    width = min(14.0, max(10.0, 7.0 + 0.01 * sel.total))
+    fig = _figure(figsize=(width, 2.9 * len(rows) + 1.6))
+    axes = fig.subplots(len(rows), 2, squeeze=False, sharey="row",
+                        gridspec_kw={"width_ratios": [6, 1]})
+    for i, row in enumerate(rows):
+        ax, box_ax = axes[i]
+        heading = _draw_runs_row(ax, box_ax, sel, row)
+        ax.set_title(_txt(heading), fontsize=8, loc="left")
+        box_ax.set_title("across the runs", fontsize=8)
+    first, last = sel.digests[0], sel.digests[-1]
+    axes[-1][0].set_xlabel(_txt(f"run, in input order (1: {first.name[:40]}; {sel.total:,}: "
+                                f"{last.name[:40]})"), fontsize=8)
+    note = (f" The first {len(rows)} of {every} workloads (those measured in the most runs)."
+            if len(rows) < every else "")
+    title = (f"Headline speedups of all {sel.total:,} runs: concurrency and parallelism at the "
+             f"points the verdict lines quote, for the backend they quote, 95% CI; "
+             f"right: their spread across the runs (median, quartiles).{note}")
+    extra = [(Line2D([], [], color="#444444", linestyle=":"), "x1 (serial)")]
+    _finish(fig, title, _figure_legend(fig, [row[0] for row in axes], extra=extra))
+    return _capped(fig)
+
+
 # --- assembly -----------------------------------------------------------------------------------
 
 _NEEDS = {
@@ -686,30 +1005,30 @@ _NEEDS = {
     "scaling": "parallel cpu results with more than one thread",
     "io": "io results at two or more requests-in-flight values",
     "crossover": "io results at two or more c_us values with fixed w_us and k",
+    "runs": "two runs or more with results other than serial",
 }
 
 _FINDERS = {"scaling": _scaling_groups, "io": _io_groups, "crossover": _crossover_groups}
 
 
-def _names(runs):
-    return ", ".join(r.path for r in runs)
-
-
-def _build_lines(name, runs):
+def _build_lines(name, sel):
     drawer, title = {
         "io": (_draw_io, "I/O-bound: throughput vs requests in flight, 95% CI; "
                          "dashed: the bound (bound x serial throughput)"),
         "crossover": (_draw_crossover, "Crossover: speedup vs CPU share of a request, 95% CI; "
                                        "dashed: the bounds"),
     }[name]
+    numbers = sel.drawn(name)
+    runs = [sel.kept[n] for n in numbers]
     per_run = [_FINDERS[name](run) for run in runs]
-    rows = list(OrderedDict.fromkeys(k for groups in per_run for k in groups))
-    if not rows:
-        raise CvpError(f"{_names(runs)}: nothing to draw for the {name} chart "
+    every = list(OrderedDict.fromkeys(k for groups in per_run for k in groups))
+    if not every:
+        raise CvpError(f"{_names(sel.paths)}: nothing to draw for the {name} chart "
                        f"(needs {_NEEDS[name]})")
+    rows = every[:MAX_ROWS]
     fig = _figure(figsize=(6.2 * len(runs), 3.9 * len(rows) + 1.3))
     axes = fig.subplots(len(rows), len(runs), squeeze=False)
-    titles = _column_titles(runs)
+    titles = _column_titles(sel, numbers)
     for c, (run, groups) in enumerate(zip(runs, per_run)):
         for i, key in enumerate(rows):
             ax = axes[i][c]
@@ -720,53 +1039,81 @@ def _build_lines(name, runs):
             heading = _txt(f"{key[0]}  {key[1]}")
             ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
     extra = [(Line2D([], [], color="#555555", linestyle="--"), "bound (dashed, series colour)")]
-    _finish(fig, title, _figure_legend(fig, fig.axes, extra=extra))
-    return fig
+    _finish(fig, _noted(title, _selection_note(sel, numbers, len(rows), len(every), name)),
+            _figure_legend(fig, fig.axes, extra=extra))
+    return _capped(fig)
 
 
 def build(name, runs):
-    """A Figure for chart `name` with one column per run. CvpError if nothing to draw."""
+    """A Figure for chart `name`: a detailed chart has one column per run drawn (every run, or
+    the first `detail` with data for it), the runs chart a point per run. `runs`: a list of runs
+    or a Selection. CvpError if nothing to draw."""
+    sel = _selection(runs)
     if name == "speedup":
-        return _build_speedup(runs)
+        return _build_speedup(sel)
     if name == "scaling":
-        return _build_scaling(runs)
+        return _build_scaling(sel)
     if name in ("io", "crossover"):
-        return _build_lines(name, runs)
+        return _build_lines(name, sel)
+    if name == "runs":
+        return _build_runs(sel)
     raise CvpError(f"unknown chart {name!r} (choose from {', '.join(CHARTS)})")
 
 
 def available(runs):
-    """The charts that have something to draw for these runs."""
-    out = []
-    for name in CHARTS:
-        finder = headline if name == "speedup" else _FINDERS[name]
-        if any(finder(r) for r in runs):
-            out.append(name)
+    """The charts that have something to draw for these runs (the runs chart: two runs or more
+    with a headline point)."""
+    sel = _selection(runs)
+    out = [name for name in DETAIL_CHARTS if any(name in d.charts for d in sel.digests)]
+    if sel.total >= 2 and _runs_rows(sel, MAX_ROWS)[0]:
+        out.append("runs")
     return out
 
 
-def render(fig, fmt, dpi=110):
-    """The figure's bytes in `fmt` (png or svg), without a timestamp so output is reproducible."""
+def _capped(fig):
+    """No side longer than MAX_SIDE_IN, whatever the layout asked for (a last guard: the charts
+    are sized to stay inside it; a squeezed figure is still a figure, a huge one is a crash)."""
+    width, height = fig.get_size_inches()
+    if width > MAX_SIDE_IN or height > MAX_SIDE_IN:
+        fig.set_size_inches(min(width, MAX_SIDE_IN), min(height, MAX_SIDE_IN))
+    return fig
+
+
+def raster_dpi(fig, dpi=DPI):
+    """`dpi`, lowered where the figure would otherwise be more than MAX_SIDE_PX on a side or
+    MAX_PIXELS in all."""
+    width, height = fig.get_size_inches()
+    scale = min(1.0, MAX_SIDE_PX / (width * dpi), MAX_SIDE_PX / (height * dpi),
+                math.sqrt(MAX_PIXELS / (width * height * dpi * dpi)))
+    return dpi * scale * 0.999 if scale < 1.0 else dpi
+
+
+def render(fig, fmt, dpi=DPI):
+    """The figure's bytes in `fmt` (png or svg), without a timestamp so output is reproducible,
+    never larger than MAX_SIDE_PX x MAX_SIDE_PX or MAX_PIXELS."""
+    _capped(fig)
     buffer = _bytes_io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
     with matplotlib.rc_context({"svg.hashsalt": "cvpbench"}):
-        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+        fig.savefig(buffer, format=fmt, dpi=raster_dpi(fig, dpi), metadata=metadata)
     return buffer.getvalue()
 
 
 def render_charts(runs, names=None, formats=FORMATS):
     """{file name: bytes} for the requested charts (default: every chart with something to draw).
-    Charts asked for by name must have something to draw."""
+    Charts asked for by name must have something to draw. `runs`: a list or a Selection."""
+    sel = _selection(runs)
     if names:
         chosen = list(names)
     else:
-        chosen = available(runs)
+        chosen = available(sel)
         if not chosen:
-            raise CvpError(f"{_names(runs)}: nothing to draw (no chart has data: needs "
+            raise CvpError(f"{_names(sel.paths)}: nothing to draw (no chart has data: needs "
                            f"results other than serial)")
     files = OrderedDict()
     for name in chosen:
-        fig = build(name, runs)
+        fig = build(name, sel)
         for fmt in formats:
             files[f"{name}.{fmt}"] = render(fig, fmt)
+        del fig
     return files

@@ -4,6 +4,11 @@ The page loads nothing from the network (a Content-Security-Policy forbids it), 
 taken from an input file is HTML-escaped, so a hostile host name shows as text, and it fits a
 1,400 px window: the results tables wrap instead of scrolling sideways. Numbers are rounded to
 the digits that mean something (speedups and bounds as the verdict lines print them).
+
+Many runs: with two or more, a table lists every run (its headline speedups, its warnings) under
+the runs chart; only the first `detail` runs (plots.DEFAULT_DETAIL) get a section of their own
+and a column in the detailed charts, and the page says which. The runs are read one at a time
+(`gather`), so the page for 1,000 runs holds a digest of each and a few whole documents.
 """
 
 import base64
@@ -277,10 +282,36 @@ def results_tables(run):
     return "".join(parts)
 
 
+def run_facts(run):
+    """What the table of runs says of a run beside its headline: its warnings, counted."""
+    unpinned = sum(1 for r in run.doc.get("results", [])
+                   if not r.get("error") and not r["evidence"]["pinned"])
+    failed = sum(1 for r in run.doc.get("results", []) if r.get("error"))
+    return {"interrupted": bool(run.doc.get("interrupted")), "unpinned": unpinned,
+            "failed": failed, "errors": len(run.doc.get("errors", []) or [])}
+
+
+def gather(runs, detail=plots.DEFAULT_DETAIL):
+    """The runs (any iterable, read once) as the report needs them: see plots.gather."""
+    return plots.gather(runs, detail, extra=run_facts)
+
+
 def chart_images(runs):
-    """[(chart name, PNG bytes)] for every chart that has something to draw."""
-    return [(name, plots.render(plots.build(name, runs), "png"))
-            for name in plots.available(runs)]
+    """[(chart name, PNG bytes, caption)] for every chart that has something to draw; the
+    caption says which runs a detailed chart draws when it cannot draw them all."""
+    sel = runs if isinstance(runs, plots.Selection) else gather(runs)
+    out = []
+    for name in plots.available(sel):
+        png = plots.render(plots.build(name, sel), "png")
+        caption = ""
+        if name != "runs":
+            numbers = sel.drawn(name)
+            if len(numbers) < sel.total:
+                caption = (f"Runs {plots.shown_runs(numbers, sel.total)} of {sel.total:,}: the "
+                           f"first {sel.detail} with data for this chart. Every run is in the "
+                           f"runs chart and the table of runs.")
+        out.append((name, png, caption))
+    return out
 
 
 _CHART_TITLES = {
@@ -289,12 +320,78 @@ _CHART_TITLES = {
     "scaling": "Parallel scaling (ideal, Amdahl fit, Karp-Flatt)",
     "io": "I/O-bound throughput vs requests in flight",
     "crossover": "Crossover: speedup vs CPU share of a request",
+    "runs": "Every run: the headline speedups, a point per run, and their spread",
 }
 
 
+def _warning_text(facts):
+    parts = []
+    if facts["interrupted"]:
+        parts.append("interrupted")
+    for key, word in (("failed", "failed"), ("unpinned", "not pinned"), ("errors", "errors")):
+        if facts[key]:
+            parts.append(f"{facts[key]} {word}")
+    return ", ".join(parts)
+
+
+def _speedups_cell(group):
+    """'x0.98 / x1.98' (concurrency / parallelism of the verdict backend), its name on hover."""
+    if group is None:
+        return "<td class=n>-</td>"
+    quoted = group["quoted"]
+    text = " / ".join(f"x{ratio(quoted[m]['value'])}" if m in quoted else "n/a"
+                      for m in ("concurrent", "parallel"))
+    return (f'<td class=n title="{_e(group["verdict_backend"])} backend">'
+            f"{_e(text).replace(' / ', _NB + '/ ')}</td>")
+
+
+def runs_table(sel, limit=6):
+    """Every run in one table: its number, folder, machine, host, date, commit, the headline
+    speedups per workload (at most `limit` workloads) and its warnings."""
+    rows, total, per_run = plots.runs_table(sel, limit)
+    suffixes = plots.title_suffixes([d.title_lines for d in sel.digests])
+    head = ["#", "run", "machine", "host · date · commit"]
+    header = "".join(f"<th>{_e(h)}</th>" for h in head)
+    header += "".join(f"<th{_long(label)}>{_e(label)}<br><span class=small>concurrency / "
+                      f"parallelism</span></th>" for _, label in rows)
+    header += "<th>warnings</th>"
+    body = []
+    for d, groups, suffix in zip(sel.digests, per_run, suffixes):
+        machine, when, name = d.title_lines
+        cells = [f"<td class=n>{d.number:,}</td>", f"<td{_long(name)}>{_e(name + suffix)}</td>",
+                 f"<td>{_e(machine)}</td>", f"<td>{_e(when)}</td>"]
+        if not d.results:
+            cells.append(f"<td colspan={len(rows)}>no results</td>" if rows else "")
+        else:
+            cells += [_speedups_cell(groups.get(row)) for row in rows]
+        warn = _warning_text(d.extra) if d.extra else ""
+        cells.append(f"<td class=warn>{_e(warn)}</td>" if warn else "<td></td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    note = (f"<p class=small>The table shows the first {len(rows)} of {total} workloads, those "
+            f"measured in the most runs.</p>" if len(rows) < total else "")
+    return (f"<table class=runs><tr>{header}</tr>" + "\n".join(body) + "</table>" + note)
+
+
+def _image(name, png, caption):
+    data = base64.b64encode(png).decode("ascii")
+    note = f"<p class=small>{_e(caption)}</p>" if caption else ""
+    return (f"<h3>{_e(_CHART_TITLES[name])}</h3>{note}"
+            f'<img alt="{_e(name)} chart" src="data:image/png;base64,{data}">')
+
+
 def build_report(runs, title="cvpbench report"):
-    """The whole page as a string."""
-    titles = plots.run_titles(runs)
+    """The whole page as a string. `runs`: a list of runs, or a Selection from `gather` (the
+    first `detail` runs get sections of their own; every run is in the table)."""
+    sel = runs if isinstance(runs, plots.Selection) else gather(runs)
+    titles = plots.digest_titles(sel.digests)
+    detailed = sel.detailed()
+    partial = len(detailed) < sel.total
+    if partial:
+        titles = [f"run {d.number:,} of {sel.total:,}: {t}" for d, t in zip(sel.digests, titles)]
+        sources = (f"{sel.total:,} inputs, listed in the table of runs; the first "
+                   f"{len(detailed)} have a section of their own")
+    else:
+        sources = ", ".join(f"<code>{_e(d.name)}</code>" for d in sel.digests)
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
@@ -302,11 +399,24 @@ def build_report(runs, title="cvpbench report"):
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        f"<p class=small>Generated by cvp {_e(__version__)} from: "
-        + ", ".join(f"<code>{_e(plots.run_name(r))}</code>" for r in runs) + ".</p>",
+        f"<p class=small>Generated by cvp {_e(__version__)} from: {sources}.</p>",
     ]
-    for run, run_title in zip(runs, titles):
-        parts.append(f"<h2>{_e(run_title)}</h2>")
+    images = chart_images(sel)
+    if sel.total > 1:
+        parts.append(f"<h2>All {sel.total:,} runs</h2>")
+        if partial:
+            parts.append(f"<p>{sel.total:,} runs: every run is in the chart and the table "
+                         f"below. Runs 1-{len(detailed)} have their verdicts, machine and "
+                         f"results further down, and each detailed chart draws at most "
+                         f"{sel.detail} runs, its caption says which (<code>cvp report --detail "
+                         f"N</code> takes up to {plots.MAX_DETAIL}; report any other run on its "
+                         f"own for its details).</p>")
+        for name, png, _ in images:
+            if name == "runs":
+                parts.append(_image(name, png, ""))
+        parts.append(runs_table(sel))
+    for number, run in detailed:
+        parts.append(f"<h2>{_e(titles[number - 1])}</h2>")
         verdicts = run.doc.get("verdicts", [])
         if verdicts:
             parts.append("<h3>Verdicts</h3><ul class=verdicts>"
@@ -317,15 +427,13 @@ def build_report(runs, title="cvpbench report"):
                          + "</ul>")
         parts.append("<h3>Machine and configuration</h3>" + _kv_table(machine_pairs(run)))
     parts.append("<h2>Charts</h2>")
-    images = chart_images(runs)
-    if not images:
+    shown = [(name, png, caption) for name, png, caption in images if name != "runs"]
+    if not shown:
         parts.append("<p>No chart has data to draw.</p>")
-    for name, png in images:
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(f"<h3>{_e(_CHART_TITLES[name])}</h3>"
-                     f'<img alt="{_e(name)} chart" src="data:image/png;base64,{data}">')
-    for run, run_title in zip(runs, titles):
-        parts.append(f"<h2>Results: {_e(run_title)}</h2>" + results_tables(run))
+    for name, png, caption in shown:
+        parts.append(_image(name, png, caption))
+    for number, run in detailed:
+        parts.append(f"<h2>Results: {_e(titles[number - 1])}</h2>" + results_tables(run))
     parts.append("<p class=small>Times are wall-clock medians of the repetitions with 95% "
                  "confidence intervals; speedups are ratios of medians against the serial run "
                  "of the same backend on the same machine (for requests, per request), whose "

@@ -35,8 +35,8 @@ def _assert_chart_files(folder, names, formats=("png", "svg")):
 def test_plot_cli_writes_every_chart(tmp_path):
     proc = run_cvp("plot", GOLDEN / "runner", "-o", tmp_path / "charts")
     assert proc.returncode == 0, proc.stderr
-    _assert_chart_files(tmp_path / "charts", plots.CHARTS)
-    assert len(proc.stdout.split()) == 8
+    _assert_chart_files(tmp_path / "charts", plots.DETAIL_CHARTS)
+    assert len(proc.stdout.split()) == 8  # one run: no runs chart
     again = run_cvp("plot", GOLDEN / "runner", "-o", tmp_path / "charts", "--chart", "io")
     assert again.returncode == 2 and "already exists" in again.stderr
     forced = run_cvp("plot", GOLDEN / "runner", "-o", tmp_path / "charts", "--chart", "io",
@@ -89,7 +89,7 @@ def test_failed_points_are_left_out(tmp_path, runner_summary):
     results[20]["speedup"].update(value=0.0, ci95=[0.0, 0.0], baseline="unavailable")
     runs = [io.load_run(write_json(tmp_path / "s.json", runner_summary))]
     files = plots.render_charts(runs, formats=["png"])
-    assert sorted(files) == sorted(f"{c}.png" for c in plots.CHARTS)
+    assert sorted(files) == sorted(f"{c}.png" for c in plots.DETAIL_CHARTS)  # one run
     bars = _bars(plots.build("speedup", runs))
     assert all(value > 0 for _, _, value in bars)
 
@@ -223,7 +223,7 @@ def test_one_colour_per_series_in_every_chart():
             seen.setdefault(key, {})[name] = colours
     # the series that appear in several charts: the test compares across charts
     assert set(seen[("parallel", "threads")]) == set(plots.CHARTS)
-    assert set(seen[("concurrent", "eventloop")]) == {"speedup", "io", "crossover"}
+    assert set(seen[("concurrent", "eventloop")]) == {"speedup", "io", "crossover", "runs"}
     for key, charts in seen.items():
         colours = set().union(*charts.values())
         assert colours == {plots.series_colour(*key)}, (key, charts)

@@ -47,7 +47,8 @@ def test_report_is_self_contained(report_page):
     assert page.startswith("<!DOCTYPE html>")
     assert len(page) > 50_000
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 4
+    assert len(images) == 5  # the four detailed charts and, for three runs, the runs chart
+    assert '<img alt="runs chart"' in page and "<h2>All 3 runs</h2>" in page
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "http://" not in page and "https://" not in page
     assert "default-src 'none'" in page

@@ -316,6 +316,12 @@ def _check_gbench(path, doc):
     for i, b in enumerate(benchmarks):
         if not isinstance(b, dict):
             raise CvpError(f"{path}: benchmarks[{i}] is not an object")
+        for key in ("name", "run_name", "run_type", "aggregate_name", "time_unit", "big_o"):
+            if key in b and not isinstance(b[key], str):
+                raise CvpError(f"{path}: benchmarks[{i}] has a '{key}' that is not a string")
+        if "error_occurred" in b and not isinstance(b["error_occurred"], bool):
+            raise CvpError(f"{path}: benchmarks[{i}] has an 'error_occurred' that is not true "
+                           f"or false")
         if b.get("error_occurred") or is_complexity_row(b):
             continue
         if not isinstance(b.get("name"), str):

@@ -18,35 +18,58 @@ from . import io as cvpio
 EPILOG_PLOT = """examples:
   cvp plot results/ci-runner/ -o charts/
   cvp plot results/laptop results/workstation -o charts/machines --chart scaling --format svg
-charts: speedup (bars with 95%% CI and the bound), scaling (ideal, Amdahl fit, Karp-Flatt),
-io (throughput vs requests in flight), crossover (speedup vs CPU share c/(c+w)).
-Several inputs are drawn side by side, one column per machine."""
+charts: speedup (per workload: serial, concurrent and parallel at the cores, the points the
+verdict lines quote, with 95% CI and the bound), scaling (ideal, Amdahl fit, Karp-Flatt),
+io (throughput vs requests in flight, 95% CI), crossover (speedup vs CPU share c/(c+w)),
+runs (two inputs or more: every run's headline speedups, a point per run, and their spread).
+Several inputs are drawn side by side, one column per run, each panel on its own axis; a
+series has the same colour in every chart. Given more runs than --detail (default 8), the
+detailed charts draw the first 8 with data for each chart and say so in their title; the runs
+chart shows every run. Runs are read one at a time; no image exceeds 8192 px on a side."""
 
 EPILOG_REPORT = """examples:
   cvp report results/ci-runner/ -o report.html
   cvp report results/laptop results/workstation -o machines.html --title "Two machines"
-The page is self-contained (charts embedded) and opens from disk with no network."""
+  cvp report cvpbench-runs/*/ -o all.html --detail 4
+The page is self-contained (charts embedded) and opens from disk with no network. With two
+runs or more, a table lists every run with its headline speedups, under the runs chart; the
+first --detail runs (default 8) get their verdicts, machine, results and chart columns."""
 
 EPILOG_COMPARE = """examples:
   cvp compare results/before/ results/after/
-  cvp compare old/summary.json new/summary.json --json comparison.json
-For each benchmark: ratio of medians B/A, bootstrap 95%% CI, one-sided Mann-Whitney U tests
-on log times. The geometric mean of the ratios is printed last, as a secondary figure."""
+  cvp compare old/summary.json new/summary.json --json comparison.json --margin 3%
+For each benchmark: B/A of the time per unit of work (per product; per request for request
+benchmarks, so runs with different request counts still compare, and say so), the
+Hodges-Lehmann estimate with its exact distribution-free interval (nominal 1 - 2 alpha) and
+exact one-sided Mann-Whitney p-values, corrected across the benchmarks (Benjamini-Hochberg).
+Verdicts: slower/faster (corrected p <= alpha, estimate beyond the margin), no change (whole
+interval within the margin), inconclusive, or untestable (too few repetitions: n vs m samples
+cannot give p below 1/C(n+m,n)). The footer says what the verdicts can mean at each sample
+size, and tests the whole run at once (repetitions reassigned between A and B). Runs from different
+machines are compared by throughput and speedups, with both machines named. The geometric mean
+of the ratios is printed last, as a secondary figure."""
 
 EPILOG_GATE = """examples:
   cvp gate --baseline-json base/r1.json base/r2.json base/r3.json \\
            --candidate-json cand/r1.json cand/r2.json cand/r3.json
   cvp gate --baseline-bin base/cvpbench --candidate-bin build/release/benchmarks/cvpbench \\
            --rounds 5 --markdown gate.md -- --filter matmul
-exit codes: 0 pass, 1 confirmed regression, 2 bad input, 3 inconclusive (noisy machine, or a
-regression flagged but not re-measured). Arguments after -- go to both binaries."""
+exit codes: 0 pass, 1 confirmed regression, 2 bad input (also: a round count with which no
+benchmark could ever be flagged, e.g. --test wilcoxon with 2^-rounds x benchmarks > alpha; the
+message says how many rounds are needed), 3 inconclusive (noisy machine, too few rounds for the
+noise so that no benchmark could flag its threshold, or a regression flagged but not
+re-measured). Arguments after -- go to both binaries."""
 
 EPILOG_EXPORT = """examples:
   cvp export results/ci-runner/ --format gab-smaller -o times.json
   cvp export results/ci-runner/ --format gab-bigger -o speedups.json
   cvp export results/ci-runner/ --format bmf -o bencher.json
-gab-smaller: github-action-benchmark tool customSmallerIsBetter (times, latencies);
-gab-bigger: customBiggerIsBetter (speedups, throughputs); bmf: Bencher Metric Format."""
+One entry per benchmark and metric, medians with their intervals.
+gab-smaller: github-action-benchmark tool customSmallerIsBetter (matmul time per product,
+request time per request and p50/p95/p99 response times); gab-bigger: customBiggerIsBetter
+(speedups, throughputs); bmf: Bencher Metric Format (bencher run --adapter json).
+Hand dashboards these files, not benchmark.json: there every repetition shares one name and
+the aggregates (_mean, _median, _stddev, _cv) are series of their own."""
 
 
 # Not bad input (2) and not a bug (70): the environment lacks a package (sysexits' EX_UNAVAILABLE).
@@ -86,6 +109,49 @@ def missing_dependency_message(error):
     package = _DEBIAN_PACKAGES.get(module, f"python3-{module}")
     return (f"{text}; install it (Debian/Ubuntu: apt-get install {package}; elsewhere: "
             f"pip install -r scripts/requirements.txt) or set CVP_PYTHON to a Python that has it")
+
+
+class StdoutError(Exception):
+    """Standard output could not be written (closed, or the disk behind it is full)."""
+
+
+class _CheckedStdout:
+    """Stands in for sys.stdout so that a failed write is reported as such (exit 2), not as an
+    internal error; a closed stdout (sys.stdout is None) fails at the first write."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _call(self, method, *args):
+        if self._stream is None:
+            raise StdoutError("standard output is closed")
+        try:
+            return getattr(self._stream, method)(*args)
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as e:
+            raise StdoutError(f"cannot write to standard output "
+                              f"({getattr(e, 'strerror', None) or e})") from None
+
+    def write(self, text):
+        return self._call("write", text)
+
+    def flush(self):
+        return self._call("flush")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _discard_stdout():
+    """After a failed write, point fd 1 at /dev/null so that the interpreter's own flush at exit
+    does not print a second error for the same failure."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    except OSError:
+        pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,52 +217,100 @@ def _emit_text(text, dest, force):
 
 # --- commands -----------------------------------------------------------------------------------
 
+def _summaries(paths):
+    """The summaries, loaded one at a time (a generator: plot and report keep a digest of each
+    and only a few whole documents), with load_runs' checks: summaries only, one schema version."""
+    first = None
+    for path in paths:
+        run = cvpio.load_runs([path], formats=(cvpio.SUMMARY,))[0]
+        if first is None:
+            first = run
+        elif run.schema_version != first.schema_version:
+            raise CvpError(f"{run.path}: schema_version {run.schema_version} mixed with "
+                           f"schema_version {first.schema_version} in {first.path}")
+        yield run
+
+
+# plots.DEFAULT_DETAIL and plots.MAX_DETAIL, spelled out so that parsing imports no matplotlib
+_DEFAULT_DETAIL, _MAX_DETAIL = 8, 16
+
+
+def _detail(text):
+    value = _at_least(1)(text)
+    if value > _MAX_DETAIL:
+        raise argparse.ArgumentTypeError(f"must be at most {_MAX_DETAIL}: {text!r}")
+    return value
+
+
+def _say_selection(command, sel, names):
+    """One line on stderr when the detailed charts or sections leave runs out."""
+    if sel.total <= sel.detail:
+        return
+    drawn = [n for n in names if n != "runs"]
+    charts = f"; the {', '.join(drawn)} chart(s) draw {sel.detail} each" if drawn else ""
+    whole = ("every run is in the runs chart" if "runs" in names
+             else "the runs chart, not asked for, would show every run")
+    _say(f"cvp {command}: {sel.total:,} runs{charts} (--detail {sel.detail}); {whole}")
+
+
 def cmd_plot(args):
-    runs = cvpio.load_runs(args.inputs, formats=(cvpio.SUMMARY,))
     from . import plots
-    names = args.chart or plots.available(runs)
+    if args.chart:  # refuse an existing output before reading thousands of files
+        cvpio.check_writable([os.path.join(args.out, f"{n}.{fmt}") for n in args.chart
+                              for fmt in args.format], args.force)
+    sel = plots.gather(_summaries(args.inputs), args.detail)
+    names = list(dict.fromkeys(args.chart)) if args.chart else plots.available(sel)
     if not names:
-        raise CvpError(f"{', '.join(r.path for r in runs)}: nothing to draw "
+        raise CvpError(f"{plots._names(sel.paths)}: nothing to draw "
                        f"(no result other than serial)")
     targets = [os.path.join(args.out, f"{n}.{fmt}") for n in names for fmt in args.format]
     cvpio.check_writable(targets, args.force)
-    files = plots.render_charts(runs, names, args.format)
+    files = plots.render_charts(sel, names, args.format)
     cvpio.make_folder(args.out)
     outputs = {os.path.join(args.out, name): data for name, data in files.items()}
     cvpio.write_outputs(outputs, args.force)
+    _say_selection("plot", sel, names)
     for path in outputs:
         print(path)
     return 0
 
 
 def cmd_report(args):
-    runs = cvpio.load_runs(args.inputs, formats=(cvpio.SUMMARY,))
-    from .results import live_results
-    if not any(live_results(r) for r in runs):
-        raise CvpError(f"{', '.join(r.path for r in runs)}: nothing to report (no results)")
     cvpio.check_writable([args.out], args.force)
-    from .report import build_report
-    page = build_report(runs, args.title)
+    from . import plots, report
+    sel = report.gather(_summaries(args.inputs), args.detail)
+    if not any(d.results for d in sel.digests):
+        raise CvpError(f"{plots._names(sel.paths)}: nothing to report (no results)")
+    cvpio.check_writable([args.out], args.force)
+    page = report.build_report(sel, args.title)
     cvpio.write_outputs({args.out: page.encode("utf-8")}, args.force)
+    _say_selection("report", sel, plots.available(sel))
     print(args.out)
     return 0
+
+
+def _compare_alpha(text):
+    """alpha of a one-sided test whose two-sided interval is 1 - 2 alpha: in (0, 0.5)."""
+    value = _probability(text)
+    if value >= 0.5:
+        raise argparse.ArgumentTypeError(f"must be below 0.5 (the interval is 1 - 2 alpha): "
+                                         f"{text!r}")
+    return value
 
 
 def cmd_compare(args):
     run_a, run_b = cvpio.load_runs([args.a, args.b], same_format=True)
     if args.json not in (None, "-"):
         cvpio.check_writable([args.json], args.force)
-    from .results import samples_by_name
-    if not set(samples_by_name(run_a)) & set(samples_by_name(run_b)):
-        raise CvpError(f"{run_b.path}: no benchmark in common with {run_a.path}")
     from . import compare
-    result = compare.compare_runs(run_a, run_b, alpha=args.alpha, resamples=args.resamples,
+    result = compare.compare_runs(run_a, run_b, alpha=args.alpha, margin=args.margin,
+                                  correction=args.correction, resamples=args.resamples,
                                   seed=args.seed)
     if args.json == "-":
-        _emit_text(json.dumps(result, indent=2) + "\n", "-", args.force)
+        _emit_text(json.dumps(result, indent=2, allow_nan=False) + "\n", "-", args.force)
         return 0
     if args.json:
-        _emit_text(json.dumps(result, indent=2) + "\n", args.json, args.force)
+        _emit_text(json.dumps(result, indent=2, allow_nan=False) + "\n", args.json, args.force)
     sys.stdout.write(compare.format_table(result))
     return 0
 
@@ -207,6 +321,36 @@ def _gate_context(args):
                 f"{args.rounds} interleaved rounds (order alternating).")
     return (f"Files: {len(args.baseline_json)} baseline and {len(args.candidate_json)} "
             f"candidate rounds, paired in order.")
+
+
+def _finite(text):
+    """A float that is a number: NaN and infinities are refused (they compare false with every
+    bound, so a range check alone lets them through)."""
+    import math
+    try:
+        value = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _finite_fraction(text):
+    _finite(text)
+    return _fraction(text)
+
+
+def _finite_probability(text):
+    _finite(text)
+    return _probability(text)
+
+
+def _finite_positive(text):
+    if text.endswith("%"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    _finite(text)
+    return _positive_float(text)
 
 
 def cmd_gate(args, parser):
@@ -239,17 +383,19 @@ def cmd_gate(args, parser):
                             alpha=args.alpha, test=args.test,
                             canary=args.canary or gate.DEFAULT_CANARY,
                             canary_required=args.canary is not None,
-                            canary_cv_max=args.canary_cv_max)
+                            canary_cv_max=args.canary_cv_max).validate()
     confirm = None
     if json_mode:
         n = len(args.baseline_json)
-        first = gate.evaluate(gate.rounds_from_runs(runs[:n]), gate.rounds_from_runs(runs[n:]),
-                              opts)
-        if first["flagged"] and args.confirm_json:
+        if args.confirm_json:  # can the confirmation flag even one benchmark? Say so up front.
             base_files = args.confirm_baseline_json or args.baseline_json
             if len(base_files) != len(args.confirm_json):
                 raise CvpError(f"{len(args.confirm_json)} --confirm-json files but "
                                f"{len(base_files)} baseline files to pair them with")
+            gate.check_power(len(args.confirm_json), 1, opts, "the confirmation")
+        first = gate.evaluate(gate.rounds_from_runs(runs[:n]), gate.rounds_from_runs(runs[n:]),
+                              opts)
+        if first["flagged"] and args.confirm_json:
             more = cvpio.load_runs(base_files + args.confirm_json, same_format=True)
             if more[0].format != runs[0].format:
                 raise CvpError(f"{more[-1].path}: confirmation files must be the same format "
@@ -261,6 +407,14 @@ def cmd_gate(args, parser):
     else:
         gate.check_program(args.baseline_bin)
         gate.check_program(args.candidate_bin)
+        gate.check_power(args.rounds, 1, opts)
+        if opts.test == "wilcoxon":  # how many benchmarks Holm will divide alpha among
+            from .compare import work_key
+            listed = [gate.list_benchmarks(b, args.extra, args.timeout_s)
+                      for b in (args.baseline_bin, args.candidate_bin)]
+            if all(listed):
+                common = {work_key(x) for x in listed[0]} & {work_key(x) for x in listed[1]}
+                gate.check_power(args.rounds, len(common), opts)
         workdir = args.work_dir or tempfile.mkdtemp(prefix="cvp-gate-")
         if args.work_dir:
             cvpio.make_folder(workdir)
@@ -274,7 +428,7 @@ def cmd_gate(args, parser):
                      f"confirm")
                 base, cand = gate.run_rounds(args.baseline_bin, args.candidate_bin, args.rounds,
                                              args.extra, workdir, label="confirm-",
-                                             filter_names=first["flagged"],
+                                             filter_names=gate.flagged_names(first),
                                              timeout=args.timeout_s, log=_say)
                 confirm = gate.evaluate(gate.rounds_from_runs(base), gate.rounds_from_runs(cand),
                                         opts, only=set(first["flagged"]))
@@ -286,7 +440,7 @@ def cmd_gate(args, parser):
     if args.json:
         doc = {"exit_code": code, "headline": headline, "notes": notes, "first": first,
                "confirm": confirm}
-        _emit_text(json.dumps(doc, indent=2) + "\n", args.json, args.force)
+        _emit_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", args.json, args.force)
     if args.markdown and args.markdown != "-":
         _emit_text(text, args.markdown, args.force)
     if args.json != "-":
@@ -300,7 +454,8 @@ def cmd_export(args):
         cvpio.check_writable([args.out], args.force)
     from . import export
     doc = export.export(runs, args.format)
-    _emit_text(json.dumps(doc, indent=2) + "\n", args.out, args.force)
+    text = json.dumps(doc, indent=2, allow_nan=False)  # export.export refused non-finite values
+    _emit_text(text + "\n", args.out, args.force)
     return 0
 
 
@@ -320,10 +475,14 @@ def build_parser():
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER", help=inputs_help)
     p.add_argument("-o", "--out", default="charts", metavar="FOLDER",
                    help="folder for the charts (created if needed; default: charts)")
-    p.add_argument("--chart", action="append", choices=("speedup", "scaling", "io", "crossover"),
+    p.add_argument("--chart", action="append",
+                   choices=("speedup", "scaling", "io", "crossover", "runs"),
                    help="draw only this chart (repeatable; default: every chart with data)")
     p.add_argument("--format", nargs="+", choices=("png", "svg"), default=["png", "svg"],
                    help="file formats (default: png svg)")
+    p.add_argument("--detail", type=_detail, default=_DEFAULT_DETAIL, metavar="N",
+                   help="at most N runs side by side in the detailed charts, the first N with "
+                        "data for each (default 8, at most 16); the runs chart shows every run")
     p.add_argument("--force", action="store_true", help="overwrite existing chart files")
     p.set_defaults(handler=cmd_plot)
 
@@ -334,6 +493,10 @@ def build_parser():
     p.add_argument("-o", "--out", default="report.html", metavar="FILE",
                    help="HTML file to write (default: report.html)")
     p.add_argument("--title", default="cvpbench report", help="page title")
+    p.add_argument("--detail", type=_detail, default=_DEFAULT_DETAIL, metavar="N",
+                   help="give the first N runs a section of their own and a column in the "
+                        "detailed charts (default 8, at most 16); every run is in the table "
+                        "of runs and the runs chart")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(handler=cmd_report)
 
@@ -345,10 +508,22 @@ def build_parser():
     p.add_argument("b", metavar="B", help="the run compared with it (file or folder)")
     p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON ('-': "
                                                   "JSON on stdout instead of the table)")
-    p.add_argument("--alpha", type=_probability, default=0.05, help="significance level")
-    p.add_argument("--resamples", type=_at_least(100), default=2000,
-                   help="bootstrap resamples (default 2000)")
-    p.add_argument("--seed", type=int, default=20240601, help="bootstrap seed")
+    p.add_argument("--alpha", type=_compare_alpha, default=0.05,
+                   help="significance level of each one-sided test; the interval is the "
+                        "matching 1 - 2 alpha one (default 0.05: 90%%)")
+    p.add_argument("--margin", type=_fraction, default=0.05,
+                   help="equivalence margin: 'no change' needs the whole interval within "
+                        "+-margin, 'slower'/'faster' an estimate beyond it (default 0.05 = 5%%)")
+    p.add_argument("--correction", choices=("bh", "none"), default="bh",
+                   help="correction for comparing many benchmarks at once: bh (default: "
+                        "Benjamini-Hochberg per direction, so an A/A pair flags nothing with "
+                        "probability >= 1 - alpha) or none (per-row p: about 2 alpha of an A/A "
+                        "pair's rows read changed by chance)")
+    p.add_argument("--resamples", type=_at_least(100), default=20000,
+                   help="random assignments of repetitions for the whole-run test when there are "
+                        "more than 20000 possible (default 20000); the per-benchmark intervals "
+                        "are exact and use none")
+    p.add_argument("--seed", type=int, default=20240601, help="seed of those assignments")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.set_defaults(handler=cmd_compare)
 
@@ -370,21 +545,23 @@ def build_parser():
     p.add_argument("--candidate-bin", metavar="PROGRAM", help="candidate cvpbench binary")
     p.add_argument("--rounds", type=_at_least(2), default=5,
                    help="interleaved rounds in binary mode (default 5)")
-    p.add_argument("--timeout-s", type=_positive_float, default=None,
+    p.add_argument("--timeout-s", type=_finite_positive, default=None,
                    help="limit for one binary run, in seconds")
     p.add_argument("--work-dir", metavar="FOLDER", help="keep the binaries' outputs here "
                    "(default: a temporary folder, removed afterwards)")
-    p.add_argument("--threshold-cpu", type=_fraction, default=0.05,
+    p.add_argument("--threshold-cpu", type=_finite_fraction, default=0.05,
                    help="smallest slowdown that counts for kind cpu (default 0.05 = 5%%)")
-    p.add_argument("--threshold-io", type=_fraction, default=0.10,
+    p.add_argument("--threshold-io", type=_finite_fraction, default=0.10,
                    help="smallest slowdown that counts for kind io (default 0.10 = 10%%)")
-    p.add_argument("--alpha", type=_probability, default=0.05,
+    p.add_argument("--alpha", type=_finite_probability, default=0.05,
                    help="family-wise significance level (default 0.05)")
     p.add_argument("--test", choices=("t", "wilcoxon"), default="t",
-                   help="paired test on log ratios (default t; wilcoxon needs more rounds)")
+                   help="paired test on log ratios (default t; wilcoxon's smallest p is 2^-rounds, "
+                        "so it needs at least log2(benchmarks / alpha) rounds, and the gate "
+                        "refuses fewer)")
     p.add_argument("--canary", metavar="NAME_OR_GLOB", help="benchmark whose spread across "
                    "rounds measures machine noise (default: matmul/*mode:serial*)")
-    p.add_argument("--canary-cv-max", type=_fraction, default=0.10,
+    p.add_argument("--canary-cv-max", type=_finite_fraction, default=0.10,
                    help="largest coefficient of variation of the canary (default 0.10)")
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
     p.add_argument("--json", metavar="FILE", help="also write the full evaluation as JSON "
@@ -394,7 +571,8 @@ def build_parser():
 
     p = sub.add_parser("export", help="export for github-action-benchmark or Bencher",
                        epilog=EPILOG_EXPORT, formatter_class=fmt,
-                       description="Export summaries for benchmark dashboards.")
+                       description="Export summaries for benchmark dashboards: one series per "
+                                   "benchmark and metric.")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER", help=inputs_help)
     p.add_argument("--format", required=True, choices=("gab-smaller", "gab-bigger", "bmf"))
     p.add_argument("-o", "--out", default="-", metavar="FILE",
@@ -419,12 +597,21 @@ def main(argv=None):
     parser, sub = build_parser()
     args = parser.parse_args(argv)
     args.extra = extra
+    real_stdout = sys.stdout
+    sys.stdout = _CheckedStdout(real_stdout)
     try:
         if args.handler is cmd_gate:
-            return cmd_gate(args, sub.choices["gate"])
-        return args.handler(args)
+            code = cmd_gate(args, sub.choices["gate"])
+        else:
+            code = args.handler(args)
+        sys.stdout.flush()
+        return code
     except CvpError as e:
         print(f"cvp: error: {e}", file=sys.stderr)
+        return 2
+    except StdoutError as e:
+        print(f"cvp: error: {e}", file=sys.stderr)
+        _discard_stdout()
         return 2
     except ImportError as e:
         print(f"cvp: error: {missing_dependency_message(e)}", file=sys.stderr)
@@ -441,3 +628,5 @@ def main(argv=None):
         print(f"cvp: internal error: {type(e).__name__}: {text} (set CVP_DEBUG=1 for a "
               f"traceback)", file=sys.stderr)
         return 70
+    finally:
+        sys.stdout = real_stdout

@@ -25,16 +25,33 @@ def test_known_ratio_is_inside_the_ci(tmp_path):
     name = base["results"][3]["name"]
     a = io.load_run(write_json(tmp_path / "a.json", base))
     b = io.load_run(write_json(tmp_path / "b.json", _scaled(base, 2.0, only=name)))
-    result = compare.compare_runs(a, b)
+    result = compare.compare_runs(a, b, correction="none")
     row = next(r for r in result["benchmarks"] if r["name"] == name)
     assert row["ratio"] == pytest.approx(2.0)
-    assert row["ci95"][0] <= 2.0 <= row["ci95"][1]
+    assert row["ci"][0] <= 2.0 <= row["ci"][1]
+    assert 0.90 <= row["ci_coverage"] < 0.95  # 5 vs 5: the 5th of 25 pairwise ratios
     assert row["verdict"] == "slower"
-    assert row["p_slower"] < 0.05
+    assert row["p_slower"] == pytest.approx(1 / 252)  # every B above every A: 1/C(10,5)
     others = [r for r in result["benchmarks"] if r["name"] != name]
-    assert all(r["verdict"] == "no significant change" for r in others)
+    assert all(r["verdict"] == "no change (within +-5%)" for r in others)
     assert 1.0 < result["geomean_ratio"] < 1.1
     assert "secondary" in result["geomean_note"]
+
+
+def test_one_changed_row_among_many_is_not_flagged_below_the_needed_repetitions(tmp_path):
+    """At 5 repetitions the best p of a row is 1/252; across 48 rows Benjamini-Hochberg needs
+    0.05/48 from a row alone, so a lone change reads inconclusive and the footer says that 7
+    repetitions would resolve it."""
+    base = load_golden("runner")
+    name = base["results"][3]["name"]
+    a = io.load_run(write_json(tmp_path / "a.json", base))
+    b = io.load_run(write_json(tmp_path / "b.json", _scaled(base, 2.0, only=name)))
+    result = compare.compare_runs(a, b)
+    row = next(r for r in result["benchmarks"] if r["name"] == name)
+    assert row["verdict"] == "inconclusive (p 0.004 in this row, 0.190 across 48 rows)"
+    group = result["resolution"][0]
+    assert group["repetitions_for_lone_row"] == 7 and not group["lone_row_flaggable"]
+    assert "a lone row needs >= 7 repetitions a side" in compare.format_table(result)
 
 
 def test_compare_cli_table_and_json(tmp_path):

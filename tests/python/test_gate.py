@@ -1,12 +1,15 @@
 """cvp gate: planted regressions are caught, A/A pairs pass, noisy machines are inconclusive."""
 
+import copy
 import json
 import os
 import stat
 import sys
 
-from cvp_testing import run_cvp, synthetic_rounds
-from cvptools import gate, io
+import pytest
+
+from cvp_testing import GOLDEN, assert_clean_error, run_cvp, synthetic_rounds, write_json
+from cvptools import CvpError, gate, io
 
 SLOW = "matmul/n:256/mode:parallel/backend:tbb/threads:2"
 SLOW_IO = "requests/c_us:50/w_us:1000/k:64/mode:concurrent/backend:eventloop/threads:1"
@@ -168,3 +171,192 @@ def test_filter_regex_matches_exactly_the_names():
     assert not rx.search("matmul/n:512/mode:parallel/backend:tbb/threads:4")
     assert "\\-" not in gate.filter_regex(["a-b"])  # undefined in POSIX regular expressions
     assert gate.without_filter(["--filter", "x", "--size", "64", "--filter=y"]) == ["--size", "64"]
+
+
+# --- what the gate can flag at its round count ----------------------------------------------
+
+def test_wilcoxon_with_too_few_rounds_is_refused_with_the_rounds_needed(tmp_path):
+    """10 benchmarks: Holm's first step needs p <= 0.005; Wilcoxon on 4 rounds cannot go below
+    2^-4 = 0.0625. A PASS from that test could never have been a FAIL: refuse, say 8 rounds."""
+    base, cand = synthetic_rounds(tmp_path, rounds=4, slowdown={SLOW: 1.5}, seed=3)
+    proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand,
+                   "--test", "wilcoxon")
+    assert_clean_error(proc, "the gate cannot flag anything: with --test wilcoxon, 4 rounds and "
+                             "10 benchmark(s) the smallest p is 2^-4 = 0.0625")
+    assert "use at least 8 rounds" in proc.stderr and proc.stdout == ""
+    with pytest.raises(CvpError, match="use at least 8 rounds"):
+        _evaluate(base, cand, test="wilcoxon")
+
+
+def test_wilcoxon_with_enough_rounds_flags_and_passes(tmp_path):
+    base, cand = synthetic_rounds(tmp_path, rounds=8, slowdown={SLOW: 1.20}, seed=4)
+    first = _evaluate(base, cand, test="wilcoxon")
+    assert first["flagged"] == [SLOW] and first["min_p"] == 2.0 ** -8
+    base, cand = synthetic_rounds(tmp_path, rounds=8, seed=5, prefix="aa")
+    assert _evaluate(base, cand, test="wilcoxon")["flagged"] == []
+
+
+def test_confirmation_too_short_to_confirm_is_refused_up_front(tmp_path):
+    base, cand = synthetic_rounds(tmp_path, rounds=8, slowdown={SLOW: 1.20}, seed=4)
+    rbase, rcand = synthetic_rounds(tmp_path, rounds=3, slowdown={SLOW: 1.20}, seed=6, prefix="r")
+    proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand, "--test",
+                   "wilcoxon", "--confirm-json", *rcand, "--confirm-baseline-json", *rbase)
+    assert_clean_error(proc, "the confirmation cannot flag anything")
+    assert "use at least 5 rounds" in proc.stderr
+
+
+def test_binary_mode_refuses_before_running_anything(tmp_path):
+    base = _fake_binary(tmp_path, "base", {})
+    proc = run_cvp("gate", "--baseline-bin", base, "--candidate-bin", base, "--rounds", "3",
+                   "--test", "wilcoxon")
+    assert_clean_error(proc, "use at least 5 rounds")
+    assert not (tmp_path / "calls").exists()
+
+
+LISTING = """\
+#!{python}
+# A stand-in for cvpbench that can --list its 10 benchmarks and logs every other call.
+import os, sys
+if "--list" in sys.argv:
+    print("\\n".join({names!r}))
+    sys.exit(0)
+with open(os.path.join({state!r}, "calls"), "a") as f:
+    f.write(" ".join(sys.argv[1:]) + "\\n")
+sys.exit(5)
+"""
+
+
+def test_binary_mode_counts_the_benchmarks_with_list(tmp_path):
+    from cvp_testing import SYNTHETIC
+    path = tmp_path / "lister"
+    path.write_text(LISTING.format(python=sys.executable, names=list(SYNTHETIC),
+                                   state=str(tmp_path)))
+    path.chmod(0o755)
+    proc = run_cvp("gate", "--baseline-bin", path, "--candidate-bin", path, "--rounds", "5",
+                   "--test", "wilcoxon")
+    assert_clean_error(proc, "5 rounds and 10 benchmark(s)")
+    assert "use at least 8 rounds" in proc.stderr and not (tmp_path / "calls").exists()
+
+
+def test_too_few_rounds_for_the_noise_is_inconclusive_not_pass(tmp_path):
+    """2 rounds, t-test: any p is reachable in principle, but at this spread no benchmark could
+    flag a 5% (10%) slowdown after Holm: not a pass."""
+    base, cand = synthetic_rounds(tmp_path, rounds=2, seed=8)
+    first = _evaluate(base, cand)
+    assert first["powerless"] and first["flagged"] == []
+    code, headline, notes = gate.decide(first)
+    assert code == gate.INCONCLUSIVE and headline == "INCONCLUSIVE: too few rounds for this noise"
+    assert "About" in notes[-1] and "rounds would let them resolve their thresholds" in notes[-1]
+    proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand)
+    assert proc.returncode == 3 and "could flag" in proc.stdout
+
+
+def test_every_row_says_what_it_could_flag(tmp_path):
+    base, cand = synthetic_rounds(tmp_path, seed=21)
+    first = _evaluate(base, cand)
+    for r in first["benchmarks"]:
+        assert 0 < r["resolution"] < r["threshold"] and r["resolves_threshold"]
+    proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand)
+    assert "| could flag |" in proc.stdout and ">= +" in proc.stdout
+    assert "Holm's first step needs p <= 0.005 (alpha / 10)" in proc.stdout
+
+
+@pytest.mark.parametrize("option,value,fragment", [
+    ("--threshold-cpu", "nan", "not a finite number: 'nan'"),
+    ("--threshold-io", "inf", "not a finite number: 'inf'"),
+    ("--threshold-io", "-5%", "must be a fraction in [0, 1)"),
+    ("--alpha", "nan", "not a finite number"),
+    ("--alpha", "0", "must be above 0"),
+    ("--canary-cv-max", "-0.1", "must be a fraction"),
+    ("--canary-cv-max", "NaN", "not a finite number"),
+    ("--timeout-s", "nan", "not a finite number"),
+    ("--timeout-s", "inf", "not a finite number"),
+    ("--timeout-s", "-3", "must be above 0"),
+    ("--timeout-s", "5%", "not a number of seconds"),
+])
+def test_numeric_options_are_validated(tmp_path, option, value, fragment):
+    base, cand = synthetic_rounds(tmp_path, rounds=2, seed=1)
+    proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand,
+                   f"{option}={value}")
+    assert_clean_error(proc, fragment)
+
+
+def test_gate_options_validate_themselves():
+    for bad in (dict(alpha=float("nan")), dict(threshold_cpu=-0.1), dict(threshold_io=1.0),
+                dict(canary_cv_max=float("inf")), dict(alpha=0.0), dict(test="z"),
+                dict(threshold_cpu=True)):
+        with pytest.raises(CvpError, match="gate: "):
+            gate.GateOptions(**bad).validate()
+    assert gate.GateOptions().validate().alpha == 0.05
+
+
+# --- real noise: one cvpbench run, 20 repetitions, one per round ------------------------------
+
+REPEATED = GOLDEN / "repeated"
+QUIET_IO = ("requests/c_us:50/w_us:1000/k:1/mode:serial/backend:threads/threads:1",
+            "requests/c_us:50/w_us:1000/k:8/mode:parallel/backend:threads/threads:8",
+            "requests/c_us:50/w_us:1000/k:8/mode:parallel/backend:eventloop/threads:2")
+
+
+def _real_rounds(tmp_path, n, factor=1.0):
+    """Round i: baseline = repetition 2i, candidate = repetition 2i+1 scaled by `factor`."""
+    doc = json.loads((REPEATED / "summary.json").read_text())
+
+    def one(i, f):
+        d = copy.deepcopy(doc)
+        for r in d["results"]:
+            s = [r["wall_s"]["samples"][i] * f]
+            r["wall_s"].update(samples=s, median=s[0], ci95=[s[0], s[0]])
+        return d
+    base = [write_json(tmp_path / f"rb{n}-{i}.json", one(2 * i, 1.0)) for i in range(n)]
+    cand = [write_json(tmp_path / f"rc{n}-{i}-{factor}.json", one(2 * i + 1, factor))
+            for i in range(n)]
+    return base, cand
+
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_real_noise_aa_flags_nothing_and_planted_slowdowns_are_flagged(tmp_path, n):
+    base, cand = _real_rounds(tmp_path, n)
+    assert _evaluate(base, cand)["flagged"] == []
+    base, cand = _real_rounds(tmp_path, n, 1.25)
+    flagged = _evaluate(base, cand)["flagged"]
+    assert set(QUIET_IO) <= set(flagged)  # the quiet request benchmarks, at every n
+    base, cand = _real_rounds(tmp_path, n, 1.10)
+    first = _evaluate(base, cand)
+    assert len(first["flagged"]) >= {3: 1, 5: 1, 10: 4}[n]
+    for r in first["benchmarks"]:  # what is not flagged says how little it could see
+        if not r["flagged"]:
+            assert r["p_holm"] > 0.05 or r["ratio"] < 1 + r["threshold"]
+    assert all(r["resolution"] is not None for r in first["benchmarks"])
+
+
+def test_request_counts_that_differ_between_rounds_pair_per_request(tmp_path):
+    base, cand = _real_rounds(tmp_path, 5)
+    docs = [json.loads(p.read_text()) for p in cand]
+    for d in docs:  # the candidate sized its runs to twice the requests: twice the time
+        for r in d["results"]:
+            if r["kind"] == "io":
+                r["params"]["requests"] = 240
+                r["name"] = r["name"].replace("/requests:120", "/requests:240")
+                r["wall_s"]["samples"] = [2 * s for s in r["wall_s"]["samples"]]
+                r["wall_s"]["median"] *= 2
+    cand = [write_json(p, d) for p, d in zip(cand, docs)]
+    first = _evaluate(base, cand)
+    rows = {r["name"]: r for r in first["benchmarks"]}
+    assert set(QUIET_IO) <= set(rows) and first["skipped"] == []
+    row = rows[QUIET_IO[0]]
+    assert row["unit"] == "request" and 0.9 < row["ratio"] < 1.1
+    assert "request counts differ between rounds (120, 240): compared per request" in row["notes"]
+    assert set(row["names"]) == {
+        "requests/c_us:50/w_us:1000/k:1/requests:120/mode:serial/backend:threads/threads:1",
+        "requests/c_us:50/w_us:1000/k:1/requests:240/mode:serial/backend:threads/threads:1"}
+
+
+def test_flagged_names_are_the_binaries_names(tmp_path):
+    import re
+    base, cand = _real_rounds(tmp_path, 5, 1.25)
+    first = _evaluate(base, cand)
+    names = gate.flagged_names(first)
+    assert any("/requests:120/" in n for n in names)
+    rx = re.compile(gate.filter_regex(names))
+    assert all(rx.search(n + "/manual_time") for n in names)

@@ -166,7 +166,8 @@ def requests_point(b, c, w, k, mode, backend, crossover, eff):
     rps = requests / wall
     little = k / rps * 1e6 if mode != "serial" else c_meas + w + overshoot
     p50 = max(little, c_meas + w)
-    name = (f"requests/c_us:{c}/w_us:{w}/k:{k}/mode:{mode}/backend:{backend}/threads:{threads}")
+    name = (f"requests/c_us:{c}/w_us:{w}/k:{k}/requests:{requests}/mode:{mode}/backend:{backend}"
+            f"/threads:{threads}")
     b.add(name, f"requests/c_us:{c}/w_us:{w}", "requests", "io", params, mode, backend, threads,
           k, cores, wall, requests, bound, "requests/s", requests,
           extra={"latency_us": {"p50": round(p50, 1), "p95": round(p50 * 1.12, 1),

@@ -58,30 +58,46 @@ const std::atomic<bool>& interrupt_flag() { return g_interrupted; }
 
 int continued_count() { return g_continued.load(std::memory_order_relaxed); }
 
-void install_interrupt_handlers(const std::vector<std::string>& temporary_files,
-                                const std::vector<std::string>& folders) {
-  g_file_count = 0;
-  for (const auto& f : temporary_files) {
-    if (g_file_count == kMaxFiles || f.size() >= PATH_MAX) continue;
-    remember(g_files[g_file_count++], f);
-  }
-  g_folder_count = 0;
-  for (const auto& f : folders) {
-    if (g_folder_count == kMaxFolders || f.empty() || f.size() >= PATH_MAX) continue;
-    remember(g_folders[g_folder_count++], f);
-  }
+void install_interrupt_handlers() {
+  static bool installed = false;
+  if (installed) return;
+  installed = true;
   struct sigaction action {};
   action.sa_handler = on_interrupt;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
-  ::sigaction(SIGINT, &action, nullptr);
-  ::sigaction(SIGTERM, &action, nullptr);
-  ::sigaction(SIGHUP, &action, nullptr);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    // A signal ignored on entry stays ignored: `nohup cvpbench` and `cvpbench &` in a script
+    // ask for exactly that.
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    ::sigaction(sig, &action, nullptr);
+  }
   struct sigaction resumed {};
   resumed.sa_handler = on_continue;
   sigemptyset(&resumed.sa_mask);
   resumed.sa_flags = SA_RESTART;
   ::sigaction(SIGCONT, &resumed, nullptr);
+}
+
+void remove_on_second_interrupt(const std::vector<std::string>& temporary_files,
+                                const std::vector<std::string>& folders) {
+  // The handler reads the counts, then the paths: publish the paths first.
+  g_file_count = 0;
+  g_folder_count = 0;
+  int files = 0;
+  for (const auto& f : temporary_files) {
+    if (files == kMaxFiles || f.size() >= PATH_MAX) continue;
+    remember(g_files[files++], f);
+  }
+  int kept_folders = 0;
+  for (const auto& f : folders) {
+    if (kept_folders == kMaxFolders || f.empty() || f.size() >= PATH_MAX) continue;
+    remember(g_folders[kept_folders++], f);
+  }
+  std::atomic_signal_fence(std::memory_order_release);
+  g_file_count = files;
+  g_folder_count = kept_folders;
 }
 
 }  // namespace cvp::bench

@@ -14,11 +14,14 @@ namespace cvp::bench {
 const std::atomic<bool>& interrupt_flag();
 inline bool interrupted() { return interrupt_flag().load(std::memory_order_relaxed); }
 
-// Installs the handlers. On a second signal the handler unlinks every file of
-// `temporary_files`, removes each of `folders` (in order; empty strings are skipped) if it is
-// then empty, and calls _exit(130); all of it is async-signal-safe. Paths longer than PATH_MAX
-// are not remembered.
-void install_interrupt_handlers(const std::vector<std::string>& temporary_files,
+// Installs the handlers (once; a signal ignored on entry, as under nohup, stays ignored). Call
+// it before creating anything a signal should clean up.
+void install_interrupt_handlers();
+
+// What a second signal removes before _exit(130): every file of `temporary_files`, then each of
+// `folders` (in order; empty strings are skipped) if it is then empty; all of it
+// async-signal-safe. Paths longer than PATH_MAX are not remembered.
+void remove_on_second_interrupt(const std::vector<std::string>& temporary_files,
                                 const std::vector<std::string>& folders);
 
 // How many times the process was stopped and resumed (SIGCONT) since the handlers were

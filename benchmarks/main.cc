@@ -1,10 +1,13 @@
 // cvpbench: what concurrency and what parallelism each buy, measured on this machine.
 #include <benchmark/benchmark.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <csignal>
@@ -35,8 +38,27 @@
 
 namespace {
 
+// OpenMP's binding variables make libgomp pin the main thread when it loads, before main():
+// the process's allowed CPUs then read as one CPU for every backend. cvpbench pins each thread
+// itself, so the variables are refused rather than measured wrong.
+void refuse_openmp_binding() {
+  for (const char* name : {"OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"}) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') continue;
+    std::string lower;
+    for (const char* c = value; *c; ++c) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+    if (std::string(name) == "OMP_PROC_BIND" && lower == "false") continue;
+    throw cvp::bench::UsageError(
+        std::string(name) + "=" + value +
+        ": the OpenMP runtime pins the main thread when it loads, which hides the CPUs this "
+        "process may use; cvpbench pins every thread itself, so unset OMP_PROC_BIND, "
+        "OMP_PLACES and GOMP_CPU_AFFINITY (use --cpus or taskset to choose CPUs).");
+  }
+}
+
 int run(int argc, char** argv) {
   using namespace cvp;
+  refuse_openmp_binding();
   const exec::Topology machine_topology = exec::detect_topology();
   const bench::ParsedCommandLine parsed =
       bench::parse_command_line(argc, argv, machine_topology);
@@ -64,11 +86,15 @@ int run(int argc, char** argv) {
                               ": matches no benchmark that will run (see --list for the names).");
     }
   }
+  bench::install_interrupt_handlers();
   bench::RunFolder run_folder(options.out);
   const std::string folder = run_folder.path();
   const std::string raw_staged = run_folder.staged_path("benchmark.json");
+  // Google Benchmark opens its output by name: give it a name that can only reach the file
+  // this run created.
+  const std::string raw_for_writer = run_folder.create_for_writer("benchmark.json");
   // A second Ctrl-C removes the staged files, and the folder if this run made it.
-  bench::install_interrupt_handlers(
+  bench::remove_on_second_interrupt(
       {raw_staged, run_folder.staged_path("summary.json")},
       {run_folder.staging_path(), run_folder.created_folder() ? folder : std::string()});
   // A short quiet wait shows whether others are using our CPUs right now (load averages would
@@ -119,7 +145,7 @@ int run(int argc, char** argv) {
 
   std::vector<std::string> gb_args = {
       argv[0],
-      "--benchmark_out=" + raw_staged,
+      "--benchmark_out=" + raw_for_writer,
       "--benchmark_out_format=json",
       "--benchmark_repetitions=" + std::to_string(options.repetitions),
       "--benchmark_enable_random_interleaving=true",
@@ -190,11 +216,13 @@ int run(int argc, char** argv) {
     std::cout << "\nwarning: the machine was busy during this run, so the numbers may be noisy:\n";
     for (const auto& reason : noise_seen.reasons) std::cout << "  - " << reason << "\n";
   }
-  std::cout << "\nresults: " << folder << "/summary.json and " << folder << "/benchmark.json\n";
+  const std::string shown_folder = bench::printable(folder);
+  std::cout << "\nresults: " << shown_folder << "/summary.json and " << shown_folder
+            << "/benchmark.json\n";
   std::cout.flush();
   if (!std::cout) {
     std::fprintf(stderr, "cvpbench: error: cannot write the table to standard output (%s); the "
-                 "results are in %s\n", std::strerror(errno), folder.c_str());
+                 "results are in %s\n", std::strerror(errno), shown_folder.c_str());
     return 1;
   }
 
@@ -213,7 +241,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr,
                  "cvpbench: interrupted: the results measured so far are in %s (%zu benchmark%s "
                  "not measured)\n",
-                 folder.c_str(), summary["not_measured"].size(),
+                 shown_folder.c_str(), summary["not_measured"].size(),
                  summary["not_measured"].size() == 1 ? "" : "s");
     return bench::kInterruptedExit;
   }
@@ -233,7 +261,22 @@ void choose_openmp_wait_policy(char** argv) {
   ::execv("/proc/self/exe", argv);  // returns only on failure: run on with the default policy
 }
 
+// A closed standard descriptor would be reused by the first file opened (the run folder, the
+// raw results), and progress lines would then be written into it.
+void open_closed_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      const int null = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      if (null >= 0 && null != fd) {
+        ::dup2(null, fd);
+        ::close(null);
+      }
+    }
+  }
+}
+
 int main(int argc, char** argv) {
+  open_closed_standard_descriptors();
   choose_openmp_wait_policy(argv);
   // Past a file-size limit, a write fails with EFBIG and the run says so (SIGXFSZ would kill
   // it without a word).

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -62,7 +63,23 @@ void make_parents(const std::string& folder) {
   }
 }
 
+// The folder of the run in progress, for a library that ends the process with exit() (libgomp
+// does when it cannot create a thread): nothing half-made is left behind then either.
+RunFolder* g_active = nullptr;
+
 }  // namespace
+
+void RunFolder::clean_up_at_exit() {
+  if (g_active == nullptr) return;
+  RunFolder* folder = g_active;
+  g_active = nullptr;
+  if (!folder->published_) {
+    std::fprintf(stderr, "cvpbench: the run ended before its results were published; nothing "
+                         "was written to %s\n", printable(folder->path_).c_str());
+  }
+  folder->remove_staging();
+  if (folder->created_ && !folder->published_) ::rmdir(folder->path_.c_str());
+}
 
 RunFolder::RunFolder(const std::optional<std::string>& requested) {
   if (requested) {
@@ -99,6 +116,7 @@ RunFolder::RunFolder(const std::optional<std::string>& requested) {
                                          : ": cannot open the folder (" + error_text(errno) + ")."));
     }
     if (::flock(folder_fd_, LOCK_EX | LOCK_NB) != 0) {
+      created_ = false;  // the folder is the other run's now: never remove it
       throw UsageError("--out " + path_ +
                        ": another cvpbench run is writing into this folder; choose another.");
     }
@@ -118,6 +136,11 @@ RunFolder::RunFolder(const std::optional<std::string>& requested) {
       }
     }
     staging_ = path_ + "/" + staging_name_;
+    if (g_active == nullptr) {
+      static const bool registered = std::atexit([] { RunFolder::clean_up_at_exit(); }) == 0;
+      (void)registered;
+      g_active = this;
+    }
     staging_fd_ = ::openat(folder_fd_, staging_name_.c_str(),
                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (staging_fd_ < 0) {
@@ -134,6 +157,8 @@ RunFolder::RunFolder(const std::optional<std::string>& requested) {
 }
 
 RunFolder::~RunFolder() {
+  if (g_active == this) g_active = nullptr;
+  for (int fd : writer_fds_) ::close(fd);
   remove_staging();
   if (created_ && !published_) ::rmdir(path_.c_str());  // only if empty
   if (folder_fd_ >= 0) ::close(folder_fd_);               // releases the lock
@@ -141,6 +166,23 @@ RunFolder::~RunFolder() {
 
 std::string RunFolder::staged_path(const std::string& name) const {
   return staging_ + "/" + name;
+}
+
+std::string RunFolder::create_for_writer(const std::string& name) {
+  const int fd = ::openat(staging_fd_, name.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw std::runtime_error("cannot create " + name + " in the staging folder: " +
+                             error_text(errno));
+  }
+  writer_fds_.push_back(fd);
+  const std::string through_fd = "/proc/self/fd/" + std::to_string(fd);
+  struct stat by_fd {}, by_path {};
+  if (::stat(through_fd.c_str(), &by_fd) == 0 && ::fstat(fd, &by_path) == 0 &&
+      by_fd.st_ino == by_path.st_ino && by_fd.st_dev == by_path.st_dev) {
+    return through_fd;
+  }
+  return staged_path(name);
 }
 
 void RunFolder::stage(const std::string& name, const std::string& content) {
@@ -170,6 +212,8 @@ void RunFolder::stage(const std::string& name, const std::string& content) {
 }
 
 void RunFolder::publish(const std::vector<std::string>& names) {
+  for (int fd : writer_fds_) ::close(fd);
+  writer_fds_.clear();
   for (const auto& name : names) {
     const int fd = ::openat(staging_fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 || ::fsync(fd) != 0) {

@@ -35,6 +35,12 @@ class RunFolder {
   const std::string& staging_path() const { return staging_; }
   bool created_folder() const { return created_; }
 
+  // Creates the staged file `name` (O_CREAT|O_EXCL|O_NOFOLLOW: it must not exist) and returns
+  // a path that reaches exactly that file for a writer that opens by path: /proc/self/fd/N of
+  // the descriptor, kept open for the run (so a link planted under the name cannot redirect
+  // the writer), or the staged path where /proc is absent. Throws std::runtime_error.
+  std::string create_for_writer(const std::string& name);
+
   // Writes `content` to the staged file `name` (which must not exist yet) and syncs it.
   // Throws std::runtime_error on any failure, having removed the partial file.
   void stage(const std::string& name, const std::string& content);
@@ -45,12 +51,14 @@ class RunFolder {
 
  private:
   void remove_staging() noexcept;
+  static void clean_up_at_exit();
 
   std::string path_;
   std::string staging_;
   std::string staging_name_;
   int folder_fd_ = -1;
   int staging_fd_ = -1;
+  std::vector<int> writer_fds_;
   bool created_ = false;
   bool published_ = false;
 };

@@ -15,16 +15,27 @@ class ThreadsExecutor final : public Executor {
   explicit ThreadsExecutor(std::vector<int> worker_cpus)
       : Executor(Backend::threads, std::move(worker_cpus)) {
     workers_.reserve(static_cast<std::size_t>(threads()));
-    for (int w = 0; w < threads(); ++w) workers_.emplace_back([this, w] { work(w); });
+    try {
+      for (int w = 0; w < threads(); ++w) workers_.emplace_back([this, w] { work(w); });
+    } catch (...) {
+      // A thread the system would not create (a thread or memory limit): stop the ones made,
+      // so that no joinable thread is destroyed (std::terminate), and report the failure.
+      stop();
+      throw;
+    }
   }
 
-  ~ThreadsExecutor() override {
+  ~ThreadsExecutor() override { stop(); }
+
+  void stop() {
     {
       const std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
     }
     start_.notify_all();
-    for (auto& t : workers_) t.join();
+    for (auto& t : workers_) {
+      if (t.joinable()) t.join();
+    }
   }
 
  protected:

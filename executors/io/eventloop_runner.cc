@@ -73,7 +73,7 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
   std::latch go(1);
   std::vector<std::thread> threads;
   threads.reserve(n_loops);
-  for (std::size_t l = 0; l < n_loops; ++l) {
+  auto start_loop = [&](std::size_t l) {
     threads.emplace_back([&, l] {
       Loop& loop = *loops[l];
       try {
@@ -94,6 +94,21 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
       }
       loop.tally.finished = Clock::now();
     });
+  };
+  try {
+    for (std::size_t l = 0; l < n_loops; ++l) start_loop(l);
+  } catch (...) {
+    // A thread the system would not create: release the loops already started (they have not
+    // run a request) and join them, so that no joinable thread is destroyed, then report it.
+    for (std::size_t l = threads.size(); l < n_loops; ++l) {
+      loops[l]->tally.failure = std::current_exception();
+      ready.count_down();
+    }
+    ready.wait();  // the started loops have finished setting up
+    for (std::size_t l = 0; l < threads.size(); ++l) loops[l]->handler.reset();
+    go.count_down();
+    for (auto& t : threads) t.join();
+    throw;
   }
   ready.wait();
   const Clock::time_point start = Clock::now();

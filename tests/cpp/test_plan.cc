@@ -178,6 +178,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{{"--filter", "(?=matmul)"}, "not a valid regular expression"},
         BadInput{{"--filter", "(a)\\1"}, "not a valid regular expression"},
         BadInput{{"--filter", std::string(5000, 'a')}, "longer than 4096"},
+        BadInput{{"--filter", [] {
+                    std::string p;
+                    for (int i = 0; i < 100; ++i) p += "x{0,1000}";
+                    return p;
+                  }()},
+                 "too complex"},
+        BadInput{{"--filter", "(((a{0,300}){0,300}){0,300})"}, "regular expression"},
         BadInput{{"--threads", "5000"}, "at most 4096"},
         BadInput{{"--size", "0"}, "at least 1"},
         BadInput{{"--size", "-5"}, "at least 1"},

@@ -205,3 +205,58 @@ def test_a_full_stdout_is_an_error(cvpbench, tmp_path):
     assert "standard output" in result.stderr
     # The results were written before the table: they are kept.
     json.loads((folder / "summary.json").read_text())
+
+
+# --- found by a hostile test: the environment a run starts in --------------------------------
+
+def test_a_hangup_ignored_on_entry_stays_ignored(cvpbench, tmp_path):
+    """nohup cvpbench ... : a closed terminal must not stop the run."""
+    folder = tmp_path / "out"
+    log = tmp_path / "stderr.txt"
+    process = subprocess.Popen([str(cvpbench), *LONG, "--out", str(folder)], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert wait_for_text(process, log, "about", count=5), log.read_text()
+    process.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)  # then stop it the ordinary way
+    assert process.wait(timeout=120) == 130
+    assert "interrupted" in log.read_text()
+    # Had the hangup counted, the Ctrl-C would have been the second signal: quit, no files.
+    assert "interrupted again" not in log.read_text()
+    assert load_summary(folder)["interrupted"] is True
+
+
+def test_closed_standard_descriptors_do_not_end_up_in_the_results(cvpbench, tmp_path):
+    folder = tmp_path / "out"
+
+    def close_all():
+        for fd in (0, 1, 2):
+            os.close(fd)
+    result = subprocess.run([str(cvpbench), *TINY, "--out", str(folder)], cwd=tmp_path,
+                            preexec_fn=close_all, timeout=300)
+    assert result.returncode == 0
+    raw = (folder / "benchmark.json").read_text()
+    assert "about" not in raw
+    json.loads(raw)
+
+
+@pytest.mark.parametrize("variable,value", [("OMP_PROC_BIND", "true"), ("OMP_PLACES", "cores"),
+                                            ("GOMP_CPU_AFFINITY", "0")])
+def test_openmp_binding_variables_are_refused(cvpbench, tmp_path, variable, value):
+    env = dict(os.environ, **{variable: value})
+    folder = tmp_path / "out"
+    result = subprocess.run([str(cvpbench), *TINY, "--out", str(folder)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert f"{variable}={value}" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not folder.exists()
+
+
+def test_an_odd_folder_name_is_printed_on_one_line(cvpbench, tmp_path):
+    folder = tmp_path / "two\nlines\x1b[31m"
+    result = run(cvpbench, [*TINY, "--out", str(folder)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = [x for x in result.stdout.splitlines() if x.startswith("results: ")]
+    assert len(line) == 1 and "\x1b" not in line[0] and "two\\nlines\\x1b[31m" in line[0]
+    json.loads((folder / "summary.json").read_text())

@@ -8,9 +8,7 @@ error, 130 interrupted. Errors are one line on stderr.
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 from . import CvpError, __version__
 from . import io as cvpio
@@ -58,7 +56,13 @@ exit codes: 0 pass, 1 confirmed regression, 2 bad input (also: a round count wit
 benchmark could ever be flagged, e.g. --test wilcoxon with 2^-rounds x benchmarks > alpha; the
 message says how many rounds are needed), 3 inconclusive (noisy machine, too few rounds for the
 noise so that no benchmark could flag its threshold, or a regression flagged but not
-re-measured). Arguments after -- go to both binaries."""
+re-measured), 130 stopped (Ctrl-C, SIGTERM, SIGHUP: the running binary's process group is
+stopped and the temporary folder removed). Arguments after -- go to both binaries.
+Binary mode: each run starts in a process group of its own, in a new empty folder, stderr to
+a file; when it exits, times out (--timeout-s; default 1800 s until a run has finished, then
+10 x the longest run, at least 60 s) or the gate is stopped, its process group (and, on Linux,
+every orphan it left, even in a session of its own) gets SIGTERM and, 2 s later, SIGKILL. Only
+what the run wrote into its own new --out folder is read."""
 
 EPILOG_EXPORT = """examples:
   cvp export results/ci-runner/ --format gab-smaller -o times.json
@@ -298,6 +302,18 @@ def _compare_alpha(text):
     return value
 
 
+def _finite_compare_alpha(text):
+    _finite(text)
+    return _compare_alpha(text)
+
+
+def _resamples(text):
+    value = _at_least(100)(text)
+    if value > 1_000_000:  # stats.MAX_RESAMPLES, spelled out so that parsing imports no numpy
+        raise argparse.ArgumentTypeError(f"must be at most 1000000: {text!r}")
+    return value
+
+
 def cmd_compare(args):
     run_a, run_b = cvpio.load_runs([args.a, args.b], same_format=True)
     if args.json not in (None, "-"):
@@ -316,9 +332,11 @@ def cmd_compare(args):
 
 
 def _gate_context(args):
+    from .gate import md_code
     if args.baseline_bin:
-        return (f"Binaries: baseline `{args.baseline_bin}`, candidate `{args.candidate_bin}`, "
-                f"{args.rounds} interleaved rounds (order alternating).")
+        return (f"Binaries: baseline {md_code(args.baseline_bin)}, candidate "
+                f"{md_code(args.candidate_bin)}, {args.rounds} interleaved rounds (order "
+                f"alternating).")
     return (f"Files: {len(args.baseline_json)} baseline and {len(args.candidate_json)} "
             f"candidate rounds, paired in order.")
 
@@ -408,33 +426,46 @@ def cmd_gate(args, parser):
         gate.check_program(args.baseline_bin)
         gate.check_program(args.candidate_bin)
         gate.check_power(args.rounds, 1, opts)
-        if opts.test == "wilcoxon":  # how many benchmarks Holm will divide alpha among
-            from .compare import work_key
-            listed = [gate.list_benchmarks(b, args.extra, args.timeout_s)
-                      for b in (args.baseline_bin, args.candidate_bin)]
-            if all(listed):
-                common = {work_key(x) for x in listed[0]} & {work_key(x) for x in listed[1]}
-                gate.check_power(args.rounds, len(common), opts)
-        workdir = args.work_dir or tempfile.mkdtemp(prefix="cvp-gate-")
         if args.work_dir:
-            cvpio.make_folder(workdir)
+            cvpio.make_folder(args.work_dir)
+        sup = gate.Supervisor(parent=args.work_dir, keep=bool(args.work_dir),
+                              timeout=args.timeout_s, log=_say, sweep=gate.become_subreaper())
+        stopped = None
         try:
-            base, cand = gate.run_rounds(args.baseline_bin, args.candidate_bin, args.rounds,
-                                         args.extra, workdir, timeout=args.timeout_s, log=_say)
+            sup.install()
+            if opts.test == "wilcoxon":  # how many benchmarks Holm will divide alpha among
+                from .compare import work_key
+                listed = [gate.list_benchmarks(sup, b, args.extra)
+                          for b in (args.baseline_bin, args.candidate_bin)]
+                if all(listed):
+                    common = {work_key(x) for x in listed[0]} & {work_key(x) for x in listed[1]}
+                    gate.check_power(args.rounds, len(common), opts)
+            base, cand = gate.run_rounds(sup, args.baseline_bin, args.candidate_bin, args.rounds,
+                                         args.extra)
             first = gate.evaluate(gate.rounds_from_runs(base), gate.rounds_from_runs(cand), opts)
             noisy = first["canary"] and first["canary"]["noisy"]
             if first["flagged"] and not noisy:
                 _say(f"cvp gate: re-running {len(first['flagged'])} flagged benchmark(s) to "
                      f"confirm")
-                base, cand = gate.run_rounds(args.baseline_bin, args.candidate_bin, args.rounds,
-                                             args.extra, workdir, label="confirm-",
-                                             filter_names=gate.flagged_names(first),
-                                             timeout=args.timeout_s, log=_say)
+                base, cand = gate.run_rounds(sup, args.baseline_bin, args.candidate_bin,
+                                             args.rounds, args.extra, label="confirm-",
+                                             filter_names=gate.flagged_names(first))
                 confirm = gate.evaluate(gate.rounds_from_runs(base), gate.rounds_from_runs(cand),
                                         opts, only=set(first["flagged"]))
+        except gate.Stopped as e:
+            stopped = e
         finally:
-            if not args.work_dir:
-                shutil.rmtree(workdir, ignore_errors=True)
+            sup.close()
+        if stopped is None and sup.pending is not None:
+            stopped = gate.Stopped(sup.pending)
+        if stopped is not None:
+            kept = (f"the outputs so far are in {cvpio.display_path(sup.root)}" if sup.keep
+                    else "its temporary folder was removed")
+            _say(f"cvp gate: stopped by {stopped.name}; the running binary and its process "
+                 f"group were stopped and {kept}")
+            return 130
+        if sup.keep:
+            _say(f"cvp gate: the binaries' outputs are in {cvpio.display_path(sup.root)}")
     code, headline, notes = gate.decide(first, confirm)
     text = gate.markdown(first, confirm, code, headline, notes, opts, _gate_context(args))
     if args.json:
@@ -508,10 +539,10 @@ def build_parser():
     p.add_argument("b", metavar="B", help="the run compared with it (file or folder)")
     p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON ('-': "
                                                   "JSON on stdout instead of the table)")
-    p.add_argument("--alpha", type=_compare_alpha, default=0.05,
+    p.add_argument("--alpha", type=_finite_compare_alpha, default=0.05,
                    help="significance level of each one-sided test; the interval is the "
                         "matching 1 - 2 alpha one (default 0.05: 90%%)")
-    p.add_argument("--margin", type=_fraction, default=0.05,
+    p.add_argument("--margin", type=_finite_fraction, default=0.05,
                    help="equivalence margin: 'no change' needs the whole interval within "
                         "+-margin, 'slower'/'faster' an estimate beyond it (default 0.05 = 5%%)")
     p.add_argument("--correction", choices=("bh", "none"), default="bh",
@@ -519,11 +550,13 @@ def build_parser():
                         "Benjamini-Hochberg per direction, so an A/A pair flags nothing with "
                         "probability >= 1 - alpha) or none (per-row p: about 2 alpha of an A/A "
                         "pair's rows read changed by chance)")
-    p.add_argument("--resamples", type=_at_least(100), default=20000,
+    p.add_argument("--resamples", type=_resamples, default=20000,
                    help="random assignments of repetitions for the whole-run test when there are "
-                        "more than 20000 possible (default 20000); the per-benchmark intervals "
-                        "are exact and use none")
-    p.add_argument("--seed", type=int, default=20240601, help="seed of those assignments")
+                        "more than 20000 possible (default 20000, at most 1000000); the "
+                        "per-benchmark intervals are exact and use none")
+    p.add_argument("--seed", type=_at_least(0), default=20240601,
+                   help="seed of those assignments (and of the choice of 50 repetitions a side "
+                        "for the whole-run test when there are more)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.set_defaults(handler=cmd_compare)
 
@@ -546,8 +579,11 @@ def build_parser():
     p.add_argument("--rounds", type=_at_least(2), default=5,
                    help="interleaved rounds in binary mode (default 5)")
     p.add_argument("--timeout-s", type=_finite_positive, default=None,
-                   help="limit for one binary run, in seconds")
-    p.add_argument("--work-dir", metavar="FOLDER", help="keep the binaries' outputs here "
+                   help="limit for one binary run, in seconds (default: 1800 s until a run "
+                        "has finished, then 10 x the longest run so far, at least 60 s; "
+                        "--list: 60 s); a run past it is stopped with its whole process group")
+    p.add_argument("--work-dir", metavar="FOLDER", help="keep the binaries' outputs in a new "
+                   "folder cvp-gate-XXXXXXXX made inside FOLDER, one empty folder per run "
                    "(default: a temporary folder, removed afterwards)")
     p.add_argument("--threshold-cpu", type=_finite_fraction, default=0.05,
                    help="smallest slowdown that counts for kind cpu (default 0.05 = 5%%)")

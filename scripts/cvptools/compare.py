@@ -22,6 +22,8 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import CvpError
 from . import stats
 from .io import SUMMARY, is_complexity_row
@@ -49,8 +51,10 @@ def format_seconds(seconds):
 def _p(p, floor=None):
     if p is None:
         return "n/a"
+    if p == 0.0:
+        return "<1e-300"  # below the smallest float: 1/C(m+n, m) from ~515 samples a side
     text = f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
-    if floor is not None and p <= floor * (1 + 1e-9):
+    if floor and p <= floor * (1 + 1e-9):
         text += "*"  # the smallest p this sample size can give
     return text
 
@@ -75,18 +79,19 @@ def requests_in_name(name):
 @dataclass
 class Measured:
     """One benchmark of one run. `times` are whole-iteration wall times (seconds); `per_unit`
-    the same divided by the work of one iteration (requests for io; 1 otherwise)."""
+    the same divided by the work of one iteration (requests for io; 1 otherwise); both numpy
+    arrays (a summary may hold millions of samples)."""
     name: str
     key: str
     kind: str
     unit: str                      # "product", "request" or "run"
-    times: list = field(default_factory=list)
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     median_s: float = 0.0
     work: int = None               # requests per iteration (io), None when unknown or n/a
     work_source: str = ""
-    per_unit: list = field(default_factory=list)
+    per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
     median: float = 0.0            # median time per unit of work
-    throughput: list = field(default_factory=list)
+    throughput: np.ndarray = field(default_factory=lambda: np.zeros(0))
     throughput_median: float = None
     throughput_unit: str = None
     speedup: dict = None           # the file's own speedup {value, ci95, baseline}, if any
@@ -105,7 +110,8 @@ def _unit_of(kind, name):
 def _normalise(m):
     """Fill per_unit and median from times and work."""
     scale = m.work if (m.unit == "request" and m.work) else 1
-    m.per_unit = [t / scale for t in m.times]
+    m.times = np.asarray(m.times, dtype=float)
+    m.per_unit = m.times / scale if scale != 1 else m.times
     m.median = m.median_s / scale
     return m
 
@@ -117,7 +123,7 @@ def _from_summary(run):
         kind = r.get("kind") or kind_of_name(name)
         wall = r["wall_s"]
         m = Measured(name=name, key=work_key(name), kind=kind, unit=_unit_of(kind, name),
-                     times=[float(v) for v in wall.get("samples", [])],
+                     times=np.asarray(wall.get("samples", []), dtype=float),
                      median_s=float(wall["median"]))
         if m.unit == "request":
             requests = (r.get("params") or {}).get("requests")
@@ -133,7 +139,8 @@ def _from_summary(run):
             # throughput = work / time: each sample's is the median's scaled by median / time
             m.throughput_unit = str(tp.get("unit", ""))
             m.throughput_median = float(tp["value"])
-            m.throughput = [m.throughput_median * m.median_s / t for t in m.times if t > 0]
+            times = m.times[m.times > 0]
+            m.throughput = m.throughput_median * m.median_s / times
         sp = r.get("speedup")
         if isinstance(sp, dict) and _finite_positive(sp.get("value")):
             m.speedup = {"value": float(sp["value"]), "ci95": sp.get("ci95"),
@@ -184,17 +191,17 @@ def _from_gbench(run):
         _normalise(m)
         if rows:
             if m.unit == "request":
-                m.throughput = [m.work / t for t in times if t > 0]
+                m.throughput = np.array([m.work / t for t in times if t > 0])
                 m.throughput_unit = "requests/s"
             elif all(_finite_positive(b.get("FLOP/s")) for b in rows):
-                m.throughput = [float(b["FLOP/s"]) / 1e9 for b in rows]
+                m.throughput = np.array([float(b["FLOP/s"]) / 1e9 for b in rows])
                 m.throughput_unit = "GFLOP/s"
             elif m.unit == "product" and _N_SEGMENT.search(name):
                 n = int(_N_SEGMENT.search(name).group(1))
-                m.throughput = [2.0 * n ** 3 / t / 1e9 for t in times if t > 0]
+                m.throughput = np.array([2.0 * n ** 3 / t / 1e9 for t in times if t > 0])
                 m.throughput_unit = "GFLOP/s"
-            if m.throughput:
-                m.throughput_median = statistics.median(m.throughput)
+            if len(m.throughput):
+                m.throughput_median = float(np.median(m.throughput))
         _add(out, m, run)
     if not out:
         raise CvpError(f"{run.path}: no benchmark results in it")
@@ -346,15 +353,16 @@ def _row(a, b, alpha):
                             "only if both ran the same number of requests)")
     if a_med > 0 and b_med > 0 and abs(math.log(b_med) - math.log(a_med)) <= _LOG_LIMIT:
         row["ratio_of_medians"] = b_med / a_med
-    if a_med <= 0 or b_med <= 0 or any(v <= 0 for v in a_vals + b_vals):
+    a_vals, b_vals = np.asarray(a_vals, dtype=float), np.asarray(b_vals, dtype=float)
+    if a_med <= 0 or b_med <= 0 or np.any(a_vals <= 0) or np.any(b_vals <= 0):
         row["verdict"] = "not compared (a time of zero)"
         return row
-    if not a_vals or not b_vals:
+    if not a_vals.size or not b_vals.size:
         row["ratio"] = row["ratio_of_medians"]
         row["verdict"] = "untested (no samples)"
         return row
-    la, lb = [math.log(v) for v in a_vals], [math.log(v) for v in b_vals]
-    if max(lb) - min(la) > _LOG_LIMIT or max(la) - min(lb) > _LOG_LIMIT:
+    la, lb = np.log(a_vals), np.log(b_vals)
+    if lb.max() - la.min() > _LOG_LIMIT or la.max() - lb.min() > _LOG_LIMIT:
         row["verdict"] = "not compared (times differ by more than 1e100 times)"
         return row
     res = stats.shift_interval(la, lb, alpha)
@@ -462,6 +470,7 @@ def _overall(rows, alpha, cross, resamples, seed):
     up, down, floor, how = stats.round_permutation_p([r["_logs"][0] for r in used],
                                                      [r["_logs"][1] for r in used],
                                                      resamples=resamples, seed=seed)
+    ua, ub = (min(x, stats.ROUND_MAX_COLUMNS) for x in (na, nb))  # the columns it used
     slower, faster = ("lower throughput", "higher throughput") if cross else ("slower", "faster")
     if up <= alpha:
         text = f"B is {slower} overall across the {len(used)} rows (p {_p(up, floor)})"
@@ -472,10 +481,11 @@ def _overall(rows, alpha, cross, resamples, seed):
                 f"{_p(down, floor)} for {faster})")
     text += (f"; the sum of the rows' rank counts, its null from reassigning whole columns "
              f"(repetition j of every benchmark) between A and B, {how}, so the rows need not "
-             f"be independent and the floor is again 1/C({na + nb},{na}) = {_p(floor)}. "
+             f"be independent and the floor is again 1/C({ua + ub},{ua}) = {_p(floor)}. "
              f"It sees a shift of the whole run that no row shows alone; it cannot tell a "
              f"change of code from a run on a busier or slower-clocked machine")
-    return {"rows": len(used), "n_a": na, "n_b": nb, "p_slower": up, "p_faster": down,
+    return {"rows": len(used), "n_a": na, "n_b": nb, "columns_a": ua, "columns_b": ub,
+            "p_slower": up, "p_faster": down,
             "min_p": floor, "method": how,
             "change": "slower" if up <= alpha else "faster" if down <= alpha else None,
             "statement": text}
@@ -493,15 +503,19 @@ def method_text(alpha, margin, correction):
         "requests/s counter), matched by name without /requests:N; estimate: Hodges-Lehmann (the "
         "median of all pairwise ratios B_j/A_i); CI: the exact distribution-free interval from "
         f"the Mann-Whitney distribution (Bauer 1972), nominal {level:g}% (each end a one-sided "
-        f"{100 * (1 - alpha):g}% bound, its real coverage stated per sample size); p: exact "
-        f"one-sided Mann-Whitney on log times, consistent with the CI (CI excludes 1 iff p <= "
-        f"alpha {alpha:g}); correction for many rows: {corr}; verdict: slower/faster when the "
-        f"corrected p <= alpha and the estimate is beyond +-{_pct(margin)} ('..., within "
-        f"+-{_pct(margin)}' when it is inside), no change when the row's CI lies within "
-        f"+-{_pct(margin)} (two one-sided tests), inconclusive otherwise; repetitions are "
-        f"treated as exchangeable, so drift between the two runs (machine load, frequency) is "
-        f"not in the CI: 'cvp gate' pairs interleaved rounds for that; on different machines the "
-        f"same figures are read as throughput B/A")
+        f"{100 * (1 - alpha):g}% bound, its real coverage stated per sample size; the ratios "
+        f"are never all formed: beyond {stats.DENSE_PAIRS_LIMIT} pairs the needed order "
+        f"statistics are selected from the sorted samples, the same values in memory linear in "
+        f"the samples); p: exact one-sided Mann-Whitney on log times, consistent with the CI (CI "
+        f"excludes 1 iff p <= alpha {alpha:g}; the Mann-Whitney distribution is exact up to "
+        f"{stats.EXACT_RANK_LIMIT} pairs, its normal approximation beyond); correction for "
+        f"many rows: {corr}; verdict: slower/faster when the corrected p <= alpha and the "
+        f"estimate is beyond +-{_pct(margin)} ('..., within +-{_pct(margin)}' when it is "
+        f"inside), no change when the row's CI lies within +-{_pct(margin)} (two one-sided "
+        f"tests), inconclusive otherwise; repetitions are treated as exchangeable, so drift "
+        f"between the two runs (machine load, frequency) is not in the CI: 'cvp gate' pairs "
+        f"interleaved rounds for that; on different machines the same figures are read as "
+        f"throughput B/A")
 
 
 def compare_runs(run_a, run_b, alpha=0.05, margin=DEFAULT_MARGIN, correction="bh",
@@ -514,6 +528,12 @@ def compare_runs(run_a, run_b, alpha=0.05, margin=DEFAULT_MARGIN, correction="bh
         raise CvpError(f"margin must be a fraction in [0, 1): {margin!r}")
     if correction not in CORRECTIONS:
         raise CvpError(f"correction must be one of {', '.join(CORRECTIONS)}: {correction!r}")
+    if isinstance(resamples, bool) or not isinstance(resamples, int) \
+            or not 100 <= resamples <= stats.MAX_RESAMPLES:
+        raise CvpError(f"resamples must be an integer in [100, {stats.MAX_RESAMPLES}]: "
+                       f"{resamples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise CvpError(f"seed must be a non-negative integer: {seed!r}")
     a_all, b_all = measured(run_a), measured(run_b)
     common = [k for k in a_all if k in b_all]
     if not common:
@@ -606,7 +626,18 @@ def _speedup_text(sp):
     return f"x{sp['value']:.3g}"
 
 
+def _shown(text):
+    """Text for one line of a terminal: control, format and line-separator characters (a new
+    line, ESC, a bidirectional override) written as \\uXXXX, so that a name read from a file
+    cannot break the table or drive the terminal."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+
+
 def format_table(result):
+    """The comparison as plain text; every line passes _shown."""
     cross = not result["machines"]["same"]
     rows = result["benchmarks"]
     floor_of = {(g["n_a"], g["n_b"]): g["min_p"] for g in result["resolution"]}
@@ -638,6 +669,7 @@ def format_table(result):
             lines.append([r["name"], format_seconds(a_med) + _unit_label(r),
                           format_seconds(b_med) + _unit_label(r), ratio, ci,
                           _p(r["p_slower"], floor), _p(r["p_faster"], floor), r["verdict"]])
+    lines = [[_shown(cell) for cell in row] for row in lines]
     last = len(header) - 1
     widths = [max(len(str(row[i])) for row in [header] + lines) for i in range(len(header))]
     out = [f"A: {result['a']}", f"B: {result['b']}"]
@@ -671,4 +703,4 @@ def format_table(result):
         if result[side]:
             out.append(f"{side.replace('_', ' ')}: {', '.join(result[side])}")
     out.append(f"method: {result['method']}")
-    return "\n".join(out) + "\n"
+    return "\n".join(_shown(line) for line in out) + "\n"

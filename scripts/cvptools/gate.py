@@ -22,14 +22,25 @@ benchmark also gets the smallest slowdown its observed round-to-round spread wou
 inconclusive, never a pass.
 
 Exit codes: 0 pass, 1 confirmed regression, 3 inconclusive (noisy machine, too few rounds for
-the noise, or unconfirmed regression), 2 bad input.
+the noise, or unconfirmed regression), 2 bad input (130 when stopped: see cli.py).
+
+Binary mode (Supervisor, run_rounds): each run in a new empty folder of the gate's own and a
+process group of its own, stderr to a file, a time limit that follows the work, and the whole
+group (and every orphan it left) stopped when the run ends, times out or the gate is stopped.
+Every string from outside that reaches the Markdown goes through md_code.
 """
 
 import fnmatch
 import math
 import os
+import re
 import shutil
+import signal
+import stat
 import subprocess
+import sys
+import tempfile
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +48,7 @@ import numpy as np
 from . import CvpError
 from . import stats
 from .compare import measured
-from .io import load_run
+from .io import GBENCH_FILE, SUMMARY_FILE, display_path, load_run
 
 PASS, REGRESSION, BAD_INPUT, INCONCLUSIVE = 0, 1, 2, 3
 DEFAULT_CANARY = "matmul/*mode:serial*"
@@ -203,7 +214,7 @@ def decide(first, confirm=None, confirm_available=False):
         notes.append("No canary benchmark found: the noise check was skipped.")
     elif canary["noisy"]:
         return INCONCLUSIVE, "INCONCLUSIVE: the machine is too noisy", [
-            f"Canary `{canary['name']}` varies by "
+            f"Canary {md_code(canary['name'])} varies by "
             f"{100 * max(canary['cv_baseline'], canary['cv_candidate']):.1f}% "
             f"across rounds (limit {100 * canary['limit']:.1f}%); rerun on a quieter machine."]
     weak = [r for r in first["benchmarks"] if r.get("resolves_threshold") is False]
@@ -232,7 +243,7 @@ def decide(first, confirm=None, confirm_available=False):
         return REGRESSION, f"REGRESSION: {len(confirmed)} benchmark(s) slower, confirmed", notes
     return PASS, "PASS: flagged slowdowns did not reproduce on re-run", notes + [
         "Flagged in the first pass but not on re-run: " + ", ".join(
-            f"`{n}`" for n in first["flagged"]) + "."]
+            md_code(n) for n in first["flagged"]) + "."]
 
 
 def _finite_or_inf(value):
@@ -257,8 +268,43 @@ def _rounds_advice(rows):
             f"thresholds at this noise.")
 
 
-def _md(text):
-    return str(text).replace("|", "\\|").replace("`", "'").replace("\n", " ")
+def _visible(text):
+    """One line: control, format and line-separator characters (a new line, ESC, a
+    bidirectional override) written as \\uXXXX."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+
+
+def md_code(text, table=False):
+    """`text` as a Markdown code span that shows it literally and nothing else: the one way any
+    string from outside the gate (benchmark names, kinds, paths) reaches its Markdown.
+
+    Inside a code span CommonMark interprets nothing (no links, images, emphasis, HTML or
+    autolinks) except the backtick fence, so the fence is one backtick longer than the longest
+    run of backticks in the text (padded with a space where the text begins or ends with a
+    backtick, or with a space at both ends, which CommonMark would strip). Control characters
+    become \\uXXXX, so the span stays on its line. In a table cell (table=True) GFM splits the
+    row at every pipe not escaped by a backslash before any inline parsing, code spans
+    included: a pipe becomes \\| (after an even run of backslashes, so that the escape is the
+    pipe's own; GFM removes it again inside the span)."""
+    text = _visible(text)
+    if table and "|" in text:
+        out, run = [], 0
+        for c in text:
+            if c == "|":
+                out.append("\\" * (run % 2) + "\\|")
+                run = 0
+                continue
+            run = run + 1 if c == "\\" else 0
+            out.append(c)
+        text = "".join(out)
+    longest = max((len(r) for r in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    if not text or text[0] == "`" or text[-1] == "`" or (text[0] == " " and text[-1] == " "):
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
 
 
 def _pct(ratio):
@@ -287,7 +333,7 @@ def markdown(first, confirm, code, headline, notes, opts, context=""):
     canary = first["canary"]
     if canary:
         state = "too noisy" if canary["noisy"] else "ok"
-        lines += [f"Canary `{_md(canary['name'])}`: CV {100 * canary['cv_baseline']:.1f}% "
+        lines += [f"Canary {md_code(canary['name'])}: CV {100 * canary['cv_baseline']:.1f}% "
                   f"(baseline), {100 * canary['cv_candidate']:.1f}% (candidate), limit "
                   f"{100 * canary['limit']:.1f}%: {state}.", ""]
     confirmed = set(confirm["flagged"]) if confirm else set()
@@ -297,8 +343,8 @@ def markdown(first, confirm, code, headline, notes, opts, context=""):
     for r in rows:
         if r["ratio"] is None:
             why = (r.get("notes") or ["not tested"])[-1]
-            lines.append(f"| `{_md(r['name'])}` | {r['kind']} | n/a | n/a | n/a | n/a | "
-                         f"{_md(why)} |")
+            lines.append(f"| {md_code(r['name'], True)} | {md_code(r['kind'], True)} | n/a | "
+                         f"n/a | n/a | n/a | {why} |")
             continue
         if r["flagged"]:
             if confirm is None:
@@ -314,17 +360,18 @@ def markdown(first, confirm, code, headline, notes, opts, context=""):
         else:
             verdict = "ok"
         p = "n/a" if r["p_holm"] is None else f"{r['p_holm']:.2g}"
-        lines.append(f"| `{_md(r['name'])}` | {r['kind']} | {r['ratio']:.3f} ({_pct(r['ratio'])}) "
+        lines.append(f"| {md_code(r['name'], True)} | {md_code(r['kind'], True)} | "
+                     f"{r['ratio']:.3f} ({_pct(r['ratio'])}) "
                      f"| [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] | {p} | "
                      f"{_flaggable(r.get('resolution'), r.get('resolves_threshold') is not None)}"
                      f" | {verdict} |")
     lines.append("")
     for r in rows:
         for note in (r.get("notes", []) if r["ratio"] is not None else []):
-            lines += [f"`{_md(r['name'])}`: {_md(note)}.", ""]
+            lines += [f"{md_code(r['name'])}: {note}.", ""]
     if first["skipped"]:
         lines += ["Not in every round (not tested): " + ", ".join(
-            f"`{_md(n)}`" for n in first["skipped"]) + ".", ""]
+            md_code(n) for n in first["skipped"]) + ".", ""]
     lines += notes
     lines.append(f"\nExit code {code}.")
     return "\n".join(lines).rstrip() + "\n"
@@ -371,54 +418,410 @@ def check_program(program):
         raise CvpError(f"{program}: no such program on PATH")
 
 
-def list_benchmarks(binary, extra, timeout=None):
+# Time limits of one binary run, when --timeout-s is not given: a run gets FIRST_LIMIT_S until
+# some run has finished; from then on LIMIT_FACTOR times the longest run so far (of either
+# binary: a candidate 10 times slower than the baseline is a hang or a regression no gate needs
+# to wait out), at least MIN_LIMIT_S. `--list` gets LIST_LIMIT_S.
+FIRST_LIMIT_S = 1800.0
+LIMIT_FACTOR = 10.0
+MIN_LIMIT_S = 60.0
+LIST_LIMIT_S = 60.0
+KILL_GRACE_S = 2.0          # from SIGTERM to SIGKILL of a binary's process group
+_POLL_S = 0.02
+_TAIL_BYTES = 8192          # of a binary's stderr, for the one line an error quotes
+_LIST_BYTES = 4 << 20       # of `--list` output read
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, n))
+
+
+def default_limit(durations):
+    """The limit (seconds) of the next binary run when none is given: FIRST_LIMIT_S before any
+    run has finished, then LIMIT_FACTOR x the longest finished run, at least MIN_LIMIT_S."""
+    if not durations:
+        return FIRST_LIMIT_S
+    return max(MIN_LIMIT_S, LIMIT_FACTOR * max(durations))
+
+
+class Stopped(BaseException):
+    """The gate was told to stop (SIGINT, SIGTERM or SIGHUP) while it ran binaries. A
+    BaseException, like KeyboardInterrupt, so that no `except Exception` swallows it."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self):
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+
+def _processes():
+    """[(pid, state, ppid, pgid)] of every process, from /proc; None without /proc."""
+    if not os.path.exists("/proc/self/stat"):
+        return None
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    out = []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                text = f.read().decode("ascii", "replace")
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rfind(")") + 2:].split()
+        if len(fields) > 2:
+            out.append((int(entry), fields[0], int(fields[1]), int(fields[2])))
+    return out
+
+
+def _live_targets(pgid, sweep):
+    """Live (not zombie) processes of process group `pgid`, and with `sweep` every live
+    descendant of this process too (as a child subreaper every orphan of the binaries becomes
+    one, even one that made a session of its own). None without /proc."""
+    table = _processes()
+    if table is None:
+        return None
+    live = {pid for pid, state, _, _ in table if state not in ("Z", "X")}
+    found = {pid for pid, _, _, group in table if group == pgid and pid in live}
+    if sweep:
+        children = {}
+        for pid, _, parent, _ in table:
+            children.setdefault(parent, []).append(pid)
+        todo = list(children.get(os.getpid(), []))
+        while todo:
+            pid = todo.pop()
+            if pid in live:
+                found.add(pid)
+            todo += children.get(pid, [])
+    found.discard(os.getpid())
+    return found
+
+
+def become_subreaper():
+    """Make this process the child subreaper of its descendants (Linux): an orphan of a binary
+    is then re-parented here, not to init, so that the gate can still find and stop it. True
+    when it worked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+class Supervisor:
+    """Runs the binaries for the gate, so that nothing they start outlives it.
+
+    * Every run starts in a session (and process group) of its own (start_new_session), with
+      stdin and stdout on /dev/null and stderr into a file in the gate's private folder: the
+      gate waits for the process it started, never for the end of a pipe that a process left
+      behind could hold open.
+    * When that process ends, times out (see default_limit), or the gate is stopped, its whole
+      process group gets SIGTERM and, KILL_GRACE_S later, SIGKILL. The process is reaped only
+      after that, so its process group id cannot be reused by another process meanwhile.
+      With `sweep` (the command line sets it, after become_subreaper()) every other live
+      descendant of the gate is stopped the same way: an orphan that made a session of its own
+      (a daemon's double fork) has left the group but is still the gate's descendant.
+    * Every file is under `root`, a new folder made with mkdtemp (inside `parent` when given):
+      each run gets a new empty folder of its own in it (folder()), so nothing a run did not
+      write itself can be read as its output. `root` is removed by close() unless `keep`.
+    * install() makes SIGINT, SIGTERM and SIGHUP raise Stopped (main thread only); while a
+      child is being started or stopped a signal is held and raised right after, so no child
+      escapes between its start and its registration. close() restores the handlers.
+    Only cli.py prints: messages go through `log`."""
+
+    def __init__(self, parent=None, keep=False, timeout=None, grace=KILL_GRACE_S, log=None,
+                 sweep=False):
+        try:
+            self.root = tempfile.mkdtemp(prefix="cvp-gate-", dir=parent)
+        except OSError as e:
+            raise CvpError(f"{parent or tempfile.gettempdir()}: cannot make a folder for the "
+                           f"gate ({e.strerror})") from None
+        self.keep = keep
+        self.timeout = timeout
+        self.grace = grace
+        self.log = log or (lambda line: None)
+        self.sweep = sweep
+        self.durations = []
+        self.pending = None        # the first stop signal received
+        self._raised = False       # ... and whether it was raised as Stopped yet
+        self._hold = 0
+        self._proc = None
+        self._previous = {}
+        self._closed = False
+
+    # -- signals --
+    def install(self):
+        """A signal ignored when the gate started (nohup, a background job) stays ignored."""
+        for sig in STOP_SIGNALS:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        """The first stop signal raises Stopped (or is held, see _check); later ones are only
+        noted: the gate is already stopping, and its cleanup must not be cut short."""
+        if self.pending is not None:
+            return
+        self.pending = signum
+        if not self._hold and not self._closed:
+            self._raised = True
+            raise Stopped(signum)
+
+    def _check(self):
+        if self.pending is not None and not self._hold and not self._raised:
+            self._raised = True
+            raise Stopped(self.pending)
+
+    # -- folders --
+    def folder(self, prefix):
+        """A new, empty folder of this gate's own."""
+        return tempfile.mkdtemp(prefix=prefix, dir=self.root)
+
+    def limit(self):
+        return self.timeout if self.timeout else default_limit(self.durations)
+
+    # -- processes --
+    def run(self, cmd, stderr_path, what, limit=None, stdout_path=None, record=True):
+        """Run `cmd` (an argument list, no shell); return its exit status once it and its
+        process group are gone. CvpError when it cannot start or outlives its limit."""
+        limit = limit or self.limit()
+        self._check()
+        self._hold += 1
+        try:
+            with open(stderr_path, "wb") as err, \
+                    open(stdout_path or os.devnull, "wb") as out:
+                try:
+                    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=err, start_new_session=True, close_fds=True)
+                except FileNotFoundError:
+                    raise CvpError(f"{cmd[0]}: no such program") from None
+                except PermissionError:
+                    raise CvpError(f"{cmd[0]}: not executable") from None
+                except OSError as e:
+                    raise CvpError(f"{cmd[0]}: cannot run ({e.strerror})") from None
+            self._proc = proc
+            started = time.monotonic()
+        finally:
+            self._hold -= 1
+        try:
+            self._check()
+            finished = self._wait(proc, started + limit)
+        except BaseException:
+            self._stop(proc, "")
+            raise
+        seconds = time.monotonic() - started
+        self._stop(proc, what if finished else "")
+        if not finished:
+            if self.timeout:
+                how = "the limit of --timeout-s"
+            elif not record:
+                how = "the limit of --list without --timeout-s"
+            else:
+                how = (f"the default limit: {LIMIT_FACTOR:g} x the longest run so far, at least "
+                       f"{MIN_LIMIT_S:g} s, or {FIRST_LIMIT_S:g} s before any run has finished; "
+                       f"set one with --timeout-s")
+            raise CvpError(f"{cmd[0]}: still running after {limit:g} s ({what}; {how}); "
+                           f"stopped it and its process group")
+        if record and proc.returncode == 0:
+            self.durations.append(seconds)
+        return proc.returncode
+
+    def _wait(self, proc, deadline):
+        """True once `proc` has exited (left unreaped where the system allows), False at the
+        deadline. A stop signal raises Stopped out of the sleep."""
+        pause = _POLL_S
+        while True:
+            if self._exited(proc):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(pause, left))
+            pause = min(pause * 1.5, 0.2)
+            self._check()
+
+    @staticmethod
+    def _exited(proc):
+        if proc.returncode is not None:
+            return True
+        if hasattr(os, "waitid") and hasattr(os, "WNOWAIT"):
+            try:
+                return os.waitid(os.P_PID, proc.pid,
+                                 os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+            except ChildProcessError:
+                pass
+        return proc.poll() is not None
+
+    def _stop(self, proc, what):
+        """SIGTERM to the process group (and, with `sweep`, to every other live descendant),
+        SIGKILL after the grace period, then reap."""
+        self._hold += 1
+        try:
+            pgid = proc.pid  # a session leader's process group id is its pid
+            targets = _live_targets(pgid, self.sweep)
+            left = sorted((targets or set()) - {pgid})
+            if what and left:
+                self.log(f"cvp gate: {len(left)} process(es) that {proc.args[0]} left running "
+                         f"({what}) stopped")
+            if targets is None or targets:
+                self._signal(pgid, targets, signal.SIGTERM)
+                deadline = time.monotonic() + self.grace
+                while time.monotonic() < deadline and self._alive(pgid, proc):
+                    time.sleep(_POLL_S)
+                targets = _live_targets(pgid, self.sweep)
+                if targets is None or targets:
+                    self._signal(pgid, targets, signal.SIGKILL)
+            proc.wait()
+            if self.sweep:
+                self._reap_orphans()
+            if self._proc is proc:
+                self._proc = None
+        finally:
+            self._hold -= 1
+
+    @staticmethod
+    def _signal(pgid, pids, sig):
+        for send, target in [(os.killpg, pgid)] + [(os.kill, p) for p in sorted(pids or ())]:
+            try:
+                send(target, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _alive(self, pgid, proc):
+        targets = _live_targets(pgid, self.sweep)
+        if targets is not None:
+            return bool(targets)
+        proc.poll()  # without /proc: reap the leader, then ask whether the group is empty
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    @staticmethod
+    def _reap_orphans():
+        """Collect the orphans re-parented to this subreaper (no other child is running)."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    def close(self):
+        """Stop a binary still running, remove the private folder (unless `keep`), restore the
+        signal handlers. Safe to call twice."""
+        self._hold += 1
+        try:
+            if self._proc is not None:
+                self._stop(self._proc, "")
+            if not self.keep and not self._closed:
+                shutil.rmtree(self.root, ignore_errors=True)
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+            self._previous = {}
+            self._closed = True
+        finally:
+            self._hold -= 1
+
+
+def _tail(path):
+    """The last non-empty line of a file (its last _TAIL_BYTES), on one line, or ''."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - _TAIL_BYTES))
+            data = f.read()
+    except OSError:
+        return ""
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    return _visible(lines[-1][:200]) if lines else ""
+
+
+def list_benchmarks(sup, binary, extra):
     """The benchmark names `BIN --quick --list [extra]` prints, or None when the binary cannot
     list them (then the power check waits for the measurements)."""
+    folder = sup.folder("list-")
+    listing = os.path.join(folder, "stdout.txt")
     try:
-        proc = subprocess.run([binary, "--quick", "--list", *extra], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, timeout=timeout or 60, check=False)
-    except (OSError, subprocess.SubprocessError):
+        code = sup.run([binary, "--quick", "--list", *extra], os.path.join(folder, "stderr.txt"),
+                       "--list", limit=sup.timeout or LIST_LIMIT_S, stdout_path=listing,
+                       record=False)
+    except CvpError as e:
+        sup.log(f"cvp gate: {binary} could not list its benchmarks ({e}); counting them from "
+                f"the first round")
         return None
-    if proc.returncode != 0:
+    if code != 0:
         return None
-    names = [line.strip() for line in proc.stdout.decode("utf-8", "replace").splitlines()]
+    with open(listing, "rb") as f:
+        text = f.read(_LIST_BYTES).decode("utf-8", "replace")
+    names = [line.strip() for line in text.splitlines()]
     names = [n for n in names if n and " " not in n]
     return names or None
 
 
-def run_rounds(baseline_bin, candidate_bin, rounds, extra, workdir, label="", filter_names=None,
-               timeout=None, log=None):
+def read_output(out, binary, what):
+    """The run a binary wrote into `out`, a path inside a folder the gate made empty just before
+    the run: it must be a folder (not a link) holding a regular file (not a link) that the
+    binary wrote in this run."""
+    try:
+        st = os.lstat(out)
+    except FileNotFoundError:
+        raise CvpError(f"{binary}: exited with status 0 but wrote no --out folder ({what})") \
+            from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise CvpError(f"{binary}: its --out {display_path(out)} is not a folder ({what})")
+    for name in (SUMMARY_FILE, GBENCH_FILE):
+        path = os.path.join(out, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise CvpError(f"{binary}: {display_path(path)} is not a regular file ({what})")
+        return load_run(path)
+    raise CvpError(f"{binary}: wrote neither {SUMMARY_FILE} nor {GBENCH_FILE} into its --out "
+                   f"folder ({what})")
+
+
+def run_rounds(sup, baseline_bin, candidate_bin, rounds, extra, label="", filter_names=None):
     """Run the two binaries interleaved, alternating which goes first; returns (base, cand) runs.
-    Every call is an argument list (no shell); a failing run is a CvpError."""
+    Every call is an argument list (no shell), into a new empty folder of its own (see
+    Supervisor); a failing run is a CvpError."""
     base, cand = [], []
     for i in range(rounds):
         order = [("baseline", baseline_bin, base), ("candidate", candidate_bin, cand)]
         if i % 2:
             order.reverse()
         for side, binary, sink in order:
-            out = os.path.join(workdir, f"{label}round{i + 1}-{side}")
+            what = f"{label}round {i + 1}, {side}"
+            folder = sup.folder(f"{label}round{i + 1}-{side}-")
+            out = os.path.join(folder, "out")
             cmd = [binary, "--quick", "--out", out]
             if filter_names:
                 # The names passed the user's own --filter already; only ours may remain.
                 cmd += ["--filter", filter_regex(filter_names)] + without_filter(extra)
             else:
                 cmd += list(extra)
-            if log:
-                log(f"cvp gate: {label}round {i + 1}/{rounds}: {side}")
-            try:
-                proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      timeout=timeout, check=False)
-            except FileNotFoundError:
-                raise CvpError(f"{binary}: no such program") from None
-            except PermissionError:
-                raise CvpError(f"{binary}: not executable") from None
-            except subprocess.TimeoutExpired:
-                raise CvpError(f"{binary}: still running after {timeout} s "
-                               f"({label}round {i + 1}, {side})") from None
-            if proc.returncode != 0:
-                tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-                why = f": {tail[-1][:200]}" if tail else ""
-                raise CvpError(f"{binary}: exited with status {proc.returncode} "
-                               f"({label}round {i + 1}, {side}){why}")
-            sink.append(load_run(out))
+            sup.log(f"cvp gate: {label}round {i + 1}/{rounds}: {side}")
+            errors = os.path.join(folder, "stderr.txt")
+            code = sup.run(cmd, errors, what)
+            if code != 0:
+                tail = _tail(errors)
+                why = f": {tail}" if tail else ""
+                status = (f"was killed by signal {-code}" if code < 0 else
+                          f"exited with status {code}")
+                raise CvpError(f"{binary}: {status} ({what}){why}")
+            sink.append(read_output(out, binary, what))
     return base, cand

@@ -97,10 +97,17 @@ def rank_cdf(m, n, u):
 
 def rank_min_p(m, n):
     """The smallest one-sided p an exact rank test on m vs n samples can give: 1/C(m+n, m)
-    (every B above every A). 1.0 when a side is empty."""
+    (every B above every A). 1.0 when a side is empty; 0.0 when it is below the smallest float
+    (from about 515 samples a side)."""
     if m < 1 or n < 1:
         return 1.0
-    return 1.0 / math.comb(m + n, m)
+    if m + n <= 1000:
+        try:
+            return 1.0 / math.comb(m + n, m)
+        except OverflowError:
+            pass
+    log_c = math.lgamma(m + n + 1) - math.lgamma(m + 1) - math.lgamma(n + 1)
+    return math.exp(-log_c) if log_c < 745.0 else 0.0
 
 
 def rank_repetitions_needed(alpha, other=None):
@@ -136,6 +143,107 @@ def rank_order_index(m, n, alpha):
     return lo
 
 
+DENSE_PAIRS_LIMIT = 1 << 21  # m*n up to which the pairwise differences are materialised
+_SELECT_SAMPLE = 16384       # candidates sampled per narrowing step of the selection
+
+
+def _rank_counts_sorted(a, b):
+    """(pairs with b_j > a_i, pairs with b_j == a_i) for sorted a and b, in O((m+n) log m)."""
+    left = np.searchsorted(a, b, side="left")
+    right = np.searchsorted(a, b, side="right")
+    return int(left.sum()), int((right - left).sum())
+
+
+def _row_positions(a, b, t, lo, hi, strict):
+    """Per row i (a_i), the number of j with b_j - a_i < t (strict) or <= t, the differences
+    computed in floating point exactly as b[j] - a[i], clipped to [lo, hi]. A first guess from
+    searchsorted(b, a + t) is corrected where a + t rounded differently (each step jumps over a
+    whole run of equal b values, so a correction takes a few steps, not one per element)."""
+    pos = np.clip(np.searchsorted(b, a + t, side="left" if strict else "right"), lo, hi)
+    while True:  # forward while the element at pos is still inside
+        rows = np.nonzero(pos < hi)[0]
+        d = b[pos[rows]] - a[rows]
+        rows = rows[d < t] if strict else rows[d <= t]
+        if not rows.size:
+            break
+        pos[rows] = np.minimum(np.searchsorted(b, b[pos[rows]], side="right"), hi[rows])
+    while True:  # back while the element before pos is outside
+        rows = np.nonzero(pos > lo)[0]
+        d = b[pos[rows] - 1] - a[rows]
+        rows = rows[d >= t] if strict else rows[d > t]
+        if not rows.size:
+            break
+        pos[rows] = np.maximum(np.searchsorted(b, b[pos[rows] - 1], side="left"), lo[rows])
+    return pos
+
+
+def pairwise_difference_kth(a, b, k, seed=DEFAULT_SEED):
+    """The k-th smallest (1-based) of the m*n differences b[j] - a[i] (as floating point
+    computes them), for sorted a and b, without forming them: memory O(m + n), time about
+    O((m + n) log n) per narrowing step and a handful of steps. Exact: the same value as
+    np.sort(b[:, None] - a[None, :]).ravel()[k - 1].
+
+    The selection keeps, per row i, the window [lo_i, hi_i) of the j still in play (every
+    difference left of it is below the answer, every one right of it above), narrows it with
+    two pivots drawn from a random sample of the candidates around the quantile of the rank
+    sought (Floyd-Rivest; the seed changes only how fast it gets there, never the result), and
+    sorts the last <= DENSE_PAIRS_LIMIT candidates. A pivot is a candidate's own value, so
+    every step removes at least one candidate."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    m, n = len(a), len(b)
+    if not 1 <= k <= m * n:
+        raise ValueError(f"k={k} outside 1..{m * n}")
+    rng = np.random.default_rng(seed)
+    lo = np.zeros(m, dtype=np.int64)
+    hi = np.full(m, n, dtype=np.int64)
+    while True:
+        live = np.nonzero(hi > lo)[0]          # rows with candidates left
+        width = hi[live] - lo[live]
+        cum = np.cumsum(width)
+        total = int(cum[-1])
+        rank = k - int(lo.sum())               # the rank sought among the candidates
+        if total <= DENSE_PAIRS_LIMIT:
+            rows = np.repeat(live, width)
+            cols = np.repeat(lo[live] - (cum - width), width) + np.arange(total)
+            return float(np.partition(b[cols] - a[rows], rank - 1)[rank - 1])
+        draw = rng.integers(0, total, size=_SELECT_SAMPLE)
+        at = np.searchsorted(cum, draw, side="right")
+        cols = lo[live[at]] + draw - (cum[at] - width[at])
+        sample = np.sort(b[cols] - a[live[at]])
+        q = rank / total
+        centre = q * _SELECT_SAMPLE
+        spread = 3.0 * math.sqrt(_SELECT_SAMPLE * q * (1.0 - q)) + 2.0
+        pivots = (sample[max(0, int(centre - spread))],
+                  sample[min(_SELECT_SAMPLE - 1, int(centre + spread))])
+        sub_a, sub_lo, sub_hi = a[live], lo[live], hi[live]
+        for pivot in pivots:
+            le = _row_positions(sub_a, b, pivot, sub_lo, sub_hi, strict=False)
+            below = int(le.sum()) - int(sub_lo.sum())  # candidates <= pivot
+            if below < rank:       # the answer is above the pivot
+                lo[live] = sub_lo = le
+                rank -= below
+                continue
+            if not np.array_equal(le, sub_hi):
+                hi[live] = le      # the answer is at most the pivot: drop what lies above
+                break
+            lt = _row_positions(sub_a, b, pivot, sub_lo, sub_hi, strict=True)
+            if int(lt.sum()) - int(sub_lo.sum()) < rank:
+                return float(pivot)  # fewer than `rank` below the pivot, at least up to it
+            hi[live] = lt          # the answer is below the pivot
+            break
+
+
+def _pairwise_order_stats(a, b, ks):
+    """{k: k-th smallest b[j] - a[i]} for sorted a, b: materialised when m*n is small, else by
+    pairwise_difference_kth (the same values, bounded memory)."""
+    m, n = len(a), len(b)
+    if m * n <= DENSE_PAIRS_LIMIT:
+        d = np.sort((b[:, None] - a[None, :]).ravel())
+        return {k: float(d[k - 1]) for k in ks}
+    return {k: pairwise_difference_kth(a, b, k) for k in ks}
+
+
 def shift_interval(a, b, alpha=0.05):
     """B against A on a log scale, for small samples, without a distributional assumption.
 
@@ -149,79 +257,129 @@ def shift_interval(a, b, alpha=0.05):
       p_up, p_down: exact one-sided Mann-Whitney p-values for "b above a" and "b below a" (ties
         count half, rounded conservatively); lower > 0 exactly when p_up <= alpha (no ties);
       min_p: the smallest attainable one-sided p, 1/C(m+n, m); k; m; n.
+    Beyond m*n = DENSE_PAIRS_LIMIT the differences are not formed: the counts come from merging
+    the sorted samples and the three order statistics from pairwise_difference_kth, the same
+    values in O(m + n) memory (millions of samples a side take seconds). Beyond
+    m*n = EXACT_RANK_LIMIT the p-values and k use the normal approximation of U (rank_cdf).
     REQUIRES: both sides non-empty, finite values."""
     a = np.sort(np.asarray(a, dtype=float))
     b = np.sort(np.asarray(b, dtype=float))
     m, n = len(a), len(b)
     if m == 0 or n == 0:
         raise ValueError("shift_interval needs samples on both sides")
-    d = np.sort((b[:, None] - a[None, :]).ravel())
     total = m * n
-    greater = int(np.sum(d > 0))
-    ties = int(np.sum(d == 0))
+    greater, ties = _rank_counts_sorted(a, b)
     less = total - greater - ties
     # P(U >= x) = P(U <= total - x); with ties counted as half, round x down (conservative).
     p_up = rank_cdf(m, n, total - math.floor(greater + ties / 2.0))
     p_down = rank_cdf(m, n, total - math.floor(less + ties / 2.0))
     k = rank_order_index(m, n, alpha)
-    out = {"m": m, "n": n, "estimate": float(np.median(d)), "lower": None, "upper": None,
+    middle = [(total + 1) // 2] if total % 2 else [total // 2, total // 2 + 1]
+    wanted = set(middle) | ({k, total - k + 1} if k else set())
+    order = _pairwise_order_stats(a, b, sorted(wanted))
+    estimate = float(np.mean(np.array([order[i] for i in middle])))  # as np.median does
+    out = {"m": m, "n": n, "estimate": estimate, "lower": None, "upper": None,
            "coverage": None, "k": k, "p_up": float(p_up), "p_down": float(p_down),
            "min_p": rank_min_p(m, n), "u_up": math.floor(greater + ties / 2.0),
            "u_down": math.floor(less + ties / 2.0)}
     if k:
-        out.update(lower=float(d[k - 1]), upper=float(d[total - k]),
+        out.update(lower=order[k], upper=order[total - k + 1],
                    coverage=1.0 - 2.0 * rank_cdf(m, n, k - 1))
     return out
 
 
 ROUND_EXACT_LIMIT = 20000  # assignments enumerated; beyond, a seeded Monte Carlo sample
+ROUND_MAX_COLUMNS = 50     # repetitions per side the whole-run test uses at most
+MAX_RESAMPLES = 1_000_000  # random assignments at most (they are scored in bounded blocks)
+_BLOCK_CELLS = 1 << 22     # elements per temporary array while scoring
 
 
 def round_permutation_p(a, b, resamples=20000, seed=DEFAULT_SEED):
     """One test of a whole run against another that does not assume its rows independent.
 
-    a: rows x m, b: rows x n (log times; column j of a side holds repetition j of every row).
-    Statistic: the sum over rows of the Mann-Whitney count of B above A (ties half). Its null
-    distribution comes from reassigning whole columns between A and B: valid when a side's
-    columns are exchangeable (repetitions run in random order), whatever the benchmarks' noise
-    shares across rows (another process, a frequency step), and for that reason it cannot go
-    below 1/C(m+n, m) either. Exact over all assignments up to ROUND_EXACT_LIMIT, else
-    `resamples` random ones (p = (1 + hits) / (1 + resamples)).
-    Returns (p_up, p_down, min_p, how)."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
+    a: rows x m, b: rows x n (log times; column j of a side holds repetition j of every row;
+    a list of equal-length 1-D arrays will do). Statistic: the sum over rows of the
+    Mann-Whitney count of B above A (ties half). Its null distribution comes from reassigning
+    whole columns between A and B: valid when a side's columns are exchangeable (repetitions
+    run in random order), whatever the benchmarks' noise shares across rows (another process,
+    a frequency step), and for that reason it cannot go below 1/C(m+n, m) either. Exact over
+    all assignments up to ROUND_EXACT_LIMIT, else `resamples` random ones (p = (1 + hits) /
+    (1 + resamples)). A side with more than ROUND_MAX_COLUMNS columns is represented by that
+    many of them, drawn at random with `seed` before any value is looked at (still a valid
+    test; the floor 1/C(100, 50) ~ 1e-29 is no limit), so memory and time stay bounded
+    whatever the repetition count. Returns (p_up, p_down, min_p, how)."""
+    if not 1 <= resamples <= MAX_RESAMPLES:
+        raise ValueError(f"resamples must be in 1..{MAX_RESAMPLES}: {resamples}")
+    rng = np.random.default_rng(seed)
+    sides, notes = [], []
+    for side in (a, b):
+        rows = [np.asarray(r, dtype=float) for r in side]
+        count = len(rows[0])
+        if count > ROUND_MAX_COLUMNS:
+            keep = np.sort(rng.choice(count, ROUND_MAX_COLUMNS, replace=False))
+            rows = [r[keep] for r in rows]
+            notes.append(f"{ROUND_MAX_COLUMNS} of {count}")
+        sides.append(np.stack(rows))
+    a, b = sides
     m, n = a.shape[1], b.shape[1]
     x = np.concatenate([a, b], axis=1)                        # rows x (m + n)
-    gt = (x[:, :, None] > x[:, None, :]).astype(float)
-    gt += 0.5 * (x[:, :, None] == x[:, None, :])
-    g = gt.sum(axis=0)                                        # G[i, j]: rows where i > j
-    total = math.comb(m + n, m)
-    if total <= ROUND_EXACT_LIMIT:
+    cols = m + n
+    g = np.zeros((cols, cols))                                 # G[i, j]: rows where i > j
+    step = max(1, _BLOCK_CELLS // (cols * cols))
+    for start in range(0, x.shape[0], step):
+        part = x[start:start + step]
+        g += (part[:, :, None] > part[:, None, :]).sum(axis=0)
+        g += 0.5 * (part[:, :, None] == part[:, None, :]).sum(axis=0)
+    total = math.comb(cols, m)
+    exact = total <= ROUND_EXACT_LIMIT
+    if exact:
         import itertools
-        masks = np.zeros((total, m + n))
-        for k, chosen in enumerate(itertools.combinations(range(m + n), n)):
-            masks[k, list(chosen)] = 1.0
+
+        def blocks():
+            combos = itertools.combinations(range(cols), n)
+            while True:
+                chosen = list(itertools.islice(combos, 4096))
+                if not chosen:
+                    return
+                mk = np.zeros((len(chosen), cols))
+                mk[np.repeat(np.arange(len(chosen)), n), np.array(chosen).ravel()] = 1.0
+                yield mk
         how = f"exact over all {total} assignments of columns"
     else:
-        rng = np.random.default_rng(seed)
-        chosen = np.argsort(rng.random((resamples, m + n)), axis=1)[:, :n]
-        masks = np.zeros((resamples, m + n))
-        np.put_along_axis(masks, chosen, 1.0, axis=1)
+        per_block = max(1, _BLOCK_CELLS // cols)
+
+        def blocks():
+            left = resamples
+            while left:
+                size = min(left, per_block)
+                left -= size
+                chosen = np.argsort(rng.random((size, cols)), axis=1)[:, :n]
+                mk = np.zeros((size, cols))
+                np.put_along_axis(mk, chosen, 1.0, axis=1)
+                yield mk
         how = f"{resamples} random assignments of columns (seed {seed})"
-    observed_mask = np.concatenate([np.zeros(m), np.ones(n)])
-    stat = lambda mk: np.einsum("ki,ij,kj->k", mk, g, 1.0 - mk)  # noqa: E731  B above A
-    null_up = stat(masks)
-    null_down = stat(1.0 - masks)  # A above B, same assignment (counts swap roles)
-    obs_up = float(stat(observed_mask[None, :])[0])
-    obs_down = float(stat(1.0 - observed_mask[None, :])[0])
+    if notes:
+        how += (f", on {' and '.join(notes)} repetitions (A and B), drawn at random (seed "
+                f"{seed}) before any value was read")
+
+    def up(mk):    # B above A: sum over B columns j, A columns i of G[j, i]
+        return np.einsum("ki,ki->k", mk @ g, 1.0 - mk)
+
+    def down(mk):  # A above B under the same assignment
+        return np.einsum("ki,ki->k", (1.0 - mk) @ g, mk)
+    observed = np.concatenate([np.zeros(m), np.ones(n)])[None, :]
+    obs_up, obs_down = float(up(observed)[0]), float(down(observed)[0])
     eps = 1e-9
-    if total <= ROUND_EXACT_LIMIT:
-        p_up = float(np.mean(null_up >= obs_up - eps))
-        p_down = float(np.mean(null_down >= obs_down - eps))
+    hits_up = hits_down = count = 0
+    for mk in blocks():
+        hits_up += int(np.sum(up(mk) >= obs_up - eps))
+        hits_down += int(np.sum(down(mk) >= obs_down - eps))
+        count += len(mk)
+    if exact:
+        p_up, p_down = hits_up / count, hits_down / count
     else:
-        p_up = float((1 + np.sum(null_up >= obs_up - eps)) / (1 + resamples))
-        p_down = float((1 + np.sum(null_down >= obs_down - eps)) / (1 + resamples))
-    return p_up, p_down, 1.0 / total, how
+        p_up, p_down = (1 + hits_up) / (1 + count), (1 + hits_down) / (1 + count)
+    return float(p_up), float(p_down), 1.0 / total, how
 
 
 def geometric_mean(values):

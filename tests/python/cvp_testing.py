@@ -112,3 +112,175 @@ def chromium_path():
             if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
                 return candidate
     return None
+
+
+# --- fake binaries and process checks for the gate's process tests ---------------------------
+
+FAKE_CVPBENCH = """\
+#!{python}
+# A stand-in for cvpbench, for the gate's tests. Every call is logged to STATE/calls; MODE:
+#   ok          write Google Benchmark JSON into --out (TIMES, slowed by SLOW) and exit 0
+#   nothing     exit 0 having written nothing
+#   hang        start a grandchild, then sleep (both for 600 s)
+#   stubborn    like hang, but child and grandchild ignore SIGTERM
+#   hang-later  like ok on the first call, like hang on every later one
+#   orphan      like ok, but first start a grandchild that keeps stderr open for 600 s
+#   daemon      like orphan, but the grandchild makes a session of its own (leaves the group)
+# Processes write "child PID" / "grandchild PID" lines to STATE/pids once they are ready.
+import json, math, os, random, signal, subprocess, sys, time
+STATE, MODE, TIMES, SLOW = {state!r}, {mode!r}, {times!r}, {slow!r}
+PIDS = os.path.join(STATE, "pids")
+args = sys.argv[1:]
+with open(os.path.join(STATE, "calls"), "a") as f:
+    f.write(" ".join(args) + "\\n")
+with open(os.path.join(STATE, "calls")) as f:
+    calls = len(f.readlines())
+if "--list" in args:
+    print("\\n".join(TIMES))
+    sys.exit(0)
+
+
+def note(kind, pid):
+    with open(PIDS, "a") as f:
+        f.write(f"{{kind}} {{pid}}\\n")
+
+
+def grandchild(ignore_term, new_session=False):
+    code = ("import os, signal, sys, time\\n"
+            + ("os.setsid()\\n" if new_session else "")
+            + ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n" if ignore_term else "")
+            + f"open({{PIDS!r}}, 'a').write(f'grandchild {{{{os.getpid()}}}}\\\\n')\\n"
+            + "time.sleep(600)\\n")
+    proc = subprocess.Popen([sys.executable, "-c", code])  # inherits stderr and holds it
+    for _ in range(1000):  # wait until it is ready, so that a test can find it
+        if os.path.exists(PIDS) and f"grandchild {{proc.pid}}" in open(PIDS).read():
+            return
+        time.sleep(0.01)
+
+
+mode = MODE if not (MODE == "hang-later" and calls == 1) else "ok"
+if mode == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+note("child", os.getpid())
+if mode in ("hang", "stubborn", "hang-later"):
+    grandchild(ignore_term=mode == "stubborn")
+    sys.stderr.write("working\\n")
+    sys.stderr.flush()
+    time.sleep(600)
+if mode == "nothing":
+    sys.exit(0)
+if mode in ("orphan", "daemon"):
+    grandchild(ignore_term=False, new_session=mode == "daemon")
+out = args[args.index("--out") + 1]
+flt = args[args.index("--filter") + 1] if "--filter" in args else None
+rng = random.Random(calls)
+times = TIMES
+if flt:
+    import re
+    times = {{n: t for n, t in times.items() if re.search(flt, n)}}
+bench = []
+for name, t in times.items():
+    for i in range(3):
+        v = t * SLOW.get(name, 1.0) * math.exp(rng.gauss(0, 0.01)) * 1e6
+        bench.append({{"name": name + "/real_time", "run_name": name + "/real_time",
+                      "run_type": "iteration", "repetitions": 3, "repetition_index": i,
+                      "threads": 1, "iterations": 10, "real_time": v, "cpu_time": v,
+                      "time_unit": "us"}})
+os.makedirs(out)
+with open(os.path.join(out, "benchmark.json"), "w") as f:
+    json.dump({{"context": {{"host_name": "fake"}}, "benchmarks": bench}}, f)
+"""
+
+
+def fake_cvpbench(folder, name="cvpbench", mode="ok", times=None, slow=None):
+    """Write an executable stand-in for cvpbench (see FAKE_CVPBENCH for the modes) into
+    `folder`, which also receives its logs (`calls`, `pids`). Returns its path."""
+    path = Path(folder) / name
+    path.write_text(FAKE_CVPBENCH.format(python=sys.executable, state=str(folder), mode=mode,
+                                         times=dict(times or SYNTHETIC), slow=dict(slow or {})))
+    path.chmod(0o755)
+    return path
+
+
+def fake_pids(folder, kind=None):
+    """The pids the fakes in `folder` recorded (of `kind`, 'child' or 'grandchild', if given)."""
+    path = Path(folder) / "pids"
+    if not path.exists():
+        return []
+    pairs = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    return [int(pid) for k, pid in pairs if kind is None or k == kind]
+
+
+def pid_alive(pid):
+    """True while process `pid` exists and is not a zombie (a zombie has ended; only its parent
+    has not collected it yet)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode("ascii", "replace")
+        return text[text.rfind(")") + 2:].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def wait_for(predicate, timeout=20.0, step=0.02):
+    """Poll `predicate` until it is true or `timeout` seconds pass; its last value."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def outside_code_spans(line):
+    """A line of Markdown less its code spans (CommonMark: a run of n backticks opens a span
+    that the next run of exactly n backticks closes; an unclosed run is literal text)."""
+    import re
+    out, i = [], 0
+    while i < len(line):
+        if line[i] == "\\" and i + 1 < len(line):
+            out.append(line[i:i + 2])
+            i += 2
+            continue
+        if line[i] != "`":
+            out.append(line[i])
+            i += 1
+            continue
+        run = re.match(r"`+", line[i:]).group(0)
+        close = re.compile(r"(?<!`)" + run + r"(?!`)").search(line, i + len(run))
+        if close is None:
+            out.append(run)
+            i += len(run)
+        else:
+            out.append("<code/>")
+            i = close.end()
+    return "".join(out)
+
+
+def table_cells(line):
+    """The cells of a GFM table row: split at pipes not escaped by a backslash (GFM reads a
+    backslash and the character after it as a pair, code spans included)."""
+    cells, cell, i = [], [], 0
+    while i < len(line):
+        if line[i] == "\\" and i + 1 < len(line):
+            cell.append(line[i:i + 2])
+            i += 2
+        elif line[i] == "|":
+            cells.append("".join(cell))
+            cell = []
+            i += 1
+        else:
+            cell.append(line[i])
+            i += 1
+    cells.append("".join(cell))
+    return cells[1:-1] if line.startswith("|") and line.endswith("|") else cells

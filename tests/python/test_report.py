@@ -3,6 +3,7 @@
 
 import base64
 import html
+import json
 import re
 import subprocess
 import tempfile
@@ -12,7 +13,7 @@ import pytest
 from cvp_testing import GOLDEN, ROOT, chromium_path, run_cvp
 from cvptools import io, report
 
-AMD = ROOT / "results" / "amd-epyc-zen4-2core"     # real runs: 2 cores, commit not recorded
+AMD = ROOT / "results" / "amd-epyc-zen4-2core"     # real runs: 2 cores
 INTEL = ROOT / "results" / "intel-xeon-16core"     # 16 cores, commit recorded
 
 
@@ -114,11 +115,20 @@ def test_unpinned_points_are_flagged(tmp_path, runner_summary):
     assert "workers were not pinned as intended" in page
 
 
-def test_commit_is_recorded(real_page):
+def test_commit_is_recorded(real_page, tmp_path):
     page = real_page.read_text()
     assert "80705197f2b6" in page  # tool.git_commit of the 16-core run
-    assert "not recorded by this build" in page  # the 2-core run says 'unknown'
-    assert "commit unknown" in page  # its heading says so too
+    assert "e7279569dd58" in page  # and of the 2-core run
+    # A build that could not read its commit says so, in the table and the heading.
+    doc = json.loads((AMD / "summary.json").read_text())
+    doc["tool"]["git_commit"] = "unknown"
+    (tmp_path / "unknown").mkdir()
+    (tmp_path / "unknown" / "summary.json").write_text(json.dumps(doc))
+    proc = run_cvp("report", tmp_path / "unknown", "-o", tmp_path / "r.html")
+    assert proc.returncode == 0, proc.stderr
+    unknown = (tmp_path / "r.html").read_text()
+    assert "not recorded by this build" in unknown and "commit unknown" in unknown
+    assert "not recorded by this build" not in page
 
 
 def test_run_headings_differ_and_name_no_paths(real_page, tmp_path):

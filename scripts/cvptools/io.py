@@ -176,6 +176,8 @@ def read_json(path, max_bytes=None, max_depth=None):
         doc = json.loads(text, parse_constant=constants)
     except json.JSONDecodeError as e:
         raise CvpError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except ValueError as e:  # e.g. an integer longer than Python converts (4300 digits)
+        raise CvpError(f"{path}: not a usable JSON document ({_one_line(str(e), 120)})") from None
     except RecursionError:
         raise CvpError(f"{path}: nesting deeper than {max_depth} levels") from None
     bad_strings = []
@@ -428,13 +430,27 @@ def write_outputs(files, force):
                     f.flush()
                     os.fsync(f.fileno())
                 os.chmod(tmp, _default_mode())
-                os.replace(tmp, path)
+                if force and existed:
+                    os.replace(tmp, path)
+                else:
+                    # Without --force nothing may be replaced, also a file that appeared at
+                    # `path` after the check: a hard link refuses an existing name.
+                    try:
+                        os.link(tmp, path)
+                    except FileExistsError:
+                        raise CvpError(f"{path}: appeared while it was being written; "
+                                       f"nothing was replaced") from None
+                    os.unlink(tmp)
             except BaseException:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
                 raise
             if not existed:
                 created.append(path)
+    except CvpError:
+        for p in created:
+            os.unlink(p)
+        raise
     except OSError as e:
         for p in created:
             os.unlink(p)

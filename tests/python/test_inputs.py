@@ -91,3 +91,29 @@ def test_a_pipe_closed_early_is_not_an_error(tmp_path):
     reader.stdin.close()
     reader.wait(timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_integer_too_long_to_convert_is_one_line_and_exit_2(tmp_path):
+    text = (RUNNER / "summary.json").read_text()
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "summary.json").write_text(
+        text.replace('"schema_version": 1', '"schema_version": 1' + "0" * 5000, 1))
+    assert_clean_error(run_cvp("report", folder, "-o", tmp_path / "r.html"),
+                       "not a usable JSON document")
+
+
+def test_an_output_that_appears_during_the_write_is_not_replaced(tmp_path, monkeypatch):
+    from cvptools import io as cvpio
+    target = tmp_path / "out.html"
+    real_mkstemp = cvpio.tempfile.mkstemp
+
+    def mkstemp_then_plant(*args, **kwargs):
+        result = real_mkstemp(*args, **kwargs)
+        target.write_text("the user's file\n")  # created after the existence check
+        return result
+    monkeypatch.setattr(cvpio.tempfile, "mkstemp", mkstemp_then_plant)
+    with pytest.raises(cvpio.CvpError, match="appeared while it was being written"):
+        cvpio.write_outputs({str(target): b"<html>"}, force=False)
+    assert target.read_text() == "the user's file\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.html"]

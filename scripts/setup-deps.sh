@@ -47,35 +47,44 @@ fi
 # CVP_OS_RELEASE: another os-release file (the tests use it to play other systems).
 os_release="${CVP_OS_RELEASE:-/etc/os-release}"
 if [ -r "$os_release" ]; then . "$os_release"; fi
+# install_missing IS_INSTALLED INSTALL PACKAGE...: installs, with sudo when not root, the
+# packages for which the command IS_INSTALLED (given the package name) fails.
+install_missing() {
+  local is_installed="$1" install="$2"
+  shift 2
+  local missing=()
+  for p in "$@"; do
+    $is_installed "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    echo "setup-deps.sh: every package is already installed"
+    return 0
+  fi
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  echo "setup-deps.sh: installing ${missing[*]}"
+  $install "$sudo" "${missing[@]}"
+}
+dpkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+apt_install() {
+  local sudo="$1"
+  shift
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+rpm_installed() { rpm -q --whatprovides "$1"; }
+dnf_install() {
+  local sudo="$1"
+  shift
+  $sudo dnf install -y -q "$@"
+}
+
 case " ${ID:-} ${ID_LIKE:-} " in
   *" debian "*|*" ubuntu "*)
-    missing=()
-    for p in "${debian_packages[@]}"; do
-      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    if [ "${#missing[@]}" -eq 0 ]; then
-      echo "setup-deps.sh: every package is already installed"
-      exit 0
-    fi
-    sudo=""
-    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    echo "setup-deps.sh: installing ${missing[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+    install_missing dpkg_installed apt_install "${debian_packages[@]}"
     ;;
   *" fedora "*|*" rhel "*)
-    missing=()
-    for p in "${fedora_packages[@]}"; do
-      rpm -q --whatprovides "$p" >/dev/null 2>&1 || missing+=("$p")
-    done
-    if [ "${#missing[@]}" -eq 0 ]; then
-      echo "setup-deps.sh: every package is already installed"
-      exit 0
-    fi
-    sudo=""
-    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    echo "setup-deps.sh: installing ${missing[*]}"
-    $sudo dnf install -y -q "${missing[@]}"
+    install_missing rpm_installed dnf_install "${fedora_packages[@]}"
     ;;
   *)
     echo "setup-deps.sh: unknown system '${ID:-unknown}'; install the equivalents of: ${debian_packages[*]}" >&2

@@ -26,14 +26,13 @@ import numpy as np
 
 from . import CvpError
 from . import stats
-from .io import SUMMARY, is_complexity_row
-from .results import kind_of_name, live_results, result_name, strip_suffixes
+from .io import SUMMARY
+from .results import gbench_groups, kind_of_name, live_results, result_name
 
 SECONDARY_NOTE = ("geometric mean of per-benchmark ratios (secondary: it weighs every benchmark "
                   "alike; read the table first)")
 DEFAULT_MARGIN = 0.05
 
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 _REQUESTS_SEGMENT = re.compile(r"/requests:([0-9]+)(?=/|$)")
 _N_SEGMENT = re.compile(r"(?:^|/)n:([0-9]+)(?=/|$)")
 _LOG_LIMIT = math.log(1e100)  # beyond this a ratio is not a measurement (and exp overflows)
@@ -150,32 +149,11 @@ def _from_summary(run):
 
 
 def _from_gbench(run):
-    iterations, aggregates, counters = {}, {}, {}
-    for b in run.doc["benchmarks"]:
-        if b.get("error_occurred") or is_complexity_row(b):
-            continue
-        run_name = b.get("run_name")
-        name = strip_suffixes(run_name if isinstance(run_name, str) and run_name else b["name"])
-        seconds = float(b["real_time"]) * _UNIT_SECONDS[b.get("time_unit", "ns")]
-        if b.get("run_type", "iteration") == "aggregate":
-            aggregates.setdefault(name, {})[str(b.get("aggregate_name"))] = seconds
-        else:
-            iterations.setdefault(name, []).append(seconds)
-            counters.setdefault(name, []).append(b)
     out = {}
-    for name in list(iterations) + [n for n in aggregates if n not in iterations]:
-        times = iterations.get(name, [])
-        if times:
-            median_s = statistics.median(times)
-        else:
-            agg = aggregates[name]
-            median_s = agg.get("median", agg.get("mean"))
-            if median_s is None:
-                continue
+    for name, (times, rows, median_s) in gbench_groups(run).items():
         kind = kind_of_name(name)
         m = Measured(name=name, key=work_key(name), kind=kind, unit=_unit_of(kind, name),
-                     times=times, median_s=float(median_s))
-        rows = counters.get(name, [])
+                     times=times, median_s=median_s)
         if m.unit == "request":
             rps = [b.get("requests/s") for b in rows]
             if requests_in_name(name):

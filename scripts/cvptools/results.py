@@ -57,6 +57,36 @@ def live_results(run):
     return [r for r in run.doc.get("results", []) if not r.get("error")]
 
 
+def gbench_groups(run):
+    """A Google Benchmark document's measured rows by benchmark name (suffixes stripped), in
+    file order: {name: (seconds per iteration of each repetition, those rows, median seconds)}.
+    Failed and Complexity() rows are skipped; a name with only aggregates takes their median
+    (else mean) and no rows; a name with neither is left out."""
+    iterations, rows, aggregates = {}, {}, {}
+    for b in run.doc["benchmarks"]:
+        if b.get("error_occurred") or is_complexity_row(b):
+            continue
+        name = strip_suffixes(b.get("run_name") or b["name"])
+        seconds = float(b["real_time"]) * _UNIT_SECONDS[b.get("time_unit", "ns")]
+        if b.get("run_type", "iteration") == "aggregate":
+            aggregates.setdefault(name, {})[b.get("aggregate_name")] = seconds
+        else:
+            iterations.setdefault(name, []).append(seconds)
+            rows.setdefault(name, []).append(b)
+    out = {}
+    for name in list(iterations) + [n for n in aggregates if n not in iterations]:
+        values = iterations.get(name, [])
+        if values:
+            median = statistics.median(values)
+        else:
+            agg = aggregates[name]
+            median = agg.get("median", agg.get("mean"))
+            if median is None:
+                continue
+        out[name] = (values, rows.get(name, []), float(median))
+    return out
+
+
 def samples_by_name(run):
     """{name: Samples} for either format. Duplicate names are an input error."""
     out = {}
@@ -68,25 +98,7 @@ def samples_by_name(run):
             values = [float(v) for v in r["wall_s"].get("samples", [])]
             out[name] = Samples(name, r["kind"], values, float(r["wall_s"]["median"]))
         return out
-    iterations, aggregates = {}, {}
-    for b in run.doc["benchmarks"]:
-        if b.get("error_occurred") or is_complexity_row(b):
-            continue
-        name = strip_suffixes(b.get("run_name") or b["name"])
-        seconds = float(b["real_time"]) * _UNIT_SECONDS[b.get("time_unit", "ns")]
-        if b.get("run_type", "iteration") == "aggregate":
-            aggregates.setdefault(name, {})[b.get("aggregate_name")] = seconds
-        else:
-            iterations.setdefault(name, []).append(seconds)
-    for name in list(iterations) + [n for n in aggregates if n not in iterations]:
-        values = iterations.get(name, [])
-        if values:
-            median = statistics.median(values)
-        else:
-            agg = aggregates[name]
-            median = agg.get("median", agg.get("mean"))
-            if median is None:
-                continue
+    for name, (values, _rows, median) in gbench_groups(run).items():
         out[name] = Samples(name, kind_of_name(name), values, median)
     if not out:
         raise CvpError(f"{run.path}: no benchmark results in it")

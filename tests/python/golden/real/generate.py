@@ -10,16 +10,13 @@ JSON and of the exports. Rerun this after a change to the program's output. The 
 is committed. Only the standard library is needed.
 """
 
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[3]
+sys.path.insert(0, str(HERE.parent))
+
+from real_run import write_real_run  # noqa: E402
 
 # Small and fast, and still every shape a dashboard meets: matmul (serial, concurrent,
 # parallel), requests on blocking threads and on an event loop, 3 repetitions (so the raw
@@ -30,22 +27,7 @@ ARGS = ["--size", "64", "--repetitions", "3", "--min-time", "0.005", "--c-us", "
 
 
 def main():
-    binary = Path(os.environ.get("CVPBENCH_BIN")
-                  or ROOT / "build" / "release" / "benchmarks" / "cvpbench")
-    if not binary.exists():
-        sys.exit(f"generate.py: {binary} does not exist (build it, or set CVPBENCH_BIN)")
-    with tempfile.TemporaryDirectory(prefix="cvp-real-") as tmp:
-        out = Path(tmp) / "run"
-        proc = subprocess.run([str(binary), *ARGS, "--out", str(out)], capture_output=True,
-                              text=True, timeout=600)
-        if proc.returncode != 0:
-            sys.exit(f"generate.py: cvpbench exited {proc.returncode}: "
-                     f"{proc.stderr.strip()[-500:]}")
-        raw = json.loads((out / "benchmark.json").read_text())
-        raw["context"]["executable"] = Path(raw["context"].get("executable", "cvpbench")).name
-        (HERE / "benchmark.json").write_text(json.dumps(raw, indent=2) + "\n")
-        shutil.copyfile(out / "summary.json", HERE / "summary.json")
-    print(f"wrote {HERE / 'summary.json'} and {HERE / 'benchmark.json'}")
+    write_real_run(ARGS, HERE)
 
 
 if __name__ == "__main__":

@@ -13,16 +13,13 @@ benchmark.json is written without indentation to keep it small. Only the standar
 needed.
 """
 
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[3]
+sys.path.insert(0, str(HERE.parent))
+
+from real_run import write_real_run  # noqa: E402
 
 ARGS = ["--size", "128", "--repetitions", "20", "--min-time", "0.01", "--threads", "2",
         "--c-us", "50", "--w-us", "1000", "--in-flight", "8", "--requests", "120",
@@ -31,22 +28,7 @@ ARGS = ["--size", "128", "--repetitions", "20", "--min-time", "0.01", "--threads
 
 
 def main():
-    binary = Path(os.environ.get("CVPBENCH_BIN")
-                  or ROOT / "build" / "release" / "benchmarks" / "cvpbench")
-    if not binary.exists():
-        sys.exit(f"generate.py: {binary} does not exist (build it, or set CVPBENCH_BIN)")
-    with tempfile.TemporaryDirectory(prefix="cvp-repeated-") as tmp:
-        out = Path(tmp) / "run"
-        proc = subprocess.run([str(binary), *ARGS, "--out", str(out)], capture_output=True,
-                              text=True, timeout=600)
-        if proc.returncode != 0:
-            sys.exit(f"generate.py: cvpbench exited {proc.returncode}: "
-                     f"{proc.stderr.strip()[-500:]}")
-        raw = json.loads((out / "benchmark.json").read_text())
-        raw["context"]["executable"] = Path(raw["context"].get("executable", "cvpbench")).name
-        (HERE / "benchmark.json").write_text(json.dumps(raw, separators=(",", ":")) + "\n")
-        shutil.copyfile(out / "summary.json", HERE / "summary.json")
-    print(f"wrote {HERE / 'summary.json'} and {HERE / 'benchmark.json'}")
+    write_real_run(ARGS, HERE, compact=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "cvp/workloads/matmul.h"
+#include "matmul/matmul.h"
 
 #if defined(__linux__) && !defined(CVP_NO_AFFINITY)
 #include <sched.h>

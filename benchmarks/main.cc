@@ -24,7 +24,7 @@
 #include "cvp/exec/topology.h"
 #include "interrupt.h"
 #include "machine.h"
-#include "measure.h"
+#include "session.h"
 #include "noise.h"
 #include "options.h"
 #include "output.h"
@@ -33,7 +33,7 @@
 #include "strict_json_reporter.h"
 #include "summary.h"
 #if CVP_HAVE_IO
-#include "cvp/exec/request_runner.h"
+#include "requests/request_runner.h"
 #endif
 
 namespace {

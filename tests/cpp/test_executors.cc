@@ -13,7 +13,7 @@
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/executor.h"
 #include "cvp/exec/topology.h"
-#include "cvp/workloads/matmul.h"
+#include "matmul/matmul.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // The matmul kernel: correct against the textbook loop, and bit-identical however rows are split.
-#include "cvp/workloads/matmul.h"
+#include "matmul/matmul.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "cvp/exec/request_runner.h"
+#include "requests/request_runner.h"
 
 #include <algorithm>
 #include <atomic>
@@ -13,7 +13,7 @@
 
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/evidence.h"
-#include "cvp/workloads/requests.h"
+#include "requests/requests.h"
 
 namespace {
 

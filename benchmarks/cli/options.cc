@@ -15,7 +15,7 @@
 #include "cvp/exec/executor.h"
 #include "pattern.h"
 #if CVP_HAVE_IO
-#include "cvp/workloads/requests.h"
+#include "requests/requests.h"
 #endif
 
 namespace cvp::bench {

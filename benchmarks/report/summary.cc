@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "cvp/exec/affinity.h"
-#include "cvp/workloads/matmul.h"
+#include "matmul/matmul.h"
 #include "cvp_git_commit.h"
 #include "stats.h"
 

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "cvp/exec/evidence.h"
-#include "cvp/exec/request_runner.h"
-#include "cvp/workloads/requests.h"
+#include "requests/request_runner.h"
+#include "requests/requests.h"
 
 namespace cvp::io::detail {
 

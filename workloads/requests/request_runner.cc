@@ -1,5 +1,5 @@
 // Validation, setup, the per-request steps both backends share, and the merge of their tallies.
-#include "cvp/exec/request_runner.h"
+#include "requests/request_runner.h"
 
 #include <time.h>
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cvp/exec/executor.h"
-#include "cvp/exec/request_runner.h"
+#include "requests/request_runner.h"
 #include "cvp/exec/topology.h"
 #include "options.h"
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cvp/exec/request_runner.h"
+#include "requests/request_runner.h"
 #include "cvp/exec/topology.h"
 
 namespace cvp::bench {

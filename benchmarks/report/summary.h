@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "measure.h"
+#include "session.h"
 #include "options.h"
 
 namespace cvp::bench {

@@ -1,4 +1,4 @@
-#include "cvp/workloads/requests.h"
+#include "requests/requests.h"
 
 #include <algorithm>
 #include <atomic>

@@ -8,7 +8,7 @@
 //     zero-padded slivers into a local MR x NR buffer and only its valid part is written back;
 //  3. within a tile each C element lives in its own vector lane, so its FMA chain (k ascending,
 //     starting from zero in each k block, then one add into C) never mixes with its neighbours.
-#include "cvp/workloads/matmul.h"
+#include "matmul/matmul.h"
 
 #include <algorithm>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "measure.h"
+#include "session.h"
 
 #include <unistd.h>
 
@@ -12,10 +12,10 @@
 #include <tuple>
 
 #include "cvp/exec/evidence.h"
-#include "cvp/workloads/matmul.h"
+#include "matmul/matmul.h"
 #include "interrupt.h"
 #if CVP_HAVE_IO
-#include "cvp/exec/request_runner.h"
+#include "requests/request_runner.h"
 #endif
 
 namespace cvp::bench {

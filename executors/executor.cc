@@ -9,9 +9,11 @@
 
 namespace cvp::exec {
 
-std::unique_ptr<Executor> make_threads_executor(std::vector<int> worker_cpus);
-std::unique_ptr<Executor> make_openmp_executor(std::vector<int> worker_cpus);
-std::unique_ptr<Executor> make_tbb_executor(std::vector<int> worker_cpus);
+std::unique_ptr<Executor> make_threads_executor(std::vector<int> worker_cpus,
+                                                Sightings* sightings);
+std::unique_ptr<Executor> make_openmp_executor(std::vector<int> worker_cpus,
+                                               Sightings* sightings);
+std::unique_ptr<Executor> make_tbb_executor(std::vector<int> worker_cpus, Sightings* sightings);
 
 std::string_view to_string(Mode mode) {
   switch (mode) {
@@ -27,6 +29,7 @@ std::string_view to_string(Backend backend) {
     case Backend::threads: return "threads";
     case Backend::openmp: return "openmp";
     case Backend::tbb: return "tbb";
+    case Backend::eventloop: return "eventloop";
   }
   return "?";
 }
@@ -39,7 +42,7 @@ std::optional<Mode> parse_mode(std::string_view text) {
 }
 
 std::optional<Backend> parse_backend(std::string_view text) {
-  for (Backend b : all_backends()) {
+  for (Backend b : every_backend()) {
     if (to_string(b) == text) return b;
   }
   return std::nullopt;
@@ -50,20 +53,34 @@ const std::vector<Backend>& all_backends() {
   return backends;
 }
 
-Executor::Executor(Backend backend, std::vector<int> worker_cpus)
-    : backend_(backend), worker_cpus_(std::move(worker_cpus)) {}
+const std::vector<Backend>& every_backend() {
+  static const std::vector<Backend> backends{Backend::threads, Backend::openmp, Backend::tbb,
+                                             Backend::eventloop};
+  return backends;
+}
+
+Executor::Executor(Backend backend, std::vector<int> worker_cpus, Sightings* sightings)
+    : backend_(backend),
+      worker_cpus_(std::move(worker_cpus)),
+      own_sightings_(sightings == nullptr
+                         ? std::make_unique<Sightings>(static_cast<int>(worker_cpus_.size()))
+                         : nullptr),
+      sightings_(sightings == nullptr ? own_sightings_.get() : sightings) {}
 
 void Executor::pin_worker(int worker) {
-  if (!pin_to_cpu(worker_cpus_[static_cast<std::size_t>(worker)])) sightings_.note_pin_failure();
+  if (!pin_to_cpu(worker_cpus_[static_cast<std::size_t>(worker)])) {
+    sightings_->note_pin_failure();
+  }
 }
 
 void Executor::run(std::size_t n_tasks, const Task& task) {
   std::mutex error_mutex;
   std::exception_ptr error;
   std::atomic<bool> failed{false};
-  dispatch(n_tasks, [&](int /*worker*/, std::size_t i) {
+  Sightings& seen = *sightings_;
+  dispatch(n_tasks, [&](int worker, std::size_t i) {
     if (failed.load(std::memory_order_relaxed)) return;
-    sightings_.note();
+    seen.note(worker);
     try {
       task(i);
     } catch (...) {
@@ -71,17 +88,22 @@ void Executor::run(std::size_t n_tasks, const Task& task) {
       if (!error) error = std::current_exception();
       failed.store(true, std::memory_order_relaxed);
     }
-    sightings_.note();
+    seen.note(worker);
   });
   if (error) std::rethrow_exception(error);
 }
 
-std::unique_ptr<Executor> make_executor(Backend backend, std::vector<int> worker_cpus) {
+std::unique_ptr<Executor> make_executor(Backend backend, std::vector<int> worker_cpus,
+                                        Sightings* sightings) {
+  if (backend == Backend::eventloop) {
+    throw std::invalid_argument("the eventloop backend runs requests, not tasks");
+  }
   if (worker_cpus.empty()) throw std::invalid_argument("an executor needs at least one worker");
   switch (backend) {
-    case Backend::threads: return make_threads_executor(std::move(worker_cpus));
-    case Backend::openmp: return make_openmp_executor(std::move(worker_cpus));
-    case Backend::tbb: return make_tbb_executor(std::move(worker_cpus));
+    case Backend::threads: return make_threads_executor(std::move(worker_cpus), sightings);
+    case Backend::openmp: return make_openmp_executor(std::move(worker_cpus), sightings);
+    case Backend::tbb: return make_tbb_executor(std::move(worker_cpus), sightings);
+    case Backend::eventloop: break;  // refused above
   }
   throw std::invalid_argument("unknown backend");
 }

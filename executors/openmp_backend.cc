@@ -15,8 +15,8 @@ namespace {
 
 class OpenMPExecutor final : public Executor {
  public:
-  explicit OpenMPExecutor(std::vector<int> worker_cpus)
-      : Executor(Backend::openmp, std::move(worker_cpus)) {}
+  OpenMPExecutor(std::vector<int> worker_cpus, Sightings* sightings)
+      : Executor(Backend::openmp, std::move(worker_cpus), sightings) {}
 
  protected:
   void dispatch(std::size_t n_tasks,
@@ -44,8 +44,8 @@ class OpenMPExecutor final : public Executor {
 
 }  // namespace
 
-std::unique_ptr<Executor> make_openmp_executor(std::vector<int> worker_cpus) {
-  return std::make_unique<OpenMPExecutor>(std::move(worker_cpus));
+std::unique_ptr<Executor> make_openmp_executor(std::vector<int> worker_cpus, Sightings* sightings) {
+  return std::make_unique<OpenMPExecutor>(std::move(worker_cpus), sightings);
 }
 
 }  // namespace cvp::exec

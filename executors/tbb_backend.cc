@@ -35,8 +35,8 @@ class PinningObserver final : public tbb::task_scheduler_observer {
 
 class TbbExecutor final : public Executor {
  public:
-  explicit TbbExecutor(std::vector<int> worker_cpus)
-      : Executor(Backend::tbb, std::move(worker_cpus)),
+  TbbExecutor(std::vector<int> worker_cpus, Sightings* sightings)
+      : Executor(Backend::tbb, std::move(worker_cpus), sightings),
         control_(tbb::global_control::max_allowed_parallelism,
                  static_cast<std::size_t>(threads())),
         arena_(threads(), 1),
@@ -74,8 +74,8 @@ class TbbExecutor final : public Executor {
 
 }  // namespace
 
-std::unique_ptr<Executor> make_tbb_executor(std::vector<int> worker_cpus) {
-  return std::make_unique<TbbExecutor>(std::move(worker_cpus));
+std::unique_ptr<Executor> make_tbb_executor(std::vector<int> worker_cpus, Sightings* sightings) {
+  return std::make_unique<TbbExecutor>(std::move(worker_cpus), sightings);
 }
 
 }  // namespace cvp::exec

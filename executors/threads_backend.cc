@@ -12,8 +12,8 @@ namespace {
 
 class ThreadsExecutor final : public Executor {
  public:
-  explicit ThreadsExecutor(std::vector<int> worker_cpus)
-      : Executor(Backend::threads, std::move(worker_cpus)) {
+  ThreadsExecutor(std::vector<int> worker_cpus, Sightings* sightings)
+      : Executor(Backend::threads, std::move(worker_cpus), sightings) {
     workers_.reserve(static_cast<std::size_t>(threads()));
     try {
       for (int w = 0; w < threads(); ++w) workers_.emplace_back([this, w] { work(w); });
@@ -89,8 +89,9 @@ class ThreadsExecutor final : public Executor {
 
 }  // namespace
 
-std::unique_ptr<Executor> make_threads_executor(std::vector<int> worker_cpus) {
-  return std::make_unique<ThreadsExecutor>(std::move(worker_cpus));
+std::unique_ptr<Executor> make_threads_executor(std::vector<int> worker_cpus,
+                                                Sightings* sightings) {
+  return std::make_unique<ThreadsExecutor>(std::move(worker_cpus), sightings);
 }
 
 }  // namespace cvp::exec

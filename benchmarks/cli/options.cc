@@ -1,28 +1,26 @@
 #include "options.h"
 
 #include <CLI/CLI.hpp>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <deque>
+#include <filesystem>
+#include <functional>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/executor.h"
 #include "pattern.h"
-#if CVP_HAVE_IO
-#include "requests/requests.h"
-#endif
 
 namespace cvp::bench {
 namespace {
 
 const char* const kDescription =
-    "cvpbench measures what concurrency and what parallelism each buy on this machine.\n"
+    "Measures what concurrency and what parallelism each buy on this machine.\n"
     "Every workload runs serially, concurrently on one pinned core (tasks interleave) and in\n"
     "parallel across the allowed cores (tasks run at once); speedups come with 95% confidence\n"
     "intervals, bounds and evidence that pinning happened.";
@@ -105,112 +103,160 @@ std::string printable(const std::string& text) {
   return out;
 }
 
+
 namespace {
 
-std::size_t read_number(const std::string& path) {
-  std::ifstream in(path);
-  std::string text;
-  if (!(in >> text) || text == "max") return 0;
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  return end != text.c_str() ? static_cast<std::size_t>(v) : 0;
-}
+// The workloads' flags on CLI11: each keeps its raw text until the whole command line has been
+// parsed, then converts, checks and stores it (finish()).
+class CliFlags final : public Flags {
+ public:
+  CliFlags(CLI::App& app, nlohmann::json& given) : app_(app), given_(given) {}
 
-// Memory the process's own memory cgroup still allows (limit - usage), or 0 when unlimited or
-// unknown. The cgroup's path may be absent under a namespaced mount: then its root is ours.
-std::size_t cgroup_memory_left() {
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  std::size_t left = 0;
-  auto consider = [&](const std::string& folder, const char* limit_file, const char* usage_file) {
-    const std::size_t limit = read_number(folder + "/" + limit_file);
-    if (limit == 0 || limit >= (std::size_t{1} << 60)) return false;  // no limit
-    const std::size_t usage = read_number(folder + "/" + usage_file);
-    const std::size_t free = limit > usage ? limit - usage : 1;
-    if (left == 0 || free < left) left = free;
-    return true;
-  };
-  while (std::getline(in, line)) {
-    const auto first = line.find(':');
-    const auto second = first == std::string::npos ? first : line.find(':', first + 1);
-    if (second == std::string::npos) continue;
-    const std::string controllers = line.substr(first + 1, second - first - 1);
-    const std::string path = line.substr(second + 1);
-    const bool v2 = line.compare(0, first, "0") == 0 && controllers.empty();
-    const bool v1 = ("," + controllers + ",").find(",memory,") != std::string::npos;
-    if (!v1 && !v2) continue;
-    const std::string mount = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
-    for (const std::string& folder : {mount + (path == "/" ? "" : path), mount}) {
-      if (v2 ? consider(folder, "memory.max", "memory.current")
-             : consider(folder, "memory.limit_in_bytes", "memory.usage_in_bytes")) {
-        break;
+  void integers(const std::string& flag, std::vector<long long>* into, const std::string& help,
+                std::function<std::string(long long)> check) override {
+    auto& raw = list(flag, help);
+    finishers_.push_back([this, flag, into, &raw, check] {
+      if (raw.empty()) return;
+      into->clear();
+      for (const auto& item : split_list(flag, raw)) {
+        const long long v = parse_integer(flag, item);
+        checked(flag, item, check ? check(v) : std::string());
+        into->push_back(v);
       }
-    }
+      keep_first(*into);
+      given_[flag] = *into;
+    });
   }
-  return left;
-}
+
+  void reals(const std::string& flag, std::vector<double>* into, const std::string& help,
+             std::function<std::string(double)> check) override {
+    auto& raw = list(flag, help);
+    finishers_.push_back([this, flag, into, &raw, check] {
+      if (raw.empty()) return;
+      into->clear();
+      for (const auto& item : split_list(flag, raw)) {
+        const double v = parse_real(flag, item);
+        checked(flag, item, check ? check(v) : std::string());
+        into->push_back(v);
+      }
+      keep_first(*into);
+      given_[flag] = *into;
+    });
+  }
+
+  void integer(const std::string& flag, long long* into, const std::string& help,
+               std::function<std::string(long long)> check) override {
+    auto& raw = one(flag, help, "N");
+    finishers_.push_back([this, flag, into, &raw, check] {
+      if (raw.empty()) return;
+      const long long v = parse_integer(flag, raw);
+      checked(flag, raw, check ? check(v) : std::string());
+      *into = v;
+      given_[flag] = v;
+    });
+  }
+
+  void real(const std::string& flag, double* into, const std::string& help,
+            std::function<std::string(double)> check) override {
+    auto& raw = one(flag, help, "X");
+    finishers_.push_back([this, flag, into, &raw, check] {
+      if (raw.empty()) return;
+      const double v = parse_real(flag, raw);
+      checked(flag, raw, check ? check(v) : std::string());
+      *into = v;
+      given_[flag] = v;
+    });
+  }
+
+  void choice(const std::string& flag, std::string* into, const std::vector<std::string>& choices,
+              const std::string& help) override {
+    auto& raw = one(flag, help, "KIND");
+    finishers_.push_back([this, flag, into, &raw, choices] {
+      if (raw.empty()) return;
+      if (std::find(choices.begin(), choices.end(), raw) == choices.end()) {
+        std::string names;
+        for (std::size_t i = 0; i < choices.size(); ++i) {
+          names += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
+        }
+        throw UsageError(flag + " " + raw + ": choose " + names + ".");
+      }
+      *into = raw;
+      given_[flag] = raw;
+    });
+  }
+
+  void toggle(const std::string& flag, bool* into, const std::string& help) override {
+    app_.add_flag(flag, *into, help);
+    finishers_.push_back([this, flag, into] {
+      if (app_.count(flag) > 0) given_[flag] = *into;
+    });
+  }
+
+  void finish() {
+    for (auto& f : finishers_) f();
+  }
+
+ private:
+  static void checked(const std::string& flag, const std::string& item, const std::string& problem) {
+    if (!problem.empty()) throw UsageError(flag + " " + item + ": " + problem);
+  }
+  std::vector<std::string>& list(const std::string& flag, const std::string& help) {
+    lists_.emplace_back();
+    app_.add_option(flag, lists_.back(), help)->type_name("LIST")->expected(1, 1 << 20);
+    return lists_.back();
+  }
+  std::string& one(const std::string& flag, const std::string& help, const char* type) {
+    singles_.emplace_back();
+    app_.add_option(flag, singles_.back(), help)->type_name(type);
+    return singles_.back();
+  }
+
+  CLI::App& app_;
+  nlohmann::json& given_;
+  std::deque<std::vector<std::string>> lists_;
+  std::deque<std::string> singles_;
+  std::vector<std::function<void()>> finishers_;
+};
 
 }  // namespace
 
-std::size_t available_memory_bytes() {
-  std::size_t available = 0;
-  auto lower = [&](std::size_t v) {
-    if (v > 0 && (available == 0 || v < available)) available = v;
-  };
-  {
-    std::ifstream in("/proc/meminfo");
-    std::string key;
-    std::size_t value = 0;
-    std::string unit;
-    while (in >> key >> value >> unit) {
-      if (key == "MemAvailable:") {
-        lower(value * 1024);
-        break;
+ParsedCommandLine parse_command_line(int argc, const char* const* argv,
+                                     const exec::Topology& topology,
+                                     const std::vector<Workload*>& workloads) {
+  Options o;
+  std::vector<std::string> threads_raw, backends_raw;
+  std::string cpus_raw, reps_raw, min_time_raw;
+  std::vector<std::string> faults_raw;
+
+  std::vector<Backend> known_backends;
+  for (Backend b : exec::every_backend()) {
+    for (const Workload* w : workloads) {
+      const auto wb = w->backends();
+      if (std::find(wb.begin(), wb.end(), b) != wb.end() &&
+          std::find(known_backends.begin(), known_backends.end(), b) == known_backends.end()) {
+        known_backends.push_back(b);
       }
     }
   }
-  lower(cgroup_memory_left());
-  for (const int resource : {RLIMIT_AS, RLIMIT_DATA}) {
-    rlimit r{};
-    if (getrlimit(resource, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
-      lower(static_cast<std::size_t>(r.rlim_cur));
-    }
+  std::string backend_names;
+  for (Backend b : known_backends) {
+    backend_names += (backend_names.empty() ? "" : ", ") + std::string(exec::to_string(b));
   }
-  return available;
-}
-
-std::size_t thread_limit() {
-  std::size_t limit = 0;
-  auto lower = [&](std::size_t v) {
-    if (v > 0 && (limit == 0 || v < limit)) limit = v;
-  };
-  rlimit r{};
-  if (getrlimit(RLIMIT_NPROC, &r) == 0 && r.rlim_cur != RLIM_INFINITY) {
-    lower(static_cast<std::size_t>(r.rlim_cur));
+  std::string workload_names;
+  for (const Workload* w : workloads) {
+    workload_names += (workload_names.empty() ? "" : ", ") + w->name();
   }
-  std::size_t v = 0;
-  if (std::ifstream in("/proc/sys/kernel/threads-max"); in >> v) lower(v);
-  if (std::ifstream in("/proc/sys/vm/max_map_count"); in >> v) lower(v / 2);
-  return limit;
-}
 
-ParsedCommandLine parse_command_line(int argc, const char* const* argv,
-                                     const exec::Topology& topology) {
-  Options o;
-  std::vector<std::string> threads_raw, sizes_raw, backends_raw, c_raw, k_raw;
-  std::string cpus_raw, w_raw, requests_raw, reps_raw, min_time_raw, wait_raw = "fixed";
-  std::string crossover_k_raw;
-  std::vector<std::string> faults_raw;
-  bool no_crossover = false;
-
-  CLI::App app{kDescription, "cvpbench"};
+  const std::string program = argc > 0 && argv[0] ? std::filesystem::path(argv[0]).filename().string()
+                                                  : std::string("cvpbench");
+  CLI::App app{std::string(kDescription) + "\nWorkloads: " + workload_names + ".", program};
   app.set_help_flag("-h,--help", "Print this help and exit");
   app.set_version_flag("--version", std::string("cvpbench ") + CVP_VERSION);
   app.add_flag("--quick", o.quick, "Run the whole suite small and fast (under a minute on 2 cores)");
   app.add_flag("--list", o.list_only, "Print the names of the benchmarks that would run, and exit");
   app.add_option("--filter", o.filter,
-                 "Run only benchmarks whose name matches this regular expression "
-                 "(names look like matmul/n:512/mode:parallel/backend:tbb/threads:2); the serial "
+                 "Run only benchmarks whose name matches this regular expression (names look "
+                 "like WORKLOAD/PARAMS/mode:parallel/backend:tbb/threads:2); the serial "
                  "baselines their speedups need run too")
       ->type_name("REGEX");
   app.add_option("--threads", threads_raw,
@@ -219,13 +265,11 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
                  "cores, the cores, all logical CPUs where SMT exists, 2 x logical CPUs)")
       ->type_name("LIST")
       ->expected(1, 1 << 20);
-  app.add_option("--size", sizes_raw, "Matrix sizes n for matmul (default 512,1024; quick 512)")
-      ->type_name("LIST")
-      ->expected(1, 1 << 20);
   app.add_option("--repetitions", reps_raw, "Repetitions of every benchmark (default 5, quick 3)")
       ->type_name("N");
   app.add_option("--min-time", min_time_raw,
-                 "Minimum seconds per repetition of a matmul benchmark (default 0.2, quick 0.05)")
+                 "Minimum seconds per repetition of a benchmark timed by the harness (default "
+                 "0.2, quick 0.05)")
       ->type_name("SECONDS");
   app.add_option("--out", o.out,
                  "Folder for this run's files (must not already hold results); default: a new "
@@ -235,32 +279,11 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
                  "Use only these CPUs, e.g. 0-3,8 (must be allowed to this process; default: all "
                  "allowed CPUs)")
       ->type_name("LIST");
-  app.add_option("--backend", backends_raw,
-                 "Backends to run, of threads,openmp,tbb (matmul) and threads,eventloop "
-                 "(requests); default: all")
+  app.add_option("--backend", backends_raw, "Backends to run, of " + backend_names + "; default: all")
       ->type_name("LIST")
       ->expected(1, 16);
-  app.add_option("--c-us", c_raw, "I/O workload: CPU microseconds per request (default 50)")
-      ->type_name("LIST")
-      ->expected(1, 1 << 20);
-  app.add_option("--w-us", w_raw, "I/O workload: wait microseconds per request (default 1000)")
-      ->type_name("US");
-  app.add_option("--in-flight", k_raw,
-                 "I/O workload: requests in flight K (default 8,64,512; the serial baseline is "
-                 "K = 1)")
-      ->type_name("LIST")
-      ->expected(1, 1 << 20);
-  app.add_option("--requests", requests_raw,
-                 "I/O workload: requests per run (default: sized to about 0.3 s per run, 0.08 s "
-                 "quick)")
-      ->type_name("N");
-  app.add_option("--wait", wait_raw,
-                 "I/O workload: wait distribution, fixed or exponential (mean w); default fixed")
-      ->type_name("KIND");
-  app.add_option("--crossover-k", crossover_k_raw,
-                 "I/O workload: requests in flight for the crossover sweep (default 64)")
-      ->type_name("K");
-  app.add_flag("--no-crossover", no_crossover, "Skip the I/O crossover sweep over c");
+  CliFlags flags(app, o.workload_options);
+  for (Workload* w : workloads) w->add_options(flags);
   app.add_option("--inject-fault", faults_raw,
                  "For testing the suite's own error handling only: plant a wrong result "
                  "(wrong:REGEX) or an exception (throw:REGEX) in the benchmarks whose name "
@@ -291,7 +314,6 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     }
   }
 
-  o.crossover = !no_crossover;
   if (o.quick) {
     o.repetitions = 3;
     o.min_time_s = 0.05;
@@ -339,91 +361,19 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     }
     o.threads.push_back(static_cast<int>(v));
   }
-
-  const std::size_t memory = available_memory_bytes();
-  for (const auto& s : split_list("--size", sizes_raw)) {
-    const long long n = parse_integer("--size", s);
-    if (n < 1) throw UsageError("--size " + s + ": a matrix size must be at least 1.");
-    // Three n x n matrices of doubles, plus the serial reference answer.
-    const long double bytes = 4.0L * 8.0L * static_cast<long double>(n) * static_cast<long double>(n);
-    if (n > 65536 || (memory > 0 && bytes > 0.8L * static_cast<long double>(memory))) {
-      std::ostringstream msg;
-      msg << "--size " << s << ": four " << n << " x " << n << " matrices need "
-          << static_cast<double>(bytes / (1 << 30)) << " GiB, more than the "
-          << static_cast<double>(memory) / (1 << 30) << " GiB of memory available.";
-      throw UsageError(msg.str());
-    }
-    o.sizes.push_back(static_cast<std::size_t>(n));
-  }
-
-  const std::set<std::string> known_backends{"threads", "openmp", "tbb", "eventloop"};
-  for (const auto& b : split_list("--backend", backends_raw)) {
-    if (!known_backends.count(b)) {
-      throw UsageError("--backend " + b + ": unknown backend (choose from threads, openmp, tbb, eventloop).");
-    }
-    o.backends.push_back(b);
-  }
-
-  for (const auto& c : split_list("--c-us", c_raw)) {
-    const double v = parse_real("--c-us", c);
-    if (v <= 0 || v > kMaxMicros) {
-      throw UsageError("--c-us " + c + ": CPU per request must be > 0 and at most 10 s (10000000 us).");
-    }
-    o.c_us.push_back(v);
-  }
   keep_first(o.threads);
-  keep_first(o.sizes);
-  keep_first(o.c_us);
-  if (!w_raw.empty()) {
-    const double v = parse_real("--w-us", w_raw);
-    if (v < 0 || v > kMaxMicros) {
-      throw UsageError("--w-us " + w_raw + ": the wait must be >= 0 and at most 10 s (10000000 us).");
+
+  for (const auto& b : split_list("--backend", backends_raw)) {
+    const auto backend = exec::parse_backend(b);
+    if (!backend || std::find(known_backends.begin(), known_backends.end(), *backend) ==
+                        known_backends.end()) {
+      throw UsageError("--backend " + b + ": unknown backend (choose from " + backend_names + ").");
     }
-    o.w_us = v;
+    o.backends.push_back(*backend);
   }
-  for (const auto& k : split_list("--in-flight", k_raw)) {
-    const long long v = parse_integer("--in-flight", k);
-    if (v < 1) throw UsageError("--in-flight " + k + ": requests in flight must be at least 1.");
-    if (v > kMaxInFlight) {
-      throw UsageError("--in-flight " + k + ": at most " + std::to_string(kMaxInFlight) +
-                       " requests in flight are supported.");
-    }
-    o.in_flight.push_back(static_cast<int>(v));
-  }
-  keep_first(o.in_flight);
-  if (!crossover_k_raw.empty()) {
-    const long long v = parse_integer("--crossover-k", crossover_k_raw);
-    if (v < 1 || v > kMaxInFlight) {
-      throw UsageError("--crossover-k " + crossover_k_raw + ": must be between 1 and " +
-                       std::to_string(kMaxInFlight) + ".");
-    }
-    o.crossover_k = static_cast<int>(v);
-  }
-  if (!requests_raw.empty()) {
-    const long long v = parse_integer("--requests", requests_raw);
-    if (v < 1) throw UsageError("--requests " + requests_raw + ": at least one request is needed.");
-    if (v > 100'000'000) throw UsageError("--requests " + requests_raw + ": at most 100000000 requests per run.");
-    o.requests = static_cast<std::size_t>(v);
-#if CVP_HAVE_IO
-    // Per request: its text, its response's fingerprint, the serial reference's, and its
-    // latency (kept per run and for the summary).
-    const long double per_request =
-        48.0L + static_cast<long double>(requests::make_request(0, 1).size()) + 4 * 8.0L;
-    const long double bytes = per_request * static_cast<long double>(o.requests);
-    if (memory > 0 && bytes > 0.8L * static_cast<long double>(memory)) {
-      std::ostringstream msg;
-      msg << "--requests " << requests_raw << ": " << o.requests << " requests need "
-          << static_cast<double>(bytes / (1 << 30)) << " GiB, more than the "
-          << static_cast<double>(memory) / (1 << 30) << " GiB of memory available.";
-      throw UsageError(msg.str());
-    }
-#endif
-  }
-  if (wait_raw == "exponential") {
-    o.wait = io::WaitDistribution::exponential;
-  } else if (wait_raw != "fixed") {
-    throw UsageError("--wait " + wait_raw + ": choose fixed or exponential.");
-  }
+
+  flags.finish();
+
   for (const auto& f : faults_raw) {
     const auto colon = f.find(':');
     const std::string kind = f.substr(0, colon);

@@ -3,79 +3,16 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <limits>
 #include <memory>
 #include <set>
 #include <stdexcept>
-#include <tuple>
 
 #include "cvp/exec/evidence.h"
-#include "matmul/matmul.h"
 #include "interrupt.h"
-#if CVP_HAVE_IO
-#include "requests/request_runner.h"
-#endif
 
 namespace cvp::bench {
 namespace {
-
-// Inputs and the serial answer for one matrix size, made once, outside every timed region.
-struct MatmulData {
-  matmul::Problem problem;
-  double reference = 0;  // checksum of the serial answer
-};
-
-MatmulData& matmul_data(std::size_t n) {
-  static std::map<std::size_t, std::unique_ptr<MatmulData>> cache;
-  auto& slot = cache[n];
-  if (!slot) {
-    slot = std::make_unique<MatmulData>();
-    slot->problem = matmul::make_problem(n);
-    auto& p = slot->problem;
-    matmul::multiply(p.a.data(), p.b.data(), p.c.data(), n);
-    slot->reference = matmul::checksum(p.c.data(), n);
-  }
-  return *slot;
-}
-
-// How many tasks one product is split into: two per worker, so a worker slowed by a neighbour
-// on its core can hand work to the others, while tasks stay large enough (rows that are whole
-// register tiles) for each to reuse the packed B from cache.
-std::size_t tasks_for(int threads) { return 2 * static_cast<std::size_t>(std::max(threads, 1)); }
-
-// Boundaries of `tasks` nearly equal ranges of [0, total), in multiples of `unit` where possible.
-std::vector<std::size_t> task_bounds(std::size_t total, std::size_t unit, std::size_t tasks) {
-  const std::size_t units = (total + unit - 1) / unit;
-  tasks = std::max<std::size_t>(1, std::min(tasks, units));
-  std::vector<std::size_t> bounds(tasks + 1);
-  for (std::size_t i = 0; i <= tasks; ++i) bounds[i] = std::min(total, (i * units / tasks) * unit);
-  bounds.back() = total;
-  return bounds;
-}
-
-void merge_cpus(std::vector<int>& into, const std::vector<int>& more) {
-  std::set<int> all(into.begin(), into.end());
-  all.insert(more.begin(), more.end());
-  into.assign(all.begin(), all.end());
-}
-
-void record_evidence(benchmark::State& st, Measurement& m, exec::Sightings& seen,
-                     const exec::UsageDelta& usage, double iterations) {
-  const auto cpus = seen.cpus();
-  merge_cpus(m.cpus_seen, cpus);
-  m.threads_seen = std::max(m.threads_seen, seen.threads());
-  m.pin_failures += seen.pin_failures();
-  const bool pinned = exec::pinned_as_intended(cpus, m.point.cpus, seen.pin_failures());
-  st.counters["cpu_per_wall"] = usage.cpu_per_wall();
-  st.counters["cpu_s"] = usage.cpu_s / iterations;
-  st.counters["cpus_seen"] = static_cast<double>(cpus.size());
-  st.counters["threads_seen"] = seen.threads();
-  st.counters["pinned"] = pinned ? 1 : 0;
-  st.counters["ctx_voluntary"] = static_cast<double>(usage.voluntary_switches) / iterations;
-  st.counters["ctx_involuntary"] = static_cast<double>(usage.involuntary_switches) / iterations;
-}
 
 // Marks this call of a benchmark failed (or interrupted). Google Benchmark 1.7 requires every
 // repetition of a benchmark to report the same iteration count, errors included, and a run
@@ -91,55 +28,60 @@ void skip(benchmark::State& st, const char* message, bool loop_started) {
   }
 }
 
+void fail(Measurement& m, const std::string& why) {
+  m.verified = false;
+  if (m.error.empty()) m.error = why;
+}
+
 // The exception --inject-fault throw:REGEX plants.
 std::runtime_error planted_exception() {
   return std::runtime_error("injected fault: a planted exception (--inject-fault throw)");
 }
 
-void run_matmul(benchmark::State& st, Session& session, const std::string& name) {
+// The counters benchmark.json carries for a reader of the raw file; the summary reads the
+// same figures from the Call, not back from these.
+void set_counters(benchmark::State& st, const Measurement& m, const Sample& s) {
+  const bool pinned = exec::pinned_as_intended(s.cpus_seen, m.point.cpus, s.pin_failures);
+  st.counters["cpu_per_wall"] = s.cpu_per_wall;
+  st.counters["cpu_s"] = s.cpu_s;
+  st.counters["cpus_seen"] = static_cast<double>(s.cpus_seen.size());
+  st.counters["threads_seen"] = s.threads_seen;
+  st.counters["pinned"] = pinned ? 1 : 0;
+  st.counters["ctx_voluntary"] = s.voluntary;
+  st.counters["ctx_involuntary"] = s.involuntary;
+  if (s.stopped) st.counters["stopped_during_timing"] = 1;
+  // Work per second over the timed executions: FLOP/s, bytes/s, requests/s.
+  st.counters[m.workload->unit().name + "/s"] =
+      benchmark::Counter(m.point.work, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The body of every benchmark: prepare (untimed), warm up (untimed), the timed loop, the check
+// against the serial answer (untimed), and one Call with everything the loop saw.
+void run_point(benchmark::State& st, Session& session, Measurement& m) {
   if (interrupted()) {
     skip(st, kInterruptedMessage, false);
     return;
   }
-  Measurement& m = *session.find(name);
   const Point& p = m.point;
-  const std::string fault = session.fault_for(name);
-  const bool plant_exception = fault == "throw";
-  const bool plant_wrong_result = fault == "wrong";
-  MatmulData& data = matmul_data(p.n);
-  auto& prob = data.problem;
-  std::unique_ptr<exec::Executor> executor;
+  const bool manual = m.workload->timing() == Timing::manual;
+  exec::Sightings seen(std::max(1, p.threads));
+  std::unique_ptr<Run> run;
   try {
-    executor = exec::make_executor(*exec::parse_backend(p.backend), p.cpus);
+    run = m.workload->prepare(p, seen);
   } catch (const std::exception& e) {
+    fail(m, e.what());
     skip(st, e.what(), false);
     return;
   }
-  // One product = two phases over the team: pack B once (by column slivers), then compute C
-  // (by row blocks), so no task repeats another's packing.
-  const auto bounds = task_bounds(p.n, matmul::row_tile(), tasks_for(p.threads));
-  const auto sliver_bounds = task_bounds(matmul::packed_b_slivers(p.n), 1, tasks_for(p.threads));
-  const std::size_t n = p.n;
-  const exec::Task pack = [&](std::size_t i) {
-    matmul::pack_b_slivers(prob.b.data(), n, prob.packed_b.data(), sliver_bounds[i],
-                           sliver_bounds[i + 1]);
-  };
-  const exec::Task compute = [&](std::size_t i) {
-    matmul::multiply_rows_packed(prob.a.data(), prob.packed_b.data(), prob.c.data(), n,
-                                 bounds[i], bounds[i + 1]);
-  };
-  auto product = [&] {
-    executor->run(sliver_bounds.size() - 1, pack);
-    executor->run(bounds.size() - 1, compute);
-  };
-  std::fill(prob.c.begin(), prob.c.end(), std::numeric_limits<double>::quiet_NaN());
-
   const auto start = exec::UsageSnapshot::now();
   bool looping = false;
   try {
-    product();  // warm-up: threads started and pinned, caches filled
-    executor->sightings().reset();
+    run->warm_up();
+    seen.reset();
     const int stops_before = continued_count();
+    Sample s;
+    std::size_t executions = 0;
+    double timed = 0;
     const auto before = exec::UsageSnapshot::now();
     looping = true;
     for (auto _ : st) {
@@ -147,174 +89,110 @@ void run_matmul(benchmark::State& st, Session& session, const std::string& name)
         st.SkipWithError(kInterruptedMessage);
         break;
       }
-      product();
-      if (plant_exception) throw planted_exception();
-    }
-    if (st.error_occurred()) return;
-    const auto usage = exec::UsageSnapshot::now() - before;
-    record_evidence(st, m, executor->sightings(), usage, static_cast<double>(st.iterations()));
-    if (continued_count() != stops_before) st.counters[kStoppedCounter] = 1;
-    if (plant_wrong_result) prob.c[prob.c.size() / 2] += 1.0;  // planted wrong result
-    st.counters["FLOP/s"] = benchmark::Counter(matmul::flops(n),
-                                               benchmark::Counter::kIsIterationInvariantRate);
-    if (matmul::checksum(prob.c.data(), n) != data.reference) {
-      m.verified = false;
-      if (m.error.empty()) m.error = "result differs from the serial answer";
-      st.SkipWithError("result differs from the serial answer");
-    }
-    session.note_call(p, (exec::UsageSnapshot::now() - start).wall_s, usage.wall_s);
-  } catch (const std::exception& e) {
-    m.verified = false;
-    if (m.error.empty()) m.error = e.what();
-    skip(st, e.what(), looping);
-  }
-}
-
-#if CVP_HAVE_IO
-// The fingerprints of the serial handling of a request set, computed once per (c, seed, count),
-// outside every timed region: every response of every run is compared against them.
-const std::vector<std::uint64_t>& reference_for(const io::RequestConfig& config) {
-  using Key = std::tuple<double, std::uint64_t, std::size_t>;
-  static std::map<Key, std::vector<std::uint64_t>> cache;
-  const Key key{config.c_us, config.seed, config.requests};
-  auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, io::reference_fingerprints(config)).first;
-  return it->second;
-}
-
-void run_requests(benchmark::State& st, Session& session, const std::string& name) {
-  if (interrupted()) {
-    skip(st, kInterruptedMessage, false);
-    return;
-  }
-  Measurement& m = *session.find(name);
-  const Point& p = m.point;
-  const std::string fault = session.fault_for(name);
-  const bool plant_exception = fault == "throw";
-  const bool plant_wrong_result = fault == "wrong";
-  const io::IoBackend backend =
-      p.backend == "eventloop" ? io::IoBackend::eventloop : io::IoBackend::threads;
-  io::RequestConfig config = p.io;
-  config.recheck = 0;  // every response is checked against the reference below instead
-  config.stop = &interrupt_flag();
-  exec::Sightings seen;
-  const auto start = exec::UsageSnapshot::now();
-  double measured = 0;
-  bool looping = false;
-  try {
-    const std::vector<std::uint64_t>& reference = reference_for(config);
-    const int stops_before = continued_count();
-    const auto before = exec::UsageSnapshot::now();
-    looping = true;
-    for (auto _ : st) {
-      if (interrupted()) {
+      Execution e = run->execute();
+      if (e.stopped) {
         st.SkipWithError(kInterruptedMessage);
         break;
       }
-      io::RequestRun run = io::run_requests(config, backend, p.cpus, seen);
-      if (run.stopped) {
-        st.SkipWithError(kInterruptedMessage);
-        break;
+      if (manual) {
+        st.SetIterationTime(e.wall_s);
+        timed += e.wall_s;
       }
-      st.SetIterationTime(run.wall_s);
-      if (plant_exception) throw planted_exception();
-      if (plant_wrong_result && !run.fingerprints.empty()) {
-        run.fingerprints[run.fingerprints.size() / 2] ^= 0x100;  // planted wrong result
-      }
-      measured += run.wall_s;
-      m.latencies_us.insert(m.latencies_us.end(), run.latencies_us.begin(),
-                            run.latencies_us.end());
-      m.c_measured_us.push_back(run.cpu_us_per_request);
-      m.overshoot_us.push_back(run.wait_overshoot_us);
-      // The full check, outside the clock (manual time is the run's own wall time): every
-      // response against the serial handling's, plus the duplicates and wrong ids the run
-      // itself counted (its count of missing responses is part of the comparison).
-      const std::size_t missing = static_cast<std::size_t>(
-          std::count(run.fingerprints.begin(), run.fingerprints.end(), std::uint64_t{0}));
-      const std::size_t in_run = run.errors >= missing ? run.errors - missing : run.errors;
-      const std::size_t wrong = in_run + io::count_mismatches(run.fingerprints, reference);
-      m.io_errors += wrong;
-      if (wrong > 0) {
-        m.verified = false;
-        if (m.error.empty()) {
-          m.error = std::to_string(wrong) + " of " + std::to_string(p.io.requests) +
-                    " responses differ from the serial handling's (wrong, missing or "
-                    "duplicated)";
+      if (m.fault == Fault::thrown) throw planted_exception();
+      ++executions;
+      s.latencies_us.insert(s.latencies_us.end(), e.latencies_us.begin(), e.latencies_us.end());
+      for (const auto& [key, value] : e.values) s.values[key] += value;
+      if (manual) {
+        // The clock is the execution's own: checking here costs no measured time.
+        if (m.fault == Fault::wrong) run->corrupt();
+        if (const std::string why = run->verify(); !why.empty()) {
+          fail(m, why);
+          m.wrong_items += run->wrong_items();
         }
       }
     }
     if (st.error_occurred()) return;
     const auto usage = exec::UsageSnapshot::now() - before;
-    record_evidence(st, m, seen, usage, static_cast<double>(st.iterations()));
-    if (continued_count() != stops_before) st.counters[kStoppedCounter] = 1;
-    st.counters["requests/s"] =
-        benchmark::Counter(static_cast<double>(p.io.requests) * static_cast<double>(st.iterations()) /
-                           std::max(measured, 1e-12));
-    if (!m.verified) st.SkipWithError(m.error.c_str());
-    session.note_call(p, (exec::UsageSnapshot::now() - start).wall_s, measured);
+    if (!manual) {
+      timed = usage.wall_s;
+      if (m.fault == Fault::wrong) run->corrupt();
+      if (const std::string why = run->verify(); !why.empty()) fail(m, why);
+    }
+    const double n = static_cast<double>(std::max<benchmark::IterationCount>(st.iterations(), 1));
+    for (auto& [key, value] : s.values) value /= static_cast<double>(std::max<std::size_t>(executions, 1));
+    s.cpu_s = usage.cpu_s / n;
+    s.cpu_per_wall = usage.cpu_per_wall();
+    s.voluntary = static_cast<double>(usage.voluntary_switches) / n;
+    s.involuntary = static_cast<double>(usage.involuntary_switches) / n;
+    s.cpus_seen = seen.cpus();
+    s.threads_seen = seen.threads();
+    s.pin_failures = seen.pin_failures();
+    s.stopped = continued_count() != stops_before;
+    set_counters(st, m, s);
+    if (!m.verified) {
+      st.SkipWithError(m.error.c_str());
+    } else {
+      m.calls.push_back({st.iterations(), std::move(s)});
+    }
+    session.note_call(m, (exec::UsageSnapshot::now() - start).wall_s, timed);
   } catch (const std::exception& e) {
-    m.verified = false;
-    if (m.error.empty()) m.error = e.what();
+    fail(m, e.what());
     skip(st, e.what(), looping);
   }
 }
-#endif
 
 }  // namespace
 
-Session::Session(std::vector<Point> points, int repetitions, double min_time_s,
-                 const std::vector<FaultInjection>& faults)
+std::vector<double> Measurement::wall_s() const {
+  std::vector<double> v;
+  v.reserve(samples.size());
+  for (const auto& s : samples) v.push_back(s.wall_s);
+  return v;
+}
+
+Session::Session(std::vector<Point> points, const std::vector<Workload*>& workloads,
+                 int repetitions, double min_time_s, const std::vector<FaultInjection>& faults)
     : repetitions_(repetitions), min_time_s_(min_time_s), tty_(isatty(STDERR_FILENO) != 0) {
-  for (const auto& f : faults) faults_.emplace_back(f.kind, Pattern("--inject-fault", f.pattern));
+  std::vector<std::pair<Fault, Pattern>> patterns;
+  for (const auto& f : faults) {
+    patterns.emplace_back(f.kind == "throw" ? Fault::thrown : Fault::wrong,
+                          Pattern("--inject-fault", f.pattern));
+  }
   measurements_.reserve(points.size());
   for (auto& p : points) {
-    index_[p.name()] = measurements_.size();
     Measurement m;
+    for (Workload* w : workloads) {
+      if (w->name() == p.workload) m.workload = w;
+    }
+    if (!m.workload) throw std::logic_error("no workload named " + p.workload);
+    const std::string name = p.name();
+    for (const auto& [fault, re] : patterns) {
+      if (m.fault == Fault::none && re.found_in(name)) m.fault = fault;
+    }
     m.point = std::move(p);
     measurements_.push_back(std::move(m));
   }
 }
 
-std::string Session::fault_for(const std::string& name) const {
-  for (const auto& [kind, re] : faults_) {
-    if (re.found_in(name)) return kind;
-  }
-  return "";
-}
-
-Measurement* Session::find(const std::string& name) {
-  const auto it = index_.find(name);
-  return it == index_.end() ? nullptr : &measurements_[it->second];
-}
-
 void Session::register_all() {
-  for (const auto& m : measurements_) {
-    const std::string name = m.point.name();
-    benchmark::internal::Benchmark* b = nullptr;
-    if (m.point.kind == Kind::cpu) {
-      b = benchmark::RegisterBenchmark(name.c_str(), [this, name](benchmark::State& st) {
-        run_matmul(st, *this, name);
-      });
-      b->UseRealTime();
-    } else {
-#if CVP_HAVE_IO
-      b = benchmark::RegisterBenchmark(name.c_str(), [this, name](benchmark::State& st) {
-        run_requests(st, *this, name);
-      });
+  for (auto& m : measurements_) {
+    Measurement* measurement = &m;
+    benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
+        m.point.name().c_str(),
+        [this, measurement](benchmark::State& st) { run_point(st, *this, *measurement); });
+    if (m.workload->timing() == Timing::manual) {
       b->UseManualTime();
-#else
-      continue;
-#endif
+    } else {
+      b->UseRealTime();
     }
     b->Unit(benchmark::kMillisecond);
   }
 }
 
-void Session::note_call(const Point& point, double seconds, double timed_seconds) {
+void Session::note_call(Measurement& m, double seconds, double timed_seconds) {
   // Google Benchmark grows the iteration count of a point's first repetition until the timed
   // part lasts min_time, then runs every later repetition once with that count.
   seconds_done_ += seconds;
-  Measurement& m = *find(point.name());
   if (m.repetitions_done == 0 && timed_seconds < min_time_s_) {
     // Still estimating the iteration count.
   } else if (m.repetitions_done < repetitions_) {
@@ -325,7 +203,7 @@ void Session::note_call(const Point& point, double seconds, double timed_seconds
   const int left = std::max(0, total - reps_done_);
   const double eta = reps_done_ > 0 ? seconds_done_ / reps_done_ * left : 0;
   std::fprintf(stderr, "%s[%d/%d] %-70s about %.0f s left%s", tty_ ? "\r\033[K" : "",
-               std::min(reps_done_, total), total, point.name().c_str(), eta, tty_ ? "" : "\n");
+               std::min(reps_done_, total), total, m.point.name().c_str(), eta, tty_ ? "" : "\n");
   std::fflush(stderr);
 }
 
@@ -340,43 +218,37 @@ void Session::finish_progress(double seconds, bool interrupted) {
                seconds);
 }
 
+CollectingReporter::CollectingReporter(Session& session) {
+  for (auto& m : session.measurements()) by_name_[m.point.name()] = &m;
+}
+
 bool CollectingReporter::ReportContext(const Context&) { return true; }
 
 void CollectingReporter::ReportRuns(const std::vector<Run>& runs) {
   for (const Run& run : runs) {
     if (run.run_type != Run::RT_Iteration) continue;
-    // Names carry Google Benchmark's suffixes (e.g. /real_time); the point's name is the prefix.
-    std::string name = run.benchmark_name();
-    Measurement* m = nullptr;
-    while (!(m = session_.find(name))) {
-      const auto slash = name.rfind('/');
-      if (slash == std::string::npos) break;
-      name.resize(slash);
-    }
-    if (!m) continue;
+    const auto it = by_name_.find(run.run_name.function_name);
+    if (it == by_name_.end()) continue;
+    Measurement& m = *it->second;
     if (run.error_occurred && run.error_message == kInterruptedMessage) {
-      ++m->interrupted_runs;  // not measured, not failed
+      ++m.interrupted_runs;  // not measured, not failed
       continue;
     }
     if (run.error_occurred) {
-      m->verified = false;
-      if (m->error.empty()) m->error = run.error_message;
+      fail(m, run.error_message);
       continue;
     }
-    const double iterations = static_cast<double>(std::max<benchmark::IterationCount>(run.iterations, 1));
-    auto counter = [&](const char* key) {
-      const auto it = run.counters.find(key);
-      return it == run.counters.end() ? 0.0 : static_cast<double>(it->second);
-    };
-    if (counter(kStoppedCounter) > 0) {
-      m->stopped_wall_s.push_back(run.real_accumulated_time / iterations);
+    // The next call with the reported iteration count; calls before it only chose the count.
+    while (m.calls_filed < m.calls.size() && m.calls[m.calls_filed].iterations != run.iterations) {
+      ++m.calls_filed;
+    }
+    if (m.calls_filed == m.calls.size()) {
+      fail(m, "a reported repetition has no recorded call (internal error)");
       continue;
     }
-    m->wall_s.push_back(run.real_accumulated_time / iterations);
-    m->cpu_s.push_back(counter("cpu_s"));
-    m->cpu_per_wall.push_back(counter("cpu_per_wall"));
-    m->voluntary.push_back(counter("ctx_voluntary"));
-    m->involuntary.push_back(counter("ctx_involuntary"));
+    Sample s = std::move(m.calls[m.calls_filed++].sample);
+    s.wall_s = run.real_accumulated_time / static_cast<double>(std::max<benchmark::IterationCount>(run.iterations, 1));
+    (s.stopped ? m.excluded : m.samples).push_back(std::move(s));
   }
 }
 

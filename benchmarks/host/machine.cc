@@ -15,6 +15,7 @@
 #include <CLI/Version.hpp>
 
 #include "cvp/exec/affinity.h"
+#include "resources.h"
 
 namespace cvp::bench {
 namespace {
@@ -42,77 +43,7 @@ std::string compiler_name() {
 #endif
 }
 
-// The quota of one cgroup folder, in CPUs, if it sets one.
-std::optional<double> quota_in(const std::string& folder, bool v2) {
-  if (v2) {
-    std::istringstream in(read_first_line(folder + "/cpu.max"));
-    std::string quota;
-    double period = 0;
-    if (!(in >> quota >> period) || quota == "max" || period <= 0) return std::nullopt;
-    const double q = std::strtod(quota.c_str(), nullptr);
-    if (q <= 0) return std::nullopt;
-    return q / period;
-  }
-  const std::string quota = read_first_line(folder + "/cpu.cfs_quota_us");
-  const std::string period = read_first_line(folder + "/cpu.cfs_period_us");
-  if (quota.empty() || period.empty()) return std::nullopt;
-  const double q = std::strtod(quota.c_str(), nullptr);
-  const double p = std::strtod(period.c_str(), nullptr);
-  if (q <= 0 || p <= 0) return std::nullopt;  // -1: no quota
-  return q / p;
-}
-
-// The smallest quota on `path` (relative to `mount`) and its ancestors.
-void smallest_on_path(const std::string& mount, std::string path, bool v2,
-                      std::optional<double>& smallest) {
-  while (true) {
-    if (const auto q = quota_in(mount + (path == "/" ? "" : path), v2)) {
-      if (!smallest || *q < *smallest) smallest = q;
-    }
-    if (path.empty() || path == "/") break;
-    const auto slash = path.rfind('/');
-    path = slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
-  }
-}
-
 }  // namespace
-
-std::optional<double> cgroup_cpu_quota(const std::string& proc_self_cgroup,
-                                       const std::string& root) {
-  std::optional<double> smallest;
-  std::istringstream lines(proc_self_cgroup);
-  std::string line;
-  while (std::getline(lines, line)) {
-    // hierarchy-id:controller-list:path
-    const auto first = line.find(':');
-    const auto second = first == std::string::npos ? first : line.find(':', first + 1);
-    if (second == std::string::npos) continue;
-    const std::string id = line.substr(0, first);
-    const std::string controllers = line.substr(first + 1, second - first - 1);
-    const std::string path = line.substr(second + 1);
-    if (id == "0" && controllers.empty()) {
-      smallest_on_path(root, path, true, smallest);
-      smallest_on_path(root + "/unified", path, true, smallest);
-      continue;
-    }
-    bool has_cpu = false;
-    std::istringstream names(controllers);
-    std::string name;
-    while (std::getline(names, name, ',')) has_cpu = has_cpu || name == "cpu";
-    if (!has_cpu) continue;
-    for (const char* mount : {"/cpu,cpuacct", "/cpu", "/cpuacct,cpu", ""}) {
-      smallest_on_path(root + mount, path, false, smallest);
-    }
-  }
-  return smallest;
-}
-
-std::optional<double> cgroup_cpu_quota() {
-  std::ifstream in("/proc/self/cgroup");
-  std::stringstream text;
-  text << in.rdbuf();
-  return cgroup_cpu_quota(text.str());
-}
 
 std::string safe_host_name() {
   std::string h = host_name();

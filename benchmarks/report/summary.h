@@ -1,5 +1,6 @@
-// From measurements to the summary JSON (the contract of ../shared/DESIGN.md and
-// schema/summary.schema.json), the console table and the verdict lines.
+// From measurements to rows (statistics), and from rows to what is reported: the verdict lines,
+// the summary JSON (schema/summary.schema.json) and the console table. No workload is known by
+// name here: kinds, units, bounds and verdict wording come from the Workload.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -8,29 +9,25 @@
 #include <string>
 #include <vector>
 
-#include "session.h"
+#include "cvp/workload.h"
 #include "options.h"
+#include "session.h"
 
 namespace cvp::bench {
 
 // One summarised point; mirrors a "results" entry of the summary JSON.
-struct ResultRow {
+struct ResultRow : Row {
   const Measurement* m = nullptr;
-  bool ok = false;          // measured and verified
-  double median_s = 0;
   double ci_low = 0, ci_high = 0, ci_coverage = 0;
-  double speedup = 0, speedup_low = 0, speedup_high = 0;
   std::string baseline;     // name of the serial point speedups are computed against
   double baseline_s = 0;
-  double bound = 1;
-  double efficiency = 0;
   double karp_flatt = 0;
   bool has_karp_flatt = false;
-  double throughput = 0;
-  std::string throughput_unit;
   double cpu_s = 0, cpu_per_wall = 0, voluntary = 0, involuntary = 0;
+  std::vector<int> cpus_seen;
+  int threads_seen = 0, pin_failures = 0;
   bool pinned = false;
-  double c_measured_us = 0, overshoot_us = 0;
+  bool has_latency = false;
   double p50 = 0, p95 = 0, p99 = 0;
 };
 
@@ -49,8 +46,7 @@ std::string omp_wait_policy_in_force();
 
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements);
 
-// One line per workload group, e.g.
-// "matmul n=1024: concurrency x1.00 on 1 core; parallelism x1.97 on 2 cores (ideal x2)".
+// Every workload's verdict lines, workloads in plan order.
 std::vector<std::string> verdicts(const std::vector<ResultRow>& rows, int allowed_cores);
 
 nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::json& machine,

@@ -3,11 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
-#include <thread>
 #include <atomic>
+#include <chrono>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "cvp/exec/affinity.h"
@@ -106,6 +106,54 @@ TEST_P(ExecutorTest, ParallelWorkersSpreadOverCores) {
   }
 }
 
+// Every worker notes its own slot: a team larger than one slot's thread table is still counted
+// thread by thread (were the workers to share a slot, threads() would stop at the table's size).
+TEST_P(ExecutorTest, EveryWorkerNotesItsOwnSlot) {
+  constexpr int kTeam = cvp::exec::Sightings::kThreadsPerSlot + 2;
+  auto ex = cvp::exec::make_executor(GetParam(), std::vector<int>(kTeam, topo.home_cpu()));
+  EXPECT_EQ(ex->sightings().slots(), kTeam);
+  std::atomic<int> arrived{0};
+  ex->run(static_cast<std::size_t>(kTeam) * 2, [&](std::size_t i) {
+    if (i >= static_cast<std::size_t>(kTeam)) return;
+    arrived.fetch_add(1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (arrived.load() < kTeam && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+  });
+  ASSERT_EQ(arrived.load(), kTeam);
+  EXPECT_EQ(ex->sightings().threads(), kTeam);
+}
+
+// A Sightings the caller passes receives the notes and pin failures, and outlives the executor.
+TEST_P(ExecutorTest, RecordsIntoTheCallersSightings) {
+  const auto cpus = topo.parallel_cpus(2);
+  cvp::exec::Sightings external(2);
+  {
+    auto ex = cvp::exec::make_executor(GetParam(), cpus, &external);
+    EXPECT_EQ(&ex->sightings(), &external);
+    std::atomic<int> count{0};
+    ex->run(32, [&](std::size_t) { count.fetch_add(1); });
+    EXPECT_EQ(count.load(), 32);
+  }
+  EXPECT_GE(external.threads(), 1);
+  EXPECT_LE(external.threads(), 2);
+  if (cvp::exec::affinity_supported()) {
+    EXPECT_EQ(external.pin_failures(), 0);
+    EXPECT_TRUE(cvp::exec::pinned_as_intended(external.cpus(), cpus, external.pin_failures()))
+        << cvp::exec::format_cpu_list(external.cpus());
+  }
+  // Without one, the executor records into its own, one slot per worker; the caller's is left
+  // alone.
+  external.reset();
+  auto own = cvp::exec::make_executor(GetParam(), cpus);
+  own->run(8, [](std::size_t) {});
+  EXPECT_NE(&own->sightings(), &external);
+  EXPECT_EQ(own->sightings().slots(), 2);
+  EXPECT_GE(own->sightings().threads(), 1);
+  EXPECT_EQ(external.threads(), 0);
+}
+
 TEST_P(ExecutorTest, TaskExceptionReachesTheCaller) {
   auto ex = cvp::exec::make_executor(GetParam(), topo.parallel_cpus(2));
   EXPECT_THROW(ex->run(16,
@@ -129,6 +177,34 @@ TEST_P(ExecutorTest, CallerAffinityIsRestored) {
 INSTANTIATE_TEST_SUITE_P(AllBackends, ExecutorTest,
                          testing::Values(Backend::threads, Backend::openmp, Backend::tbb),
                          backend_name);
+
+TEST(Backends, AllAreTheTaskBackendsEveryAddsTheEventLoop) {
+  EXPECT_EQ(cvp::exec::all_backends(),
+            (std::vector<Backend>{Backend::threads, Backend::openmp, Backend::tbb}));
+  EXPECT_EQ(cvp::exec::every_backend(), (std::vector<Backend>{Backend::threads, Backend::openmp,
+                                                               Backend::tbb, Backend::eventloop}));
+  for (const Backend b : cvp::exec::every_backend()) {
+    EXPECT_EQ(cvp::exec::parse_backend(cvp::exec::to_string(b)), b);
+  }
+  EXPECT_EQ(cvp::exec::to_string(Backend::eventloop), "eventloop");
+  EXPECT_EQ(cvp::exec::parse_backend("eventloop"), Backend::eventloop);
+  EXPECT_FALSE(cvp::exec::parse_backend("asio"));
+  EXPECT_FALSE(cvp::exec::parse_backend(""));
+}
+
+TEST(Backends, TheEventLoopMakesNoExecutor) {
+  try {
+    cvp::exec::make_executor(Backend::eventloop, {cvp::exec::allowed_cpus().front()});
+    ADD_FAILURE() << "make_executor(eventloop) returned";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("eventloop"), std::string::npos) << e.what();
+  }
+  cvp::exec::Sightings sightings;
+  EXPECT_THROW(cvp::exec::make_executor(Backend::eventloop, {0}, &sightings),
+               std::invalid_argument);
+  EXPECT_EQ(sightings.threads(), 0);
+  EXPECT_THROW(cvp::exec::make_executor(Backend::threads, {}), std::invalid_argument);
+}
 
 TEST(Topology, ParallelPlacementFillsCoresBeforeSiblings) {
   // Two cores with two SMT siblings each: {0,2} and {1,3}.
@@ -173,6 +249,137 @@ TEST(Affinity, PinsTheCallingThread) {
   EXPECT_EQ(cvp::exec::thread_affinity(), std::vector<int>{cpu});
   EXPECT_EQ(cvp::exec::current_cpu(), cpu);
   EXPECT_FALSE(cvp::exec::pin_to_cpu(100000));
+}
+
+// Runs `body(t)` on `n` threads at once and joins them.
+template <typename Body>
+void on_threads(int n, Body body) {
+  std::vector<std::thread> team;
+  for (int t = 0; t < n; ++t) team.emplace_back(body, t);
+  for (auto& th : team) th.join();
+}
+
+// N threads on N slots, each pinned to its own CPU where the machine allows (thread t to the
+// t-th allowed CPU, round robin): N threads, and exactly their CPUs.
+TEST(Sightings, ThreadsOnTheirOwnSlotsAreCountedWithTheirCpus) {
+  const auto allowed = cvp::exec::allowed_cpus();
+  for (int n : {1, 2, 4}) {
+    cvp::exec::Sightings sightings(n);
+    EXPECT_EQ(sightings.slots(), n);
+    auto cpu_of = [&](int t) { return allowed[static_cast<std::size_t>(t) % allowed.size()]; };
+    std::set<int> expected;
+    for (int t = 0; t < n; ++t) expected.insert(cpu_of(t));
+    on_threads(n, [&](int t) {
+      if (!cvp::exec::pin_to_cpu(cpu_of(t))) sightings.note_pin_failure();
+      for (int i = 0; i < 100; ++i) sightings.note(t);
+    });
+    EXPECT_EQ(sightings.threads(), n);
+    if (cvp::exec::affinity_supported()) {
+      EXPECT_EQ(sightings.pin_failures(), 0);
+      EXPECT_EQ(sightings.cpus(), std::vector<int>(expected.begin(), expected.end()))
+          << n << " threads";
+    } else {
+      EXPECT_TRUE(sightings.cpus().empty());
+      EXPECT_EQ(sightings.pin_failures(), n);
+    }
+  }
+}
+
+// A slot noted by several threads counts each; one thread noting several slots counts once.
+TEST(Sightings, ThreadsAreCountedOnceWhateverTheirSlots) {
+  cvp::exec::Sightings shared(1);
+  shared.note(0);
+  std::thread([&] { shared.note(0); }).join();
+  shared.note(0);
+  EXPECT_EQ(shared.threads(), 2);
+
+  cvp::exec::Sightings spread(4);
+  for (int slot = 0; slot < 4; ++slot) spread.note(slot);
+  EXPECT_EQ(spread.threads(), 1);
+  std::thread([&] {
+    for (int slot = 3; slot >= 0; --slot) spread.note(slot);
+  }).join();
+  EXPECT_EQ(spread.threads(), 2);
+
+  // Threads that run one after another are told apart even if the system reuses their ids.
+  cvp::exec::Sightings successive(1);
+  for (int i = 0; i < 3; ++i) std::thread([&] { successive.note(0); }).join();
+  EXPECT_EQ(successive.threads(), 3);
+}
+
+// Up to kThreadsPerSlot threads on one slot are counted exactly; past that, threads() is a
+// lower bound (the slot's table is full) and never more than the truth.
+TEST(Sightings, ManyThreadsOnOneSlot) {
+  constexpr int kTable = cvp::exec::Sightings::kThreadsPerSlot;
+  cvp::exec::Sightings exact(1);
+  on_threads(kTable, [&](int) { exact.note(0); });
+  EXPECT_EQ(exact.threads(), kTable);
+  cvp::exec::Sightings over(1);
+  on_threads(kTable + 3, [&](int) { over.note(0); });
+  EXPECT_EQ(over.threads(), kTable);
+  cvp::exec::Sightings spread(kTable + 3);
+  on_threads(kTable + 3, [&](int t) { spread.note(t); });
+  EXPECT_EQ(spread.threads(), kTable + 3);
+}
+
+// Any slot index is accepted: taken modulo slots(), a negative one as 0, none out of range.
+TEST(Sightings, SlotsWrapAround) {
+  EXPECT_EQ(cvp::exec::Sightings().slots(), 1);
+  EXPECT_EQ(cvp::exec::Sightings(0).slots(), 1);
+  EXPECT_EQ(cvp::exec::Sightings(-3).slots(), 1);
+  cvp::exec::Sightings sightings(3);
+  for (int slot : {-1, -100, 0, 2, 3, 7, 1 << 30}) sightings.note(slot);
+  EXPECT_EQ(sightings.threads(), 1);
+  if (cvp::exec::affinity_supported()) {
+    EXPECT_EQ(sightings.cpus().size(), 1u);
+  }
+}
+
+TEST(Sightings, ResetClearsEverything) {
+  cvp::exec::Sightings sightings(2);
+  on_threads(2, [&](int t) { sightings.note(t); });
+  sightings.note(1);
+  sightings.note_pin_failure();
+  sightings.note_pin_failure();
+  EXPECT_EQ(sightings.threads(), 3);
+  EXPECT_EQ(sightings.pin_failures(), 2);
+  if (cvp::exec::affinity_supported()) {
+    EXPECT_FALSE(sightings.cpus().empty());
+  }
+  sightings.reset();
+  EXPECT_EQ(sightings.threads(), 0);
+  EXPECT_EQ(sightings.pin_failures(), 0);
+  EXPECT_TRUE(sightings.cpus().empty());
+  EXPECT_EQ(sightings.slots(), 2);
+  // Usable again, and the thread seen before the reset counts anew.
+  sightings.note(0);
+  EXPECT_EQ(sightings.threads(), 1);
+}
+
+// Notes from many threads, some sharing slots, while others read: no data race (this test is
+// for the ThreadSanitizer build) and nothing lost.
+TEST(Sightings, NotesAndQueriesFromManyThreadsAtOnce) {
+  constexpr int kWriters = 6;
+  cvp::exec::Sightings sightings(3);
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done.load()) {
+      EXPECT_LE(sightings.threads(), kWriters);
+      (void)sightings.cpus();
+      (void)sightings.pin_failures();
+    }
+  });
+  on_threads(kWriters, [&](int t) {
+    for (int i = 0; i < 2000; ++i) sightings.note(t + i);
+    sightings.note_pin_failure();
+  });
+  done = true;
+  reader.join();
+  EXPECT_EQ(sightings.threads(), kWriters);
+  EXPECT_EQ(sightings.pin_failures(), kWriters);
+  if (cvp::exec::affinity_supported()) {
+    EXPECT_FALSE(sightings.cpus().empty());
+  }
 }
 
 TEST(Evidence, PinnedNeedsEverySightingInsideTheIntendedSet) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "machine.h"
+#include "resources.h"
 #include "noise.h"
 
 namespace {

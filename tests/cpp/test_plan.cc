@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
+#include "builtin.h"
 #include "cvp/exec/topology.h"
 #include "options.h"
 #include "plan.h"
@@ -14,19 +17,41 @@ namespace {
 
 using namespace cvp;
 
-bench::Options parse(std::vector<std::string> args, const exec::Topology& t) {
+// The built-in workloads with a command line parsed into them (each parse gets fresh ones:
+// a workload keeps its options).
+struct Parsed {
+  std::vector<std::unique_ptr<Workload>> owned = workloads::builtin();
+  std::vector<Workload*> all;
+  bench::Options options;
+};
+
+std::shared_ptr<Parsed> parse_all(std::vector<std::string> args, const exec::Topology& t) {
+  auto parsed = std::make_shared<Parsed>();
+  for (auto& w : parsed->owned) parsed->all.push_back(w.get());
   args.insert(args.begin(), "cvpbench");
   std::vector<const char*> argv;
   for (auto& a : args) argv.push_back(a.c_str());
-  auto parsed = bench::parse_command_line(static_cast<int>(argv.size()), argv.data(), t);
-  if (!parsed.options) throw std::runtime_error("no options");
-  return *parsed.options;
+  auto result = bench::parse_command_line(static_cast<int>(argv.size()), argv.data(), t,
+                                          parsed->all);
+  if (!result.options) throw std::runtime_error("no options");
+  parsed->options = *result.options;
+  return parsed;
 }
 
+bench::Options parse(std::vector<std::string> args, const exec::Topology& t) {
+  return parse_all(std::move(args), t)->options;
+}
+
+std::vector<Point> plan_of(std::vector<std::string> args, const exec::Topology& t) {
+  const auto parsed = parse_all(std::move(args), t);
+  return bench::make_plan(parsed->all, parsed->options, t);
+}
+
+// The one-sentence refusal of a command line, from parsing or from planning.
 std::string error_of(std::vector<std::string> args, const exec::Topology& t) {
   try {
-    parse(std::move(args), t);
-  } catch (const bench::UsageError& e) {
+    plan_of(std::move(args), t);
+  } catch (const UsageError& e) {
     return e.what();
   }
   return "";
@@ -36,17 +61,17 @@ const exec::Topology two_cores = exec::make_topology({{0}, {1}}, false);
 const exec::Topology four_smt = exec::make_topology({{0, 4}, {1, 5}, {2, 6}, {3, 7}}, true);
 const exec::Topology one_core = exec::make_topology({{1}}, false);
 
-std::vector<int> threads_of(const std::vector<bench::Point>& points, exec::Mode mode,
+std::vector<int> threads_of(const std::vector<Point>& points, exec::Mode mode,
                             const std::string& backend) {
   std::vector<int> t;
   for (const auto& p : points) {
-    if (p.workload == "matmul" && p.mode == mode && p.backend == backend) t.push_back(p.threads);
+    if (p.workload == "matmul" && p.mode == mode && exec::to_string(p.backend) == backend) t.push_back(p.threads);
   }
   return t;
 }
 
 TEST(Plan, DefaultSweepsOnFourCoresWithSmt) {
-  const auto points = bench::make_plan(parse({"--size", "64"}, four_smt), four_smt);
+  const auto points = plan_of({"--size", "64"}, four_smt);
   EXPECT_EQ(threads_of(points, exec::Mode::parallel, "tbb"), (std::vector<int>{1, 2, 4, 8, 16}));
   EXPECT_EQ(threads_of(points, exec::Mode::concurrent, "tbb"), (std::vector<int>{2, 4, 8}));
   for (const auto& p : points) {
@@ -72,7 +97,7 @@ TEST(Plan, DefaultSweepsOnFourCoresWithSmt) {
 }
 
 TEST(Plan, OversubscriptionIsLabelled) {
-  const auto points = bench::make_plan(parse({"--quick"}, two_cores), two_cores);
+  const auto points = plan_of({"--quick"}, two_cores);
   bool found = false;
   for (const auto& p : points) {
     if (p.workload == "matmul" && p.mode == exec::Mode::parallel && p.threads == 4) {
@@ -85,7 +110,7 @@ TEST(Plan, OversubscriptionIsLabelled) {
 }
 
 TEST(Plan, OneAllowedCoreMeansOneCoreEverywhere) {
-  const auto points = bench::make_plan(parse({"--quick"}, one_core), one_core);
+  const auto points = plan_of({"--quick"}, one_core);
   for (const auto& p : points) {
     EXPECT_EQ(p.cores, 1) << p.name();
     EXPECT_TRUE(std::all_of(p.cpus.begin(), p.cpus.end(), [](int c) { return c == 1; }))
@@ -97,10 +122,7 @@ TEST(Plan, OneAllowedCoreMeansOneCoreEverywhere) {
 }
 
 TEST(Plan, NamesReadLikePaths) {
-  const auto points = bench::make_plan(
-      parse({"--filter", "^matmul/n:64/mode:parallel/backend:tbb/threads:2$", "--size", "64"},
-            two_cores),
-      two_cores);
+  const auto points = plan_of({"--filter", "^matmul/n:64/mode:parallel/backend:tbb/threads:2$", "--size", "64"}, two_cores);
   // The match, plus the serial baseline its speedup needs.
   ASSERT_EQ(points.size(), 2u);
   EXPECT_EQ(points[0].name(), "matmul/n:64/mode:serial/backend:tbb/threads:1");
@@ -111,11 +133,8 @@ TEST(Plan, RequestNamesCarryTheRequestCount) {
   // Runs of different request counts are different work: they must not share a name.
   const auto names = [](const std::string& count) {
     std::vector<std::string> out;
-    for (const auto& p : bench::make_plan(
-             parse({"--filter", "^requests/", "--in-flight", "8", "--requests", count,
-                    "--no-crossover"},
-                   two_cores),
-             two_cores)) {
+    for (const auto& p : plan_of({"--filter", "^requests/", "--in-flight", "8", "--requests", count,
+                    "--no-crossover"}, two_cores)) {
       out.push_back(p.name());
     }
     return out;
@@ -212,8 +231,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 std::string plan_error_of(std::vector<std::string> args, const exec::Topology& t) {
   try {
-    bench::make_plan(parse(std::move(args), t), t);
-  } catch (const bench::UsageError& e) {
+    plan_of(std::move(args), t);
+  } catch (const UsageError& e) {
     return e.what();
   }
   return "";
@@ -239,16 +258,13 @@ TEST(Plan, LimitsAreCheckedAgainstTheBenchmarksThatRun) {
 }
 
 TEST(Plan, RepeatedListItemsMakeOneBenchmarkEach) {
-  const auto once = bench::make_plan(parse({"--size", "32", "--threads", "2"}, two_cores), two_cores);
-  const auto twice = bench::make_plan(
-      parse({"--size", "32,32", "--size", "032", "--threads", "2,2,02", "--in-flight", "4,4",
-             "--c-us", "50,50.0", "--backend", "threads,threads,eventloop"},
-            two_cores),
-      two_cores);
+  const auto once = plan_of({"--size", "32", "--threads", "2"}, two_cores);
+  const auto twice = plan_of({"--size", "32,32", "--size", "032", "--threads", "2,2,02", "--in-flight", "4,4",
+             "--c-us", "50,50.0", "--backend", "threads,threads,eventloop"}, two_cores);
   std::set<std::string> names;
   for (const auto& p : twice) EXPECT_TRUE(names.insert(p.name()).second) << p.name();
   std::size_t matmul_once = 0, matmul_twice = 0;
-  for (const auto& p : once) matmul_once += p.workload == "matmul" && p.backend == "threads";
+  for (const auto& p : once) matmul_once += p.workload == "matmul" && p.backend == Backend::threads;
   for (const auto& p : twice) matmul_twice += p.workload == "matmul";
   EXPECT_EQ(matmul_once, matmul_twice);
 }
@@ -259,9 +275,9 @@ TEST(Plan, PathologicalFiltersFinishQuickly) {
   for (const std::string& filter :
        {std::string("(a+)+$"), std::string("(x+x+)+y"), std::string("(.*a){20}"), nested}) {
     try {
-      const auto points = bench::make_plan(parse({"--filter", filter}, two_cores), two_cores);
+      const auto points = plan_of({"--filter", filter}, two_cores);
       EXPECT_FALSE(points.empty()) << filter.substr(0, 40);
-    } catch (const bench::UsageError& e) {
+    } catch (const UsageError& e) {
       // Matching nothing, or refused in one sentence (RE2 caps nesting depth), is also fine.
       const std::string what = e.what();
       EXPECT_TRUE(what.find("regular expression") != std::string::npos ||
@@ -300,9 +316,9 @@ TEST(CommandLine, EventLoopsNeedNoThreadPerRequest) {
 
 TEST(CommandLine, FilterMatchingNothingIsRefused) {
   try {
-    bench::make_plan(parse({"--filter", "nothing-has-this-name"}, two_cores), two_cores);
+    plan_of({"--filter", "nothing-has-this-name"}, two_cores);
     FAIL() << "expected a UsageError";
-  } catch (const bench::UsageError& e) {
+  } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("matches no benchmark"), std::string::npos);
   }
 }

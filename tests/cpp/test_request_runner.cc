@@ -13,12 +13,13 @@
 
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/evidence.h"
+#include "cvp/exec/executor.h"
 #include "requests/requests.h"
 
 namespace {
 
+using cvp::exec::Backend;
 using cvp::exec::Sightings;
-using cvp::io::IoBackend;
 using cvp::io::RequestConfig;
 using cvp::io::RequestRun;
 using cvp::io::run_requests;
@@ -26,13 +27,13 @@ using cvp::io::run_requests;
 enum class Shape { serial, concurrent, parallel };
 
 struct Case {
-  IoBackend backend;
+  Backend backend;
   Shape shape;
 };
 
 std::string name_of(const testing::TestParamInfo<Case>& param_info) {
   static const char* const kShapes[] = {"serial", "concurrent", "parallel"};
-  return std::string(cvp::io::to_string(param_info.param.backend)) + "_" +
+  return std::string(cvp::exec::to_string(param_info.param.backend)) + "_" +
          kShapes[static_cast<int>(param_info.param.shape)];
 }
 
@@ -60,7 +61,10 @@ TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
       cpus = allowed;
       break;
   }
-  Sightings sightings;
+  const int max_threads = GetParam().backend == Backend::threads
+                              ? config.in_flight
+                              : std::min(config.in_flight, static_cast<int>(cpus.size()));
+  Sightings sightings(max_threads);  // one slot per worker
   const RequestRun run = run_requests(config, GetParam().backend, cpus, sightings);
   EXPECT_EQ(run.processed, config.requests);
   EXPECT_EQ(run.errors, 0u);
@@ -74,9 +78,6 @@ TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
   if (cvp::exec::affinity_supported()) {
     EXPECT_TRUE(cvp::exec::pinned_as_intended(sightings.cpus(), cpus, sightings.pin_failures()));
   }
-  const int max_threads = GetParam().backend == IoBackend::threads
-                              ? config.in_flight
-                              : std::min(config.in_flight, static_cast<int>(cpus.size()));
   EXPECT_GE(sightings.threads(), 1);
   EXPECT_LE(sightings.threads(), max_threads);
 }
@@ -125,15 +126,15 @@ TEST(ReferenceFingerprints, DependOnSeedAndWork) {
 
 INSTANTIATE_TEST_SUITE_P(
     RequestRunner, EveryRequestOnce,
-    testing::Values(Case{IoBackend::threads, Shape::serial},
-                    Case{IoBackend::threads, Shape::concurrent},
-                    Case{IoBackend::threads, Shape::parallel},
-                    Case{IoBackend::eventloop, Shape::serial},
-                    Case{IoBackend::eventloop, Shape::concurrent},
-                    Case{IoBackend::eventloop, Shape::parallel}),
+    testing::Values(Case{Backend::threads, Shape::serial},
+                    Case{Backend::threads, Shape::concurrent},
+                    Case{Backend::threads, Shape::parallel},
+                    Case{Backend::eventloop, Shape::serial},
+                    Case{Backend::eventloop, Shape::concurrent},
+                    Case{Backend::eventloop, Shape::parallel}),
     name_of);
 
-class EitherBackend : public testing::TestWithParam<IoBackend> {};
+class EitherBackend : public testing::TestWithParam<Backend> {};
 
 TEST_P(EitherBackend, ExponentialWaitsStillProcessEachRequestOnce) {
   RequestConfig config;
@@ -222,12 +223,61 @@ TEST_P(EitherBackend, InvalidConfigsThrow) {
   EXPECT_NO_THROW(run_with(config, cpus));
 }
 
-std::string backend_name(const testing::TestParamInfo<IoBackend>& param_info) {
-  return std::string(cvp::io::to_string(param_info.param));
+// Each worker notes its own Sightings slot (thread t slot t, loop l slot l): a team larger than
+// one slot's thread table is still counted thread by thread, and each loop is seen on its CPU.
+// Long waits and few requests, so that every worker takes a request before they run out.
+TEST_P(EitherBackend, EachWorkerNotesItsOwnSlot) {
+  const auto allowed = cvp::exec::allowed_cpus();
+  RequestConfig config;
+  config.c_us = 1;
+  config.w_us = 20000;
+  config.in_flight = cvp::exec::Sightings::kThreadsPerSlot + 2;
+  config.requests = 2 * static_cast<std::size_t>(config.in_flight);
+  config.recheck = 0;
+  // threads: every thread on the home CPU; event loops: one per allowed CPU (at most two).
+  const bool threads = GetParam() == Backend::threads;
+  const std::vector<int> cpus =
+      threads ? std::vector<int>{allowed.front()}
+              : std::vector<int>(allowed.begin(), allowed.begin() + (allowed.size() > 1 ? 2 : 1));
+  const int team = threads ? config.in_flight : static_cast<int>(cpus.size());
+  Sightings sightings(team);
+  const RequestRun run = run_requests(config, GetParam(), cpus, sightings);
+  EXPECT_EQ(run.processed, config.requests);
+  EXPECT_EQ(sightings.threads(), team);
+  if (cvp::exec::affinity_supported()) {
+    EXPECT_EQ(sightings.pin_failures(), 0);
+    EXPECT_EQ(sightings.cpus(), cpus);
+  }
+}
+
+std::string backend_name(const testing::TestParamInfo<Backend>& param_info) {
+  return std::string(cvp::exec::to_string(param_info.param));
 }
 
 INSTANTIATE_TEST_SUITE_P(RequestRunner, EitherBackend,
-                         testing::Values(IoBackend::threads, IoBackend::eventloop), backend_name);
+                         testing::Values(Backend::threads, Backend::eventloop), backend_name);
+
+// Requests run on threads or event loops only: a task backend is refused before anything runs.
+TEST(RequestRunner, TaskBackendsAreRefused) {
+  RequestConfig config;
+  config.requests = 4;
+  config.in_flight = 2;
+  config.c_us = 1;
+  config.w_us = 1;
+  const std::vector<int> cpus{cvp::exec::allowed_cpus().front()};
+  for (const Backend backend : {Backend::openmp, Backend::tbb}) {
+    Sightings sightings;
+    try {
+      run_requests(config, backend, cpus, sightings);
+      ADD_FAILURE() << cvp::exec::to_string(backend) << " ran requests";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(cvp::exec::to_string(backend)), std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(sightings.threads(), 0);
+    EXPECT_EQ(sightings.pin_failures(), 0);
+  }
+}
 
 TEST(EventLoop, WakesTimersInDeadlineOrder) {
   constexpr std::size_t kTimers = 40;
@@ -246,8 +296,9 @@ TEST(EventLoop, WakesTimersInDeadlineOrder) {
 }
 
 TEST(RequestRunner, BackendNames) {
-  EXPECT_EQ(cvp::io::to_string(IoBackend::threads), "threads");
-  EXPECT_EQ(cvp::io::to_string(IoBackend::eventloop), "eventloop");
+  EXPECT_EQ(cvp::exec::to_string(Backend::threads), "threads");
+  EXPECT_EQ(cvp::exec::to_string(Backend::eventloop), "eventloop");
+  EXPECT_EQ(cvp::exec::parse_backend("eventloop"), Backend::eventloop);
 }
 
 }  // namespace

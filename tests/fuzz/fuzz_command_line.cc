@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "builtin.h"
 #include "cvp/exec/topology.h"
 #include "options.h"
 #include "plan.h"
@@ -35,14 +36,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!current.empty()) args.push_back(current);
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
+  // Fresh workloads per input: a workload keeps the options parsed into it.
+  const auto owned = cvp::workloads::builtin();
+  std::vector<cvp::Workload*> workloads;
+  for (const auto& w : owned) workloads.push_back(w.get());
   try {
     const auto parsed = cvp::bench::parse_command_line(static_cast<int>(argv.size()), argv.data(),
-                                                        topology());
+                                                        topology(), workloads);
     if (!parsed.options) return 0;  // --help, --version
     const auto t = cvp::bench::restrict_topology(topology(), parsed.options->cpus);
-    const auto points = cvp::bench::make_plan(*parsed.options, t);
+    const auto points = cvp::bench::make_plan(workloads, *parsed.options, t);
     for (const auto& p : points) (void)p.name();
-  } catch (const cvp::bench::UsageError& e) {
+  } catch (const cvp::UsageError& e) {
     if (std::string(e.what()).empty()) __builtin_trap();  // an error must say something
   }
   return 0;

@@ -79,7 +79,7 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
       try {
         become_worker(worker_cpus[l], context.sightings());
         loop.tally.latencies_us.reserve(2 * context.size() / n_loops + 16);
-        loop.handler.emplace(context, loop.tally);
+        loop.handler.emplace(context, loop.tally, static_cast<int>(l));
       } catch (...) {
         loop.tally.failure = std::current_exception();
       }

@@ -92,10 +92,12 @@ struct InFlight {
 };
 
 // The per-request steps of one worker thread. Construct it on the thread that runs the steps:
-// it measures what reading that thread's CPU clock costs, to take it out of c'.
+// it measures what reading that thread's CPU clock costs, to take it out of c'. `slot` is the
+// worker's slot in the run's Sightings (thread t: t; loop l: l), the only one it notes, so that
+// workers do not write the same cache lines.
 class Handler {
  public:
-  Handler(RunContext& context, Tally& tally);
+  Handler(RunContext& context, Tally& tally, int slot);
 
   // Starts request `id`: notes the CPU, parses and computes (the first CPU part).
   void begin(std::size_t id, InFlight& request);
@@ -108,6 +110,7 @@ class Handler {
  private:
   RunContext& context_;
   Tally& tally_;
+  int slot_;
   std::int64_t clock_cost_ns_ = 0;
 };
 

@@ -20,16 +20,6 @@
 
 namespace cvp::io {
 
-std::string_view to_string(IoBackend backend) {
-  switch (backend) {
-    case IoBackend::threads:
-      return "threads";
-    case IoBackend::eventloop:
-      return "eventloop";
-  }
-  return "unknown";
-}
-
 void calibrate() { requests::calibrate(); }
 
 namespace detail {
@@ -52,7 +42,13 @@ std::uint64_t mix(std::uint64_t z) {
 
 double to_us(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
-void validate(const RequestConfig& config, const std::vector<int>& worker_cpus) {
+void validate(const RequestConfig& config, exec::Backend backend,
+              const std::vector<int>& worker_cpus) {
+  if (backend != exec::Backend::threads && backend != exec::Backend::eventloop) {
+    throw std::invalid_argument("requests run on the threads or eventloop backend, not " +
+                                std::string(exec::to_string(backend)) +
+                                " (a backend that runs tasks)");
+  }
   if (config.in_flight < 1) {
     throw std::invalid_argument("in_flight must be at least 1, not " +
                                 std::to_string(config.in_flight));
@@ -99,7 +95,8 @@ Clock::duration RunContext::wait_for(std::size_t id) const {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::micro>(us));
 }
 
-Handler::Handler(RunContext& context, Tally& tally) : context_(context), tally_(tally) {
+Handler::Handler(RunContext& context, Tally& tally, int slot)
+    : context_(context), tally_(tally), slot_(slot) {
   // What one read of the thread CPU clock adds to a window it bounds: median of empty windows.
   std::vector<std::int64_t> empty(15);
   for (auto& e : empty) {
@@ -114,7 +111,7 @@ void Handler::begin(std::size_t id, InFlight& request) {
   request.id = id;
   request.start = Clock::now();
   request.sampled = id % context_.cpu_stride() == 0;
-  context_.sightings().note();
+  context_.sightings().note(slot_);
   const std::int64_t t0 = request.sampled ? thread_cpu_ns() : 0;
   request.prepared = requests::prepare_rounds(context_.request(id), context_.rounds());
   if (request.sampled) request.cpu_ns = thread_cpu_ns() - t0 - clock_cost_ns_;
@@ -131,7 +128,7 @@ void Handler::finish(InFlight& request, Clock::duration requested, Clock::time_p
     tally_.cpu_us += static_cast<double>(request.cpu_ns) * 1e-3;
     ++tally_.cpu_samples;
   }
-  context_.sightings().note();
+  context_.sightings().note(slot_);
   // The cheap check in the run: the response answers the request this worker took, once.
   // Recomputing it costs a whole request's CPU; run_requests does that after the clock stops.
   std::uint64_t& slot = context_.response_slot(request.id);
@@ -165,15 +162,15 @@ void sleep_until(Clock::time_point deadline) {
 
 }  // namespace detail
 
-RequestRun run_requests(const RequestConfig& config, IoBackend backend,
+RequestRun run_requests(const RequestConfig& config, exec::Backend backend,
                         const std::vector<int>& worker_cpus, exec::Sightings& sightings) {
-  detail::validate(config, worker_cpus);
+  detail::validate(config, backend, worker_cpus);
   detail::RunContext context(config, sightings);
   std::vector<detail::Tally> tallies;
 
   RequestRun run;
   run.rounds = context.rounds();
-  run.wall_s = backend == IoBackend::threads
+  run.wall_s = backend == exec::Backend::threads
                    ? detail::run_threads(context, config.in_flight, worker_cpus, tallies)
                    : detail::run_eventloops(context, config.in_flight, worker_cpus, tallies);
 

@@ -5,15 +5,12 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 #include <vector>
 
 #include "cvp/exec/evidence.h"
+#include "cvp/exec/executor.h"
 
 namespace cvp::io {
-
-enum class IoBackend { threads, eventloop };
-std::string_view to_string(IoBackend backend);
 
 enum class WaitDistribution { fixed, exponential };
 
@@ -61,16 +58,22 @@ std::size_t count_mismatches(const std::vector<std::uint64_t>& fingerprints,
 // on the CPU the measurements will use. Safe to call again.
 void calibrate();
 
-// Runs config.requests requests with config.in_flight in flight.
-// threads: in_flight threads, thread t pinned to worker_cpus[t % worker_cpus.size()], each
-//          handling one request at a time with a blocking wait (serial = 1 thread, K = 1).
-// eventloop: one event loop thread per entry of worker_cpus (at most in_flight loops), pinned
-//            there, the in_flight requests spread evenly over the loops as coroutines, waits
-//            as timers.
-// Every task notes its CPU in `sightings`; pin failures are counted there too.
-// REQUIRES: in_flight >= 1, requests >= in_flight, !worker_cpus.empty().
+// Runs config.requests requests with config.in_flight in flight, on one of the two backends
+// that run requests:
+// exec::Backend::threads: in_flight threads, thread t pinned to
+//          worker_cpus[t % worker_cpus.size()], each handling one request at a time with a
+//          blocking wait (serial = 1 thread, K = 1).
+// exec::Backend::eventloop: one event loop thread per entry of worker_cpus (at most in_flight
+//          loops), pinned there, the in_flight requests spread evenly over the loops as
+//          coroutines, waits as timers.
+// Every request notes its CPU in `sightings` at its start and end, in the slot of its worker
+// (thread t notes slot t, loop l slot l: size it to the team, in_flight threads or
+// min(in_flight, worker_cpus.size()) loops, so no two workers share a slot); pin failures are
+// counted there too.
+// REQUIRES: backend is threads or eventloop, in_flight >= 1, requests >= in_flight,
+//           !worker_cpus.empty().
 // Throws std::invalid_argument when the REQUIRES do not hold or c_us or w_us is negative.
-RequestRun run_requests(const RequestConfig& config, IoBackend backend,
+RequestRun run_requests(const RequestConfig& config, exec::Backend backend,
                         const std::vector<int>& worker_cpus, exec::Sightings& sightings);
 
 // Diagnostic for the event loop: one coroutine per entry of delays_us, all started at once on

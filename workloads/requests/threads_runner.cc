@@ -23,7 +23,7 @@ double run_threads(RunContext& context, int in_flight, const std::vector<int>& w
       try {
         become_worker(worker_cpus[t % worker_cpus.size()], context.sightings());
         tally.latencies_us.reserve(2 * context.size() / k + 16);
-        Handler handler(context, tally);
+        Handler handler(context, tally, static_cast<int>(t));
         ready.count_down();
         go.wait();
         if (abandoned.load(std::memory_order_relaxed)) return;

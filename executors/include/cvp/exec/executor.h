@@ -18,13 +18,19 @@
 namespace cvp::exec {
 
 enum class Mode { serial, concurrent, parallel };
-enum class Backend { threads, openmp, tbb };
+// The machinery a measurement runs on. threads, openmp and tbb run tasks (make_executor);
+// eventloop runs requests only (Asio event loops, cvp::io::run_requests), as threads does too.
+enum class Backend { threads, openmp, tbb, eventloop };
 
 std::string_view to_string(Mode mode);
 std::string_view to_string(Backend backend);
 std::optional<Mode> parse_mode(std::string_view text);
+// Any of every_backend() by its name.
 std::optional<Backend> parse_backend(std::string_view text);
+// The backends that run tasks, those make_executor makes: {threads, openmp, tbb}.
 const std::vector<Backend>& all_backends();
+// Every backend: all_backends() and then eventloop.
+const std::vector<Backend>& every_backend();
 
 using Task = std::function<void(std::size_t)>;
 
@@ -45,13 +51,16 @@ class Executor {
   int threads() const { return static_cast<int>(worker_cpus_.size()); }
   const std::vector<int>& worker_cpus() const { return worker_cpus_; }
 
-  // Where tasks ran since the last reset; pin failures of the workers.
-  Sightings& sightings() { return sightings_; }
+  // Where tasks ran since the last reset, and pin failures of the workers: the caller's
+  // Sightings when make_executor was given one, else the executor's own (one slot per worker).
+  Sightings& sightings() { return *sightings_; }
 
  protected:
-  Executor(Backend backend, std::vector<int> worker_cpus);
+  // Records into `sightings` when not null (it must outlive the executor), else into its own.
+  Executor(Backend backend, std::vector<int> worker_cpus, Sightings* sightings);
 
-  // Backend hook: call body(worker, i) for every task, worker being the team slot running it.
+  // Backend hook: call body(worker, i) for every task, worker being the team slot running it
+  // (in [0, threads()); the Sightings slot the task notes).
   virtual void dispatch(std::size_t n_tasks,
                         const std::function<void(int, std::size_t)>& body) = 0;
 
@@ -61,11 +70,18 @@ class Executor {
  private:
   Backend backend_;
   std::vector<int> worker_cpus_;
-  Sightings sightings_;
+  std::unique_ptr<Sightings> own_sightings_;  // null when the caller's is used
+  Sightings* sightings_;
 };
 
-// A team of worker_cpus.size() workers; worker w is pinned to worker_cpus[w].
+// A team of worker_cpus.size() workers; worker w is pinned to worker_cpus[w], and each task
+// notes slot w of the Sightings in use at its start and end. With `sightings` the executor
+// records there (the caller keeps it, and it must outlive the executor; size it to the team so
+// that no two workers share a slot); without, it owns one of worker_cpus.size() slots.
 // REQUIRES: !worker_cpus.empty().
-std::unique_ptr<Executor> make_executor(Backend backend, std::vector<int> worker_cpus);
+// Throws std::invalid_argument for an empty team, and for Backend::eventloop (which runs
+// requests, not tasks).
+std::unique_ptr<Executor> make_executor(Backend backend, std::vector<int> worker_cpus,
+                                        Sightings* sightings = nullptr);
 
 }  // namespace cvp::exec

@@ -1,0 +1,307 @@
+// The program: command line, plan, measurement, reports and files, for any set of workloads
+// (cvp::run_program of include/cvp/cvpbench.h). The cvpbench program is this with the built-in
+// workloads.
+#include <benchmark/benchmark.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <csignal>
+#include <exception>
+#include <filesystem>
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <memory>
+#include <vector>
+
+#include "cvp/cvpbench.h"
+#include "cvp/exec/affinity.h"
+#include "cvp/exec/evidence.h"
+#include "cvp/exec/topology.h"
+#include "interrupt.h"
+#include "resources.h"
+#include "machine.h"
+#include "noise.h"
+#include "options.h"
+#include "output.h"
+#include "pattern.h"
+#include "plan.h"
+#include "session.h"
+#include "strict_json_reporter.h"
+#include "summary.h"
+
+namespace {
+
+// OpenMP's binding variables make libgomp pin the main thread when it loads, before main():
+// the process's allowed CPUs then read as one CPU for every backend. cvpbench pins each thread
+// itself, so the variables are refused rather than measured wrong.
+void refuse_openmp_binding() {
+  for (const char* name : {"OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"}) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') continue;
+    std::string lower;
+    for (const char* c = value; *c; ++c) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+    if (std::string(name) == "OMP_PROC_BIND" && lower == "false") continue;
+    throw cvp::bench::UsageError(
+        std::string(name) + "=" + value +
+        ": the OpenMP runtime pins the main thread when it loads, which hides the CPUs this "
+        "process may use; cvpbench pins every thread itself, so unset OMP_PROC_BIND, "
+        "OMP_PLACES and GOMP_CPU_AFFINITY (use --cpus or taskset to choose CPUs).");
+  }
+}
+
+int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
+  using namespace cvp;
+  refuse_openmp_binding();
+  const exec::Topology machine_topology = exec::detect_topology();
+  const bench::ParsedCommandLine parsed =
+      bench::parse_command_line(argc, argv, machine_topology, workloads);
+  if (!parsed.options) {
+    std::cout << parsed.text;
+    return parsed.exit_code;
+  }
+  const bench::Options& options = *parsed.options;
+  const exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
+  std::vector<Point> points = bench::make_plan(workloads, options, topology);
+  if (options.list_only) {
+    for (const auto& p : points) std::cout << p.name() << "\n";
+    std::cout.flush();
+    if (!std::cout) throw std::runtime_error("cannot write the list to standard output");
+    return 0;
+  }
+  for (const auto& f : options.faults) {
+    const bench::Pattern pattern("--inject-fault", f.pattern);
+    if (std::none_of(points.begin(), points.end(),
+                     [&](const Point& p) { return pattern.found_in(p.name()); })) {
+      throw bench::UsageError("--inject-fault " + f.kind + ":" + f.pattern +
+                              ": matches no benchmark that will run (see --list for the names).");
+    }
+  }
+  bench::install_interrupt_handlers();
+  bench::RunFolder run_folder(options.out);
+  const std::string folder = run_folder.path();
+  const std::string raw_staged = run_folder.staged_path("benchmark.json");
+  // Google Benchmark opens its output by name: give it a name that can only reach the file
+  // this run created.
+  const std::string raw_for_writer = run_folder.create_for_writer("benchmark.json");
+  // A second Ctrl-C removes the staged files, and the folder if this run made it.
+  bench::remove_on_second_interrupt(
+      {raw_staged, run_folder.staged_path("summary.json")},
+      {run_folder.staging_path(), run_folder.created_folder() ? folder : std::string()});
+  // A short quiet wait shows whether others are using our CPUs right now (load averages would
+  // also count an earlier run of ours).
+  const bench::NoiseSnapshot settle = bench::take_noise_snapshot();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const bench::NoiseSnapshot noise_before = bench::take_noise_snapshot();
+  const auto busy_before = bench::busy_cpus(settle, noise_before, topology.allowed);
+
+  std::fprintf(stderr, "cvpbench %s: %zu benchmarks x %d repetitions on %s\n", CVP_VERSION,
+               points.size(), options.repetitions, topology.cpu_model.c_str());
+  std::fprintf(stderr, "allowed CPUs %s: %d core%s, %d logical%s; serial and concurrent run on CPU %d\n",
+               exec::format_cpu_list(topology.allowed).c_str(), topology.allowed_cores(),
+               topology.allowed_cores() == 1 ? "" : "s", topology.allowed_logical(),
+               topology.smt ? " (SMT)" : "", topology.home_cpu());
+  if (topology.allowed_cores() == 1) {
+    std::fprintf(stderr, "only 1 core is allowed: parallel mode has 1 core and equals serial\n");
+  }
+  if (!exec::affinity_supported()) {
+    std::fprintf(stderr, "this build cannot pin threads: every result is labelled pinned: false\n");
+  }
+  if (const auto quota = bench::cgroup_cpu_quota();
+      quota && *quota < static_cast<double>(topology.allowed_logical())) {
+    std::fprintf(stderr,
+                 "warning: the cgroup CPU quota allows %.2f CPUs of the %d allowed: parallel "
+                 "numbers are throttled\n",
+                 *quota, topology.allowed_logical());
+  }
+  if (const auto policy = bench::invalid_omp_wait_policy()) {
+    std::fprintf(stderr,
+                 "warning: OMP_WAIT_POLICY=%s is not a valid policy (ACTIVE or PASSIVE): the "
+                 "OpenMP runtime ignores it and uses its default, which spins\n",
+                 policy->c_str());
+  }
+  if (!options.faults.empty()) {
+    std::fprintf(stderr, "faults are injected on purpose (--inject-fault): the run will fail\n");
+  }
+
+  // Each workload's one-time set-up (calibration), on the CPU its serial points use.
+  for (Workload* w : workloads) {
+    if (std::none_of(points.begin(), points.end(),
+                     [&](const Point& p) { return p.workload == w->name(); })) {
+      continue;
+    }
+    const exec::ScopedAffinityRestore restore;
+    exec::pin_to_cpu(topology.home_cpu());
+    w->set_up();
+  }
+
+  std::vector<std::string> gb_args = {
+      argv[0],
+      "--benchmark_out=" + raw_for_writer,
+      "--benchmark_out_format=json",
+      "--benchmark_repetitions=" + std::to_string(options.repetitions),
+      "--benchmark_enable_random_interleaving=true",
+      "--benchmark_min_time=" + std::to_string(options.min_time_s),
+  };
+  std::vector<char*> gb_argv;
+  for (auto& a : gb_args) gb_argv.push_back(a.data());
+  int gb_argc = static_cast<int>(gb_argv.size());
+  benchmark::Initialize(&gb_argc, gb_argv.data());
+  benchmark::AddCustomContext("cvpbench_version", CVP_VERSION);
+  benchmark::AddCustomContext("cvpbench_git_commit", bench::git_commit());
+  benchmark::AddCustomContext("cvpbench_allowed_cpus", exec::format_cpu_list(topology.allowed));
+  benchmark::AddCustomContext("cvpbench_flags", CVP_BUILD_FLAGS);
+  // Which kind and unit of work each workload's rows are, for readers of the raw file alone.
+  std::string kinds, units;
+  for (const Workload* w : workloads) {
+    kinds += (kinds.empty() ? "" : ",") + w->name() + ":" + std::string(to_string(w->kind()));
+    units += (units.empty() ? "" : ",") + w->name() + ":" + w->unit().name;
+  }
+  benchmark::AddCustomContext("cvpbench_workload_kinds", kinds);
+  benchmark::AddCustomContext("cvpbench_work_units", units);
+
+  bench::Session session(std::move(points), workloads, options.repetitions, options.min_time_s,
+                         options.faults);
+  session.register_all();
+  bench::CollectingReporter reporter(session);
+  bench::StrictJsonReporter file_reporter;
+  const auto started = exec::UsageSnapshot::now();
+  benchmark::RunSpecifiedBenchmarks(&reporter, &file_reporter);
+  session.finish_progress((exec::UsageSnapshot::now() - started).wall_s, bench::interrupted());
+  benchmark::Shutdown();
+  // Google Benchmark writes through a stream whose failures it does not report: a full disk or
+  // a file-size limit would leave a torn file. Check it is whole before anything is published.
+  const auto raw = bench::read_file_nofollow(raw_staged);
+  if (!raw || !nlohmann::json::accept(*raw)) {
+    throw std::runtime_error(
+        "the raw results (benchmark.json) could not be written whole (is the disk full, or a "
+        "file-size limit set?); nothing was published");
+  }
+
+  const bool was_interrupted = bench::interrupted();
+  const bench::NoiseReport noise =
+      bench::assess_noise(noise_before, bench::take_noise_snapshot(), topology.allowed,
+                          ::sysconf(_SC_CLK_TCK), busy_before);
+
+  std::size_t stopped_samples = 0;
+  for (auto& m : session.measurements()) {
+    stopped_samples += m.excluded.size();
+    if (m.samples.empty() && !m.excluded.empty() && m.error.empty()) {
+      m.error = "every repetition was timed across a stop of the process (SIGSTOP or SIGTSTP); "
+                "run it again";
+    }
+  }
+  const auto rows = bench::summarise(session.measurements());
+  const auto lines = bench::verdicts(rows, topology.allowed_cores());
+  const nlohmann::json machine = bench::machine_context(topology);
+  nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
+  summary["interrupted"] = was_interrupted;
+  bench::NoiseReport noise_seen = noise;
+  if (stopped_samples > 0) {
+    noise_seen.noisy = true;
+    noise_seen.reasons.push_back(
+        "the process was stopped and resumed during " + std::to_string(stopped_samples) +
+        " timed repetition(s); they are excluded from the medians (excluded_samples)");
+  }
+  summary["noisy"] = noise_seen.noisy;
+  summary["noise_reasons"] = noise_seen.reasons;
+  summary["noise"] = bench::noise_json(noise_seen);
+  run_folder.stage("summary.json",
+                   summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  run_folder.publish({"benchmark.json", "summary.json"});
+
+  std::cout << bench::console_table(rows) << "\n";
+  for (const auto& line : lines) std::cout << line << "\n";
+  if (noise_seen.noisy) {
+    std::cout << "\nwarning: the machine was busy during this run, so the numbers may be noisy:\n";
+    for (const auto& reason : noise_seen.reasons) std::cout << "  - " << reason << "\n";
+  }
+  const std::string shown_folder = bench::printable(folder);
+  std::cout << "\nresults: " << shown_folder << "/summary.json and " << shown_folder
+            << "/benchmark.json\n";
+  std::cout.flush();
+  if (!std::cout) {
+    std::fprintf(stderr, "cvpbench: error: cannot write the table to standard output (%s); the "
+                 "results are in %s\n", std::strerror(errno), shown_folder.c_str());
+    return 1;
+  }
+
+  int failed = 0;
+  for (const auto& r : rows) failed += r.ok || bench::never_measured(*r.m) ? 0 : 1;
+  if (failed > 0) {
+    std::fprintf(stderr, "cvpbench: %d benchmark%s failed:\n", failed, failed == 1 ? "" : "s");
+    for (const auto& r : rows) {
+      if (!r.ok && !bench::never_measured(*r.m)) {
+        std::fprintf(stderr, "  %s: %s\n", r.point->name().c_str(),
+                     r.m->error.empty() ? "no measurement" : r.m->error.c_str());
+      }
+    }
+  }
+  if (was_interrupted) {
+    std::fprintf(stderr,
+                 "cvpbench: interrupted: the results measured so far are in %s (%zu benchmark%s "
+                 "not measured)\n",
+                 shown_folder.c_str(), summary["not_measured"].size(),
+                 summary["not_measured"].size() == 1 ? "" : "s");
+    return bench::kInterruptedExit;
+  }
+  if (failed > 0) return 1;
+  return 0;
+}
+
+// OpenMP runtimes read OMP_WAIT_POLICY once, when they load. Their default lets a thread that
+// finished its share spin at the barrier, which on one core steals time from the threads still
+// working and would be charged to concurrency. So unless the user chose a policy, cvpbench
+// restarts itself once with OMP_WAIT_POLICY=PASSIVE (recorded in the summary's config).
+void choose_openmp_wait_policy(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: run on with the default policy
+}
+
+// A closed standard descriptor would be reused by the first file opened (the run folder, the
+// raw results), and progress lines would then be written into it.
+void open_closed_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      const int null = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      if (null >= 0 && null != fd) {
+        ::dup2(null, fd);
+        ::close(null);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+namespace cvp {
+
+int run_program(int argc, char** argv, const std::vector<std::unique_ptr<Workload>>& workloads) {
+  open_closed_standard_descriptors();
+  choose_openmp_wait_policy(argv);
+  // Past a file-size limit, a write fails with EFBIG and the run says so (SIGXFSZ would kill
+  // it without a word).
+  std::signal(SIGXFSZ, SIG_IGN);
+  std::vector<Workload*> list;
+  for (const auto& w : workloads) list.push_back(w.get());
+  try {
+    return run(argc, argv, list);
+  } catch (const cvp::bench::UsageError& e) {
+    std::fprintf(stderr, "cvpbench: error: %s\n", cvp::bench::printable(e.what()).c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cvpbench: failed: %s\n", cvp::bench::printable(e.what()).c_str());
+    return 1;
+  }
+}
+
+}  // namespace cvp

@@ -1,0 +1,111 @@
+// TaskWorkload (include/cvp/cvpbench.h): a kernel split into tasks, run by an executor of the
+// point's backend, checked against the checksum of its serial execution.
+#include <algorithm>
+#include <stdexcept>
+
+#include "cvp/cvpbench.h"
+
+namespace cvp {
+namespace {
+
+class TaskRun final : public Run {
+ public:
+  TaskRun(std::unique_ptr<TaskKernel> kernel, std::unique_ptr<exec::Executor> team,
+          std::size_t tasks, double reference)
+      : kernel_(std::move(kernel)), team_(std::move(team)), tasks_(tasks), reference_(reference) {
+    team_->run(tasks_, [this](std::size_t i) { kernel_->touch(i, tasks_); });
+  }
+
+  Execution execute() override {
+    team_->run(tasks_, task_);
+    return {};
+  }
+
+  std::string verify() override {
+    const double got = kernel_->checksum();
+    if (got == reference_) return "";
+    return "result differs from the serial answer (checksum " + std::to_string(got) +
+           ", serial " + std::to_string(reference_) + ")";
+  }
+
+  void corrupt() override { kernel_->corrupt(); }
+
+ private:
+  std::unique_ptr<TaskKernel> kernel_;
+  std::unique_ptr<exec::Executor> team_;
+  std::size_t tasks_;
+  double reference_;
+  const exec::Task task_ = [this](std::size_t i) { kernel_->run(i, tasks_); };
+};
+
+}  // namespace
+
+TaskWorkload::TaskWorkload(Spec spec) : spec_(std::move(spec)) {
+  if (spec_.name.empty() || !spec_.make || !spec_.work || spec_.sizes.empty()) {
+    throw std::invalid_argument("TaskWorkload needs a name, sizes, work() and make()");
+  }
+  if (spec_.flag.empty()) spec_.flag = "--" + spec_.name + "-" + spec_.param;
+  if (spec_.quick_sizes.empty()) spec_.quick_sizes = {spec_.sizes.front()};
+}
+
+void TaskWorkload::add_options(Flags& flags) {
+  std::string defaults, quick;
+  for (long long s : spec_.sizes) defaults += (defaults.empty() ? "" : ",") + std::to_string(s);
+  for (long long s : spec_.quick_sizes) quick += (quick.empty() ? "" : ",") + std::to_string(s);
+  flags.integers(spec_.flag, &sizes_,
+                 spec_.name + ": sizes " + spec_.param + " (default " + defaults + "; quick " +
+                     quick + ")",
+                 [](long long n) { return n < 1 ? std::string("a size must be at least 1.") : ""; });
+}
+
+std::vector<Point> TaskWorkload::plan(const PlanContext& context) {
+  const auto& sizes = !sizes_.empty() ? sizes_ : context.quick() ? spec_.quick_sizes : spec_.sizes;
+  std::vector<Point> points;
+  for (long long n : sizes) {
+    if (spec_.fits) {
+      if (const std::string why = spec_.fits(n, context.memory_bytes()); !why.empty()) {
+        throw UsageError(spec_.flag + " " + std::to_string(n) + ": " + why);
+      }
+    }
+    Point base;
+    base.workload = spec_.name;
+    base.group = spec_.name + "/" + spec_.param + ":" + std::to_string(n);
+    base.params = {{spec_.param, n}};
+    base.work = spec_.work(n);
+    for (auto& p : context.task_sweep(base, backends())) points.push_back(std::move(p));
+  }
+  return points;
+}
+
+long long TaskWorkload::size_of(const Point& point) const {
+  return point.params.at(spec_.param).get<long long>();
+}
+
+double TaskWorkload::serial_checksum(long long n) {
+  for (const auto& [size, sum] : checksums_) {
+    if (size == n) return sum;
+  }
+  // The serial answer: one task over everything, on the calling thread.
+  auto kernel = spec_.make(n);
+  kernel->touch(0, 1);
+  kernel->run(0, 1);
+  const double sum = kernel->checksum();
+  checksums_.emplace_back(n, sum);
+  return sum;
+}
+
+std::unique_ptr<Run> TaskWorkload::prepare(const Point& point, exec::Sightings& sightings) {
+  const long long n = size_of(point);
+  const double reference = serial_checksum(n);
+  auto team = exec::make_executor(point.backend, point.cpus, &sightings);
+  const std::size_t tasks =
+      static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
+      static_cast<std::size_t>(std::max(1, point.threads));
+  return std::make_unique<TaskRun>(spec_.make(n), std::move(team), tasks, reference);
+}
+
+std::string TaskWorkload::group_title(const Point& point) const {
+  return spec_.name + " " + spec_.param + "=" + std::to_string(size_of(point));
+}
+
+}  // namespace cvp

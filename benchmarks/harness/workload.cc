@@ -1,0 +1,216 @@
+// The parts of the workload interface (include/cvp/workload.h) that every workload shares: point
+// names, the standard sweeps, the default bound and verdict, and the wording helpers.
+#include "cvp/workload.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+namespace cvp {
+namespace {
+
+std::vector<int> sorted_unique_at_least(std::vector<int> v, int min_value) {
+  v.erase(std::remove_if(v.begin(), v.end(), [&](int x) { return x < min_value; }), v.end());
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+int cores_touched(const exec::Topology& topology, const std::vector<int>& cpus) {
+  std::set<std::size_t> cores;
+  for (int cpu : cpus) {
+    for (std::size_t c = 0; c < topology.cores.size(); ++c) {
+      const auto& core = topology.cores[c];
+      if (std::find(core.begin(), core.end(), cpu) != core.end()) cores.insert(c);
+    }
+  }
+  return std::max<int>(1, static_cast<int>(cores.size()));
+}
+
+}  // namespace
+
+std::string_view to_string(Kind kind) {
+  switch (kind) {
+    case Kind::cpu: return "cpu";
+    case Kind::io: return "io";
+    case Kind::memory: return "memory";
+  }
+  return "?";
+}
+
+std::string Point::name() const {
+  std::string out = group + variant;
+  out += "/mode:";
+  out += exec::to_string(mode);
+  out += "/backend:";
+  out += exec::to_string(backend);
+  out += "/threads:" + std::to_string(threads);
+  return out;
+}
+
+PlanContext::PlanContext(const exec::Topology& topology, bool quick, std::vector<int> threads,
+                         std::vector<Backend> backends, std::size_t memory_bytes)
+    : topology_(topology),
+      quick_(quick),
+      threads_(std::move(threads)),
+      backends_(std::move(backends)),
+      memory_bytes_(memory_bytes) {}
+
+bool PlanContext::wants(Backend backend) const {
+  return backends_.empty() ||
+         std::find(backends_.begin(), backends_.end(), backend) != backends_.end();
+}
+
+Point PlanContext::serial(Point base) const {
+  base.mode = Mode::serial;
+  base.threads = base.in_flight = base.cores = 1;
+  base.label.clear();
+  base.cpus = {home_cpu()};
+  return base;
+}
+
+Point PlanContext::concurrent(Point base, int k) const {
+  base.mode = Mode::concurrent;
+  base.threads = base.in_flight = k;
+  base.cores = 1;
+  base.label.clear();
+  base.cpus.assign(static_cast<std::size_t>(std::max(k, 1)), home_cpu());
+  return base;
+}
+
+Point PlanContext::parallel(Point base, int t) const {
+  base.mode = Mode::parallel;
+  base.threads = base.in_flight = t;
+  base.cpus = topology_.parallel_cpus(t);
+  base.cores = cores_touched(topology_, base.cpus);
+  const int logical = topology_.allowed_logical();
+  base.label = t > logical ? "oversubscribed" : t > cores() ? "smt" : "";
+  return base;
+}
+
+std::vector<Point> PlanContext::task_sweep(const Point& base,
+                                           const std::vector<Backend>& backends) const {
+  const int c = cores();
+  const int logical = topology_.allowed_logical();
+  std::vector<int> conc, par;
+  if (threads_.empty()) {
+    const int top = std::max(2, 2 * c);
+    if (!quick_) {
+      for (int p = 2; p < top; p *= 2) conc.push_back(p);
+    }
+    conc.push_back(top);
+    if (quick_) {
+      par = {1, c};
+    } else {
+      for (int p = 1; p < c; p *= 2) par.push_back(p);
+      par.push_back(c);
+    }
+    if (logical > c) par.push_back(logical);  // SMT siblings too
+    par.push_back(2 * logical);               // oversubscribed
+  } else {
+    conc = threads_;
+    par = threads_;
+  }
+  conc = sorted_unique_at_least(conc, 2);
+  par = sorted_unique_at_least(par, 1);
+  const std::string default_origin = threads_.empty() ? "the default thread counts" : "";
+  std::vector<Point> points;
+  for (Backend b : backends) {
+    if (!wants(b)) continue;
+    Point with_backend = base;
+    with_backend.backend = b;
+    points.push_back(serial(with_backend));
+    for (int k : conc) {
+      points.push_back(concurrent(with_backend, k));
+      points.back().origin = threads_.empty() ? default_origin : "--threads " + std::to_string(k);
+    }
+    for (int t : par) {
+      points.push_back(parallel(with_backend, t));
+      points.back().origin = threads_.empty() ? default_origin : "--threads " + std::to_string(t);
+    }
+  }
+  return points;
+}
+
+const Row* VerdictContext::pick(const std::string& group, Mode mode, Backend backend,
+                                int in_flight, int threads) const {
+  const Row* best = nullptr;
+  for (const Row* r : rows) {
+    const Point& p = *r->point;
+    if (!r->ok || !p.headline || p.group != group || p.mode != mode || p.backend != backend) {
+      continue;
+    }
+    if (in_flight > 0 && p.in_flight != in_flight) continue;
+    if (threads > 0 && p.threads != threads) continue;
+    if (!best || p.in_flight > best->point->in_flight) best = r;
+  }
+  return best;
+}
+
+double Workload::bound(const Row& row) const {
+  const Point& p = *row.point;
+  return p.mode == Mode::parallel ? std::min(p.threads, p.cores) : 1.0;
+}
+
+std::vector<std::string> Workload::verdicts(const VerdictContext& context) const {
+  std::vector<std::string> groups;
+  for (const Row* r : context.rows) {
+    const Point& p = *r->point;
+    if (p.headline && std::find(groups.begin(), groups.end(), p.group) == groups.end()) {
+      groups.push_back(p.group);
+    }
+  }
+  const int cores = context.allowed_cores;
+  std::vector<std::string> lines;
+  for (const auto& g : groups) {
+    const Point* any = nullptr;
+    for (const Row* r : context.rows) {
+      if (r->point->group == g) any = r->point;
+    }
+    // The threads backend speaks for the group where it ran.
+    Backend backend = Backend::threads;
+    if (!context.pick(g, Mode::serial, backend)) backend = any->backend;
+    const Row* conc = context.pick(g, Mode::concurrent, backend, 2 * cores);
+    if (!conc) conc = context.pick(g, Mode::concurrent, backend);
+    const Row* par = context.pick(g, Mode::parallel, backend, 0, cores);
+    const Row* serial = context.pick(g, Mode::serial, backend);
+    std::ostringstream line;
+    line << group_title(*any) << ":";
+    if (conc) {
+      line << " concurrency " << speedup_text(conc->speedup) << " on 1 core ("
+           << conc->point->in_flight << " tasks in flight);";
+    }
+    if (cores == 1) {
+      line << " parallelism: only 1 core is allowed, so parallel equals serial";
+      if (par) line << " (" << speedup_text(par->speedup) << ")";
+    } else if (par) {
+      line << " parallelism " << speedup_text(par->speedup) << " on " << cores
+           << " cores (ideal x" << cores << ")";
+    }
+    if (!conc && !par) line << " only the serial baseline was measured;";
+    if (serial) {
+      line << " [" << exec::to_string(backend) << " backend, serial "
+           << human_time(serial->median_s) << "]";
+    }
+    lines.push_back(line.str());
+  }
+  return lines;
+}
+
+std::string fixed(double value, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, value);
+  return buf;
+}
+
+std::string human_time(double s) {
+  if (s >= 1) return fixed(s, 3) + " s";
+  if (s >= 1e-3) return fixed(s * 1e3, 2) + " ms";
+  return fixed(s * 1e6, 1) + " us";
+}
+
+std::string speedup_text(double s) { return "x" + fixed(s, s >= 10 ? 1 : 2); }
+
+}  // namespace cvp

@@ -1,0 +1,21 @@
+# `cmake --install` puts the cvpbench program, the library, its public headers and a CMake
+# package in place, so that find_package(cvpbench) gives the target cvpbench::cvpbench.
+include(CMakePackageConfigHelpers)
+install(TARGETS cvpbench EXPORT cvpbenchTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS cvpbench_program RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cvp ${PROJECT_SOURCE_DIR}/executors/include/cvp
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
+install(FILES ${PROJECT_SOURCE_DIR}/benchmarks/schema/summary.schema.json
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/cvpbench)
+set(_cvp_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/cvpbench)
+install(EXPORT cvpbenchTargets NAMESPACE cvpbench:: DESTINATION ${_cvp_cmake_dir})
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/cvpbenchConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/cvpbenchConfig.cmake INSTALL_DESTINATION ${_cvp_cmake_dir})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/cvpbenchConfigVersion.cmake
+  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/cvpbenchConfig.cmake
+              ${PROJECT_BINARY_DIR}/cvpbenchConfigVersion.cmake
+        DESTINATION ${_cvp_cmake_dir})

@@ -1,0 +1,251 @@
+// The workload interface: what a workload tells cvpbench, and what cvpbench asks of it.
+//
+// A workload declares its command-line options and its points, prepares its inputs outside the
+// timed region, runs one execution of a point in the point's mode on the point's backend,
+// verifies the result against the serial answer, names its unit of work and its bound, and
+// words its verdict. The harness (plan, session, Google Benchmark glue, statistics) and the
+// reporters (console table, verdicts, summary JSON, raw JSON) know no workload by name: they
+// read these declarations and the typed rows they produce.
+//
+// The built-in workloads (workloads/matmul, workloads/requests, workloads/triad) implement this
+// interface exactly as a user's own workload does; see examples/ and include/cvp/cvpbench.h.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cvp/exec/evidence.h"
+#include "cvp/exec/executor.h"
+#include "cvp/exec/topology.h"
+
+namespace cvp {
+
+using exec::Backend;
+using exec::Mode;
+
+// What limits a workload: computing (cpu), waiting (io) or memory bandwidth (memory).
+enum class Kind { cpu, io, memory };
+std::string_view to_string(Kind kind);
+
+// The unit of work a workload counts, and how its rate is shown: a FLOP shown in GFLOP/s
+// (scale 1e9), a byte in GB/s (1e9), a request in requests/s (1).
+struct WorkUnit {
+  std::string name;       // "FLOP", "bytes", "requests"
+  std::string rate_unit;  // "GFLOP/s", "GB/s", "requests/s"
+  double rate_scale = 1;  // units of work per unit of rate
+};
+
+// A request the program cannot honour; what() is one sentence for the user (exit code 2).
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One benchmark: a workload's parameters in one mode, on one backend, with one team.
+struct Point {
+  std::string workload;     // the workload's name()
+  // The points that share a serial baseline, starting with the workload's name, e.g.
+  // "matmul/n:512" or "requests/c_us:50/w_us:1000". Speedups are taken against the serial
+  // point of the same group (of the same backend where there is one).
+  std::string group;
+  // Name segments between the group and the mode, for parameters that change within a group,
+  // e.g. "/k:64/requests:6000". Everything that changes the work must be in the name.
+  std::string variant;
+  nlohmann::json params = nlohmann::json::object();  // every parameter, for the summary
+  Mode mode = Mode::serial;
+  Backend backend = Backend::threads;
+  int threads = 1;          // workers in the team (event loops for the eventloop backend)
+  int in_flight = 1;        // tasks or requests in flight at once
+  int cores = 1;            // distinct physical cores the workers are placed on
+  std::string label;        // "", "smt" or "oversubscribed"
+  std::vector<int> cpus;    // worker w runs on cpus[w]
+  double work = 0;          // units of work (WorkUnit) in one execution
+  // False for points of a sweep the workload words separately (the request crossover sweep):
+  // they stay out of the headline verdict of their group.
+  bool headline = true;
+  // The option that made the point this large, for messages ("--threads 64").
+  std::string origin;
+
+  // group + variant + "/mode:M/backend:B/threads:T"
+  std::string name() const;
+};
+
+// What one execution of a point measured beyond its time.
+struct Execution {
+  // The execution's own wall time for workloads whose timing is Timing::manual (the time
+  // counted excludes starting and joining the team); ignored otherwise.
+  double wall_s = 0;
+  std::vector<double> latencies_us;      // per request, for request-style workloads
+  std::map<std::string, double> values;  // named per-execution figures, e.g. "c_measured_us"
+  bool stopped = false;                  // cut short by an interruption: not a measurement
+};
+
+// One point, prepared: its inputs made, its team started. Created outside the timed region.
+class Run {
+ public:
+  virtual ~Run() = default;
+  // One untimed execution before the first timed one: threads started and pinned, caches
+  // filled. The default runs execute() once.
+  virtual void warm_up() { execute(); }
+  // One timed execution of the point.
+  virtual Execution execute() = 0;
+  // "" when the last execution's result equals the serial answer, else why not. Called outside
+  // the timed region: after every execution for Timing::manual, after the timed loop otherwise.
+  virtual std::string verify() = 0;
+  // Spoils the last execution's result so that verify() must fail (--inject-fault wrong).
+  virtual void corrupt() = 0;
+  // How many items of the last execution's result were wrong, for workloads that count them
+  // (wrong, missing or duplicated responses); 0 otherwise.
+  virtual std::size_t wrong_items() const { return 0; }
+};
+
+// How the harness times an execution.
+enum class Timing {
+  real,    // the wall time of execute() calls, many per repetition when they are short
+  manual,  // the Execution's own wall_s (a run that starts and joins its own team)
+};
+
+// The flags of the program's command line a workload adds. Each reads a comma-separated list
+// (or one value); `check` returns "" for a good value or the end of a sentence naming the
+// problem ("a matrix size must be at least 1."), which the command line prefixes with the
+// flag and the value.
+class Flags {
+ public:
+  virtual ~Flags() = default;
+  virtual void integers(const std::string& flag, std::vector<long long>* into,
+                        const std::string& help,
+                        std::function<std::string(long long)> check = {}) = 0;
+  virtual void reals(const std::string& flag, std::vector<double>* into, const std::string& help,
+                     std::function<std::string(double)> check = {}) = 0;
+  // One value: `into` keeps its default when the flag is not given.
+  virtual void integer(const std::string& flag, long long* into, const std::string& help,
+                       std::function<std::string(long long)> check = {}) = 0;
+  virtual void real(const std::string& flag, double* into, const std::string& help,
+                    std::function<std::string(double)> check = {}) = 0;
+  virtual void choice(const std::string& flag, std::string* into,
+                      const std::vector<std::string>& choices, const std::string& help) = 0;
+  virtual void toggle(const std::string& flag, bool* into, const std::string& help) = 0;
+};
+
+// What a workload's plan() may use: the machine, the run-wide options, and the standard sweep.
+class PlanContext {
+ public:
+  PlanContext(const exec::Topology& topology, bool quick, std::vector<int> threads,
+              std::vector<Backend> backends, std::size_t memory_bytes);
+
+  const exec::Topology& topology() const { return topology_; }
+  bool quick() const { return quick_; }
+  // --threads, de-duplicated, or empty for the default sweeps.
+  const std::vector<int>& threads() const { return threads_; }
+  // Whether --backend selects `backend` (every backend when --backend was not given).
+  bool wants(Backend backend) const;
+  // Bytes of memory a new allocation may use now, or 0 when unknown.
+  std::size_t memory_bytes() const { return memory_bytes_; }
+  int home_cpu() const { return topology_.home_cpu(); }
+  int cores() const { return topology_.allowed_cores(); }
+
+  // The serial point of `base` on the home CPU, a concurrent point of `k` workers all on the
+  // home CPU, and a parallel point of `t` workers on distinct cores (then SMT siblings), with
+  // cores and label filled in. in_flight is the team size; the caller may change it.
+  Point serial(Point base) const;
+  Point concurrent(Point base, int k) const;
+  Point parallel(Point base, int t) const;
+
+  // The standard sweep of a task-split workload: for each backend of `backends` that --backend
+  // selects, the serial point, the concurrent K sweep and the parallel thread sweep (from
+  // --threads, or 2, 4 ... 2 x cores concurrent and 1, 2, 4 ... cores, SMT, 2 x logical
+  // parallel; fewer with --quick).
+  std::vector<Point> task_sweep(const Point& base, const std::vector<Backend>& backends) const;
+
+ private:
+  const exec::Topology& topology_;
+  bool quick_;
+  std::vector<int> threads_;
+  std::vector<Backend> backends_;
+  std::size_t memory_bytes_;
+};
+
+// One summarised point, as the reporters and a workload's verdict see it.
+struct Row {
+  const Point* point = nullptr;
+  bool ok = false;                 // measured and verified
+  double median_s = 0;             // per execution
+  double speedup = 0, speedup_low = 0, speedup_high = 0;
+  double bound = 1;
+  double efficiency = 0;
+  double throughput = 0;           // in the workload's rate unit
+  std::map<std::string, double> values;  // medians of the Execution values
+};
+
+// A workload's view of its rows when it words its verdicts.
+struct VerdictContext {
+  std::vector<const Row*> rows;    // this workload's rows, in plan order
+  int allowed_cores = 1;
+  // The measured row of `group` in `mode` on `backend` with the most in flight, optionally
+  // with exactly `in_flight` tasks or `threads` workers (0: any); nullptr when none.
+  const Row* pick(const std::string& group, Mode mode, Backend backend, int in_flight = 0,
+                  int threads = 0) const;
+};
+
+class Workload {
+ public:
+  virtual ~Workload() = default;
+
+  virtual std::string name() const = 0;   // "matmul": the first segment of every point's name
+  virtual Kind kind() const = 0;
+  virtual WorkUnit unit() const = 0;
+  virtual std::string description() const { return ""; }
+  // The backends it runs on (for --backend's check and its message).
+  virtual std::vector<Backend> backends() const {
+    return {Backend::threads, Backend::openmp, Backend::tbb};
+  }
+  virtual Timing timing() const { return Timing::real; }
+
+  // Adds its options to the command line; their values are read in plan().
+  virtual void add_options(Flags& /*flags*/) {}
+  // Every point it would run with the options given. Throws UsageError for options it cannot
+  // honour (memory, limits).
+  virtual std::vector<Point> plan(const PlanContext& context) = 0;
+  // Checks the points of it that will run (after --filter), throwing UsageError for one it
+  // cannot run (fewer requests than are in flight, say). Default: nothing to check.
+  virtual void check(const std::vector<const Point*>& /*selected*/) const {}
+  // Called once before its first point runs, with the calling thread pinned to the home CPU
+  // (calibration of CPU work, for instance).
+  virtual void set_up() {}
+  // Prepares `point`: inputs and the serial answer made, a team ready. `sightings` records
+  // where the team's tasks ran (workers call sightings.note(worker)); it has point.threads
+  // slots. Throws on failure (reported as the point's error).
+  virtual std::unique_ptr<Run> prepare(const Point& point, exec::Sightings& sightings) = 0;
+
+  // The bound on `row`'s speedup over its serial baseline, from quantities measured in the same
+  // run, and the model it comes from in words. Default (task-split computing work): the cores
+  // in parallel mode, min(threads, cores); 1 otherwise.
+  virtual double bound(const Row& row) const;
+  virtual std::string bound_model() const { return "min(threads, cores) in parallel mode, 1 otherwise"; }
+  // Its verdict lines. The default words a task-split workload's: concurrency on 1 core with
+  // the most tasks in flight, parallelism on all allowed cores, the serial time, per group.
+  virtual std::vector<std::string> verdicts(const VerdictContext& context) const;
+  // A text for each group's head in the verdict ("matmul n=512"). Default: the group name.
+  virtual std::string group_title(const Point& point) const { return point.group; }
+};
+
+// True once the user has asked the program to stop (Ctrl-C, SIGTERM, SIGHUP): a long execution
+// may poll it and end early, reporting Execution::stopped.
+const std::atomic<bool>& interrupt_requested();
+
+// Helpers for verdict wording.
+std::string speedup_text(double speedup);   // "x1.97", "x19.5"
+std::string human_time(double seconds);     // "12.34 ms"
+std::string fixed(double value, int digits);
+
+}  // namespace cvp

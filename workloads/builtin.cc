@@ -1,15 +1,16 @@
 #include "builtin.h"
 
-#include "matmul/workload.h"
-#include "requests/workload.h"
-
 namespace cvp::workloads {
+
+#define CVP_WORKLOAD(name) std::unique_ptr<Workload> make_##name();
+#include "builtin.list"
+#undef CVP_WORKLOAD
 
 std::vector<std::unique_ptr<Workload>> builtin() {
   std::vector<std::unique_ptr<Workload>> all;
-  // One line per workload.
-  all.push_back(make_matmul());
-  all.push_back(make_requests());
+#define CVP_WORKLOAD(name) all.push_back(make_##name());
+#include "builtin.list"
+#undef CVP_WORKLOAD
   return all;
 }
 

@@ -2,7 +2,7 @@
 // One product is two phases over the team: pack B once (by column slivers), then compute C (by
 // row blocks), so no task repeats another's packing. Every product is checked against the
 // checksum of the serial answer, which is computed once per size, outside every timed region.
-#include "matmul/workload.h"
+#include "cvp/workload.h"
 
 #include <algorithm>
 #include <limits>

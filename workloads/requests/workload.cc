@@ -2,7 +2,7 @@
 // work around a wait of w us; the run starts and joins its own team, so it is timed by its own
 // clock (Timing::manual). Every response is checked against the serial handling's, outside the
 // clock. The bound comes from the point's own measured CPU per request.
-#include "requests/workload.h"
+#include "cvp/workload.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,0 +1,159 @@
+// triad as a Workload: a[i] = b[i] + s*c[i] over [0, n), split into contiguous ranges, each
+// worker first touching the ranges it will run (so their pages are placed near it). It shows
+// what the other workloads cannot: parallelism stops paying when memory bandwidth, not cores,
+// is the limit, and concurrency on one core buys nothing. The verdict says where bandwidth
+// saturates.
+#include "cvp/workload.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <sstream>
+
+#include "cvp/cvpbench.h"
+#include "triad/triad.h"
+
+namespace cvp::workloads {
+namespace {
+
+std::size_t range_start(std::size_t n, std::size_t task, std::size_t tasks) {
+  // Multiples of 64 elements (8 cache lines of a, b and c), so no two tasks share a line.
+  const std::size_t blocks = (n + 63) / 64;
+  return std::min(n, task * blocks / tasks * 64);
+}
+
+class TriadKernel final : public TaskKernel {
+ public:
+  explicit TriadKernel(std::size_t n) : arrays_(n) {}
+
+  void touch(std::size_t task, std::size_t tasks) override {
+    triad::initialise(arrays_, begin(task, tasks), begin(task + 1, tasks));
+  }
+  void run(std::size_t task, std::size_t tasks) override {
+    triad::triad(arrays_.a(), arrays_.b(), arrays_.c(), triad::kScalar, begin(task, tasks),
+                 begin(task + 1, tasks));
+  }
+  // The sum of a is exact (the inputs are small dyadic numbers) and cheap next to a pass.
+  double checksum() const override {
+    const std::size_t wrong = triad::mismatches(arrays_, triad::kScalar, 0, arrays_.size());
+    if (wrong > 0) return -static_cast<double>(wrong);
+    const double* a = arrays_.a();
+    return std::accumulate(a, a + arrays_.size(), 0.0);
+  }
+  void corrupt() override { triad::corrupt(arrays_); }
+
+ private:
+  std::size_t begin(std::size_t task, std::size_t tasks) const {
+    return range_start(arrays_.size(), task, tasks);
+  }
+  triad::Arrays arrays_;
+};
+
+std::string mib(double bytes) {
+  std::ostringstream out;
+  out << static_cast<long long>(bytes / (1 << 20) + 0.5) << " MiB";
+  return out.str();
+}
+
+TaskWorkload::Spec triad_spec() {
+  const std::size_t llc = triad::last_level_cache_bytes();
+  TaskWorkload::Spec s;
+  s.name = "triad";
+  s.kind = Kind::memory;
+  s.unit = {"bytes", "GB/s", 1e9};
+  s.description =
+      "STREAM-style triad a[i] = b[i] + s*c[i] over three arrays of n doubles, each at least 4x "
+      "the last-level cache; 24 bytes per element (STREAM's counting)";
+  s.param = "n";
+  s.flag = "--triad-n";
+  s.sizes = {static_cast<long long>(triad::default_elements(llc, false))};
+  s.quick_sizes = {static_cast<long long>(triad::default_elements(llc, true))};
+  s.work = [](long long n) { return triad::kBytesPerElement * static_cast<double>(n); };
+  s.make = [](long long n) { return std::make_unique<TriadKernel>(static_cast<std::size_t>(n)); };
+  s.fits = [](long long n, std::size_t memory) -> std::string {
+    const double bytes = 3.0 * 8.0 * static_cast<double>(n);
+    if (n > (1LL << 36) || (memory > 0 && bytes > 0.8 * static_cast<double>(memory))) {
+      return "three arrays of " + std::to_string(n) + " doubles need " + mib(bytes) +
+             ", more than the " + mib(static_cast<double>(memory)) + " of memory available.";
+    }
+    return "";
+  };
+  s.tasks_per_worker = 1;  // one contiguous range per worker: its own pages, its own stream
+  return s;
+}
+
+class Triad final : public TaskWorkload {
+ public:
+  Triad() : TaskWorkload(triad_spec()) {}
+
+  std::string group_title(const Point& point) const override {
+    const long long n = size_of(point);
+    return "triad n=" + std::to_string(n) + " (" + mib(24.0 * static_cast<double>(n)) +
+           " moved per pass)";
+  }
+
+  // Per group: bandwidth on one core, what concurrency and parallelism buy, and the smallest
+  // team that reaches 90% of the best bandwidth measured: where bandwidth saturates.
+  std::vector<std::string> verdicts(const VerdictContext& context) const override {
+    std::vector<std::string> lines = TaskWorkload::verdicts(context);
+    std::vector<std::string> groups;
+    for (const Row* r : context.rows) {
+      if (std::find(groups.begin(), groups.end(), r->point->group) == groups.end()) {
+        groups.push_back(r->point->group);
+      }
+    }
+    for (std::size_t g = 0; g < groups.size() && g < lines.size(); ++g) {
+      Backend backend = Backend::threads;
+      if (!context.pick(groups[g], Mode::serial, backend)) {
+        for (const Row* r : context.rows) {
+          if (r->point->group == groups[g]) backend = r->point->backend;
+        }
+      }
+      std::map<int, double> bandwidth;  // threads (within the cores) -> GB/s
+      for (const Row* r : context.rows) {
+        const Point& p = *r->point;
+        if (!r->ok || p.group != groups[g] || p.backend != backend) continue;
+        // One core's figure is the serial baseline's (the parallel team of one only repeats it).
+        if (p.mode == Mode::serial) bandwidth[1] = r->throughput;
+        if (p.mode == Mode::parallel && p.label.empty()) bandwidth.emplace(p.threads, r->throughput);
+      }
+      if (bandwidth.empty()) continue;
+      double best = 0;
+      int best_t = 1;
+      for (const auto& [t, bw] : bandwidth) {
+        if (bw > best) {
+          best = bw;
+          best_t = t;
+        }
+      }
+      int saturated = best_t;
+      for (const auto& [t, bw] : bandwidth) {
+        if (bw >= 0.9 * best) {
+          saturated = t;
+          break;
+        }
+      }
+      std::ostringstream line;
+      line << "; 1 core moves " << fixed(bandwidth.begin()->second, 1) << " GB/s";
+      const int top = bandwidth.rbegin()->first;
+      if (top == 1) {
+        line << " (no parallel team within the cores was measured)";
+      } else if (saturated < top) {
+        line << "; bandwidth saturates at " << saturated << (saturated == 1 ? " core" : " cores")
+             << " (" << fixed(bandwidth[saturated], 1) << " GB/s, within 10% of the best "
+             << fixed(best, 1) << " GB/s): more cores add little, memory is the limit";
+      } else {
+        line << "; bandwidth still grows up to " << top << " cores (" << fixed(best, 1)
+             << " GB/s): it did not saturate on the cores allowed";
+      }
+      lines[g] += line.str();
+    }
+    return lines;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Workload> make_triad() { return std::make_unique<Triad>(); }
+
+}  // namespace cvp::workloads

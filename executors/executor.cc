@@ -73,7 +73,7 @@ void Executor::pin_worker(int worker) {
   }
 }
 
-void Executor::run(std::size_t n_tasks, const Task& task) {
+void Executor::run(std::size_t n_tasks, const Task& task, Schedule schedule) {
   std::mutex error_mutex;
   std::exception_ptr error;
   std::atomic<bool> failed{false};
@@ -89,7 +89,7 @@ void Executor::run(std::size_t n_tasks, const Task& task) {
       failed.store(true, std::memory_order_relaxed);
     }
     seen.note(worker);
-  });
+  }, schedule);
   if (error) std::rethrow_exception(error);
 }
 

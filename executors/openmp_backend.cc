@@ -19,8 +19,8 @@ class OpenMPExecutor final : public Executor {
       : Executor(Backend::openmp, std::move(worker_cpus), sightings) {}
 
  protected:
-  void dispatch(std::size_t n_tasks,
-                const std::function<void(int, std::size_t)>& body) override {
+  void dispatch(std::size_t n_tasks, const std::function<void(int, std::size_t)>& body,
+                Schedule schedule) override {
     const ScopedAffinityRestore restore;  // the calling thread is the team's thread 0
     omp_set_dynamic(0);
     const int team = threads();
@@ -32,7 +32,12 @@ class OpenMPExecutor final : public Executor {
 #pragma omp single
       team_size.store(omp_get_num_threads(), std::memory_order_relaxed);
       pin_worker(w);
-      for (std::size_t i = next.fetch_add(1); i < n_tasks; i = next.fetch_add(1)) body(w, i);
+      if (schedule == Schedule::fixed) {
+        const auto step = static_cast<std::size_t>(team);
+        for (std::size_t i = static_cast<std::size_t>(w); i < n_tasks; i += step) body(w, i);
+      } else {
+        for (std::size_t i = next.fetch_add(1); i < n_tasks; i = next.fetch_add(1)) body(w, i);
+      }
     }
     if (team_size.load() != team) {
       // The runtime refused the team size (e.g. OMP_THREAD_LIMIT): results would be mislabelled.

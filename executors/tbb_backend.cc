@@ -2,6 +2,9 @@
 // that many threads (the default is the number of allowed CPUs, too few for concurrent or
 // oversubscribed teams), and an arena observer that pins each thread to its slot's CPU as it
 // joins. The calling thread takes a slot too and is pinned for the duration of run().
+#include <atomic>
+#include <vector>
+
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -43,9 +46,13 @@ class TbbExecutor final : public Executor {
         observer_(arena_, [this](int slot) { pin_slot(slot); }) {}
 
  protected:
-  void dispatch(std::size_t n_tasks,
-                const std::function<void(int, std::size_t)>& body) override {
+  void dispatch(std::size_t n_tasks, const std::function<void(int, std::size_t)>& body,
+                Schedule schedule) override {
     const ScopedAffinityRestore restore;
+    if (schedule == Schedule::fixed) {
+      dispatch_fixed(n_tasks, body);
+      return;
+    }
     arena_.execute([&] {
       pin_slot(tbb::this_task_arena::current_thread_index());
       tbb::parallel_for(
@@ -59,6 +66,33 @@ class TbbExecutor final : public Executor {
   }
 
  private:
+  // Task i belongs to arena slot i mod T. One chunk per slot is offered to the scheduler; the
+  // thread that runs a chunk claims the tasks of its own slot, once. Tasks of a slot whose
+  // thread never ran a chunk are run afterwards by the caller, so every task runs exactly once.
+  void dispatch_fixed(std::size_t n_tasks, const std::function<void(int, std::size_t)>& body) {
+    const auto team = static_cast<std::size_t>(threads());
+    std::vector<std::atomic<bool>> claimed(team);
+    auto run_slot = [&](int slot) {
+      for (std::size_t i = static_cast<std::size_t>(slot); i < n_tasks; i += team) body(slot, i);
+    };
+    arena_.execute([&] {
+      pin_slot(tbb::this_task_arena::current_thread_index());
+      tbb::parallel_for(
+          tbb::blocked_range<std::size_t>(0, team, 1),
+          [&](const tbb::blocked_range<std::size_t>&) {
+            const int slot = tbb::this_task_arena::current_thread_index();
+            if (slot >= 0 && static_cast<std::size_t>(slot) < team &&
+                !claimed[static_cast<std::size_t>(slot)].exchange(true)) {
+              run_slot(slot);
+            }
+          },
+          tbb::static_partitioner());
+    });
+    for (std::size_t s = 0; s < team; ++s) {
+      if (!claimed[s].exchange(true)) run_slot(static_cast<int>(s));
+    }
+  }
+
   void pin_slot(int slot) {
     if (slot < 0 || slot >= threads()) {
       sightings().note_pin_failure();

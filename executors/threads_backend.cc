@@ -39,10 +39,11 @@ class ThreadsExecutor final : public Executor {
   }
 
  protected:
-  void dispatch(std::size_t n_tasks,
-                const std::function<void(int, std::size_t)>& body) override {
+  void dispatch(std::size_t n_tasks, const std::function<void(int, std::size_t)>& body,
+                Schedule schedule) override {
     std::unique_lock<std::mutex> lock(mutex_);
     body_ = &body;
+    fixed_ = schedule == Schedule::fixed;
     n_tasks_ = n_tasks;
     next_.store(0);
     remaining_ = threads();
@@ -59,6 +60,7 @@ class ThreadsExecutor final : public Executor {
     for (;;) {
       const std::function<void(int, std::size_t)>* body = nullptr;
       std::size_t n = 0;
+      bool fixed = false;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         start_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
@@ -66,8 +68,14 @@ class ThreadsExecutor final : public Executor {
         seen_generation = generation_;
         body = body_;
         n = n_tasks_;
+        fixed = fixed_;
       }
-      for (std::size_t i = next_.fetch_add(1); i < n; i = next_.fetch_add(1)) (*body)(w, i);
+      if (fixed) {
+        const auto team = static_cast<std::size_t>(threads());
+        for (std::size_t i = static_cast<std::size_t>(w); i < n; i += team) (*body)(w, i);
+      } else {
+        for (std::size_t i = next_.fetch_add(1); i < n; i = next_.fetch_add(1)) (*body)(w, i);
+      }
       {
         const std::lock_guard<std::mutex> lock(mutex_);
         if (--remaining_ == 0) done_.notify_one();
@@ -80,6 +88,7 @@ class ThreadsExecutor final : public Executor {
   std::condition_variable done_;
   const std::function<void(int, std::size_t)>* body_ = nullptr;
   std::size_t n_tasks_ = 0;
+  bool fixed_ = false;
   std::atomic<std::size_t> next_{0};
   int remaining_ = 0;
   std::uint64_t generation_ = 0;

@@ -11,13 +11,17 @@ namespace {
 class TaskRun final : public Run {
  public:
   TaskRun(std::unique_ptr<TaskKernel> kernel, std::unique_ptr<exec::Executor> team,
-          std::size_t tasks, double reference)
-      : kernel_(std::move(kernel)), team_(std::move(team)), tasks_(tasks), reference_(reference) {
-    team_->run(tasks_, [this](std::size_t i) { kernel_->touch(i, tasks_); });
+          std::size_t tasks, double reference, exec::Schedule schedule)
+      : kernel_(std::move(kernel)),
+        team_(std::move(team)),
+        tasks_(tasks),
+        reference_(reference),
+        schedule_(schedule) {
+    team_->run(tasks_, [this](std::size_t i) { kernel_->touch(i, tasks_); }, schedule_);
   }
 
   Execution execute() override {
-    team_->run(tasks_, task_);
+    team_->run(tasks_, task_, schedule_);
     return {};
   }
 
@@ -35,6 +39,7 @@ class TaskRun final : public Run {
   std::unique_ptr<exec::Executor> team_;
   std::size_t tasks_;
   double reference_;
+  exec::Schedule schedule_;
   const exec::Task task_ = [this](std::size_t i) { kernel_->run(i, tasks_); };
 };
 
@@ -101,7 +106,9 @@ std::unique_ptr<Run> TaskWorkload::prepare(const Point& point, exec::Sightings& 
   const std::size_t tasks =
       static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
       static_cast<std::size_t>(std::max(1, point.threads));
-  return std::make_unique<TaskRun>(spec_.make(n), std::move(team), tasks, reference);
+  return std::make_unique<TaskRun>(
+      spec_.make(n), std::move(team), tasks, reference,
+      spec_.fixed_schedule ? exec::Schedule::fixed : exec::Schedule::dynamic);
 }
 
 std::string TaskWorkload::group_title(const Point& point) const {

@@ -72,6 +72,9 @@ class TaskWorkload : public Workload {
     // sentence saying why not ("four 8192 x 8192 matrices need 2 GiB, more than ..."). Optional.
     std::function<std::string(long long n, std::size_t memory_bytes)> fits;
     int tasks_per_worker = 2;         // tasks per execution = this x the team's workers
+    // Give task i to worker i mod T in every execution (and in touch()), so that each worker
+    // uses the memory it touched first; otherwise workers take tasks as they free up.
+    bool fixed_schedule = false;
   };
 
   explicit TaskWorkload(Spec spec);

@@ -42,6 +42,32 @@ TEST_P(ExecutorTest, RunsEveryTaskExactlyOnce) {
   }
 }
 
+TEST_P(ExecutorTest, FixedScheduleRunsEveryTaskOnceOnItsOwnWorker) {
+  for (int threads : {1, 2, 3}) {
+    const auto cpus = topo.parallel_cpus(threads);
+    auto ex = cvp::exec::make_executor(GetParam(), cpus);
+    for (std::size_t tasks : {std::size_t{0}, std::size_t{2}, std::size_t{7}, std::size_t{30}}) {
+      std::vector<std::atomic<int>> hits(tasks);
+      std::vector<int> where(tasks, -1);  // each task writes only its own entry
+      for (int round = 0; round < 2; ++round) {
+        ex->run(tasks, [&](std::size_t i) {
+          hits[i].fetch_add(1);
+          where[i] = cvp::exec::current_cpu();
+        }, cvp::exec::Schedule::fixed);
+      }
+      for (std::size_t i = 0; i < tasks; ++i) {
+        EXPECT_EQ(hits[i].load(), 2) << "task " << i << " of " << tasks;
+        // Threads and OpenMP bind task i to worker i mod T, pinned to cpus[i mod T]; oneTBB
+        // only runs each task once (its threads join the arena when they can).
+        const bool distinct = std::set<int>(cpus.begin(), cpus.end()).size() == cpus.size();
+        if (GetParam() != Backend::tbb && cvp::exec::affinity_supported() && distinct) {
+          EXPECT_EQ(where[i], cpus[i % cpus.size()]) << "task " << i << ", " << threads << " threads";
+        }
+      }
+    }
+  }
+}
+
 TEST_P(ExecutorTest, EveryModeGivesTheSerialAnswer) {
   for (std::size_t n : {std::size_t{1}, std::size_t{65}, std::size_t{130}}) {
     auto problem = cvp::matmul::make_problem(n, 7);

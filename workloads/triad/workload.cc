@@ -79,6 +79,7 @@ TaskWorkload::Spec triad_spec() {
     return "";
   };
   s.tasks_per_worker = 1;  // one contiguous range per worker: its own pages, its own stream
+  s.fixed_schedule = true;  // the worker that first touched a range runs it every time
   return s;
 }
 

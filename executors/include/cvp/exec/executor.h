@@ -34,6 +34,13 @@ const std::vector<Backend>& every_backend();
 
 using Task = std::function<void(std::size_t)>;
 
+// How tasks are given to workers. dynamic: from a shared counter (or oneTBB's work stealing),
+// so a worker slowed by a neighbour takes fewer. fixed: task i to worker i mod T, the same
+// worker in every run, so a worker can first touch the memory its tasks will use (oneTBB
+// cannot bind a task to a thread: each arena slot takes its tasks when it joins, and the
+// caller runs those of a slot that did not join).
+enum class Schedule { dynamic, fixed };
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -45,7 +52,7 @@ class Executor {
   // flight while tasks remain; oneTBB's scheduler distributes by work stealing. The first
   // exception a task throws is rethrown here after every task has finished or been skipped.
   // REQUIRES: not called concurrently on the same executor.
-  void run(std::size_t n_tasks, const Task& task);
+  void run(std::size_t n_tasks, const Task& task, Schedule schedule = Schedule::dynamic);
 
   Backend backend() const { return backend_; }
   int threads() const { return static_cast<int>(worker_cpus_.size()); }
@@ -61,8 +68,8 @@ class Executor {
 
   // Backend hook: call body(worker, i) for every task, worker being the team slot running it
   // (in [0, threads()); the Sightings slot the task notes).
-  virtual void dispatch(std::size_t n_tasks,
-                        const std::function<void(int, std::size_t)>& body) = 0;
+  virtual void dispatch(std::size_t n_tasks, const std::function<void(int, std::size_t)>& body,
+                        Schedule schedule) = 0;
 
   // Pins the calling thread to worker slot `worker`'s CPU, counting a failure in sightings.
   void pin_worker(int worker);

@@ -3,7 +3,8 @@
 # everything under AddressSanitizer + UndefinedBehaviorSanitizer, the cvpbench program built as
 # on a platform without CPU affinity (noaffinity preset), and the Python tests (scripts and
 # end-to-end runs of the cvpbench program, normal and noaffinity builds), after a bounded run of
-# the fuzz targets (scripts/fuzz.sh).
+# the fuzz targets (scripts/fuzz.sh); and the installed package, with examples/ built out of tree
+# against it and run by the end-to-end tests.
 #   bash scripts/test.sh              all of it
 #   bash scripts/test.sh --fast       release build only, no sanitizers
 set -euo pipefail
@@ -42,9 +43,16 @@ if [ "$fast" = 0 ]; then
 
   step "no CPU affinity (as on macOS): the cvpbench program only"
   cmake --preset noaffinity >/dev/null
-  cmake --build --preset noaffinity -j "$jobs" --target cvpbench
+  cmake --build --preset noaffinity -j "$jobs" --target cvpbench_program
   export CVPBENCH_NOAFFINITY_BIN="$PWD/build/noaffinity/benchmarks/cvpbench"
 fi
+
+step "the installed package: examples/ built out of tree against it"
+rm -rf build/install build/examples
+cmake --install build/release --prefix "$PWD/build/install" >/dev/null
+cmake -S examples -B build/examples -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null
+cmake --build build/examples -j "$jobs"
+export CVPBENCH_EXAMPLES_DIR="$PWD/build/examples"
 
 step "Python tests ($PYTHON)"
 CVPBENCH_BIN="$PWD/build/release/benchmarks/cvpbench" \

@@ -16,8 +16,9 @@ from . import io as cvpio
 EPILOG_PLOT = """examples:
   cvp plot results/ci-runner/ -o charts/
   cvp plot results/laptop results/workstation -o charts/machines --chart scaling --format svg
-charts: speedup (per workload: serial, concurrent and parallel at the cores, the points the
-verdict lines quote, with 95% CI and the bound), scaling (ideal, Amdahl fit, Karp-Flatt),
+charts: speedup (per workload group, kinds cpu, memory, io: serial, concurrent and parallel at
+the cores, the points the verdict lines quote, with 95% CI and the bound), scaling (cpu and
+memory kinds: speedup vs threads with the bound and the ideal; cpu: Amdahl fit, Karp-Flatt),
 io (throughput vs requests in flight, 95% CI), crossover (speedup vs CPU share c/(c+w)),
 runs (two inputs or more: every run's headline speedups, a point per run, and their spread).
 Several inputs are drawn side by side, one column per run, each panel on its own axis; a
@@ -36,8 +37,9 @@ first --detail runs (default 8) get their verdicts, machine, results and chart c
 EPILOG_COMPARE = """examples:
   cvp compare results/before/ results/after/
   cvp compare old/summary.json new/summary.json --json comparison.json --margin 3%
-For each benchmark: B/A of the time per unit of work (per product; per request for request
-benchmarks, so runs with different request counts still compare, and say so), the
+For each benchmark: B/A of the time per unit of work (per timed execution; per request, or
+other unit of work, for io benchmarks, so runs with different request counts still compare, and
+say so; kinds and units as the files declare them), the
 Hodges-Lehmann estimate with its exact distribution-free interval (nominal 1 - 2 alpha) and
 exact one-sided Mann-Whitney p-values, corrected across the benchmarks (Benjamini-Hochberg).
 Verdicts: slower/faster (corrected p <= alpha, estimate beyond the margin), no change (whole
@@ -69,9 +71,10 @@ EPILOG_EXPORT = """examples:
   cvp export results/ci-runner/ --format gab-bigger -o speedups.json
   cvp export results/ci-runner/ --format bmf -o bencher.json
 One entry per benchmark and metric, medians with their intervals.
-gab-smaller: github-action-benchmark tool customSmallerIsBetter (matmul time per product,
-request time per request and p50/p95/p99 response times); gab-bigger: customBiggerIsBetter
-(speedups, throughputs); bmf: Bencher Metric Format (bencher run --adapter json).
+gab-smaller: github-action-benchmark tool customSmallerIsBetter (cpu and memory workloads:
+wall time per execution; io: time per request and p50/p95/p99 response times); gab-bigger:
+customBiggerIsBetter (speedups, throughputs in each workload's rate unit: GFLOP/s, GB/s,
+requests/s, ...); bmf: Bencher Metric Format (bencher run --adapter json).
 Hand dashboards these files, not benchmark.json: there every repetition shares one name and
 the aggregates (_mean, _median, _stddev, _cv) are series of their own."""
 
@@ -398,8 +401,9 @@ def cmd_gate(args, parser):
         runs = cvpio.load_runs(args.baseline_json + args.candidate_json, same_format=True)
     from . import gate
     opts = gate.GateOptions(threshold_cpu=args.threshold_cpu, threshold_io=args.threshold_io,
+                            threshold_memory=args.threshold_memory,
                             alpha=args.alpha, test=args.test,
-                            canary=args.canary or gate.DEFAULT_CANARY,
+                            canary=args.canary or None,
                             canary_required=args.canary is not None,
                             canary_cv_max=args.canary_cv_max).validate()
     confirm = None
@@ -589,6 +593,9 @@ def build_parser():
                    help="smallest slowdown that counts for kind cpu (default 0.05 = 5%%)")
     p.add_argument("--threshold-io", type=_finite_fraction, default=0.10,
                    help="smallest slowdown that counts for kind io (default 0.10 = 10%%)")
+    p.add_argument("--threshold-memory", type=_finite_fraction, default=0.10,
+                   help="smallest slowdown that counts for kind memory (default 0.10 = 10%%); "
+                        "a benchmark's kind is the one its file declares")
     p.add_argument("--alpha", type=_finite_probability, default=0.05,
                    help="family-wise significance level (default 0.05)")
     p.add_argument("--test", choices=("t", "wilcoxon"), default="t",
@@ -596,7 +603,9 @@ def build_parser():
                         "so it needs at least log2(benchmarks / alpha) rounds, and the gate "
                         "refuses fewer)")
     p.add_argument("--canary", metavar="NAME_OR_GLOB", help="benchmark whose spread across "
-                   "rounds measures machine noise (default: matmul/*mode:serial*)")
+                   "rounds measures machine noise (default: the serial points of the first "
+                   "workload of kind cpu that the baseline's files list, WORKLOAD/*mode:serial*; "
+                   "matmul/*mode:serial* for files that list none)")
     p.add_argument("--canary-cv-max", type=_finite_fraction, default=0.10,
                    help="largest coefficient of variation of the canary (default 0.10)")
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")

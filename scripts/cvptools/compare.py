@@ -1,10 +1,14 @@
 """Compare two runs benchmark by benchmark, like with like.
 
-What is compared: the time per unit of work (one matrix product; one request for request
-benchmarks, whose wall time covers every request of the run), matched by name with any
-`/requests:N` segment left out, so runs that sized their request counts differently still meet,
-and say so. When A and B ran on different machines the rows read as throughput (work per
-second) beside each machine's own speedups, never as raw times.
+What is compared: the time per unit of work: per timed execution (one matrix product, one
+triad sweep, one execution of a user's workload), and for io workloads per unit of their work
+(per request: the wall time of an execution covers every request of it), matched by name with
+any `/requests:N` segment left out, so runs that sized their request counts differently still
+meet, and say so. The kind and the unit of work come from the file (a summary's `kind` and
+`work`, a raw file's `cvpbench_workload_kinds` and `cvpbench_work_units`); files written before
+those fields fall back to the built-in workloads' names. When A and B ran on different machines
+the rows read as throughput (work per second, in the workload's own rate unit) beside each
+machine's own speedups, never as raw times.
 
 How: for each benchmark the Hodges-Lehmann estimate of B/A (the median of all pairwise ratios
 B_j/A_i of the per-unit times) with its exact distribution-free interval from the Mann-Whitney
@@ -27,7 +31,8 @@ import numpy as np
 from . import CvpError
 from . import stats
 from .io import SUMMARY
-from .results import gbench_groups, kind_of_name, live_results, result_name
+from .results import (context_kinds, context_units, gbench_groups, kind_of_name, live_results,
+                      result_name, result_work, singular, workload_of_name, workloads)
 
 SECONDARY_NOTE = ("geometric mean of per-benchmark ratios (secondary: it weighs every benchmark "
                   "alike; read the table first)")
@@ -78,16 +83,21 @@ def requests_in_name(name):
 @dataclass
 class Measured:
     """One benchmark of one run. `times` are whole-iteration wall times (seconds); `per_unit`
-    the same divided by the work of one iteration (requests for io; 1 otherwise); both numpy
-    arrays (a summary may hold millions of samples)."""
+    the same divided by the work of one iteration (its units of work, e.g. requests, for io;
+    1 otherwise); both numpy arrays (a summary may hold millions of samples)."""
     name: str
     key: str
     kind: str
-    unit: str                      # "product", "request" or "run"
+    # What `per_unit` is per: "request" (io: one unit of its work, see work_unit), "execution"
+    # (one timed execution, its work declared by the file), "product" (matmul in a file
+    # written before work was declared) or "run" (an execution of unknown work).
+    unit: str
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     median_s: float = 0.0
-    work: int = None               # requests per iteration (io), None when unknown or n/a
+    work: int = None               # units of work per iteration (io), None when unknown or n/a
     work_source: str = ""
+    work_unit: str = None          # the workload's unit of work: "FLOP", "bytes", "requests"...
+    work_per_execution: float = None  # units of work in one execution, when the file says
     per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
     median: float = 0.0            # median time per unit of work
     throughput: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -100,10 +110,19 @@ def _finite_positive(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
 
-def _unit_of(kind, name):
+def _unit_of(kind, name, declared_unit=None):
+    """io rows per unit of work; others per execution, whose work the file declares (else the
+    fallback for older files: per matrix product for matmul, per run otherwise)."""
     if kind == "io":
         return "request"
-    return "product" if name.split("/", 1)[0] == "matmul" else "run"
+    if declared_unit:
+        return "execution"
+    return "product" if workload_of_name(name) == "matmul" else "run"
+
+
+def _count(x):
+    """A count of work as an int when it is one (120.0 -> 120), else the number."""
+    return int(x) if float(x).is_integer() else float(x)
 
 
 def _normalise(m):
@@ -117,16 +136,25 @@ def _normalise(m):
 
 def _from_summary(run):
     out = {}
+    table = workloads(run)
     for r in live_results(run):
         name = result_name(r)
-        kind = r.get("kind") or kind_of_name(name)
+        w = table.get(r.get("workload"))
+        kind = r.get("kind") or (w.kind if w else kind_of_name(name))
+        work_unit, per_execution = result_work(r)
+        declared = work_unit or (w.work_unit if w is not None and w.declared else None)
         wall = r["wall_s"]
-        m = Measured(name=name, key=work_key(name), kind=kind, unit=_unit_of(kind, name),
+        m = Measured(name=name, key=work_key(name), kind=kind,
+                     unit=_unit_of(kind, name, declared),
                      times=np.asarray(wall.get("samples", []), dtype=float),
-                     median_s=float(wall["median"]))
+                     median_s=float(wall["median"]),
+                     work_unit=declared or (w.work_unit if w is not None else None),
+                     work_per_execution=per_execution)
         if m.unit == "request":
             requests = (r.get("params") or {}).get("requests")
-            if _finite_positive(requests):
+            if per_execution:
+                m.work, m.work_source = _count(per_execution), "work.per_execution"
+            elif _finite_positive(requests):
                 m.work, m.work_source = int(requests), "params.requests"
             elif requests_in_name(name):
                 m.work, m.work_source = requests_in_name(name), "name"
@@ -150,27 +178,37 @@ def _from_summary(run):
 
 def _from_gbench(run):
     out = {}
+    kinds, units, table = context_kinds(run), context_units(run), workloads(run)
     for name, (times, rows, median_s) in gbench_groups(run).items():
-        kind = kind_of_name(name)
-        m = Measured(name=name, key=work_key(name), kind=kind, unit=_unit_of(kind, name),
-                     times=times, median_s=median_s)
+        kind = kind_of_name(name, kinds)
+        w = table.get(workload_of_name(name))
+        declared = units.get(workload_of_name(name))
+        m = Measured(name=name, key=work_key(name), kind=kind,
+                     unit=_unit_of(kind, name, declared), times=times, median_s=median_s,
+                     work_unit=declared or (w.work_unit if w is not None else None))
+        # cvpbench's work counter, e.g. FLOP/s, bytes/s, requests/s: work * iterations /
+        # measured time, so that per iteration, work = counter * real_time.
+        counter = f"{m.work_unit or 'requests'}/s"
         if m.unit == "request":
-            rps = [b.get("requests/s") for b in rows]
+            rps = [b.get(counter) for b in rows]
             if requests_in_name(name):
                 m.work, m.work_source = requests_in_name(name), "name"
             elif rows and all(_finite_positive(x) for x in rps):
-                # cvpbench's counter is requests * iterations / measured time: per iteration,
-                # requests = requests/s * real_time.
                 counts = {round(x * t) for x, t in zip(rps, times)}
                 if len(counts) == 1 and min(counts) > 0:
-                    m.work, m.work_source = counts.pop(), "requests/s counter"
+                    m.work, m.work_source = counts.pop(), f"{counter} counter"
             if not m.work:
                 m.unit = "run"
         _normalise(m)
+        rate_unit = w.rate_unit if w is not None and w.rate_unit else f"{counter}"
+        scale = w.rate_scale if w is not None and w.rate_scale else 1.0
         if rows:
             if m.unit == "request":
-                m.throughput = np.array([m.work / t for t in times if t > 0])
-                m.throughput_unit = "requests/s"
+                m.throughput = np.array([m.work / t / scale for t in times if t > 0])
+                m.throughput_unit = rate_unit
+            elif declared and all(_finite_positive(b.get(counter)) for b in rows):
+                m.throughput = np.array([float(b[counter]) / scale for b in rows])
+                m.throughput_unit = rate_unit
             elif all(_finite_positive(b.get("FLOP/s")) for b in rows):
                 m.throughput = np.array([float(b["FLOP/s"]) / 1e9 for b in rows])
                 m.throughput_unit = "GFLOP/s"
@@ -300,9 +338,12 @@ def _verdict(row, alpha, margin, cross, m):
 
 def _row(a, b, alpha):
     row = {"name": a.name, "key": a.key, "kind": a.kind, "unit": a.unit,
+           "work_unit": a.work_unit if a.work_unit == b.work_unit else None,
            "n_a": len(a.per_unit), "n_b": len(b.per_unit),
            "median_a_s": a.median_s, "median_b_s": b.median_s,
            "work_a": a.work, "work_b": b.work,
+           "work_per_execution_a": a.work_per_execution,
+           "work_per_execution_b": b.work_per_execution,
            "per_unit_a_s": a.median, "per_unit_b_s": b.median,
            "throughput_unit": a.throughput_unit if a.throughput_unit == b.throughput_unit else None,
            "throughput_a": a.throughput_median, "throughput_b": b.throughput_median,
@@ -316,7 +357,7 @@ def _row(a, b, alpha):
         row["name_b"] = b.name
     a_vals, b_vals, a_med, b_med = a.per_unit, b.per_unit, a.median, b.median
     row["same_work"] = True
-    if a.unit != b.unit:
+    if (a.unit == "request") != (b.unit == "request"):
         row["unit"], row["same_work"] = "run", None
         row["notes"].append("request count known for one side only: whole-run times compared "
                             "(the same work only if both ran the same number of requests)")
@@ -329,6 +370,12 @@ def _row(a, b, alpha):
         row["same_work"] = None
         row["notes"].append("request count unknown: whole-run times compared (the same work "
                             "only if both ran the same number of requests)")
+    elif a.unit != "request" and a.work_per_execution and b.work_per_execution \
+            and a.work_per_execution != b.work_per_execution:
+        row["same_work"] = False
+        unit = f" {a.work_unit}" if a.work_unit and a.work_unit == b.work_unit else ""
+        row["notes"].append(f"not the same work: an execution does {a.work_per_execution:g}{unit} "
+                            f"in A, {b.work_per_execution:g}{unit} in B; compared per execution")
     if a_med > 0 and b_med > 0 and abs(math.log(b_med) - math.log(a_med)) <= _LOG_LIMIT:
         row["ratio_of_medians"] = b_med / a_med
     a_vals, b_vals = np.asarray(a_vals, dtype=float), np.asarray(b_vals, dtype=float)
@@ -476,9 +523,11 @@ def method_text(alpha, margin, correction):
             else "none: p-values are per row, so about 2 alpha of the rows of an A/A pair read "
                  "changed by chance")
     return (
-        "per benchmark, B/A of the time per unit of work (per matrix product; per request for "
-        "request benchmarks: wall time / params.requests, the /requests:N of the name or the "
-        "requests/s counter), matched by name without /requests:N; estimate: Hodges-Lehmann (the "
+        "per benchmark, B/A of the time per unit of work (per timed execution; per unit of "
+        "work for io benchmarks, e.g. per request: wall time / work.per_execution or "
+        "params.requests, the /requests:N of the name or the work counter such as requests/s; "
+        "kinds and units as the files declare them), matched by name without /requests:N; "
+        "estimate: Hodges-Lehmann (the "
         "median of all pairwise ratios B_j/A_i); CI: the exact distribution-free interval from "
         f"the Mann-Whitney distribution (Bauer 1972), nominal {level:g}% (each end a one-sided "
         f"{100 * (1 - alpha):g}% bound, its real coverage stated per sample size; the ratios "
@@ -555,10 +604,17 @@ def compare_runs(run_a, run_b, alpha=0.05, margin=DEFAULT_MARGIN, correction="bh
             why = "; ".join(str(x) for x in reasons[:3]) if isinstance(reasons, list) else ""
             notes.append(f"{side} was measured on a busy machine"
                          + (f" ({why})" if why else "") + ": its times may not be its own.")
-    different_work = [r["name"] for r in rows if r.get("same_work") is False]
+    different_work = [r["name"] for r in rows if r.get("same_work") is False
+                      and r["unit"] == "request"]
     if different_work:
         notes.append(f"{len(different_work)} benchmark(s) ran a different number of requests in "
                      f"A and B (not the same work); they are compared per request.")
+    other_work = [r["name"] for r in rows if r.get("same_work") is False
+                  and r["unit"] != "request"]
+    if other_work:
+        notes.append(f"{len(other_work)} benchmark(s) did a different amount of work per "
+                     f"execution in A and B (see their notes); they are compared per "
+                     f"execution.")
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
     overall = _overall(rows, alpha, cross, resamples, seed)
     for r in rows:
@@ -586,7 +642,14 @@ def compare_runs(run_a, run_b, alpha=0.05, margin=DEFAULT_MARGIN, correction="bh
 # --- the table ---------------------------------------------------------------------------------
 
 def _unit_label(r):
-    return {"request": "/req", "product": "", "run": ""}.get(r["unit"], "")
+    """'/req' for a time per request; '/<unit>' for an io workload counting another unit of
+    work; '' for a time per execution."""
+    if r["unit"] != "request":
+        return ""
+    unit = r.get("work_unit")
+    if unit in (None, "requests", "request"):
+        return "/req"
+    return "/" + singular(unit)
 
 
 def _throughput(value, unit):

@@ -1,15 +1,23 @@
 """Export summaries for dashboards: one series per benchmark and metric.
 
-  gab-smaller  github-action-benchmark, tool `customSmallerIsBetter`: matmul wall time per
-               product (ms); for request results the time per request (wall time of the run /
-               its requests, us) and the response-time percentiles p50/p95/p99 (us)
+  gab-smaller  github-action-benchmark, tool `customSmallerIsBetter`: for cpu and memory
+               results the wall time of one execution (ms: one matrix product, one triad
+               sweep); for io results the time per request (wall time of the run / its
+               requests, us) and the response-time percentiles p50/p95/p99 (us)
   gab-bigger   github-action-benchmark, tool `customBiggerIsBetter`: speedups (x, not for serial
-               results) and throughputs (the result's unit: GFLOP/s, requests/s)
+               results) and throughputs (the result's own unit: GFLOP/s, GB/s, requests/s, a
+               user workload's)
   bmf          Bencher Metric Format: {benchmark: {measure: {value, lower_value, upper_value}}}
-               with `latency` (ns per product, or per request), `latency-p50/-p95/-p99`
-               (request response times, ns), `throughput` (operations/s: GFLOP/s becomes
-               FLOP/s, requests/s stays; other units get their own measure,
-               `throughput-<unit>`) and `speedup` (x)
+               with `latency` (ns per execution, or per request), `latency-p50/-p95/-p99`
+               (request response times, ns), `throughput` (operations/s, for units of work
+               that are operations: FLOP and requests, GFLOP/s becoming FLOP/s; any other unit,
+               GB/s of bytes for one, gets a measure of its own, `throughput-<unit>`, in its
+               own unit) and `speedup` (x)
+
+Kinds and units are read from the summary (each result's `kind`, `work` and `throughput.unit`,
+the `workloads` list's units and rate scales), never from a workload's name: a user's own
+workload of any name exports like the built-in ones. Summaries written before those fields fall
+back to the built-in workloads (a request's count from `params.requests`).
 
 Every entry is the median over the repetitions with the summary's interval, kept asymmetric:
 BMF `lower_value`/`upper_value`; github-action-benchmark `range` "+a / -b" (never "±", which
@@ -28,15 +36,17 @@ import math
 import re
 
 from . import CvpError
-from .results import live_results, result_name
+from .results import live_results, result_name, result_work, singular, workloads
 
 FORMATS = ("gab-smaller", "gab-bigger", "bmf")
 
 # Throughput units that Bencher's built-in `throughput` measure (operations / second) can hold,
 # with the factor to operations per second. A FLOP is the operation of matmul, a request that
-# of the request workload.
+# of the request workload. Used when the summary does not give the workload's rate scale.
 _TO_OPS = {"gflop/s": 1e9, "mflop/s": 1e6, "flop/s": 1.0, "requests/s": 1.0, "req/s": 1.0,
            "ops/s": 1.0, "items/s": 1.0}
+# Units of work that are operations (Bencher's `throughput`); bytes, for one, are not.
+_OPERATIONS = {"flop", "flops", "requests", "request", "ops", "operations", "items"}
 PERCENTILES = ("p50", "p95", "p99")
 _BMF_MEASURE_MAX = 64  # Bencher: a measure's slug or name is at most 64 characters
 _BMF_NAME_MAX = 1024   # Bencher: a benchmark name is at most 1024 characters
@@ -45,7 +55,9 @@ _BMF_NAME_MAX = 1024   # Bencher: a benchmark name is at most 1024 characters
 def _named_results(runs):
     seen = {}
     for run in runs:
+        table = workloads(run)
         for r in live_results(run):
+            r = dict(r, _workload=table.get(r.get("workload")))
             name = result_name(r)
             if name in seen:
                 other = seen[name]
@@ -94,15 +106,50 @@ def _coverage_label(run, name, wall):
 
 
 def _requests(run, name, r):
-    n = r.get("params", {}).get("requests", r.get("io", {}).get("requests"))
-    if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n < 1:
+    """Units of work in one execution of an io result: `work.per_execution`, else (older
+    summaries) `params.requests` or `io.requests`."""
+    _, n = result_work(r)
+    if n is None:
+        n = r.get("params", {}).get("requests", r.get("io", {}).get("requests"))
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n <= 0:
         raise CvpError(f"{run.path}: {name}: a request result without a request count "
-                       f"(params.requests); cannot give the time per request")
+                       f"(work.per_execution or params.requests); cannot give the time per "
+                       f"{_per(r)}")
     return float(n)
 
 
+def _work_unit(r):
+    """The result's unit of work: its `work.unit`, else its workload's, else None."""
+    unit, _ = result_work(r)
+    w = r.get("_workload")
+    return unit or (w.work_unit if w is not None else None)
+
+
+def _per(r):
+    """What an io result's time is per: 'request', or one of the workload's own units."""
+    unit = _work_unit(r)
+    return "request" if unit in (None, "requests", "request") else singular(unit)
+
+
+def _execution_noun(r):
+    """'product' for matmul in a summary written before results declared their work (what
+    the exports always said), else 'execution'."""
+    unit, _ = result_work(r)
+    return "product" if unit is None and r.get("workload") == "matmul" else "execution"
+
+
+def _execution_text(r):
+    """'one execution (402,653,184 bytes)' / 'one product' (matmul in an older summary)."""
+    unit, per = result_work(r)
+    if unit and per:
+        amount = f"{int(per):,}" if per.is_integer() and per < 1e18 else f"{per:.6g}"
+        return f"one execution ({amount} {unit})"
+    return f"one {_execution_noun(r)}"
+
+
 def _time_per_unit(run, name, r):
-    """Seconds per unit of work (one product; one request for I/O), with the median's interval."""
+    """Seconds per unit of work (one execution; one request for I/O), with the median's
+    interval."""
     wall = r["wall_s"]
     med = _number(run, name, "wall_s.median", wall["median"])
     ci = wall.get("ci95")
@@ -220,11 +267,13 @@ def gab_smaller(runs):
         time, samples = _time_per_unit(run, name, r)
         reps = _reps_text(r, samples)
         if r["kind"] == "io":
-            n = int(_requests(run, name, r))
+            n = _requests(run, name, r)
+            n_text = f"{n:.0f}" if n.is_integer() else f"{n:.6g}"
+            per = _per(r)
             q = time.scaled(1e6)
-            out.append(_gab_entry(f"{name} time per request", "us", q,
-                                  f"wall time of a run of {n} requests, divided by {n}; {reps}; "
-                                  f"{_ci_text(q, 'us')}\n{_setup(r)}"))
+            out.append(_gab_entry(f"{name} time per {per}", "us", q,
+                                  f"wall time of a run of {n_text} {per}s, divided by {n_text}; "
+                                  f"{reps}; {_ci_text(q, 'us')}\n{_setup(r)}"))
             for p, v in _percentiles(run, name, r).items():
                 out.append({"name": f"{name} latency {p}", "unit": "us", "value": v,
                             "extra": f"{p} of the response times of every request of every "
@@ -233,8 +282,8 @@ def gab_smaller(runs):
         else:
             q = time.scaled(1e3)
             out.append(_gab_entry(f"{name} wall time", "ms", q,
-                                  f"wall time of one product; {reps}; {_ci_text(q, 'ms')}\n"
-                                  f"{_setup(r)}"))
+                                  f"wall time of {_execution_text(r)}; {reps}; "
+                                  f"{_ci_text(q, 'ms')}\n{_setup(r)}"))
     return out
 
 
@@ -249,10 +298,21 @@ def _baseline_text(r, by_name):
         return text
     if r["kind"] != "io":
         return f"{text} ({_fmt(wall * 1e3)} ms)"
-    n = base.get("params", {}).get("requests") if base else None
-    if isinstance(n, (int, float)) and not isinstance(n, bool) and n >= 1:
-        return f"{text} ({_fmt(wall / n * 1e6)} us per request)"
+    n = None
+    if base:
+        _, n = result_work(base)
+        n = n if n is not None else base.get("params", {}).get("requests")
+    if isinstance(n, (int, float)) and not isinstance(n, bool) and n > 0:
+        return f"{text} ({_fmt(wall / n * 1e6)} us per {_per(r)})"
     return text
+
+
+def _bound_model_text(r):
+    model = r.get("bound_model")
+    if not isinstance(model, str) or not model.strip():
+        w = r.get("_workload")
+        model = w.bound_model if w is not None else ""
+    return f" ({' '.join(model.split())})" if model else ""
 
 
 def gab_bigger(runs):
@@ -265,8 +325,8 @@ def gab_bigger(runs):
         if sp is not None:
             out.append(_gab_entry(f"{name} speedup", "x", sp,
                                   f"{_ci_text(sp, '')}; {_baseline_text(r, by_name)}; "
-                                  f"bound {r['bound']:g}; per "
-                                  f"{'request' if r['kind'] == 'io' else 'product'}\n"
+                                  f"bound {r['bound']:g}{_bound_model_text(r)}; per "
+                                  f"{_per(r) if r['kind'] == 'io' else _execution_noun(r)}\n"
                                   f"{_setup(r)}"))
         tp, unit = _throughput(run, name, r, time)
         out.append(_gab_entry(f"{name} throughput", unit, tp,
@@ -286,6 +346,21 @@ def _metric(q):
     return m
 
 
+def _ops_scale(r, unit):
+    """The factor from the result's throughput unit to operations per second (Bencher's
+    `throughput`), or None when its work is not operations. From the summary's workloads list
+    when it gives the rate's unit and scale: work that is operations (FLOP, requests) times
+    rate_scale (1e9 for GFLOP/s); bytes and other units are not operations. Else the
+    fallback table of known rate units."""
+    w = r.get("_workload")
+    work = _work_unit(r)
+    if w is not None and w.rate_scale and w.rate_unit == unit and work:
+        return w.rate_scale if work.strip().lower() in _OPERATIONS else None
+    if work and work.strip().lower() not in _OPERATIONS:
+        return None
+    return _TO_OPS.get(unit.strip().lower())
+
+
 def bmf(runs):
     out = {}
     for run, name, r in _named_results(runs):
@@ -297,7 +372,7 @@ def bmf(runs):
         for p, v in _percentiles(run, name, r).items():
             measures[f"latency-{p}"] = {"value": v * 1e3}
         tp, unit = _throughput(run, name, r, time)
-        scale = _TO_OPS.get(unit.strip().lower())
+        scale = _ops_scale(r, unit)
         if scale is not None:
             measures["throughput"] = _metric(tp.scaled(scale))
         else:

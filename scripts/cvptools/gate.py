@@ -9,10 +9,15 @@ Method (one verdict per benchmark):
     (paired t-test by default, Wilcoxon signed-rank on request);
   * Holm's correction across benchmarks keeps the family-wise false-alarm rate at alpha;
   * a regression is flagged only when significant (Holm-adjusted p <= alpha) AND the
-    geometric-mean slowdown reaches the threshold of the benchmark's kind (cpu 5%, io 10%);
+    geometric-mean slowdown reaches the threshold of the benchmark's kind (cpu 5%, memory 10%,
+    io 10%; the kind is the one the files declare: a summary's `kind`, a raw file's
+    `cvpbench_workload_kinds`, else the fallback guess from the name);
   * flagged benchmarks are re-measured once; only a regression seen again is confirmed;
-  * a canary (default: the serial matmul) whose coefficient of variation across rounds exceeds
-    a limit means the machine is too noisy to judge: the verdict is inconclusive.
+  * a canary whose coefficient of variation across rounds exceeds a limit means the machine is
+    too noisy to judge: the verdict is inconclusive. By default it is the first serial point of
+    the first cpu-kind workload the baseline's first round lists (its summary's `workloads`,
+    or its raw context's `cvpbench_workload_kinds`), or `matmul/*mode:serial*` for files that
+    list none.
 
 What it can flag: a Wilcoxon test on n rounds cannot give p below 2^-n, and Holm multiplies the
 smallest p by the number of benchmarks m, so m * 2^-n > alpha makes every flag impossible: the
@@ -31,6 +36,7 @@ Every string from outside that reaches the Markdown goes through md_code.
 """
 
 import fnmatch
+import glob
 import math
 import os
 import re
@@ -49,9 +55,10 @@ from . import CvpError
 from . import stats
 from .compare import measured
 from .io import GBENCH_FILE, SUMMARY_FILE, display_path, load_run
+from .results import KIND_ORDER, first_workload_of_kind, kind_rank
 
 PASS, REGRESSION, BAD_INPUT, INCONCLUSIVE = 0, 1, 2, 3
-DEFAULT_CANARY = "matmul/*mode:serial*"
+DEFAULT_CANARY = "matmul/*mode:serial*"  # for files that list no workload of kind cpu
 _LOG_LIMIT = math.log(1e100)  # log ratios beyond this are not measurements
 TESTS = ("t", "wilcoxon")
 
@@ -60,14 +67,21 @@ TESTS = ("t", "wilcoxon")
 class GateOptions:
     threshold_cpu: float = 0.05
     threshold_io: float = 0.10
+    threshold_memory: float = 0.10
     alpha: float = 0.05
     test: str = "t"
-    canary: str = DEFAULT_CANARY
+    canary: str = None  # None: canary_pattern() of the baseline's first round
     canary_required: bool = False
     canary_cv_max: float = 0.10
 
     def threshold(self, kind):
-        return self.threshold_io if kind == "io" else self.threshold_cpu
+        """The slowdown that counts for a benchmark of `kind`; a kind this cvp does not know
+        gets the cpu threshold, the strictest."""
+        if kind == "io":
+            return self.threshold_io
+        if kind == "memory":
+            return self.threshold_memory
+        return self.threshold_cpu
 
     def validate(self):
         """CvpError for a value no gate can use (NaN, infinite, negative, out of range)."""
@@ -80,6 +94,9 @@ class GateOptions:
                                f"{high:g}): {value!r}")
         number("threshold_cpu", self.threshold_cpu, 0.0, 1.0)
         number("threshold_io", self.threshold_io, 0.0, 1.0)
+        number("threshold_memory", self.threshold_memory, 0.0, 1.0)
+        if self.canary is not None and (not isinstance(self.canary, str) or not self.canary):
+            raise CvpError(f"gate: canary must be a benchmark name or glob: {self.canary!r}")
         number("alpha", self.alpha, 0.0, 1.0, low_open=True)
         number("canary_cv_max", self.canary_cv_max, 0.0, math.inf)
         if self.test not in TESTS:
@@ -87,9 +104,30 @@ class GateOptions:
         return self
 
 
+class Round(dict):
+    """One round: {work key: Measured}, and `canary`, the default canary pattern its file
+    implies (see canary_pattern)."""
+    canary = DEFAULT_CANARY
+
+
+def canary_pattern(run):
+    """The default canary for a run: the serial points of the first workload of kind cpu that
+    the file lists (a summary's `workloads`, a raw file's `cvpbench_workload_kinds`), as a
+    glob; DEFAULT_CANARY when it lists none (files written before workloads were listed)."""
+    w = first_workload_of_kind(run, "cpu")
+    if w is None:
+        return DEFAULT_CANARY
+    return f"{glob.escape(w.name)}/*mode:serial*"
+
+
 def rounds_from_runs(runs):
-    """[{work key: Measured}] per round (per-unit medians: see compare.measured)."""
-    return [measured(run) for run in runs]
+    """[Round] per run (per-unit medians: see compare.measured)."""
+    out = []
+    for run in runs:
+        r = Round(measured(run))
+        r.canary = canary_pattern(run)
+        out.append(r)
+    return out
 
 
 def check_power(rounds, benchmarks, opts, what="the gate"):
@@ -177,18 +215,24 @@ def evaluate(baseline_rounds, candidate_rounds, opts, only=None):
         row["flagged"] = bool(row["significant"] and row["ratio"] >= 1 + row["threshold"])
     canary = None
     if only is None:
-        name = _canary_name(names, opts.canary)
+        pattern = opts.canary if opts.canary is not None else \
+            getattr(baseline_rounds[0], "canary", DEFAULT_CANARY)
+        name = _canary_name(names, pattern)
         if name is not None:
             cv_a = stats.coefficient_of_variation([r[name].median for r in baseline_rounds])
             cv_b = stats.coefficient_of_variation([r[name].median for r in candidate_rounds])
-            canary = {"name": name, "cv_baseline": cv_a, "cv_candidate": cv_b,
+            canary = {"name": name, "pattern": pattern,
+                      "chosen": "--canary" if opts.canary is not None else "default",
+                      "cv_baseline": cv_a, "cv_candidate": cv_b,
                       "limit": opts.canary_cv_max,
                       "noisy": max(cv_a, cv_b) > opts.canary_cv_max}
         elif opts.canary_required:
-            raise CvpError(f"canary {opts.canary!r} matches no benchmark present in every round")
+            raise CvpError(f"canary {pattern!r} matches no benchmark present in every round")
     tested = [r for r in rows if r.get("resolves_threshold") is not None]
     underpowered = [r["name"] for r in tested if not r["resolves_threshold"]]
     return {"rounds": n_rounds, "test": opts.test, "alpha": opts.alpha,
+            "thresholds": {kind: opts.threshold(kind)
+                           for kind in sorted({r["kind"] for r in rows}, key=kind_rank)},
             "min_p": stats.paired_min_p(n_rounds, opts.test),
             "holm_first_step": first_step,
             "benchmarks": rows, "skipped": skipped, "canary": canary,
@@ -311,6 +355,15 @@ def _pct(ratio):
     return f"{100 * (ratio - 1):+.1f}%"
 
 
+def _thresholds_text(first, opts):
+    """'5% (cpu), 10% (memory) or 10% (io)': the threshold of every kind the rows have, and of
+    cpu and io, which every gate names, in the order cpu, memory, io."""
+    kinds = sorted({r["kind"] for r in first["benchmarks"]} | {"cpu", "io"}, key=kind_rank)
+    parts = [f"{100 * opts.threshold(k):g}% ({md_code(k) if k not in KIND_ORDER else k})"
+             for k in kinds]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
 def markdown(first, confirm, code, headline, notes, opts, context=""):
     test = "paired t-test" if opts.test == "t" else "Wilcoxon signed-rank test"
     lines = [f"## cvpbench gate: {headline}", ""]
@@ -319,8 +372,7 @@ def markdown(first, confirm, code, headline, notes, opts, context=""):
     lines += [f"Candidate vs baseline over {first['rounds']} paired rounds: one-sided {test} on "
               f"per-round log time ratios, Holm-corrected across {len(first['benchmarks'])} "
               f"benchmarks (alpha = {opts.alpha}). A regression needs significance and a slowdown "
-              f"of at least {100 * opts.threshold_cpu:g}% (cpu) or {100 * opts.threshold_io:g}% "
-              f"(io), seen again on re-run.", ""]
+              f"of at least {_thresholds_text(first, opts)} by kind, seen again on re-run.", ""]
     if opts.test == "wilcoxon":
         power = (f"With {first['rounds']} rounds the smallest p the Wilcoxon test can give is "
                  f"2^-{first['rounds']} = {first['min_p']:.3g}; Holm's first step needs p <= "

@@ -36,11 +36,30 @@ GBENCH = "gbench"
 _SCHEMA_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "schema" / "summary.schema.json"
 
 # Used only when the repository's schema file cannot be found (scripts/ copied elsewhere):
-# the required core of the contract, as listed in DESIGN.md.
+# the required core of the contract, as listed in DESIGN.md, and the types of the optional
+# fields the tools read (the workloads' kinds, units and bounds).
+KINDS = ("cpu", "io", "memory")
+_WORK_UNIT = {"type": "object", "required": ["unit", "per_execution"],
+              "properties": {"unit": {"type": "string", "minLength": 1},
+                             "per_execution": {"type": "number", "minimum": 0}}}
+_WORKLOAD = {
+    "type": "object", "required": ["name", "kind", "unit"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "kind": {"enum": list(KINDS)},
+        "unit": {"type": "object", "required": ["work", "rate", "rate_scale"],
+                 "properties": {"work": {"type": "string", "minLength": 1},
+                                "rate": {"type": "string", "minLength": 1},
+                                "rate_scale": {"type": "number", "exclusiveMinimum": 0}}},
+        "description": {"type": "string"},
+        "bound_model": {"type": "string"},
+        "timing": {"enum": ["real", "manual"]},
+    }}
 _FALLBACK_SCHEMA = {
     "type": "object",
     "required": ["schema_version", "tool", "machine", "config", "results"],
     "properties": {
+        "workloads": {"type": "array", "items": _WORKLOAD},
         "tool": {"type": "object", "required": ["name", "version", "git_commit"]},
         "machine": {"type": "object", "required": [
             "cpu_model", "logical_cpus", "physical_cores", "allowed_cpus", "smt", "caches",
@@ -52,7 +71,12 @@ _FALLBACK_SCHEMA = {
                          "cores", "wall_s", "cpu_s", "cpu_per_wall", "throughput", "speedup",
                          "efficiency", "bound", "karp_flatt", "evidence"],
             "properties": {
-                "kind": {"enum": ["cpu", "io"]},
+                "kind": {"enum": list(KINDS)},
+                "group": {"type": "string", "minLength": 1},
+                "headline": {"type": "boolean"},
+                "work": _WORK_UNIT,
+                "bound_model": {"type": "string"},
+                "values": {"type": "object", "additionalProperties": {"type": "number"}},
                 "mode": {"enum": ["serial", "concurrent", "parallel"]},
                 "threads": {"type": "integer", "minimum": 1},
                 "in_flight": {"type": "integer", "minimum": 1},
@@ -63,7 +87,9 @@ _FALLBACK_SCHEMA = {
                                           "samples": {"type": "array",
                                                       "items": {"type": "number", "minimum": 0}}}},
                 "speedup": {"type": "object", "required": ["value", "ci95", "baseline"]},
-                "throughput": {"type": "object", "required": ["value", "unit"]},
+                "throughput": {"type": "object", "required": ["value", "unit"],
+                               "properties": {"value": {"type": "number"},
+                                              "unit": {"type": "string"}}},
                 "bound": {"type": "number", "exclusiveMinimum": 0},
             }}},
     },

@@ -1,11 +1,19 @@
 """Charts from cvpbench summaries, one column per input file (machines side by side).
 
-  speedup    the headline: per workload, serial, concurrent and parallel at the cores (the
-             points the verdict lines quote), 95% CI whiskers, each bar inside its bound
-  scaling    parallel speedup vs threads per backend: ideal line, Amdahl fit (serial fraction);
-             Karp-Flatt e per point in a panel of its own below
+  speedup    the headline: per workload group (kinds cpu, memory, io, in that order), serial,
+             concurrent and parallel at the cores (the points the verdict lines quote), 95% CI
+             whiskers, each bar inside its bound
+  scaling    parallel speedup vs threads per backend for cpu and memory kinds: the ideal line,
+             the bound where it is not the ideal (a memory workload's bandwidth), for cpu kinds
+             an Amdahl fit (serial fraction) and Karp-Flatt e per point in a panel below, for
+             others the speedup as a fraction of its bound in that panel
   io         throughput vs requests in flight per mode/backend, 95% CI, with the throughput bound
   crossover  speedup vs CPU share c/(c+w) for a sweep of c_us at fixed w_us and k, with bounds
+
+Kinds, groups, headline points and bounds come from the summary (each result's `kind`,
+`group`, `headline`, `bound` and `bound_model`), so a user's workload of any name is drawn like
+the built-in ones; summaries written before those fields group by parameters and leave the
+crossover sweep out of the headline, as before.
 
 Every chart takes its colours from one map, `series_colour(mode, backend)`, so a series looks
 the same everywhere; every panel has an axis of its own (a 2-core machine is not drawn on the
@@ -50,7 +58,8 @@ from matplotlib.ticker import (FixedFormatter, FixedLocator, MaxNLocator,  # noq
 
 from . import CvpError  # noqa: E402
 from . import stats  # noqa: E402
-from .results import format_value, live_results, machine_label, params_label  # noqa: E402
+from .results import (format_value, is_headline, kind_rank, live_results,  # noqa: E402
+                      machine_label, params_label)
 
 DETAIL_CHARTS = ("speedup", "scaling", "io", "crossover")
 CHARTS = DETAIL_CHARTS + ("runs",)
@@ -229,7 +238,6 @@ def _compact(r):
 
 def _headline_digest(run):
     out = []
-    order = {"cpu": 0, "io": 1}
     for g in headline(run):
         quoted = OrderedDict()
         for mode in ("concurrent", "parallel"):
@@ -239,7 +247,7 @@ def _headline_digest(run):
                 quoted[mode] = _compact(point)
         out.append({"kind": g["kind"], "label": g["label"], "verdict_backend":
                     g["verdict_backend"], "quoted": quoted,
-                    "sort": (order.get(g["kind"], 2), g["workload"], _numeric_order(g["key"]))})
+                    "sort": (kind_rank(g["kind"]), g["workload"], _numeric_order(g["key"]))})
     return tuple(out)
 
 
@@ -318,6 +326,44 @@ _BOOKKEEPING = ("requests", "crossover")
 def _params_without(r, *names):
     skip = set(names) | set(_BOOKKEEPING)
     return tuple((k, v) for k, v in r["params"].items() if k not in skip)
+
+
+def _segment_value(text):
+    """'512' -> 512, '0.5' -> 0.5, anything else as it is (a group name's values are text)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
+
+
+def group_key(r):
+    """(kind, workload, key) of the points that share r's serial baseline. The summary's
+    `group` ("triad/n:16777216", "requests/c_us:50/w_us:1000") as ((name, value), ...) of its
+    segments after the workload's name; for older files the params less k and the
+    bookkeeping."""
+    group = r.get("group")
+    if isinstance(group, str) and group:
+        head, _, rest = group.partition("/")
+        segments = rest.split("/") if head == r["workload"] else group.split("/")
+        key = []
+        for seg in segments:
+            if not seg:
+                continue
+            name, sep, value = seg.partition(":")
+            key.append((name, _segment_value(value)) if sep else (seg, None))
+        return r["kind"], r["workload"], tuple(key)
+    return r["kind"], r["workload"], _params_without(r, "k")
+
+
+def key_label(workload, key):
+    """'matmul n=512', 'requests c_us=50, w_us=1000'."""
+    text = ", ".join(k if v is None else f"{k}={format_value(v)}" for k, v in key)
+    return workload + (" " + text if text else "")
 
 
 def _numeric_order(key):
@@ -464,10 +510,6 @@ def _parallel_at_cores(members, backend, cores):
     return max(fitting, key=lambda r: r["threads"]) if fitting else None
 
 
-def _is_crossover(r):
-    return r["params"].get("crossover") is True
-
-
 _VERDICT_HEAD = re.compile(r"^(\S+) (n=(\d+)|c=([0-9.]+)(us|ms|s) w=([0-9.]+)(us|ms|s) K=(\d+)):")
 _UNIT_US = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
@@ -475,16 +517,17 @@ _UNIT_US = {"us": 1.0, "ms": 1e3, "s": 1e6}
 def verdict_quotes(run):
     """What each verdict line of the summary says it quotes, as far as it says it:
     [{"workload", "n" | ("c_us", "w_us", "k"), "backend", "tasks", "cores", "line"}].
-    Lines in another wording (older or other tools) are skipped."""
+    "workload" is None for a line in another wording (a user workload's, whose line may start
+    with its group's name)."""
     out = []
     for line in run.doc.get("verdicts", []) or []:
         if not isinstance(line, str):
             continue
         head = _VERDICT_HEAD.match(line)
+        quote = {"workload": head.group(1) if head else None, "line": line}
         if not head:
-            continue
-        quote = {"workload": head.group(1), "line": line}
-        if head.group(3):
+            pass  # matched by its group's name, if at all (see _quote_for)
+        elif head.group(3):
             quote["n"] = int(head.group(3))
         else:
             quote["c_us"] = float(head.group(4)) * _UNIT_US[head.group(5)]
@@ -500,12 +543,19 @@ def verdict_quotes(run):
     return out
 
 
-def _quote_for(quotes, kind, workload, params):
+def _quote_for(quotes, kind, workload, params, group=None):
+    """The verdict line of a group: one that starts with the group's name (a workload's default
+    wording), else the built-in wordings: "NAME n=N:" for task-split kinds, "NAME c=.. w=..
+    K=..:" for io."""
+    if isinstance(group, str) and group:
+        for q in quotes:
+            if q["line"].startswith(group + ":"):
+                return q
     for q in quotes:
         if q["workload"] != workload:
             continue
         try:
-            if kind == "cpu" and "n" in q and float(params.get("n", -1)) == q["n"]:
+            if kind != "io" and "n" in q and float(params.get("n", -1)) == q["n"]:
                 return q
             if (kind == "io" and "c_us" in q and abs(float(params.get("c_us", -1)) - q["c_us"])
                     < 1e-6 and abs(float(params.get("w_us", -1)) - q["w_us"]) < 1e-6):
@@ -517,28 +567,30 @@ def _quote_for(quotes, kind, workload, params):
 
 def headline(run):
     """The points of the headline chart, per workload group as cvpbench's verdict lines group
-    them (the crossover sweep has a chart of its own):
+    them (the summary's `group`; points with `headline` false, such as the crossover sweep,
+    have a chart of their own):
     [{"kind", "workload", "label", "key", "verdict_backend", "verdict_line",
       "points": {mode: [result, ...]}}].
 
     Per backend: the serial baseline; concurrent with the verdict line's tasks in flight (by
-    cvpbench's rule 2 x cores, else the most) for CPU-bound work, at the verdict line's K for
-    I/O (64, else the most); parallel with one thread per core, the cores the verdict line names
-    (CPU), or at K (I/O). `verdict_backend` is the backend the verdict line quotes ([X backend]),
-    else the one cvpbench would quote: threads for matmul, the event loop for requests."""
+    cvpbench's rule 2 x cores, else the most) for task-split work (kinds cpu and memory), at the
+    verdict line's K for io (64, else the most); parallel with one thread per core, the cores
+    the verdict line names (task-split), or at K (io). `verdict_backend` is the backend the
+    verdict line quotes ([X backend]), else the one cvpbench would quote: threads for
+    task-split work, the event loop for io. Groups are ordered by kind: cpu, memory, io."""
     quotes = verdict_quotes(run)
-    results = [r for r in live_results(run)
-               if r["speedup"]["value"] > 0 and not _is_crossover(r)]
+    results = [r for r in live_results(run) if r["speedup"]["value"] > 0 and is_headline(r)]
     out = []
-    grouped = _groups(results, lambda r: (r["kind"], r["workload"], _params_without(r, "k")))
+    grouped = _groups(results, group_key)
     for (kind, workload, key), members in grouped.items():
         if not any(r["mode"] != "serial" for r in members):
             continue
-        quote = _quote_for(quotes, kind, workload, dict(key)) or {}
+        params = {k: v for k, v in key if v is not None}
+        quote = _quote_for(quotes, kind, workload, params, members[0].get("group")) or {}
         cores = quote.get("cores") or cores_used(run)
         backends = list(OrderedDict.fromkeys(r["backend"] for r in members))
         points = OrderedDict((m, []) for m in MODES)
-        if kind == "cpu":
+        if kind != "io":
             rule = "threads" if _pick(members, "serial", "threads") else members[-1]["backend"]
             tasks = quote.get("tasks") or 2 * cores
             for b in backends:
@@ -561,12 +613,11 @@ def headline(run):
                     if r is not None:
                         points[mode].append(r)
         verdict_backend = quote.get("backend") if quote.get("backend") in backends else rule
-        label = workload + (" " + params_label(dict(key)) if key else "")
-        out.append({"kind": kind, "workload": workload, "label": label, "key": key,
-                    "verdict_backend": verdict_backend, "verdict_line": quote.get("line"),
+        out.append({"kind": kind, "workload": workload, "label": key_label(workload, key),
+                    "key": key, "verdict_backend": verdict_backend,
+                    "verdict_line": quote.get("line"),
                     "points": OrderedDict((m, v) for m, v in points.items() if v)})
-    order = {"cpu": 0, "io": 1}
-    out.sort(key=lambda g: (order.get(g["kind"], 2), g["workload"], _numeric_order(g["key"])))
+    out.sort(key=lambda g: (kind_rank(g["kind"]), g["workload"], _numeric_order(g["key"])))
     return out
 
 
@@ -581,10 +632,10 @@ def _cluster_label(mode, members, kind):
     flights = sorted({r["in_flight"] for r in members})
     cores = sorted({r["cores"] for r in members})
     cores_text = "/".join(map(str, cores)) + (" core" if cores == [1] else " cores")
-    if kind == "cpu" and mode == "parallel":
+    if kind != "io" and mode == "parallel":
         threads = sorted({r["threads"] for r in members})
         return f"parallel\n{'/'.join(map(str, threads))} threads, {cores_text}"
-    if kind == "cpu":
+    if kind != "io":
         return f"concurrent\n{'/'.join(map(str, flights))} tasks, {cores_text}"
     return f"{mode}\nK={'/'.join(map(str, flights))}, {cores_text}"
 
@@ -629,8 +680,8 @@ def _build_speedup(sel):
     numbers = sel.drawn("speedup")
     runs = [sel.kept[n] for n in numbers]
     per_run = [headline(run) for run in runs]
-    every = list(OrderedDict.fromkeys((g["kind"], g["label"]) for groups in per_run
-                                      for g in groups))
+    every = sorted(OrderedDict.fromkeys((g["kind"], g["label"]) for groups in per_run
+                                        for g in groups), key=lambda k: kind_rank(k[0]))
     if not every:
         raise CvpError(f"{_names(sel.paths)}: nothing to draw for the speedup chart "
                        f"(needs {_NEEDS['speedup']})")
@@ -667,10 +718,22 @@ def _build_speedup(sel):
 # --- scaling ------------------------------------------------------------------------------------
 
 def _scaling_groups(run):
-    cpu = [r for r in live_results(run)
-           if r["kind"] == "cpu" and r["mode"] == "parallel" and r["speedup"]["value"] > 0]
-    groups = _groups(cpu, lambda r: (r["workload"], params_label(r["params"])))
-    return OrderedDict((k, v) for k, v in groups.items() if any(r["threads"] > 1 for r in v))
+    """{(workload, params, kind): parallel points} of the task-split kinds (cpu, memory and
+    kinds this cvp does not know; not io, whose parallelism is K requests in flight), in the
+    order cpu, memory, then others, each in file order."""
+    split = [r for r in live_results(run)
+             if r["kind"] != "io" and r["mode"] == "parallel" and r["speedup"]["value"] > 0]
+    groups = _groups(split, lambda r: (r["workload"], params_label(r["params"]), r["kind"]))
+    keys = sorted((k for k, v in groups.items() if any(r["threads"] > 1 for r in v)),
+                  key=lambda k: kind_rank(k[2]))
+    return OrderedDict((k, groups[k]) for k in keys)
+
+
+def _bound_model(members):
+    """The bound model the points state (the summary's `bound_model`), '' when they do not."""
+    models = {" ".join(str(r.get("bound_model") or "").split()) for r in members}
+    models.discard("")
+    return models.pop() if len(models) == 1 else ""
 
 
 def _processors(r):
@@ -679,10 +742,22 @@ def _processors(r):
 
 
 def _draw_scaling(ax, kf_ax, members):
+    """Speedup vs threads per backend, the ideal line and the bound. For cpu kinds an Amdahl
+    fit and, below, Karp-Flatt e; for other kinds (a memory workload saturates at its
+    bandwidth, not at a serial fraction) the speedup as a fraction of its bound below."""
+    kind = members[0]["kind"]
+    computing = kind == "cpu"
     top_cores = max(r["cores"] for r in members)
     threads_seen = sorted({r["threads"] for r in members})
+    # The bound is drawn where it is not the ideal min(threads, cores) (a cpu workload's is).
+    own_bound = any(abs(r["bound"] - min(r["threads"], top_cores)) > 1e-6 for r in members)
+    model = _bound_model(members)
     highest = 1.0
     kf_values = []
+    bound_label = None
+    if own_bound:
+        bound_label = "\n".join(textwrap.wrap(f"bound: {model}" if model else
+                                               "bound (dash-dot, series colour)", 46)[:3])
     for backend, points in _groups(members, lambda r: r["backend"]).items():
         points = sorted(points, key=lambda r: r["threads"])
         colour, marker = series_colour("parallel", backend), series_marker(backend)
@@ -691,7 +766,7 @@ def _draw_scaling(ax, kf_ax, members):
         fit = [(r["threads"], r["speedup"]["value"]) for r in points if r["threads"] <= r["cores"]]
         if not any(p == 1 for p, _ in fit):
             fit.append((1, 1.0))
-        if any(p > 1 for p, _ in fit):
+        if computing and any(p > 1 for p, _ in fit):
             f, _ = stats.amdahl_fit([p for p, _ in fit], [s for _, s in fit])
             top_fit = max(p for p, _ in fit)
             fine = [1 + i * (top_fit - 1) / 60 for i in range(61)]
@@ -706,16 +781,34 @@ def _draw_scaling(ax, kf_ax, members):
             ax.scatter(*zip(*beyond), marker=marker, facecolor="white", edgecolor=colour,
                        zorder=4)
         highest = max(highest, max(r["speedup"]["ci95"][1] for r in points))
-        kf = [(pi, stats.karp_flatt(si, _processors(r))) for r, pi, si in zip(points, p, s)]
-        kf = [(pi, e) for pi, e in kf if e is not None]
-        if kf:
-            kf_ax.plot(*zip(*kf), marker=marker, color=colour, linewidth=0.9, markersize=4)
-            kf_values += [e for _, e in kf]
+        if own_bound:
+            ax.plot(p, [r["bound"] for r in points], "-.", color=colour, linewidth=1.0,
+                    alpha=0.85, label=bound_label or "_nolegend_", zorder=2)
+            bound_label = None
+            highest = max(highest, max(r["bound"] for r in points))
+        if computing:
+            kf = [(pi, stats.karp_flatt(si, _processors(r))) for r, pi, si in zip(points, p, s)]
+            kf = [(pi, e) for pi, e in kf if e is not None]
+            if kf:
+                kf_ax.plot(*zip(*kf), marker=marker, color=colour, linewidth=0.9,
+                           markersize=4)
+                kf_values += [e for _, e in kf]
+        else:
+            frac = [(pi, r["speedup"]["value"] / r["bound"],
+                     r["speedup"]["ci95"][0] / r["bound"], r["speedup"]["ci95"][1] / r["bound"])
+                    for r, pi in zip(points, p) if r["bound"] > 0]
+            if frac:
+                x, v, lo, hi = zip(*frac)
+                kf_ax.errorbar(x, v, yerr=_ci_yerr(v, list(zip(lo, hi))), marker=marker,
+                               color=colour, linewidth=0.9, markersize=4, capsize=2)
+                kf_values += list(lo) + list(hi)
     xs = sorted({1, top_cores, max(threads_seen)})
+    ideal = (f"ideal (up to {top_cores} cores)" if own_bound
+             else f"ideal = bound (up to {top_cores} cores)")
     ax.plot(xs, [min(x, top_cores) for x in xs], ":", color="#222222", linewidth=1,
-            label=f"ideal (up to {top_cores} cores)")
+            label=ideal)
     # The legend sits in the top part of the panel, kept free of data.
-    rows = len(ax.get_legend_handles_labels()[1])
+    rows = sum(label.count("\n") + 1 for label in ax.get_legend_handles_labels()[1])
     free = min(0.55, 0.09 + 0.075 * rows)
     ax.set_ylim(0, max(top_cores, highest) * 1.05 / (1 - free))
     ax.legend(fontsize=7, loc="upper left")
@@ -726,12 +819,13 @@ def _draw_scaling(ax, kf_ax, members):
         axis.set_axisbelow(True)
     ax.tick_params(labelbottom=False)
     ax.set_ylabel("speedup over serial")
-    kf_ax.axhline(0.0, color="#444444", linewidth=0.7)
+    kf_ax.axhline(0.0 if computing else 1.0, color="#444444", linewidth=0.7)
     if kf_values:
-        lo, hi = min(0.0, min(kf_values)), max(0.0, max(kf_values))
+        anchor = 0.0 if computing else 1.0
+        lo, hi = min(anchor, min(kf_values)), max(anchor, max(kf_values))
         span = (hi - lo) or 0.05
         kf_ax.set_ylim(lo - 0.15 * span, hi + 0.15 * span)
-    kf_ax.set_ylabel("Karp-Flatt e", fontsize=8)
+    kf_ax.set_ylabel("Karp-Flatt e" if computing else "speedup / bound", fontsize=8)
     kf_ax.tick_params(labelsize=7)
     kf_ax.set_xlabel("threads")
 
@@ -740,7 +834,8 @@ def _build_scaling(sel):
     numbers = sel.drawn("scaling")
     runs = [sel.kept[n] for n in numbers]
     per_run = [_scaling_groups(run) for run in runs]
-    every = list(OrderedDict.fromkeys(k for groups in per_run for k in groups))
+    every = sorted(OrderedDict.fromkeys(k for groups in per_run for k in groups),
+                   key=lambda k: kind_rank(k[2]))
     if not every:
         raise CvpError(f"{_names(sel.paths)}: nothing to draw for the scaling chart "
                        f"(needs {_NEEDS['scaling']})")
@@ -759,11 +854,13 @@ def _build_scaling(sel):
             else:
                 _empty(ax, "not measured on this machine")
                 kf_ax.set_axis_off()
-            heading = _txt(f"{key[0]}  {key[1]}")
+            heading = _txt(f"{key[0]}  {key[1]} ({key[2]}-bound)")
             ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
     fig.suptitle(_wrapped(_noted("Parallel scaling: speedup vs threads (95% CI), ideal line, "
-                                 "Amdahl fit (dashed), hollow: more threads than cores; below: "
-                                 "Karp-Flatt serial fraction e",
+                                 "the bound (dash-dot) where it is not the ideal, Amdahl fit "
+                                 "(dashed, cpu kinds), hollow: more threads than cores; below: "
+                                 "Karp-Flatt serial fraction e (cpu kinds), speedup / bound "
+                                 "(others)",
                                  _selection_note(sel, numbers, len(rows), len(every), "scaling")),
                           fig), fontsize=10)
     return _capped(fig)
@@ -828,7 +925,9 @@ def _draw_io(ax, members):
     ax.set_yscale("log")
     ax.grid(color="#ececec", linewidth=0.6, which="both")
     ax.set_axisbelow(True)
-    ax.set_xlabel("requests in flight (K)")
+    work = members[0].get("work")
+    unit = work.get("unit") if isinstance(work, dict) else None
+    ax.set_xlabel(_txt(f"{unit or 'requests'} in flight (K)"))
     ax.set_ylabel(_txt(f"throughput ({unit}, log)"))
 
 
@@ -1002,7 +1101,7 @@ def _build_runs(sel):
 
 _NEEDS = {
     "speedup": "results other than serial",
-    "scaling": "parallel cpu results with more than one thread",
+    "scaling": "parallel cpu or memory results with more than one thread",
     "io": "io results at two or more requests-in-flight values",
     "crossover": "io results at two or more c_us values with fixed w_us and k",
     "runs": "two runs or more with results other than serial",

@@ -18,7 +18,8 @@ import math
 
 from . import __version__
 from . import plots
-from .results import format_value, live_results, result_name
+from .results import (format_value, is_headline, kind_heading, kind_rank, live_results,
+                      result_name)
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:20px;color:#1b1b1b;
@@ -198,6 +199,8 @@ def _workload_label(r):
             parts.append(f"{k}={format_value(v)}")
     if r["params"].get("crossover") is True:
         parts.append("(crossover sweep)")
+    elif not is_headline(r):
+        parts.append("(side sweep, not in the verdict)")
     return " ".join([r["workload"]] + parts)
 
 
@@ -215,6 +218,7 @@ def _baseline_cell(by_name, r):
 
 # --- the results tables -------------------------------------------------------------------------
 
+# Task-split kinds (cpu, memory and kinds this cvp does not know) share the cpu columns.
 _COLUMNS = {
     "cpu": ["mode", "backend", "threads", "cores", "tasks in flight", "time [95% CI]",
             "speedup [95% CI]", "bound", "eff.", "cpu/wall", "CPUs seen", "pinned", "baseline",
@@ -225,7 +229,16 @@ _COLUMNS = {
 }
 
 
-def _row(by_name, r):
+def _values_text(r):
+    """'c_measured_us 51.2, wait_overshoot_us 3.1': the medians of the figures the workload
+    reports per execution (the summary's `values`)."""
+    values = r.get("values")
+    if not isinstance(values, dict):
+        return ""
+    return ", ".join(f"{k}{_NB}{sig(v)}" for k, v in values.items() if _finite(v))
+
+
+def _row(by_name, r, with_values=False):
     wall, sp = r["wall_s"], r["speedup"]
     base_text, base_name = _baseline_cell(by_name, r)
     pinned = bool(r["evidence"]["pinned"])
@@ -247,6 +260,8 @@ def _row(by_name, r):
     ]
     if r["kind"] == "io":
         cells.append((_latency(r.get("latency_us")), "n", None))
+    if with_values:
+        cells.append((_values_text(r), "", None))
     out = []
     for value, cls, title in cells:
         classes = " ".join(c for c in (cls, "long" if _long(value) else "") if c)
@@ -257,29 +272,57 @@ def _row(by_name, r):
 
 
 def results_tables(run):
-    """One table per kind (CPU-bound, I/O-bound), a heading row per workload: the setting, time,
-    speedup with its bound and baseline, and the evidence (cpu/wall, CPUs seen, pinned)."""
+    """One table per kind (CPU-bound, Memory-bound, I/O-bound, in that order; the kind each
+    result declares), a heading row per workload: the setting, time, speedup with its bound and
+    baseline, the evidence (cpu/wall, CPUs seen, pinned) and the figures the workload reports
+    per execution (`values`), when any."""
     parts = []
     by_name = {result_name(x): x for x in run.doc.get("results", [])}
-    for kind, heading in (("cpu", "CPU-bound"), ("io", "I/O-bound")):
-        results = [r for r in live_results(run) if r["kind"] == kind]
-        if not results:
-            continue
-        columns = _COLUMNS[kind]
+    live = live_results(run)
+    kinds = sorted(dict.fromkeys(r["kind"] for r in live), key=kind_rank)
+    for kind in kinds:
+        results = [r for r in live if r["kind"] == kind]
+        heading = kind_heading(kind)
+        columns = list(_COLUMNS["io" if kind == "io" else "cpu"])
+        with_values = any(_values_text(r) for r in results)
+        if with_values:
+            columns.append("values (median per execution)")
         rows, current = [], None
-        ordered = ([r for r in results if r["params"].get("crossover") is not True]
-                   + [r for r in results if r["params"].get("crossover") is True])
+        ordered = ([r for r in results if is_headline(r)]
+                   + [r for r in results if not is_headline(r)])
         for r in ordered:
             label = _workload_label(r)
             if label != current:
                 rows.append(f"<tr class=group><th colspan={len(columns)}{_long(label)}>"
                             f"{_e(label)}</th></tr>")
                 current = label
-            rows.append(_row(by_name, r))
+            rows.append(_row(by_name, r, with_values))
         header = "".join(f"<th>{_e(h)}</th>" for h in columns)
         parts.append(f"<h4>{_e(heading)}</h4><table class=results><tr>{header}</tr>"
                      f"{''.join(rows)}</table>")
     return "".join(parts)
+
+
+def workloads_table(run):
+    """The workloads the summary lists (name, kind, unit of work and rate, bound model, timing,
+    description); '' for summaries written before workloads described themselves."""
+    listed = [w for w in run.doc.get("workloads") or [] if isinstance(w, dict)]
+    if not listed:
+        return ""
+    header = ["workload", "kind", "unit of work", "rate", "bound model", "timing",
+              "description"]
+    rows = []
+    for w in sorted(listed, key=lambda w: kind_rank(w.get("kind"))):
+        unit = w.get("unit") if isinstance(w.get("unit"), dict) else {}
+        scale = unit.get("rate_scale")
+        rate = str(unit.get("rate", ""))
+        if _finite(scale) and scale != 1:
+            rate += f" (1 {rate} = {scale:g} {unit.get('work', '')}/s)"
+        cells = [w.get("name", ""), w.get("kind", ""), unit.get("work", ""), rate,
+                 w.get("bound_model", ""), w.get("timing", ""), w.get("description", "")]
+        rows.append("<tr>" + "".join(f"<td{_long(c)}>{_e(c)}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    return f"<table class=workloads><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def run_facts(run):
@@ -317,7 +360,8 @@ def chart_images(runs):
 _CHART_TITLES = {
     "speedup": "Speedup per workload: serial, concurrent and parallel at the cores (the points "
                "the verdict lines quote), inside their bounds",
-    "scaling": "Parallel scaling (ideal, Amdahl fit, Karp-Flatt)",
+    "scaling": "Parallel scaling of CPU- and memory-bound work (ideal, bound, Amdahl fit, "
+               "Karp-Flatt)",
     "io": "I/O-bound throughput vs requests in flight",
     "crossover": "Crossover: speedup vs CPU share of a request",
     "runs": "Every run: the headline speedups, a point per run, and their spread",
@@ -426,6 +470,11 @@ def build_report(runs, title="cvpbench report"):
             parts.append("<ul class=warn>" + "".join(f"<li>{_e(w)}</li>" for w in warnings)
                          + "</ul>")
         parts.append("<h3>Machine and configuration</h3>" + _kv_table(machine_pairs(run)))
+        table = workloads_table(run)
+        if table:
+            parts.append("<h3>Workloads</h3><p class=small>As the run describes them: what "
+                         "limits each (its kind), the unit its work is counted in, and the "
+                         "model its bound comes from.</p>" + table)
     parts.append("<h2>Charts</h2>")
     shown = [(name, png, caption) for name, png, caption in images if name != "runs"]
     if not shown:
@@ -436,12 +485,14 @@ def build_report(runs, title="cvpbench report"):
         parts.append(f"<h2>Results: {_e(titles[number - 1])}</h2>" + results_tables(run))
     parts.append("<p class=small>Times are wall-clock medians of the repetitions with 95% "
                  "confidence intervals; speedups are ratios of medians against the serial run "
-                 "of the same backend on the same machine (for requests, per request), whose "
-                 "absolute time is given with the baseline (hover for its full name). The bound "
-                 "is what the mode can reach at best: the cores for parallel CPU-bound work, 1 "
-                 "for concurrent CPU-bound work, min(K, P(c+w)/c) for I/O-bound work; eff. is "
-                 "speedup / bound. cpu/wall is process CPU time over wall time (about 1 on one "
-                 "busy core, about P on P); CPUs seen are the CPUs the tasks ran on; pinned says "
-                 "whether every task ran where it was pinned.</p>")
+                 "of the same backend on the same machine (for I/O-bound work, per request), "
+                 "whose absolute time is given with the baseline (hover for its full name). The "
+                 "bound is what the mode can reach at best, by the workload's own bound model "
+                 "(listed with the workloads where the run describes them): the cores for "
+                 "parallel CPU-bound work, 1 for concurrent work on one core, for memory-bound "
+                 "work also the memory bandwidth the cores can draw, min(K, P(c+w)/c) for "
+                 "I/O-bound work; eff. is speedup / bound. cpu/wall is process CPU time over "
+                 "wall time (about 1 on one busy core, about P on P); CPUs seen are the CPUs the "
+                 "tasks ran on; pinned says whether every task ran where it was pinned.</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

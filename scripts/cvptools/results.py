@@ -1,11 +1,21 @@
-"""One view over both input formats: benchmark names, kinds, time samples, machine labels.
+"""One view over both input formats: benchmark names, workloads and their kinds and units,
+time samples, machine labels.
 
 Times are always seconds. Names read like Google Benchmark's (`matmul/n:512/mode:parallel/
 backend:tbb/threads:2`) without the `/real_time` or `/process_time` suffixes, so a summary and
 its benchmark.json name the same benchmark the same way.
+
+What a workload is (its kind: cpu, memory or io; its unit of work and rate; its bound model)
+comes from the file: a summary's `workloads` list and each result's `kind`, `work`,
+`throughput.unit` and `bound_model`; a raw file's context pairs `cvpbench_workload_kinds`
+("matmul:cpu,requests:io,triad:memory") and `cvpbench_work_units` ("matmul:FLOP,..."). Only
+files written before those fields existed fall back to knowing the built-in workloads by name
+(`requests` is io, everything else cpu; matmul counts FLOP, requests requests).
 """
 
+import math
 import statistics
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from . import CvpError
@@ -13,7 +23,18 @@ from .io import SUMMARY, is_complexity_row
 
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 _SUFFIXES = ("/real_time", "/process_time", "/manual_time")
-IO_WORKLOADS = ("requests",)
+IO_WORKLOADS = ("requests",)  # the fallback for files that do not say a workload's kind
+
+# Kinds in the order every chart, table and report lists them; a kind this cvp does not know
+# (a newer file) comes after them, in the order the file gives.
+KIND_ORDER = ("cpu", "memory", "io")
+KIND_HEADINGS = {"cpu": "CPU-bound", "memory": "Memory-bound", "io": "I/O-bound"}
+
+# The rate a unit of work is shown in when a file names the unit but not its rate (a raw
+# file's context): cvpbench's built-in units; any other unit is shown per second as it is.
+_RATES = {"FLOP": ("GFLOP/s", 1e9), "bytes": ("GB/s", 1e9), "requests": ("requests/s", 1.0)}
+# The built-in workloads' units, for files written before workloads described themselves.
+_LEGACY_UNITS = {"matmul": "FLOP", "requests": "requests"}
 
 
 def strip_suffixes(name):
@@ -38,10 +59,163 @@ def result_name(result):
     return "/".join(parts)
 
 
-def kind_of_name(name):
-    """cpu or io for a Google Benchmark name (summaries carry `kind` themselves)."""
-    head = name.split("/", 1)[0]
+def kind_rank(kind):
+    """Sort key of a kind: cpu, memory, io, then kinds this cvp does not know."""
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+
+
+def kind_heading(kind):
+    return KIND_HEADINGS.get(kind, f"{kind}-bound")
+
+
+def workload_of_name(name):
+    return strip_suffixes(name).split("/", 1)[0]
+
+
+def kind_of_name(name, kinds=None):
+    """The kind of a Google Benchmark name: from `kinds` ({workload: kind}, a raw file's
+    `cvpbench_workload_kinds`) when it names the workload, else the guess for files written
+    before the context said (io for the request workload or a `/w_us:` segment, else cpu)."""
+    head = workload_of_name(name)
+    if kinds and head in kinds:
+        return kinds[head]
     return "io" if head in IO_WORKLOADS or "/w_us:" in name else "cpu"
+
+
+def singular(unit):
+    """'requests' -> 'request', 'bytes' -> 'byte'; 'FLOP' and other units as they are."""
+    unit = str(unit)
+    return unit[:-1] if len(unit) > 3 and unit.endswith("s") and not unit.endswith("ss") \
+        else unit
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a file says of one workload. `declared`: the file describes the workload itself
+    (a summary's `workloads` entry, a raw file's context pair); otherwise the fields are what
+    its results show or, for old files, what cvp knows of the built-in workloads."""
+    name: str
+    kind: str
+    work_unit: str = None      # "FLOP", "bytes", "requests", a user's unit; None: not known
+    rate_unit: str = None      # "GFLOP/s", "GB/s", "requests/s"
+    rate_scale: float = None   # units of work per unit of rate (1e9 for GFLOP/s)
+    description: str = ""
+    bound_model: str = ""
+    timing: str = None
+    declared: bool = False
+
+
+def _text(value):
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _positive(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value > 0
+
+
+def _pairs(text):
+    """'matmul:cpu,requests:io' -> {'matmul': 'cpu', 'requests': 'io'} (in order); a pair
+    without a colon, or with an empty side, is left out."""
+    out = OrderedDict()
+    if not isinstance(text, str):
+        return out
+    for part in text.split(","):
+        name, sep, value = part.strip().rpartition(":")
+        if sep and name.strip() and value.strip():
+            out[name.strip()] = value.strip()
+    return out
+
+
+def _context(run):
+    ctx = run.doc.get("context") if run.format != SUMMARY else None
+    return ctx if isinstance(ctx, dict) else {}
+
+
+def context_kinds(run):
+    """{workload: kind} from a raw file's `cvpbench_workload_kinds` ({} when absent)."""
+    return _pairs(_context(run).get("cvpbench_workload_kinds"))
+
+
+def context_units(run):
+    """{workload: unit of work} from a raw file's `cvpbench_work_units` ({} when absent)."""
+    return _pairs(_context(run).get("cvpbench_work_units"))
+
+
+def _rate_of(work_unit):
+    return _RATES.get(work_unit, (f"{work_unit}/s", 1.0)) if work_unit else (None, None)
+
+
+def workloads(run):
+    """{name: Workload} of the workloads with results in `run`, in the order the file lists
+    them (its `workloads` list or context pairs first, then any other workload in the order
+    of its first result)."""
+    out = OrderedDict()
+    if run.format == SUMMARY:
+        for w in run.doc.get("workloads") or []:
+            if not isinstance(w, dict) or not _text(w.get("name")) or w["name"] in out:
+                continue
+            unit = w.get("unit") if isinstance(w.get("unit"), dict) else {}
+            out[w["name"]] = Workload(
+                name=w["name"], kind=str(w.get("kind") or "cpu"),
+                work_unit=_text(unit.get("work")), rate_unit=_text(unit.get("rate")),
+                rate_scale=float(unit["rate_scale"]) if _positive(unit.get("rate_scale"))
+                else None,
+                description=_text(w.get("description")) or "",
+                bound_model=_text(w.get("bound_model")) or "",
+                timing=_text(w.get("timing")), declared=True)
+        for r in run.doc.get("results", []):
+            name = r.get("workload")
+            if not isinstance(name, str) or name in out:
+                continue
+            work = r.get("work") if isinstance(r.get("work"), dict) else {}
+            tp = r.get("throughput") if isinstance(r.get("throughput"), dict) else {}
+            out[name] = Workload(
+                name=name, kind=str(r.get("kind") or "cpu"),
+                work_unit=_text(work.get("unit")) or _LEGACY_UNITS.get(name),
+                rate_unit=_text(tp.get("unit")),
+                bound_model=_text(r.get("bound_model")) or "")
+        return out
+    kinds, units = context_kinds(run), context_units(run)
+    for name in list(kinds) + [n for n in units if n not in kinds]:
+        unit = units.get(name)
+        rate, scale = _rate_of(unit)
+        out[name] = Workload(name=name, kind=kinds.get(name) or kind_of_name(name),
+                             work_unit=unit, rate_unit=rate, rate_scale=scale, declared=True)
+    for b in run.doc.get("benchmarks", []):
+        if not isinstance(b, dict) or not isinstance(b.get("name"), str):
+            continue
+        name = workload_of_name(b.get("run_name") or b["name"])
+        if name not in out:
+            unit = _LEGACY_UNITS.get(name)
+            rate, scale = _rate_of(unit)
+            out[name] = Workload(name=name, kind=kind_of_name(b["name"]), work_unit=unit,
+                                 rate_unit=rate, rate_scale=scale)
+    return out
+
+
+def first_workload_of_kind(run, kind):
+    """The first workload of `kind` the file itself lists (None when it lists none: an old
+    file, whose readers keep their fallback)."""
+    return next((w for w in workloads(run).values() if w.declared and w.kind == kind), None)
+
+
+def result_work(r):
+    """(unit, units per execution) of a summary result's `work`, (None, None) when absent."""
+    work = r.get("work")
+    if not isinstance(work, dict):
+        return None, None
+    unit = _text(work.get("unit"))
+    per = work.get("per_execution")
+    return unit, (float(per) if _positive(per) else None)
+
+
+def is_headline(r):
+    """False for a point of a side sweep (the crossover): the summary's `headline`, else the
+    `crossover` parameter of files written before."""
+    if isinstance(r.get("headline"), bool):
+        return r["headline"]
+    return (r.get("params") or {}).get("crossover") is not True
 
 
 @dataclass
@@ -98,8 +272,9 @@ def samples_by_name(run):
             values = [float(v) for v in r["wall_s"].get("samples", [])]
             out[name] = Samples(name, r["kind"], values, float(r["wall_s"]["median"]))
         return out
+    kinds = context_kinds(run)
     for name, (values, _rows, median) in gbench_groups(run).items():
-        out[name] = Samples(name, kind_of_name(name), values, median)
+        out[name] = Samples(name, kind_of_name(name, kinds), values, median)
     if not out:
         raise CvpError(f"{run.path}: no benchmark results in it")
     return out

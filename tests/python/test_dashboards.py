@@ -358,14 +358,16 @@ def test_exports_have_one_entry_per_benchmark_and_metric(real, tmp_path):
             assert e["unit"] == "x" and e["value"] == pytest.approx(r["speedup"]["value"])
         else:
             assert e["unit"] == r["throughput"]["unit"] == \
-                ("GFLOP/s" if r["kind"] == "cpu" else "requests/s")
+                {"cpu": "GFLOP/s", "memory": "GB/s", "io": "requests/s"}[r["kind"]]
             assert f"backend {r['backend']}, {r['threads']} thread" in e["extra"]
             assert f"{r['in_flight']} in flight" in e["extra"]
 
     bmf = check_bmf(files["bmf"].read_text())
     assert set(bmf) == set(results)
     for name, r in results.items():
-        want = {"latency", "throughput"} | ({"speedup"} if r["mode"] != "serial" else set())
+        # Bytes are not operations: Bencher gets GB/s as a measure of its own.
+        tp = "throughput-gb-s" if r["kind"] == "memory" else "throughput"
+        want = {"latency", tp} | ({"speedup"} if r["mode"] != "serial" else set())
         if r["kind"] == "io":
             want |= {f"latency-{q}" for q in export.PERCENTILES}
         assert set(bmf[name]) == want, name
@@ -373,8 +375,9 @@ def test_exports_have_one_entry_per_benchmark_and_metric(real, tmp_path):
 
 def test_units_and_conversions_are_right(real, tmp_path):
     """Throughput recomputed from first principles: matmul does 2 n^3 floating-point operations
-    per product, a request run does params.requests requests; Bencher's `throughput` is
-    operations per second, its `latency` nanoseconds."""
+    per product, a request run does params.requests requests, a triad pass moves 24 bytes per
+    element; Bencher's `throughput` is operations per second (GB/s a measure of its own), its
+    `latency` nanoseconds."""
     results, _ = _results(real)
     files = _exports(real, tmp_path)
     bmf = check_bmf(files["bmf"].read_text())
@@ -387,6 +390,14 @@ def test_units_and_conversions_are_right(real, tmp_path):
             assert bigger[f"{name} throughput"]["value"] == pytest.approx(work / wall / 1e9,
                                                                         rel=1e-3)
             assert bmf[name]["latency"]["value"] == pytest.approx(wall * 1e9)
+        elif r["kind"] == "memory":
+            work = 24.0 * r["params"]["n"]
+            assert bigger[f"{name} throughput"]["value"] == pytest.approx(work / wall / 1e9,
+                                                                        rel=1e-3)
+            assert bmf[name]["latency"]["value"] == pytest.approx(wall * 1e9)
+            assert bmf[name]["throughput-gb-s"]["value"] == pytest.approx(work / wall / 1e9,
+                                                                          rel=1e-3)
+            continue
         else:
             work = r["params"]["requests"]
             assert bigger[f"{name} throughput"]["value"] == pytest.approx(work / wall, rel=1e-3)
@@ -408,7 +419,7 @@ def test_intervals_are_asymmetric_and_honest(real, tmp_path):
         lat = bmf[name]["latency"]
         assert lat["lower_value"] == pytest.approx(lo / per * 1e9)
         assert lat["upper_value"] == pytest.approx(hi / per * 1e9)
-        tp = bmf[name]["throughput"]
+        tp = bmf[name]["throughput-gb-s" if r["kind"] == "memory" else "throughput"]
         assert tp["lower_value"] <= tp["value"] <= tp["upper_value"]
         # the throughput's interval is the time's, through work / time
         assert tp["lower_value"] * lat["upper_value"] == pytest.approx(

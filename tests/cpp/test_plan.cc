@@ -229,29 +229,22 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{{"--inject-fault", "wrong:"}, "is empty"},
         BadInput{{"--inject-fault", "throw:(("}, "not a valid regular expression"}));
 
-std::string plan_error_of(std::vector<std::string> args, const exec::Topology& t) {
-  try {
-    plan_of(std::move(args), t);
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  return "";
-}
+
 
 TEST(Plan, LimitsAreCheckedAgainstTheBenchmarksThatRun) {
-  EXPECT_NE(plan_error_of({"--requests", "10", "--in-flight", "64"}, two_cores)
+  EXPECT_NE(error_of({"--requests", "10", "--in-flight", "64"}, two_cores)
                 .find("--requests 10: fewer requests than the 64 in flight"),
             std::string::npos);
-  EXPECT_NE(plan_error_of({"--in-flight", "100000", "--requests", "100000"}, two_cores)
+  EXPECT_NE(error_of({"--in-flight", "100000", "--requests", "100000"}, two_cores)
                 .find("--in-flight 100000: needs 100000 threads at once"),
             std::string::npos);
   // A matmul-only run starts no request thread and sends no request: neither limit applies.
-  EXPECT_EQ(plan_error_of({"--filter", "^matmul/", "--requests", "10", "--in-flight", "64"},
+  EXPECT_EQ(error_of({"--filter", "^matmul/", "--requests", "10", "--in-flight", "64"},
                           two_cores),
             "");
-  EXPECT_EQ(plan_error_of({"--filter", "^matmul/", "--in-flight", "100000"}, two_cores), "");
+  EXPECT_EQ(error_of({"--filter", "^matmul/", "--in-flight", "100000"}, two_cores), "");
   // The event loop needs one thread per core, not one per request in flight.
-  EXPECT_EQ(plan_error_of({"--backend", "eventloop", "--in-flight", "100000", "--requests",
+  EXPECT_EQ(error_of({"--backend", "eventloop", "--in-flight", "100000", "--requests",
                            "100000"},
                           two_cores),
             "");

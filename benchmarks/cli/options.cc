@@ -283,7 +283,13 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
       ->type_name("LIST")
       ->expected(1, 16);
   CliFlags flags(app, o.workload_options);
-  for (Workload* w : workloads) w->add_options(flags);
+  for (Workload* w : workloads) {
+    try {
+      w->add_options(flags);
+    } catch (const CLI::ConstructionError& e) {
+      throw std::invalid_argument("workload " + w->name() + ": cannot add its options: " + e.what());
+    }
+  }
   app.add_option("--inject-fault", faults_raw,
                  "For testing the suite's own error handling only: plant a wrong result "
                  "(wrong:REGEX) or an exception (throw:REGEX) in the benchmarks whose name "

@@ -1,6 +1,8 @@
 #include "plan.h"
 
 #include <algorithm>
+#include <cmath>
+#include <stdexcept>
 #include <set>
 
 #include "resources.h"
@@ -64,8 +66,17 @@ std::vector<Point> make_plan(const std::vector<Workload*>& workloads, const Opti
   std::vector<Point> points;
   std::set<std::string> seen;
   for (Workload* w : workloads) {
+    const double scale = w->unit().rate_scale;
+    if (!(std::isfinite(scale) && scale > 0)) {
+      throw std::invalid_argument(w->name() + ": the unit's rate_scale must be a finite number > 0");
+    }
     for (auto& p : w->plan(context)) {
       p.workload = w->name();
+      if (!(std::isfinite(p.work) && p.work > 0)) {
+        throw std::invalid_argument(w->name() + ": " + p.name() + " declares " +
+                                    std::to_string(p.work) +
+                                    " units of work per execution; it must be finite and > 0");
+      }
       if (seen.insert(p.name()).second) points.push_back(std::move(p));
     }
   }

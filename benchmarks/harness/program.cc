@@ -20,6 +20,8 @@
 #include <string>
 #include <thread>
 #include <memory>
+#include <set>
+#include <stdexcept>
 #include <vector>
 
 #include "cvp/cvpbench.h"
@@ -241,7 +243,7 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     for (const auto& r : rows) {
       if (!r.ok && !bench::never_measured(*r.m)) {
         std::fprintf(stderr, "  %s: %s\n", r.point->name().c_str(),
-                     r.m->error.empty() ? "no measurement" : r.m->error.c_str());
+                     bench::row_error(r).empty() ? "no measurement" : bench::row_error(r).c_str());
       }
     }
   }
@@ -281,6 +283,34 @@ void open_closed_standard_descriptors() {
   }
 }
 
+// The program's workloads, refused with one message when they cannot be told apart: none, a
+// null one, an empty or unusable name (it is the first segment of every benchmark name), or two
+// of one name (their benchmarks would be run by the wrong code).
+std::vector<cvp::Workload*> checked_workloads(
+    const std::vector<std::unique_ptr<cvp::Workload>>& workloads) {
+  if (workloads.empty()) throw std::invalid_argument("the program has no workload to run");
+  std::vector<cvp::Workload*> list;
+  std::set<std::string> names;
+  for (const auto& w : workloads) {
+    if (!w) throw std::invalid_argument("the program's list of workloads holds a null workload");
+    const std::string name = w->name();
+    const bool usable = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    });
+    if (!usable) {
+      throw std::invalid_argument("workload name '" + name +
+                                  "': use letters, digits, '_', '-' or '.' (it begins every "
+                                  "benchmark name and its flags)");
+    }
+    if (!names.insert(name).second) {
+      throw std::invalid_argument("two workloads are named '" + name +
+                                  "': every workload needs a name of its own");
+    }
+    list.push_back(w.get());
+  }
+  return list;
+}
+
 }  // namespace
 
 namespace cvp {
@@ -292,8 +322,8 @@ int run_program(int argc, char** argv, const std::vector<std::unique_ptr<Workloa
   // it without a word).
   std::signal(SIGXFSZ, SIG_IGN);
   std::vector<Workload*> list;
-  for (const auto& w : workloads) list.push_back(w.get());
   try {
+    list = checked_workloads(workloads);
     return run(argc, argv, list);
   } catch (const cvp::bench::UsageError& e) {
     std::fprintf(stderr, "cvpbench: error: %s\n", cvp::bench::printable(e.what()).c_str());

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <set>
@@ -32,6 +33,9 @@ void fail(Measurement& m, const std::string& why) {
   m.verified = false;
   if (m.error.empty()) m.error = why;
 }
+
+// What a workload threw when it was not a std::exception.
+constexpr const char* kUnknownException = "the workload threw something that is not a std::exception";
 
 // The exception --inject-fault throw:REGEX plants.
 std::runtime_error planted_exception() {
@@ -68,9 +72,14 @@ void run_point(benchmark::State& st, Session& session, Measurement& m) {
   std::unique_ptr<Run> run;
   try {
     run = m.workload->prepare(p, seen);
+    if (!run) throw std::runtime_error(m.workload->name() + ": prepare() returned no run");
   } catch (const std::exception& e) {
     fail(m, e.what());
     skip(st, e.what(), false);
+    return;
+  } catch (...) {
+    fail(m, kUnknownException);
+    skip(st, kUnknownException, false);
     return;
   }
   const auto start = exec::UsageSnapshot::now();
@@ -119,7 +128,10 @@ void run_point(benchmark::State& st, Session& session, Measurement& m) {
       if (const std::string why = run->verify(); !why.empty()) fail(m, why);
     }
     const double n = static_cast<double>(std::max<benchmark::IterationCount>(st.iterations(), 1));
-    for (auto& [key, value] : s.values) value /= static_cast<double>(std::max<std::size_t>(executions, 1));
+    for (auto& [key, value] : s.values) {
+      value /= static_cast<double>(std::max<std::size_t>(executions, 1));
+      if (!std::isfinite(value)) fail(m, m.workload->name() + " reported '" + key + "' = " + std::to_string(value) + ", not a finite number");
+    }
     s.cpu_s = usage.cpu_s / n;
     s.cpu_per_wall = usage.cpu_per_wall();
     s.voluntary = static_cast<double>(usage.voluntary_switches) / n;
@@ -138,6 +150,9 @@ void run_point(benchmark::State& st, Session& session, Measurement& m) {
   } catch (const std::exception& e) {
     fail(m, e.what());
     skip(st, e.what(), looping);
+  } catch (...) {
+    fail(m, kUnknownException);
+    skip(st, kUnknownException, looping);
   }
 }
 

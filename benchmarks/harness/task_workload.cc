@@ -1,6 +1,8 @@
 // TaskWorkload (include/cvp/cvpbench.h): a kernel split into tasks, run by an executor of the
 // point's backend, checked against the checksum of its serial execution.
 #include <algorithm>
+#include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 #include "cvp/cvpbench.h"
@@ -28,8 +30,14 @@ class TaskRun final : public Run {
   std::string verify() override {
     const double got = kernel_->checksum();
     if (got == reference_) return "";
-    return "result differs from the serial answer (checksum " + std::to_string(got) +
-           ", serial " + std::to_string(reference_) + ")";
+    if (std::isnan(got) || std::isnan(reference_)) {
+      return "the checksum is NaN, which equals nothing: the result cannot be checked";
+    }
+    std::ostringstream why;
+    why.precision(17);
+    why << "result differs from the serial answer (checksum " << got << ", serial "
+        << reference_ << ")";
+    return why.str();
   }
 
   void corrupt() override { kernel_->corrupt(); }
@@ -45,15 +53,31 @@ class TaskRun final : public Run {
 
 }  // namespace
 
-TaskWorkload::TaskWorkload(Spec spec) : spec_(std::move(spec)) {
-  if (spec_.name.empty() || !spec_.make || !spec_.work || spec_.sizes.empty()) {
-    throw std::invalid_argument("TaskWorkload needs a name, sizes, work() and make()");
+// The spec is checked when the program starts using it (add_options, inside run_program), so
+// that a mistake in it is one message and exit code 1, not an exception out of main().
+TaskWorkload::TaskWorkload(Spec spec) : spec_(std::move(spec)) {}
+
+void TaskWorkload::check_spec() {
+  std::string problem;
+  if (spec_.name.empty()) problem = "has no name";
+  else if (!spec_.make || !spec_.work) problem = "needs make() and work()";
+  else if (spec_.sizes.empty()) problem = "has no sizes";
+  for (long long n : spec_.sizes) {
+    if (n < 1 && problem.empty()) problem = "has a size below 1 (" + std::to_string(n) + ")";
+  }
+  for (long long n : spec_.quick_sizes) {
+    if (n < 1 && problem.empty()) problem = "has a quick size below 1 (" + std::to_string(n) + ")";
+  }
+  if (spec_.param.empty() && problem.empty()) problem = "has no parameter name";
+  if (!problem.empty()) {
+    throw std::invalid_argument("TaskWorkload '" + spec_.name + "' " + problem);
   }
   if (spec_.flag.empty()) spec_.flag = "--" + spec_.name + "-" + spec_.param;
   if (spec_.quick_sizes.empty()) spec_.quick_sizes = {spec_.sizes.front()};
 }
 
 void TaskWorkload::add_options(Flags& flags) {
+  check_spec();
   std::string defaults, quick;
   for (long long s : spec_.sizes) defaults += (defaults.empty() ? "" : ",") + std::to_string(s);
   for (long long s : spec_.quick_sizes) quick += (quick.empty() ? "" : ",") + std::to_string(s);
@@ -86,12 +110,18 @@ long long TaskWorkload::size_of(const Point& point) const {
   return point.params.at(spec_.param).get<long long>();
 }
 
+std::unique_ptr<TaskKernel> TaskWorkload::make_kernel(long long n) const {
+  auto kernel = spec_.make(n);
+  if (!kernel) throw std::runtime_error(spec_.name + ": make() returned no kernel");
+  return kernel;
+}
+
 double TaskWorkload::serial_checksum(long long n) {
   for (const auto& [size, sum] : checksums_) {
     if (size == n) return sum;
   }
   // The serial answer: one task over everything, on the calling thread.
-  auto kernel = spec_.make(n);
+  auto kernel = make_kernel(n);
   kernel->touch(0, 1);
   kernel->run(0, 1);
   const double sum = kernel->checksum();
@@ -107,7 +137,7 @@ std::unique_ptr<Run> TaskWorkload::prepare(const Point& point, exec::Sightings& 
       static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
       static_cast<std::size_t>(std::max(1, point.threads));
   return std::make_unique<TaskRun>(
-      spec_.make(n), std::move(team), tasks, reference,
+      make_kernel(n), std::move(team), tasks, reference,
       spec_.fixed_schedule ? exec::Schedule::fixed : exec::Schedule::dynamic);
 }
 

@@ -178,6 +178,12 @@ std::vector<std::string> Workload::verdicts(const VerdictContext& context) const
     const Row* serial = context.pick(g, Mode::serial, backend);
     std::ostringstream line;
     line << group_title(*any) << ":";
+    if (!serial) {
+      line << " no verdict: the serial baseline was not measured (it failed, or the run was "
+              "interrupted first)";
+      lines.push_back(line.str());
+      continue;
+    }
     if (conc) {
       line << " concurrency " << speedup_text(conc->speedup) << " on 1 core ("
            << conc->point->in_flight << " tasks in flight);";
@@ -190,10 +196,8 @@ std::vector<std::string> Workload::verdicts(const VerdictContext& context) const
            << " cores (ideal x" << cores << ")";
     }
     if (!conc && !par) line << " only the serial baseline was measured;";
-    if (serial) {
-      line << " [" << exec::to_string(backend) << " backend, serial "
-           << human_time(serial->median_s) << "]";
-    }
+    line << " [" << exec::to_string(backend) << " backend, serial " << human_time(serial->median_s)
+         << "]";
     lines.push_back(line.str());
   }
   return lines;

@@ -26,6 +26,8 @@ std::vector<double> per_unit(const Measurement& m) {
   return v;
 }
 
+bool m_samples_empty(const ResultRow& r) { return r.m->samples.empty(); }
+
 std::vector<double> each(const std::vector<Sample>& samples, double Sample::*field) {
   std::vector<double> v;
   for (const auto& s : samples) v.push_back(s.*field);
@@ -33,6 +35,10 @@ std::vector<double> each(const std::vector<Sample>& samples, double Sample::*fie
 }
 
 }  // namespace
+
+const std::string& row_error(const ResultRow& row) {
+  return row.m->error.empty() ? row.problem : row.m->error;
+}
 
 bool never_measured(const Measurement& m) {
   return m.samples.empty() && m.error.empty() && m.verified && m.interrupted_runs > 0;
@@ -104,6 +110,12 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
     if (r.median_s > 0) r.throughput = p.work / r.median_s / m.workload->unit().rate_scale;
     // The bound on the speedup, shown next to it, from the workload's model.
     r.bound = m.workload->bound(r);
+    if (!(std::isfinite(r.bound) && r.bound > 0)) {
+      r.problem = m.workload->name() + " gave the bound " + std::to_string(r.bound) +
+                  ", not a finite number > 0";
+      r.bound = 0;
+      r.ok = false;
+    }
 
     const Point* base_point = baseline_of(points, p);
     const Measurement* base = nullptr;
@@ -244,9 +256,9 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
           {"reason", "the process was stopped and resumed (SIGSTOP or SIGTSTP, then SIGCONT) "
                      "while these repetitions were timed"}};
     }
-    if (!m.error.empty()) {
-      e["error"] = m.error;
-      errors.push_back({{"name", p.name()}, {"error", m.error}});
+    if (const std::string& error = row_error(r); !error.empty()) {
+      e["error"] = error;
+      errors.push_back({{"name", p.name()}, {"error", error}});
     }
     results.push_back(e);
   }
@@ -303,7 +315,7 @@ std::string console_table(const std::vector<ResultRow>& rows) {
     previous_group = p.group;
     std::vector<std::string> notes;
     if (!p.label.empty()) notes.push_back(p.label);
-    if (!r.pinned) notes.push_back("NOT PINNED");
+    if (!r.pinned && !m_samples_empty(r)) notes.push_back("NOT PINNED");
     if (r.ok) notes.push_back(fixed(r.throughput, r.throughput >= 100 ? 0 : 2) + " " +
                               r.m->workload->unit().rate_unit);
     if (r.ok && r.has_latency) notes.push_back("p99 " + fixed(r.p99 / 1000, 2) + " ms");
@@ -313,20 +325,26 @@ std::string console_table(const std::vector<ResultRow>& rows) {
     if (!r.m->excluded.empty()) {
       notes.push_back(std::to_string(r.m->excluded.size()) + " sample(s) excluded: process stopped");
     }
-    if (!r.ok) notes.push_back("ERROR: " + r.m->error);
+    if (r.ok && r.baseline_s == 0) notes.push_back("no speedup: its serial baseline was not measured");
+    if (!r.ok) notes.push_back("ERROR: " + row_error(r));
     std::string note_text;
     for (const auto& n : notes) note_text += (note_text.empty() ? "" : ", ") + n;
-    const std::string speed = r.ok ? speedup_text(r.speedup) + " [" + fixed(r.speedup_low, 2) + ", " +
-                                         fixed(r.speedup_high, 2) + "]"
-                                   : "-";
+    const bool has_speedup = r.ok && r.baseline_s > 0;
+    const std::string speed = has_speedup ? speedup_text(r.speedup) + " [" +
+                                                fixed(r.speedup_low, 2) + ", " +
+                                                fixed(r.speedup_high, 2) + "]"
+                                          : "-";
     std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4d %5d %10s %-23s %5s %6s %8s %-6s %s\n",
                   p.group.c_str(), std::string(exec::to_string(p.mode)).c_str(),
                   std::string(exec::to_string(p.backend)).c_str(), p.threads, p.in_flight,
                   r.median_s > 0 ? human_time(r.median_s).c_str() : "-", speed.c_str(),
-                  r.ok ? fixed(r.efficiency, 2).c_str() : "-", fixed(r.bound, 1).c_str(),
+                  has_speedup ? fixed(r.efficiency, 2).c_str() : "-", fixed(r.bound, 1).c_str(),
                   fixed(r.cpu_per_wall, 2).c_str(), exec::format_cpu_list(r.cpus_seen).c_str(),
-                  note_text.c_str());
-    out << line;
+                  "");
+    // The notes can be long (an error message): appended whole, never cut by the buffer.
+    std::string row(line);
+    if (!row.empty() && row.back() == '\n') row.pop_back();
+    out << row << note_text << "\n";
   }
   return out.str();
 }

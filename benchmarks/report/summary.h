@@ -28,12 +28,17 @@ struct ResultRow : Row {
   int threads_seen = 0, pin_failures = 0;
   bool pinned = false;
   bool has_latency = false;
+  // Why the row is not ok though its measurement is (an unusable bound from the workload).
+  std::string problem;
   double p50 = 0, p95 = 0, p99 = 0;
 };
 
 // A point an interruption left without a single measured repetition (and without an error):
 // left out of the results and listed under "not_measured".
 bool never_measured(const Measurement& m);
+
+// The row's failure, if any: the measurement's error, else the row's problem.
+const std::string& row_error(const ResultRow& row);
 
 // The commit the program was built from ("-dirty" with uncommitted changes, or "unknown").
 const char* git_commit();

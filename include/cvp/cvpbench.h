@@ -6,7 +6,8 @@
 //   #include <cvp/cvpbench.h>
 //   int main(int argc, char** argv) {
 //     std::vector<std::unique_ptr<cvp::Workload>> workloads;
-//     workloads.push_back(std::make_unique<cvp::TaskWorkload>(spec));  // or your own Workload
+//     workloads.push_back(std::make_unique<cvp::TaskWorkload>(spec));  // or RequestWorkload, or
+//                                                                      // your own Workload
 //     return cvp::run_program(argc, argv, workloads);
 //   }
 //
@@ -17,10 +18,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "cvp/exec/requests.h"
 #include "cvp/workload.h"
 
 namespace cvp {
@@ -95,10 +99,130 @@ class TaskWorkload : public Workload {
 
  private:
   double serial_checksum(long long n);
+  std::unique_ptr<TaskKernel> make_kernel(long long n) const;
+  // Throws std::invalid_argument for a spec that cannot run (no name, no sizes, a size < 1).
+  void check_spec();
 
   Spec spec_;
   std::vector<long long> sizes_;  // from the command line
   std::vector<std::pair<long long, double>> checksums_;  // serial answers, per size
+};
+
+// ---------------------------------------------------------------------------------------------
+// A request handler: the shortest way to measure your own I/O-bound code.
+//
+// A handler (cvp::io::RequestHandler, cvp/exec/requests.h) is a request's CPU work split around
+// a wait: before_wait(id) (parse, compute), then after_wait(id) (respond) returning a
+// fingerprint of the response. A RequestWorkload runs it exactly as the built-in `requests`
+// workload runs its own: serially (one request at a time); with K requests in flight on one
+// pinned core; with K in flight spread over min(K, cores) cores; each on blocking threads (one
+// per request in flight) and on event loops (one Asio loop per core, requests as coroutines,
+// waits as timers). Every run is checked, outside its clock, against the fingerprints of the
+// serial handling of the same requests, and each speedup is shown beside its bound
+// min(K, P (c' + w) / c'), c' being the point's own measured CPU per request.
+//
+//   auto spec = cvp::RequestWorkload::Spec{};
+//   spec.name = "lookup";
+//   spec.make = [](std::size_t requests) { return std::make_unique<MyHandler>(requests); };
+//   workloads.push_back(std::make_unique<cvp::RequestWorkload>(spec));
+//
+// Benchmarks are named NAME/w_us:W/k:K/requests:N/mode:M/backend:B/threads:T, and the flags
+// are --NAME-in-flight, --NAME-w-us, --NAME-requests and --NAME-wait (see Spec::flag_prefix).
+
+class RequestWorkload : public Workload {
+ public:
+  struct Spec {
+    std::string name;                     // first segment of every benchmark name
+    std::string description;
+    WorkUnit unit{"requests", "requests/s", 1};
+    double wait_us = 1000;                // w, the wait per request (the mean if exponential)
+    bool exponential = false;             // exponential waits with mean wait_us, else fixed
+    std::vector<long long> in_flight{8, 64};  // the K swept (the serial baseline is K = 1)
+    std::vector<long long> quick_in_flight;   // with --quick (default: in_flight)
+    // Requests per run; 0 sizes each point's run to about 0.3 s (0.08 s with --quick) from the
+    // wait, K, its cores and cpu_us. Runs of different sizes are different benchmarks: the
+    // count is part of the name.
+    long long requests = 0;
+    // An estimate of the CPU per request in microseconds, used only to size runs (the bound
+    // uses the measured c'); 0: small against the wait.
+    double cpu_us = 0;
+    // The flags' prefix; default "--NAME-" (--NAME-in-flight, --NAME-w-us ...).
+    std::string flag_prefix;
+    // A handler for the requests 0 .. requests-1, its inputs made (never timed). Called once per
+    // prepared point, and once per request count for the serial reference.
+    std::function<std::unique_ptr<io::RequestHandler>(std::size_t requests)> make;
+  };
+
+  // Throws std::invalid_argument for a spec without a name or make(), or with a wait, a K or a
+  // request count out of range.
+  explicit RequestWorkload(Spec spec);
+
+  std::string name() const override { return spec_.name; }
+  Kind kind() const override { return Kind::io; }
+  WorkUnit unit() const override { return spec_.unit; }
+  std::string description() const override { return spec_.description; }
+  std::vector<Backend> backends() const override { return {Backend::threads, Backend::eventloop}; }
+  Timing timing() const override { return Timing::manual; }
+  void add_options(Flags& flags) override;
+  std::vector<Point> plan(const PlanContext& context) override;
+  // A run needs at least one request per request in flight.
+  void check(const std::vector<const Point*>& selected) const override;
+  std::unique_ptr<Run> prepare(const Point& point, exec::Sightings& sightings) override;
+  // min(K, P (c' + w) / c'), P the point's cores in parallel mode and 1 concurrent; 1 serial.
+  double bound(const Row& row) const override;
+  std::string bound_model() const override;
+  std::vector<std::string> verdicts(const VerdictContext& context) const override;
+  // "NAME w=1ms"
+  std::string group_title(const Point& point) const override;
+
+ protected:
+  // For request workloads with a plan of their own (the built-in `requests` sweeps its CPU
+  // work too): they reuse the runs, checks, bounds and verdict wording below.
+  const Spec& spec() const { return spec_; }
+
+  // The handler a point's runs use, for `requests` requests; also makes the handler of the
+  // serial reference, once per group and request count. Default: spec().make(requests).
+  virtual std::unique_ptr<io::RequestHandler> make_handler(const Point& point,
+                                                           std::size_t requests);
+
+  // Adds the points of `base`'s group to `points`, skipping names already there: the serial
+  // baseline, and for each K >= 2 of `in_flight` and each backend the context wants, K
+  // requests in flight on the home core (K threads, or one event loop) and, with more than one
+  // core, on min(K, cores) cores (K threads spread over them, or one loop on each). `base`
+  // carries the group, the params (w_us and distribution at least) and headline; origin(K)
+  // names the option that asked for K. A run is `requests` requests, or auto_requests() from
+  // `cpu_us` when 0; k and requests join the params and the name, the count is the work.
+  static void add_sweep(const PlanContext& context, Point base, const std::vector<int>& in_flight,
+                        const std::function<std::string(int k)>& origin, std::size_t requests,
+                        double cpu_us, std::vector<Point>& points);
+  // Requests for about 0.3 s of run (0.08 s quick) with c_us of CPU and w_us of wait per
+  // request, in_flight in flight on `cores` cores; at least 2 x in_flight.
+  static std::size_t auto_requests(double c_us, double w_us, int in_flight, int cores,
+                                   bool quick);
+  // Refuses (UsageError) `requests` requests of `bytes_per_request` each when they need more
+  // than 80% of `memory` bytes (0: unknown); `flag` starts the message.
+  static void check_memory(const std::string& flag, long long requests, double bytes_per_request,
+                           std::size_t memory);
+  // The headline verdict of each group: "TITLE K=64: concurrency xA on 1 core (bound xB);
+  // parallelism xC on N cores (bound xD) [B backend]", TITLE being group_title().
+  std::vector<std::string> headline_verdicts(const VerdictContext& context) const;
+
+  // Flag checks (the end of a sentence naming the problem, or "").
+  static std::string check_wait_us(double us);
+  static std::string check_in_flight(long long k);
+  static std::string check_requests(long long n);
+  // 50 -> "50", 12.5 -> "12.5" (names); 50 -> "50us", 1000 -> "1ms" (verdicts).
+  static std::string micros(double us);
+  static std::string micros_text(double us);
+
+ private:
+  Spec spec_;
+  double w_us_;
+  std::vector<long long> in_flight_;  // from the command line
+  long long requests_;
+  std::string wait_;
+  // Serial fingerprints, per group and request count.
+  std::map<std::pair<std::string, std::size_t>, std::vector<std::uint64_t>> references_;
 };
 
 }  // namespace cvp

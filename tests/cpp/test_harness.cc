@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -221,6 +223,88 @@ TEST(TaskWorkload, ChecksTheResultAgainstTheSerialExecution) {
   ASSERT_TRUE(wrong);
   wrong->execute();
   EXPECT_NE(wrong->verify().find("differs from the serial answer"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+// A workload the harness must refuse or fail cleanly.
+class Broken final : public Workload {
+ public:
+  explicit Broken(std::string name, double work = 1, double bound = 1)
+      : name_(std::move(name)), work_(work), bound_(bound) {}
+  std::string name() const override { return name_; }
+  Kind kind() const override { return Kind::cpu; }
+  WorkUnit unit() const override { return {"things", "things/s", 1}; }
+  std::vector<Point> plan(const PlanContext& context) override {
+    Point base;
+    base.group = name_ + "/x:1";
+    base.work = work_;
+    return context.task_sweep(base, {Backend::threads});
+  }
+  std::unique_ptr<Run> prepare(const Point&, exec::Sightings&) override { return nullptr; }
+  double bound(const Row&) const override { return bound_; }
+
+ private:
+  std::string name_;
+  double work_, bound_;
+};
+
+int run_with(std::vector<std::unique_ptr<Workload>> workloads, std::vector<std::string> args) {
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);  // run_program restarts itself without it
+  args.insert(args.begin(), "program");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return run_program(static_cast<int>(args.size()), argv.data(), workloads);
+}
+
+TEST(Program, RefusesWorkloadsItCannotTellApart) {
+  std::vector<std::unique_ptr<Workload>> two;
+  two.push_back(std::make_unique<Broken>("same"));
+  two.push_back(std::make_unique<Broken>("same"));
+  EXPECT_EQ(run_with(std::move(two), {"--list"}), 1);
+  std::vector<std::unique_ptr<Workload>> null;
+  null.push_back(nullptr);
+  EXPECT_EQ(run_with(std::move(null), {"--list"}), 1);
+  EXPECT_EQ(run_with({}, {"--list"}), 1);
+  std::vector<std::unique_ptr<Workload>> slash;
+  slash.push_back(std::make_unique<Broken>("a/b"));
+  EXPECT_EQ(run_with(std::move(slash), {"--list"}), 1);
+  std::vector<std::unique_ptr<Workload>> fine;
+  fine.push_back(std::make_unique<Broken>("fine"));
+  EXPECT_EQ(run_with(std::move(fine), {"--list"}), 0);
+}
+
+TEST(Program, RefusesWorkWithoutMeaning) {
+  for (double work : {0.0, -5.0, std::nan("")}) {
+    std::vector<std::unique_ptr<Workload>> w;
+    w.push_back(std::make_unique<Broken>("w", work));
+    EXPECT_EQ(run_with(std::move(w), {"--list"}), 1) << work;
+  }
+  TaskWorkload::Spec spec;  // no name, no sizes
+  std::vector<std::unique_ptr<Workload>> w;
+  w.push_back(std::make_unique<TaskWorkload>(spec));
+  EXPECT_EQ(run_with(std::move(w), {"--list"}), 1);
+}
+
+TEST(Harness, AnUnusableBoundFailsTheRowInsteadOfBreakingTheSummary) {
+  Broken nan_bound("nb", 1, std::nan(""));
+  bench::Options o;
+  o.quick = true;
+  bench::Session session(bench::make_plan({&nan_bound}, o, two_cores), {&nan_bound}, 3, 0.01);
+  for (auto& m : session.measurements()) {
+    for (int i = 0; i < 3; ++i) m.samples.push_back(sample(0.1));
+  }
+  const auto rows = bench::summarise(session.measurements());
+  for (const auto& r : rows) {
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(bench::row_error(r).find("bound"), std::string::npos);
+  }
+  const auto doc = bench::summary_json(rows, nlohmann::json::object(), o, {});
+  EXPECT_EQ(doc["errors"].size(), rows.size());
+  EXPECT_EQ(doc["results"][0]["bound"], 0.0);  // a number, as the schema requires
 }
 
 }  // namespace

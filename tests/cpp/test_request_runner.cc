@@ -1,12 +1,16 @@
-#include "requests/request_runner.h"
+// The request engine (cvp/exec/requests.h) with handlers of the test's own, and with the
+// built-in simulated handler (workloads/requests/handler.h).
+#include "cvp/exec/requests.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -14,6 +18,8 @@
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/executor.h"
+#include "request_engine.h"  // timer_wake_order
+#include "requests/handler.h"
 #include "requests/requests.h"
 
 namespace {
@@ -23,6 +29,57 @@ using cvp::exec::Sightings;
 using cvp::io::RequestConfig;
 using cvp::io::RequestRun;
 using cvp::io::run_requests;
+
+std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// A handler that keeps score: each id's input is made up front, before_wait mixes it `rounds`
+// times into the id's slot, after_wait finishes it into a fingerprint. It counts the calls per
+// id and checks that both calls for an id come from one thread, before_wait first; a broken
+// promise makes the fingerprint wrong, so the comparison with the serial handling catches it.
+class CountingHandler : public cvp::io::RequestHandler {
+ public:
+  CountingHandler(std::size_t requests, std::uint64_t rounds)
+      : rounds_(rounds), input_(requests), state_(requests), owner_(requests),
+        before_(requests), after_(requests) {
+    for (std::size_t id = 0; id < requests; ++id) input_[id] = mix(id + 17);
+  }
+
+  void before_wait(std::size_t id) override {
+    before_[id].fetch_add(1, std::memory_order_relaxed);
+    owner_[id] = std::this_thread::get_id();
+    std::uint64_t h = input_[id];
+    for (std::uint64_t r = 0; r < rounds_; ++r) h = mix(h + r);
+    state_[id] = h;
+  }
+
+  std::uint64_t after_wait(std::size_t id) override {
+    after_[id].fetch_add(1, std::memory_order_relaxed);
+    const bool same_thread = owner_[id] == std::this_thread::get_id();
+    const bool in_order = before_[id].load(std::memory_order_relaxed) ==
+                          after_[id].load(std::memory_order_relaxed);
+    return (mix(state_[id] ^ id) | 1) ^ (same_thread && in_order ? 0 : 2);
+  }
+
+  // Every id of 0 .. n-1 had exactly `times` calls of each part.
+  bool each_called(std::size_t n, int times) const {
+    for (std::size_t id = 0; id < n; ++id) {
+      if (before_[id].load() != times || after_[id].load() != times) return false;
+    }
+    return true;
+  }
+
+ private:
+  std::uint64_t rounds_;
+  std::vector<std::uint64_t> input_;
+  std::vector<std::uint64_t> state_;
+  std::vector<std::thread::id> owner_;
+  std::vector<std::atomic<int>> before_;
+  std::vector<std::atomic<int>> after_;
+};
 
 enum class Shape { serial, concurrent, parallel };
 
@@ -43,10 +100,8 @@ TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
   const auto allowed = cvp::exec::allowed_cpus();
   const int home = allowed.front();
   RequestConfig config;
-  config.c_us = 5;
   config.w_us = 200;
   config.requests = 200;
-  config.recheck = config.requests;  // recompute every response from scratch
   config.seed = 17;
   std::vector<int> cpus{home};
   switch (GetParam().shape) {
@@ -64,17 +119,23 @@ TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
   const int max_threads = GetParam().backend == Backend::threads
                               ? config.in_flight
                               : std::min(config.in_flight, static_cast<int>(cpus.size()));
+  CountingHandler handler(config.requests, 300);
   Sightings sightings(max_threads);  // one slot per worker
-  const RequestRun run = run_requests(config, GetParam().backend, cpus, sightings);
+  const RequestRun run = run_requests(config, handler, GetParam().backend, cpus, sightings);
   EXPECT_EQ(run.processed, config.requests);
   EXPECT_EQ(run.errors, 0u);
   EXPECT_EQ(run.latencies_us.size(), config.requests);
   EXPECT_GT(run.wall_s, 0.0);
-  EXPECT_EQ(run.rounds, cvp::requests::rounds_for(config.c_us));
+  EXPECT_TRUE(handler.each_called(config.requests, 1));
   EXPECT_GT(run.cpu_samples, 0u);
   EXPECT_GE(run.cpu_us_per_request, 0.0);
   for (const double latency : run.latencies_us) EXPECT_GE(latency, config.w_us);
   EXPECT_GE(run.wait_overshoot_us, 0.0);
+  // Every response, against the serial handling of a fresh handler.
+  CountingHandler serial(config.requests, 300);
+  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints,
+                                      cvp::io::serial_fingerprints(serial, config.requests)),
+            0u);
   if (cvp::exec::affinity_supported()) {
     EXPECT_TRUE(cvp::exec::pinned_as_intended(sightings.cpus(), cpus, sightings.pin_failures()));
   }
@@ -82,46 +143,34 @@ TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
   EXPECT_LE(sightings.threads(), max_threads);
 }
 
-// Every response's fingerprint equals the serial handling's, whatever the backend and K; a
-// wrong or missing one is counted.
+// The built-in handler's every response equals its serial handling's, whatever the backend and
+// K; a wrong or missing one is counted.
 TEST_P(EveryRequestOnce, EveryResponseMatchesTheSerialReference) {
   RequestConfig config;
-  config.c_us = 3;
   config.w_us = 100;
   config.requests = 96;
   config.in_flight = GetParam().shape == Shape::serial ? 1 : 8;
-  config.recheck = 0;
-  config.seed = 5;
   const auto cpus = GetParam().shape == Shape::parallel
                         ? cvp::exec::allowed_cpus()
                         : std::vector<int>{cvp::exec::allowed_cpus().front()};
+  const std::uint64_t rounds = cvp::requests::rounds_for(3);
+  cvp::requests::Handler handler(config.requests, 5, rounds);
   Sightings sightings;
-  RequestRun run = run_requests(config, GetParam().backend, cpus, sightings);
-  const auto reference = cvp::io::reference_fingerprints(config);
+  RequestRun run = run_requests(config, handler, GetParam().backend, cpus, sightings);
+  cvp::requests::Handler fresh(config.requests, 5, rounds);
+  const auto reference = cvp::io::serial_fingerprints(fresh, config.requests);
   ASSERT_EQ(reference.size(), config.requests);
   ASSERT_EQ(run.fingerprints.size(), config.requests);
   EXPECT_FALSE(run.stopped);
+  EXPECT_EQ(run.errors, 0u);
   EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 0u);
+  // The handler that ran is left as the serial handling would leave it: its reference agrees.
+  EXPECT_EQ(cvp::io::serial_fingerprints(handler, config.requests), reference);
   run.fingerprints[7] ^= 1u << 8;
   run.fingerprints[9] = 0;
   EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 2u);
   run.fingerprints.pop_back();
   EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 3u);
-}
-
-// A reference made with another seed or another c differs: the check would notice.
-TEST(ReferenceFingerprints, DependOnSeedAndWork) {
-  RequestConfig a;
-  a.requests = 16;
-  a.c_us = 3;
-  RequestConfig b = a;
-  b.seed = a.seed + 1;
-  RequestConfig c = a;
-  c.c_us = 40;
-  const auto ra = cvp::io::reference_fingerprints(a);
-  EXPECT_EQ(ra, cvp::io::reference_fingerprints(a));
-  EXPECT_EQ(cvp::io::count_mismatches(cvp::io::reference_fingerprints(b), ra), a.requests);
-  EXPECT_GT(cvp::io::count_mismatches(cvp::io::reference_fingerprints(c), ra), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -134,36 +183,129 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{Backend::eventloop, Shape::parallel}),
     name_of);
 
+// A reference made with another seed or another amount of work differs: the check would notice.
+TEST(ReferenceFingerprints, DependOnSeedAndWork) {
+  constexpr std::size_t kRequests = 16;
+  const std::uint64_t rounds = cvp::requests::rounds_for(3);
+  const auto of = [](std::uint64_t seed, std::uint64_t r) {
+    cvp::requests::Handler handler(kRequests, seed, r);
+    return cvp::io::serial_fingerprints(handler, kRequests);
+  };
+  const auto ra = of(1, rounds);
+  EXPECT_EQ(ra, of(1, rounds));
+  EXPECT_EQ(cvp::io::count_mismatches(of(2, rounds), ra), kRequests);
+  EXPECT_GT(cvp::io::count_mismatches(of(1, cvp::requests::rounds_for(40)), ra), 0u);
+  EXPECT_TRUE(std::none_of(ra.begin(), ra.end(), [](std::uint64_t f) { return f == 0; }));
+}
+
+// A handler that is wrong for one id in a run, and only there.
+class WrongForOneId final : public CountingHandler {
+ public:
+  enum class How { wrong, zero, throws };
+  WrongForOneId(std::size_t requests, std::size_t bad_id, How how)
+      : CountingHandler(requests, 50), bad_id_(bad_id), how_(how) {}
+
+  std::uint64_t after_wait(std::size_t id) override {
+    const std::uint64_t f = CountingHandler::after_wait(id);
+    if (id != bad_id_) return f;
+    switch (how_) {
+      case How::wrong: return f ^ 0x40;
+      case How::zero: return 0;
+      case How::throws: throw std::runtime_error("request " + std::to_string(id) + " failed");
+    }
+    return f;
+  }
+
+ private:
+  std::size_t bad_id_;
+  How how_;
+};
+
 class EitherBackend : public testing::TestWithParam<Backend> {};
+
+// One wrong response among many, in any mode: the comparison with the serial handling finds
+// exactly that one, and the run itself saw nothing wrong (it checks only one response per id).
+TEST_P(EitherBackend, AWrongResponseIsCaughtByTheSerialReference) {
+  for (const int k : {1, 6}) {
+    RequestConfig config;
+    config.w_us = 50;
+    config.requests = 60;
+    config.in_flight = k;
+    WrongForOneId handler(config.requests, 13, WrongForOneId::How::wrong);
+    Sightings sightings(k);
+    const RequestRun run = run_requests(config, handler, GetParam(), cvp::exec::allowed_cpus(),
+                                        sightings);
+    CountingHandler right(config.requests, 50);
+    const auto reference = cvp::io::serial_fingerprints(right, config.requests);
+    EXPECT_EQ(run.errors, 0u) << "K=" << k;
+    EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 1u) << "K=" << k;
+    EXPECT_NE(run.fingerprints[13], reference[13]);
+    EXPECT_EQ(run.fingerprints[12], reference[12]);
+  }
+}
+
+// A fingerprint of 0 is no response: the run counts it missing, and so does the comparison.
+TEST_P(EitherBackend, AZeroFingerprintIsAMissingResponse) {
+  RequestConfig config;
+  config.w_us = 50;
+  config.requests = 40;
+  config.in_flight = 4;
+  WrongForOneId handler(config.requests, 21, WrongForOneId::How::zero);
+  Sightings sightings(4);
+  const RequestRun run =
+      run_requests(config, handler, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+  EXPECT_EQ(run.processed, config.requests);
+  EXPECT_EQ(run.errors, 1u);
+  EXPECT_EQ(run.fingerprints[21], 0u);
+  CountingHandler right(config.requests, 50);
+  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints,
+                                      cvp::io::serial_fingerprints(right, config.requests)),
+            1u);
+}
+
+// What the handler throws reaches the caller, once every worker has stopped.
+TEST_P(EitherBackend, AHandlerExceptionReachesTheCaller) {
+  RequestConfig config;
+  config.w_us = 50;
+  config.requests = 40;
+  config.in_flight = 4;
+  WrongForOneId handler(config.requests, 5, WrongForOneId::How::throws);
+  Sightings sightings(4);
+  try {
+    run_requests(config, handler, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+    ADD_FAILURE() << "the handler's exception was lost";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "request 5 failed");
+  }
+}
 
 TEST_P(EitherBackend, ExponentialWaitsStillProcessEachRequestOnce) {
   RequestConfig config;
-  config.c_us = 2;
   config.w_us = 100;
   config.distribution = cvp::io::WaitDistribution::exponential;
   config.requests = 120;
   config.in_flight = 6;
-  config.recheck = config.requests;
+  CountingHandler handler(config.requests, 20);
   Sightings sightings;
   const RequestRun run =
-      run_requests(config, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+      run_requests(config, handler, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
   EXPECT_EQ(run.processed, config.requests);
   EXPECT_EQ(run.errors, 0u);
   EXPECT_EQ(run.latencies_us.size(), config.requests);
+  EXPECT_TRUE(handler.each_called(config.requests, 1));
 }
 
 // Waiting work overlaps when K requests are in flight, even on one CPU. Loose on purpose (the
 // machine may be shared): K = 8 must beat a quarter of the ideal 8x over back-to-back waits.
 TEST_P(EitherBackend, WaitsOverlapOnOneCpu) {
   RequestConfig config;
-  config.c_us = 5;
   config.w_us = 5000;
   config.requests = 64;
   config.in_flight = 8;
-  config.recheck = 0;
+  CountingHandler handler(config.requests, 20);
   Sightings sightings;
   const RequestRun run =
-      run_requests(config, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+      run_requests(config, handler, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
   EXPECT_EQ(run.errors, 0u);
   const double back_to_back_s = static_cast<double>(config.requests) * config.w_us * 1e-6;
   EXPECT_LT(run.wall_s, back_to_back_s / 2);
@@ -174,20 +316,21 @@ TEST_P(EitherBackend, WaitsOverlapOnOneCpu) {
 TEST_P(EitherBackend, StopFlagEndsTheRunEarly) {
   std::atomic<bool> stop{true};
   RequestConfig config;
-  config.c_us = 2;
   config.w_us = 50;
   config.requests = 64;
   config.in_flight = 4;
   config.stop = &stop;
+  CountingHandler handler(config.requests, 20);
   Sightings sightings;
   const RequestRun run =
-      run_requests(config, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+      run_requests(config, handler, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
   EXPECT_TRUE(run.stopped);
   EXPECT_EQ(run.processed, 0u);
   EXPECT_EQ(run.errors, 0u);
+  EXPECT_TRUE(handler.each_called(config.requests, 0));
   stop = false;
   const RequestRun full =
-      run_requests(config, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
+      run_requests(config, handler, GetParam(), {cvp::exec::allowed_cpus().front()}, sightings);
   EXPECT_FALSE(full.stopped);
   EXPECT_EQ(full.processed, config.requests);
 }
@@ -195,13 +338,13 @@ TEST_P(EitherBackend, StopFlagEndsTheRunEarly) {
 TEST_P(EitherBackend, InvalidConfigsThrow) {
   Sightings sightings;
   const std::vector<int> cpus{cvp::exec::allowed_cpus().front()};
+  CountingHandler handler(4, 1);
   auto run_with = [&](RequestConfig config, const std::vector<int>& on) {
-    return run_requests(config, GetParam(), on, sightings);
+    return run_requests(config, handler, GetParam(), on, sightings);
   };
   RequestConfig config;
   config.requests = 4;
   config.in_flight = 2;
-  config.c_us = 1;
   config.w_us = 1;
 
   RequestConfig bad = config;
@@ -212,15 +355,18 @@ TEST_P(EitherBackend, InvalidConfigsThrow) {
   EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
   EXPECT_THROW(run_with(config, {}), std::invalid_argument);
   bad = config;
-  bad.c_us = -1;
-  EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
-  bad = config;
   bad.w_us = -1;
   EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
   bad = config;
   bad.w_us = std::nan("");
   EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
+  bad = config;
+  bad.w_us = INFINITY;
+  EXPECT_THROW(run_with(bad, cpus), std::invalid_argument);
+  // Refused before any request was handled.
+  EXPECT_TRUE(handler.each_called(4, 0));
   EXPECT_NO_THROW(run_with(config, cpus));
+  EXPECT_TRUE(handler.each_called(4, 1));
 }
 
 // Each worker notes its own Sightings slot (thread t slot t, loop l slot l): a team larger than
@@ -229,19 +375,18 @@ TEST_P(EitherBackend, InvalidConfigsThrow) {
 TEST_P(EitherBackend, EachWorkerNotesItsOwnSlot) {
   const auto allowed = cvp::exec::allowed_cpus();
   RequestConfig config;
-  config.c_us = 1;
   config.w_us = 20000;
   config.in_flight = cvp::exec::Sightings::kThreadsPerSlot + 2;
   config.requests = 2 * static_cast<std::size_t>(config.in_flight);
-  config.recheck = 0;
   // threads: every thread on the home CPU; event loops: one per allowed CPU (at most two).
   const bool threads = GetParam() == Backend::threads;
   const std::vector<int> cpus =
       threads ? std::vector<int>{allowed.front()}
               : std::vector<int>(allowed.begin(), allowed.begin() + (allowed.size() > 1 ? 2 : 1));
   const int team = threads ? config.in_flight : static_cast<int>(cpus.size());
+  CountingHandler handler(config.requests, 1);
   Sightings sightings(team);
-  const RequestRun run = run_requests(config, GetParam(), cpus, sightings);
+  const RequestRun run = run_requests(config, handler, GetParam(), cpus, sightings);
   EXPECT_EQ(run.processed, config.requests);
   EXPECT_EQ(sightings.threads(), team);
   if (cvp::exec::affinity_supported()) {
@@ -262,13 +407,13 @@ TEST(RequestRunner, TaskBackendsAreRefused) {
   RequestConfig config;
   config.requests = 4;
   config.in_flight = 2;
-  config.c_us = 1;
   config.w_us = 1;
   const std::vector<int> cpus{cvp::exec::allowed_cpus().front()};
+  CountingHandler handler(config.requests, 1);
   for (const Backend backend : {Backend::openmp, Backend::tbb}) {
     Sightings sightings;
     try {
-      run_requests(config, backend, cpus, sightings);
+      run_requests(config, handler, backend, cpus, sightings);
       ADD_FAILURE() << cvp::exec::to_string(backend) << " ran requests";
     } catch (const std::invalid_argument& e) {
       EXPECT_NE(std::string(e.what()).find(cvp::exec::to_string(backend)), std::string::npos)
@@ -277,6 +422,28 @@ TEST(RequestRunner, TaskBackendsAreRefused) {
     EXPECT_EQ(sightings.threads(), 0);
     EXPECT_EQ(sightings.pin_failures(), 0);
   }
+  EXPECT_TRUE(handler.each_called(config.requests, 0));
+}
+
+// The serial reference: each id once, in order, on the calling thread.
+TEST(SerialFingerprints, HandleEachIdOnceOnTheCallingThread) {
+  CountingHandler handler(32, 10);
+  const auto reference = cvp::io::serial_fingerprints(handler, 32);
+  ASSERT_EQ(reference.size(), 32u);
+  EXPECT_TRUE(handler.each_called(32, 1));
+  CountingHandler again(32, 10);
+  EXPECT_EQ(cvp::io::serial_fingerprints(again, 32), reference);
+  EXPECT_TRUE(cvp::io::serial_fingerprints(again, 0).empty());
+}
+
+TEST(CountMismatches, CountsWrongMissingAndAbsentEntries) {
+  const std::vector<std::uint64_t> reference{3, 5, 7, 9};
+  EXPECT_EQ(cvp::io::count_mismatches(reference, reference), 0u);
+  EXPECT_EQ(cvp::io::count_mismatches({3, 5, 8, 9}, reference), 1u);
+  EXPECT_EQ(cvp::io::count_mismatches({3, 0, 7, 9}, reference), 1u);
+  EXPECT_EQ(cvp::io::count_mismatches({3, 5}, reference), 2u);
+  EXPECT_EQ(cvp::io::count_mismatches({3, 5, 7, 9, 11}, reference), 1u);
+  EXPECT_EQ(cvp::io::count_mismatches({}, {}), 0u);
 }
 
 TEST(EventLoop, WakesTimersInDeadlineOrder) {
@@ -286,7 +453,7 @@ TEST(EventLoop, WakesTimersInDeadlineOrder) {
   std::mt19937 rng(12345);
   std::shuffle(delays.begin(), delays.end(), rng);
 
-  const std::vector<std::size_t> order = cvp::io::timer_wake_order(delays);
+  const std::vector<std::size_t> order = cvp::io::detail::timer_wake_order(delays);
 
   std::vector<std::size_t> expected(kTimers);
   std::iota(expected.begin(), expected.end(), std::size_t{0});

@@ -108,7 +108,7 @@ class Matmul final : public Workload {
       if (n > 65536 || (memory > 0 && bytes > 0.8L * static_cast<long double>(memory))) {
         std::ostringstream msg;
         msg << "--size " << n << ": four " << n << " x " << n << " matrices need "
-            << static_cast<double>(bytes / (1 << 30)) << " GiB, more than the "
+            << static_cast<double>(bytes / (1 << 30)) << " GiB, more than 80% of the "
             << static_cast<double>(memory) / (1 << 30) << " GiB of memory available.";
         throw UsageError(msg.str());
       }

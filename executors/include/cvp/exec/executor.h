@@ -19,7 +19,8 @@ namespace cvp::exec {
 
 enum class Mode { serial, concurrent, parallel };
 // The machinery a measurement runs on. threads, openmp and tbb run tasks (make_executor);
-// eventloop runs requests only (Asio event loops, cvp::io::run_requests), as threads does too.
+// eventloop runs requests only (Asio event loops, cvp::io::run_requests in cvp/exec/requests.h),
+// as threads does too.
 enum class Backend { threads, openmp, tbb, eventloop };
 
 std::string_view to_string(Mode mode);

@@ -1,5 +1,6 @@
-// Validation, setup, the per-request steps both backends share, and the merge of their tallies.
-#include "requests/request_runner.h"
+// Validation, setup, the per-request steps both backends share, the merge of their tallies,
+// and the serial reference.
+#include "request_engine.h"
 
 #include <time.h>
 
@@ -10,17 +11,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
 #include "cvp/exec/affinity.h"
-#include "request_handling.h"
 
 namespace cvp::io {
 
-void calibrate() { requests::calibrate(); }
+RequestHandler::~RequestHandler() = default;
 
 namespace detail {
 namespace {
@@ -59,9 +58,6 @@ void validate(const RequestConfig& config, exec::Backend backend,
                                 std::to_string(config.in_flight) + ")");
   }
   if (worker_cpus.empty()) throw std::invalid_argument("worker_cpus must name at least one CPU");
-  if (!(config.c_us >= 0) || !std::isfinite(config.c_us)) {
-    throw std::invalid_argument("c_us must be a finite number >= 0");
-  }
   if (!(config.w_us >= 0) || !std::isfinite(config.w_us)) {
     throw std::invalid_argument("w_us must be a finite number >= 0");
   }
@@ -69,21 +65,14 @@ void validate(const RequestConfig& config, exec::Backend backend,
 
 }  // namespace
 
-RunContext::RunContext(const RequestConfig& config, exec::Sightings& sightings)
+RunContext::RunContext(const RequestConfig& config, RequestHandler& handler,
+                       exec::Sightings& sightings)
     : config_(config),
+      handler_(handler),
       sightings_(sightings),
-      rounds_(requests::rounds_for(config.c_us)),
+      size_(config.requests),
       cpu_stride_(std::max<std::size_t>(1, config.requests / kCpuSamples)),
-      fingerprints_(config.requests, 0) {
-  requests_.reserve(config.requests);
-  for (std::size_t id = 0; id < config.requests; ++id) {
-    requests_.push_back(requests::make_request(id, config.seed));
-  }
-}
-
-std::uint64_t fingerprint(std::string_view response) {
-  return std::hash<std::string_view>{}(response) | 1;
-}
+      fingerprints_(config.requests, 0) {}
 
 Clock::duration RunContext::wait_for(std::size_t id) const {
   double us = config_.w_us;
@@ -95,7 +84,7 @@ Clock::duration RunContext::wait_for(std::size_t id) const {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::micro>(us));
 }
 
-Handler::Handler(RunContext& context, Tally& tally, int slot)
+Worker::Worker(RunContext& context, Tally& tally, int slot)
     : context_(context), tally_(tally), slot_(slot) {
   // What one read of the thread CPU clock adds to a window it bounds: median of empty windows.
   std::vector<std::int64_t> empty(15);
@@ -107,38 +96,43 @@ Handler::Handler(RunContext& context, Tally& tally, int slot)
   clock_cost_ns_ = empty[7];
 }
 
-void Handler::begin(std::size_t id, InFlight& request) {
+void Worker::begin(std::size_t id, InFlight& request) {
   request.id = id;
   request.start = Clock::now();
   request.sampled = id % context_.cpu_stride() == 0;
   context_.sightings().note(slot_);
   const std::int64_t t0 = request.sampled ? thread_cpu_ns() : 0;
-  request.prepared = requests::prepare_rounds(context_.request(id), context_.rounds());
+  context_.handler().before_wait(id);
   if (request.sampled) request.cpu_ns = thread_cpu_ns() - t0 - clock_cost_ns_;
 }
 
-void Handler::finish(InFlight& request, Clock::duration requested, Clock::time_point wait_start,
-                     Clock::time_point woke) {
+void Worker::finish(InFlight& request, Clock::duration requested, Clock::time_point wait_start,
+                    Clock::time_point woke) {
   tally_.overshoot_us += to_us((woke - wait_start) - requested);
   ++tally_.waits;
   const std::int64_t t0 = request.sampled ? thread_cpu_ns() : 0;
-  std::string response = requests::respond(request.prepared);
+  const std::uint64_t fingerprint = context_.handler().after_wait(request.id);
   if (request.sampled) {
     request.cpu_ns += thread_cpu_ns() - t0 - clock_cost_ns_;
     tally_.cpu_us += static_cast<double>(request.cpu_ns) * 1e-3;
     ++tally_.cpu_samples;
   }
   context_.sightings().note(slot_);
-  // The cheap check in the run: the response answers the request this worker took, once.
-  // Recomputing it costs a whole request's CPU; run_requests does that after the clock stops.
+  // The check in the run: one response per id. A fingerprint of 0 is no response and leaves
+  // the slot empty (counted as missing after the run); whether a response is right is the
+  // comparison with the serial handling's, after the clock stops.
   std::uint64_t& slot = context_.response_slot(request.id);
-  if (request.prepared.id != request.id || response.empty() || slot != 0) ++tally_.errors;
-  if (slot == 0) slot = fingerprint(response);
+  if (slot != 0) {
+    ++tally_.duplicates;
+  } else {
+    slot = fingerprint;
+  }
   ++tally_.processed;
   tally_.latencies_us.push_back(to_us(Clock::now() - request.start));
 }
 
 void become_worker(int cpu, exec::Sightings& sightings) {
+  // The executors' own pinning (Executor::pin_worker does the same): one call, a failure counted.
   if (!exec::pin_to_cpu(cpu)) sightings.note_pin_failure();
 #if defined(__linux__)
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -162,14 +156,14 @@ void sleep_until(Clock::time_point deadline) {
 
 }  // namespace detail
 
-RequestRun run_requests(const RequestConfig& config, exec::Backend backend,
-                        const std::vector<int>& worker_cpus, exec::Sightings& sightings) {
+RequestRun run_requests(const RequestConfig& config, RequestHandler& handler,
+                        exec::Backend backend, const std::vector<int>& worker_cpus,
+                        exec::Sightings& sightings) {
   detail::validate(config, backend, worker_cpus);
-  detail::RunContext context(config, sightings);
+  detail::RunContext context(config, handler, sightings);
   std::vector<detail::Tally> tallies;
 
   RequestRun run;
-  run.rounds = context.rounds();
   run.wall_s = backend == exec::Backend::threads
                    ? detail::run_threads(context, config.in_flight, worker_cpus, tallies)
                    : detail::run_eventloops(context, config.in_flight, worker_cpus, tallies);
@@ -184,7 +178,7 @@ RequestRun run_requests(const RequestConfig& config, exec::Backend backend,
     if (t.failure) std::rethrow_exception(t.failure);
     run.latencies_us.insert(run.latencies_us.end(), t.latencies_us.begin(), t.latencies_us.end());
     run.processed += t.processed;
-    run.errors += t.errors;
+    run.errors += t.duplicates;
     cpu_us += t.cpu_us;
     run.cpu_samples += t.cpu_samples;
     overshoot_us += t.overshoot_us;
@@ -195,34 +189,23 @@ RequestRun run_requests(const RequestConfig& config, exec::Backend backend,
   }
   if (waits > 0) run.wait_overshoot_us = overshoot_us / static_cast<double>(waits);
 
-  // Missing responses, then a from-scratch recomputation of evenly spaced ones (outside the
-  // timed region: it costs as much CPU as the run itself did per request).
+  // Missing responses; an interrupted run leaves some unmade, which is not an error of its own.
   run.stopped = context.stopped();
-  const auto& fingerprints = context.fingerprints();
   if (!run.stopped) {
-    for (const std::uint64_t f : fingerprints) {
+    for (const std::uint64_t f : context.fingerprints()) {
       if (f == 0) ++run.errors;
     }
-  }
-  const std::size_t n = fingerprints.size();
-  const std::size_t checks = std::min(config.recheck, n);
-  for (std::size_t k = 0; k < checks; ++k) {
-    const std::size_t id = checks == n ? k : k * n / checks;
-    const std::string expected =
-        requests::respond(requests::prepare_rounds(context.request(id), context.rounds()));
-    if (fingerprints[id] != 0 && fingerprints[id] != detail::fingerprint(expected)) ++run.errors;
   }
   run.fingerprints = context.take_fingerprints();
   return run;
 }
 
-std::vector<std::uint64_t> reference_fingerprints(const RequestConfig& config) {
-  const std::uint64_t rounds = requests::rounds_for(config.c_us);
+std::vector<std::uint64_t> serial_fingerprints(RequestHandler& handler, std::size_t requests) {
   std::vector<std::uint64_t> out;
-  out.reserve(config.requests);
-  for (std::size_t id = 0; id < config.requests; ++id) {
-    const std::string request = requests::make_request(id, config.seed);
-    out.push_back(detail::fingerprint(requests::respond(requests::prepare_rounds(request, rounds))));
+  out.reserve(requests);
+  for (std::size_t id = 0; id < requests; ++id) {
+    handler.before_wait(id);
+    out.push_back(handler.after_wait(id));
   }
   return out;
 }

@@ -5,7 +5,7 @@
 #include <latch>
 #include <thread>
 
-#include "request_handling.h"
+#include "request_engine.h"
 
 namespace cvp::io::detail {
 
@@ -23,18 +23,18 @@ double run_threads(RunContext& context, int in_flight, const std::vector<int>& w
       try {
         become_worker(worker_cpus[t % worker_cpus.size()], context.sightings());
         tally.latencies_us.reserve(2 * context.size() / k + 16);
-        Handler handler(context, tally, static_cast<int>(t));
+        Worker worker(context, tally, static_cast<int>(t));
         ready.count_down();
         go.wait();
         if (abandoned.load(std::memory_order_relaxed)) return;
         InFlight request;
         std::size_t id = 0;
         while (context.take(id)) {
-          handler.begin(id, request);
+          worker.begin(id, request);
           const Clock::duration requested = context.wait_for(id);
           const Clock::time_point wait_start = Clock::now();
           sleep_until(wait_start + requested);
-          handler.finish(request, requested, wait_start, Clock::now());
+          worker.finish(request, requested, wait_start, Clock::now());
         }
       } catch (...) {
         tally.failure = std::current_exception();

@@ -1,5 +1,5 @@
-// What both request backends share: the run's inputs and response slots, one worker's tally,
-// and the per-request steps around the wait. Internal to cvp::io.
+// What both request backends share: the run's state and response slots, one worker's tally,
+// and the per-request steps around the wait. Internal to the cvpbench library (cvp::io).
 #pragma once
 
 #include <atomic>
@@ -7,25 +7,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <string>
-#include <string_view>
 #include <vector>
 
 #include "cvp/exec/evidence.h"
-#include "requests/request_runner.h"
-#include "requests/requests.h"
+#include "cvp/exec/requests.h"
 
 namespace cvp::io::detail {
 
 using Clock = std::chrono::steady_clock;
 
-// One run's shared state. Request texts are made before the clock starts (setup); the next id
-// is the only thing workers contend on. Each response is kept as a fingerprint (a hash of its
-// text) in the slot of its id, written only by the worker that took the id, so slots need no
-// lock and the run allocates nothing to keep them.
+// One run's shared state. The next id is the only thing workers contend on. Each response is
+// kept as its fingerprint in the slot of its id, written only by the worker that took the id,
+// so slots need no lock and the run allocates nothing to keep them.
 class RunContext {
  public:
-  RunContext(const RequestConfig& config, exec::Sightings& sightings);
+  RunContext(const RequestConfig& config, RequestHandler& handler, exec::Sightings& sightings);
 
   // Takes the next unhandled id; false when all have been taken.
   bool take(std::size_t& id) {
@@ -34,39 +30,34 @@ class RunContext {
       return false;
     }
     id = next_.fetch_add(1, std::memory_order_relaxed);
-    return id < requests_.size();
+    return id < size_;
   }
 
   // The wait request `id` makes: fixed, or exponential with mean w_us, deterministic per id.
   Clock::duration wait_for(std::size_t id) const;
 
-  const std::string& request(std::size_t id) const { return requests_[id]; }
+  RequestHandler& handler() { return handler_; }
   // 0 until the response to `id` is stored.
   std::uint64_t& response_slot(std::size_t id) { return fingerprints_[id]; }
   const std::vector<std::uint64_t>& fingerprints() const { return fingerprints_; }
   std::vector<std::uint64_t> take_fingerprints() { return std::move(fingerprints_); }
   // Whether config.stop ended the run early.
   bool stopped() const { return stopped_.load(std::memory_order_relaxed); }
-  std::size_t size() const { return requests_.size(); }
-  std::uint64_t rounds() const { return rounds_; }
+  std::size_t size() const { return size_; }
   // c' is measured on requests whose id is a multiple of this (the clock costs a system call).
   std::size_t cpu_stride() const { return cpu_stride_; }
   exec::Sightings& sightings() { return sightings_; }
-  const RequestConfig& config() const { return config_; }
 
  private:
   const RequestConfig& config_;
+  RequestHandler& handler_;
   exec::Sightings& sightings_;
-  std::uint64_t rounds_;
+  std::size_t size_;
   std::size_t cpu_stride_;
-  std::vector<std::string> requests_;
   std::vector<std::uint64_t> fingerprints_;
   alignas(64) std::atomic<std::size_t> next_{0};
   std::atomic<bool> stopped_{false};
 };
-
-// What a stored response is compared by; never 0.
-std::uint64_t fingerprint(std::string_view response);
 
 // What one worker (a thread, or an event loop and its coroutines) saw; never shared while
 // the run is going.
@@ -77,7 +68,7 @@ struct Tally {
   double overshoot_us = 0;
   std::size_t waits = 0;
   std::size_t processed = 0;
-  std::size_t errors = 0;
+  std::size_t duplicates = 0;
   Clock::time_point finished{};
   std::exception_ptr failure;
 };
@@ -86,7 +77,6 @@ struct Tally {
 struct InFlight {
   std::size_t id = 0;
   Clock::time_point start{};
-  requests::Prepared prepared;
   std::int64_t cpu_ns = 0;
   bool sampled = false;
 };
@@ -95,15 +85,15 @@ struct InFlight {
 // it measures what reading that thread's CPU clock costs, to take it out of c'. `slot` is the
 // worker's slot in the run's Sightings (thread t: t; loop l: l), the only one it notes, so that
 // workers do not write the same cache lines.
-class Handler {
+class Worker {
  public:
-  Handler(RunContext& context, Tally& tally, int slot);
+  Worker(RunContext& context, Tally& tally, int slot);
 
-  // Starts request `id`: notes the CPU, parses and computes (the first CPU part).
+  // Starts request `id`: notes the CPU, runs the handler's before_wait (the first CPU part).
   void begin(std::size_t id, InFlight& request);
 
-  // Finishes it after its wait: responds (the second CPU part), notes the CPU, checks and
-  // stores the response, records latency and wait overshoot.
+  // Finishes it after its wait: runs after_wait (the second CPU part), notes the CPU, stores
+  // the response's fingerprint, records latency and wait overshoot.
   void finish(InFlight& request, Clock::duration requested, Clock::time_point wait_start,
               Clock::time_point woke);
 
@@ -114,8 +104,9 @@ class Handler {
   std::int64_t clock_cost_ns_ = 0;
 };
 
-// Prepares the calling thread to be a worker: pins it to `cpu` (a failure is counted in
-// `sightings`) and sets its timer slack to 1 ns so that waits end when they should.
+// Prepares the calling thread to be a worker: pins it to `cpu` as the executors' workers are
+// pinned (a failure is counted in `sightings`) and sets its timer slack to 1 ns so that waits
+// end when they should.
 void become_worker(int cpu, exec::Sightings& sightings);
 
 // Blocks the calling thread until `deadline` (absolute, on the steady clock).
@@ -127,5 +118,10 @@ double run_threads(RunContext& context, int in_flight, const std::vector<int>& w
                    std::vector<Tally>& tallies);
 double run_eventloops(RunContext& context, int in_flight, const std::vector<int>& worker_cpus,
                       std::vector<Tally>& tallies);
+
+// Diagnostic for the event loop: one coroutine per entry of delays_us, all started at once on
+// one event loop (on the calling thread), each waiting its delay with the engine's timer wait.
+// Returns the indices in the order their waits completed.
+std::vector<std::size_t> timer_wake_order(const std::vector<double>& delays_us);
 
 }  // namespace cvp::io::detail

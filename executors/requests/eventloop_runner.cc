@@ -1,6 +1,7 @@
 // Event loops: one Asio io_context per worker CPU, run by one pinned thread; the requests in
 // flight are coroutines on those loops and their waits are timers, so one thread interleaves
-// many requests without the kernel switching threads.
+// many requests without the kernel switching threads. (The fuzz build, whose clang lacks the
+// coroutines, compiles eventloop_stub.cc instead.)
 #include <algorithm>
 #include <latch>
 #include <memory>
@@ -14,20 +15,19 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "request_handling.h"
+#include "request_engine.h"
 
-namespace cvp::io {
-namespace detail {
+namespace cvp::io::detail {
 namespace {
 
 // One loop: its context (told it is run by one thread), its worker's tally and steps.
 struct Loop {
   asio::io_context io{1};
   Tally tally;
-  std::optional<Handler> handler;  // made on the loop's own thread
+  std::optional<Worker> worker;  // made on the loop's own thread
 };
 
-// The runner's timer wait: completes at `deadline` on the steady clock.
+// The engine's timer wait: completes at `deadline` on the steady clock.
 auto wait_until(asio::steady_timer& timer, Clock::time_point deadline) {
   timer.expires_at(deadline);
   return timer.async_wait(asio::use_awaitable);
@@ -39,11 +39,11 @@ asio::awaitable<void> serve(RunContext& context, Loop& loop) {
   InFlight request;
   std::size_t id = 0;
   while (context.take(id)) {
-    loop.handler->begin(id, request);
+    loop.worker->begin(id, request);
     const Clock::duration requested = context.wait_for(id);
     const Clock::time_point wait_start = Clock::now();
     co_await wait_until(timer, wait_start + requested);
-    loop.handler->finish(request, requested, wait_start, Clock::now());
+    loop.worker->finish(request, requested, wait_start, Clock::now());
   }
 }
 
@@ -79,13 +79,13 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
       try {
         become_worker(worker_cpus[l], context.sightings());
         loop.tally.latencies_us.reserve(2 * context.size() / n_loops + 16);
-        loop.handler.emplace(context, loop.tally, static_cast<int>(l));
+        loop.worker.emplace(context, loop.tally, static_cast<int>(l));
       } catch (...) {
         loop.tally.failure = std::current_exception();
       }
       ready.count_down();
       go.wait();
-      if (loop.handler) {
+      if (loop.worker) {
         try {
           loop.io.run();
         } catch (...) {
@@ -105,7 +105,7 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
       ready.count_down();
     }
     ready.wait();  // the started loops have finished setting up
-    for (std::size_t l = 0; l < threads.size(); ++l) loops[l]->handler.reset();
+    for (std::size_t l = 0; l < threads.size(); ++l) loops[l]->worker.reset();
     go.count_down();
     for (auto& t : threads) t.join();
     throw;
@@ -124,20 +124,18 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
   return std::chrono::duration<double>(end - start).count();
 }
 
-}  // namespace detail
-
 std::vector<std::size_t> timer_wake_order(const std::vector<double>& delays_us) {
   asio::io_context io{1};
   std::vector<std::size_t> order;
   order.reserve(delays_us.size());
-  const detail::Clock::time_point start = detail::Clock::now();
+  const Clock::time_point start = Clock::now();
   for (std::size_t i = 0; i < delays_us.size(); ++i) {
-    const auto delay = std::chrono::duration_cast<detail::Clock::duration>(
+    const auto delay = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double, std::micro>(delays_us[i]));
-    asio::co_spawn(io, detail::wait_and_record(start + delay, i, order), asio::detached);
+    asio::co_spawn(io, wait_and_record(start + delay, i, order), asio::detached);
   }
   io.run();
   return order;
 }
 
-}  // namespace cvp::io
+}  // namespace cvp::io::detail

@@ -1,0 +1,372 @@
+// RequestWorkload (include/cvp/cvpbench.h): a request handler run by the request engine
+// (cvp/exec/requests.h) serially, with K in flight on one core and on several, on blocking
+// threads and on event loops. A run starts and joins its own team, so it is timed by its own
+// clock (Timing::manual); every response is checked against the serial handling's, outside the
+// clock; the bound comes from the point's own measured CPU per request. The built-in `requests`
+// workload is one of these with a plan of its own.
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "cvp/cvpbench.h"
+
+namespace cvp {
+namespace {
+
+constexpr double kMaxMicros = 10'000'000;  // 10 s per request step
+constexpr long long kMaxInFlight = 100000;
+constexpr long long kMaxRequests = 100'000'000;
+
+// What the engine and the harness keep per request: its fingerprint, the serial reference's,
+// and its latency (in the run and in the point's samples).
+constexpr double kEngineBytesPerRequest = 4 * 8.0;
+
+io::RequestConfig config_of(const Point& p) {
+  io::RequestConfig c;
+  c.w_us = p.params.at("w_us").get<double>();
+  c.distribution = p.params.at("distribution") == "exponential" ? io::WaitDistribution::exponential
+                                                                 : io::WaitDistribution::fixed;
+  c.requests = p.params.at("requests").get<std::size_t>();
+  c.in_flight = p.in_flight;
+  return c;
+}
+
+class RequestsRun final : public Run {
+ public:
+  RequestsRun(io::RequestConfig config, std::unique_ptr<io::RequestHandler> handler,
+              const std::vector<std::uint64_t>& reference, const Point& point,
+              exec::Sightings& sightings)
+      : config_(config),
+        handler_(std::move(handler)),
+        reference_(reference),
+        point_(point),
+        sightings_(sightings) {
+    config_.stop = &interrupt_requested();
+  }
+
+  void warm_up() override {}  // each run starts its own team: there is nothing to warm
+
+  Execution execute() override {
+    io::RequestRun run =
+        io::run_requests(config_, *handler_, point_.backend, point_.cpus, sightings_);
+    Execution e;
+    e.wall_s = run.wall_s;
+    e.stopped = run.stopped;
+    e.latencies_us = std::move(run.latencies_us);
+    e.values["c_measured_us"] = run.cpu_us_per_request;
+    e.values["wait_overshoot_us"] = run.wait_overshoot_us;
+    last_ = std::move(run);
+    return e;
+  }
+
+  // Every response against the serial handling's, plus the duplicates the run itself counted
+  // (its count of missing responses is part of the comparison).
+  std::string verify() override {
+    const auto& f = last_.fingerprints;
+    const std::size_t missing =
+        static_cast<std::size_t>(std::count(f.begin(), f.end(), std::uint64_t{0}));
+    const std::size_t in_run = last_.errors >= missing ? last_.errors - missing : last_.errors;
+    wrong_ = in_run + io::count_mismatches(f, reference_);
+    if (wrong_ == 0) return "";
+    return std::to_string(wrong_) + " of " + std::to_string(config_.requests) +
+           " responses differ from the serial handling's (wrong, missing or duplicated)";
+  }
+
+  void corrupt() override {
+    auto& f = last_.fingerprints;
+    if (!f.empty()) f[f.size() / 2] ^= 0x100;
+  }
+
+  std::size_t wrong_items() const override { return wrong_; }
+
+ private:
+  io::RequestConfig config_;
+  std::unique_ptr<io::RequestHandler> handler_;
+  const std::vector<std::uint64_t>& reference_;
+  const Point& point_;
+  exec::Sightings& sightings_;
+  io::RequestRun last_;
+  std::size_t wrong_ = 0;
+};
+
+std::string list_text(const std::vector<long long>& values) {
+  std::string out;
+  for (long long v : values) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+RequestWorkload::RequestWorkload(Spec spec)
+    : spec_(std::move(spec)),
+      w_us_(spec_.wait_us),
+      requests_(spec_.requests),
+      wait_(spec_.exponential ? "exponential" : "fixed") {
+  if (spec_.name.empty() || !spec_.make) {
+    throw std::invalid_argument("RequestWorkload needs a name and make()");
+  }
+  if (spec_.quick_in_flight.empty()) spec_.quick_in_flight = spec_.in_flight;
+  if (spec_.flag_prefix.empty()) spec_.flag_prefix = "--" + spec_.name + "-";
+  std::string why = check_wait_us(spec_.wait_us);
+  if (spec_.in_flight.empty()) why = "in_flight names no K.";
+  for (const auto* ks : {&spec_.in_flight, &spec_.quick_in_flight}) {
+    for (long long k : *ks) {
+      if (why.empty()) why = check_in_flight(k);
+    }
+  }
+  if (why.empty() && spec_.requests != 0) why = check_requests(spec_.requests);
+  if (why.empty() && (!(spec_.cpu_us >= 0) || !std::isfinite(spec_.cpu_us))) {
+    why = "cpu_us must be a finite number >= 0.";
+  }
+  if (!why.empty()) throw std::invalid_argument("RequestWorkload " + spec_.name + ": " + why);
+}
+
+std::string RequestWorkload::check_wait_us(double us) {
+  return us < 0 || us > kMaxMicros || std::isnan(us)
+             ? std::string("the wait must be >= 0 and at most 10 s (10000000 us).")
+             : "";
+}
+
+std::string RequestWorkload::check_in_flight(long long k) {
+  if (k < 1) return "requests in flight must be at least 1.";
+  if (k > kMaxInFlight) {
+    return "at most " + std::to_string(kMaxInFlight) + " requests in flight are supported.";
+  }
+  return "";
+}
+
+std::string RequestWorkload::check_requests(long long n) {
+  if (n < 1) return "at least one request is needed.";
+  if (n > kMaxRequests) return "at most 100000000 requests per run.";
+  return "";
+}
+
+std::string RequestWorkload::micros(double us) {
+  std::ostringstream out;
+  out << us;  // shortest natural form: 50, 12.5
+  return out.str();
+}
+
+std::string RequestWorkload::micros_text(double us) {
+  if (us >= 1000 && std::fmod(us, 1000) == 0) return fixed(us / 1000, 0) + "ms";
+  return micros(us) + "us";
+}
+
+std::size_t RequestWorkload::auto_requests(double c_us, double w_us, int in_flight, int cores,
+                                           bool quick) {
+  const double target_s = quick ? 0.08 : 0.3;
+  const double per_request_s = (c_us + w_us) * 1e-6;
+  const double concurrency =
+      std::min(static_cast<double>(in_flight),
+               static_cast<double>(cores) * (c_us + w_us) / std::max(c_us, 1e-3));
+  const double estimate = target_s * concurrency / std::max(per_request_s, 1e-9);
+  const double lower = std::max(quick ? 60.0 : 100.0, 2.0 * in_flight);
+  const double upper = std::max(lower, 20000.0);
+  return static_cast<std::size_t>(std::clamp(estimate, lower, upper));
+}
+
+void RequestWorkload::check_memory(const std::string& flag, long long requests,
+                                   double bytes_per_request, std::size_t memory) {
+  const long double bytes =
+      static_cast<long double>(bytes_per_request) * static_cast<long double>(requests);
+  if (memory > 0 && bytes > 0.8L * static_cast<long double>(memory)) {
+    std::ostringstream msg;
+    msg << flag << " " << requests << ": " << requests << " requests need "
+        << static_cast<double>(bytes / (1 << 30)) << " GiB, more than the "
+        << static_cast<double>(memory) / (1 << 30) << " GiB of memory available.";
+    throw UsageError(msg.str());
+  }
+}
+
+void RequestWorkload::add_options(Flags& flags) {
+  const std::string& prefix = spec_.flag_prefix;
+  flags.real(prefix + "w-us", &w_us_,
+             spec_.name + ": wait microseconds per request (default " + micros(spec_.wait_us) +
+                 ")",
+             check_wait_us);
+  flags.integers(prefix + "in-flight", &in_flight_,
+                 spec_.name + ": requests in flight K (default " + list_text(spec_.in_flight) +
+                     "; quick " + list_text(spec_.quick_in_flight) +
+                     "; the serial baseline is K = 1)",
+                 check_in_flight);
+  flags.integer(prefix + "requests", &requests_,
+                spec_.name + ": requests per run (default " +
+                    (spec_.requests > 0 ? std::to_string(spec_.requests)
+                                        : "sized to about 0.3 s per run, 0.08 s quick") +
+                    ")",
+                check_requests);
+  flags.choice(prefix + "wait", &wait_, {"fixed", "exponential"},
+               spec_.name + ": wait distribution, fixed or exponential (mean w); default " +
+                   (spec_.exponential ? "exponential" : "fixed"));
+}
+
+void RequestWorkload::add_sweep(const PlanContext& context, Point base,
+                                const std::vector<int>& in_flight,
+                                const std::function<std::string(int k)>& origin,
+                                std::size_t requests, double cpu_us, std::vector<Point>& points) {
+  const double w_us = base.params.at("w_us").get<double>();
+  const int cores = context.cores();
+  auto add = [&](Point p) {
+    const std::size_t n =
+        requests > 0 ? requests
+                     : auto_requests(cpu_us, w_us, p.in_flight, p.cores, context.quick());
+    p.params["k"] = p.in_flight;
+    p.params["requests"] = n;
+    p.work = static_cast<double>(n);
+    // The request count changes the work: runs of different counts are different benchmarks.
+    p.variant = "/k:" + std::to_string(p.in_flight) + "/requests:" + std::to_string(n);
+    const std::string name = p.name();
+    const bool seen = std::any_of(points.begin(), points.end(),
+                                  [&](const Point& q) { return q.name() == name; });
+    if (!seen) points.push_back(std::move(p));
+  };
+  add(context.serial(base));
+  for (int k : in_flight) {
+    if (k < 2) continue;
+    for (Backend b : {Backend::threads, Backend::eventloop}) {
+      if (!context.wants(b)) continue;
+      base.backend = b;
+      base.origin = origin(k);
+      // Threads: one blocking thread per request in flight. Event loops: one loop per core.
+      Point conc = context.concurrent(base, k);
+      conc.cpus = {context.home_cpu()};  // worker t runs on cpus[t % cpus.size()]
+      if (b == Backend::eventloop) conc.threads = 1;
+      add(conc);
+      if (cores > 1) {
+        Point par = context.parallel(base, std::min(k, cores));
+        par.label.clear();
+        par.in_flight = k;
+        if (b == Backend::threads) par.threads = k;
+        add(par);
+      }
+    }
+  }
+}
+
+std::vector<Point> RequestWorkload::plan(const PlanContext& context) {
+  if (requests_ > 0) {
+    check_memory(spec_.flag_prefix + "requests", requests_, kEngineBytesPerRequest,
+                 context.memory_bytes());
+  }
+  if (!context.wants(Backend::threads) && !context.wants(Backend::eventloop)) return {};
+  const auto& chosen = !in_flight_.empty() ? in_flight_
+                       : context.quick()   ? spec_.quick_in_flight
+                                           : spec_.in_flight;
+  std::vector<int> ks;
+  for (long long k : chosen) ks.push_back(static_cast<int>(k));
+  std::sort(ks.begin(), ks.end());
+  const bool exponential = wait_ == "exponential";
+  Point base;
+  base.group = spec_.name + "/w_us:" + micros(w_us_) + (exponential ? "/wait:exp" : "");
+  base.params = {{"w_us", w_us_}, {"distribution", exponential ? "exponential" : "fixed"}};
+  const std::string flag = spec_.flag_prefix + "in-flight ";
+  const std::string from = in_flight_.empty() ? "the default " + flag : flag;
+  std::vector<Point> points;
+  add_sweep(context, base, ks, [&](int k) { return from + std::to_string(k); },
+            static_cast<std::size_t>(std::max(0LL, requests_)), spec_.cpu_us, points);
+  return points;
+}
+
+void RequestWorkload::check(const std::vector<const Point*>& selected) const {
+  for (const Point* p : selected) {
+    const auto requests = p->params.at("requests").get<std::size_t>();
+    if (requests < static_cast<std::size_t>(p->in_flight)) {
+      throw UsageError(spec_.flag_prefix + "requests " + std::to_string(requests) +
+                       ": fewer requests than the " + std::to_string(p->in_flight) +
+                       " in flight of " + p->name() + "; give at least " +
+                       std::to_string(p->in_flight) + ".");
+    }
+  }
+}
+
+std::unique_ptr<io::RequestHandler> RequestWorkload::make_handler(const Point& /*point*/,
+                                                                  std::size_t requests) {
+  return spec_.make(requests);
+}
+
+std::unique_ptr<Run> RequestWorkload::prepare(const Point& point, exec::Sightings& sightings) {
+  const io::RequestConfig config = config_of(point);
+  // The serial reference, once per group (the handler's parameters) and request count.
+  const auto key = std::make_pair(point.group, config.requests);
+  auto it = references_.find(key);
+  if (it == references_.end()) {
+    auto handler = make_handler(point, config.requests);
+    if (!handler) throw std::runtime_error(spec_.name + ": make() returned no handler");
+    it = references_.emplace(key, io::serial_fingerprints(*handler, config.requests)).first;
+  }
+  auto handler = make_handler(point, config.requests);
+  if (!handler) throw std::runtime_error(spec_.name + ": make() returned no handler");
+  return std::make_unique<RequestsRun>(config, std::move(handler), it->second, point, sightings);
+}
+
+double RequestWorkload::bound(const Row& row) const {
+  const Point& p = *row.point;
+  if (p.mode == Mode::serial) return 1.0;
+  const auto it = row.values.find("c_measured_us");
+  const double c = std::max(it == row.values.end() ? 0.0 : it->second, 1e-3);
+  const double w = p.params.at("w_us").get<double>();
+  const double cores = p.mode == Mode::parallel ? p.cores : 1;
+  return std::min(static_cast<double>(p.in_flight), cores * (c + w) / c);
+}
+
+std::string RequestWorkload::bound_model() const {
+  return "min(K, P (c' + w) / c'): K in flight, P cores (1 concurrent), c' the point's measured "
+         "CPU per request, w the wait";
+}
+
+std::string RequestWorkload::group_title(const Point& point) const {
+  return spec_.name + " w=" + micros_text(point.params.at("w_us").get<double>());
+}
+
+std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext& context) const {
+  std::vector<std::string> lines;
+  std::vector<std::string> groups;
+  for (const Row* r : context.rows) {
+    if (r->point->headline &&
+        std::find(groups.begin(), groups.end(), r->point->group) == groups.end()) {
+      groups.push_back(r->point->group);
+    }
+  }
+  const int cores = context.allowed_cores;
+  const std::string cores_text = std::to_string(cores) + (cores == 1 ? " core" : " cores");
+  for (const auto& g : groups) {
+    const Point* gp = nullptr;
+    int k = 0;
+    for (const Row* r : context.rows) {
+      const Point& p = *r->point;
+      if (p.group != g) continue;
+      gp = &p;
+      // K = 64 speaks for the group where it ran (the default sweep's middle), else the most.
+      if (p.mode != Mode::serial) k = (p.in_flight == 64 || k == 64) ? 64 : std::max(k, p.in_flight);
+    }
+    Backend backend = Backend::eventloop;
+    if (!context.pick(g, Mode::concurrent, backend, k)) backend = Backend::threads;
+    const Row* conc = context.pick(g, Mode::concurrent, backend, k);
+    const Row* par = context.pick(g, Mode::parallel, backend, k);
+    std::ostringstream line;
+    line << group_title(*gp) << " K=" << k << ":";
+    if (conc) {
+      line << " concurrency " << speedup_text(conc->speedup) << " on 1 core (bound "
+           << speedup_text(conc->bound) << ");";
+    }
+    if (cores == 1) {
+      line << " parallelism: only 1 core is allowed, so parallel equals serial";
+    } else if (par) {
+      line << " parallelism " << speedup_text(par->speedup) << " on " << cores_text << " (bound "
+           << speedup_text(par->bound) << ")";
+    }
+    line << " [" << exec::to_string(backend) << " backend]";
+    lines.push_back(line.str());
+  }
+  return lines;
+}
+
+std::vector<std::string> RequestWorkload::verdicts(const VerdictContext& context) const {
+  return headline_verdicts(context);
+}
+
+}  // namespace cvp

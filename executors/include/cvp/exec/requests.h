@@ -1,0 +1,98 @@
+// The request engine: runs any request handler serially, with K requests in flight on one core,
+// or in parallel, on blocking threads or on event loops, and measures it.
+//
+// A handler is a request's CPU work split in two around a wait it cannot compute through (a
+// database, a remote service): before_wait() before it, after_wait() after it. The engine owns
+// everything else: who takes which request, where each worker runs (pinned, with evidence), the
+// wait itself (a blocking sleep or an event-loop timer), the clocks, and the check that every
+// request got exactly one response. Unlike the task backends (executor.h), a request run starts
+// and joins its own team, so it times itself: RequestRun::wall_s leaves the team's start and
+// join out.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "cvp/exec/evidence.h"
+#include "cvp/exec/executor.h"
+
+namespace cvp::io {
+
+// One kind of request, ids 0 .. requests-1. Requests with different ids are handled at the same
+// time by different workers; both calls for one id are made by the worker that took it,
+// before_wait() first. A handler therefore keeps whatever one request carries across its wait
+// in a slot per id that it sized up front (when it was made), and shares nothing mutable
+// between ids. Both calls are timed and counted in the measured CPU per request (c'); make
+// inputs (request texts, tables) in the constructor, outside every clock.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler();
+  // Called by the worker that took request `id`, before its wait: the CPU part (parse, compute).
+  virtual void before_wait(std::size_t id) = 0;
+  // After the wait: the second CPU part (respond); returns a fingerprint of the response (a hash
+  // of its text, say), never 0, compared with the serial handling's (serial_fingerprints).
+  virtual std::uint64_t after_wait(std::size_t id) = 0;
+};
+
+enum class WaitDistribution { fixed, exponential };
+
+struct RequestConfig {
+  double w_us = 1000;    // the wait per request, microseconds (the mean if exponential)
+  WaitDistribution distribution = WaitDistribution::fixed;
+  std::size_t requests = 1000;  // total requests in one run: ids 0 .. requests-1
+  int in_flight = 1;            // K: requests in flight at once
+  std::uint64_t seed = 1;       // draws the exponential waits, deterministically per id
+  // When set and true, workers take no new requests: the run ends early with `stopped` set and
+  // the responses not made missing (an interrupted run, not a wrong one). Checked per request.
+  const std::atomic<bool>* stop = nullptr;
+};
+
+struct RequestRun {
+  double wall_s = 0;                 // from releasing the started workers to the last response
+  std::vector<double> latencies_us;  // one per completed request: id taken to response made
+  std::size_t processed = 0;         // responses produced
+  // Duplicated responses, and missing ones (never made, or a fingerprint of 0) unless stopped.
+  // Wrong ones are found by comparing `fingerprints` with serial_fingerprints().
+  std::size_t errors = 0;
+  double cpu_us_per_request = 0;     // measured c': thread CPU time of before_wait + after_wait
+  double wait_overshoot_us = 0;      // mean of (actual wait - requested wait)
+  std::size_t cpu_samples = 0;       // requests whose CPU time was measured for c' (evenly spaced)
+  bool stopped = false;              // config.stop ended the run before every request was taken
+  // after_wait()'s fingerprint of every response, indexed by request id (0: no response), for
+  // the check against serial_fingerprints() outside the timed region.
+  std::vector<std::uint64_t> fingerprints;
+};
+
+// Runs config.requests requests through `handler` with config.in_flight in flight, on one of
+// the two backends that run requests:
+// exec::Backend::threads: in_flight threads, thread t pinned to
+//          worker_cpus[t % worker_cpus.size()], each handling one request at a time with a
+//          blocking wait (serial = 1 thread, K = 1).
+// exec::Backend::eventloop: one Asio event loop thread per entry of worker_cpus (at most
+//          in_flight loops), pinned there, the in_flight requests spread evenly over the loops
+//          as coroutines, waits as timers.
+// Workers pin themselves as the executors' workers do (exec::pin_to_cpu; a failure is counted
+// in `sightings`). Every request notes its CPU in `sightings` at its start and end, in the slot
+// of its worker (thread t notes slot t, loop l slot l: size it to the team, in_flight threads
+// or min(in_flight, worker_cpus.size()) loops, so no two workers share a slot).
+// The first exception the handler throws is rethrown here once every worker has stopped.
+// REQUIRES: backend is threads or eventloop, in_flight >= 1, requests >= in_flight,
+//           !worker_cpus.empty(), w_us finite and >= 0.
+// Throws std::invalid_argument when the REQUIRES do not hold, before any thread starts.
+RequestRun run_requests(const RequestConfig& config, RequestHandler& handler,
+                        exec::Backend backend, const std::vector<int>& worker_cpus,
+                        exec::Sightings& sightings);
+
+// The reference a run is checked against: for each id in 0 .. requests-1, before_wait then
+// after_wait on the calling thread, without waits. Costs `requests` handlings of CPU: compute
+// it once, outside every timed region (a fresh handler, or one whose runs are over).
+std::vector<std::uint64_t> serial_fingerprints(RequestHandler& handler, std::size_t requests);
+
+// How many of `fingerprints` differ from `reference` (a missing response, 0, counts too;
+// entries past either vector's end count as differing).
+std::size_t count_mismatches(const std::vector<std::uint64_t>& fingerprints,
+                             const std::vector<std::uint64_t>& reference);
+
+}  // namespace cvp::io

@@ -1,0 +1,312 @@
+// RequestWorkload (include/cvp/cvpbench.h): a user's request handler planned, named, run,
+// checked, bounded and worded the way the built-in requests workload is.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cvp/cvpbench.h"
+#include "options.h"
+#include "plan.h"
+
+namespace {
+
+using namespace cvp;
+
+std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// A toy handler: before_wait mixes the id into its slot, after_wait fingerprints the slot. With
+// `bad_id` set, the response to that id is wrong.
+class Toy final : public io::RequestHandler {
+ public:
+  static constexpr std::size_t kNone = ~std::size_t{0};
+  explicit Toy(std::size_t requests, std::size_t bad_id = kNone)
+      : slots_(requests), bad_id_(bad_id) {}
+  void before_wait(std::size_t id) override {
+    std::uint64_t h = id;
+    for (int r = 0; r < 200; ++r) h = mix(h + 1);
+    slots_[id] = h;
+  }
+  std::uint64_t after_wait(std::size_t id) override {
+    return (slots_[id] | 1) ^ (id == bad_id_ ? 0x10 : 0);
+  }
+
+ private:
+  std::vector<std::uint64_t> slots_;
+  std::size_t bad_id_;
+};
+
+RequestWorkload::Spec toy_spec() {
+  RequestWorkload::Spec spec;
+  spec.name = "toy";
+  spec.description = "a toy handler";
+  spec.make = [](std::size_t requests) { return std::make_unique<Toy>(requests); };
+  return spec;
+}
+
+const exec::Topology two_cores = exec::make_topology({{0}, {1}}, false);
+const exec::Topology one_core = exec::make_topology({{0}}, false);
+
+std::vector<Point> plan_of(RequestWorkload& w, std::vector<std::string> args,
+                           const exec::Topology& t = two_cores) {
+  args.insert(args.begin(), "toy_bench");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  const auto parsed =
+      bench::parse_command_line(static_cast<int>(argv.size()), argv.data(), t, {&w});
+  if (!parsed.options) throw std::runtime_error("no options");
+  return bench::make_plan({&w}, *parsed.options, t);
+}
+
+std::vector<std::string> names_of(const std::vector<Point>& points) {
+  std::vector<std::string> names;
+  for (const auto& p : points) names.push_back(p.name());
+  return names;
+}
+
+// The refusal of a command line, by a fresh workload (a workload keeps the options parsed into
+// it).
+std::string error_of(std::vector<std::string> args) {
+  RequestWorkload w(toy_spec());
+  try {
+    plan_of(w, std::move(args));
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(RequestWorkload, DeclaresAnIoWorkloadOnThreadsAndEventLoops) {
+  RequestWorkload toy(toy_spec());
+  EXPECT_EQ(toy.name(), "toy");
+  EXPECT_EQ(toy.kind(), Kind::io);
+  EXPECT_EQ(toy.unit().name, "requests");
+  EXPECT_EQ(toy.unit().rate_unit, "requests/s");
+  EXPECT_EQ(toy.timing(), Timing::manual);
+  EXPECT_EQ(toy.backends(), (std::vector<Backend>{Backend::threads, Backend::eventloop}));
+  EXPECT_NE(toy.bound_model().find("min(K, P (c' + w) / c')"), std::string::npos);
+}
+
+TEST(RequestWorkload, PlansSerialConcurrentAndParallelOnBothBackends) {
+  RequestWorkload toy(toy_spec());
+  const auto points = plan_of(toy, {"--toy-in-flight", "4", "--toy-requests", "40",
+                                    "--toy-w-us", "500"});
+  EXPECT_EQ(names_of(points),
+            (std::vector<std::string>{
+                "toy/w_us:500/k:1/requests:40/mode:serial/backend:threads/threads:1",
+                "toy/w_us:500/k:4/requests:40/mode:concurrent/backend:threads/threads:4",
+                "toy/w_us:500/k:4/requests:40/mode:parallel/backend:threads/threads:4",
+                "toy/w_us:500/k:4/requests:40/mode:concurrent/backend:eventloop/threads:1",
+                "toy/w_us:500/k:4/requests:40/mode:parallel/backend:eventloop/threads:2"}));
+  for (const auto& p : points) {
+    EXPECT_EQ(p.workload, "toy");
+    EXPECT_EQ(p.group, "toy/w_us:500");
+    EXPECT_EQ(p.params, (nlohmann::json{{"w_us", 500.0}, {"distribution", "fixed"},
+                                        {"k", p.in_flight}, {"requests", 40}}))
+        << p.params.dump();
+    EXPECT_DOUBLE_EQ(p.work, 40);
+    EXPECT_TRUE(p.headline);
+  }
+  EXPECT_EQ(points[1].cpus, (std::vector<int>{0}));     // K threads on the home CPU
+  EXPECT_EQ(points[2].cpus, (std::vector<int>{0, 1}));  // spread over the cores
+  EXPECT_EQ(points[2].cores, 2);
+  EXPECT_EQ(points[4].in_flight, 4);
+  EXPECT_EQ(points[1].origin, "--toy-in-flight 4");
+}
+
+TEST(RequestWorkload, SizesRunsAutomaticallyFromTheSpec) {
+  RequestWorkload toy(toy_spec());
+  const auto points = plan_of(toy, {});
+  // Defaults: w = 1 ms, K = 8 and 64; about 0.3 s of waiting per run.
+  ASSERT_FALSE(points.empty());
+  EXPECT_EQ(points.front().name(), "toy/w_us:1000/k:1/requests:300/mode:serial/backend:threads/threads:1");
+  int concurrent = 0;
+  for (const auto& p : points) {
+    if (p.mode == Mode::concurrent) {
+      ++concurrent;
+      EXPECT_TRUE(p.in_flight == 8 || p.in_flight == 64) << p.name();
+      EXPECT_EQ(p.params.at("requests").get<std::size_t>(), p.in_flight == 8 ? 2400u : 19200u)
+          << p.name();
+      EXPECT_EQ(p.origin, "the default --toy-in-flight " + std::to_string(p.in_flight));
+    }
+  }
+  EXPECT_EQ(concurrent, 4);  // two K, two backends
+  // --quick aims at 0.08 s; a CPU estimate caps a run at what one core can do.
+  const auto quick = plan_of(toy, {"--quick"});
+  EXPECT_EQ(quick.front().params.at("requests").get<std::size_t>(), 80u);
+  auto spec = toy_spec();
+  spec.cpu_us = 100;
+  spec.in_flight = {64};
+  RequestWorkload heavy(spec);
+  for (const auto& p : plan_of(heavy, {"--backend", "eventloop"})) {
+    if (p.mode == Mode::concurrent) {
+      // One core: at most (100 + 1000) / 100 = 11 requests' worth at once, 0.3 s of them.
+      EXPECT_EQ(p.params.at("requests").get<std::size_t>(), 3000u) << p.name();
+    }
+  }
+}
+
+TEST(RequestWorkload, FlagsArePrefixedWithItsName) {
+  RequestWorkload toy(toy_spec());
+  const auto points = plan_of(toy, {"--toy-wait", "exponential", "--toy-in-flight", "2",
+                                    "--toy-requests", "10", "--backend", "eventloop"});
+  ASSERT_FALSE(points.empty());
+  for (const auto& p : points) {
+    EXPECT_EQ(p.group, "toy/w_us:1000/wait:exp");
+    EXPECT_EQ(p.params.at("distribution"), "exponential");
+    // The serial baseline runs on threads; everything else on event loops only.
+    EXPECT_TRUE(p.mode == Mode::serial || p.backend == Backend::eventloop) << p.name();
+  }
+  EXPECT_NE(error_of({"--toy-in-flight", "0"}).find("at least 1"), std::string::npos);
+  EXPECT_NE(error_of({"--toy-w-us", "-3"}).find("must be >= 0"), std::string::npos);
+  EXPECT_NE(error_of({"--toy-requests", "0"}).find("at least one request"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--in-flight", "4"}).find("--in-flight"), std::string::npos);
+  // Fewer requests than in flight is refused for the points that would run.
+  EXPECT_EQ(error_of({"--toy-requests", "3", "--toy-in-flight", "4"}),
+            "--toy-requests 3: fewer requests than the 4 in flight of "
+            "toy/w_us:1000/k:4/requests:3/mode:concurrent/backend:threads/threads:4; give at "
+            "least 4.");
+
+  auto spec = toy_spec();
+  spec.flag_prefix = "--";
+  RequestWorkload plain(spec);
+  EXPECT_EQ(plan_of(plain, {"--in-flight", "2", "--requests", "8"}).back().name(),
+            "toy/w_us:1000/k:2/requests:8/mode:parallel/backend:eventloop/threads:2");
+}
+
+TEST(RequestWorkload, RefusesABrokenSpec) {
+  auto no_make = toy_spec();
+  no_make.make = nullptr;
+  EXPECT_THROW(RequestWorkload{no_make}, std::invalid_argument);
+  auto no_name = toy_spec();
+  no_name.name.clear();
+  EXPECT_THROW(RequestWorkload{no_name}, std::invalid_argument);
+  auto bad_k = toy_spec();
+  bad_k.in_flight = {8, 0};
+  EXPECT_THROW(RequestWorkload{bad_k}, std::invalid_argument);
+  auto bad_wait = toy_spec();
+  bad_wait.wait_us = -1;
+  EXPECT_THROW(RequestWorkload{bad_wait}, std::invalid_argument);
+  EXPECT_NO_THROW(RequestWorkload{toy_spec()});
+}
+
+Row row_of(const Point& p, double speedup, double c_us, const Workload& w) {
+  Row r;
+  r.point = &p;
+  r.ok = true;
+  r.speedup = speedup;
+  r.values["c_measured_us"] = c_us;
+  r.bound = w.bound(r);
+  return r;
+}
+
+TEST(RequestWorkload, BoundsEachPointByItsOwnMeasuredCpu) {
+  RequestWorkload toy(toy_spec());
+  const auto points = plan_of(toy, {"--toy-in-flight", "64", "--toy-requests", "640"});
+  for (const auto& p : points) {
+    const Row r = row_of(p, 1, 100, toy);  // c' = 100 us, w = 1000 us: (c' + w) / c' = 11
+    switch (p.mode) {
+      case Mode::serial: EXPECT_DOUBLE_EQ(r.bound, 1); break;
+      case Mode::concurrent: EXPECT_DOUBLE_EQ(r.bound, 11); break;
+      case Mode::parallel: EXPECT_DOUBLE_EQ(r.bound, 22); break;
+    }
+    EXPECT_DOUBLE_EQ(row_of(p, 1, 1, toy).bound, p.mode == Mode::serial ? 1 : 64);  // K caps it
+  }
+}
+
+TEST(RequestWorkload, VerdictNamesConcurrencyAndParallelismWithTheirBounds) {
+  RequestWorkload toy(toy_spec());
+  const auto points = plan_of(toy, {"--toy-requests", "1280"});
+  std::vector<Row> rows;
+  for (const auto& p : points) {
+    const double speedup = p.mode == Mode::serial ? 1 : p.mode == Mode::concurrent ? 40 : 60;
+    rows.push_back(row_of(p, speedup, 10, toy));
+  }
+  VerdictContext context;
+  for (const auto& r : rows) context.rows.push_back(&r);
+  context.allowed_cores = 2;
+  EXPECT_EQ(toy.verdicts(context),
+            (std::vector<std::string>{"toy w=1ms K=64: concurrency x40.0 on 1 core (bound x64.0); "
+                                      "parallelism x60.0 on 2 cores (bound x64.0) [eventloop "
+                                      "backend]"}));
+  // Without the event loop, the threads backend speaks.
+  context.rows.clear();
+  for (const auto& r : rows) {
+    if (r.point->backend == Backend::threads) context.rows.push_back(&r);
+  }
+  EXPECT_NE(toy.verdicts(context)[0].find("[threads backend]"), std::string::npos);
+
+  RequestWorkload alone(toy_spec());
+  const auto single = plan_of(alone, {"--toy-requests", "1280"}, one_core);
+  std::vector<Row> single_rows;
+  for (const auto& p : single) single_rows.push_back(row_of(p, p.mode == Mode::serial ? 1 : 30, 10, alone));
+  VerdictContext one;
+  for (const auto& r : single_rows) one.rows.push_back(&r);
+  one.allowed_cores = 1;
+  EXPECT_EQ(alone.verdicts(one),
+            (std::vector<std::string>{"toy w=1ms K=64: concurrency x30.0 on 1 core (bound x64.0); "
+                                      "parallelism: only 1 core is allowed, so parallel equals "
+                                      "serial [eventloop backend]"}));
+}
+
+const Point& find(const std::vector<Point>& points, Mode mode, Backend backend) {
+  for (const auto& p : points) {
+    if (p.mode == mode && p.backend == backend) return p;
+  }
+  throw std::runtime_error("no such point");
+}
+
+// A real run of each kind: right responses pass, a spoiled one fails, and a handler that is
+// wrong for one request in runs (but not in the serial reference) is caught and counted.
+TEST(RequestWorkload, ChecksEveryRunAgainstTheSerialHandling) {
+  int made = 0;
+  auto spec = toy_spec();
+  spec.make = [&made](std::size_t requests) {
+    // The first handler made computes the serial reference; later ones are wrong for id 7.
+    return std::make_unique<Toy>(requests, made++ == 0 ? Toy::kNone : 7);
+  };
+  RequestWorkload wrong(spec);
+  RequestWorkload right(toy_spec());
+  const std::vector<std::string> args{"--toy-in-flight", "4", "--toy-requests", "40",
+                                      "--toy-w-us", "200"};
+  const auto right_points = plan_of(right, args);
+  const auto wrong_points = plan_of(wrong, args);
+  for (const Mode mode : {Mode::concurrent, Mode::parallel}) {
+    for (const Backend backend : {Backend::threads, Backend::eventloop}) {
+      const Point& p = find(right_points, mode, backend);
+      exec::Sightings sightings(p.threads);
+      auto run = right.prepare(p, sightings);
+      run->warm_up();
+      const Execution e = run->execute();
+      EXPECT_GT(e.wall_s, 0) << p.name();
+      EXPECT_EQ(e.latencies_us.size(), 40u) << p.name();
+      EXPECT_EQ(e.values.count("c_measured_us"), 1u);
+      EXPECT_EQ(e.values.count("wait_overshoot_us"), 1u);
+      EXPECT_EQ(run->verify(), "") << p.name();
+      EXPECT_EQ(run->wrong_items(), 0u);
+      run->corrupt();
+      EXPECT_NE(run->verify(), "") << p.name();
+      EXPECT_EQ(run->wrong_items(), 1u);
+
+      const Point& q = find(wrong_points, mode, backend);
+      exec::Sightings seen(q.threads);
+      auto bad = wrong.prepare(q, seen);
+      bad->execute();
+      EXPECT_EQ(bad->verify(),
+                "1 of 40 responses differ from the serial handling's (wrong, missing or "
+                "duplicated)")
+          << q.name();
+      EXPECT_EQ(bad->wrong_items(), 1u);
+    }
+  }
+  EXPECT_GE(made, 5);  // one reference, then one handler per prepared point
+}
+
+}  // namespace

@@ -1,0 +1,118 @@
+"""The examples (examples/), built out of tree against the installed package, run as a user runs
+them: each writes a run folder whose summary validates, holds its workload's kind and rows in
+every mode, and is read by `scripts/cvp report` and `scripts/cvp compare`.
+
+scripts/test.sh installs the package, builds examples/ against it and sets
+CVPBENCH_EXAMPLES_DIR to that build folder."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2e_support import ROOT, load_summary, run
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from cvptools import io as cvp_io  # noqa: E402
+
+PYTHON = "/usr/bin/python3"
+CVP = ROOT / "scripts" / "cvp"
+
+BUILD_HINT = ("rm -rf build/install build/examples && "
+              "cmake --install build/release --prefix $PWD/build/install && "
+              "cmake -S examples -B build/examples -DCMAKE_PREFIX_PATH=$PWD/build/install && "
+              "cmake --build build/examples, then CVPBENCH_EXAMPLES_DIR=$PWD/build/examples "
+              "(bash scripts/test.sh does all of it)")
+
+# name: (program, workload, kind, extra arguments that keep the run short)
+EXAMPLES = {
+    "collatz": ("collatz_bench", "collatz", "cpu", ["--collatz-n", "200000"]),
+    "handler": ("handler_bench", "orders", "io", ["--orders-w-us", "500"]),
+}
+
+
+@pytest.fixture(scope="session")
+def examples_dir():
+    configured = os.environ.get("CVPBENCH_EXAMPLES_DIR")
+    if not configured:
+        pytest.fail("CVPBENCH_EXAMPLES_DIR is not set: the examples are tested as built out of "
+                    "tree against the installed package; build them with " + BUILD_HINT)
+    path = Path(configured)
+    if not path.is_dir():
+        pytest.fail(f"CVPBENCH_EXAMPLES_DIR={path} is not a folder; build the examples with "
+                    + BUILD_HINT)
+    return path
+
+
+@pytest.fixture(scope="module", params=sorted(EXAMPLES))
+def example_run(request, examples_dir, tmp_path_factory):
+    program, workload, kind, extra = EXAMPLES[request.param]
+    binary = examples_dir / program
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist; build the examples with " + BUILD_HINT)
+    folder = tmp_path_factory.mktemp(request.param) / "out"
+    result = run(binary, ["--quick", *extra, "--out", str(folder)], cwd=folder.parent)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return folder, result, workload, kind
+
+
+def test_the_example_prints_its_table_and_verdict(example_run):
+    _, result, workload, _ = example_run
+    assert "workload" in result.stdout and "speedup" in result.stdout, result.stdout
+    assert any(line.startswith(workload + " ") and "concurrency" in line
+               for line in result.stdout.splitlines()), result.stdout
+
+
+def test_the_summary_validates_and_holds_every_mode(example_run):
+    folder, _, workload, kind = example_run
+    loaded = cvp_io.load_run(str(folder))  # the schema check cvp itself makes
+    assert loaded.format == cvp_io.SUMMARY
+    summary = load_summary(folder)
+    assert [w["name"] for w in summary["workloads"]] == [workload]
+    assert summary["workloads"][0]["kind"] == kind
+    rows = summary["results"]
+    assert rows and all(r["workload"] == workload and r["kind"] == kind for r in rows)
+    modes = {r["mode"] for r in rows}
+    if summary["machine"]["allowed_cores"] > 1:
+        assert modes == {"serial", "concurrent", "parallel"}
+    else:
+        assert {"serial", "concurrent"} <= modes
+    assert all(r["verified"] for r in rows), [r["name"] for r in rows if not r["verified"]]
+    assert not summary.get("errors"), summary.get("errors")
+    if kind == "io":
+        assert {r["backend"] for r in rows if r["mode"] != "serial"} == {"threads", "eventloop"}
+        for r in rows:
+            assert r["io"]["errors"] == 0
+            assert r["io"]["c_measured_us"] > 0
+            assert r["params"]["requests"] == r["work"]["per_execution"]
+
+
+def _cvp(*args, cwd):
+    return subprocess.run([PYTHON, str(CVP), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cvp_report_reads_it(example_run, tmp_path):
+    folder, _, _, _ = example_run
+    page = tmp_path / "report.html"
+    result = _cvp("report", str(folder), "-o", str(page), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert page.stat().st_size > 0
+
+
+def test_cvp_compare_calls_a_run_the_same_as_itself(example_run, tmp_path):
+    folder, _, _, _ = example_run
+    result = _cvp("compare", str(folder), str(folder), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "overall:" in result.stdout, result.stdout
+    as_json = _cvp("compare", str(folder), str(folder), "--json", "-", cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    comparison = json.loads(as_json.stdout)
+    summary = load_summary(folder)
+    assert len(comparison["benchmarks"]) == len(summary["results"])
+    assert not comparison["only_in_a"] and not comparison["only_in_b"]
+    assert all(b["change"] not in ("slower", "faster") for b in comparison["benchmarks"])
+    assert comparison["overall"]["change"] is None

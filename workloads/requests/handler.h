@@ -1,0 +1,42 @@
+// The simulated request handler (requests.h) as the request engine runs it
+// (cvp::io::RequestHandler, cvp/exec/requests.h): the request texts are made up front, the
+// parse and the CPU work happen before the wait, the JSON response after it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cvp/exec/requests.h"
+#include "requests/requests.h"
+
+namespace cvp::requests {
+
+// What a response is compared by: a hash of its text, never 0.
+std::uint64_t fingerprint(std::string_view response);
+
+class Handler final : public io::RequestHandler {
+ public:
+  // Requests 0 .. requests-1, made from `seed` (make_request), each handled with `rounds` rounds
+  // of CPU work (rounds_for(c_us)): the texts are made here, outside every clock.
+  Handler(std::size_t requests, std::uint64_t seed, std::uint64_t rounds);
+
+  // Parses request `id` and does its CPU work (prepare_rounds), into the id's own slot.
+  void before_wait(std::size_t id) override;
+  // Builds the response from the id's slot (respond) and returns its fingerprint.
+  std::uint64_t after_wait(std::size_t id) override;
+
+  std::uint64_t rounds() const { return rounds_; }
+  const std::string& request(std::size_t id) const { return requests_[id]; }
+
+ private:
+  std::uint64_t rounds_;
+  std::vector<std::string> requests_;
+  // One per id, written and read only by the worker that took the id: what the request carries
+  // across its wait.
+  std::vector<Prepared> prepared_;
+};
+
+}  // namespace cvp::requests

@@ -26,7 +26,8 @@ def test_summary_validates_against_the_schema(tiny_run):
     summary = load_summary(folder)
     jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
     assert summary["schema_version"] == 1
-    assert {r["workload"] for r in summary["results"]} == {"matmul", "requests"}
+    assert {r["workload"] for r in summary["results"]} == {"matmul", "requests", "triad"}
+    assert {r["kind"] for r in summary["results"]} == {"cpu", "io", "memory"}
     assert {r["mode"] for r in summary["results"]} == {"serial", "concurrent", "parallel"} or \
         summary["machine"]["allowed_cores"] == 1
 

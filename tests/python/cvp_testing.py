@@ -284,3 +284,14 @@ def table_cells(line):
             i += 1
     cells.append("".join(cell))
     return cells[1:-1] if line.startswith("|") and line.endswith("|") else cells
+
+
+def json_paths(node, prefix=()):
+    """Every path (a tuple of keys and indices) to a value inside a JSON document."""
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from json_paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from json_paths(v, prefix + (i,))

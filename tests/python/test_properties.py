@@ -11,7 +11,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from cvp_testing import GOLDEN  # noqa: E402
+from cvp_testing import GOLDEN, json_paths  # noqa: E402
 from cvptools import CvpError, export, io, results  # noqa: E402
 
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -63,19 +63,8 @@ def test_any_json_document(tmp_path, doc):
     _expect_clean(path)
 
 
-def _paths(node, prefix=()):
-    """Every (path) to a value inside a document."""
-    yield prefix
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, prefix + (i,))
-
-
-SUMMARY_PATHS = [p for p in _paths(SUMMARY) if p]
-RAW_PATHS = [p for p in _paths(RAW) if p]
+SUMMARY_PATHS = [p for p in json_paths(SUMMARY) if p]
+RAW_PATHS = [p for p in json_paths(RAW) if p]
 
 
 def _mutate(doc, path, action, value):

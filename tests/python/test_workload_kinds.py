@@ -21,7 +21,7 @@ import re
 
 import pytest
 
-from cvp_testing import GOLDEN, assert_clean_error, run_cvp, write_json
+from cvp_testing import GOLDEN, assert_clean_error, json_paths, run_cvp, write_json
 from cvptools import CvpError, compare, export, gate, io, plots, report, results
 
 PLUGINS = GOLDEN / "plugins"
@@ -649,31 +649,21 @@ except ImportError:  # pragma: no cover - the property tests need Hypothesis
     given = None
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, prefix + (i,))
-
-
 def _new_field_paths(doc):
     """Paths into the new fields (workloads, kind, group, work, headline, bound_model, values,
     throughput, the context pairs) of the first rows of each kind."""
     if "results" not in doc:
         return [("context", k) for k in ("cvpbench_workload_kinds", "cvpbench_work_units")] + \
-            [p for p in _paths(doc["benchmarks"][:8], ("benchmarks",)) if len(p) > 1]
+            [p for p in json_paths(doc["benchmarks"][:8], ("benchmarks",)) if len(p) > 1]
     firsts = {}
     for i, r in enumerate(doc["results"]):
         firsts.setdefault(r["kind"], i)
-    out = [p for p in _paths(doc["workloads"], ("workloads",))]
+    out = [p for p in json_paths(doc["workloads"], ("workloads",))]
     for i in firsts.values():
         for key in ("kind", "group", "work", "headline", "bound_model", "values", "throughput",
                     "workload", "name"):
             if key in doc["results"][i]:
-                out += list(_paths(doc["results"][i][key], ("results", i, key)))
+                out += list(json_paths(doc["results"][i][key], ("results", i, key)))
     return out
 
 

@@ -2,7 +2,16 @@
 // that many threads (the default is the number of allowed CPUs, too few for concurrent or
 // oversubscribed teams), and an arena observer that pins each thread to its slot's CPU as it
 // joins. The calling thread takes a slot too and is pinned for the duration of run().
+//
+// Several teams may be alive at once (the harness prepares a baseline and its points together
+// and measures them in turns). oneTBB obeys the smallest of the live global_controls of
+// max_allowed_parallelism, so each team holding its own would starve the larger teams of
+// workers; instead one control, sized to the largest live team, is shared. Each arena still
+// admits only its own team.
 #include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include <oneapi/tbb/blocked_range.h>
@@ -19,6 +28,55 @@ namespace cvp::exec {
 namespace {
 
 class TbbExecutor;
+
+// The one global_control of the process's TBB teams: the largest live team's size.
+class WorkerSupply {
+ public:
+  explicit WorkerSupply(std::size_t team) : team_(team) {
+    const std::lock_guard<std::mutex> lock(mutex());
+    sizes().insert(team_);
+    resize();
+  }
+  ~WorkerSupply() {
+    const std::lock_guard<std::mutex> lock(mutex());
+    sizes().erase(sizes().find(team_));
+    resize();
+  }
+  WorkerSupply(const WorkerSupply&) = delete;
+  WorkerSupply& operator=(const WorkerSupply&) = delete;
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::multiset<std::size_t>& sizes() {
+    static std::multiset<std::size_t> s;
+    return s;
+  }
+  static std::unique_ptr<tbb::global_control>& control() {
+    static std::unique_ptr<tbb::global_control> c;
+    return c;
+  }
+  static std::size_t& current() {
+    static std::size_t n = 0;
+    return n;
+  }
+  // The new control is made before the old one goes, so the limit never falls to the default.
+  static void resize() {
+    const std::size_t wanted = sizes().empty() ? 0 : *sizes().rbegin();
+    if (wanted == current()) return;
+    std::unique_ptr<tbb::global_control> next;
+    if (wanted > 0) {
+      next = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                   wanted);
+    }
+    control().reset();
+    control() = std::move(next);
+    current() = wanted;
+  }
+  std::size_t team_;
+};
 
 class PinningObserver final : public tbb::task_scheduler_observer {
  public:
@@ -40,8 +98,7 @@ class TbbExecutor final : public Executor {
  public:
   TbbExecutor(std::vector<int> worker_cpus, Sightings* sightings)
       : Executor(Backend::tbb, std::move(worker_cpus), sightings),
-        control_(tbb::global_control::max_allowed_parallelism,
-                 static_cast<std::size_t>(threads())),
+        supply_(static_cast<std::size_t>(threads())),
         arena_(threads(), 1),
         observer_(arena_, [this](int slot) { pin_slot(slot); }) {}
 
@@ -101,7 +158,7 @@ class TbbExecutor final : public Executor {
     pin_worker(slot);
   }
 
-  tbb::global_control control_;
+  WorkerSupply supply_;
   tbb::task_arena arena_;
   PinningObserver observer_;
 };

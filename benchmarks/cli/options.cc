@@ -225,8 +225,8 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
                                      const std::vector<Workload*>& workloads) {
   Options o;
   std::vector<std::string> threads_raw, backends_raw;
-  std::string cpus_raw, reps_raw, min_time_raw;
-  std::vector<std::string> faults_raw;
+  std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw;
+  std::vector<std::string> faults_raw, slowdowns_raw;
 
   std::vector<Backend> known_backends;
   for (Backend b : exec::every_backend()) {
@@ -265,12 +265,25 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
                  "cores, the cores, all logical CPUs where SMT exists, 2 x logical CPUs)")
       ->type_name("LIST")
       ->expected(1, 1 << 20);
-  app.add_option("--repetitions", reps_raw, "Repetitions of every benchmark (default 5, quick 3)")
+  app.add_option("--repetitions", reps_raw,
+                 "Undisturbed blocks (repetitions) of every benchmark, at least (default 6)")
       ->type_name("N");
   app.add_option("--min-time", min_time_raw,
-                 "Minimum seconds per repetition of a benchmark timed by the harness (default "
-                 "0.2, quick 0.05)")
+                 "Timed seconds of one block of executions (default 0.1, quick 0.05)")
       ->type_name("SECONDS");
+  app.add_option("--precision", precision_raw,
+                 "Keep sampling each benchmark until the 95% CI half-width of its speedup is at "
+                 "most this share of it, e.g. 0.02 or 2% (default 2%, quick 5%; 0: exactly "
+                 "--repetitions blocks)")
+      ->type_name("P");
+  app.add_option("--budget", budget_raw,
+                 "Seconds of sampling for the whole run, shared among the benchmarks (default "
+                 "480, quick 30); the --repetitions blocks always run")
+      ->type_name("SECONDS");
+  app.add_option("--seed", seed_raw,
+                 "Seed of the order of the blocks in each round (default 1: two runs with the "
+                 "same seed measure in the same order)")
+      ->type_name("N");
   app.add_option("--out", o.out,
                  "Folder for this run's files (must not already hold results); default: a new "
                  "folder cvpbench-runs/HOST-DATE")
@@ -295,6 +308,12 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
                  "(wrong:REGEX) or an exception (throw:REGEX) in the benchmarks whose name "
                  "matches REGEX; they are reported as failed and the exit code is 1")
       ->type_name("KIND:REGEX")
+      ->expected(1, 64);
+  app.add_option("--inject-slowdown", slowdowns_raw,
+                 "For measuring what a comparison can detect: lengthen every timed execution of "
+                 "the benchmarks whose name matches REGEX by PCT percent of its own time (busy "
+                 "work in the timed region), e.g. 5:^matmul/n:512/mode:serial/")
+      ->type_name("PCT:REGEX")
       ->expected(1, 64);
 
   ParsedCommandLine result;
@@ -321,8 +340,35 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   }
 
   if (o.quick) {
-    o.repetitions = 3;
     o.min_time_s = 0.05;
+    o.precision = 0.05;
+    o.budget_s = 30;
+  }
+  if (!precision_raw.empty()) {
+    std::string text = precision_raw;
+    double scale = 1;
+    if (text.back() == '%') {
+      text.pop_back();
+      scale = 0.01;
+    }
+    const double v = text.empty() ? -1 : parse_real("--precision", text) * scale;
+    if (!(v >= 0 && v < 1)) {
+      throw UsageError("--precision " + precision_raw +
+                       ": give a share of the speedup from 0 (off) to below 1, e.g. 0.02 or 2%.");
+    }
+    o.precision = v;
+  }
+  if (!budget_raw.empty()) {
+    const double t = parse_real("--budget", budget_raw);
+    if (!(t > 0 && t <= 7 * 24 * 3600)) {
+      throw UsageError("--budget " + budget_raw + ": must be > 0 and at most a week of seconds.");
+    }
+    o.budget_s = t;
+  }
+  if (!seed_raw.empty()) {
+    const long long v = parse_integer("--seed", seed_raw);
+    if (v < 0) throw UsageError("--seed " + seed_raw + ": must be 0 or more.");
+    o.seed = v;
   }
   if (!reps_raw.empty()) {
     const long long r = parse_integer("--repetitions", reps_raw);
@@ -392,6 +438,30 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     }
     const Pattern check("--inject-fault", pattern);
     o.faults.push_back({kind, pattern});
+  }
+
+  for (const auto& f : slowdowns_raw) {
+    const auto colon = f.find(':');
+    const std::string pct = f.substr(0, colon);
+    double v = -1;
+    if (colon != std::string::npos && !pct.empty()) {
+      try {
+        v = parse_real("--inject-slowdown", pct);
+      } catch (const UsageError&) {
+        v = -1;
+      }
+    }
+    if (!(v > 0 && v <= 1000)) {
+      throw UsageError("--inject-slowdown " + f +
+                       ": give PCT:REGEX with PCT a percentage above 0 and at most 1000, e.g. "
+                       "5:^matmul/.");
+    }
+    const std::string pattern = f.substr(colon + 1);
+    if (pattern.empty()) {
+      throw UsageError("--inject-slowdown " + f + ": the regular expression after the colon is empty.");
+    }
+    const Pattern check("--inject-slowdown", pattern);
+    o.slowdowns.push_back({v / 100.0, pattern});
   }
 
   if (!o.filter.empty()) {

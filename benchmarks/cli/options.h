@@ -27,13 +27,24 @@ struct FaultInjection {
   std::string pattern;
 };
 
+// A slowdown planted on purpose, to measure what a comparison can detect: every timed
+// execution of the benchmarks whose name matches `pattern` lengthened by `fraction` of its time.
+struct SlowdownOption {
+  double fraction = 0;
+  std::string pattern;
+};
+
 struct Options {
   bool quick = false;
   bool list_only = false;          // --list: print the benchmark names and exit
   std::string filter;              // regex over benchmark names; empty runs all
   std::vector<int> threads;        // thread counts for both sweeps; empty: the default sweeps
-  int repetitions = 5;
-  double min_time_s = 0.2;         // per repetition, for workloads timed by the harness
+  int repetitions = 6;             // undisturbed blocks of every point, at least
+  double min_time_s = 0.1;         // timed seconds of one block
+  double precision = 0.02;         // target 95% CI half-width of every speedup; 0: off
+  double budget_s = 480;           // seconds of sampling for the whole run
+  long long seed = 1;              // the order of the blocks in each round
+  std::vector<SlowdownOption> slowdowns;  // --inject-slowdown PCT:REGEX
   std::optional<std::string> out;  // the run's folder; empty: a new folder under ./cvpbench-runs
   std::vector<int> cpus;           // CPUs to use (subset of the allowed set); empty: all allowed
   std::vector<Backend> backends;   // empty: all

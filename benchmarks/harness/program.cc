@@ -15,6 +15,7 @@
 #include <csignal>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <algorithm>
 #include <iostream>
 #include <string>
@@ -87,6 +88,14 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
                               ": matches no benchmark that will run (see --list for the names).");
     }
   }
+  for (const auto& s : options.slowdowns) {
+    const bench::Pattern pattern("--inject-slowdown", s.pattern);
+    if (std::none_of(points.begin(), points.end(),
+                     [&](const Point& p) { return pattern.found_in(p.name()); })) {
+      throw bench::UsageError("--inject-slowdown " + s.pattern +
+                              ": matches no benchmark that will run (see --list for the names).");
+    }
+  }
   bench::install_interrupt_handlers();
   bench::RunFolder run_folder(options.out);
   const std::string folder = run_folder.path();
@@ -105,8 +114,15 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   const bench::NoiseSnapshot noise_before = bench::take_noise_snapshot();
   const auto busy_before = bench::busy_cpus(settle, noise_before, topology.allowed);
 
-  std::fprintf(stderr, "cvpbench %s: %zu benchmarks x %d repetitions on %s\n", CVP_VERSION,
+  std::fprintf(stderr, "cvpbench %s: %zu benchmarks x %d or more blocks on %s\n", CVP_VERSION,
                points.size(), options.repetitions, topology.cpu_model.c_str());
+  if (options.precision > 0) {
+    std::fprintf(stderr, "sampling each speedup to +-%.1f%% (95%% CI) within %.0f s\n",
+                 100 * options.precision, options.budget_s);
+  }
+  if (!options.slowdowns.empty()) {
+    std::fprintf(stderr, "slowdowns are injected on purpose (--inject-slowdown)\n");
+  }
   std::fprintf(stderr, "allowed CPUs %s: %d core%s, %d logical%s; serial and concurrent run on CPU %d\n",
                exec::format_cpu_list(topology.allowed).c_str(), topology.allowed_cores(),
                topology.allowed_cores() == 1 ? "" : "s", topology.allowed_logical(),
@@ -145,14 +161,8 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     w->set_up();
   }
 
-  std::vector<std::string> gb_args = {
-      argv[0],
-      "--benchmark_out=" + raw_for_writer,
-      "--benchmark_out_format=json",
-      "--benchmark_repetitions=" + std::to_string(options.repetitions),
-      "--benchmark_enable_random_interleaving=true",
-      "--benchmark_min_time=" + std::to_string(options.min_time_s),
-  };
+  // Google Benchmark's context block and reporter write the raw file; the sampling is ours.
+  std::vector<std::string> gb_args = {argv[0]};
   std::vector<char*> gb_argv;
   for (auto& a : gb_args) gb_argv.push_back(a.data());
   int gb_argc = static_cast<int>(gb_argv.size());
@@ -170,17 +180,30 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   benchmark::AddCustomContext("cvpbench_workload_kinds", kinds);
   benchmark::AddCustomContext("cvpbench_work_units", units);
 
-  bench::Session session(std::move(points), workloads, options.repetitions, options.min_time_s,
-                         options.faults);
-  session.register_all();
-  bench::CollectingReporter reporter(session);
-  bench::StrictJsonReporter file_reporter;
-  const auto started = exec::UsageSnapshot::now();
-  benchmark::RunSpecifiedBenchmarks(&reporter, &file_reporter);
-  session.finish_progress((exec::UsageSnapshot::now() - started).wall_s, bench::interrupted());
+  std::vector<bench::SlowdownInjection> slowdowns;
+  for (const auto& s : options.slowdowns) slowdowns.push_back({s.fraction, s.pattern});
+  bench::Sampling sampling;
+  sampling.min_rounds = options.repetitions;
+  sampling.precision = options.precision;
+  sampling.budget_s = options.budget_s;
+  sampling.block_s = options.min_time_s;
+  sampling.seed = static_cast<std::uint64_t>(options.seed);
+  sampling.max_rounds = std::max(options.precision > 0 ? 1000 : 0, 3 * options.repetitions + 10);
+  bench::Session session(std::move(points), workloads, sampling, options.faults, slowdowns);
+  session.run();
+  {
+    std::ofstream raw_out(raw_for_writer, std::ios::out | std::ios::trunc);
+    bench::StrictJsonReporter file_reporter;
+    file_reporter.SetOutputStream(&raw_out);
+    file_reporter.SetErrorStream(&std::cerr);
+    file_reporter.ReportContext(benchmark::BenchmarkReporter::Context());
+    file_reporter.ReportRuns(session.raw_runs());
+    file_reporter.Finalize();
+    raw_out.flush();
+  }
   benchmark::Shutdown();
-  // Google Benchmark writes through a stream whose failures it does not report: a full disk or
-  // a file-size limit would leave a torn file. Check it is whole before anything is published.
+  // A stream's failures are not reported by the reporter: a full disk or a file-size limit
+  // would leave a torn file. Check it is whole before anything is published.
   const auto raw = bench::read_file_nofollow(raw_staged);
   if (!raw || !nlohmann::json::accept(*raw)) {
     throw std::runtime_error(
@@ -193,9 +216,12 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
       bench::assess_noise(noise_before, bench::take_noise_snapshot(), topology.allowed,
                           ::sysconf(_SC_CLK_TCK), busy_before);
 
-  std::size_t stopped_samples = 0;
+  std::size_t stopped_samples = 0, disturbed_samples = 0;
   for (auto& m : session.measurements()) {
-    stopped_samples += m.excluded.size();
+    for (const auto& s : m.excluded) {
+      stopped_samples += s.stopped ? 1 : 0;
+      disturbed_samples += s.stopped ? 0 : 1;
+    }
     if (m.samples.empty() && !m.excluded.empty() && m.error.empty()) {
       m.error = "every repetition was timed across a stop of the process (SIGSTOP or SIGTSTP); "
                 "run it again";
@@ -211,7 +237,12 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     noise_seen.noisy = true;
     noise_seen.reasons.push_back(
         "the process was stopped and resumed during " + std::to_string(stopped_samples) +
-        " timed repetition(s); they are excluded from the medians (excluded_samples)");
+        " timed block(s); they are excluded from the medians and were measured again "
+        "(excluded_samples)");
+  }
+  if (disturbed_samples > 0) {
+    // Set aside and measured again: the medians are clean, so the run is not called noisy for it.
+    summary["disturbed_blocks"] = disturbed_samples;
   }
   summary["noisy"] = noise_seen.noisy;
   summary["noise_reasons"] = noise_seen.reasons;

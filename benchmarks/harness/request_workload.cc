@@ -303,19 +303,38 @@ std::unique_ptr<Run> RequestWorkload::prepare(const Point& point, exec::Sighting
   return std::make_unique<RequestsRun>(config, std::move(handler), it->second, point, sightings);
 }
 
+namespace {
+
+double value_of(const Row& row, const char* key) {
+  const auto it = row.values.find(key);
+  return it == row.values.end() ? 0.0 : it->second;
+}
+
+}  // namespace
+
+// Each of the K requests in flight takes at least c' + w + o_s (its CPU, the wait asked for and
+// the timer's overshoot the serial requests saw), and the P cores give at most P seconds of CPU
+// a second, c' per request; the serial request took T_s. All four are measured in this run.
 double RequestWorkload::bound(const Row& row) const {
   const Point& p = *row.point;
   if (p.mode == Mode::serial) return 1.0;
-  const auto it = row.values.find("c_measured_us");
-  const double c = std::max(it == row.values.end() ? 0.0 : it->second, 1e-3);
+  const double c = std::max(value_of(row, "c_measured_us"), 1e-3);
   const double w = p.params.at("w_us").get<double>();
   const double cores = p.mode == Mode::parallel ? p.cores : 1;
-  return std::min(static_cast<double>(p.in_flight), cores * (c + w) / c);
+  const double k = static_cast<double>(p.in_flight);
+  const Row* base = row.baseline;
+  if (base == nullptr || base->median_s <= 0 || base->point == nullptr || base->point->work <= 0) {
+    return std::min(k, cores * (c + w) / c);  // no serial time measured: the nominal model
+  }
+  const double t_s = base->median_s / base->point->work * 1e6;
+  const double overshoot = std::max(0.0, value_of(*base, "wait_overshoot_us"));
+  return std::min(k * t_s / (c + w + overshoot), cores * t_s / c);
 }
 
 std::string RequestWorkload::bound_model() const {
-  return "min(K, P (c' + w) / c'): K in flight, P cores (1 concurrent), c' the point's measured "
-         "CPU per request, w the wait";
+  return "min(K T_s / (c' + w + o_s), P T_s / c'): K in flight, P cores (1 concurrent), T_s the "
+         "serial request's measured time (its wait's overshoot included), o_s that overshoot, "
+         "c' the point's measured CPU per request, w the wait asked for";
 }
 
 std::string RequestWorkload::group_title(const Point& point) const {

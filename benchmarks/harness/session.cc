@@ -3,31 +3,29 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
-#include <set>
+#include <random>
 #include <stdexcept>
 
 #include "cvp/exec/evidence.h"
+#include "disturbance.h"
 #include "interrupt.h"
+#include "plan.h"
+#include "stats.h"
 
 namespace cvp::bench {
 namespace {
 
-// Marks this call of a benchmark failed (or interrupted). Google Benchmark 1.7 requires every
-// repetition of a benchmark to report the same iteration count, errors included, and a run
-// skipped before its loop started reports 0: so a skip before the loop enters it first.
-void skip(benchmark::State& st, const char* message, bool loop_started) {
-  if (loop_started) {
-    st.SkipWithError(message);
-    return;
-  }
-  for (auto _ : st) {
-    st.SkipWithError(message);
-    break;
-  }
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
 }
+
+double now_s() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 
 void fail(Measurement& m, const std::string& why) {
   m.verified = false;
@@ -42,118 +40,148 @@ std::runtime_error planted_exception() {
   return std::runtime_error("injected fault: a planted exception (--inject-fault throw)");
 }
 
-// The counters benchmark.json carries for a reader of the raw file; the summary reads the
-// same figures from the Call, not back from these.
-void set_counters(benchmark::State& st, const Measurement& m, const Sample& s) {
-  const bool pinned = exec::pinned_as_intended(s.cpus_seen, m.point.cpus, s.pin_failures);
-  st.counters["cpu_per_wall"] = s.cpu_per_wall;
-  st.counters["cpu_s"] = s.cpu_s;
-  st.counters["cpus_seen"] = static_cast<double>(s.cpus_seen.size());
-  st.counters["threads_seen"] = s.threads_seen;
-  st.counters["pinned"] = pinned ? 1 : 0;
-  st.counters["ctx_voluntary"] = s.voluntary;
-  st.counters["ctx_involuntary"] = s.involuntary;
-  if (s.stopped) st.counters["stopped_during_timing"] = 1;
-  // Work per second over the timed executions: FLOP/s, bytes/s, requests/s.
-  st.counters[m.workload->unit().name + "/s"] =
-      benchmark::Counter(m.point.work, benchmark::Counter::kIsIterationInvariantRate);
+// Busy work on the calling thread for `seconds` (--inject-slowdown): it lengthens the timed
+// region as a slower kernel would, on the CPU the driving thread runs on.
+void spin_for(double seconds) {
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  while (Clock::now() < end) {
+  }
 }
 
-// The body of every benchmark: prepare (untimed), warm up (untimed), the timed loop, the check
-// against the serial answer (untimed), and one Call with everything the loop saw.
-void run_point(benchmark::State& st, Session& session, Measurement& m) {
-  if (interrupted()) {
-    skip(st, kInterruptedMessage, false);
-    return;
-  }
-  const Point& p = m.point;
-  const bool manual = m.workload->timing() == Timing::manual;
-  exec::Sightings seen(std::max(1, p.threads));
+// A point of a group while it is sampled: its prepared run and where its team ran.
+struct Live {
+  Measurement* m = nullptr;
+  std::unique_ptr<exec::Sightings> seen;
   std::unique_ptr<Run> run;
+  bool is_baseline = false;
+  bool active = true;
+};
+
+// Runs `what` and turns what it throws into the point's failure; false when it threw.
+template <typename F>
+bool guarded(Measurement& m, F&& what) {
   try {
-    run = m.workload->prepare(p, seen);
-    if (!run) throw std::runtime_error(m.workload->name() + ": prepare() returned no run");
+    what();
+    return true;
   } catch (const std::exception& e) {
     fail(m, e.what());
-    skip(st, e.what(), false);
-    return;
   } catch (...) {
     fail(m, kUnknownException);
-    skip(st, kUnknownException, false);
-    return;
   }
-  const auto start = exec::UsageSnapshot::now();
-  bool looping = false;
-  try {
-    run->warm_up();
-    seen.reset();
+  return false;
+}
+
+// Prepares a point, warms it up and chooses the executions of its blocks.
+bool prepare(Live& live, double block_s) {
+  Measurement& m = *live.m;
+  return guarded(m, [&] {
+    live.seen = std::make_unique<exec::Sightings>(std::max(1, m.point.threads));
+    live.run = m.workload->prepare(m.point, *live.seen);
+    if (!live.run) throw std::runtime_error(m.workload->name() + ": prepare() returned no run");
+    const bool manual = m.workload->timing() == Timing::manual;
+    auto start = Clock::now();
+    live.run->warm_up();
+    double one = seconds_since(start);
+    if (manual || one < block_s) {
+      // The warm-up was cold (or did nothing): time one more execution.
+      start = Clock::now();
+      const Execution e = live.run->execute();
+      one = manual ? e.wall_s : seconds_since(start);
+    }
+    const double per_block = one > 0 ? std::ceil(block_s / one) : 1e6;
+    m.executions_per_block = static_cast<long long>(std::clamp(per_block, 1.0, 1e9));
+  });
+}
+
+// One block of the point: its executions timed, its result checked, its disturbances judged.
+// Returns false when the point failed or the run was interrupted.
+bool measure_block(Live& live, int round) {
+  Measurement& m = *live.m;
+  const Point& p = m.point;
+  const bool manual = m.workload->timing() == Timing::manual;
+  Sample s;
+  s.round = round;
+  bool interrupted_now = false;
+  const bool ok = guarded(m, [&] {
+    live.seen->reset();
     const int stops_before = continued_count();
-    Sample s;
-    std::size_t executions = 0;
+    const DisturbanceReading before = read_disturbance(p.cpus);
+    const long long k = m.executions_per_block;
     double timed = 0;
-    const auto before = exec::UsageSnapshot::now();
-    looping = true;
-    for (auto _ : st) {
+    long long done = 0;
+    const auto usage_before = exec::UsageSnapshot::now();
+    const auto start = Clock::now();
+    for (; done < k; ++done) {
       if (interrupted()) {
-        st.SkipWithError(kInterruptedMessage);
-        break;
+        interrupted_now = true;
+        return;
       }
-      Execution e = run->execute();
+      const auto t0 = Clock::now();
+      Execution e = live.run->execute();
       if (e.stopped) {
-        st.SkipWithError(kInterruptedMessage);
-        break;
+        interrupted_now = true;
+        return;
       }
-      if (manual) {
-        st.SetIterationTime(e.wall_s);
-        timed += e.wall_s;
+      if (m.slowdown > 0) {
+        const double took = manual ? e.wall_s : seconds_since(t0);
+        spin_for(took * m.slowdown);
+        e.wall_s += took * m.slowdown;
       }
+      if (manual) timed += e.wall_s;
       if (m.fault == Fault::thrown) throw planted_exception();
-      ++executions;
       s.latencies_us.insert(s.latencies_us.end(), e.latencies_us.begin(), e.latencies_us.end());
       for (const auto& [key, value] : e.values) s.values[key] += value;
       if (manual) {
         // The clock is the execution's own: checking here costs no measured time.
-        if (m.fault == Fault::wrong) run->corrupt();
-        if (const std::string why = run->verify(); !why.empty()) {
+        if (m.fault == Fault::wrong) live.run->corrupt();
+        if (const std::string why = live.run->verify(); !why.empty()) {
           fail(m, why);
-          m.wrong_items += run->wrong_items();
+          m.wrong_items += live.run->wrong_items();
         }
       }
     }
-    if (st.error_occurred()) return;
-    const auto usage = exec::UsageSnapshot::now() - before;
+    if (!manual) timed = seconds_since(start);
+    const auto usage = exec::UsageSnapshot::now() - usage_before;
+    const DisturbanceReading after = read_disturbance(p.cpus);
     if (!manual) {
-      timed = usage.wall_s;
-      if (m.fault == Fault::wrong) run->corrupt();
-      if (const std::string why = run->verify(); !why.empty()) fail(m, why);
+      if (m.fault == Fault::wrong) live.run->corrupt();
+      if (const std::string why = live.run->verify(); !why.empty()) fail(m, why);
     }
-    const double n = static_cast<double>(std::max<benchmark::IterationCount>(st.iterations(), 1));
+    const double n = static_cast<double>(std::max<long long>(done, 1));
     for (auto& [key, value] : s.values) {
-      value /= static_cast<double>(std::max<std::size_t>(executions, 1));
-      if (!std::isfinite(value)) fail(m, m.workload->name() + " reported '" + key + "' = " + std::to_string(value) + ", not a finite number");
+      value /= n;
+      if (!std::isfinite(value)) {
+        fail(m, m.workload->name() + " reported '" + key + "' = " + std::to_string(value) +
+                    ", not a finite number");
+      }
     }
+    s.executions = done;
+    s.wall_s = timed / n;
     s.cpu_s = usage.cpu_s / n;
     s.cpu_per_wall = usage.cpu_per_wall();
     s.voluntary = static_cast<double>(usage.voluntary_switches) / n;
     s.involuntary = static_cast<double>(usage.involuntary_switches) / n;
-    s.cpus_seen = seen.cpus();
-    s.threads_seen = seen.threads();
-    s.pin_failures = seen.pin_failures();
+    s.cpus_seen = live.seen->cpus();
+    s.threads_seen = live.seen->threads();
+    s.pin_failures = live.seen->pin_failures();
     s.stopped = continued_count() != stops_before;
-    set_counters(st, m, s);
-    if (!m.verified) {
-      st.SkipWithError(m.error.c_str());
-    } else {
-      m.calls.push_back({st.iterations(), std::move(s)});
+    // The point's usual wait for a CPU: the median over its blocks so far, this one included.
+    m.run_delays.push_back(run_delay_during(before, after));
+    const BlockDisturbance judged = judge_block(before, after, usage.wall_s,
+                                                stats::median(m.run_delays), ::sysconf(_SC_CLK_TCK));
+    s.run_delay_s = judged.run_delay_s;
+    s.steal_s = judged.steal_s;
+    s.disturbed = judged.why;
+    if (s.stopped) {
+      s.disturbed = "the process was stopped and resumed (SIGSTOP or SIGTSTP, then SIGCONT)" +
+                    std::string(s.disturbed.empty() ? "" : "; ") + s.disturbed;
     }
-    session.note_call(m, (exec::UsageSnapshot::now() - start).wall_s, timed);
-  } catch (const std::exception& e) {
-    fail(m, e.what());
-    skip(st, e.what(), looping);
-  } catch (...) {
-    fail(m, kUnknownException);
-    skip(st, kUnknownException, looping);
-  }
+  });
+  if (!ok || !m.verified) return false;
+  if (interrupted_now) return false;
+  ++m.rounds;
+  (s.disturbed.empty() ? m.samples : m.excluded).push_back(std::move(s));
+  return true;
 }
 
 }  // namespace
@@ -165,14 +193,43 @@ std::vector<double> Measurement::wall_s() const {
   return v;
 }
 
+std::vector<double> paired_speedups(const Measurement& m) {
+  std::vector<double> ratios;
+  if (!m.baseline) return ratios;
+  const Measurement& b = *m.baseline;
+  const double work = m.point.work > 0 ? m.point.work : 1.0;
+  const double base_work = b.point.work > 0 ? b.point.work : 1.0;
+  std::map<int, double> base_by_round;
+  for (const auto& s : b.samples) base_by_round[s.round] = s.wall_s / base_work;
+  for (const auto& s : m.samples) {
+    const auto it = base_by_round.find(s.round);
+    if (it == base_by_round.end() || s.wall_s <= 0) continue;
+    ratios.push_back(it->second / (s.wall_s / work));
+  }
+  return ratios;
+}
+
+Precision relative_precision(const std::vector<double>& values) {
+  Precision p;
+  if (values.empty()) return p;
+  const double mid = stats::median(values);
+  const auto ci = stats::median_ci(values);
+  p.half_width = mid > 0 ? (ci.high - ci.low) / 2 / mid : 0;
+  p.enough = ci.coverage >= 0.95;
+  return p;
+}
+
 Session::Session(std::vector<Point> points, const std::vector<Workload*>& workloads,
-                 int repetitions, double min_time_s, const std::vector<FaultInjection>& faults)
-    : repetitions_(repetitions), min_time_s_(min_time_s), tty_(isatty(STDERR_FILENO) != 0) {
+                 Sampling sampling, const std::vector<FaultInjection>& faults,
+                 const std::vector<SlowdownInjection>& slowdowns)
+    : sampling_(sampling), tty_(isatty(STDERR_FILENO) != 0) {
   std::vector<std::pair<Fault, Pattern>> patterns;
   for (const auto& f : faults) {
     patterns.emplace_back(f.kind == "throw" ? Fault::thrown : Fault::wrong,
                           Pattern("--inject-fault", f.pattern));
   }
+  std::vector<std::pair<double, Pattern>> slower;
+  for (const auto& s : slowdowns) slower.emplace_back(s.fraction, Pattern("--inject-slowdown", s.pattern));
   measurements_.reserve(points.size());
   for (auto& p : points) {
     Measurement m;
@@ -184,87 +241,271 @@ Session::Session(std::vector<Point> points, const std::vector<Workload*>& worklo
     for (const auto& [fault, re] : patterns) {
       if (m.fault == Fault::none && re.found_in(name)) m.fault = fault;
     }
+    for (const auto& [fraction, re] : slower) {
+      if (m.slowdown == 0 && re.found_in(name)) m.slowdown = fraction;
+    }
     m.point = std::move(p);
     measurements_.push_back(std::move(m));
   }
-}
-
-void Session::register_all() {
+  std::vector<const Point*> all;
+  for (const auto& m : measurements_) all.push_back(&m.point);
   for (auto& m : measurements_) {
-    Measurement* measurement = &m;
-    benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
-        m.point.name().c_str(),
-        [this, measurement](benchmark::State& st) { run_point(st, *this, *measurement); });
-    if (m.workload->timing() == Timing::manual) {
-      b->UseManualTime();
-    } else {
-      b->UseRealTime();
+    if (const Point* base = baseline_of(all, m.point)) {
+      for (const auto& other : measurements_) {
+        if (&other.point == base) m.baseline = &other;
+      }
     }
-    b->Unit(benchmark::kMillisecond);
   }
 }
 
-void Session::note_call(Measurement& m, double seconds, double timed_seconds) {
-  // Google Benchmark grows the iteration count of a point's first repetition until the timed
-  // part lasts min_time, then runs every later repetition once with that count.
-  seconds_done_ += seconds;
-  if (m.repetitions_done == 0 && timed_seconds < min_time_s_) {
-    // Still estimating the iteration count.
-  } else if (m.repetitions_done < repetitions_) {
-    ++m.repetitions_done;
-    ++reps_done_;
+void Session::progress(const std::string& what, bool force) {
+  const double t = now_s();
+  if (!force && last_progress_ >= 0 && t - last_progress_ < (tty_ ? 0.1 : 1.0)) return;
+  last_progress_ = t;
+  const double spent = t - started_;
+  const std::size_t total = measurements_.size();
+  // What is left: the budget when a precision target drives the sampling, else the pace so far.
+  double eta = 0;
+  if (sampling_.precision > 0) {
+    eta = std::max(0.0, budget_left_);
+  } else if (points_done_ > 0) {
+    eta = spent / static_cast<double>(points_done_) * static_cast<double>(total - points_done_);
   }
-  const int total = static_cast<int>(measurements_.size()) * repetitions_;
-  const int left = std::max(0, total - reps_done_);
-  const double eta = reps_done_ > 0 ? seconds_done_ / reps_done_ * left : 0;
-  std::fprintf(stderr, "%s[%d/%d] %-70s about %.0f s left%s", tty_ ? "\r\033[K" : "",
-               std::min(reps_done_, total), total, m.point.name().c_str(), eta, tty_ ? "" : "\n");
+  std::fprintf(stderr, "%s[%zu/%zu] %-70s about %.0f s left%s", tty_ ? "\r\033[K" : "",
+               std::min(points_done_, total), total, what.c_str(), eta, tty_ ? "" : "\n");
   std::fflush(stderr);
 }
 
-void Session::finish_progress(double seconds, bool interrupted) {
-  const int total = static_cast<int>(measurements_.size()) * repetitions_;
-  if (interrupted) {
-    std::fprintf(stderr, "%s[%d/%d] stopped (interrupted) after %.1f s\n", tty_ ? "\r\033[K" : "",
-                 std::min(reps_done_, total), total, seconds);
-    return;
+void Session::run() {
+  started_ = now_s();
+  budget_left_ = sampling_.budget_s;
+  std::mt19937_64 rng(sampling_.seed);
+  // Groups: each baseline with the points measured against it, in plan order.
+  std::vector<std::vector<Measurement*>> groups;
+  std::map<const Measurement*, std::size_t> group_of;
+  for (auto& m : measurements_) {
+    const Measurement* key = m.baseline ? m.baseline : &m;
+    auto it = group_of.find(key);
+    if (it == group_of.end()) {
+      it = group_of.emplace(key, groups.size()).first;
+      groups.emplace_back();
+    }
+    groups[it->second].push_back(&m);
   }
-  std::fprintf(stderr, "%s[%d/%d] done in %.1f s\n", tty_ ? "\r\033[K" : "", total, total,
-               seconds);
+  std::size_t points_left = measurements_.size();
+  for (auto& group : groups) {
+    // A baseline that appears after its points in the plan still leads its group.
+    std::stable_partition(group.begin(), group.end(),
+                          [](const Measurement* m) { return m->baseline == nullptr || m->baseline == m; });
+    if (interrupted()) break;
+    const double share =
+        budget_left_ * static_cast<double>(group.size()) / static_cast<double>(points_left);
+    std::vector<Live> live(group.size());
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      live[i].m = group[i];
+      live[i].is_baseline = group[i]->baseline == nullptr || group[i]->baseline == group[i];
+      progress(group[i]->point.name() + ": preparing", false);
+      live[i].active = prepare(live[i], sampling_.block_s);
+      if (!live[i].active) live[i].run.reset();
+    }
+    double spent = 0;
+    for (int round = 0; round < sampling_.max_rounds; ++round) {
+      std::vector<Live*> order;
+      for (auto& l : live) {
+        if (l.active) order.push_back(&l);
+      }
+      if (order.empty() || interrupted()) break;
+      std::shuffle(order.begin(), order.end(), rng);
+      const auto round_start = Clock::now();
+      for (Live* l : order) {
+        if (interrupted()) break;
+        if (!measure_block(*l, round)) {
+          l->active = false;
+          l->run.reset();
+        }
+      }
+      spent += seconds_since(round_start);
+      if (interrupted()) break;
+      // Who has what it needs: enough undisturbed blocks and, with a target, the precision
+      // (a point's speedup; a baseline's own time when no point is measured against it).
+      const bool has_points = std::any_of(live.begin(), live.end(),
+                                          [](const Live& o) { return !o.is_baseline; });
+      int sampling_points = 0, at_target = 0;
+      for (int pass = 0; pass < 2; ++pass) {  // the points first, then their baseline
+        for (auto& l : live) {
+          if (!l.active || (pass == 0) == l.is_baseline) continue;
+          Measurement& m = *l.m;
+          bool done = static_cast<int>(m.samples.size()) >= sampling_.min_rounds;
+          if (l.is_baseline && has_points) {
+            done = done && std::none_of(live.begin(), live.end(), [](const Live& o) {
+                     return o.active && !o.is_baseline;
+                   });
+            m.target_met = done;  // a baseline's speedup is 1 by definition: no target
+          } else {
+            if (done && sampling_.precision > 0) {
+              const Precision p = relative_precision(l.is_baseline ? m.wall_s() : paired_speedups(m));
+              done = p.enough && p.half_width <= sampling_.precision;
+            }
+            m.target_met = done;
+            ++sampling_points;
+            at_target += done ? 1 : 0;
+          }
+          if (done) {
+            l.active = false;
+            l.run.reset();
+          }
+        }
+      }
+      progress(group.front()->point.group + ": round " + std::to_string(round + 1) + ", " +
+                   std::to_string(at_target) + " of " + std::to_string(sampling_points) +
+                   " points at target",
+               false);
+      // The budget ends the group once every point has its minimum.
+      if (sampling_.precision > 0 && spent >= share) {
+        bool minimum = true;
+        for (const auto& l : live) {
+          if (l.active && static_cast<int>(l.m->samples.size()) < sampling_.min_rounds) minimum = false;
+        }
+        if (minimum) break;
+      }
+    }
+    for (auto& l : live) {
+      Measurement& m = *l.m;
+      if (m.samples.empty() && m.error.empty() && m.verified && interrupted()) ++m.interrupted_runs;
+      if (m.target_met || !m.error.empty()) continue;
+      if (interrupted()) {
+        m.target_missed = "the run was interrupted";
+      } else if (sampling_.precision > 0 && spent >= share) {
+        m.target_missed = "its group's share of the budget (" + fixed(share, 1) + " s) was spent";
+      } else if (static_cast<int>(m.samples.size()) < sampling_.min_rounds) {
+        m.target_missed = "too few undisturbed blocks in " + std::to_string(sampling_.max_rounds) +
+                          " rounds";
+      } else {
+        m.target_missed = "the rounds ran out (" + std::to_string(sampling_.max_rounds) + ")";
+      }
+    }
+    live.clear();  // the teams end before the next group starts
+    budget_left_ = std::max(0.0, budget_left_ - spent);
+    points_left -= group.size();
+    points_done_ += group.size();
+  }
+  for (auto& m : measurements_) {
+    if (m.samples.empty() && m.error.empty() && m.verified && interrupted()) {
+      m.interrupted_runs = std::max(m.interrupted_runs, 1);
+    }
+  }
+  const double total = now_s() - started_;
+  std::fprintf(stderr, "%s[%zu/%zu] %s in %.1f s\n", tty_ ? "\r\033[K" : "",
+               std::min(points_done_, measurements_.size()), measurements_.size(),
+               interrupted() ? "stopped (interrupted)" : "done", total);
+  std::fflush(stderr);
 }
 
-CollectingReporter::CollectingReporter(Session& session) {
-  for (auto& m : session.measurements()) by_name_[m.point.name()] = &m;
+namespace {
+
+using RawRun = benchmark::BenchmarkReporter::Run;
+
+// The counters benchmark.json carries for a reader of the raw file.
+benchmark::UserCounters counters_of(const Measurement& m, const Sample& s) {
+  benchmark::UserCounters c;
+  const bool pinned = exec::pinned_as_intended(s.cpus_seen, m.point.cpus, s.pin_failures);
+  c["cpu_per_wall"] = s.cpu_per_wall;
+  c["cpu_s"] = s.cpu_s;
+  c["cpus_seen"] = static_cast<double>(s.cpus_seen.size());
+  c["threads_seen"] = s.threads_seen;
+  c["pinned"] = pinned ? 1 : 0;
+  c["ctx_voluntary"] = s.voluntary;
+  c["ctx_involuntary"] = s.involuntary;
+  c["run_delay_ms"] = s.run_delay_s * 1e3;
+  // Work per second: FLOP/s, bytes/s, requests/s.
+  c[m.workload->unit().name + "/s"] = s.wall_s > 0 ? m.point.work / s.wall_s : 0.0;
+  return c;
 }
 
-bool CollectingReporter::ReportContext(const Context&) { return true; }
+double mean_of(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return sum / static_cast<double>(v.size());
+}
 
-void CollectingReporter::ReportRuns(const std::vector<Run>& runs) {
-  for (const Run& run : runs) {
-    if (run.run_type != Run::RT_Iteration) continue;
-    const auto it = by_name_.find(run.run_name.function_name);
-    if (it == by_name_.end()) continue;
-    Measurement& m = *it->second;
-    if (run.error_occurred && run.error_message == kInterruptedMessage) {
-      ++m.interrupted_runs;  // not measured, not failed
+double stddev_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double mu = mean_of(v);
+  double sq = 0;
+  for (double x : v) sq += (x - mu) * (x - mu);
+  return std::sqrt(sq / static_cast<double>(v.size() - 1));
+}
+
+}  // namespace
+
+std::vector<RawRun> Session::raw_runs() const {
+  std::vector<RawRun> out;
+  std::int64_t family = 0;
+  for (const auto& m : measurements_) {
+    RawRun base;
+    base.run_name.function_name = m.point.name();
+    base.run_name.time_type = m.workload->timing() == Timing::manual ? "manual_time" : "real_time";
+    base.family_index = family++;
+    base.per_family_instance_index = 0;
+    base.time_unit = benchmark::kMillisecond;
+    base.threads = 1;
+    base.repetitions = static_cast<std::int64_t>(std::max<std::size_t>(m.samples.size(), 1));
+    base.repetition_index = 0;
+    if (!m.error.empty() || !m.verified || m.samples.empty()) {
+      RawRun r = base;
+      r.error_occurred = true;
+      r.error_message = !m.error.empty() ? m.error
+                        : m.interrupted_runs > 0 ? std::string(kInterruptedMessage)
+                                                 : std::string("no undisturbed block was measured");
+      r.iterations = 0;
+      out.push_back(r);
       continue;
     }
-    if (run.error_occurred) {
-      fail(m, run.error_message);
-      continue;
+    const double k = static_cast<double>(m.executions_per_block);
+    std::vector<double> real, cpu;
+    std::map<std::string, std::vector<double>> counters;
+    for (std::size_t i = 0; i < m.samples.size(); ++i) {
+      const Sample& s = m.samples[i];
+      RawRun r = base;
+      r.repetition_index = static_cast<std::int64_t>(i);
+      r.iterations = m.executions_per_block;
+      r.real_accumulated_time = s.wall_s * k;
+      r.cpu_accumulated_time = s.cpu_s * k;
+      r.counters = counters_of(m, s);
+      real.push_back(r.real_accumulated_time);
+      cpu.push_back(r.cpu_accumulated_time);
+      for (const auto& [name, counter] : r.counters) counters[name].push_back(counter.value);
+      out.push_back(r);
     }
-    // The next call with the reported iteration count; calls before it only chose the count.
-    while (m.calls_filed < m.calls.size() && m.calls[m.calls_filed].iterations != run.iterations) {
-      ++m.calls_filed;
+    if (m.samples.size() < 2) continue;
+    // The aggregates as Google Benchmark computes them: statistics of the repetitions'
+    // accumulated times, rescaled to one execution; the cv as a fraction.
+    struct Stat {
+      const char* name;
+      double (*of)(const std::vector<double>&);
+      bool percentage;
+    };
+    const Stat stats_list[] = {
+        {"mean", mean_of, false},
+        {"median", [](const std::vector<double>& v) { return stats::median(v); }, false},
+        {"stddev", stddev_of, false},
+        {"cv", [](const std::vector<double>& v) { return mean_of(v) != 0 ? stddev_of(v) / mean_of(v) : 0.0; }, true},
+    };
+    for (const auto& st : stats_list) {
+      RawRun r = base;
+      r.run_type = RawRun::RT_Aggregate;
+      r.aggregate_name = st.name;
+      r.aggregate_unit = st.percentage ? benchmark::kPercentage : benchmark::kTime;
+      r.repetition_index = RawRun::no_repetition_index;
+      r.iterations = static_cast<benchmark::IterationCount>(m.samples.size());
+      const double rescale = st.percentage ? 1.0 : static_cast<double>(m.samples.size()) / k;
+      r.real_accumulated_time = st.of(real) * rescale;
+      r.cpu_accumulated_time = st.of(cpu) * rescale;
+      for (const auto& [name, values] : counters) r.counters[name] = st.of(values);
+      out.push_back(r);
     }
-    if (m.calls_filed == m.calls.size()) {
-      fail(m, "a reported repetition has no recorded call (internal error)");
-      continue;
-    }
-    Sample s = std::move(m.calls[m.calls_filed++].sample);
-    s.wall_s = run.real_accumulated_time / static_cast<double>(std::max<benchmark::IterationCount>(run.iterations, 1));
-    (s.stopped ? m.excluded : m.samples).push_back(std::move(s));
   }
+  return out;
 }
 
 }  // namespace cvp::bench

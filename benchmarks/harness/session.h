@@ -1,17 +1,28 @@
-// Measuring the plan through Google Benchmark: one registration per point, each driven from one
-// benchmark thread that runs the workload's own team, and a reporter that files every reported
-// repetition with what the body recorded for it.
+// Measuring the plan: paired, interleaved blocks sampled until a precision target is met.
 //
-// One data path from a body to its row: each call of a body records a Call (its iteration
-// count, CPU time, context switches, evidence, the workload's per-execution figures). Google
-// Benchmark calls a body several times while it chooses the iteration count and reports only
-// the last of those calls, then one call per later repetition, all with that count; so the
-// reporter files, in order, the calls whose iteration count is the reported one, and drops the
-// calls that only chose it.
+// The points that share a serial baseline form a group. A group's points are prepared once
+// (inputs made, teams started, one untimed warm-up) and then measured in rounds: each round
+// runs one block of every point still sampling, in an order drawn at random, so that a mode's
+// block and its baseline's block of the same round are seconds apart at most and drift or a
+// neighbour's load hits both (randomized multiple interleaved trials, after Abedi and Brecht,
+// ICPE 2017). A block is a fixed number of executions, chosen once per point so that a block
+// lasts about --min-time. A point's speedup comes from the paired ratios of its blocks to its
+// baseline's blocks of the same round (see paired_speedups).
+//
+// A group samples at least `min_rounds` undisturbed blocks of every point, then keeps going
+// until every point's speedup is known to `precision` (the 95% CI half-width of the median of
+// its paired ratios, relative to that median), or its share of the budget is spent (after
+// Kalibera and Jones, "Rigorous Benchmarking in Reasonable Time", ISMM 2013). Points that
+// reach the target stop sampling; the baseline samples while any of its points does.
+//
+// A block that was disturbed (the process stopped and resumed, CPU time stolen by the
+// hypervisor, our threads kept waiting for a CPU by other work, a CPU's clock changed; see
+// host/disturbance.h) is kept apart, not used, and measured again in a later round.
 #pragma once
 
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,89 +33,108 @@
 
 namespace cvp::bench {
 
-// What one reported repetition measured, per execution of the point.
+// What one block measured, per execution of the point.
 struct Sample {
-  double wall_s = 0;                     // from Google Benchmark's report (as benchmark.json)
-  double cpu_s = 0;                      // process CPU seconds
+  double wall_s = 0;                     // the block's timed wall time / its executions
+  double cpu_s = 0;                      // process CPU seconds per execution
   double cpu_per_wall = 0;
-  double voluntary = 0, involuntary = 0; // context switches
+  double voluntary = 0, involuntary = 0; // context switches per execution
   std::vector<int> cpus_seen;            // where the team's tasks ran
   int threads_seen = 0;
   int pin_failures = 0;
   std::vector<double> latencies_us;      // every execution's, for request-style workloads
   std::map<std::string, double> values;  // the workload's figures, mean over the executions
+  int round = -1;                        // the group's round it was measured in
+  long long executions = 0;              // in the block
+  double run_delay_s = 0;                // our threads' wait for a CPU during the block
+  double steal_s = 0;                    // CPU time the hypervisor took from our CPUs
   bool stopped = false;                  // timed across a stop of the process (SIGSTOP/SIGCONT)
-};
-
-// One call of a body that completed its timed loop.
-struct Call {
-  benchmark::IterationCount iterations = 0;
-  Sample sample;
+  std::string disturbed;                 // why the block was set aside; "" when it counts
 };
 
 enum class Fault { none, wrong, thrown };
 
-// Everything measured for one point across its repetitions.
+// Everything measured for one point.
 struct Measurement {
   Point point;
   Workload* workload = nullptr;
+  const Measurement* baseline = nullptr;  // the serial point its speedup is taken against
   Fault fault = Fault::none;
-  std::vector<Call> calls;          // written by the body
-  std::size_t calls_filed = 0;      // how many of `calls` the reporter has looked at
-  std::vector<Sample> samples;      // the reported repetitions, in order
-  // Repetitions timed across a stop of the process: their time is the stop's, so they are kept
-  // apart and reported as excluded.
-  std::vector<Sample> excluded;
+  double slowdown = 0;              // --inject-slowdown: each execution lengthened by this share
+  std::vector<Sample> samples;      // the undisturbed blocks, in order
+  std::vector<Sample> excluded;     // the disturbed blocks, set aside
+  std::vector<double> run_delays;   // every block's run delay, for the point's usual wait
+  long long executions_per_block = 0;
   bool verified = true;             // every execution's result matched the serial answer
   std::string error;                // first failure, if any
   std::size_t wrong_items = 0;      // wrong items the workload counted in failed checks
-  int repetitions_done = 0;         // for progress
-  int interrupted_runs = 0;         // repetitions skipped because the run was interrupted
+  int interrupted_runs = 0;         // > 0 when the run was interrupted before it was measured
+  int rounds = 0;                   // rounds it took part in
+  // The precision target: met, or why not ("the budget was spent", "interrupted", ...).
+  bool target_met = false;
+  std::string target_missed;
 
   std::vector<double> wall_s() const;
+};
+
+// The paired ratios baseline / point of time per unit of work, one per round in which both
+// have an undisturbed block: the point's speedup samples. Empty without a baseline.
+std::vector<double> paired_speedups(const Measurement& m);
+
+// The relative 95% CI half-width of the median of `values` (order statistics), and whether the
+// interval truly has 95% coverage (it needs at least 6 values).
+struct Precision {
+  double half_width = 0;   // (high - low) / 2 / median
+  bool enough = false;
+};
+Precision relative_precision(const std::vector<double>& values);
+
+// How a run samples.
+struct Sampling {
+  int min_rounds = 6;           // undisturbed blocks of every point, at least
+  double precision = 0.02;      // target CI half-width of speedups; 0: exactly min_rounds
+  double budget_s = 600;        // seconds of blocks for the whole run (min_rounds always run)
+  double block_s = 0.1;         // timed seconds of one block
+  std::uint64_t seed = 1;       // the order of the blocks in each round
+  int max_rounds = 1000;
 };
 
 // The message of a benchmark skipped because the run was interrupted (not a failure).
 inline constexpr const char* kInterruptedMessage = "interrupted";
 
-// Shared state of a run: the measurements, and progress on stderr.
+// A slowdown planted on purpose (--inject-slowdown PCT:REGEX).
+struct SlowdownInjection {
+  double fraction = 0;
+  std::string pattern;
+};
+
 class Session {
  public:
-  Session(std::vector<Point> points, const std::vector<Workload*>& workloads, int repetitions,
-          double min_time_s, const std::vector<FaultInjection>& faults = {});
+  Session(std::vector<Point> points, const std::vector<Workload*>& workloads, Sampling sampling,
+          const std::vector<FaultInjection>& faults = {},
+          const std::vector<SlowdownInjection>& slowdowns = {});
 
   std::vector<Measurement>& measurements() { return measurements_; }
   const std::vector<Measurement>& measurements() const { return measurements_; }
+  const Sampling& sampling() const { return sampling_; }
 
-  // Registers one Google Benchmark per point, each capturing its Measurement by reference.
-  // REQUIRES: called once, before running; measurements() is not resized afterwards.
-  void register_all();
+  // Measures every point (progress on stderr). Stops early, keeping what was measured, when
+  // the run is interrupted.
+  void run();
 
-  // Called by the body after each call (`seconds` in all, `timed_seconds` in the timed loop):
-  // progress on stderr.
-  void note_call(Measurement& m, double seconds, double timed_seconds);
-  // The closing progress line.
-  void finish_progress(double seconds, bool interrupted = false);
+  // Google Benchmark's rows for the raw file: one per undisturbed block (its repetitions), the
+  // aggregates Google Benchmark computes (mean, median, stddev, cv), or one error row.
+  std::vector<benchmark::BenchmarkReporter::Run> raw_runs() const;
 
  private:
+  void progress(const std::string& what, bool force);
   std::vector<Measurement> measurements_;
-  int repetitions_;
-  double min_time_s_;
-  int reps_done_ = 0;
-  double seconds_done_ = 0;
+  Sampling sampling_;
+  double started_ = 0;
+  double last_progress_ = -1;
+  double budget_left_ = 0;
+  std::size_t points_done_ = 0;
   bool tty_ = false;
-};
-
-// Display reporter: files each reported repetition with its Call, prints nothing to stdout.
-class CollectingReporter : public benchmark::BenchmarkReporter {
- public:
-  explicit CollectingReporter(Session& session);
-  bool ReportContext(const Context& context) override;
-  void ReportRuns(const std::vector<Run>& runs) override;
-  void Finalize() override {}
-
- private:
-  std::map<std::string, Measurement*> by_name_;
 };
 
 }  // namespace cvp::bench

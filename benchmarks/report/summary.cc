@@ -28,6 +28,8 @@ std::vector<double> per_unit(const Measurement& m) {
 
 bool m_samples_empty(const ResultRow& r) { return r.m->samples.empty(); }
 
+std::string percent(double share) { return fixed(100 * share, share < 0.1 ? 2 : 1) + "%"; }
+
 std::vector<double> each(const std::vector<Sample>& samples, double Sample::*field) {
   std::vector<double> v;
   for (const auto& s : samples) v.push_back(s.*field);
@@ -66,14 +68,12 @@ std::string omp_wait_policy_in_force() {
 }
 
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
-  std::vector<const Point*> points;
-  for (const auto& m : measurements) points.push_back(&m.point);
   std::vector<ResultRow> rows;
+  rows.reserve(measurements.size());
   for (const auto& m : measurements) {
     ResultRow r;
     r.m = &m;
     r.point = &m.point;
-    const Point& p = m.point;
     r.ok = m.verified && !m.samples.empty() && m.error.empty();
     if (!m.samples.empty()) {
       const auto wall = m.wall_s();
@@ -106,8 +106,47 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
         r.p99 = q[2];
       }
     }
-    r.pinned = exec::pinned_as_intended(r.cpus_seen, p.cpus, r.pin_failures);
-    if (r.median_s > 0) r.throughput = p.work / r.median_s / m.workload->unit().rate_scale;
+    r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
+    if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
+    rows.push_back(std::move(r));
+  }
+  // Every row's baseline row (the rows no longer move), then the speedups and the bounds.
+  for (auto& r : rows) {
+    if (!r.m->baseline) continue;
+    for (const auto& other : rows) {
+      if (other.m == r.m->baseline) {
+        r.baseline = other.point->name();
+        if (other.ok) r.Row::baseline = &other;
+      }
+    }
+  }
+  for (auto& r : rows) {
+    const Measurement& m = *r.m;
+    const Point& p = m.point;
+    const ResultRow* base = static_cast<const ResultRow*>(r.Row::baseline);
+    const bool is_baseline = m.baseline == &m;
+    if (r.ok && base) {
+      const auto ratios = paired_speedups(m);
+      if (!ratios.empty()) {
+        r.paired = true;
+        r.pairs = ratios.size();
+        r.speedup = stats::median(ratios);
+        const auto ci = stats::median_ci(ratios);
+        r.speedup_low = ci.low;
+        r.speedup_high = ci.high;
+      } else {
+        const auto est = stats::ratio_of_medians(per_unit(*base->m), per_unit(m));
+        r.speedup = est.value;
+        r.speedup_low = est.low;
+        r.speedup_high = est.high;
+      }
+      r.baseline_s = base->median_s;
+    }
+    if (r.ok) {
+      const Precision precision =
+          is_baseline || !r.paired ? relative_precision(m.wall_s()) : relative_precision(paired_speedups(m));
+      r.precision = precision.half_width;
+    }
     // The bound on the speedup, shown next to it, from the workload's model.
     r.bound = m.workload->bound(r);
     if (!(std::isfinite(r.bound) && r.bound > 0)) {
@@ -116,20 +155,16 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
       r.bound = 0;
       r.ok = false;
     }
-
-    const Point* base_point = baseline_of(points, p);
-    const Measurement* base = nullptr;
-    for (const auto& other : measurements) {
-      if (&other.point == base_point) base = &other;
-    }
-    if (base) r.baseline = base->point.name();
-    if (r.ok && base && !base->samples.empty() && base->verified) {
-      const auto est = stats::ratio_of_medians(per_unit(*base), per_unit(m));
-      r.speedup = est.value;
-      r.speedup_low = est.low;
-      r.speedup_high = est.high;
-      r.baseline_s = stats::median(base->wall_s());
-      r.efficiency = r.bound > 0 ? r.speedup / r.bound : 0;
+    if (r.ok && base && r.bound > 0) {
+      r.efficiency = r.speedup / r.bound;
+      r.efficiency_low = r.speedup_low / r.bound;
+      r.efficiency_high = r.speedup_high / r.bound;
+      if (r.speedup_low > r.bound * (1 + 1e-9)) {
+        r.anomaly = "the speedup's 95% CI [" + fixed(r.speedup_low, 3) + ", " +
+                    fixed(r.speedup_high, 3) + "] lies above its bound " + fixed(r.bound, 3) +
+                    ": the bound's model (" + m.workload->bound_model() +
+                    ") leaves out something this run measured";
+      }
       // The serial fraction of work the team splits (not of requests that wait).
       if (m.workload->kind() != Kind::io && p.mode == Mode::parallel && p.cores > 1 &&
           r.speedup > 0) {
@@ -137,7 +172,6 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
         r.has_karp_flatt = p.threads > 1;
       }
     }
-    rows.push_back(r);
   }
   return rows;
 }
@@ -181,6 +215,8 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
   nlohmann::json results = nlohmann::json::array();
   nlohmann::json errors = nlohmann::json::array();
   nlohmann::json not_measured = nlohmann::json::array();
+  nlohmann::json anomalies = nlohmann::json::array();
+  nlohmann::json missed = nlohmann::json::array();
   nlohmann::json workloads = nlohmann::json::array();
   std::set<const Workload*> listed;
   for (const auto& r : rows) {
@@ -220,8 +256,18 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
          {{"value", r.speedup},
           {"ci95", {r.speedup_low, r.speedup_high}},
           {"baseline", r.baseline.empty() ? "unavailable" : r.baseline},
-          {"baseline_wall_s", r.baseline_s}}},
+          {"baseline_wall_s", r.baseline_s},
+          {"method", r.paired ? "paired" : "ratio of medians"},
+          {"pairs", r.pairs}}},
+        {"precision",
+         {{"target", o.precision},
+          {"reached", r.precision},
+          {"met", m.target_met},
+          {"missed", m.target_met || o.precision == 0 ? nlohmann::json(nullptr)
+                                                      : nlohmann::json(m.target_missed)}}},
         {"efficiency", r.efficiency},
+        {"efficiency_ci95", {r.efficiency_low, r.efficiency_high}},
+        {"anomaly", r.anomaly.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.anomaly)},
         {"bound", r.bound},
         {"bound_model", m.workload->bound_model()},
         {"karp_flatt", r.has_karp_flatt ? nlohmann::json(r.karp_flatt) : nlohmann::json(nullptr)},
@@ -235,6 +281,14 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
           {"ctx_switches", {{"voluntary", r.voluntary}, {"involuntary", r.involuntary}}}}},
         {"verified", m.verified},
         {"repetitions_done", m.samples.size()},
+        {"sampling",
+         {{"executions_per_block", m.executions_per_block},
+          {"rounds", m.rounds},
+          {"run_delay_ms", [&] {
+             std::vector<double> v;
+             for (const auto& s : m.samples) v.push_back(s.run_delay_s * 1e3);
+             return v;
+           }()}}},
     };
     if (r.has_latency) e["latency_us"] = {{"p50", r.p50}, {"p95", r.p95}, {"p99", r.p99}};
     if (m.workload->kind() == Kind::io) {
@@ -250,11 +304,25 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
     }
     if (!m.excluded.empty()) {
       std::vector<double> wall;
-      for (const auto& s : m.excluded) wall.push_back(s.wall_s);
-      e["excluded_samples"] = {
-          {"wall_s", wall},
-          {"reason", "the process was stopped and resumed (SIGSTOP or SIGTSTP, then SIGCONT) "
-                     "while these repetitions were timed"}};
+      std::vector<std::string> reasons;
+      for (const auto& s : m.excluded) {
+        wall.push_back(s.wall_s);
+        reasons.push_back(s.disturbed);
+      }
+      std::string reason = "disturbed blocks, set aside and measured again: ";
+      std::set<std::string> seen;
+      for (const auto& s : m.excluded) {
+        const std::string kind = s.stopped ? "the process was stopped and resumed"
+                                 : s.steal_s > 0 ? "time stolen by the hypervisor"
+                                 : s.disturbed.find("clock") != std::string::npos ? "a CPU's clock changed"
+                                 : "other work kept our threads waiting for a CPU";
+        if (seen.insert(kind).second) reason += (seen.size() > 1 ? "; " : "") + kind;
+      }
+      e["excluded_samples"] = {{"wall_s", wall}, {"reason", reason}, {"reasons", reasons}};
+    }
+    if (!r.anomaly.empty()) anomalies.push_back({{"name", p.name()}, {"why", r.anomaly}});
+    if (o.precision > 0 && r.ok && !m.target_met) {
+      missed.push_back({{"name", p.name()}, {"reached", r.precision}, {"why", m.target_missed}});
     }
     if (const std::string& error = row_error(r); !error.empty()) {
       e["error"] = error;
@@ -275,6 +343,14 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
         {"repetitions", o.repetitions},
         {"min_time_s", o.min_time_s},
         {"random_interleaving", true},
+        {"precision", o.precision},
+        {"budget_s", o.budget_s},
+        {"seed", o.seed},
+        {"inject_slowdowns", [&] {
+           nlohmann::json v = nlohmann::json::array();
+           for (const auto& sd : o.slowdowns) v.push_back({{"fraction", sd.fraction}, {"pattern", sd.pattern}});
+           return v;
+         }()},
         {"omp_wait_policy", omp_wait_policy_in_force()},
         {"filter", o.filter},
         {"threads", o.threads},
@@ -282,15 +358,22 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
         {"workload_options", o.workload_options},
         {"inject_faults", faults},
         {"time_measurement",
-         "wall-clock (steady clock) per execution: through Google Benchmark's UseRealTime for "
-         "workloads timed by the harness, or the execution's own time (UseManualTime) for "
-         "workloads that start and join their own team per execution (requests); one benchmark "
-         "thread drives the mode's own team; setup and one warm-up execution stay outside the "
-         "timed region"},
+         "wall-clock (steady clock) of blocks of executions: a block is a fixed number of "
+         "executions chosen per point to last about min_time_s, timed whole for workloads timed "
+         "by the harness, or summed from each execution's own time for workloads that start and "
+         "join their own team per execution (requests); one thread drives the mode's own team; "
+         "setup, one warm-up execution and the result checks stay outside the timed region"},
         {"summary_method",
-         "median of repetitions; 95% CI of the median from order statistics; speedup = ratio of "
-         "the serial baseline's median to the point's median (per unit of work), 95% CI by "
-         "percentile bootstrap (2000 resamples)"}}},
+         "the points sharing a serial baseline are measured in rounds, one block of each point "
+         "per round in a random order; a block whose threads waited for a CPU beyond their usual "
+         "wait, whose CPUs lost time to the hypervisor, whose CPU clock moved or that spans a "
+         "stop of the process is set aside and measured again; time = median of the blocks' "
+         "time per execution, 95% CI of the median from order statistics; speedup = median of "
+         "the paired ratios (baseline block / point block of the same round, per unit of work), "
+         "95% CI of that median from order statistics; sampling goes on until each speedup's CI "
+         "half-width is within the precision target or the budget is spent"}}},
+      {"precision", {{"target", o.precision}, {"missed", missed}}},
+      {"anomalies", anomalies},
       {"workloads", workloads},
       {"verdicts", verdict_lines},
       {"interrupted", false},
@@ -303,9 +386,9 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
 std::string console_table(const std::vector<ResultRow>& rows) {
   std::ostringstream out;
   char line[512];
-  std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4s %5s %10s %-23s %5s %6s %8s %-6s %s\n",
-                "workload", "mode", "backend", "thr", "K", "time", "speedup [95% CI]", "eff",
-                "bound", "cpu/wall", "cpus", "notes");
+  std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4s %5s %10s %-23s %6s %5s %6s %8s %-6s %s\n",
+                "workload", "mode", "backend", "thr", "K", "time", "speedup [95% CI]", "+-",
+                "eff", "bound", "cpu/wall", "cpus", "notes");
   out << line;
   std::string previous_group;
   for (const auto& r : rows) {
@@ -323,8 +406,13 @@ std::string console_table(const std::vector<ResultRow>& rows) {
       for (const auto& [key, value] : r.values) notes.push_back(key + " " + fixed(value, 1));
     }
     if (!r.m->excluded.empty()) {
-      notes.push_back(std::to_string(r.m->excluded.size()) + " sample(s) excluded: process stopped");
+      notes.push_back(std::to_string(r.m->excluded.size()) + " disturbed block(s) measured again");
     }
+    if (r.ok && !r.m->target_met && !r.m->target_missed.empty()) {
+      notes.push_back("precision +-" + percent(r.precision) + " (target missed: " +
+                      r.m->target_missed + ")");
+    }
+    if (!r.anomaly.empty()) notes.push_back("ANOMALY: speedup above its bound beyond its CI");
     if (r.ok && r.baseline_s == 0) notes.push_back("no speedup: its serial baseline was not measured");
     if (!r.ok) notes.push_back("ERROR: " + row_error(r));
     std::string note_text;
@@ -334,10 +422,11 @@ std::string console_table(const std::vector<ResultRow>& rows) {
                                                 fixed(r.speedup_low, 2) + ", " +
                                                 fixed(r.speedup_high, 2) + "]"
                                           : "-";
-    std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4d %5d %10s %-23s %5s %6s %8s %-6s %s\n",
+    std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4d %5d %10s %-23s %6s %5s %6s %8s %-6s %s\n",
                   p.group.c_str(), std::string(exec::to_string(p.mode)).c_str(),
                   std::string(exec::to_string(p.backend)).c_str(), p.threads, p.in_flight,
                   r.median_s > 0 ? human_time(r.median_s).c_str() : "-", speed.c_str(),
+                  r.ok ? percent(r.precision).c_str() : "-",
                   has_speedup ? fixed(r.efficiency, 2).c_str() : "-", fixed(r.bound, 1).c_str(),
                   fixed(r.cpu_per_wall, 2).c_str(), exec::format_cpu_list(r.cpus_seen).c_str(),
                   "");

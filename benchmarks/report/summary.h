@@ -31,6 +31,17 @@ struct ResultRow : Row {
   // Why the row is not ok though its measurement is (an unusable bound from the workload).
   std::string problem;
   double p50 = 0, p95 = 0, p99 = 0;
+  // Paired estimation: the speedup is the median of the paired ratios (`pairs` of them) and its
+  // CI comes from their order statistics; false when there were no pairs and the speedup is a
+  // ratio of medians with a bootstrap CI.
+  bool paired = false;
+  std::size_t pairs = 0;
+  // The 95% CI half-width relative to the estimate: of the speedup, or of the time for a
+  // baseline row.
+  double precision = 0;
+  double efficiency_low = 0, efficiency_high = 0;
+  // A speedup whose CI lies wholly above its bound: the model does not hold; why, in words.
+  std::string anomaly;
 };
 
 // A point an interruption left without a single measured repetition (and without an error):

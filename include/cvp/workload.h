@@ -185,6 +185,10 @@ struct Row {
   double efficiency = 0;
   double throughput = 0;           // in the workload's rate unit
   std::map<std::string, double> values;  // medians of the Execution values
+  // The row of the serial point the speedup is taken against (itself for a serial point);
+  // nullptr when it was not measured. A bound may use its time and values: they come from the
+  // same run.
+  const Row* baseline = nullptr;
 };
 
 // A workload's view of its rows when it words its verdicts.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "options.h"
 #include "plan.h"
 #include "session.h"
+#include "stats.h"
 #include "summary.h"
 
 namespace {
@@ -50,6 +52,16 @@ std::vector<Point> toy_plan(Toy& toy) {
   return bench::make_plan({&toy}, o, two_cores);
 }
 
+bench::Sampling sampling(double precision, int min_rounds, double budget_s = 60) {
+  bench::Sampling s;
+  s.precision = precision;
+  s.min_rounds = min_rounds;
+  s.budget_s = budget_s;
+  s.block_s = 0.01;
+  s.max_rounds = 200;
+  return s;
+}
+
 bench::Sample sample(double wall_s) {
   bench::Sample s;
   s.wall_s = wall_s;
@@ -64,7 +76,7 @@ TEST(Harness, AnUnknownWorkloadIsPlannedNamedAndSummarisedFromItsDeclarations) {
   const auto points = toy_plan(toy);
   ASSERT_FALSE(points.empty());
   EXPECT_EQ(points.front().name(), "toy/size:7/mode:serial/backend:threads/threads:1");
-  bench::Session session(points, {&toy}, 3, 0.01);
+  bench::Session session(points, {&toy}, sampling(0.02, 3));
   for (auto& m : session.measurements()) {
     const double wall = m.point.mode == Mode::serial ? 0.2 : 0.1;  // every team twice as fast
     for (int i = 0; i < 3; ++i) m.samples.push_back(sample(wall));
@@ -104,7 +116,7 @@ TEST(Harness, AnUnknownWorkloadIsPlannedNamedAndSummarisedFromItsDeclarations) {
 TEST(Harness, SpeedupsAreTakenPerUnitOfWork) {
   Toy toy;
   auto points = toy_plan(toy);
-  bench::Session session(points, {&toy}, 3, 0.01);
+  bench::Session session(points, {&toy}, sampling(0.02, 3));
   for (auto& m : session.measurements()) {
     // Parallel points do twice the work in the same time as serial: speedup 2, not 1.
     if (m.point.mode == Mode::parallel) m.point.work = 1000;
@@ -120,42 +132,190 @@ TEST(Harness, SpeedupsAreTakenPerUnitOfWork) {
   }
 }
 
-// Google Benchmark calls a body several times while it chooses the iteration count and
-// reports only the last; each reported repetition must be filed with its own call.
-TEST(Harness, TheReporterFilesEachReportedRepetitionWithItsOwnCall) {
+// A workload that really runs: each execution spins for its mode's time on the calling
+// thread (serial 2 ms, every other mode 1 ms), so the sampler has something to time.
+class Spin final : public Workload {
+ public:
+  explicit Spin(double serial_s = 2e-3) : serial_s_(serial_s) {}
+  std::string name() const override { return "spin"; }
+  Kind kind() const override { return Kind::cpu; }
+  WorkUnit unit() const override { return {"spins", "spins/s", 1}; }
+  std::vector<Point> plan(const PlanContext& context) override {
+    Point base;
+    base.group = "spin/g:1";
+    base.work = 1;
+    auto all = context.task_sweep(base, {Backend::threads});
+    std::vector<Point> kept;
+    for (auto& p : all) {
+      if (p.mode == Mode::serial || (p.mode == Mode::parallel && p.threads == 2)) kept.push_back(p);
+    }
+    return kept;
+  }
+  std::unique_ptr<Run> prepare(const Point& point, exec::Sightings&) override {
+    struct SpinRun final : Run {
+      double seconds;
+      explicit SpinRun(double s) : seconds(s) {}
+      Execution execute() override {
+        const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+        while (std::chrono::steady_clock::now() < end) {
+        }
+        return {};
+      }
+      std::string verify() override { return ""; }
+      void corrupt() override {}
+    };
+    return std::make_unique<SpinRun>(point.mode == Mode::serial ? serial_s_ : serial_s_ / 2);
+  }
+  double bound(const Row& row) const override {
+    return row.point->mode == Mode::parallel ? 2.0 : 1.0;
+  }
+
+ private:
+  double serial_s_;
+};
+
+std::vector<Point> spin_plan(Spin& spin) {
+  bench::Options o;
+  return bench::make_plan({&spin}, o, two_cores);
+}
+
+// Without a target, exactly the minimum of undisturbed blocks, one per round, paired by round.
+TEST(Sampler, WithoutATargetEveryPointGetsItsMinimumOfBlocksPairedByRound) {
+  Spin spin;
+  bench::Session session(spin_plan(spin), {&spin}, sampling(0, 6));
+  session.run();
+  for (const auto& m : session.measurements()) {
+    EXPECT_TRUE(m.verified) << m.error;
+    EXPECT_GE(m.samples.size(), 6u);
+    EXPECT_GE(m.executions_per_block, 2);  // blocks of 10 ms, executions of 1 or 2 ms
+    EXPECT_EQ(m.samples.size() + m.excluded.size(), static_cast<std::size_t>(m.rounds));
+  }
+  const auto rows = bench::summarise(session.measurements());
+  ASSERT_EQ(rows.size(), 2u);
+  const auto& par = rows[1];
+  ASSERT_EQ(par.point->mode, Mode::parallel);
+  EXPECT_TRUE(par.paired);
+  EXPECT_GE(par.pairs, 1u);
+  EXPECT_NEAR(par.speedup, 2.0, 0.3);
+  EXPECT_LE(par.speedup_low, par.speedup);
+  EXPECT_GE(par.speedup_high, par.speedup);
+}
+
+// A target the run can meet ends the sampling early; one it cannot meet ends with the budget,
+// and the row says why.
+TEST(Sampler, APrecisionTargetIsMetOrItsMissIsExplained) {
+  Spin spin;
+  bench::Session easy(spin_plan(spin), {&spin}, sampling(0.5, 6));
+  easy.run();
+  for (const auto& m : easy.measurements()) {
+    EXPECT_TRUE(m.target_met) << m.point.name() << ": " << m.target_missed;
+    EXPECT_LT(m.rounds, 50);
+  }
+  bench::Session hard(spin_plan(spin), {&spin}, sampling(1e-9, 6, 0.3));
+  hard.run();
+  const auto& par = hard.measurements()[1];
+  EXPECT_FALSE(par.target_met);
+  EXPECT_NE(par.target_missed.find("budget"), std::string::npos) << par.target_missed;
+  EXPECT_GE(par.samples.size(), 6u);  // the minimum runs whatever the budget
+}
+
+// --inject-slowdown lengthens the timed executions of the points it names by its share.
+TEST(Sampler, APlantedSlowdownLengthensTheTimeItNames) {
+  Spin spin;
+  auto points = spin_plan(spin);
+  bench::Session session(points, {&spin}, sampling(0, 6), {},
+                         {{0.5, "mode:parallel"}});
+  session.run();
+  const auto rows = bench::summarise(session.measurements());
+  // 1 ms lengthened by half: 1.5 ms, a speedup of 2 / 1.5.
+  EXPECT_NEAR(rows[1].speedup, 2.0 / 1.5, 0.2);
+  EXPECT_NEAR(rows[0].median_s, 2e-3, 0.5e-3);
+}
+
+bench::Sample in_round(double wall_s, int round) {
+  bench::Sample s = sample(wall_s);
+  s.round = round;
+  return s;
+}
+
+// Paired ratios cancel what hits both sides of a round alike; ratios of medians do not.
+TEST(Sampler, PairedRatiosCancelADriftThatHitsBothSidesOfARound) {
+  Toy toy;
+  bench::Session session(toy_plan(toy), {&toy}, sampling(0.02, 6));
+  for (auto& m : session.measurements()) {
+    for (int r = 0; r < 12; ++r) {
+      const double drift = 1.0 + 0.4 * ((r * 7) % 5) / 4.0;  // up to 40% slower, by round
+      m.samples.push_back(in_round((m.point.mode == Mode::serial ? 0.2 : 0.1) * drift, r));
+    }
+  }
+  const auto rows = bench::summarise(session.measurements());
+  for (const auto& r : rows) {
+    if (r.point->mode == Mode::serial) continue;
+    EXPECT_TRUE(r.paired);
+    EXPECT_EQ(r.pairs, 12u);
+    EXPECT_DOUBLE_EQ(r.speedup, 2.0);
+    EXPECT_DOUBLE_EQ(r.speedup_low, 2.0);
+    EXPECT_DOUBLE_EQ(r.speedup_high, 2.0);
+    EXPECT_DOUBLE_EQ(r.precision, 0.0);
+    // Unpaired, the same blocks give a wide interval.
+    const auto unpaired = stats::ratio_of_medians(r.m->baseline->wall_s(), r.m->wall_s());
+    EXPECT_GT(unpaired.high - unpaired.low, 0.2);
+  }
+}
+
+// A speedup whose CI lies above its bound is an anomaly, named in the row; one within it is not.
+TEST(Sampler, ASpeedupAboveItsBoundBeyondItsCiIsAnAnomaly) {
+  Toy toy;  // bound 1.5 in parallel mode, 1 otherwise
+  for (const double parallel_wall : {0.1, 0.2}) {  // speedup 2 (above 1.5) or 1 (within)
+    bench::Session session(toy_plan(toy), {&toy}, sampling(0.02, 6));
+    for (auto& m : session.measurements()) {
+      for (int r = 0; r < 8; ++r) {
+        const double wall = m.point.mode == Mode::serial ? 0.2
+                             : m.point.mode == Mode::parallel ? parallel_wall : 0.2;
+        m.samples.push_back(in_round(wall * (1 + 0.01 * (r % 3)), r));
+      }
+    }
+    const auto rows = bench::summarise(session.measurements());
+    for (const auto& r : rows) {
+      const bool above = r.point->mode == Mode::parallel && parallel_wall == 0.1;
+      EXPECT_EQ(!r.anomaly.empty(), above) << r.point->name() << " " << r.speedup;
+      EXPECT_LE(r.efficiency_low, r.efficiency);
+      EXPECT_GE(r.efficiency_high, r.efficiency);
+    }
+    const auto doc = bench::summary_json(rows, nlohmann::json::object(), bench::Options{}, {});
+    EXPECT_EQ(doc["anomalies"].empty(), parallel_wall != 0.1);
+  }
+}
+
+// The raw file's rows: one per undisturbed block, then Google Benchmark's four aggregates; a
+// failed point is one error row.
+TEST(Sampler, RawRowsAreRepetitionsThenAggregatesOrOneError) {
   Toy toy;
   auto points = toy_plan(toy);
-  points.resize(1);
-  bench::Session session(points, {&toy}, 3, 0.01);
-  auto& m = session.measurements()[0];
-  // Calls: two that chose the count (1 and 4 iterations), then three repetitions of 9.
-  for (auto [iterations, depth] : std::vector<std::pair<int, double>>{{1, -1}, {4, -1}, {9, 10}, {9, 20}, {9, 30}}) {
-    bench::Call c;
-    c.iterations = iterations;
-    c.sample = sample(0);
-    c.sample.values["depth"] = depth;
-    m.calls.push_back(c);
-  }
-  bench::CollectingReporter reporter(session);
-  std::vector<benchmark::BenchmarkReporter::Run> runs(3);
+  points.resize(2);
+  bench::Session session(points, {&toy}, sampling(0, 3));
+  auto& ok = session.measurements()[0];
+  ok.executions_per_block = 4;
+  for (int r = 0; r < 3; ++r) ok.samples.push_back(in_round(0.1 * (r + 1), r));
+  auto& bad = session.measurements()[1];
+  bad.verified = false;
+  bad.error = "wrong answer";
+  const auto runs = session.raw_runs();
+  ASSERT_EQ(runs.size(), 3u + 4u + 1u);
   for (int i = 0; i < 3; ++i) {
-    runs[i].run_name.function_name = m.point.name();
-    runs[i].run_type = benchmark::BenchmarkReporter::Run::RT_Iteration;
-    runs[i].iterations = 9;
-    runs[i].real_accumulated_time = 0.9 * (i + 1);
+    EXPECT_EQ(runs[i].iterations, 4);
+    EXPECT_EQ(runs[i].repetitions, 3);
+    EXPECT_EQ(runs[i].repetition_index, i);
+    EXPECT_NEAR(runs[i].GetAdjustedRealTime(), 100.0 * (i + 1), 1e-9);  // ms per execution
   }
-  reporter.ReportRuns(runs);
-  ASSERT_EQ(m.samples.size(), 3u);
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_DOUBLE_EQ(m.samples[i].values.at("depth"), 10.0 * (i + 1));   // not the -1 calls
-    EXPECT_DOUBLE_EQ(m.samples[i].wall_s, 0.1 * (i + 1));                // per execution
-  }
-  EXPECT_TRUE(m.verified);
-  // A fourth reported repetition with no call of its own is an error, not a reused sample.
-  runs.resize(1);
-  reporter.ReportRuns(runs);
-  EXPECT_FALSE(m.verified);
-  EXPECT_EQ(m.samples.size(), 3u);
+  EXPECT_EQ(runs[3].aggregate_name, "mean");
+  EXPECT_NEAR(runs[3].GetAdjustedRealTime(), 200.0, 1e-9);
+  EXPECT_EQ(runs[4].aggregate_name, "median");
+  EXPECT_NEAR(runs[4].GetAdjustedRealTime(), 200.0, 1e-9);
+  EXPECT_EQ(runs[6].aggregate_name, "cv");
+  EXPECT_NEAR(runs[6].real_accumulated_time, 0.5, 1e-9);  // stddev 0.1 / mean 0.2
+  EXPECT_TRUE(runs[7].error_occurred);
+  EXPECT_EQ(runs[7].error_message, "wrong answer");
 }
 
 // A task kernel whose result depends on the split: the serial checksum catches it.
@@ -293,7 +453,7 @@ TEST(Harness, AnUnusableBoundFailsTheRowInsteadOfBreakingTheSummary) {
   Broken nan_bound("nb", 1, std::nan(""));
   bench::Options o;
   o.quick = true;
-  bench::Session session(bench::make_plan({&nan_bound}, o, two_cores), {&nan_bound}, 3, 0.01);
+  bench::Session session(bench::make_plan({&nan_bound}, o, two_cores), {&nan_bound}, sampling(0.02, 3));
   for (auto& m : session.measurements()) {
     for (int i = 0; i < 3; ++i) m.samples.push_back(sample(0.1));
   }

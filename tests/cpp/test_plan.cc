@@ -160,9 +160,17 @@ TEST(Plan, RestrictingToCpus) {
 TEST(CommandLine, Defaults) {
   const auto o = parse({}, two_cores);
   EXPECT_FALSE(o.quick);
-  EXPECT_EQ(o.repetitions, 5);
+  EXPECT_EQ(o.repetitions, 6);  // 6 blocks: the fewest whose median has a 95% interval
+  EXPECT_DOUBLE_EQ(o.precision, 0.02);
   const auto q = parse({"--quick"}, two_cores);
-  EXPECT_EQ(q.repetitions, 3);
+  EXPECT_EQ(q.repetitions, 6);
+  EXPECT_DOUBLE_EQ(q.precision, 0.05);
+  EXPECT_DOUBLE_EQ(parse({"--precision", "3%"}, two_cores).precision, 0.03);
+  EXPECT_DOUBLE_EQ(parse({"--precision", "0"}, two_cores).precision, 0.0);
+  const auto s = parse({"--inject-slowdown", "5:^matmul/"}, two_cores);
+  ASSERT_EQ(s.slowdowns.size(), 1u);
+  EXPECT_DOUBLE_EQ(s.slowdowns[0].fraction, 0.05);
+  EXPECT_EQ(s.slowdowns[0].pattern, "^matmul/");
   EXPECT_EQ(parse({"--threads", "1,2", "--size", "64", "128"}, two_cores).threads,
             (std::vector<int>{1, 2}));
 }

@@ -90,7 +90,36 @@ TEST(RequestWorkload, DeclaresAnIoWorkloadOnThreadsAndEventLoops) {
   EXPECT_EQ(toy.unit().rate_unit, "requests/s");
   EXPECT_EQ(toy.timing(), Timing::manual);
   EXPECT_EQ(toy.backends(), (std::vector<Backend>{Backend::threads, Backend::eventloop}));
-  EXPECT_NE(toy.bound_model().find("min(K, P (c' + w) / c')"), std::string::npos);
+  EXPECT_NE(toy.bound_model().find("min(K T_s / (c' + w + o_s), P T_s / c')"), std::string::npos);
+}
+
+// The bound comes from what the same run measured: the serial request's real time (its
+// overshoot included), the serial overshoot and the point's CPU per request. A serial request
+// of c = 50 us, w = 1000 us and an overshoot of 100 us takes T_s = 1150 us.
+TEST(RequestWorkload, TheBoundUsesTheSerialRequestsMeasuredTime) {
+  RequestWorkload toy(toy_spec());
+  Point serial, conc;
+  serial.mode = Mode::serial;
+  serial.work = 100;  // requests per execution
+  serial.params = {{"w_us", 1000.0}};
+  conc = serial;
+  conc.mode = Mode::concurrent;
+  conc.in_flight = 64;
+  Row base;
+  base.point = &serial;
+  base.median_s = 100 * 1150e-6;
+  base.values = {{"c_measured_us", 50.0}, {"wait_overshoot_us", 100.0}};
+  Row row;
+  row.point = &conc;
+  row.values = {{"c_measured_us", 50.0}, {"wait_overshoot_us", 400.0}};
+  // Nominal model, without the serial row: min(64, (50 + 1000) / 50) = 21.
+  EXPECT_DOUBLE_EQ(toy.bound(row), 21.0);
+  // Measured: min(64 x 1150 / 1150, 1150 / 50) = 23; the speedup a run reaches is below it.
+  row.baseline = &base;
+  EXPECT_DOUBLE_EQ(toy.bound(row), 23.0);
+  // K in flight limit: with 4 in flight, 4 x 1150 / (50 + 1000 + 100) = 4.
+  conc.in_flight = 4;
+  EXPECT_DOUBLE_EQ(toy.bound(row), 4.0);
 }
 
 TEST(RequestWorkload, PlansSerialConcurrentAndParallelOnBothBackends) {

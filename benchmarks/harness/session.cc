@@ -276,12 +276,79 @@ void Session::progress(const std::string& what, bool force) {
   std::fflush(stderr);
 }
 
+bool Session::needs_more(const Measurement& m, bool to_target) const {
+  if (static_cast<int>(m.samples.size()) < sampling_.min_rounds) return true;
+  if (!to_target || sampling_.precision <= 0) return false;
+  const bool baseline = m.baseline == nullptr || m.baseline == &m;
+  const Precision p = relative_precision(baseline ? m.wall_s() : paired_speedups(m));
+  return !(p.enough && p.half_width <= sampling_.precision);
+}
+
+double Session::sample_group(Group& group, bool to_target, double allowance) {
+  std::vector<Live> live(group.members.size());
+  const bool has_points = group.members.size() > 1;
+  // Who still samples: a point short of its blocks or its target; a baseline while any of its
+  // points does (or, alone, while it is short itself).
+  const auto wanted = [&](const Live& l) {
+    if (!l.m->error.empty() || !l.m->verified) return false;
+    if (l.is_baseline && has_points) {
+      return static_cast<int>(l.m->samples.size()) < sampling_.min_rounds ||
+             std::any_of(live.begin(), live.end(), [&](const Live& o) {
+               return !o.is_baseline && o.m->error.empty() && o.m->verified && needs_more(*o.m, to_target);
+             });
+    }
+    return needs_more(*l.m, to_target);
+  };
+  for (std::size_t i = 0; i < group.members.size(); ++i) {
+    live[i].m = group.members[i];
+    live[i].is_baseline = group.members[i]->baseline == nullptr || group.members[i]->baseline == group.members[i];
+  }
+  for (auto& l : live) {
+    l.active = wanted(l);
+    if (!l.active) continue;
+    progress(l.m->point.name() + ": preparing", false);
+    l.active = prepare(l, sampling_.block_s);
+    if (!l.active) l.run.reset();
+  }
+  double spent = 0;
+  while (group.next_round < sampling_.max_rounds && !interrupted()) {
+    std::vector<Live*> order;
+    for (auto& l : live) {
+      if (l.active && !wanted(l)) {
+        l.active = false;
+        l.run.reset();
+      }
+      if (l.active) order.push_back(&l);
+    }
+    if (order.empty()) break;
+    if (to_target && spent >= allowance) break;
+    std::shuffle(order.begin(), order.end(), rng_);
+    const auto round_start = Clock::now();
+    for (Live* l : order) {
+      if (interrupted()) break;
+      if (!measure_block(*l, group.next_round)) {
+        l->active = false;
+        l->run.reset();
+      }
+    }
+    spent += seconds_since(round_start);
+    ++group.next_round;
+    int short_points = 0;
+    for (const auto& l : live) short_points += l.active && !l.is_baseline && needs_more(*l.m, true);
+    progress(group.members.front()->point.group + ": round " + std::to_string(group.next_round) +
+                 (to_target ? " (to the precision target)" : "") + ", " +
+                 std::to_string(short_points) + " point(s) short of the target",
+             false);
+  }
+  return spent;  // the teams end here, before the next group starts
+}
+
 void Session::run() {
   started_ = now_s();
   budget_left_ = sampling_.budget_s;
-  std::mt19937_64 rng(sampling_.seed);
-  // Groups: each baseline with the points measured against it, in plan order.
-  std::vector<std::vector<Measurement*>> groups;
+  rng_.seed(sampling_.seed);
+  // Groups: each baseline with the points measured against it, in plan order, baseline first.
+  std::vector<Group> groups;
   std::map<const Measurement*, std::size_t> group_of;
   for (auto& m : measurements_) {
     const Measurement* key = m.baseline ? m.baseline : &m;
@@ -290,108 +357,66 @@ void Session::run() {
       it = group_of.emplace(key, groups.size()).first;
       groups.emplace_back();
     }
-    groups[it->second].push_back(&m);
+    groups[it->second].members.push_back(&m);
   }
-  std::size_t points_left = measurements_.size();
-  for (auto& group : groups) {
-    // A baseline that appears after its points in the plan still leads its group.
-    std::stable_partition(group.begin(), group.end(),
-                          [](const Measurement* m) { return m->baseline == nullptr || m->baseline == m; });
+  for (auto& g : groups) {
+    std::stable_partition(g.members.begin(), g.members.end(), [](const Measurement* m) {
+      return m->baseline == nullptr || m->baseline == m;
+    });
+  }
+  // First every point's minimum of blocks, group after group; then what is left of the budget
+  // goes to the groups with points short of the target, in shares by those points.
+  for (auto& g : groups) {
     if (interrupted()) break;
-    const double share =
-        budget_left_ * static_cast<double>(group.size()) / static_cast<double>(points_left);
-    std::vector<Live> live(group.size());
-    for (std::size_t i = 0; i < group.size(); ++i) {
-      live[i].m = group[i];
-      live[i].is_baseline = group[i]->baseline == nullptr || group[i]->baseline == group[i];
-      progress(group[i]->point.name() + ": preparing", false);
-      live[i].active = prepare(live[i], sampling_.block_s);
-      if (!live[i].active) live[i].run.reset();
-    }
-    double spent = 0;
-    for (int round = 0; round < sampling_.max_rounds; ++round) {
-      std::vector<Live*> order;
-      for (auto& l : live) {
-        if (l.active) order.push_back(&l);
-      }
-      if (order.empty() || interrupted()) break;
-      std::shuffle(order.begin(), order.end(), rng);
-      const auto round_start = Clock::now();
-      for (Live* l : order) {
-        if (interrupted()) break;
-        if (!measure_block(*l, round)) {
-          l->active = false;
-          l->run.reset();
-        }
-      }
-      spent += seconds_since(round_start);
-      if (interrupted()) break;
-      // Who has what it needs: enough undisturbed blocks and, with a target, the precision
-      // (a point's speedup; a baseline's own time when no point is measured against it).
-      const bool has_points = std::any_of(live.begin(), live.end(),
-                                          [](const Live& o) { return !o.is_baseline; });
-      int sampling_points = 0, at_target = 0;
-      for (int pass = 0; pass < 2; ++pass) {  // the points first, then their baseline
-        for (auto& l : live) {
-          if (!l.active || (pass == 0) == l.is_baseline) continue;
-          Measurement& m = *l.m;
-          bool done = static_cast<int>(m.samples.size()) >= sampling_.min_rounds;
-          if (l.is_baseline && has_points) {
-            done = done && std::none_of(live.begin(), live.end(), [](const Live& o) {
-                     return o.active && !o.is_baseline;
-                   });
-            m.target_met = done;  // a baseline's speedup is 1 by definition: no target
-          } else {
-            if (done && sampling_.precision > 0) {
-              const Precision p = relative_precision(l.is_baseline ? m.wall_s() : paired_speedups(m));
-              done = p.enough && p.half_width <= sampling_.precision;
-            }
-            m.target_met = done;
-            ++sampling_points;
-            at_target += done ? 1 : 0;
-          }
-          if (done) {
-            l.active = false;
-            l.run.reset();
-          }
-        }
-      }
-      progress(group.front()->point.group + ": round " + std::to_string(round + 1) + ", " +
-                   std::to_string(at_target) + " of " + std::to_string(sampling_points) +
-                   " points at target",
-               false);
-      // The budget ends the group once every point has its minimum.
-      if (sampling_.precision > 0 && spent >= share) {
-        bool minimum = true;
-        for (const auto& l : live) {
-          if (l.active && static_cast<int>(l.m->samples.size()) < sampling_.min_rounds) minimum = false;
-        }
-        if (minimum) break;
-      }
-    }
-    for (auto& l : live) {
-      Measurement& m = *l.m;
-      if (m.samples.empty() && m.error.empty() && m.verified && interrupted()) ++m.interrupted_runs;
-      if (m.target_met || !m.error.empty()) continue;
-      if (interrupted()) {
-        m.target_missed = "the run was interrupted";
-      } else if (sampling_.precision > 0 && spent >= share) {
-        m.target_missed = "its group's share of the budget (" + fixed(share, 1) + " s) was spent";
-      } else if (static_cast<int>(m.samples.size()) < sampling_.min_rounds) {
-        m.target_missed = "too few undisturbed blocks in " + std::to_string(sampling_.max_rounds) +
-                          " rounds";
-      } else {
-        m.target_missed = "the rounds ran out (" + std::to_string(sampling_.max_rounds) + ")";
-      }
-    }
-    live.clear();  // the teams end before the next group starts
-    budget_left_ = std::max(0.0, budget_left_ - spent);
-    points_left -= group.size();
-    points_done_ += group.size();
+    budget_left_ -= sample_group(g, false, 0);
+    points_done_ += g.members.size();
   }
-  for (auto& m : measurements_) {
-    if (m.samples.empty() && m.error.empty() && m.verified && interrupted()) {
-      m.interrupted_runs = std::max(m.interrupted_runs, 1);
+  std::size_t short_total = 0;
+  std::vector<std::size_t> short_in(groups.size(), 0);
+  if (sampling_.precision > 0) {
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      for (const Measurement* m : groups[i].members) {
+        const bool baseline = m->baseline == nullptr || m->baseline == m;
+        if ((!baseline || groups[i].members.size() == 1) && m->error.empty() && m->verified &&
+            needs_more(*m, true)) {
+          ++short_in[i];
+        }
+      }
+      short_total += short_in[i];
+    }
+  }
+  std::vector<double> allowance(groups.size(), 0);
+  for (std::size_t i = 0; i < groups.size() && short_total > 0; ++i) {
+    if (short_in[i] == 0 || interrupted()) continue;
+    const double share = std::max(0.0, budget_left_) * static_cast<double>(short_in[i]) /
+                         static_cast<double>(short_total);
+    short_total -= short_in[i];
+    allowance[i] = share;
+    if (share <= 0) continue;
+    budget_left_ -= sample_group(groups[i], true, share);
+  }
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    for (Measurement* m : groups[i].members) {
+      if (m->samples.empty() && m->error.empty() && m->verified && interrupted()) {
+        m->interrupted_runs = std::max(m->interrupted_runs, 1);
+      }
+      if (!m->error.empty() || !m->verified) continue;
+      m->target_met = !needs_more(*m, true);
+      const bool baseline = m->baseline == nullptr || m->baseline == m;
+      if (baseline && groups[i].members.size() > 1) m->target_met = true;  // no speedup to sample
+      if (m->target_met) continue;
+      if (interrupted()) {
+        m->target_missed = "the run was interrupted";
+      } else if (static_cast<int>(m->samples.size()) < sampling_.min_rounds) {
+        m->target_missed = "too few undisturbed blocks in " + std::to_string(sampling_.max_rounds) +
+                           " rounds";
+      } else if (groups[i].next_round >= sampling_.max_rounds) {
+        m->target_missed = "the rounds ran out (" + std::to_string(sampling_.max_rounds) + ")";
+      } else {
+        m->target_missed = allowance[i] > 0
+                               ? "its group's share of the budget (" + fixed(allowance[i], 1) + " s) was spent"
+                               : "the budget (" + fixed(sampling_.budget_s, 0) + " s) was spent on the minimum blocks";
+      }
     }
   }
   const double total = now_s() - started_;
@@ -489,7 +514,9 @@ std::vector<RawRun> Session::raw_runs() const {
         {"mean", mean_of, false},
         {"median", [](const std::vector<double>& v) { return stats::median(v); }, false},
         {"stddev", stddev_of, false},
-        {"cv", [](const std::vector<double>& v) { return mean_of(v) != 0 ? stddev_of(v) / mean_of(v) : 0.0; }, true},
+        // 0 / 0 for a counter that is 0 in every block, as Google Benchmark computes it: the
+        // strict reporter then leaves the value out.
+        {"cv", [](const std::vector<double>& v) { return stddev_of(v) / mean_of(v); }, true},
     };
     for (const auto& st : stats_list) {
       RawRun r = base;

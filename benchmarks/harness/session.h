@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -127,7 +128,17 @@ class Session {
   std::vector<benchmark::BenchmarkReporter::Run> raw_runs() const;
 
  private:
+  struct Group {
+    std::vector<Measurement*> members;  // the baseline first
+    int next_round = 0;
+  };
+  // Whether `m` needs more blocks: its minimum, and with `to_target` its precision target.
+  bool needs_more(const Measurement& m, bool to_target) const;
+  // Samples a group's points in rounds until none needs more or (to the target) `allowance`
+  // seconds are spent; returns the seconds spent.
+  double sample_group(Group& group, bool to_target, double allowance);
   void progress(const std::string& what, bool force);
+  std::mt19937_64 rng_;
   std::vector<Measurement> measurements_;
   Sampling sampling_;
   double started_ = 0;

@@ -12,7 +12,7 @@ SCHEMA = ROOT / "benchmarks" / "schema" / "summary.schema.json"
 
 # Small and fast, but every mode, backend and workload.
 # The triad runs small here (its arrays then fit in the caches, which its verdict says).
-TINY = ["--size", "64", "--repetitions", "2", "--min-time", "0.005", "--c-us", "20",
+TINY = ["--size", "64", "--repetitions", "2", "--precision", "0", "--min-time", "0.005", "--c-us", "20",
         "--w-us", "300", "--in-flight", "4", "--requests", "40", "--no-crossover",
         "--triad-n", "65536"]
 

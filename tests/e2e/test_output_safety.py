@@ -187,11 +187,16 @@ def test_a_stop_and_resume_is_flagged_and_kept_out_of_the_medians(cvpbench, tmp_
     assert any("stopped and resumed" in r for r in summary["noise_reasons"])
 
 
-def test_a_run_without_a_stop_excludes_nothing(cvpbench, tmp_path):
+def test_a_run_without_a_stop_excludes_nothing_for_a_stop(cvpbench, tmp_path):
     folder = tmp_path / "out"
     result = run(cvpbench, [*TINY, "--out", str(folder)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert all("excluded_samples" not in r for r in load_summary(folder)["results"])
+    summary = load_summary(folder)
+    # Blocks other work disturbed may be set aside (a busy machine); none for a stop.
+    for r in summary["results"]:
+        for why in r.get("excluded_samples", {}).get("reasons", []):
+            assert "stopped" not in why, (r["name"], why)
+    assert not any("stopped and resumed" in r for r in summary["noise_reasons"])
 
 
 def test_a_full_stdout_is_an_error(cvpbench, tmp_path):

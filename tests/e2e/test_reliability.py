@@ -91,7 +91,9 @@ def test_sigint_mid_run_writes_what_was_measured_and_exits_130(cvpbench, tmp_pat
     assert summary["results"], "nothing measured before the signal"
     for r in summary["results"]:
         assert r["verified"] and "error" not in r, r["name"]
-        assert 1 <= r["repetitions_done"] <= 400
+        # 400 blocks at least were asked for; a baseline samples on while its points need
+        # more, and disturbed blocks are measured again: the interruption came first.
+        assert r["repetitions_done"] >= 1
         assert len(r["wall_s"]["samples"]) == r["repetitions_done"]
     assert summary["errors"] == []
     # The raw JSON is whole, and marks the skipped repetitions.

@@ -108,6 +108,16 @@ def _warnings(run):
         elif not r["evidence"]["pinned"]:
             out.append(f"{result_name(r)}: workers were not pinned as intended "
                        f"(seen on CPUs {cpu_list(r['evidence']['cpus_seen'])}).")
+        if r.get("anomaly"):
+            out.append(f"{result_name(r)}: anomaly: {r['anomaly']}.")
+    precision = run.doc.get("precision") or {}
+    missed = precision.get("missed") or []
+    if missed:
+        names = ", ".join(f"{m['name']} (+-{100 * m['reached']:.1f}%: {m['why']})"
+                          for m in missed[:8])
+        more = f" and {len(missed) - 8} more" if len(missed) > 8 else ""
+        out.append(f"{len(missed)} row(s) missed the precision target of "
+                   f"+-{100 * precision.get('target', 0):.1f}%: {names}{more}.")
     return out
 
 
@@ -248,6 +258,7 @@ def _row(by_name, r, with_values=False):
         (r["threads"], "n", None), (r["cores"], "n", None), (r["in_flight"], "n", None),
         (time_ci(wall["median"], *wall["ci95"]), "n", None),
         (f"x{ratio(sp['value'])} [{ratio(sp['ci95'][0])},{_NB}{ratio(sp['ci95'][1])}]"
+         + (f" +-{100 * r['precision']['reached']:.1f}%" if r.get("precision") else "")
          if sp["value"] > 0 else "n/a (no baseline)", "n", None),
         (ratio(r["bound"]), "n", None),
         (f"{r['efficiency']:.2f}" if _finite(r["efficiency"]) and sp["value"] > 0 else "n/a",

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "disturbance.h"
 #include "machine.h"
 #include "resources.h"
 #include "noise.h"
@@ -151,4 +152,74 @@ TEST_F(CgroupQuota, Version1) {
   EXPECT_FALSE(cgroup_cpu_quota("3:cpuacct:/docker/x\n", root()));  // no cpu controller there
 }
 
+// --- per-block disturbances (host/disturbance.h) -----------------------------------------
+
+class Disturbance : public FakeTree {
+ protected:
+  // Two threads of ours with their run delays (ns), CPU lines with steal ticks, and a clock.
+  void state(long long delay_a, long long delay_b, int steal0, int steal1, int khz1) {
+    write("proc/self/task/100/schedstat", "5000 " + std::to_string(delay_a) + " 7\n");
+    write("proc/self/task/101/schedstat", "5000 " + std::to_string(delay_b) + " 9\n");
+    write("proc/stat", "cpu  1 2 3 4 5 6 7 " + std::to_string(steal0 + steal1) +
+                           " 0 0\ncpu0 1 2 3 4 5 6 7 " + std::to_string(steal0) +
+                           " 0 0\ncpu1 1 2 3 4 5 6 7 " + std::to_string(steal1) +
+                           " 0 0\nintr 1\n");
+    write("sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq", "3000000\n");
+    write("sys/devices/system/cpu/cpu1/cpufreq/scaling_cur_freq", std::to_string(khz1) + "\n");
+  }
+  DisturbanceReading read(std::vector<int> cpus) {
+    return read_disturbance(cpus, root() + "/proc", root() + "/sys");
+  }
+};
+
+TEST_F(Disturbance, AQuietBlockIsNotDisturbed) {
+  state(1'000'000, 0, 3, 4, 3'000'000);
+  const auto before = read({0, 1});
+  EXPECT_TRUE(before.run_delay_known);
+  EXPECT_DOUBLE_EQ(before.run_delay_s, 1e-3);
+  EXPECT_EQ(before.steal_ticks, 7u);
+  EXPECT_EQ(before.khz.size(), 2u);
+  state(1'200'000, 100'000, 3, 4, 3'000'000);  // 0.3 ms of waiting in a 100 ms block
+  const auto d = judge_block(before, read({0, 1}), 0.1, 0.0, 100);
+  EXPECT_NEAR(d.run_delay_s, 0.3e-3, 1e-12);
+  EXPECT_EQ(d.why, "");
+}
+
+TEST_F(Disturbance, WaitingForACpuBeyondTheUsualIsADisturbance) {
+  state(0, 0, 0, 0, 3'000'000);
+  const auto before = read({0});
+  state(3'000'000, 0, 0, 0, 3'000'000);  // 3 ms of a 100 ms block
+  const auto after = read({0});
+  EXPECT_NE(judge_block(before, after, 0.1, 0.0, 100).why.find("waited 3.00 ms"), std::string::npos);
+  // A team that waits 3 ms by design (more threads than cores) is not disturbed by it.
+  EXPECT_EQ(judge_block(before, after, 0.1, 3e-3, 100).why, "");
+}
+
+TEST_F(Disturbance, StolenTicksOnTheBlocksCpusAreADisturbanceOthersAreNot) {
+  state(0, 0, 10, 20, 3'000'000);
+  const auto before0 = read({0});
+  state(0, 0, 10, 25, 3'000'000);  // 5 ticks stolen from CPU 1 only
+  EXPECT_EQ(judge_block(before0, read({0}), 0.1, 0.0, 100).why, "");
+  state(0, 0, 10, 20, 3'000'000);
+  const auto before1 = read({1});
+  state(0, 0, 10, 25, 3'000'000);
+  const auto d = judge_block(before1, read({1}), 0.1, 0.0, 100);
+  EXPECT_DOUBLE_EQ(d.steal_s, 0.05);
+  EXPECT_NE(d.why.find("stole 50 ms"), std::string::npos);
+}
+
+TEST_F(Disturbance, AClockThatMovesIsADisturbanceAndAMissingOneIsUnknown) {
+  state(0, 0, 0, 0, 3'000'000);
+  const auto before = read({0, 1});
+  state(0, 0, 0, 0, 2'000'000);
+  EXPECT_NE(judge_block(before, read({0, 1}), 0.1, 0.0, 100).why.find("3000 to 2000 MHz"),
+            std::string::npos);
+  const auto bare = read_disturbance({0}, root() + "/nothing", root() + "/nothing");
+  EXPECT_FALSE(bare.run_delay_known);
+  EXPECT_FALSE(bare.steal_known);
+  EXPECT_TRUE(bare.khz.empty());
+  EXPECT_EQ(judge_block(bare, bare, 0.1, 0.0, 100).why, "");
+}
+
 }  // namespace
+

@@ -271,3 +271,65 @@ def test_repeated_list_items_run_once(cvpbench, tmp_path):
     assert listed.returncode == 0, listed.stderr
     names = listed.stdout.split()
     assert names and len(names) == len(set(names))
+
+
+# --- sampling to a precision target ----------------------------------------------------------
+
+PRECISE = ["--filter", "^matmul/n:96/mode:(serial|parallel)/backend:threads/threads:[12]$",
+           "--size", "96", "--min-time", "0.01"]
+
+
+def test_a_precision_target_is_met_or_each_miss_is_named(cvpbench, tmp_path):
+    folder = tmp_path / "precise"
+    result = run(cvpbench, [*PRECISE, "--precision", "5%", "--budget", "20", "--out", str(folder)],
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = load_summary(folder)
+    jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
+    assert summary["config"]["precision"] == 0.05
+    missed = {m["name"] for m in summary["precision"]["missed"]}
+    for r in summary["results"]:
+        p = r["precision"]
+        assert p["target"] == 0.05
+        if r["mode"] != "serial":
+            assert r["speedup"]["method"] == "paired" and r["speedup"]["pairs"] >= 6
+            low, high = r["speedup"]["ci95"]
+            assert abs(p["reached"] - (high - low) / 2 / r["speedup"]["value"]) < 1e-9
+        if r["mode"] == "serial":
+            # A baseline's speedup is 1 by definition: its row reports its time's precision,
+            # and the target is its points'.
+            assert p["met"] and r["name"] not in missed
+        elif p["met"]:
+            assert p["reached"] <= 0.05 and r["name"] not in missed
+        else:
+            assert r["name"] in missed and p["missed"], r["name"]
+
+
+def test_without_a_target_exactly_the_blocks_asked_for_are_paired(cvpbench, tmp_path):
+    folder = tmp_path / "fixed"
+    result = run(cvpbench, [*PRECISE, "--precision", "0", "--repetitions", "7",
+                            "--out", str(folder)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = load_summary(folder)
+    assert summary["precision"]["missed"] == []
+    for r in summary["results"]:
+        # 7 undisturbed blocks (disturbed ones were measured again; a baseline may have more).
+        assert r["repetitions_done"] >= 7
+        assert len(r["wall_s"]["samples"]) == r["repetitions_done"]
+        if r["mode"] != "serial":
+            assert r["speedup"]["pairs"] >= 7 - len(r.get("excluded_samples", {}).get("wall_s", []))
+
+
+@pytest.mark.parametrize("bad", ["-1", "1", "abc", "%", "150%"])
+def test_a_precision_out_of_range_is_refused(cvpbench, tmp_path, bad):
+    result = run(cvpbench, [*PRECISE, "--precision", bad], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--precision" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "cvpbench-runs").exists()
+
+
+@pytest.mark.parametrize("bad", ["5", "0:^matmul", "x:^matmul", "5:", "5:(", "5:^nothing-matches"])
+def test_a_bad_planted_slowdown_is_refused(cvpbench, tmp_path, bad):
+    result = run(cvpbench, [*PRECISE, "--inject-slowdown", bad], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "--inject-slowdown" in result.stderr

@@ -277,9 +277,13 @@ void Session::progress(const std::string& what, bool force) {
 }
 
 bool Session::needs_more(const Measurement& m, bool to_target) const {
-  if (static_cast<int>(m.samples.size()) < sampling_.min_rounds) return true;
-  if (!to_target || sampling_.precision <= 0) return false;
   const bool baseline = m.baseline == nullptr || m.baseline == &m;
+  // A point counts its pairs (a disturbed block of either side leaves its round unpaired),
+  // unless its baseline failed and there can be none.
+  const bool pairs = !baseline && m.baseline->error.empty() && m.baseline->verified;
+  const std::size_t have = pairs ? paired_speedups(m).size() : m.samples.size();
+  if (static_cast<int>(have) < sampling_.min_rounds) return true;
+  if (!to_target || sampling_.precision <= 0) return false;
   const Precision p = relative_precision(baseline ? m.wall_s() : paired_speedups(m));
   return !(p.enough && p.half_width <= sampling_.precision);
 }

@@ -29,6 +29,7 @@
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/topology.h"
+#include "disturbance.h"
 #include "interrupt.h"
 #include "resources.h"
 #include "machine.h"
@@ -232,6 +233,15 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   const nlohmann::json machine = bench::machine_context(topology);
   nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
   summary["interrupted"] = was_interrupted;
+  {
+    // What this machine lets the per-block disturbance checks see.
+    const bench::DisturbanceReading probe = bench::read_disturbance(topology.allowed);
+    summary["config"]["disturbance_signals"] = {
+        {"run_delay", probe.run_delay_known},
+        {"steal", probe.steal_known},
+        {"cpu_frequency", !probe.khz.empty()},
+        {"process_stop", true}};
+  }
   bench::NoiseReport noise_seen = noise;
   if (stopped_samples > 0) {
     noise_seen.noisy = true;
@@ -253,6 +263,21 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
 
   std::cout << bench::console_table(rows) << "\n";
   for (const auto& line : lines) std::cout << line << "\n";
+  if (options.precision > 0) {
+    std::size_t speedups = 0, met = 0;
+    for (const auto& r : rows) {
+      if (!r.ok || r.m->baseline == r.m || r.m->baseline == nullptr) continue;
+      ++speedups;
+      met += r.m->target_met ? 1 : 0;
+    }
+    std::cout << "\nprecision: " << met << " of " << speedups << " speedups within +-"
+              << cvp::fixed(100 * options.precision, 1) << "% (95% CI)";
+    if (met < speedups) std::cout << "; the others say why in their notes (summary: precision.missed)";
+    std::cout << "\n";
+  }
+  for (const auto& r : rows) {
+    if (!r.anomaly.empty()) std::cout << "anomaly: " << r.point->name() << ": " << r.anomaly << "\n";
+  }
   if (noise_seen.noisy) {
     std::cout << "\nwarning: the machine was busy during this run, so the numbers may be noisy:\n";
     for (const auto& reason : noise_seen.reasons) std::cout << "  - " << reason << "\n";

@@ -158,7 +158,7 @@ std::string RequestWorkload::micros_text(double us) {
 
 std::size_t RequestWorkload::auto_requests(double c_us, double w_us, int in_flight, int cores,
                                            bool quick) {
-  const double target_s = quick ? 0.08 : 0.3;
+  const double target_s = quick ? 0.04 : 0.15;
   const double per_request_s = (c_us + w_us) * 1e-6;
   const double concurrency =
       std::min(static_cast<double>(in_flight),
@@ -196,7 +196,7 @@ void RequestWorkload::add_options(Flags& flags) {
   flags.integer(prefix + "requests", &requests_,
                 spec_.name + ": requests per run (default " +
                     (spec_.requests > 0 ? std::to_string(spec_.requests)
-                                        : "sized to about 0.3 s per run, 0.08 s quick") +
+                                        : "sized to about 0.15 s per run, 0.04 s quick") +
                     ")",
                 check_requests);
   flags.choice(prefix + "wait", &wait_, {"fixed", "exponential"},

@@ -139,7 +139,7 @@ class RequestWorkload : public Workload {
     bool exponential = false;             // exponential waits with mean wait_us, else fixed
     std::vector<long long> in_flight{8, 64};  // the K swept (the serial baseline is K = 1)
     std::vector<long long> quick_in_flight;   // with --quick (default: in_flight)
-    // Requests per run; 0 sizes each point's run to about 0.3 s (0.08 s with --quick) from the
+    // Requests per run; 0 sizes each point's run to about 0.15 s (0.04 s with --quick) from the
     // wait, K, its cores and cpu_us. Runs of different sizes are different benchmarks: the
     // count is part of the name.
     long long requests = 0;
@@ -195,7 +195,7 @@ class RequestWorkload : public Workload {
   static void add_sweep(const PlanContext& context, Point base, const std::vector<int>& in_flight,
                         const std::function<std::string(int k)>& origin, std::size_t requests,
                         double cpu_us, std::vector<Point>& points);
-  // Requests for about 0.3 s of run (0.08 s quick) with c_us of CPU and w_us of wait per
+  // Requests for about 0.15 s of run (0.04 s quick) with c_us of CPU and w_us of wait per
   // request, in_flight in flight on `cores` cores; at least 2 x in_flight.
   static std::size_t auto_requests(double c_us, double w_us, int in_flight, int cores,
                                    bool quick);

@@ -152,31 +152,31 @@ TEST(RequestWorkload, PlansSerialConcurrentAndParallelOnBothBackends) {
 TEST(RequestWorkload, SizesRunsAutomaticallyFromTheSpec) {
   RequestWorkload toy(toy_spec());
   const auto points = plan_of(toy, {});
-  // Defaults: w = 1 ms, K = 8 and 64; about 0.3 s of waiting per run.
+  // Defaults: w = 1 ms, K = 8 and 64; about 0.15 s of waiting per run (short blocks pair well).
   ASSERT_FALSE(points.empty());
-  EXPECT_EQ(points.front().name(), "toy/w_us:1000/k:1/requests:300/mode:serial/backend:threads/threads:1");
+  EXPECT_EQ(points.front().name(), "toy/w_us:1000/k:1/requests:150/mode:serial/backend:threads/threads:1");
   int concurrent = 0;
   for (const auto& p : points) {
     if (p.mode == Mode::concurrent) {
       ++concurrent;
       EXPECT_TRUE(p.in_flight == 8 || p.in_flight == 64) << p.name();
-      EXPECT_EQ(p.params.at("requests").get<std::size_t>(), p.in_flight == 8 ? 2400u : 19200u)
+      EXPECT_EQ(p.params.at("requests").get<std::size_t>(), p.in_flight == 8 ? 1200u : 9600u)
           << p.name();
       EXPECT_EQ(p.origin, "the default --toy-in-flight " + std::to_string(p.in_flight));
     }
   }
   EXPECT_EQ(concurrent, 4);  // two K, two backends
-  // --quick aims at 0.08 s; a CPU estimate caps a run at what one core can do.
+  // --quick aims at 0.04 s (40 requests, at least 60); a CPU estimate caps a run at what one core can do.
   const auto quick = plan_of(toy, {"--quick"});
-  EXPECT_EQ(quick.front().params.at("requests").get<std::size_t>(), 80u);
+  EXPECT_EQ(quick.front().params.at("requests").get<std::size_t>(), 60u);
   auto spec = toy_spec();
   spec.cpu_us = 100;
   spec.in_flight = {64};
   RequestWorkload heavy(spec);
   for (const auto& p : plan_of(heavy, {"--backend", "eventloop"})) {
     if (p.mode == Mode::concurrent) {
-      // One core: at most (100 + 1000) / 100 = 11 requests' worth at once, 0.3 s of them.
-      EXPECT_EQ(p.params.at("requests").get<std::size_t>(), 3000u) << p.name();
+      // One core: at most (100 + 1000) / 100 = 11 requests' worth at once, 0.15 s of them.
+      EXPECT_EQ(p.params.at("requests").get<std::size_t>(), 1500u) << p.name();
     }
   }
 }

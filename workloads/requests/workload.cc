@@ -49,7 +49,7 @@ class Requests final : public RequestWorkload {
                    "K = 1)",
                    check_in_flight);
     flags.integer("--requests", &requests_,
-                  "I/O workload: requests per run (default: sized to about 0.3 s per run, 0.08 s "
+                  "I/O workload: requests per run (default: sized to about 0.15 s per run, 0.04 s "
                   "quick)",
                   check_requests);
     flags.choice("--wait", &wait_, {"fixed", "exponential"},

@@ -81,6 +81,7 @@ bool prepare(Live& live, double block_s) {
     const bool manual = m.workload->timing() == Timing::manual;
     auto start = Clock::now();
     live.run->warm_up();
+    if (m.executions_per_block > 0) return;  // chosen when it was first prepared
     double one = seconds_since(start);
     if (manual || one < block_s) {
       // The warm-up was cold (or did nothing): time one more execution.

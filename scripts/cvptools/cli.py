@@ -54,6 +54,8 @@ EPILOG_GATE = """examples:
            --candidate-json cand/r1.json cand/r2.json cand/r3.json
   cvp gate --baseline-bin base/cvpbench --candidate-bin build/release/benchmarks/cvpbench \\
            --rounds 5 --markdown gate.md -- --filter matmul
+  cvp gate --calibrate --baseline-bin build/release/benchmarks/cvpbench --gates 40 \\
+           --rounds 10 --slowdowns 5,10 --json calibration.json -- --filter matmul
 exit codes: 0 pass, 1 confirmed regression, 2 bad input (also: a round count with which no
 benchmark could ever be flagged, e.g. --test wilcoxon with 2^-rounds x benchmarks > alpha; the
 message says how many rounds are needed), 3 inconclusive (noisy machine, too few rounds for the
@@ -64,7 +66,14 @@ Binary mode: each run starts in a process group of its own, in a new empty folde
 a file; when it exits, times out (--timeout-s; default 1800 s until a run has finished, then
 10 x the longest run, at least 60 s) or the gate is stopped, its process group (and, on Linux,
 every orphan it left, even in a session of its own) gets SIGTERM and, 2 s later, SIGKILL. Only
-what the run wrote into its own new --out folder is read."""
+what the run wrote into its own new --out folder is read. Every run gets --seed ROUND.
+Duet (--duet auto, with 2 CPUs or more): in each round the one-core points (mode serial or
+concurrent) run with both binaries started together, pinned to CPUs A and B (--cpus, swapped
+every round), the same --filter and --seed; the other points run interleaved, the order within
+each round drawn at random from --seed. With 1 CPU every point runs interleaved (said in the
+Markdown). --calibrate runs --baseline-bin as both sides, A/A and with --inject-slowdown
+PCT:REGEX planted in the candidate, --gates gates per condition, and prints how many were
+detected, missed, inconclusive or false alarms; exit 0 when it finished, 2 on bad input."""
 
 EPILOG_EXPORT = """examples:
   cvp export results/ci-runner/ --format gab-smaller -o times.json
@@ -185,6 +194,26 @@ def _probability(text):
     if value == 0.0:
         raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
     return value
+
+
+def _slowdowns(text):
+    """'5,10' (or '5%,10%'): distinct percentages above 0 and at most 1000, ascending."""
+    import math
+    values = []
+    for part in text.split(","):
+        part = part.strip().rstrip("%")
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a list of percentages such as 5,10: "
+                                             f"{text!r}") from None
+        if not math.isfinite(value) or not 0 < value <= 1000:
+            raise argparse.ArgumentTypeError(f"each slowdown must be a percentage above 0 and "
+                                             f"at most 1000: {text!r}")
+        if value in values:
+            raise argparse.ArgumentTypeError(f"slowdown {value:g} given twice: {text!r}")
+        values.append(value)
+    return tuple(sorted(values))
 
 
 def _at_least(minimum):
@@ -334,12 +363,11 @@ def cmd_compare(args):
     return 0
 
 
-def _gate_context(args):
-    from .gate import md_code
+def _gate_context(args, plan=None):
+    from .gate import md_code, plan_text
     if args.baseline_bin:
         return (f"Binaries: baseline {md_code(args.baseline_bin)}, candidate "
-                f"{md_code(args.candidate_bin)}, {args.rounds} interleaved rounds (order "
-                f"alternating).")
+                f"{md_code(args.candidate_bin)}, {plan_text(plan, args.rounds)}")
     return (f"Files: {len(args.baseline_json)} baseline and {len(args.candidate_json)} "
             f"candidate rounds, paired in order.")
 
@@ -374,9 +402,25 @@ def _finite_positive(text):
     return _positive_float(text)
 
 
-def cmd_gate(args, parser):
+_CALIBRATE_ONLY = ("slowdowns", "gates", "inject", "pool")
+
+
+def _gate_usage(args, parser):
+    """The usage errors of `gate` (exit 2, one line), before anything is read or run."""
     json_mode = bool(args.baseline_json or args.candidate_json)
     bin_mode = bool(args.baseline_bin or args.candidate_bin)
+    if args.calibrate:
+        if json_mode or args.confirm_json or args.confirm_baseline_json:
+            parser.error("--calibrate runs a binary: give --baseline-bin, not JSON files")
+        if args.candidate_bin:
+            parser.error("--calibrate runs --baseline-bin as both baseline and candidate; "
+                         "drop --candidate-bin")
+        if not args.baseline_bin:
+            parser.error("--calibrate needs --baseline-bin PROGRAM")
+        return False
+    given = [f"--{name}" for name in _CALIBRATE_ONLY if getattr(args, name) is not None]
+    if given:
+        parser.error(f"{', '.join(given)}: for --calibrate only")
     if json_mode == bin_mode:
         parser.error("give either --baseline-json/--candidate-json or "
                      "--baseline-bin/--candidate-bin")
@@ -388,10 +432,65 @@ def cmd_gate(args, parser):
         parser.error("--confirm-json is for JSON mode; binary mode re-runs flagged benchmarks")
     if args.confirm_baseline_json and not args.confirm_json:
         parser.error("--confirm-baseline-json needs --confirm-json")
+    if json_mode and (args.duet is not None or args.seed is not None):
+        parser.error("--duet and --seed are for binary mode (--baseline-bin/--candidate-bin)")
     if args.extra and not bin_mode:
         parser.error("arguments after -- are passed to the binaries (binary mode only)")
+    return json_mode
+
+
+def _check_extra(extra):
+    """CvpError for binaries' arguments the gate sets itself."""
+    for a in extra:
+        if a == "--seed" or a.startswith("--seed="):
+            raise CvpError("the gate gives every run --seed ROUND itself (both binaries in the "
+                           "same order); remove --seed from the arguments after --")
+
+
+def _supervised(args, work):
+    """Run work(sup) under a Supervisor: (its result, None), or (None, 130) when stopped."""
+    from . import gate
+    if args.work_dir:
+        cvpio.make_folder(args.work_dir)
+    sup = gate.Supervisor(parent=args.work_dir, keep=bool(args.work_dir),
+                          timeout=args.timeout_s, log=_say, sweep=gate.become_subreaper())
+    stopped = result = None
+    try:
+        sup.install()
+        result = work(sup)
+    except gate.Stopped as e:
+        stopped = e
+    finally:
+        sup.close()
+    if stopped is None and sup.pending is not None:
+        stopped = gate.Stopped(sup.pending)
+    if stopped is not None:
+        kept = (f"the outputs so far are in {cvpio.display_path(sup.root)}" if sup.keep
+                else "its temporary folder was removed")
+        _say(f"cvp gate: stopped by {stopped.name}; the running binary and its process "
+             f"group were stopped and {kept}")
+        return None, 130
+    if sup.keep:
+        _say(f"cvp gate: the binaries' outputs are in {cvpio.display_path(sup.root)}")
+    return result, None
+
+
+def _gate_options(args):
+    from . import gate
+    return gate.GateOptions(threshold_cpu=args.threshold_cpu, threshold_io=args.threshold_io,
+                            threshold_memory=args.threshold_memory,
+                            alpha=args.alpha, test=args.test,
+                            canary=args.canary or None,
+                            canary_required=args.canary is not None,
+                            canary_cv_max=args.canary_cv_max).validate()
+
+
+def cmd_gate(args, parser):
+    json_mode = _gate_usage(args, parser)
     outputs = [p for p in (args.markdown, args.json) if p not in (None, "-")]
     cvpio.check_writable(outputs, args.force)
+    if args.calibrate:
+        return cmd_gate_calibrate(args)
 
     if json_mode:  # bad files are reported before the statistics stack is imported
         if len(args.baseline_json) != len(args.candidate_json):
@@ -400,13 +499,8 @@ def cmd_gate(args, parser):
                            f"in order")
         runs = cvpio.load_runs(args.baseline_json + args.candidate_json, same_format=True)
     from . import gate
-    opts = gate.GateOptions(threshold_cpu=args.threshold_cpu, threshold_io=args.threshold_io,
-                            threshold_memory=args.threshold_memory,
-                            alpha=args.alpha, test=args.test,
-                            canary=args.canary or None,
-                            canary_required=args.canary is not None,
-                            canary_cv_max=args.canary_cv_max).validate()
-    confirm = None
+    opts = _gate_options(args)
+    confirm = plan = None
     if json_mode:
         n = len(args.baseline_json)
         if args.confirm_json:  # can the confirmation flag even one benchmark? Say so up front.
@@ -430,57 +524,80 @@ def cmd_gate(args, parser):
         gate.check_program(args.baseline_bin)
         gate.check_program(args.candidate_bin)
         gate.check_power(args.rounds, 1, opts)
-        if args.work_dir:
-            cvpio.make_folder(args.work_dir)
-        sup = gate.Supervisor(parent=args.work_dir, keep=bool(args.work_dir),
-                              timeout=args.timeout_s, log=_say, sweep=gate.become_subreaper())
-        stopped = None
-        try:
-            sup.install()
-            if opts.test == "wilcoxon":  # how many benchmarks Holm will divide alpha among
-                from .compare import work_key
-                listed = [gate.list_benchmarks(sup, b, args.extra)
-                          for b in (args.baseline_bin, args.candidate_bin)]
-                if all(listed):
-                    common = {work_key(x) for x in listed[0]} & {work_key(x) for x in listed[1]}
-                    gate.check_power(args.rounds, len(common), opts)
-            base, cand = gate.run_rounds(sup, args.baseline_bin, args.candidate_bin, args.rounds,
-                                         args.extra)
-            first = gate.evaluate(gate.rounds_from_runs(base), gate.rounds_from_runs(cand), opts)
-            noisy = first["canary"] and first["canary"]["noisy"]
-            if first["flagged"] and not noisy:
-                _say(f"cvp gate: re-running {len(first['flagged'])} flagged benchmark(s) to "
-                     f"confirm")
-                base, cand = gate.run_rounds(sup, args.baseline_bin, args.candidate_bin,
-                                             args.rounds, args.extra, label="confirm-",
-                                             filter_names=gate.flagged_names(first))
-                confirm = gate.evaluate(gate.rounds_from_runs(base), gate.rounds_from_runs(cand),
-                                        opts, only=set(first["flagged"]))
-        except gate.Stopped as e:
-            stopped = e
-        finally:
-            sup.close()
-        if stopped is None and sup.pending is not None:
-            stopped = gate.Stopped(sup.pending)
-        if stopped is not None:
-            kept = (f"the outputs so far are in {cvpio.display_path(sup.root)}" if sup.keep
-                    else "its temporary folder was removed")
-            _say(f"cvp gate: stopped by {stopped.name}; the running binary and its process "
-                 f"group were stopped and {kept}")
-            return 130
-        if sup.keep:
-            _say(f"cvp gate: the binaries' outputs are in {cvpio.display_path(sup.root)}")
+        _check_extra(args.extra)
+
+        def work(sup):
+            plan = gate.make_plan(sup, (args.baseline_bin, args.candidate_bin), args.extra,
+                                  duet=args.duet or "auto",
+                                  seed=gate.DEFAULT_SEED if args.seed is None else args.seed,
+                                  count=opts.test == "wilcoxon")
+            if plan.count:  # how many benchmarks Holm will divide alpha among
+                gate.check_power(args.rounds, plan.count, opts)
+            return plan, gate.run_gate(sup, args.baseline_bin, args.candidate_bin, args.rounds,
+                                       args.extra, opts, plan)
+        result, code = _supervised(args, work)
+        if code is not None:
+            return code
+        plan, (first, confirm) = result
     code, headline, notes = gate.decide(first, confirm)
-    text = gate.markdown(first, confirm, code, headline, notes, opts, _gate_context(args))
+    text = gate.markdown(first, confirm, code, headline, notes, opts, _gate_context(args, plan))
     if args.json:
         doc = {"exit_code": code, "headline": headline, "notes": notes, "first": first,
                "confirm": confirm}
+        if plan is not None:
+            doc["plan"] = plan.describe()
         _emit_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", args.json, args.force)
     if args.markdown and args.markdown != "-":
         _emit_text(text, args.markdown, args.force)
     if args.json != "-":
         sys.stdout.write(text)
     return code
+
+
+def cmd_gate_calibrate(args):
+    """`cvp gate --calibrate`: exit 0 when it finished (whatever it found), 2 on bad input."""
+    import re
+    from . import gate
+    rounds = args.rounds
+    gates = 40 if args.gates is None else args.gates
+    slowdowns = gate.DEFAULT_SLOWDOWNS if args.slowdowns is None else args.slowdowns
+    inject = gate.DEFAULT_INJECT if args.inject is None else args.inject
+    pool = 4 * rounds if args.pool is None else args.pool
+    if pool and pool < 2 * rounds:
+        raise CvpError(f"--pool {pool}: a pool needs at least 2 x --rounds = {2 * rounds} "
+                       f"rounds (a gate draws {rounds} and {rounds} more for its confirmation); "
+                       f"--pool 0 runs every gate's own rounds")
+    if not inject or "\n" in inject:
+        raise CvpError(f"--inject {inject!r}: give a regular expression over benchmark names")
+    try:
+        re.compile(inject)
+    except re.error as e:
+        raise CvpError(f"--inject {inject!r}: not a valid regular expression ({e})") from None
+    opts = _gate_options(args)
+    gate.check_program(args.baseline_bin)
+    gate.check_power(rounds, 1, opts)
+    _check_extra(args.extra)
+
+    def work(sup):
+        plan = gate.make_plan(sup, (args.baseline_bin, args.baseline_bin), args.extra,
+                              duet=args.duet or "auto",
+                              seed=gate.DEFAULT_SEED if args.seed is None else args.seed,
+                              count=True)
+        if plan.count and opts.test == "wilcoxon":
+            gate.check_power(rounds, plan.count, opts)
+        return gate.calibrate(sup, args.baseline_bin, args.extra, opts, rounds, gates,
+                              slowdowns, inject, pool, plan, log=_say)
+    cal, code = _supervised(args, work)
+    if code is not None:
+        return code
+    text = gate.calibration_markdown(cal)
+    if args.json:
+        _emit_text(json.dumps(cal, indent=2, allow_nan=False) + "\n", args.json, args.force)
+    if args.markdown and args.markdown != "-":
+        _emit_text(text, args.markdown, args.force)
+    if args.json != "-":
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_export(args):
@@ -581,7 +698,19 @@ def build_parser():
     p.add_argument("--baseline-bin", metavar="PROGRAM", help="baseline cvpbench binary")
     p.add_argument("--candidate-bin", metavar="PROGRAM", help="candidate cvpbench binary")
     p.add_argument("--rounds", type=_at_least(2), default=5,
-                   help="interleaved rounds in binary mode (default 5)")
+                   help="rounds in binary mode, and per gate with --calibrate (default 5)")
+    p.add_argument("--duet", choices=("auto", "on", "off"), default=None,
+                   help="binary mode: run the one-core points (mode serial or concurrent) as "
+                        "duets, both binaries started together each round, each pinned to a "
+                        "CPU of its own (--cpus A / --cpus B, swapped every round), the same "
+                        "--filter and --seed; the other points interleaved. auto (default): "
+                        "duet when the gate may use 2 CPUs or more, else interleaved, said in "
+                        "the Markdown; on: refuse (exit 2) where no duet is possible; off: "
+                        "every point interleaved")
+    p.add_argument("--seed", type=_at_least(0), default=None,
+                   help="binary mode: seed of the order (baseline or candidate first) of the "
+                        "interleaved runs in each round, and of --calibrate's draws from its "
+                        "pool (default 1); the binaries get --seed ROUND")
     p.add_argument("--timeout-s", type=_finite_positive, default=None,
                    help="limit for one binary run, in seconds (default: 1800 s until a run "
                         "has finished, then 10 x the longest run so far, at least 60 s; "
@@ -609,9 +738,27 @@ def build_parser():
     p.add_argument("--canary-cv-max", type=_finite_fraction, default=0.10,
                    help="largest coefficient of variation of the canary (default 0.10)")
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
-    p.add_argument("--json", metavar="FILE", help="also write the full evaluation as JSON "
-                                                  "('-': on stdout instead of the Markdown)")
+    p.add_argument("--json", metavar="FILE", help="also write the full evaluation (with "
+                   "--calibrate: the table) as JSON ('-': on stdout instead of the Markdown)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    c = p.add_argument_group("calibration (--calibrate)")
+    c.add_argument("--calibrate", action="store_true",
+                   help="measure the gate itself: run --baseline-bin as both baseline and "
+                        "candidate, A/A and with each planted slowdown, and print per condition "
+                        "how many gates detected, missed, were inconclusive or cried wolf")
+    c.add_argument("--slowdowns", type=_slowdowns, default=None, metavar="PCT,PCT",
+                   help="planted slowdowns in percent (default 5,10), each above 0 and at most "
+                        "1000, planted with the candidate's --inject-slowdown PCT:REGEX")
+    c.add_argument("--gates", type=_at_least(1), default=None, metavar="N",
+                   help="gates per condition (default 40)")
+    c.add_argument("--inject", metavar="REGEX", default=None,
+                   help="the benchmarks that get the planted slowdowns (default "
+                        "'^matmul/n:[0-9]+/mode:serial/', the default canary's points)")
+    c.add_argument("--pool", type=_at_least(0), default=None, metavar="ROUNDS",
+                   help="rounds run once per condition, from which every gate draws its "
+                        "rounds and its confirmation's at random without replacement (default "
+                        "4 x --rounds, at least 2 x --rounds; 0: every gate runs its own "
+                        "rounds, like a real gate)")
     p.set_defaults(handler=cmd_gate)
 
     p = sub.add_parser("export", help="export for github-action-benchmark or Bencher",

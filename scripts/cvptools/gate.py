@@ -29,16 +29,33 @@ inconclusive, never a pass.
 Exit codes: 0 pass, 1 confirmed regression, 3 inconclusive (noisy machine, too few rounds for
 the noise, or unconfirmed regression), 2 bad input (130 when stopped: see cli.py).
 
-Binary mode (Supervisor, run_rounds): each run in a new empty folder of the gate's own and a
-process group of its own, stderr to a file, a time limit that follows the work, and the whole
-group (and every orphan it left) stopped when the run ends, times out or the gate is stopped.
-Every string from outside that reaches the Markdown goes through md_code.
+Binary mode (make_plan, run_rounds): every run gets `--seed ROUND`. Where the gate may use 2
+CPUs or more (--duet auto), the one-core points (mode serial or concurrent) run as duets, after
+Bulej et al., "Duet Benchmarking" (ICPE 2020): in each round both binaries start at the same
+moment, each pinned to a CPU of its own (`--cpus A`, `--cpus B`, swapped every round), with the
+same `--filter` and `--seed`, so that whatever disturbs one disturbs the other; the other points
+(mode parallel, which need every core) run interleaved, the order within each round drawn at
+random from a seeded generator (randomized multiple interleaved trials, Abedi and Brecht, ICPE
+2017). With fewer than 2 CPUs every point runs interleaved, and the Markdown says so. The
+evaluation covers both sets the same way; the confirmation re-run splits the same way.
+
+Calibration (calibrate): the same binary as baseline and candidate, A/A and with planted
+slowdowns (`--inject-slowdown PCT:REGEX` on the candidate), many gates per condition, from a
+pool of rounds or each with rounds of its own.
+
+Supervisor: each run in a new empty folder of the gate's own and a process group of its own,
+stderr to a file, a time limit that follows the work, and the whole group (and every orphan it
+left) stopped when the run ends, times out or the gate is stopped; a duet's two runs start
+together and are stopped together. Every string from outside that reaches the Markdown goes
+through md_code.
 """
 
+import contextlib
 import fnmatch
 import glob
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -108,6 +125,7 @@ class Round(dict):
     """One round: {work key: Measured}, and `canary`, the default canary pattern its file
     implies (see canary_pattern)."""
     canary = DEFAULT_CANARY
+    seconds = None  # binary mode: the wall time of the round it came from
 
 
 def canary_pattern(run):
@@ -440,23 +458,24 @@ def _regex_literal(text):
     return "".join("\\" + c if c in _REGEX_SPECIAL else c for c in text)
 
 
+def _name_regex(name):
+    """A benchmark name as a regex: literal, except that its `/requests:N` segment matches any
+    request count (the count follows from the options and the cores, like the pairing, which
+    ignores it)."""
+    return "/requests:[0-9]+".join(_regex_literal(part)
+                                   for part in re.split(r"/requests:[0-9]+(?=/|$)", name))
+
+
 def filter_regex(names):
-    """A regex for `--filter` that matches exactly these benchmarks, with or without Google
-    Benchmark's suffixes (/real_time ...); valid for both POSIX and std::regex engines."""
-    return "^(" + "|".join(_regex_literal(n) for n in names) + ")(/.*)?$"
-
-
-def without_filter(args):
-    """`args` less any --filter option (both `--filter X` and `--filter=X`)."""
-    out, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-        elif a == "--filter":
-            skip = True
-        elif not a.startswith("--filter="):
-            out.append(a)
-    return out
+    """A regex for `--filter` that matches exactly these benchmarks (whatever their request
+    count), with or without Google Benchmark's suffixes (/real_time ...); valid for POSIX, RE2
+    and std::regex engines."""
+    parts = []
+    for n in names:
+        part = _name_regex(n)
+        if part not in parts:
+            parts.append(part)
+    return "^(" + "|".join(parts) + ")(/.*)?$"
 
 
 def check_program(program):
@@ -533,15 +552,16 @@ def _processes():
     return out
 
 
-def _live_targets(pgid, sweep):
-    """Live (not zombie) processes of process group `pgid`, and with `sweep` every live
-    descendant of this process too (as a child subreaper every orphan of the binaries becomes
-    one, even one that made a session of its own). None without /proc."""
+def _live_targets(pgids, sweep):
+    """{pid: process group} of the live (not zombie) processes of the process groups `pgids`,
+    and with `sweep` of every live descendant of this process too (as a child subreaper every
+    orphan of the binaries becomes one, even one that made a session of its own). None without
+    /proc."""
     table = _processes()
     if table is None:
         return None
-    live = {pid for pid, state, _, _ in table if state not in ("Z", "X")}
-    found = {pid for pid, _, _, group in table if group == pgid and pid in live}
+    live = {pid: group for pid, state, _, group in table if state not in ("Z", "X")}
+    found = {pid: group for pid, group in live.items() if group in pgids}
     if sweep:
         children = {}
         for pid, _, parent, _ in table:
@@ -550,9 +570,9 @@ def _live_targets(pgid, sweep):
         while todo:
             pid = todo.pop()
             if pid in live:
-                found.add(pid)
+                found[pid] = live[pid]
             todo += children.get(pid, [])
-    found.discard(os.getpid())
+    found.pop(os.getpid(), None)
     return found
 
 
@@ -577,12 +597,16 @@ class Supervisor:
       stdin and stdout on /dev/null and stderr into a file in the gate's private folder: the
       gate waits for the process it started, never for the end of a pipe that a process left
       behind could hold open.
-    * When that process ends, times out (see default_limit), or the gate is stopped, its whole
-      process group gets SIGTERM and, KILL_GRACE_S later, SIGKILL. The process is reaped only
-      after that, so its process group id cannot be reused by another process meanwhile.
+    * run_together() starts several runs at the same moment (a duet) and waits for all of them;
+      one that fails stops the others at once.
+    * When those processes end, time out (see default_limit), or the gate is stopped, their
+      whole process groups get SIGTERM and, KILL_GRACE_S later, SIGKILL. A process is reaped
+      only after that, so its process group id cannot be reused by another process meanwhile.
       With `sweep` (the command line sets it, after become_subreaper()) every other live
       descendant of the gate is stopped the same way: an orphan that made a session of its own
-      (a daemon's double fork) has left the group but is still the gate's descendant.
+      (a daemon's double fork) has left the group but is still the gate's descendant. Runs that
+      were started together are stopped together, once all of them have ended, so that the
+      sweep after one cannot cut its partner short.
     * Every file is under `root`, a new folder made with mkdtemp (inside `parent` when given):
       each run gets a new empty folder of its own in it (folder()), so nothing a run did not
       write itself can be read as its output. `root` is removed by close() unless `keep`.
@@ -607,7 +631,7 @@ class Supervisor:
         self.pending = None        # the first stop signal received
         self._raised = False       # ... and whether it was raised as Stopped yet
         self._hold = 0
-        self._proc = None
+        self._procs = []           # started and not yet stopped
         self._previous = {}
         self._closed = False
 
@@ -645,34 +669,47 @@ class Supervisor:
     def run(self, cmd, stderr_path, what, limit=None, stdout_path=None, record=True):
         """Run `cmd` (an argument list, no shell); return its exit status once it and its
         process group are gone. CvpError when it cannot start or outlives its limit."""
+        return self.run_together([(cmd, stderr_path, what, stdout_path)], limit=limit,
+                                 record=record)[0]
+
+    def run_together(self, jobs, limit=None, record=True):
+        """Start every job, (cmd, stderr_path, what, stdout_path), at the same moment (their
+        files are opened first, then the processes started one right after the other); wait for
+        all of them; return their exit statuses once they and their process groups are gone.
+        When one exits with a status other than 0 the others are stopped at once and get None.
+        CvpError when one cannot start or when they outlive `limit` (from the start)."""
         limit = limit or self.limit()
         self._check()
+        procs = []
         self._hold += 1
         try:
-            with open(stderr_path, "wb") as err, \
-                    open(stdout_path or os.devnull, "wb") as out:
+            with contextlib.ExitStack() as files:
+                streams = [(files.enter_context(open(stderr_path, "wb")),
+                            files.enter_context(open(stdout_path or os.devnull, "wb")))
+                           for _, stderr_path, _, stdout_path in jobs]
                 try:
-                    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                            stderr=err, start_new_session=True, close_fds=True)
-                except FileNotFoundError:
-                    raise CvpError(f"{cmd[0]}: no such program") from None
-                except PermissionError:
-                    raise CvpError(f"{cmd[0]}: not executable") from None
-                except OSError as e:
-                    raise CvpError(f"{cmd[0]}: cannot run ({e.strerror})") from None
-            self._proc = proc
+                    for (cmd, _, _, _), (err, out) in zip(jobs, streams):
+                        procs.append(self._start(cmd, err, out))
+                        self._procs.append(procs[-1])
+                except BaseException:
+                    if procs:
+                        self._stop(procs, [""] * len(procs))
+                    raise
             started = time.monotonic()
         finally:
             self._hold -= 1
+        ended = [None] * len(procs)
         try:
             self._check()
-            finished = self._wait(proc, started + limit)
+            finished = self._wait(procs, ended, started + limit)
         except BaseException:
-            self._stop(proc, "")
+            self._stop(procs, [""] * len(procs))
             raise
-        seconds = time.monotonic() - started
-        self._stop(proc, what if finished else "")
+        self._stop(procs, [what if finished and ended[i] is not None else ""
+                           for i, (_, _, what, _) in enumerate(jobs)])
         if not finished:
+            i = ended.index(None)
+            cmd, what = jobs[i][0], jobs[i][2]
             if self.timeout:
                 how = "the limit of --timeout-s"
             elif not record:
@@ -681,18 +718,41 @@ class Supervisor:
                 how = (f"the default limit: {LIMIT_FACTOR:g} x the longest run so far, at least "
                        f"{MIN_LIMIT_S:g} s, or {FIRST_LIMIT_S:g} s before any run has finished; "
                        f"set one with --timeout-s")
+            whom = ("it and its process group" if len(jobs) == 1 else
+                    "the runs started with it and their process groups")
             raise CvpError(f"{cmd[0]}: still running after {limit:g} s ({what}; {how}); "
-                           f"stopped it and its process group")
-        if record and proc.returncode == 0:
-            self.durations.append(seconds)
-        return proc.returncode
+                           f"stopped {whom}")
+        codes = [None if end is None else proc.returncode for proc, end in zip(procs, ended)]
+        if record:
+            self.durations += [end - started for end, code in zip(ended, codes) if code == 0]
+        return codes
 
-    def _wait(self, proc, deadline):
-        """True once `proc` has exited (left unreaped where the system allows), False at the
-        deadline. A stop signal raises Stopped out of the sleep."""
+    @staticmethod
+    def _start(cmd, err, out):
+        try:
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    start_new_session=True, close_fds=True)
+        except FileNotFoundError:
+            raise CvpError(f"{cmd[0]}: no such program") from None
+        except PermissionError:
+            raise CvpError(f"{cmd[0]}: not executable") from None
+        except OSError as e:
+            raise CvpError(f"{cmd[0]}: cannot run ({e.strerror})") from None
+
+    def _wait(self, procs, ended, deadline):
+        """True once every process has exited (left unreaped where the system allows), or one
+        has exited with a status other than 0; False at the deadline. `ended` gets the time at
+        which each was seen to exit. A stop signal raises Stopped out of the sleep."""
         pause = _POLL_S
         while True:
-            if self._exited(proc):
+            failed = False
+            for i, proc in enumerate(procs):
+                if ended[i] is None:
+                    status = self._status(proc)
+                    if status is not None:
+                        ended[i] = time.monotonic()
+                        failed = failed or status != 0
+            if failed or all(end is not None for end in ended):
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
@@ -702,62 +762,85 @@ class Supervisor:
             self._check()
 
     @staticmethod
-    def _exited(proc):
+    def _status(proc):
+        """The exit status of `proc` (negative: the signal that killed it) once it has exited,
+        else None; the process is left unreaped where the system allows."""
         if proc.returncode is not None:
-            return True
+            return proc.returncode
         if hasattr(os, "waitid") and hasattr(os, "WNOWAIT"):
             try:
-                return os.waitid(os.P_PID, proc.pid,
-                                 os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+                info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 pass
-        return proc.poll() is not None
+            else:
+                if info is None:
+                    return None
+                if info.si_code == getattr(os, "CLD_EXITED", 1):
+                    return info.si_status
+                return -info.si_status
+        return proc.poll()
 
-    def _stop(self, proc, what):
-        """SIGTERM to the process group (and, with `sweep`, to every other live descendant),
-        SIGKILL after the grace period, then reap."""
+    def _stop(self, procs, whats):
+        """SIGTERM to the processes' groups (and, with `sweep`, to every other live descendant),
+        SIGKILL after the grace period, then reap. `whats` (one per process; '' for none) name
+        the runs in the message that counts what a run left running."""
         self._hold += 1
         try:
-            pgid = proc.pid  # a session leader's process group id is its pid
-            targets = _live_targets(pgid, self.sweep)
-            left = sorted((targets or set()) - {pgid})
-            if what and left:
-                self.log(f"cvp gate: {len(left)} process(es) that {proc.args[0]} left running "
-                         f"({what}) stopped")
+            pgids = {proc.pid for proc in procs}  # a session leader's process group id is its pid
+            targets = _live_targets(pgids, self.sweep)
+            if targets:
+                others = {pid: group for pid, group in targets.items() if pid not in pgids}
+                strays = [pid for pid, group in others.items() if group not in pgids]
+                for proc, what in zip(procs, whats):
+                    left = [pid for pid, group in others.items() if group == proc.pid]
+                    if len(procs) == 1:
+                        left += strays
+                    if what and left:
+                        self.log(f"cvp gate: {len(left)} process(es) that {proc.args[0]} left "
+                                 f"running ({what}) stopped")
+                named = [what for what in whats if what]
+                if len(procs) > 1 and strays and named:
+                    self.log(f"cvp gate: {len(strays)} process(es) that the binaries left "
+                             f"running ({'; '.join(named)}) stopped")
             if targets is None or targets:
-                self._signal(pgid, targets, signal.SIGTERM)
+                self._signal(pgids, targets, signal.SIGTERM)
                 deadline = time.monotonic() + self.grace
-                while time.monotonic() < deadline and self._alive(pgid, proc):
+                while time.monotonic() < deadline and self._alive(pgids, procs):
                     time.sleep(_POLL_S)
-                targets = _live_targets(pgid, self.sweep)
+                targets = _live_targets(pgids, self.sweep)
                 if targets is None or targets:
-                    self._signal(pgid, targets, signal.SIGKILL)
-            proc.wait()
+                    self._signal(pgids, targets, signal.SIGKILL)
+            for proc in procs:
+                proc.wait()
             if self.sweep:
                 self._reap_orphans()
-            if self._proc is proc:
-                self._proc = None
+            self._procs = [p for p in self._procs if p not in procs]
         finally:
             self._hold -= 1
 
     @staticmethod
-    def _signal(pgid, pids, sig):
-        for send, target in [(os.killpg, pgid)] + [(os.kill, p) for p in sorted(pids or ())]:
+    def _signal(pgids, targets, sig):
+        sends = [(os.killpg, pgid) for pgid in sorted(pgids)]
+        sends += [(os.kill, pid) for pid in sorted(targets or ())]
+        for send, target in sends:
             try:
                 send(target, sig)
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def _alive(self, pgid, proc):
-        targets = _live_targets(pgid, self.sweep)
+    def _alive(self, pgids, procs):
+        targets = _live_targets(pgids, self.sweep)
         if targets is not None:
             return bool(targets)
-        proc.poll()  # without /proc: reap the leader, then ask whether the group is empty
-        try:
-            os.killpg(pgid, 0)
-            return True
-        except (ProcessLookupError, PermissionError):
-            return False
+        for proc in procs:  # without /proc: reap the leaders, then ask whether a group is left
+            proc.poll()
+        for pgid in pgids:
+            try:
+                os.killpg(pgid, 0)
+                return True
+            except (ProcessLookupError, PermissionError):
+                pass
+        return False
 
     @staticmethod
     def _reap_orphans():
@@ -771,12 +854,12 @@ class Supervisor:
                 return
 
     def close(self):
-        """Stop a binary still running, remove the private folder (unless `keep`), restore the
-        signal handlers. Safe to call twice."""
+        """Stop the binaries still running, remove the private folder (unless `keep`), restore
+        the signal handlers. Safe to call twice."""
         self._hold += 1
         try:
-            if self._proc is not None:
-                self._stop(self._proc, "")
+            if self._procs:
+                self._stop(list(self._procs), [""] * len(self._procs))
             if not self.keep and not self._closed:
                 shutil.rmtree(self.root, ignore_errors=True)
             for sig, handler in self._previous.items():
@@ -801,15 +884,15 @@ def _tail(path):
     return _visible(lines[-1][:200]) if lines else ""
 
 
-def list_benchmarks(sup, binary, extra):
-    """The benchmark names `BIN --quick --list [extra]` prints, or None when the binary cannot
-    list them (then the power check waits for the measurements)."""
+def list_benchmarks(sup, binary, extra, more=()):
+    """The benchmark names `BIN --quick --list [more] [extra]` prints, or None when the binary
+    cannot list them (then the power check waits for the measurements, and there is no duet)."""
     folder = sup.folder("list-")
     listing = os.path.join(folder, "stdout.txt")
     try:
-        code = sup.run([binary, "--quick", "--list", *extra], os.path.join(folder, "stderr.txt"),
-                       "--list", limit=sup.timeout or LIST_LIMIT_S, stdout_path=listing,
-                       record=False)
+        code = sup.run([binary, "--quick", "--list", *more, *extra],
+                       os.path.join(folder, "stderr.txt"), "--list",
+                       limit=sup.timeout or LIST_LIMIT_S, stdout_path=listing, record=False)
     except CvpError as e:
         sup.log(f"cvp gate: {binary} could not list its benchmarks ({e}); counting them from "
                 f"the first round")
@@ -847,33 +930,527 @@ def read_output(out, binary, what):
                    f"folder ({what})")
 
 
-def run_rounds(sup, baseline_bin, candidate_bin, rounds, extra, label="", filter_names=None):
-    """Run the two binaries interleaved, alternating which goes first; returns (base, cand) runs.
-    Every call is an argument list (no shell), into a new empty folder of its own (see
-    Supervisor); a failing run is a CvpError."""
+# --- the plan of a binary-mode gate: duet rounds for one-core points -----------------------------
+
+DEFAULT_SEED = 1
+DUET_CHOICES = ("auto", "on", "off")
+_ONE_CORE = re.compile(r"/mode:(serial|concurrent)(/|$)")
+
+
+def is_one_core(name):
+    """True for the points that use one core (mode serial or concurrent): the duet's."""
+    return bool(_ONE_CORE.search(name))
+
+
+def option_value(args, name):
+    """The value of the last `name X` or `name=X` in `args`, or None."""
+    value = None
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif a.startswith(name + "="):
+            value = a[len(name) + 1:]
+    return value
+
+
+def without_option(args, name):
+    """`args` less any `name X` and `name=X`."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + "="):
+            out.append(a)
+    return out
+
+
+def without_filter(args):
+    """`args` less any --filter option (both `--filter X` and `--filter=X`)."""
+    return without_option(args, "--filter")
+
+
+def parse_cpu_list(text):
+    """{cpu} of a list like cvpbench's --cpus ('0-3,8'); CvpError when it is not one."""
+    cpus = set()
+    for part in str(text).split(","):
+        m = re.fullmatch(r"\s*([0-9]{1,6})\s*(?:-\s*([0-9]{1,6})\s*)?", part)
+        if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+            raise CvpError(f"--cpus {text!r} after --: not a CPU list such as 0-3,8")
+        cpus.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return cpus
+
+
+def allowed_cpus():
+    """The CPUs this process may run on (os.sched_getaffinity), or None where unknown."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
+def _siblings(cpu):
+    """The CPUs that share `cpu`'s core (SMT siblings, itself included), from sysfs."""
+    path = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
+    try:
+        with open(path) as f:
+            return parse_cpu_list(f.read().strip())
+    except (OSError, CvpError):
+        return {cpu}
+
+
+def duet_cpus(cpus):
+    """Two CPUs of `cpus` for a duet, on different cores where the machine has SMT: the lowest,
+    and the lowest one that is not its sibling (else the next one). None with fewer than 2."""
+    cpus = sorted(cpus or ())
+    if len(cpus) < 2:
+        return None
+    siblings = _siblings(cpus[0])
+    return cpus[0], next((c for c in cpus[1:] if c not in siblings), cpus[1])
+
+
+def interleave_orders(seed, label, rounds):
+    """For each round, True when the baseline runs first: drawn at random from a generator
+    seeded with (`seed`, `label`), so the same gate runs in the same order (randomized multiple
+    interleaved trials; strict alternation would line up with any periodic disturbance)."""
+    rng = random.Random(f"cvp-gate/{seed}/{label}")
+    return [rng.random() < 0.5 for _ in range(rounds)]
+
+
+@dataclass
+class Plan:
+    """How a binary-mode gate runs its rounds. With `cpus` (two CPUs): the one-core points
+    (`one_core`, names as the binaries pinned to one CPU list them) run as duets, both binaries
+    started together, pinned to cpus[0] and cpus[1] (swapped every round), and the other points
+    (`all_core`) in interleaved runs; without: every point in interleaved runs. The order of the
+    interleaved runs within a round is drawn from `seed`. `note` says why there is no duet."""
+    seed: int = DEFAULT_SEED
+    cpus: tuple = None
+    one_core: list = None
+    all_core: list = None
+    note: str = ""
+    count: int = None   # benchmarks both binaries list (None: unknown)
+    listed: list = None  # every name either binary listed (None: not listed)
+
+    def describe(self):
+        """JSON-ready."""
+        return {"duet": self.cpus is not None, "cpus": list(self.cpus) if self.cpus else None,
+                "one_core": len(self.one_core) if self.one_core is not None else None,
+                "all_core": len(self.all_core) if self.all_core is not None else None,
+                "seed": self.seed, "note": self.note or None}
+
+
+def _union(listings, keep):
+    out = []
+    for names in listings:
+        for n in names or ():
+            if keep(n) and n not in out:
+                out.append(n)
+    return out
+
+
+def _common_count(per_binary):
+    from .compare import work_key
+    if not all(per_binary):
+        return None
+    keys = [{work_key(n) for n in names} for names in per_binary]
+    return len(set.intersection(*keys))
+
+
+def make_plan(sup, binaries, extra, duet="auto", seed=DEFAULT_SEED, count=False):
+    """The Plan for these binaries (baseline, candidate) and arguments. Lists the benchmarks
+    (`--list`, and `--list --cpus A` for the names pinned to one CPU) when a duet is possible or
+    `count` asks for the number of benchmarks. CvpError for `--duet on` where no duet is
+    possible."""
+    if duet not in DUET_CHOICES:
+        raise CvpError(f"--duet must be one of {', '.join(DUET_CHOICES)}: {duet!r}")
+    plan = Plan(seed=seed)
+    why = cpus = None
+    if duet != "off":
+        allowed = allowed_cpus()
+        user = option_value(extra, "--cpus")
+        pool = allowed if user is None or allowed is None else parse_cpu_list(user) & allowed
+        cpus = duet_cpus(pool)
+        if cpus is None:
+            n = "an unknown number of" if pool is None else str(len(pool))
+            whose = "the --cpus after -- leave" if user is not None else "the gate may use"
+            why = (f"{whose} {n} CPU{'' if pool is not None and len(pool) == 1 else 's'} (a "
+                   f"duet needs 2)")
+            if duet == "on":
+                raise CvpError(f"--duet on: no duet is possible here: {why}")
+    plain = [list_benchmarks(sup, b, extra) for b in binaries] if cpus or count \
+        else [None, None]
+    if count:
+        plan.count = _common_count(plain)
+    plan.listed = _union(plain, lambda n: True) or None
+    if duet == "off":
+        plan.note = "Duet off (--duet off): every benchmark ran in interleaved rounds."
+        return plan
+    if cpus is not None and not any(plain):
+        why = "the binaries could not list their benchmarks (--list), so the one-core points " \
+              "could not be told apart"
+    elif cpus is not None:
+        one_plain = _union(plain, is_one_core)
+        if not one_plain:
+            plan.note = ("No duet: none of the benchmarks is one-core (mode serial or "
+                         "concurrent); every benchmark ran in interleaved rounds.")
+            return plan
+        pinned = [list_benchmarks(sup, b, without_option(extra, "--cpus"),
+                                  more=("--cpus", str(cpus[0]))) for b in binaries]
+        one = _union(pinned, is_one_core)
+        if not one:
+            why = (f"the binaries could not list their benchmarks pinned to one CPU "
+                   f"(--list --cpus {cpus[0]})")
+        else:
+            plan.cpus, plan.one_core = cpus, one
+            plan.listed = _union([plan.listed] + pinned, lambda n: True)
+            plan.all_core = _union(plain, lambda n: not is_one_core(n))
+            if count:
+                plan.count = _common_count(
+                    [[n for n in p if is_one_core(n)] + [n for n in q or () if not is_one_core(n)]
+                     if p else None for p, q in zip(pinned, plain)])
+            return plan
+    if duet == "on":
+        raise CvpError(f"--duet on: no duet is possible here: {why}")
+    plan.note = f"Duet off: {why}; every benchmark ran in interleaved rounds."
+    return plan
+
+
+def _job(sup, binary, folder_prefix, args, what):
+    folder = sup.folder(folder_prefix)
+    out = os.path.join(folder, "out")
+    cmd = [binary, "--quick", "--out", out, *args]
+    return (cmd, os.path.join(folder, "stderr.txt"), what, None), out
+
+
+def _run_jobs(sup, jobs):
+    """Run the jobs [((cmd, stderr, what, stdout), out)] together; their runs, in order."""
+    codes = sup.run_together([job for job, _ in jobs])
+    for ((cmd, errors, what, _), _), code in zip(jobs, codes):
+        if code not in (0, None):
+            tail = _tail(errors)
+            why = f": {tail}" if tail else ""
+            status = (f"was killed by signal {-code}" if code < 0 else
+                      f"exited with status {code}")
+            raise CvpError(f"{cmd[0]}: {status} ({what}){why}")
+    return [read_output(out, cmd[0], what) for (cmd, _, what, _), out in jobs]
+
+
+def _merge(parts):
+    """One Round from [(run, keep)]: the benchmarks of each run that `keep` accepts."""
+    r = Round()
+    for run, keep in parts:
+        for key, m in measured(run).items():
+            if keep(key) and key not in r:
+                r[key] = m
+    r.canary = canary_pattern(parts[0][0])
+    return r
+
+
+def run_rounds(sup, baseline_bin, candidate_bin, rounds, extra, label="", filter_names=None,
+               plan=None, candidate_extra=None):
+    """Run the rounds of a gate; returns (baseline rounds, candidate rounds), [Round] each,
+    round i of one paired with round i of the other. Every run gets `--seed ROUND`.
+
+    With a duet plan (see Plan) each round runs the one-core points as a duet (both binaries
+    started together, `--cpus A` and `--cpus B`, swapped every round, the same --filter), then
+    the other points interleaved; without, every point interleaved. The order of an
+    interleaved pair is drawn from the plan's seed (interleave_orders). `filter_names` (the
+    confirmation) runs only those benchmarks, split the same way; `candidate_extra` replaces
+    `extra` for the candidate. Every call is an argument list (no shell), into a new empty
+    folder of its own (see Supervisor); a failing run is a CvpError. Each Round has `seconds`,
+    the wall time of its round."""
+    plan = plan or Plan()
+    sides = {"baseline": (baseline_bin, list(extra)),
+             "candidate": (candidate_bin, list(extra if candidate_extra is None
+                                               else candidate_extra))}
+    if plan.cpus:
+        one = plan.one_core if filter_names is None else \
+            [n for n in filter_names if is_one_core(n)]
+        rest = plan.all_core if filter_names is None else \
+            [n for n in filter_names if not is_one_core(n)]
+    else:
+        one, rest = [], None  # None: no split
+    orders = interleave_orders(plan.seed, label, rounds)
     base, cand = [], []
     for i in range(rounds):
-        order = [("baseline", baseline_bin, base), ("candidate", candidate_bin, cand)]
-        if i % 2:
-            order.reverse()
-        for side, binary, sink in order:
-            what = f"{label}round {i + 1}, {side}"
-            folder = sup.folder(f"{label}round{i + 1}-{side}-")
-            out = os.path.join(folder, "out")
-            cmd = [binary, "--quick", "--out", out]
-            if filter_names:
-                # The names passed the user's own --filter already; only ours may remain.
-                cmd += ["--filter", filter_regex(filter_names)] + without_filter(extra)
-            else:
-                cmd += list(extra)
-            sup.log(f"cvp gate: {label}round {i + 1}/{rounds}: {side}")
-            errors = os.path.join(folder, "stderr.txt")
-            code = sup.run(cmd, errors, what)
-            if code != 0:
-                tail = _tail(errors)
-                why = f": {tail}" if tail else ""
-                status = (f"was killed by signal {-code}" if code < 0 else
-                          f"exited with status {code}")
-                raise CvpError(f"{binary}: {status} ({what}){why}")
-            sink.append(read_output(out, binary, what))
+        r = i + 1
+        started = time.monotonic()
+        parts = {"baseline": [], "candidate": []}
+        if one:
+            cpu = dict(zip(("baseline", "candidate"), plan.cpus if i % 2 == 0
+                           else plan.cpus[::-1]))
+            sup.log(f"cvp gate: {label}round {r}/{rounds}: duet, baseline on CPU "
+                    f"{cpu['baseline']}, candidate on CPU {cpu['candidate']}")
+            jobs = []
+            for side in ("baseline", "candidate"):
+                binary, args = sides[side]
+                jobs.append(_job(sup, binary, f"{label}round{r}-{side}-duet-",
+                                 ["--seed", str(r), "--cpus", str(cpu[side]),
+                                  "--filter", filter_regex(one),
+                                  *without_option(without_filter(args), "--cpus")],
+                                 f"{label}round {r}, {side} (duet, CPU {cpu[side]})"))
+            for side, run in zip(("baseline", "candidate"), _run_jobs(sup, jobs)):
+                parts[side].append((run, is_one_core))
+        if rest is None or rest:
+            order = ["baseline", "candidate"] if orders[i] else ["candidate", "baseline"]
+            for side in order:
+                binary, args = sides[side]
+                if rest is not None:
+                    more = ["--filter", filter_regex(rest)] + without_filter(args)
+                    what, prefix, keep = (f"{label}round {r}, {side} (all-core)",
+                                          f"{label}round{r}-{side}-allcore-",
+                                          lambda key: not is_one_core(key))
+                else:
+                    # The names passed the user's own --filter already; only ours may remain.
+                    more = (["--filter", filter_regex(filter_names)] + without_filter(args)
+                            if filter_names else args)
+                    what, prefix, keep = (f"{label}round {r}, {side}",
+                                          f"{label}round{r}-{side}-", lambda key: True)
+                sup.log(f"cvp gate: {label}round {r}/{rounds}: {side}"
+                        + (" (all-core)" if rest is not None else ""))
+                run, = _run_jobs(sup, [_job(sup, binary, prefix, ["--seed", str(r), *more],
+                                            what)])
+                parts[side].append((run, keep))
+        seconds = time.monotonic() - started
+        for side, sink in (("baseline", base), ("candidate", cand)):
+            merged = _merge(parts[side])
+            merged.seconds = seconds
+            sink.append(merged)
     return base, cand
+
+
+def run_gate(sup, baseline_bin, candidate_bin, rounds, extra, opts, plan=None, label="",
+             candidate_extra=None):
+    """Run the rounds, evaluate, and re-run the flagged benchmarks (unless the canary says the
+    machine is too noisy): (first evaluation, confirmation or None)."""
+    base, cand = run_rounds(sup, baseline_bin, candidate_bin, rounds, extra, label=label,
+                            plan=plan, candidate_extra=candidate_extra)
+    first = evaluate(base, cand, opts)
+    confirm = None
+    if wants_confirmation(first):
+        sup.log(f"cvp gate: re-running {len(first['flagged'])} flagged benchmark(s) to confirm")
+        base, cand = run_rounds(sup, baseline_bin, candidate_bin, rounds, extra,
+                                label=f"{label}confirm-", filter_names=flagged_names(first),
+                                plan=plan, candidate_extra=candidate_extra)
+        confirm = evaluate(base, cand, opts, only=set(first["flagged"]))
+    return first, confirm
+
+
+def wants_confirmation(first):
+    """A re-run is due: something was flagged and the canary did not call the machine noisy."""
+    noisy = first["canary"] and first["canary"]["noisy"]
+    return bool(first["flagged"]) and not noisy
+
+
+def plan_text(plan, rounds):
+    """The Markdown sentence on how the rounds ran."""
+    if plan.cpus:
+        a, b = plan.cpus
+        text = (f"{rounds} rounds. One-core points (mode serial or concurrent, "
+                f"{len(plan.one_core)} listed) ran as duets: in each round both binaries started "
+                f"together, pinned to CPUs {a} and {b} (swapped every round), with the same "
+                f"`--filter` and the round number as `--seed`.")
+        if plan.all_core:
+            text += (f" The other points ({len(plan.all_core)} listed) ran interleaved, the "
+                     f"order within each round drawn at random (seed {plan.seed}).")
+        return text
+    text = (f"{rounds} interleaved rounds, the order within each round drawn at random "
+            f"(seed {plan.seed}), the round number as `--seed`.")
+    return text + (f" {plan.note}" if plan.note else "")
+
+
+# --- calibration: what the gate finds, and how often it cries wolf ------------------------------
+
+DEFAULT_INJECT = "^matmul/n:[0-9]+/mode:serial/"  # the default canary's points, in every plan
+DEFAULT_SLOWDOWNS = (5.0, 10.0)
+CALIBRATION_LEVELS = (0.80, 0.95)
+OUTCOMES = ("detected", "missed", "inconclusive", "false alarm", "passed")
+
+
+def _pct_text(pct):
+    return f"+{pct:g}%"
+
+
+def _outcome(code, first, confirm, planted, pattern):
+    """One gate's outcome: detected (a planted benchmark among the confirmed regressions),
+    missed (exit 0 with a slowdown planted), passed (exit 0 of an A/A gate), inconclusive
+    (exit 3), false alarm (exit 1 with no planted benchmark confirmed, or any exit 1 of A/A)."""
+    if code == INCONCLUSIVE:
+        return "inconclusive"
+    if code == PASS:
+        return "missed" if planted else "passed"
+    confirmed = set(confirm["flagged"]) if confirm else set()
+    names = [n for r in first["benchmarks"] if r["name"] in confirmed
+             for n in r.get("names", [r["name"]])]
+    if planted and any(pattern.search(n) for n in names):
+        return "detected"
+    return "false alarm"
+
+
+def _check_planted(names, slowdowns, inject):
+    if slowdowns and not names:
+        raise CvpError(f"--inject {inject!r} matches none of the benchmarks the gate measures; "
+                       f"planted slowdowns could never be detected")
+
+
+def _planted_ratios(first, pattern):
+    """The candidate / baseline ratios the gate measured for the benchmarks REGEX matches."""
+    return [r["ratio"] for r in first["benchmarks"] if r["ratio"] is not None
+            and any(pattern.search(n) for n in r.get("names", [r["name"]]))]
+
+
+def _planted_names(rounds, pattern):
+    return sorted({n for r in rounds for m in r.values() for n in (m.name, m.key)
+                   if pattern.search(n)})
+
+
+def calibrate(sup, program, extra, opts, rounds, gates, slowdowns, inject, pool, plan, log=None):
+    """Run `program` as both baseline and candidate: A/A, then each planted slowdown (the
+    candidate gets `--inject-slowdown PCT:inject`); `gates` gates of `rounds` rounds each per
+    condition, evaluated like a real gate (confirmation included). With `pool` (rounds per
+    condition, at least 2 x rounds) the rounds run once per condition and every gate draws its
+    rounds, and as many again for its confirmation, at random without replacement from the
+    pool, whole rounds at a time (so a duet pair stays a pair); with pool 0 every gate runs its
+    own rounds. A JSON-ready dict (see calibration_markdown)."""
+    log = log or (lambda line: None)
+    pattern = re.compile(inject)
+    conditions = [("A/A", 0.0)] + [(_pct_text(p), p) for p in slowdowns]
+    results = []
+    planted_seen = None
+    if slowdowns and plan.listed is not None:
+        planted_seen = sorted(n for n in plan.listed if pattern.search(n))
+        if not planted_seen:
+            raise CvpError(f"--inject {inject!r} matches none of the benchmarks the binary "
+                           f"lists; planted slowdowns could never be detected")
+    for name, pct in conditions:
+        tag = "aa" if not pct else f"slow{pct:g}".replace(".", "_")
+        cand_extra = list(extra) + (["--inject-slowdown", f"{pct:g}:{inject}"] if pct else [])
+        outcomes, codes, seconds, ratios = [], [], [], []
+        started = time.monotonic()
+        if pool:
+            log(f"cvp gate: calibration {name}: {pool} rounds for the pool")
+            base, cand = run_rounds(sup, program, program, pool, extra, label=f"{tag}-pool-",
+                                    plan=plan, candidate_extra=cand_extra)
+            if planted_seen is None:
+                planted_seen = _planted_names(base, pattern)
+                _check_planted(planted_seen, slowdowns, inject)
+            rng = random.Random(f"cvp-gate-calibrate/{plan.seed}/{tag}")
+            for _ in range(gates):
+                t0 = time.monotonic()
+                drawn = rng.sample(range(pool), 2 * rounds)
+                first_i, confirm_i = drawn[:rounds], drawn[rounds:]
+                first = evaluate([base[i] for i in first_i], [cand[i] for i in first_i], opts)
+                spent = sum(base[i].seconds for i in first_i)
+                confirm = None
+                if wants_confirmation(first):
+                    confirm = evaluate([base[i] for i in confirm_i],
+                                       [cand[i] for i in confirm_i], opts,
+                                       only=set(first["flagged"]))
+                    spent += sum(base[i].seconds for i in confirm_i)
+                code = decide(first, confirm)[0]
+                ratios += _planted_ratios(first, pattern)
+                seconds.append(spent + time.monotonic() - t0)
+                codes.append(code)
+                outcomes.append(_outcome(code, first, confirm, bool(pct), pattern))
+        else:
+            for g in range(gates):
+                log(f"cvp gate: calibration {name}: gate {g + 1}/{gates}")
+                t0 = time.monotonic()
+                first, confirm = run_gate(sup, program, program, rounds, extra, opts, plan,
+                                          label=f"{tag}-gate{g + 1}-",
+                                          candidate_extra=cand_extra)
+                if planted_seen is None:
+                    planted_seen = sorted({n for r in first["benchmarks"]
+                                           for n in r.get("names", [r["name"]])
+                                           if pattern.search(n)})
+                    _check_planted(planted_seen, slowdowns, inject)
+                code = decide(first, confirm)[0]
+                ratios += _planted_ratios(first, pattern)
+                seconds.append(time.monotonic() - t0)
+                codes.append(code)
+                outcomes.append(_outcome(code, first, confirm, bool(pct), pattern))
+        counts = {o: outcomes.count(o) for o in OUTCOMES}
+        results.append({
+            "condition": name, "slowdown_pct": pct, "gates": gates,
+            "detected": counts["detected"] if pct else None,
+            "missed": counts["missed"] if pct else None,
+            "inconclusive": counts["inconclusive"], "false_alarm": counts["false alarm"],
+            "passed": None if pct else counts["passed"],
+            "exit_codes": codes,
+            "planted_ratio_median": float(np.median(ratios)) if ratios else None,
+            "seconds_per_gate": {"mean": sum(seconds) / len(seconds), "max": max(seconds)},
+            "wall_seconds": time.monotonic() - started})
+    smallest = {}
+    for level in CALIBRATION_LEVELS:
+        found = [r["slowdown_pct"] for r in results
+                 if r["slowdown_pct"] and 100 * r["detected"] >= round(100 * level) * r["gates"]]
+        smallest[f"{round(100 * level)}"] = min(found) if found else None
+    return {"program": program, "arguments": list(extra), "rounds": rounds, "gates": gates,
+            "pool_rounds": pool or None, "pooled": bool(pool), "inject": inject,
+            "planted_benchmarks": planted_seen or [], "seed": plan.seed,
+            "plan": plan.describe(), "test": opts.test, "alpha": opts.alpha,
+            "thresholds": {k: opts.threshold(k) for k in KIND_ORDER},
+            "conditions": results, "smallest_detected": smallest}
+
+
+def calibration_markdown(cal):
+    """The calibration as Markdown: a table per condition and the smallest slowdowns found."""
+    def cell(value):
+        return "–" if value is None else str(value)
+
+    def ratio(row):
+        value = row.get("planted_ratio_median")
+        return "–" if value is None else f"{value:.3f}"
+    planted = cal["planted_benchmarks"]
+    lines = ["## cvpbench gate calibration", "",
+             f"Program {md_code(cal['program'])} run as both baseline and candidate. A/A: the "
+             f"candidate unchanged; a planted slowdown: the candidate with "
+             f"`--inject-slowdown PCT:REGEX`, REGEX {md_code(cal['inject'])} "
+             f"({len(planted)} benchmark(s): "
+             + (", ".join(md_code(n) for n in planted[:6]) + (", ..." if len(planted) > 6
+                                                              else "") if planted else "none")
+             + f"). Each gate: {cal['rounds']} paired rounds, evaluated like `cvp gate` "
+             f"(one-sided {'paired t-test' if cal['test'] == 't' else 'Wilcoxon test'}, Holm, "
+             f"alpha {cal['alpha']:g}, thresholds by kind, confirmation by a second set of "
+             f"rounds, canary).", ""]
+    plan = cal["plan"]
+    if plan["duet"]:
+        lines += [f"Rounds: one-core points as duets on CPUs {plan['cpus'][0]} and "
+                  f"{plan['cpus'][1]} (swapped every round)"
+                  + (f", the others interleaved in an order drawn at random (seed "
+                     f"{plan['seed']})." if plan["all_core"] else "."), ""]
+    else:
+        lines += [f"Rounds: interleaved, in an order drawn at random (seed {plan['seed']}). "
+                  + (plan["note"] or ""), ""]
+    if cal["pooled"]:
+        lines += [f"Pool: each condition ran {cal['pool_rounds']} rounds once; every gate drew "
+                  f"its {cal['rounds']} rounds, and {cal['rounds']} more for its confirmation, "
+                  f"at random without replacement from that pool (whole rounds, so a duet pair "
+                  f"stays a pair; seed {cal['seed']}). Gates share rounds, so their outcomes "
+                  f"are not independent. Time per gate: the wall time of the rounds it drew "
+                  f"(a confirmation counted as full rounds) plus its evaluation.", ""]
+    else:
+        lines += ["No pool: every gate ran its own rounds, and its own confirmation, like a "
+                  "real gate. Time per gate: its wall time.", ""]
+    lines += ["| condition | gates | detected | missed | inconclusive | false alarm | passed "
+              "| planted points' ratio | time per gate, mean | max |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in cal["conditions"]:
+        lines.append(f"| {r['condition']} | {r['gates']} | {cell(r['detected'])} | "
+                     f"{cell(r['missed'])} | {cell(r['inconclusive'])} | "
+                     f"{cell(r['false_alarm'])} | {cell(r['passed'])} | {ratio(r)} | "
+                     f"{r['seconds_per_gate']['mean']:.1f} s | "
+                     f"{r['seconds_per_gate']['max']:.1f} s |")
+    lines.append("")
+    for level, pct in cal["smallest_detected"].items():
+        found = _pct_text(pct) if pct is not None else "none of those tried"
+        lines.append(f"Smallest planted slowdown found in >= {level}% of gates: {found}.")
+        lines.append("")
+    lines += ["detected: exit 1 with a planted benchmark among the confirmed regressions; "
+              "missed: exit 0 with a slowdown planted; inconclusive: exit 3; false alarm: exit 1 "
+              "with no planted benchmark confirmed (A/A: any exit 1); passed: exit 0 of an A/A "
+              "gate. planted points' ratio: the median, over the gates, of the candidate / "
+              "baseline ratio each gate measured for the benchmarks REGEX matches."]
+    return "\n".join(lines).rstrip() + "\n"

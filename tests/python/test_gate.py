@@ -138,9 +138,46 @@ def test_binary_mode_interleaves_and_confirms_with_filter(tmp_path):
     calls = (tmp_path / "calls").read_text().splitlines()
     assert len(calls) == 12  # 3 rounds x 2 binaries, then the same again for confirmation
     assert all(c.startswith("--quick --out ") and c.endswith("--extra-flag") for c in calls)
-    assert "round1-baseline" in calls[0] and "round1-candidate" in calls[1]
-    assert "round2-candidate" in calls[2] and "round2-baseline" in calls[3]  # order alternates
+    # This fake cannot --list: no duet, every round interleaved in the order the seed draws.
+    for label, first in (("", calls[:6]), ("confirm-", calls[6:])):
+        for i, baseline_first in enumerate(gate.interleave_orders(gate.DEFAULT_SEED, label, 3)):
+            order = ["baseline", "candidate"] if baseline_first else ["candidate", "baseline"]
+            assert [f"{label}round{i + 1}-{side}-" in c
+                    for c, side in zip(first[2 * i:2 * i + 2], order)] == [True, True]
+            assert all(f"--seed {i + 1} " in c for c in first[2 * i:2 * i + 2])
     assert all("--filter" in c for c in calls[6:]) and not any("--filter" in c for c in calls[:6])
+    assert "No duet" in proc.stdout or "Duet off" in proc.stdout
+
+
+def test_the_interleaved_order_is_random_but_reproducible_from_the_seed():
+    """Randomized multiple interleaved trials: which binary goes first in each round is drawn
+    from the seed (and the label: the confirmation draws its own), never strict alternation."""
+    orders = gate.interleave_orders(gate.DEFAULT_SEED, "", 12)
+    assert orders == gate.interleave_orders(gate.DEFAULT_SEED, "", 12)
+    assert orders[:5] == gate.interleave_orders(gate.DEFAULT_SEED, "", 5)
+    alternating = [i % 2 == 0 for i in range(12)]
+    assert orders not in (alternating, [not x for x in alternating])
+    assert True in orders and False in orders
+    draws = {tuple(gate.interleave_orders(seed, "", 12)) for seed in range(20)}
+    assert len(draws) == 20
+    assert gate.interleave_orders(5, "confirm-", 12) != gate.interleave_orders(5, "", 12)
+
+
+def test_binary_mode_runs_in_the_order_of_its_seed(tmp_path):
+    base = _fake_binary(tmp_path, "base", {})
+
+    def order(seed):
+        calls = tmp_path / "calls"
+        if calls.exists():
+            calls.unlink()
+        proc = run_cvp("gate", "--baseline-bin", base, "--candidate-bin", base, "--rounds", "6",
+                       "--seed", str(seed), "--duet", "off")
+        assert proc.returncode in (0, 3), proc.stderr
+        folders = [os.path.basename(os.path.dirname(c.split()[2]))
+                   for c in calls.read_text().splitlines()]
+        return [f.split("-")[1] == "baseline" for f in folders[::2]]  # round<i>-<side>-XXXX
+    assert order(3) == order(3) == gate.interleave_orders(3, "", 6)
+    assert order(4) == gate.interleave_orders(4, "", 6) != gate.interleave_orders(3, "", 6)
 
 
 def test_binary_mode_aa_passes(tmp_path):

@@ -12,13 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from cvp_testing import (CVP, SYNTHETIC, fake_cvpbench, fake_pids, gbench_doc,
+from cvp_testing import (CVP, SYNTHETIC, assert_clean_error, fake_cvpbench, fake_pids, gbench_doc,
                          outside_code_spans, pid_alive, run_cvp, table_cells, wait_for,
                          write_json)
 from cvptools import CvpError, gate
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc") or sys.platform == "win32",
                                 reason="process groups and /proc")
+
+# The CPUs of a duet on this machine (None with fewer than 2): the fakes list serial,
+# concurrent and parallel points, so a gate on them runs duets here unless told --duet off.
+DUET = gate.duet_cpus(gate.allowed_cpus())
+RUNS_PER_ROUND = 4 if DUET else 2  # a duet pair and an interleaved pair, or one pair
+FIRST_RUN = f"round 1, baseline (duet, CPU {DUET[0]})" if DUET else "round 1, baseline"
 
 
 def _env(tmp_path):
@@ -52,10 +58,10 @@ def test_a_hanging_binary_is_stopped_at_the_timeout_with_its_whole_group(tmp_pat
     started = time.monotonic()
     proc = _gate(hang, "--timeout-s", "2", env=env)
     assert proc.returncode == 2, proc.stderr
-    assert _last_line(proc).startswith(f"cvp: error: {hang}: still running after 2 s (round 1, "
-                                       f"baseline; the limit of --timeout-s)")
+    assert _last_line(proc).startswith(f"cvp: error: {hang}: still running after 2 s "
+                                       f"({FIRST_RUN}; the limit of --timeout-s)")
     assert time.monotonic() - started < 2 + gate.KILL_GRACE_S + 10
-    assert len(fake_pids(tmp_path, "grandchild")) == 1
+    assert len(fake_pids(tmp_path, "grandchild")) == (2 if DUET else 1)  # a duet: both hang
     assert _all_gone(tmp_path), "a process of the binary's group survived the gate"
     assert os.listdir(tmp) == []  # its temporary folder is gone too
 
@@ -86,8 +92,10 @@ def test_without_timeout_a_later_hang_is_stopped_by_the_default_limit(tmp_path, 
     sup = gate.Supervisor(parent=tmp_path, timeout=None)
     started = time.monotonic()
     try:
-        with pytest.raises(CvpError, match=r"still running after [0-9.]+ s \(round 1, "
-                                           r"candidate; the default limit"):
+        second = "candidate" if gate.interleave_orders(gate.DEFAULT_SEED, "", 1)[0] \
+            else "baseline"  # the order within a round is drawn from the seed
+        with pytest.raises(CvpError, match=rf"still running after [0-9.]+ s \(round 1, "
+                                           rf"{second}; the default limit"):
             gate.run_rounds(sup, str(binary), str(binary), 2, [])
         assert len(sup.durations) == 1 and sup.limit() == max(1.0, 2.0 * sup.durations[0])
     finally:
@@ -106,9 +114,10 @@ def test_a_binary_that_leaves_a_child_holding_stderr_does_not_block_the_gate(tmp
     proc = _gate(orphan, env=env, timeout=60)
     assert proc.returncode in (0, 3), proc.stderr  # a verdict, not an error
     assert "still running" not in proc.stderr
-    assert proc.stderr.count("1 process(es) that") == 4  # said once per run
+    runs = 2 * RUNS_PER_ROUND
+    assert proc.stderr.count("1 process(es) that") == runs  # said once per run
     assert time.monotonic() - started < 30
-    assert len(fake_pids(tmp_path, "grandchild")) == 4
+    assert len(fake_pids(tmp_path, "grandchild")) == runs
     assert _all_gone(tmp_path) and os.listdir(tmp) == []
 
 
@@ -119,7 +128,7 @@ def test_a_grandchild_that_leaves_the_group_is_still_stopped(tmp_path):
     env, tmp = _env(tmp_path)
     proc = _gate(daemon, env=env)
     assert proc.returncode in (0, 3), proc.stderr
-    assert len(fake_pids(tmp_path, "grandchild")) == 4
+    assert len(fake_pids(tmp_path, "grandchild")) == 2 * RUNS_PER_ROUND
     assert _all_gone(tmp_path) and os.listdir(tmp) == []
 
 
@@ -192,8 +201,10 @@ def test_a_reused_work_dir_is_never_read_as_a_new_run(tmp_path):
     kept = [p for p in work.iterdir()]
     assert len(kept) == 1 and kept[0].name.startswith("cvp-gate-")
     assert f"the binaries' outputs are in {kept[0]}" in proc.stderr
-    outs = [c.split()[2] for c in (tmp_path / "calls").read_text().splitlines()]
-    assert len(set(outs)) == 4 and all(Path(o).parent.parent == kept[0] for o in outs)
+    calls = [c.split() for c in (tmp_path / "calls").read_text().splitlines()]
+    outs = [c[2] for c in calls if "--list" not in c]
+    assert len(set(outs)) == len(outs) == 2 * RUNS_PER_ROUND
+    assert all(Path(o).parent.parent == kept[0] for o in outs)
     # Files where a gate would once have looked, and the last gate's files: none may be read.
     old = next(kept[0].glob("round1-baseline-*/out/benchmark.json"))
     for side in ("baseline", "candidate"):
@@ -204,7 +215,7 @@ def test_a_reused_work_dir_is_never_read_as_a_new_run(tmp_path):
     proc = _gate(silent, "--work-dir", work)
     assert proc.returncode == 2
     assert _last_line(proc) == (f"cvp: error: {silent}: exited with status 0 but wrote no --out "
-                                f"folder (round 1, baseline)")
+                                f"folder ({FIRST_RUN})")
     assert "PASS" not in proc.stdout
 
 
@@ -231,7 +242,7 @@ def test_output_that_links_to_an_earlier_run_is_refused(tmp_path, whole, fragmen
     linker.chmod(0o755)
     proc = _gate(linker)
     assert proc.returncode == 2 and fragment in _last_line(proc), proc.stderr
-    assert "(round 1, baseline)" in _last_line(proc)
+    assert "(round 1, baseline)" in _last_line(proc)  # it cannot --list: no duet
 
 
 # --- options ------------------------------------------------------------------------------------
@@ -341,3 +352,282 @@ def test_md_code_shows_the_text_and_nothing_else(text):
         assert outside_code_spans(span) == "<code/>", span
         if table:
             assert table_cells(f"| {span} |") == [f" {span} "]
+
+
+# --- duet rounds ------------------------------------------------------------------------------
+
+RECORDING_FAKE = """\
+#!{python}
+# A stand-in for cvpbench for the duet and calibration tests. Every call appends one JSON line
+# to STATE/calls.jsonl: the program's name, its arguments, when it started and ended, and the
+# CPUs it ran on. It honours --list and --filter (Python's re, for RE2), --cpus N (it pins
+# itself), --seed R (a machine drift shared by every run of round R: what pairing and duets
+# cancel) and --inject-slowdown PCT:REGEX (times of matching names x (1 + PCT/100)). A run
+# pinned to one CPU sleeps SLEEP seconds, so that the runs of a duet visibly overlap.
+import json, math, os, random, re, sys, time
+started = time.time()
+STATE, TIMES, SLOW, NOISE, DRIFT, SLEEP = {state!r}, {times!r}, {slow!r}, {noise!r}, \\
+    {drift!r}, {sleep!r}
+args = sys.argv[1:]
+
+
+def values(name):
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a == name]
+
+
+def log(**more):
+    line = dict(binary=os.path.basename(sys.argv[0]), args=args, start=started, **more)
+    with open(os.path.join(STATE, "calls.jsonl"), "a") as f:
+        f.write(json.dumps(line) + "\\n")
+
+
+flt = values("--filter")[-1] if values("--filter") else None
+names = [n for n in TIMES if flt is None or re.search(flt, n)]
+if "--list" in args:
+    print("\\n".join(names))
+    log(end=time.time())
+    sys.exit(0)
+pinned = set()
+for part in (values("--cpus") or [""])[-1].split(","):
+    if part:
+        low, _, high = part.partition("-")
+        pinned.update(range(int(low), int(high or low) + 1))
+if pinned:
+    os.sched_setaffinity(0, pinned)
+seed = int(values("--seed")[-1]) if values("--seed") else 0
+drift = math.exp(random.Random(seed * 7919 + 1).gauss(0, DRIFT))
+rng = random.Random(f"{{os.getpid()}}/{{time.time_ns()}}")
+planted = [(float(v.split(":", 1)[0]), re.compile(v.split(":", 1)[1]))
+           for v in values("--inject-slowdown")]
+bench = []
+for name in names:
+    factor = SLOW.get(name, 1.0) * drift
+    for pct, rx in planted:
+        if rx.search(name):
+            factor *= 1 + pct / 100
+    for i in range(3):
+        v = TIMES[name] * factor * math.exp(rng.gauss(0, NOISE)) * 1e6
+        bench.append({{"name": name + "/real_time", "run_name": name + "/real_time",
+                      "run_type": "iteration", "repetitions": 3, "repetition_index": i,
+                      "threads": 1, "iterations": 10, "real_time": v, "cpu_time": v,
+                      "time_unit": "us"}})
+if len(pinned) == 1:
+    time.sleep(SLEEP)
+out = values("--out")[-1]
+os.makedirs(out)
+with open(os.path.join(out, "benchmark.json"), "w") as f:
+    json.dump({{"context": {{"host_name": "fake"}}, "benchmarks": bench}}, f)
+log(end=time.time(), cpus=sorted(os.sched_getaffinity(0)))
+"""
+
+
+def recording_fake(folder, name, times=None, slow=None, noise=0.01, drift=0.05, sleep=0.0):
+    """Write RECORDING_FAKE as `folder/name`; its calls go to folder/calls.jsonl."""
+    path = Path(folder) / name
+    path.write_text(RECORDING_FAKE.format(python=sys.executable, state=str(folder),
+                                          times=dict(times or SYNTHETIC), slow=dict(slow or {}),
+                                          noise=noise, drift=drift, sleep=sleep))
+    path.chmod(0o755)
+    return path
+
+
+def recorded_calls(folder):
+    path = Path(folder) / "calls.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def option(call, name):
+    args = call["args"]
+    found = [args[i + 1] for i, a in enumerate(args[:-1]) if a == name]
+    return found[-1] if found else None
+
+
+def _measured(calls):
+    return [c for c in calls if "--list" not in c["args"]]
+
+
+ONE_CORE = [n for n in SYNTHETIC if gate.is_one_core(n)]
+ALL_CORE = [n for n in SYNTHETIC if not gate.is_one_core(n)]
+needs_duet = pytest.mark.skipif(DUET is None, reason="a duet needs 2 allowed CPUs")
+
+
+def _matches(regex):
+    import re
+    return [n for n in SYNTHETIC if re.search(regex, n)]
+
+
+@needs_duet
+def test_duet_runs_start_together_on_two_cpus_with_the_same_seed_and_filter(tmp_path):
+    """One-core points: both binaries started together (their runs overlap), each pinned to a
+    CPU of its own, swapped every round, the same --seed (the round) and --filter (exactly the
+    one-core points). Parallel points: interleaved, in the seed's order, on every CPU."""
+    base = recording_fake(tmp_path, "base", sleep=0.8)
+    cand = recording_fake(tmp_path, "cand", sleep=0.8)
+    proc = run_cvp("gate", "--baseline-bin", base, "--candidate-bin", cand, "--rounds", "3",
+                   "--seed", "7", "--json", tmp_path / "gate.json", "--markdown",
+                   tmp_path / "gate.md", "--", "--extra-flag")
+    assert proc.returncode in (0, 3), proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+    calls = _measured(recorded_calls(tmp_path))
+    assert len(calls) == 3 * 4
+    orders = gate.interleave_orders(7, "", 3)
+    a, b = DUET
+    for r in range(1, 4):
+        mine = [c for c in calls if option(c, "--seed") == str(r)]
+        duet = [c for c in mine if option(c, "--cpus") is not None]
+        rest = [c for c in mine if option(c, "--cpus") is None]
+        assert sorted(c["binary"] for c in duet) == ["base", "cand"]
+        by = {c["binary"]: c for c in duet}
+        assert (option(by["base"], "--cpus"), option(by["cand"], "--cpus")) == \
+            ((str(a), str(b)) if r % 2 else (str(b), str(a)))  # swapped every round
+        assert by["base"]["cpus"] == [int(option(by["base"], "--cpus"))]
+        assert option(by["base"], "--filter") == option(by["cand"], "--filter")
+        assert _matches(option(by["base"], "--filter")) == ONE_CORE
+        # started together: each started before the other ended, within a moment
+        assert max(c["start"] for c in duet) < min(c["end"] for c in duet)
+        assert abs(by["base"]["start"] - by["cand"]["start"]) < 0.6
+        assert all(c["args"][-1] == "--extra-flag" for c in mine)
+        # the parallel points: one after the other, in the order the seed drew
+        assert [c["binary"] for c in sorted(rest, key=lambda c: c["start"])] == \
+            (["base", "cand"] if orders[r - 1] else ["cand", "base"])
+        assert all(_matches(option(c, "--filter")) == ALL_CORE for c in rest)
+        assert max(c["end"] for c in duet) <= min(c["start"] for c in rest)
+    doc = json.loads((tmp_path / "gate.json").read_text())
+    assert doc["plan"]["duet"] and doc["plan"]["cpus"] == [a, b]
+    assert doc["plan"]["one_core"] == len(ONE_CORE) and doc["plan"]["all_core"] == len(ALL_CORE)
+    tested = {r["name"] for r in doc["first"]["benchmarks"]}
+    assert tested == set(SYNTHETIC)  # both sets are evaluated together
+    text = (tmp_path / "gate.md").read_text()
+    assert f"pinned to CPUs {a} and {b} (swapped every round)" in text
+    assert "drawn at random (seed 7)" in text
+
+
+@needs_duet
+def test_the_confirmation_splits_the_flagged_points_the_same_way(tmp_path):
+    serial = "matmul/n:512/mode:serial/backend:tbb/threads:1"
+    parallel = "matmul/n:256/mode:parallel/backend:tbb/threads:2"
+    base = recording_fake(tmp_path, "base", noise=0.005, drift=0.02)
+    cand = recording_fake(tmp_path, "cand", slow={serial: 1.3, parallel: 1.3}, noise=0.005,
+                          drift=0.02)
+    proc = run_cvp("gate", "--baseline-bin", base, "--candidate-bin", cand, "--rounds", "4")
+    assert proc.returncode == 1, proc.stderr + proc.stdout
+    assert proc.stdout.count("regression (confirmed)") == 2
+    calls = _measured(recorded_calls(tmp_path))
+    confirm = [c for c in calls if "/confirm-round" in option(c, "--out")]
+    assert len(confirm) == 4 * 4
+    for c in confirm:
+        wanted = [serial] if option(c, "--cpus") is not None else [parallel]
+        assert _matches(option(c, "--filter")) == wanted
+
+
+def test_duet_off_runs_every_point_interleaved(tmp_path):
+    base = recording_fake(tmp_path, "base")
+    proc = run_cvp("gate", "--baseline-bin", base, "--candidate-bin", base, "--rounds", "2",
+                   "--duet", "off")
+    assert proc.returncode in (0, 3), proc.stderr
+    calls = recorded_calls(tmp_path)
+    assert len(calls) == 4 and all(option(c, "--cpus") is None for c in calls)
+    assert [option(c, "--seed") for c in calls] == ["1", "1", "2", "2"]
+    assert all(option(c, "--filter") is None for c in calls)
+    assert "Duet off (--duet off)" in proc.stdout
+
+
+def _main(argv, capsys):
+    from cvptools import cli
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_one_allowed_cpu_falls_back_to_interleaved_rounds(tmp_path, monkeypatch, capsys):
+    """With one CPU there is no duet: --duet auto runs every point interleaved and says so;
+    --duet on refuses (exit 2, one line, nothing run)."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    monkeypatch.setattr(gate, "become_subreaper", lambda: False)
+    base = recording_fake(tmp_path, "base")
+    code, out, err = _main(["gate", "--baseline-bin", base, "--candidate-bin", base,
+                            "--rounds", "2"], capsys)
+    assert code in (0, 3), err
+    calls = _measured(recorded_calls(tmp_path))
+    assert len(calls) == 4 and all(option(c, "--cpus") is None for c in calls)
+    assert "Duet off: the gate may use 1 CPU (a duet needs 2); every benchmark ran in " \
+           "interleaved rounds." in out
+    (tmp_path / "calls.jsonl").unlink()
+    code, out, err = _main(["gate", "--baseline-bin", base, "--candidate-bin", base,
+                            "--duet", "on"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == ["cvp: error: --duet on: no duet is possible here: the "
+                                        "gate may use 1 CPU (a duet needs 2)"]
+    assert _measured(recorded_calls(tmp_path)) == []
+
+
+def test_a_gate_pinned_to_one_cpu_runs_interleaved(tmp_path):
+    """The same, for real: the gate started on one CPU (its children inherit the mask)."""
+    base = recording_fake(tmp_path, "base")
+    one = min(os.sched_getaffinity(0))
+    proc = subprocess.run([sys.executable, str(CVP), "gate", "--baseline-bin", str(base),
+                           "--candidate-bin", str(base), "--rounds", "2"],
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: os.sched_setaffinity(0, {one}))
+    assert proc.returncode in (0, 3), proc.stderr
+    assert all(option(c, "--cpus") is None for c in recorded_calls(tmp_path))
+    assert "Duet off: the gate may use 1 CPU" in proc.stdout
+
+
+@needs_duet
+def test_cpus_after_the_dashes_bound_the_duet(tmp_path):
+    """--cpus after --: the duet picks its two CPUs among them (the parallel runs keep the
+    list); a list with one CPU means no duet; a list that is not one is bad input."""
+    base = recording_fake(tmp_path, "base")
+    a, b = DUET
+    proc = run_cvp("gate", "--baseline-bin", base, "--candidate-bin", base, "--rounds", "2",
+                   "--", "--cpus", f"{a},{b}")
+    assert proc.returncode in (0, 3), proc.stderr
+    cpus = sorted({option(c, "--cpus") for c in _measured(recorded_calls(tmp_path))})
+    assert cpus == sorted({str(a), str(b), f"{a},{b}"})
+    proc = run_cvp("gate", "--baseline-bin", base, "--candidate-bin", base, "--rounds", "2",
+                   "--", "--cpus", str(a))
+    assert proc.returncode in (0, 3) and "Duet off: the --cpus after -- leave 1 CPU" in \
+        proc.stdout, proc.stderr
+    proc = run_cvp("gate", "--baseline-bin", base, "--candidate-bin", base, "--", "--cpus",
+                   "3-1")
+    assert_clean_error(proc, "--cpus '3-1' after --: not a CPU list such as 0-3,8")
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--", "--seed", "4"], "remove --seed from the arguments after --"),
+    (["--", "--seed=4"], "remove --seed from the arguments after --"),
+    (["--duet", "sometimes"], "argument --duet: invalid choice"),
+    (["--seed", "-1"], "argument --seed: must be at least 0"),
+])
+def test_duet_options_are_checked_before_anything_runs(tmp_path, argv, fragment):
+    base = recording_fake(tmp_path, "base")
+    proc = run_cvp("gate", "--baseline-bin", base, "--candidate-bin", base, *argv)
+    assert_clean_error(proc, fragment)
+    assert recorded_calls(tmp_path) == []
+
+
+def test_duet_and_seed_are_for_binary_mode(tmp_path):
+    from cvp_testing import synthetic_rounds
+    b, c = synthetic_rounds(tmp_path, rounds=2)
+    for extra in (["--duet", "on"], ["--seed", "3"]):
+        proc = run_cvp("gate", "--baseline-json", *b, "--candidate-json", *c, *extra)
+        assert_clean_error(proc, "--duet and --seed are for binary mode")
+
+
+def test_run_together_stops_the_partner_of_a_run_that_fails(tmp_path):
+    """A duet whose one side fails at once does not wait for the other to finish."""
+    sup = gate.Supervisor(parent=tmp_path, timeout=60)
+    try:
+        started = time.monotonic()
+        codes = sup.run_together([
+            ([sys.executable, "-c", "import sys; sys.exit(3)"], str(tmp_path / "e1"), "one",
+             None),
+            ([sys.executable, "-c", "import time; time.sleep(60)"], str(tmp_path / "e2"), "two",
+             None)])
+        assert codes == [3, None]
+        assert time.monotonic() - started < 20
+    finally:
+        sup.close()

@@ -65,7 +65,12 @@ Executor::Executor(Backend backend, std::vector<int> worker_cpus, Sightings* sig
       own_sightings_(sightings == nullptr
                          ? std::make_unique<Sightings>(static_cast<int>(worker_cpus_.size()))
                          : nullptr),
-      sightings_(sightings == nullptr ? own_sightings_.get() : sightings) {}
+      sightings_(sightings == nullptr ? own_sightings_.get() : sightings),
+      release_cpus_(thread_affinity()) {}
+
+void Executor::release_worker() const {
+  if (!release_cpus_.empty()) set_thread_affinity(release_cpus_);
+}
 
 void Executor::pin_worker(int worker) {
   if (!pin_to_cpu(worker_cpus_[static_cast<std::size_t>(worker)])) {

@@ -38,6 +38,7 @@ class OpenMPExecutor final : public Executor {
       } else {
         for (std::size_t i = next.fetch_add(1); i < n_tasks; i = next.fetch_add(1)) body(w, i);
       }
+      if (w != 0) release_worker();  // thread 0 is the caller: its mask comes back below
     }
     if (team_size.load() != team) {
       // The runtime refused the team size (e.g. OMP_THREAD_LIMIT): results would be mislabelled.

@@ -80,8 +80,9 @@ class WorkerSupply {
 
 class PinningObserver final : public tbb::task_scheduler_observer {
  public:
-  PinningObserver(tbb::task_arena& arena, std::function<void(int)> pin)
-      : tbb::task_scheduler_observer(arena), pin_(std::move(pin)) {
+  PinningObserver(tbb::task_arena& arena, std::function<void(int)> pin,
+                  std::function<void()> release)
+      : tbb::task_scheduler_observer(arena), pin_(std::move(pin)), release_(std::move(release)) {
     observe(true);
   }
   ~PinningObserver() override { observe(false); }
@@ -89,9 +90,14 @@ class PinningObserver final : public tbb::task_scheduler_observer {
   void on_scheduler_entry(bool is_worker) override {
     if (is_worker) pin_(tbb::this_task_arena::current_thread_index());
   }
+  // A worker leaving the arena goes back to the pool that every arena draws from.
+  void on_scheduler_exit(bool is_worker) override {
+    if (is_worker) release_();
+  }
 
  private:
   std::function<void(int)> pin_;
+  std::function<void()> release_;
 };
 
 class TbbExecutor final : public Executor {
@@ -99,8 +105,13 @@ class TbbExecutor final : public Executor {
   TbbExecutor(std::vector<int> worker_cpus, Sightings* sightings)
       : Executor(Backend::tbb, std::move(worker_cpus), sightings),
         supply_(static_cast<std::size_t>(threads())),
-        arena_(threads(), 1),
-        observer_(arena_, [this](int slot) { pin_slot(slot); }) {}
+        arena_(std::make_unique<Arena>(*this)) {}
+
+  // A new arena, its workers yet to come: the old one's go back to oneTBB's pool.
+  void idle() override {
+    arena_.reset();
+    arena_ = std::make_unique<Arena>(*this);
+  }
 
  protected:
   void dispatch(std::size_t n_tasks, const std::function<void(int, std::size_t)>& body,
@@ -110,12 +121,13 @@ class TbbExecutor final : public Executor {
       dispatch_fixed(n_tasks, body);
       return;
     }
-    arena_.execute([&] {
+    arena_->arena.execute([&] {
       pin_slot(tbb::this_task_arena::current_thread_index());
       tbb::parallel_for(
           tbb::blocked_range<std::size_t>(0, n_tasks, 1),
           [&](const tbb::blocked_range<std::size_t>& r) {
             const int slot = tbb::this_task_arena::current_thread_index();
+            const ChunkPin pin(*this, slot);
             for (std::size_t i = r.begin(); i != r.end(); ++i) body(slot, i);
           },
           tbb::simple_partitioner());
@@ -123,6 +135,26 @@ class TbbExecutor final : public Executor {
   }
 
  private:
+  // A worker runs each chunk pinned to its slot's CPU and leaves it unpinned: oneTBB may put it
+  // to sleep, or lend it to another team's arena, as soon as the chunk ends, and a sleeping
+  // worker pinned to a core that the next team's caller keeps busy would be woken there and
+  // wait for the scheduler (the entry observer pins it too, but only when it enters an arena).
+  class ChunkPin {
+   public:
+    ChunkPin(TbbExecutor& team, int slot) : team_(team), worker_(slot != 0) {
+      if (worker_) team_.pin_slot(slot);
+    }
+    ~ChunkPin() {
+      if (worker_) team_.release_worker();
+    }
+    ChunkPin(const ChunkPin&) = delete;
+    ChunkPin& operator=(const ChunkPin&) = delete;
+
+   private:
+    TbbExecutor& team_;
+    bool worker_;
+  };
+
   // Task i belongs to arena slot i mod T. One chunk per slot is offered to the scheduler; the
   // thread that runs a chunk claims the tasks of its own slot, once. Tasks of a slot whose
   // thread never ran a chunk are run afterwards by the caller, so every task runs exactly once.
@@ -132,7 +164,7 @@ class TbbExecutor final : public Executor {
     auto run_slot = [&](int slot) {
       for (std::size_t i = static_cast<std::size_t>(slot); i < n_tasks; i += team) body(slot, i);
     };
-    arena_.execute([&] {
+    arena_->arena.execute([&] {
       pin_slot(tbb::this_task_arena::current_thread_index());
       tbb::parallel_for(
           tbb::blocked_range<std::size_t>(0, team, 1),
@@ -140,6 +172,7 @@ class TbbExecutor final : public Executor {
             const int slot = tbb::this_task_arena::current_thread_index();
             if (slot >= 0 && static_cast<std::size_t>(slot) < team &&
                 !claimed[static_cast<std::size_t>(slot)].exchange(true)) {
+              const ChunkPin pin(*this, slot);
               run_slot(slot);
             }
           },
@@ -159,8 +192,18 @@ class TbbExecutor final : public Executor {
   }
 
   WorkerSupply supply_;
-  tbb::task_arena arena_;
-  PinningObserver observer_;
+  // The team's arena, initialized before it is used, and the observer that pins its workers.
+  struct Arena {
+    explicit Arena(TbbExecutor& team)
+        : arena(team.threads(), 1),
+          observer(arena, [&team](int slot) { team.pin_slot(slot); },
+                   [&team] { team.release_worker(); }) {
+      arena.initialize();
+    }
+    tbb::task_arena arena;
+    PinningObserver observer;
+  };
+  std::unique_ptr<Arena> arena_;
 };
 
 }  // namespace

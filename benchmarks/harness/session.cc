@@ -180,6 +180,7 @@ bool measure_block(Live& live, int round) {
   });
   if (!ok || !m.verified) return false;
   if (interrupted_now) return false;
+  if (!guarded(m, [&] { live.run->idle(); })) return false;
   ++m.rounds;
   (s.disturbed.empty() ? m.samples : m.excluded).push_back(std::move(s));
   return true;

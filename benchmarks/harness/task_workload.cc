@@ -41,6 +41,7 @@ class TaskRun final : public Run {
   }
 
   void corrupt() override { kernel_->corrupt(); }
+  void idle() override { team_->idle(); }
 
  private:
   std::unique_ptr<TaskKernel> kernel_;

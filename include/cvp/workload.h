@@ -107,6 +107,10 @@ class Run {
   // How many items of the last execution's result were wrong, for workloads that count them
   // (wrong, missing or duplicated responses); 0 otherwise.
   virtual std::size_t wrong_items() const { return 0; }
+  // Called after each block of executions, outside the timed region, while other points of
+  // its group take their turn: give back what teams share (a run on an exec::Executor calls
+  // its idle()). Default: nothing.
+  virtual void idle() {}
 };
 
 // How the harness times an execution.

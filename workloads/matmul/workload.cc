@@ -63,6 +63,8 @@ class MatmulRun final : public Run {
     c[c.size() / 2] += 1.0;
   }
 
+  void idle() override { team_->idle(); }
+
  private:
   MatmulData& data_;
   std::unique_ptr<exec::Executor> team_;

@@ -55,6 +55,11 @@ class Executor {
   // REQUIRES: not called concurrently on the same executor.
   void run(std::size_t n_tasks, const Task& task, Schedule schedule = Schedule::dynamic);
 
+  // Between uses, while other teams run: give pooled threads back to their runtime's pool
+  // (oneTBB keeps its workers in a team's arena after a run; another team's arena would wait
+  // for them). Call outside any timed region. Default: nothing.
+  virtual void idle() {}
+
   Backend backend() const { return backend_; }
   int threads() const { return static_cast<int>(worker_cpus_.size()); }
   const std::vector<int>& worker_cpus() const { return worker_cpus_; }
@@ -74,8 +79,14 @@ class Executor {
 
   // Pins the calling thread to worker slot `worker`'s CPU, counting a failure in sightings.
   void pin_worker(int worker);
+  // Gives a pooled thread (an OpenMP or oneTBB worker, shared by every team of its runtime)
+  // back the CPUs it had before any team pinned it, when it leaves this team. A worker left
+  // pinned to one team's core could later be woken for another team while that core is busy,
+  // and wait there for the scheduler instead of running on its own core.
+  void release_worker() const;
 
  private:
+  std::vector<int> release_cpus_;  // the creating thread's CPUs
   Backend backend_;
   std::vector<int> worker_cpus_;
   std::unique_ptr<Sightings> own_sightings_;  // null when the caller's is used

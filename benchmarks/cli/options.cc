@@ -278,7 +278,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
       ->type_name("P");
   app.add_option("--budget", budget_raw,
                  "Seconds of sampling for the whole run, shared among the benchmarks (default "
-                 "480, quick 30); the --repetitions blocks always run")
+                 "480, quick 35); the --repetitions blocks always run")
       ->type_name("SECONDS");
   app.add_option("--seed", seed_raw,
                  "Seed of the order of the blocks in each round (default 1: two runs with the "
@@ -342,7 +342,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   if (o.quick) {
     o.min_time_s = 0.05;
     o.precision = 0.05;
-    o.budget_s = 30;
+    o.budget_s = 35;
   }
   if (!precision_raw.empty()) {
     std::string text = precision_raw;

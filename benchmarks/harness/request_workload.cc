@@ -164,7 +164,8 @@ std::size_t RequestWorkload::auto_requests(double c_us, double w_us, int in_flig
       std::min(static_cast<double>(in_flight),
                static_cast<double>(cores) * (c_us + w_us) / std::max(c_us, 1e-3));
   const double estimate = target_s * concurrency / std::max(per_request_s, 1e-9);
-  const double lower = std::max(quick ? 60.0 : 100.0, 2.0 * in_flight);
+  // Every request slot busy at least twice (once with --quick, whose runs are one block each).
+  const double lower = std::max(quick ? 30.0 : 100.0, (quick ? 1.0 : 2.0) * in_flight);
   const double upper = std::max(lower, 20000.0);
   return static_cast<std::size_t>(std::clamp(estimate, lower, upper));
 }

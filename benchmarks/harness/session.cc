@@ -370,37 +370,62 @@ void Session::run() {
       return m->baseline == nullptr || m->baseline == m;
     });
   }
-  // First every point's minimum of blocks, group after group; then what is left of the budget
-  // goes to the groups with points short of the target, in shares by those points.
+  // First every point's minimum of blocks, group after group.
   for (auto& g : groups) {
     if (interrupted()) break;
     budget_left_ -= sample_group(g, false, 0);
     points_done_ += g.members.size();
   }
-  std::size_t short_total = 0;
-  std::vector<std::size_t> short_in(groups.size(), 0);
+  // What is left of the budget goes where it buys the most rows at the target: each group's
+  // cost is estimated from its points' spread so far (a median's CI narrows as 1/sqrt(pairs):
+  // a point at half-width h after n pairs needs about n (h / target)^2) and the time of one of
+  // its rounds; the cheapest groups per short point go first, each with its estimate and half
+  // as much again, and what a group leaves unspent passes on.
+  struct Need {
+    std::size_t group;
+    std::size_t short_points = 0;
+    double cost_s = 0;
+  };
+  std::vector<Need> needs;
   if (sampling_.precision > 0) {
     for (std::size_t i = 0; i < groups.size(); ++i) {
+      Need need{i};
+      int rounds = 0;
+      double round_s = 0;
       for (const Measurement* m : groups[i].members) {
+        if (!m->error.empty() || !m->verified) continue;
+        const double block_s = m->samples.empty() ? 0 : stats::median(m->wall_s()) *
+                                                            static_cast<double>(m->executions_per_block);
         const bool baseline = m->baseline == nullptr || m->baseline == m;
-        if ((!baseline || groups[i].members.size() == 1) && m->error.empty() && m->verified &&
-            needs_more(*m, true)) {
-          ++short_in[i];
+        if (baseline && groups[i].members.size() > 1) {
+          round_s += block_s;
+          continue;
         }
+        if (!needs_more(*m, true)) continue;
+        ++need.short_points;
+        round_s += block_s;
+        const auto values = baseline ? m->wall_s() : paired_speedups(*m);
+        const double h = relative_precision(values).half_width;
+        const double n = static_cast<double>(values.size());
+        const double ratio = h / sampling_.precision;
+        rounds = std::max(rounds, static_cast<int>(std::ceil(std::max(n * ratio * ratio, n + 1) - n)));
       }
-      short_total += short_in[i];
+      need.cost_s = round_s * rounds;
+      if (need.short_points > 0) needs.push_back(need);
     }
+    std::stable_sort(needs.begin(), needs.end(), [](const Need& a, const Need& b) {
+      return a.cost_s / static_cast<double>(a.short_points) <
+             b.cost_s / static_cast<double>(b.short_points);
+    });
   }
   std::vector<double> allowance(groups.size(), 0);
-  for (std::size_t i = 0; i < groups.size() && short_total > 0; ++i) {
-    if (short_in[i] == 0 || interrupted()) continue;
-    const double share = std::max(0.0, budget_left_) * static_cast<double>(short_in[i]) /
-                         static_cast<double>(short_total);
-    short_total -= short_in[i];
-    allowance[i] = share;
-    if (share <= 0) continue;
-    budget_left_ -= sample_group(groups[i], true, share);
+  for (const Need& need : needs) {
+    if (interrupted() || budget_left_ <= 0) break;
+    const double share = std::min(budget_left_, 1.5 * need.cost_s);
+    allowance[need.group] = share;
+    budget_left_ -= sample_group(groups[need.group], true, share);
   }
+
   for (std::size_t i = 0; i < groups.size(); ++i) {
     for (Measurement* m : groups[i].members) {
       if (m->samples.empty() && m->error.empty() && m->verified && interrupted()) {
@@ -421,7 +446,9 @@ void Session::run() {
       } else {
         m->target_missed = allowance[i] > 0
                                ? "its group's share of the budget (" + fixed(allowance[i], 1) + " s) was spent"
-                               : "the budget (" + fixed(sampling_.budget_s, 0) + " s) was spent on the minimum blocks";
+                               : "the budget (" + fixed(sampling_.budget_s, 0) +
+                                     " s) was spent on the minimum blocks and on groups nearer "
+                                     "their target";
       }
     }
   }

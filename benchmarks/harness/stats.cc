@@ -94,6 +94,11 @@ RatioEstimate ratio_of_medians(const std::vector<double>& numerator,
   return est;
 }
 
+double sign_test_p(int n, int above) {
+  if (n <= 0 || above <= 0) return 1.0;
+  return std::clamp(1.0 - binomial_half_cdf(n, above - 1), 0.0, 1.0);
+}
+
 double karp_flatt(double speedup, double p) {
   if (p <= 1 || speedup <= 0) throw std::invalid_argument("karp_flatt needs p > 1 and s > 0");
   return (1.0 / speedup - 1.0 / p) / (1.0 - 1.0 / p);

@@ -39,6 +39,11 @@ RatioEstimate ratio_of_medians(const std::vector<double>& numerator,
                                const std::vector<double>& denominator, double level = 0.95,
                                int resamples = 2000, std::uint64_t seed = 12345);
 
+// One-sided sign test: the probability that `above` or more of `n` values lie above a point
+// when each is as likely above as below it (the median at that point): P(Binomial(n, 1/2) >=
+// above). 1 for n = 0.
+double sign_test_p(int n, int above);
+
 // Karp-Flatt experimentally determined serial fraction for speedup s on p processors.
 // REQUIRES: p > 1, s > 0.
 double karp_flatt(double speedup, double p);

@@ -287,6 +287,25 @@ TEST(Sampler, ASpeedupAboveItsBoundBeyondItsCiIsAnAnomaly) {
   }
 }
 
+// A row whose true speedup is its bound (a team of one) has a CI above the bound in a few runs
+// of a hundred by chance alone: six pairs all a little above it are not an anomaly.
+TEST(Sampler, ASpeedupAtItsBoundIsNotAnAnomalyByChance) {
+  Toy toy;
+  bench::Session session(toy_plan(toy), {&toy}, sampling(0.02, 6));
+  for (auto& m : session.measurements()) {
+    for (int r = 0; r < 6; ++r) {
+      const double wall = m.point.mode == Mode::serial ? 0.2 : 0.2 / (1.001 + 0.001 * r);
+      m.samples.push_back(in_round(wall, r));
+    }
+  }
+  for (const auto& r : bench::summarise(session.measurements())) {
+    if (r.point->mode == Mode::concurrent) {
+      EXPECT_GT(r.speedup_low, r.bound);  // its own CI lies above the bound
+      EXPECT_EQ(r.anomaly, "") << r.point->name();  // 6 of 6 above: p = 1/64, not beyond chance
+    }
+  }
+}
+
 // The raw file's rows: one per undisturbed block, then Google Benchmark's four aggregates; a
 // failed point is one error row.
 TEST(Sampler, RawRowsAreRepetitionsThenAggregatesOrOneError) {

@@ -76,3 +76,14 @@ TEST(Stats, KarpFlatt) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Stats, SignTestTailIsExact) {
+  EXPECT_NEAR(cvp::stats::sign_test_p(8, 8), 1.0 / 256, 1e-12);
+  EXPECT_NEAR(cvp::stats::sign_test_p(6, 3), 42.0 / 64, 1e-12);  // P(X >= 3), X ~ B(6, 1/2)
+  EXPECT_DOUBLE_EQ(cvp::stats::sign_test_p(6, 0), 1.0);
+  EXPECT_DOUBLE_EQ(cvp::stats::sign_test_p(0, 0), 1.0);
+}
+
+}  // namespace

@@ -380,7 +380,8 @@ void Session::run() {
   // cost is estimated from its points' spread so far (a median's CI narrows as 1/sqrt(pairs):
   // a point at half-width h after n pairs needs about n (h / target)^2) and the time of one of
   // its rounds; the cheapest groups per short point go first, each with its estimate and half
-  // as much again, and what a group leaves unspent passes on.
+  // as much again (at most its points' share of what is left), and what a group leaves unspent
+  // passes on.
   struct Need {
     std::size_t group;
     std::size_t short_points = 0;
@@ -419,9 +420,16 @@ void Session::run() {
     });
   }
   std::vector<double> allowance(groups.size(), 0);
+  std::size_t short_left = 0;
+  for (const Need& need : needs) short_left += need.short_points;
   for (const Need& need : needs) {
     if (interrupted() || budget_left_ <= 0) break;
-    const double share = std::min(budget_left_, 1.5 * need.cost_s);
+    // No group takes more than its points' share of what is left: an estimate that was too
+    // low (a spread that grows as it is sampled) cannot starve the groups after it.
+    const double fair = budget_left_ * static_cast<double>(need.short_points) /
+                        static_cast<double>(std::max<std::size_t>(short_left, 1));
+    short_left -= need.short_points;
+    const double share = std::min(fair, 1.5 * need.cost_s);
     allowance[need.group] = share;
     budget_left_ -= sample_group(groups[need.group], true, share);
   }

@@ -3,7 +3,7 @@
 // A workload declares its command-line options and its points, prepares its inputs outside the
 // timed region, runs one execution of a point in the point's mode on the point's backend,
 // verifies the result against the serial answer, names its unit of work and its bound, and
-// words its verdict. The harness (plan, session, Google Benchmark glue, statistics) and the
+// words its verdict. The harness (plan, sampling session, statistics, raw file) and the
 // reporters (console table, verdicts, summary JSON, raw JSON) know no workload by name: they
 // read these declarations and the typed rows they produce.
 //

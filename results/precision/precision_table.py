@@ -6,11 +6,13 @@ the speedup itself (run-to-run spread).
 
 LABELs that repeat (before=r1 before=r2 ...) are one series of runs: its half-widths are shown
 as their median over the runs, and its run-to-run coefficient of variation is computed over
-them. Serial rows (speedup 1 by definition) are left out.
+them. Serial rows (speedup 1 by definition) are left out; request rows are matched without
+their /requests:N segment.
 """
 
 import argparse
 import json
+import re
 import statistics
 import sys
 from collections import OrderedDict
@@ -27,7 +29,9 @@ def load(folder):
         value, (low, high) = s["value"], s["ci95"]
         if value <= 0:
             continue
-        rows[r["name"]] = (value, (high - low) / 2 / value)
+        # Request rows carry their request count, which changes with the run's sizing: rows
+        # are matched without it (the speedup is per request either way).
+        rows[re.sub(r"/requests:\d+", "", r["name"])] = (value, (high - low) / 2 / value)
     return rows
 
 

@@ -81,22 +81,18 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     if (!std::cout) throw std::runtime_error("cannot write the list to standard output");
     return 0;
   }
-  for (const auto& f : options.faults) {
-    const bench::Pattern pattern("--inject-fault", f.pattern);
+  // A planted fault or slowdown that reaches no benchmark would test nothing.
+  const auto must_match = [&](const std::string& flag, const std::string& what,
+                              const std::string& regex) {
+    const bench::Pattern pattern(flag, regex);
     if (std::none_of(points.begin(), points.end(),
                      [&](const Point& p) { return pattern.found_in(p.name()); })) {
-      throw bench::UsageError("--inject-fault " + f.kind + ":" + f.pattern +
+      throw bench::UsageError(flag + " " + what +
                               ": matches no benchmark that will run (see --list for the names).");
     }
-  }
-  for (const auto& s : options.slowdowns) {
-    const bench::Pattern pattern("--inject-slowdown", s.pattern);
-    if (std::none_of(points.begin(), points.end(),
-                     [&](const Point& p) { return pattern.found_in(p.name()); })) {
-      throw bench::UsageError("--inject-slowdown " + s.pattern +
-                              ": matches no benchmark that will run (see --list for the names).");
-    }
-  }
+  };
+  for (const auto& f : options.faults) must_match("--inject-fault", f.kind + ":" + f.pattern, f.pattern);
+  for (const auto& s : options.slowdowns) must_match("--inject-slowdown", s.pattern, s.pattern);
   bench::install_interrupt_handlers();
   bench::RunFolder run_folder(options.out);
   const std::string folder = run_folder.path();
@@ -181,8 +177,6 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   benchmark::AddCustomContext("cvpbench_workload_kinds", kinds);
   benchmark::AddCustomContext("cvpbench_work_units", units);
 
-  std::vector<bench::SlowdownInjection> slowdowns;
-  for (const auto& s : options.slowdowns) slowdowns.push_back({s.fraction, s.pattern});
   bench::Sampling sampling;
   sampling.min_rounds = options.repetitions;
   sampling.precision = options.precision;
@@ -190,7 +184,7 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   sampling.block_s = options.min_time_s;
   sampling.seed = static_cast<std::uint64_t>(options.seed);
   sampling.max_rounds = std::max(options.precision > 0 ? 1000 : 0, 3 * options.repetitions + 10);
-  bench::Session session(std::move(points), workloads, sampling, options.faults, slowdowns);
+  bench::Session session(std::move(points), workloads, sampling, options.faults, options.slowdowns);
   session.run();
   {
     std::ofstream raw_out(raw_for_writer, std::ios::out | std::ios::trunc);

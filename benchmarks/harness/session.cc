@@ -223,7 +223,7 @@ Precision relative_precision(const std::vector<double>& values) {
 
 Session::Session(std::vector<Point> points, const std::vector<Workload*>& workloads,
                  Sampling sampling, const std::vector<FaultInjection>& faults,
-                 const std::vector<SlowdownInjection>& slowdowns)
+                 const std::vector<SlowdownOption>& slowdowns)
     : sampling_(sampling), tty_(isatty(STDERR_FILENO) != 0) {
   std::vector<std::pair<Fault, Pattern>> patterns;
   for (const auto& f : faults) {

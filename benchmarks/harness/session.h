@@ -103,17 +103,11 @@ struct Sampling {
 // The message of a benchmark skipped because the run was interrupted (not a failure).
 inline constexpr const char* kInterruptedMessage = "interrupted";
 
-// A slowdown planted on purpose (--inject-slowdown PCT:REGEX).
-struct SlowdownInjection {
-  double fraction = 0;
-  std::string pattern;
-};
-
 class Session {
  public:
   Session(std::vector<Point> points, const std::vector<Workload*>& workloads, Sampling sampling,
           const std::vector<FaultInjection>& faults = {},
-          const std::vector<SlowdownInjection>& slowdowns = {});
+          const std::vector<SlowdownOption>& slowdowns = {});
 
   std::vector<Measurement>& measurements() { return measurements_; }
   const std::vector<Measurement>& measurements() const { return measurements_; }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "cvp/exec/affinity.h"
+#include "cvp/exec/trace.h"
 
 namespace cvp::exec {
 
@@ -60,13 +61,13 @@ const std::vector<Backend>& every_backend() {
 }
 
 Executor::Executor(Backend backend, std::vector<int> worker_cpus, Sightings* sightings)
-    : backend_(backend),
+    : release_cpus_(thread_affinity()),
+      backend_(backend),
       worker_cpus_(std::move(worker_cpus)),
       own_sightings_(sightings == nullptr
                          ? std::make_unique<Sightings>(static_cast<int>(worker_cpus_.size()))
                          : nullptr),
-      sightings_(sightings == nullptr ? own_sightings_.get() : sightings),
-      release_cpus_(thread_affinity()) {}
+      sightings_(sightings == nullptr ? own_sightings_.get() : sightings) {}
 
 void Executor::release_worker() const {
   if (!release_cpus_.empty()) set_thread_affinity(release_cpus_);
@@ -87,6 +88,7 @@ void Executor::run(std::size_t n_tasks, const Task& task, Schedule schedule) {
     if (failed.load(std::memory_order_relaxed)) return;
     seen.note(worker);
     try {
+      const trace::Scope span(trace::SpanKind::task, "task", i, worker);
       task(i);
     } catch (...) {
       const std::lock_guard<std::mutex> lock(error_mutex);

@@ -284,6 +284,16 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
                  "Seed of the order of the blocks in each round (default 1: two runs with the "
                  "same seed measure in the same order)")
       ->type_name("N");
+  app.add_flag("--trace", o.trace,
+               "Record one more execution of every benchmark, after its timed blocks and not "
+               "timed, task by task and request by request: trace.json in the run folder (open it "
+               "in Perfetto's UI or chrome://tracing; cvp timeline draws it)");
+  app.add_option("--limits", o.limits,
+                 "The machine's own limits (peak FLOP/s, memory bandwidth, wake-up latency, "
+                 "context switch), measured in a couple of seconds at the start: cached (measured "
+                 "once per machine and kept, the default), measure (measure again, and keep), off")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"cached", "measure", "off"}));
   app.add_option("--out", o.out,
                  "Folder for this run's files (must not already hold results); default: a new "
                  "folder cvpbench-runs/HOST-DATE")

@@ -45,6 +45,8 @@ struct Options {
   double budget_s = 480;           // seconds of sampling for the whole run
   long long seed = 1;              // the order of the blocks in each round
   std::vector<SlowdownOption> slowdowns;  // --inject-slowdown PCT:REGEX
+  bool trace = false;              // --trace: record one more execution of every point (trace.json)
+  std::string limits = "cached";   // --limits: the machine's limits cached, measure(d again) or off
   std::optional<std::string> out;  // the run's folder; empty: a new folder under ./cvpbench-runs
   std::vector<int> cpus;           // CPUs to use (subset of the allowed set); empty: all allowed
   std::vector<Backend> backends;   // empty: all

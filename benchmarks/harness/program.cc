@@ -33,6 +33,7 @@
 #include "interrupt.h"
 #include "resources.h"
 #include "machine.h"
+#include "machine_limits.h"
 #include "noise.h"
 #include "options.h"
 #include "output.h"
@@ -41,6 +42,8 @@
 #include "session.h"
 #include "strict_json_reporter.h"
 #include "summary.h"
+#include "timeline.h"
+#include "diagnosis.h"
 
 namespace {
 
@@ -102,8 +105,23 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   const std::string raw_for_writer = run_folder.create_for_writer("benchmark.json");
   // A second Ctrl-C removes the staged files, and the folder if this run made it.
   bench::remove_on_second_interrupt(
-      {raw_staged, run_folder.staged_path("summary.json")},
+      {raw_staged, run_folder.staged_path("summary.json"), run_folder.staged_path("trace.json")},
       {run_folder.staging_path(), run_folder.created_folder() ? folder : std::string()});
+  // The machine's own limits, against which the diagnosis reads each row (cached per machine).
+  std::optional<bench::MachineLimits> limits;
+  if (options.limits != "off") {
+    std::string note;
+    limits = bench::machine_limits(topology, options.limits == "measure", &note);
+    if (!note.empty()) std::fprintf(stderr, "note: %s\n", bench::printable(note).c_str());
+    std::fprintf(stderr,
+                 "machine limits (%s): %.1f GFLOP/s on one core, %.1f on %d; %.1f GB/s on one core, "
+                 "%.1f on all; wake-up %.0f us (timer), %.0f us (futex); context switch %.1f us\n",
+                 limits->cached ? "cached, --limits measure to measure again" : "measured",
+                 limits->flops_one_core / 1e9, limits->flops_all_cores / 1e9, limits->cores,
+                 limits->bandwidth_one_core / 1e9, limits->bandwidth_all_cores / 1e9,
+                 limits->timer_wakeup_us.median, limits->futex_wakeup_us.median,
+                 limits->context_switch_us);
+  }
   // A short quiet wait shows whether others are using our CPUs right now (load averages would
   // also count an earlier run of ours).
   const bench::NoiseSnapshot settle = bench::take_noise_snapshot();
@@ -184,6 +202,7 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   sampling.block_s = options.min_time_s;
   sampling.seed = static_cast<std::uint64_t>(options.seed);
   sampling.max_rounds = std::max(options.precision > 0 ? 1000 : 0, 3 * options.repetitions + 10);
+  sampling.trace = options.trace;
   bench::Session session(std::move(points), workloads, sampling, options.faults, options.slowdowns);
   session.run();
   {
@@ -222,9 +241,30 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
                 "run it again";
     }
   }
-  const auto rows = bench::summarise(session.measurements());
+  auto rows = bench::summarise(session.measurements());
+  {
+    const bench::DisturbanceReading probe = bench::read_disturbance(topology.allowed);
+    bench::DiagnosisContext context;
+    context.run_delay_visible = probe.run_delay_known;
+    context.steal_visible = probe.steal_known;
+    context.frequency_visible = !probe.khz.empty();
+    context.counters_unavailable = bench::hardware_counters_unavailable();
+    if (limits) {
+      context.limits_known = true;
+      context.flops_one_core = limits->flops_one_core;
+      context.flops_all_cores = limits->flops_all_cores;
+      context.limit_cores = limits->cores;
+      context.bandwidth_one_core = limits->bandwidth_one_core;
+      context.bandwidth_all_cores = limits->bandwidth_all_cores;
+      context.timer_overshoot_us = limits->timer_wakeup_us.median;
+      context.futex_wakeup_us = limits->futex_wakeup_us.median;
+      context.context_switch_us = limits->context_switch_us;
+    }
+    bench::diagnose_rows(rows, context);
+  }
   const auto lines = bench::verdicts(rows, topology.allowed_cores());
-  const nlohmann::json machine = bench::machine_context(topology);
+  nlohmann::json machine = bench::machine_context(topology);
+  machine["limits"] = limits ? bench::to_json(*limits) : nlohmann::json(nullptr);
   nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
   summary["interrupted"] = was_interrupted;
   {
@@ -251,9 +291,16 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   summary["noisy"] = noise_seen.noisy;
   summary["noise_reasons"] = noise_seen.reasons;
   summary["noise"] = bench::noise_json(noise_seen);
+  std::vector<std::string> published = {"benchmark.json", "summary.json"};
+  if (options.trace) {
+    summary["trace"] = "trace.json";
+    run_folder.stage("trace.json", bench::chrome_trace(session.measurements())
+                                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    published.push_back("trace.json");
+  }
   run_folder.stage("summary.json",
                    summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-  run_folder.publish({"benchmark.json", "summary.json"});
+  run_folder.publish(published);
 
   std::cout << bench::console_table(rows) << "\n";
   for (const auto& line : lines) std::cout << line << "\n";
@@ -268,6 +315,13 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
               << cvp::fixed(100 * options.precision, 1) << "% (95% CI)";
     if (met < speedups) std::cout << "; the others say why in their notes (summary: precision.missed)";
     std::cout << "\n";
+  }
+  bool first_diagnosis = true;
+  for (const auto& r : rows) {
+    if (!r.diagnosis) continue;
+    if (first_diagnosis) std::cout << "\nwhy not more (rows below their bound beyond their CI):\n";
+    first_diagnosis = false;
+    std::cout << "  " << r.point->name() << ": " << r.diagnosis->line << "\n";
   }
   for (const auto& r : rows) {
     if (!r.anomaly.empty()) std::cout << "anomaly: " << r.point->name() << ": " << r.anomaly << "\n";

@@ -94,6 +94,29 @@ bool prepare(Live& live, double block_s) {
   });
 }
 
+// With --trace: one more execution of a point that was measured, recorded span by span, after
+// its last block and before its team ends. It is not timed, so recording costs the blocks
+// nothing but the check whether to record.
+void trace_execution(Live& live) {
+  Measurement& m = *live.m;
+  if (!live.run || m.trace.recorded || !m.error.empty() || !m.verified || m.samples.empty()) return;
+  guarded(m, [&] {
+    exec::trace::start();
+    PointTrace t;
+    try {
+      t.begin_ns = exec::trace::now_ns();
+      const Execution e = live.run->execute();
+      t.end_ns = exec::trace::now_ns();
+      t.spans = exec::trace::stop();
+      t.recorded = !e.stopped;
+    } catch (...) {
+      exec::trace::stop();
+      throw;
+    }
+    m.trace = std::move(t);
+  });
+}
+
 // One block of the point: its executions timed, its result checked, its disturbances judged.
 // Returns false when the point failed or the run was interrupted.
 bool measure_block(Live& live, int round) {
@@ -322,6 +345,7 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
     for (auto& l : live) {
       if (l.active && !wanted(l)) {
         l.active = false;
+        if (sampling_.trace) trace_execution(l);
         l.run.reset();
       }
       if (l.active) order.push_back(&l);
@@ -345,6 +369,9 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
                  (to_target ? " (to the precision target)" : "") + ", " +
                  std::to_string(short_points) + " point(s) short of the target",
              false);
+  }
+  if (sampling_.trace && !interrupted()) {
+    for (auto& l : live) trace_execution(l);
   }
   return spent;  // the teams end here, before the next group starts
 }

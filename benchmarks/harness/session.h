@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "cvp/exec/trace.h"
 #include "cvp/workload.h"
 #include "options.h"
 #include "pattern.h"
@@ -55,6 +56,13 @@ struct Sample {
 
 enum class Fault { none, wrong, thrown };
 
+// --trace: one more execution of the point after its blocks, untimed, recorded span by span.
+struct PointTrace {
+  bool recorded = false;
+  std::int64_t begin_ns = 0, end_ns = 0;  // the execution, on the steady clock
+  std::vector<exec::trace::Span> spans;   // sorted by begin
+};
+
 // Everything measured for one point.
 struct Measurement {
   Point point;
@@ -71,6 +79,7 @@ struct Measurement {
   std::size_t wrong_items = 0;      // wrong items the workload counted in failed checks
   int interrupted_runs = 0;         // > 0 when the run was interrupted before it was measured
   int rounds = 0;                   // rounds it took part in
+  PointTrace trace;
   // The precision target: met, or why not ("the budget was spent", "interrupted", ...).
   bool target_met = false;
   std::string target_missed;
@@ -98,6 +107,7 @@ struct Sampling {
   double block_s = 0.1;         // timed seconds of one block
   std::uint64_t seed = 1;       // the order of the blocks in each round
   int max_rounds = 1000;
+  bool trace = false;           // record one extra execution of every point (PointTrace)
 };
 
 // The message of a benchmark skipped because the run was interrupted (not a failure).

@@ -102,6 +102,8 @@ std::vector<Point> TaskWorkload::plan(const PlanContext& context) {
     base.group = spec_.name + "/" + spec_.param + ":" + std::to_string(n);
     base.params = {{spec_.param, n}};
     base.work = spec_.work(n);
+    if (spec_.flop) base.flop = spec_.flop(n);
+    if (spec_.bytes) base.bytes = spec_.bytes(n);
     for (auto& p : context.task_sweep(base, backends())) points.push_back(std::move(p));
   }
   return points;

@@ -106,6 +106,7 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
         r.p99 = q[2];
       }
     }
+    r.timeline = timeline_figures(m);
     r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
     if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
     rows.push_back(std::move(r));
@@ -234,6 +235,7 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
   nlohmann::json errors = nlohmann::json::array();
   nlohmann::json not_measured = nlohmann::json::array();
   nlohmann::json anomalies = nlohmann::json::array();
+  nlohmann::json diagnoses = nlohmann::json::array();
   nlohmann::json missed = nlohmann::json::array();
   nlohmann::json workloads = nlohmann::json::array();
   std::set<const Workload*> listed;
@@ -298,6 +300,22 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
           {"threads_seen", r.threads_seen},
           {"ctx_switches", {{"voluntary", r.voluntary}, {"involuntary", r.involuntary}}}}},
         {"verified", m.verified},
+        {"timeline", to_json(r.timeline)},
+        {"roofline", [&]() -> nlohmann::json {
+           if ((p.flop <= 0 && p.bytes <= 0) || r.median_s <= 0) return nullptr;
+           return {{"flop_per_execution", p.flop},
+                   {"bytes_per_execution", p.bytes},
+                   {"intensity", p.flop > 0 && p.bytes > 0 ? nlohmann::json(p.flop / p.bytes) : nlohmann::json(nullptr)},
+                   {"flop_per_s", p.flop / r.median_s},
+                   {"bytes_per_s", p.bytes / r.median_s}};
+         }()},
+        {"diagnosis", [&]() -> nlohmann::json {
+           if (!r.diagnosis) return nullptr;
+           return {{"cause", r.diagnosis->cause},
+                   {"line", r.diagnosis->line},
+                   {"figures", r.diagnosis->figures},
+                   {"not_seen", r.diagnosis->not_seen}};
+         }()},
         {"repetitions_done", m.samples.size()},
         {"sampling",
          {{"executions_per_block", m.executions_per_block},
@@ -339,6 +357,7 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
       e["excluded_samples"] = {{"wall_s", wall}, {"reason", reason}, {"reasons", reasons}};
     }
     if (!r.anomaly.empty()) anomalies.push_back({{"name", p.name()}, {"why", r.anomaly}});
+    if (r.diagnosis) diagnoses.push_back({{"name", p.name()}, {"cause", r.diagnosis->cause}, {"line", r.diagnosis->line}});
     if (o.precision > 0 && r.ok && !m.target_met) {
       missed.push_back({{"name", p.name()}, {"reached", r.precision}, {"why", m.target_missed}});
     }
@@ -370,6 +389,8 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
            return v;
          }()},
         {"omp_wait_policy", omp_wait_policy_in_force()},
+        {"trace", o.trace},
+        {"limits", o.limits},
         {"filter", o.filter},
         {"threads", o.threads},
         {"backends", backends},
@@ -392,6 +413,8 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
          "half-width is within the precision target or the budget is spent"}}},
       {"precision", {{"target", o.precision}, {"missed", missed}}},
       {"anomalies", anomalies},
+      {"diagnoses", diagnoses},
+      {"trace", nullptr},
       {"workloads", workloads},
       {"verdicts", verdict_lines},
       {"interrupted", false},

@@ -12,8 +12,17 @@
 #include "cvp/workload.h"
 #include "options.h"
 #include "session.h"
+#include "timeline.h"
 
 namespace cvp::bench {
+
+// Why a row missed its bound, when it did by more than its CI (diagnosis.h).
+struct Diagnosis {
+  std::string cause;             // memory_bandwidth, compute_peak, idle_workers, ...
+  std::string line;              // one sentence, with the measured number
+  nlohmann::json figures = nlohmann::json::object();
+  std::vector<std::string> not_seen;  // signals this machine or run did not expose
+};
 
 // One summarised point; mirrors a "results" entry of the summary JSON.
 struct ResultRow : Row {
@@ -42,6 +51,8 @@ struct ResultRow : Row {
   double efficiency_low = 0, efficiency_high = 0;
   // A speedup whose CI lies wholly above its bound: the model does not hold; why, in words.
   std::string anomaly;
+  TimelineFigures timeline;  // from the traced execution (--trace), else traced == false
+  std::optional<Diagnosis> diagnosis;  // set by diagnose_rows() for a row that missed its bound
 };
 
 // A point an interruption left without a single measured repetition (and without an error):

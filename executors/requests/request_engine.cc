@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cvp/exec/affinity.h"
+#include "cvp/exec/trace.h"
 
 namespace cvp::io {
 
@@ -102,7 +103,10 @@ void Worker::begin(std::size_t id, InFlight& request) {
   request.sampled = id % context_.cpu_stride() == 0;
   context_.sightings().note(slot_);
   const std::int64_t t0 = request.sampled ? thread_cpu_ns() : 0;
-  context_.handler().before_wait(id);
+  {
+    const exec::trace::Scope span(exec::trace::SpanKind::cpu, "before wait", id, slot_);
+    context_.handler().before_wait(id);
+  }
   if (request.sampled) request.cpu_ns = thread_cpu_ns() - t0 - clock_cost_ns_;
 }
 
@@ -110,8 +114,22 @@ void Worker::finish(InFlight& request, Clock::duration requested, Clock::time_po
                     Clock::time_point woke) {
   tally_.overshoot_us += to_us((woke - wait_start) - requested);
   ++tally_.waits;
+  if (exec::trace::recording()) {
+    exec::trace::Span wait;
+    wait.kind = exec::trace::SpanKind::wait;
+    wait.name = "wait";
+    wait.index = request.id;
+    wait.worker = slot_;
+    wait.begin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait_start.time_since_epoch()).count();
+    wait.end_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(woke.time_since_epoch()).count();
+    exec::trace::record(wait);
+  }
   const std::int64_t t0 = request.sampled ? thread_cpu_ns() : 0;
-  const std::uint64_t fingerprint = context_.handler().after_wait(request.id);
+  std::uint64_t fingerprint = 0;
+  {
+    const exec::trace::Scope span(exec::trace::SpanKind::cpu, "after wait", request.id, slot_);
+    fingerprint = context_.handler().after_wait(request.id);
+  }
   if (request.sampled) {
     request.cpu_ns += thread_cpu_ns() - t0 - clock_cost_ns_;
     tally_.cpu_us += static_cast<double>(request.cpu_ns) * 1e-3;

@@ -70,6 +70,10 @@ class TaskWorkload : public Workload {
     std::vector<long long> quick_sizes;  // with --quick (default: the first of sizes)
     // Units of work in one execution of size n (FLOP, bytes ...).
     std::function<double(long long n)> work;
+    // FP64 operations and bytes to or from memory of one execution of size n, the least the
+    // algorithm needs (Point::flop, Point::bytes; for the roofline). Optional.
+    std::function<double(long long n)> flop;
+    std::function<double(long long n)> bytes;
     // The problem of size n, inputs made (never timed).
     std::function<std::unique_ptr<TaskKernel>(long long n)> make;
     // "" when size n can run with `memory_bytes` available (0: unknown), else the end of a

@@ -70,6 +70,11 @@ struct Point {
   std::string label;        // "", "smt" or "oversubscribed"
   std::vector<int> cpus;    // worker w runs on cpus[w]
   double work = 0;          // units of work (WorkUnit) in one execution
+  // For the roofline and the diagnosis: FP64 operations and bytes to or from memory in one
+  // execution, the least the algorithm needs (each input read once, each output written once);
+  // 0 when the workload does not say.
+  double flop = 0;
+  double bytes = 0;
   // False for points of a sweep the workload words separately (the request crossover sweep):
   // they stay out of the headline verdict of their group.
   bool headline = true;

@@ -118,6 +118,9 @@ class Matmul final : public Workload {
       base.group = "matmul/n:" + std::to_string(n);
       base.params = {{"n", n}};
       base.work = matmul::flops(static_cast<std::size_t>(n));
+      base.flop = base.work;
+      // The least traffic: A and B read once, C written once.
+      base.bytes = 3.0 * 8.0 * static_cast<double>(n) * static_cast<double>(n);
       for (auto& p : context.task_sweep(base, backends())) points.push_back(std::move(p));
     }
     return points;

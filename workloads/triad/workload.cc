@@ -84,6 +84,8 @@ TaskWorkload::Spec triad_spec() {
   s.sizes = {static_cast<long long>(triad::default_elements(llc, false))};
   s.quick_sizes = {static_cast<long long>(triad::default_elements(llc, true))};
   s.work = [](long long n) { return triad::kBytesPerElement * static_cast<double>(n); };
+  s.flop = [](long long n) { return 2.0 * static_cast<double>(n); };  // one multiply, one add
+  s.bytes = s.work;
   s.make = [](long long n) { return std::make_unique<TriadKernel>(static_cast<std::size_t>(n)); };
   s.fits = [](long long n, std::size_t memory) -> std::string {
     const double bytes = 3.0 * 8.0 * static_cast<double>(n);

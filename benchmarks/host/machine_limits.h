@@ -1,0 +1,60 @@
+// What this machine can do at most: peak FP64 FLOP/s, memory bandwidth and the latency of the
+// wake-ups a concurrent runtime depends on. Workload results are read against these numbers, so
+// each is measured the plain way a reader can check (STREAM's triad, an FMA loop, futex calls),
+// and kept per machine so a run pays the ~1-2 s once.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "cvp/exec/topology.h"
+
+namespace cvp::bench {
+
+// Microseconds.
+struct Spread {
+  double median = 0;
+  double p99 = 0;
+};
+
+struct MachineLimits {
+  double flops_one_core = 0;       // FP64 FLOP/s of one thread on the home CPU
+  double flops_all_cores = 0;      // summed over one thread per allowed physical core at once
+  int cores = 0;                   // threads used for the all-cores figures
+  double bandwidth_one_core = 0;   // bytes/s of a STREAM triad from one thread (24 B/element)
+  double bandwidth_all_cores = 0;  // the same with one thread per allowed physical core
+  Spread timer_wakeup_us;          // how much later than asked a 50 us clock_nanosleep returns
+  Spread futex_wakeup_us;          // FUTEX_WAKE on one CPU to the woken thread running on another
+  double context_switch_us = 0;    // one switch between two threads sharing the home CPU
+  std::string measured_at;         // UTC, ISO 8601
+  double seconds = 0;              // how long the measurement took
+  bool cached = false;             // read from the cache rather than measured by this run
+  std::string key;                 // what identifies the machine in the cache
+};
+
+// The summary's machine.limits object, with a short "method" per figure.
+nlohmann::json to_json(const MachineLimits& limits);
+
+// nullopt for anything malformed: a missing field, a wrong type, a negative or zero rate.
+std::optional<MachineLimits> limits_from_json(const nlohmann::json& json);
+
+// Measures every figure now (under a second on 2 cores). Pins only threads it starts itself.
+MachineLimits measure_limits(const exec::Topology& topology);
+
+// The limits of this machine, from <dir>/limits-<hash of the key>.json when that holds this
+// machine's key, else measured and written there. dir: $CVPBENCH_CACHE_DIR, else
+// $XDG_CACHE_HOME/cvpbench, else $HOME/.cache/cvpbench. The key is the CPU model, the allowed
+// CPUs, the kernel release, the vector ISA and build flavour compiled in and the version.
+// `remeasure` ignores the cache and rewrites it. A cache that cannot be used (corrupt,
+// unreadable, a symlink, an unwritable dir) never stops the run: the numbers are measured and
+// `note`, when given, gets a sentence saying why (and is cleared otherwise).
+MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std::string* note);
+
+// As above with the measurement supplied, so tests exercise the cache without measuring.
+MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std::string* note,
+                             const std::function<MachineLimits()>& measure);
+
+}  // namespace cvp::bench

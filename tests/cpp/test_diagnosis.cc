@@ -1,0 +1,197 @@
+// The diagnosis of a row that misses its bound, and the figures of a traced execution: each
+// cause is planted in a measurement built here and must be named, with its number; a row at its
+// bound gets no diagnosis, and a gap no measurement accounts for is called not identified.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "diagnosis.h"
+#include "session.h"
+#include "summary.h"
+#include "timeline.h"
+
+namespace {
+
+using namespace cvp;
+using exec::trace::Span;
+using exec::trace::SpanKind;
+
+// A computing workload with the default bound: min(threads, cores) in parallel mode.
+class Compute final : public Workload {
+ public:
+  std::string name() const override { return "compute"; }
+  Kind kind() const override { return Kind::cpu; }
+  WorkUnit unit() const override { return {"FLOP", "GFLOP/s", 1e9}; }
+  std::vector<Point> plan(const PlanContext&) override { return {}; }
+  std::unique_ptr<Run> prepare(const Point&, exec::Sightings&) override { return nullptr; }
+};
+
+Compute compute;
+
+bench::Measurement measured(Mode mode, int threads, double wall_s) {
+  bench::Measurement m;
+  m.workload = &compute;
+  m.point.workload = "compute";
+  m.point.group = "compute/n:1";
+  m.point.mode = mode;
+  m.point.threads = threads;
+  m.point.cores = mode == Mode::parallel ? threads : 1;
+  m.point.cpus = mode == Mode::parallel ? std::vector<int>{0, 1} : std::vector<int>{0};
+  m.point.work = 1e9;
+  m.point.flop = 1e9;
+  m.point.bytes = 1e8;
+  for (int round = 0; round < 8; ++round) {
+    bench::Sample s;
+    s.wall_s = wall_s;
+    s.round = round;
+    s.executions = 1;
+    s.cpus_seen = m.point.cpus;
+    s.threads_seen = threads;
+    m.samples.push_back(s);
+  }
+  return m;
+}
+
+// A serial baseline of 1 s and a 2-thread parallel point of `parallel_s` on 2 cores.
+struct Pair {
+  std::vector<bench::Measurement> ms;
+  explicit Pair(double parallel_s) {
+    ms.push_back(measured(Mode::serial, 1, 1.0));
+    ms.push_back(measured(Mode::parallel, 2, parallel_s));
+    ms[0].baseline = &ms[0];
+    ms[1].baseline = &ms[0];
+  }
+  std::vector<bench::ResultRow> diagnosed(const bench::DiagnosisContext& context) {
+    auto rows = bench::summarise(ms);
+    bench::diagnose_rows(rows, context);
+    return rows;
+  }
+};
+
+bench::DiagnosisContext machine(double flops_ratio, double bandwidth_all) {
+  bench::DiagnosisContext c;
+  c.limits_known = true;
+  c.flops_one_core = 50e9;
+  c.flops_all_cores = 50e9 * flops_ratio;
+  c.limit_cores = 2;
+  c.bandwidth_one_core = 1e8;
+  c.bandwidth_all_cores = bandwidth_all;
+  c.run_delay_visible = true;
+  c.steal_visible = true;
+  c.counters_unavailable = "perf_event_open: No such file or directory";
+  return c;
+}
+
+TEST(Diagnosis, ARowAtItsBoundIsNotDiagnosed) {
+  Pair pair(0.5);  // x2.0 of a bound of 2
+  const auto rows = pair.diagnosed(machine(1.6, 1e12));
+  ASSERT_TRUE(rows[1].ok);
+  EXPECT_DOUBLE_EQ(rows[1].speedup, 2.0);
+  EXPECT_FALSE(rows[1].diagnosis);
+  EXPECT_FALSE(rows[0].diagnosis);  // a baseline has no bound to miss
+}
+
+TEST(Diagnosis, NamesAComputePeakBelowTheBound) {
+  Pair pair(1.0 / 1.6);  // x1.6
+  const auto rows = pair.diagnosed(machine(1.62, 1e12));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, "compute_peak");
+  EXPECT_NE(rows[1].diagnosis->line.find("x1.62"), std::string::npos) << rows[1].diagnosis->line;
+  EXPECT_NEAR(rows[1].diagnosis->figures["explained"].get<double>(), 0.95, 0.01);
+}
+
+TEST(Diagnosis, NamesMemoryBandwidthWhenItIsTheLowerCeiling) {
+  Pair pair(1.0 / 1.3);  // x1.3; serial moved 1e8 B/s, all cores 1.35e8 B/s
+  const auto rows = pair.diagnosed(machine(2.0, 1.35e8));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, "memory_bandwidth");
+  EXPECT_NE(rows[1].diagnosis->line.find("0.1 GB/s"), std::string::npos) << rows[1].diagnosis->line;
+}
+
+TEST(Diagnosis, NamesARunQueueFromTheRunDelay) {
+  Pair pair(1.0 / 1.5);
+  for (auto& s : pair.ms[1].samples) s.run_delay_s = 0.25 * 2 * s.wall_s;  // each thread waited 25%
+  const auto rows = pair.diagnosed(machine(2.0, 1e12));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, "run_queue");
+  EXPECT_NE(rows[1].diagnosis->line.find("25%"), std::string::npos) << rows[1].diagnosis->line;
+}
+
+TEST(Diagnosis, NamesIdleWorkersFromTheTrace) {
+  Pair pair(1.0 / 1.5);
+  // Worker 0 busy the whole 10 ms; worker 1 only for the first 5 ms.
+  auto& t = pair.ms[1].trace;
+  t.recorded = true;
+  t.begin_ns = 0;
+  t.end_ns = 10'000'000;
+  Span a;
+  a.begin_ns = 0;
+  a.end_ns = 10'000'000;
+  a.on_cpu_ns = 10'000'000;
+  a.worker = 0;
+  a.cpu = 0;
+  Span b = a;
+  b.end_ns = 5'000'000;
+  b.on_cpu_ns = 5'000'000;
+  b.worker = 1;
+  b.cpu = 1;
+  t.spans = {a, b};
+  const auto rows = pair.diagnosed(machine(2.0, 1e12));
+  const auto& f = rows[1].timeline;
+  ASSERT_TRUE(f.traced);
+  EXPECT_DOUBLE_EQ(f.busy_mean, 0.75);
+  EXPECT_DOUBLE_EQ(f.imbalance, 0.25);
+  EXPECT_DOUBLE_EQ(f.tail_idle, 0.5);
+  EXPECT_DOUBLE_EQ(f.on_cpu, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, "idle_workers");
+  EXPECT_NE(rows[1].diagnosis->line.find("idle 25%"), std::string::npos) << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("load imbalance"), std::string::npos);
+}
+
+TEST(Diagnosis, SaysNotIdentifiedAndWhatItCouldNotSee) {
+  Pair pair(1.0 / 1.7);
+  auto context = machine(2.0, 1e12);
+  const auto rows = pair.diagnosed(context);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, "not_identified");
+  EXPECT_NE(rows[1].diagnosis->line.find("hardware counters"), std::string::npos) << rows[1].diagnosis->line;
+  const auto& seen = rows[1].diagnosis->not_seen;
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "idle workers (run with --trace)"), seen.end());
+}
+
+TEST(Timeline, TimeSlicedSpansShowTheirShareOfTheCpu) {
+  bench::Measurement m = measured(Mode::concurrent, 2, 1.0);
+  m.trace.recorded = true;
+  m.trace.begin_ns = 0;
+  m.trace.end_ns = 4'000'000;
+  Span a;  // two workers on CPU 0, both "running" for 4 ms, each on the CPU for 2 ms
+  a.begin_ns = 0;
+  a.end_ns = 4'000'000;
+  a.on_cpu_ns = 2'000'000;
+  a.cpu = 0;
+  Span b = a;
+  b.worker = 1;
+  m.trace.spans = {a, b};
+  const auto f = bench::timeline_figures(m);
+  EXPECT_DOUBLE_EQ(f.on_cpu, 0.5);
+  ASSERT_EQ(f.cpus.size(), 1u);
+  EXPECT_DOUBLE_EQ(f.cpu_busy[0], 1.0);
+  EXPECT_EQ(f.workers, 2);
+  const auto trace = bench::chrome_trace({m});
+  int complete = 0;
+  for (const auto& e : trace["traceEvents"]) complete += e["ph"] == "X" && e["cat"] == "task";
+  EXPECT_EQ(complete, 2);
+  EXPECT_EQ(trace["otherData"]["points"][0]["spans_shown"], 2);
+}
+
+TEST(Timeline, AnUntracedPointHasNoFigures) {
+  const bench::Measurement m = measured(Mode::serial, 1, 1.0);
+  EXPECT_FALSE(bench::timeline_figures(m).traced);
+  EXPECT_TRUE(bench::to_json(bench::timeline_figures(m)).is_null());
+  EXPECT_TRUE(bench::chrome_trace({m})["traceEvents"].empty());
+}
+
+}  // namespace

@@ -1,0 +1,305 @@
+// The machine limits: their JSON form, the per-machine cache (with a stub measurement, so every
+// cache path runs in milliseconds) and the sanity of one real measurement.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "cvp/exec/topology.h"
+#include "machine_limits.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace cvp::bench;
+
+MachineLimits sample_limits() {
+  MachineLimits m;
+  m.flops_one_core = 64e9;
+  m.flops_all_cores = 128e9;
+  m.cores = 2;
+  m.bandwidth_one_core = 25e9;
+  m.bandwidth_all_cores = 30e9;
+  m.timer_wakeup_us = {8.5, 40.25};
+  m.futex_wakeup_us = {12.0, 55.5};
+  m.context_switch_us = 1.75;
+  m.measured_at = "2026-01-31T12:00:00Z";
+  m.seconds = 1.25;
+  m.key = "cpu=test";
+  return m;
+}
+
+void expect_same_figures(const MachineLimits& a, const MachineLimits& b) {
+  EXPECT_EQ(a.flops_one_core, b.flops_one_core);
+  EXPECT_EQ(a.flops_all_cores, b.flops_all_cores);
+  EXPECT_EQ(a.cores, b.cores);
+  EXPECT_EQ(a.bandwidth_one_core, b.bandwidth_one_core);
+  EXPECT_EQ(a.bandwidth_all_cores, b.bandwidth_all_cores);
+  EXPECT_EQ(a.timer_wakeup_us.median, b.timer_wakeup_us.median);
+  EXPECT_EQ(a.timer_wakeup_us.p99, b.timer_wakeup_us.p99);
+  EXPECT_EQ(a.futex_wakeup_us.median, b.futex_wakeup_us.median);
+  EXPECT_EQ(a.futex_wakeup_us.p99, b.futex_wakeup_us.p99);
+  EXPECT_EQ(a.context_switch_us, b.context_switch_us);
+  EXPECT_EQ(a.measured_at, b.measured_at);
+  EXPECT_EQ(a.seconds, b.seconds);
+  EXPECT_EQ(a.key, b.key);
+}
+
+TEST(LimitsJson, RoundTrips) {
+  const MachineLimits m = sample_limits();
+  const nlohmann::json j = to_json(m);
+  EXPECT_TRUE(j["method"]["flops_per_s"].is_string());
+  EXPECT_TRUE(j["method"]["futex_wakeup_us"].is_string());
+  const auto back = limits_from_json(nlohmann::json::parse(j.dump()));
+  ASSERT_TRUE(back);
+  expect_same_figures(*back, m);
+  EXPECT_FALSE(back->cached);
+}
+
+TEST(LimitsJson, MalformedIsRejected) {
+  const nlohmann::json good = to_json(sample_limits());
+  auto with = [&](const nlohmann::json::json_pointer& where, const nlohmann::json& value) {
+    nlohmann::json j = good;
+    j[where] = value;
+    return limits_from_json(j);
+  };
+  auto without = [&](const nlohmann::json::json_pointer& where) {
+    nlohmann::json j = good;
+    j[where.parent_pointer()].erase(where.back());
+    return limits_from_json(j);
+  };
+  using P = nlohmann::json::json_pointer;
+  EXPECT_FALSE(limits_from_json(nlohmann::json()));
+  EXPECT_FALSE(limits_from_json(nlohmann::json::array()));
+  EXPECT_FALSE(limits_from_json(nlohmann::json::parse("{\"x\":", nullptr, false)));
+  EXPECT_FALSE(without(P("/flops_per_s/one_core")));
+  EXPECT_FALSE(without(P("/timer_wakeup_us/p99")));
+  EXPECT_FALSE(without(P("/key")));
+  EXPECT_FALSE(with(P("/flops_per_s/all_cores"), "fast"));
+  EXPECT_FALSE(with(P("/context_switch_us"), "1.5"));
+  EXPECT_FALSE(with(P("/cached"), 1));
+  EXPECT_FALSE(with(P("/measured_at"), 20260131));
+  EXPECT_FALSE(with(P("/bandwidth_bytes_per_s/one_core"), -25e9));
+  EXPECT_FALSE(with(P("/bandwidth_bytes_per_s/all_cores"), 0));
+  EXPECT_FALSE(with(P("/futex_wakeup_us/median"), -1));
+  EXPECT_FALSE(with(P("/seconds"), -0.5));
+  EXPECT_FALSE(with(P("/flops_per_s/cores"), 0));
+  EXPECT_FALSE(with(P("/flops_per_s/cores"), 1.5));
+  EXPECT_FALSE(with(P("/timer_wakeup_us/p99"), nullptr));  // how a NaN is written
+  EXPECT_TRUE(with(P("/timer_wakeup_us/median"), 0));       // on time is a latency of zero
+}
+
+// Sets an environment variable for one scope, then puts back what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+class LimitsCache : public testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("cvp-limits-" + std::to_string(::getpid()) + "-" +
+             testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // machine_limits with the stub measurement, counting the calls.
+  MachineLimits limits(bool remeasure = false) {
+    note_ = "stale";
+    return machine_limits(topology_, remeasure, &note_, [this] {
+      ++measured_;
+      MachineLimits m = sample_limits();
+      m.flops_one_core += measured_;  // each measurement tells itself apart
+      return m;
+    });
+  }
+  // The one cache file in `dir`, or "" when there is none.
+  static fs::path cache_file(const fs::path& dir) {
+    fs::path found;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("limits-", 0) == 0 && entry.path().extension() == ".json") {
+        EXPECT_TRUE(found.empty()) << "two cache files";
+        found = entry.path();
+      }
+    }
+    return found;
+  }
+  static std::string read(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+  static int files_in(const fs::path& dir) {
+    int n = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++n;
+    return n;
+  }
+
+  fs::path root_;
+  cvp::exec::Topology topology_ = cvp::exec::make_topology({{0}, {1}}, false);
+  std::string note_;
+  int measured_ = 0;
+};
+
+TEST_F(LimitsCache, MeasuresOnceThenReads) {
+  const fs::path dir = root_ / "new" / "cache";  // created on the first write
+  ScopedEnv env("CVPBENCH_CACHE_DIR", dir.string());
+  const MachineLimits first = limits();
+  EXPECT_FALSE(first.cached);
+  EXPECT_EQ(measured_, 1);
+  EXPECT_EQ(note_, "");
+  EXPECT_NE(first.key.find("cpu=synthetic"), std::string::npos);
+  const fs::path file = cache_file(dir);
+  ASSERT_FALSE(file.empty());
+  EXPECT_EQ(files_in(dir), 1) << "no temporary file left behind";
+  EXPECT_EQ(fs::status(dir).permissions() & fs::perms::others_write, fs::perms::none);
+
+  const MachineLimits second = limits();
+  EXPECT_TRUE(second.cached);
+  EXPECT_EQ(measured_, 1);
+  EXPECT_EQ(note_, "");
+  expect_same_figures(second, first);
+}
+
+TEST_F(LimitsCache, RemeasureIgnoresAndRewritesTheCache) {
+  ScopedEnv env("CVPBENCH_CACHE_DIR", root_.string());
+  limits();
+  const MachineLimits again = limits(/*remeasure=*/true);
+  EXPECT_FALSE(again.cached);
+  EXPECT_EQ(measured_, 2);
+  const MachineLimits read_back = limits();
+  EXPECT_TRUE(read_back.cached);
+  EXPECT_EQ(read_back.flops_one_core, again.flops_one_core);
+}
+
+TEST_F(LimitsCache, AnotherMachinesEntryIsMeasuredOver) {
+  ScopedEnv env("CVPBENCH_CACHE_DIR", root_.string());
+  limits();
+  const fs::path file = cache_file(root_);
+  nlohmann::json other = nlohmann::json::parse(read(file));
+  other["key"] = "cpu=another";
+  std::ofstream(file) << other.dump();
+  const MachineLimits m = limits();
+  EXPECT_FALSE(m.cached);
+  EXPECT_EQ(measured_, 2);
+  EXPECT_EQ(note_, "");
+  EXPECT_TRUE(limits().cached);
+}
+
+TEST_F(LimitsCache, CorruptFileIsMeasuredOverAndReplaced) {
+  ScopedEnv env("CVPBENCH_CACHE_DIR", root_.string());
+  limits();
+  const fs::path file = cache_file(root_);
+  std::ofstream(file) << "{\"flops_one_core\": {\"value\": 1";
+  const MachineLimits m = limits();
+  EXPECT_FALSE(m.cached);
+  EXPECT_EQ(measured_, 2);
+  EXPECT_NE(note_.find("corrupt"), std::string::npos) << note_;
+  const auto replaced = limits_from_json(nlohmann::json::parse(read(file), nullptr, false));
+  ASSERT_TRUE(replaced);
+  EXPECT_EQ(replaced->flops_one_core, m.flops_one_core);
+}
+
+TEST_F(LimitsCache, SymlinkIsNeitherFollowedNorReplaced) {
+  ScopedEnv env("CVPBENCH_CACHE_DIR", root_.string());
+  limits();
+  const fs::path file = cache_file(root_);
+  const fs::path target = root_ / "elsewhere.json";
+  fs::rename(file, target);  // a valid entry: reading through the link would be a cache hit
+  const std::string before = read(target);
+  fs::create_symlink(target, file);
+
+  for (bool remeasure : {false, true}) {
+    const MachineLimits m = limits(remeasure);
+    EXPECT_FALSE(m.cached);
+    EXPECT_FALSE(note_.empty());
+    EXPECT_TRUE(fs::is_symlink(fs::symlink_status(file)));
+    EXPECT_EQ(read(target), before);
+  }
+  EXPECT_EQ(measured_, 3);
+}
+
+TEST_F(LimitsCache, DirectoryAtTheCachePathIsLeftAlone) {
+  ScopedEnv env("CVPBENCH_CACHE_DIR", root_.string());
+  limits();
+  const fs::path file = cache_file(root_);
+  fs::remove(file);
+  fs::create_directory(file);
+  EXPECT_FALSE(limits().cached);
+  EXPECT_FALSE(note_.empty());
+  EXPECT_TRUE(fs::is_directory(file));
+}
+
+TEST_F(LimitsCache, UnwritableDirStillMeasures) {
+  const fs::path blocker = root_ / "a-file";
+  std::ofstream(blocker) << "not a directory";
+  ScopedEnv env("CVPBENCH_CACHE_DIR", (blocker / "cache").string());
+  MachineLimits m;
+  EXPECT_NO_THROW(m = limits());
+  EXPECT_FALSE(m.cached);
+  EXPECT_EQ(measured_, 1);
+  EXPECT_NE(note_.find("could not be written"), std::string::npos) << note_;
+  EXPECT_EQ(read(blocker), "not a directory");
+}
+
+TEST_F(LimitsCache, FallsBackToXdgThenHome) {
+  ScopedEnv unset_dir("CVPBENCH_CACHE_DIR", "");
+  {
+    ScopedEnv xdg("XDG_CACHE_HOME", (root_ / "xdg").string());
+    limits();
+    EXPECT_FALSE(cache_file(root_ / "xdg" / "cvpbench").empty());
+  }
+  ScopedEnv xdg("XDG_CACHE_HOME", "");
+  ScopedEnv home("HOME", (root_ / "home").string());
+  limits();
+  EXPECT_FALSE(cache_file(root_ / "home" / ".cache" / "cvpbench").empty());
+}
+
+TEST(LimitsMeasurement, FiguresAreSane) {
+  const cvp::exec::Topology topology = cvp::exec::detect_topology();
+  const MachineLimits m = measure_limits(topology);
+  for (double v : {m.flops_one_core, m.flops_all_cores, m.bandwidth_one_core,
+                   m.bandwidth_all_cores, m.timer_wakeup_us.median, m.timer_wakeup_us.p99,
+                   m.futex_wakeup_us.median, m.futex_wakeup_us.p99, m.context_switch_us,
+                   m.seconds}) {
+    EXPECT_TRUE(std::isfinite(v) && v > 0) << v;
+  }
+  EXPECT_EQ(m.cores, topology.allowed_cores());
+  EXPECT_GE(m.flops_all_cores, m.flops_one_core * 0.5);
+  EXPECT_LT(m.context_switch_us, 1000);
+  EXPECT_GE(m.timer_wakeup_us.p99, m.timer_wakeup_us.median);
+  EXPECT_GE(m.futex_wakeup_us.p99, m.futex_wakeup_us.median);
+  EXPECT_FALSE(m.cached);
+  EXPECT_FALSE(m.measured_at.empty());
+  EXPECT_TRUE(limits_from_json(to_json(m))) << to_json(m).dump(2);
+}
+
+}  // namespace

@@ -26,3 +26,17 @@ def cvpbench_noaffinity():
     if not path.exists():
         pytest.fail(f"CVPBENCH_NOAFFINITY_BIN={path} does not exist")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def limits_cache(tmp_path_factory):
+    """Every run of the tests keeps the machine's limits in a cache of the tests' own, measured
+    once for the session, never in the user's home."""
+    folder = tmp_path_factory.mktemp("limits-cache")
+    old = os.environ.get("CVPBENCH_CACHE_DIR")
+    os.environ["CVPBENCH_CACHE_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("CVPBENCH_CACHE_DIR", None)
+    else:
+        os.environ["CVPBENCH_CACHE_DIR"] = old

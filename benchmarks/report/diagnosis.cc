@@ -280,7 +280,16 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
     }
     const double shortfall = r.bound - r.speedup;
     if (!found.empty()) {
-      const auto best = std::min_element(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
+      // A symptom is named only when no cause is found: workers that used more CPU than serial
+      // (the symptom of a bandwidth or compute ceiling), requests that queued (the symptom of a
+      // CPU busy with work outside the handler).
+      const bool io = r.m->workload->kind() == Kind::io;
+      const auto symptom = [&](const Candidate& k) {
+        return io ? k.cause == "queueing" : k.cause == "extra_cpu";
+      };
+      const bool any_cause = std::any_of(found.begin(), found.end(), [&](const Candidate& k) { return !symptom(k); });
+      const auto best = std::min_element(found.begin(), found.end(), [&](const Candidate& a, const Candidate& b) {
+        if (any_cause && symptom(a) != symptom(b)) return !symptom(a);
         return a.ceiling < b.ceiling;
       });
       d.cause = best->cause;

@@ -110,6 +110,26 @@ TEST(Diagnosis, NamesMemoryBandwidthWhenItIsTheLowerCeiling) {
   EXPECT_NE(rows[1].diagnosis->line.find("0.1 GB/s"), std::string::npos) << rows[1].diagnosis->line;
 }
 
+// Workers that spend more CPU than serial are the symptom of a bandwidth ceiling, not a cause:
+// the ceiling is named even when the extra CPU alone would allow less.
+TEST(Diagnosis, PrefersTheCauseToItsSymptom) {
+  Pair pair(1.0 / 1.3);
+  for (auto& s : pair.ms[0].samples) s.cpu_s = 1.0;  // serial: 1 s of CPU, the team 1.6 s
+  for (auto& s : pair.ms[1].samples) s.cpu_s = 1.6;
+  const auto rows = pair.diagnosed(machine(2.0, 1.35e8));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, "memory_bandwidth");
+  ASSERT_TRUE(rows[1].diagnosis->figures.contains("also"));
+  EXPECT_EQ(rows[1].diagnosis->figures["also"][0], "extra_cpu");
+  // Without the limits, the symptom is all there is to say.
+  auto blind = machine(2.0, 1.35e8);
+  blind.limits_known = false;
+  const auto without = pair.diagnosed(blind);
+  ASSERT_TRUE(without[1].diagnosis);
+  EXPECT_EQ(without[1].diagnosis->cause, "extra_cpu");
+  EXPECT_NE(without[1].diagnosis->line.find("x1.60"), std::string::npos) << without[1].diagnosis->line;
+}
+
 TEST(Diagnosis, NamesARunQueueFromTheRunDelay) {
   Pair pair(1.0 / 1.5);
   for (auto& s : pair.ms[1].samples) s.run_delay_s = 0.25 * 2 * s.wall_s;  // each thread waited 25%

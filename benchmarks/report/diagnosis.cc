@@ -119,12 +119,16 @@ std::optional<Candidate> idle_workers(const ResultRow& r, const DiagnosisContext
   const double idle = 1 - t.busy_mean;
   Candidate k{"idle_workers", r.bound * t.busy_mean, "",
               {{"busy_mean", t.busy_mean}, {"tail_idle", t.tail_idle}, {"imbalance", t.imbalance},
-               {"start_delay_us", t.start_delay_us}}};
+               {"start_delay_us", t.start_delay_us}, {"task_spread", t.task_spread}}};
   const double start_share = t.start_delay_us * 1e-6 / std::max(t.window_s, 1e-12);
   std::string why;
   if (t.tail_idle >= start_share) {
     why = "load imbalance: the first worker ran out of work " + pct(t.tail_idle) +
           " of the execution before the end";
+    if (t.task_spread >= 0.05) {
+      why += ", as tasks on CPU " + std::to_string(t.slow_cpu) + " took " + pct(t.task_spread) +
+             " longer than on CPU " + std::to_string(t.fast_cpu) + " (a slower core, or a neighbour on it)";
+    }
   } else {
     why = "wake-up latency: workers started their first task " + us(t.start_delay_us) +
           " after the execution began";

@@ -69,6 +69,22 @@ TimelineFigures timeline_figures(const Measurement& m) {
       on_cpu += static_cast<double>(s.on_cpu_ns);
     }
   }
+  std::map<int, std::pair<double, int>> task_time;  // CPU -> total, count
+  for (const Span& s : t.spans) {
+    if (s.kind != SpanKind::task) continue;
+    auto& [total, count] = task_time[s.cpu];
+    total += static_cast<double>(s.end_ns - s.begin_ns);
+    ++count;
+  }
+  if (task_time.size() > 1) {
+    double slow = 0, fast = 0;
+    for (const auto& [cpu, tc] : task_time) {
+      const double mean = tc.first / tc.second;
+      if (f.slow_cpu < 0 || mean > slow) { slow = mean; f.slow_cpu = cpu; }
+      if (f.fast_cpu < 0 || mean < fast) { fast = mean; f.fast_cpu = cpu; }
+    }
+    f.task_spread = fast > 0 ? slow / fast - 1 : 0;
+  }
   if (f.waits > 0) f.wait_mean_us = wait_total / static_cast<double>(f.waits) * 1e-3;
   if (wall > 0) f.on_cpu = std::min(1.0, on_cpu / wall);
   f.workers = static_cast<int>(by_worker.size());
@@ -113,6 +129,7 @@ nlohmann::json to_json(const TimelineFigures& f) {
           {"on_cpu", f.on_cpu},
           {"start_delay_us", f.start_delay_us},
           {"tail_idle", f.tail_idle},
+          {"task_spread", f.task_spread},
           {"spans", f.spans},
           {"waits", f.waits},
           {"wait_mean_us", f.wait_mean_us}};

@@ -24,6 +24,10 @@ struct TimelineFigures {
   double on_cpu = 1;                 // CPU time / wall time of the spans (below 1: time-sliced)
   double start_delay_us = 0;         // median over workers of the first span's start after the window's
   double tail_idle = 0;              // share of the window after the first worker's last span ends
+  // Tasks of a split workload are of equal size: the mean task on the slowest CPU against the
+  // fastest, a core slowed by a neighbour (0 with one CPU or no tasks).
+  double task_spread = 0;            // slowest / fastest - 1
+  int slow_cpu = -1, fast_cpu = -1;
   std::size_t spans = 0;             // task and CPU spans
   std::size_t waits = 0;             // wait spans
   double wait_mean_us = 0;           // mean wait span

@@ -169,6 +169,10 @@ TEST(Diagnosis, NamesIdleWorkersFromTheTrace) {
   EXPECT_EQ(rows[1].diagnosis->cause, "idle_workers");
   EXPECT_NE(rows[1].diagnosis->line.find("idle 25%"), std::string::npos) << rows[1].diagnosis->line;
   EXPECT_NE(rows[1].diagnosis->line.find("load imbalance"), std::string::npos);
+  EXPECT_DOUBLE_EQ(f.task_spread, 1.0);  // 10 ms on CPU 0 against 5 ms on CPU 1
+  EXPECT_EQ(f.slow_cpu, 0);
+  EXPECT_NE(rows[1].diagnosis->line.find("tasks on CPU 0 took 100% longer than on CPU 1"), std::string::npos)
+      << rows[1].diagnosis->line;
 }
 
 TEST(Diagnosis, SaysNotIdentifiedAndWhatItCouldNotSee) {

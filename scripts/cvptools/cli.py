@@ -26,6 +26,12 @@ series has the same colour in every chart. Given more runs than --detail (defaul
 detailed charts draw the first 8 with data for each chart and say so in their title; the runs
 chart shows every run. Runs are read one at a time; no image exceeds 8192 px on a side."""
 
+EPILOG_TIMELINE = """examples:
+  cvpbench --quick --trace --out run1 && cvp timeline run1
+  cvp timeline run1 --point 'matmul/n:512/mode:(serial|parallel)/backend:tbb/' -o tbb.svg
+On one core the tasks interleave in one CPU colour and the waits of requests are filled by
+others' CPU parts; in parallel the tasks stack across the CPUs. trace.json itself opens in
+Perfetto's UI (ui.perfetto.dev) or chrome://tracing."""
 EPILOG_REPORT = """examples:
   cvp report results/ci-runner/ -o report.html
   cvp report results/laptop results/workstation -o machines.html --title "Two machines"
@@ -322,6 +328,20 @@ def cmd_report(args):
     cvpio.write_outputs({args.out: page.encode("utf-8")}, args.force)
     _say_selection("report", sel, plots.available(sel))
     print(args.out)
+    return 0
+
+
+def cmd_timeline(args):
+    out = args.out or "timeline.png"
+    fmt = os.path.splitext(out)[1].lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise CvpError(f"{out}: give a file name ending in .png or .svg")
+    cvpio.check_writable([out], args.force)
+    from . import timeline
+    chosen = timeline.panels(args.run, args.point or (), args.max_workers)
+    data = timeline.draw(chosen, fmt)
+    cvpio.write_outputs({out: data}, args.force)
+    print(out)
     return 0
 
 
@@ -628,7 +648,7 @@ def build_parser():
     p.add_argument("-o", "--out", default="charts", metavar="FOLDER",
                    help="folder for the charts (created if needed; default: charts)")
     p.add_argument("--chart", action="append",
-                   choices=("speedup", "scaling", "io", "crossover", "runs"),
+                   choices=("speedup", "scaling", "io", "crossover", "roofline", "runs"),
                    help="draw only this chart (repeatable; default: every chart with data)")
     p.add_argument("--format", nargs="+", choices=("png", "svg"), default=["png", "svg"],
                    help="file formats (default: png svg)")
@@ -637,6 +657,22 @@ def build_parser():
                         "data for each (default 8, at most 16); the runs chart shows every run")
     p.add_argument("--force", action="store_true", help="overwrite existing chart files")
     p.set_defaults(handler=cmd_plot)
+
+    p = sub.add_parser("timeline", help="draw who ran when, from a run made with --trace",
+                       epilog=EPILOG_TIMELINE, formatter_class=fmt,
+                       description="Draw the trace of a run (cvpbench --trace): one panel per "
+                                   "point, one lane per worker, a bar per task or request CPU "
+                                   "part coloured by its CPU, and the requests waiting.")
+    p.add_argument("run", metavar="RUN", help="the run folder (or its summary.json)")
+    p.add_argument("--point", action="append", metavar="REGEX",
+                   help="draw the traced points whose names match (repeatable; default: the "
+                        "serial, most concurrent and most parallel points of the first computing "
+                        "group and of the first request group, on one backend)")
+    p.add_argument("-o", "--out", metavar="FILE", help="PNG or SVG file (default: timeline.png)")
+    p.add_argument("--max-workers", type=_at_least(1), default=16, metavar="N",
+                   help="lanes per panel at most (default 16); the rest are counted in the title")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(handler=cmd_timeline)
 
     p = sub.add_parser("report", help="write a self-contained HTML report", epilog=EPILOG_REPORT,
                        formatter_class=fmt, description="Write one HTML page: machine context, "

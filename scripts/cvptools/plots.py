@@ -61,7 +61,7 @@ from . import stats  # noqa: E402
 from .results import (format_value, is_headline, kind_rank, live_results,  # noqa: E402
                       machine_label, params_label)
 
-DETAIL_CHARTS = ("speedup", "scaling", "io", "crossover")
+DETAIL_CHARTS = ("speedup", "scaling", "io", "crossover", "roofline")
 CHARTS = DETAIL_CHARTS + ("runs",)
 FORMATS = ("png", "svg")
 MODES = ("serial", "concurrent", "parallel")
@@ -1105,9 +1105,97 @@ _NEEDS = {
     "io": "io results at two or more requests-in-flight values",
     "crossover": "io results at two or more c_us values with fixed w_us and k",
     "runs": "two runs or more with results other than serial",
+    "roofline": "a summary with the machine's limits (cvpbench without --limits off) and "
+                "results whose workload declares its FLOP and bytes",
 }
 
-_FINDERS = {"scaling": _scaling_groups, "io": _io_groups, "crossover": _crossover_groups}
+def _limits(run):
+    """The machine's limits of a summary, when it has them whole: {one_core, all_cores, cores,
+    bw_one, bw_all}; None otherwise (older runs, --limits off)."""
+    limits = (run.doc.get("machine") or {}).get("limits") if isinstance(run.doc, dict) else None
+    if not isinstance(limits, dict):
+        return None
+    flops, bw = limits.get("flops_per_s"), limits.get("bandwidth_bytes_per_s")
+    if not isinstance(flops, dict) or not isinstance(bw, dict):
+        return None
+    values = {"one_core": flops.get("one_core"), "all_cores": flops.get("all_cores"),
+              "bw_one": bw.get("one_core"), "bw_all": bw.get("all_cores")}
+    if not all(isinstance(v, (int, float)) and v > 0 for v in values.values()):
+        return None
+    values["cores"] = flops.get("cores") if isinstance(flops.get("cores"), int) else 0
+    return values
+
+
+def _roofline_points(run):
+    """{(workload, mode, backend): [(intensity, FLOP/s), ...]} of a run that has its machine's
+    limits, for the rows whose workload declares FLOP and bytes."""
+    if _limits(run) is None:
+        return {}
+    out = OrderedDict()
+    for r in live_results(run):
+        roof = r.get("roofline")
+        if not isinstance(roof, dict):
+            continue
+        x, y = roof.get("intensity"), roof.get("flop_per_s")
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)) and x > 0 and y > 0:
+            out.setdefault((r["workload"], r["mode"], r["backend"]), []).append((float(x), float(y)))
+    return out
+
+
+def _draw_roofline(ax, limits, points):
+    xs = [x for pts in points.values() for x, _ in pts]
+    lo, hi = min(xs + [0.01]) / 4, max(xs + [100.0]) * 4
+    grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+    for peak, bw, style, label in ((limits["all_cores"], limits["bw_all"], "-",
+                                    f"all {limits['cores'] or ''} cores".replace("  ", " ")),
+                                   (limits["one_core"], limits["bw_one"], "--", "one core")):
+        ax.plot(grid, [min(peak, bw * x) for x in grid], color="#333333", linestyle=style,
+                linewidth=1.2, label=f"roof, {label}: {peak / 1e9:.0f} GFLOP/s, {bw / 1e9:.0f} GB/s")
+    highest = OrderedDict()
+    for (workload, mode, backend), pts in points.items():
+        ax.scatter([x for x, _ in pts], [y for _, y in pts], color=series_colour(mode, backend),
+                   marker=series_marker(backend), s=28, zorder=3, label=series_label(mode, backend))
+        top = max(pts, key=lambda p: p[1])
+        if workload not in highest or top[1] > highest[workload][1]:
+            highest[workload] = top
+    for workload, (x, y) in highest.items():
+        ax.annotate(_txt(workload), (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("arithmetic intensity (FLOP per byte, the least traffic)", fontsize=8)
+    ax.set_ylabel("FLOP/s", fontsize=8)
+
+
+def _build_roofline(sel):
+    numbers = sel.drawn("roofline")
+    runs = [sel.kept[n] for n in numbers]
+    per_run = [_roofline_points(run) for run in runs]
+    if not any(per_run):
+        raise CvpError(f"{_names(sel.paths)}: nothing to draw for the roofline chart "
+                       f"(needs {_NEEDS['roofline']})")
+    fig = _figure(figsize=(6.4 * len(runs), 5.6))
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    titles = _column_titles(sel, numbers)
+    for ax, run, points, title in zip(axes, runs, per_run, titles):
+        if points:
+            _draw_roofline(ax, _limits(run), points)
+        else:
+            _empty(ax, "no limits or no FLOP and bytes in this run")
+        ax.set_title(title, fontsize=8)
+    handles = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    legend = fig.legend(list(handles.values()), list(handles.keys()), loc="lower center",
+                        ncol=3, fontsize=8, frameon=False) if handles else None
+    _finish(fig, _noted("Roofline: each point's FLOP/s at its arithmetic intensity, under the "
+                        "machine's measured peak and bandwidth",
+                        _selection_note(sel, numbers, 1, 1, "roofline")), legend)
+    return _capped(fig)
+
+
+_FINDERS = {"scaling": _scaling_groups, "io": _io_groups, "crossover": _crossover_groups, "roofline": _roofline_points}
 
 
 def _build_lines(name, sel):
@@ -1154,6 +1242,8 @@ def build(name, runs):
         return _build_scaling(sel)
     if name in ("io", "crossover"):
         return _build_lines(name, sel)
+    if name == "roofline":
+        return _build_roofline(sel)
     if name == "runs":
         return _build_runs(sel)
     raise CvpError(f"unknown chart {name!r} (choose from {', '.join(CHARTS)})")

@@ -61,7 +61,9 @@ from . import stats  # noqa: E402
 from .results import (format_value, is_headline, kind_rank, live_results,  # noqa: E402
                       machine_label, params_label)
 
-DETAIL_CHARTS = ("speedup", "scaling", "io", "crossover", "roofline")
+DETAIL_CHARTS = ("speedup", "scaling", "io", "crossover")
+# Drawn only for runs that carry what they need (the roofline: the machine's limits).
+EXTRA_CHARTS = ("roofline",)
 CHARTS = DETAIL_CHARTS + ("runs",)
 FORMATS = ("png", "svg")
 MODES = ("serial", "concurrent", "parallel")
@@ -1253,7 +1255,8 @@ def available(runs):
     """The charts that have something to draw for these runs (the runs chart: two runs or more
     with a headline point)."""
     sel = _selection(runs)
-    out = [name for name in DETAIL_CHARTS if any(name in d.charts for d in sel.digests)]
+    out = [name for name in DETAIL_CHARTS + EXTRA_CHARTS
+           if any(name in d.charts for d in sel.digests)]
     if sel.total >= 2 and _runs_rows(sel, MAX_ROWS)[0]:
         out.append("runs")
     return out

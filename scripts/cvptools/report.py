@@ -15,8 +15,9 @@ import base64
 import html
 import json
 import math
+import os
 
-from . import __version__
+from . import CvpError, __version__
 from . import plots
 from .results import (format_value, is_headline, kind_heading, kind_rank, live_results,
                       result_name)
@@ -376,7 +377,57 @@ _CHART_TITLES = {
     "io": "I/O-bound throughput vs requests in flight",
     "crossover": "Crossover: speedup vs CPU share of a request",
     "runs": "Every run: the headline speedups, a point per run, and their spread",
+    "roofline": "Roofline: every point's FLOP/s at its arithmetic intensity, under the machine's "
+                "measured peak and bandwidth",
 }
+
+
+def limits_pairs(run):
+    """The machine's own limits as (label, text) rows, or [] when the run has none."""
+    limits = (run.doc.get("machine") or {}).get("limits")
+    if not isinstance(limits, dict):
+        return []
+    flops = limits.get("flops_per_s") or {}
+    bw = limits.get("bandwidth_bytes_per_s") or {}
+    timer = limits.get("timer_wakeup_us") or {}
+    futex = limits.get("futex_wakeup_us") or {}
+
+    def num(value, scale=1.0, digits=1):
+        return f"{value / scale:.{digits}f}" if _finite(value) else "?"
+    cores = flops.get("cores")
+    when = ("cached, measured " if limits.get("cached") else "measured ") + str(limits.get("measured_at", "?"))
+    return [
+        ("FP64 peak (FMA)", f"{num(flops.get('one_core'), 1e9)} GFLOP/s on one core, "
+                            f"{num(flops.get('all_cores'), 1e9)} on {cores if isinstance(cores, int) else '?'} cores"),
+        ("memory bandwidth (triad)", f"{num(bw.get('one_core'), 1e9)} GB/s from one core, "
+                                     f"{num(bw.get('all_cores'), 1e9)} from all"),
+        ("wake-up, 50 us timer", f"{num(timer.get('median'))} us late (median), {num(timer.get('p99'))} (p99)"),
+        ("wake-up, futex from another CPU", f"{num(futex.get('median'))} us (median), {num(futex.get('p99'))} (p99)"),
+        ("context switch, one core", f"{num(limits.get('context_switch_us'), 1, 2)} us"),
+        ("when", when),
+    ]
+
+
+def diagnosis_items(run):
+    """[(row name, line)] of the rows below their bound beyond their CI."""
+    out = []
+    for d in run.doc.get("diagnoses") or []:
+        if isinstance(d, dict) and isinstance(d.get("name"), str) and isinstance(d.get("line"), str):
+            out.append((d["name"], d["line"]))
+    return out
+
+
+def timeline_image(run):
+    """(PNG bytes, note) of the run's trace (cvp timeline's default points), or (None, why not)
+    when the run folder has no readable trace.json; (None, "") for a run made without --trace."""
+    if run.doc.get("trace") is None:
+        return None, ""
+    from . import timeline
+    folder = os.path.dirname(run.path) or "."
+    try:
+        return timeline.draw(timeline.panels(folder), "png"), ""
+    except CvpError as e:
+        return None, str(e)
 
 
 def _warning_text(facts):
@@ -481,6 +532,28 @@ def build_report(runs, title="cvpbench report"):
             parts.append("<ul class=warn>" + "".join(f"<li>{_e(w)}</li>" for w in warnings)
                          + "</ul>")
         parts.append("<h3>Machine and configuration</h3>" + _kv_table(machine_pairs(run)))
+        limits = limits_pairs(run)
+        if limits:
+            parts.append("<h3>The machine's own limits</h3><p class=small>Measured at the start "
+                         "of the run, or kept from an earlier run on this machine: what the "
+                         "diagnosis reads every row against.</p>" + _kv_table(limits))
+        items = diagnosis_items(run)
+        if items:
+            parts.append("<h3>Why not more</h3><p class=small>Rows whose speedup's 95% CI lies "
+                         "wholly below their bound, and the cause this run measured.</p><ul>"
+                         + "".join(f"<li><code>{_e(name)}</code>: {_e(line)}</li>"
+                                   for name, line in items) + "</ul>")
+        png, why = timeline_image(run)
+        if png is not None:
+            data = base64.b64encode(png).decode("ascii")
+            parts.append("<h3>Who ran when</h3><p class=small>One more execution of each point, "
+                         "recorded after its timed blocks (cvpbench --trace): a lane per worker, "
+                         "a bar per task or request CPU part, coloured by the CPU it ran on. "
+                         "<code>cvp timeline</code> draws other points; trace.json opens in "
+                         "Perfetto's UI.</p>"
+                         f'<img alt="timeline" src="data:image/png;base64,{data}">')
+        elif why:
+            parts.append(f"<p class=warn>No timeline: {_e(why)}</p>")
         table = workloads_table(run)
         if table:
             parts.append("<h3>Workloads</h3><p class=small>As the run describes them: what "

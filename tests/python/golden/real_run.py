@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def write_real_run(args, folder, compact=False):
     """Runs cvpbench (CVPBENCH_BIN, else build/release's) with `args` and writes its
-    summary.json and benchmark.json into `folder`; `compact` writes the raw file unindented."""
+    summary.json and benchmark.json (and trace.json, with --trace) into `folder`; `compact`
+    writes the raw file unindented."""
     folder = Path(folder)
     binary = Path(os.environ.get("CVPBENCH_BIN")
                   or ROOT / "build" / "release" / "benchmarks" / "cvpbench")
@@ -34,4 +35,7 @@ def write_real_run(args, folder, compact=False):
                 else json.dumps(raw, indent=2))
         (folder / "benchmark.json").write_text(text + "\n")
         shutil.copyfile(out / "summary.json", folder / "summary.json")
+        if (out / "trace.json").exists():  # a run made with --trace
+            shutil.copyfile(out / "trace.json", folder / "trace.json")
+            print(f"wrote {folder / 'trace.json'}")
     print(f"wrote {folder / 'summary.json'} and {folder / 'benchmark.json'}")

@@ -311,7 +311,12 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
       if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up or queueing";
       if (r.timeline.traced && r.m->workload->kind() != Kind::io) d.line += " or idle worker";
       d.line += " measured in this run accounts for it";
-      if (!d.not_seen.empty()) d.line += "; not visible here: " + d.not_seen.front();
+      // The names of what was not visible; why each was not is in not_seen.
+      std::string hidden;
+      for (const auto& what : d.not_seen) {
+        hidden += (hidden.empty() ? "" : ", ") + what.substr(0, what.find(" ("));
+      }
+      if (!hidden.empty()) d.line += "; not visible here: " + hidden;
     }
     d.figures["speedup"] = r.speedup;
     d.figures["bound"] = r.bound;

@@ -46,17 +46,23 @@ double median_share(const Measurement& m, F part) {
   return shares.empty() ? 0 : stats::median(shares);
 }
 
+// Time our threads could not run, as a share of their time: the speedup is at most the bound
+// less that share. Below 2% it is not named.
+std::optional<Candidate> lost_time(const ResultRow& r, const char* cause, double share,
+                                   const std::string& line) {
+  if (share < 0.02) return std::nullopt;
+  return Candidate{cause, r.bound * (1 - share), line, {{std::string(cause) + "_share", share}}};
+}
+
 std::optional<Candidate> run_queue(const ResultRow& r, const DiagnosisContext& c) {
   const Point& p = *r.point;
   // Concurrent teams and oversubscribed ones wait for a CPU by design; the bound counts that.
   if (!c.run_delay_visible || p.mode != Mode::parallel || p.threads > p.cores) return std::nullopt;
   const double share = median_share(*r.m, [&](const Sample& s) { return s.run_delay_s; }) /
                        std::max(1, p.threads);
-  if (share < 0.02) return std::nullopt;
-  Candidate k{"run_queue", r.bound * (1 - share), "", {{"run_delay_share", share}}};
-  k.line = "a run queue longer than the cores: our threads waited for a CPU " + pct(share) +
-           " of their time (run delay, /proc schedstat), so other work shared these cores";
-  return k;
+  return lost_time(r, "run_queue", share,
+                   "a run queue longer than the cores: our threads waited for a CPU " + pct(share) +
+                       " of their time (run delay, /proc schedstat), so other work shared these cores");
 }
 
 std::optional<Candidate> steal(const ResultRow& r, const DiagnosisContext& c) {
@@ -64,11 +70,9 @@ std::optional<Candidate> steal(const ResultRow& r, const DiagnosisContext& c) {
   if (!c.steal_visible) return std::nullopt;
   const double share = median_share(*r.m, [&](const Sample& s) { return s.steal_s; }) /
                        std::max(1, p.mode == Mode::parallel ? p.cores : 1);
-  if (share < 0.02) return std::nullopt;
-  Candidate k{"steal", r.bound * (1 - share), "", {{"steal_share", share}}};
-  k.line = "stolen time: the hypervisor ran something else on our CPUs for " + pct(share) +
-           " of the run";
-  return k;
+  return lost_time(r, "steal", share,
+                   "stolen time: the hypervisor ran something else on our CPUs for " + pct(share) +
+                       " of the run");
 }
 
 std::optional<Candidate> compute_peak(const ResultRow& r, const DiagnosisContext& c) {

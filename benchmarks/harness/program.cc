@@ -242,12 +242,13 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     }
   }
   auto rows = bench::summarise(session.measurements());
+  // What this machine lets the per-block disturbance checks, and so the diagnosis, see.
+  const bench::DisturbanceReading signals = bench::read_disturbance(topology.allowed);
   {
-    const bench::DisturbanceReading probe = bench::read_disturbance(topology.allowed);
     bench::DiagnosisContext context;
-    context.run_delay_visible = probe.run_delay_known;
-    context.steal_visible = probe.steal_known;
-    context.frequency_visible = !probe.khz.empty();
+    context.run_delay_visible = signals.run_delay_known;
+    context.steal_visible = signals.steal_known;
+    context.frequency_visible = !signals.khz.empty();
     context.counters_unavailable = bench::hardware_counters_unavailable();
     if (limits) {
       context.limits_known = true;
@@ -267,15 +268,11 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   machine["limits"] = limits ? bench::to_json(*limits) : nlohmann::json(nullptr);
   nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
   summary["interrupted"] = was_interrupted;
-  {
-    // What this machine lets the per-block disturbance checks see.
-    const bench::DisturbanceReading probe = bench::read_disturbance(topology.allowed);
-    summary["config"]["disturbance_signals"] = {
-        {"run_delay", probe.run_delay_known},
-        {"steal", probe.steal_known},
-        {"cpu_frequency", !probe.khz.empty()},
-        {"process_stop", true}};
-  }
+  summary["config"]["disturbance_signals"] = {
+      {"run_delay", signals.run_delay_known},
+      {"steal", signals.steal_known},
+      {"cpu_frequency", !signals.khz.empty()},
+      {"process_stop", true}};
   bench::NoiseReport noise_seen = noise;
   if (stopped_samples > 0) {
     noise_seen.noisy = true;

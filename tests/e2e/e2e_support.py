@@ -29,6 +29,11 @@ def run(cvpbench, args, cwd, prefix=(), timeout=300):
                           text=True, timeout=timeout)
 
 
+def refuse_constant(token):
+    """parse_constant for json.loads: NaN and Infinity are not strict JSON."""
+    raise ValueError(f"not strict JSON: bare {token}")
+
+
 def load_summary(folder):
     return json.loads((Path(folder) / "summary.json").read_text())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import SCHEMA, TINY, has_taskset, load_summary, run
+from e2e_support import SCHEMA, TINY, has_taskset, load_summary, refuse_constant, run
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -51,16 +51,12 @@ def test_raw_json_is_google_benchmark_format(tiny_run):
     assert not list(folder.glob(".*")), "temporary files left behind"
 
 
-def _refuse_constant(token):
-    raise ValueError(f"not strict JSON: bare {token}")
-
-
 @pytest.mark.parametrize("name", ["benchmark.json", "summary.json"])
 def test_every_file_is_strict_json(tiny_run, name):
     """JSON.parse (github-action-benchmark) and serde_json (Bencher) reject NaN and Infinity."""
     folder, _ = tiny_run
     text = (folder / name).read_text()
-    json.loads(text, parse_constant=_refuse_constant)
+    json.loads(text, parse_constant=refuse_constant)
     node = shutil.which("node")
     if node:
         checked = subprocess.run([node, "-e", "JSON.parse(require('fs').readFileSync(0, 'utf8'))"],
@@ -71,7 +67,7 @@ def test_every_file_is_strict_json(tiny_run, name):
 def test_a_counter_that_is_zero_everywhere_has_no_cv_row_value(tiny_run):
     """The case that made Google Benchmark 1.7 write NaN: the _cv of an all-zero counter."""
     folder, _ = tiny_run
-    raw = json.loads((folder / "benchmark.json").read_text(), parse_constant=_refuse_constant)
+    raw = json.loads((folder / "benchmark.json").read_text(), parse_constant=refuse_constant)
     rows = raw["benchmarks"]
     zero = {(b["run_name"], key) for b in rows if b["run_type"] == "iteration"
             for key, value in b.items() if key.startswith("ctx_") and value == 0}

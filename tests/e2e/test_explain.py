@@ -6,15 +6,13 @@ from collections import Counter
 
 import pytest
 
-from e2e_support import SCHEMA, TINY, load_summary, run
+from e2e_support import SCHEMA, TINY, load_summary, refuse_constant, run
 
 jsonschema = pytest.importorskip("jsonschema")
 
 
 def _strict(text):
-    def refuse(token):
-        raise ValueError(f"not strict JSON: {token}")
-    return json.loads(text, parse_constant=refuse)
+    return json.loads(text, parse_constant=refuse_constant)
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,35 @@ Hand dashboards these files, not benchmark.json: there every repetition shares o
 the aggregates (_mean, _median, _stddev, _cv) are series of their own."""
 
 
+EPILOG_DB = """examples:
+  cvp db import out/run1 out/run2            (into the default SQLite file)
+  cvp db import --db team.sqlite --machine ci-runner-3 out/*/
+  cvp db import --db postgresql://bench@db.example/cvp out/run1
+  cvp db list --limit 20
+  cvp db show 3f2a9c
+  cvp db machines
+A run is identified by the SHA-256 of its summary; importing it twice adds nothing. The SQLite
+file uses a WAL journal and waits up to $CVP_DB_TIMEOUT seconds (default 30) for another writer.
+A locked, corrupt or newer-schema database is refused with exit 2 and left as it is."""
+
+EPILOG_HISTORY = """examples:
+  cvp history 'matmul/n:512/mode:parallel/backend:tbb'
+  cvp history --metric speedup --machine ci-runner-3
+  cvp history --regressions --markdown changes.md     (CI: exit 1 on a new regression)
+A change point splits a series where its level moved (E-Divisive means on the logs of the
+values, each split kept when a seeded permutation test gives p <= --p-value). Its size is the
+ratio of the medians of the levels after and before it, with a 95% bootstrap CI, and it began
+at the first run of the new level (its commit is named). exit codes: 0, 1 (--regressions: the
+latest import made a new regression appear), 2 bad input."""
+
+EPILOG_DASHBOARD = """examples:
+  cvp dashboard results.sqlite -o site/
+  cvp dashboard postgresql://bench@db.example/cvp -o site/ --metric speedup
+index.html: the machine matrix (speedup of each workload and mode on each machine, throughput
+per core) and the list of benchmarks; a page per benchmark with interactive trend charts
+(plotly, written once as plotly.min.js next to the pages) with the change points marked; a page
+per run. Every table is plain HTML and reads with JavaScript off."""
+
 # Not bad input (2) and not a bug (70): the environment lacks a package (sysexits' EX_UNAVAILABLE).
 EXIT_MISSING_DEPENDENCY = 69
 _DEBIAN_PACKAGES = {"numpy": "python3-numpy", "scipy": "python3-scipy",
@@ -631,6 +660,157 @@ def cmd_export(args):
     return 0
 
 
+# --- results database ---------------------------------------------------------------------------
+
+def _open_db(args, create=False):
+    from . import db
+    return db.open_database(args.db, create=create)
+
+
+def _json_out(doc, dest, force):
+    _emit_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", dest, force)
+
+
+def _table(rows, header):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
+             for row in [header] + rows]
+    return "\n".join(lines) + "\n"
+
+
+def _run_folders(paths):
+    """The runs named: a run folder or summary.json stands for itself; a folder that holds
+    neither but has run folders in it stands for those (in name order), so that a folder of
+    runs is imported with one argument, however many runs it holds."""
+    out = []
+    for path in paths:
+        if (os.path.isdir(path) and not os.path.exists(os.path.join(path, cvpio.SUMMARY_FILE))
+                and not os.path.exists(os.path.join(path, cvpio.GBENCH_FILE))):
+            try:
+                names = sorted(os.listdir(path))
+            except OSError as e:
+                raise CvpError(f"{path}: cannot read folder ({e.strerror})") from None
+            inner = [os.path.join(path, n) for n in names
+                     if os.path.isfile(os.path.join(path, n, cvpio.SUMMARY_FILE))]
+            if inner:
+                out.extend(inner)
+                continue
+        out.append(path)
+    return out
+
+
+def cmd_db_import(args):
+    import time
+    from . import db
+    start = time.perf_counter()
+    with _open_db(args, create=True) as database:
+        done = database.import_runs(_run_folders(args.runs), machine_name=args.machine,
+                                    report=args.report_url)
+        counts = database.counts()
+    added = sum(1 for _, _, new in done if new)
+    for path, digest, new in done:
+        if args.verbose or len(done) <= 20:
+            print(f"{'added  ' if new else 'present'} {digest[:12]}  {path}")
+    print(f"{added} run(s) added, {len(done) - added} already present, in "
+          f"{time.perf_counter() - start:.1f} s; {db.display_location(database.location)} holds "
+          f"{counts['runs']} runs of {counts['benchmarks']} benchmarks on "
+          f"{counts['machines']} machine(s)")
+    return 0
+
+
+def cmd_db_list(args):
+    with _open_db(args) as database:
+        machine = database.machine(args.machine)["id"] if args.machine else None
+        runs = database.runs(machine_id=machine, limit=args.limit)
+    if args.json:
+        _json_out({"runs": runs}, args.json, args.force)
+        if args.json == "-":
+            return 0
+    rows = [[r["digest"][:12], r["date"], (r["commit"] or "?")[:12], r["machine"],
+             r["results"], "yes" if r["noisy"] else "", r["source"] or ""] for r in runs]
+    sys.stdout.write(_table(rows, ["run", "date", "commit", "machine", "benchmarks", "noisy",
+                                   "imported from"]))
+    return 0
+
+
+def cmd_db_show(args):
+    with _open_db(args) as database:
+        run = database.run(args.run)
+        if args.summary:
+            data = database.document(run["id"])
+            _emit_text(data.decode("utf-8") + "\n", args.summary, args.force)
+            return 0
+    if args.json:
+        _json_out(run, args.json, args.force)
+        if args.json == "-":
+            return 0
+    print(f"run {run['digest']}\n  machine  {run['machine']}\n  date     {run['date']}\n"
+          f"  commit   {run['commit'] or '?'}\n  version  {run['version'] or '?'}\n"
+          f"  imported {run['imported_at']} from {run['source'] or '?'}"
+          + (f"\n  report   {run['report']}" if run["report"] else ""))
+    rows = []
+    for r in run["results"]:
+        ci = (f"{r['time_lo']:.4g} to {r['time_hi']:.4g}" if r["time_lo"] is not None else "")
+        sp = f"x{r['speedup']:.2f}" if r["speedup"] is not None else ""
+        tp = (f"{r['throughput']:.4g} {r['throughput_unit'] or ''}".strip()
+              if r["throughput"] is not None else "")
+        rows.append([r["benchmark"], f"{r['time']:.4g}", ci, r["work_unit"] or "", tp, sp])
+    sys.stdout.write(_table(rows, ["benchmark", "s/unit", "95% CI", "unit", "throughput",
+                                   "speedup"]))
+    return 0
+
+
+def cmd_db_machines(args):
+    with _open_db(args) as database:
+        machines = database.machines()
+    if args.json:
+        _json_out({"machines": machines}, args.json, args.force)
+        if args.json == "-":
+            return 0
+    rows = [[m["id"], m["fingerprint"][:12], m["label"], m["allowed_cores"] or "?", m["runs"],
+             m["first"] or "", m["last"] or ""] for m in machines]
+    sys.stdout.write(_table(rows, ["id", "fingerprint", "label", "CPUs", "runs", "first run",
+                                   "last run"]))
+    return 0
+
+
+def cmd_history(args):
+    from . import history
+    opt = history.Options(metric=args.metric, p_value=args.p_value, min_size=args.min_size,
+                          min_change=args.min_change)
+    with _open_db(args) as database:
+        machine = database.machine(args.machine)["id"] if args.machine else None
+        if args.regressions or args.since is not None:
+            opt.since_import = (args.since if args.since is not None
+                                else database.latest_import())
+        for dest in (args.json, args.markdown):
+            if dest not in (None, "-"):
+                cvpio.check_writable([dest], args.force)
+        series = history.analyse(database, args.benchmark, machine, opt)
+    if args.json:
+        _json_out(history.to_json(series, opt), args.json, args.force)
+    if args.markdown:
+        _emit_text(history.markdown(series, opt), args.markdown, args.force)
+    if args.json != "-" and args.markdown != "-":
+        if args.regressions:
+            print(history.regressions_text(series, opt))
+        else:
+            print("\n\n".join(history.series_text(s, args.last) for s in series))
+    if args.regressions and any(c.new and c.regression for s in series for c in s.changes):
+        return 1
+    return 0
+
+
+def cmd_dashboard(args):
+    from . import dashboard
+    with _open_db(argparse.Namespace(db=args.database)) as database:
+        written = dashboard.build(database, args.out, force=args.force,
+                                  options=dashboard.Options(metric=args.metric,
+                                                            max_points=args.max_points))
+    print(f"dashboard: {written} in {args.out} (open {os.path.join(args.out, 'index.html')})")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 def build_parser():
@@ -807,7 +987,107 @@ def build_parser():
                    help="file to write (default: stdout)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(handler=cmd_export)
+
+    db_help = ("the database: a SQLite file, or a postgresql:// URL for a shared server "
+               "(default: $CVP_DB, else $XDG_DATA_HOME/cvpbench/results.sqlite, else "
+               "~/.local/share/cvpbench/results.sqlite)")
+    p = sub.add_parser("db", help="keep runs in a results database (SQLite or PostgreSQL)",
+                       epilog=EPILOG_DB, formatter_class=fmt,
+                       description="Import runs into a results database and look at them.")
+    dbsub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND", required=True,
+                             parser_class=_Parser)
+    q = dbsub.add_parser("import", help="import run folders (a run already there is skipped)",
+                         description="Import run folders or summary.json files. A run is "
+                                     "identified by its content: importing it again adds "
+                                     "nothing. Each run is imported whole or not at all.")
+    q.add_argument("runs", nargs="+", metavar="RUN", help="run folders or summary.json files")
+    q.add_argument("--machine", metavar="NAME",
+                   help="name the machine (runs of identical hardware under different names "
+                        "are different machines; default: its CPU, CPU count and a fingerprint)")
+    q.add_argument("--report-url", metavar="URL",
+                   help="where these runs' reports are published; the dashboard links to it")
+    q.add_argument("-v", "--verbose", action="store_true", help="a line per run, however many")
+    q.set_defaults(handler=cmd_db_import)
+    q = dbsub.add_parser("list", help="list runs, newest first")
+    q.add_argument("--machine", metavar="MACHINE", help="only this machine (id, fingerprint "
+                                                        "prefix or label)")
+    q.add_argument("--limit", type=_at_least(1), metavar="N", help="at most N runs")
+    q.add_argument("--json", metavar="FILE", help="also write JSON ('-': JSON on stdout only)")
+    q.add_argument("--force", action="store_true", help="overwrite an existing file")
+    q.set_defaults(handler=cmd_db_list)
+    q = dbsub.add_parser("show", help="one run and its results")
+    q.add_argument("run", metavar="RUN", help="run id or digest prefix (6 hex digits or more)")
+    q.add_argument("--json", metavar="FILE", help="also write JSON ('-': JSON on stdout only)")
+    q.add_argument("--summary", metavar="FILE",
+                   help="write the run's summary.json as imported ('-': to stdout) and nothing "
+                        "else")
+    q.add_argument("--force", action="store_true", help="overwrite an existing file")
+    q.set_defaults(handler=cmd_db_show)
+    q = dbsub.add_parser("machines", help="the machines and their runs")
+    q.add_argument("--json", metavar="FILE", help="also write JSON ('-': JSON on stdout only)")
+    q.add_argument("--force", action="store_true", help="overwrite an existing file")
+    q.set_defaults(handler=cmd_db_machines)
+    q = dbsub.add_parser("history", help="same as cvp history",
+                         description="Same as cvp history (see cvp history --help).")
+    _history_arguments(q, db_help)
+    for q in dbsub.choices.values():
+        if not any(a.dest == "db" for a in q._actions):
+            q.add_argument("--db", metavar="PATH_OR_URL", help=db_help)
+
+    p = sub.add_parser("history", help="trends and change points of benchmarks over runs",
+                       epilog=EPILOG_HISTORY, formatter_class=fmt,
+                       description="The series of each benchmark on each machine over its runs, "
+                                   "and its change points (E-Divisive means, permutation test).")
+    _history_arguments(p, db_help)
+
+    p = sub.add_parser("dashboard", help="write a static dashboard site from a results database",
+                       epilog=EPILOG_DASHBOARD, formatter_class=fmt,
+                       description="Write a static site (opens from disk, no network): trends "
+                                   "with change points, the machine matrix, a page per run.")
+    p.add_argument("database", metavar="DB", help="SQLite file or postgresql:// URL")
+    p.add_argument("-o", "--out", required=True, metavar="FOLDER",
+                   help="folder to write (created; an existing one must be a dashboard "
+                        "written before, and --force replaces it)")
+    p.add_argument("--metric", choices=("time", "throughput", "speedup"), default="time",
+                   help="the trend charts' metric (default: time per unit of work)")
+    p.add_argument("--max-points", type=_at_least(10), default=2000, metavar="N",
+                   help="draw at most the last N runs of a series (default 2000); change "
+                        "points are found on the whole series")
+    p.add_argument("--force", action="store_true", help="replace an existing dashboard folder")
+    p.set_defaults(handler=cmd_dashboard)
     return parser, sub
+
+
+def _history_arguments(p, db_help):
+    p.add_argument("benchmark", nargs="?", metavar="BENCHMARK",
+                   help="a regular expression; the benchmarks whose names it finds (default: "
+                        "all)")
+    p.add_argument("--db", metavar="PATH_OR_URL", help=db_help)
+    p.add_argument("--machine", metavar="MACHINE", help="only this machine (id, fingerprint "
+                                                        "prefix or label)")
+    p.add_argument("--metric", choices=("time", "throughput", "speedup"), default="time",
+                   help="time per unit of work (default; lower is better), throughput or "
+                        "speedup (higher is better)")
+    p.add_argument("--regressions", action="store_true",
+                   help="list the regressions only; exit 1 when the latest import (or --since) "
+                        "made a new one appear")
+    p.add_argument("--since", type=_at_least(1), metavar="IMPORT",
+                   help="runs of this import number and later are the new ones (default with "
+                        "--regressions: the latest import)")
+    p.add_argument("--p-value", type=_finite_probability, default=0.01, metavar="P",
+                   help="significance of a change point (permutation test; default 0.01)")
+    p.add_argument("--min-size", type=_at_least(2), default=3, metavar="N",
+                   help="runs a level must last to be one (default 3)")
+    p.add_argument("--min-change", type=_fraction, default=0.0, metavar="FRACTION",
+                   help="ignore change points smaller than this (e.g. 2%%; default 0)")
+    p.add_argument("--last", type=_at_least(1), default=30, metavar="N",
+                   help="runs printed per series (default 30; change points are always listed)")
+    p.add_argument("--json", metavar="FILE", help="also write JSON ('-': JSON on stdout only)")
+    p.add_argument("--markdown", metavar="FILE",
+                   help="also write the change points as a Markdown table (for a pull-request "
+                        "comment; '-': to stdout only)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(handler=cmd_history)
 
 
 def _split_passthrough(argv):

@@ -309,10 +309,12 @@ def _pointer(path):
     return "/" + "/".join(str(p) for p in path) if path else "the top level"
 
 
-def schema_problem(doc, schema=None):
-    """The first way `doc` breaks the summary schema, as one line, or None when it conforms."""
+def schema_problem(doc, schema=None, builtin=False):
+    """The first way `doc` breaks the summary schema, as one line, or None when it conforms.
+    builtin: use the built-in validator even where jsonschema is importable (same schema,
+    four times faster: for bulk reads such as a database import)."""
     schema = summary_schema() if schema is None else schema
-    if jsonschema is not None:
+    if jsonschema is not None and not builtin:
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         error = jsonschema.exceptions.best_match(cls(schema).iter_errors(doc))
         if error is None:
@@ -363,7 +365,7 @@ def _check_gbench(path, doc):
                            f"{_one_line(repr(b.get('time_unit')), 40)}")
 
 
-def check_document(path, doc):
+def check_document(path, doc, builtin=False):
     """Classify a parsed document as SUMMARY or GBENCH and validate it; returns the format."""
     if not isinstance(doc, dict):
         kind = "a list" if isinstance(doc, list) else type(doc).__name__
@@ -375,7 +377,7 @@ def check_document(path, doc):
             supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
             raise CvpError(f"{path}: schema_version {_one_line(repr(version), 40)} is not supported "
                            f"(this cvp reads version {supported})")
-        problem = schema_problem(doc)
+        problem = schema_problem(doc, builtin=builtin)
         if problem:
             raise CvpError(f"{path}: does not match the summary schema {problem}")
         return SUMMARY
@@ -386,15 +388,15 @@ def check_document(path, doc):
                    f"nor Google Benchmark JSON (no context/benchmarks)")
 
 
-def load_run(path):
-    """Load and validate one file or folder."""
+def load_run(path, builtin=False):
+    """Load and validate one file or folder (builtin: see schema_problem)."""
     resolved = resolve_input(path)
     shown = display_path(resolved)
     try:
         doc = read_json(resolved)
     except CvpError as e:
         raise CvpError(display_path(str(e))) from None
-    return Run(path=shown, format=check_document(shown, doc), doc=doc)
+    return Run(path=shown, format=check_document(shown, doc, builtin), doc=doc)
 
 
 def load_runs(paths, formats=(SUMMARY, GBENCH), same_format=False):

@@ -1,0 +1,803 @@
+"""The results database: many runs, from many machines, kept in one place.
+
+A run enters by `import_runs` and is identified by its content: the SHA-256 of its summary
+written canonically (sorted keys, no spaces), so that importing a folder twice, or a copy of
+it, adds nothing. Everything else is derived from the summary at import:
+
+  machines    one row per machine: the hardware the run saw (CPU model, CPU counts, the CPUs it
+              was allowed, SMT, caches, host kind) plus the name given with --machine, hashed
+              into a fingerprint. A compiler or OS upgrade keeps the machine (its effect is a
+              change in the machine's series); a different CPU set is another machine.
+  benchmarks  one row per benchmark name with its workload, kind, mode, backend, threads,
+              requests in flight and unit of work.
+  runs        one row per run: digest, machine, commit, tool version, date (the run's own),
+              where it was imported from, the import it came with, its report link.
+  results     one row per run and benchmark: time per unit of work (median, 95% CI), the
+              repetitions behind it, throughput, speedup (95% CI), efficiency, bound, cores.
+  documents   the summary itself, compressed, so that nothing the run said is lost.
+  imports     one row per `cvp db import`, so that `cvp history --regressions` can tell which
+              runs are new.
+
+Two engines hold the same schema: SQLite (the default, a file; Python's sqlite3, WAL journal,
+a busy timeout, writes in BEGIN IMMEDIATE transactions) and PostgreSQL (a URL, psycopg2, for
+a team's shared server). The SQL is written once with `?` placeholders and adapted.
+
+The schema is versioned (meta.schema_version) and upgraded by MIGRATIONS, in one transaction,
+when a newer cvp opens an older database; a database written by a newer cvp is refused, as is
+a file that is not a cvpbench database. Every failure is a CvpError with one sentence.
+"""
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import time
+import zlib
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from urllib.parse import urlsplit, urlunsplit
+
+from . import CvpError
+from . import io as cvpio
+from . import results as res
+
+ENV_DB = "CVP_DB"
+ENV_TIMEOUT = "CVP_DB_TIMEOUT"
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_NAME = "results.sqlite"
+
+# Each entry upgrades the schema by one version; entry i brings version i to i + 1. {id} is the
+# engine's auto-numbered key, {blob} its byte string type. Never edit a released entry: add one.
+MIGRATIONS = [
+    # 0 -> 1: the first schema.
+    [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE machines (
+             id {id}, fingerprint TEXT NOT NULL UNIQUE, label TEXT NOT NULL,
+             cpu_model TEXT, logical_cpus INTEGER, physical_cores INTEGER,
+             allowed_cores INTEGER, smt INTEGER, host TEXT, os TEXT, compiler TEXT)""",
+        """CREATE TABLE benchmarks (
+             id {id}, name TEXT NOT NULL UNIQUE, workload TEXT, kind TEXT, mode TEXT,
+             backend TEXT, threads INTEGER, in_flight INTEGER, work_unit TEXT)""",
+        """CREATE TABLE runs (
+             id {id}, digest TEXT NOT NULL UNIQUE,
+             machine_id INTEGER NOT NULL REFERENCES machines(id),
+             git_commit TEXT, version TEXT, run_date TEXT NOT NULL, imported_at TEXT NOT NULL,
+             source TEXT, quick INTEGER, noisy INTEGER, result_count INTEGER NOT NULL)""",
+        """CREATE TABLE results (
+             run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+             benchmark_id INTEGER NOT NULL REFERENCES benchmarks(id),
+             time_s REAL NOT NULL, time_lo REAL, time_hi REAL, repetitions INTEGER,
+             throughput REAL, throughput_unit TEXT,
+             speedup REAL, speedup_lo REAL, speedup_hi REAL, efficiency REAL, bound REAL,
+             cores INTEGER,
+             PRIMARY KEY (run_id, benchmark_id))""",
+        "CREATE INDEX results_by_benchmark ON results (benchmark_id, run_id)",
+        "CREATE INDEX runs_by_machine ON runs (machine_id, run_date)",
+    ],
+    # 1 -> 2: the summary kept whole, imports recorded, report links.
+    [
+        """CREATE TABLE documents (
+             run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+             summary {blob} NOT NULL)""",
+        """CREATE TABLE imports (id {id}, started_at TEXT NOT NULL, runs_added INTEGER)""",
+        "ALTER TABLE runs ADD COLUMN import_id INTEGER REFERENCES imports(id)",
+        "ALTER TABLE runs ADD COLUMN report TEXT",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+_TABLES = ("meta", "machines", "benchmarks", "runs", "results")
+
+
+# --- where the database is ----------------------------------------------------------------------
+
+def default_location():
+    """$CVP_DB, else $XDG_DATA_HOME/cvpbench/results.sqlite, else ~/.local/share/..."""
+    if os.environ.get(ENV_DB):
+        return os.environ[ENV_DB]
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                           "share")
+    return os.path.join(base, "cvpbench", DEFAULT_NAME)
+
+
+def is_postgres(location):
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def display_location(location):
+    """The location as it may be printed: a URL's password is never shown."""
+    if not is_postgres(location):
+        return cvpio.display_path(location)
+    parts = urlsplit(location)
+    if parts.password is None:
+        return location
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _timeout():
+    text = os.environ.get(ENV_TIMEOUT)
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        raise CvpError(f"{ENV_TIMEOUT}={text!r}: not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise CvpError(f"{ENV_TIMEOUT}={text!r}: must be between 0 and 3600 seconds")
+    return value
+
+
+# --- engines ------------------------------------------------------------------------------------
+
+class _Engine:
+    """What differs between SQLite and PostgreSQL: connecting, placeholders, DDL types, errors."""
+    placeholder = "?"
+    id_type = "INTEGER PRIMARY KEY"
+    blob_type = "BLOB"
+
+    def sql(self, text):
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+
+class _SQLite(_Engine):
+    name = "SQLite"
+
+    def __init__(self, path, create):
+        self.where = cvpio.display_path(path)
+        if path.startswith("sqlite:///"):
+            path = path[len("sqlite:///") - 1:]
+        if os.path.islink(path) and not os.path.exists(path):
+            raise CvpError(f"{self.where}: is a link to nothing; give the database file itself")
+        if os.path.isdir(path):
+            raise CvpError(f"{self.where}: is a folder; give a database file")
+        exists = os.path.exists(path)
+        if not exists and not create:
+            raise CvpError(f"{self.where}: no such database (import runs into it first: "
+                           f"cvp db import RUN...)")
+        if not exists:
+            folder = os.path.dirname(os.path.abspath(path))
+            cvpio.make_folder(folder)
+        self.created = not exists
+        timeout = _timeout()
+        try:
+            # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE for writes,
+            # so that two writers queue on the busy timeout instead of deadlocking).
+            self.conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as e:
+            raise self.error(e) from None
+
+    def error(self, e):
+        text = str(e)
+        if "locked" in text or "busy" in text:
+            return CvpError(f"{self.where}: the database is locked by another process and "
+                            f"stayed locked for {_timeout():g} s (set {ENV_TIMEOUT} to wait "
+                            f"longer); nothing was changed")
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return CvpError(f"{self.where}: is not a readable SQLite database ({text}); it was "
+                            f"left as it is")
+        if "readonly" in text or "read-only" in text:
+            return CvpError(f"{self.where}: cannot be written ({text}); nothing was changed")
+        return CvpError(f"{self.where}: database error ({text}); nothing was changed")
+
+    def catches(self):
+        return (sqlite3.Error,)
+
+    def begin(self, write):
+        self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def prepare(self):
+        if self.created or self._journal() != "wal":
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        # With WAL, NORMAL loses no committed transaction on a crash of the program (only, at
+        # worst, the last ones on a power loss) and saves an fsync per commit.
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _journal(self):
+        return self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
+
+    def tables(self):
+        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {r[0] for r in rows}
+
+    def insert_id(self, cur, sql, params):
+        cur.execute(sql, params)
+        return cur.lastrowid
+
+    def many(self, cur, sql, rows):
+        cur.executemany(sql, rows)
+
+
+class _Postgres(_Engine):
+    name = "PostgreSQL"
+    placeholder = "%s"
+    id_type = "BIGSERIAL PRIMARY KEY"
+    blob_type = "BYTEA"
+
+    def __init__(self, url, create):
+        self.where = display_location(url)
+        # Without psycopg2 the ImportError reaches the command line, which names the package.
+        import psycopg2
+        import psycopg2.extras
+        self.psycopg2 = psycopg2
+        self.extras = psycopg2.extras
+        self.created = False
+        try:
+            self.conn = psycopg2.connect(url, connect_timeout=max(1, int(_timeout())))
+            self.conn.autocommit = True
+            with self.conn.cursor() as cur:
+                # Wait for a lock at most the busy timeout, as SQLite does.
+                cur.execute("SET lock_timeout = %s", (int(_timeout() * 1000),))
+        except psycopg2.Error as e:
+            raise self.error(e) from None
+
+    def error(self, e):
+        text = " ".join(str(e).split()) or type(e).__name__
+        code = getattr(e, "pgcode", None)
+        if code == "55P03":
+            return CvpError(f"{self.where}: the database is locked by another client and stayed "
+                            f"locked for {_timeout():g} s; nothing was changed")
+        return CvpError(f"{self.where}: PostgreSQL error ({text}); nothing was changed")
+
+    def catches(self):
+        return (self.psycopg2.Error,)
+
+    def begin(self, write):
+        self.conn.cursor().execute("BEGIN")
+        if write:
+            # One writer at a time, as in SQLite: imports and migrations take this lock, so
+            # that two importing the same run cannot both find it absent.
+            self.conn.cursor().execute("SELECT pg_advisory_xact_lock(7234101)")
+
+    def prepare(self):
+        pass
+
+    def tables(self):
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = current_schema()")
+            return {r[0] for r in cur.fetchall()}
+
+    def insert_id(self, cur, sql, params):
+        cur.execute(sql + " RETURNING id", params)
+        return cur.fetchone()[0]
+
+    def many(self, cur, sql, rows):
+        # One statement per thousand rows, not one round trip per row.
+        head = sql[:sql.index("VALUES")]
+        self.extras.execute_values(cur, head + "VALUES %s", rows, page_size=1000)
+
+
+# --- the database -------------------------------------------------------------------------------
+
+class Database:
+    """An open results database. Use `open_database`; close it (or use it in a with block)."""
+
+    def __init__(self, location, create=False):
+        self.location = location
+        self.engine = (_Postgres(location, create) if is_postgres(location)
+                       else _SQLite(location, create))
+        self.where = self.engine.where
+        try:
+            self._check_schema(create)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        conn = getattr(self.engine, "conn", None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+            self.engine.conn = None
+
+    @contextmanager
+    def _transaction(self, write):
+        conn = self.engine.conn
+        try:
+            self.engine.begin(write)
+        except self.engine.catches() as e:
+            raise self.engine.error(e) from None
+        try:
+            cur = conn.cursor()
+            yield cur
+            conn.cursor().execute("COMMIT")
+        except self.engine.catches() as e:
+            self._rollback()
+            raise self.engine.error(e) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self):
+        try:
+            self.engine.conn.cursor().execute("ROLLBACK")
+        except Exception:
+            pass
+
+    def _read(self, sql, params=()):
+        try:
+            cur = self.engine.conn.cursor()
+            cur.execute(self.engine.sql(sql), params)
+            return cur.fetchall()
+        except self.engine.catches() as e:
+            raise self.engine.error(e) from None
+
+    # --- schema ---------------------------------------------------------------------------
+
+    def _version(self):
+        tables = self.engine.tables()
+        if not tables:
+            return 0
+        if "meta" not in tables or not set(_TABLES) <= tables:
+            raise CvpError(f"{self.where}: is a {self.engine.name} database but not a cvpbench "
+                           f"results database (no cvpbench tables); it was left as it is")
+        rows = self._read("SELECT value FROM meta WHERE key = 'schema_version'")
+        try:
+            return int(rows[0][0])
+        except (IndexError, ValueError, TypeError):
+            raise CvpError(f"{self.where}: its schema version is missing or unreadable; it was "
+                           f"left as it is") from None
+
+    def _check_schema(self, create):
+        try:
+            if create:
+                self.engine.prepare()
+            version = self._version()
+        except self.engine.catches() as e:
+            raise self.engine.error(e) from None
+        if version > SCHEMA_VERSION:
+            raise CvpError(f"{self.where}: was written by a newer cvp (schema version "
+                           f"{version}; this cvp reads up to {SCHEMA_VERSION}); update cvpbench "
+                           f"to use it; it was left as it is")
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0 and not create:
+            raise CvpError(f"{self.where}: is empty (import runs into it first: cvp db import "
+                           f"RUN...)")
+        self.migrate()
+
+    def migrate(self):
+        """Bring the schema to SCHEMA_VERSION in one transaction (all steps or none)."""
+        with self._transaction(write=True) as cur:
+            version = self._version()  # again, under the write lock: another may have done it
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    cur.execute(statement.format(id=self.engine.id_type,
+                                                 blob=self.engine.blob_type))
+            if version < SCHEMA_VERSION:
+                if version == 0:
+                    cur.execute(self.engine.sql("INSERT INTO meta (key, value) VALUES (?, ?)"),
+                                ("schema_version", str(SCHEMA_VERSION)))
+                else:
+                    cur.execute(self.engine.sql("UPDATE meta SET value = ? WHERE key = ?"),
+                                (str(SCHEMA_VERSION), "schema_version"))
+
+    # --- import ---------------------------------------------------------------------------
+
+    def import_runs(self, paths, machine_name=None, report=None, progress=None):
+        """Import run folders (or summary.json files). Each run is one transaction: it is
+        there whole or not at all. Returns [(path, digest, added)]. A bad file stops the
+        import with a CvpError that says how many runs before it were imported."""
+        out = []
+        import_id = None
+        cache = _Cache()
+        started = _now()
+        for i, (path, run) in enumerate(_prepared(paths, machine_name, report)):
+            try:
+                if isinstance(run, CvpError):
+                    raise run
+            except CvpError as e:
+                done = sum(1 for _, _, added in out if added)
+                if done or out:
+                    raise CvpError(f"{e} (the {len(out)} run(s) before it were imported, "
+                                   f"{done} of them new; nothing from it or after it)") from None
+                raise
+            with self._transaction(write=True) as cur:
+                if import_id is None:
+                    import_id = self.engine.insert_id(
+                        cur, self.engine.sql("INSERT INTO imports (started_at, runs_added) "
+                                             "VALUES (?, 0)"), (started,))
+                added = self._insert_run(cur, run, import_id, cache)
+                if added:
+                    cur.execute(self.engine.sql("UPDATE imports SET runs_added = runs_added + 1 "
+                                                "WHERE id = ?"), (import_id,))
+            out.append((run.path, run.digest, added))
+            if progress:
+                progress(i + 1, len(paths))
+        return out
+
+    def _insert_run(self, cur, run, import_id, cache):
+        sql = self.engine.sql
+        cur.execute(sql("SELECT id FROM runs WHERE digest = ?"), (run.digest,))
+        if cur.fetchone():
+            return False
+        machine_id = cache.machines.get(run.machine["fingerprint"])
+        if machine_id is None:
+            cur.execute(sql("SELECT id FROM machines WHERE fingerprint = ?"),
+                        (run.machine["fingerprint"],))
+            row = cur.fetchone()
+            if row:
+                machine_id = row[0]
+            else:
+                m = run.machine
+                machine_id = self.engine.insert_id(cur, sql(
+                    "INSERT INTO machines (fingerprint, label, cpu_model, logical_cpus, "
+                    "physical_cores, allowed_cores, smt, host, os, compiler) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    (m["fingerprint"], m["label"], m["cpu_model"], m["logical_cpus"],
+                     m["physical_cores"], m["allowed_cores"], m["smt"], m["host"], m["os"],
+                     m["compiler"]))
+            cache.machines[run.machine["fingerprint"]] = machine_id
+        run_id = self.engine.insert_id(cur, sql(
+            "INSERT INTO runs (digest, machine_id, git_commit, version, run_date, imported_at, "
+            "source, quick, noisy, result_count, import_id, report) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            (run.digest, machine_id, run.commit, run.version, run.date, _now(), run.path,
+             run.quick, run.noisy, len(run.results), import_id, run.report))
+        rows = []
+        for bench, values in run.results:
+            bench_id = cache.benchmarks.get(bench["name"])
+            if bench_id is None:
+                cur.execute(sql("SELECT id FROM benchmarks WHERE name = ?"), (bench["name"],))
+                row = cur.fetchone()
+                if row:
+                    bench_id = row[0]
+                else:
+                    bench_id = self.engine.insert_id(cur, sql(
+                        "INSERT INTO benchmarks (name, workload, kind, mode, backend, threads, "
+                        "in_flight, work_unit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                        tuple(bench[k] for k in _BENCH_FIELDS))
+                cache.benchmarks[bench["name"]] = bench_id
+            rows.append((run_id, bench_id) + values)
+        if rows:
+            self.engine.many(cur, sql(
+                "INSERT INTO results (run_id, benchmark_id, time_s, time_lo, time_hi, "
+                "repetitions, throughput, throughput_unit, speedup, speedup_lo, speedup_hi, "
+                "efficiency, bound, cores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                rows)
+        blob = zlib.compress(run.canonical, 6)
+        cur.execute(sql("INSERT INTO documents (run_id, summary) VALUES (?, ?)"),
+                    (run_id, self._blob(blob)))
+        return True
+
+    def _blob(self, data):
+        return self.engine.psycopg2.Binary(data) if isinstance(self.engine, _Postgres) else data
+
+    # --- queries --------------------------------------------------------------------------
+
+    def machines(self):
+        rows = self._read(
+            "SELECT m.id, m.fingerprint, m.label, m.cpu_model, m.logical_cpus, "
+            "m.physical_cores, m.allowed_cores, m.smt, m.host, m.os, m.compiler, "
+            "COUNT(r.id), MIN(r.run_date), MAX(r.run_date) "
+            "FROM machines m LEFT JOIN runs r ON r.machine_id = m.id "
+            "GROUP BY m.id, m.fingerprint, m.label, m.cpu_model, m.logical_cpus, "
+            "m.physical_cores, m.allowed_cores, m.smt, m.host, m.os, m.compiler ORDER BY m.id")
+        keys = ("id", "fingerprint", "label", "cpu_model", "logical_cpus", "physical_cores",
+                "allowed_cores", "smt", "host", "os", "compiler", "runs", "first", "last")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def machine(self, ref):
+        """A machine by id, fingerprint prefix or label (exact); CvpError when none or several."""
+        found = [m for m in self.machines()
+                 if str(m["id"]) == ref or m["label"] == ref
+                 or (len(ref) >= 4 and m["fingerprint"].startswith(ref))]
+        if not found:
+            raise CvpError(f"{self.where}: no machine '{ref}' (cvp db machines lists them)")
+        if len(found) > 1:
+            raise CvpError(f"{self.where}: '{ref}' names {len(found)} machines; give its id "
+                           f"(cvp db machines lists them)")
+        return found[0]
+
+    _RUN_COLUMNS = ("r.id, r.digest, r.machine_id, m.label, r.git_commit, r.version, "
+                    "r.run_date, r.imported_at, r.source, r.quick, r.noisy, r.result_count, "
+                    "r.import_id, r.report")
+    _RUN_KEYS = ("id", "digest", "machine_id", "machine", "commit", "version", "date",
+                 "imported_at", "source", "quick", "noisy", "results", "import_id", "report")
+
+    def runs(self, machine_id=None, limit=None):
+        """Runs, newest first (by their own date, then by import order)."""
+        sql = (f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN machines m ON m.id = r.machine_id")
+        params = []
+        if machine_id is not None:
+            sql += " WHERE r.machine_id = ?"
+            params.append(machine_id)
+        sql += " ORDER BY r.run_date DESC, r.id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [dict(zip(self._RUN_KEYS, r)) for r in self._read(sql, params)]
+
+    def run(self, ref):
+        """One run by id or digest prefix (at least 6 characters), with its results."""
+        ref = ref.strip()
+        if ref.isdigit() and len(ref) < 6:
+            rows = self._read(f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN machines m "
+                              f"ON m.id = r.machine_id WHERE r.id = ?", (int(ref),))
+        elif re.fullmatch(r"[0-9a-f]{6,64}", ref):
+            rows = self._read(f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN machines m "
+                              f"ON m.id = r.machine_id WHERE r.digest LIKE ?", (ref + "%",))
+        else:
+            raise CvpError(f"'{ref}': not a run id or digest prefix (6 hex digits or more; "
+                           f"cvp db list shows them)")
+        if not rows:
+            raise CvpError(f"{self.where}: no run '{ref}' (cvp db list shows them)")
+        if len(rows) > 1:
+            raise CvpError(f"{self.where}: '{ref}' matches {len(rows)} runs; give more digits")
+        run = dict(zip(self._RUN_KEYS, rows[0]))
+        run["results"] = self.run_results(run["id"])
+        return run
+
+    _RESULT_KEYS = ("benchmark", "workload", "kind", "mode", "backend", "threads", "in_flight",
+                    "work_unit", "time", "time_lo", "time_hi", "repetitions", "throughput",
+                    "throughput_unit", "speedup", "speedup_lo", "speedup_hi", "efficiency",
+                    "bound", "cores")
+    _RESULT_COLUMNS = ("b.name, b.workload, b.kind, b.mode, b.backend, b.threads, b.in_flight, "
+                       "b.work_unit, x.time_s, x.time_lo, x.time_hi, x.repetitions, "
+                       "x.throughput, x.throughput_unit, x.speedup, x.speedup_lo, "
+                       "x.speedup_hi, x.efficiency, x.bound, x.cores")
+
+    def run_results(self, run_id):
+        rows = self._read(f"SELECT {self._RESULT_COLUMNS} FROM results x JOIN benchmarks b "
+                          f"ON b.id = x.benchmark_id WHERE x.run_id = ? ORDER BY b.name",
+                          (run_id,))
+        return [dict(zip(self._RESULT_KEYS, r)) for r in rows]
+
+    def document(self, run_id):
+        """The run's summary.json, as it was imported (canonical form)."""
+        rows = self._read("SELECT summary FROM documents WHERE run_id = ?", (run_id,))
+        if not rows:
+            return None
+        return zlib.decompress(bytes(rows[0][0]))
+
+    def benchmarks(self, pattern=None):
+        """Benchmarks whose names match the regular expression `pattern` (search), by name."""
+        rows = self._read("SELECT id, name, workload, kind, mode, backend, threads, in_flight, "
+                          "work_unit FROM benchmarks ORDER BY name")
+        keys = ("id", "name", "workload", "kind", "mode", "backend", "threads", "in_flight",
+                "work_unit")
+        out = [dict(zip(keys, r)) for r in rows]
+        if pattern is not None:
+            regex = compile_pattern(pattern)
+            out = [b for b in out if regex.search(b["name"])]
+        return out
+
+    _SERIES_KEYS = ("machine_id", "run_id", "digest", "date", "commit", "source", "report",
+                    "import_id", "time", "time_lo", "time_hi", "repetitions", "throughput",
+                    "speedup", "speedup_lo", "speedup_hi", "efficiency", "cores")
+
+    def series(self, benchmark_id, machine_id=None):
+        """{machine_id: [point, ...]} of one benchmark, each list in the runs' date order."""
+        sql = ("SELECT r.machine_id, r.id, r.digest, r.run_date, r.git_commit, r.source, "
+               "r.report, r.import_id, x.time_s, x.time_lo, x.time_hi, x.repetitions, "
+               "x.throughput, x.speedup, x.speedup_lo, x.speedup_hi, x.efficiency, x.cores "
+               "FROM results x JOIN runs r ON r.id = x.run_id WHERE x.benchmark_id = ?")
+        params = [benchmark_id]
+        if machine_id is not None:
+            sql += " AND r.machine_id = ?"
+            params.append(machine_id)
+        sql += " ORDER BY r.machine_id, r.run_date, r.id"
+        out = {}
+        for row in self._read(sql, params):
+            point = dict(zip(self._SERIES_KEYS, row))
+            out.setdefault(point["machine_id"], []).append(point)
+        return out
+
+    def latest_import(self):
+        rows = self._read("SELECT MAX(id) FROM imports")
+        return rows[0][0] if rows else None
+
+    def latest_results(self):
+        """The newest run of each machine with its results: {machine_id: run with results}."""
+        out = {}
+        for m in self.machines():
+            runs = self.runs(machine_id=m["id"], limit=1)
+            if runs:
+                run = runs[0]
+                run["results"] = self.run_results(run["id"])
+                out[m["id"]] = run
+        return out
+
+    def counts(self):
+        rows = self._read("SELECT (SELECT COUNT(*) FROM runs), (SELECT COUNT(*) FROM machines), "
+                          "(SELECT COUNT(*) FROM benchmarks), (SELECT COUNT(*) FROM results)")
+        return dict(zip(("runs", "machines", "benchmarks", "results"), rows[0]))
+
+
+_BENCH_FIELDS = ("name", "workload", "kind", "mode", "backend", "threads", "in_flight",
+                 "work_unit")
+
+
+class _Cache:
+    def __init__(self):
+        self.machines = {}
+        self.benchmarks = {}
+
+
+def open_database(location=None, create=False):
+    """Open (with create: create or upgrade) the database at a path or PostgreSQL URL."""
+    location = location or default_location()
+    return Database(location, create=create)
+
+
+def compile_pattern(pattern):
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise CvpError(f"'{pattern}': not a regular expression ({e})") from None
+
+
+def _now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- reading a run for import ------------------------------------------------------------------
+
+class PreparedRun:
+    """What a summary contributes to the database, derived before any transaction opens."""
+
+    def __init__(self, path, doc, canonical, machine_name, report):
+        self.path = path
+        self.canonical = canonical
+        self.digest = hashlib.sha256(canonical).hexdigest()
+        tool = doc.get("tool") or {}
+        self.commit = _text(tool.get("git_commit"))
+        self.version = _text(tool.get("version"))
+        machine = doc["machine"]
+        self.date = _iso_date(path, machine.get("date"))
+        config = doc.get("config") or {}
+        self.quick = _flag(config.get("quick"))
+        self.noisy = _flag(doc.get("noisy"))
+        self.report = report
+        self.machine = _machine_row(machine, machine_name)
+        self.results = []
+        seen = set()
+        for r in res.live_results(cvpio.Run(path, cvpio.SUMMARY, doc)):
+            name = res.result_name(r)
+            if name in seen:
+                raise CvpError(f"{path}: benchmark {name} appears twice in its results")
+            seen.add(name)
+            row = _result_values(path, name, r)
+            if row is None:
+                continue
+            # The time is per unit of work only where the row says how much work an
+            # execution is; otherwise it is per execution, and the unit says so.
+            unit, per = res.result_work(r)
+            bench = {"name": name, "workload": r.get("workload"), "kind": r.get("kind"),
+                     "mode": r.get("mode"), "backend": r.get("backend"),
+                     "threads": _int(r.get("threads")), "in_flight": _int(r.get("in_flight")),
+                     "work_unit": unit if unit and per else "execution"}
+            self.results.append((bench, row))
+
+
+def _prepare_or_error(path, machine_name, report):
+    try:
+        return prepare_run(path, machine_name, report)
+    except CvpError as e:
+        return e
+
+
+def _prepared(paths, machine_name, report, window=64):
+    """(path, PreparedRun or CvpError) in the order given. Reading and checking a summary is
+    most of an import's time, so many runs are prepared by a pool of processes, a window at a
+    time so that memory stays bounded whatever the number of runs."""
+    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                  else (os.cpu_count() or 1), 8)
+    if len(paths) < 16 or workers < 2:
+        for path in paths:
+            yield path, _prepare_or_error(path, machine_name, report)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from itertools import repeat
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(paths), window):
+            chunk = paths[start:start + window]
+            yield from zip(chunk, pool.map(_prepare_or_error, chunk, repeat(machine_name),
+                                           repeat(report), chunksize=4))
+
+
+def prepare_run(path, machine_name=None, report=None):
+    run = cvpio.load_run(path, builtin=True)
+    if run.format != cvpio.SUMMARY:
+        raise CvpError(f"{run.path}: is raw Google Benchmark JSON; the database keeps cvpbench "
+                       f"runs (a folder with summary.json), which say which machine they ran on")
+    canonical = json.dumps(run.doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           allow_nan=False).encode("utf-8")
+    return PreparedRun(run.path, run.doc, canonical, machine_name, report)
+
+
+def _text(value):
+    return value if isinstance(value, str) and value else None
+
+
+def _flag(value):
+    return None if not isinstance(value, bool) else int(value)
+
+
+def _int(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _iso_date(path, value):
+    if not isinstance(value, str):
+        raise CvpError(f"{path}: machine.date is missing; the database orders runs by it")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CvpError(f"{path}: machine.date {value!r} is not an ISO 8601 date") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _machine_row(machine, name):
+    allowed = machine.get("allowed_cpus")
+    allowed_cores = _int(machine.get("allowed_cores"))
+    if allowed_cores is None and isinstance(allowed, list):
+        allowed_cores = len(allowed)
+    hardware = {k: machine.get(k) for k in ("cpu_model", "logical_cpus", "physical_cores",
+                                            "allowed_cpus", "smt", "caches", "host")}
+    hardware["name"] = name or ""
+    fingerprint = hashlib.sha256(json.dumps(hardware, sort_keys=True, default=str)
+                                 .encode("utf-8")).hexdigest()
+    cpu = _text(machine.get("cpu_model")) or "unknown CPU"
+    label = name or f"{cpu}, {allowed_cores or '?'} CPUs ({fingerprint[:6]})"
+    return {"fingerprint": fingerprint, "label": label, "cpu_model": cpu,
+            "logical_cpus": _int(machine.get("logical_cpus")),
+            "physical_cores": _int(machine.get("physical_cores")),
+            "allowed_cores": allowed_cores, "smt": _flag(machine.get("smt")),
+            "host": _text(machine.get("host")), "os": _text(machine.get("os")),
+            "compiler": _text(machine.get("compiler"))}
+
+
+def _ci(value):
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        lo, hi = _number(value[0]), _number(value[1])
+        if lo is not None and hi is not None:
+            return lo, hi
+    return None, None
+
+
+def _result_values(path, name, r):
+    """The stored values of one result: time per unit of work (median, CI), repetitions,
+    throughput, speedup (CI), efficiency, bound, cores. None for a row without a time."""
+    wall = r.get("wall_s") if isinstance(r.get("wall_s"), dict) else {}
+    median = _number(wall.get("median"))
+    if median is None or median <= 0:
+        return None
+    _, per = res.result_work(r)
+    scale = 1.0 / per if per else 1.0
+    lo, hi = _ci(wall.get("ci95"))
+    samples = wall.get("samples") if isinstance(wall.get("samples"), list) else []
+    reps = _int(r.get("repetitions_done")) or len(samples) or None
+    tp = r.get("throughput") if isinstance(r.get("throughput"), dict) else {}
+    sp = r.get("speedup") if isinstance(r.get("speedup"), dict) else {}
+    slo, shi = _ci(sp.get("ci95"))
+    return (median * scale, lo * scale if lo is not None else None,
+            hi * scale if hi is not None else None, reps,
+            _number(tp.get("value")), _text(tp.get("unit")),
+            _number(sp.get("value")), slo, shi, _number(r.get("efficiency")),
+            _number(r.get("bound")), _int(r.get("cores")))
+
+
+def elapsed(start):
+    return time.perf_counter() - start

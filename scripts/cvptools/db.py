@@ -48,7 +48,8 @@ DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_NAME = "results.sqlite"
 
 # Each entry upgrades the schema by one version; entry i brings version i to i + 1. {id} is the
-# engine's auto-numbered key, {blob} its byte string type. Never edit a released entry: add one.
+# engine's auto-numbered key, {blob} its byte string type, {real} its 8-byte float (PostgreSQL's
+# REAL has 4 bytes). Never edit a released entry: add one.
 MIGRATIONS = [
     # 0 -> 1: the first schema.
     [
@@ -68,9 +69,9 @@ MIGRATIONS = [
         """CREATE TABLE results (
              run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
              benchmark_id INTEGER NOT NULL REFERENCES benchmarks(id),
-             time_s REAL NOT NULL, time_lo REAL, time_hi REAL, repetitions INTEGER,
-             throughput REAL, throughput_unit TEXT,
-             speedup REAL, speedup_lo REAL, speedup_hi REAL, efficiency REAL, bound REAL,
+             time_s {real} NOT NULL, time_lo {real}, time_hi {real}, repetitions INTEGER,
+             throughput {real}, throughput_unit TEXT,
+             speedup {real}, speedup_lo {real}, speedup_hi {real}, efficiency {real}, bound {real},
              cores INTEGER,
              PRIMARY KEY (run_id, benchmark_id))""",
         "CREATE INDEX results_by_benchmark ON results (benchmark_id, run_id)",
@@ -136,6 +137,7 @@ class _Engine:
     placeholder = "?"
     id_type = "INTEGER PRIMARY KEY"
     blob_type = "BLOB"
+    real_type = "REAL"
 
     def sql(self, text):
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
@@ -216,6 +218,7 @@ class _Postgres(_Engine):
     placeholder = "%s"
     id_type = "BIGSERIAL PRIMARY KEY"
     blob_type = "BYTEA"
+    real_type = "DOUBLE PRECISION"
 
     def __init__(self, url, create):
         self.where = display_location(url)
@@ -375,7 +378,8 @@ class Database:
             for step in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[step]:
                     cur.execute(statement.format(id=self.engine.id_type,
-                                                 blob=self.engine.blob_type))
+                                                 blob=self.engine.blob_type,
+                                                 real=self.engine.real_type))
             if version < SCHEMA_VERSION:
                 if version == 0:
                     cur.execute(self.engine.sql("INSERT INTO meta (key, value) VALUES (?, ?)"),
@@ -551,9 +555,10 @@ class Database:
 
     def run_results(self, run_id):
         rows = self._read(f"SELECT {self._RESULT_COLUMNS} FROM results x JOIN benchmarks b "
-                          f"ON b.id = x.benchmark_id WHERE x.run_id = ? ORDER BY b.name",
-                          (run_id,))
-        return [dict(zip(self._RESULT_KEYS, r)) for r in rows]
+                          f"ON b.id = x.benchmark_id WHERE x.run_id = ?", (run_id,))
+        # Sorted here, not in SQL: the engines' collations order names differently.
+        return sorted((dict(zip(self._RESULT_KEYS, r)) for r in rows),
+                      key=lambda r: r["benchmark"])
 
     def document(self, run_id):
         """The run's summary.json, as it was imported (canonical form)."""
@@ -565,10 +570,10 @@ class Database:
     def benchmarks(self, pattern=None):
         """Benchmarks whose names match the regular expression `pattern` (search), by name."""
         rows = self._read("SELECT id, name, workload, kind, mode, backend, threads, in_flight, "
-                          "work_unit FROM benchmarks ORDER BY name")
+                          "work_unit FROM benchmarks")
         keys = ("id", "name", "workload", "kind", "mode", "backend", "threads", "in_flight",
                 "work_unit")
-        out = [dict(zip(keys, r)) for r in rows]
+        out = sorted((dict(zip(keys, r)) for r in rows), key=lambda b: b["name"])
         if pattern is not None:
             regex = compile_pattern(pattern)
             out = [b for b in out if regex.search(b["name"])]

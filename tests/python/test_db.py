@@ -259,7 +259,7 @@ def test_migration_from_the_first_schema_keeps_the_runs(tmp_path):
     where = tmp_path / "v1.sqlite"
     con = sqlite3.connect(where)
     for statement in cvpdb.MIGRATIONS[0]:
-        con.execute(statement.format(id="INTEGER PRIMARY KEY", blob="BLOB"))
+        con.execute(statement.format(id="INTEGER PRIMARY KEY", blob="BLOB", real="REAL"))
     con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     con.execute("INSERT INTO machines (fingerprint, label) VALUES ('f' , 'old box')")
     con.execute("INSERT INTO benchmarks (name) VALUES ('matmul/n:64/mode:serial')")
@@ -343,3 +343,24 @@ def test_history_of_one_benchmark_marks_the_change(tmp_path, dbfile):
     # the same through cvp db history, for the speedup metric (serial: always 1, no change)
     proc = run_cvp("db", "history", "--db", dbfile, f"^{STEPPED}$", "--metric", "speedup")
     assert proc.returncode == 0 and "<- " not in proc.stdout
+
+
+# --- the synthetic generator --------------------------------------------------------------------
+
+def test_synthetic_runs_are_valid_summaries_with_the_planted_step(tmp_path):
+    from cvptools import io as cvpio
+    paths = make_runs(tmp_path / "runs", 6, step=(3, 1.5), noise=0.0)
+    docs = [cvpio.load_run(p).doc for p in paths]   # full schema validation (jsonschema)
+    times = [next(r["wall_s"]["median"] for r in d["results"] if r["name"] == STEPPED)
+             for d in docs]
+    assert times[3] / times[2] == pytest.approx(1.5)
+    assert times[1] == pytest.approx(times[0])
+    assert len({d["tool"]["git_commit"] for d in docs}) == 6
+    assert [d["machine"]["date"] for d in docs] == sorted(d["machine"]["date"] for d in docs)
+    more = synthetic.generate(tmp_path / "wide", 1, benchmarks=30, template=TEMPLATE)
+    names = [r["name"] for r in cvpio.load_run(more[0]).doc["results"]]
+    assert len(names) == len(set(names)) == 30
+    proc = subprocess.run([sys.executable, "-m", "cvptools.synthetic", "-o", str(tmp_path / "runs"),
+                           "--runs", "1", "--template", str(TEMPLATE)],
+                          cwd=Path(__file__).parents[2] / "scripts", capture_output=True, text=True)
+    assert proc.returncode == 2 and "not an empty folder" in proc.stderr

@@ -19,18 +19,22 @@ debian_packages=(
   libbenchmark-dev libgtest-dev libgmock-dev
   libtbb-dev nlohmann-json3-dev libasio-dev libcli11-dev libhwloc-dev libopenblas-dev libre2-dev
   python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
+  python3-plotly
 )
 fedora_packages=(
   gcc-c++ cmake pkgconf git
   google-benchmark-devel gtest-devel gmock-devel
   tbb-devel json-devel asio-devel cli11-devel hwloc-devel openblas-devel re2-devel
   python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
+  python3-plotly
 )
 if [ "$with_test" = 1 ]; then
   # headless Chromium renders the HTML report; clang + libomp build the libFuzzer targets;
-  # Hypothesis drives the property tests of the Python readers.
-  debian_packages+=(chromium clang libomp-dev python3-hypothesis)
-  fedora_packages+=(chromium clang libomp-devel python3-hypothesis)
+  # Hypothesis drives the property tests of the Python readers; a PostgreSQL server (started
+  # by the tests themselves) and psycopg2 test the results database's shared-server backend.
+  debian_packages+=(chromium clang libomp-dev python3-hypothesis postgresql python3-psycopg2)
+  fedora_packages+=(chromium clang libomp-devel python3-hypothesis postgresql-server
+                    python3-psycopg2)
 fi
 
 if [ "$(uname -s)" = "Darwin" ]; then
@@ -38,7 +42,7 @@ if [ "$(uname -s)" = "Darwin" ]; then
 macOS (Homebrew): cvpbench builds there, unpinned (macOS has no CPU affinity calls):
   brew install cmake pkg-config google-benchmark googletest tbb nlohmann-json asio cli11 \
        hwloc openblas re2 libomp python numpy scipy matplotlib
-  pip3 install pytest jsonschema
+  pip3 install pytest jsonschema plotly
 then configure with: cmake --preset release -DCVP_NO_AFFINITY=ON
 MSG
   exit 0

@@ -55,5 +55,6 @@ cmake --build build/examples -j "$jobs"
 export CVPBENCH_EXAMPLES_DIR="$PWD/build/examples"
 
 step "Python tests ($PYTHON)"
-CVPBENCH_BIN="$PWD/build/release/benchmarks/cvpbench" \
+# setup-deps.sh --test installed PostgreSQL: its tests must run, not skip.
+CVP_REQUIRE_POSTGRES=1 CVPBENCH_BIN="$PWD/build/release/benchmarks/cvpbench" \
   "$PYTHON" -m pytest -q -p no:cacheprovider tests/python tests/e2e

@@ -17,8 +17,8 @@ JASA 2014), and that Apache Otava (Hunter) runs over CI results:
   p_value, so a segment with nothing in it costs a few permutations, not all of them.
 * Each side of a kept split is tested again (binary segmentation) until nothing is found.
 
-Cost: q for every split of a segment of n values comes from two cumulative sums of the n x n
-distance matrix, O(n^2) per permutation. A series longer than `window` (default 200) is
+Cost: q for every split of a segment of n values comes from one pass over the n x n
+distances, O(n^2) per permutation. A series longer than `window` (default 200) is
 therefore examined in windows of that length, overlapping by half (as Otava windows its
 series): every step lies well inside some window, a change found twice by overlapping windows
 is kept once (the lower p, then the larger step), and the cost grows linearly with the length.
@@ -68,17 +68,26 @@ def _check(values):
     return y
 
 
-def _q(d, min_size):
-    """q(t) for t = min_size .. n - min_size from the distance matrix d (n x n)."""
-    n = d.shape[0]
-    c = d.cumsum(axis=0).cumsum(axis=1)
+_LOWER = {}
+
+
+def _q(y, min_size):
+    """q(t) for t = min_size .. n - min_size of the segment y. From the row and column sums of
+    the strictly lower triangle of |y_i - y_j| (r_i over j < i, c_j over i > j), the sums
+    over the pairs left of t, right of t and across t are prefix and suffix sums: one O(n^2)
+    pass, no n x n cumulative sums."""
+    n = len(y)
+    lower = _LOWER.get(n)
+    if lower is None:
+        lower = _LOWER[n] = np.tril(np.ones((n, n)), -1)
+    m_ = np.abs(y[:, None] - y[None, :]) * lower
+    r = m_.sum(axis=1)
+    c = m_.sum(axis=0)
     t = np.arange(min_size, n - min_size + 1)
-    full = c[n - 1, n - 1]
-    left = c[t - 1, t - 1]
-    rows = c[t - 1, n - 1]
-    cols = c[n - 1, t - 1]
-    right = full - rows - cols + left
-    between = rows - left
+    left = 2.0 * np.cumsum(r)[t - 1]                     # ordered pairs, both left of t
+    right = 2.0 * np.cumsum(c[::-1])[::-1][t]            # ordered pairs, both from t on
+    full = 2.0 * r.sum()
+    between = (full - left - right) / 2.0                # i < t <= j
     m = t.astype(float)
     k = (n - t).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -93,8 +102,7 @@ def _best_split(y, min_size, p_value, permutations, rng):
     n = len(y)
     if n < 2 * min_size:
         return None
-    d = np.abs(y[:, None] - y[None, :])
-    t, q = _q(d, min_size)
+    t, q = _q(y, min_size)
     best = int(np.argmax(q))
     observed = q[best]
     if not observed > 0:
@@ -105,8 +113,7 @@ def _best_split(y, min_size, p_value, permutations, rng):
         raise ValueError(f"{permutations} permutations cannot show p <= {p_value}")
     exceed = 0
     for _ in range(permutations):
-        order = rng.permutation(n)
-        _, qp = _q(d[np.ix_(order, order)], min_size)
+        _, qp = _q(y[rng.permutation(n)], min_size)
         if qp.max() >= observed * (1 - 1e-12):
             exceed += 1
             if exceed > allowed:

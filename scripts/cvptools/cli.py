@@ -786,19 +786,34 @@ def cmd_history(args):
         for dest in (args.json, args.markdown):
             if dest not in (None, "-"):
                 cvpio.check_writable([dest], args.force)
-        series = history.analyse(database, args.benchmark, machine, opt)
+        # Series come one at a time; the listing is printed as they come, and only the JSON
+        # of a listing keeps every run's value (--regressions keeps the change points only).
+        printing = args.json != "-" and args.markdown != "-"
+        keep = bool(args.json) and not args.regressions
+        if printing and not args.regressions:
+            series = list(_printed_series(database, args, machine, opt, keep))
+        else:
+            series = list(history.analyse(database, args.benchmark, machine, opt,
+                                          keep_points=keep))
     if args.json:
         _json_out(history.to_json(series, opt), args.json, args.force)
     if args.markdown:
         _emit_text(history.markdown(series, opt), args.markdown, args.force)
-    if args.json != "-" and args.markdown != "-":
-        if args.regressions:
-            print(history.regressions_text(series, opt))
-        else:
-            print("\n\n".join(history.series_text(s, args.last) for s in series))
+    if printing and args.regressions:
+        print(history.regressions_text(series, opt))
     if args.regressions and any(c.new and c.regression for s in series for c in s.changes):
         return 1
     return 0
+
+
+def _printed_series(database, args, machine, opt, keep):
+    """history.analyse's series, each printed as it comes, its points dropped unless kept."""
+    from . import history
+    for i, s in enumerate(history.analyse(database, args.benchmark, machine, opt)):
+        sys.stdout.write(("\n" if i else "") + history.series_text(s, args.last) + "\n")
+        if not keep:
+            s.points = []
+        yield s
 
 
 def cmd_dashboard(args):

@@ -46,6 +46,7 @@ class Series:
     metric: str
     points: list                      # runs with a value of the metric, in date order
     changes: list = field(default_factory=list)
+    runs: int = 0                     # len(points), kept when the points are dropped
 
     @property
     def values(self):
@@ -108,9 +109,17 @@ def load_series(db, pattern=None, machine_id=None, metric="time"):
                 yield Series(benchmark=b, machine=machines[mid], metric=metric, points=points)
 
 
-def analyse(db, pattern=None, machine_id=None, opt=None):
+def analyse(db, pattern=None, machine_id=None, opt=None, keep_points=True):
+    """The analysed series, one at a time (a generator). Without keep_points each series
+    keeps only its change points (and their runs): memory stays that of one series, however
+    many runs the database holds."""
     opt = opt or Options()
-    return [analyse_series(s, opt) for s in load_series(db, pattern, machine_id, opt.metric)]
+    for s in load_series(db, pattern, machine_id, opt.metric):
+        analyse_series(s, opt)
+        s.runs = len(s.points)
+        if not keep_points:
+            s.points = []
+        yield s
 
 
 # --- text --------------------------------------------------------------------------------------
@@ -210,10 +219,14 @@ def to_json(all_series, opt):
                 "first_run": c.first["digest"], "commit": c.first["commit"],
                 "date": c.first["date"], "previous_commit": c.last_before["commit"]}
     key = METRICS[opt.metric][0]
+
+    def series(s):
+        out = {"benchmark": s.benchmark["name"], "machine": s.machine["label"],
+               "machine_fingerprint": s.machine["fingerprint"], "runs": s.runs}
+        if s.points:
+            out["points"] = [{"run": p["digest"], "date": p["date"], "commit": p["commit"],
+                              "value": p[key]} for p in s.points]
+        out["changes"] = [change(s, c) for c in s.changes]
+        return out
     return {"metric": opt.metric, "p_value": opt.p_value, "min_size": opt.min_size,
-            "series": [{"benchmark": s.benchmark["name"], "machine": s.machine["label"],
-                        "machine_fingerprint": s.machine["fingerprint"],
-                        "points": [{"run": p["digest"], "date": p["date"], "commit": p["commit"],
-                                    "value": p[key]} for p in s.points],
-                        "changes": [change(s, c) for c in s.changes]}
-                       for s in all_series]}
+            "series": [series(s) for s in all_series]}

@@ -325,10 +325,29 @@ def _count(n, word):
 
 
 def _problem(name):
-    """The benchmark name less its mode, backend and threads: the problem it measures."""
+    """The benchmark name less its mode, backend and threads: the problem it measures. The
+    request count (`requests:N`) goes too: the program derives it from the core count, so it
+    differs between machines that ran the same problem."""
     parts = [p for p in name.split("/")
-             if not p.startswith(("mode:", "backend:", "threads:"))]
+             if not p.startswith(("mode:", "backend:", "threads:", "requests:"))]
     return "/".join(parts)
+
+
+def summary_matrix(latest):
+    """[((workload, mode), {machine_id: result})]: per machine, the point of that workload and
+    mode with the highest speedup in its newest run (ties: the higher throughput)."""
+    rows = {}
+    for mid, run in latest.items():
+        for r in run["results"]:
+            key = (r.get("workload") or r["benchmark"].split("/", 1)[0], r.get("mode") or "?")
+            cells = rows.setdefault(key, {})
+            rank = (r.get("speedup") or 0.0, r.get("throughput") or 0.0, r["benchmark"])
+            best = cells.get(mid)
+            if best is None or rank > (best.get("speedup") or 0.0, best.get("throughput") or 0.0,
+                                       best["benchmark"]):
+                cells[mid] = r
+    order = sorted(rows, key=lambda k: (k[0], _mode_rank(k[1]), k[1]))
+    return [(k, rows[k]) for k in order]
 
 
 def _mode_rank(mode):
@@ -353,19 +372,26 @@ def matrix(latest, machines):
     return [(k, rows[k]) for k in order]
 
 
-def _matrix_html(latest, machines, bench_files):
+def _matrix_html(latest, machines, bench_files, summary=False):
     if not latest:
         return "<p>No run yet.</p>"
     shown = [m for m in machines if m["id"] in latest]
-    rows = matrix(latest, machines)
-    headers = [("problem", "name"), ("mode", ""), ("backend", "")]
+    if summary:
+        rows = [((workload, mode, None), cells) for (workload, mode), cells
+                in summary_matrix(latest)]
+        headers = [("workload", "name"), ("mode", "")]
+    else:
+        rows = matrix(latest, machines)
+        headers = [("problem", "name"), ("mode", ""), ("backend", "")]
     for m in shown:
         run = latest[m["id"]]
         headers.append((f"{_e(m['label'])}<br><span class=small>newest run "
                         f"{_e(_date(run['date']))}</span>", ""))
     body = []
     for (problem, mode, backend), cells in rows:
-        tds = [(_e(problem), "name prob"), (_e(mode), ""), (_e(backend), "")]
+        tds = [(_e(problem), "name prob"), (_e(mode), "")]
+        if not summary:
+            tds.append((_e(backend), ""))
         per_core = {}
         for m in shown:
             r = cells.get(m["id"])
@@ -391,10 +417,21 @@ def _matrix_html(latest, machines, bench_files):
                 parts.append(f"<span class=t>{_num(per_core[m['id']])}{_NB}{_e(unit)} per "
                              f"core</span>")
             what = [_count(r.get("threads"), "thread"), _count(r.get("cores"), "core")]
+            if summary:
+                what = [_problem(r["benchmark"]), r.get("backend")] + what
             parts.append(f"<span class=k>{_e(', '.join(w for w in what if w))}</span>")
             top = best is not None and per_core.get(m["id"]) == best
             tds.append(("<br>".join(parts), "cell best" if top else "cell"))
         body.append(("", tds))
+    if summary:
+        caption = ("Each machine's newest run. A row is a workload and a mode; a cell shows, of "
+                   "that machine's points of the workload in that mode, the one with the "
+                   "highest speedup over the run's serial baseline (95% CI), its throughput "
+                   "divided by the cores it ran on (the row's own <code>cores</code>; the "
+                   "machine's allowed CPUs where the row does not record it), and which point "
+                   "it is: problem, backend, threads and cores. The highest throughput per core "
+                   "of a row is shaded. The full matrix, problem by problem, follows.")
+        return _table(headers, body, caption, cls="matrix-summary")
     caption = ("Each machine's newest run. A row is one problem (the benchmark name less its "
                "mode, backend and threads), mode and backend; a cell shows its most parallel "
                "point on that machine (most threads, then most cores): the speedup over the "
@@ -786,8 +823,11 @@ class _Site:
              ("runs", ""), ("first run (UTC)", ""), ("last run (UTC)", "")], rows,
             cls="machines"))
 
-        parts.append("<h2>Machine matrix</h2>")
-        parts.append(_matrix_html(db.latest_results(), self.machines, self.bench_files))
+        latest = db.latest_results()
+        parts.append("<h2 id=matrix>Machine matrix</h2>")
+        parts.append(_matrix_html(latest, self.machines, self.bench_files, summary=True))
+        parts.append("<h3 id=matrix-full>Problem by problem</h3>")
+        parts.append(_matrix_html(latest, self.machines, self.bench_files))
 
         changes = [(s["bench"], machine, c) for s in summaries for machine, c in s["changes"]]
         changes.sort(key=lambda bmc: (not bmc[2].regression, _neg(bmc[2].first["date"])))

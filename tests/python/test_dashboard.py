@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from cvp_testing import GOLDEN, assert_clean_error, chromium_path, run_cvp
+from cvptools import db as cvpdb
 
 RUNS = 40
 BENCHMARKS = 12
@@ -185,6 +186,20 @@ def test_index_tables_and_matrix(built):
     assert header.count("<th") == 3 + 2  # problem, mode, backend, then one per machine
     assert "per core" in matrix and "×" in matrix
     assert "allowed CPUs" in text  # the caption says what throughput is divided by
+    # The summary: a row per workload and mode, a column per machine, each cell naming its point.
+    summary = table(text, "matrix-summary")
+    header = re.search(r"<thead>(.*?)</thead>", summary, re.S).group(1)
+    assert header.count("<th") == 2 + 2  # workload, mode, then one per machine
+    with cvpdb.open_database(str(database)) as db:
+        latest = db.latest_results()
+    kinds = {(r["workload"], r["mode"]) for run in latest.values() for r in run["results"]}
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", summary.split("</thead>")[1], re.S)
+    assert len(rows) == len(kinds) > 1
+    parallel = next(r for r in rows if ">matmul<" in r and ">parallel<" in r)
+    best = max((r for run in latest.values() for r in run["results"]
+                if r["workload"] == "matmul" and r["mode"] == "parallel"),
+               key=lambda r: (r["speedup"], r["throughput"]))
+    assert f"×{best['speedup']:.4g}" in parallel
     bench_rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table(text, "benchmarks"), re.S)
     assert len(bench_rows) == BENCHMARKS + 1
     stepped = next(r for r in bench_rows if bench_page(site, STEPPED).name in r)

@@ -86,6 +86,12 @@ MIGRATIONS = [
         "ALTER TABLE runs ADD COLUMN import_id INTEGER REFERENCES imports(id)",
         "ALTER TABLE runs ADD COLUMN report TEXT",
     ],
+    # 2 -> 3: the SHA-256 of the file as it was read, so that importing the same files again
+    # skips them before reading them as JSON (the run's identity stays its content's digest).
+    [
+        "ALTER TABLE runs ADD COLUMN file_sha256 TEXT",
+        "CREATE INDEX runs_by_file ON runs (file_sha256)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _TABLES = ("meta", "machines", "benchmarks", "runs", "results")
@@ -395,10 +401,16 @@ class Database:
         there whole or not at all. Returns [(path, digest, added)]. A bad file stops the
         import with a CvpError that says how many runs before it were imported."""
         out = []
-        import_id = None
         cache = _Cache()
-        started = _now()
-        for i, (path, run) in enumerate(_prepared(paths, machine_name, report)):
+        # The import is recorded first, even if it adds nothing: `cvp history --regressions`
+        # calls the runs of the latest import new, and an import of known runs brings none.
+        with self._transaction(write=True) as cur:
+            import_id = self.engine.insert_id(
+                cur, self.engine.sql("INSERT INTO imports (started_at, runs_added) "
+                                     "VALUES (?, 0)"), (_now(),))
+        known = {f: d for f, d in self._read("SELECT file_sha256, digest FROM runs "
+                                             "WHERE file_sha256 IS NOT NULL")}
+        for i, (path, run) in enumerate(_prepared(paths, machine_name, report, known)):
             try:
                 if isinstance(run, CvpError):
                     raise run
@@ -408,11 +420,10 @@ class Database:
                     raise CvpError(f"{e} (the {len(out)} run(s) before it were imported, "
                                    f"{done} of them new; nothing from it or after it)") from None
                 raise
+            if isinstance(run, _Known):
+                out.append((run.path, run.digest, False))
+                continue
             with self._transaction(write=True) as cur:
-                if import_id is None:
-                    import_id = self.engine.insert_id(
-                        cur, self.engine.sql("INSERT INTO imports (started_at, runs_added) "
-                                             "VALUES (?, 0)"), (started,))
                 added = self._insert_run(cur, run, import_id, cache)
                 if added:
                     cur.execute(self.engine.sql("UPDATE imports SET runs_added = runs_added + 1 "
@@ -446,10 +457,10 @@ class Database:
             cache.machines[run.machine["fingerprint"]] = machine_id
         run_id = self.engine.insert_id(cur, sql(
             "INSERT INTO runs (digest, machine_id, git_commit, version, run_date, imported_at, "
-            "source, quick, noisy, result_count, import_id, report) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            "source, quick, noisy, result_count, import_id, report, file_sha256) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             (run.digest, machine_id, run.commit, run.version, run.date, _now(), run.path,
-             run.quick, run.noisy, len(run.results), import_id, run.report))
+             run.quick, run.noisy, len(run.results), import_id, run.report, run.file_sha256))
         rows = []
         for bench, values in run.results:
             bench_id = cache.benchmarks.get(bench["name"])
@@ -471,9 +482,8 @@ class Database:
                 "repetitions, throughput, throughput_unit, speedup, speedup_lo, speedup_hi, "
                 "efficiency, bound, cores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 rows)
-        blob = zlib.compress(run.canonical, 6)
         cur.execute(sql("INSERT INTO documents (run_id, summary) VALUES (?, ?)"),
-                    (run_id, self._blob(blob)))
+                    (run_id, self._blob(run.compressed)))
         return True
 
     def _blob(self, data):
@@ -653,10 +663,12 @@ def _now():
 class PreparedRun:
     """What a summary contributes to the database, derived before any transaction opens."""
 
-    def __init__(self, path, doc, canonical, machine_name, report):
+    def __init__(self, path, doc, canonical, machine_name, report, file_sha256=None):
         self.path = path
-        self.canonical = canonical
+        # Compressed here, in the worker that read it: the main process only inserts.
+        self.compressed = zlib.compress(canonical, 6)
         self.digest = hashlib.sha256(canonical).hexdigest()
+        self.file_sha256 = file_sha256
         tool = doc.get("tool") or {}
         self.commit = _text(tool.get("git_commit"))
         self.version = _text(tool.get("version"))
@@ -687,22 +699,47 @@ class PreparedRun:
             self.results.append((bench, row))
 
 
-def _prepare_or_error(path, machine_name, report):
+class _Known:
+    """A file whose bytes are those of a run already in the database."""
+
+    def __init__(self, path, digest):
+        self.path = path
+        self.digest = digest
+
+
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _prepare_or_error(path, machine_name, report, known=None):
     try:
+        if known:
+            try:
+                resolved = cvpio.resolve_input(path)
+                digest = known.get(_file_sha256(resolved))
+            except (CvpError, OSError):
+                digest = None      # prepare_run says what is wrong with it
+            if digest:
+                return _Known(cvpio.display_path(resolved), digest)
         return prepare_run(path, machine_name, report)
     except CvpError as e:
         return e
 
 
-def _prepared(paths, machine_name, report, window=64):
-    """(path, PreparedRun or CvpError) in the order given. Reading and checking a summary is
-    most of an import's time, so many runs are prepared by a pool of processes, a window at a
-    time so that memory stays bounded whatever the number of runs."""
+def _prepared(paths, machine_name, report, known=None, window=64):
+    """(path, PreparedRun, _Known or CvpError) in the order given. Reading and checking a
+    summary is most of an import's time, so many runs are prepared by a pool of processes, a
+    window at a time so that memory stays bounded whatever the number of runs. A file whose
+    SHA-256 is `known` is not read as JSON at all."""
     workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                   else (os.cpu_count() or 1), 8)
     if len(paths) < 16 or workers < 2:
         for path in paths:
-            yield path, _prepare_or_error(path, machine_name, report)
+            yield path, _prepare_or_error(path, machine_name, report, known)
         return
     from concurrent.futures import ProcessPoolExecutor
     from itertools import repeat
@@ -710,7 +747,7 @@ def _prepared(paths, machine_name, report, window=64):
         for start in range(0, len(paths), window):
             chunk = paths[start:start + window]
             yield from zip(chunk, pool.map(_prepare_or_error, chunk, repeat(machine_name),
-                                           repeat(report), chunksize=4))
+                                           repeat(report), repeat(known), chunksize=4))
 
 
 def prepare_run(path, machine_name=None, report=None):
@@ -720,7 +757,11 @@ def prepare_run(path, machine_name=None, report=None):
                        f"runs (a folder with summary.json), which say which machine they ran on")
     canonical = json.dumps(run.doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                            allow_nan=False).encode("utf-8")
-    return PreparedRun(run.path, run.doc, canonical, machine_name, report)
+    try:
+        file_sha256 = _file_sha256(cvpio.resolve_input(path))
+    except OSError:
+        file_sha256 = None
+    return PreparedRun(run.path, run.doc, canonical, machine_name, report, file_sha256)
 
 
 def _text(value):

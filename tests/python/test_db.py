@@ -69,6 +69,12 @@ def test_import_is_idempotent_by_content(tmp_path, dbfile):
     assert proc.returncode == 0, proc.stderr
     assert "0 run(s) added, 2 already present" in proc.stdout
     assert table_rows(dbfile) == before
+    # The same content written otherwise (indented, keys in another order) is the same run.
+    doc = json.loads((REAL / "summary.json").read_text())
+    (copy / "summary.json").write_text(json.dumps(dict(reversed(list(doc.items()))), indent=1))
+    proc = run_cvp("db", "import", "--db", dbfile, copy)
+    assert "0 run(s) added, 1 already present" in proc.stdout
+    assert table_rows(dbfile) == before
     # A changed run is another run.
     doc = json.loads((REAL / "summary.json").read_text())
     doc["results"][0]["wall_s"]["median"] *= 1.01

@@ -666,7 +666,7 @@ class PreparedRun:
     def __init__(self, path, doc, canonical, machine_name, report, file_sha256=None):
         self.path = path
         # Compressed here, in the worker that read it: the main process only inserts.
-        self.compressed = zlib.compress(canonical, 6)
+        self.compressed = zlib.compress(canonical, 1)
         self.digest = hashlib.sha256(canonical).hexdigest()
         self.file_sha256 = file_sha256
         tool = doc.get("tool") or {}

@@ -141,6 +141,8 @@ def main(argv=None):
     p.add_argument("--length", type=int, default=60)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-latency", action="store_true", help="skip the runs-until-found count")
+    p.add_argument("--list-noise", action="store_true",
+                   help="with --noise-from: also list each benchmark's robust sigma")
     args = p.parse_args(argv)
     try:
         pool, what = None, f"lognormal, sigma {args.noise:g}"
@@ -157,6 +159,10 @@ def main(argv=None):
         print(f"changepoint_calibration: error: {e}", file=sys.stderr)
         return 2
     print(table(rows, args.length, what))
+    if args.noise_from and args.list_noise:
+        print("\n| benchmark | run-to-run robust sigma |\n|---|---:|")
+        for name in sorted(sigmas, key=sigmas.get):
+            print(f"| `{name}` | {sigmas[name] * 100:.2f}% |")
     return 0
 
 

@@ -1027,20 +1027,17 @@ def build_parser():
     q.add_argument("--machine", metavar="MACHINE", help="only this machine (id, fingerprint "
                                                         "prefix or label)")
     q.add_argument("--limit", type=_at_least(1), metavar="N", help="at most N runs")
-    q.add_argument("--json", metavar="FILE", help="also write JSON ('-': JSON on stdout only)")
-    q.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _json_option(q)
     q.set_defaults(handler=cmd_db_list)
     q = dbsub.add_parser("show", help="one run and its results")
     q.add_argument("run", metavar="RUN", help="run id or digest prefix (6 hex digits or more)")
-    q.add_argument("--json", metavar="FILE", help="also write JSON ('-': JSON on stdout only)")
     q.add_argument("--summary", metavar="FILE",
                    help="write the run's summary.json as imported ('-': to stdout) and nothing "
                         "else")
-    q.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _json_option(q)
     q.set_defaults(handler=cmd_db_show)
     q = dbsub.add_parser("machines", help="the machines and their runs")
-    q.add_argument("--json", metavar="FILE", help="also write JSON ('-': JSON on stdout only)")
-    q.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _json_option(q)
     q.set_defaults(handler=cmd_db_machines)
     q = dbsub.add_parser("history", help="same as cvp history",
                          description="Same as cvp history (see cvp history --help).")
@@ -1071,6 +1068,11 @@ def build_parser():
     p.add_argument("--force", action="store_true", help="replace an existing dashboard folder")
     p.set_defaults(handler=cmd_dashboard)
     return parser, sub
+
+
+def _json_option(q):
+    q.add_argument("--json", metavar="FILE", help="also write JSON ('-': JSON on stdout only)")
+    q.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 
 def _history_arguments(p, db_help):

@@ -171,14 +171,7 @@ def run_files(runs):
     return out
 
 
-def _num(value):
-    if value is None:
-        return "-"
-    if value == 0 or 1e-3 <= abs(value) < 1e3:
-        return f"{value:.4g}"
-    if 1e3 <= abs(value) < 1e12:
-        return f"{value:,.0f}"
-    return f"{value:.3e}"
+_num = history.format_number
 
 
 def _seconds_scale(value):

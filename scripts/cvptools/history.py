@@ -124,12 +124,18 @@ def analyse(db, pattern=None, machine_id=None, opt=None, keep_points=True):
 
 # --- text --------------------------------------------------------------------------------------
 
-def _fmt(value):
+def format_number(value):
+    """Four significant digits; thousands grouped; exponents only far from 1."""
     if value is None:
         return "-"
-    if value == 0 or 1e-3 <= abs(value) < 1e5:
+    if value == 0 or 1e-3 <= abs(value) < 1e3:
         return f"{value:.4g}"
+    if 1e3 <= abs(value) < 1e12:
+        return f"{value:,.0f}"
     return f"{value:.3e}"
+
+
+_fmt = format_number
 
 
 def _short(commit):

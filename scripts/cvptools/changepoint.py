@@ -146,6 +146,8 @@ def detect(values, *, p_value=0.01, min_size=3, permutations=199, window=200, se
     if not 0 < p_value < 1:
         raise ValueError("p_value must lie in (0, 1)")
     window = max(int(window or len(x)), 4 * min_size)
+    # Enough permutations that p_value can be reached with an exceedance to spare.
+    permutations = max(int(permutations), int(np.ceil(2.0 / p_value)) - 1)
     n = len(x)
     if n < 2 * min_size:
         return []

@@ -672,6 +672,7 @@ def _json_out(doc, dest, force):
 
 
 def _table(rows, header):
+    rows = [[cvpio.printable(x) for x in row] for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
              for row in [header] + rows]
@@ -703,9 +704,12 @@ def cmd_db_import(args):
     import time
     from . import db
     start = time.perf_counter()
+    runs = _run_folders(args.runs)
+    for path in runs:   # before a database is created or opened: a typo creates nothing
+        if not os.path.exists(cvpio.resolve_input(path)):
+            raise CvpError(f"{path}: no such file or folder")
     with _open_db(args, create=True) as database:
-        done = database.import_runs(_run_folders(args.runs), machine_name=args.machine,
-                                    report=args.report_url)
+        done = database.import_runs(runs, machine_name=args.machine, report=args.report_url)
         counts = database.counts()
     added = sum(1 for _, _, new in done if new)
     for path, digest, new in done:
@@ -744,17 +748,19 @@ def cmd_db_show(args):
         _json_out(run, args.json, args.force)
         if args.json == "-":
             return 0
-    print(f"run {run['digest']}\n  machine  {run['machine']}\n  date     {run['date']}\n"
-          f"  commit   {run['commit'] or '?'}\n  version  {run['version'] or '?'}\n"
-          f"  imported {run['imported_at']} from {run['source'] or '?'}"
-          + (f"\n  report   {run['report']}" if run["report"] else ""))
+    p = cvpio.printable
+    print(f"run {run['digest']}\n  machine  {p(run['machine'])}\n  date     {run['date']}\n"
+          f"  commit   {p(run['commit'] or '?')}\n  version  {p(run['version'] or '?')}\n"
+          f"  imported {run['imported_at']} from {p(run['source'] or '?')}"
+          + (f"\n  report   {p(run['report'])}" if run["report"] else ""))
     rows = []
+    from .history import format_number as num
     for r in run["results"]:
-        ci = (f"{r['time_lo']:.4g} to {r['time_hi']:.4g}" if r["time_lo"] is not None else "")
-        sp = f"x{r['speedup']:.2f}" if r["speedup"] is not None else ""
-        tp = (f"{r['throughput']:.4g} {r['throughput_unit'] or ''}".strip()
+        ci = (f"{num(r['time_lo'])} to {num(r['time_hi'])}" if r["time_lo"] is not None else "")
+        sp = f"x{num(r['speedup'])}" if r["speedup"] is not None else ""
+        tp = (f"{num(r['throughput'])} {r['throughput_unit'] or ''}".strip()
               if r["throughput"] is not None else "")
-        rows.append([r["benchmark"], f"{r['time']:.4g}", ci, r["work_unit"] or "", tp, sp])
+        rows.append([r["benchmark"], num(r["time"]), ci, r["work_unit"] or "", tp, sp])
     sys.stdout.write(_table(rows, ["benchmark", "s/unit", "95% CI", "unit", "throughput",
                                    "speedup"]))
     return 0
@@ -781,11 +787,16 @@ def cmd_history(args):
     with _open_db(args) as database:
         machine = database.machine(args.machine)["id"] if args.machine else None
         if args.regressions or args.since is not None:
-            opt.since_import = (args.since if args.since is not None
-                                else database.latest_import())
+            latest = database.latest_import()
+            if args.since is not None and (latest is None or args.since > latest):
+                raise CvpError(f"--since {args.since}: the latest import that added runs is "
+                               f"{latest or 'none yet'}")
+            opt.since_import = args.since if args.since is not None else latest
         for dest in (args.json, args.markdown):
             if dest not in (None, "-"):
                 cvpio.check_writable([dest], args.force)
+                if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
+                    raise CvpError(f"{dest}: its folder does not exist")
         # Series come one at a time; the listing is printed as they come, and only the JSON
         # of a listing keeps every run's value (--regressions keeps the change points only).
         printing = args.json != "-" and args.markdown != "-"
@@ -801,6 +812,8 @@ def cmd_history(args):
         _emit_text(history.markdown(series, opt), args.markdown, args.force)
     if printing and args.regressions:
         print(history.regressions_text(series, opt))
+    elif printing and not series:
+        print(f"no series: the benchmarks found have no run with a {args.metric} value")
     if args.regressions and any(c.new and c.regression for s in series for c in s.changes):
         return 1
     return 0
@@ -818,6 +831,13 @@ def _printed_series(database, args, machine, opt, keep):
 
 def cmd_dashboard(args):
     from . import dashboard
+    from . import db as cvpdb
+    if not cvpdb.is_postgres(args.database) and args.database.strip():
+        inside = os.path.realpath(args.database)
+        out = os.path.realpath(args.out) if args.out.strip() else ""
+        if out and (inside + os.sep).startswith(out + os.sep):
+            raise CvpError(f"{args.database}: lies inside the output folder {args.out}, which "
+                           f"the dashboard replaces; give another folder")
     with _open_db(argparse.Namespace(db=args.database)) as database:
         written = dashboard.build(database, args.out, force=args.force,
                                   options=dashboard.Options(metric=args.metric,
@@ -1026,7 +1046,7 @@ def build_parser():
     q = dbsub.add_parser("list", help="list runs, newest first")
     q.add_argument("--machine", metavar="MACHINE", help="only this machine (id, fingerprint "
                                                         "prefix or label)")
-    q.add_argument("--limit", type=_at_least(1), metavar="N", help="at most N runs")
+    q.add_argument("--limit", type=_count_limit, metavar="N", help="at most N runs")
     _json_option(q)
     q.set_defaults(handler=cmd_db_list)
     q = dbsub.add_parser("show", help="one run and its results")
@@ -1070,6 +1090,20 @@ def build_parser():
     return parser, sub
 
 
+def _change_p_value(text):
+    value = _finite(text)
+    if not 0.001 <= value <= 0.2:
+        raise argparse.ArgumentTypeError(f"must lie between 0.001 and 0.2: {text!r}")
+    return value
+
+
+def _count_limit(text):
+    value = _at_least(1)(text)
+    if value > 10**9:
+        raise argparse.ArgumentTypeError(f"must be at most 1000000000: {text!r}")
+    return value
+
+
 def _json_option(q):
     q.add_argument("--json", metavar="FILE", help="also write JSON ('-': JSON on stdout only)")
     q.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -1088,11 +1122,12 @@ def _history_arguments(p, db_help):
     p.add_argument("--regressions", action="store_true",
                    help="list the regressions only; exit 1 when the latest import (or --since) "
                         "made a new one appear")
-    p.add_argument("--since", type=_at_least(1), metavar="IMPORT",
+    p.add_argument("--since", type=_count_limit, metavar="IMPORT",
                    help="runs of this import number and later are the new ones (default with "
                         "--regressions: the latest import)")
-    p.add_argument("--p-value", type=_finite_probability, default=0.01, metavar="P",
-                   help="significance of a change point (permutation test; default 0.01)")
+    p.add_argument("--p-value", type=_change_p_value, default=0.01, metavar="P",
+                   help="significance of a change point (permutation test; 0.001 to 0.2, "
+                        "default 0.01)")
     p.add_argument("--min-size", type=_at_least(2), default=3, metavar="N",
                    help="runs a level must last to be one (default 3)")
     p.add_argument("--min-change", type=_fraction, default=0.0, metavar="FRACTION",
@@ -1116,6 +1151,22 @@ def _split_passthrough(argv):
     return argv, []
 
 
+def _stop_on_sigterm():
+    """SIGTERM (and SIGHUP) stop the command as Ctrl-C does: its cleanup runs (a database
+    transaction rolled back, worker processes ended, a half-built site removed), then exit 130."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
+
+
+_STOPPABLE = (cmd_db_import, cmd_db_list, cmd_db_show, cmd_db_machines, cmd_history,
+              cmd_dashboard)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     argv, extra = _split_passthrough(argv)
@@ -1124,6 +1175,8 @@ def main(argv=None):
     args.extra = extra
     real_stdout = sys.stdout
     sys.stdout = _CheckedStdout(real_stdout)
+    if args.handler in _STOPPABLE:
+        _stop_on_sigterm()
     try:
         if args.handler is cmd_gate:
             code = cmd_gate(args, sub.choices["gate"])

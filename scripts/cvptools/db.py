@@ -113,14 +113,35 @@ def is_postgres(location):
 
 
 def display_location(location):
-    """The location as it may be printed: a URL's password is never shown."""
+    """The location as it may be printed: a URL's password (user:PASSWORD@ or ?password=) is
+    never shown."""
     if not is_postgres(location):
         return cvpio.display_path(location)
-    parts = urlsplit(location)
-    if parts.password is None:
-        return location
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    try:
+        parts = urlsplit(location)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@")
+    except ValueError:
+        return location.split("://", 1)[0] + "://(a URL that cannot be parsed)"
+    query = re.sub(r"(?i)(^|&)(password)=[^&]*", r"\1\2=***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _mask(text, location):
+    """`text` (a driver's message) with the URL's password taken out, wherever it appears."""
+    secrets = []
+    try:
+        parts = urlsplit(location)
+        if parts.password:
+            secrets.append(parts.password)
+        secrets += re.findall(r"(?i)(?:^|&)password=([^&]*)", parts.query)
+    except ValueError:
+        pass
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _timeout():
@@ -228,6 +249,7 @@ class _Postgres(_Engine):
 
     def __init__(self, url, create):
         self.where = display_location(url)
+        self.url = url
         # Without psycopg2 the ImportError reaches the command line, which names the package.
         import psycopg2
         import psycopg2.extras
@@ -244,7 +266,7 @@ class _Postgres(_Engine):
             raise self.error(e) from None
 
     def error(self, e):
-        text = " ".join(str(e).split()) or type(e).__name__
+        text = _mask(" ".join(str(e).split()) or type(e).__name__, self.url)
         code = getattr(e, "pgcode", None)
         if code == "55P03":
             return CvpError(f"{self.where}: the database is locked by another client and stayed "
@@ -360,9 +382,9 @@ class Database:
                            f"left as it is") from None
 
     def _check_schema(self, create):
+        # The schema is read before anything is written (the journal mode too), so that a
+        # database that is refused is left byte for byte as it was.
         try:
-            if create:
-                self.engine.prepare()
             version = self._version()
         except self.engine.catches() as e:
             raise self.engine.error(e) from None
@@ -371,10 +393,19 @@ class Database:
                            f"{version}; this cvp reads up to {SCHEMA_VERSION}); update cvpbench "
                            f"to use it; it was left as it is")
         if version == SCHEMA_VERSION:
+            if create:
+                try:
+                    self.engine.prepare()
+                except self.engine.catches() as e:
+                    raise self.engine.error(e) from None
             return
         if version == 0 and not create:
             raise CvpError(f"{self.where}: is empty (import runs into it first: cvp db import "
                            f"RUN...)")
+        try:
+            self.engine.prepare()
+        except self.engine.catches() as e:
+            raise self.engine.error(e) from None
         self.migrate()
 
     def migrate(self):
@@ -402,12 +433,11 @@ class Database:
         import with a CvpError that says how many runs before it were imported."""
         out = []
         cache = _Cache()
-        # The import is recorded first, even if it adds nothing: `cvp history --regressions`
-        # calls the runs of the latest import new, and an import of known runs brings none.
-        with self._transaction(write=True) as cur:
-            import_id = self.engine.insert_id(
-                cur, self.engine.sql("INSERT INTO imports (started_at, runs_added) "
-                                     "VALUES (?, 0)"), (_now(),))
+        # The import is recorded with the first run it adds, in that run's transaction: an
+        # import that adds nothing (or fails first) leaves no trace, and `cvp history
+        # --regressions` takes the runs of the latest import that added some as the new ones.
+        import_id = None
+        started = _now()
         known = {f: d for f, d in self._read("SELECT file_sha256, digest FROM runs "
                                              "WHERE file_sha256 IS NOT NULL")}
         for i, (path, run) in enumerate(_prepared(paths, machine_name, report, known)):
@@ -424,7 +454,17 @@ class Database:
                 out.append((run.path, run.digest, False))
                 continue
             with self._transaction(write=True) as cur:
-                added = self._insert_run(cur, run, import_id, cache)
+                new_import = import_id is None
+                if new_import:
+                    import_id = self.engine.insert_id(
+                        cur, self.engine.sql("INSERT INTO imports (started_at, runs_added) "
+                                             "VALUES (?, 0)"), (started,))
+                try:
+                    added = self._insert_run(cur, run, import_id, cache)
+                except BaseException:
+                    if new_import:
+                        import_id = None    # rolled back with the run
+                    raise
                 if added:
                     cur.execute(self.engine.sql("UPDATE imports SET runs_added = runs_added + 1 "
                                                 "WHERE id = ?"), (import_id,))
@@ -537,7 +577,7 @@ class Database:
     def run(self, ref):
         """One run by id or digest prefix (at least 6 characters), with its results."""
         ref = ref.strip()
-        if ref.isdigit() and len(ref) < 6:
+        if ref.isascii() and ref.isdigit() and len(ref) < 6:
             rows = self._read(f"SELECT {self._RUN_COLUMNS} FROM runs r JOIN machines m "
                               f"ON m.id = r.machine_id WHERE r.id = ?", (int(ref),))
         elif re.fullmatch(r"[0-9a-f]{6,64}", ref):
@@ -573,9 +613,13 @@ class Database:
     def document(self, run_id):
         """The run's summary.json, as it was imported (canonical form)."""
         rows = self._read("SELECT summary FROM documents WHERE run_id = ?", (run_id,))
-        if not rows:
-            return None
-        return zlib.decompress(bytes(rows[0][0]))
+        if not rows or rows[0][0] is None:
+            raise CvpError(f"{self.where}: the summary of run {run_id} is not in the database")
+        try:
+            return zlib.decompress(bytes(rows[0][0]))
+        except (zlib.error, TypeError, ValueError):
+            raise CvpError(f"{self.where}: the stored summary of run {run_id} is damaged") \
+                from None
 
     def benchmarks(self, pattern=None):
         """Benchmarks whose names match the regular expression `pattern` (search), by name."""
@@ -611,7 +655,8 @@ class Database:
         return out
 
     def latest_import(self):
-        rows = self._read("SELECT MAX(id) FROM imports")
+        """The latest import that added runs (None before any)."""
+        rows = self._read("SELECT MAX(id) FROM imports WHERE runs_added > 0")
         return rows[0][0] if rows else None
 
     def latest_results(self):
@@ -643,6 +688,9 @@ class _Cache:
 
 def open_database(location=None, create=False):
     """Open (with create: create or upgrade) the database at a path or PostgreSQL URL."""
+    if location is not None and not location.strip():
+        raise CvpError("--db: empty; give a file or a postgresql:// URL (or leave --db out for "
+                       "the default database)")
     location = location or default_location()
     return Database(location, create=create)
 
@@ -743,11 +791,21 @@ def _prepared(paths, machine_name, report, known=None, window=64):
         return
     from concurrent.futures import ProcessPoolExecutor
     from itertools import repeat
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
         for start in range(0, len(paths), window):
             chunk = paths[start:start + window]
             yield from zip(chunk, pool.map(_prepare_or_error, chunk, repeat(machine_name),
                                            repeat(report), repeat(known), chunksize=4))
+    except BaseException:
+        # Stopped (an error, Ctrl-C, SIGTERM): the workers go too, not left blocked on a
+        # pipe nobody reads.
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            process.kill()
+        raise
+    pool.shutdown(wait=True)
 
 
 def prepare_run(path, machine_name=None, report=None):
@@ -755,13 +813,24 @@ def prepare_run(path, machine_name=None, report=None):
     if run.format != cvpio.SUMMARY:
         raise CvpError(f"{run.path}: is raw Google Benchmark JSON; the database keeps cvpbench "
                        f"runs (a folder with summary.json), which say which machine they ran on")
-    canonical = json.dumps(run.doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                           allow_nan=False).encode("utf-8")
+    try:
+        canonical = json.dumps(run.doc, sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except ValueError:
+        raise CvpError(f"{run.path}: holds a number beyond the range of a double (such as "
+                       f"1e999)") from None
+    # \u0000 after an even number of backslashes: a NUL, not the text "\\u0000".
+    if re.search(rb"(?<!\\)(?:\\\\)*\\u0000", canonical):
+        raise CvpError(f"{run.path}: a string holds a NUL character, which the database "
+                       f"cannot store")
     try:
         file_sha256 = _file_sha256(cvpio.resolve_input(path))
     except OSError:
         file_sha256 = None
-    return PreparedRun(run.path, run.doc, canonical, machine_name, report, file_sha256)
+    try:
+        return PreparedRun(run.path, run.doc, canonical, machine_name, report, file_sha256)
+    except _Unstorable as e:
+        raise CvpError(f"{run.path}: {e}") from None
 
 
 def _text(value):
@@ -772,8 +841,16 @@ def _flag(value):
     return None if not isinstance(value, bool) else int(value)
 
 
+class _Unstorable(Exception):
+    """A value a database column cannot hold; prepare_run names the file."""
+
+
 def _int(value):
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if not -2**63 <= value < 2**63:
+        raise _Unstorable(f"the integer {str(value)[:30]}... does not fit in 64 bits")
+    return value
 
 
 def _number(value):
@@ -788,11 +865,15 @@ def _iso_date(path, value):
         raise CvpError(f"{path}: machine.date is missing; the database orders runs by it")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise CvpError(f"{path}: machine.date {value!r} is not an ISO 8601 date") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        utc = parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise CvpError(f"{path}: machine.date {value[:60]!r} is not an ISO 8601 date in years "
+                       f"1 to 9999") from None
+    # Four-digit years always, so that the dates sort as text.
+    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+            f"{utc.second:02d}Z")
 
 
 def _machine_row(machine, name):

@@ -5,18 +5,20 @@ date order. Change points are found by changepoint.detect (E-Divisive means with
 test); each is reported with its size (after/before, 95% CI), the run and commit where the new
 level began and the last run before it.
 
-A change point is *new* when the latest import (or the imports from --since on) made it
-appear: it is found in the whole series but not in the series without those runs (matched by
-direction, within min_size runs of the same place). That is what `cvp history --regressions`
-fails on, so that a CI job fails once, on the run that revealed a regression, and not again on
-every later run. A change that begins at the very last run cannot be seen yet: a segment needs
-min_size runs; the change is reported (and fails CI) min_size - 1 runs later.
+A change point is *new* when the latest import that added runs (or the imports from --since
+on) made it appear: it is found in the whole series but not in the series without those runs
+(matched by direction, within min_size runs of the same place). That is what `cvp history
+--regressions` fails on, so that CI fails on the run that revealed a regression (and on a rerun
+of that job, which adds nothing), not on every later run. A change that begins at the very last
+run cannot be seen yet: a segment needs min_size runs; the change is reported (and fails CI)
+min_size - 1 runs later.
 """
 
 from dataclasses import dataclass, field
 
 from . import CvpError
 from . import changepoint
+from . import io as cvpio
 
 METRICS = {
     # name: (point key, higher is better, what the value is)
@@ -104,9 +106,14 @@ def load_series(db, pattern=None, machine_id=None, metric="time"):
         raise CvpError(f"{db.where}: no benchmark {what} (cvp db show RUN lists a run's)")
     for b in benchmarks:
         for mid, points in db.series(b["id"], machine_id).items():
-            points = [p for p in points if p[key] is not None and p[key] > 0]
-            if points:
+            points = [p for p in points if _positive(p[key])]
+            if points and mid in machines:
                 yield Series(benchmark=b, machine=machines[mid], metric=metric, points=points)
+
+
+def _positive(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0 < value < float("inf"))
 
 
 def analyse(db, pattern=None, machine_id=None, opt=None, keep_points=True):
@@ -142,10 +149,14 @@ def _short(commit):
     return (commit or "?")[:12]
 
 
+printable = cvpio.printable
+
+
 def change_line(s, c):
     p = c.point
     kind = "regression" if c.regression else "improvement"
-    return (f"{'NEW ' if c.new else ''}{kind}: {s.benchmark['name']} on {s.machine['label']}: "
+    return (f"{'NEW ' if c.new else ''}{kind}: {printable(s.benchmark['name'])} on "
+            f"{printable(s.machine['label'])}: "
             f"{s.metric} x{p.ratio:.3f} ({c.percent:+.1f}%, 95% CI x{p.ci[0]:.3f} to "
             f"x{p.ci[1]:.3f}, p={p.p_value:.3g}) from run {c.first['digest'][:12]} (commit "
             f"{_short(c.first['commit'])}, {c.first['date']}); last run before: commit "
@@ -156,8 +167,8 @@ def series_text(s, last=30):
     unit = s.benchmark.get("work_unit") or "execution"
     what = {"time": f"seconds per {unit}", "throughput": "throughput",
             "speedup": "speedup"}[s.metric]
-    lines = [f"{s.benchmark['name']} on {s.machine['label']}: {len(s.points)} runs, "
-             f"{what}"]
+    lines = [f"{printable(s.benchmark['name'])} on {printable(s.machine['label'])}: "
+             f"{len(s.points)} runs, {what}"]
     starts = {c.point.index: c for c in s.changes}
     shown = range(max(0, len(s.points) - last), len(s.points))
     if len(s.points) > last:

@@ -333,6 +333,20 @@ def is_complexity_row(row):
     return row.get("aggregate_name") in COMPLEXITY_AGGREGATES or "big_o" in row or "rms" in row
 
 
+_CONTROL = None
+
+
+def printable(text):
+    """Text for a terminal: control characters (escape sequences, carriage returns) shown as
+    escapes, never sent as they are."""
+    global _CONTROL
+    import re
+    if _CONTROL is None:
+        _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+    text = str(text)
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text) if _CONTROL.search(text) else text
+
+
 def display_path(path):
     """`path` as text any writer can print: bytes of a file name that are not UTF-8 (which
     Python keeps as surrogate escapes) become \\xNN."""
@@ -426,11 +440,17 @@ def load_runs(paths, formats=(SUMMARY, GBENCH), same_format=False):
 # --- output ------------------------------------------------------------------------------------
 
 def check_writable(paths, force):
-    """Refuse before writing anything when an output exists and --force was not given."""
+    """Refuse before writing anything when an output exists and --force was not given, when
+    it is anything but a regular file (a link, a device, a pipe: --force replaces files, it
+    never turns /dev/null or a link into one)."""
     for p in paths:
         if os.path.lexists(p):
-            if os.path.isdir(p):
+            if os.path.isdir(p) and not os.path.islink(p):
                 raise CvpError(f"{p}: is a folder; give a file name")
+            if os.path.islink(p) or not os.path.isfile(p):
+                what = "a symbolic link" if os.path.islink(p) else "not a regular file"
+                raise CvpError(f"{p}: is {what}; give a new file name ('-' writes to standard "
+                               f"output); nothing was written")
             if not force:
                 raise CvpError(f"{p}: already exists (use --force to overwrite)")
 
@@ -482,7 +502,7 @@ def write_outputs(files, force):
     except OSError as e:
         for p in created:
             os.unlink(p)
-        raise CvpError(f"{e.filename or path}: cannot write ({e.strerror})") from None
+        raise CvpError(f"{path}: cannot write ({e.strerror})") from None
 
 
 def make_folder(path):

@@ -332,8 +332,15 @@ def test_regressions_flag_a_planted_slowdown_once(tmp_path, dbfile, factor, flag
             assert f"NEW regression: {STEPPED}" in proc.stdout
             assert first["tool"]["git_commit"] in proc.stdout
             assert "NEW regression" in (tmp_path / "h.md").read_text()
-    # Importing nothing new makes nothing new: a CI job fails once, on the run that showed it.
+    # A rerun of the CI job (its run again: nothing added) fails again, as the first did.
     assert run_cvp("db", "import", "--db", dbfile, new[-1]).returncode == 0
+    assert _regressions(dbfile).returncode == (1 if flagged else 0)
+    # So does a failed import: it adds nothing.
+    assert run_cvp("db", "import", "--db", dbfile, tmp_path / "missing").returncode == 2
+    assert _regressions(dbfile).returncode == (1 if flagged else 0)
+    # The next run (the next commit) finds the change already there: nothing new, exit 0.
+    later = make_runs(runs, 1, step=(30, factor), first=40)
+    assert run_cvp("db", "import", "--db", dbfile, *later).returncode == 0
     assert _regressions(dbfile).returncode == 0
 
 
@@ -370,3 +377,130 @@ def test_synthetic_runs_are_valid_summaries_with_the_planted_step(tmp_path):
                            "--runs", "1", "--template", str(TEMPLATE)],
                           cwd=Path(__file__).parents[2] / "scripts", capture_output=True, text=True)
     assert proc.returncode == 2 and "not an empty folder" in proc.stderr
+
+
+# --- what a hostile user found, kept found ------------------------------------------------------
+
+def test_force_never_replaces_a_link_a_pipe_or_a_device(tmp_path, dbfile):
+    assert run_cvp("db", "import", "--db", dbfile, REAL).returncode == 0
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = tmp_path / "target.txt"
+    target.write_text("mine")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    for dest, what in ((fifo, "not a regular file"), (link, "symbolic link"),
+                       ("/dev/null", "not a regular file")):
+        proc = run_cvp("db", "show", "--db", dbfile, "1", "--summary", dest, "--force")
+        assert proc.returncode == 2 and what in one_error_line(proc), proc.stderr
+    assert fifo.is_fifo() and link.is_symlink() and target.read_text() == "mine"
+    assert Path("/dev/null").is_char_device()
+
+
+def test_refused_databases_are_left_byte_for_byte(tmp_path):
+    foreign = tmp_path / "foreign.sqlite"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE foo (x)")
+    con.commit()
+    con.close()
+    before = foreign.read_bytes()
+    assert run_cvp("db", "import", "--db", foreign, REAL).returncode == 2
+    assert foreign.read_bytes() == before
+    newer = tmp_path / "newer.sqlite"
+    with cvpdb.open_database(str(newer), create=True):
+        pass
+    con = sqlite3.connect(newer)
+    con.execute("PRAGMA journal_mode = DELETE")
+    con.execute("UPDATE meta SET value = '99'")
+    con.commit()
+    con.close()
+    before = newer.read_bytes()
+    assert run_cvp("db", "import", "--db", newer, REAL).returncode == 2
+    assert newer.read_bytes() == before
+
+
+@pytest.mark.parametrize("case", ["huge_int", "far_date", "old_date", "inf", "nul"])
+def test_values_a_database_cannot_hold_are_refused(tmp_path, dbfile, case):
+    doc = json.loads(TEMPLATE.read_text())
+    if case == "huge_int":
+        doc["results"][0]["threads"] = 2**70
+    elif case == "far_date":
+        doc["machine"]["date"] = "9999-12-31T23:30:00-01:00"
+    elif case == "inf":
+        text = json.dumps(doc).replace('"repetitions": 3', '"repetitions": 1e999', 1)
+        doc = None
+    elif case == "nul":
+        doc["results"][0]["name"] = "matmul/a\u0000b/mode:serial/backend:threads/threads:1"
+    folder = tmp_path / case
+    folder.mkdir()
+    if case == "old_date":
+        doc["machine"]["date"] = "0500-01-01T00:00:00Z"
+    (folder / "summary.json").write_text(text if doc is None else json.dumps(doc))
+    proc = run_cvp("db", "import", "--db", dbfile, folder)
+    if case == "old_date":   # accepted, with a four-digit year that sorts as text
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(run_cvp("db", "list", "--db", dbfile, "--json", "-").stdout)[
+            "runs"][0]["date"] == "0500-01-01T00:00:00Z"
+        return
+    assert proc.returncode == 2, proc.stderr
+    one_error_line(proc)
+
+
+def test_small_refusals(tmp_path, dbfile):
+    assert run_cvp("db", "import", "--db", dbfile, REAL).returncode == 0
+    for args, text in ((["history", "--since", "7"], "latest import"),
+                       (["db", "list", "--db", ""], "--db: empty"),
+                       (["db", "show", "\u00b2"], "not a run id"),
+                       (["db", "list", "--limit", "99999999999999999999"], "at most")):
+        full = args if "--db" in args else args + ["--db", dbfile]
+        proc = run_cvp(*full)
+        assert proc.returncode == 2 and text in one_error_line(proc), (args, proc.stderr)
+    proc = run_cvp("history", "--db", dbfile, "--p-value", "0.001", "mode:serial")
+    assert proc.returncode == 0, proc.stderr
+    where = tmp_path / "new.sqlite"
+    proc = run_cvp("db", "import", "--db", where, tmp_path / "typo")
+    assert proc.returncode == 2 and not where.exists()
+    # The dashboard never replaces a folder that holds its own database.
+    site = tmp_path / "site"
+    assert run_cvp("dashboard", dbfile, "-o", site).returncode == 0
+    inner = site / "inner.sqlite"
+    shutil.copy(dbfile, inner)
+    proc = run_cvp("dashboard", inner, "-o", site, "--force")
+    assert proc.returncode == 2 and "inside the output folder" in one_error_line(proc)
+    assert inner.exists()
+
+
+def test_postgres_passwords_are_never_shown():
+    url = "postgresql://u:pw1@/db?host=/nowhere&password=pw2&port=1"
+    shown = cvpdb.display_location(url)
+    assert "pw1" not in shown and "pw2" not in shown and "host=/nowhere" in shown
+    assert "pw2" not in cvpdb._mask("could not connect: password=pw2 pw1", url)
+
+
+def test_sigterm_stops_an_import_and_its_workers(tmp_path, dbfile):
+    import signal
+    import time
+    paths = make_runs(tmp_path / "runs", 300)
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parents[2] / "scripts" / "cvp"),
+                             "db", "import", "--db", dbfile, str(tmp_path / "runs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130), err   # 0: it had finished before the signal
+    time.sleep(0.5)
+    left = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if dbfile.encode() in cmdline:
+                left.append(pid)
+    assert left == []
+    con = sqlite3.connect(dbfile)
+    runs, docs = con.execute("SELECT (SELECT COUNT(*) FROM runs), "
+                             "(SELECT COUNT(*) FROM documents)").fetchone()
+    con.close()
+    assert runs == docs <= len(paths)

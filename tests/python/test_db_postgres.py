@@ -72,7 +72,10 @@ def test_same_answers_as_sqlite(tmp_path, pg):
     # the step (run 20, on both machines) came with the second import: new on each machine
     assert changes == [(STEPPED, True), (STEPPED, True)]
     assert run_cvp("history", "--db", pg, "--regressions").returncode == 1
-    assert run_cvp("db", "import", "--db", pg, paths[-1]).returncode == 0
+    assert run_cvp("db", "import", "--db", pg, paths[-1]).returncode == 0   # adds nothing
+    assert run_cvp("history", "--db", pg, "--regressions").returncode == 1
+    later = make_runs(tmp_path / "runs", 2, step=(20, 1.15), machines=2, first=30)
+    assert run_cvp("db", "import", "--db", pg, *later).returncode == 0
     assert run_cvp("history", "--db", pg, "--regressions").returncode == 0
 
 

@@ -27,8 +27,10 @@ A step must last min_size values to be seen in any case.
 Each change point's size is reported on the final segmentation: the ratio of the medians of
 the neighbouring segments (each cut to the `window` // 2 values nearest the change, so that a
 long history's slow drift does not leak in), with a 95% percentile-bootstrap interval that
-resamples the two sides separately (stats.ratio_of_medians_ci). The random generator is seeded:
-the same series gives the same answer.
+resamples the two sides separately (stats.ratio_of_medians_ci). A split whose interval holds 1
+is dropped: the energy statistic also answers to a change of spread or shape, but what is
+reported is a change of level. The random generator is seeded: the same series gives the same
+answer.
 """
 
 from dataclasses import dataclass
@@ -169,19 +171,28 @@ def detect(values, *, p_value=0.01, min_size=3, permutations=199, window=200, se
         if all(abs(index - k) >= min_size for k, _ in kept):
             kept.append((index, p))
     kept.sort()
-    # Sizes on the final segmentation, each side cut to the values nearest the change.
+    # Sizes on the final segmentation, each side cut to the values nearest the change. A
+    # change whose size is not told apart from none (its CI holds 1), or is smaller than
+    # min_relative_change, is dropped, and the sizes of its neighbours are measured again
+    # without it, until every change left stands.
     reach = max(window // 2, min_size)
-    bounds = [0] + [k for k, _ in kept] + [n]
-    out = []
-    for i, (index, p) in enumerate(kept):
-        lo = max(bounds[i], index - reach)
-        hi = min(bounds[i + 2], index + reach)
-        before, after = x[lo:index], x[index:hi]
-        ratio, ci = stats.ratio_of_medians_ci(before, after, seed=seed)
-        if abs(ratio - 1.0) < min_relative_change:
-            continue
-        out.append(ChangePoint(index=index, before=float(np.median(before)),
-                               after=float(np.median(after)), ratio=float(ratio),
-                               ci=(float(ci[0]), float(ci[1])), p_value=float(p),
-                               direction="up" if ratio > 1.0 else "down"))
+    while True:
+        bounds = [0] + [k for k, _ in kept] + [n]
+        out = []
+        for i, (index, p) in enumerate(kept):
+            lo = max(bounds[i], index - reach)
+            hi = min(bounds[i + 2], index + reach)
+            before, after = x[lo:index], x[index:hi]
+            ratio, ci = stats.ratio_of_medians_ci(before, after, seed=seed)
+            out.append(ChangePoint(index=index, before=float(np.median(before)),
+                                   after=float(np.median(after)), ratio=float(ratio),
+                                   ci=(float(ci[0]), float(ci[1])), p_value=float(p),
+                                   direction="up" if ratio > 1.0 else "down"))
+        weak = [c for c in out if c.ci[0] <= 1.0 <= c.ci[1]
+                or abs(c.ratio - 1.0) < min_relative_change]
+        if not weak:
+            break
+        # the weakest goes first: one at a time, as each removal changes its neighbours
+        drop = min(weak, key=lambda c: abs(np.log(c.ratio)))
+        kept = [(k, p) for k, p in kept if k != drop.index]
     return out

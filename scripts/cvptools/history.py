@@ -80,7 +80,8 @@ def analyse_series(series, opt):
               if opt.since_import is not None and (p["import_id"] or 0) >= opt.since_import]
     before = []
     if recent:
-        keep = [i for i in range(len(values)) if i not in set(recent)]
+        fresh = set(recent)
+        keep = [i for i in range(len(values)) if i not in fresh]
         old = _detect([values[i] for i in keep], opt) if len(keep) >= 2 * opt.min_size else []
         before = [(keep[c.index], c.direction) for c in old]
     for c in found:

@@ -22,7 +22,9 @@ distances, O(n^2) per permutation. A series longer than `window` (default 200) i
 therefore examined in windows of that length, overlapping by half (as Otava windows its
 series): every step lies well inside some window, a change found twice by overlapping windows
 is kept once (the lower p, then the larger step), and the cost grows linearly with the length.
-A step must last min_size values to be seen in any case.
+The windows share p_value (each tests at p_value / the number of windows), so that a long
+series is no more likely to raise a false alarm than a short one. A step must last min_size
+values to be seen in any case.
 
 Each change point's size is reported on the final segmentation: the ratio of the medians of
 the neighbouring segments (each cut to the `window` // 2 values nearest the change, so that a
@@ -47,7 +49,7 @@ class ChangePoint:
     after: float        # median of the level after
     ratio: float        # after / before
     ci: tuple           # 95% CI of the ratio
-    p_value: float      # permutation test of the split that found it
+    p_value: float      # permutation test of the split that found it (x windows, if windowed)
     direction: str      # "up" (after > before) or "down"
 
 
@@ -163,8 +165,16 @@ def detect(values, *, p_value=0.01, min_size=3, permutations=199, window=200, se
         starts = list(range(0, n - window + 1, step))
         if starts[-1] + window < n:
             starts.append(n - window)
+        # Each window is a test of its own: at p_value each, a long series would collect
+        # false alarms in proportion to its length. The windows share p_value (Bonferroni),
+        # which costs little power: a step the size of the noise is far beyond it in a
+        # window of 200 runs.
+        p_window = p_value / len(starts)
+        perms = max(permutations, int(np.ceil(2.0 / p_window)) - 1)
         for s in starts:
-            _segment(y[s:s + window], s, min_size, p_value, permutations, rng, candidates)
+            _segment(y[s:s + window], s, min_size, p_window, perms, rng, candidates)
+        # reported against p_value: the window's p times the number of windows
+        candidates = [(i, min(1.0, p * len(starts))) for i, p in candidates]
     # One change found by overlapping windows (or twice, a value apart): keep the best.
     kept = []
     for index, p in sorted(candidates, key=lambda c: (c[1], c[0])):

@@ -97,3 +97,9 @@ def test_calibration_counts_both_ways():
     assert quiet["found"] == 0 and quiet["false_alarm_series"] <= 1
     assert step["found"] == 10 and step["missed"] == 0
     assert step["runs_to_find_median"] == 3
+
+
+def test_long_series_raise_no_more_false_alarms_than_short_ones():
+    # 20 series of 3,000 runs (15 windows each) at 2% noise: the windows share the level.
+    alarms = sum(len(cp.detect(noisy(3_000, seed=100 + s))) for s in range(20))
+    assert alarms <= 1

@@ -397,26 +397,25 @@ def test_force_never_replaces_a_link_a_pipe_or_a_device(tmp_path, dbfile):
     assert Path("/dev/null").is_char_device()
 
 
-def test_refused_databases_are_left_byte_for_byte(tmp_path):
-    foreign = tmp_path / "foreign.sqlite"
-    con = sqlite3.connect(foreign)
-    con.execute("CREATE TABLE foo (x)")
+def _execute(path, *statements):
+    con = sqlite3.connect(path)
+    for statement in statements:
+        con.execute(statement)
     con.commit()
     con.close()
-    before = foreign.read_bytes()
-    assert run_cvp("db", "import", "--db", foreign, REAL).returncode == 2
-    assert foreign.read_bytes() == before
+
+
+def test_refused_databases_are_left_byte_for_byte(tmp_path):
+    foreign = tmp_path / "foreign.sqlite"
+    _execute(foreign, "CREATE TABLE foo (x)")
     newer = tmp_path / "newer.sqlite"
     with cvpdb.open_database(str(newer), create=True):
         pass
-    con = sqlite3.connect(newer)
-    con.execute("PRAGMA journal_mode = DELETE")
-    con.execute("UPDATE meta SET value = '99'")
-    con.commit()
-    con.close()
-    before = newer.read_bytes()
-    assert run_cvp("db", "import", "--db", newer, REAL).returncode == 2
-    assert newer.read_bytes() == before
+    _execute(newer, "PRAGMA journal_mode = DELETE", "UPDATE meta SET value = '99'")
+    for where in (foreign, newer):
+        before = where.read_bytes()
+        assert run_cvp("db", "import", "--db", where, REAL).returncode == 2
+        assert where.read_bytes() == before
 
 
 @pytest.mark.parametrize("case", ["huge_int", "far_date", "old_date", "inf", "nul"])

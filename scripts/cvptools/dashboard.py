@@ -499,15 +499,8 @@ class _Site:
                             f"cvp dashboard --force replaces this folder\n")
 
     def _series(self, b):
-        key = history.METRICS[self.opt.metric][0]
-        out = []
-        for mid, points in sorted(self.db.series(b["id"]).items()):
-            points = [p for p in points if p[key] is not None and p[key] > 0]
-            if points and mid in self.machine_by_id:
-                s = history.Series(benchmark=b, machine=self.machine_by_id[mid],
-                                   metric=self.opt.metric, points=points)
-                out.append(history.analyse_series(s, self.hopt))
-        return out
+        return [history.analyse_series(s, self.hopt) for s in
+                history.benchmark_series(self.db, b, self.machine_by_id, self.opt.metric)]
 
     # --- a benchmark page ---------------------------------------------------------------
 

@@ -32,7 +32,6 @@ import json
 import os
 import re
 import sqlite3
-import time
 import zlib
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -427,7 +426,7 @@ class Database:
 
     # --- import ---------------------------------------------------------------------------
 
-    def import_runs(self, paths, machine_name=None, report=None, progress=None):
+    def import_runs(self, paths, machine_name=None, report=None):
         """Import run folders (or summary.json files). Each run is one transaction: it is
         there whole or not at all. Returns [(path, digest, added)]. A bad file stops the
         import with a CvpError that says how many runs before it were imported."""
@@ -440,7 +439,7 @@ class Database:
         started = _now()
         known = {f: d for f, d in self._read("SELECT file_sha256, digest FROM runs "
                                              "WHERE file_sha256 IS NOT NULL")}
-        for i, (path, run) in enumerate(_prepared(paths, machine_name, report, known)):
+        for path, run in _prepared(paths, machine_name, report, known):
             try:
                 if isinstance(run, CvpError):
                     raise run
@@ -469,8 +468,6 @@ class Database:
                     cur.execute(self.engine.sql("UPDATE imports SET runs_added = runs_added + 1 "
                                                 "WHERE id = ?"), (import_id,))
             out.append((run.path, run.digest, added))
-            if progress:
-                progress(i + 1, len(paths))
         return out
 
     def _insert_run(self, cur, run, import_id, cache):
@@ -765,15 +762,14 @@ def _file_sha256(path):
 
 def _prepare_or_error(path, machine_name, report, known=None):
     try:
-        if known:
-            try:
-                resolved = cvpio.resolve_input(path)
-                digest = known.get(_file_sha256(resolved))
-            except (CvpError, OSError):
-                digest = None      # prepare_run says what is wrong with it
-            if digest:
-                return _Known(cvpio.display_path(resolved), digest)
-        return prepare_run(path, machine_name, report)
+        try:
+            resolved = cvpio.resolve_input(path)
+            file_sha256 = _file_sha256(resolved)
+        except (CvpError, OSError):
+            file_sha256 = None     # prepare_run says what is wrong with it
+        if known and file_sha256 in known:
+            return _Known(cvpio.display_path(resolved), known[file_sha256])
+        return prepare_run(path, machine_name, report, file_sha256)
     except CvpError as e:
         return e
 
@@ -808,7 +804,8 @@ def _prepared(paths, machine_name, report, known=None, window=64):
     pool.shutdown(wait=True)
 
 
-def prepare_run(path, machine_name=None, report=None):
+def prepare_run(path, machine_name=None, report=None, file_sha256=None):
+    """A run read and checked for import. file_sha256: its file's hash, when known already."""
     run = cvpio.load_run(path, builtin=True)
     if run.format != cvpio.SUMMARY:
         raise CvpError(f"{run.path}: is raw Google Benchmark JSON; the database keeps cvpbench "
@@ -823,10 +820,11 @@ def prepare_run(path, machine_name=None, report=None):
     if re.search(rb"(?<!\\)(?:\\\\)*\\u0000", canonical):
         raise CvpError(f"{run.path}: a string holds a NUL character, which the database "
                        f"cannot store")
-    try:
-        file_sha256 = _file_sha256(cvpio.resolve_input(path))
-    except OSError:
-        file_sha256 = None
+    if file_sha256 is None:
+        try:
+            file_sha256 = _file_sha256(cvpio.resolve_input(path))
+        except OSError:
+            pass
     try:
         return PreparedRun(run.path, run.doc, canonical, machine_name, report, file_sha256)
     except _Unstorable as e:
@@ -925,6 +923,3 @@ def _result_values(path, name, r):
             _number(sp.get("value")), slo, shi, _number(r.get("efficiency")),
             _number(r.get("bound")), _int(r.get("cores")))
 
-
-def elapsed(start):
-    return time.perf_counter() - start

@@ -99,17 +99,24 @@ def load_series(db, pattern=None, machine_id=None, metric="time"):
     """Every (benchmark, machine) series matching, as Series without their analysis."""
     if metric not in METRICS:
         raise CvpError(f"--metric {metric}: not one of {', '.join(METRICS)}")
-    key = METRICS[metric][0]
     machines = {m["id"]: m for m in db.machines()}
     benchmarks = db.benchmarks(pattern)
     if not benchmarks:
         what = f"matching '{pattern}'" if pattern is not None else "at all"
         raise CvpError(f"{db.where}: no benchmark {what} (cvp db show RUN lists a run's)")
     for b in benchmarks:
-        for mid, points in db.series(b["id"], machine_id).items():
-            points = [p for p in points if _positive(p[key])]
-            if points and mid in machines:
-                yield Series(benchmark=b, machine=machines[mid], metric=metric, points=points)
+        yield from benchmark_series(db, b, machines, metric, machine_id)
+
+
+def benchmark_series(db, benchmark, machines, metric, machine_id=None):
+    """The series of one benchmark, a Series per machine (in machine order) that has runs with
+    a usable value of the metric; machines: {id: machine} as db.machines() gives them."""
+    key = METRICS[metric][0]
+    for mid, points in sorted(db.series(benchmark["id"], machine_id).items()):
+        points = [p for p in points if _positive(p[key])]
+        if points and mid in machines:
+            yield Series(benchmark=benchmark, machine=machines[mid], metric=metric,
+                         points=points)
 
 
 def _positive(value):
@@ -143,21 +150,16 @@ def format_number(value):
     return f"{value:.3e}"
 
 
-_fmt = format_number
-
 
 def _short(commit):
     return (commit or "?")[:12]
 
 
-printable = cvpio.printable
-
-
 def change_line(s, c):
     p = c.point
     kind = "regression" if c.regression else "improvement"
-    return (f"{'NEW ' if c.new else ''}{kind}: {printable(s.benchmark['name'])} on "
-            f"{printable(s.machine['label'])}: "
+    return (f"{'NEW ' if c.new else ''}{kind}: {cvpio.printable(s.benchmark['name'])} on "
+            f"{cvpio.printable(s.machine['label'])}: "
             f"{s.metric} x{p.ratio:.3f} ({c.percent:+.1f}%, 95% CI x{p.ci[0]:.3f} to "
             f"x{p.ci[1]:.3f}, p={p.p_value:.3g}) from run {c.first['digest'][:12]} (commit "
             f"{_short(c.first['commit'])}, {c.first['date']}); last run before: commit "
@@ -168,7 +170,7 @@ def series_text(s, last=30):
     unit = s.benchmark.get("work_unit") or "execution"
     what = {"time": f"seconds per {unit}", "throughput": "throughput",
             "speedup": "speedup"}[s.metric]
-    lines = [f"{printable(s.benchmark['name'])} on {printable(s.machine['label'])}: "
+    lines = [f"{cvpio.printable(s.benchmark['name'])} on {cvpio.printable(s.machine['label'])}: "
              f"{len(s.points)} runs, {what}"]
     starts = {c.point.index: c for c in s.changes}
     shown = range(max(0, len(s.points) - last), len(s.points))
@@ -181,7 +183,7 @@ def series_text(s, last=30):
                       "throughput": (None, None)}[s.metric]
     for i in shown:
         p = s.points[i]
-        ci = (f"{_fmt(p[lo_key])} to {_fmt(p[hi_key])}"
+        ci = (f"{format_number(p[lo_key])} to {format_number(p[hi_key])}"
               if lo_key and p[lo_key] is not None else "")
         mark = ""
         if i in starts:
@@ -189,7 +191,7 @@ def series_text(s, last=30):
             mark = (f"<- {'NEW ' if c.new else ''}{'regression' if c.regression else 'improvement'}"
                     f" {c.percent:+.1f}%")
         lines.append(f"  {p['date']:20}  {_short(p['commit']):12}  {p['digest'][:12]:12}  "
-                     f"{_fmt(p[key]):>10}  {ci:>21}  {mark}".rstrip())
+                     f"{format_number(p[key]):>10}  {ci:>21}  {mark}".rstrip())
     for c in s.changes:
         lines.append("  " + change_line(s, c))
     if not s.changes:

@@ -13,6 +13,7 @@ Every problem is raised as CvpError with a one-line message that starts with the
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,18 +334,13 @@ def is_complexity_row(row):
     return row.get("aggregate_name") in COMPLEXITY_AGGREGATES or "big_o" in row or "rms" in row
 
 
-_CONTROL = None
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def printable(text):
     """Text for a terminal: control characters (escape sequences, carriage returns) shown as
     escapes, never sent as they are."""
-    global _CONTROL
-    import re
-    if _CONTROL is None:
-        _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-    text = str(text)
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text) if _CONTROL.search(text) else text
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
 def display_path(path):

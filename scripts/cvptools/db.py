@@ -32,6 +32,7 @@ import json
 import os
 import re
 import sqlite3
+import sys
 import zlib
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -774,34 +775,150 @@ def _prepare_or_error(path, machine_name, report, known=None):
         return e
 
 
+def _worker_start(parent):
+    """Run first in every worker of the import's pool, so that no worker outlives the import:
+    SIGTERM and SIGHUP end a worker (the handler it inherited would turn them into a
+    KeyboardInterrupt that the pool catches and reports, so the worker went on), Ctrl-C is the
+    import's to handle (it ends its workers), and on Linux the kernel sends SIGKILL to a worker
+    whose parent dies, even by SIGKILL. A watchdog thread also ends a worker that finds its
+    parent gone, where that signal is not available."""
+    import signal
+    import threading
+    import time
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held since the fork (_held_signals): now they act
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS())
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # PR_SET_PDEATHSIG: 1
+            pass
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+    if os.getppid() != parent:  # the import ended before this worker got here
+        os._exit(1)
+    threading.Thread(target=watch, name="cvp-parent-watch", daemon=True).start()
+
+
+def _STOP_SIGNALS():
+    import signal
+    return {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+
+
+@contextmanager
+def _held_signals():
+    """Stop signals held (blocked) while the pool starts workers: a new worker inherits the
+    mask, and _worker_start releases them once its own handlers are in place. Without this, a
+    SIGTERM between a worker's start and its initializer met the import's handler, which turns
+    it into a KeyboardInterrupt the worker survived. The import gets its signals right after."""
+    import signal
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS())
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _worker_end(processes):
+    """How a pool's worker ended, in words, for the message of a broken pool."""
+    import signal
+    import time
+    # The pool's own thread may be collecting the dead worker at this moment: give it a moment.
+    deadline = time.monotonic() + 1.0
+    while (time.monotonic() < deadline
+           and not any(process.exitcode not in (None, 0) for process in processes)):
+        time.sleep(0.01)
+    # The pool sends SIGTERM to the other workers once one has died: another signal is the
+    # cause, where there is one.
+    for process in sorted(processes, key=lambda p: p.exitcode == -signal.SIGTERM):
+        code = process.exitcode
+        if code is not None and code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+    for process in processes:
+        if process.exitcode not in (None, 0):
+            return f"exit status {process.exitcode}"
+    return "it ended unexpectedly"
+
+
 def _prepared(paths, machine_name, report, known=None, window=64):
     """(path, PreparedRun, _Known or CvpError) in the order given. Reading and checking a
     summary is most of an import's time, so many runs are prepared by a pool of processes, a
     window at a time so that memory stays bounded whatever the number of runs. A file whose
-    SHA-256 is `known` is not read as JSON at all."""
+    SHA-256 is `known` is not read as JSON at all. The workers end with the import, however it
+    ends (see _worker_start); a worker that dies gives a CvpError for the run it was reading."""
     workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                   else (os.cpu_count() or 1), 8)
     if len(paths) < 16 or workers < 2:
         for path in paths:
             yield path, _prepare_or_error(path, machine_name, report, known)
         return
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
     from itertools import repeat
-    pool = ProcessPoolExecutor(max_workers=workers)
+    # Workers forked (Linux) or spawned by this process itself, never by a server process,
+    # so that a worker's parent is the import, which is what _worker_start watches.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux")
+                                          else "spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_worker_start, initargs=(os.getpid(),))
+    seen = {}
+    broken = False
     try:
         for start in range(0, len(paths), window):
             chunk = paths[start:start + window]
-            yield from zip(chunk, pool.map(_prepare_or_error, chunk, repeat(machine_name),
-                                           repeat(report), repeat(known), chunksize=4))
+            i = 0
+            try:
+                with _held_signals():   # pool.map starts the workers
+                    done = pool.map(_prepare_or_error, chunk, repeat(machine_name),
+                                    repeat(report), repeat(known), chunksize=4)
+                seen.update(getattr(pool, "_processes", None) or {})
+                for i, path in enumerate(chunk):
+                    run = next(done)
+                    yield path, run
+            except BrokenProcessPool:
+                broken = True
+            if broken:
+                yield chunk[i], CvpError(f"{chunk[i]}: the worker process reading it stopped "
+                                         f"({_worker_end(list(seen.values()))})")
+                break
     except BaseException:
-        # Stopped (an error, Ctrl-C, SIGTERM): the workers go too, not left blocked on a
-        # pipe nobody reads.
-        workers = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in workers:
-            process.kill()
+        # Stopped (an error, Ctrl-C, SIGTERM, a worker that died): the workers go too, not
+        # left blocked on a pipe nobody reads.
+        _end_pool(pool, seen)
         raise
-    pool.shutdown(wait=True)
+    if broken:
+        _end_pool(pool, seen)
+    else:
+        pool.shutdown(wait=True)
+
+
+def _end_pool(pool, seen):
+    """Cancel what is queued, kill every worker of `pool` at once, and let the pool's own
+    thread finish (it fails the futures of a broken pool; a future cancelled meanwhile from
+    this thread, as map's results do when dropped, makes it print a traceback)."""
+    thread = getattr(pool, "_executor_manager_thread", None)
+    left = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in set(left) | set(seen.values()):
+        if process.exitcode is None:
+            process.kill()
+    if thread is not None:
+        thread.join(timeout=2.0)
 
 
 def prepare_run(path, machine_name=None, report=None, file_sha256=None):
@@ -904,14 +1021,27 @@ def _ci(value):
 
 def _result_values(path, name, r):
     """The stored values of one result: time per unit of work (median, CI), repetitions,
-    throughput, speedup (CI), efficiency, bound, cores. None for a row without a time."""
+    throughput, speedup (CI), efficiency, bound, cores. A measured row whose time is missing,
+    zero or negative is refused (CvpError): no measurement takes no time, and a row left out
+    without a word would read as a benchmark that was not run."""
     wall = r.get("wall_s") if isinstance(r.get("wall_s"), dict) else {}
     median = _number(wall.get("median"))
-    if median is None or median <= 0:
-        return None
+    shown = cvpio.printable(name)
+    if median is None:
+        raise CvpError(f"{path}: benchmark {shown} has no median time (wall_s.median); a row "
+                       f"that was not measured says so with an error; nothing from this file "
+                       f"was imported")
+    if median <= 0:
+        raise CvpError(f"{path}: benchmark {shown} has a median time of {median:g} s, which no "
+                       f"measurement gives (a time must be positive); nothing from this file "
+                       f"was imported")
     _, per = res.result_work(r)
     scale = 1.0 / per if per else 1.0
     lo, hi = _ci(wall.get("ci95"))
+    if lo is not None and min(lo, hi) < 0:
+        raise CvpError(f"{path}: benchmark {shown} has a negative time in its 95% CI "
+                       f"(wall_s.ci95 = [{lo:g}, {hi:g}] s); nothing from this file was "
+                       f"imported")
     samples = wall.get("samples") if isinstance(wall.get("samples"), list) else []
     reps = _int(r.get("repetitions_done")) or len(samples) or None
     tp = r.get("throughput") if isinstance(r.get("throughput"), dict) else {}

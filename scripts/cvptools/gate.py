@@ -677,7 +677,12 @@ class Supervisor:
         files are opened first, then the processes started one right after the other); wait for
         all of them; return their exit statuses once they and their process groups are gone.
         When one exits with a status other than 0 the others are stopped at once and get None.
-        CvpError when one cannot start or when they outlive `limit` (from the start)."""
+        CvpError when one cannot start or when they outlive `limit` (from the start). Without
+        `limit` or --timeout-s, the default limit (default_limit) is taken again each time a
+        run of the set finishes, its time counted: the partner of a duet run that hangs is
+        stopped at LIMIT_FACTOR x the finished run's time (at least MIN_LIMIT_S), not at the
+        FIRST_LIMIT_S that the first round starts with."""
+        adaptive = not limit and not self.timeout and record
         limit = limit or self.limit()
         self._check()
         procs = []
@@ -699,9 +704,10 @@ class Supervisor:
         finally:
             self._hold -= 1
         ended = [None] * len(procs)
+        deadline = [started + limit]
         try:
             self._check()
-            finished = self._wait(procs, ended, started + limit)
+            finished = self._wait(procs, ended, deadline, started if adaptive else None)
         except BaseException:
             self._stop(procs, [""] * len(procs))
             raise
@@ -710,14 +716,17 @@ class Supervisor:
         if not finished:
             i = ended.index(None)
             cmd, what = jobs[i][0], jobs[i][2]
+            moved = deadline[0] < started + limit
+            limit = deadline[0] - started
             if self.timeout:
                 how = "the limit of --timeout-s"
             elif not record:
                 how = "the limit of --list without --timeout-s"
             else:
-                how = (f"the default limit: {LIMIT_FACTOR:g} x the longest run so far, at least "
-                       f"{MIN_LIMIT_S:g} s, or {FIRST_LIMIT_S:g} s before any run has finished; "
-                       f"set one with --timeout-s")
+                partner = " (the run started with it included)" if moved else ""
+                how = (f"the default limit: {LIMIT_FACTOR:g} x the longest run so far"
+                       f"{partner}, at least {MIN_LIMIT_S:g} s, or {FIRST_LIMIT_S:g} s before "
+                       f"any run has finished; set one with --timeout-s")
             whom = ("it and its process group" if len(jobs) == 1 else
                     "the runs started with it and their process groups")
             raise CvpError(f"{cmd[0]}: still running after {limit:g} s ({what}; {how}); "
@@ -739,10 +748,13 @@ class Supervisor:
         except OSError as e:
             raise CvpError(f"{cmd[0]}: cannot run ({e.strerror})") from None
 
-    def _wait(self, procs, ended, deadline):
+    def _wait(self, procs, ended, deadline, started=None):
         """True once every process has exited (left unreaped where the system allows), or one
-        has exited with a status other than 0; False at the deadline. `ended` gets the time at
-        which each was seen to exit. A stop signal raises Stopped out of the sleep."""
+        has exited with a status other than 0; False at the deadline, deadline[0]. `ended` gets
+        the time at which each was seen to exit. With `started` (the default limit applies),
+        a process that exits 0 brings the deadline of the others forward to started +
+        default_limit(the runs so far and its own), where that is earlier. A stop signal
+        raises Stopped out of the sleep."""
         pause = _POLL_S
         while True:
             failed = False
@@ -752,9 +764,12 @@ class Supervisor:
                     if status is not None:
                         ended[i] = time.monotonic()
                         failed = failed or status != 0
+                        if status == 0 and started is not None:
+                            deadline[0] = min(deadline[0], started + default_limit(
+                                self.durations + [ended[i] - started]))
             if failed or all(end is not None for end in ended):
                 return True
-            left = deadline - time.monotonic()
+            left = deadline[0] - time.monotonic()
             if left <= 0:
                 return False
             time.sleep(min(pause, left))

@@ -1177,12 +1177,14 @@ def main(argv=None):
     sys.stdout = _CheckedStdout(real_stdout)
     if args.handler in _STOPPABLE:
         _stop_on_sigterm()
+    finished = False
     try:
         if args.handler is cmd_gate:
             code = cmd_gate(args, sub.choices["gate"])
         else:
             code = args.handler(args)
         sys.stdout.flush()
+        finished = True
         return code
     except CvpError as e:
         print(f"cvp: error: {e}", file=sys.stderr)
@@ -1208,3 +1210,5 @@ def main(argv=None):
         return 70
     finally:
         sys.stdout = real_stdout
+        if not finished:  # a failed command leaves no empty output folder it made
+            cvpio.remove_made_folders()

@@ -501,10 +501,41 @@ def write_outputs(files, force):
         raise CvpError(f"{path}: cannot write ({e.strerror})") from None
 
 
+# The folders make_folder made in this process, outermost first: a command that fails removes
+# them again (remove_made_folders), so that it leaves no empty folder behind.
+_made_folders = []
+
+
 def make_folder(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise CvpError(f"{path}: cannot create folder ({e.strerror})") from None
+    """Make the folder `path` and its missing parents. Each folder this call creates itself
+    (not one that existed, or that another process made meanwhile) is remembered for
+    remove_made_folders."""
+    missing = []
+    at = os.path.abspath(path)
+    while not os.path.lexists(at):
+        missing.append(at)
+        parent = os.path.dirname(at)
+        if parent == at:
+            break
+        at = parent
+    for folder in reversed(missing):  # outermost first
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise CvpError(f"{path}: cannot create folder ({e.strerror})") from None
+        _made_folders.append(folder)
     if not os.path.isdir(path):
         raise CvpError(f"{path}: not a folder")
+
+
+def remove_made_folders():
+    """Remove the folders make_folder made, innermost first, where they are still empty: what
+    a failed command made for its outputs, and nothing else (a folder that holds a file, the
+    command's or anyone's, stays)."""
+    while _made_folders:
+        try:
+            os.rmdir(_made_folders.pop())
+        except OSError:
+            pass

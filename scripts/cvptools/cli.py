@@ -12,6 +12,7 @@ import sys
 
 from . import CvpError, __version__
 from . import io as cvpio
+from .text import visible
 
 EPILOG_PLOT = """examples:
   cvp plot results/ci-runner/ -o charts/
@@ -714,7 +715,7 @@ def cmd_db_import(args):
     added = sum(1 for _, _, new in done if new)
     for path, digest, new in done:
         if args.verbose or len(done) <= 20:
-            print(f"{'added  ' if new else 'present'} {digest[:12]}  {path}")
+            print(f"{'added  ' if new else 'present'} {digest[:12]}  {cvpio.printable(path)}")
     print(f"{added} run(s) added, {len(done) - added} already present, in "
           f"{time.perf_counter() - start:.1f} s; {db.display_location(database.location)} holds "
           f"{counts['runs']} runs of {counts['benchmarks']} benchmarks on "
@@ -749,7 +750,7 @@ def cmd_db_show(args):
         if args.json == "-":
             return 0
     p = cvpio.printable
-    print(f"run {run['digest']}\n  machine  {p(run['machine'])}\n  date     {run['date']}\n"
+    print(f"run {run['digest']}\n  machine  {p(run['machine'])}\n  date     {p(run['date'])}\n"
           f"  commit   {p(run['commit'] or '?')}\n  version  {p(run['version'] or '?')}\n"
           f"  imported {run['imported_at']} from {p(run['source'] or '?')}"
           + (f"\n  report   {p(run['report'])}" if run["report"] else ""))
@@ -1187,10 +1188,10 @@ def main(argv=None):
         finished = True
         return code
     except CvpError as e:
-        print(f"cvp: error: {e}", file=sys.stderr)
+        print(f"cvp: error: {visible(str(e))}", file=sys.stderr)
         return 2
     except StdoutError as e:
-        print(f"cvp: error: {e}", file=sys.stderr)
+        print(f"cvp: error: {visible(str(e))}", file=sys.stderr)
         _discard_stdout()
         return 2
     except ImportError as e:
@@ -1204,7 +1205,7 @@ def main(argv=None):
     except Exception as e:  # a bug, not bad input: say so in one line unless debugging
         if os.environ.get("CVP_DEBUG"):
             raise
-        text = " ".join(str(e).split())[:200]
+        text = visible(" ".join(str(e).split())[:200])
         print(f"cvp: internal error: {type(e).__name__}: {text} (set CVP_DEBUG=1 for a "
               f"traceback)", file=sys.stderr)
         return 70

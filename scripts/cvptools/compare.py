@@ -33,6 +33,7 @@ from . import stats
 from .io import SUMMARY
 from .results import (context_kinds, context_units, gbench_groups, kind_of_name, live_results,
                       result_name, result_work, singular, workload_of_name, workloads)
+from .text import visible
 
 SECONDARY_NOTE = ("geometric mean of per-benchmark ratios (secondary: it weighs every benchmark "
                   "alike; read the table first)")
@@ -667,18 +668,9 @@ def _speedup_text(sp):
     return f"x{sp['value']:.3g}"
 
 
-def _shown(text):
-    """Text for one line of a terminal: control, format and line-separator characters (a new
-    line, ESC, a bidirectional override) written as \\uXXXX, so that a name read from a file
-    cannot break the table or drive the terminal."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
-
-
 def format_table(result):
-    """The comparison as plain text; every line passes _shown."""
+    """The comparison as plain text; every line passes text.visible (one line each: no
+    control, escape or bidirectional character from a name reaches the terminal)."""
     cross = not result["machines"]["same"]
     rows = result["benchmarks"]
     floor_of = {(g["n_a"], g["n_b"]): g["min_p"] for g in result["resolution"]}
@@ -710,7 +702,7 @@ def format_table(result):
             lines.append([r["name"], format_seconds(a_med) + _unit_label(r),
                           format_seconds(b_med) + _unit_label(r), ratio, ci,
                           _p(r["p_slower"], floor), _p(r["p_faster"], floor), r["verdict"]])
-    lines = [[_shown(cell) for cell in row] for row in lines]
+    lines = [[visible(cell) for cell in row] for row in lines]
     last = len(header) - 1
     widths = [max(len(str(row[i])) for row in [header] + lines) for i in range(len(header))]
     out = [f"A: {result['a']}", f"B: {result['b']}"]
@@ -744,4 +736,4 @@ def format_table(result):
         if result[side]:
             out.append(f"{side.replace('_', ' ')}: {', '.join(result[side])}")
     out.append(f"method: {result['method']}")
-    return "\n".join(_shown(line) for line in out) + "\n"
+    return "\n".join(visible(line) for line in out) + "\n"

@@ -27,6 +27,17 @@ is `wall_s.ci_coverage`: 94% with 5 repetitions, 75% with 3); a throughput carri
 interval through work / time (monotone, so it maps exactly); a speedup its 95% bootstrap CI.
 Values that are not finite are refused, never written.
 
+Names and units leave cvp for readers that render them as Markdown without escaping them
+(github-action-benchmark's comments put a name between single backticks in a table row and the
+unit after it as plain text): every name passes text.export_name (control, escape and
+bidirectional characters, the backtick and the pipe written \\uXXXX), every unit
+text.export_label, and the free text of `extra` text.visible, piece by piece.
+
+Blocks that cvpbench set aside as disturbed are counted in `extra` with the reasons the summary
+records (`excluded_samples.reason`, and each block's own from `excluded_samples.reasons`): run
+delay from other work, time stolen by the hypervisor, a CPU clock that moved, a stop of the
+process, word for word.
+
 The raw benchmark.json is not a one-series-per-benchmark file (every repetition is a row under
 the same name, aggregates are rows of their own); see scripts/README.md, "Which file for which
 dashboard".
@@ -37,6 +48,7 @@ import re
 
 from . import CvpError
 from .results import live_results, result_name, result_work, singular, workloads
+from .text import export_label, export_name, visible
 
 FORMATS = ("gab-smaller", "gab-bigger", "bmf")
 
@@ -58,7 +70,7 @@ def _named_results(runs):
         table = workloads(run)
         for r in live_results(run):
             r = dict(r, _workload=table.get(r.get("workload")))
-            name = result_name(r)
+            name = export_name(result_name(r))
             if name in seen:
                 other = seen[name]
                 where = "twice in it" if other == run.path else f"also in {other}"
@@ -126,9 +138,10 @@ def _work_unit(r):
 
 
 def _per(r):
-    """What an io result's time is per: 'request', or one of the workload's own units."""
+    """What an io result's time is per: 'request', or one of the workload's own units (part of
+    an entry's name, so written as names are)."""
     unit = _work_unit(r)
-    return "request" if unit in (None, "requests", "request") else singular(unit)
+    return "request" if unit in (None, "requests", "request") else export_name(singular(unit))
 
 
 def _execution_noun(r):
@@ -143,7 +156,7 @@ def _execution_text(r):
     unit, per = result_work(r)
     if unit and per:
         amount = f"{int(per):,}" if per.is_integer() and per < 1e18 else f"{per:.6g}"
-        return f"one execution ({amount} {unit})"
+        return f"one execution ({amount} {visible(unit)})"
     return f"one {_execution_noun(r)}"
 
 
@@ -239,21 +252,42 @@ def _count(n, word):
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def excluded_text(r):
+    """'2 blocks set aside (disturbed blocks, set aside and measured again: other work kept
+    our threads waiting for a CPU): threads waited 3.52 ms for a CPU beyond their usual 1.01 ms
+    (8.2% of the block); ...': the blocks cvpbench kept out of the result, with the summary's
+    own reason and each block's, word for word (a reason repeated is counted, 'x2'); '' when
+    none was set aside."""
+    excluded = r.get("excluded_samples")
+    if not isinstance(excluded, dict) or not excluded.get("wall_s"):
+        return ""
+    reason = excluded.get("reason")
+    reason = visible(reason) if isinstance(reason, str) and reason.strip() else \
+        "no reason recorded"
+    counts = {}
+    for each in excluded.get("reasons") or []:
+        if isinstance(each, str) and each.strip():
+            counts[each] = counts.get(each, 0) + 1
+    each = "; ".join(visible(k) + (f" (x{n})" if n > 1 else "") for k, n in counts.items())
+    n = len(excluded["wall_s"])
+    return (f"{n} {'block' if n == 1 else 'blocks'} set aside ({reason})"
+            + (f": {each}" if each else ""))
+
+
 def _reps_text(r, samples):
     text = f"median of {_count(len(samples), 'repetition')}"
-    excluded = r.get("excluded_samples")
-    if isinstance(excluded, dict) and excluded.get("wall_s"):
-        text += f" ({len(excluded['wall_s'])} more excluded: process stopped)"
-    return text
+    excluded = excluded_text(r)
+    return f"{text}; {excluded}" if excluded else text
 
 
 def _setup(r):
-    return (f"mode {r['mode']}, backend {r['backend']}, {_count(r['threads'], 'thread')}, "
-            f"{r['in_flight']} in flight, {_count(r['cores'], 'core')}")
+    return (f"mode {visible(r['mode'])}, backend {visible(r['backend'])}, "
+            f"{_count(r['threads'], 'thread')}, {r['in_flight']} in flight, "
+            f"{_count(r['cores'], 'core')}")
 
 
 def _gab_entry(name, unit, q, extra):
-    entry = {"name": name, "unit": unit, "value": q.value}
+    entry = {"name": export_name(name), "unit": export_label(unit), "value": q.value}
     rng = _range(q)
     if rng is not None:
         entry["range"] = rng
@@ -275,7 +309,8 @@ def gab_smaller(runs):
                                   f"wall time of a run of {n_text} {per}s, divided by {n_text}; "
                                   f"{reps}; {_ci_text(q, 'us')}\n{_setup(r)}"))
             for p, v in _percentiles(run, name, r).items():
-                out.append({"name": f"{name} latency {p}", "unit": "us", "value": v,
+                out.append({"name": export_name(f"{name} latency {p}"), "unit": "us",
+                            "value": v,
                             "extra": f"{p} of the response times of every request of every "
                                      f"repetition (issue to response, queueing included)\n"
                                      f"{_setup(r)}"})
@@ -290,8 +325,8 @@ def gab_smaller(runs):
 def _baseline_text(r, by_name):
     """'baseline NAME (time per unit of work)' as far as the summary tells."""
     sp = r["speedup"]
-    text = f"baseline {sp['baseline']}"
-    base = by_name.get(sp["baseline"])
+    text = f"baseline {export_name(sp['baseline'])}"
+    base = by_name.get(export_name(sp["baseline"]))
     wall = sp.get("baseline_wall_s")
     if not isinstance(wall, (int, float)) or isinstance(wall, bool) or not math.isfinite(wall) \
             or wall <= 0:
@@ -312,7 +347,7 @@ def _bound_model_text(r):
     if not isinstance(model, str) or not model.strip():
         w = r.get("_workload")
         model = w.bound_model if w is not None else ""
-    return f" ({' '.join(model.split())})" if model else ""
+    return f" ({visible(' '.join(model.split()))})" if model else ""
 
 
 def gab_bigger(runs):
@@ -330,7 +365,7 @@ def gab_bigger(runs):
                                   f"{_setup(r)}"))
         tp, unit = _throughput(run, name, r, time)
         out.append(_gab_entry(f"{name} throughput", unit, tp,
-                              f"{_reps_text(r, samples)}; {_ci_text(tp, unit)}\n"
+                              f"{_reps_text(r, samples)}; {_ci_text(tp, export_label(unit))}\n"
                               f"{_setup(r)}"))
     return out
 

@@ -13,8 +13,15 @@ Method (one verdict per benchmark):
     io 10%; the kind is the one the files declare: a summary's `kind`, a raw file's
     `cvpbench_workload_kinds`, else the fallback guess from the name);
   * flagged benchmarks are re-measured once; only a regression seen again is confirmed;
-  * a canary whose coefficient of variation across rounds exceeds a limit means the machine is
-    too noisy to judge: the verdict is inconclusive. By default it is the first serial point of
+  * a canary is judged as the test judges every benchmark: on its paired log ratios
+    log(candidate_i / baseline_i), one per round (for a duet point, the two runs of the duet).
+    When their spread (sample standard deviation, about the coefficient of variation of the
+    ratio) exceeds a limit (10%), the two sides of a pair disagree by more than the gate can
+    judge: the verdict is inconclusive. A drift of the machine between rounds that both sides
+    of a pair see (the duet's point: a slower round is slower for both) moves its times, not
+    its ratios, so it does not make the gate inconclusive; noise that hits one side of a pair
+    and not the other does. (The canary's time across rounds, the coefficient of variation of
+    each side, is reported but not judged.) By default the canary is the first serial point of
     the first cpu-kind workload the baseline's first round lists (its summary's `workloads`,
     or its raw context's `cvpbench_workload_kinds`), or `matmul/*mode:serial*` for files that
     list none.
@@ -73,6 +80,8 @@ from . import stats
 from .compare import measured
 from .io import GBENCH_FILE, SUMMARY_FILE, display_path, load_run
 from .results import KIND_ORDER, first_workload_of_kind, kind_rank
+from .text import md_code
+from .text import visible as _visible
 
 PASS, REGRESSION, BAD_INPUT, INCONCLUSIVE = 0, 1, 2, 3
 DEFAULT_CANARY = "matmul/*mode:serial*"  # for files that list no workload of kind cpu
@@ -164,6 +173,26 @@ def check_power(rounds, benchmarks, opts, what="the gate"):
             f"benchmarks)")
 
 
+def judge_canary(baseline, candidate, limit):
+    """The canary judged as the test judges every benchmark: on its paired log ratios
+    log(candidate_i / baseline_i), one per round. `spread` is their sample standard deviation
+    (about the coefficient of variation of the ratio), `noisy` whether it exceeds `limit`. A
+    drift of the machine that both sides of a round's pair see (what duets are for) moves the
+    times, not the ratios, so it leaves the spread alone; noise between the two sides of a pair
+    raises it. `cv_baseline` and `cv_candidate`, each side's coefficient of variation across
+    rounds, say how much of that drift there was; they are not judged. With a time of zero (or
+    ratios beyond 1e100) the canary cannot be judged: spread None, not noisy."""
+    cv_a = stats.coefficient_of_variation(baseline)
+    cv_b = stats.coefficient_of_variation(candidate)
+    spread = None
+    if min(list(baseline) + list(candidate)) > 0:
+        d = stats.paired_log_ratios(baseline, candidate)
+        if np.all(np.abs(d) <= _LOG_LIMIT):
+            spread = float(np.std(d, ddof=1))
+    return {"spread": spread, "limit": limit, "cv_baseline": cv_a, "cv_candidate": cv_b,
+            "noisy": spread is not None and spread > limit}
+
+
 def _canary_name(names, pattern):
     for name in names:
         if fnmatch.fnmatchcase(name, pattern) or name == pattern:
@@ -237,13 +266,11 @@ def evaluate(baseline_rounds, candidate_rounds, opts, only=None):
             getattr(baseline_rounds[0], "canary", DEFAULT_CANARY)
         name = _canary_name(names, pattern)
         if name is not None:
-            cv_a = stats.coefficient_of_variation([r[name].median for r in baseline_rounds])
-            cv_b = stats.coefficient_of_variation([r[name].median for r in candidate_rounds])
+            row = next(r for r in rows if r["name"] == name)
             canary = {"name": name, "pattern": pattern,
                       "chosen": "--canary" if opts.canary is not None else "default",
-                      "cv_baseline": cv_a, "cv_candidate": cv_b,
-                      "limit": opts.canary_cv_max,
-                      "noisy": max(cv_a, cv_b) > opts.canary_cv_max}
+                      **judge_canary(row["baseline_s"], row["candidate_s"],
+                                     opts.canary_cv_max)}
         elif opts.canary_required:
             raise CvpError(f"canary {pattern!r} matches no benchmark present in every round")
     tested = [r for r in rows if r.get("resolves_threshold") is not None]
@@ -276,9 +303,13 @@ def decide(first, confirm=None, confirm_available=False):
         notes.append("No canary benchmark found: the noise check was skipped.")
     elif canary["noisy"]:
         return INCONCLUSIVE, "INCONCLUSIVE: the machine is too noisy", [
-            f"Canary {md_code(canary['name'])} varies by "
-            f"{100 * max(canary['cv_baseline'], canary['cv_candidate']):.1f}% "
-            f"across rounds (limit {100 * canary['limit']:.1f}%); rerun on a quieter machine."]
+            f"Canary {md_code(canary['name'])}: its candidate / baseline ratio varies by "
+            f"{100 * canary['spread']:.1f}% across the paired rounds (standard deviation of "
+            f"the log ratios; limit {100 * canary['limit']:.1f}%): the two sides of a round "
+            f"disagree by more than drift they share; rerun on a quieter machine."]
+    elif canary["spread"] is None:
+        notes.append(f"Canary {md_code(canary['name'])} has a time of zero: the noise check "
+                     f"was skipped.")
     weak = [r for r in first["benchmarks"] if r.get("resolves_threshold") is False]
     if not first["flagged"] and first.get("powerless"):
         return INCONCLUSIVE, "INCONCLUSIVE: too few rounds for this noise", notes + [
@@ -330,45 +361,6 @@ def _rounds_advice(rows):
             f"thresholds at this noise.")
 
 
-def _visible(text):
-    """One line: control, format and line-separator characters (a new line, ESC, a
-    bidirectional override) written as \\uXXXX."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
-
-
-def md_code(text, table=False):
-    """`text` as a Markdown code span that shows it literally and nothing else: the one way any
-    string from outside the gate (benchmark names, kinds, paths) reaches its Markdown.
-
-    Inside a code span CommonMark interprets nothing (no links, images, emphasis, HTML or
-    autolinks) except the backtick fence, so the fence is one backtick longer than the longest
-    run of backticks in the text (padded with a space where the text begins or ends with a
-    backtick, or with a space at both ends, which CommonMark would strip). Control characters
-    become \\uXXXX, so the span stays on its line. In a table cell (table=True) GFM splits the
-    row at every pipe not escaped by a backslash before any inline parsing, code spans
-    included: a pipe becomes \\| (after an even run of backslashes, so that the escape is the
-    pipe's own; GFM removes it again inside the span)."""
-    text = _visible(text)
-    if table and "|" in text:
-        out, run = [], 0
-        for c in text:
-            if c == "|":
-                out.append("\\" * (run % 2) + "\\|")
-                run = 0
-                continue
-            run = run + 1 if c == "\\" else 0
-            out.append(c)
-        text = "".join(out)
-    longest = max((len(r) for r in re.findall("`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    if not text or text[0] == "`" or text[-1] == "`" or (text[0] == " " and text[-1] == " "):
-        text = f" {text} "
-    return f"{fence}{text}{fence}"
-
-
 def _pct(ratio):
     return f"{100 * (ratio - 1):+.1f}%"
 
@@ -401,11 +393,15 @@ def markdown(first, confirm, code, headline, notes, opts, context=""):
     lines += [power + " 'could flag': the smallest slowdown each benchmark's own round-to-round "
               "spread lets the test flag at that step.", ""]
     canary = first["canary"]
-    if canary:
+    if canary and canary["spread"] is not None:
         state = "too noisy" if canary["noisy"] else "ok"
-        lines += [f"Canary {md_code(canary['name'])}: CV {100 * canary['cv_baseline']:.1f}% "
-                  f"(baseline), {100 * canary['cv_candidate']:.1f}% (candidate), limit "
-                  f"{100 * canary['limit']:.1f}%: {state}.", ""]
+        lines += [f"Canary {md_code(canary['name'])}: its candidate / baseline ratio varies by "
+                  f"{100 * canary['spread']:.1f}% across the paired rounds (limit "
+                  f"{100 * canary['limit']:.1f}%): {state}. Its time varies by "
+                  f"{100 * canary['cv_baseline']:.1f}% (baseline) and "
+                  f"{100 * canary['cv_candidate']:.1f}% (candidate) across rounds; drift that "
+                  f"both sides of a round see leaves the ratio, which the gate tests, alone.",
+                  ""]
     confirmed = set(confirm["flagged"]) if confirm else set()
     lines += ["| benchmark | kind | candidate / baseline | 95% CI | p (Holm) | could flag "
               "| verdict |", "| --- | --- | --- | --- | --- | --- | --- |"]

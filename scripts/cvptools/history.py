@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from . import CvpError
 from . import changepoint
-from . import io as cvpio
+from .text import md_code, visible
 
 METRICS = {
     # name: (point key, higher is better, what the value is)
@@ -152,26 +152,28 @@ def format_number(value):
 
 
 def _short(commit):
+    """The first 12 characters of a commit (a string from outside: shown through visible or
+    md_code like every other)."""
     return (commit or "?")[:12]
 
 
 def change_line(s, c):
     p = c.point
     kind = "regression" if c.regression else "improvement"
-    return (f"{'NEW ' if c.new else ''}{kind}: {cvpio.printable(s.benchmark['name'])} on "
-            f"{cvpio.printable(s.machine['label'])}: "
-            f"{s.metric} x{p.ratio:.3f} ({c.percent:+.1f}%, 95% CI x{p.ci[0]:.3f} to "
-            f"x{p.ci[1]:.3f}, p={p.p_value:.3g}) from run {c.first['digest'][:12]} (commit "
-            f"{_short(c.first['commit'])}, {c.first['date']}); last run before: commit "
-            f"{_short(c.last_before['commit'])}, {c.last_before['date']}")
+    return visible(
+        f"{'NEW ' if c.new else ''}{kind}: {s.benchmark['name']} on {s.machine['label']}: "
+        f"{s.metric} x{p.ratio:.3f} ({c.percent:+.1f}%, 95% CI x{p.ci[0]:.3f} to "
+        f"x{p.ci[1]:.3f}, p={p.p_value:.3g}) from run {c.first['digest'][:12]} (commit "
+        f"{_short(c.first['commit'])}, {c.first['date']}); last run before: commit "
+        f"{_short(c.last_before['commit'])}, {c.last_before['date']}")
 
 
 def series_text(s, last=30):
     unit = s.benchmark.get("work_unit") or "execution"
     what = {"time": f"seconds per {unit}", "throughput": "throughput",
             "speedup": "speedup"}[s.metric]
-    lines = [f"{cvpio.printable(s.benchmark['name'])} on {cvpio.printable(s.machine['label'])}: "
-             f"{len(s.points)} runs, {what}"]
+    lines = [visible(f"{s.benchmark['name']} on {s.machine['label']}: {len(s.points)} runs, "
+                     f"{what}")]
     starts = {c.point.index: c for c in s.changes}
     shown = range(max(0, len(s.points) - last), len(s.points))
     if len(s.points) > last:
@@ -190,8 +192,9 @@ def series_text(s, last=30):
             c = starts[i]
             mark = (f"<- {'NEW ' if c.new else ''}{'regression' if c.regression else 'improvement'}"
                     f" {c.percent:+.1f}%")
-        lines.append(f"  {p['date']:20}  {_short(p['commit']):12}  {p['digest'][:12]:12}  "
-                     f"{format_number(p[key]):>10}  {ci:>21}  {mark}".rstrip())
+        lines.append(visible(f"  {p['date']:20}  {_short(p['commit']):12}  "
+                             f"{p['digest'][:12]:12}  {format_number(p[key]):>10}  {ci:>21}  "
+                             f"{mark}".rstrip()))
     for c in s.changes:
         lines.append("  " + change_line(s, c))
     if not s.changes:
@@ -211,7 +214,9 @@ def regressions_text(all_series, opt):
 
 
 def markdown(all_series, opt, title="cvpbench change points"):
-    """A Markdown table of every change point, new ones first, for a pull-request comment."""
+    """A Markdown table of every change point, new ones first, for a pull-request comment.
+    Every string from outside (benchmark, machine, commit, date) is a code span made by
+    text.md_code: no link, image, HTML, table cell or line break can come from it."""
     rows = [(s, c) for s in all_series for c in s.changes]
     rows.sort(key=lambda sc: (not sc[1].new, not sc[1].regression, sc[1].first["date"]))
     new_reg = sum(1 for _, c in rows if c.new and c.regression)
@@ -224,9 +229,11 @@ def markdown(all_series, opt, title="cvpbench change points"):
         out.append("|---|---|---|---|---|---|---|")
         for s, c in rows:
             tag = ("NEW " if c.new else "") + ("regression" if c.regression else "improvement")
-            out.append(f"| {tag} | `{s.benchmark['name']}` | {s.machine['label']} | "
+            out.append(f"| {tag} | {md_code(s.benchmark['name'], True)} | "
+                       f"{md_code(s.machine['label'], True)} | "
                        f"{c.percent:+.1f}% | x{c.point.ci[0]:.3f} to x{c.point.ci[1]:.3f} | "
-                       f"`{_short(c.first['commit'])}` | {c.first['date']} |")
+                       f"{md_code(_short(c.first['commit']), True)} | "
+                       f"{md_code(c.first['date'], True)} |")
     return "\n".join(out) + "\n"
 
 

@@ -13,12 +13,12 @@ Every problem is raised as CvpError with a one-line message that starts with the
 import json
 import math
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import CvpError
+from .text import visible
 
 try:
     import jsonschema
@@ -334,13 +334,10 @@ def is_complexity_row(row):
     return row.get("aggregate_name") in COMPLEXITY_AGGREGATES or "big_o" in row or "rms" in row
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def printable(text):
-    """Text for a terminal: control characters (escape sequences, carriage returns) shown as
-    escapes, never sent as they are."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+    """Text for a terminal, on one line: text.visible (control, escape, bidirectional and
+    line-separator characters written \\uXXXX, never sent as they are)."""
+    return visible(text)
 
 
 def display_path(path):

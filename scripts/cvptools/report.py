@@ -1,7 +1,9 @@
 """One self-contained HTML page: machine context, verdicts, charts (embedded PNG), results.
 
 The page loads nothing from the network (a Content-Security-Policy forbids it), every string
-taken from an input file is HTML-escaped, so a hostile host name shows as text, and it fits a
+taken from an input file is HTML-escaped, so a hostile host name shows as text (and passes
+text.visible first: a control or bidirectional character is shown as \\uXXXX, so it cannot
+reorder what the page shows), and it fits a
 1,400 px window: the results tables wrap instead of scrolling sideways. Numbers are rounded to
 the digits that mean something (speedups and bounds as the verdict lines print them).
 
@@ -19,8 +21,10 @@ import os
 
 from . import CvpError, __version__
 from . import plots
+from .export import excluded_text
 from .results import (format_value, is_headline, kind_heading, kind_rank, live_results,
                       result_name)
+from .text import visible
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:20px;color:#1b1b1b;
@@ -41,7 +45,7 @@ _NB = "\u00a0"  # a no-break space: a number stays with its unit and its interva
 
 
 def _e(value):
-    return html.escape(str(value), quote=True)
+    return html.escape(visible(value, keep=_NB), quote=True)
 
 
 def _long(text):
@@ -114,7 +118,7 @@ def _warnings(run):
     precision = run.doc.get("precision") or {}
     missed = precision.get("missed") or []
     if missed:
-        names = ", ".join(f"{m['name']} (+-{100 * m['reached']:.1f}%: {m['why']})"
+        names = ", ".join(f"{m['name']} ({_reached_text(m.get('reached'))}: {m['why']})"
                           for m in missed[:8])
         more = f" and {len(missed) - 8} more" if len(missed) > 8 else ""
         out.append(f"{len(missed)} row(s) missed the precision target of "
@@ -249,6 +253,21 @@ def _values_text(r):
     return ", ".join(f"{k}{_NB}{sig(v)}" for k, v in values.items() if _finite(v))
 
 
+def _reached_text(reached):
+    """The precision a row reached: +-2.1%, or n/a where it had too few pairs for a 95% CI."""
+    return f"+-{100 * reached:.1f}%" if _finite(reached) else "+-n/a"
+
+
+def speedup_ci_text(sp):
+    """x1.61 [1.01, 1.90]; where the file says its pairs were too few for a 95% interval
+    (speedup.ci_known false), x32.6 n/a (2 pairs): a range of one or two ratios is no interval."""
+    if sp.get("ci_known") is False:
+        pairs = sp.get("pairs")
+        count = f"{pairs} pair{'' if pairs == 1 else 's'}" if isinstance(pairs, int) else "too few pairs"
+        return f"x{ratio(sp['value'])} n/a{_NB}({count})"
+    return f"x{ratio(sp['value'])} [{ratio(sp['ci95'][0])},{_NB}{ratio(sp['ci95'][1])}]"
+
+
 def _row(by_name, r, with_values=False):
     wall, sp = r["wall_s"], r["speedup"]
     base_text, base_name = _baseline_cell(by_name, r)
@@ -258,8 +277,8 @@ def _row(by_name, r, with_values=False):
         (r["mode"], "", None), (r["backend"], "", None),
         (r["threads"], "n", None), (r["cores"], "n", None), (r["in_flight"], "n", None),
         (time_ci(wall["median"], *wall["ci95"]), "n", None),
-        (f"x{ratio(sp['value'])} [{ratio(sp['ci95'][0])},{_NB}{ratio(sp['ci95'][1])}]"
-         + (f" +-{100 * r['precision']['reached']:.1f}%" if r.get("precision") else "")
+        (speedup_ci_text(sp) + (f" {_reached_text(r['precision'].get('reached'))}"
+                                if r.get("precision") else "")
          if sp["value"] > 0 else "n/a (no baseline)", "n", None),
         (ratio(r["bound"]), "n", None),
         (f"{r['efficiency']:.2f}" if _finite(r["efficiency"]) and sp["value"] > 0 else "n/a",
@@ -417,6 +436,17 @@ def diagnosis_items(run):
     return out
 
 
+def excluded_items(run):
+    """[(row name, text)] of the rows with blocks set aside as disturbed: how many, the
+    summary's reason and each block's own (export.excluded_text), as the run measured them."""
+    out = []
+    for r in live_results(run):
+        text = excluded_text(r)
+        if text:
+            out.append((result_name(r), text))
+    return out
+
+
 def timeline_image(run):
     """(PNG bytes, note) of the run's trace (cvp timeline's default points), or (None, why not)
     when the run folder has no readable trace.json; (None, "") for a run made without --trace."""
@@ -543,6 +573,15 @@ def build_report(runs, title="cvpbench report"):
                          "wholly below their bound, and the cause this run measured.</p><ul>"
                          + "".join(f"<li><code>{_e(name)}</code>: {_e(line)}</li>"
                                    for name, line in items) + "</ul>")
+        excluded = excluded_items(run)
+        if excluded:
+            blocks = sum(len(r["excluded_samples"]["wall_s"]) for r in live_results(run)
+                         if excluded_text(r))
+            parts.append(f"<h3>Blocks set aside</h3><details><summary>{blocks:,} disturbed "
+                         f"block(s) in {len(excluded):,} row(s) were kept out of the results and "
+                         f"measured again; why, as the run measured it</summary><ul>"
+                         + "".join(f"<li><code>{_e(name)}</code>: {_e(text)}</li>"
+                                   for name, text in excluded) + "</ul></details>")
         png, why = timeline_image(run)
         if png is not None:
             data = base64.b64encode(png).decode("ascii")

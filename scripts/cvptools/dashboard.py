@@ -14,10 +14,15 @@ only the charts need JavaScript. Every string from the database is HTML-escaped 
 name or a machine label is whatever a summary said), and a page links to nothing outside the
 site but a run's report, when one was given at import as an http(s) URL.
 
-The site is written into a new temporary folder next to the output and swapped into place at
-the end, so that an interrupted or failed build leaves the previous site (or nothing), never a
-half-written one. An existing output folder is replaced only when it holds the marker file of a
-dashboard written before and --force was given: a user's other folder is never deleted.
+The site is written into a new temporary folder next to the output, then put in place: a new
+output folder is that folder renamed. A dashboard's folder is also the place people publish
+from, so it may hold files of their own (a `.git/`, a `CNAME`, a README): the marker file
+`.cvp-dashboard` lists every file the dashboard wrote, and `--force` replaces those files and
+nothing else. The old files are moved aside, the new ones moved in (never over a file the
+dashboard did not write: that is refused before anything moves), and the marker replaced last;
+a failure or a stop signal on the way moves everything back. A failed build leaves the previous
+site as it was. A folder with files but no marker is not a dashboard's and is refused, with or
+without --force; an empty folder is written into.
 
 Change points are found on each whole series (history.analyse_series), one benchmark at a
 time, so that memory holds one benchmark's series and one run's results, whatever the size of
@@ -37,6 +42,7 @@ from urllib.parse import urlsplit
 
 from . import CvpError, __version__
 from . import history
+from . import io as cvpio
 
 MARKER = ".cvp-dashboard"
 PLOTLY_JS = "plotly.min.js"
@@ -55,6 +61,12 @@ class Options:
 
 # --- output folder -----------------------------------------------------------------------------
 
+_MANIFEST_HEAD = "files:"
+# What dashboards wrote before the marker listed its files: these names and nothing else.
+_LEGACY_TOP = ("index.html", "runs.html", PLOTLY_JS)
+_LEGACY_FOLDERS = ("bench", "runs")
+
+
 def _target(out, force):
     """The absolute output path, after the checks that keep a user's folder safe."""
     if not out:
@@ -68,12 +80,17 @@ def _target(out, force):
         if not os.path.isdir(path):
             raise CvpError(f"{out}: exists and is not a folder; nothing was changed")
         marker = os.path.join(path, MARKER)
-        if not os.path.isfile(marker) or os.path.islink(marker):
+        if os.path.lexists(marker):
+            if not os.path.isfile(marker) or os.path.islink(marker):
+                raise CvpError(f"{out}: its {MARKER} is not a regular file; nothing was changed")
+            if not force:
+                raise CvpError(f"{out}: holds a dashboard already (use --force to replace the "
+                               f"files it wrote; other files there are kept); nothing was "
+                               f"changed")
+        elif os.listdir(path):
             raise CvpError(f"{out}: exists and is not a dashboard written by cvp (it has no "
-                           f"{MARKER} file); give a new folder; nothing was changed")
-        if not force:
-            raise CvpError(f"{out}: holds a dashboard already (use --force to replace it); "
-                           f"nothing was changed")
+                           f"{MARKER} file that lists what a dashboard wrote there); give a new "
+                           f"or empty folder; nothing was changed")
     return os.path.abspath(path)
 
 
@@ -83,24 +100,171 @@ def _folder_mode():
     return 0o777 & ~mask
 
 
-def _swap(tmp, target, out):
-    """Put the new site at `target`; the old one (if any) is renamed aside, then removed."""
+def _marker_text(files):
+    return (f"cvpbench dashboard, written by cvp {__version__}.\n"
+            f"cvp dashboard --force replaces the files listed here, and nothing else in this "
+            f"folder.\n{_MANIFEST_HEAD}\n" + "".join(f"{f}\n" for f in files))
+
+
+def _safe_file(root, rel):
+    """True when `rel` names a regular file (not a link) inside `root`, reached through real
+    folders only: a manifest line that names anything else is not acted on."""
+    if not rel or rel.startswith("/") or "\\" in rel or "\0" in rel:
+        return False
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts) or rel == MARKER:
+        return False
+    at = root
+    for p in parts[:-1]:
+        at = os.path.join(at, p)
+        if os.path.islink(at) or not os.path.isdir(at):
+            return False
+    full = os.path.join(at, parts[-1])
+    return os.path.isfile(full) and not os.path.islink(full)
+
+
+def _previous_files(target):
+    """The files of `target` that a dashboard wrote, from its marker (sorted); for a marker of
+    a cvp that did not list them, the files such a dashboard writes (its three pages and the
+    .html files of bench/ and runs/)."""
+    with open(os.path.join(target, MARKER), "r", encoding="utf-8", errors="replace") as f:
+        lines = f.read().splitlines()
+    if _MANIFEST_HEAD in lines:
+        listed = lines[lines.index(_MANIFEST_HEAD) + 1:]
+    else:
+        listed = list(_LEGACY_TOP)
+        for folder in _LEGACY_FOLDERS:
+            at = os.path.join(target, folder)
+            if os.path.isdir(at) and not os.path.islink(at):
+                listed += [f"{folder}/{n}" for n in os.listdir(at) if n.endswith(".html")]
+    return sorted({rel for rel in listed if _safe_file(target, rel)})
+
+
+def _site_files(tmp):
+    """The files of the new site in `tmp`, relative, sorted (the marker left out)."""
+    out = []
+    for folder, _, names in os.walk(tmp):
+        rel = os.path.relpath(folder, tmp)
+        out += [n if rel == "." else f"{rel.replace(os.sep, '/')}/{n}" for n in names]
+    return sorted(f for f in out if f != MARKER)
+
+
+def _write_marker(target, text):
+    """Replace the marker at once (a temporary file renamed over it)."""
+    fd, tmp = tempfile.mkstemp(prefix=".cvp-dashboard-marker-", dir=target)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, os.path.join(target, MARKER))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _file_mode():
+    return 0o666 & _folder_mode()
+
+
+def _install(tmp, target, out):
+    """Put the new site (in `tmp`) at `target`: a new folder is `tmp` renamed; in an existing
+    one the files the previous dashboard wrote are replaced and every other file stays."""
     if not os.path.lexists(target):
         os.rename(tmp, target)
         return
     # Checked again: the folder may have changed while the site was being built.
-    if (os.path.islink(target) or not os.path.isdir(target)
-            or not os.path.isfile(os.path.join(target, MARKER))):
+    if os.path.islink(target) or not os.path.isdir(target):
         raise CvpError(f"{out}: changed while the dashboard was being built and is no longer a "
-                       f"dashboard folder; nothing was changed")
-    old = tmp + "-old"
-    os.rename(target, old)
+                       f"folder; nothing was changed")
+    marker = os.path.join(target, MARKER)
+    had_marker = os.path.lexists(marker)
+    if had_marker:
+        if os.path.islink(marker) or not os.path.isfile(marker):
+            raise CvpError(f"{out}: its {MARKER} changed while the dashboard was being built; "
+                           f"nothing was changed")
+        with open(marker, "rb") as f:
+            old_marker = f.read()
+        old = _previous_files(target)
+    elif os.listdir(target):
+        raise CvpError(f"{out}: files appeared in it while the dashboard was being built; "
+                       f"nothing was changed")
+    else:
+        old = []
+    new = _site_files(tmp)
+    ours = set(old)
+    for rel in new:
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            at = os.path.join(target, *parts[:i])
+            last = i == len(parts)
+            if not os.path.lexists(at):
+                break
+            if last and rel not in ours or not last and (os.path.islink(at)
+                                                         or not os.path.isdir(at)):
+                raise CvpError(f"{out}: {'/'.join(parts[:i])} is in the way of the dashboard's "
+                               f"{rel}, and no dashboard wrote it; move it away; nothing was "
+                               f"changed")
+    trash = tempfile.mkdtemp(prefix=".cvp-dashboard-old-", dir=os.path.dirname(target))
+    moved_old, moved_new, made = [], [], []
     try:
-        os.rename(tmp, target)
+        # Until the end the marker lists the old files and the new: whatever a stop by SIGKILL
+        # leaves, the next --force knows as the dashboard's own.
+        _write_marker(target, _marker_text(sorted(set(old) | set(new))))
+        for rel in old:
+            aside = os.path.join(trash, rel)
+            os.makedirs(os.path.dirname(aside), exist_ok=True)
+            os.rename(os.path.join(target, rel), aside)
+            moved_old.append(rel)
+        for rel in new:
+            parts = rel.split("/")
+            for i in range(1, len(parts)):
+                at = os.path.join(target, *parts[:i])
+                if not os.path.lexists(at):
+                    os.mkdir(at)
+                    made.append(at)
+            at = os.path.join(target, rel)
+            if os.path.lexists(at):
+                raise CvpError(f"{out}: {rel} appeared in it while the dashboard was being "
+                               f"written; the previous dashboard was put back")
+            os.rename(os.path.join(tmp, rel), at)
+            moved_new.append(rel)
+        os.replace(os.path.join(tmp, MARKER), marker)
     except BaseException:
-        os.rename(old, target)
+        for rel in reversed(moved_new):
+            try:
+                os.rename(os.path.join(target, rel), os.path.join(tmp, rel))
+            except OSError:
+                pass
+        for at in reversed(made):
+            try:
+                os.rmdir(at)
+            except OSError:
+                pass
+        for rel in reversed(moved_old):
+            try:
+                os.rename(os.path.join(trash, rel), os.path.join(target, rel))
+            except OSError:
+                pass
+        try:
+            if had_marker:
+                _write_marker(target, old_marker.decode("utf-8", "replace"))
+            elif os.path.lexists(marker):
+                os.unlink(marker)
+        except OSError:
+            pass
+        shutil.rmtree(trash, ignore_errors=True)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    # Folders that only the old files needed, now empty, go too; the old files with the trash.
+    needed = {os.path.dirname(rel) for rel in new}
+    for folder in sorted({os.path.dirname(rel) for rel in old} - needed, key=len, reverse=True):
+        if folder:
+            try:
+                os.rmdir(os.path.join(target, folder))
+            except OSError:
+                pass
+    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build(db, out, force=False, options=None):
@@ -112,8 +276,8 @@ def build(db, out, force=False, options=None):
         raise CvpError(f"--max-points {opt.max_points}: must be at least 1")
     target = _target(out, force)
     parent = os.path.dirname(target)
+    cvpio.make_folder(parent)   # made for this site: removed again if the build fails
     try:
-        os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".cvp-dashboard-", dir=parent)
     except OSError as e:
         raise CvpError(f"{out}: cannot create a folder next to it ({e.strerror or e}); nothing was "
@@ -122,7 +286,7 @@ def build(db, out, force=False, options=None):
         os.chmod(tmp, _folder_mode())
         site = _Site(db, tmp, opt)
         site.write()
-        _swap(tmp, target, out)
+        _install(tmp, target, out)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise CvpError(f"{out}: cannot write the dashboard ({e.strerror or e}); the previous one, "
@@ -449,6 +613,7 @@ class _Site:
         self.change_count = 0
         self.benchmark_count = 0
         self.run_count = 0
+        self.files = []
 
     def _write(self, rel, text, binary=False):
         path = os.path.join(self.root, rel)
@@ -456,6 +621,7 @@ class _Site:
         # "x": a fresh folder of our own, but never write through anything found there.
         with open(path, "xb") as f:
             f.write(data)
+        self.files.append(rel)
         self.bytes += len(data)
         if rel.endswith(".html"):
             self.pages += 1
@@ -495,8 +661,7 @@ class _Site:
                         self._run_page(run, results, changes_by_run.get(run["digest"], [])))
         self._write("runs.html", self._runs_page(runs))
         self._write("index.html", self._index(summaries, runs))
-        self._write(MARKER, f"cvpbench dashboard, written by cvp {__version__}; "
-                            f"cvp dashboard --force replaces this folder\n")
+        self._write(MARKER, _marker_text(sorted(self.files)))
 
     def _series(self, b):
         return [history.analyse_series(s, self.hopt) for s in

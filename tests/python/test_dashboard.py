@@ -331,13 +331,16 @@ def test_rebuild_needs_force(built, tmp_path):
     database, site, numbers = built
     out = tmp_path / "site"
     assert run_cvp("dashboard", database, "-o", out).returncode == 0
-    (out / "stale.html").write_text("from an older build")
+    # A page an older build wrote (for a benchmark since gone), listed in its marker.
+    (out / "bench" / "stale.html").write_text("from an older build")
+    with open(out / ".cvp-dashboard", "a") as f:
+        f.write("bench/stale.html\n")
     proc = run_cvp("dashboard", database, "-o", out)
     assert_clean_error(proc, "--force")
-    assert (out / "stale.html").exists()
+    assert (out / "bench" / "stale.html").exists()
     proc = run_cvp("dashboard", database, "-o", out, "--force", "--metric", "speedup")
     assert proc.returncode == 0, proc.stderr
-    assert not (out / "stale.html").exists()  # replaced whole, not merged
+    assert not (out / "bench" / "stale.html").exists()  # what a dashboard wrote is replaced
     assert "speedup over serial" in bench_page(out, STEPPED).read_text()
     assert (out / ".cvp-dashboard").is_file()
     assert _no_temporaries(tmp_path)

@@ -838,7 +838,7 @@ def cmd_dashboard(args):
         out = os.path.realpath(args.out) if args.out.strip() else ""
         if out and (inside + os.sep).startswith(out + os.sep):
             raise CvpError(f"{args.database}: lies inside the output folder {args.out}, which "
-                           f"the dashboard replaces; give another folder")
+                           f"is published as the site; keep the database out of it")
     with _open_db(argparse.Namespace(db=args.database)) as database:
         written = dashboard.build(database, args.out, force=args.force,
                                   options=dashboard.Options(metric=args.metric,
@@ -1079,14 +1079,17 @@ def build_parser():
                                    "with change points, the machine matrix, a page per run.")
     p.add_argument("database", metavar="DB", help="SQLite file or postgresql:// URL")
     p.add_argument("-o", "--out", required=True, metavar="FOLDER",
-                   help="folder to write (created; an existing one must be a dashboard "
-                        "written before, and --force replaces it)")
+                   help="folder to write (created if needed; an existing one must be empty "
+                        "or hold a dashboard written before, whose files --force replaces, "
+                        "keeping every other file there)")
     p.add_argument("--metric", choices=("time", "throughput", "speedup"), default="time",
                    help="the trend charts' metric (default: time per unit of work)")
     p.add_argument("--max-points", type=_at_least(10), default=2000, metavar="N",
                    help="draw at most the last N runs of a series (default 2000); change "
                         "points are found on the whole series")
-    p.add_argument("--force", action="store_true", help="replace an existing dashboard folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace the files an earlier dashboard wrote in FOLDER (listed in its "
+                        ".cvp-dashboard); other files there (.git/, CNAME) are kept")
     p.set_defaults(handler=cmd_dashboard)
     return parser, sub
 

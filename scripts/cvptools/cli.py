@@ -965,8 +965,9 @@ def build_parser():
                         "pool (default 1); the binaries get --seed ROUND")
     p.add_argument("--timeout-s", type=_finite_positive, default=None,
                    help="limit for one binary run, in seconds (default: 1800 s until a run "
-                        "has finished, then 10 x the longest run so far, at least 60 s; "
-                        "--list: 60 s); a run past it is stopped with its whole process group")
+                        "has finished, then 10 x the longest run so far, at least 60 s, for a "
+                        "duet run as soon as its partner has finished; --list: 60 s); a run "
+                        "past it is stopped with its whole process group")
     p.add_argument("--work-dir", metavar="FOLDER", help="keep the binaries' outputs in a new "
                    "folder cvp-gate-XXXXXXXX made inside FOLDER, one empty folder per run "
                    "(default: a temporary folder, removed afterwards)")

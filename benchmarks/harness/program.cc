@@ -18,6 +18,7 @@
 #include <fstream>
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <string>
 #include <thread>
 #include <memory>
@@ -67,6 +68,8 @@ void refuse_openmp_binding() {
 
 int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   using namespace cvp;
+  // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
+  const auto program_started = std::chrono::steady_clock::now();
   refuse_openmp_binding();
   const exec::Topology machine_topology = exec::detect_topology();
   const bench::ParsedCommandLine parsed =
@@ -199,6 +202,11 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   sampling.min_rounds = options.repetitions;
   sampling.precision = options.precision;
   sampling.budget_s = options.budget_s;
+  sampling.started = program_started;
+  if (limits) {
+    sampling.flops_per_s = limits->flops_one_core;
+    sampling.bytes_per_s = limits->bandwidth_one_core;
+  }
   sampling.block_s = options.min_time_s;
   sampling.seed = static_cast<std::uint64_t>(options.seed);
   sampling.max_rounds = std::max(options.precision > 0 ? 1000 : 0, 3 * options.repetitions + 10);
@@ -237,8 +245,16 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
       disturbed_samples += s.stopped ? 0 : 1;
     }
     if (m.samples.empty() && !m.excluded.empty() && m.error.empty()) {
-      m.error = "every repetition was timed across a stop of the process (SIGSTOP or SIGTSTP); "
-                "run it again";
+      // Each cause as it was measured, with its count: a stop, steal, a clock, other work.
+      std::map<std::string, int> set_aside;
+      for (const auto& s : m.excluded) ++set_aside[bench::disturbance_kind(s)];
+      std::string causes;
+      for (const auto& [kind, count] : set_aside) {
+        causes += (causes.empty() ? "" : "; ") + kind + " (" + std::to_string(count) + ")";
+      }
+      m.error = "no undisturbed block: all " + std::to_string(m.excluded.size()) +
+                " block(s) it ran were set aside (" + causes +
+                "); run it again on a quieter machine, or with a larger --budget";
     }
   }
   auto rows = bench::summarise(session.measurements());
@@ -249,6 +265,11 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     context.run_delay_visible = signals.run_delay_known;
     context.steal_visible = signals.steal_known;
     context.frequency_visible = !signals.khz.empty();
+    context.load_visible = signals.busy_known;
+    for (std::size_t i = 0; i < noise.busy.size() && i < 3; ++i) {
+      context.busiest += (i == 0 ? "" : ", ") + bench::printable(noise.busy[i].name) + " " +
+                         cvp::fixed(noise.busy[i].cpu_percent, 0) + "% of a CPU";
+    }
     context.counters_unavailable = bench::hardware_counters_unavailable();
     if (limits) {
       context.limits_known = true;
@@ -271,6 +292,8 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   summary["config"]["disturbance_signals"] = {
       {"run_delay", signals.run_delay_known},
       {"steal", signals.steal_known},
+      {"other_processes", signals.busy_known},
+      {"cpu_pressure", signals.pressure_known},
       {"cpu_frequency", !signals.khz.empty()},
       {"process_stop", true}};
   bench::NoiseReport noise_seen = noise;
@@ -280,6 +303,10 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
         "the process was stopped and resumed during " + std::to_string(stopped_samples) +
         " timed block(s); they are excluded from the medians and were measured again "
         "(excluded_samples)");
+  }
+  if (const std::string busy = session.busy_report(); !busy.empty()) {
+    noise_seen.noisy = true;
+    noise_seen.reasons.push_back(busy);
   }
   if (disturbed_samples > 0) {
     // Set aside and measured again: the medians are clean, so the run is not called noisy for it.

@@ -370,13 +370,13 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
     std::ostringstream line;
     line << group_title(*gp) << " K=" << k << ":";
     if (conc) {
-      line << " concurrency " << speedup_text(conc->speedup) << " on 1 core (bound "
+      line << " concurrency " << speedup_ci_text(*conc) << " on 1 core (bound "
            << speedup_text(conc->bound) << ");";
     }
     if (cores == 1) {
       line << " parallelism: only 1 core is allowed, so parallel equals serial";
     } else if (par) {
-      line << " parallelism " << speedup_text(par->speedup) << " on " << cores_text << " (bound "
+      line << " parallelism " << speedup_ci_text(*par) << " on " << cores_text << " (bound "
            << speedup_text(par->bound) << ")";
     }
     line << " [" << exec::to_string(backend) << " backend]";

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -192,9 +193,14 @@ bool measure_block(Live& live, int round) {
     // The point's usual wait for a CPU: the median over its blocks so far, this one included.
     m.run_delays.push_back(run_delay_during(before, after));
     const BlockDisturbance judged = judge_block(before, after, usage.wall_s,
-                                                stats::median(m.run_delays), ::sysconf(_SC_CLK_TCK));
+                                                stats::median(m.run_delays), ::sysconf(_SC_CLK_TCK),
+                                                usage.cpu_s);
     s.run_delay_s = judged.run_delay_s;
     s.steal_s = judged.steal_s;
+    s.others_cpu_s = judged.others_cpu_s;
+    s.block_wall_s = usage.wall_s;
+    s.pressure_share = judged.pressure_share;
+    s.procs_running = judged.procs_running;
     s.disturbed = judged.why;
     if (s.stopped) {
       s.disturbed = "the process was stopped and resumed (SIGSTOP or SIGTSTP, then SIGCONT)" +
@@ -290,15 +296,31 @@ void Session::progress(const std::string& what, bool force) {
   const double spent = t - started_;
   const std::size_t total = measurements_.size();
   // What is left: the budget when a precision target drives the sampling, else the pace so far.
-  double eta = 0;
-  if (sampling_.precision > 0) {
-    eta = std::max(0.0, budget_left_);
-  } else if (points_done_ > 0) {
-    eta = spent / static_cast<double>(points_done_) * static_cast<double>(total - points_done_);
+  // Either way the budget bounds it, so the figure moves with the clock.
+  double eta = std::max(0.0, seconds_left());
+  if (sampling_.precision <= 0 && points_done_ > 0) {
+    eta = std::min(eta, spent / static_cast<double>(points_done_) *
+                            static_cast<double>(total - points_done_));
   }
   std::fprintf(stderr, "%s[%zu/%zu] %-70s about %.0f s left%s", tty_ ? "\r\033[K" : "",
                std::min(points_done_, total), total, what.c_str(), eta, tty_ ? "" : "\n");
   std::fflush(stderr);
+}
+
+double Session::minimum_cost(const Group& group) const {
+  double seconds = 0;
+  for (const Measurement* m : group.members) {
+    double execution = 0;
+    if (sampling_.flops_per_s > 0) execution = std::max(execution, m->point.flop / sampling_.flops_per_s);
+    if (sampling_.bytes_per_s > 0) execution = std::max(execution, m->point.bytes / sampling_.bytes_per_s);
+    // A warm-up and a timed execution, then the blocks (each at least one execution).
+    seconds += 2 * execution + std::max(1, sampling_.min_rounds) * std::max(sampling_.block_s, execution);
+  }
+  return seconds;
+}
+
+double Session::seconds_left() const {
+  return sampling_.budget_s - std::chrono::duration<double>(Clock::now() - sampling_.started).count();
 }
 
 bool Session::needs_more(const Measurement& m, bool to_target) const {
@@ -332,6 +354,7 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
     live[i].m = group.members[i];
     live[i].is_baseline = group.members[i]->baseline == nullptr || group.members[i]->baseline == group.members[i];
   }
+  const auto group_start = Clock::now();
   for (auto& l : live) {
     l.active = wanted(l);
     if (!l.active) continue;
@@ -339,7 +362,12 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
     l.active = prepare(l, sampling_.block_s);
     if (!l.active) l.run.reset();
   }
-  double spent = 0;
+  // Preparing counts against the group's share; a round starts only when one more like the
+  // last would still end within it (the minimum's first round always runs, so that every point
+  // is measured at least once).
+  double spent = seconds_since(group_start);
+  double last_round = 0;
+  int rounds_here = 0;
   while (group.next_round < sampling_.max_rounds && !interrupted()) {
     std::vector<Live*> order;
     for (auto& l : live) {
@@ -351,7 +379,7 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
       if (l.active) order.push_back(&l);
     }
     if (order.empty()) break;
-    if (to_target && spent >= allowance) break;
+    if ((to_target || rounds_here > 0) && spent + last_round > allowance) break;
     std::shuffle(order.begin(), order.end(), rng_);
     const auto round_start = Clock::now();
     for (Live* l : order) {
@@ -361,7 +389,9 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
         l->run.reset();
       }
     }
-    spent += seconds_since(round_start);
+    last_round = seconds_since(round_start);
+    spent += last_round;
+    ++rounds_here;
     ++group.next_round;
     int short_points = 0;
     for (const auto& l : live) short_points += l.active && !l.is_baseline && needs_more(*l.m, true);
@@ -378,7 +408,6 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
 
 void Session::run() {
   started_ = now_s();
-  budget_left_ = sampling_.budget_s;
   rng_.seed(sampling_.seed);
   // Groups: each baseline with the points measured against it, in plan order, baseline first.
   std::vector<Group> groups;
@@ -397,18 +426,31 @@ void Session::run() {
       return m->baseline == nullptr || m->baseline == m;
     });
   }
-  // First every point's minimum of blocks, group after group.
-  for (auto& g : groups) {
-    if (interrupted()) break;
-    budget_left_ -= sample_group(g, false, 0);
-    points_done_ += g.members.size();
+  // First every point's minimum of blocks, group after group, each group within its points'
+  // share of what is left of the budget (what a group leaves unspent passes on).
+  std::vector<double> minimum_share(groups.size(), 0);
+  {
+    std::vector<double> cost(groups.size());
+    double cost_left = 0;
+    for (std::size_t i = 0; i < groups.size(); ++i) cost_left += cost[i] = minimum_cost(groups[i]);
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      if (interrupted()) break;
+      minimum_share[i] = std::max(0.0, seconds_left()) * cost[i] / std::max(cost_left, 1e-9);
+      cost_left -= cost[i];
+      sample_group(groups[i], false, minimum_share[i]);
+      points_done_ += groups[i].members.size();
+    }
+  }
+  if (const std::string busy = busy_report(); !busy.empty() && !interrupted()) {
+    std::fprintf(stderr, "%snote: %s\n", tty_ ? "\r\033[K" : "", busy.c_str());
+    std::fflush(stderr);
   }
   // What is left of the budget goes where it buys the most rows at the target: each group's
   // cost is estimated from its points' spread so far (a median's CI narrows as 1/sqrt(pairs):
   // a point at half-width h after n pairs needs about n (h / target)^2) and the time of one of
   // its rounds; the cheapest groups per short point go first, each with its estimate and half
   // as much again (at most its points' share of what is left), and what a group leaves unspent
-  // passes on.
+  // passes on. Groups still short of their minimum are left out: the budget could not buy it.
   struct Need {
     std::size_t group;
     std::size_t short_points = 0;
@@ -420,8 +462,10 @@ void Session::run() {
       Need need{i};
       int rounds = 0;
       double round_s = 0;
+      bool below_minimum = false;
       for (const Measurement* m : groups[i].members) {
         if (!m->error.empty() || !m->verified) continue;
+        below_minimum = below_minimum || needs_more(*m, false);
         const double block_s = m->samples.empty() ? 0 : stats::median(m->wall_s()) *
                                                             static_cast<double>(m->executions_per_block);
         const bool baseline = m->baseline == nullptr || m->baseline == m;
@@ -439,7 +483,7 @@ void Session::run() {
         rounds = std::max(rounds, static_cast<int>(std::ceil(std::max(n * ratio * ratio, n + 1) - n)));
       }
       need.cost_s = round_s * rounds;
-      if (need.short_points > 0) needs.push_back(need);
+      if (need.short_points > 0 && !below_minimum) needs.push_back(need);
     }
     std::stable_sort(needs.begin(), needs.end(), [](const Need& a, const Need& b) {
       return a.cost_s / static_cast<double>(a.short_points) <
@@ -450,15 +494,16 @@ void Session::run() {
   std::size_t short_left = 0;
   for (const Need& need : needs) short_left += need.short_points;
   for (const Need& need : needs) {
-    if (interrupted() || budget_left_ <= 0) break;
+    const double left = seconds_left();
+    if (interrupted() || left <= 0) break;
     // No group takes more than its points' share of what is left: an estimate that was too
     // low (a spread that grows as it is sampled) cannot starve the groups after it.
-    const double fair = budget_left_ * static_cast<double>(need.short_points) /
+    const double fair = left * static_cast<double>(need.short_points) /
                         static_cast<double>(std::max<std::size_t>(short_left, 1));
     short_left -= need.short_points;
     const double share = std::min(fair, 1.5 * need.cost_s);
     allowance[need.group] = share;
-    budget_left_ -= sample_group(groups[need.group], true, share);
+    sample_group(groups[need.group], true, share);
   }
 
   for (std::size_t i = 0; i < groups.size(); ++i) {
@@ -467,15 +512,15 @@ void Session::run() {
         m->interrupted_runs = std::max(m->interrupted_runs, 1);
       }
       if (!m->error.empty() || !m->verified) continue;
+      m->short_of_minimum = needs_more(*m, false);
       m->target_met = !needs_more(*m, true);
       const bool baseline = m->baseline == nullptr || m->baseline == m;
       if (baseline && groups[i].members.size() > 1) m->target_met = true;  // no speedup to sample
       if (m->target_met) continue;
       if (interrupted()) {
         m->target_missed = "the run was interrupted";
-      } else if (static_cast<int>(m->samples.size()) < sampling_.min_rounds) {
-        m->target_missed = "too few undisturbed blocks in " + std::to_string(sampling_.max_rounds) +
-                           " rounds";
+      } else if (m->short_of_minimum) {
+        m->target_missed = shortfall(*m, minimum_share[i], groups[i].next_round);
       } else if (groups[i].next_round >= sampling_.max_rounds) {
         m->target_missed = "the rounds ran out (" + std::to_string(sampling_.max_rounds) + ")";
       } else {
@@ -492,6 +537,96 @@ void Session::run() {
                std::min(points_done_, measurements_.size()), measurements_.size(),
                interrupted() ? "stopped (interrupted)" : "done", total);
   std::fflush(stderr);
+}
+
+std::string Session::shortfall(const Measurement& m, double share_s, int rounds) const {
+  const bool baseline = m.baseline == nullptr || m.baseline == &m;
+  const bool pairs = !baseline && m.baseline->error.empty() && m.baseline->verified;
+  const std::size_t have = pairs ? paired_speedups(m).size() : m.samples.size();
+  std::string why = std::to_string(have) + " of " + std::to_string(sampling_.min_rounds) +
+                    (pairs ? " pairs" : " undisturbed blocks");
+  if (rounds >= sampling_.max_rounds) {
+    why += " in " + std::to_string(sampling_.max_rounds) + " rounds";
+  } else {
+    why += " in its share of the budget (" + fixed(share_s, 1) + " s of --budget " +
+           fixed(sampling_.budget_s, 0) + " s)";
+  }
+  // What set its blocks (and its baseline's: a pair needs both) aside, by kind.
+  std::map<std::string, int> kinds;
+  std::size_t blocks = m.samples.size() + m.excluded.size();
+  for (const Measurement* side : {&m, pairs ? m.baseline : nullptr}) {
+    if (side == nullptr) continue;
+    if (side != &m) blocks += side->samples.size() + side->excluded.size();
+    for (const Sample& s : side->excluded) ++kinds[disturbance_kind(s)];
+  }
+  if (kinds.empty()) return why + ": every block it ran counted; its blocks took longer than its share";
+  int disturbed = 0;
+  for (const auto& [kind, count] : kinds) disturbed += count;
+  why += ": " + std::to_string(disturbed) + " of " + std::to_string(blocks) +
+         (pairs ? " blocks (its own and its baseline's)" : " blocks") + " were disturbed (";
+  bool first = true;
+  for (const auto& [kind, count] : kinds) {
+    why += (first ? "" : "; ") + kind + ": " + std::to_string(count);
+    first = false;
+  }
+  return why + ")";
+}
+
+std::string Session::busy_report() const {
+  std::size_t blocks = 0, disturbed = 0, short_points = 0;
+  double others = 0, capacity = 0;
+  for (const Measurement& m : measurements_) {
+    blocks += m.samples.size() + m.excluded.size();
+    disturbed += m.excluded.size();
+    if (m.error.empty() && m.verified && needs_more(m, false)) ++short_points;
+    for (const auto* set : {&m.samples, &m.excluded}) {
+      for (const Sample& s : *set) {
+        if (s.others_cpu_s < 0 || s.block_wall_s <= 0) continue;
+        others += s.others_cpu_s;
+        capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
+      }
+    }
+  }
+  if (blocks == 0 || (short_points == 0 && 4 * disturbed < blocks)) return "";
+  std::string load;
+  {
+    std::ifstream in("/proc/loadavg");
+    double one = -1;
+    if (in >> one && one >= 0) {
+      load += "load average " + fixed(one, 1) + " on " +
+              std::to_string(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN))) + " CPUs";
+    }
+    std::ifstream pressure("/proc/pressure/cpu");
+    std::string word;
+    while (pressure >> word) {
+      if (word.compare(0, 6, "avg10=") == 0) {
+        load += std::string(load.empty() ? "" : ", ") + "CPU pressure " + word.substr(6) + "%";
+        break;
+      }
+    }
+    if (capacity > 0) {
+      load += std::string(load.empty() ? "" : ", ") + "other processes took " +
+              fixed(100 * others / capacity, 0) + "% of the CPUs we measured on";
+    }
+  }
+  std::string text = "the machine is busy" + (load.empty() ? std::string() : " (" + load + ")") + ": " +
+                     std::to_string(disturbed) + " of " + std::to_string(blocks) +
+                     " blocks were disturbed";
+  if (short_points > 0) {
+    text += " and " + std::to_string(short_points) + " point(s) are short of their " +
+            std::to_string(sampling_.min_rounds) + " pairs";
+  }
+  text += ". The run keeps to its budget (--budget " + fixed(sampling_.budget_s, 0) +
+          " s) and reports what each point reached; a quieter machine, a larger --budget or "
+          "fewer points (--filter) would help.";
+  return text;
+}
+
+const char* disturbance_kind(const Sample& s) {
+  if (s.stopped) return "the process was stopped and resumed";
+  if (s.steal_s > 0) return "the hypervisor stole CPU time";
+  if (s.disturbed.find("clock") != std::string::npos) return "a CPU's clock moved";
+  return "other work kept our threads waiting for a CPU";
 }
 
 namespace {

@@ -15,6 +15,13 @@
 // Kalibera and Jones, "Rigorous Benchmarking in Reasonable Time", ISMM 2013). Points that
 // reach the target stop sampling; the baseline samples while any of its points does.
 //
+// The budget bounds the whole run, the minimum blocks included: each group gets a share of
+// what is left for its minimum (its points' share), and no round starts that would overrun
+// the group's share by the time the last round took. On a busy machine, where most blocks are
+// disturbed, a point then ends with fewer pairs than asked for and says so (short_of_minimum,
+// target_missed: the pairs it got and what disturbed its blocks), and the run says once that
+// the machine was too busy, with the load it measured.
+//
 // A block that was disturbed (the process stopped and resumed, CPU time stolen by the
 // hypervisor, our threads kept waiting for a CPU by other work, a CPU's clock changed; see
 // host/disturbance.h) is kept apart, not used, and measured again in a later round.
@@ -22,6 +29,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -50,6 +58,11 @@ struct Sample {
   long long executions = 0;              // in the block
   double run_delay_s = 0;                // our threads' wait for a CPU during the block
   double steal_s = 0;                    // CPU time the hypervisor took from our CPUs
+  double block_wall_s = 0;               // the block's real wall time, start to end
+  double others_cpu_s = -1;              // CPU time other processes took on the point's CPUs
+                                         // during the block (-1: not visible)
+  double pressure_share = -1;            // CPU pressure (PSI some) over the block, -1: unknown
+  int procs_running = -1;                // runnable tasks on the machine, -1: unknown
   bool stopped = false;                  // timed across a stop of the process (SIGSTOP/SIGCONT)
   std::string disturbed;                 // why the block was set aside; "" when it counts
 };
@@ -83,9 +96,16 @@ struct Measurement {
   // The precision target: met, or why not ("the budget was spent", "interrupted", ...).
   bool target_met = false;
   std::string target_missed;
+  // Fewer pairs (blocks, for a baseline) than --repetitions asked for: the budget ran out first.
+  bool short_of_minimum = false;
 
   std::vector<double> wall_s() const;
 };
+
+// What set a disturbed block aside, in a few words: a stop of the process, hypervisor steal, a
+// CPU clock that moved, or other work that kept our threads waiting for a CPU (run delay).
+// The first that applies, in that order.
+const char* disturbance_kind(const Sample& s);
 
 // The paired ratios baseline / point of time per unit of work, one per round in which both
 // have an undisturbed block: the point's speedup samples. Empty without a baseline.
@@ -103,7 +123,16 @@ Precision relative_precision(const std::vector<double>& values);
 struct Sampling {
   int min_rounds = 6;           // undisturbed blocks of every point, at least
   double precision = 0.02;      // target CI half-width of speedups; 0: exactly min_rounds
-  double budget_s = 600;        // seconds of blocks for the whole run (min_rounds always run)
+  // Seconds for the whole run, counted from `started` (the program's start, so that what ran
+  // before the session counts too): the minimum blocks and the precision target alike. Each
+  // group gets its share; a point that cannot collect its blocks in it is reported with what it
+  // got and why.
+  double budget_s = 600;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // One core's measured FP64 rate and memory bandwidth (0: unknown), to weigh each group's
+  // share of the budget by what its minimum will cost (a point's FLOP and bytes per execution).
+  double flops_per_s = 0;
+  double bytes_per_s = 0;
   double block_s = 0.1;         // timed seconds of one block
   std::uint64_t seed = 1;       // the order of the blocks in each round
   int max_rounds = 1000;
@@ -127,6 +156,11 @@ class Session {
   // the run is interrupted.
   void run();
 
+  // When the machine was too busy for the sampling asked for (many blocks disturbed, or points
+  // short of their minimum): one paragraph with the load measured and what would help; "" when
+  // it was not. Said once on stderr after the minimum blocks, and by the program at the end.
+  std::string busy_report() const;
+
   // Google Benchmark's rows for the raw file: one per undisturbed block (its repetitions), the
   // aggregates Google Benchmark computes (mean, median, stddev, cv), or one error row.
   std::vector<benchmark::BenchmarkReporter::Run> raw_runs() const;
@@ -138,6 +172,14 @@ class Session {
   };
   // Whether `m` needs more blocks: its minimum, and with `to_target` its precision target.
   bool needs_more(const Measurement& m, bool to_target) const;
+  // About how long a group's minimum of blocks takes (preparing and warming up included), from
+  // its points' FLOP and bytes at one core's measured rates; only the ratios between groups
+  // are used.
+  double minimum_cost(const Group& group) const;
+  // Seconds left of the budget (negative once it is spent).
+  double seconds_left() const;
+  // Why `m` has fewer pairs than the minimum: what it got in its share and what disturbed it.
+  std::string shortfall(const Measurement& m, double share_s, int rounds) const;
   // Samples a group's points in rounds until none needs more or (to the target) `allowance`
   // seconds are spent; returns the seconds spent.
   double sample_group(Group& group, bool to_target, double allowance);
@@ -147,7 +189,6 @@ class Session {
   Sampling sampling_;
   double started_ = 0;
   double last_progress_ = -1;
-  double budget_left_ = 0;
   std::size_t points_done_ = 0;
   bool tty_ = false;
 };

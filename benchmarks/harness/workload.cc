@@ -185,14 +185,14 @@ std::vector<std::string> Workload::verdicts(const VerdictContext& context) const
       continue;
     }
     if (conc) {
-      line << " concurrency " << speedup_text(conc->speedup) << " on 1 core ("
+      line << " concurrency " << speedup_ci_text(*conc) << " on 1 core ("
            << conc->point->in_flight << " tasks in flight);";
     }
     if (cores == 1) {
       line << " parallelism: only 1 core is allowed, so parallel equals serial";
-      if (par) line << " (" << speedup_text(par->speedup) << ")";
+      if (par) line << " (" << speedup_ci_text(*par) << ")";
     } else if (par) {
-      line << " parallelism " << speedup_text(par->speedup) << " on " << cores
+      line << " parallelism " << speedup_ci_text(*par) << " on " << cores
            << " cores (ideal x" << cores << ")";
     }
     if (!conc && !par) line << " only the serial baseline was measured;";
@@ -216,5 +216,17 @@ std::string human_time(double s) {
 }
 
 std::string speedup_text(double s) { return "x" + fixed(s, s >= 10 ? 1 : 2); }
+
+std::string speedup_ci_text(const Row& row) {
+  std::string text = speedup_text(row.speedup);
+  if (row.ci_known) {
+    const int digits = row.speedup >= 10 ? 1 : 2;
+    text += " [" + fixed(row.speedup_low, digits) + ", " + fixed(row.speedup_high, digits) + "]";
+  } else {
+    text += " (CI n/a: " + std::to_string(row.pairs) + (row.pairs == 1 ? " pair)" : " pairs)");
+  }
+  if (!row.precise) text += ", noisy";
+  return text;
+}
 
 }  // namespace cvp

@@ -3,6 +3,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -40,7 +41,10 @@ DisturbanceReading read_disturbance(const std::vector<int>& cpus, const std::str
   std::string line;
   while (std::getline(stat, line)) {
     if (line.compare(0, 3, "cpu") != 0 || line.size() < 4 || line[3] < '0' || line[3] > '9') {
-      if (line.compare(0, 3, "cpu") != 0) break;  // the cpu lines come first
+      if (line.compare(0, 3, "cpu") != 0) {
+        if (line.compare(0, 14, "procs_running ") == 0) r.procs_running = std::atoi(line.c_str() + 14);
+        break;  // the cpu lines come first
+      }
       continue;
     }
     std::istringstream fields(line.substr(3));
@@ -49,13 +53,35 @@ DisturbanceReading read_disturbance(const std::vector<int>& cpus, const std::str
     bool wanted = false;
     for (int c : cpus) wanted = wanted || c == cpu;
     if (!wanted) continue;
-    // user nice system idle iowait irq softirq steal ...
+    // user nice system idle iowait irq softirq steal ... (guest time is inside user)
     std::uint64_t v = 0;
     for (int i = 0; i < 8 && (fields >> v); ++i) {
       if (i == 7) {
         r.steal_ticks += v;
         r.steal_known = true;
+      } else if (i != 3 && i != 4) {
+        r.busy_ticks += v;
+        r.busy_known = true;
       }
+    }
+  }
+  // The rest of /proc/stat: procs_running comes after the cpu lines.
+  while (std::getline(stat, line)) {
+    if (line.compare(0, 14, "procs_running ") == 0) {
+      r.procs_running = std::atoi(line.c_str() + 14);
+      break;
+    }
+  }
+  std::ifstream pressure(proc_root + "/pressure/cpu");
+  while (std::getline(pressure, line)) {
+    // some avg10=0.00 avg60=0.00 avg300=0.00 total=12345 (microseconds)
+    const auto at = line.find(" total=");
+    if (line.compare(0, 5, "some ") != 0 || at == std::string::npos) continue;
+    char* end = nullptr;
+    const double total = std::strtod(line.c_str() + at + 7, &end);
+    if (end != line.c_str() + at + 7 && std::isfinite(total) && total >= 0) {
+      r.pressure_us = total;
+      r.pressure_known = true;
     }
   }
   for (int cpu : cpus) {
@@ -78,8 +104,19 @@ double run_delay_during(const DisturbanceReading& before, const DisturbanceReadi
 
 BlockDisturbance judge_block(const DisturbanceReading& before, const DisturbanceReading& after,
                              double wall_s, std::optional<double> typical_run_delay_s,
-                             long ticks_per_second) {
+                             long ticks_per_second, double our_cpu_s) {
   BlockDisturbance d;
+  if (before.busy_known && after.busy_known && after.busy_ticks >= before.busy_ticks &&
+      ticks_per_second > 0) {
+    const double busy = static_cast<double>(after.busy_ticks - before.busy_ticks) /
+                        static_cast<double>(ticks_per_second);
+    d.others_cpu_s = std::max(0.0, busy - our_cpu_s);
+  }
+  if (before.pressure_known && after.pressure_known && wall_s > 0 &&
+      after.pressure_us >= before.pressure_us) {
+    d.pressure_share = std::min(1.0, (after.pressure_us - before.pressure_us) * 1e-6 / wall_s);
+  }
+  d.procs_running = std::max(before.procs_running, after.procs_running);
   std::vector<std::string> why;
   if (before.run_delay_known && after.run_delay_known) {
     d.run_delay_s = run_delay_during(before, after);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #endif
 
+#include "cvp/exec/affinity.h"
 #include "stats.h"
 
 namespace cvp::bench {
@@ -73,6 +74,34 @@ std::optional<Candidate> steal(const ResultRow& r, const DiagnosisContext& c) {
   return lost_time(r, "steal", share,
                    "stolen time: the hypervisor ran something else on our CPUs for " + pct(share) +
                        " of the run");
+}
+
+// Other processes on the row's CPUs: they took a larger share of its CPUs while it ran than of
+// its baseline's CPU while the baseline ran, so the team had less CPU than the bound assumes:
+// at most bound x (1 - share) / (1 - baseline's share).
+std::optional<Candidate> other_processes(const ResultRow& r, const DiagnosisContext& c) {
+  const auto* base = static_cast<const ResultRow*>(r.Row::baseline);
+  if (!c.load_visible || base == nullptr || r.others_share < 0) return std::nullopt;
+  const double base_share = std::clamp(base->others_share, 0.0, 0.95);
+  if (r.others_share < 0.02 || r.others_share < base_share + 0.02) return std::nullopt;
+  const double ceiling = r.bound * (1 - r.others_share) / (1 - base_share);
+  Candidate k{"other_processes", ceiling, "",
+              {{"others_share", r.others_share}, {"baseline_others_share", base_share},
+               {"ceiling", ceiling}}};
+  if (r.pressure >= 0) k.figures["cpu_pressure"] = r.pressure;
+  if (r.procs_running >= 0) k.figures["procs_running"] = r.procs_running;
+  const Point& p = *r.point;
+  k.line = "other processes: they took " + pct(r.others_share) + " of CPU" +
+           (p.cpus.size() == 1 ? " " : "s ") + exec::format_cpu_list(p.cpus) +
+           " while this point ran, against " + pct(base_share) +
+           " while its serial baseline ran, which alone allows x" + fixed(ceiling, 2);
+  std::vector<std::string> load;
+  if (r.pressure >= 0) load.push_back("CPU pressure " + pct(r.pressure));
+  if (r.procs_running >= 0) load.push_back(fixed(r.procs_running, 0) + " runnable tasks");
+  if (!c.busiest.empty()) load.push_back("busiest: " + c.busiest);
+  for (std::size_t i = 0; i < load.size(); ++i) k.line += (i == 0 ? " (" : "; ") + load[i];
+  if (!load.empty()) k.line += ")";
+  return k;
 }
 
 std::optional<Candidate> compute_peak(const ResultRow& r, const DiagnosisContext& c) {
@@ -263,7 +292,7 @@ std::string hardware_counters_unavailable() {
 }
 
 bool misses_bound(const ResultRow& r) {
-  return r.ok && r.Row::baseline != nullptr && r.m->baseline != r.m && r.bound > 0 &&
+  return r.ok && r.ci_known && r.Row::baseline != nullptr && r.m->baseline != r.m && r.bound > 0 &&
          r.speedup_high < r.bound * (1 - 1e-9);
 }
 
@@ -275,11 +304,12 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
     if (!c.frequency_visible) d.not_seen.push_back("CPU frequency (no cpufreq)");
     if (!c.steal_visible) d.not_seen.push_back("stolen time");
     if (!c.run_delay_visible) d.not_seen.push_back("run delay");
+    if (!c.load_visible) d.not_seen.push_back("other processes (no per-CPU times in /proc/stat)");
     if (!r.timeline.traced) d.not_seen.push_back("idle workers (run with --trace)");
     if (!c.limits_known) d.not_seen.push_back("the machine's limits (--limits off)");
     std::vector<Candidate> found;
-    for (auto probe : {run_queue, steal, compute_peak, memory_bandwidth, idle_workers, timer_overshoot,
-                       extra_cpu, queueing}) {
+    for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
+                       timer_overshoot, extra_cpu, queueing}) {
       // A cause counts when it alone keeps the speedup below its bound, and the speedup measured
       // does not contradict it (a traced execution unlike the timed ones, say).
       if (auto k = probe(r, c); k && k->ceiling < r.bound * 0.98 && k->ceiling >= r.speedup_low * 0.95) {
@@ -296,7 +326,14 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
         return io ? k.cause == "queueing" : k.cause == "extra_cpu";
       };
       const bool any_cause = std::any_of(found.begin(), found.end(), [&](const Candidate& k) { return !symptom(k); });
+      // Other processes measured on our CPUs are the cause of which our threads' run delay is
+      // the symptom: named first when both are found.
+      const bool others = std::any_of(found.begin(), found.end(),
+                                      [](const Candidate& k) { return k.cause == "other_processes"; });
       const auto best = std::min_element(found.begin(), found.end(), [&](const Candidate& a, const Candidate& b) {
+        if (others && (a.cause == "other_processes") != (b.cause == "other_processes")) {
+          return a.cause == "other_processes";
+        }
         if (any_cause && symptom(a) != symptom(b)) return !symptom(a);
         return a.ceiling < b.ceiling;
       });
@@ -311,7 +348,7 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
     } else {
       d.cause = "not_identified";
       d.line = "not identified: x" + fixed(r.speedup, 2) + " against a bound of x" + fixed(r.bound, 2) +
-               "; no run delay, steal, compute or bandwidth ceiling, extra CPU";
+               "; no other processes, run delay, steal, compute or bandwidth ceiling, extra CPU";
       if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up or queueing";
       if (r.timeline.traced && r.m->workload->kind() != Kind::io) d.line += " or idle worker";
       d.line += " measured in this run accounts for it";

@@ -20,6 +20,8 @@ struct DiagnosisContext {
   double futex_wakeup_us = 0;            // median
   double context_switch_us = 0;
   bool run_delay_visible = false, steal_visible = false, frequency_visible = false;
+  bool load_visible = false;             // other processes' CPU time per block (/proc/stat)
+  std::string busiest;                   // the busiest other processes over the run, in words
   std::string counters_unavailable;      // why hardware counters cannot be read; "" when they can
 };
 

@@ -107,6 +107,21 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
       }
     }
     r.timeline = timeline_figures(m);
+    {
+      double others = 0, capacity = 0;
+      std::vector<double> pressure, running;
+      for (const auto& s : m.samples) {
+        if (s.others_cpu_s >= 0 && s.block_wall_s > 0) {
+          others += s.others_cpu_s;
+          capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
+        }
+        if (s.pressure_share >= 0) pressure.push_back(s.pressure_share);
+        if (s.procs_running >= 0) running.push_back(s.procs_running);
+      }
+      if (capacity > 0) r.others_share = std::min(1.0, others / capacity);
+      if (!pressure.empty()) r.pressure = stats::median(pressure);
+      if (!running.empty()) r.procs_running = stats::median(running);
+    }
     r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
     if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
     rows.push_back(std::move(r));
@@ -135,11 +150,14 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
         const auto ci = stats::median_ci(ratios);
         r.speedup_low = ci.low;
         r.speedup_high = ci.high;
+        r.ci_known = ci.coverage >= 0.95;
       } else {
         const auto est = stats::ratio_of_medians(per_unit(*base->m), per_unit(m));
         r.speedup = est.value;
         r.speedup_low = est.low;
         r.speedup_high = est.high;
+        // A bootstrap from fewer blocks than an order-statistics interval needs is no better.
+        r.ci_known = std::min(base->m->samples.size(), m.samples.size()) >= 6;
       }
       r.baseline_s = base->median_s;
     }
@@ -147,6 +165,8 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
       const Precision precision =
           is_baseline || !r.paired ? relative_precision(m.wall_s()) : relative_precision(paired_speedups(m));
       r.precision = precision.half_width;
+      if (is_baseline) r.ci_known = precision.enough;
+      r.precise = m.target_met && r.ci_known;
     }
     // The bound on the speedup, shown next to it, from the workload's model.
     r.bound = m.workload->bound(r);
@@ -278,10 +298,11 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
           {"baseline", r.baseline.empty() ? "unavailable" : r.baseline},
           {"baseline_wall_s", r.baseline_s},
           {"method", r.paired ? "paired" : "ratio of medians"},
-          {"pairs", r.pairs}}},
+          {"pairs", r.pairs},
+          {"ci_known", r.ci_known}}},
         {"precision",
          {{"target", o.precision},
-          {"reached", r.precision},
+          {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
           {"met", m.target_met},
           {"missed", m.target_met || o.precision == 0 ? nlohmann::json(nullptr)
                                                       : nlohmann::json(m.target_missed)}}},
@@ -316,6 +337,9 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
                    {"figures", r.diagnosis->figures},
                    {"not_seen", r.diagnosis->not_seen}};
          }()},
+        {"load", {{"others_cpu_share", r.others_share >= 0 ? nlohmann::json(r.others_share) : nlohmann::json(nullptr)},
+                  {"cpu_pressure", r.pressure >= 0 ? nlohmann::json(r.pressure) : nlohmann::json(nullptr)},
+                  {"procs_running", r.procs_running >= 0 ? nlohmann::json(r.procs_running) : nlohmann::json(nullptr)}}},
         {"repetitions_done", m.samples.size()},
         {"sampling",
          {{"executions_per_block", m.executions_per_block},
@@ -348,10 +372,7 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
       std::string reason = "disturbed blocks, set aside and measured again: ";
       std::set<std::string> seen;
       for (const auto& s : m.excluded) {
-        const std::string kind = s.stopped ? "the process was stopped and resumed"
-                                 : s.steal_s > 0 ? "time stolen by the hypervisor"
-                                 : s.disturbed.find("clock") != std::string::npos ? "a CPU's clock changed"
-                                 : "other work kept our threads waiting for a CPU";
+        const std::string kind = disturbance_kind(s);
         if (seen.insert(kind).second) reason += (seen.size() > 1 ? "; " : "") + kind;
       }
       e["excluded_samples"] = {{"wall_s", wall}, {"reason", reason}, {"reasons", reasons}};
@@ -359,7 +380,9 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
     if (!r.anomaly.empty()) anomalies.push_back({{"name", p.name()}, {"why", r.anomaly}});
     if (r.diagnosis) diagnoses.push_back({{"name", p.name()}, {"cause", r.diagnosis->cause}, {"line", r.diagnosis->line}});
     if (o.precision > 0 && r.ok && !m.target_met) {
-      missed.push_back({{"name", p.name()}, {"reached", r.precision}, {"why", m.target_missed}});
+      missed.push_back({{"name", p.name()},
+                        {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
+                        {"why", m.target_missed}});
     }
     if (const std::string& error = row_error(r); !error.empty()) {
       e["error"] = error;
@@ -450,8 +473,8 @@ std::string console_table(const std::vector<ResultRow>& rows) {
       notes.push_back(std::to_string(r.m->excluded.size()) + " disturbed block(s) measured again");
     }
     if (r.ok && !r.m->target_met && !r.m->target_missed.empty()) {
-      notes.push_back("precision +-" + percent(r.precision) + " (target missed: " +
-                      r.m->target_missed + ")");
+      notes.push_back((r.ci_known ? "precision +-" + percent(r.precision) : std::string("no 95% CI")) +
+                      " (target missed: " + r.m->target_missed + ")");
     }
     if (!r.anomaly.empty()) notes.push_back("ANOMALY: speedup above its bound beyond its CI");
     if (r.ok && r.baseline_s == 0) notes.push_back("no speedup: its serial baseline was not measured");
@@ -459,15 +482,18 @@ std::string console_table(const std::vector<ResultRow>& rows) {
     std::string note_text;
     for (const auto& n : notes) note_text += (note_text.empty() ? "" : ", ") + n;
     const bool has_speedup = r.ok && r.baseline_s > 0;
-    const std::string speed = has_speedup ? speedup_text(r.speedup) + " [" +
-                                                fixed(r.speedup_low, 2) + ", " +
-                                                fixed(r.speedup_high, 2) + "]"
-                                          : "-";
+    // Too few pairs for a 95% interval: the range of one or two ratios is not one.
+    const std::string speed =
+        !has_speedup ? "-"
+        : r.ci_known ? speedup_text(r.speedup) + " [" + fixed(r.speedup_low, 2) + ", " +
+                           fixed(r.speedup_high, 2) + "]"
+                     : speedup_text(r.speedup) + " n/a (" + std::to_string(r.pairs) +
+                           (r.pairs == 1 ? " pair)" : " pairs)");
     std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4d %5d %10s %-23s %6s %5s %6s %8s %-6s %s\n",
                   p.group.c_str(), std::string(exec::to_string(p.mode)).c_str(),
                   std::string(exec::to_string(p.backend)).c_str(), p.threads, p.in_flight,
                   r.median_s > 0 ? human_time(r.median_s).c_str() : "-", speed.c_str(),
-                  r.ok ? percent(r.precision).c_str() : "-",
+                  r.ok ? (r.ci_known ? percent(r.precision) : std::string("n/a")).c_str() : "-",
                   has_speedup ? fixed(r.efficiency, 2).c_str() : "-", fixed(r.bound, 1).c_str(),
                   fixed(r.cpu_per_wall, 2).c_str(), exec::format_cpu_list(r.cpus_seen).c_str(),
                   "");

@@ -44,7 +44,6 @@ struct ResultRow : Row {
   // CI comes from their order statistics; false when there were no pairs and the speedup is a
   // ratio of medians with a bootstrap CI.
   bool paired = false;
-  std::size_t pairs = 0;
   // The 95% CI half-width relative to the estimate: of the speedup, or of the time for a
   // baseline row.
   double precision = 0;
@@ -52,6 +51,12 @@ struct ResultRow : Row {
   // A speedup whose CI lies wholly above its bound: the model does not hold; why, in words.
   std::string anomaly;
   TimelineFigures timeline;  // from the traced execution (--trace), else traced == false
+  // Other processes while the row's counted blocks ran: the CPU time they took on its CPUs as a
+  // share of those CPUs' time (-1: not visible), the median CPU pressure (PSI some, -1: not
+  // visible) and the median number of runnable tasks on the machine (-1: unknown).
+  double others_share = -1;
+  double pressure = -1;
+  double procs_running = -1;
   std::optional<Diagnosis> diagnosis;  // set by diagnose_rows() for a row that missed its bound
 };
 

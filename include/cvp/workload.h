@@ -190,6 +190,11 @@ struct Row {
   bool ok = false;                 // measured and verified
   double median_s = 0;             // per execution
   double speedup = 0, speedup_low = 0, speedup_high = 0;
+  // Whether [speedup_low, speedup_high] is a 95% interval: false with fewer pairs than one
+  // needs (6), when it is only the range of the pairs there are; print it as n/a.
+  bool ci_known = false;
+  std::size_t pairs = 0;           // paired ratios the speedup comes from
+  bool precise = true;             // false: the run's precision target was missed
   double bound = 1;
   double efficiency = 0;
   double throughput = 0;           // in the workload's rate unit
@@ -258,6 +263,9 @@ const std::atomic<bool>& interrupt_requested();
 
 // Helpers for verdict wording.
 std::string speedup_text(double speedup);   // "x1.97", "x19.5"
+// The row's speedup with its 95% CI, "x1.61 [1.01, 1.90]", or "x32.6 (CI n/a: 2 pairs)" where
+// there were too few pairs for one; ", noisy" follows when the precision target was missed.
+std::string speedup_ci_text(const Row& row);
 std::string human_time(double seconds);     // "12.34 ms"
 std::string fixed(double value, int digits);
 

@@ -216,7 +216,38 @@ TEST(Sampler, APrecisionTargetIsMetOrItsMissIsExplained) {
   const auto& par = hard.measurements()[1];
   EXPECT_FALSE(par.target_met);
   EXPECT_NE(par.target_missed.find("budget"), std::string::npos) << par.target_missed;
-  EXPECT_GE(par.samples.size(), 6u);  // the minimum runs whatever the budget
+  EXPECT_GE(par.samples.size(), 6u);  // 0.3 s buys the minimum of 10 ms blocks
+  EXPECT_FALSE(par.short_of_minimum);
+}
+
+// The budget bounds the minimum blocks too: a budget that cannot buy them ends the run on
+// time, and each point says what it got and why instead of sampling on.
+TEST(Sampler, TheBudgetBoundsTheMinimumBlocks) {
+  Spin spin;
+  // Blocks of about 20 ms (executions of 1 and 2 ms); 30 rounds would take over a second.
+  bench::Sampling s = sampling(0, 30, 0.25);
+  s.block_s = 0.02;
+  const auto start = std::chrono::steady_clock::now();
+  bench::Session session(spin_plan(spin), {&spin}, s);
+  session.run();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(took, 0.25 + 0.2) << "the budget was overrun";  // at most a round past it
+  const auto& par = session.measurements()[1];
+  EXPECT_TRUE(par.short_of_minimum);
+  EXPECT_FALSE(par.target_met);
+  EXPECT_GE(par.samples.size(), 1u);
+  EXPECT_LT(par.samples.size(), 30u);
+  EXPECT_NE(par.target_missed.find(" of 30 pairs in its share of the budget"), std::string::npos)
+      << par.target_missed;
+  // And the rows say there is no interval rather than print a range as one when too few.
+  const auto rows = bench::summarise(session.measurements());
+  EXPECT_EQ(rows[1].ci_known, rows[1].pairs >= 6);
+  // The same plan with a budget that buys its minimum gets it all: the bound is not a cap
+  // that bites a quiet run.
+  bench::Session roomy(spin_plan(spin), {&spin}, sampling(0, 6, 30));
+  roomy.run();
+  EXPECT_FALSE(roomy.measurements()[1].short_of_minimum);
+  EXPECT_GE(roomy.measurements()[1].samples.size(), 6u);
 }
 
 // --inject-slowdown lengthens the timed executions of the points it names by its share.

@@ -231,6 +231,10 @@ Row row_of(const Point& p, double speedup, double c_us, const Workload& w) {
   r.point = &p;
   r.ok = true;
   r.speedup = speedup;
+  r.speedup_low = 0.9 * speedup;
+  r.speedup_high = 1.1 * speedup;
+  r.ci_known = true;
+  r.pairs = 8;
   r.values["c_measured_us"] = c_us;
   r.bound = w.bound(r);
   return r;
@@ -262,9 +266,21 @@ TEST(RequestWorkload, VerdictNamesConcurrencyAndParallelismWithTheirBounds) {
   for (const auto& r : rows) context.rows.push_back(&r);
   context.allowed_cores = 2;
   EXPECT_EQ(toy.verdicts(context),
-            (std::vector<std::string>{"toy w=1ms K=64: concurrency x40.0 on 1 core (bound x64.0); "
-                                      "parallelism x60.0 on 2 cores (bound x64.0) [eventloop "
-                                      "backend]"}));
+            (std::vector<std::string>{"toy w=1ms K=64: concurrency x40.0 [36.0, 44.0] on 1 core "
+                                      "(bound x64.0); parallelism x60.0 [54.0, 66.0] on 2 cores "
+                                      "(bound x64.0) [eventloop backend]"}));
+  // Too few pairs for an interval: n/a, never a zero width; a missed target: noisy.
+  for (auto& r : rows) {
+    if (r.point->mode == Mode::concurrent) {
+      r.ci_known = false;
+      r.pairs = 2;
+    }
+    if (r.point->mode == Mode::parallel) r.precise = false;
+  }
+  EXPECT_EQ(toy.verdicts(context),
+            (std::vector<std::string>{"toy w=1ms K=64: concurrency x40.0 (CI n/a: 2 pairs) on 1 "
+                                      "core (bound x64.0); parallelism x60.0 [54.0, 66.0], noisy "
+                                      "on 2 cores (bound x64.0) [eventloop backend]"}));
   // Without the event loop, the threads backend speaks.
   context.rows.clear();
   for (const auto& r : rows) {
@@ -280,7 +296,7 @@ TEST(RequestWorkload, VerdictNamesConcurrencyAndParallelismWithTheirBounds) {
   for (const auto& r : single_rows) one.rows.push_back(&r);
   one.allowed_cores = 1;
   EXPECT_EQ(alone.verdicts(one),
-            (std::vector<std::string>{"toy w=1ms K=64: concurrency x30.0 on 1 core (bound x64.0); "
+            (std::vector<std::string>{"toy w=1ms K=64: concurrency x30.0 [27.0, 33.0] on 1 core (bound x64.0); "
                                       "parallelism: only 1 core is allowed, so parallel equals "
                                       "serial [eventloop backend]"}));
 }

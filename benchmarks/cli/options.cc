@@ -335,6 +335,22 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   } catch (const CLI::CallForVersion&) {
     result.text = std::string("cvpbench ") + CVP_VERSION + "\n";
     return result;
+  } catch (const CLI::ArgumentMismatch& e) {
+    // CLI11 words a repeated option as a count of values ("At Most 1 required but received
+    // 2"): say which option came twice, in our words.
+    std::string what = e.what();
+    const std::string name = what.substr(0, what.find(':'));
+    int given = 0;
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      given += arg == name || arg.rfind(name + "=", 0) == 0 ? 1 : 0;
+    }
+    if (name.rfind("--", 0) == 0 && given > 1) {
+      throw UsageError(name + " was given " + std::to_string(given) +
+                       " times: give it once (which one was meant is not for cvpbench to guess).");
+    }
+    if (!what.empty() && what.back() != '.') what += '.';
+    throw UsageError(what);
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     if (!what.empty() && what.back() != '.') what += '.';

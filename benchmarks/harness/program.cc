@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 #include <memory>
+#include <new>
 #include <set>
 #include <stdexcept>
 #include <vector>
@@ -112,6 +113,7 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
       {run_folder.staging_path(), run_folder.created_folder() ? folder : std::string()});
   // The machine's own limits, against which the diagnosis reads each row (cached per machine).
   std::optional<bench::MachineLimits> limits;
+  std::string limits_note;  // what the check of the limits against this run found
   if (options.limits != "off") {
     std::string note;
     limits = bench::machine_limits(topology, options.limits == "measure", &note);
@@ -258,6 +260,37 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     }
   }
   auto rows = bench::summarise(session.measurements());
+  // Check what was read: a kernel faster than the machine's limits means they are wrong. A
+  // cache is measured again (and rewritten); limits measured by this run are left out of the
+  // diagnosis rather than trusted.
+  if (limits) {
+    std::vector<bench::RateSeen> seen;
+    for (const auto& r : rows) {
+      if (!r.ok || r.median_s <= 0) continue;
+      const Point& p = *r.point;
+      seen.push_back({p.name(), p.flop / r.median_s, p.bytes / r.median_s,
+                      p.mode == exec::Mode::parallel ? std::max(1, std::min(p.threads, p.cores)) : 1});
+    }
+    if (const auto wrong = bench::contradicted_by(*limits, seen)) {
+      if (limits->cached) {
+        std::string note;
+        limits = bench::machine_limits(topology, true, &note);
+        std::fprintf(stderr,
+                     "note: the cached machine limits cannot be right (%s): measured them again: "
+                     "%.1f GFLOP/s on one core, %.1f on %d; %.1f GB/s on one core, %.1f on all\n",
+                     bench::printable(*wrong).c_str(), limits->flops_one_core / 1e9,
+                     limits->flops_all_cores / 1e9, limits->cores, limits->bandwidth_one_core / 1e9,
+                     limits->bandwidth_all_cores / 1e9);
+        limits_note = "the cached limits were wrong (" + *wrong + ") and were measured again";
+      }
+      if (const auto still = bench::contradicted_by(*limits, seen)) {
+        std::fprintf(stderr, "note: the machine limits are below what this run reached (%s): the "
+                             "diagnosis does not use them\n", bench::printable(*still).c_str());
+        limits_note = "the limits were below what this run reached (" + *still + "): not used";
+        limits.reset();
+      }
+    }
+  }
   // What this machine lets the per-block disturbance checks, and so the diagnosis, see.
   const bench::DisturbanceReading signals = bench::read_disturbance(topology.allowed);
   {
@@ -287,6 +320,7 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   const auto lines = bench::verdicts(rows, topology.allowed_cores());
   nlohmann::json machine = bench::machine_context(topology);
   machine["limits"] = limits ? bench::to_json(*limits) : nlohmann::json(nullptr);
+  if (!limits_note.empty()) machine["limits_note"] = limits_note;
   nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
   summary["interrupted"] = was_interrupted;
   summary["config"]["disturbance_signals"] = {
@@ -456,6 +490,11 @@ int run_program(int argc, char** argv, const std::vector<std::unique_ptr<Workloa
   } catch (const cvp::bench::UsageError& e) {
     std::fprintf(stderr, "cvpbench: error: %s\n", cvp::bench::printable(e.what()).c_str());
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "cvpbench: failed: not enough memory (an allocation failed outside any "
+                         "one benchmark: the plan, a workload's set-up or the reports); choose "
+                         "smaller sizes or fewer points\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cvpbench: failed: %s\n", cvp::bench::printable(e.what()).c_str());
     return 1;

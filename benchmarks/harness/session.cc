@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <random>
 #include <stdexcept>
 
@@ -15,6 +16,7 @@
 #include "disturbance.h"
 #include "interrupt.h"
 #include "plan.h"
+#include "resources.h"
 #include "stats.h"
 
 namespace cvp::bench {
@@ -58,12 +60,28 @@ struct Live {
   bool active = true;
 };
 
+// A workload that could not allocate, in words: which point, and what it needs against what
+// the machine had.
+std::string out_of_memory(const Point& p) {
+  std::string why = "not enough memory for " + p.group + " (" + std::string(exec::to_string(p.mode)) + ", " +
+                    std::to_string(p.threads) + " thread" + (p.threads == 1 ? "" : "s") + ")";
+  const auto gib = [](double bytes) { return fixed(bytes / (1024.0 * 1024 * 1024), 1) + " GiB"; };
+  if (p.bytes > 0) why += ": it needs about " + gib(p.bytes) + " (the bytes one execution touches)";
+  if (const std::size_t available = available_memory_bytes(); available > 0) {
+    why += std::string(p.bytes > 0 ? " and " : ": ") + gib(static_cast<double>(available)) +
+           " are available";
+  }
+  return why + "; choose a smaller size";
+}
+
 // Runs `what` and turns what it throws into the point's failure; false when it threw.
 template <typename F>
 bool guarded(Measurement& m, F&& what) {
   try {
     what();
     return true;
+  } catch (const std::bad_alloc&) {
+    fail(m, out_of_memory(m.point));
   } catch (const std::exception& e) {
     fail(m, e.what());
   } catch (...) {
@@ -430,15 +448,26 @@ void Session::run() {
   // share of what is left of the budget (what a group leaves unspent passes on).
   std::vector<double> minimum_share(groups.size(), 0);
   {
-    std::vector<double> cost(groups.size());
-    double cost_left = 0;
-    for (std::size_t i = 0; i < groups.size(); ++i) cost_left += cost[i] = minimum_cost(groups[i]);
     for (std::size_t i = 0; i < groups.size(); ++i) {
       if (interrupted()) break;
-      minimum_share[i] = std::max(0.0, seconds_left()) * cost[i] / std::max(cost_left, 1e-9);
-      cost_left -= cost[i];
+      double cost_left = 0;
+      for (std::size_t j = i; j < groups.size(); ++j) cost_left += minimum_cost(groups[j]);
+      minimum_share[i] = std::max(0.0, seconds_left()) * minimum_cost(groups[i]) /
+                         std::max(cost_left, 1e-9);
       sample_group(groups[i], false, minimum_share[i]);
       points_done_ += groups[i].members.size();
+      // Rates a kernel has just beaten are not the machine's (a wrong cache of limits): weigh
+      // the groups left by their blocks alone.
+      for (const Measurement* m : groups[i].members) {
+        if (m->samples.empty()) continue;
+        const double t = stats::median(m->wall_s());
+        if (t <= 0) continue;
+        const double cores = m->point.mode == Mode::parallel ? std::max(1, m->point.threads) : 1;
+        if ((sampling_.flops_per_s > 0 && m->point.flop / t > 1.25 * cores * sampling_.flops_per_s) ||
+            (sampling_.bytes_per_s > 0 && m->point.bytes / t > 50 * cores * sampling_.bytes_per_s)) {
+          sampling_.flops_per_s = sampling_.bytes_per_s = 0;
+        }
+      }
     }
   }
   if (const std::string busy = busy_report(); !busy.empty() && !interrupted()) {

@@ -568,6 +568,31 @@ class Fields {
 
 }  // namespace
 
+std::optional<std::string> contradicted_by(const MachineLimits& limits,
+                                           const std::vector<RateSeen>& seen) {
+  const auto rate = [](double per_s, const char* unit, double scale) {
+    char text[64];
+    std::snprintf(text, sizeof(text), "%.3g %s", per_s / scale, unit);
+    return std::string(text);
+  };
+  for (const RateSeen& r : seen) {
+    const bool many = r.cores > 1;
+    const double flops = many ? limits.flops_all_cores : limits.flops_one_core;
+    const double bytes = many ? limits.bandwidth_all_cores : limits.bandwidth_one_core;
+    const std::string where = many ? "on " + std::to_string(r.cores) + " cores" : "on one core";
+    if (flops > 0 && r.flop_per_s > kFlopsMargin * flops) {
+      return r.name + " reached " + rate(r.flop_per_s, "GFLOP/s", 1e9) + " " + where +
+             ", above the FMA peak of " + rate(flops, "GFLOP/s", 1e9);
+    }
+    if (bytes > 0 && r.bytes_per_s > kBytesMargin * bytes) {
+      return r.name + " moved " + rate(r.bytes_per_s, "GB/s", 1e9) + " " + where + ", " +
+             std::to_string(static_cast<int>(kBytesMargin)) + " times the bandwidth of " +
+             rate(bytes, "GB/s", 1e9);
+    }
+  }
+  return std::nullopt;
+}
+
 nlohmann::json to_json(const MachineLimits& m) {
   return {
       {"flops_per_s",

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -34,6 +35,23 @@ struct MachineLimits {
   bool cached = false;             // read from the cache rather than measured by this run
   std::string key;                 // what identifies the machine in the cache
 };
+
+// What a kernel of this run reached: its FLOP/s and bytes/s and the cores it ran on.
+struct RateSeen {
+  std::string name;
+  double flop_per_s = 0;
+  double bytes_per_s = 0;
+  int cores = 1;
+};
+
+// Whether the limits cannot be right because a kernel of this run went faster than them: a
+// FLOP rate above kFlopsMargin x the peak of its cores, or a byte rate above kBytesMargin x the
+// bandwidth of its cores (caches are faster than memory: only a wildly low bandwidth is caught).
+// The sentence that says which kernel, or nullopt.
+inline constexpr double kFlopsMargin = 1.25;
+inline constexpr double kBytesMargin = 50.0;
+std::optional<std::string> contradicted_by(const MachineLimits& limits,
+                                           const std::vector<RateSeen>& seen);
 
 // The summary's machine.limits object, with a short "method" per figure.
 nlohmann::json to_json(const MachineLimits& limits);

@@ -52,14 +52,31 @@ std::string default_folder_base() {
   return "cvpbench-runs/" + safe_host_name() + "-" + stamp;
 }
 
-// Creates the parents of `folder` (they may exist). Throws UsageError.
-void make_parents(const std::string& folder) {
+// Removes the folders `made` (deepest last in the list) while they are empty.
+void remove_made(std::vector<std::string>& made) {
+  for (auto it = made.rbegin(); it != made.rend(); ++it) ::rmdir(it->c_str());
+  made.clear();
+}
+
+// Creates the parents of `folder` that are missing, one at a time, and lists those it made in
+// `made` (outermost first). On failure it removes them again and throws UsageError: a path that
+// cannot be made leaves nothing behind.
+void make_parents(const std::string& folder, std::vector<std::string>& made) {
   const fs::path parent = fs::path(folder).parent_path();
   if (parent.empty()) return;
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) {
-    throw UsageError("--out " + folder + ": cannot create the folder (" + ec.message() + ").");
+  fs::path so_far;
+  for (const auto& part : parent) {
+    so_far /= part;
+    if (::mkdir(so_far.c_str(), 0755) == 0) {
+      made.push_back(so_far.string());
+      continue;
+    }
+    const int error = errno;
+    struct stat st {};
+    if (error == EEXIST && ::stat(so_far.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    remove_made(made);
+    throw UsageError("--out " + folder + ": cannot create the folder " + so_far.string() + " (" +
+                     error_text(error == EEXIST ? ENOTDIR : error) + ").");
   }
 }
 
@@ -79,6 +96,7 @@ void RunFolder::clean_up_at_exit() {
   }
   folder->remove_staging();
   if (folder->created_ && !folder->published_) ::rmdir(folder->path_.c_str());
+  if (!folder->published_) remove_made(folder->made_parents_);
 }
 
 RunFolder::RunFolder(const std::optional<std::string>& requested) {
@@ -86,20 +104,24 @@ RunFolder::RunFolder(const std::optional<std::string>& requested) {
     path_ = *requested;
     if (path_.empty()) throw UsageError("--out: the folder name is empty.");
     while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
-    make_parents(path_);
+    make_parents(path_, made_parents_);
     if (::mkdir(path_.c_str(), 0755) == 0) {
       created_ = true;
     } else if (errno != EEXIST) {
-      throw UsageError("--out " + path_ + ": cannot create the folder (" + error_text(errno) +
+      const int error = errno;
+      remove_made(made_parents_);
+      throw UsageError("--out " + path_ + ": cannot create the folder (" + error_text(error) +
                        ").");
     }
   } else {
     const std::string base = default_folder_base();
-    make_parents(base);
+    make_parents(base, made_parents_);
     path_ = base;
     for (int i = 2; ::mkdir(path_.c_str(), 0755) != 0; ++i) {
       if (errno != EEXIST || i > 1000) {
-        throw UsageError("cannot create the run folder " + path_ + " (" + error_text(errno) +
+        const int error = errno;
+        remove_made(made_parents_);
+        throw UsageError("cannot create the run folder " + path_ + " (" + error_text(error) +
                          ").");
       }
       path_ = base + "-" + std::to_string(i);
@@ -120,7 +142,9 @@ RunFolder::RunFolder(const std::optional<std::string>& requested) {
       throw UsageError("--out " + path_ +
                        ": another cvpbench run is writing into this folder; choose another.");
     }
-    for (const char* name : {"summary.json", "benchmark.json"}) {
+    // trace.json too: a run with --trace would otherwise measure everything and then fail to
+    // publish, and one without it would leave an older run's trace beside its results.
+    for (const char* name : {"summary.json", "benchmark.json", "trace.json"}) {
       struct stat st {};
       if (::fstatat(folder_fd_, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         throw UsageError("--out " + path_ + ": already holds the results of a run (" + name +
@@ -152,6 +176,7 @@ RunFolder::RunFolder(const std::optional<std::string>& requested) {
   } catch (...) {
     if (folder_fd_ >= 0) ::close(folder_fd_);
     if (created_) ::rmdir(path_.c_str());
+    remove_made(made_parents_);
     throw;
   }
 }
@@ -161,6 +186,7 @@ RunFolder::~RunFolder() {
   for (int fd : writer_fds_) ::close(fd);
   remove_staging();
   if (created_ && !published_) ::rmdir(path_.c_str());  // only if empty
+  if (!published_) remove_made(made_parents_);            // the same
   if (folder_fd_ >= 0) ::close(folder_fd_);               // releases the lock
 }
 

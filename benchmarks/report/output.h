@@ -54,6 +54,7 @@ class RunFolder {
   static void clean_up_at_exit();
 
   std::string path_;
+  std::vector<std::string> made_parents_;  // parents of path_ this run created, outermost first
   std::string staging_;
   std::string staging_name_;
   int folder_fd_ = -1;

@@ -130,6 +130,67 @@ TEST(Diagnosis, PrefersTheCauseToItsSymptom) {
   EXPECT_NE(without[1].diagnosis->line.find("x1.60"), std::string::npos) << without[1].diagnosis->line;
 }
 
+// Other processes that took more of the team's CPUs than of the baseline's CPU are named as the
+// cause, with their share, before the run delay they caused; the same load on both (an A/A of
+// load) explains nothing, and a machine that cannot show the load says so.
+TEST(Diagnosis, NamesOtherProcessesWithTheirShare) {
+  Pair pair(1.0 / 1.2);  // x1.2 of a bound of 2
+  for (auto& s : pair.ms[0].samples) {
+    s.block_wall_s = s.wall_s;
+    s.others_cpu_s = 0.1 * s.wall_s;              // 10% of CPU 0 while serial ran
+  }
+  for (auto& s : pair.ms[1].samples) {
+    s.block_wall_s = s.wall_s;
+    s.others_cpu_s = 0.45 * 2 * s.wall_s;         // 45% of CPUs 0-1 while the team ran
+    s.run_delay_s = 0.4 * 2 * s.wall_s;           // the symptom: our threads waited
+    s.pressure_share = 0.6;
+    s.procs_running = 5;
+  }
+  auto context = machine(2.0, 1e12);
+  context.load_visible = true;
+  context.busiest = "sh 98% of a CPU";
+  auto rows = pair.diagnosed(context);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, "other_processes") << rows[1].diagnosis->line;
+  const std::string& line = rows[1].diagnosis->line;
+  EXPECT_NE(line.find("45% of CPUs 0-1"), std::string::npos) << line;
+  EXPECT_NE(line.find("against 10%"), std::string::npos) << line;
+  EXPECT_NE(line.find("busiest: sh 98% of a CPU"), std::string::npos) << line;
+  EXPECT_NEAR(rows[1].diagnosis->figures["others_share"].get<double>(), 0.45, 1e-9);
+  // bound 2 x (1 - 0.45) / (1 - 0.10)
+  EXPECT_NEAR(rows[1].diagnosis->figures["ceiling"].get<double>(), 2 * 0.55 / 0.9, 1e-9);
+  ASSERT_TRUE(rows[1].diagnosis->figures.contains("also"));
+  EXPECT_EQ(rows[1].diagnosis->figures["also"][0], "run_queue");
+
+  // The same share of the CPUs while the baseline ran: the load took as much from both sides.
+  for (auto& s : pair.ms[0].samples) s.others_cpu_s = 0.45 * s.wall_s;
+  for (auto& s : pair.ms[1].samples) s.run_delay_s = 0;
+  rows = pair.diagnosed(context);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, "other_processes");
+
+  // Not visible here: not named, and said.
+  context.load_visible = false;
+  rows = pair.diagnosed(context);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, "not_identified");
+  EXPECT_NE(rows[1].diagnosis->line.find("other processes"), std::string::npos) << rows[1].diagnosis->line;
+}
+
+// A speedup from fewer pairs than a 95% interval needs is not diagnosed: its "interval" is a
+// range of one or two ratios and cannot show it below its bound.
+TEST(Diagnosis, TooFewPairsForAnIntervalAreNotDiagnosed) {
+  Pair pair(1.0 / 1.2);
+  pair.ms[1].samples.resize(2);
+  const auto rows = pair.diagnosed(machine(2.0, 1e12));
+  ASSERT_TRUE(rows[1].ok);
+  EXPECT_FALSE(rows[1].ci_known);
+  EXPECT_EQ(rows[1].pairs, 2u);
+  EXPECT_FALSE(rows[1].diagnosis);
+  Pair enough(1.0 / 1.2);
+  EXPECT_TRUE(enough.diagnosed(machine(2.0, 1e12))[1].ci_known);
+}
+
 TEST(Diagnosis, NamesARunQueueFromTheRunDelay) {
   Pair pair(1.0 / 1.5);
   for (auto& s : pair.ms[1].samples) s.run_delay_s = 0.25 * 2 * s.wall_s;  // each thread waited 25%

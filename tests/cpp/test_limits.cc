@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "cvp/exec/topology.h"
 #include "machine_limits.h"
@@ -61,6 +62,35 @@ TEST(LimitsJson, RoundTrips) {
   ASSERT_TRUE(back);
   expect_same_figures(*back, m);
   EXPECT_FALSE(back->cached);
+}
+
+// Limits a kernel of the run went faster than cannot be the machine's: a cache with a 1 MFLOP/s
+// peak or a 1 KB/s bandwidth is caught; limits that hold (and a triad in cache, which may beat
+// memory bandwidth by a few times) are not.
+TEST(LimitsCheck, AKernelFasterThanThePeakContradictsTheLimits) {
+  MachineLimits l;
+  l.flops_one_core = 50e9;
+  l.flops_all_cores = 95e9;
+  l.bandwidth_one_core = 10e9;
+  l.bandwidth_all_cores = 15e9;
+  const std::vector<RateSeen> ok = {{"matmul serial", 45e9, 1e9, 1},
+                                    {"matmul parallel", 90e9, 2e9, 2},
+                                    {"triad in cache", 0, 80e9, 1}};
+  EXPECT_FALSE(contradicted_by(l, ok));
+  MachineLimits wrong = l;
+  wrong.flops_one_core = 1e6;
+  const auto flops = contradicted_by(wrong, ok);
+  ASSERT_TRUE(flops);
+  EXPECT_NE(flops->find("matmul serial reached 45 GFLOP/s on one core"), std::string::npos) << *flops;
+  wrong = l;
+  wrong.bandwidth_all_cores = 1e3;
+  const auto bytes = contradicted_by(wrong, ok);
+  ASSERT_TRUE(bytes);
+  EXPECT_NE(bytes->find("matmul parallel moved"), std::string::npos) << *bytes;
+  // The all-cores figures judge a team, the one-core figures a single thread.
+  EXPECT_TRUE(contradicted_by(l, {{"team", 120e9, 0, 2}}));
+  EXPECT_FALSE(contradicted_by(l, {{"team", 90e9, 0, 2}}));
+  EXPECT_TRUE(contradicted_by(l, {{"one", 90e9, 0, 1}}));
 }
 
 TEST(LimitsJson, MalformedIsRejected) {

@@ -208,6 +208,39 @@ TEST_F(Disturbance, StolenTicksOnTheBlocksCpusAreADisturbanceOthersAreNot) {
   EXPECT_NE(d.why.find("stole 50 ms"), std::string::npos);
 }
 
+// The load of other processes: busy ticks of the block's CPUs less our own CPU time, CPU
+// pressure (PSI "some") and the runnable tasks; none of them sets a block aside by itself.
+TEST_F(Disturbance, OtherProcessesCpuPressureAndRunnableTasksAreRead) {
+  write("proc/stat", "cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 100 0 50 900 0 0 0 0 0 0\n"
+                     "cpu1 10 0 0 990 0 0 0 0 0 0\nintr 1\nctxt 5\nprocs_running 3\n");
+  write("proc/pressure/cpu", "some avg10=12.00 avg60=3.00 avg300=1.00 total=1000000\n"
+                             "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  const auto before = read({0});
+  EXPECT_TRUE(before.busy_known);
+  EXPECT_EQ(before.busy_ticks, 150u);  // user + system of CPU 0, not its idle, not CPU 1's
+  EXPECT_TRUE(before.pressure_known);
+  EXPECT_EQ(before.procs_running, 3);
+  // 100 ms: CPU 0 busy 8 ticks (80 ms), 30 ms of it ours; some task waited 40 ms.
+  write("proc/stat", "cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 106 0 52 902 0 0 0 0 0 0\n"
+                     "cpu1 10 0 0 1000 0 0 0 0 0 0\nintr 1\nprocs_running 5\n");
+  write("proc/pressure/cpu", "some avg10=40.00 avg60=3.00 avg300=1.00 total=1040000\n");
+  const auto d = judge_block(before, read({0}), 0.1, 0.0, 100, 0.03);
+  EXPECT_NEAR(d.others_cpu_s, 0.05, 1e-12);
+  EXPECT_NEAR(d.pressure_share, 0.4, 1e-12);
+  EXPECT_EQ(d.procs_running, 5);
+  EXPECT_EQ(d.why, "");
+  // Our own CPU time above the CPU's busy time (ticks are coarse) is never a negative share.
+  EXPECT_DOUBLE_EQ(judge_block(before, read({0}), 0.1, 0.0, 100, 0.5).others_cpu_s, 0.0);
+  // Without /proc/pressure (no PSI) and without per-CPU lines, they are unknown, not zero.
+  const auto bare = read_disturbance({0}, root() + "/nothing", root() + "/nothing");
+  EXPECT_FALSE(bare.busy_known);
+  EXPECT_FALSE(bare.pressure_known);
+  EXPECT_EQ(bare.procs_running, -1);
+  const auto unknown = judge_block(bare, bare, 0.1, 0.0, 100, 0.03);
+  EXPECT_LT(unknown.others_cpu_s, 0);
+  EXPECT_LT(unknown.pressure_share, 0);
+}
+
 TEST_F(Disturbance, AClockThatMovesIsADisturbanceAndAMissingOneIsUnknown) {
   state(0, 0, 0, 0, 3'000'000);
   const auto before = read({0, 1});

@@ -304,8 +304,9 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
          {{"target", o.precision},
           {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
           {"met", m.target_met},
-          {"missed", m.target_met || o.precision == 0 ? nlohmann::json(nullptr)
-                                                      : nlohmann::json(m.target_missed)}}},
+          {"missed", m.target_met || (o.precision == 0 && !m.short_of_minimum)
+                         ? nlohmann::json(nullptr)
+                         : nlohmann::json(m.target_missed)}}},
         {"efficiency", r.efficiency},
         {"efficiency_ci95", {r.efficiency_low, r.efficiency_high}},
         {"anomaly", r.anomaly.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.anomaly)},
@@ -379,7 +380,7 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
     }
     if (!r.anomaly.empty()) anomalies.push_back({{"name", p.name()}, {"why", r.anomaly}});
     if (r.diagnosis) diagnoses.push_back({{"name", p.name()}, {"cause", r.diagnosis->cause}, {"line", r.diagnosis->line}});
-    if (o.precision > 0 && r.ok && !m.target_met) {
+    if ((o.precision > 0 || m.short_of_minimum) && r.ok && !m.target_met) {
       missed.push_back({{"name", p.name()},
                         {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
                         {"why", m.target_missed}});

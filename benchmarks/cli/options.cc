@@ -277,8 +277,9 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
                  "--repetitions blocks)")
       ->type_name("P");
   app.add_option("--budget", budget_raw,
-                 "Seconds of sampling for the whole run, shared among the benchmarks (default "
-                 "480, quick 35); the --repetitions blocks always run")
+                 "Seconds for the whole run from its start, shared among the benchmarks "
+                 "(default 480, quick 35); it bounds the --repetitions blocks too: a benchmark "
+                 "that cannot get them in its share (a busy machine) reports what it got and why")
       ->type_name("SECONDS");
   app.add_option("--seed", seed_raw,
                  "Seed of the order of the blocks in each round (default 1: two runs with the "

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -261,6 +262,46 @@ TEST(Sampler, APlantedSlowdownLengthensTheTimeItNames) {
   // 1 ms lengthened by half: 1.5 ms, a speedup of 2 / 1.5.
   EXPECT_NEAR(rows[1].speedup, 2.0 / 1.5, 0.2);
   EXPECT_NEAR(rows[0].median_s, 2e-3, 0.5e-3);
+}
+
+// A workload too large for the memory: its allocation failure becomes a sentence that names the
+// point and what it needs, not a bare std::bad_alloc, and the other points go on.
+class Huge final : public Workload {
+ public:
+  std::string name() const override { return "huge"; }
+  Kind kind() const override { return Kind::memory; }
+  WorkUnit unit() const override { return {"bytes", "GB/s", 1e9}; }
+  std::vector<Point> plan(const PlanContext& context) override {
+    Point base;
+    base.group = "huge/n:4000000000000";
+    base.work = 1;
+    base.bytes = 3.2e13;  // 29.1 TiB
+    return context.task_sweep(base, {Backend::threads});
+  }
+  std::unique_ptr<Run> prepare(const Point&, exec::Sightings&) override {
+    throw std::bad_alloc();
+  }
+};
+
+TEST(Sampler, AWorkloadThatCannotAllocateSaysHowMuchItNeeds) {
+  Huge huge;
+  Spin spin;
+  bench::Options o;
+  auto points = bench::make_plan({&huge, &spin}, o, two_cores);
+  bench::Session session(points, {&huge, &spin}, sampling(0, 3));
+  session.run();
+  bool spun = false;
+  for (const auto& m : session.measurements()) {
+    if (m.point.workload == "spin") {
+      spun = spun || !m.samples.empty();
+      continue;
+    }
+    EXPECT_FALSE(m.verified);
+    EXPECT_EQ(m.error.find("not enough memory for huge/n:4000000000000"), 0u) << m.error;
+    EXPECT_NE(m.error.find("needs about 29802.3 GiB"), std::string::npos) << m.error;
+    EXPECT_EQ(m.error.find("std::bad_alloc"), std::string::npos) << m.error;
+  }
+  EXPECT_TRUE(spun);
 }
 
 bench::Sample in_round(double wall_s, int round) {

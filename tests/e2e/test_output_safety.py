@@ -163,7 +163,7 @@ def test_a_stop_and_resume_is_flagged_and_kept_out_of_the_medians(cvpbench, tmp_
     folder = tmp_path / "out"
     log = tmp_path / "stderr.txt"
     args = ["--filter", "^matmul/n:256/mode:serial/backend:threads/", "--size", "256",
-            "--repetitions", "40", "--min-time", "0.05", "--out", str(folder)]
+            "--repetitions", "120", "--min-time", "0.05", "--out", str(folder)]
     process = start(cvpbench, args, tmp_path, log)
     assert wait_for_text(process, log, "about", count=3), log.read_text()
     # Three stops of 0.6 s: nearly all of the run is timed, so at least one lands in a timed

@@ -325,14 +325,14 @@ void Session::progress(const std::string& what, bool force) {
   std::fflush(stderr);
 }
 
-double Session::minimum_cost(const Group& group) const {
+double Session::first_round_cost(const Group& group) const {
   double seconds = 0;
   for (const Measurement* m : group.members) {
     double execution = 0;
     if (sampling_.flops_per_s > 0) execution = std::max(execution, m->point.flop / sampling_.flops_per_s);
     if (sampling_.bytes_per_s > 0) execution = std::max(execution, m->point.bytes / sampling_.bytes_per_s);
-    // A warm-up and a timed execution, then the blocks (each at least one execution).
-    seconds += 2 * execution + std::max(1, sampling_.min_rounds) * std::max(sampling_.block_s, execution);
+    // A warm-up and a timed execution, then one block (at least one execution).
+    seconds += 2 * execution + std::max(sampling_.block_s, execution);
   }
   return seconds;
 }
@@ -444,16 +444,25 @@ void Session::run() {
       return m->baseline == nullptr || m->baseline == m;
     });
   }
-  // First every point's minimum of blocks, group after group, each group within its points'
-  // share of what is left of the budget (what a group leaves unspent passes on).
+  // First every point's minimum of blocks, group after group, each within what is left of the
+  // budget less one round of every group after it.
   std::vector<double> minimum_share(groups.size(), 0);
   {
     for (std::size_t i = 0; i < groups.size(); ++i) {
       if (interrupted()) break;
-      double cost_left = 0;
-      for (std::size_t j = i; j < groups.size(); ++j) cost_left += minimum_cost(groups[j]);
-      minimum_share[i] = std::max(0.0, seconds_left()) * minimum_cost(groups[i]) /
-                         std::max(cost_left, 1e-9);
+      if (seconds_left() < -0.1 * sampling_.budget_s) {
+        for (Measurement* m : groups[i].members) {
+          m->unmeasured = true;
+          m->error = "not measured: the run had spent its budget (--budget " +
+                     fixed(sampling_.budget_s, 0) + " s) before this point's turn; a larger "
+                     "--budget, fewer points (--filter) or a quieter machine would measure it";
+        }
+        points_done_ += groups[i].members.size();
+        continue;
+      }
+      double reserve = 0;
+      for (std::size_t j = i + 1; j < groups.size(); ++j) reserve += first_round_cost(groups[j]);
+      minimum_share[i] = std::max(0.0, seconds_left() - reserve);
       sample_group(groups[i], false, minimum_share[i]);
       points_done_ += groups[i].members.size();
       // Rates a kernel has just beaten are not the machine's (a wrong cache of limits): weigh

@@ -15,9 +15,11 @@
 // Kalibera and Jones, "Rigorous Benchmarking in Reasonable Time", ISMM 2013). Points that
 // reach the target stop sampling; the baseline samples while any of its points does.
 //
-// The budget bounds the whole run, the minimum blocks included: each group gets a share of
-// what is left for its minimum (its points' share), and no round starts that would overrun
-// the group's share by the time the last round took. On a busy machine, where most blocks are
+// The budget bounds the whole run, the minimum blocks included: the groups take their minimum
+// in plan order, each with what is left less what the groups after it need for one round each
+// (so that every point is measured, and as many as the budget allows get their whole minimum),
+// and no round starts that would overrun the group's share by the time the last round took. A
+// group whose turn comes when the run is already 10% past its budget is not measured. On a busy machine, where most blocks are
 // disturbed, a point then ends with fewer pairs than asked for and says so (short_of_minimum,
 // target_missed: the pairs it got and what disturbed its blocks), and the run says once that
 // the machine was too busy, with the load it measured.
@@ -98,6 +100,9 @@ struct Measurement {
   std::string target_missed;
   // Fewer pairs (blocks, for a baseline) than --repetitions asked for: the budget ran out first.
   bool short_of_minimum = false;
+  // Not one undisturbed block, for want of budget or of a quiet machine (error says which): the
+  // row carries the reason, but it is not a failure of the code measured.
+  bool unmeasured = false;
 
   std::vector<double> wall_s() const;
 };
@@ -172,10 +177,9 @@ class Session {
   };
   // Whether `m` needs more blocks: its minimum, and with `to_target` its precision target.
   bool needs_more(const Measurement& m, bool to_target) const;
-  // About how long a group's minimum of blocks takes (preparing and warming up included), from
-  // its points' FLOP and bytes at one core's measured rates; only the ratios between groups
-  // are used.
-  double minimum_cost(const Group& group) const;
+  // About how long a group's first round takes (preparing and warming up included), from its
+  // points' FLOP and bytes at one core's measured rates, or the block time where unknown.
+  double first_round_cost(const Group& group) const;
   // Seconds left of the budget (negative once it is spent).
   double seconds_left() const;
   // Why `m` has fewer pairs than the minimum: what it got in its share and what disturbed it.

@@ -479,7 +479,7 @@ std::string console_table(const std::vector<ResultRow>& rows) {
     }
     if (!r.anomaly.empty()) notes.push_back("ANOMALY: speedup above its bound beyond its CI");
     if (r.ok && r.baseline_s == 0) notes.push_back("no speedup: its serial baseline was not measured");
-    if (!r.ok) notes.push_back("ERROR: " + row_error(r));
+    if (!r.ok) notes.push_back((r.m->unmeasured ? "" : "ERROR: ") + row_error(r));
     std::string note_text;
     for (const auto& n : notes) note_text += (note_text.empty() ? "" : ", ") + n;
     const bool has_speedup = r.ok && r.baseline_s > 0;

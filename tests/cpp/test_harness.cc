@@ -9,6 +9,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cvp/cvpbench.h"
@@ -137,13 +138,14 @@ TEST(Harness, SpeedupsAreTakenPerUnitOfWork) {
 // thread (serial 2 ms, every other mode 1 ms), so the sampler has something to time.
 class Spin final : public Workload {
  public:
-  explicit Spin(double serial_s = 2e-3) : serial_s_(serial_s) {}
-  std::string name() const override { return "spin"; }
+  explicit Spin(double serial_s = 2e-3, std::string name = "spin")
+      : serial_s_(serial_s), name_(std::move(name)) {}
+  std::string name() const override { return name_; }
   Kind kind() const override { return Kind::cpu; }
   WorkUnit unit() const override { return {"spins", "spins/s", 1}; }
   std::vector<Point> plan(const PlanContext& context) override {
     Point base;
-    base.group = "spin/g:1";
+    base.group = name_ + "/g:1";
     base.work = 1;
     auto all = context.task_sweep(base, {Backend::threads});
     std::vector<Point> kept;
@@ -173,6 +175,7 @@ class Spin final : public Workload {
 
  private:
   double serial_s_;
+  std::string name_;
 };
 
 std::vector<Point> spin_plan(Spin& spin) {
@@ -302,6 +305,31 @@ TEST(Sampler, AWorkloadThatCannotAllocateSaysHowMuchItNeeds) {
     EXPECT_EQ(m.error.find("std::bad_alloc"), std::string::npos) << m.error;
   }
   EXPECT_TRUE(spun);
+}
+
+// A group whose turn comes when the run is already 10% past its budget is not measured: its
+// rows say so, and they are not failures of the code; the group before it got its first round.
+TEST(Sampler, AGroupWhoseTurnComesPastTheBudgetIsNotMeasured) {
+  Spin first(20e-3, "first"), second(2e-3, "second");
+  bench::Options o;
+  auto points = bench::make_plan({&first, &second}, o, two_cores);
+  // One round of the first group (prepare, warm up, a block of each point) takes over 0.1 s.
+  bench::Session session(points, {&first, &second}, sampling(0, 6, 0.02));
+  session.run();
+  for (const auto& m : session.measurements()) {
+    if (m.point.workload == "first") {
+      EXPECT_FALSE(m.samples.empty() && m.excluded.empty()) << m.point.name();
+      EXPECT_FALSE(m.unmeasured) << m.error;
+    } else {
+      EXPECT_TRUE(m.unmeasured);
+      EXPECT_TRUE(m.samples.empty());
+      EXPECT_EQ(m.error.find("not measured: the run had spent its budget (--budget 0 s)"), 0u) << m.error;
+    }
+  }
+  // With the budget to spare, both are measured.
+  bench::Session roomy(points, {&first, &second}, sampling(0, 2, 30));
+  roomy.run();
+  for (const auto& m : roomy.measurements()) EXPECT_FALSE(m.unmeasured) << m.point.name();
 }
 
 bench::Sample in_round(double wall_s, int round) {

@@ -5,6 +5,7 @@ is read or asked for is checked before anything is measured."""
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from e2e_support import TINY, load_summary, run
 
 SCHEMA = Path(__file__).resolve().parents[2] / "benchmarks" / "schema" / "summary.schema.json"
+CVP = Path(__file__).resolve().parents[2] / "scripts" / "cvp"
 SMALL = ["--filter", "^matmul/n:96/mode:(serial|parallel)/backend:threads/threads:[12]$",
          "--size", "96", "--min-time", "0.01"]
 
@@ -79,6 +81,14 @@ def test_too_few_pairs_for_an_interval_print_na_never_a_zero_width(cvpbench, tmp
     # The verdict carries the same: no interval, and noisy is not claimed for a run with no target.
     verdict = next(v for v in summary["verdicts"] if v.startswith("matmul"))
     assert "(CI n/a: 2 pairs)" in verdict, verdict
+    # And so does the report read from the file.
+    page = tmp_path / "report.html"
+    report = subprocess.run([sys.executable, str(CVP), "report", str(folder), "-o", str(page)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    html = page.read_text()
+    assert "n/a\u00a0(2 pairs)" in html and "+-n/a" in html
+    assert "+-0.0%" not in html
 
 
 @pytest.fixture

@@ -301,6 +301,7 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     context.frequency_visible = !signals.khz.empty();
     context.load_visible = signals.busy_known;
     for (std::size_t i = 0; i < noise.busy.size() && i < 3; ++i) {
+      if (noise.busy[i].cpu_percent < 5) break;  // sorted: the rest are idle too
       context.busiest += (i == 0 ? "" : ", ") + bench::printable(noise.busy[i].name) + " " +
                          cvp::fixed(noise.busy[i].cpu_percent, 0) + "% of a CPU";
     }

@@ -76,6 +76,9 @@ std::optional<Candidate> steal(const ResultRow& r, const DiagnosisContext& c) {
                        " of the run");
 }
 
+// The share of a row's CPUs other processes must take to be named beside any cause.
+constexpr double kOthersNamed = 0.10;
+
 // Other processes on the row's CPUs: they took a larger share of its CPUs while it ran than of
 // its baseline's CPU while the baseline ran, so the team had less CPU than the bound assumes:
 // at most bound x (1 - share) / (1 - baseline's share).
@@ -358,6 +361,17 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
         hidden += (hidden.empty() ? "" : ", ") + what.substr(0, what.find(" ("));
       }
       if (!hidden.empty()) d.line += "; not visible here: " + hidden;
+    }
+    // Late wake-ups, queueing, a run queue, slower workers or no cause found, on CPUs other
+    // processes were using: they are what woke late or queued, so they are named with their
+    // share even where the ceiling above is another's (a serial baseline that shared its CPU too
+    // leaves them no ceiling of their own).
+    if (c.load_visible && r.others_share >= kOthersNamed && d.cause != "other_processes") {
+      const Point& p = *r.point;
+      d.line += "; meanwhile other processes took " + pct(r.others_share) + " of CPU" +
+                (p.cpus.size() == 1 ? " " : "s ") + exec::format_cpu_list(p.cpus) +
+                (c.busiest.empty() ? std::string() : " (busiest: " + c.busiest + ")");
+      d.figures["others_share"] = r.others_share;
     }
     d.figures["speedup"] = r.speedup;
     d.figures["bound"] = r.bound;

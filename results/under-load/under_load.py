@@ -64,7 +64,9 @@ def summarise(folder, wall, exit_code, condition, suite):
     short = sum(1 for r in rows if (r["precision"].get("missed") or "").find("pairs in its share") >= 0
                 or (r["precision"].get("missed") or "").find("undisturbed blocks in its share") >= 0)
     diagnosed = [r for r in rows if r.get("diagnosis")]
-    others = [r for r in diagnosed if r["diagnosis"]["cause"] == "other_processes"]
+    # Named as the cause, or named with their share beside the cause found.
+    others = [r for r in diagnosed if r["diagnosis"]["cause"] == "other_processes"
+              or "other processes took" in r["diagnosis"]["line"]]
     not_identified = [r for r in diagnosed if r["diagnosis"]["cause"] == "not_identified"]
     shares = [r["load"]["others_cpu_share"] for r in rows
               if (r.get("load") or {}).get("others_cpu_share") is not None]

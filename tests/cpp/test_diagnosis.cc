@@ -162,12 +162,22 @@ TEST(Diagnosis, NamesOtherProcessesWithTheirShare) {
   ASSERT_TRUE(rows[1].diagnosis->figures.contains("also"));
   EXPECT_EQ(rows[1].diagnosis->figures["also"][0], "run_queue");
 
-  // The same share of the CPUs while the baseline ran: the load took as much from both sides.
+  // The same share of the CPUs while the baseline ran: the load took as much from both sides,
+  // so it sets no ceiling of its own; it is still named, with its share, beside what was found.
   for (auto& s : pair.ms[0].samples) s.others_cpu_s = 0.45 * s.wall_s;
   for (auto& s : pair.ms[1].samples) s.run_delay_s = 0;
   rows = pair.diagnosed(context);
   ASSERT_TRUE(rows[1].diagnosis);
   EXPECT_NE(rows[1].diagnosis->cause, "other_processes");
+  EXPECT_NE(rows[1].diagnosis->line.find("; meanwhile other processes took 45% of CPUs 0-1 (busiest: sh"),
+            std::string::npos) << rows[1].diagnosis->line;
+  // Below a tenth of the CPUs they are not named beside another cause.
+  for (auto& s : pair.ms[0].samples) s.others_cpu_s = 0.05 * s.wall_s;
+  for (auto& s : pair.ms[1].samples) s.others_cpu_s = 0.05 * 2 * s.wall_s;
+  rows = pair.diagnosed(context);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->line.find("other processes took"), std::string::npos)
+      << rows[1].diagnosis->line;
 
   // Not visible here: not named, and said.
   context.load_visible = false;

@@ -625,7 +625,10 @@ std::string Session::busy_report() const {
       }
     }
   }
-  if (blocks == 0 || (short_points == 0 && 4 * disturbed < blocks)) return "";
+  // Busy: points short of their minimum, a quarter of the blocks disturbed, or other processes
+  // taking a tenth of the CPUs we measured on (the target then costs many more rounds).
+  const bool crowded = capacity > 0 && others >= 0.10 * capacity;
+  if (blocks == 0 || (short_points == 0 && 4 * disturbed < blocks && !crowded)) return "";
   std::string load;
   {
     std::ifstream in("/proc/loadavg");

@@ -949,8 +949,10 @@ def build_parser():
                    help="baseline re-runs to pair with --confirm-json")
     p.add_argument("--baseline-bin", metavar="PROGRAM", help="baseline cvpbench binary")
     p.add_argument("--candidate-bin", metavar="PROGRAM", help="candidate cvpbench binary")
-    p.add_argument("--rounds", type=_at_least(2), default=5,
-                   help="rounds in binary mode, and per gate with --calibrate (default 5)")
+    p.add_argument("--rounds", type=_at_least(2), default=30,
+                   help="rounds in binary mode, and per gate with --calibrate (default 30: what "
+                        "finds a 5%% slowdown at the 3%% threshold on a 2-core virtual machine; "
+                        "see results/gate-calibration/)")
     p.add_argument("--duet", choices=("auto", "on", "off"), default=None,
                    help="binary mode: run the one-core points (mode serial or concurrent) as "
                         "duets, both binaries started together each round, each pinned to a "
@@ -971,8 +973,10 @@ def build_parser():
     p.add_argument("--work-dir", metavar="FOLDER", help="keep the binaries' outputs in a new "
                    "folder cvp-gate-XXXXXXXX made inside FOLDER, one empty folder per run "
                    "(default: a temporary folder, removed afterwards)")
-    p.add_argument("--threshold-cpu", type=_finite_fraction, default=0.05,
-                   help="smallest slowdown that counts for kind cpu (default 0.05 = 5%%)")
+    p.add_argument("--threshold-cpu", type=_finite_fraction, default=0.03,
+                   help="smallest slowdown that counts for kind cpu (default 0.03 = 3%%: "
+                        "below the 5%% a gate should find, so that a 5%% slowdown is not "
+                        "measured half the time just under its threshold)")
     p.add_argument("--threshold-io", type=_finite_fraction, default=0.10,
                    help="smallest slowdown that counts for kind io (default 0.10 = 10%%)")
     p.add_argument("--threshold-memory", type=_finite_fraction, default=0.10,
@@ -980,16 +984,24 @@ def build_parser():
                         "a benchmark's kind is the one its file declares")
     p.add_argument("--alpha", type=_finite_probability, default=0.05,
                    help="family-wise significance level (default 0.05)")
-    p.add_argument("--test", choices=("t", "wilcoxon"), default="t",
-                   help="paired test on log ratios (default t; wilcoxon's smallest p is 2^-rounds, "
-                        "so it needs at least log2(benchmarks / alpha) rounds, and the gate "
-                        "refuses fewer)")
-    p.add_argument("--canary", metavar="NAME_OR_GLOB", help="benchmark whose spread across "
-                   "rounds measures machine noise (default: the serial points of the first "
-                   "workload of kind cpu that the baseline's files list, WORKLOAD/*mode:serial*; "
-                   "matmul/*mode:serial* for files that list none)")
+    p.add_argument("--test", choices=("auto", "t", "wilcoxon"), default="auto",
+                   help="paired test on log ratios. wilcoxon: signed-rank test, the ratio its "
+                        "Hodges-Lehmann estimate, robust to a run slowed on one side of its "
+                        "pair; its smallest p is 2^-rounds, so it needs at least "
+                        "log2(benchmarks / alpha) rounds, and the gate refuses fewer. t: paired "
+                        "t-test, the ratio the geometric mean. auto (default): wilcoxon where the "
+                        "rounds allow it, else t")
+    p.add_argument("--canary", metavar="NAME_OR_GLOB", help="benchmark whose paired rounds "
+                   "measure the noise the gate cannot judge through (default: the serial points "
+                   "of the first workload of kind cpu that the baseline's files list, "
+                   "WORKLOAD/*mode:serial*; matmul/*mode:serial* for files that list none)")
     p.add_argument("--canary-cv-max", type=_finite_fraction, default=0.10,
-                   help="largest coefficient of variation of the canary (default 0.10)")
+                   help="largest spread of the canary's per-round log ratio candidate / baseline "
+                        "(its standard deviation, about the ratio's coefficient of variation; "
+                        "default 0.10); beyond it the verdict is inconclusive. The canary is "
+                        "judged as the test judges every benchmark, on the pairs (a duet's two "
+                        "runs): drift between rounds that both sides see is not noise here, a "
+                        "difference between the two sides of a round is")
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
     p.add_argument("--json", metavar="FILE", help="also write the full evaluation (with "
                    "--calibrate: the table) as JSON ('-': on stdout instead of the Markdown)")

@@ -5,18 +5,27 @@ Method (one verdict per benchmark):
     contributes one time per benchmark: the median of its repetitions, per unit of work (per
     request for request benchmarks, matched by name without `/requests:N`, so rounds that ran
     different request counts still pair, and the table says so);
-  * the per-round log ratio log(candidate / baseline) is tested one-sided for "slower"
-    (paired t-test by default, Wilcoxon signed-rank on request);
+  * the per-round log ratio log(candidate / baseline) is tested one-sided for "slower": by
+    default (--test auto) with the Wilcoxon signed-rank test wherever its smallest p, 2^-rounds,
+    can pass Holm's first step, the ratio being the Hodges-Lehmann estimate (the median of the
+    pairwise means of the log ratios), else with the paired t-test and the geometric mean. On a
+    shared machine a run is now and then slowed on one side of its pair (another process on
+    its CPU for the whole run, which the program's own disturbance check does not see): ranks
+    and the Hodges-Lehmann estimate hardly move, the t-test and the geometric mean move by the
+    full size of it;
   * Holm's correction across benchmarks keeps the family-wise false-alarm rate at alpha;
   * a regression is flagged only when significant (Holm-adjusted p <= alpha) AND the
-    geometric-mean slowdown reaches the threshold of the benchmark's kind (cpu 5%, memory 10%,
+    ratio (Hodges-Lehmann or geometric mean, as above) reaches the threshold of the
+    benchmark's kind (cpu 3%, memory 10%,
     io 10%; the kind is the one the files declare: a summary's `kind`, a raw file's
     `cvpbench_workload_kinds`, else the fallback guess from the name);
   * flagged benchmarks are re-measured once; only a regression seen again is confirmed;
   * a canary is judged as the test judges every benchmark: on its paired log ratios
     log(candidate_i / baseline_i), one per round (for a duet point, the two runs of the duet).
-    When their spread (sample standard deviation, about the coefficient of variation of the
-    ratio) exceeds a limit (10%), the two sides of a pair disagree by more than the gate can
+    When their spread as the test sees it (t: the standard deviation; Wilcoxon: 1.4826 x the
+    median absolute deviation, which a few outlying rounds do not move; either about the
+    coefficient of variation of the ratio) exceeds a limit (10%), the two sides of a pair
+    disagree by more than the gate can
     judge: the verdict is inconclusive. A drift of the machine between rounds that both sides
     of a pair see (the duet's point: a slower round is slower for both) moves its times, not
     its ratios, so it does not make the gate inconclusive; noise that hits one side of a pair
@@ -27,14 +36,20 @@ Method (one verdict per benchmark):
     list none.
 
 What it can flag: a Wilcoxon test on n rounds cannot give p below 2^-n, and Holm multiplies the
-smallest p by the number of benchmarks m, so m * 2^-n > alpha makes every flag impossible: the
-gate refuses (bad input) and says how many rounds it needs. The t-test can reach any p, so each
+smallest p by the number of benchmarks m, so m * 2^-n > alpha makes every flag impossible: with
+--test wilcoxon the gate refuses (bad input) and says how many rounds it needs; --test auto
+runs the t-test there. The t-test can reach any p, so each
 benchmark also gets the smallest slowdown its observed round-to-round spread would let it flag
 (at the first Holm step); when no benchmark can flag its own threshold the verdict is
 inconclusive, never a pass.
 
 Exit codes: 0 pass, 1 confirmed regression, 3 inconclusive (noisy machine, too few rounds for
 the noise, or unconfirmed regression), 2 bad input (130 when stopped: see cli.py).
+
+Defaults (GateOptions, DEFAULT_ROUNDS; cli.py repeats them for --help): 30 rounds, cpu
+threshold 3% (below the 5% a gate should find, so that a 5% slowdown is not measured just
+under its threshold half the time), memory and io 10%, alpha 0.05, --test auto, canary limit
+10%. Calibrated with cvp gate --calibrate on a 2-core VM: results/gate-calibration/.
 
 Binary mode (make_plan, run_rounds): every run gets `--seed ROUND`. Where the gate may use 2
 CPUs or more (--duet auto), the one-core points (mode serial or concurrent) run as duets, after
@@ -86,16 +101,17 @@ from .text import visible as _visible
 PASS, REGRESSION, BAD_INPUT, INCONCLUSIVE = 0, 1, 2, 3
 DEFAULT_CANARY = "matmul/*mode:serial*"  # for files that list no workload of kind cpu
 _LOG_LIMIT = math.log(1e100)  # log ratios beyond this are not measurements
-TESTS = ("t", "wilcoxon")
+TESTS = ("auto", "t", "wilcoxon")
+DEFAULT_ROUNDS = 30  # binary mode; calibrated in results/gate-calibration/
 
 
 @dataclass
 class GateOptions:
-    threshold_cpu: float = 0.05
+    threshold_cpu: float = 0.03  # below 5%, so that a 5% slowdown is not a coin toss
     threshold_io: float = 0.10
     threshold_memory: float = 0.10
     alpha: float = 0.05
-    test: str = "t"
+    test: str = "auto"  # chosen_test: Wilcoxon where the rounds allow it, else t
     canary: str = None  # None: canary_pattern() of the baseline's first round
     canary_required: bool = False
     canary_cv_max: float = 0.10
@@ -157,12 +173,28 @@ def rounds_from_runs(runs):
     return out
 
 
+def chosen_test(opts, rounds, benchmarks):
+    """The paired test a gate of `rounds` rounds over `benchmarks` benchmarks runs: --test t or
+    wilcoxon as given; auto (the default): the Wilcoxon signed-rank test (with the
+    Hodges-Lehmann ratio) when its smallest p, 2^-rounds, passes Holm's first step
+    (alpha / benchmarks), else the t-test. On a shared machine a run now and then is slowed on
+    one side of its pair (another process on its CPU for the whole run): the ranks and the
+    Hodges-Lehmann estimate hardly move, the t-test's standard deviation and the geometric
+    mean move by the full size of it."""
+    if opts.test != "auto":
+        return opts.test
+    wilcoxon = stats.paired_min_p(rounds, "wilcoxon") * max(benchmarks, 1) <= opts.alpha
+    return "wilcoxon" if wilcoxon else "t"
+
+
 def check_power(rounds, benchmarks, opts, what="the gate"):
     """CvpError unless a flag is attainable: with the Wilcoxon test the smallest p of n rounds is
-    2^-n, and Holm's first step multiplies it by the number of benchmarks."""
+    2^-n, and Holm's first step multiplies it by the number of benchmarks (--test auto falls
+    back to the t-test there)."""
     if rounds < 2:
         raise CvpError(f"{rounds} paired round(s); {what} needs at least 2")
-    best = min(1.0, stats.paired_min_p(rounds, opts.test) * max(benchmarks, 1))
+    test = chosen_test(opts, rounds, benchmarks)
+    best = min(1.0, stats.paired_min_p(rounds, test) * max(benchmarks, 1))
     if best > opts.alpha:
         need = stats.paired_rounds_needed(benchmarks, opts.alpha, opts.test)
         raise CvpError(
@@ -173,10 +205,12 @@ def check_power(rounds, benchmarks, opts, what="the gate"):
             f"benchmarks)")
 
 
-def judge_canary(baseline, candidate, limit):
+def judge_canary(baseline, candidate, limit, test="t"):
     """The canary judged as the test judges every benchmark: on its paired log ratios
-    log(candidate_i / baseline_i), one per round. `spread` is their sample standard deviation
-    (about the coefficient of variation of the ratio), `noisy` whether it exceeds `limit`. A
+    log(candidate_i / baseline_i), one per round. `spread` is their spread as the test sees it
+    (about the coefficient of variation of the ratio): the sample standard deviation for the
+    t-test; for the Wilcoxon test, whose ranks a few outlying rounds hardly move, 1.4826 x their
+    median absolute deviation (stats.robust_spread). `noisy`: it exceeds `limit`. A
     drift of the machine that both sides of a round's pair see (what duets are for) moves the
     times, not the ratios, so it leaves the spread alone; noise between the two sides of a pair
     raises it. `cv_baseline` and `cv_candidate`, each side's coefficient of variation across
@@ -188,7 +222,7 @@ def judge_canary(baseline, candidate, limit):
     if min(list(baseline) + list(candidate)) > 0:
         d = stats.paired_log_ratios(baseline, candidate)
         if np.all(np.abs(d) <= _LOG_LIMIT):
-            spread = float(np.std(d, ddof=1))
+            spread = float(np.std(d, ddof=1)) if test == "t" else stats.robust_spread(d)
     return {"spread": spread, "limit": limit, "cv_baseline": cv_a, "cv_candidate": cv_b,
             "noisy": spread is not None and spread > limit}
 
@@ -225,6 +259,7 @@ def evaluate(baseline_rounds, candidate_rounds, opts, only=None):
     n_rounds = len(baseline_rounds)
     check_power(n_rounds, len(names), opts,
                 "the confirmation" if only is not None else "the gate")
+    test = chosen_test(opts, n_rounds, len(names))
     first_step = opts.alpha / len(names)  # Holm's first step: what a lone regression must reach
     rows = []
     for name in names:
@@ -246,15 +281,16 @@ def evaluate(baseline_rounds, candidate_rounds, opts, only=None):
             row["notes"].append("not tested: a time of zero" if d is None else
                                 "not tested: times differ by more than 1e100 times")
         else:
-            ratio, ci = stats.paired_ratio_ci(d)
-            resolution = stats.paired_min_detectable(d, first_step, opts.test)
-            row.update(ratio=ratio, ci95=list(ci), p=stats.paired_slower_p_value(d, opts.test),
+            ratio, ci = stats.paired_hl_ci(d) if test == "wilcoxon" else \
+                stats.paired_ratio_ci(d)
+            resolution = stats.paired_min_detectable(d, first_step, test)
+            row.update(ratio=ratio, ci95=list(ci), p=stats.paired_slower_p_value(d, test),
                        resolution=resolution if math.isfinite(resolution) else None)
             row["resolves_threshold"] = math.isfinite(resolution) and \
                 resolution <= row["threshold"]
             if not row["resolves_threshold"]:
                 row["rounds_for_threshold"] = stats.paired_rounds_for(
-                    d, row["threshold"], first_step, opts.test)
+                    d, row["threshold"], first_step, test)
         rows.append(row)
     for row, adjusted in zip(rows, stats.holm([r["p"] for r in rows])):
         row["p_holm"] = adjusted
@@ -270,15 +306,15 @@ def evaluate(baseline_rounds, candidate_rounds, opts, only=None):
             canary = {"name": name, "pattern": pattern,
                       "chosen": "--canary" if opts.canary is not None else "default",
                       **judge_canary(row["baseline_s"], row["candidate_s"],
-                                     opts.canary_cv_max)}
+                                     opts.canary_cv_max, test)}
         elif opts.canary_required:
             raise CvpError(f"canary {pattern!r} matches no benchmark present in every round")
     tested = [r for r in rows if r.get("resolves_threshold") is not None]
     underpowered = [r["name"] for r in tested if not r["resolves_threshold"]]
-    return {"rounds": n_rounds, "test": opts.test, "alpha": opts.alpha,
+    return {"rounds": n_rounds, "test": test, "test_option": opts.test, "alpha": opts.alpha,
             "thresholds": {kind: opts.threshold(kind)
                            for kind in sorted({r["kind"] for r in rows}, key=kind_rank)},
-            "min_p": stats.paired_min_p(n_rounds, opts.test),
+            "min_p": stats.paired_min_p(n_rounds, test),
             "holm_first_step": first_step,
             "benchmarks": rows, "skipped": skipped, "canary": canary,
             "flagged": [r["name"] for r in rows if r["flagged"]],
@@ -334,9 +370,28 @@ def decide(first, confirm=None, confirm_available=False):
     confirmed = [n for n in first["flagged"] if n in confirm["flagged"]]
     if confirmed:
         return REGRESSION, f"REGRESSION: {len(confirmed)} benchmark(s) slower, confirmed", notes
+    unclear = _unresolved_on_rerun(first, confirm)
+    if unclear:
+        # A re-run that could not have flagged the threshold at its own noise clears nothing.
+        return INCONCLUSIVE, "INCONCLUSIVE: regression flagged, re-run too noisy to tell", \
+            notes + ["Flagged in the first pass; on re-run " + ", ".join(
+                md_code(n) for n in unclear) + " could not have flagged a slowdown at the "
+                "threshold at the re-run's noise (the smallest it could flag was "
+                + ", ".join(_flaggable(r["resolution"]) for r in confirm["benchmarks"]
+                            if r["name"] in unclear)
+                + "), so the re-run neither confirms nor clears it; rerun on a quieter "
+                "machine."]
     return PASS, "PASS: flagged slowdowns did not reproduce on re-run", notes + [
         "Flagged in the first pass but not on re-run: " + ", ".join(
             md_code(n) for n in first["flagged"]) + "."]
+
+
+def _unresolved_on_rerun(first, confirm):
+    """The benchmarks flagged in the first pass and not confirmed whose re-run could not have
+    flagged their threshold at its own noise (or could not be tested)."""
+    rows = {r["name"]: r for r in confirm["benchmarks"]}
+    return [n for n in first["flagged"] if n not in confirm["flagged"]
+            and rows.get(n, {}).get("resolves_threshold") is not True]
 
 
 def _finite_or_inf(value):
@@ -374,16 +429,30 @@ def _thresholds_text(first, opts):
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
+def _test_text(first):
+    """How the rows were tested: the test, and the ratio that goes with it."""
+    if first["test"] == "wilcoxon":
+        text = ("one-sided Wilcoxon signed-rank test on per-round log time ratios (candidate / "
+                "baseline: the Hodges-Lehmann estimate, the median of the pairwise means of the "
+                "log ratios, with its distribution-free interval)")
+    else:
+        text = ("one-sided paired t-test on per-round log time ratios (candidate / baseline: "
+                "their geometric mean, with its t interval)")
+    if first.get("test_option") == "auto":
+        text += (" (--test auto: Wilcoxon where the rounds let it reach Holm's first step, "
+                 "else t)")
+    return text
+
+
 def markdown(first, confirm, code, headline, notes, opts, context=""):
-    test = "paired t-test" if opts.test == "t" else "Wilcoxon signed-rank test"
     lines = [f"## cvpbench gate: {headline}", ""]
     if context:
         lines += [context, ""]
-    lines += [f"Candidate vs baseline over {first['rounds']} paired rounds: one-sided {test} on "
-              f"per-round log time ratios, Holm-corrected across {len(first['benchmarks'])} "
+    lines += [f"Candidate vs baseline over {first['rounds']} paired rounds: {_test_text(first)}, "
+              f"Holm-corrected across {len(first['benchmarks'])} "
               f"benchmarks (alpha = {opts.alpha}). A regression needs significance and a slowdown "
               f"of at least {_thresholds_text(first, opts)} by kind, seen again on re-run.", ""]
-    if opts.test == "wilcoxon":
+    if first["test"] == "wilcoxon":
         power = (f"With {first['rounds']} rounds the smallest p the Wilcoxon test can give is "
                  f"2^-{first['rounds']} = {first['min_p']:.3g}; Holm's first step needs p <= "
                  f"{first['holm_first_step']:.3g}.")
@@ -403,6 +472,7 @@ def markdown(first, confirm, code, headline, notes, opts, context=""):
                   f"both sides of a round see leaves the ratio, which the gate tests, alone.",
                   ""]
     confirmed = set(confirm["flagged"]) if confirm else set()
+    unclear = set(_unresolved_on_rerun(first, confirm)) if confirm else set()
     lines += ["| benchmark | kind | candidate / baseline | 95% CI | p (Holm) | could flag "
               "| verdict |", "| --- | --- | --- | --- | --- | --- | --- |"]
     rows = sorted(first["benchmarks"], key=lambda r: (not r["flagged"], -(r["ratio"] or 0)))
@@ -417,6 +487,8 @@ def markdown(first, confirm, code, headline, notes, opts, context=""):
                 verdict = "**slower (unconfirmed)**"
             elif r["name"] in confirmed:
                 verdict = "**regression (confirmed)**"
+            elif r["name"] in unclear:
+                verdict = "**slower once; re-run too noisy to tell**"
             else:
                 verdict = "slower once, not on re-run"
         elif r["significant"] and r["ratio"] > 1:
@@ -1329,6 +1401,7 @@ def calibrate(sup, program, extra, opts, rounds, gates, slowdowns, inject, pool,
     pattern = re.compile(inject)
     conditions = [("A/A", 0.0)] + [(_pct_text(p), p) for p in slowdowns]
     results = []
+    tests = []  # the test each gate's first evaluation ran (--test auto chooses by rounds)
     planted_seen = None
     if slowdowns and plan.listed is not None:
         planted_seen = sorted(n for n in plan.listed if pattern.search(n))
@@ -1353,6 +1426,7 @@ def calibrate(sup, program, extra, opts, rounds, gates, slowdowns, inject, pool,
                 drawn = rng.sample(range(pool), 2 * rounds)
                 first_i, confirm_i = drawn[:rounds], drawn[rounds:]
                 first = evaluate([base[i] for i in first_i], [cand[i] for i in first_i], opts)
+                tests.append(first["test"])
                 spent = sum(base[i].seconds for i in first_i)
                 confirm = None
                 if wants_confirmation(first):
@@ -1372,6 +1446,7 @@ def calibrate(sup, program, extra, opts, rounds, gates, slowdowns, inject, pool,
                 first, confirm = run_gate(sup, program, program, rounds, extra, opts, plan,
                                           label=f"{tag}-gate{g + 1}-",
                                           candidate_extra=cand_extra)
+                tests.append(first["test"])
                 if planted_seen is None:
                     planted_seen = sorted({n for r in first["benchmarks"]
                                            for n in r.get("names", [r["name"]])
@@ -1401,9 +1476,16 @@ def calibrate(sup, program, extra, opts, rounds, gates, slowdowns, inject, pool,
     return {"program": program, "arguments": list(extra), "rounds": rounds, "gates": gates,
             "pool_rounds": pool or None, "pooled": bool(pool), "inject": inject,
             "planted_benchmarks": planted_seen or [], "seed": plan.seed,
-            "plan": plan.describe(), "test": opts.test, "alpha": opts.alpha,
+            "plan": plan.describe(), "alpha": opts.alpha,
+            "test": tests[0] if len(set(tests)) == 1 else "/".join(sorted(set(tests))),
+            "test_option": opts.test, "canary_limit": opts.canary_cv_max,
+            "canary": opts.canary,
             "thresholds": {k: opts.threshold(k) for k in KIND_ORDER},
             "conditions": results, "smallest_detected": smallest}
+
+
+_CAL_TESTS = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test with the "
+              "Hodges-Lehmann ratio"}
 
 
 def calibration_markdown(cal):
@@ -1423,9 +1505,13 @@ def calibration_markdown(cal):
              + (", ".join(md_code(n) for n in planted[:6]) + (", ..." if len(planted) > 6
                                                               else "") if planted else "none")
              + f"). Each gate: {cal['rounds']} paired rounds, evaluated like `cvp gate` "
-             f"(one-sided {'paired t-test' if cal['test'] == 't' else 'Wilcoxon test'}, Holm, "
-             f"alpha {cal['alpha']:g}, thresholds by kind, confirmation by a second set of "
-             f"rounds, canary).", ""]
+             f"(one-sided {_CAL_TESTS.get(cal['test'], cal['test'])}, Holm, "
+             f"alpha {cal['alpha']:g}, thresholds by kind"
+             + (" (" + ", ".join(f"{k} {100 * v:g}%" for k, v in cal["thresholds"].items())
+                + ")" if cal.get("thresholds") else "")
+             + ", confirmation by a second set of rounds, canary"
+             + (f" judged on its paired log ratios, limit {100 * cal['canary_limit']:g}%"
+                if cal.get("canary_limit") is not None else "") + ").", ""]
     plan = cal["plan"]
     if plan["duet"]:
         lines += [f"Rounds: one-core points as duets on CPUs {plan['cpus'][0]} and "

@@ -424,6 +424,51 @@ def paired_ratio_ci(log_ratios, level=0.95):
     return centre, (float(np.exp(lo)), float(np.exp(hi)))
 
 
+@functools.lru_cache(maxsize=64)
+def _signed_rank_cdf(n):
+    """P(W+ <= k), k = 0 .. n(n+1)/2, for the Wilcoxon signed-rank statistic of n pairs under
+    the null hypothesis (no ties), by counting the rank subsets of each sum."""
+    probs = np.zeros(n * (n + 1) // 2 + 1)
+    probs[0] = 1.0
+    top = 0
+    for rank in range(1, n + 1):
+        probs[rank:top + rank + 1] = 0.5 * probs[rank:top + rank + 1] + 0.5 * probs[:top + 1]
+        probs[:rank] *= 0.5
+        top += rank
+    return np.cumsum(probs)
+
+
+def paired_hl_ci(log_ratios, level=0.95):
+    """Hodges-Lehmann ratio of paired rounds, the estimate that goes with the Wilcoxon
+    signed-rank test: exp of the median of the Walsh averages (d_i + d_j) / 2, i <= j, with its
+    distribution-free interval (the Walsh averages of ranks C and M + 1 - C, where C is the
+    largest count with P(W+ < C) <= (1 - level) / 2; with too few rounds for the level, the
+    smallest and largest Walsh averages). A few rounds disturbed on one side (a slow run of the
+    baseline or of the candidate) move it little, where they move the geometric mean by their
+    full size."""
+    d = np.asarray(log_ratios, dtype=float)
+    n = len(d)
+    walsh = np.sort(((d[:, None] + d[None, :]) / 2.0)[np.triu_indices(n)])
+    centre = float(np.exp(np.median(walsh)))
+    if n < 2:
+        return centre, (centre, centre)
+    cdf = _signed_rank_cdf(n)
+    # C - 1 is the largest w with P(W+ <= w) <= (1 - level) / 2
+    count = int(np.searchsorted(cdf, (1.0 - level) / 2.0 * (1 + 1e-12), side="right"))
+    count = max(count, 1)
+    lo, hi = np.clip([walsh[count - 1], walsh[len(walsh) - count]], -700.0, 700.0)
+    return centre, (float(np.exp(lo)), float(np.exp(hi)))
+
+
+def robust_spread(log_ratios):
+    """The spread of log ratios that a few outlying rounds do not move: 1.4826 x the median
+    absolute deviation from the median (the standard deviation, for normal data)."""
+    d = np.asarray(log_ratios, dtype=float)
+    if len(d) < 2:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))))
+
+
 def paired_min_p(n, test="t"):
     """The smallest one-sided p the paired test can reach with n rounds: 2^-n for Wilcoxon
     (every round slower); for the t-test any p > 0 is reachable with n >= 2 (0.0 here)."""
@@ -480,15 +525,20 @@ def paired_min_detectable(log_ratios, level, test="t"):
 def paired_rounds_for(log_ratios, slowdown, level, test="t", limit=200):
     """About how many rounds the observed round-to-round spread needs before a slowdown of
     `slowdown` (e.g. 0.05) is flaggable at `level` (t-test: sd held at its estimate; Wilcoxon:
-    2^-n <= level is the binding bound when the spread is small). None beyond `limit`."""
+    2^-n <= level, and the t bound on the robust spread, whichever needs more). None beyond
+    `limit`."""
     d = np.asarray(log_ratios, dtype=float)
     if len(d) < 2 or slowdown <= 0:
         return None
+    floor = 2
     if test == "wilcoxon":
-        return max(2, math.ceil(math.log2(1.0 / level) - 1e-12))
-    sd = float(np.std(d, ddof=1))
+        # 2^-n <= level, and the spread: the t bound on the robust spread (a rough guide)
+        floor = max(2, math.ceil(math.log2(1.0 / level) - 1e-12))
+        sd = robust_spread(d)
+    else:
+        sd = float(np.std(d, ddof=1))
     target = math.log1p(slowdown)
-    for n in range(2, limit + 1):
+    for n in range(floor, limit + 1):
         if sps.t.ppf(1.0 - level, n - 1) * sd / math.sqrt(n) <= target:
             return n
     return None

@@ -38,8 +38,8 @@ def test_aa_pair_passes(tmp_path):
 
 
 def test_slowdown_below_threshold_is_not_a_regression(tmp_path):
-    base, cand = synthetic_rounds(tmp_path, slowdown={SLOW: 1.03}, seed=5, drift=0.02, noise=0.003)
-    first = _evaluate(base, cand)
+    base, cand = synthetic_rounds(tmp_path, slowdown={SLOW: 1.02}, seed=5, drift=0.02, noise=0.003)
+    first = _evaluate(base, cand)  # the default cpu threshold: 3%
     row = next(r for r in first["benchmarks"] if r["name"] == SLOW)
     assert row["significant"] and not row["flagged"]
 
@@ -72,6 +72,27 @@ def test_cli_flags_and_confirms_with_json_files(tmp_path):
     assert doc["first"]["flagged"] == [SLOW] and doc["confirm"]["flagged"] == []
 
 
+def test_a_rerun_too_noisy_to_tell_clears_nothing(tmp_path):
+    """A slowdown flagged in the first pass and not seen again on a re-run that could not have
+    flagged the threshold at its own noise is inconclusive, not a pass; a quiet re-run that does
+    not see it again clears it."""
+    base, cand = synthetic_rounds(tmp_path, slowdown={SLOW: 1.20}, seed=11)
+    args = ["gate", "--baseline-json", *base, "--candidate-json", *cand]
+    noisy_base, noisy_cand = synthetic_rounds(tmp_path, rounds=3, seed=14, noise=0.25,
+                                              prefix="noisy")
+    proc = run_cvp(*args, "--confirm-json", *noisy_cand, "--confirm-baseline-json", *noisy_base,
+                   "--json", tmp_path / "noisy.json")
+    assert proc.returncode == 3, proc.stdout
+    assert "INCONCLUSIVE: regression flagged, re-run too noisy to tell" in proc.stdout
+    assert "slower once; re-run too noisy to tell" in proc.stdout
+    doc = json.loads((tmp_path / "noisy.json").read_text())
+    assert doc["confirm"]["flagged"] == [] and not doc["confirm"]["benchmarks"][0][
+        "resolves_threshold"]
+    quiet_base, quiet_cand = synthetic_rounds(tmp_path, seed=15, noise=0.003, prefix="quiet")
+    proc = run_cvp(*args, "--confirm-json", *quiet_cand, "--confirm-baseline-json", *quiet_base)
+    assert proc.returncode == 0 and "did not reproduce on re-run" in proc.stdout
+
+
 def test_cli_aa_passes(tmp_path):
     base, cand = synthetic_rounds(tmp_path, seed=21)
     proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand)
@@ -85,6 +106,162 @@ def test_noisy_canary_is_inconclusive(tmp_path):
     proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand)
     assert proc.returncode == 3, proc.stderr
     assert "too noisy" in proc.stdout
+
+
+CANARY = "matmul/n:256/mode:serial/backend:tbb/threads:1"
+
+
+def test_common_drift_leaves_the_canary_quiet():
+    """The canary is judged on its paired log ratios: a drift that moves both sides of every
+    round by the same factor (up to 20% here) leaves them alone, whatever it does to the times."""
+    drift = [1.0, 1.2, 0.85, 1.1, 0.9]
+    base = [0.05 * f for f in drift]
+    judged = gate.judge_canary(base, [t * 1.04 for t in base], 0.10)
+    assert judged["spread"] < 1e-12 and not judged["noisy"]
+    assert judged["cv_baseline"] > 0.10 and judged["cv_candidate"] > 0.10  # CV: too noisy
+    noisy = gate.judge_canary(base, [t * g for t, g in zip(base, [1.0, 0.8, 1.2, 0.9, 1.15])],
+                              0.10)
+    assert noisy["spread"] > 0.10 and noisy["noisy"]
+    assert gate.judge_canary([1.0, 0.0], [1.0, 1.0], 0.1) == dict(
+        spread=None, limit=0.1, cv_baseline=pytest.approx(1.414, abs=1e-3), cv_candidate=0.0,
+        noisy=False)
+
+
+@pytest.mark.parametrize("seed", [41, 42, 43])
+def test_drift_both_sides_see_does_not_make_the_gate_inconclusive(tmp_path, seed):
+    """A machine whose speed drifts by 15% between rounds, hitting baseline and candidate of a
+    round alike (what a duet sees): the canary's time varies by more than 10% across rounds, its
+    ratio does not, and an A/A gate passes rather than ending inconclusive."""
+    base, cand = synthetic_rounds(tmp_path, rounds=8, seed=seed, drift=0.15, noise=0.005)
+    first = _evaluate(base, cand)
+    canary = first["canary"]
+    assert canary["name"] == CANARY and max(canary["cv_baseline"], canary["cv_candidate"]) > 0.10
+    assert canary["spread"] < 0.02 and not canary["noisy"]
+    code, headline, _ = gate.decide(first)
+    assert code == gate.PASS, headline
+    proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand)
+    assert proc.returncode == 0, proc.stdout
+    assert f"Canary `{CANARY}`: its candidate / baseline ratio varies by" in proc.stdout
+    assert "limit 10.0%): ok." in proc.stdout
+
+
+@pytest.mark.parametrize("seed", [51, 52, 53])
+@pytest.mark.parametrize("test", ["t", "wilcoxon"])
+def test_noise_between_the_two_sides_still_makes_the_gate_inconclusive(tmp_path, seed, test):
+    """The check can still fail: independent noise on the canary's baseline and candidate (a
+    pair that disagrees, 20% each side), with no drift at all and a planted 20% regression
+    elsewhere, makes the gate inconclusive, and nothing is re-measured; with either test (the
+    Wilcoxon test's robust spread forgives a few outlying rounds, not noise in every round)."""
+    base, cand = synthetic_rounds(tmp_path, rounds=10, seed=seed, drift=0.0, noise=0.005,
+                                  canary_noise=0.20, slowdown={SLOW: 1.20})
+    first = _evaluate(base, cand, test=test)
+    assert first["test"] == test
+    assert first["canary"]["noisy"] and first["canary"]["spread"] > 0.10
+    assert first["flagged"] == [SLOW] and not gate.wants_confirmation(first)
+    code, headline, notes = gate.decide(first)
+    assert code == gate.INCONCLUSIVE and headline == "INCONCLUSIVE: the machine is too noisy"
+    assert "across the paired rounds" in notes[0] and "limit 10.0%" in notes[0]
+    proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand, "--test", test)
+    assert proc.returncode == 3 and "too noisy" in proc.stdout
+
+
+def test_auto_runs_wilcoxon_where_the_rounds_allow_it_else_t(tmp_path):
+    opts = gate.GateOptions()
+    assert opts.test == "auto"
+    assert gate.chosen_test(opts, 30, 2) == "wilcoxon"
+    assert gate.chosen_test(opts, 7, 4) == "wilcoxon"  # 4 x 2^-7 = 0.031 <= 0.05
+    assert gate.chosen_test(opts, 6, 4) == "t"         # 4 x 2^-6 = 0.0625: out of reach
+    assert gate.chosen_test(gate.GateOptions(test="t"), 30, 2) == "t"
+    assert gate.chosen_test(gate.GateOptions(test="wilcoxon"), 3, 48) == "wilcoxon"
+    gate.check_power(3, 48, opts)  # auto never refuses: it runs t there
+    with pytest.raises(CvpError, match="use at least 10 rounds"):
+        gate.check_power(3, 48, gate.GateOptions(test="wilcoxon"))
+    base, cand = synthetic_rounds(tmp_path, rounds=5, seed=3)
+    few = _evaluate(base, cand)
+    assert few["test"] == "t" and few["test_option"] == "auto"
+    base, cand = synthetic_rounds(tmp_path, rounds=10, seed=3, prefix="many")
+    many = _evaluate(base, cand)
+    assert many["test"] == "wilcoxon" and many["canary"]["spread"] is not None
+    proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand)
+    assert proc.returncode == 0, proc.stdout
+    assert "one-sided Wilcoxon signed-rank test" in proc.stdout and "Hodges-Lehmann" in proc.stdout
+    assert "(--test auto: Wilcoxon where the rounds let it reach Holm's first step" in proc.stdout
+
+
+def _rounds_with_one_sided_runs(tmp_path, factor, slowed, prefix, n=30):
+    """n rounds of the synthetic suite, SLOW `factor` slower in the candidate; in round i of
+    `slowed` (a dict: round -> 'baseline' or 'candidate') that side's run of SLOW took 1.6 x as
+    long (another process on its CPU for the whole run)."""
+    from cvp_testing import SYNTHETIC, gbench_doc
+    import random as _random
+    rng = _random.Random(prefix)
+    base, cand = [], []
+    for i in range(n):
+        drift = 1.0 + 0.03 * rng.random()
+        b = {k: SYNTHETIC[k] * drift for k in (CANARY, SLOW)}
+        c = dict(b, **{SLOW: b[SLOW] * factor})
+        side = slowed.get(i)
+        if side:
+            (b if side == "baseline" else c)[SLOW] *= 1.6
+        base.append(write_json(tmp_path / f"{prefix}b{i}.json", gbench_doc(b, rng=rng, noise=0.01)))
+        cand.append(write_json(tmp_path / f"{prefix}c{i}.json", gbench_doc(c, rng=rng, noise=0.01)))
+    return base, cand
+
+
+def test_a_few_runs_slowed_on_one_side_do_not_hide_a_5_percent_slowdown(tmp_path):
+    """30 rounds of two benchmarks, 8 of them with one side's run of one benchmark slowed by 60%
+    (4 baselines, 4 candidates, as a busy shared machine does): their spread hides a planted 5%
+    slowdown from the t-test; the Wilcoxon test and the Hodges-Lehmann ratio (what --test auto
+    runs at 30 rounds) find it, and flag nothing when nothing was planted."""
+    slowed = {3: "baseline", 7: "candidate", 11: "candidate", 14: "baseline", 18: "baseline",
+              21: "candidate", 25: "baseline", 28: "candidate"}
+    base, cand = _rounds_with_one_sided_runs(tmp_path, 1.05, slowed, "slow")
+    t = _evaluate(base, cand, test="t")
+    row = next(r for r in t["benchmarks"] if r["name"] == SLOW)
+    assert SLOW not in t["flagged"] and not row["significant"]
+    auto = _evaluate(base, cand)
+    row = next(r for r in auto["benchmarks"] if r["name"] == SLOW)
+    assert auto["test"] == "wilcoxon" and 1.04 < row["ratio"] < 1.06
+    assert row["ci95"][0] < row["ratio"] < row["ci95"][1]
+    assert auto["flagged"] == [SLOW]
+    # the same disturbances with nothing planted, half on each side: nothing flagged
+    aa_slowed = {i: ("baseline" if k % 2 else "candidate") for k, i in enumerate(slowed)}
+    base, cand = _rounds_with_one_sided_runs(tmp_path, 1.0, aa_slowed, "aa")
+    assert _evaluate(base, cand)["flagged"] == []
+
+
+def test_hodges_lehmann_ratio_and_its_interval():
+    import numpy as np
+    from scipy import stats as sps
+    from cvptools import stats
+    rng = np.random.default_rng(5)
+    for n in (6, 12, 25):
+        d = rng.normal(0.02, 0.05, n)
+        walsh = [(d[i] + d[j]) / 2 for i in range(n) for j in range(i, n)]
+        ratio, (lo, hi) = stats.paired_hl_ci(d)
+        assert ratio == pytest.approx(np.exp(np.median(walsh)))
+        assert lo <= ratio <= hi
+        w = sps.wilcoxon(d, alternative="greater").statistic  # the exact null distribution
+        assert 1 - stats._signed_rank_cdf(n)[int(w) - 1] == pytest.approx(
+            sps.wilcoxon(d, alternative="greater").pvalue)
+    ratio, (lo, hi) = stats.paired_hl_ci(np.log([1.1, 1.2, 1.3]))  # too few rounds for 95%
+    assert (lo, hi) == (pytest.approx(1.1), pytest.approx(1.3))
+    covered = sum(lo <= 1.0 <= hi for lo, hi in
+                  (stats.paired_hl_ci(rng.standard_t(3, 15))[1] for _ in range(400)))
+    assert 0.92 <= covered / 400 <= 0.99
+    assert stats.robust_spread([0.0, 0.01, -0.01, 0.02, 0.9]) == pytest.approx(0.014826)
+
+
+def test_the_cli_defaults_are_the_gate_defaults():
+    from cvptools import cli
+    _, sub = cli.build_parser()
+    args = sub.choices["gate"].parse_args(["--baseline-bin", "x", "--candidate-bin", "y"])
+    opts = gate.GateOptions()
+    assert (args.threshold_cpu, args.threshold_io, args.threshold_memory, args.alpha,
+            args.test, args.canary_cv_max) == (opts.threshold_cpu, opts.threshold_io,
+                                               opts.threshold_memory, opts.alpha, opts.test,
+                                               opts.canary_cv_max)
+    assert args.rounds == gate.DEFAULT_ROUNDS == 30 and opts.threshold_cpu == 0.03
 
 
 FAKE = """\
@@ -290,7 +467,7 @@ def test_too_few_rounds_for_the_noise_is_inconclusive_not_pass(tmp_path):
 
 def test_every_row_says_what_it_could_flag(tmp_path):
     base, cand = synthetic_rounds(tmp_path, seed=21)
-    first = _evaluate(base, cand)
+    first = _evaluate(base, cand, threshold_cpu=0.05)
     for r in first["benchmarks"]:
         assert 0 < r["resolution"] < r["threshold"] and r["resolves_threshold"]
     proc = run_cvp("gate", "--baseline-json", *base, "--candidate-json", *cand)

@@ -546,11 +546,11 @@ def _evaluate(base, cand, **options):
 def test_memory_rows_get_the_memory_threshold(tmp_path):
     base, cand = _gate_files(tmp_path, _doc("summary.json"))
     first = _evaluate(base, cand)
-    assert first["thresholds"] == {"cpu": 0.05, "memory": 0.10, "io": 0.10}
+    assert first["thresholds"] == {"cpu": 0.03, "memory": 0.10, "io": 0.10}
     by_kind = {}
     for r in first["benchmarks"]:
         by_kind.setdefault(r["kind"], set()).add(r["threshold"])
-    assert by_kind == {"cpu": {0.05}, "memory": {0.10}, "io": {0.10}}
+    assert by_kind == {"cpu": {0.03}, "memory": {0.10}, "io": {0.10}}
     first = _evaluate(base, cand, threshold_memory=0.2, threshold_cpu=0.01)
     assert {r["threshold"] for r in first["benchmarks"] if r["kind"] == "memory"} == {0.2}
     assert {r["threshold"] for r in first["benchmarks"] if r["kind"] == "cpu"} == {0.01}
@@ -579,7 +579,7 @@ def test_gate_cli_threshold_memory(tmp_path):
     args = ["gate", "--baseline-json", *base, "--candidate-json", *cand]
     proc = run_cvp(*args)
     assert proc.returncode == 0, proc.stderr
-    assert "5% (cpu), 10% (memory) or 10% (io)" in proc.stdout
+    assert "3% (cpu), 10% (memory) or 10% (io)" in proc.stdout
     proc = run_cvp(*args, "--threshold-memory", "5%", "--json", tmp_path / "gate.json")
     assert proc.returncode == 3, proc.stderr  # flagged, not re-measured
     assert "5% (memory)" in proc.stdout and "`memory`" in proc.stdout

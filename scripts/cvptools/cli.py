@@ -60,15 +60,17 @@ EPILOG_GATE = """examples:
   cvp gate --baseline-json base/r1.json base/r2.json base/r3.json \\
            --candidate-json cand/r1.json cand/r2.json cand/r3.json
   cvp gate --baseline-bin base/cvpbench --candidate-bin build/release/benchmarks/cvpbench \\
-           --rounds 5 --markdown gate.md -- --filter matmul
+           --markdown gate.md -- --filter '^matmul/n:512/mode:(serial|concurrent)/backend:threads/' \\
+           --precision 0 --repetitions 20 --min-time 0.05
   cvp gate --calibrate --baseline-bin build/release/benchmarks/cvpbench --gates 40 \\
-           --rounds 10 --slowdowns 5,10 --json calibration.json -- --filter matmul
+           --slowdowns 3,5,10 --json calibration.json -- ARGUMENTS AS ABOVE
 exit codes: 0 pass, 1 confirmed regression, 2 bad input (also: a round count with which no
 benchmark could ever be flagged, e.g. --test wilcoxon with 2^-rounds x benchmarks > alpha; the
 message says how many rounds are needed), 3 inconclusive (noisy machine, too few rounds for the
-noise so that no benchmark could flag its threshold, or a regression flagged but not
-re-measured), 130 stopped (Ctrl-C, SIGTERM, SIGHUP: the running binary's process group is
-stopped and the temporary folder removed). Arguments after -- go to both binaries.
+noise so that no benchmark could flag its threshold, a regression flagged but not
+re-measured, or re-measured too noisily to tell), 130 stopped (Ctrl-C, SIGTERM, SIGHUP: the
+running binary's process group is stopped and the temporary folder removed). Arguments
+after -- go to both binaries.
 Binary mode: each run starts in a process group of its own, in a new empty folder, stderr to
 a file; when it exits, times out (--timeout-s; default 1800 s until a run has finished, then
 10 x the longest run, at least 60 s) or the gate is stopped, its process group (and, on Linux,

@@ -6,7 +6,7 @@ install(TARGETS cvpbench EXPORT cvpbenchTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS cvpbench_program RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cvp ${PROJECT_SOURCE_DIR}/executors/include/cvp
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cvp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 install(FILES ${PROJECT_SOURCE_DIR}/benchmarks/schema/summary.schema.json
         DESTINATION ${CMAKE_INSTALL_DATADIR}/cvpbench)

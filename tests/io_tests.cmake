@@ -3,9 +3,9 @@ cvp_add_test(test_requests LABEL workloads
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/cpp/test_requests.cc
   LIBS cvp::requests nlohmann_json::nlohmann_json)
 # The engine is part of the cvpbench library; the test also reads its internal header
-# (executors/requests/request_engine.h) for the event loop's timer diagnostic, and runs the
+# (src/exec/requests/request_engine.h) for the event loop's timer diagnostic, and runs the
 # built-in handler (cvp_requests_workload) through it.
 cvp_add_test(test_request_runner LABEL executors
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/cpp/test_request_runner.cc
   LIBS cvpbench cvp_requests_workload)
-target_include_directories(test_request_runner PRIVATE ${PROJECT_SOURCE_DIR}/executors/requests)
+target_include_directories(test_request_runner PRIVATE ${PROJECT_SOURCE_DIR}/src)

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "diagnosis.h"
-#include "session.h"
-#include "summary.h"
-#include "timeline.h"
+#include "report/diagnosis.h"
+#include "harness/session.h"
+#include "report/summary.h"
+#include "report/timeline.h"
 
 namespace {
 

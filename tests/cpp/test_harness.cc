@@ -15,11 +15,11 @@
 #include <time.h>
 
 #include "cvp/cvpbench.h"
-#include "options.h"
-#include "plan.h"
-#include "session.h"
-#include "stats.h"
-#include "summary.h"
+#include "cli/options.h"
+#include "harness/plan.h"
+#include "harness/session.h"
+#include "harness/stats.h"
+#include "report/summary.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "cvp/exec/topology.h"
-#include "machine_limits.h"
+#include "host/machine_limits.h"
 
 namespace {
 

@@ -8,10 +8,10 @@
 #include <fstream>
 #include <string>
 
-#include "disturbance.h"
-#include "machine.h"
-#include "resources.h"
-#include "noise.h"
+#include "host/disturbance.h"
+#include "host/machine.h"
+#include "host/resources.h"
+#include "host/noise.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-#include "output.h"
+#include "report/output.h"
 
 namespace {
 

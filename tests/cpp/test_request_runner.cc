@@ -18,7 +18,7 @@
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/executor.h"
-#include "request_engine.h"  // timer_wake_order
+#include "exec/requests/request_engine.h"  // timer_wake_order
 #include "requests/handler.h"
 #include "requests/requests.h"
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "cvp/cvpbench.h"
-#include "options.h"
-#include "plan.h"
+#include "cli/options.h"
+#include "harness/plan.h"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <random>
 
-#include "stats.h"
+#include "harness/stats.h"
 
 namespace {
 

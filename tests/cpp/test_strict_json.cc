@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "strict_json_reporter.h"
+#include "report/strict_json_reporter.h"
 
 namespace {
 

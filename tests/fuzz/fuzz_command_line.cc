@@ -9,8 +9,8 @@
 
 #include "builtin.h"
 #include "cvp/exec/topology.h"
-#include "options.h"
-#include "plan.h"
+#include "cli/options.h"
+#include "harness/plan.h"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "options.h"
-#include "pattern.h"
+#include "cli/options.h"
+#include "harness/pattern.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);

@@ -1,0 +1,501 @@
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "cvp/exec/affinity.h"
+#include "cvp/exec/executor.h"
+#include "harness/pattern.h"
+
+namespace cvp::bench {
+namespace {
+
+const char* const kDescription =
+    "Measures what concurrency and what parallelism each buy on this machine.\n"
+    "Every workload runs serially, concurrently on one pinned core (tasks interleave) and in\n"
+    "parallel across the allowed cores (tasks run at once); speedups come with 95% confidence\n"
+    "intervals, bounds and evidence that pinning happened.";
+
+long long parse_integer(const std::string& flag, const std::string& text) {
+  long long value = 0;
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  const auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec == std::errc::result_out_of_range) {
+    throw UsageError(flag + " " + text + ": the number is too large.");
+  }
+  if (ec != std::errc() || ptr != end || text.empty()) {
+    throw UsageError(flag + " " + text + ": not a whole number.");
+  }
+  return value;
+}
+
+double parse_real(const std::string& flag, const std::string& text) {
+  std::istringstream in(text);
+  double value = 0;
+  in >> value;
+  if (text.empty() || in.fail() || !in.eof() || !std::isfinite(value)) {
+    throw UsageError(flag + " " + text + ": not a number.");
+  }
+  return value;
+}
+
+// The items of a comma-separated list option (given once or several times), each once, in
+// the order first given: a repeat would make two benchmarks of one name. An empty item
+// ("1,,2", "4,") is refused.
+std::vector<std::string> split_list(const std::string& flag, const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& item : items) {
+    std::size_t pos = 0;
+    while (pos <= item.size()) {
+      const std::size_t comma = std::min(item.find(',', pos), item.size());
+      std::string value = item.substr(pos, comma - pos);
+      if (value.empty()) throw UsageError(flag + " " + item + ": an empty item in the list.");
+      if (seen.insert(value).second) out.push_back(std::move(value));
+      pos = comma + 1;
+    }
+  }
+  return out;
+}
+
+// Numbers that parse to the same value ("4" and "04", "50" and "50.0") are one item too.
+template <typename T>
+void keep_first(std::vector<T>& values) {
+  std::vector<T> kept;
+  for (const T& v : values) {
+    if (std::find(kept.begin(), kept.end(), v) == kept.end()) kept.push_back(v);
+  }
+  values = std::move(kept);
+}
+
+std::string join(const std::vector<int>& v) { return exec::format_cpu_list(v); }
+
+}  // namespace
+
+std::string printable(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      static const char digits[] = "0123456789abcdef";
+      out += "\\x";
+      out += digits[byte >> 4];
+      out += digits[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+
+namespace {
+
+// The workloads' flags on CLI11: each keeps its raw text until the whole command line has been
+// parsed, then converts, checks and stores it (finish()).
+class CliFlags final : public Flags {
+ public:
+  CliFlags(CLI::App& app, nlohmann::json& given) : app_(app), given_(given) {}
+
+  void integers(const std::string& flag, std::vector<long long>* into, const std::string& help,
+                std::function<std::string(long long)> check) override {
+    auto& raw = list(flag, help);
+    finishers_.push_back([this, flag, into, &raw, check] {
+      if (raw.empty()) return;
+      into->clear();
+      for (const auto& item : split_list(flag, raw)) {
+        const long long v = parse_integer(flag, item);
+        checked(flag, item, check ? check(v) : std::string());
+        into->push_back(v);
+      }
+      keep_first(*into);
+      given_[flag] = *into;
+    });
+  }
+
+  void reals(const std::string& flag, std::vector<double>* into, const std::string& help,
+             std::function<std::string(double)> check) override {
+    auto& raw = list(flag, help);
+    finishers_.push_back([this, flag, into, &raw, check] {
+      if (raw.empty()) return;
+      into->clear();
+      for (const auto& item : split_list(flag, raw)) {
+        const double v = parse_real(flag, item);
+        checked(flag, item, check ? check(v) : std::string());
+        into->push_back(v);
+      }
+      keep_first(*into);
+      given_[flag] = *into;
+    });
+  }
+
+  void integer(const std::string& flag, long long* into, const std::string& help,
+               std::function<std::string(long long)> check) override {
+    auto& raw = one(flag, help, "N");
+    finishers_.push_back([this, flag, into, &raw, check] {
+      if (raw.empty()) return;
+      const long long v = parse_integer(flag, raw);
+      checked(flag, raw, check ? check(v) : std::string());
+      *into = v;
+      given_[flag] = v;
+    });
+  }
+
+  void real(const std::string& flag, double* into, const std::string& help,
+            std::function<std::string(double)> check) override {
+    auto& raw = one(flag, help, "X");
+    finishers_.push_back([this, flag, into, &raw, check] {
+      if (raw.empty()) return;
+      const double v = parse_real(flag, raw);
+      checked(flag, raw, check ? check(v) : std::string());
+      *into = v;
+      given_[flag] = v;
+    });
+  }
+
+  void choice(const std::string& flag, std::string* into, const std::vector<std::string>& choices,
+              const std::string& help) override {
+    auto& raw = one(flag, help, "KIND");
+    finishers_.push_back([this, flag, into, &raw, choices] {
+      if (raw.empty()) return;
+      if (std::find(choices.begin(), choices.end(), raw) == choices.end()) {
+        std::string names;
+        for (std::size_t i = 0; i < choices.size(); ++i) {
+          names += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
+        }
+        throw UsageError(flag + " " + raw + ": choose " + names + ".");
+      }
+      *into = raw;
+      given_[flag] = raw;
+    });
+  }
+
+  void toggle(const std::string& flag, bool* into, const std::string& help) override {
+    app_.add_flag(flag, *into, help);
+    finishers_.push_back([this, flag, into] {
+      if (app_.count(flag) > 0) given_[flag] = *into;
+    });
+  }
+
+  void finish() {
+    for (auto& f : finishers_) f();
+  }
+
+ private:
+  static void checked(const std::string& flag, const std::string& item, const std::string& problem) {
+    if (!problem.empty()) throw UsageError(flag + " " + item + ": " + problem);
+  }
+  std::vector<std::string>& list(const std::string& flag, const std::string& help) {
+    lists_.emplace_back();
+    app_.add_option(flag, lists_.back(), help)->type_name("LIST")->expected(1, 1 << 20);
+    return lists_.back();
+  }
+  std::string& one(const std::string& flag, const std::string& help, const char* type) {
+    singles_.emplace_back();
+    app_.add_option(flag, singles_.back(), help)->type_name(type);
+    return singles_.back();
+  }
+
+  CLI::App& app_;
+  nlohmann::json& given_;
+  std::deque<std::vector<std::string>> lists_;
+  std::deque<std::string> singles_;
+  std::vector<std::function<void()>> finishers_;
+};
+
+}  // namespace
+
+ParsedCommandLine parse_command_line(int argc, const char* const* argv,
+                                     const exec::Topology& topology,
+                                     const std::vector<Workload*>& workloads) {
+  Options o;
+  std::vector<std::string> threads_raw, backends_raw;
+  std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw;
+  std::vector<std::string> faults_raw, slowdowns_raw;
+
+  std::vector<Backend> known_backends;
+  for (Backend b : exec::every_backend()) {
+    for (const Workload* w : workloads) {
+      const auto wb = w->backends();
+      if (std::find(wb.begin(), wb.end(), b) != wb.end() &&
+          std::find(known_backends.begin(), known_backends.end(), b) == known_backends.end()) {
+        known_backends.push_back(b);
+      }
+    }
+  }
+  std::string backend_names;
+  for (Backend b : known_backends) {
+    backend_names += (backend_names.empty() ? "" : ", ") + std::string(exec::to_string(b));
+  }
+  std::string workload_names;
+  for (const Workload* w : workloads) {
+    workload_names += (workload_names.empty() ? "" : ", ") + w->name();
+  }
+
+  const std::string program = argc > 0 && argv[0] ? std::filesystem::path(argv[0]).filename().string()
+                                                  : std::string("cvpbench");
+  CLI::App app{std::string(kDescription) + "\nWorkloads: " + workload_names + ".", program};
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  app.set_version_flag("--version", std::string("cvpbench ") + CVP_VERSION);
+  app.add_flag("--quick", o.quick, "Run the whole suite small and fast (under a minute on 2 cores)");
+  app.add_flag("--list", o.list_only, "Print the names of the benchmarks that would run, and exit");
+  app.add_option("--filter", o.filter,
+                 "Run only benchmarks whose name matches this regular expression (names look "
+                 "like WORKLOAD/PARAMS/mode:parallel/backend:tbb/threads:2); the serial "
+                 "baselines their speedups need run too")
+      ->type_name("REGEX");
+  app.add_option("--threads", threads_raw,
+                 "Thread counts for the concurrent and parallel sweeps, e.g. 1,2,4 "
+                 "(default: concurrent 2, 4 ... up to 2 x cores; parallel 1, 2, 4 ... up to the "
+                 "cores, the cores, all logical CPUs where SMT exists, 2 x logical CPUs)")
+      ->type_name("LIST")
+      ->expected(1, 1 << 20);
+  app.add_option("--repetitions", reps_raw,
+                 "Undisturbed blocks (repetitions) of every benchmark, at least (default 6)")
+      ->type_name("N");
+  app.add_option("--min-time", min_time_raw,
+                 "Timed seconds of one block of executions (default 0.1, quick 0.05)")
+      ->type_name("SECONDS");
+  app.add_option("--precision", precision_raw,
+                 "Keep sampling each benchmark until the 95% CI half-width of its speedup is at "
+                 "most this share of it, e.g. 0.02 or 2% (default 2%, quick 5%; 0: exactly "
+                 "--repetitions blocks)")
+      ->type_name("P");
+  app.add_option("--budget", budget_raw,
+                 "Seconds for the whole run from its start, shared among the benchmarks "
+                 "(default 480, quick 35); it bounds the --repetitions blocks too: a benchmark "
+                 "that cannot get them in its share (a busy machine) reports what it got and why")
+      ->type_name("SECONDS");
+  app.add_option("--seed", seed_raw,
+                 "Seed of the order of the blocks in each round (default 1: two runs with the "
+                 "same seed measure in the same order)")
+      ->type_name("N");
+  app.add_flag("--trace", o.trace,
+               "Record one more execution of every benchmark, after its timed blocks and not "
+               "timed, task by task and request by request: trace.json in the run folder (open it "
+               "in Perfetto's UI or chrome://tracing; cvp timeline draws it)");
+  app.add_option("--limits", o.limits,
+                 "The machine's own limits (peak FLOP/s, memory bandwidth, wake-up latency, "
+                 "context switch), measured in a couple of seconds at the start: cached (measured "
+                 "once per machine and kept, the default), measure (measure again, and keep), off")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"cached", "measure", "off"}));
+  app.add_option("--out", o.out,
+                 "Folder for this run's files (must not already hold results); default: a new "
+                 "folder cvpbench-runs/HOST-DATE")
+      ->type_name("DIR");
+  app.add_option("--cpus", cpus_raw,
+                 "Use only these CPUs, e.g. 0-3,8 (must be allowed to this process; default: all "
+                 "allowed CPUs)")
+      ->type_name("LIST");
+  app.add_option("--backend", backends_raw, "Backends to run, of " + backend_names + "; default: all")
+      ->type_name("LIST")
+      ->expected(1, 16);
+  CliFlags flags(app, o.workload_options);
+  for (Workload* w : workloads) {
+    try {
+      w->add_options(flags);
+    } catch (const CLI::ConstructionError& e) {
+      throw std::invalid_argument("workload " + w->name() + ": cannot add its options: " + e.what());
+    }
+  }
+  app.add_option("--inject-fault", faults_raw,
+                 "For testing the suite's own error handling only: plant a wrong result "
+                 "(wrong:REGEX) or an exception (throw:REGEX) in the benchmarks whose name "
+                 "matches REGEX; they are reported as failed and the exit code is 1")
+      ->type_name("KIND:REGEX")
+      ->expected(1, 64);
+  app.add_option("--inject-slowdown", slowdowns_raw,
+                 "For measuring what a comparison can detect: lengthen every timed execution of "
+                 "the benchmarks whose name matches REGEX by PCT percent of its own time (busy "
+                 "work in the timed region), e.g. 5:^matmul/n:512/mode:serial/")
+      ->type_name("PCT:REGEX")
+      ->expected(1, 64);
+
+  ParsedCommandLine result;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    result.text = app.help();
+    return result;
+  } catch (const CLI::CallForVersion&) {
+    result.text = std::string("cvpbench ") + CVP_VERSION + "\n";
+    return result;
+  } catch (const CLI::ArgumentMismatch& e) {
+    // CLI11 words a repeated option as a count of values ("At Most 1 required but received
+    // 2"): say which option came twice, in our words.
+    std::string what = e.what();
+    const std::string name = what.substr(0, what.find(':'));
+    int given = 0;
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      given += arg == name || arg.rfind(name + "=", 0) == 0 ? 1 : 0;
+    }
+    if (name.rfind("--", 0) == 0 && given > 1) {
+      throw UsageError(name + " was given " + std::to_string(given) +
+                       " times: give it once (which one was meant is not for cvpbench to guess).");
+    }
+    if (!what.empty() && what.back() != '.') what += '.';
+    throw UsageError(what);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    if (!what.empty() && what.back() != '.') what += '.';
+    throw UsageError(what);
+  }
+  // An option given with an empty value ('--repetitions ""') is a mistake, not "use the
+  // default": refuse it for every option that takes a value.
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0 || option->get_items_expected_min() == 0) continue;
+    for (const auto& value : option->results()) {
+      if (value.empty()) throw UsageError(option->get_name() + ": the value is empty.");
+    }
+  }
+
+  if (o.quick) {
+    o.min_time_s = 0.05;
+    o.precision = 0.05;
+    o.budget_s = 35;
+  }
+  if (!precision_raw.empty()) {
+    std::string text = precision_raw;
+    double scale = 1;
+    if (text.back() == '%') {
+      text.pop_back();
+      scale = 0.01;
+    }
+    const double v = text.empty() ? -1 : parse_real("--precision", text) * scale;
+    if (!(v >= 0 && v < 1)) {
+      throw UsageError("--precision " + precision_raw +
+                       ": give a share of the speedup from 0 (off) to below 1, e.g. 0.02 or 2%.");
+    }
+    o.precision = v;
+  }
+  if (!budget_raw.empty()) {
+    const double t = parse_real("--budget", budget_raw);
+    if (!(t > 0 && t <= 7 * 24 * 3600)) {
+      throw UsageError("--budget " + budget_raw + ": must be > 0 and at most a week of seconds.");
+    }
+    o.budget_s = t;
+  }
+  if (!seed_raw.empty()) {
+    const long long v = parse_integer("--seed", seed_raw);
+    if (v < 0) throw UsageError("--seed " + seed_raw + ": must be 0 or more.");
+    o.seed = v;
+  }
+  if (!reps_raw.empty()) {
+    const long long r = parse_integer("--repetitions", reps_raw);
+    if (r < 1 || r > kMaxRepetitions) {
+      throw UsageError("--repetitions " + reps_raw + ": must be between 1 and " +
+                       std::to_string(kMaxRepetitions) + ".");
+    }
+    o.repetitions = static_cast<int>(r);
+  }
+  if (!min_time_raw.empty()) {
+    const double t = parse_real("--min-time", min_time_raw);
+    if (t <= 0 || t > 3600) throw UsageError("--min-time " + min_time_raw + ": must be > 0 and <= 3600 seconds.");
+    o.min_time_s = t;
+  }
+
+  // CPUs: a subset of what the process may use.
+  if (!cpus_raw.empty()) {
+    const auto cpus = exec::parse_cpu_list(cpus_raw.c_str());
+    if (!cpus || cpus->empty()) {
+      throw UsageError("--cpus " + cpus_raw + ": not a CPU list such as 0-3,8.");
+    }
+    std::vector<int> not_allowed;
+    for (int cpu : *cpus) {
+      if (!std::binary_search(topology.allowed.begin(), topology.allowed.end(), cpu)) {
+        not_allowed.push_back(cpu);
+      }
+    }
+    if (!not_allowed.empty()) {
+      throw UsageError("--cpus " + cpus_raw + ": CPU " + join(not_allowed) +
+                       " is not allowed to this process (allowed: " + join(topology.allowed) +
+                       ").");
+    }
+    o.cpus = *cpus;
+  }
+
+  for (const auto& t : split_list("--threads", threads_raw)) {
+    const long long v = parse_integer("--threads", t);
+    if (v < 1) throw UsageError("--threads " + t + ": a thread count must be at least 1.");
+    if (v > kMaxThreads) {
+      throw UsageError("--threads " + t + ": at most " + std::to_string(kMaxThreads) +
+                       " threads are supported.");
+    }
+    o.threads.push_back(static_cast<int>(v));
+  }
+  keep_first(o.threads);
+
+  for (const auto& b : split_list("--backend", backends_raw)) {
+    const auto backend = exec::parse_backend(b);
+    if (!backend || std::find(known_backends.begin(), known_backends.end(), *backend) ==
+                        known_backends.end()) {
+      throw UsageError("--backend " + b + ": unknown backend (choose from " + backend_names + ").");
+    }
+    o.backends.push_back(*backend);
+  }
+
+  flags.finish();
+
+  for (const auto& f : faults_raw) {
+    const auto colon = f.find(':');
+    const std::string kind = f.substr(0, colon);
+    if (colon == std::string::npos || (kind != "wrong" && kind != "throw")) {
+      throw UsageError("--inject-fault " + f + ": give wrong:REGEX or throw:REGEX.");
+    }
+    const std::string pattern = f.substr(colon + 1);
+    if (pattern.empty()) {
+      throw UsageError("--inject-fault " + f + ": the regular expression after the colon is empty.");
+    }
+    const Pattern check("--inject-fault", pattern);
+    o.faults.push_back({kind, pattern});
+  }
+
+  for (const auto& f : slowdowns_raw) {
+    const auto colon = f.find(':');
+    const std::string pct = f.substr(0, colon);
+    double v = -1;
+    if (colon != std::string::npos && !pct.empty()) {
+      try {
+        v = parse_real("--inject-slowdown", pct);
+      } catch (const UsageError&) {
+        v = -1;
+      }
+    }
+    if (!(v > 0 && v <= 1000)) {
+      throw UsageError("--inject-slowdown " + f +
+                       ": give PCT:REGEX with PCT a percentage above 0 and at most 1000, e.g. "
+                       "5:^matmul/.");
+    }
+    const std::string pattern = f.substr(colon + 1);
+    if (pattern.empty()) {
+      throw UsageError("--inject-slowdown " + f + ": the regular expression after the colon is empty.");
+    }
+    const Pattern check("--inject-slowdown", pattern);
+    o.slowdowns.push_back({v / 100.0, pattern});
+  }
+
+  if (!o.filter.empty()) {
+    const Pattern check("--filter", o.filter);
+  }
+  result.options = o;
+  return result;
+}
+
+}  // namespace cvp::bench

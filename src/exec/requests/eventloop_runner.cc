@@ -1,0 +1,141 @@
+// Event loops: one Asio io_context per worker CPU, run by one pinned thread; the requests in
+// flight are coroutines on those loops and their waits are timers, so one thread interleaves
+// many requests without the kernel switching threads. (The fuzz build, whose clang lacks the
+// coroutines, compiles eventloop_stub.cc instead.)
+#include <algorithm>
+#include <latch>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "exec/requests/request_engine.h"
+
+namespace cvp::io::detail {
+namespace {
+
+// One loop: its context (told it is run by one thread), its worker's tally and steps.
+struct Loop {
+  asio::io_context io{1};
+  Tally tally;
+  std::optional<Worker> worker;  // made on the loop's own thread
+};
+
+// The engine's timer wait: completes at `deadline` on the steady clock.
+auto wait_until(asio::steady_timer& timer, Clock::time_point deadline) {
+  timer.expires_at(deadline);
+  return timer.async_wait(asio::use_awaitable);
+}
+
+// One request slot: handles requests one after another until none are left.
+asio::awaitable<void> serve(RunContext& context, Loop& loop) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  InFlight request;
+  std::size_t id = 0;
+  while (context.take(id)) {
+    loop.worker->begin(id, request);
+    const Clock::duration requested = context.wait_for(id);
+    const Clock::time_point wait_start = Clock::now();
+    co_await wait_until(timer, wait_start + requested);
+    loop.worker->finish(request, requested, wait_start, Clock::now());
+  }
+}
+
+asio::awaitable<void> wait_and_record(Clock::time_point deadline, std::size_t index,
+                                      std::vector<std::size_t>& order) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  co_await wait_until(timer, deadline);
+  order.push_back(index);
+}
+
+}  // namespace
+
+double run_eventloops(RunContext& context, int in_flight, const std::vector<int>& worker_cpus,
+                      std::vector<Tally>& tallies) {
+  const std::size_t n_loops = std::min(worker_cpus.size(), static_cast<std::size_t>(in_flight));
+  std::vector<std::unique_ptr<Loop>> loops;
+  for (std::size_t l = 0; l < n_loops; ++l) loops.push_back(std::make_unique<Loop>());
+  for (int j = 0; j < in_flight; ++j) {
+    Loop& loop = *loops[static_cast<std::size_t>(j) % n_loops];
+    // Not yet running: co_spawn only queues the coroutine on the loop.
+    asio::co_spawn(loop.io, serve(context, loop), [&loop](std::exception_ptr e) {
+      if (e && !loop.tally.failure) loop.tally.failure = e;
+    });
+  }
+
+  std::latch ready(static_cast<std::ptrdiff_t>(n_loops));
+  std::latch go(1);
+  std::vector<std::thread> threads;
+  threads.reserve(n_loops);
+  auto start_loop = [&](std::size_t l) {
+    threads.emplace_back([&, l] {
+      Loop& loop = *loops[l];
+      try {
+        become_worker(worker_cpus[l], context.sightings());
+        loop.tally.latencies_us.reserve(2 * context.size() / n_loops + 16);
+        loop.worker.emplace(context, loop.tally, static_cast<int>(l));
+      } catch (...) {
+        loop.tally.failure = std::current_exception();
+      }
+      ready.count_down();
+      go.wait();
+      if (loop.worker) {
+        try {
+          loop.io.run();
+        } catch (...) {
+          if (!loop.tally.failure) loop.tally.failure = std::current_exception();
+        }
+      }
+      loop.tally.finished = Clock::now();
+    });
+  };
+  try {
+    for (std::size_t l = 0; l < n_loops; ++l) start_loop(l);
+  } catch (...) {
+    // A thread the system would not create: release the loops already started (they have not
+    // run a request) and join them, so that no joinable thread is destroyed, then report it.
+    for (std::size_t l = threads.size(); l < n_loops; ++l) {
+      loops[l]->tally.failure = std::current_exception();
+      ready.count_down();
+    }
+    ready.wait();  // the started loops have finished setting up
+    for (std::size_t l = 0; l < threads.size(); ++l) loops[l]->worker.reset();
+    go.count_down();
+    for (auto& t : threads) t.join();
+    throw;
+  }
+  ready.wait();
+  const Clock::time_point start = Clock::now();
+  go.count_down();
+  for (auto& t : threads) t.join();
+
+  Clock::time_point end = start;
+  tallies.clear();
+  for (auto& loop : loops) {
+    end = std::max(end, loop->tally.finished);
+    tallies.push_back(std::move(loop->tally));
+  }
+  return std::chrono::duration<double>(end - start).count();
+}
+
+std::vector<std::size_t> timer_wake_order(const std::vector<double>& delays_us) {
+  asio::io_context io{1};
+  std::vector<std::size_t> order;
+  order.reserve(delays_us.size());
+  const Clock::time_point start = Clock::now();
+  for (std::size_t i = 0; i < delays_us.size(); ++i) {
+    const auto delay = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double, std::micro>(delays_us[i]));
+    asio::co_spawn(io, wait_and_record(start + delay, i, order), asio::detached);
+  }
+  io.run();
+  return order;
+}
+
+}  // namespace cvp::io::detail

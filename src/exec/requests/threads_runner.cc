@@ -1,0 +1,62 @@
+// Thread per request in flight: K threads, each handling one request at a time and blocking
+// through its wait, so the kernel's scheduler does the interleaving.
+#include <algorithm>
+#include <atomic>
+#include <latch>
+#include <thread>
+
+#include "exec/requests/request_engine.h"
+
+namespace cvp::io::detail {
+
+double run_threads(RunContext& context, int in_flight, const std::vector<int>& worker_cpus,
+                   std::vector<Tally>& tallies) {
+  const auto k = static_cast<std::size_t>(in_flight);
+  tallies.assign(k, Tally{});
+  std::latch ready(in_flight);
+  std::latch go(1);
+  std::atomic<bool> abandoned{false};  // set when the team could not be made
+  std::vector<std::thread> team;
+  team.reserve(k);
+  auto work = [&](std::size_t t) {
+      Tally& tally = tallies[t];
+      try {
+        become_worker(worker_cpus[t % worker_cpus.size()], context.sightings());
+        tally.latencies_us.reserve(2 * context.size() / k + 16);
+        Worker worker(context, tally, static_cast<int>(t));
+        ready.count_down();
+        go.wait();
+        if (abandoned.load(std::memory_order_relaxed)) return;
+        InFlight request;
+        std::size_t id = 0;
+        while (context.take(id)) {
+          worker.begin(id, request);
+          const Clock::duration requested = context.wait_for(id);
+          const Clock::time_point wait_start = Clock::now();
+          sleep_until(wait_start + requested);
+          worker.finish(request, requested, wait_start, Clock::now());
+        }
+      } catch (...) {
+        tally.failure = std::current_exception();
+      }
+      tally.finished = Clock::now();
+  };
+  try {
+    for (std::size_t t = 0; t < k; ++t) team.emplace_back(work, t);
+  } catch (...) {
+    abandoned.store(true, std::memory_order_relaxed);
+    ready.count_down(static_cast<std::ptrdiff_t>(k - team.size()));
+    go.count_down();
+    for (auto& t : team) t.join();
+    throw;
+  }
+  ready.wait();
+  const Clock::time_point start = Clock::now();
+  go.count_down();
+  for (auto& t : team) t.join();
+  Clock::time_point end = start;
+  for (const auto& t : tallies) end = std::max(end, t.finished);
+  return std::chrono::duration<double>(end - start).count();
+}
+
+}  // namespace cvp::io::detail

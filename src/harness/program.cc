@@ -1,0 +1,517 @@
+// The program: command line, plan, measurement, reports and files, for any set of workloads
+// (cvp::run_program of include/cvp/cvpbench.h). The cvpbench program is this with the built-in
+// workloads.
+#include <benchmark/benchmark.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <csignal>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+#include <memory>
+#include <new>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+#include "cvp/cvpbench.h"
+#include "cvp/exec/affinity.h"
+#include "cvp/exec/evidence.h"
+#include "cvp/exec/topology.h"
+#include "host/disturbance.h"
+#include "harness/interrupt.h"
+#include "host/resources.h"
+#include "host/machine.h"
+#include "host/machine_limits.h"
+#include "host/noise.h"
+#include "cli/options.h"
+#include "report/output.h"
+#include "harness/pattern.h"
+#include "harness/plan.h"
+#include "harness/session.h"
+#include "report/strict_json_reporter.h"
+#include "report/summary.h"
+#include "report/timeline.h"
+#include "report/diagnosis.h"
+
+namespace {
+
+// OpenMP's binding variables make libgomp pin the main thread when it loads, before main():
+// the process's allowed CPUs then read as one CPU for every backend. cvpbench pins each thread
+// itself, so the variables are refused rather than measured wrong.
+void refuse_openmp_binding() {
+  for (const char* name : {"OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"}) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') continue;
+    std::string lower;
+    for (const char* c = value; *c; ++c) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+    if (std::string(name) == "OMP_PROC_BIND" && lower == "false") continue;
+    throw cvp::bench::UsageError(
+        std::string(name) + "=" + value +
+        ": the OpenMP runtime pins the main thread when it loads, which hides the CPUs this "
+        "process may use; cvpbench pins every thread itself, so unset OMP_PROC_BIND, "
+        "OMP_PLACES and GOMP_CPU_AFFINITY (use --cpus or taskset to choose CPUs).");
+  }
+}
+
+int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
+  using namespace cvp;
+  // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
+  const auto program_started = std::chrono::steady_clock::now();
+  refuse_openmp_binding();
+  const exec::Topology machine_topology = exec::detect_topology();
+  const bench::ParsedCommandLine parsed =
+      bench::parse_command_line(argc, argv, machine_topology, workloads);
+  if (!parsed.options) {
+    std::cout << parsed.text;
+    return parsed.exit_code;
+  }
+  const bench::Options& options = *parsed.options;
+  const exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
+  std::vector<Point> points = bench::make_plan(workloads, options, topology);
+  if (options.list_only) {
+    for (const auto& p : points) std::cout << p.name() << "\n";
+    std::cout.flush();
+    if (!std::cout) throw std::runtime_error("cannot write the list to standard output");
+    return 0;
+  }
+  // A planted fault or slowdown that reaches no benchmark would test nothing.
+  const auto must_match = [&](const std::string& flag, const std::string& what,
+                              const std::string& regex) {
+    const bench::Pattern pattern(flag, regex);
+    if (std::none_of(points.begin(), points.end(),
+                     [&](const Point& p) { return pattern.found_in(p.name()); })) {
+      throw bench::UsageError(flag + " " + what +
+                              ": matches no benchmark that will run (see --list for the names).");
+    }
+  };
+  for (const auto& f : options.faults) must_match("--inject-fault", f.kind + ":" + f.pattern, f.pattern);
+  for (const auto& s : options.slowdowns) must_match("--inject-slowdown", s.pattern, s.pattern);
+  bench::install_interrupt_handlers();
+  bench::RunFolder run_folder(options.out);
+  const std::string folder = run_folder.path();
+  const std::string raw_staged = run_folder.staged_path("benchmark.json");
+  // Google Benchmark opens its output by name: give it a name that can only reach the file
+  // this run created.
+  const std::string raw_for_writer = run_folder.create_for_writer("benchmark.json");
+  // A second Ctrl-C removes the staged files, and the folder if this run made it.
+  bench::remove_on_second_interrupt(
+      {raw_staged, run_folder.staged_path("summary.json"), run_folder.staged_path("trace.json")},
+      {run_folder.staging_path(), run_folder.created_folder() ? folder : std::string()});
+  // The machine's own limits, against which the diagnosis reads each row (cached per machine).
+  std::optional<bench::MachineLimits> limits;
+  std::string limits_note;  // what the check of the limits against this run found
+  if (options.limits != "off") {
+    std::string note;
+    limits = bench::machine_limits(topology, options.limits == "measure", &note);
+    if (!note.empty()) std::fprintf(stderr, "note: %s\n", bench::printable(note).c_str());
+    std::fprintf(stderr,
+                 "machine limits (%s): %.1f GFLOP/s on one core, %.1f on %d; %.1f GB/s on one core, "
+                 "%.1f on all; wake-up %.0f us (timer), %.0f us (futex); context switch %.1f us\n",
+                 limits->cached ? "cached, --limits measure to measure again" : "measured",
+                 limits->flops_one_core / 1e9, limits->flops_all_cores / 1e9, limits->cores,
+                 limits->bandwidth_one_core / 1e9, limits->bandwidth_all_cores / 1e9,
+                 limits->timer_wakeup_us.median, limits->futex_wakeup_us.median,
+                 limits->context_switch_us);
+  }
+  // A short quiet wait shows whether others are using our CPUs right now (load averages would
+  // also count an earlier run of ours).
+  const bench::NoiseSnapshot settle = bench::take_noise_snapshot();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const bench::NoiseSnapshot noise_before = bench::take_noise_snapshot();
+  const auto busy_before = bench::busy_cpus(settle, noise_before, topology.allowed);
+
+  std::fprintf(stderr, "cvpbench %s: %zu benchmarks x %d or more blocks on %s\n", CVP_VERSION,
+               points.size(), options.repetitions, topology.cpu_model.c_str());
+  if (options.precision > 0) {
+    std::fprintf(stderr, "sampling each speedup to +-%.1f%% (95%% CI) within %.0f s\n",
+                 100 * options.precision, options.budget_s);
+  }
+  if (!options.slowdowns.empty()) {
+    std::fprintf(stderr, "slowdowns are injected on purpose (--inject-slowdown)\n");
+  }
+  std::fprintf(stderr, "allowed CPUs %s: %d core%s, %d logical%s; serial and concurrent run on CPU %d\n",
+               exec::format_cpu_list(topology.allowed).c_str(), topology.allowed_cores(),
+               topology.allowed_cores() == 1 ? "" : "s", topology.allowed_logical(),
+               topology.smt ? " (SMT)" : "", topology.home_cpu());
+  if (topology.allowed_cores() == 1) {
+    std::fprintf(stderr, "only 1 core is allowed: parallel mode has 1 core and equals serial\n");
+  }
+  if (!exec::affinity_supported()) {
+    std::fprintf(stderr, "this build cannot pin threads: every result is labelled pinned: false\n");
+  }
+  if (const auto quota = bench::cgroup_cpu_quota();
+      quota && *quota < static_cast<double>(topology.allowed_logical())) {
+    std::fprintf(stderr,
+                 "warning: the cgroup CPU quota allows %.2f CPUs of the %d allowed: parallel "
+                 "numbers are throttled\n",
+                 *quota, topology.allowed_logical());
+  }
+  if (const auto policy = bench::invalid_omp_wait_policy()) {
+    std::fprintf(stderr,
+                 "warning: OMP_WAIT_POLICY=%s is not a valid policy (ACTIVE or PASSIVE): the "
+                 "OpenMP runtime ignores it and uses its default, which spins\n",
+                 policy->c_str());
+  }
+  if (!options.faults.empty()) {
+    std::fprintf(stderr, "faults are injected on purpose (--inject-fault): the run will fail\n");
+  }
+
+  // Each workload's one-time set-up (calibration), on the CPU its serial points use.
+  for (Workload* w : workloads) {
+    if (std::none_of(points.begin(), points.end(),
+                     [&](const Point& p) { return p.workload == w->name(); })) {
+      continue;
+    }
+    const exec::ScopedAffinityRestore restore;
+    exec::pin_to_cpu(topology.home_cpu());
+    w->set_up();
+  }
+
+  // Google Benchmark's context block and reporter write the raw file; the sampling is ours.
+  std::vector<std::string> gb_args = {argv[0]};
+  std::vector<char*> gb_argv;
+  for (auto& a : gb_args) gb_argv.push_back(a.data());
+  int gb_argc = static_cast<int>(gb_argv.size());
+  benchmark::Initialize(&gb_argc, gb_argv.data());
+  benchmark::AddCustomContext("cvpbench_version", CVP_VERSION);
+  benchmark::AddCustomContext("cvpbench_git_commit", bench::git_commit());
+  benchmark::AddCustomContext("cvpbench_allowed_cpus", exec::format_cpu_list(topology.allowed));
+  benchmark::AddCustomContext("cvpbench_flags", CVP_BUILD_FLAGS);
+  // Which kind and unit of work each workload's rows are, for readers of the raw file alone.
+  std::string kinds, units;
+  for (const Workload* w : workloads) {
+    kinds += (kinds.empty() ? "" : ",") + w->name() + ":" + std::string(to_string(w->kind()));
+    units += (units.empty() ? "" : ",") + w->name() + ":" + w->unit().name;
+  }
+  benchmark::AddCustomContext("cvpbench_workload_kinds", kinds);
+  benchmark::AddCustomContext("cvpbench_work_units", units);
+
+  bench::Sampling sampling;
+  sampling.min_rounds = options.repetitions;
+  sampling.precision = options.precision;
+  sampling.budget_s = options.budget_s;
+  sampling.started = program_started;
+  if (limits) {
+    sampling.flops_per_s = limits->flops_one_core;
+    sampling.bytes_per_s = limits->bandwidth_one_core;
+  }
+  sampling.block_s = options.min_time_s;
+  sampling.seed = static_cast<std::uint64_t>(options.seed);
+  sampling.max_rounds = std::max(options.precision > 0 ? 1000 : 0, 3 * options.repetitions + 10);
+  sampling.trace = options.trace;
+  bench::Session session(std::move(points), workloads, sampling, options.faults, options.slowdowns);
+  session.run();
+  {
+    std::ofstream raw_out(raw_for_writer, std::ios::out | std::ios::trunc);
+    bench::StrictJsonReporter file_reporter;
+    file_reporter.SetOutputStream(&raw_out);
+    file_reporter.SetErrorStream(&std::cerr);
+    file_reporter.ReportContext(benchmark::BenchmarkReporter::Context());
+    file_reporter.ReportRuns(session.raw_runs());
+    file_reporter.Finalize();
+    raw_out.flush();
+  }
+  benchmark::Shutdown();
+  // A stream's failures are not reported by the reporter: a full disk or a file-size limit
+  // would leave a torn file. Check it is whole before anything is published.
+  const auto raw = bench::read_file_nofollow(raw_staged);
+  if (!raw || !nlohmann::json::accept(*raw)) {
+    throw std::runtime_error(
+        "the raw results (benchmark.json) could not be written whole (is the disk full, or a "
+        "file-size limit set?); nothing was published");
+  }
+
+  const bool was_interrupted = bench::interrupted();
+  const bench::NoiseReport noise =
+      bench::assess_noise(noise_before, bench::take_noise_snapshot(), topology.allowed,
+                          ::sysconf(_SC_CLK_TCK), busy_before);
+
+  std::size_t stopped_samples = 0, disturbed_samples = 0;
+  for (auto& m : session.measurements()) {
+    for (const auto& s : m.excluded) {
+      stopped_samples += s.stopped ? 1 : 0;
+      disturbed_samples += s.stopped ? 0 : 1;
+    }
+    if (m.samples.empty() && !m.excluded.empty() && m.error.empty()) {
+      // Each cause as it was measured, with its count: a stop, steal, a clock, other work.
+      std::map<std::string, int> set_aside;
+      for (const auto& s : m.excluded) ++set_aside[bench::disturbance_kind(s)];
+      std::string causes;
+      for (const auto& [kind, count] : set_aside) {
+        causes += (causes.empty() ? "" : "; ") + kind + " (" + std::to_string(count) + ")";
+      }
+      m.unmeasured = true;
+      m.error = "no undisturbed block: all " + std::to_string(m.excluded.size()) +
+                " block(s) it ran were set aside (" + causes +
+                "); run it again on a quieter machine, or with a larger --budget";
+    }
+  }
+  auto rows = bench::summarise(session.measurements());
+  // Check what was read: a kernel faster than the machine's limits means they are wrong. A
+  // cache is measured again (and rewritten); limits measured by this run are left out of the
+  // diagnosis rather than trusted.
+  if (limits) {
+    std::vector<bench::RateSeen> seen;
+    for (const auto& r : rows) {
+      if (!r.ok || r.median_s <= 0) continue;
+      const Point& p = *r.point;
+      seen.push_back({p.name(), p.flop / r.median_s, p.bytes / r.median_s,
+                      p.mode == exec::Mode::parallel ? std::max(1, std::min(p.threads, p.cores)) : 1});
+    }
+    if (const auto wrong = bench::contradicted_by(*limits, seen)) {
+      if (limits->cached) {
+        std::string note;
+        limits = bench::machine_limits(topology, true, &note);
+        std::fprintf(stderr,
+                     "note: the cached machine limits cannot be right (%s): measured them again: "
+                     "%.1f GFLOP/s on one core, %.1f on %d; %.1f GB/s on one core, %.1f on all\n",
+                     bench::printable(*wrong).c_str(), limits->flops_one_core / 1e9,
+                     limits->flops_all_cores / 1e9, limits->cores, limits->bandwidth_one_core / 1e9,
+                     limits->bandwidth_all_cores / 1e9);
+        limits_note = "the cached limits were wrong (" + *wrong + ") and were measured again";
+      }
+      if (const auto still = bench::contradicted_by(*limits, seen)) {
+        std::fprintf(stderr, "note: the machine limits are below what this run reached (%s): the "
+                             "diagnosis does not use them\n", bench::printable(*still).c_str());
+        limits_note = "the limits were below what this run reached (" + *still + "): not used";
+        limits.reset();
+      }
+    }
+  }
+  // What this machine lets the per-block disturbance checks, and so the diagnosis, see.
+  const bench::DisturbanceReading signals = bench::read_disturbance(topology.allowed);
+  {
+    bench::DiagnosisContext context;
+    context.run_delay_visible = signals.run_delay_known;
+    context.steal_visible = signals.steal_known;
+    context.frequency_visible = !signals.khz.empty();
+    context.load_visible = signals.busy_known;
+    for (std::size_t i = 0; i < noise.busy.size() && i < 3; ++i) {
+      if (noise.busy[i].cpu_percent < 5) break;  // sorted: the rest are idle too
+      context.busiest += (i == 0 ? "" : ", ") + bench::printable(noise.busy[i].name) + " " +
+                         cvp::fixed(noise.busy[i].cpu_percent, 0) + "% of a CPU";
+    }
+    context.counters_unavailable = bench::hardware_counters_unavailable();
+    if (limits) {
+      context.limits_known = true;
+      context.flops_one_core = limits->flops_one_core;
+      context.flops_all_cores = limits->flops_all_cores;
+      context.limit_cores = limits->cores;
+      context.bandwidth_one_core = limits->bandwidth_one_core;
+      context.bandwidth_all_cores = limits->bandwidth_all_cores;
+      context.timer_overshoot_us = limits->timer_wakeup_us.median;
+      context.futex_wakeup_us = limits->futex_wakeup_us.median;
+      context.context_switch_us = limits->context_switch_us;
+    }
+    bench::diagnose_rows(rows, context);
+  }
+  const auto lines = bench::verdicts(rows, topology.allowed_cores());
+  nlohmann::json machine = bench::machine_context(topology);
+  machine["limits"] = limits ? bench::to_json(*limits) : nlohmann::json(nullptr);
+  if (!limits_note.empty()) machine["limits_note"] = limits_note;
+  nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
+  summary["interrupted"] = was_interrupted;
+  summary["config"]["disturbance_signals"] = {
+      {"run_delay", signals.run_delay_known},
+      {"steal", signals.steal_known},
+      {"other_processes", signals.busy_known},
+      {"cpu_pressure", signals.pressure_known},
+      {"cpu_frequency", !signals.khz.empty()},
+      {"process_stop", true}};
+  bench::NoiseReport noise_seen = noise;
+  if (stopped_samples > 0) {
+    noise_seen.noisy = true;
+    noise_seen.reasons.push_back(
+        "the process was stopped and resumed during " + std::to_string(stopped_samples) +
+        " timed block(s); they are excluded from the medians and were measured again "
+        "(excluded_samples)");
+  }
+  if (const std::string busy = session.busy_report(); !busy.empty()) {
+    noise_seen.noisy = true;
+    noise_seen.reasons.push_back(busy);
+  }
+  if (disturbed_samples > 0) {
+    // Set aside and measured again: the medians are clean, so the run is not called noisy for it.
+    summary["disturbed_blocks"] = disturbed_samples;
+  }
+  summary["noisy"] = noise_seen.noisy;
+  summary["noise_reasons"] = noise_seen.reasons;
+  summary["noise"] = bench::noise_json(noise_seen);
+  std::vector<std::string> published = {"benchmark.json", "summary.json"};
+  if (options.trace) {
+    summary["trace"] = "trace.json";
+    run_folder.stage("trace.json", bench::chrome_trace(session.measurements())
+                                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    published.push_back("trace.json");
+  }
+  run_folder.stage("summary.json",
+                   summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  run_folder.publish(published);
+
+  std::cout << bench::console_table(rows) << "\n";
+  for (const auto& line : lines) std::cout << line << "\n";
+  if (options.precision > 0) {
+    std::size_t speedups = 0, met = 0;
+    for (const auto& r : rows) {
+      if (!r.ok || r.m->baseline == r.m || r.m->baseline == nullptr) continue;
+      ++speedups;
+      met += r.m->target_met ? 1 : 0;
+    }
+    std::cout << "\nprecision: " << met << " of " << speedups << " speedups within +-"
+              << cvp::fixed(100 * options.precision, 1) << "% (95% CI)";
+    if (met < speedups) std::cout << "; the others say why in their notes (summary: precision.missed)";
+    std::cout << "\n";
+  }
+  bool first_diagnosis = true;
+  for (const auto& r : rows) {
+    if (!r.diagnosis) continue;
+    if (first_diagnosis) std::cout << "\nwhy not more (rows below their bound beyond their CI):\n";
+    first_diagnosis = false;
+    std::cout << "  " << r.point->name() << ": " << r.diagnosis->line << "\n";
+  }
+  for (const auto& r : rows) {
+    if (!r.anomaly.empty()) std::cout << "anomaly: " << r.point->name() << ": " << r.anomaly << "\n";
+  }
+  if (noise_seen.noisy) {
+    std::cout << "\nwarning: the machine was busy during this run, so the numbers may be noisy:\n";
+    for (const auto& reason : noise_seen.reasons) std::cout << "  - " << reason << "\n";
+  }
+  const std::string shown_folder = bench::printable(folder);
+  std::cout << "\nresults: " << shown_folder << "/summary.json and " << shown_folder
+            << "/benchmark.json\n";
+  std::cout.flush();
+  if (!std::cout) {
+    std::fprintf(stderr, "cvpbench: error: cannot write the table to standard output (%s); the "
+                 "results are in %s\n", std::strerror(errno), shown_folder.c_str());
+    return 1;
+  }
+
+  // A point the budget or a busy machine left without one undisturbed block is said, but it is
+  // not a failure of the code it measures.
+  std::size_t unmeasured = 0;
+  for (const auto& r : rows) unmeasured += r.m->unmeasured ? 1 : 0;
+  if (unmeasured > 0) {
+    std::fprintf(stderr, "cvpbench: %zu benchmark%s not measured (no undisturbed block within the "
+                         "budget; each says why in its row):\n", unmeasured, unmeasured == 1 ? "" : "s");
+    for (const auto& r : rows) {
+      if (r.m->unmeasured) std::fprintf(stderr, "  %s\n", r.point->name().c_str());
+    }
+  }
+  int failed = 0;
+  for (const auto& r : rows) failed += r.ok || bench::never_measured(*r.m) || r.m->unmeasured ? 0 : 1;
+  if (failed > 0) {
+    std::fprintf(stderr, "cvpbench: %d benchmark%s failed:\n", failed, failed == 1 ? "" : "s");
+    for (const auto& r : rows) {
+      if (!r.ok && !bench::never_measured(*r.m) && !r.m->unmeasured) {
+        std::fprintf(stderr, "  %s: %s\n", r.point->name().c_str(),
+                     bench::row_error(r).empty() ? "no measurement" : bench::row_error(r).c_str());
+      }
+    }
+  }
+  if (was_interrupted) {
+    std::fprintf(stderr,
+                 "cvpbench: interrupted: the results measured so far are in %s (%zu benchmark%s "
+                 "not measured)\n",
+                 shown_folder.c_str(), summary["not_measured"].size(),
+                 summary["not_measured"].size() == 1 ? "" : "s");
+    return bench::kInterruptedExit;
+  }
+  if (failed > 0) return 1;
+  return 0;
+}
+
+// OpenMP runtimes read OMP_WAIT_POLICY once, when they load. Their default lets a thread that
+// finished its share spin at the barrier, which on one core steals time from the threads still
+// working and would be charged to concurrency. So unless the user chose a policy, cvpbench
+// restarts itself once with OMP_WAIT_POLICY=PASSIVE (recorded in the summary's config).
+void choose_openmp_wait_policy(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: run on with the default policy
+}
+
+// A closed standard descriptor would be reused by the first file opened (the run folder, the
+// raw results), and progress lines would then be written into it.
+void open_closed_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      const int null = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      if (null >= 0 && null != fd) {
+        ::dup2(null, fd);
+        ::close(null);
+      }
+    }
+  }
+}
+
+// The program's workloads, refused with one message when they cannot be told apart: none, a
+// null one, an empty or unusable name (it is the first segment of every benchmark name), or two
+// of one name (their benchmarks would be run by the wrong code).
+std::vector<cvp::Workload*> checked_workloads(
+    const std::vector<std::unique_ptr<cvp::Workload>>& workloads) {
+  if (workloads.empty()) throw std::invalid_argument("the program has no workload to run");
+  std::vector<cvp::Workload*> list;
+  std::set<std::string> names;
+  for (const auto& w : workloads) {
+    if (!w) throw std::invalid_argument("the program's list of workloads holds a null workload");
+    const std::string name = w->name();
+    const bool usable = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    });
+    if (!usable) {
+      throw std::invalid_argument("workload name '" + name +
+                                  "': use letters, digits, '_', '-' or '.' (it begins every "
+                                  "benchmark name and its flags)");
+    }
+    if (!names.insert(name).second) {
+      throw std::invalid_argument("two workloads are named '" + name +
+                                  "': every workload needs a name of its own");
+    }
+    list.push_back(w.get());
+  }
+  return list;
+}
+
+}  // namespace
+
+namespace cvp {
+
+int run_program(int argc, char** argv, const std::vector<std::unique_ptr<Workload>>& workloads) {
+  open_closed_standard_descriptors();
+  choose_openmp_wait_policy(argv);
+  // Past a file-size limit, a write fails with EFBIG and the run says so (SIGXFSZ would kill
+  // it without a word).
+  std::signal(SIGXFSZ, SIG_IGN);
+  std::vector<Workload*> list;
+  try {
+    list = checked_workloads(workloads);
+    return run(argc, argv, list);
+  } catch (const cvp::bench::UsageError& e) {
+    std::fprintf(stderr, "cvpbench: error: %s\n", cvp::bench::printable(e.what()).c_str());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "cvpbench: failed: not enough memory (an allocation failed outside any "
+                         "one benchmark: the plan, a workload's set-up or the reports); choose "
+                         "smaller sizes or fewer points\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cvpbench: failed: %s\n", cvp::bench::printable(e.what()).c_str());
+    return 1;
+  }
+}
+
+}  // namespace cvp

@@ -1,0 +1,782 @@
+#include "harness/session.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <new>
+#include <random>
+#include <stdexcept>
+
+#include "cvp/exec/evidence.h"
+#include "host/disturbance.h"
+#include "harness/interrupt.h"
+#include "harness/plan.h"
+#include "host/resources.h"
+#include "harness/stats.h"
+
+namespace cvp::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double now_s() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+
+void fail(Measurement& m, const std::string& why) {
+  m.verified = false;
+  if (m.error.empty()) m.error = why;
+}
+
+// What a workload threw when it was not a std::exception.
+constexpr const char* kUnknownException = "the workload threw something that is not a std::exception";
+
+// The exception --inject-fault throw:REGEX plants.
+std::runtime_error planted_exception() {
+  return std::runtime_error("injected fault: a planted exception (--inject-fault throw)");
+}
+
+// Busy work on the calling thread for `seconds` (--inject-slowdown): it lengthens the timed
+// region as a slower kernel would, on the CPU the driving thread runs on.
+void spin_for(double seconds) {
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  while (Clock::now() < end) {
+  }
+}
+
+// A point of a group while it is sampled: its prepared run and where its team ran.
+struct Live {
+  Measurement* m = nullptr;
+  std::unique_ptr<exec::Sightings> seen;
+  std::unique_ptr<Run> run;
+  bool is_baseline = false;
+  bool active = true;
+};
+
+// A workload that could not allocate, in words: which point, and what it needs against what
+// the machine had.
+std::string out_of_memory(const Point& p) {
+  std::string why = "not enough memory for " + p.group + " (" + std::string(exec::to_string(p.mode)) + ", " +
+                    std::to_string(p.threads) + " thread" + (p.threads == 1 ? "" : "s") + ")";
+  const auto gib = [](double bytes) { return fixed(bytes / (1024.0 * 1024 * 1024), 1) + " GiB"; };
+  if (p.bytes > 0) why += ": it needs about " + gib(p.bytes) + " (the bytes one execution touches)";
+  if (const std::size_t available = available_memory_bytes(); available > 0) {
+    why += std::string(p.bytes > 0 ? " and " : ": ") + gib(static_cast<double>(available)) +
+           " are available";
+  }
+  return why + "; choose a smaller size";
+}
+
+// Runs `what` and turns what it throws into the point's failure; false when it threw.
+template <typename F>
+bool guarded(Measurement& m, F&& what) {
+  try {
+    what();
+    return true;
+  } catch (const std::bad_alloc&) {
+    fail(m, out_of_memory(m.point));
+  } catch (const std::exception& e) {
+    fail(m, e.what());
+  } catch (...) {
+    fail(m, kUnknownException);
+  }
+  return false;
+}
+
+// Prepares a point, warms it up and chooses the executions of its blocks.
+bool prepare(Live& live, double block_s) {
+  Measurement& m = *live.m;
+  return guarded(m, [&] {
+    live.seen = std::make_unique<exec::Sightings>(std::max(1, m.point.threads));
+    live.run = m.workload->prepare(m.point, *live.seen);
+    if (!live.run) throw std::runtime_error(m.workload->name() + ": prepare() returned no run");
+    const bool manual = m.workload->timing() == Timing::manual;
+    auto start = Clock::now();
+    live.run->warm_up();
+    if (m.executions_per_block > 0) return;  // chosen when it was first prepared
+    double one = seconds_since(start);
+    if (manual || one < block_s) {
+      // The warm-up was cold (or did nothing): time one more execution.
+      start = Clock::now();
+      const Execution e = live.run->execute();
+      one = manual ? e.wall_s : seconds_since(start);
+    }
+    const double per_block = one > 0 ? std::ceil(block_s / one) : 1e6;
+    m.executions_per_block = static_cast<long long>(std::clamp(per_block, 1.0, 1e9));
+  });
+}
+
+// With --trace: one more execution of a point that was measured, recorded span by span, after
+// its last block and before its team ends. It is not timed, so recording costs the blocks
+// nothing but the check whether to record.
+void trace_execution(Live& live) {
+  Measurement& m = *live.m;
+  if (!live.run || m.trace.recorded || !m.error.empty() || !m.verified || m.samples.empty()) return;
+  guarded(m, [&] {
+    exec::trace::start();
+    PointTrace t;
+    try {
+      t.begin_ns = exec::trace::now_ns();
+      const Execution e = live.run->execute();
+      t.end_ns = exec::trace::now_ns();
+      t.spans = exec::trace::stop();
+      t.recorded = !e.stopped;
+    } catch (...) {
+      exec::trace::stop();
+      throw;
+    }
+    m.trace = std::move(t);
+  });
+}
+
+// One block of the point: its executions timed, its result checked, its disturbances judged.
+// Returns false when the point failed or the run was interrupted.
+bool measure_block(Live& live, int round) {
+  Measurement& m = *live.m;
+  const Point& p = m.point;
+  const bool manual = m.workload->timing() == Timing::manual;
+  Sample s;
+  s.round = round;
+  bool interrupted_now = false;
+  const bool ok = guarded(m, [&] {
+    live.seen->reset();
+    const int stops_before = continued_count();
+    const DisturbanceReading before = read_disturbance(p.cpus);
+    const long long k = m.executions_per_block;
+    double timed = 0;
+    long long done = 0;
+    const auto usage_before = exec::UsageSnapshot::now();
+    const auto start = Clock::now();
+    for (; done < k; ++done) {
+      if (interrupted()) {
+        interrupted_now = true;
+        return;
+      }
+      const auto t0 = Clock::now();
+      Execution e = live.run->execute();
+      if (e.stopped) {
+        interrupted_now = true;
+        return;
+      }
+      if (m.slowdown > 0) {
+        const double took = manual ? e.wall_s : seconds_since(t0);
+        spin_for(took * m.slowdown);
+        e.wall_s += took * m.slowdown;
+      }
+      if (manual) timed += e.wall_s;
+      if (m.fault == Fault::thrown) throw planted_exception();
+      s.latencies_us.insert(s.latencies_us.end(), e.latencies_us.begin(), e.latencies_us.end());
+      for (const auto& [key, value] : e.values) s.values[key] += value;
+      if (manual) {
+        // The clock is the execution's own: checking here costs no measured time.
+        if (m.fault == Fault::wrong) live.run->corrupt();
+        if (const std::string why = live.run->verify(); !why.empty()) {
+          fail(m, why);
+          m.wrong_items += live.run->wrong_items();
+        }
+      }
+    }
+    if (!manual) timed = seconds_since(start);
+    const auto usage = exec::UsageSnapshot::now() - usage_before;
+    const DisturbanceReading after = read_disturbance(p.cpus);
+    if (!manual) {
+      if (m.fault == Fault::wrong) live.run->corrupt();
+      if (const std::string why = live.run->verify(); !why.empty()) fail(m, why);
+    }
+    const double n = static_cast<double>(std::max<long long>(done, 1));
+    for (auto& [key, value] : s.values) {
+      value /= n;
+      if (!std::isfinite(value)) {
+        fail(m, m.workload->name() + " reported '" + key + "' = " + std::to_string(value) +
+                    ", not a finite number");
+      }
+    }
+    s.executions = done;
+    s.wall_s = timed / n;
+    s.cpu_s = usage.cpu_s / n;
+    s.cpu_per_wall = usage.cpu_per_wall();
+    s.voluntary = static_cast<double>(usage.voluntary_switches) / n;
+    s.involuntary = static_cast<double>(usage.involuntary_switches) / n;
+    s.cpus_seen = live.seen->cpus();
+    s.threads_seen = live.seen->threads();
+    s.pin_failures = live.seen->pin_failures();
+    s.stopped = continued_count() != stops_before;
+    // The point's usual wait for a CPU: the median over its blocks so far, this one included.
+    m.run_delays.push_back(run_delay_during(before, after));
+    const BlockDisturbance judged = judge_block(before, after, usage.wall_s,
+                                                stats::median(m.run_delays), ::sysconf(_SC_CLK_TCK),
+                                                usage.cpu_s);
+    s.run_delay_s = judged.run_delay_s;
+    s.steal_s = judged.steal_s;
+    s.others_cpu_s = judged.others_cpu_s;
+    s.block_wall_s = usage.wall_s;
+    s.pressure_share = judged.pressure_share;
+    s.procs_running = judged.procs_running;
+    s.disturbed = judged.why;
+    if (s.stopped) {
+      s.disturbed = "the process was stopped and resumed (SIGSTOP or SIGTSTP, then SIGCONT)" +
+                    std::string(s.disturbed.empty() ? "" : "; ") + s.disturbed;
+    }
+  });
+  if (!ok || !m.verified) return false;
+  if (interrupted_now) return false;
+  if (!guarded(m, [&] { live.run->idle(); })) return false;
+  ++m.rounds;
+  (s.disturbed.empty() ? m.samples : m.excluded).push_back(std::move(s));
+  return true;
+}
+
+}  // namespace
+
+std::vector<double> Measurement::wall_s() const {
+  std::vector<double> v;
+  v.reserve(samples.size());
+  for (const auto& s : samples) v.push_back(s.wall_s);
+  return v;
+}
+
+std::vector<double> paired_speedups(const Measurement& m) {
+  std::vector<double> ratios;
+  if (!m.baseline) return ratios;
+  const Measurement& b = *m.baseline;
+  const double work = m.point.work > 0 ? m.point.work : 1.0;
+  const double base_work = b.point.work > 0 ? b.point.work : 1.0;
+  std::map<int, double> base_by_round;
+  for (const auto& s : b.samples) base_by_round[s.round] = s.wall_s / base_work;
+  for (const auto& s : m.samples) {
+    const auto it = base_by_round.find(s.round);
+    if (it == base_by_round.end() || s.wall_s <= 0) continue;
+    ratios.push_back(it->second / (s.wall_s / work));
+  }
+  return ratios;
+}
+
+Precision relative_precision(const std::vector<double>& values) {
+  Precision p;
+  if (values.empty()) return p;
+  const double mid = stats::median(values);
+  const auto ci = stats::median_ci(values);
+  p.half_width = mid > 0 ? (ci.high - ci.low) / 2 / mid : 0;
+  p.enough = ci.coverage >= 0.95;
+  return p;
+}
+
+Session::Session(std::vector<Point> points, const std::vector<Workload*>& workloads,
+                 Sampling sampling, const std::vector<FaultInjection>& faults,
+                 const std::vector<SlowdownOption>& slowdowns)
+    : sampling_(sampling), tty_(isatty(STDERR_FILENO) != 0) {
+  std::vector<std::pair<Fault, Pattern>> patterns;
+  for (const auto& f : faults) {
+    patterns.emplace_back(f.kind == "throw" ? Fault::thrown : Fault::wrong,
+                          Pattern("--inject-fault", f.pattern));
+  }
+  std::vector<std::pair<double, Pattern>> slower;
+  for (const auto& s : slowdowns) slower.emplace_back(s.fraction, Pattern("--inject-slowdown", s.pattern));
+  measurements_.reserve(points.size());
+  for (auto& p : points) {
+    Measurement m;
+    for (Workload* w : workloads) {
+      if (w->name() == p.workload) m.workload = w;
+    }
+    if (!m.workload) throw std::logic_error("no workload named " + p.workload);
+    const std::string name = p.name();
+    for (const auto& [fault, re] : patterns) {
+      if (m.fault == Fault::none && re.found_in(name)) m.fault = fault;
+    }
+    for (const auto& [fraction, re] : slower) {
+      if (m.slowdown == 0 && re.found_in(name)) m.slowdown = fraction;
+    }
+    m.point = std::move(p);
+    measurements_.push_back(std::move(m));
+  }
+  std::vector<const Point*> all;
+  for (const auto& m : measurements_) all.push_back(&m.point);
+  for (auto& m : measurements_) {
+    if (const Point* base = baseline_of(all, m.point)) {
+      for (const auto& other : measurements_) {
+        if (&other.point == base) m.baseline = &other;
+      }
+    }
+  }
+}
+
+void Session::progress(const std::string& what, bool force) {
+  const double t = now_s();
+  if (!force && last_progress_ >= 0 && t - last_progress_ < (tty_ ? 0.1 : 1.0)) return;
+  last_progress_ = t;
+  const double spent = t - started_;
+  const std::size_t total = measurements_.size();
+  // What is left: the budget when a precision target drives the sampling, else the pace so far.
+  // Either way the budget bounds it, so the figure moves with the clock.
+  double eta = std::max(0.0, seconds_left());
+  if (sampling_.precision <= 0 && points_done_ > 0) {
+    eta = std::min(eta, spent / static_cast<double>(points_done_) *
+                            static_cast<double>(total - points_done_));
+  }
+  std::fprintf(stderr, "%s[%zu/%zu] %-70s about %.0f s left%s", tty_ ? "\r\033[K" : "",
+               std::min(points_done_, total), total, what.c_str(), eta, tty_ ? "" : "\n");
+  std::fflush(stderr);
+}
+
+double Session::first_round_cost(const Group& group) const {
+  double seconds = 0;
+  for (const Measurement* m : group.members) {
+    double execution = 0;
+    if (sampling_.flops_per_s > 0) execution = std::max(execution, m->point.flop / sampling_.flops_per_s);
+    if (sampling_.bytes_per_s > 0) execution = std::max(execution, m->point.bytes / sampling_.bytes_per_s);
+    // A warm-up and a timed execution, then one block (at least one execution).
+    seconds += 2 * execution + std::max(sampling_.block_s, execution);
+  }
+  return seconds;
+}
+
+double Session::seconds_left() const {
+  return sampling_.budget_s - std::chrono::duration<double>(Clock::now() - sampling_.started).count();
+}
+
+bool Session::needs_more(const Measurement& m, bool to_target) const {
+  const bool baseline = m.baseline == nullptr || m.baseline == &m;
+  // A point counts its pairs (a disturbed block of either side leaves its round unpaired),
+  // unless its baseline failed and there can be none.
+  const bool pairs = !baseline && m.baseline->error.empty() && m.baseline->verified;
+  const std::size_t have = pairs ? paired_speedups(m).size() : m.samples.size();
+  if (static_cast<int>(have) < sampling_.min_rounds) return true;
+  if (!to_target || sampling_.precision <= 0) return false;
+  const Precision p = relative_precision(baseline ? m.wall_s() : paired_speedups(m));
+  return !(p.enough && p.half_width <= sampling_.precision);
+}
+
+double Session::sample_group(Group& group, bool to_target, double allowance) {
+  std::vector<Live> live(group.members.size());
+  const bool has_points = group.members.size() > 1;
+  // Who still samples: a point short of its blocks or its target; a baseline while any of its
+  // points does (or, alone, while it is short itself).
+  const auto wanted = [&](const Live& l) {
+    if (!l.m->error.empty() || !l.m->verified) return false;
+    if (l.is_baseline && has_points) {
+      return static_cast<int>(l.m->samples.size()) < sampling_.min_rounds ||
+             std::any_of(live.begin(), live.end(), [&](const Live& o) {
+               return !o.is_baseline && o.m->error.empty() && o.m->verified && needs_more(*o.m, to_target);
+             });
+    }
+    return needs_more(*l.m, to_target);
+  };
+  for (std::size_t i = 0; i < group.members.size(); ++i) {
+    live[i].m = group.members[i];
+    live[i].is_baseline = group.members[i]->baseline == nullptr || group.members[i]->baseline == group.members[i];
+  }
+  const auto group_start = Clock::now();
+  for (auto& l : live) {
+    l.active = wanted(l);
+    if (!l.active) continue;
+    progress(l.m->point.name() + ": preparing", false);
+    l.active = prepare(l, sampling_.block_s);
+    if (!l.active) l.run.reset();
+  }
+  // Preparing counts against the group's share; a round starts only when one more like the
+  // last would still end within it (the minimum's first round always runs, so that every point
+  // is measured at least once).
+  double spent = seconds_since(group_start);
+  double last_round = 0;
+  int rounds_here = 0;
+  while (group.next_round < sampling_.max_rounds && !interrupted()) {
+    std::vector<Live*> order;
+    for (auto& l : live) {
+      if (l.active && !wanted(l)) {
+        l.active = false;
+        if (sampling_.trace) trace_execution(l);
+        l.run.reset();
+      }
+      if (l.active) order.push_back(&l);
+    }
+    if (order.empty()) break;
+    if ((to_target || rounds_here > 0) && spent + last_round > allowance) break;
+    std::shuffle(order.begin(), order.end(), rng_);
+    const auto round_start = Clock::now();
+    for (Live* l : order) {
+      if (interrupted()) break;
+      if (!measure_block(*l, group.next_round)) {
+        l->active = false;
+        l->run.reset();
+      }
+    }
+    last_round = seconds_since(round_start);
+    spent += last_round;
+    ++rounds_here;
+    ++group.next_round;
+    int short_points = 0;
+    for (const auto& l : live) short_points += l.active && !l.is_baseline && needs_more(*l.m, true);
+    progress(group.members.front()->point.group + ": round " + std::to_string(group.next_round) +
+                 (to_target ? " (to the precision target)" : "") + ", " +
+                 std::to_string(short_points) + " point(s) short of the target",
+             false);
+  }
+  if (sampling_.trace && !interrupted()) {
+    for (auto& l : live) trace_execution(l);
+  }
+  return spent;  // the teams end here, before the next group starts
+}
+
+void Session::run() {
+  started_ = now_s();
+  rng_.seed(sampling_.seed);
+  // Groups: each baseline with the points measured against it, in plan order, baseline first.
+  std::vector<Group> groups;
+  std::map<const Measurement*, std::size_t> group_of;
+  for (auto& m : measurements_) {
+    const Measurement* key = m.baseline ? m.baseline : &m;
+    auto it = group_of.find(key);
+    if (it == group_of.end()) {
+      it = group_of.emplace(key, groups.size()).first;
+      groups.emplace_back();
+    }
+    groups[it->second].members.push_back(&m);
+  }
+  for (auto& g : groups) {
+    std::stable_partition(g.members.begin(), g.members.end(), [](const Measurement* m) {
+      return m->baseline == nullptr || m->baseline == m;
+    });
+  }
+  // First every point's minimum of blocks, group after group, each within what is left of the
+  // budget less one round of every group after it.
+  std::vector<double> minimum_share(groups.size(), 0);
+  {
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      if (interrupted()) break;
+      if (seconds_left() < -0.1 * sampling_.budget_s) {
+        for (Measurement* m : groups[i].members) {
+          m->unmeasured = true;
+          m->error = "not measured: the run had spent its budget (--budget " +
+                     fixed(sampling_.budget_s, 0) + " s) before this point's turn; a larger "
+                     "--budget, fewer points (--filter) or a quieter machine would measure it";
+        }
+        points_done_ += groups[i].members.size();
+        continue;
+      }
+      double reserve = 0;
+      for (std::size_t j = i + 1; j < groups.size(); ++j) reserve += first_round_cost(groups[j]);
+      minimum_share[i] = std::max(0.0, seconds_left() - reserve);
+      sample_group(groups[i], false, minimum_share[i]);
+      points_done_ += groups[i].members.size();
+      // Rates a kernel has just beaten are not the machine's (a wrong cache of limits): weigh
+      // the groups left by their blocks alone.
+      for (const Measurement* m : groups[i].members) {
+        if (m->samples.empty()) continue;
+        const double t = stats::median(m->wall_s());
+        if (t <= 0) continue;
+        const double cores = m->point.mode == Mode::parallel ? std::max(1, m->point.threads) : 1;
+        if ((sampling_.flops_per_s > 0 && m->point.flop / t > 1.25 * cores * sampling_.flops_per_s) ||
+            (sampling_.bytes_per_s > 0 && m->point.bytes / t > 50 * cores * sampling_.bytes_per_s)) {
+          sampling_.flops_per_s = sampling_.bytes_per_s = 0;
+        }
+      }
+    }
+  }
+  if (const std::string busy = busy_report(); !busy.empty() && !interrupted()) {
+    std::fprintf(stderr, "%snote: %s\n", tty_ ? "\r\033[K" : "", busy.c_str());
+    std::fflush(stderr);
+  }
+  // What is left of the budget goes where it buys the most rows at the target: each group's
+  // cost is estimated from its points' spread so far (a median's CI narrows as 1/sqrt(pairs):
+  // a point at half-width h after n pairs needs about n (h / target)^2) and the time of one of
+  // its rounds; the cheapest groups per short point go first, each with its estimate and half
+  // as much again (at most its points' share of what is left), and what a group leaves unspent
+  // passes on. Groups still short of their minimum are left out: the budget could not buy it.
+  struct Need {
+    std::size_t group;
+    std::size_t short_points = 0;
+    double cost_s = 0;
+  };
+  std::vector<Need> needs;
+  if (sampling_.precision > 0) {
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      Need need{i};
+      int rounds = 0;
+      double round_s = 0;
+      bool below_minimum = false;
+      for (const Measurement* m : groups[i].members) {
+        if (!m->error.empty() || !m->verified) continue;
+        below_minimum = below_minimum || needs_more(*m, false);
+        const double block_s = m->samples.empty() ? 0 : stats::median(m->wall_s()) *
+                                                            static_cast<double>(m->executions_per_block);
+        const bool baseline = m->baseline == nullptr || m->baseline == m;
+        if (baseline && groups[i].members.size() > 1) {
+          round_s += block_s;
+          continue;
+        }
+        if (!needs_more(*m, true)) continue;
+        ++need.short_points;
+        round_s += block_s;
+        const auto values = baseline ? m->wall_s() : paired_speedups(*m);
+        const double h = relative_precision(values).half_width;
+        const double n = static_cast<double>(values.size());
+        const double ratio = h / sampling_.precision;
+        rounds = std::max(rounds, static_cast<int>(std::ceil(std::max(n * ratio * ratio, n + 1) - n)));
+      }
+      need.cost_s = round_s * rounds;
+      if (need.short_points > 0 && !below_minimum) needs.push_back(need);
+    }
+    std::stable_sort(needs.begin(), needs.end(), [](const Need& a, const Need& b) {
+      return a.cost_s / static_cast<double>(a.short_points) <
+             b.cost_s / static_cast<double>(b.short_points);
+    });
+  }
+  std::vector<double> allowance(groups.size(), 0);
+  std::size_t short_left = 0;
+  for (const Need& need : needs) short_left += need.short_points;
+  for (const Need& need : needs) {
+    const double left = seconds_left();
+    if (interrupted() || left <= 0) break;
+    // No group takes more than its points' share of what is left: an estimate that was too
+    // low (a spread that grows as it is sampled) cannot starve the groups after it.
+    const double fair = left * static_cast<double>(need.short_points) /
+                        static_cast<double>(std::max<std::size_t>(short_left, 1));
+    short_left -= need.short_points;
+    const double share = std::min(fair, 1.5 * need.cost_s);
+    allowance[need.group] = share;
+    sample_group(groups[need.group], true, share);
+  }
+
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    for (Measurement* m : groups[i].members) {
+      if (m->samples.empty() && m->error.empty() && m->verified && interrupted()) {
+        m->interrupted_runs = std::max(m->interrupted_runs, 1);
+      }
+      if (!m->error.empty() || !m->verified) continue;
+      m->short_of_minimum = needs_more(*m, false);
+      m->target_met = !needs_more(*m, true);
+      const bool baseline = m->baseline == nullptr || m->baseline == m;
+      if (baseline && groups[i].members.size() > 1) m->target_met = true;  // no speedup to sample
+      if (m->target_met) continue;
+      if (interrupted()) {
+        m->target_missed = "the run was interrupted";
+      } else if (m->short_of_minimum) {
+        m->target_missed = shortfall(*m, minimum_share[i], groups[i].next_round);
+      } else if (groups[i].next_round >= sampling_.max_rounds) {
+        m->target_missed = "the rounds ran out (" + std::to_string(sampling_.max_rounds) + ")";
+      } else {
+        m->target_missed = allowance[i] > 0
+                               ? "its group's share of the budget (" + fixed(allowance[i], 1) + " s) was spent"
+                               : "the budget (" + fixed(sampling_.budget_s, 0) +
+                                     " s) was spent on the minimum blocks and on groups nearer "
+                                     "their target";
+      }
+    }
+  }
+  const double total = now_s() - started_;
+  std::fprintf(stderr, "%s[%zu/%zu] %s in %.1f s\n", tty_ ? "\r\033[K" : "",
+               std::min(points_done_, measurements_.size()), measurements_.size(),
+               interrupted() ? "stopped (interrupted)" : "done", total);
+  std::fflush(stderr);
+}
+
+std::string Session::shortfall(const Measurement& m, double share_s, int rounds) const {
+  const bool baseline = m.baseline == nullptr || m.baseline == &m;
+  const bool pairs = !baseline && m.baseline->error.empty() && m.baseline->verified;
+  const std::size_t have = pairs ? paired_speedups(m).size() : m.samples.size();
+  std::string why = std::to_string(have) + " of " + std::to_string(sampling_.min_rounds) +
+                    (pairs ? " pairs" : " undisturbed blocks");
+  if (rounds >= sampling_.max_rounds) {
+    why += " in " + std::to_string(sampling_.max_rounds) + " rounds";
+  } else {
+    why += " in its share of the budget (" + fixed(share_s, 1) + " s of --budget " +
+           fixed(sampling_.budget_s, 0) + " s)";
+  }
+  // What set its blocks (and its baseline's: a pair needs both) aside, by kind.
+  std::map<std::string, int> kinds;
+  std::size_t blocks = m.samples.size() + m.excluded.size();
+  for (const Measurement* side : {&m, pairs ? m.baseline : nullptr}) {
+    if (side == nullptr) continue;
+    if (side != &m) blocks += side->samples.size() + side->excluded.size();
+    for (const Sample& s : side->excluded) ++kinds[disturbance_kind(s)];
+  }
+  if (kinds.empty()) return why + ": every block it ran counted; its blocks took longer than its share";
+  int disturbed = 0;
+  for (const auto& [kind, count] : kinds) disturbed += count;
+  why += ": " + std::to_string(disturbed) + " of " + std::to_string(blocks) +
+         (pairs ? " blocks (its own and its baseline's)" : " blocks") + " were disturbed (";
+  bool first = true;
+  for (const auto& [kind, count] : kinds) {
+    why += (first ? "" : "; ") + kind + ": " + std::to_string(count);
+    first = false;
+  }
+  return why + ")";
+}
+
+std::string Session::busy_report() const {
+  std::size_t blocks = 0, disturbed = 0, short_points = 0;
+  double others = 0, capacity = 0;
+  for (const Measurement& m : measurements_) {
+    blocks += m.samples.size() + m.excluded.size();
+    disturbed += m.excluded.size();
+    if (m.error.empty() && m.verified && needs_more(m, false)) ++short_points;
+    for (const auto* set : {&m.samples, &m.excluded}) {
+      for (const Sample& s : *set) {
+        if (s.others_cpu_s < 0 || s.block_wall_s <= 0) continue;
+        others += s.others_cpu_s;
+        capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
+      }
+    }
+  }
+  // Busy: points short of their minimum, a quarter of the blocks disturbed, or other processes
+  // taking a tenth of the CPUs we measured on (the target then costs many more rounds).
+  const bool crowded = capacity > 0 && others >= 0.10 * capacity;
+  if (blocks == 0 || (short_points == 0 && 4 * disturbed < blocks && !crowded)) return "";
+  std::string load;
+  {
+    std::ifstream in("/proc/loadavg");
+    double one = -1;
+    if (in >> one && one >= 0) {
+      load += "load average " + fixed(one, 1) + " on " +
+              std::to_string(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN))) + " CPUs";
+    }
+    std::ifstream pressure("/proc/pressure/cpu");
+    std::string word;
+    while (pressure >> word) {
+      if (word.compare(0, 6, "avg10=") == 0) {
+        load += std::string(load.empty() ? "" : ", ") + "CPU pressure " + word.substr(6) + "%";
+        break;
+      }
+    }
+    if (capacity > 0) {
+      load += std::string(load.empty() ? "" : ", ") + "other processes took " +
+              fixed(100 * others / capacity, 0) + "% of the CPUs we measured on";
+    }
+  }
+  std::string text = "the machine is busy" + (load.empty() ? std::string() : " (" + load + ")") + ": " +
+                     std::to_string(disturbed) + " of " + std::to_string(blocks) +
+                     " blocks were disturbed";
+  if (short_points > 0) {
+    text += " and " + std::to_string(short_points) + " point(s) are short of their " +
+            std::to_string(sampling_.min_rounds) + " pairs";
+  }
+  text += ". The run keeps to its budget (--budget " + fixed(sampling_.budget_s, 0) +
+          " s) and reports what each point reached; a quieter machine, a larger --budget or "
+          "fewer points (--filter) would help.";
+  return text;
+}
+
+const char* disturbance_kind(const Sample& s) {
+  if (s.stopped) return "the process was stopped and resumed";
+  if (s.steal_s > 0) return "the hypervisor stole CPU time";
+  if (s.disturbed.find("clock") != std::string::npos) return "a CPU's clock moved";
+  return "other work kept our threads waiting for a CPU";
+}
+
+namespace {
+
+using RawRun = benchmark::BenchmarkReporter::Run;
+
+// The counters benchmark.json carries for a reader of the raw file.
+benchmark::UserCounters counters_of(const Measurement& m, const Sample& s) {
+  benchmark::UserCounters c;
+  const bool pinned = exec::pinned_as_intended(s.cpus_seen, m.point.cpus, s.pin_failures);
+  c["cpu_per_wall"] = s.cpu_per_wall;
+  c["cpu_s"] = s.cpu_s;
+  c["cpus_seen"] = static_cast<double>(s.cpus_seen.size());
+  c["threads_seen"] = s.threads_seen;
+  c["pinned"] = pinned ? 1 : 0;
+  c["ctx_voluntary"] = s.voluntary;
+  c["ctx_involuntary"] = s.involuntary;
+  c["run_delay_ms"] = s.run_delay_s * 1e3;
+  // Work per second: FLOP/s, bytes/s, requests/s.
+  c[m.workload->unit().name + "/s"] = s.wall_s > 0 ? m.point.work / s.wall_s : 0.0;
+  return c;
+}
+
+double mean_of(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return sum / static_cast<double>(v.size());
+}
+
+double stddev_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double mu = mean_of(v);
+  double sq = 0;
+  for (double x : v) sq += (x - mu) * (x - mu);
+  return std::sqrt(sq / static_cast<double>(v.size() - 1));
+}
+
+}  // namespace
+
+std::vector<RawRun> Session::raw_runs() const {
+  std::vector<RawRun> out;
+  std::int64_t family = 0;
+  for (const auto& m : measurements_) {
+    RawRun base;
+    base.run_name.function_name = m.point.name();
+    base.run_name.time_type = m.workload->timing() == Timing::manual ? "manual_time" : "real_time";
+    base.family_index = family++;
+    base.per_family_instance_index = 0;
+    base.time_unit = benchmark::kMillisecond;
+    base.threads = 1;
+    base.repetitions = static_cast<std::int64_t>(std::max<std::size_t>(m.samples.size(), 1));
+    base.repetition_index = 0;
+    if (!m.error.empty() || !m.verified || m.samples.empty()) {
+      RawRun r = base;
+      r.error_occurred = true;
+      r.error_message = !m.error.empty() ? m.error
+                        : m.interrupted_runs > 0 ? std::string(kInterruptedMessage)
+                                                 : std::string("no undisturbed block was measured");
+      r.iterations = 0;
+      out.push_back(r);
+      continue;
+    }
+    const double k = static_cast<double>(m.executions_per_block);
+    std::vector<double> real, cpu;
+    std::map<std::string, std::vector<double>> counters;
+    for (std::size_t i = 0; i < m.samples.size(); ++i) {
+      const Sample& s = m.samples[i];
+      RawRun r = base;
+      r.repetition_index = static_cast<std::int64_t>(i);
+      r.iterations = m.executions_per_block;
+      r.real_accumulated_time = s.wall_s * k;
+      r.cpu_accumulated_time = s.cpu_s * k;
+      r.counters = counters_of(m, s);
+      real.push_back(r.real_accumulated_time);
+      cpu.push_back(r.cpu_accumulated_time);
+      for (const auto& [name, counter] : r.counters) counters[name].push_back(counter.value);
+      out.push_back(r);
+    }
+    if (m.samples.size() < 2) continue;
+    // The aggregates as Google Benchmark computes them: statistics of the repetitions'
+    // accumulated times, rescaled to one execution; the cv as a fraction.
+    struct Stat {
+      const char* name;
+      double (*of)(const std::vector<double>&);
+      bool percentage;
+    };
+    const Stat stats_list[] = {
+        {"mean", mean_of, false},
+        {"median", [](const std::vector<double>& v) { return stats::median(v); }, false},
+        {"stddev", stddev_of, false},
+        // 0 / 0 for a counter that is 0 in every block, as Google Benchmark computes it: the
+        // strict reporter then leaves the value out.
+        {"cv", [](const std::vector<double>& v) { return stddev_of(v) / mean_of(v); }, true},
+    };
+    for (const auto& st : stats_list) {
+      RawRun r = base;
+      r.run_type = RawRun::RT_Aggregate;
+      r.aggregate_name = st.name;
+      r.aggregate_unit = st.percentage ? benchmark::kPercentage : benchmark::kTime;
+      r.repetition_index = RawRun::no_repetition_index;
+      r.iterations = static_cast<benchmark::IterationCount>(m.samples.size());
+      const double rescale = st.percentage ? 1.0 : static_cast<double>(m.samples.size()) / k;
+      r.real_accumulated_time = st.of(real) * rescale;
+      r.cpu_accumulated_time = st.of(cpu) * rescale;
+      for (const auto& [name, values] : counters) r.counters[name] = st.of(values);
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+}  // namespace cvp::bench

@@ -1,0 +1,200 @@
+// Measuring the plan: paired, interleaved blocks sampled until a precision target is met.
+//
+// The points that share a serial baseline form a group. A group's points are prepared once
+// (inputs made, teams started, one untimed warm-up) and then measured in rounds: each round
+// runs one block of every point still sampling, in an order drawn at random, so that a mode's
+// block and its baseline's block of the same round are seconds apart at most and drift or a
+// neighbour's load hits both (randomized multiple interleaved trials, after Abedi and Brecht,
+// ICPE 2017). A block is a fixed number of executions, chosen once per point so that a block
+// lasts about --min-time. A point's speedup comes from the paired ratios of its blocks to its
+// baseline's blocks of the same round (see paired_speedups).
+//
+// A group samples at least `min_rounds` undisturbed blocks of every point, then keeps going
+// until every point's speedup is known to `precision` (the 95% CI half-width of the median of
+// its paired ratios, relative to that median), or its share of the budget is spent (after
+// Kalibera and Jones, "Rigorous Benchmarking in Reasonable Time", ISMM 2013). Points that
+// reach the target stop sampling; the baseline samples while any of its points does.
+//
+// The budget bounds the whole run, the minimum blocks included: the groups take their minimum
+// in plan order, each with what is left less what the groups after it need for one round each
+// (so that every point is measured, and as many as the budget allows get their whole minimum),
+// and no round starts that would overrun the group's share by the time the last round took. A
+// group whose turn comes when the run is already 10% past its budget is not measured. On a busy machine, where most blocks are
+// disturbed, a point then ends with fewer pairs than asked for and says so (short_of_minimum,
+// target_missed: the pairs it got and what disturbed its blocks), and the run says once that
+// the machine was too busy, with the load it measured.
+//
+// A block that was disturbed (the process stopped and resumed, CPU time stolen by the
+// hypervisor, our threads kept waiting for a CPU by other work, a CPU's clock changed; see
+// host/disturbance.h) is kept apart, not used, and measured again in a later round.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cvp/exec/trace.h"
+#include "cvp/workload.h"
+#include "cli/options.h"
+#include "harness/pattern.h"
+
+namespace cvp::bench {
+
+// What one block measured, per execution of the point.
+struct Sample {
+  double wall_s = 0;                     // the block's timed wall time / its executions
+  double cpu_s = 0;                      // process CPU seconds per execution
+  double cpu_per_wall = 0;
+  double voluntary = 0, involuntary = 0; // context switches per execution
+  std::vector<int> cpus_seen;            // where the team's tasks ran
+  int threads_seen = 0;
+  int pin_failures = 0;
+  std::vector<double> latencies_us;      // every execution's, for request-style workloads
+  std::map<std::string, double> values;  // the workload's figures, mean over the executions
+  int round = -1;                        // the group's round it was measured in
+  long long executions = 0;              // in the block
+  double run_delay_s = 0;                // our threads' wait for a CPU during the block
+  double steal_s = 0;                    // CPU time the hypervisor took from our CPUs
+  double block_wall_s = 0;               // the block's real wall time, start to end
+  double others_cpu_s = -1;              // CPU time other processes took on the point's CPUs
+                                         // during the block (-1: not visible)
+  double pressure_share = -1;            // CPU pressure (PSI some) over the block, -1: unknown
+  int procs_running = -1;                // runnable tasks on the machine, -1: unknown
+  bool stopped = false;                  // timed across a stop of the process (SIGSTOP/SIGCONT)
+  std::string disturbed;                 // why the block was set aside; "" when it counts
+};
+
+enum class Fault { none, wrong, thrown };
+
+// --trace: one more execution of the point after its blocks, untimed, recorded span by span.
+struct PointTrace {
+  bool recorded = false;
+  std::int64_t begin_ns = 0, end_ns = 0;  // the execution, on the steady clock
+  std::vector<exec::trace::Span> spans;   // sorted by begin
+};
+
+// Everything measured for one point.
+struct Measurement {
+  Point point;
+  Workload* workload = nullptr;
+  const Measurement* baseline = nullptr;  // the serial point its speedup is taken against
+  Fault fault = Fault::none;
+  double slowdown = 0;              // --inject-slowdown: each execution lengthened by this share
+  std::vector<Sample> samples;      // the undisturbed blocks, in order
+  std::vector<Sample> excluded;     // the disturbed blocks, set aside
+  std::vector<double> run_delays;   // every block's run delay, for the point's usual wait
+  long long executions_per_block = 0;
+  bool verified = true;             // every execution's result matched the serial answer
+  std::string error;                // first failure, if any
+  std::size_t wrong_items = 0;      // wrong items the workload counted in failed checks
+  int interrupted_runs = 0;         // > 0 when the run was interrupted before it was measured
+  int rounds = 0;                   // rounds it took part in
+  PointTrace trace;
+  // The precision target: met, or why not ("the budget was spent", "interrupted", ...).
+  bool target_met = false;
+  std::string target_missed;
+  // Fewer pairs (blocks, for a baseline) than --repetitions asked for: the budget ran out first.
+  bool short_of_minimum = false;
+  // Not one undisturbed block, for want of budget or of a quiet machine (error says which): the
+  // row carries the reason, but it is not a failure of the code measured.
+  bool unmeasured = false;
+
+  std::vector<double> wall_s() const;
+};
+
+// What set a disturbed block aside, in a few words: a stop of the process, hypervisor steal, a
+// CPU clock that moved, or other work that kept our threads waiting for a CPU (run delay).
+// The first that applies, in that order.
+const char* disturbance_kind(const Sample& s);
+
+// The paired ratios baseline / point of time per unit of work, one per round in which both
+// have an undisturbed block: the point's speedup samples. Empty without a baseline.
+std::vector<double> paired_speedups(const Measurement& m);
+
+// The relative 95% CI half-width of the median of `values` (order statistics), and whether the
+// interval truly has 95% coverage (it needs at least 6 values).
+struct Precision {
+  double half_width = 0;   // (high - low) / 2 / median
+  bool enough = false;
+};
+Precision relative_precision(const std::vector<double>& values);
+
+// How a run samples.
+struct Sampling {
+  int min_rounds = 6;           // undisturbed blocks of every point, at least
+  double precision = 0.02;      // target CI half-width of speedups; 0: exactly min_rounds
+  // Seconds for the whole run, counted from `started` (the program's start, so that what ran
+  // before the session counts too): the minimum blocks and the precision target alike. Each
+  // group gets its share; a point that cannot collect its blocks in it is reported with what it
+  // got and why.
+  double budget_s = 600;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // One core's measured FP64 rate and memory bandwidth (0: unknown), to weigh each group's
+  // share of the budget by what its minimum will cost (a point's FLOP and bytes per execution).
+  double flops_per_s = 0;
+  double bytes_per_s = 0;
+  double block_s = 0.1;         // timed seconds of one block
+  std::uint64_t seed = 1;       // the order of the blocks in each round
+  int max_rounds = 1000;
+  bool trace = false;           // record one extra execution of every point (PointTrace)
+};
+
+// The message of a benchmark skipped because the run was interrupted (not a failure).
+inline constexpr const char* kInterruptedMessage = "interrupted";
+
+class Session {
+ public:
+  Session(std::vector<Point> points, const std::vector<Workload*>& workloads, Sampling sampling,
+          const std::vector<FaultInjection>& faults = {},
+          const std::vector<SlowdownOption>& slowdowns = {});
+
+  std::vector<Measurement>& measurements() { return measurements_; }
+  const std::vector<Measurement>& measurements() const { return measurements_; }
+  const Sampling& sampling() const { return sampling_; }
+
+  // Measures every point (progress on stderr). Stops early, keeping what was measured, when
+  // the run is interrupted.
+  void run();
+
+  // When the machine was too busy for the sampling asked for (many blocks disturbed, or points
+  // short of their minimum): one paragraph with the load measured and what would help; "" when
+  // it was not. Said once on stderr after the minimum blocks, and by the program at the end.
+  std::string busy_report() const;
+
+  // Google Benchmark's rows for the raw file: one per undisturbed block (its repetitions), the
+  // aggregates Google Benchmark computes (mean, median, stddev, cv), or one error row.
+  std::vector<benchmark::BenchmarkReporter::Run> raw_runs() const;
+
+ private:
+  struct Group {
+    std::vector<Measurement*> members;  // the baseline first
+    int next_round = 0;
+  };
+  // Whether `m` needs more blocks: its minimum, and with `to_target` its precision target.
+  bool needs_more(const Measurement& m, bool to_target) const;
+  // About how long a group's first round takes (preparing and warming up included), from its
+  // points' FLOP and bytes at one core's measured rates, or the block time where unknown.
+  double first_round_cost(const Group& group) const;
+  // Seconds left of the budget (negative once it is spent).
+  double seconds_left() const;
+  // Why `m` has fewer pairs than the minimum: what it got in its share and what disturbed it.
+  std::string shortfall(const Measurement& m, double share_s, int rounds) const;
+  // Samples a group's points in rounds until none needs more or (to the target) `allowance`
+  // seconds are spent; returns the seconds spent.
+  double sample_group(Group& group, bool to_target, double allowance);
+  void progress(const std::string& what, bool force);
+  std::mt19937_64 rng_;
+  std::vector<Measurement> measurements_;
+  Sampling sampling_;
+  double started_ = 0;
+  double last_progress_ = -1;
+  std::size_t points_done_ = 0;
+  bool tty_ = false;
+};
+
+}  // namespace cvp::bench

@@ -1,0 +1,382 @@
+#include "report/diagnosis.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <optional>
+
+#if defined(__linux__)
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "cvp/exec/affinity.h"
+#include "harness/stats.h"
+
+namespace cvp::bench {
+namespace {
+
+// One cause with the highest speedup it alone allows (its ceiling).
+struct Candidate {
+  std::string cause;
+  double ceiling = 0;
+  std::string line;
+  nlohmann::json figures = nlohmann::json::object();
+};
+
+double value_or(const Row& row, const char* key, double fallback) {
+  const auto it = row.values.find(key);
+  return it == row.values.end() ? fallback : it->second;
+}
+
+std::string gb(double bytes_per_s) { return fixed(bytes_per_s / 1e9, 1) + " GB/s"; }
+std::string gflops(double flops) { return fixed(flops / 1e9, 1) + " GFLOP/s"; }
+std::string pct(double share) { return fixed(100 * share, 0) + "%"; }
+std::string us(double micros) { return fixed(micros, micros < 10 ? 1 : 0) + " us"; }
+
+// Median over the row's blocks of `part(sample)` / the block's wall time.
+template <typename F>
+double median_share(const Measurement& m, F part) {
+  std::vector<double> shares;
+  for (const Sample& s : m.samples) {
+    const double block = s.wall_s * static_cast<double>(std::max(1LL, s.executions));
+    if (block > 0) shares.push_back(part(s) / block);
+  }
+  return shares.empty() ? 0 : stats::median(shares);
+}
+
+// Time our threads could not run, as a share of their time: the speedup is at most the bound
+// less that share. Below 2% it is not named.
+std::optional<Candidate> lost_time(const ResultRow& r, const char* cause, double share,
+                                   const std::string& line) {
+  if (share < 0.02) return std::nullopt;
+  return Candidate{cause, r.bound * (1 - share), line, {{std::string(cause) + "_share", share}}};
+}
+
+std::optional<Candidate> run_queue(const ResultRow& r, const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  // Concurrent teams and oversubscribed ones wait for a CPU by design; the bound counts that.
+  if (!c.run_delay_visible || p.mode != Mode::parallel || p.threads > p.cores) return std::nullopt;
+  const double share = median_share(*r.m, [&](const Sample& s) { return s.run_delay_s; }) /
+                       std::max(1, p.threads);
+  return lost_time(r, "run_queue", share,
+                   "a run queue longer than the cores: our threads waited for a CPU " + pct(share) +
+                       " of their time (run delay, /proc schedstat), so other work shared these cores");
+}
+
+std::optional<Candidate> steal(const ResultRow& r, const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  if (!c.steal_visible) return std::nullopt;
+  const double share = median_share(*r.m, [&](const Sample& s) { return s.steal_s; }) /
+                       std::max(1, p.mode == Mode::parallel ? p.cores : 1);
+  return lost_time(r, "steal", share,
+                   "stolen time: the hypervisor ran something else on our CPUs for " + pct(share) +
+                       " of the run");
+}
+
+// The share of a row's CPUs other processes must take to be named beside any cause.
+constexpr double kOthersNamed = 0.10;
+
+// Other processes on the row's CPUs: they took a larger share of its CPUs while it ran than of
+// its baseline's CPU while the baseline ran, so the team had less CPU than the bound assumes:
+// at most bound x (1 - share) / (1 - baseline's share).
+std::optional<Candidate> other_processes(const ResultRow& r, const DiagnosisContext& c) {
+  const auto* base = static_cast<const ResultRow*>(r.Row::baseline);
+  if (!c.load_visible || base == nullptr || r.others_share < 0) return std::nullopt;
+  const double base_share = std::clamp(base->others_share, 0.0, 0.95);
+  if (r.others_share < 0.02 || r.others_share < base_share + 0.02) return std::nullopt;
+  const double ceiling = r.bound * (1 - r.others_share) / (1 - base_share);
+  Candidate k{"other_processes", ceiling, "",
+              {{"others_share", r.others_share}, {"baseline_others_share", base_share},
+               {"ceiling", ceiling}}};
+  if (r.pressure >= 0) k.figures["cpu_pressure"] = r.pressure;
+  if (r.procs_running >= 0) k.figures["procs_running"] = r.procs_running;
+  const Point& p = *r.point;
+  k.line = "other processes: they took " + pct(r.others_share) + " of CPU" +
+           (p.cpus.size() == 1 ? " " : "s ") + exec::format_cpu_list(p.cpus) +
+           " while this point ran, against " + pct(base_share) +
+           " while its serial baseline ran, which alone allows x" + fixed(ceiling, 2);
+  std::vector<std::string> load;
+  if (r.pressure >= 0) load.push_back("CPU pressure " + pct(r.pressure));
+  if (r.procs_running >= 0) load.push_back(fixed(r.procs_running, 0) + " runnable tasks");
+  if (!c.busiest.empty()) load.push_back("busiest: " + c.busiest);
+  for (std::size_t i = 0; i < load.size(); ++i) k.line += (i == 0 ? " (" : "; ") + load[i];
+  if (!load.empty()) k.line += ")";
+  return k;
+}
+
+std::optional<Candidate> compute_peak(const ResultRow& r, const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  if (!c.limits_known || p.flop <= 0 || p.mode != Mode::parallel || p.cores < 2 ||
+      p.cores != c.limit_cores || c.flops_one_core <= 0) {
+    return std::nullopt;
+  }
+  const double ceiling = c.flops_all_cores / c.flops_one_core;
+  Candidate k{"compute_peak", ceiling, "",
+              {{"flops_one_core", c.flops_one_core}, {"flops_all_cores", c.flops_all_cores},
+               {"ceiling", ceiling}}};
+  k.line = "compute peak: the " + std::to_string(p.cores) + " cores together reach only x" +
+           fixed(ceiling, 2) + " of one core's FMA peak (" + gflops(c.flops_all_cores) + " against " +
+           gflops(c.flops_one_core) + ", measured at the start): they share execution units (SMT "
+           "siblings, which a virtual machine may not show) or run a lower clock together";
+  return k;
+}
+
+std::optional<Candidate> memory_bandwidth(const ResultRow& r, const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  const Row* base = r.Row::baseline;
+  if (!c.limits_known || p.bytes <= 0 || p.mode != Mode::parallel || p.cores != c.limit_cores ||
+      base == nullptr || base->median_s <= 0 || base->point == nullptr || c.bandwidth_all_cores <= 0) {
+    return std::nullopt;
+  }
+  const double serial = base->point->bytes / base->median_s;
+  const double achieved = p.bytes / r.median_s;
+  const double ceiling = c.bandwidth_all_cores / serial;
+  Candidate k{"memory_bandwidth", ceiling, "",
+              {{"bytes_per_s", achieved}, {"serial_bytes_per_s", serial},
+               {"bandwidth_all_cores", c.bandwidth_all_cores}, {"ceiling", ceiling}}};
+  k.line = "memory bandwidth: the team moved " + gb(achieved) + ", " +
+           pct(achieved / c.bandwidth_all_cores) + " of the " + gb(c.bandwidth_all_cores) +
+           " measured for all cores; serial already moved " + gb(serial) + ", so at most x" +
+           fixed(ceiling, 2);
+  return k;
+}
+
+std::optional<Candidate> idle_workers(const ResultRow& r, const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  const TimelineFigures& t = r.timeline;
+  // Requests' workers are idle while their requests wait: that is the work, not a loss.
+  if (!t.traced || r.m->workload->kind() == Kind::io || p.mode != Mode::parallel ||
+      p.threads > p.cores || t.busy_mean >= 0.97) {
+    return std::nullopt;
+  }
+  const double idle = 1 - t.busy_mean;
+  Candidate k{"idle_workers", r.bound * t.busy_mean, "",
+              {{"busy_mean", t.busy_mean}, {"tail_idle", t.tail_idle}, {"imbalance", t.imbalance},
+               {"start_delay_us", t.start_delay_us}, {"task_spread", t.task_spread}}};
+  const double start_share = t.start_delay_us * 1e-6 / std::max(t.window_s, 1e-12);
+  std::string why;
+  if (t.tail_idle >= start_share) {
+    why = "load imbalance: the first worker ran out of work " + pct(t.tail_idle) +
+          " of the execution before the end";
+    if (t.task_spread >= 0.05) {
+      why += ", as tasks on CPU " + std::to_string(t.slow_cpu) + " took " + pct(t.task_spread) +
+             " longer than on CPU " + std::to_string(t.fast_cpu) + " (a slower core, or a neighbour on it)";
+    }
+  } else {
+    why = "wake-up latency: workers started their first task " + us(t.start_delay_us) +
+          " after the execution began";
+    if (c.futex_wakeup_us > 0) why += " (a futex wake-up takes " + us(c.futex_wakeup_us) + " here)";
+  }
+  k.line = "idle workers: in the traced execution the workers were idle " + pct(idle) +
+           " of the time; " + why;
+  return k;
+}
+
+std::optional<Candidate> timer_overshoot(const ResultRow& r, const DiagnosisContext& c) {
+  const Row* base = r.Row::baseline;
+  if (r.m->workload->kind() != Kind::io || base == nullptr) return std::nullopt;
+  const double here = value_or(r, "wait_overshoot_us", -1);
+  const double serial = value_or(*base, "wait_overshoot_us", -1);
+  if (here < 0 || serial < 0 || here < 1.5 * serial + 10) return std::nullopt;
+  // The bound again, as if the serial run's waits had overrun as much as this point's.
+  Row late_base = *base;
+  late_base.values["wait_overshoot_us"] = here;
+  Row row = r;
+  row.baseline = &late_base;
+  const double ceiling = r.m->workload->bound(row);
+  if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
+  Candidate k{"timer_overshoot", ceiling, "",
+              {{"wait_overshoot_us", here}, {"serial_wait_overshoot_us", serial},
+               {"ceiling", ceiling}}};
+  k.line = "late wake-ups: each wait overran by " + us(here) + " here against " + us(serial) +
+           " serially";
+  if (c.timer_overshoot_us > 0) k.line += " (" + us(c.timer_overshoot_us) + " on an idle machine)";
+  k.line += ": woken requests queued for a busy CPU, which alone allows x" + fixed(ceiling, 2);
+  return k;
+}
+
+// CPU time beyond the work's own: the team used more CPU than the serial run for the same work
+// (task workloads), or a request cost more process CPU than its handler's measured c' (the
+// context switches, timer wake-ups and runtime around it). It limits the speedup when the
+// cores were busy.
+std::optional<Candidate> extra_cpu(const ResultRow& r, const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  const auto* base = static_cast<const ResultRow*>(r.Row::baseline);
+  if (base == nullptr || r.cpu_s <= 0 || p.work <= 0) return std::nullopt;
+  const double cores = p.mode == Mode::parallel ? std::min(p.threads, p.cores) : 1;
+  const double switches = r.voluntary + r.involuntary;
+  nlohmann::json figures = {{"cpu_s", r.cpu_s}, {"context_switches", switches}};
+  std::string line;
+  double ceiling = 0;
+  if (r.m->workload->kind() == Kind::io) {
+    const double requests = p.work;
+    const double c_handler = value_or(r, "c_measured_us", -1);
+    const double c_process = r.cpu_s / requests * 1e6;
+    if (c_handler <= 0 || c_process < 1.1 * c_handler || r.cpu_per_wall < 0.8 * cores) return std::nullopt;
+    Row row = r;
+    row.values["c_measured_us"] = c_process;
+    ceiling = r.m->workload->bound(row);
+    figures["cpu_per_request_us"] = c_process;
+    figures["c_measured_us"] = c_handler;
+    line = "CPU outside the handler: the cores were busy, and each request cost " + us(c_process) +
+           " of process CPU against the handler's " + us(c_handler);
+    const double per_request = switches / requests;
+    if (c.context_switch_us > 0 && per_request > 0.5) {
+      line += "; its " + fixed(per_request, 1) + " context switches at " + us(c.context_switch_us) +
+              " each (measured at the start) account for " + us(per_request * c.context_switch_us);
+    }
+  } else {
+    if (base->cpu_s <= 0 || r.cpu_s < 1.05 * base->cpu_s) return std::nullopt;
+    const double more = r.cpu_s / base->cpu_s;
+    ceiling = r.bound / more;
+    figures["serial_cpu_s"] = base->cpu_s;
+    line = "slower workers: the team spent x" + fixed(more, 2) + " the serial run's CPU time on the "
+           "same work (" + human_time(r.cpu_s) + " against " + human_time(base->cpu_s) + ")";
+    if (!c.counters_unavailable.empty()) line += "; why each worker ran slower needs hardware counters, not available here";
+  }
+  if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
+  figures["ceiling"] = ceiling;
+  return Candidate{"extra_cpu", ceiling, line, figures};
+}
+
+// Requests that queued for the CPU before their first CPU part: the median latency against what
+// a request takes alone at this point (c' + w + its overshoot). By Little's law, K requests in
+// flight through a latency L serve K / L a second.
+std::optional<Candidate> queueing(const ResultRow& r, const DiagnosisContext&) {
+  const Point& p = *r.point;
+  const Row* base = r.Row::baseline;
+  if (r.m->workload->kind() != Kind::io || !r.has_latency || base == nullptr || base->point == nullptr ||
+      base->median_s <= 0 || base->point->work <= 0 || !p.params.contains("w_us")) {
+    return std::nullopt;
+  }
+  const double c_handler = value_or(r, "c_measured_us", -1);
+  const double overshoot = value_or(r, "wait_overshoot_us", -1);
+  if (c_handler < 0 || overshoot < 0) return std::nullopt;
+  const double alone = c_handler + p.params.at("w_us").get<double>() + overshoot;
+  const double queued = r.p50 - alone;
+  if (queued < 0.02 * alone) return std::nullopt;
+  const double t_s = base->median_s / base->point->work * 1e6;
+  const double ceiling = static_cast<double>(p.in_flight) * t_s / r.p50;
+  Candidate k{"queueing", ceiling, "",
+              {{"latency_p50_us", r.p50}, {"alone_us", alone}, {"queued_us", queued}, {"ceiling", ceiling}}};
+  k.line = "queueing: a request took " + us(r.p50) + " (median) against " + us(alone) +
+           " for its own CPU, wait and wake-up: it waited " + us(queued) +
+           " for the CPU behind the others in flight";
+  return k;
+}
+
+}  // namespace
+
+std::string hardware_counters_unavailable() {
+#if defined(__linux__)
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_HARDWARE;
+  attr.size = sizeof(attr);
+  attr.config = PERF_COUNT_HW_CPU_CYCLES;
+  attr.disabled = 1;
+  attr.exclude_kernel = 1;
+  attr.exclude_hv = 1;
+  const long fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+  if (fd >= 0) {
+    close(static_cast<int>(fd));
+    return "";
+  }
+  const int error = errno;
+  std::string why = std::string("perf_event_open: ") + std::strerror(error);
+  if (error == ENOENT || error == EOPNOTSUPP || error == ENODEV) why += " (no CPU counters exposed, as in many virtual machines)";
+  if (error == EACCES || error == EPERM) why += " (see /proc/sys/kernel/perf_event_paranoid)";
+  return why;
+#else
+  return "hardware counters are read on Linux only";
+#endif
+}
+
+bool misses_bound(const ResultRow& r) {
+  return r.ok && r.ci_known && r.Row::baseline != nullptr && r.m->baseline != r.m && r.bound > 0 &&
+         r.speedup_high < r.bound * (1 - 1e-9);
+}
+
+void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
+  for (ResultRow& r : rows) {
+    if (!misses_bound(r)) continue;
+    Diagnosis d;
+    if (!c.counters_unavailable.empty()) d.not_seen.push_back("hardware counters (" + c.counters_unavailable + ")");
+    if (!c.frequency_visible) d.not_seen.push_back("CPU frequency (no cpufreq)");
+    if (!c.steal_visible) d.not_seen.push_back("stolen time");
+    if (!c.run_delay_visible) d.not_seen.push_back("run delay");
+    if (!c.load_visible) d.not_seen.push_back("other processes (no per-CPU times in /proc/stat)");
+    if (!r.timeline.traced) d.not_seen.push_back("idle workers (run with --trace)");
+    if (!c.limits_known) d.not_seen.push_back("the machine's limits (--limits off)");
+    std::vector<Candidate> found;
+    for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
+                       timer_overshoot, extra_cpu, queueing}) {
+      // A cause counts when it alone keeps the speedup below its bound, and the speedup measured
+      // does not contradict it (a traced execution unlike the timed ones, say).
+      if (auto k = probe(r, c); k && k->ceiling < r.bound * 0.98 && k->ceiling >= r.speedup_low * 0.95) {
+        found.push_back(std::move(*k));
+      }
+    }
+    const double shortfall = r.bound - r.speedup;
+    if (!found.empty()) {
+      // A symptom is named only when no cause is found: workers that used more CPU than serial
+      // (the symptom of a bandwidth or compute ceiling), requests that queued (the symptom of a
+      // CPU busy with work outside the handler).
+      const bool io = r.m->workload->kind() == Kind::io;
+      const auto symptom = [&](const Candidate& k) {
+        return io ? k.cause == "queueing" : k.cause == "extra_cpu";
+      };
+      const bool any_cause = std::any_of(found.begin(), found.end(), [&](const Candidate& k) { return !symptom(k); });
+      // Other processes measured on our CPUs are the cause of which our threads' run delay is
+      // the symptom: named first when both are found.
+      const bool others = std::any_of(found.begin(), found.end(),
+                                      [](const Candidate& k) { return k.cause == "other_processes"; });
+      const auto best = std::min_element(found.begin(), found.end(), [&](const Candidate& a, const Candidate& b) {
+        if (others && (a.cause == "other_processes") != (b.cause == "other_processes")) {
+          return a.cause == "other_processes";
+        }
+        if (any_cause && symptom(a) != symptom(b)) return !symptom(a);
+        return a.ceiling < b.ceiling;
+      });
+      d.cause = best->cause;
+      d.figures = best->figures;
+      d.figures["ceiling"] = best->ceiling;
+      d.figures["explained"] = shortfall > 0 ? std::min(1.0, (r.bound - best->ceiling) / shortfall) : 1.0;
+      d.line = best->line;
+      for (const auto& other : found) {
+        if (&other != &*best) d.figures["also"].push_back(other.cause);
+      }
+    } else {
+      d.cause = "not_identified";
+      d.line = "not identified: x" + fixed(r.speedup, 2) + " against a bound of x" + fixed(r.bound, 2) +
+               "; no other processes, run delay, steal, compute or bandwidth ceiling, extra CPU";
+      if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up or queueing";
+      if (r.timeline.traced && r.m->workload->kind() != Kind::io) d.line += " or idle worker";
+      d.line += " measured in this run accounts for it";
+      // The names of what was not visible; why each was not is in not_seen.
+      std::string hidden;
+      for (const auto& what : d.not_seen) {
+        hidden += (hidden.empty() ? "" : ", ") + what.substr(0, what.find(" ("));
+      }
+      if (!hidden.empty()) d.line += "; not visible here: " + hidden;
+    }
+    // Late wake-ups, queueing, a run queue, slower workers or no cause found, on CPUs other
+    // processes were using: they are what woke late or queued, so they are named with their
+    // share even where the ceiling above is another's (a serial baseline that shared its CPU too
+    // leaves them no ceiling of their own).
+    if (c.load_visible && r.others_share >= kOthersNamed && d.cause != "other_processes") {
+      const Point& p = *r.point;
+      d.line += "; meanwhile other processes took " + pct(r.others_share) + " of CPU" +
+                (p.cpus.size() == 1 ? " " : "s ") + exec::format_cpu_list(p.cpus) +
+                (c.busiest.empty() ? std::string() : " (busiest: " + c.busiest + ")");
+      d.figures["others_share"] = r.others_share;
+    }
+    d.figures["speedup"] = r.speedup;
+    d.figures["bound"] = r.bound;
+    r.diagnosis = std::move(d);
+  }
+}
+
+}  // namespace cvp::bench

@@ -1,0 +1,38 @@
+// One line on every row that misses its bound by more than its CI: the measured cause, with its
+// number, or what was looked at and what this machine could not show. Never a guess: a cause is
+// named only when a measurement of this run (or of this machine's limits) accounts for the gap.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "report/summary.h"
+
+namespace cvp::bench {
+
+// What the machine showed and what it hid, for the diagnosis.
+struct DiagnosisContext {
+  bool limits_known = false;             // the machine's limits were measured (or cached)
+  double flops_one_core = 0, flops_all_cores = 0;  // FLOP/s
+  int limit_cores = 0;                   // cores the all-cores figures used
+  double bandwidth_one_core = 0, bandwidth_all_cores = 0;  // bytes/s
+  double timer_overshoot_us = 0;         // median, idle machine
+  double futex_wakeup_us = 0;            // median
+  double context_switch_us = 0;
+  bool run_delay_visible = false, steal_visible = false, frequency_visible = false;
+  bool load_visible = false;             // other processes' CPU time per block (/proc/stat)
+  std::string busiest;                   // the busiest other processes over the run, in words
+  std::string counters_unavailable;      // why hardware counters cannot be read; "" when they can
+};
+
+// Why perf_event_open cannot count cycles for this process ("" when it can), e.g.
+// "perf_event_open: No such file or directory (no PMU in this virtual machine)".
+std::string hardware_counters_unavailable();
+
+// Whether `row` misses its bound by more than its CI: the top of its speedup's CI is below it.
+bool misses_bound(const ResultRow& row);
+
+// Fills row.diagnosis for every row that misses its bound.
+void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& context);
+
+}  // namespace cvp::bench

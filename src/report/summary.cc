@@ -1,0 +1,509 @@
+#include "report/summary.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "cvp/exec/affinity.h"
+#include "cvp_git_commit.h"
+#include "harness/plan.h"
+#include "harness/stats.h"
+
+namespace cvp::bench {
+namespace {
+
+// Seconds per unit of work, so that points doing different amounts of work (requests runs of
+// different lengths) compare.
+std::vector<double> per_unit(const Measurement& m) {
+  std::vector<double> v = m.wall_s();
+  const double work = m.point.work > 0 ? m.point.work : 1.0;
+  for (double& x : v) x /= work;
+  return v;
+}
+
+bool m_samples_empty(const ResultRow& r) { return r.m->samples.empty(); }
+
+std::string percent(double share) { return fixed(100 * share, share < 0.1 ? 2 : 1) + "%"; }
+
+std::vector<double> each(const std::vector<Sample>& samples, double Sample::*field) {
+  std::vector<double> v;
+  for (const auto& s : samples) v.push_back(s.*field);
+  return v;
+}
+
+}  // namespace
+
+const std::string& row_error(const ResultRow& row) {
+  return row.m->error.empty() ? row.problem : row.m->error;
+}
+
+bool never_measured(const Measurement& m) {
+  return m.samples.empty() && m.error.empty() && m.verified && m.interrupted_runs > 0;
+}
+
+const char* git_commit() { return CVP_GIT_COMMIT; }
+
+std::optional<std::string> invalid_omp_wait_policy() {
+  const char* value = std::getenv("OMP_WAIT_POLICY");
+  if (value == nullptr) return std::nullopt;
+  std::string upper;
+  for (const char* c = value; *c; ++c) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+  // OpenMP 5.2, section 21.2.4: ACTIVE or PASSIVE, case-insensitive.
+  if (upper == "ACTIVE" || upper == "PASSIVE") return std::nullopt;
+  return std::string(value);
+}
+
+std::string omp_wait_policy_in_force() {
+  const char* value = std::getenv("OMP_WAIT_POLICY");
+  if (value == nullptr) return "default";
+  if (const auto invalid = invalid_omp_wait_policy()) {
+    return "default (OMP_WAIT_POLICY=" + *invalid + " is not a valid policy and was ignored)";
+  }
+  return value;
+}
+
+std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
+  std::vector<ResultRow> rows;
+  rows.reserve(measurements.size());
+  for (const auto& m : measurements) {
+    ResultRow r;
+    r.m = &m;
+    r.point = &m.point;
+    r.ok = m.verified && !m.samples.empty() && m.error.empty();
+    if (!m.samples.empty()) {
+      const auto wall = m.wall_s();
+      r.median_s = stats::median(wall);
+      const auto ci = stats::median_ci(wall);
+      r.ci_low = ci.low;
+      r.ci_high = ci.high;
+      r.ci_coverage = ci.coverage;
+      r.cpu_s = stats::median(each(m.samples, &Sample::cpu_s));
+      r.cpu_per_wall = stats::median(each(m.samples, &Sample::cpu_per_wall));
+      r.voluntary = stats::median(each(m.samples, &Sample::voluntary));
+      r.involuntary = stats::median(each(m.samples, &Sample::involuntary));
+      std::set<int> cpus;
+      std::vector<double> latencies;
+      std::map<std::string, std::vector<double>> values;
+      for (const auto& s : m.samples) {
+        cpus.insert(s.cpus_seen.begin(), s.cpus_seen.end());
+        r.threads_seen = std::max(r.threads_seen, s.threads_seen);
+        r.pin_failures += s.pin_failures;
+        latencies.insert(latencies.end(), s.latencies_us.begin(), s.latencies_us.end());
+        for (const auto& [key, value] : s.values) values[key].push_back(value);
+      }
+      r.cpus_seen.assign(cpus.begin(), cpus.end());
+      for (const auto& [key, v] : values) r.values[key] = stats::median(v);
+      if (!latencies.empty()) {
+        const auto q = stats::percentiles(latencies, {50, 95, 99});
+        r.has_latency = true;
+        r.p50 = q[0];
+        r.p95 = q[1];
+        r.p99 = q[2];
+      }
+    }
+    r.timeline = timeline_figures(m);
+    {
+      double others = 0, capacity = 0;
+      std::vector<double> pressure, running;
+      for (const auto& s : m.samples) {
+        if (s.others_cpu_s >= 0 && s.block_wall_s > 0) {
+          others += s.others_cpu_s;
+          capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
+        }
+        if (s.pressure_share >= 0) pressure.push_back(s.pressure_share);
+        if (s.procs_running >= 0) running.push_back(s.procs_running);
+      }
+      if (capacity > 0) r.others_share = std::min(1.0, others / capacity);
+      if (!pressure.empty()) r.pressure = stats::median(pressure);
+      if (!running.empty()) r.procs_running = stats::median(running);
+    }
+    r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
+    if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
+    rows.push_back(std::move(r));
+  }
+  // Every row's baseline row (the rows no longer move), then the speedups and the bounds.
+  for (auto& r : rows) {
+    if (!r.m->baseline) continue;
+    for (const auto& other : rows) {
+      if (other.m == r.m->baseline) {
+        r.baseline = other.point->name();
+        if (other.ok) r.Row::baseline = &other;
+      }
+    }
+  }
+  for (auto& r : rows) {
+    const Measurement& m = *r.m;
+    const Point& p = m.point;
+    const ResultRow* base = static_cast<const ResultRow*>(r.Row::baseline);
+    const bool is_baseline = m.baseline == &m;
+    if (r.ok && base) {
+      const auto ratios = paired_speedups(m);
+      if (!ratios.empty()) {
+        r.paired = true;
+        r.pairs = ratios.size();
+        r.speedup = stats::median(ratios);
+        const auto ci = stats::median_ci(ratios);
+        r.speedup_low = ci.low;
+        r.speedup_high = ci.high;
+        r.ci_known = ci.coverage >= 0.95;
+      } else {
+        const auto est = stats::ratio_of_medians(per_unit(*base->m), per_unit(m));
+        r.speedup = est.value;
+        r.speedup_low = est.low;
+        r.speedup_high = est.high;
+        // A bootstrap from fewer blocks than an order-statistics interval needs is no better.
+        r.ci_known = std::min(base->m->samples.size(), m.samples.size()) >= 6;
+      }
+      r.baseline_s = base->median_s;
+    }
+    if (r.ok) {
+      const Precision precision =
+          is_baseline || !r.paired ? relative_precision(m.wall_s()) : relative_precision(paired_speedups(m));
+      r.precision = precision.half_width;
+      if (is_baseline) r.ci_known = precision.enough;
+      r.precise = m.target_met && r.ci_known;
+    }
+    // The bound on the speedup, shown next to it, from the workload's model.
+    r.bound = m.workload->bound(r);
+    if (!(std::isfinite(r.bound) && r.bound > 0)) {
+      r.problem = m.workload->name() + " gave the bound " + std::to_string(r.bound) +
+                  ", not a finite number > 0";
+      r.bound = 0;
+      r.ok = false;
+    }
+    if (r.ok && base && r.bound > 0) {
+      r.efficiency = r.speedup / r.bound;
+      r.efficiency_low = r.speedup_low / r.bound;
+      r.efficiency_high = r.speedup_high / r.bound;
+      // Decided below, with every row's test in hand.
+      r.anomaly.clear();
+      // The serial fraction of work the team splits (not of requests that wait).
+      if (m.workload->kind() != Kind::io && p.mode == Mode::parallel && p.cores > 1 &&
+          r.speedup > 0) {
+        r.karp_flatt = stats::karp_flatt(r.speedup, std::min(p.threads, p.cores));
+        r.has_karp_flatt = p.threads > 1;
+      }
+    }
+  }
+  // A speedup above its bound is an anomaly when chance cannot explain it: a one-sided sign
+  // test of its paired ratios against the bound, at 5% for the whole run (Bonferroni over the
+  // rows tested). Rows whose true speedup is the bound (a team of one, a computing team on one
+  // core) would otherwise be flagged in 2.5% of runs each by their own 95% CI.
+  std::size_t tested = 0;
+  for (const auto& r : rows) tested += r.ok && r.paired && r.bound > 0 ? 1 : 0;
+  for (auto& r : rows) {
+    if (!(r.ok && r.paired && r.bound > 0) || !(r.speedup_low > r.bound * (1 + 1e-9))) continue;
+    const auto ratios = paired_speedups(*r.m);
+    int above = 0;
+    for (double x : ratios) above += x > r.bound ? 1 : 0;
+    const double p = stats::sign_test_p(static_cast<int>(ratios.size()), above);
+    const double level = 0.05 / static_cast<double>(std::max<std::size_t>(tested, 1));
+    if (p > level) continue;
+    char p_text[32];
+    std::snprintf(p_text, sizeof(p_text), "%.2g", p);
+    r.anomaly = "the speedup's 95% CI [" + fixed(r.speedup_low, 3) + ", " + fixed(r.speedup_high, 3) +
+                "] lies above its bound " + fixed(r.bound, 3) + " (" + std::to_string(above) +
+                " of " + std::to_string(ratios.size()) + " paired ratios above it, sign test p = " +
+                p_text + "): the bound's model (" + r.m->workload->bound_model() +
+                ") leaves out something this run measured";
+  }
+  return rows;
+}
+
+std::vector<std::string> verdicts(const std::vector<ResultRow>& rows, int allowed_cores) {
+  std::vector<const Workload*> order;
+  for (const auto& r : rows) {
+    if (std::find(order.begin(), order.end(), r.m->workload) == order.end()) {
+      order.push_back(r.m->workload);
+    }
+  }
+  std::vector<std::string> lines;
+  for (const Workload* w : order) {
+    VerdictContext context;
+    context.allowed_cores = allowed_cores;
+    for (const auto& r : rows) {
+      if (r.m->workload == w && !never_measured(*r.m)) context.rows.push_back(&r);
+    }
+    if (context.rows.empty()) continue;
+    for (auto& line : w->verdicts(context)) lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+namespace {
+
+nlohmann::json workload_json(const Workload& w) {
+  const WorkUnit unit = w.unit();
+  return {{"name", w.name()},
+          {"kind", to_string(w.kind())},
+          {"unit", {{"work", unit.name}, {"rate", unit.rate_unit}, {"rate_scale", unit.rate_scale}}},
+          {"description", w.description()},
+          {"bound_model", w.bound_model()},
+          {"timing", w.timing() == Timing::manual ? "manual" : "real"}};
+}
+
+}  // namespace
+
+nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::json& machine,
+                            const Options& o, const std::vector<std::string>& verdict_lines) {
+  nlohmann::json results = nlohmann::json::array();
+  nlohmann::json errors = nlohmann::json::array();
+  nlohmann::json not_measured = nlohmann::json::array();
+  nlohmann::json anomalies = nlohmann::json::array();
+  nlohmann::json diagnoses = nlohmann::json::array();
+  nlohmann::json missed = nlohmann::json::array();
+  nlohmann::json workloads = nlohmann::json::array();
+  std::set<const Workload*> listed;
+  for (const auto& r : rows) {
+    const Measurement& m = *r.m;
+    const Point& p = m.point;
+    if (listed.insert(m.workload).second) workloads.push_back(workload_json(*m.workload));
+    if (never_measured(m)) {
+      not_measured.push_back(p.name());
+      continue;
+    }
+    const WorkUnit unit = m.workload->unit();
+    nlohmann::json values = nlohmann::json::object();
+    for (const auto& [key, value] : r.values) values[key] = value;
+    nlohmann::json e = {
+        {"name", p.name()},
+        {"workload", p.workload},
+        {"kind", to_string(m.workload->kind())},
+        {"group", p.group},
+        {"params", p.params},
+        {"mode", exec::to_string(p.mode)},
+        {"backend", exec::to_string(p.backend)},
+        {"threads", p.threads},
+        {"in_flight", p.in_flight},
+        {"cores", p.cores},
+        {"label", p.label},
+        {"headline", p.headline},
+        {"work", {{"unit", unit.name}, {"per_execution", p.work}}},
+        {"wall_s",
+         {{"median", r.median_s},
+          {"ci95", {r.ci_low, r.ci_high}},
+          {"ci_coverage", r.ci_coverage},
+          {"samples", m.wall_s()}}},
+        {"cpu_s", r.cpu_s},
+        {"cpu_per_wall", r.cpu_per_wall},
+        {"throughput", {{"value", r.throughput}, {"unit", unit.rate_unit}}},
+        {"speedup",
+         {{"value", r.speedup},
+          {"ci95", {r.speedup_low, r.speedup_high}},
+          {"baseline", r.baseline.empty() ? "unavailable" : r.baseline},
+          {"baseline_wall_s", r.baseline_s},
+          {"method", r.paired ? "paired" : "ratio of medians"},
+          {"pairs", r.pairs},
+          {"ci_known", r.ci_known}}},
+        {"precision",
+         {{"target", o.precision},
+          {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
+          {"met", m.target_met},
+          {"missed", m.target_met || (o.precision == 0 && !m.short_of_minimum)
+                         ? nlohmann::json(nullptr)
+                         : nlohmann::json(m.target_missed)}}},
+        {"efficiency", r.efficiency},
+        {"efficiency_ci95", {r.efficiency_low, r.efficiency_high}},
+        {"anomaly", r.anomaly.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.anomaly)},
+        {"bound", r.bound},
+        {"bound_model", m.workload->bound_model()},
+        {"karp_flatt", r.has_karp_flatt ? nlohmann::json(r.karp_flatt) : nlohmann::json(nullptr)},
+        {"values", values},
+        {"evidence",
+         {{"cpus_seen", r.cpus_seen},
+          {"intended_cpus", p.cpus},
+          {"pinned", r.pinned},
+          {"pin_failures", r.pin_failures},
+          {"threads_seen", r.threads_seen},
+          {"ctx_switches", {{"voluntary", r.voluntary}, {"involuntary", r.involuntary}}}}},
+        {"verified", m.verified},
+        {"timeline", to_json(r.timeline)},
+        {"roofline", [&]() -> nlohmann::json {
+           if ((p.flop <= 0 && p.bytes <= 0) || r.median_s <= 0) return nullptr;
+           return {{"flop_per_execution", p.flop},
+                   {"bytes_per_execution", p.bytes},
+                   {"intensity", p.flop > 0 && p.bytes > 0 ? nlohmann::json(p.flop / p.bytes) : nlohmann::json(nullptr)},
+                   {"flop_per_s", p.flop / r.median_s},
+                   {"bytes_per_s", p.bytes / r.median_s}};
+         }()},
+        {"diagnosis", [&]() -> nlohmann::json {
+           if (!r.diagnosis) return nullptr;
+           return {{"cause", r.diagnosis->cause},
+                   {"line", r.diagnosis->line},
+                   {"figures", r.diagnosis->figures},
+                   {"not_seen", r.diagnosis->not_seen}};
+         }()},
+        {"load", {{"others_cpu_share", r.others_share >= 0 ? nlohmann::json(r.others_share) : nlohmann::json(nullptr)},
+                  {"cpu_pressure", r.pressure >= 0 ? nlohmann::json(r.pressure) : nlohmann::json(nullptr)},
+                  {"procs_running", r.procs_running >= 0 ? nlohmann::json(r.procs_running) : nlohmann::json(nullptr)}}},
+        {"repetitions_done", m.samples.size()},
+        {"sampling",
+         {{"executions_per_block", m.executions_per_block},
+          {"rounds", m.rounds},
+          {"run_delay_ms", [&] {
+             std::vector<double> v;
+             for (const auto& s : m.samples) v.push_back(s.run_delay_s * 1e3);
+             return v;
+           }()}}},
+    };
+    if (r.has_latency) e["latency_us"] = {{"p50", r.p50}, {"p95", r.p95}, {"p99", r.p99}};
+    if (m.workload->kind() == Kind::io) {
+      const auto value = [&](const char* key) {
+        const auto it = r.values.find(key);
+        return it == r.values.end() ? 0.0 : it->second;
+      };
+      e["io"] = {{"c_measured_us", value("c_measured_us")},
+                 {"wait_overshoot_us", value("wait_overshoot_us")},
+                 {"throughput_rps", r.throughput},
+                 {"requests", p.work},
+                 {"errors", m.wrong_items}};
+    }
+    if (!m.excluded.empty()) {
+      std::vector<double> wall;
+      std::vector<std::string> reasons;
+      for (const auto& s : m.excluded) {
+        wall.push_back(s.wall_s);
+        reasons.push_back(s.disturbed);
+      }
+      std::string reason = "disturbed blocks, set aside and measured again: ";
+      std::set<std::string> seen;
+      for (const auto& s : m.excluded) {
+        const std::string kind = disturbance_kind(s);
+        if (seen.insert(kind).second) reason += (seen.size() > 1 ? "; " : "") + kind;
+      }
+      e["excluded_samples"] = {{"wall_s", wall}, {"reason", reason}, {"reasons", reasons}};
+    }
+    if (!r.anomaly.empty()) anomalies.push_back({{"name", p.name()}, {"why", r.anomaly}});
+    if (r.diagnosis) diagnoses.push_back({{"name", p.name()}, {"cause", r.diagnosis->cause}, {"line", r.diagnosis->line}});
+    if ((o.precision > 0 || m.short_of_minimum) && r.ok && !m.target_met) {
+      missed.push_back({{"name", p.name()},
+                        {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
+                        {"why", m.target_missed}});
+    }
+    if (const std::string& error = row_error(r); !error.empty()) {
+      e["error"] = error;
+      errors.push_back({{"name", p.name()}, {"error", error}});
+    }
+    results.push_back(e);
+  }
+  nlohmann::json faults = nlohmann::json::array();
+  for (const auto& f : o.faults) faults.push_back(f.kind + ":" + f.pattern);
+  nlohmann::json backends = nlohmann::json::array();
+  for (Backend b : o.backends) backends.push_back(exec::to_string(b));
+  return {
+      {"schema_version", 1},
+      {"tool", {{"name", "cvpbench"}, {"version", CVP_VERSION}, {"git_commit", CVP_GIT_COMMIT}}},
+      {"machine", machine},
+      {"config",
+       {{"quick", o.quick},
+        {"repetitions", o.repetitions},
+        {"min_time_s", o.min_time_s},
+        {"random_interleaving", true},
+        {"precision", o.precision},
+        {"budget_s", o.budget_s},
+        {"seed", o.seed},
+        {"inject_slowdowns", [&] {
+           nlohmann::json v = nlohmann::json::array();
+           for (const auto& sd : o.slowdowns) v.push_back({{"fraction", sd.fraction}, {"pattern", sd.pattern}});
+           return v;
+         }()},
+        {"omp_wait_policy", omp_wait_policy_in_force()},
+        {"trace", o.trace},
+        {"limits", o.limits},
+        {"filter", o.filter},
+        {"threads", o.threads},
+        {"backends", backends},
+        {"workload_options", o.workload_options},
+        {"inject_faults", faults},
+        {"time_measurement",
+         "wall-clock (steady clock) of blocks of executions: a block is a fixed number of "
+         "executions chosen per point to last about min_time_s, timed whole for workloads timed "
+         "by the harness, or summed from each execution's own time for workloads that start and "
+         "join their own team per execution (requests); one thread drives the mode's own team; "
+         "setup, one warm-up execution and the result checks stay outside the timed region"},
+        {"summary_method",
+         "the points sharing a serial baseline are measured in rounds, one block of each point "
+         "per round in a random order; a block whose threads waited for a CPU beyond their usual "
+         "wait, whose CPUs lost time to the hypervisor, whose CPU clock moved or that spans a "
+         "stop of the process is set aside and measured again; time = median of the blocks' "
+         "time per execution, 95% CI of the median from order statistics; speedup = median of "
+         "the paired ratios (baseline block / point block of the same round, per unit of work), "
+         "95% CI of that median from order statistics; sampling goes on until each speedup's CI "
+         "half-width is within the precision target or the budget is spent"}}},
+      {"precision", {{"target", o.precision}, {"missed", missed}}},
+      {"anomalies", anomalies},
+      {"diagnoses", diagnoses},
+      {"trace", nullptr},
+      {"workloads", workloads},
+      {"verdicts", verdict_lines},
+      {"interrupted", false},
+      {"errors", errors},
+      {"not_measured", not_measured},
+      {"results", results},
+  };
+}
+
+std::string console_table(const std::vector<ResultRow>& rows) {
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4s %5s %10s %-23s %6s %5s %6s %8s %-6s %s\n",
+                "workload", "mode", "backend", "thr", "K", "time", "speedup [95% CI]", "+-",
+                "eff", "bound", "cpu/wall", "cpus", "notes");
+  out << line;
+  std::string previous_group;
+  for (const auto& r : rows) {
+    const Point& p = r.m->point;
+    if (never_measured(*r.m)) continue;
+    if (p.group != previous_group && !previous_group.empty()) out << "\n";
+    previous_group = p.group;
+    std::vector<std::string> notes;
+    if (!p.label.empty()) notes.push_back(p.label);
+    if (!r.pinned && !m_samples_empty(r)) notes.push_back("NOT PINNED");
+    if (r.ok) notes.push_back(fixed(r.throughput, r.throughput >= 100 ? 0 : 2) + " " +
+                              r.m->workload->unit().rate_unit);
+    if (r.ok && r.has_latency) notes.push_back("p99 " + fixed(r.p99 / 1000, 2) + " ms");
+    if (r.ok) {
+      for (const auto& [key, value] : r.values) notes.push_back(key + " " + fixed(value, 1));
+    }
+    if (!r.m->excluded.empty()) {
+      notes.push_back(std::to_string(r.m->excluded.size()) + " disturbed block(s) measured again");
+    }
+    if (r.ok && !r.m->target_met && !r.m->target_missed.empty()) {
+      notes.push_back((r.ci_known ? "precision +-" + percent(r.precision) : std::string("no 95% CI")) +
+                      " (target missed: " + r.m->target_missed + ")");
+    }
+    if (!r.anomaly.empty()) notes.push_back("ANOMALY: speedup above its bound beyond its CI");
+    if (r.ok && r.baseline_s == 0) notes.push_back("no speedup: its serial baseline was not measured");
+    if (!r.ok) notes.push_back((r.m->unmeasured ? "" : "ERROR: ") + row_error(r));
+    std::string note_text;
+    for (const auto& n : notes) note_text += (note_text.empty() ? "" : ", ") + n;
+    const bool has_speedup = r.ok && r.baseline_s > 0;
+    // Too few pairs for a 95% interval: the range of one or two ratios is not one.
+    const std::string speed =
+        !has_speedup ? "-"
+        : r.ci_known ? speedup_text(r.speedup) + " [" + fixed(r.speedup_low, 2) + ", " +
+                           fixed(r.speedup_high, 2) + "]"
+                     : speedup_text(r.speedup) + " n/a (" + std::to_string(r.pairs) +
+                           (r.pairs == 1 ? " pair)" : " pairs)");
+    std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4d %5d %10s %-23s %6s %5s %6s %8s %-6s %s\n",
+                  p.group.c_str(), std::string(exec::to_string(p.mode)).c_str(),
+                  std::string(exec::to_string(p.backend)).c_str(), p.threads, p.in_flight,
+                  r.median_s > 0 ? human_time(r.median_s).c_str() : "-", speed.c_str(),
+                  r.ok ? (r.ci_known ? percent(r.precision) : std::string("n/a")).c_str() : "-",
+                  has_speedup ? fixed(r.efficiency, 2).c_str() : "-", fixed(r.bound, 1).c_str(),
+                  fixed(r.cpu_per_wall, 2).c_str(), exec::format_cpu_list(r.cpus_seen).c_str(),
+                  "");
+    // The notes can be long (an error message): appended whole, never cut by the buffer.
+    std::string row(line);
+    if (!row.empty() && row.back() == '\n') row.pop_back();
+    out << row << note_text << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace cvp::bench

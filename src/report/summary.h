@@ -1,0 +1,90 @@
+// From measurements to rows (statistics), and from rows to what is reported: the verdict lines,
+// the summary JSON (schema/summary.schema.json) and the console table. No workload is known by
+// name here: kinds, units, bounds and verdict wording come from the Workload.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cvp/workload.h"
+#include "cli/options.h"
+#include "harness/session.h"
+#include "report/timeline.h"
+
+namespace cvp::bench {
+
+// Why a row missed its bound, when it did by more than its CI (diagnosis.h).
+struct Diagnosis {
+  std::string cause;             // memory_bandwidth, compute_peak, idle_workers, ...
+  std::string line;              // one sentence, with the measured number
+  nlohmann::json figures = nlohmann::json::object();
+  std::vector<std::string> not_seen;  // signals this machine or run did not expose
+};
+
+// One summarised point; mirrors a "results" entry of the summary JSON.
+struct ResultRow : Row {
+  const Measurement* m = nullptr;
+  double ci_low = 0, ci_high = 0, ci_coverage = 0;
+  std::string baseline;     // name of the serial point speedups are computed against
+  double baseline_s = 0;
+  double karp_flatt = 0;
+  bool has_karp_flatt = false;
+  double cpu_s = 0, cpu_per_wall = 0, voluntary = 0, involuntary = 0;
+  std::vector<int> cpus_seen;
+  int threads_seen = 0, pin_failures = 0;
+  bool pinned = false;
+  bool has_latency = false;
+  // Why the row is not ok though its measurement is (an unusable bound from the workload).
+  std::string problem;
+  double p50 = 0, p95 = 0, p99 = 0;
+  // Paired estimation: the speedup is the median of the paired ratios (`pairs` of them) and its
+  // CI comes from their order statistics; false when there were no pairs and the speedup is a
+  // ratio of medians with a bootstrap CI.
+  bool paired = false;
+  // The 95% CI half-width relative to the estimate: of the speedup, or of the time for a
+  // baseline row.
+  double precision = 0;
+  double efficiency_low = 0, efficiency_high = 0;
+  // A speedup whose CI lies wholly above its bound: the model does not hold; why, in words.
+  std::string anomaly;
+  TimelineFigures timeline;  // from the traced execution (--trace), else traced == false
+  // Other processes while the row's counted blocks ran: the CPU time they took on its CPUs as a
+  // share of those CPUs' time (-1: not visible), the median CPU pressure (PSI some, -1: not
+  // visible) and the median number of runnable tasks on the machine (-1: unknown).
+  double others_share = -1;
+  double pressure = -1;
+  double procs_running = -1;
+  std::optional<Diagnosis> diagnosis;  // set by diagnose_rows() for a row that missed its bound
+};
+
+// A point an interruption left without a single measured repetition (and without an error):
+// left out of the results and listed under "not_measured".
+bool never_measured(const Measurement& m);
+
+// The row's failure, if any: the measurement's error, else the row's problem.
+const std::string& row_error(const ResultRow& row);
+
+// The commit the program was built from ("-dirty" with uncommitted changes, or "unknown").
+const char* git_commit();
+
+// OMP_WAIT_POLICY's value when it is set but is neither ACTIVE nor PASSIVE (the runtime then
+// ignores it), else nullopt.
+std::optional<std::string> invalid_omp_wait_policy();
+// What the summary records as the policy in force.
+std::string omp_wait_policy_in_force();
+
+std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements);
+
+// Every workload's verdict lines, workloads in plan order.
+std::vector<std::string> verdicts(const std::vector<ResultRow>& rows, int allowed_cores);
+
+nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::json& machine,
+                            const Options& options, const std::vector<std::string>& verdict_lines);
+
+// The table a person reads.
+std::string console_table(const std::vector<ResultRow>& rows);
+
+}  // namespace cvp::bench

@@ -78,30 +78,7 @@ void keep_first(std::vector<T>& values) {
   values = std::move(kept);
 }
 
-std::string join(const std::vector<int>& v) { return exec::format_cpu_list(v); }
-
 }  // namespace
-
-std::string printable(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (byte < 0x20 || byte == 0x7f) {
-      static const char digits[] = "0123456789abcdef";
-      out += "\\x";
-      out += digits[byte >> 4];
-      out += digits[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 
 namespace {
@@ -424,8 +401,8 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
       }
     }
     if (!not_allowed.empty()) {
-      throw UsageError("--cpus " + cpus_raw + ": CPU " + join(not_allowed) +
-                       " is not allowed to this process (allowed: " + join(topology.allowed) +
+      throw UsageError("--cpus " + cpus_raw + ": CPU " + exec::format_cpu_list(not_allowed) +
+                       " is not allowed to this process (allowed: " + exec::format_cpu_list(topology.allowed) +
                        ").");
     }
     o.cpus = *cpus;

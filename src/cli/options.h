@@ -16,10 +16,6 @@ namespace cvp::bench {
 
 using cvp::UsageError;
 
-// `text` made safe for one line of a terminal: control characters (a newline or an escape
-// sequence inside an argument echoed back) are shown as \n, \t or \xNN.
-std::string printable(const std::string& text);
-
 // A fault planted on purpose, to test the suite's own error handling: a wrong result
 // ("wrong") or an exception ("throw") in every benchmark whose name matches `pattern`.
 struct FaultInjection {

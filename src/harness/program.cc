@@ -37,6 +37,7 @@
 #include "host/machine.h"
 #include "host/machine_limits.h"
 #include "host/noise.h"
+#include "host/openmp.h"
 #include "cli/options.h"
 #include "report/output.h"
 #include "harness/pattern.h"
@@ -46,32 +47,15 @@
 #include "report/summary.h"
 #include "report/timeline.h"
 #include "report/diagnosis.h"
+#include "util/text.h"
 
 namespace {
-
-// OpenMP's binding variables make libgomp pin the main thread when it loads, before main():
-// the process's allowed CPUs then read as one CPU for every backend. cvpbench pins each thread
-// itself, so the variables are refused rather than measured wrong.
-void refuse_openmp_binding() {
-  for (const char* name : {"OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"}) {
-    const char* value = std::getenv(name);
-    if (value == nullptr || *value == '\0') continue;
-    std::string lower;
-    for (const char* c = value; *c; ++c) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
-    if (std::string(name) == "OMP_PROC_BIND" && lower == "false") continue;
-    throw cvp::bench::UsageError(
-        std::string(name) + "=" + value +
-        ": the OpenMP runtime pins the main thread when it loads, which hides the CPUs this "
-        "process may use; cvpbench pins every thread itself, so unset OMP_PROC_BIND, "
-        "OMP_PLACES and GOMP_CPU_AFFINITY (use --cpus or taskset to choose CPUs).");
-  }
-}
 
 int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   using namespace cvp;
   // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
   const auto program_started = std::chrono::steady_clock::now();
-  refuse_openmp_binding();
+  if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
   const exec::Topology machine_topology = exec::detect_topology();
   const bench::ParsedCommandLine parsed =
       bench::parse_command_line(argc, argv, machine_topology, workloads);
@@ -434,16 +418,6 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   return 0;
 }
 
-// OpenMP runtimes read OMP_WAIT_POLICY once, when they load. Their default lets a thread that
-// finished its share spin at the barrier, which on one core steals time from the threads still
-// working and would be charged to concurrency. So unless the user chose a policy, cvpbench
-// restarts itself once with OMP_WAIT_POLICY=PASSIVE (recorded in the summary's config).
-void choose_openmp_wait_policy(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  ::execv("/proc/self/exe", argv);  // returns only on failure: run on with the default policy
-}
-
 // A closed standard descriptor would be reused by the first file opened (the run folder, the
 // raw results), and progress lines would then be written into it.
 void open_closed_standard_descriptors() {
@@ -492,7 +466,7 @@ namespace cvp {
 
 int run_program(int argc, char** argv, const std::vector<std::unique_ptr<Workload>>& workloads) {
   open_closed_standard_descriptors();
-  choose_openmp_wait_policy(argv);
+  bench::choose_openmp_wait_policy(argv);
   // Past a file-size limit, a write fails with EFBIG and the run says so (SIGXFSZ would kill
   // it without a word).
   std::signal(SIGXFSZ, SIG_IGN);

@@ -15,6 +15,7 @@
 #include <CLI/Version.hpp>
 
 #include "cvp/exec/affinity.h"
+#include "cvp_git_commit.h"
 #include "host/resources.h"
 
 namespace cvp::bench {
@@ -136,5 +137,7 @@ nlohmann::json machine_context(const exec::Topology& t) {
   trim_strings(machine);
   return machine;
 }
+
+const char* git_commit() { return CVP_GIT_COMMIT; }
 
 }  // namespace cvp::bench

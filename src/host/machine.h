@@ -20,4 +20,7 @@ std::string safe_host_name();
 // UTC now as 2026-01-31T12:00:00Z.
 std::string utc_timestamp();
 
+// The commit the program was built from ("-dirty" with uncommitted changes, or "unknown").
+const char* git_commit();
+
 }  // namespace cvp::bench

@@ -8,14 +8,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "cvp/workload.h"
+
 namespace cvp::bench {
 namespace {
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  return buf;
-}
 
 // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so it ends at the last ')'.
 bool parse_process_stat(const std::string& line, std::string& name, std::uint64_t& ticks) {

@@ -17,6 +17,7 @@
 
 #include "host/machine.h"
 #include "cli/options.h"
+#include "util/text.h"
 
 namespace fs = std::filesystem;
 

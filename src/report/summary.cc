@@ -10,9 +10,11 @@
 #include <sstream>
 
 #include "cvp/exec/affinity.h"
-#include "cvp_git_commit.h"
 #include "harness/plan.h"
 #include "harness/stats.h"
+#include "host/machine.h"
+#include "host/openmp.h"
+#include "util/text.h"
 
 namespace cvp::bench {
 namespace {
@@ -28,8 +30,6 @@ std::vector<double> per_unit(const Measurement& m) {
 
 bool m_samples_empty(const ResultRow& r) { return r.m->samples.empty(); }
 
-std::string percent(double share) { return fixed(100 * share, share < 0.1 ? 2 : 1) + "%"; }
-
 std::vector<double> each(const std::vector<Sample>& samples, double Sample::*field) {
   std::vector<double> v;
   for (const auto& s : samples) v.push_back(s.*field);
@@ -44,27 +44,6 @@ const std::string& row_error(const ResultRow& row) {
 
 bool never_measured(const Measurement& m) {
   return m.samples.empty() && m.error.empty() && m.verified && m.interrupted_runs > 0;
-}
-
-const char* git_commit() { return CVP_GIT_COMMIT; }
-
-std::optional<std::string> invalid_omp_wait_policy() {
-  const char* value = std::getenv("OMP_WAIT_POLICY");
-  if (value == nullptr) return std::nullopt;
-  std::string upper;
-  for (const char* c = value; *c; ++c) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
-  // OpenMP 5.2, section 21.2.4: ACTIVE or PASSIVE, case-insensitive.
-  if (upper == "ACTIVE" || upper == "PASSIVE") return std::nullopt;
-  return std::string(value);
-}
-
-std::string omp_wait_policy_in_force() {
-  const char* value = std::getenv("OMP_WAIT_POLICY");
-  if (value == nullptr) return "default";
-  if (const auto invalid = invalid_omp_wait_policy()) {
-    return "default (OMP_WAIT_POLICY=" + *invalid + " is not a valid policy and was ignored)";
-  }
-  return value;
 }
 
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
@@ -397,7 +376,7 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
   for (Backend b : o.backends) backends.push_back(exec::to_string(b));
   return {
       {"schema_version", 1},
-      {"tool", {{"name", "cvpbench"}, {"version", CVP_VERSION}, {"git_commit", CVP_GIT_COMMIT}}},
+      {"tool", {{"name", "cvpbench"}, {"version", CVP_VERSION}, {"git_commit", git_commit()}}},
       {"machine", machine},
       {"config",
        {{"quick", o.quick},
@@ -480,8 +459,7 @@ std::string console_table(const std::vector<ResultRow>& rows) {
     if (!r.anomaly.empty()) notes.push_back("ANOMALY: speedup above its bound beyond its CI");
     if (r.ok && r.baseline_s == 0) notes.push_back("no speedup: its serial baseline was not measured");
     if (!r.ok) notes.push_back((r.m->unmeasured ? "" : "ERROR: ") + row_error(r));
-    std::string note_text;
-    for (const auto& n : notes) note_text += (note_text.empty() ? "" : ", ") + n;
+    const std::string note_text = join(notes, ", ");
     const bool has_speedup = r.ok && r.baseline_s > 0;
     // Too few pairs for a 95% interval: the range of one or two ratios is not one.
     const std::string speed =

@@ -67,15 +67,6 @@ bool never_measured(const Measurement& m);
 // The row's failure, if any: the measurement's error, else the row's problem.
 const std::string& row_error(const ResultRow& row);
 
-// The commit the program was built from ("-dirty" with uncommitted changes, or "unknown").
-const char* git_commit();
-
-// OMP_WAIT_POLICY's value when it is set but is neither ACTIVE nor PASSIVE (the runtime then
-// ignores it), else nullopt.
-std::optional<std::string> invalid_omp_wait_policy();
-// What the summary records as the policy in force.
-std::string omp_wait_policy_in_force();
-
 std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements);
 
 // Every workload's verdict lines, workloads in plan order.

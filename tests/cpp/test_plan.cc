@@ -12,6 +12,7 @@
 #include "cvp/exec/topology.h"
 #include "cli/options.h"
 #include "harness/plan.h"
+#include "util/text.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 """What cvpbench writes, and only that: links it did not make are never followed, both files are
 published whole or neither is, one run per folder, and signals that must not lose a run.
 
-Each class is tried several ways; the mechanism under test is the run folder (benchmarks/output.h):
+Each class is tried several ways; the mechanism under test is the run folder (src/report/output.h):
 a private staging folder, O_EXCL|O_NOFOLLOW files, publication without replacing, a lock."""
 
 import json

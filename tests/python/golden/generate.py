@@ -62,7 +62,8 @@ def machine(kind):
 
 
 def auto_requests(c, w, k, cores):
-    """The request count cvpbench picks in --quick mode (benchmarks/plan.cc, auto_requests)."""
+    """The request count cvpbench picks in --quick mode (RequestWorkload::auto_requests,
+    src/api/request_workload.cc)."""
     concurrency = min(k, cores * (c + w) / max(c, 1e-3))
     estimate = 0.08 * concurrency / ((c + w) * 1e-6)
     lower = max(60.0, 2.0 * k)
@@ -70,7 +71,7 @@ def auto_requests(c, w, k, cores):
 
 
 class Builder:
-    """Results shaped like cvpbench's: names from benchmarks/plan.cc (Point::name), speedups
+    """Results shaped like cvpbench's: names from src/api/workload.cc (Point::name), speedups
     against the serial point of the same group, per unit of work."""
 
     def __init__(self, seed, cores, logical, noise=0.015):

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import CvpError
 from . import changepoint
-from . import io as cvpio
+from . import runio
 from . import results as res
 
 
@@ -36,8 +36,8 @@ def residuals_from_runs(paths, min_runs=4):
     sigma per benchmark (1.4826 MAD), from repeated runs of one machine."""
     by_name = {}
     for path in paths:
-        run = cvpio.load_run(path)
-        if run.format != cvpio.SUMMARY:
+        run = runio.load_run(path)
+        if run.format != runio.SUMMARY:
             raise CvpError(f"{run.path}: not a summary")
         for r in res.live_results(run):
             median = (r.get("wall_s") or {}).get("median")

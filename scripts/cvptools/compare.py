@@ -30,7 +30,7 @@ import numpy as np
 
 from . import CvpError
 from . import stats
-from .io import SUMMARY
+from .runio import SUMMARY
 from .results import (context_kinds, context_units, gbench_groups, kind_of_name, live_results,
                       result_name, result_work, singular, workload_of_name, workloads)
 from .text import visible

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from . import CvpError, __version__
 from . import history
-from . import io as cvpio
+from . import runio
 
 MARKER = ".cvp-dashboard"
 PLOTLY_JS = "plotly.min.js"
@@ -276,7 +276,7 @@ def build(db, out, force=False, options=None):
         raise CvpError(f"--max-points {opt.max_points}: must be at least 1")
     target = _target(out, force)
     parent = os.path.dirname(target)
-    cvpio.make_folder(parent)   # made for this site: removed again if the build fails
+    runio.make_folder(parent)   # made for this site: removed again if the build fails
     try:
         tmp = tempfile.mkdtemp(prefix=".cvp-dashboard-", dir=parent)
     except OSError as e:

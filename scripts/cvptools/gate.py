@@ -93,7 +93,7 @@ import numpy as np
 from . import CvpError
 from . import stats
 from .compare import measured
-from .io import GBENCH_FILE, SUMMARY_FILE, display_path, load_run
+from .runio import GBENCH_FILE, SUMMARY_FILE, display_path, load_run
 from .results import KIND_ORDER, first_workload_of_kind, kind_rank
 from .text import md_code
 from .text import visible as _visible

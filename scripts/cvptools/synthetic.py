@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from . import CvpError
-from . import io as cvpio
+from . import runio
 from . import results as res
 
 DEFAULT_TEMPLATE = (Path(__file__).resolve().parents[2] / "results" / "amd-epyc-zen4-2core"
@@ -58,7 +58,7 @@ class Step:
 
 def template_rows(doc, benchmarks):
     """`benchmarks` rows cycled from the template's measured rows, each with a unique name."""
-    rows = [r for r in res.live_results(cvpio.Run("template", cvpio.SUMMARY, doc))
+    rows = [r for r in res.live_results(runio.Run("template", runio.SUMMARY, doc))
             if isinstance(r.get("wall_s"), dict) and r["wall_s"].get("median")]
     if not rows:
         raise CvpError("template: has no measured results")
@@ -118,12 +118,12 @@ def generate(out, runs, benchmarks=100, machines=1, steps=(), noise=0.02, seed=1
              template=None, first=0):
     """Write runs first..first+runs-1 (machine = run number mod machines) into `out`."""
     template_path = str(template or DEFAULT_TEMPLATE)
-    doc = cvpio.load_run(template_path).doc
+    doc = runio.load_run(template_path).doc
     rows = template_rows(doc, benchmarks)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and first == 0:
         raise CvpError(f"{out}: exists and is not an empty folder")
-    cvpio.make_folder(str(out))
+    runio.make_folder(str(out))
     paths = []
     for run in range(first, first + runs):
         rng = random.Random(f"{seed}/{run}")

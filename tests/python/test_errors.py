@@ -7,7 +7,7 @@ import os
 import pytest
 
 from cvp_testing import GOLDEN, assert_clean_error, load_golden, run_cvp, write_json
-from cvptools import CvpError, io
+from cvptools import CvpError, runio
 
 RUNNER = str(GOLDEN / "runner")
 GBENCH = str(GOLDEN / "runner" / "benchmark.json")
@@ -193,10 +193,10 @@ def test_builtin_validator_agrees(tmp_path, monkeypatch, case):
     make, fragment = next((c[2], c[3]) for c in CASES if c[0] == case)
     path = make(tmp_path)
     with pytest.raises(CvpError) as with_lib:
-        io.load_run(path)
-    monkeypatch.setattr(io, "jsonschema", None)
+        runio.load_run(path)
+    monkeypatch.setattr(runio, "jsonschema", None)
     with pytest.raises(CvpError) as builtin:
-        io.load_run(path)
+        runio.load_run(path)
     assert fragment in str(with_lib.value)
     assert fragment.split(":")[0] in str(builtin.value)  # same location
 
@@ -209,7 +209,7 @@ def test_help_for_every_command():
 
 def test_golden_files_validate(golden):
     for name in ("runner", "workstation", "hostile"):
-        run = io.load_run(golden / name)
-        assert run.format == io.SUMMARY
+        run = runio.load_run(golden / name)
+        assert run.format == runio.SUMMARY
         assert json.loads((golden / name / "summary.json").read_text())["schema_version"] == 1
-    assert io.load_run(golden / "runner" / "benchmark.json").format == io.GBENCH
+    assert runio.load_run(golden / "runner" / "benchmark.json").format == runio.GBENCH

@@ -9,14 +9,14 @@ import sys
 import pytest
 
 from cvp_testing import GOLDEN, assert_clean_error, run_cvp, synthetic_rounds, write_json
-from cvptools import CvpError, gate, io
+from cvptools import CvpError, gate, runio
 
 SLOW = "matmul/n:256/mode:parallel/backend:tbb/threads:2"
 SLOW_IO = "requests/c_us:50/w_us:1000/k:64/mode:concurrent/backend:eventloop/threads:1"
 
 
 def _evaluate(base, cand, **options):
-    rounds = lambda files: gate.rounds_from_runs([io.load_run(f) for f in files])  # noqa: E731
+    rounds = lambda files: gate.rounds_from_runs([runio.load_run(f) for f in files])  # noqa: E731
     return gate.evaluate(rounds(base), rounds(cand), gate.GateOptions(**options))
 
 

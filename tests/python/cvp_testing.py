@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
+TOOLS = ROOT / "tools"  # research and calibration scripts, importable as modules
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CVP = SCRIPTS / "cvp"
 

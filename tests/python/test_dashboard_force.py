@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from cvp_testing import GOLDEN, run_cvp
-from cvptools import cli, dashboard, synthetic
+import synthetic
+from cvptools import cli, dashboard
 from cvptools import db as cvpdb
 from cvptools import runio
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cvp_testing import GOLDEN, run_cvp
+from cvp_testing import GOLDEN, TOOLS, run_cvp
 from cvptools import db as cvpdb
-from cvptools import synthetic
+import synthetic
 
 REAL = GOLDEN / "real"
 TEMPLATE = REAL / "summary.json"
@@ -373,9 +373,9 @@ def test_synthetic_runs_are_valid_summaries_with_the_planted_step(tmp_path):
     more = synthetic.generate(tmp_path / "wide", 1, benchmarks=30, template=TEMPLATE)
     names = [r["name"] for r in runio.load_run(more[0]).doc["results"]]
     assert len(names) == len(set(names)) == 30
-    proc = subprocess.run([sys.executable, "-m", "cvptools.synthetic", "-o", str(tmp_path / "runs"),
-                           "--runs", "1", "--template", str(TEMPLATE)],
-                          cwd=Path(__file__).parents[2] / "scripts", capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(TOOLS / "synthetic.py"), "-o",
+                           str(tmp_path / "runs"), "--runs", "1", "--template", str(TEMPLATE)],
+                          capture_output=True, text=True)
     assert proc.returncode == 2 and "not an empty folder" in proc.stderr
 
 

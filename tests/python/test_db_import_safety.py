@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cvp_testing import CVP, GOLDEN, pid_alive, wait_for
-from cvptools import synthetic
+import synthetic
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc") or sys.platform == "win32",
                                 reason="process trees from /proc")

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from cvp_testing import GOLDEN, needed_tool, run_cvp, table_cells, write_json
+import synthetic
 from cvptools import export as cvpexport
-from cvptools import synthetic
 from cvptools.text import export_label, export_name, md_code, visible
 
 HOSTILE = [

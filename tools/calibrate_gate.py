@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How often does `cvp gate` cry wolf, and which planted slowdown does it catch?
 
-A thin wrapper over `cvp gate --calibrate` (the method lives in scripts/cvptools/gate.py, see
+A thin wrapper over `cvp gate --calibrate` (the method lives in scripts/cvptools/gate/calibration.py, see
 scripts/README.md, "Calibration"): for each round count it runs
 
     cvp gate --calibrate --baseline-bin BINARY --slowdowns SLOWDOWNS --gates GATES --rounds R
@@ -14,7 +14,7 @@ GATES gates per condition, each R rounds evaluated exactly like a real gate (due
 one-core points, interleaved rounds in a seeded random order for the others, confirmation
 included), the rounds drawn from a pool of POOL rounds per condition.
 
-Usage: calibrate_gate.py CVPBENCH_BINARY OUT_FOLDER [--gates 40] [--rounds 30] [--pool 4xR]
+Usage: tools/calibrate_gate.py CVPBENCH_BINARY OUT_FOLDER [--gates 40] [--rounds 30] [--pool 4xR]
                          [--slowdowns 5] [--duet auto] [-- ARGS FOR THE BINARY]
 Without ARGS the binary runs SUBSET: the arguments of the example workflow's gate step (the
 serial and concurrent matmul points, all duets, 20 blocks a run). Every other setting is the
@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CVP = ROOT / "scripts" / "cvp"
 SUBSET = ["--filter", "^matmul/n:512/mode:(serial|concurrent)/backend:threads/",
           "--precision", "0", "--repetitions", "20", "--min-time", "0.05"]

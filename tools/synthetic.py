@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Synthetic runs for the results database: many summaries derived from one real summary.
 
 The scale measurements and the database tests need thousands of runs over weeks of commits on
@@ -10,7 +11,7 @@ benchmark is the template's median times a machine factor, times the planted ste
 times lognormal noise of the given relative sigma. Dates advance by an hour a run, commits are
 derived from the run number, so series are ordered and reproducible from the seed.
 
-    python3 -m cvptools.synthetic -o runs/ --runs 1000 --benchmarks 100 --machines 3 \\
+    python3 tools/synthetic.py -o runs/ --runs 1000 --benchmarks 100 --machines 3 \\
         --step 'matmul/n:64/mode:serial:500:1.05'
 
 writes runs/run-00000/summary.json ... (an existing folder must be empty or absent).
@@ -21,18 +22,19 @@ import copy
 import hashlib
 import json
 import math
-import os
 import random
 import re
-import sys
 from datetime import datetime, timedelta, timezone
+import sys
 from pathlib import Path
 
-from . import CvpError
-from . import runio
-from . import results as res
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # cvptools
 
-DEFAULT_TEMPLATE = (Path(__file__).resolve().parents[2] / "results" / "amd-epyc-zen4-2core"
+from cvptools import CvpError  # noqa: E402
+from cvptools import runio  # noqa: E402
+from cvptools import results as res  # noqa: E402
+
+DEFAULT_TEMPLATE = (Path(__file__).resolve().parents[1] / "results" / "amd-epyc-zen4-2core"
                     / "summary.json")
 _KEEP = ("workload", "kind", "params", "mode", "backend", "threads", "in_flight", "cores",
          "wall_s", "cpu_s", "cpu_per_wall", "throughput", "speedup", "efficiency", "bound",
@@ -137,7 +139,7 @@ def generate(out, runs, benchmarks=100, machines=1, steps=(), noise=0.02, seed=1
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python3 -m cvptools.synthetic",
+    p = argparse.ArgumentParser(prog="python3 tools/synthetic.py",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--out", required=True)
     p.add_argument("--runs", type=int, default=100)

@@ -148,10 +148,26 @@ def test_kill_9_leaves_no_corrupt_file(cvpbench, tmp_path, when):
     wait_for_text(process, log, text, count=20 if when == "mid-run" else 1)
     process.kill()
     process.wait(timeout=30)
-    if folder.exists():
-        json_files_are_whole(folder)  # raises on a half-written file
-        if (folder / "summary.json").exists():
-            validate(load_summary(folder))
+    state = _output_state(folder)
+    assert state in ("no folder", "staging only", "both files whole"), state
+    if state == "both files whole":
+        validate(load_summary(folder))
+
+
+def _output_state(folder):
+    """What a killed run left in its --out folder: "no folder" (none, or still empty), "staging
+    only" (nothing but the run's private .cvpbench-staging-* folder), "both files whole"
+    (benchmark.json and summary.json published, each parsing as a whole); anything else is
+    described as it is, and fails the test."""
+    if not folder.exists() or not any(folder.iterdir()):
+        return "no folder"
+    names = {p.name for p in folder.iterdir() if not p.name.startswith(".cvpbench-staging-")}
+    if not names:
+        return "staging only"
+    whole = json_files_are_whole(folder)  # raises on a half-written file
+    if names == {"benchmark.json", "summary.json"} and len(whole) == 2:
+        return "both files whole"
+    return f"unexpected: {sorted(names)}"
 
 
 def test_noaffinity_build_labels_every_result_unpinned(cvpbench_noaffinity, tmp_path):

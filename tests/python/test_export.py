@@ -1,6 +1,6 @@
 """cvp export: github-action-benchmark custom JSON and Bencher Metric Format.
 
-On the modelled golden inputs; test_dashboards.py checks the same on real output of the program
+On the modelled golden inputs; test_export_in_dashboards.py checks the same on real output of the program
 and against what the dashboards accept."""
 
 import copy

@@ -170,6 +170,13 @@ def main(argv=None):
     parser, _ = build_parser()
     args = parser.parse_args(argv)
     args.extra = extra
+    return run_handler(args)
+
+
+def run_handler(args):
+    """Run a parsed command (args.handler) as cvp runs it: stdout checked, errors as one line,
+    SIGTERM as Ctrl-C where the command asks, no empty output folder left when it fails. The
+    exit code."""
     real_stdout = sys.stdout
     sys.stdout = _CheckedStdout(real_stdout)
     if getattr(args, "stoppable", False):

@@ -27,6 +27,12 @@ def run_cvp(*args, cwd=None, timeout=120, env=None):
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def run_tool(script, *args, cwd=None, timeout=120, env=None):
+    """Run a script of tools/ as users do: `python3 tools/SCRIPT ...`, with this interpreter."""
+    return subprocess.run([sys.executable, str(TOOLS / script), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
 def load_golden(name):
     return json.loads((GOLDEN / name / "summary.json").read_text())
 

@@ -1,6 +1,5 @@
 """`cvp gate`: the CI gate over JSON rounds or two binaries."""
 
-import argparse
 import json
 import sys
 
@@ -15,8 +14,6 @@ EPILOG_GATE = """examples:
   cvp gate --baseline-bin base/cvpbench --candidate-bin build/release/benchmarks/cvpbench \\
            --markdown gate.md -- --filter '^matmul/n:512/mode:(serial|concurrent)/backend:threads/' \\
            --precision 0 --repetitions 20 --min-time 0.05
-  cvp gate --calibrate --baseline-bin build/release/benchmarks/cvpbench --gates 40 \\
-           --slowdowns 3,5,10 --json calibration.json -- ARGUMENTS AS ABOVE
 exit codes: 0 pass, 1 confirmed regression, 2 bad input (also: a round count with which no
 benchmark could ever be flagged, e.g. --test wilcoxon with 2^-rounds x benchmarks > alpha; the
 message says how many rounds are needed), 3 inconclusive (noisy machine, too few rounds for the
@@ -33,29 +30,9 @@ Duet (--duet auto, with 2 CPUs or more): in each round the one-core points (mode
 concurrent) run with both binaries started together, pinned to CPUs A and B (--cpus, swapped
 every round), the same --filter and --seed; the other points run interleaved, the order within
 each round drawn at random from --seed. With 1 CPU every point runs interleaved (said in the
-Markdown). --calibrate runs --baseline-bin as both sides, A/A and with --inject-slowdown
-PCT:REGEX planted in the candidate, --gates gates per condition, and prints how many were
-detected, missed, inconclusive or false alarms; exit 0 when it finished, 2 on bad input."""
-
-
-def _slowdowns(text):
-    """'5,10' (or '5%,10%'): distinct percentages above 0 and at most 1000, ascending."""
-    import math
-    values = []
-    for part in text.split(","):
-        part = part.strip().rstrip("%")
-        try:
-            value = float(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a list of percentages such as 5,10: "
-                                             f"{text!r}") from None
-        if not math.isfinite(value) or not 0 < value <= 1000:
-            raise argparse.ArgumentTypeError(f"each slowdown must be a percentage above 0 and "
-                                             f"at most 1000: {text!r}")
-        if value in values:
-            raise argparse.ArgumentTypeError(f"slowdown {value:g} given twice: {text!r}")
-        values.append(value)
-    return tuple(sorted(values))
+Markdown).
+Calibration (how often the gate cries wolf on this machine, which planted slowdown it finds):
+python3 tools/calibrate_gate.py --baseline-bin PROGRAM (see results/gate-calibration/)."""
 
 
 def _gate_context(args, plan=None):
@@ -67,25 +44,10 @@ def _gate_context(args, plan=None):
             f"candidate rounds, paired in order.")
 
 
-_CALIBRATE_ONLY = ("slowdowns", "gates", "inject", "pool")
-
-
 def _gate_usage(args, parser):
     """The usage errors of `gate` (exit 2, one line), before anything is read or run."""
     json_mode = bool(args.baseline_json or args.candidate_json)
     bin_mode = bool(args.baseline_bin or args.candidate_bin)
-    if args.calibrate:
-        if json_mode or args.confirm_json or args.confirm_baseline_json:
-            parser.error("--calibrate runs a binary: give --baseline-bin, not JSON files")
-        if args.candidate_bin:
-            parser.error("--calibrate runs --baseline-bin as both baseline and candidate; "
-                         "drop --candidate-bin")
-        if not args.baseline_bin:
-            parser.error("--calibrate needs --baseline-bin PROGRAM")
-        return False
-    given = [f"--{name}" for name in _CALIBRATE_ONLY if getattr(args, name) is not None]
-    if given:
-        parser.error(f"{', '.join(given)}: for --calibrate only")
     if json_mode == bin_mode:
         parser.error("give either --baseline-json/--candidate-json or "
                      "--baseline-bin/--candidate-bin")
@@ -104,7 +66,7 @@ def _gate_usage(args, parser):
     return json_mode
 
 
-def _check_extra(extra):
+def check_extra(extra):
     """CvpError for binaries' arguments the gate sets itself."""
     for a in extra:
         if a == "--seed" or a.startswith("--seed="):
@@ -112,7 +74,7 @@ def _check_extra(extra):
                            "same order); remove --seed from the arguments after --")
 
 
-def _supervised(args, work):
+def supervised(args, work):
     """Run work(sup) under a Supervisor: (its result, None), or (None, 130) when stopped."""
     from .. import gate
     if args.work_dir:
@@ -140,7 +102,7 @@ def _supervised(args, work):
     return result, None
 
 
-def _gate_options(args):
+def gate_options(args):
     from .. import gate
     return gate.GateOptions(threshold_cpu=args.threshold_cpu, threshold_io=args.threshold_io,
                             threshold_memory=args.threshold_memory,
@@ -154,8 +116,6 @@ def run(args):
     json_mode = _gate_usage(args, args.parser)
     outputs = [p for p in (args.markdown, args.json) if p not in (None, "-")]
     runio.check_writable(outputs, args.force)
-    if args.calibrate:
-        return _calibrate(args)
 
     if json_mode:  # bad files are reported before the statistics stack is imported
         if len(args.baseline_json) != len(args.candidate_json):
@@ -164,7 +124,7 @@ def run(args):
                            f"in order")
         runs = runio.load_runs(args.baseline_json + args.candidate_json, same_format=True)
     from .. import gate
-    opts = _gate_options(args)
+    opts = gate_options(args)
     confirm = plan = None
     if json_mode:
         n = len(args.baseline_json)
@@ -189,7 +149,7 @@ def run(args):
         gate.check_program(args.baseline_bin)
         gate.check_program(args.candidate_bin)
         gate.check_power(args.rounds, 1, opts)
-        _check_extra(args.extra)
+        check_extra(args.extra)
 
         def work(sup):
             plan = gate.make_plan(sup, (args.baseline_bin, args.candidate_bin), args.extra,
@@ -200,7 +160,7 @@ def run(args):
                 gate.check_power(args.rounds, plan.count, opts)
             return plan, gate.run_gate(sup, args.baseline_bin, args.candidate_bin, args.rounds,
                                        args.extra, opts, plan)
-        result, code = _supervised(args, work)
+        result, code = supervised(args, work)
         if code is not None:
             return code
         plan, (first, confirm) = result
@@ -219,52 +179,6 @@ def run(args):
     return code
 
 
-def _calibrate(args):
-    """`cvp gate --calibrate`: exit 0 when it finished (whatever it found), 2 on bad input."""
-    import re
-    from .. import gate
-    rounds = args.rounds
-    gates = 40 if args.gates is None else args.gates
-    slowdowns = gate.DEFAULT_SLOWDOWNS if args.slowdowns is None else args.slowdowns
-    inject = gate.DEFAULT_INJECT if args.inject is None else args.inject
-    pool = 4 * rounds if args.pool is None else args.pool
-    if pool and pool < 2 * rounds:
-        raise CvpError(f"--pool {pool}: a pool needs at least 2 x --rounds = {2 * rounds} "
-                       f"rounds (a gate draws {rounds} and {rounds} more for its confirmation); "
-                       f"--pool 0 runs every gate's own rounds")
-    if not inject or "\n" in inject:
-        raise CvpError(f"--inject {inject!r}: give a regular expression over benchmark names")
-    try:
-        re.compile(inject)
-    except re.error as e:
-        raise CvpError(f"--inject {inject!r}: not a valid regular expression ({e})") from None
-    opts = _gate_options(args)
-    gate.check_program(args.baseline_bin)
-    gate.check_power(rounds, 1, opts)
-    _check_extra(args.extra)
-
-    def work(sup):
-        plan = gate.make_plan(sup, (args.baseline_bin, args.baseline_bin), args.extra,
-                              duet=args.duet or "auto",
-                              seed=gate.DEFAULT_SEED if args.seed is None else args.seed,
-                              count=True)
-        if plan.count and opts.test == "wilcoxon":
-            gate.check_power(rounds, plan.count, opts)
-        return gate.calibrate(sup, args.baseline_bin, args.extra, opts, rounds, gates,
-                              slowdowns, inject, pool, plan, log=say)
-    cal, code = _supervised(args, work)
-    if code is not None:
-        return code
-    text = gate.calibration_markdown(cal)
-    if args.json:
-        emit_text(json.dumps(cal, indent=2, allow_nan=False) + "\n", args.json, args.force)
-    if args.markdown and args.markdown != "-":
-        emit_text(text, args.markdown, args.force)
-    if args.json != "-":
-        sys.stdout.write(text)
-    return 0
-
-
 def add_parser(sub):
     p = sub.add_parser("gate", help="CI gate: fail on a confirmed regression",
                        epilog=EPILOG_GATE, formatter_class=FORMATTER,
@@ -273,12 +187,11 @@ def add_parser(sub):
                                    "canary.")
     _add_inputs(p)
     _add_binary_mode(p)
-    _add_judgement(p)
+    add_judgement_options(p)
     p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
-    p.add_argument("--json", metavar="FILE", help="also write the full evaluation (with "
-                   "--calibrate: the table) as JSON ('-': on stdout instead of the Markdown)")
+    p.add_argument("--json", metavar="FILE", help="also write the full evaluation as JSON "
+                   "('-': on stdout instead of the Markdown)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
-    _add_calibration(p)
     p.set_defaults(handler=run, parser=p)
 
 
@@ -300,9 +213,14 @@ def _add_inputs(p):
 def _add_binary_mode(p):
     """How binary mode runs the binaries."""
     p.add_argument("--rounds", type=at_least(2), default=30,
-                   help="rounds in binary mode, and per gate with --calibrate (default 30: what "
+                   help="rounds in binary mode (default 30: what "
                         "finds a 5%% slowdown at the 3%% threshold on a 2-core virtual machine; "
                         "see results/gate-calibration/)")
+    add_running_options(p)
+
+
+def add_running_options(p):
+    """How the binaries run (also tools/calibrate_gate.py's)."""
     p.add_argument("--duet", choices=("auto", "on", "off"), default=None,
                    help="binary mode: run the one-core points (mode serial or concurrent) as "
                         "duets, both binaries started together each round, each pinned to a "
@@ -313,8 +231,8 @@ def _add_binary_mode(p):
                         "every point interleaved")
     p.add_argument("--seed", type=at_least(0), default=None,
                    help="binary mode: seed of the order (baseline or candidate first) of the "
-                        "interleaved runs in each round, and of --calibrate's draws from its "
-                        "pool (default 1); the binaries get --seed ROUND")
+                        "interleaved runs in each round (default 1); the binaries get --seed "
+                        "ROUND")
     p.add_argument("--timeout-s", type=finite_seconds, default=None,
                    help="limit for one binary run, in seconds (default: 1800 s until a run "
                         "has finished, then 10 x the longest run so far, at least 60 s, for a "
@@ -325,7 +243,7 @@ def _add_binary_mode(p):
                    "(default: a temporary folder, removed afterwards)")
 
 
-def _add_judgement(p):
+def add_judgement_options(p):
     """Thresholds, test and canary: what counts as a regression."""
     p.add_argument("--threshold-cpu", type=finite_fraction, default=0.03,
                    help="smallest slowdown that counts for kind cpu (default 0.03 = 3%%: "
@@ -356,24 +274,3 @@ def _add_judgement(p):
                         "judged as the test judges every benchmark, on the pairs (a duet's two "
                         "runs): drift between rounds that both sides see is not noise here, a "
                         "difference between the two sides of a round is")
-
-
-def _add_calibration(p):
-    c = p.add_argument_group("calibration (--calibrate)")
-    c.add_argument("--calibrate", action="store_true",
-                   help="measure the gate itself: run --baseline-bin as both baseline and "
-                        "candidate, A/A and with each planted slowdown, and print per condition "
-                        "how many gates detected, missed, were inconclusive or cried wolf")
-    c.add_argument("--slowdowns", type=_slowdowns, default=None, metavar="PCT,PCT",
-                   help="planted slowdowns in percent (default 5,10), each above 0 and at most "
-                        "1000, planted with the candidate's --inject-slowdown PCT:REGEX")
-    c.add_argument("--gates", type=at_least(1), default=None, metavar="N",
-                   help="gates per condition (default 40)")
-    c.add_argument("--inject", metavar="REGEX", default=None,
-                   help="the benchmarks that get the planted slowdowns (default "
-                        "'^matmul/n:[0-9]+/mode:serial/', the default canary's points)")
-    c.add_argument("--pool", type=at_least(0), default=None, metavar="ROUNDS",
-                   help="rounds run once per condition, from which every gate draws its "
-                        "rounds and its confirmation's at random without replacement (default "
-                        "4 x --rounds, at least 2 x --rounds; 0: every gate runs its own "
-                        "rounds, like a real gate)")

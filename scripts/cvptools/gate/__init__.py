@@ -49,7 +49,7 @@ the noise, or unconfirmed regression), 2 bad input (130 when stopped: see comman
 Defaults (GateOptions, DEFAULT_ROUNDS; commands/gate.py repeats them for --help): 30 rounds, cpu
 threshold 3% (below the 5% a gate should find, so that a 5% slowdown is not measured just
 under its threshold half the time), memory and io 10%, alpha 0.05, --test auto, canary limit
-10%. Calibrated with cvp gate --calibrate on a 2-core VM: results/gate-calibration/.
+10%. Calibrated with tools/calibrate_gate.py on a 2-core VM: results/gate-calibration/.
 
 Binary mode (make_plan, run_rounds): every run gets `--seed ROUND`. Where the gate may use 2
 CPUs or more (--duet auto), the one-core points (mode serial or concurrent) run as duets, after
@@ -61,9 +61,9 @@ random from a seeded generator (randomized multiple interleaved trials, Abedi an
 2017). With fewer than 2 CPUs every point runs interleaved, and the Markdown says so. The
 evaluation covers both sets the same way; the confirmation re-run splits the same way.
 
-Calibration (calibrate): the same binary as baseline and candidate, A/A and with planted
-slowdowns (`--inject-slowdown PCT:REGEX` on the candidate), many gates per condition, from a
-pool of rounds or each with rounds of its own.
+The gate's calibration (the same binary as baseline and candidate, A/A and with planted
+slowdowns, many gates per condition) is not part of the package: tools/calibrate_gate.py runs
+it through the names below.
 
 Supervisor: each run in a new empty folder of the gate's own and a process group of its own,
 stderr to a file, a time limit that follows the work, and the whole group (and every orphan it
@@ -78,14 +78,11 @@ The modules, by job:
   topology     which CPUs the gate may use; the pair a duet runs on
   plan         which points run as duets and which interleaved, filters, seeded orders
   rounds       the rounds of binary mode, and the gate (first rounds, confirmation)
-  calibration  the gate measured: A/A and planted slowdowns
 The names below are the gate's interface; callers use them as `gate.NAME`. (`gate.evaluate` and
 `gate.markdown` are the functions: each is imported after its module, over the module's name.)
 """
 
 from ..text import md_code  # noqa: F401
-from .calibration import (CALIBRATION_LEVELS, DEFAULT_INJECT, DEFAULT_SLOWDOWNS, OUTCOMES,  # noqa: F401
-                          _outcome, calibrate, calibration_markdown)
 from .evaluate import (BAD_INPUT, DEFAULT_CANARY, DEFAULT_ROUNDS, INCONCLUSIVE, PASS, REGRESSION,  # noqa: F401
                        TESTS, GateOptions, Round, canary_pattern, check_power, chosen_test, decide,
                        evaluate, flagged_names, judge_canary, rounds_from_runs)

@@ -156,6 +156,56 @@ def _display(rounds, key):
     return names
 
 
+def _benchmark_row(name, baseline_rounds, candidate_rounds, everything, opts, test,
+                   first_step):
+    """One benchmark's row: its times, ratio and interval, one-sided p, and what it resolves."""
+    a = [r[name].median for r in baseline_rounds]
+    b = [r[name].median for r in candidate_rounds]
+    kind = baseline_rounds[0][name].kind
+    row = {"name": name, "names": _display(everything, name), "kind": kind,
+           "unit": baseline_rounds[0][name].unit, "baseline_s": a, "candidate_s": b,
+           "threshold": opts.threshold(kind), "notes": []}
+    works = {r[name].work for r in everything}
+    if len(works) > 1:
+        shown = ", ".join(str(w) for w in sorted(works, key=lambda w: (w is None, w or 0)))
+        row["notes"].append(f"request counts differ between rounds ({shown}): compared per "
+                            f"request" if None not in works else
+                            f"request count unknown in some rounds ({shown})")
+    d = stats.paired_log_ratios(a, b) if min(a + b) > 0 else None
+    if d is None or not np.all(np.abs(d) <= _LOG_LIMIT):
+        row.update(ratio=None, ci95=None, p=None, resolution=None)
+        row["notes"].append("not tested: a time of zero" if d is None else
+                            "not tested: times differ by more than 1e100 times")
+    else:
+        ratio, ci = stats.paired_hl_ci(d) if test == "wilcoxon" else \
+            stats.paired_ratio_ci(d)
+        resolution = stats.paired_min_detectable(d, first_step, test)
+        row.update(ratio=ratio, ci95=list(ci), p=stats.paired_slower_p_value(d, test),
+                   resolution=resolution if math.isfinite(resolution) else None)
+        row["resolves_threshold"] = math.isfinite(resolution) and \
+            resolution <= row["threshold"]
+        if not row["resolves_threshold"]:
+            row["rounds_for_threshold"] = stats.paired_rounds_for(
+                d, row["threshold"], first_step, test)
+    return row
+
+
+def _canary(baseline_rounds, names, rows, opts, test):
+    """The canary's judgement (None when no benchmark matches an optional canary)."""
+    pattern = opts.canary if opts.canary is not None else \
+        getattr(baseline_rounds[0], "canary", DEFAULT_CANARY)
+    name = _canary_name(names, pattern)
+    if name is not None:
+        row = next(r for r in rows if r["name"] == name)
+        return {"name": name, "pattern": pattern,
+                "chosen": "--canary" if opts.canary is not None else "default",
+                **judge_canary(row["baseline_s"], row["candidate_s"],
+                               opts.canary_cv_max, test)}
+    if opts.canary_required:
+        raise CvpError(f"canary {pattern!r} matches no benchmark present in every round")
+    return None
+
+
 def evaluate(baseline_rounds, candidate_rounds, opts, only=None):
     """Test every benchmark present in all rounds on both sides. A JSON-ready dict.
     CvpError when the rounds do not pair or when no flag is attainable."""
@@ -178,54 +228,13 @@ def evaluate(baseline_rounds, candidate_rounds, opts, only=None):
                 "the confirmation" if only is not None else "the gate")
     test = chosen_test(opts, n_rounds, len(names))
     first_step = opts.alpha / len(names)  # Holm's first step: what a lone regression must reach
-    rows = []
-    for name in names:
-        a = [r[name].median for r in baseline_rounds]
-        b = [r[name].median for r in candidate_rounds]
-        kind = baseline_rounds[0][name].kind
-        row = {"name": name, "names": _display(everything, name), "kind": kind,
-               "unit": baseline_rounds[0][name].unit, "baseline_s": a, "candidate_s": b,
-               "threshold": opts.threshold(kind), "notes": []}
-        works = {r[name].work for r in everything}
-        if len(works) > 1:
-            shown = ", ".join(str(w) for w in sorted(works, key=lambda w: (w is None, w or 0)))
-            row["notes"].append(f"request counts differ between rounds ({shown}): compared per "
-                                f"request" if None not in works else
-                                f"request count unknown in some rounds ({shown})")
-        d = stats.paired_log_ratios(a, b) if min(a + b) > 0 else None
-        if d is None or not np.all(np.abs(d) <= _LOG_LIMIT):
-            row.update(ratio=None, ci95=None, p=None, resolution=None)
-            row["notes"].append("not tested: a time of zero" if d is None else
-                                "not tested: times differ by more than 1e100 times")
-        else:
-            ratio, ci = stats.paired_hl_ci(d) if test == "wilcoxon" else \
-                stats.paired_ratio_ci(d)
-            resolution = stats.paired_min_detectable(d, first_step, test)
-            row.update(ratio=ratio, ci95=list(ci), p=stats.paired_slower_p_value(d, test),
-                       resolution=resolution if math.isfinite(resolution) else None)
-            row["resolves_threshold"] = math.isfinite(resolution) and \
-                resolution <= row["threshold"]
-            if not row["resolves_threshold"]:
-                row["rounds_for_threshold"] = stats.paired_rounds_for(
-                    d, row["threshold"], first_step, test)
-        rows.append(row)
+    rows = [_benchmark_row(name, baseline_rounds, candidate_rounds, everything, opts, test,
+                           first_step) for name in names]
     for row, adjusted in zip(rows, stats.holm([r["p"] for r in rows])):
         row["p_holm"] = adjusted
         row["significant"] = adjusted is not None and adjusted <= opts.alpha
         row["flagged"] = bool(row["significant"] and row["ratio"] >= 1 + row["threshold"])
-    canary = None
-    if only is None:
-        pattern = opts.canary if opts.canary is not None else \
-            getattr(baseline_rounds[0], "canary", DEFAULT_CANARY)
-        name = _canary_name(names, pattern)
-        if name is not None:
-            row = next(r for r in rows if r["name"] == name)
-            canary = {"name": name, "pattern": pattern,
-                      "chosen": "--canary" if opts.canary is not None else "default",
-                      **judge_canary(row["baseline_s"], row["candidate_s"],
-                                     opts.canary_cv_max, test)}
-        elif opts.canary_required:
-            raise CvpError(f"canary {pattern!r} matches no benchmark present in every round")
+    canary = None if only is not None else _canary(baseline_rounds, names, rows, opts, test)
     tested = [r for r in rows if r.get("resolves_threshold") is not None]
     underpowered = [r["name"] for r in tested if not r["resolves_threshold"]]
     return {"rounds": n_rounds, "test": test, "test_option": opts.test, "alpha": opts.alpha,

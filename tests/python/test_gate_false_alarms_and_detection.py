@@ -137,6 +137,23 @@ def test_calibrate_without_a_pool_runs_every_gate_like_a_real_gate(tmp_path):
     assert all(set(_matches(option(c, "--filter"))) <= set(PLANTED) for c in confirm)
 
 
+def test_out_runs_one_calibration_per_round_count(tmp_path):
+    """--out FOLDER --rounds 2,3: a calibration at each round count, each in its own pair of
+    files named by rounds and slowdowns."""
+    prog = recording_fake(tmp_path, "prog", noise=0.01, drift=0.0)
+    out = tmp_path / "out"
+    proc = run_tool("calibrate_gate.py", "--baseline-bin", prog, "--out", out, "--rounds",
+                    "2,3", "--gates", "1", "--slowdowns", "10", "--pool", "0", "--duet", "off",
+                    "--", "--min-time", "0.01", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for rounds in (2, 3):
+        stem = out / f"calibration-{rounds}-rounds-aa-10"
+        cal = _strict(stem.with_suffix(".json").read_text())
+        assert cal["rounds"] == rounds and cal["arguments"] == ["--min-time", "0.01"]
+        assert [r["condition"] for r in cal["conditions"]] == ["A/A", "+10%"]
+        assert stem.with_suffix(".md").read_text().startswith("## cvpbench gate calibration")
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CALIBRATED = ["calibration-30-rounds-aa-3-10.json"]
 

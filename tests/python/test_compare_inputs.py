@@ -12,7 +12,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from cvp_testing import GOLDEN  # noqa: E402
+from cvp_testing import GOLDEN, parent_node  # noqa: E402
 from cvptools import CvpError, compare, gate, runio  # noqa: E402
 
 SETTINGS = settings(max_examples=120, deadline=None, database=None,
@@ -46,9 +46,7 @@ RAW_PATHS = [p for p in _paths(RAW) if p[:1] == ("context",) or
 
 def _mutate(doc, path, action, value):
     doc = copy.deepcopy(doc)
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
+    node = parent_node(doc, path)
     if action == "delete":
         if isinstance(node, dict):
             node.pop(path[-1], None)

@@ -21,8 +21,8 @@ Counted per planted step:
 """
 
 import argparse
-import time
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # cvptools

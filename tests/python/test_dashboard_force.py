@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from cvp_testing import GOLDEN, run_cvp
-import synthetic
 from cvptools import cli, dashboard
 from cvptools import db as cvpdb
 from cvptools import runio
+import synthetic
 
 STEPPED = "matmul/n:64/mode:serial/backend:threads/threads:1"
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from cvp_testing import GOLDEN, needed_tool, run_cvp, table_cells, write_json
-import synthetic
 from cvptools import export as cvpexport
 from cvptools.text import export_label, export_name, md_code, visible
+import synthetic
 
 HOSTILE = [
     "x`](https://evil.example/a) ![i](https://evil.example/i.png)<img src=x onerror=1>|",

@@ -16,17 +16,16 @@ out=results/history
 for i in 1 2 3 4 5 6 7 8; do
   [ -e "$work/noise/run$i/summary.json" ] || "$bin" --quick --out "$work/noise/run$i" >/dev/null
 done
-cd scripts
 {
-  "$PYTHON" -m cvptools.changepoint_calibration --noise-from "$work"/noise/run*/ --series 100 \
+  "$PYTHON" tools/changepoint_calibration.py --noise-from "$work"/noise/run*/ --series 100 \
     --list-noise
   for sigma in 0.008 0.016 0.027 0.088; do
     echo
-    "$PYTHON" -m cvptools.changepoint_calibration --noise "$sigma" --series 100
+    "$PYTHON" tools/changepoint_calibration.py --noise "$sigma" --series 100
   done
-} > "../$out/calibration.md"
-"$PYTHON" -m cvptools.db_scale --work "$work/scale" > "../$out/scale-sqlite.md"
+} > "$out/calibration.md"
+"$PYTHON" tools/db_scale.py --work "$work/scale" > "$out/scale-sqlite.md"
 if [ -n "${CVP_SCALE_PG_URL:-}" ]; then
-  "$PYTHON" -m cvptools.db_scale --work "$work/scale" --db-url "$CVP_SCALE_PG_URL" \
-    > "../$out/scale-postgresql.md"
+  "$PYTHON" tools/db_scale.py --work "$work/scale" --db-url "$CVP_SCALE_PG_URL" \
+    > "$out/scale-postgresql.md"
 fi

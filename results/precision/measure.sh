@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a program's quick suite N times into OUT/LABEL-1 ... OUT/LABEL-N, one after another,
-# for precision_table.py (CI half-widths per run, coefficient of variation across runs).
+# for tools/precision_table.py (CI half-widths per run, coefficient of variation across runs).
 #
 #   bash results/precision/measure.sh PROGRAM LABEL N OUT [cvpbench options...]
 set -euo pipefail

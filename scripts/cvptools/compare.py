@@ -30,7 +30,7 @@ import numpy as np
 
 from . import CvpError
 from . import stats
-from .io import SUMMARY
+from .runio import SUMMARY
 from .results import (context_kinds, context_units, gbench_groups, kind_of_name, live_results,
                       result_name, result_work, singular, workload_of_name, workloads)
 from .text import visible
@@ -546,10 +546,8 @@ def method_text(alpha, margin, correction):
         f"throughput B/A")
 
 
-def compare_runs(run_a, run_b, alpha=0.05, margin=DEFAULT_MARGIN, correction="bh",
-                 resamples=20000, seed=stats.DEFAULT_SEED):
-    """A plain dict (JSON-ready) describing B relative to A. CvpError when nothing is in common
-    or when no benchmark has enough samples for any verdict."""
+def _check_options(alpha, margin, correction, resamples, seed):
+    """CvpError for an option out of its range."""
     if not (0.0 < alpha < 0.5):
         raise CvpError(f"alpha must be in (0, 0.5): {alpha!r}")
     if not (0.0 <= margin < 1.0) or not math.isfinite(margin):
@@ -562,16 +560,10 @@ def compare_runs(run_a, run_b, alpha=0.05, margin=DEFAULT_MARGIN, correction="bh
                        f"{resamples!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise CvpError(f"seed must be a non-negative integer: {seed!r}")
-    a_all, b_all = measured(run_a), measured(run_b)
-    common = [k for k in a_all if k in b_all]
-    if not common:
-        raise CvpError(f"{run_b.path}: no benchmark in common with {run_a.path}")
-    mach_a, mach_b = machine_info(run_a), machine_info(run_b)
-    diffs = machine_differences(mach_a, mach_b)
-    cross = bool(diffs)
-    rows = [_row(a_all[k], b_all[k], alpha) for k in common]
-    testable = [r for r in rows if r["ci"] is not None]
-    tested = testable  # rows that cannot reach alpha are no hypotheses worth a share of it
+
+
+def _adjust(tested, correction):
+    """Each tested row's p-values corrected across the rows (per direction), or as they are."""
     if correction == "bh":
         up = stats.benjamini_hochberg([r["p_slower"] for r in tested])
         down = stats.benjamini_hochberg([r["p_faster"] for r in tested])
@@ -579,8 +571,10 @@ def compare_runs(run_a, run_b, alpha=0.05, margin=DEFAULT_MARGIN, correction="bh
         up, down = [r["p_slower"] for r in tested], [r["p_faster"] for r in tested]
     for r, u, d in zip(tested, up, down):
         r["p_slower_adj"], r["p_faster_adj"] = u, d
-    for r in testable:
-        r["verdict"], r["change"] = _verdict(r, alpha, margin, cross, len(tested))
+
+
+def _notes(rows, testable, alpha, cross, diffs, mach_a, mach_b, run_a, run_b):
+    """The sentences under the table: nothing tested, other machines, busy machines, other work."""
     notes = []
     if not testable:
         untestable = [r for r in rows if r["change"] == "untestable"]
@@ -616,6 +610,28 @@ def compare_runs(run_a, run_b, alpha=0.05, margin=DEFAULT_MARGIN, correction="bh
         notes.append(f"{len(other_work)} benchmark(s) did a different amount of work per "
                      f"execution in A and B (see their notes); they are compared per "
                      f"execution.")
+    return notes
+
+
+def compare_runs(run_a, run_b, alpha=0.05, margin=DEFAULT_MARGIN, correction="bh",
+                 resamples=20000, seed=stats.DEFAULT_SEED):
+    """A plain dict (JSON-ready) describing B relative to A. CvpError when nothing is in common
+    or when no benchmark has enough samples for any verdict."""
+    _check_options(alpha, margin, correction, resamples, seed)
+    a_all, b_all = measured(run_a), measured(run_b)
+    common = [k for k in a_all if k in b_all]
+    if not common:
+        raise CvpError(f"{run_b.path}: no benchmark in common with {run_a.path}")
+    mach_a, mach_b = machine_info(run_a), machine_info(run_b)
+    diffs = machine_differences(mach_a, mach_b)
+    cross = bool(diffs)
+    rows = [_row(a_all[k], b_all[k], alpha) for k in common]
+    testable = [r for r in rows if r["ci"] is not None]
+    tested = testable  # rows that cannot reach alpha are no hypotheses worth a share of it
+    _adjust(tested, correction)
+    for r in testable:
+        r["verdict"], r["change"] = _verdict(r, alpha, margin, cross, len(tested))
+    notes = _notes(rows, testable, alpha, cross, diffs, mach_a, mach_b, run_a, run_b)
     ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
     overall = _overall(rows, alpha, cross, resamples, seed)
     for r in rows:

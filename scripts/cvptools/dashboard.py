@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from . import CvpError, __version__
 from . import history
-from . import io as cvpio
+from . import runio
 
 MARKER = ".cvp-dashboard"
 PLOTLY_JS = "plotly.min.js"
@@ -167,18 +167,15 @@ def _file_mode():
     return 0o666 & _folder_mode()
 
 
-def _install(tmp, target, out):
-    """Put the new site (in `tmp`) at `target`: a new folder is `tmp` renamed; in an existing
-    one the files the previous dashboard wrote are replaced and every other file stays."""
-    if not os.path.lexists(target):
-        os.rename(tmp, target)
-        return
+def _previous_site(target, out, marker):
+    """What the target folder holds now: (had_marker, the marker's bytes, the previous
+    dashboard's files); CvpError when it changed while the site was being built."""
     # Checked again: the folder may have changed while the site was being built.
     if os.path.islink(target) or not os.path.isdir(target):
         raise CvpError(f"{out}: changed while the dashboard was being built and is no longer a "
                        f"folder; nothing was changed")
-    marker = os.path.join(target, MARKER)
     had_marker = os.path.lexists(marker)
+    old_marker = None
     if had_marker:
         if os.path.islink(marker) or not os.path.isfile(marker):
             raise CvpError(f"{out}: its {MARKER} changed while the dashboard was being built; "
@@ -191,7 +188,11 @@ def _install(tmp, target, out):
                        f"nothing was changed")
     else:
         old = []
-    new = _site_files(tmp)
+    return had_marker, old_marker, old
+
+
+def _check_in_the_way(target, out, new, old):
+    """CvpError when a file no dashboard wrote stands where a new file goes."""
     ours = set(old)
     for rel in new:
         parts = rel.split("/")
@@ -205,55 +206,78 @@ def _install(tmp, target, out):
                 raise CvpError(f"{out}: {'/'.join(parts[:i])} is in the way of the dashboard's "
                                f"{rel}, and no dashboard wrote it; move it away; nothing was "
                                f"changed")
+
+
+def _swap_in(tmp, target, out, trash, old, new, moved_old, moved_new, made):
+    """The old files aside into `trash`, the new ones in; what moved is recorded as it goes."""
+    # Until the end the marker lists the old files and the new: whatever a stop by SIGKILL
+    # leaves, the next --force knows as the dashboard's own.
+    _write_marker(target, _marker_text(sorted(set(old) | set(new))))
+    for rel in old:
+        aside = os.path.join(trash, rel)
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        os.rename(os.path.join(target, rel), aside)
+        moved_old.append(rel)
+    for rel in new:
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            at = os.path.join(target, *parts[:i])
+            if not os.path.lexists(at):
+                os.mkdir(at)
+                made.append(at)
+        at = os.path.join(target, rel)
+        if os.path.lexists(at):
+            raise CvpError(f"{out}: {rel} appeared in it while the dashboard was being "
+                           f"written; the previous dashboard was put back")
+        os.rename(os.path.join(tmp, rel), at)
+        moved_new.append(rel)
+    os.replace(os.path.join(tmp, MARKER), os.path.join(target, MARKER))
+
+
+def _put_back(tmp, target, trash, moved_old, moved_new, made, had_marker, old_marker):
+    """Undo a swap that failed part way: the new files back to `tmp`, the old ones in place."""
+    marker = os.path.join(target, MARKER)
+    for rel in reversed(moved_new):
+        try:
+            os.rename(os.path.join(target, rel), os.path.join(tmp, rel))
+        except OSError:
+            pass
+    for at in reversed(made):
+        try:
+            os.rmdir(at)
+        except OSError:
+            pass
+    for rel in reversed(moved_old):
+        try:
+            os.rename(os.path.join(trash, rel), os.path.join(target, rel))
+        except OSError:
+            pass
+    try:
+        if had_marker:
+            _write_marker(target, old_marker.decode("utf-8", "replace"))
+        elif os.path.lexists(marker):
+            os.unlink(marker)
+    except OSError:
+        pass
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _install(tmp, target, out):
+    """Put the new site (in `tmp`) at `target`: a new folder is `tmp` renamed; in an existing
+    one the files the previous dashboard wrote are replaced and every other file stays."""
+    if not os.path.lexists(target):
+        os.rename(tmp, target)
+        return
+    marker = os.path.join(target, MARKER)
+    had_marker, old_marker, old = _previous_site(target, out, marker)
+    new = _site_files(tmp)
+    _check_in_the_way(target, out, new, old)
     trash = tempfile.mkdtemp(prefix=".cvp-dashboard-old-", dir=os.path.dirname(target))
     moved_old, moved_new, made = [], [], []
     try:
-        # Until the end the marker lists the old files and the new: whatever a stop by SIGKILL
-        # leaves, the next --force knows as the dashboard's own.
-        _write_marker(target, _marker_text(sorted(set(old) | set(new))))
-        for rel in old:
-            aside = os.path.join(trash, rel)
-            os.makedirs(os.path.dirname(aside), exist_ok=True)
-            os.rename(os.path.join(target, rel), aside)
-            moved_old.append(rel)
-        for rel in new:
-            parts = rel.split("/")
-            for i in range(1, len(parts)):
-                at = os.path.join(target, *parts[:i])
-                if not os.path.lexists(at):
-                    os.mkdir(at)
-                    made.append(at)
-            at = os.path.join(target, rel)
-            if os.path.lexists(at):
-                raise CvpError(f"{out}: {rel} appeared in it while the dashboard was being "
-                               f"written; the previous dashboard was put back")
-            os.rename(os.path.join(tmp, rel), at)
-            moved_new.append(rel)
-        os.replace(os.path.join(tmp, MARKER), marker)
+        _swap_in(tmp, target, out, trash, old, new, moved_old, moved_new, made)
     except BaseException:
-        for rel in reversed(moved_new):
-            try:
-                os.rename(os.path.join(target, rel), os.path.join(tmp, rel))
-            except OSError:
-                pass
-        for at in reversed(made):
-            try:
-                os.rmdir(at)
-            except OSError:
-                pass
-        for rel in reversed(moved_old):
-            try:
-                os.rename(os.path.join(trash, rel), os.path.join(target, rel))
-            except OSError:
-                pass
-        try:
-            if had_marker:
-                _write_marker(target, old_marker.decode("utf-8", "replace"))
-            elif os.path.lexists(marker):
-                os.unlink(marker)
-        except OSError:
-            pass
-        shutil.rmtree(trash, ignore_errors=True)
+        _put_back(tmp, target, trash, moved_old, moved_new, made, had_marker, old_marker)
         raise
     # Folders that only the old files needed, now empty, go too; the old files with the trash.
     needed = {os.path.dirname(rel) for rel in new}
@@ -276,7 +300,7 @@ def build(db, out, force=False, options=None):
         raise CvpError(f"--max-points {opt.max_points}: must be at least 1")
     target = _target(out, force)
     parent = os.path.dirname(target)
-    cvpio.make_folder(parent)   # made for this site: removed again if the build fails
+    runio.make_folder(parent)   # made for this site: removed again if the build fails
     try:
         tmp = tempfile.mkdtemp(prefix=".cvp-dashboard-", dir=parent)
     except OSError as e:
@@ -675,79 +699,82 @@ class _Site:
         label = _e(text if text is not None else digest[:12])
         return f'<a href="{up}runs/{name}">{label}</a>' if name else label
 
-    def _figure(self, b, series):
+    def _series_trace(self, s, drawn):
+        """The line of one machine's series, with its 95% CIs where the points have them."""
         metric = self.opt.metric
         key = history.METRICS[metric][0]
         lo_key, hi_key = _ci_keys(metric)
-        traces, shapes, annotations = [], [], []
-        marks = {"x": [], "y": [], "color": [], "symbol": [], "custom": [], "text": []}
-        cut = False
-        for s in series:
-            drawn = s.points[-self.opt.max_points:]
-            cut = cut or len(drawn) < len(s.points)
-            first_drawn = len(s.points) - len(drawn)
-            x, y, up_err, down_err, custom = [], [], [], [], []
-            has_ci = False
-            for p in drawn:
-                v = p[key]
-                x.append(_plot_date(p["date"]))
-                y.append(v)
-                lo = p.get(lo_key) if lo_key else None
-                hi = p.get(hi_key) if hi_key else None
-                if lo is not None and hi is not None:
-                    has_ci = True
-                    up_err.append(max(hi - v, 0.0))
-                    down_err.append(max(v - lo, 0.0))
-                else:
-                    up_err.append(None)
-                    down_err.append(None)
-                custom.append([_plotly_text(_commit(p["commit"])), p["digest"][:12],
-                               _plotly_text(_point_ci(metric, p) or "unknown"),
-                               self.run_files.get(p["digest"], "")])
-            trace = {"type": "scatter", "mode": "lines+markers", "x": x, "y": y,
-                     "name": _plotly_text(s.machine["label"]), "customdata": custom,
-                     "marker": {"size": 5}, "line": {"width": 1.5},
-                     "hovertemplate": ("<b>%{fullData.name}</b><br>%{x}<br>value %{y:.4g}"
-                                       "<br>95% CI %{customdata[2]}<br>commit "
-                                       "%{customdata[0]}<br>run %{customdata[1]}"
-                                       "<extra>click: open the run</extra>")}
-            if has_ci:
-                trace["error_y"] = {"type": "data", "symmetric": False, "array": up_err,
-                                    "arrayminus": down_err, "thickness": 1, "width": 2}
-            traces.append(trace)
-            for c in s.changes:
-                if c.point.index < first_drawn:
-                    continue
-                color = "#b00020" if c.regression else "#16702e"
-                date = _plot_date(c.first["date"])
-                shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": date,
-                               "x1": date, "y0": 0, "y1": 1,
-                               "line": {"color": color, "width": 1.5, "dash": "dot"}})
-                annotations.append((date, f"{c.percent:+.1f}%", color, c, s))
-                marks["x"].append(date)
-                marks["y"].append(c.first[key])
-                marks["color"].append(color)
-                marks["symbol"].append("triangle-up" if c.point.ratio > 1 else "triangle-down")
-                kind = "regression" if c.regression else "improvement"
-                marks["text"].append(_plotly_text(
-                    f"{kind} {c.percent:+.1f}% on {s.machine['label']}"))
-                marks["custom"].append([_plotly_text(_commit(c.first["commit"])),
-                                        c.first["digest"][:12],
-                                        _plotly_text(f"×{c.point.ci[0]:.3f} to "
-                                                     f"×{c.point.ci[1]:.3f}"),
-                                        self.run_files.get(c.first["digest"], "")])
-        if marks["x"]:
-            traces.append({"type": "scatter", "mode": "markers", "x": marks["x"],
-                           "y": marks["y"], "name": "change points", "text": marks["text"],
-                           "customdata": marks["custom"],
-                           "marker": {"size": 13, "color": marks["color"],
-                                      "symbol": marks["symbol"],
-                                      "line": {"color": "#ffffff", "width": 1}},
-                           "hovertemplate": ("<b>%{text}</b><br>size 95% CI %{customdata[2]}"
-                                             "<br>first run of the new level %{customdata[1]}"
-                                             "<br>commit %{customdata[0]}<br>%{x}"
-                                             "<extra>click: open the run</extra>")})
-        # Labels at the top of the plot, on three rows so that close ones do not overlap.
+        x, y, up_err, down_err, custom = [], [], [], [], []
+        has_ci = False
+        for p in drawn:
+            v = p[key]
+            x.append(_plot_date(p["date"]))
+            y.append(v)
+            lo = p.get(lo_key) if lo_key else None
+            hi = p.get(hi_key) if hi_key else None
+            if lo is not None and hi is not None:
+                has_ci = True
+                up_err.append(max(hi - v, 0.0))
+                down_err.append(max(v - lo, 0.0))
+            else:
+                up_err.append(None)
+                down_err.append(None)
+            custom.append([_plotly_text(_commit(p["commit"])), p["digest"][:12],
+                           _plotly_text(_point_ci(metric, p) or "unknown"),
+                           self.run_files.get(p["digest"], "")])
+        trace = {"type": "scatter", "mode": "lines+markers", "x": x, "y": y,
+                 "name": _plotly_text(s.machine["label"]), "customdata": custom,
+                 "marker": {"size": 5}, "line": {"width": 1.5},
+                 "hovertemplate": ("<b>%{fullData.name}</b><br>%{x}<br>value %{y:.4g}"
+                                   "<br>95% CI %{customdata[2]}<br>commit "
+                                   "%{customdata[0]}<br>run %{customdata[1]}"
+                                   "<extra>click: open the run</extra>")}
+        if has_ci:
+            trace["error_y"] = {"type": "data", "symmetric": False, "array": up_err,
+                                "arrayminus": down_err, "thickness": 1, "width": 2}
+        return trace
+
+    def _change_marks(self, s, first_drawn, key, shapes, annotations, marks):
+        """The change points of one series drawn: a dotted line, a label and a mark each."""
+        for c in s.changes:
+            if c.point.index < first_drawn:
+                continue
+            color = "#b00020" if c.regression else "#16702e"
+            date = _plot_date(c.first["date"])
+            shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": date,
+                           "x1": date, "y0": 0, "y1": 1,
+                           "line": {"color": color, "width": 1.5, "dash": "dot"}})
+            annotations.append((date, f"{c.percent:+.1f}%", color, c, s))
+            marks["x"].append(date)
+            marks["y"].append(c.first[key])
+            marks["color"].append(color)
+            marks["symbol"].append("triangle-up" if c.point.ratio > 1 else "triangle-down")
+            kind = "regression" if c.regression else "improvement"
+            marks["text"].append(_plotly_text(
+                f"{kind} {c.percent:+.1f}% on {s.machine['label']}"))
+            marks["custom"].append([_plotly_text(_commit(c.first["commit"])),
+                                    c.first["digest"][:12],
+                                    _plotly_text(f"×{c.point.ci[0]:.3f} to "
+                                                 f"×{c.point.ci[1]:.3f}"),
+                                    self.run_files.get(c.first["digest"], "")])
+
+    @staticmethod
+    def _marks_trace(marks):
+        """The change points' marks, one trace for every series."""
+        return {"type": "scatter", "mode": "markers", "x": marks["x"],
+               "y": marks["y"], "name": "change points", "text": marks["text"],
+               "customdata": marks["custom"],
+               "marker": {"size": 13, "color": marks["color"],
+                          "symbol": marks["symbol"],
+                          "line": {"color": "#ffffff", "width": 1}},
+               "hovertemplate": ("<b>%{text}</b><br>size 95% CI %{customdata[2]}"
+                                 "<br>first run of the new level %{customdata[1]}"
+                                 "<br>commit %{customdata[0]}<br>%{x}"
+                                 "<extra>click: open the run</extra>")}
+
+    @staticmethod
+    def _notes(annotations):
+        """Labels at the top of the plot, on three rows so that close ones do not overlap."""
         notes = []
         for i, (date, text, color, c, s) in enumerate(sorted(annotations, key=lambda a: a[0])):
             notes.append({"x": date, "xref": "x", "yref": "paper", "y": 1.0 - 0.07 * (i % 3),
@@ -756,6 +783,10 @@ class _Site:
                           "bgcolor": "rgba(255,255,255,0.85)",
                           "hovertext": _plotly_text(f"{s.machine['label']}: "
                                                     f"{c.first['date']}")})
+        return notes
+
+    def _layout(self, b, shapes, notes):
+        metric = self.opt.metric
         unit = b.get("work_unit") or "execution"
         ytitle = {"time": f"seconds per {unit}", "throughput": "throughput",
                   "speedup": "speedup over serial"}[metric]
@@ -771,6 +802,24 @@ class _Site:
                   "paper_bgcolor": "#ffffff"}
         config = {"responsive": True, "displaylogo": False,
                   "modeBarButtonsToRemove": ["sendDataToCloud"]}
+        return layout, config
+
+    def _figure(self, b, series):
+        key = history.METRICS[self.opt.metric][0]
+        traces, shapes, annotations = [], [], []
+        marks = {"x": [], "y": [], "color": [], "symbol": [], "custom": [], "text": []}
+        cut = False
+        for s in series:
+            drawn = s.points[-self.opt.max_points:]
+            cut = cut or len(drawn) < len(s.points)
+            first_drawn = len(s.points) - len(drawn)
+            trace = self._series_trace(s, drawn)
+            traces.append(trace)
+            self._change_marks(s, first_drawn, key, shapes, annotations, marks)
+        if marks["x"]:
+            traces.append(self._marks_trace(marks))
+        notes = self._notes(annotations)
+        layout, config = self._layout(b, shapes, notes)
         return {"data": traces, "layout": layout, "config": config}, cut
 
     def _bench_page(self, b, series):
@@ -946,19 +995,9 @@ class _Site:
 
     # --- the index ----------------------------------------------------------------------
 
-    def _index(self, summaries, runs):
-        db = self.db
-        opt = self.opt
-        parts = ["<h1>cvpbench dashboard</h1>"]
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        first = min((m["first"] for m in self.machines if m["first"]), default=None)
-        last = max((m["last"] for m in self.machines if m["last"]), default=None)
-        parts.append(f"<p class=small>{len(runs):,} runs of {len(summaries):,} benchmarks on "
-                     f"{len(self.machines)} machine(s), {_e(_date(first))} to "
-                     f"{_e(_date(last))} (UTC). Trends of "
-                     f"{_e(history.METRICS[opt.metric][2])}. Written by cvp {_e(__version__)} "
-                     f"on {now}.</p>")
-
+    def _machines_section(self):
+        """The table of machines."""
+        parts = []
         rows = []
         for m in self.machines:
             cpus = f"{m.get('allowed_cores') or '?'} of {m.get('logical_cpus') or '?'}"
@@ -973,13 +1012,23 @@ class _Site:
              ("physical cores", ""), ("SMT", ""), ("OS", "name"), ("compiler", ""),
              ("runs", ""), ("first run (UTC)", ""), ("last run (UTC)", "")], rows,
             cls="machines"))
+        return parts
 
+    def _matrix_section(self):
+        """The machine matrix, summed up and problem by problem."""
+        parts = []
+        db = self.db
         latest = db.latest_results()
         parts.append("<h2 id=matrix>Machine matrix</h2>")
         parts.append(_matrix_html(latest, self.machines, self.bench_files, summary=True))
         parts.append("<h3 id=matrix-full>Problem by problem</h3>")
         parts.append(_matrix_html(latest, self.machines, self.bench_files))
+        return parts
 
+    def _changes_section(self, summaries):
+        """The recent change points, regressions first."""
+        parts = []
+        opt = self.opt
         changes = [(s["bench"], machine, c) for s in summaries for machine, c in s["changes"]]
         changes.sort(key=lambda bmc: (not bmc[2].regression, _neg(bmc[2].first["date"])))
         parts.append("<h2>Recent change points</h2>")
@@ -1008,7 +1057,11 @@ class _Site:
                                  ("size", ""), ("ratio 95% CI", ""),
                                  ("began (UTC)", ""), ("commit", ""), ("first run", "")],
                                 rows, caption, cls="changes"))
+        return parts
 
+    def _benchmarks_section(self, summaries):
+        """A row per benchmark: its machines, runs and change points."""
+        parts = []
         rows = []
         for s in summaries:
             b = s["bench"]
@@ -1027,6 +1080,23 @@ class _Site:
         parts.append("<h2>Benchmarks</h2>" + _table(
             [("benchmark", "name"), ("machines", ""), ("runs", ""), ("change points", ""),
              ("regressions", ""), ("latest change (UTC)", "")], rows, cls="benchmarks"))
+        return parts
+
+    def _index(self, summaries, runs):
+        opt = self.opt
+        parts = ["<h1>cvpbench dashboard</h1>"]
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        first = min((m["first"] for m in self.machines if m["first"]), default=None)
+        last = max((m["last"] for m in self.machines if m["last"]), default=None)
+        parts.append(f"<p class=small>{len(runs):,} runs of {len(summaries):,} benchmarks on "
+                     f"{len(self.machines)} machine(s), {_e(_date(first))} to "
+                     f"{_e(_date(last))} (UTC). Trends of "
+                     f"{_e(history.METRICS[opt.metric][2])}. Written by cvp {_e(__version__)} "
+                     f"on {now}.</p>")
+        parts += self._machines_section()
+        parts += self._matrix_section()
+        parts += self._changes_section(summaries)
+        parts += self._benchmarks_section(summaries)
 
         shown = runs[:opt.index_runs]
         parts.append("<h2>Latest runs</h2>" + _table(

@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit, urlunsplit
 
 from . import CvpError
-from . import io as cvpio
+from . import runio
 from . import results as res
 
 ENV_DB = "CVP_DB"
@@ -116,7 +116,7 @@ def display_location(location):
     """The location as it may be printed: a URL's password (user:PASSWORD@ or ?password=) is
     never shown."""
     if not is_postgres(location):
-        return cvpio.display_path(location)
+        return runio.display_path(location)
     try:
         parts = urlsplit(location)
         netloc = parts.netloc
@@ -174,7 +174,7 @@ class _SQLite(_Engine):
     name = "SQLite"
 
     def __init__(self, path, create):
-        self.where = cvpio.display_path(path)
+        self.where = runio.display_path(path)
         if path.startswith("sqlite:///"):
             path = path[len("sqlite:///") - 1:]
         if os.path.islink(path) and not os.path.exists(path):
@@ -187,7 +187,7 @@ class _SQLite(_Engine):
                            f"cvp db import RUN...)")
         if not exists:
             folder = os.path.dirname(os.path.abspath(path))
-            cvpio.make_folder(folder)
+            runio.make_folder(folder)
         self.created = not exists
         timeout = _timeout()
         try:
@@ -727,7 +727,7 @@ class PreparedRun:
         self.machine = _machine_row(machine, machine_name)
         self.results = []
         seen = set()
-        for r in res.live_results(cvpio.Run(path, cvpio.SUMMARY, doc)):
+        for r in res.live_results(runio.Run(path, runio.SUMMARY, doc)):
             name = res.result_name(r)
             if name in seen:
                 raise CvpError(f"{path}: benchmark {name} appears twice in its results")
@@ -764,12 +764,12 @@ def _file_sha256(path):
 def _prepare_or_error(path, machine_name, report, known=None):
     try:
         try:
-            resolved = cvpio.resolve_input(path)
+            resolved = runio.resolve_input(path)
             file_sha256 = _file_sha256(resolved)
         except (CvpError, OSError):
             file_sha256 = None     # prepare_run says what is wrong with it
         if known and file_sha256 in known:
-            return _Known(cvpio.display_path(resolved), known[file_sha256])
+            return _Known(runio.display_path(resolved), known[file_sha256])
         return prepare_run(path, machine_name, report, file_sha256)
     except CvpError as e:
         return e
@@ -923,8 +923,8 @@ def _end_pool(pool, seen):
 
 def prepare_run(path, machine_name=None, report=None, file_sha256=None):
     """A run read and checked for import. file_sha256: its file's hash, when known already."""
-    run = cvpio.load_run(path, builtin=True)
-    if run.format != cvpio.SUMMARY:
+    run = runio.load_run(path, builtin=True)
+    if run.format != runio.SUMMARY:
         raise CvpError(f"{run.path}: is raw Google Benchmark JSON; the database keeps cvpbench "
                        f"runs (a folder with summary.json), which say which machine they ran on")
     try:
@@ -939,7 +939,7 @@ def prepare_run(path, machine_name=None, report=None, file_sha256=None):
                        f"cannot store")
     if file_sha256 is None:
         try:
-            file_sha256 = _file_sha256(cvpio.resolve_input(path))
+            file_sha256 = _file_sha256(runio.resolve_input(path))
         except OSError:
             pass
     try:
@@ -1026,7 +1026,7 @@ def _result_values(path, name, r):
     without a word would read as a benchmark that was not run."""
     wall = r.get("wall_s") if isinstance(r.get("wall_s"), dict) else {}
     median = _number(wall.get("median"))
-    shown = cvpio.printable(name)
+    shown = runio.printable(name)
     if median is None:
         raise CvpError(f"{path}: benchmark {shown} has no median time (wall_s.median); a row "
                        f"that was not measured says so with an error; nothing from this file "

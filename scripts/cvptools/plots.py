@@ -764,16 +764,8 @@ def _draw_scaling(ax, kf_ax, members):
         points = sorted(points, key=lambda r: r["threads"])
         colour, marker = series_colour("parallel", backend), series_marker(backend)
         label = series_label("parallel", backend)
-        # Amdahl's law is about processors: fit the points with one thread per core.
-        fit = [(r["threads"], r["speedup"]["value"]) for r in points if r["threads"] <= r["cores"]]
-        if not any(p == 1 for p, _ in fit):
-            fit.append((1, 1.0))
-        if computing and any(p > 1 for p, _ in fit):
-            f, _ = stats.amdahl_fit([p for p, _ in fit], [s for _, s in fit])
-            top_fit = max(p for p, _ in fit)
-            fine = [1 + i * (top_fit - 1) / 60 for i in range(61)]
-            ax.plot(fine, stats.amdahl_speedup(fine, f), "--", color=colour, linewidth=1)
-            label += f" (Amdahl f = {f:.3f})"
+        if computing:
+            label += _amdahl_line(ax, points, colour)
         p = [r["threads"] for r in points]
         s = [r["speedup"]["value"] for r in points]
         ax.errorbar(p, s, yerr=_ci_yerr(s, [r["speedup"]["ci95"] for r in points]),
@@ -788,22 +780,52 @@ def _draw_scaling(ax, kf_ax, members):
                     alpha=0.85, label=bound_label or "_nolegend_", zorder=2)
             bound_label = None
             highest = max(highest, max(r["bound"] for r in points))
-        if computing:
-            kf = [(pi, stats.karp_flatt(si, _processors(r))) for r, pi, si in zip(points, p, s)]
-            kf = [(pi, e) for pi, e in kf if e is not None]
-            if kf:
-                kf_ax.plot(*zip(*kf), marker=marker, color=colour, linewidth=0.9,
-                           markersize=4)
-                kf_values += [e for _, e in kf]
-        else:
-            frac = [(pi, r["speedup"]["value"] / r["bound"],
-                     r["speedup"]["ci95"][0] / r["bound"], r["speedup"]["ci95"][1] / r["bound"])
-                    for r, pi in zip(points, p) if r["bound"] > 0]
-            if frac:
-                x, v, lo, hi = zip(*frac)
-                kf_ax.errorbar(x, v, yerr=_ci_yerr(v, list(zip(lo, hi))), marker=marker,
-                               color=colour, linewidth=0.9, markersize=4, capsize=2)
-                kf_values += list(lo) + list(hi)
+        kf_values += _lower_panel(kf_ax, points, p, s, computing, marker, colour)
+    _finish_scaling(ax, kf_ax, computing, own_bound, top_cores, threads_seen, highest,
+                    kf_values)
+
+
+def _amdahl_line(ax, points, colour):
+    """The Amdahl fit of a cpu series, drawn dashed: the text its legend label gets ('' when
+    there is nothing to fit)."""
+    # Amdahl's law is about processors: fit the points with one thread per core.
+    fit = [(r["threads"], r["speedup"]["value"]) for r in points if r["threads"] <= r["cores"]]
+    if not any(p == 1 for p, _ in fit):
+        fit.append((1, 1.0))
+    if not any(p > 1 for p, _ in fit):
+        return ""
+    f, _ = stats.amdahl_fit([p for p, _ in fit], [s for _, s in fit])
+    top_fit = max(p for p, _ in fit)
+    fine = [1 + i * (top_fit - 1) / 60 for i in range(61)]
+    ax.plot(fine, stats.amdahl_speedup(fine, f), "--", color=colour, linewidth=1)
+    return f" (Amdahl f = {f:.3f})"
+
+
+def _lower_panel(kf_ax, points, p, s, computing, marker, colour):
+    """A series in the panel below: Karp-Flatt e (cpu), else speedup / bound with its CI. The
+    values drawn, for the panel's range."""
+    if computing:
+        kf = [(pi, stats.karp_flatt(si, _processors(r))) for r, pi, si in zip(points, p, s)]
+        kf = [(pi, e) for pi, e in kf if e is not None]
+        if kf:
+            kf_ax.plot(*zip(*kf), marker=marker, color=colour, linewidth=0.9,
+                       markersize=4)
+            return [e for _, e in kf]
+        return []
+    frac = [(pi, r["speedup"]["value"] / r["bound"],
+             r["speedup"]["ci95"][0] / r["bound"], r["speedup"]["ci95"][1] / r["bound"])
+            for r, pi in zip(points, p) if r["bound"] > 0]
+    if frac:
+        x, v, lo, hi = zip(*frac)
+        kf_ax.errorbar(x, v, yerr=_ci_yerr(v, list(zip(lo, hi))), marker=marker,
+                       color=colour, linewidth=0.9, markersize=4, capsize=2)
+        return list(lo) + list(hi)
+    return []
+
+
+def _finish_scaling(ax, kf_ax, computing, own_bound, top_cores, threads_seen, highest,
+                    kf_values):
+    """The ideal line, the legend, the axes and the lower panel's range."""
     xs = sorted({1, top_cores, max(threads_seen)})
     ideal = (f"ideal (up to {top_cores} cores)" if own_bound
              else f"ideal = bound (up to {top_cores} cores)")

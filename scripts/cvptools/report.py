@@ -515,6 +515,90 @@ def _image(name, png, caption):
             f'<img alt="{_e(name)} chart" src="data:image/png;base64,{data}">')
 
 
+def _all_runs_section(sel, images, partial, detailed):
+    """The opening of a page of several runs: the runs chart and the table of every run."""
+    parts = []
+    parts.append(f"<h2>All {sel.total:,} runs</h2>")
+    if partial:
+        parts.append(f"<p>{sel.total:,} runs: every run is in the chart and the table "
+                     f"below. Runs 1-{detailed} have their verdicts, machine and "
+                     f"results further down, and each detailed chart draws at most "
+                     f"{sel.detail} runs, its caption says which (<code>cvp report --detail "
+                     f"N</code> takes up to {plots.MAX_DETAIL}; report any other run on its "
+                     f"own for its details).</p>")
+    for name, png, _ in images:
+        if name == "runs":
+            parts.append(_image(name, png, ""))
+    parts.append(runs_table(sel))
+    return parts
+
+
+def _run_section(run, title):
+    """A run's own section: verdicts, warnings, machine, limits, diagnosis, blocks set aside,
+    timeline and workloads."""
+    parts = []
+    parts.append(f"<h2>{_e(title)}</h2>")
+    verdicts = run.doc.get("verdicts", [])
+    if verdicts:
+        parts.append("<h3>Verdicts</h3><ul class=verdicts>"
+                     + "".join(f"<li>{_e(v)}</li>" for v in verdicts) + "</ul>")
+    warnings = _warnings(run)
+    if warnings:
+        parts.append("<ul class=warn>" + "".join(f"<li>{_e(w)}</li>" for w in warnings)
+                     + "</ul>")
+    parts.append("<h3>Machine and configuration</h3>" + _kv_table(machine_pairs(run)))
+    limits = limits_pairs(run)
+    if limits:
+        parts.append("<h3>The machine's own limits</h3><p class=small>Measured at the start "
+                     "of the run, or kept from an earlier run on this machine: what the "
+                     "diagnosis reads every row against.</p>" + _kv_table(limits))
+    items = diagnosis_items(run)
+    if items:
+        parts.append("<h3>Why not more</h3><p class=small>Rows whose speedup's 95% CI lies "
+                     "wholly below their bound, and the cause this run measured.</p><ul>"
+                     + "".join(f"<li><code>{_e(name)}</code>: {_e(line)}</li>"
+                               for name, line in items) + "</ul>")
+    excluded = excluded_items(run)
+    if excluded:
+        blocks = sum(len(r["excluded_samples"]["wall_s"]) for r in live_results(run)
+                     if excluded_text(r))
+        parts.append(f"<h3>Blocks set aside</h3><details><summary>{blocks:,} disturbed "
+                     f"block(s) in {len(excluded):,} row(s) were kept out of the results and "
+                     f"measured again; why, as the run measured it</summary><ul>"
+                     + "".join(f"<li><code>{_e(name)}</code>: {_e(text)}</li>"
+                               for name, text in excluded) + "</ul></details>")
+    png, why = timeline_image(run)
+    if png is not None:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append("<h3>Who ran when</h3><p class=small>One more execution of each point, "
+                     "recorded after its timed blocks (cvpbench --trace): a lane per worker, "
+                     "a bar per task or request CPU part, coloured by the CPU it ran on. "
+                     "<code>cvp timeline</code> draws other points; trace.json opens in "
+                     "Perfetto's UI.</p>"
+                     f'<img alt="timeline" src="data:image/png;base64,{data}">')
+    elif why:
+        parts.append(f"<p class=warn>No timeline: {_e(why)}</p>")
+    table = workloads_table(run)
+    if table:
+        parts.append("<h3>Workloads</h3><p class=small>As the run describes them: what "
+                     "limits each (its kind), the unit its work is counted in, and the "
+                     "model its bound comes from.</p>" + table)
+    return parts
+
+
+_NOTE = ("<p class=small>Times are wall-clock medians of the repetitions with 95% "
+         "confidence intervals; speedups are ratios of medians against the serial run "
+         "of the same backend on the same machine (for I/O-bound work, per request), "
+         "whose absolute time is given with the baseline (hover for its full name). The "
+         "bound is what the mode can reach at best, by the workload's own bound model "
+         "(listed with the workloads where the run describes them): the cores for "
+         "parallel CPU-bound work, 1 for concurrent work on one core, for memory-bound "
+         "work also the memory bandwidth the cores can draw, min(K, P(c+w)/c) for "
+         "I/O-bound work; eff. is speedup / bound. cpu/wall is process CPU time over "
+         "wall time (about 1 on one busy core, about P on P); CPUs seen are the CPUs the "
+         "tasks ran on; pinned says whether every task ran where it was pinned.</p>")
+
+
 def build_report(runs, title="cvpbench report"):
     """The whole page as a string. `runs`: a list of runs, or a Selection from `gather` (the
     first `detail` runs get sections of their own; every run is in the table)."""
@@ -539,65 +623,9 @@ def build_report(runs, title="cvpbench report"):
     ]
     images = chart_images(sel)
     if sel.total > 1:
-        parts.append(f"<h2>All {sel.total:,} runs</h2>")
-        if partial:
-            parts.append(f"<p>{sel.total:,} runs: every run is in the chart and the table "
-                         f"below. Runs 1-{len(detailed)} have their verdicts, machine and "
-                         f"results further down, and each detailed chart draws at most "
-                         f"{sel.detail} runs, its caption says which (<code>cvp report --detail "
-                         f"N</code> takes up to {plots.MAX_DETAIL}; report any other run on its "
-                         f"own for its details).</p>")
-        for name, png, _ in images:
-            if name == "runs":
-                parts.append(_image(name, png, ""))
-        parts.append(runs_table(sel))
+        parts += _all_runs_section(sel, images, partial, len(detailed))
     for number, run in detailed:
-        parts.append(f"<h2>{_e(titles[number - 1])}</h2>")
-        verdicts = run.doc.get("verdicts", [])
-        if verdicts:
-            parts.append("<h3>Verdicts</h3><ul class=verdicts>"
-                         + "".join(f"<li>{_e(v)}</li>" for v in verdicts) + "</ul>")
-        warnings = _warnings(run)
-        if warnings:
-            parts.append("<ul class=warn>" + "".join(f"<li>{_e(w)}</li>" for w in warnings)
-                         + "</ul>")
-        parts.append("<h3>Machine and configuration</h3>" + _kv_table(machine_pairs(run)))
-        limits = limits_pairs(run)
-        if limits:
-            parts.append("<h3>The machine's own limits</h3><p class=small>Measured at the start "
-                         "of the run, or kept from an earlier run on this machine: what the "
-                         "diagnosis reads every row against.</p>" + _kv_table(limits))
-        items = diagnosis_items(run)
-        if items:
-            parts.append("<h3>Why not more</h3><p class=small>Rows whose speedup's 95% CI lies "
-                         "wholly below their bound, and the cause this run measured.</p><ul>"
-                         + "".join(f"<li><code>{_e(name)}</code>: {_e(line)}</li>"
-                                   for name, line in items) + "</ul>")
-        excluded = excluded_items(run)
-        if excluded:
-            blocks = sum(len(r["excluded_samples"]["wall_s"]) for r in live_results(run)
-                         if excluded_text(r))
-            parts.append(f"<h3>Blocks set aside</h3><details><summary>{blocks:,} disturbed "
-                         f"block(s) in {len(excluded):,} row(s) were kept out of the results and "
-                         f"measured again; why, as the run measured it</summary><ul>"
-                         + "".join(f"<li><code>{_e(name)}</code>: {_e(text)}</li>"
-                                   for name, text in excluded) + "</ul></details>")
-        png, why = timeline_image(run)
-        if png is not None:
-            data = base64.b64encode(png).decode("ascii")
-            parts.append("<h3>Who ran when</h3><p class=small>One more execution of each point, "
-                         "recorded after its timed blocks (cvpbench --trace): a lane per worker, "
-                         "a bar per task or request CPU part, coloured by the CPU it ran on. "
-                         "<code>cvp timeline</code> draws other points; trace.json opens in "
-                         "Perfetto's UI.</p>"
-                         f'<img alt="timeline" src="data:image/png;base64,{data}">')
-        elif why:
-            parts.append(f"<p class=warn>No timeline: {_e(why)}</p>")
-        table = workloads_table(run)
-        if table:
-            parts.append("<h3>Workloads</h3><p class=small>As the run describes them: what "
-                         "limits each (its kind), the unit its work is counted in, and the "
-                         "model its bound comes from.</p>" + table)
+        parts += _run_section(run, titles[number - 1])
     parts.append("<h2>Charts</h2>")
     shown = [(name, png, caption) for name, png, caption in images if name != "runs"]
     if not shown:
@@ -606,16 +634,6 @@ def build_report(runs, title="cvpbench report"):
         parts.append(_image(name, png, caption))
     for number, run in detailed:
         parts.append(f"<h2>Results: {_e(titles[number - 1])}</h2>" + results_tables(run))
-    parts.append("<p class=small>Times are wall-clock medians of the repetitions with 95% "
-                 "confidence intervals; speedups are ratios of medians against the serial run "
-                 "of the same backend on the same machine (for I/O-bound work, per request), "
-                 "whose absolute time is given with the baseline (hover for its full name). The "
-                 "bound is what the mode can reach at best, by the workload's own bound model "
-                 "(listed with the workloads where the run describes them): the cores for "
-                 "parallel CPU-bound work, 1 for concurrent work on one core, for memory-bound "
-                 "work also the memory bandwidth the cores can draw, min(K, P(c+w)/c) for "
-                 "I/O-bound work; eff. is speedup / bound. cpu/wall is process CPU time over "
-                 "wall time (about 1 on one busy core, about P on P); CPUs seen are the CPUs the "
-                 "tasks ran on; pinned says whether every task ran where it was pinned.</p>")
+    parts.append(_NOTE)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from . import CvpError
-from .io import SUMMARY, is_complexity_row
+from .runio import SUMMARY, is_complexity_row
 
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 _SUFFIXES = ("/real_time", "/process_time", "/manual_time")

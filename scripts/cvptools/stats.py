@@ -294,6 +294,58 @@ MAX_RESAMPLES = 1_000_000  # random assignments at most (they are scored in boun
 _BLOCK_CELLS = 1 << 22     # elements per temporary array while scoring
 
 
+def _round_columns(a, b, rng):
+    """Each side as a rows x columns array, a side of more than ROUND_MAX_COLUMNS columns
+    represented by that many drawn at random; (a, b, notes on what was drawn)."""
+    sides, notes = [], []
+    for side in (a, b):
+        rows = [np.asarray(r, dtype=float) for r in side]
+        count = len(rows[0])
+        if count > ROUND_MAX_COLUMNS:
+            keep = np.sort(rng.choice(count, ROUND_MAX_COLUMNS, replace=False))
+            rows = [r[keep] for r in rows]
+            notes.append(f"{ROUND_MAX_COLUMNS} of {count}")
+        sides.append(np.stack(rows))
+    return sides[0], sides[1], notes
+
+
+def _column_wins(x, cols):
+    """G[i, j]: the rows where column i is above column j (ties half), in bounded blocks."""
+    g = np.zeros((cols, cols))
+    step = max(1, _BLOCK_CELLS // (cols * cols))
+    for start in range(0, x.shape[0], step):
+        part = x[start:start + step]
+        g += (part[:, :, None] > part[:, None, :]).sum(axis=0)
+        g += 0.5 * (part[:, :, None] == part[:, None, :]).sum(axis=0)
+    return g
+
+
+def _all_assignments(cols, n):
+    """Every choice of n columns for B, as 0/1 masks in blocks of 4096."""
+    import itertools
+    combos = itertools.combinations(range(cols), n)
+    while True:
+        chosen = list(itertools.islice(combos, 4096))
+        if not chosen:
+            return
+        mk = np.zeros((len(chosen), cols))
+        mk[np.repeat(np.arange(len(chosen)), n), np.array(chosen).ravel()] = 1.0
+        yield mk
+
+
+def _random_assignments(rng, cols, n, resamples):
+    """`resamples` random choices of n columns for B, as 0/1 masks in bounded blocks."""
+    per_block = max(1, _BLOCK_CELLS // cols)
+    left = resamples
+    while left:
+        size = min(left, per_block)
+        left -= size
+        chosen = np.argsort(rng.random((size, cols)), axis=1)[:, :n]
+        mk = np.zeros((size, cols))
+        np.put_along_axis(mk, chosen, 1.0, axis=1)
+        yield mk
+
+
 def round_permutation_p(a, b, resamples=20000, seed=DEFAULT_SEED):
     """One test of a whole run against another that does not assume its rows independent.
 
@@ -311,52 +363,18 @@ def round_permutation_p(a, b, resamples=20000, seed=DEFAULT_SEED):
     if not 1 <= resamples <= MAX_RESAMPLES:
         raise ValueError(f"resamples must be in 1..{MAX_RESAMPLES}: {resamples}")
     rng = np.random.default_rng(seed)
-    sides, notes = [], []
-    for side in (a, b):
-        rows = [np.asarray(r, dtype=float) for r in side]
-        count = len(rows[0])
-        if count > ROUND_MAX_COLUMNS:
-            keep = np.sort(rng.choice(count, ROUND_MAX_COLUMNS, replace=False))
-            rows = [r[keep] for r in rows]
-            notes.append(f"{ROUND_MAX_COLUMNS} of {count}")
-        sides.append(np.stack(rows))
-    a, b = sides
+    a, b, notes = _round_columns(a, b, rng)
     m, n = a.shape[1], b.shape[1]
     x = np.concatenate([a, b], axis=1)                        # rows x (m + n)
     cols = m + n
-    g = np.zeros((cols, cols))                                 # G[i, j]: rows where i > j
-    step = max(1, _BLOCK_CELLS // (cols * cols))
-    for start in range(0, x.shape[0], step):
-        part = x[start:start + step]
-        g += (part[:, :, None] > part[:, None, :]).sum(axis=0)
-        g += 0.5 * (part[:, :, None] == part[:, None, :]).sum(axis=0)
+    g = _column_wins(x, cols)
     total = math.comb(cols, m)
     exact = total <= ROUND_EXACT_LIMIT
     if exact:
-        import itertools
-
-        def blocks():
-            combos = itertools.combinations(range(cols), n)
-            while True:
-                chosen = list(itertools.islice(combos, 4096))
-                if not chosen:
-                    return
-                mk = np.zeros((len(chosen), cols))
-                mk[np.repeat(np.arange(len(chosen)), n), np.array(chosen).ravel()] = 1.0
-                yield mk
+        blocks = _all_assignments(cols, n)
         how = f"exact over all {total} assignments of columns"
     else:
-        per_block = max(1, _BLOCK_CELLS // cols)
-
-        def blocks():
-            left = resamples
-            while left:
-                size = min(left, per_block)
-                left -= size
-                chosen = np.argsort(rng.random((size, cols)), axis=1)[:, :n]
-                mk = np.zeros((size, cols))
-                np.put_along_axis(mk, chosen, 1.0, axis=1)
-                yield mk
+        blocks = _random_assignments(rng, cols, n, resamples)
         how = f"{resamples} random assignments of columns (seed {seed})"
     if notes:
         how += (f", on {' and '.join(notes)} repetitions (A and B), drawn at random (seed "
@@ -371,7 +389,7 @@ def round_permutation_p(a, b, resamples=20000, seed=DEFAULT_SEED):
     obs_up, obs_down = float(up(observed)[0]), float(down(observed)[0])
     eps = 1e-9
     hits_up = hits_down = count = 0
-    for mk in blocks():
+    for mk in blocks:
         hits_up += int(np.sum(up(mk) >= obs_up - eps))
         hits_down += int(np.sum(down(mk) >= obs_down - eps))
         count += len(mk)

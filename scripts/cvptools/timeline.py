@@ -9,7 +9,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from . import CvpError
-from . import io as cvpio
+from . import runio
 
 TRACE = "trace.json"
 DEFAULT_MAX_WORKERS = 16
@@ -46,7 +46,7 @@ def load_trace(run_folder):
     path = trace_path(run_folder)
     if not os.path.lexists(path):
         raise CvpError(f"{run_folder}: has no {TRACE}: run cvpbench with --trace")
-    doc = cvpio.read_json(path)
+    doc = runio.read_json(path)
     problem = _problem(doc)
     if problem:
         raise CvpError(f"{path}: not a cvpbench trace ({problem})")
@@ -91,12 +91,12 @@ def _impossible_time(doc):
     for p in doc["otherData"]["points"]:
         for key in ("window_us", "shown_until_us"):
             if not _time(p[key]):
-                return f"point {cvpio.printable(p['name'])} has a {key} of {p[key]!r}"
+                return f"point {runio.printable(p['name'])} has a {key} of {p[key]!r}"
     names = {p["pid"]: p["name"] for p in doc["otherData"]["points"]}
     begun = {}
     for i, e in enumerate(doc["traceEvents"]):
-        where = (f"event {i} ({cvpio.printable(str(e.get('name', e['ph'])))}, point "
-                 f"{cvpio.printable(str(names.get(e['pid'], e['pid'])))})")
+        where = (f"event {i} ({runio.printable(str(e.get('name', e['ph'])))}, point "
+                 f"{runio.printable(str(names.get(e['pid'], e['pid'])))})")
         ts = e.get("ts")
         if isinstance(ts, (int, float)) and not isinstance(ts, bool) and not _time(ts):
             return f"{where} starts at {ts!r} us, before its execution began"
@@ -224,7 +224,7 @@ def _busy_by_name(run_folder):
     if not os.path.isfile(path):
         return {}
     try:
-        doc = cvpio.read_json(path)
+        doc = runio.read_json(path)
     except CvpError:
         return {}
     out = {}
@@ -233,7 +233,7 @@ def _busy_by_name(run_folder):
         busy = t.get("cpu_busy") if isinstance(t, dict) else None
         if isinstance(busy, list) and busy and all(isinstance(b, (int, float)) for b in busy):
             if not all(_time(b) for b in busy):
-                raise CvpError(f"{path}: row {cvpio.printable(str(r.get('name')))} has a "
+                raise CvpError(f"{path}: row {runio.printable(str(r.get('name')))} has a "
                                f"timeline.cpu_busy of {busy!r}: a CPU's busy share is never "
                                f"negative; nothing was drawn")
             out[r.get("name")] = sum(busy) / len(busy)

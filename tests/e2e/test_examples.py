@@ -16,7 +16,7 @@ import pytest
 from e2e_support import ROOT, load_summary, run
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from cvptools import io as cvp_io  # noqa: E402
+from cvptools import runio as cvp_io  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
 CVP = ROOT / "scripts" / "cvp"

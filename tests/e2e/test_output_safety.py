@@ -32,12 +32,18 @@ def _nothing_of_ours(folder):
 # --- 1. links it did not make --------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["benchmark.json", "summary.json"])
-def test_a_link_under_a_result_name_is_refused_and_not_followed(cvpbench, tmp_path, name):
+def _run_into_a_link(cvpbench, tmp_path, name):
+    """A run into a folder where `name` is a link to a file of the user's: (the user's file,
+    the folder, the run's result)."""
     victim = _plant_victim(tmp_path)
     folder = tmp_path / "out"
     folder.mkdir()
     (folder / name).symlink_to(victim)
-    result = run(cvpbench, [*TINY, "--out", str(folder)], cwd=tmp_path)
+    return victim, folder, run(cvpbench, [*TINY, "--out", str(folder)], cwd=tmp_path)
+
+
+def test_a_link_under_a_result_name_is_refused_and_not_followed(cvpbench, tmp_path, name):
+    victim, folder, result = _run_into_a_link(cvpbench, tmp_path, name)
     assert result.returncode == 2, result.stderr
     assert "already holds" in result.stderr
     assert victim.read_text() == "the user's file\n"
@@ -47,11 +53,7 @@ def test_a_link_under_a_result_name_is_refused_and_not_followed(cvpbench, tmp_pa
 @pytest.mark.parametrize("name", [".benchmark.json.partial", ".cvpbench-write-test",
                                   ".summary.json.tmp.1", "staging"])
 def test_links_under_other_names_are_left_alone(cvpbench, tmp_path, name):
-    victim = _plant_victim(tmp_path)
-    folder = tmp_path / "out"
-    folder.mkdir()
-    (folder / name).symlink_to(victim)
-    result = run(cvpbench, [*TINY, "--out", str(folder)], cwd=tmp_path)
+    victim, folder, result = _run_into_a_link(cvpbench, tmp_path, name)
     assert result.returncode == 0, result.stderr
     assert victim.read_text() == "the user's file\n"
     for published in ("benchmark.json", "summary.json"):

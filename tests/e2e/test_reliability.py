@@ -76,14 +76,20 @@ def test_planted_faults_are_reported_and_the_rest_runs(cvpbench, tmp_path):
     assert no_temporary_files(folder)
 
 
-def test_sigint_mid_run_writes_what_was_measured_and_exits_130(cvpbench, tmp_path):
-    folder = tmp_path / "interrupted"
+def _stopped_mid_run(cvpbench, tmp_path, name, signum, count):
+    """A long run stopped by `signum` after `count` progress lines: (its folder, its stderr);
+    it exited 130."""
+    folder = tmp_path / name
     log = tmp_path / "stderr.txt"
     process = start(cvpbench, [*LONG, "--out", str(folder)], tmp_path, log)
-    assert wait_for_text(process, log, "about", count=30), log.read_text()
-    process.send_signal(signal.SIGINT)
+    assert wait_for_text(process, log, "about", count=count), log.read_text()
+    process.send_signal(signum)
     assert process.wait(timeout=120) == 130, log.read_text()
-    stderr = log.read_text()
+    return folder, log.read_text()
+
+
+def test_sigint_mid_run_writes_what_was_measured_and_exits_130(cvpbench, tmp_path):
+    folder, stderr = _stopped_mid_run(cvpbench, tmp_path, "interrupted", signal.SIGINT, 30)
     assert "interrupted" in stderr
     summary = load_summary(folder)
     validate(summary)
@@ -103,12 +109,7 @@ def test_sigint_mid_run_writes_what_was_measured_and_exits_130(cvpbench, tmp_pat
 
 
 def test_sigterm_is_handled_like_sigint(cvpbench, tmp_path):
-    folder = tmp_path / "terminated"
-    log = tmp_path / "stderr.txt"
-    process = start(cvpbench, [*LONG, "--out", str(folder)], tmp_path, log)
-    assert wait_for_text(process, log, "about", count=10), log.read_text()
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=120) == 130, log.read_text()
+    folder, _ = _stopped_mid_run(cvpbench, tmp_path, "terminated", signal.SIGTERM, 10)
     summary = load_summary(folder)
     validate(summary)
     assert summary["interrupted"] is True
@@ -148,10 +149,26 @@ def test_kill_9_leaves_no_corrupt_file(cvpbench, tmp_path, when):
     wait_for_text(process, log, text, count=20 if when == "mid-run" else 1)
     process.kill()
     process.wait(timeout=30)
-    if folder.exists():
-        json_files_are_whole(folder)  # raises on a half-written file
-        if (folder / "summary.json").exists():
-            validate(load_summary(folder))
+    state = _output_state(folder)
+    assert state in ("no folder", "staging only", "both files whole"), state
+    if state == "both files whole":
+        validate(load_summary(folder))
+
+
+def _output_state(folder):
+    """What a killed run left in its --out folder: "no folder" (none, or still empty), "staging
+    only" (nothing but the run's private .cvpbench-staging-* folder), "both files whole"
+    (benchmark.json and summary.json published, each parsing as a whole); anything else is
+    described as it is, and fails the test."""
+    if not folder.exists() or not any(folder.iterdir()):
+        return "no folder"
+    names = {p.name for p in folder.iterdir() if not p.name.startswith(".cvpbench-staging-")}
+    if not names:
+        return "staging only"
+    whole = json_files_are_whole(folder)  # raises on a half-written file
+    if names == {"benchmark.json", "summary.json"} and len(whole) == 2:
+        return "both files whole"
+    return f"unexpected: {sorted(names)}"
 
 
 def test_noaffinity_build_labels_every_result_unpinned(cvpbench_noaffinity, tmp_path):

@@ -1,4 +1,4 @@
-"""pytest setup for the cvp tests: scripts/ on sys.path, and fixtures. Helpers that tests
+"""pytest setup for the cvp tests: scripts/ and tools/ on sys.path, and fixtures. Helpers that tests
 import live in cvp_testing.py."""
 
 import copy
@@ -6,10 +6,11 @@ import sys
 
 import pytest
 
-from cvp_testing import GOLDEN, SCRIPTS, load_golden
+from cvp_testing import GOLDEN, SCRIPTS, TOOLS, load_golden
 
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
+for _folder in (TOOLS, SCRIPTS):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
+TOOLS = ROOT / "tools"  # research and calibration scripts, importable as modules
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CVP = SCRIPTS / "cvp"
 
@@ -23,6 +24,12 @@ if str(SCRIPTS) not in sys.path:
 def run_cvp(*args, cwd=None, timeout=120, env=None):
     """Run the CLI exactly as users do: `python3 scripts/cvp ...`, with this interpreter."""
     return subprocess.run([sys.executable, str(CVP), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def run_tool(script, *args, cwd=None, timeout=120, env=None):
+    """Run a script of tools/ as users do: `python3 tools/SCRIPT ...`, with this interpreter."""
+    return subprocess.run([sys.executable, str(TOOLS / script), *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -120,6 +127,8 @@ FAKE_CVPBENCH = """\
 #!{python}
 # A stand-in for cvpbench, for the gate's tests. Every call is logged to STATE/calls; MODE:
 #   ok          write Google Benchmark JSON into --out (TIMES, slowed by SLOW) and exit 0
+#   unlisted    like ok, but --list fails before the call is logged (a program that cannot
+#               list its benchmarks: the gate runs no duet)
 #   nothing     exit 0 having written nothing
 #   hang        start a grandchild, then sleep (both for 600 s)
 #   stubborn    like hang, but child and grandchild ignore SIGTERM
@@ -131,6 +140,8 @@ import json, math, os, random, signal, subprocess, sys, time
 STATE, MODE, TIMES, SLOW = {state!r}, {mode!r}, {times!r}, {slow!r}
 PIDS = os.path.join(STATE, "pids")
 args = sys.argv[1:]
+if MODE == "unlisted" and "--list" in args:
+    sys.exit("cvpbench: error: --list: unknown option")
 with open(os.path.join(STATE, "calls"), "a") as f:
     f.write(" ".join(args) + "\\n")
 with open(os.path.join(STATE, "calls")) as f:
@@ -200,6 +211,28 @@ def fake_cvpbench(folder, name="cvpbench", mode="ok", times=None, slow=None):
                                          times=dict(times or SYNTHETIC), slow=dict(slow or {})))
     path.chmod(0o755)
     return path
+
+
+def children(pid):
+    """The live processes whose parent is `pid` (from /proc, as the gate's supervisor reads it)."""
+    from cvptools.gate import supervisor
+    return [p for p, state, ppid, _ in supervisor._processes() or []
+            if ppid == pid and state not in ("Z", "X")]
+
+
+def parent_node(doc, path):
+    """The dict or list that holds the value at `path` (a sequence of keys and indices)."""
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    return node
+
+
+def setter(path, value):
+    """A function that sets the value at `path` of the document it is given to `value`."""
+    def change(doc):
+        parent_node(doc, path)[path[-1]] = value
+    return change
 
 
 def fake_pids(folder, kind=None):

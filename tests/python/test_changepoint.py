@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import changepoint_calibration as cal
 from cvptools import changepoint as cp
-from cvptools import changepoint_calibration as cal
 
 
 def noisy(n, sigma=0.02, seed=0, level=1.0):

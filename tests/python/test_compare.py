@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cvp_testing import GOLDEN, load_golden, run_cvp, write_json
-from cvptools import compare, io
+from cvptools import compare, runio
 
 
 def _scaled(doc, factor, only=None):
@@ -23,8 +23,8 @@ def _scaled(doc, factor, only=None):
 def test_known_ratio_is_inside_the_ci(tmp_path):
     base = load_golden("runner")
     name = base["results"][3]["name"]
-    a = io.load_run(write_json(tmp_path / "a.json", base))
-    b = io.load_run(write_json(tmp_path / "b.json", _scaled(base, 2.0, only=name)))
+    a = runio.load_run(write_json(tmp_path / "a.json", base))
+    b = runio.load_run(write_json(tmp_path / "b.json", _scaled(base, 2.0, only=name)))
     result = compare.compare_runs(a, b, correction="none")
     row = next(r for r in result["benchmarks"] if r["name"] == name)
     assert row["ratio"] == pytest.approx(2.0)
@@ -44,8 +44,8 @@ def test_one_changed_row_among_many_is_not_flagged_below_the_needed_repetitions(
     repetitions would resolve it."""
     base = load_golden("runner")
     name = base["results"][3]["name"]
-    a = io.load_run(write_json(tmp_path / "a.json", base))
-    b = io.load_run(write_json(tmp_path / "b.json", _scaled(base, 2.0, only=name)))
+    a = runio.load_run(write_json(tmp_path / "a.json", base))
+    b = runio.load_run(write_json(tmp_path / "b.json", _scaled(base, 2.0, only=name)))
     result = compare.compare_runs(a, b)
     row = next(r for r in result["benchmarks"] if r["name"] == name)
     assert row["verdict"] == "inconclusive (p 0.004 in this row, 0.190 across 48 rows)"
@@ -70,7 +70,7 @@ def test_compare_cli_table_and_json(tmp_path):
 
 
 def test_compare_google_benchmark_json():
-    a = io.load_run(GOLDEN / "runner" / "benchmark.json")
+    a = runio.load_run(GOLDEN / "runner" / "benchmark.json")
     result = compare.compare_runs(a, a)
     names = [r["name"] for r in result["benchmarks"]]
     assert "matmul/n:512/mode:parallel/backend:tbb/threads:2" in names  # /real_time stripped
@@ -84,5 +84,5 @@ def test_google_benchmark_nan_counters_are_accepted(tmp_path):
     assert "NaN" in text
     path = tmp_path / "benchmark.json"
     path.write_text(text)
-    run = io.load_run(path)
+    run = runio.load_run(path)
     assert compare.compare_runs(run, run)["benchmarks"]

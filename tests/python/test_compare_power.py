@@ -14,7 +14,7 @@ import statistics
 import pytest
 
 from cvp_testing import GOLDEN, assert_clean_error, run_cvp, write_json
-from cvptools import compare, io
+from cvptools import compare, runio
 
 REPEATED = GOLDEN / "repeated"
 SIZES = (3, 5, 10)
@@ -50,7 +50,7 @@ def _pair(tmp_path, n, factor=1.0, only=None):
                                                                 only=only))
     b = write_json(tmp_path / f"b{n}-{factor}" / "summary.json",
                    _subset(base, range(1, 2 * n, 2), factor, only=only))
-    return io.load_run(a), io.load_run(b)
+    return runio.load_run(a), runio.load_run(b)
 
 
 def test_fixture_is_a_real_run_with_20_repetitions():
@@ -134,7 +134,7 @@ def test_two_repetitions_say_that_nothing_was_tested_and_what_is_needed(tmp_path
     base = _summary()
     a = write_json(tmp_path / "a" / "summary.json", _subset(base, [0, 2]))
     b = write_json(tmp_path / "b" / "summary.json", _subset(base, [1, 3], 1.5))
-    result = compare.compare_runs(io.load_run(a), io.load_run(b))
+    result = compare.compare_runs(runio.load_run(a), runio.load_run(b))
     assert result["tested"] == 0
     assert all(r["change"] == "untestable" and "needs >= 3 repetitions a side" in r["verdict"]
                for r in result["benchmarks"])
@@ -155,8 +155,8 @@ def test_a_row_with_too_few_samples_says_so(tmp_path):
     for doc, keep in ((doc_a, 1), (doc_b, 2)):
         w = doc["results"][0]["wall_s"]
         w["samples"] = w["samples"][:keep]
-    a = io.load_run(write_json(tmp_path / "a.json", doc_a))
-    b = io.load_run(write_json(tmp_path / "b.json", doc_b))
+    a = runio.load_run(write_json(tmp_path / "a.json", doc_a))
+    b = runio.load_run(write_json(tmp_path / "b.json", doc_b))
     row = compare.compare_runs(a, b)["benchmarks"][0]
     assert row["change"] == "untestable"
     assert row["verdict"].startswith("untestable at n=1 vs 2") and "needs >= 3" in row["verdict"]
@@ -176,13 +176,13 @@ def test_margin_decides_between_no_change_and_a_small_change(tmp_path):
     small = [_lognormal(rng, 10, 0.003, 1.03)]
     row = _row_verdicts(a, small, tmp_path, "small")[0]
     assert row["verdict"] == "slower, within +-5%" and row["change"] is None
-    runs = [io.load_run(tmp_path / f"small-{s}.json") for s in "ab"]
+    runs = [runio.load_run(tmp_path / f"small-{s}.json") for s in "ab"]
     row = compare.compare_runs(*runs, margin=0.02)["benchmarks"][0]
     assert row["verdict"] == "slower" and row["change"] == "slower"
     same = [_lognormal(rng, 10, 0.003)]
     row = _row_verdicts(a, same, tmp_path, "same")[0]
     assert row["verdict"] == "no change (within +-5%)" and row["change"] == "same"
-    runs = [io.load_run(tmp_path / f"same-{s}.json") for s in "ab"]
+    runs = [runio.load_run(tmp_path / f"same-{s}.json") for s in "ab"]
     row = compare.compare_runs(*runs, margin=0.001)["benchmarks"][0]
     assert row["verdict"].startswith("inconclusive (CI beyond +-0.1%)")
 
@@ -222,8 +222,8 @@ def _row_verdicts(a_samples, b_samples, tmp_path, tag):
             results.append(r)
         base["results"] = results
         return base
-    a = io.load_run(write_json(tmp_path / f"{tag}-a.json", doc(a_samples)))
-    b = io.load_run(write_json(tmp_path / f"{tag}-b.json", doc(b_samples)))
+    a = runio.load_run(write_json(tmp_path / f"{tag}-a.json", doc(a_samples)))
+    b = runio.load_run(write_json(tmp_path / f"{tag}-b.json", doc(b_samples)))
     return compare.compare_runs(a, b, correction="none")["benchmarks"]
 
 
@@ -257,7 +257,7 @@ def test_bh_keeps_a_synthetic_aa_family_quiet_where_per_row_tests_do_not(tmp_pat
         b = [_lognormal(rng, 5, 0.03) for _ in range(20)]
         rows = _row_verdicts(a, b, tmp_path, f"fam{f}")
         noisy_raw += any(min(r["p_slower"], r["p_faster"]) <= 0.05 for r in rows)
-        docs = [io.load_run(tmp_path / f"fam{f}-{s}.json") for s in "ab"]
+        docs = [runio.load_run(tmp_path / f"fam{f}-{s}.json") for s in "ab"]
         bh = compare.compare_runs(*docs)["benchmarks"]
         noisy_bh += any(r["change"] in ("slower", "faster") for r in bh)
     assert noisy_raw >= families * 0.5
@@ -289,8 +289,8 @@ def test_overall_aa_level_on_real_noise(tmp_path, n, families):
     for f in range(families):
         idx = list(range(20))
         rng.shuffle(idx)
-        a = io.load_run(write_json(tmp_path / "a.json", _subset(base, sorted(idx[:n]))))
-        b = io.load_run(write_json(tmp_path / "b.json", _subset(base, sorted(idx[n:2 * n]))))
+        a = runio.load_run(write_json(tmp_path / "a.json", _subset(base, sorted(idx[:n]))))
+        b = runio.load_run(write_json(tmp_path / "b.json", _subset(base, sorted(idx[n:2 * n]))))
         hits += compare.compare_runs(a, b)["overall"]["change"] is not None
     rate = hits / families
     assert rate <= 0.10 + 3 * math.sqrt(0.10 * 0.90 / families), rate

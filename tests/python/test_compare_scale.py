@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cvp_testing import CVP, GOLDEN, run_cvp, write_json
-from cvptools import compare, io, stats
+from cvptools import compare, runio, stats
 
 REPEATED = GOLDEN / "repeated"
 COMPLEXITY = GOLDEN / "complexity"
@@ -60,7 +60,7 @@ def test_two_million_samples_a_side_in_bounded_memory_and_time(tmp_path):
     n = 2_000_000
     a = _big_summary(tmp_path / "a.json", n, 1.0, 1)
     b = _big_summary(tmp_path / "b.json", n, 1.01, 2)
-    assert a.stat().st_size < io.MAX_BYTES
+    assert a.stat().st_size < runio.MAX_BYTES
     proc, peak, seconds = _measured_run("compare", a, b, "--json", "-")
     assert proc.returncode == 0, proc.stderr[-2000:]
     print(f"\n2e6 vs 2e6 samples: peak {peak / 2**20:.0f} MiB, {seconds:.1f} s")
@@ -163,7 +163,7 @@ def test_compare_refuses_numeric_options_that_are_not_numbers(option, value, fra
 
 def test_compare_runs_checks_resamples_and_seed():
     from cvptools import CvpError
-    run = io.load_run(REPEATED)
+    run = runio.load_run(REPEATED)
     for bad in (dict(resamples=10 ** 7), dict(resamples=True), dict(seed=-1), dict(seed=1.5)):
         with pytest.raises(CvpError):
             compare.compare_runs(run, run, **bad)
@@ -185,7 +185,7 @@ def test_names_cannot_break_the_table_or_drive_the_terminal(tmp_path):
 def _scaled_gbench(path, factor):
     doc = json.loads((COMPLEXITY / "benchmark.json").read_text())
     for b in doc["benchmarks"]:
-        if not io.is_complexity_row(b) and b.get("aggregate_name") != "cv":
+        if not runio.is_complexity_row(b) and b.get("aggregate_name") != "cv":
             b["real_time"] *= factor
             b["cpu_time"] *= factor
     return write_json(path, doc)

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from cvp_testing import GOLDEN, assert_clean_error, load_golden, run_cvp, write_json
-from cvptools import CvpError, compare, io
+from cvptools import CvpError, compare, runio
 
 REPEATED = GOLDEN / "repeated"
 _REQ = re.compile(r"/requests:[0-9]+")
@@ -48,8 +48,8 @@ def test_different_request_counts_are_matched_per_request_and_said(tmp_path):
     r["name"] = r["name"].replace(f"/requests:{old_count}", f"/requests:{2 * old_count}")
     r["wall_s"]["samples"] = [2 * s for s in r["wall_s"]["samples"]]
     r["wall_s"]["median"] *= 2
-    a = io.load_run(write_json(tmp_path / "a.json", base))
-    b = io.load_run(write_json(tmp_path / "b.json", other))
+    a = runio.load_run(write_json(tmp_path / "a.json", base))
+    b = runio.load_run(write_json(tmp_path / "b.json", other))
     result = compare.compare_runs(a, b)
     assert result["only_in_a"] == [] and result["only_in_b"] == []
     row = next(x for x in result["benchmarks"] if x.get("name_b") == r["name"])
@@ -66,8 +66,8 @@ def test_different_request_counts_are_matched_per_request_and_said(tmp_path):
 
 def test_old_and_new_names_meet(tmp_path):
     golden = load_golden("runner")
-    a = io.load_run(write_json(tmp_path / "a.json", _old_names(golden)))
-    b = io.load_run(write_json(tmp_path / "b.json", _new_names(golden)))
+    a = runio.load_run(write_json(tmp_path / "a.json", _old_names(golden)))
+    b = runio.load_run(write_json(tmp_path / "b.json", _new_names(golden)))
     result = compare.compare_runs(a, b)
     assert result["only_in_a"] == [] and result["only_in_b"] == []
     assert len(result["benchmarks"]) == len(golden["results"])
@@ -81,14 +81,14 @@ def test_results_differing_only_in_request_count_in_one_run_are_an_error(tmp_pat
     twin = copy.deepcopy(_io_result(doc))
     twin["name"] = _REQ.sub("/requests:7", twin["name"])
     doc["results"].append(twin)
-    run = io.load_run(write_json(tmp_path / "s.json", doc))
+    run = runio.load_run(write_json(tmp_path / "s.json", doc))
     with pytest.raises(CvpError, match="differ only in their request count"):
         compare.compare_runs(run, run)
 
 
 def test_different_machines_compare_throughput_and_speedups(tmp_path):
-    a = io.load_run(GOLDEN / "runner")
-    b = io.load_run(GOLDEN / "workstation")
+    a = runio.load_run(GOLDEN / "runner")
+    b = runio.load_run(GOLDEN / "workstation")
     result = compare.compare_runs(a, b)
     machines = result["machines"]
     assert not machines["same"]
@@ -113,7 +113,7 @@ def test_different_machines_compare_throughput_and_speedups(tmp_path):
 
 
 def test_same_machine_is_not_called_different(tmp_path):
-    result = compare.compare_runs(io.load_run(GOLDEN / "runner"), io.load_run(GOLDEN / "runner"))
+    result = compare.compare_runs(runio.load_run(GOLDEN / "runner"), runio.load_run(GOLDEN / "runner"))
     assert result["machines"]["same"] and result["machines"]["differences"] == []
     text = compare.format_table(result)
     assert "A and B ran on different machines" not in text and "A machine:" not in text
@@ -122,8 +122,8 @@ def test_same_machine_is_not_called_different(tmp_path):
 def test_busy_machine_is_noted(tmp_path):
     doc = load_golden("runner")
     noisy = dict(doc, noisy=True, noise_reasons=["other processes used CPU during the run"])
-    a = io.load_run(write_json(tmp_path / "a.json", doc))
-    b = io.load_run(write_json(tmp_path / "b.json", noisy))
+    a = runio.load_run(write_json(tmp_path / "a.json", doc))
+    b = runio.load_run(write_json(tmp_path / "b.json", noisy))
     text = compare.format_table(compare.compare_runs(a, b))
     assert "B was measured on a busy machine (other processes used CPU during the run)" in text
 
@@ -148,8 +148,8 @@ def _gb_scaled(doc, factor):
 
 
 def test_gbench_request_benchmarks_are_compared_per_request(tmp_path):
-    a = io.load_run(REPEATED / "benchmark.json")
-    b = io.load_run(write_json(tmp_path / "b.json", _gb_scaled(_gbench(), 1.25)))
+    a = runio.load_run(REPEATED / "benchmark.json")
+    b = runio.load_run(write_json(tmp_path / "b.json", _gb_scaled(_gbench(), 1.25)))
     result = compare.compare_runs(a, b)
     rows = {r["name"]: r for r in result["benchmarks"]}
     io_rows = [r for r in rows.values() if r["kind"] == "io"]
@@ -171,8 +171,8 @@ def test_gbench_old_names_take_the_request_count_from_the_counter(tmp_path):
     for b in doc["benchmarks"]:
         for key in ("name", "run_name"):
             b[key] = _REQ.sub("", b[key])
-    a = io.load_run(write_json(tmp_path / "old.json", doc))
-    new = io.load_run(REPEATED / "benchmark.json")
+    a = runio.load_run(write_json(tmp_path / "old.json", doc))
+    new = runio.load_run(REPEATED / "benchmark.json")
     result = compare.compare_runs(a, new)
     io_rows = [r for r in result["benchmarks"] if r["kind"] == "io"]
     assert len(io_rows) == 3 and result["only_in_a"] == [] and result["only_in_b"] == []
@@ -181,7 +181,7 @@ def test_gbench_old_names_take_the_request_count_from_the_counter(tmp_path):
 
     for b in doc["benchmarks"]:
         b.pop("requests/s", None)
-    bare = io.load_run(write_json(tmp_path / "bare.json", doc))
+    bare = runio.load_run(write_json(tmp_path / "bare.json", doc))
     rows = [r for r in compare.compare_runs(bare, bare)["benchmarks"] if r["kind"] == "io"]
     assert all(r["unit"] == "run" and r["same_work"] is None for r in rows)
     assert all("request count unknown" in r["notes"][0] for r in rows)
@@ -191,8 +191,8 @@ def test_gbench_other_host_is_another_machine(tmp_path):
     doc = _gbench()
     doc["context"]["host_name"] = "elsewhere"
     doc["context"]["num_cpus"] = 16
-    a = io.load_run(REPEATED / "benchmark.json")
-    b = io.load_run(write_json(tmp_path / "b.json", doc))
+    a = runio.load_run(REPEATED / "benchmark.json")
+    b = runio.load_run(write_json(tmp_path / "b.json", doc))
     result = compare.compare_runs(a, b)
     assert result["machines"]["differences"] == ["logical_cpus", "host"]
     text = compare.format_table(result)

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from cvp_testing import GOLDEN, run_cvp
-from cvptools import cli, dashboard, synthetic
+from cvptools import cli, dashboard
 from cvptools import db as cvpdb
-from cvptools import io as cvpio
+from cvptools import runio
+import synthetic
 
 STEPPED = "matmul/n:64/mode:serial/backend:threads/threads:1"
 
@@ -135,7 +136,7 @@ def test_a_failure_while_installing_puts_the_old_site_back(database, tmp_path, m
         return real_replace(src, dst, *a, **kw)
     monkeypatch.setattr(os, "rename", rename)
     monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(cvpio.CvpError, match="the previous one, if any, was left as it is"):
+    with pytest.raises(runio.CvpError, match="the previous one, if any, was left as it is"):
         _build(database, site, force=True, options=dashboard.Options(metric="speedup"))
     monkeypatch.undo()
     assert calls["n"] >= (fail_at if fail_at > 0 else old)  # it failed where it was meant to
@@ -189,14 +190,14 @@ def test_an_empty_folder_is_written_into_and_a_foreign_one_refused(database, tmp
     mine.mkdir()
     (mine / "CNAME").write_text("x\n")
     for force in (False, True):
-        with pytest.raises(cvpio.CvpError, match="not a dashboard written by cvp"):
+        with pytest.raises(runio.CvpError, match="not a dashboard written by cvp"):
             _build(database, mine, force=force)
     assert _snapshot(mine) == {"CNAME": b"x\n"}
 
 
 def test_a_failed_build_removes_the_folders_it_made_for_the_site(database, tmp_path,
                                                                   monkeypatch, capsys):
-    monkeypatch.setattr(cvpio, "_made_folders", [])
+    monkeypatch.setattr(runio, "_made_folders", [])
 
     def full(self, *args):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cvp_testing import GOLDEN, run_cvp
+from cvp_testing import GOLDEN, TOOLS, run_cvp
 from cvptools import db as cvpdb
-from cvptools import synthetic
+import synthetic
 
 REAL = GOLDEN / "real"
 TEMPLATE = REAL / "summary.json"
@@ -361,9 +361,9 @@ def test_history_of_one_benchmark_marks_the_change(tmp_path, dbfile):
 # --- the synthetic generator --------------------------------------------------------------------
 
 def test_synthetic_runs_are_valid_summaries_with_the_planted_step(tmp_path):
-    from cvptools import io as cvpio
+    from cvptools import runio
     paths = make_runs(tmp_path / "runs", 6, step=(3, 1.5), noise=0.0)
-    docs = [cvpio.load_run(p).doc for p in paths]   # full schema validation (jsonschema)
+    docs = [runio.load_run(p).doc for p in paths]   # full schema validation (jsonschema)
     times = [next(r["wall_s"]["median"] for r in d["results"] if r["name"] == STEPPED)
              for d in docs]
     assert times[3] / times[2] == pytest.approx(1.5)
@@ -371,11 +371,11 @@ def test_synthetic_runs_are_valid_summaries_with_the_planted_step(tmp_path):
     assert len({d["tool"]["git_commit"] for d in docs}) == 6
     assert [d["machine"]["date"] for d in docs] == sorted(d["machine"]["date"] for d in docs)
     more = synthetic.generate(tmp_path / "wide", 1, benchmarks=30, template=TEMPLATE)
-    names = [r["name"] for r in cvpio.load_run(more[0]).doc["results"]]
+    names = [r["name"] for r in runio.load_run(more[0]).doc["results"]]
     assert len(names) == len(set(names)) == 30
-    proc = subprocess.run([sys.executable, "-m", "cvptools.synthetic", "-o", str(tmp_path / "runs"),
-                           "--runs", "1", "--template", str(TEMPLATE)],
-                          cwd=Path(__file__).parents[2] / "scripts", capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(TOOLS / "synthetic.py"), "-o",
+                           str(tmp_path / "runs"), "--runs", "1", "--template", str(TEMPLATE)],
+                          capture_output=True, text=True)
     assert proc.returncode == 2 and "not an empty folder" in proc.stderr
 
 

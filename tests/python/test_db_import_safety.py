@@ -10,13 +10,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from cvp_testing import CVP, GOLDEN, pid_alive, wait_for
-from cvptools import synthetic
+from cvp_testing import CVP, GOLDEN, children, pid_alive, setter, wait_for
+import synthetic
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc") or sys.platform == "win32",
                                 reason="process trees from /proc")
@@ -34,29 +32,12 @@ def runs(tmp_path_factory):
     return folder
 
 
-def _children(pid):
-    """The live processes whose parent is `pid`."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                text = f.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        fields = text[text.rfind(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-            out.append(int(entry))
-    return out
-
-
 def _start_import(database, runs):
     """The import, started in a session of its own, and its workers once they run."""
     proc = subprocess.Popen([sys.executable, str(CVP), "db", "import", "--db", str(database),
                              str(runs)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
-    workers = wait_for(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), timeout=30,
+    workers = wait_for(lambda: len(children(proc.pid)) >= 2 and children(proc.pid), timeout=30,
                        step=0.005)
     return proc, workers or []
 
@@ -133,15 +114,6 @@ def _planted(tmp_path, plant):
     return folder, row["name"]
 
 
-def _set(path, value):
-    def plant(row):
-        node = row
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-    return plant
-
-
 @pytest.mark.parametrize("path,value,words", [
     (("wall_s", "median"), 0, "has a median time of 0 s"),
     (("wall_s", "median"), 0.0, "has a median time of 0 s"),
@@ -162,7 +134,7 @@ def test_a_row_with_no_time_is_refused_with_a_sentence(tmp_path, path, value, wo
     finally:
         con.close()
     before = database.read_bytes()
-    folder, name = _planted(tmp_path, _set(path, value))
+    folder, name = _planted(tmp_path, setter(path, value))
     proc = subprocess.run([sys.executable, str(CVP), "db", "import", "--db", str(database),
                            str(folder)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr

@@ -25,8 +25,8 @@ import pytest
 
 from cvp_testing import GOLDEN, needed_tool, run_cvp, table_cells, write_json
 from cvptools import export as cvpexport
-from cvptools import synthetic
 from cvptools.text import export_label, export_name, md_code, visible
+import synthetic
 
 HOSTILE = [
     "x`](https://evil.example/a) ![i](https://evil.example/i.png)<img src=x onerror=1>|",

@@ -1,6 +1,6 @@
 """cvp export: github-action-benchmark custom JSON and Bencher Metric Format.
 
-On the modelled golden inputs; test_dashboards.py checks the same on real output of the program
+On the modelled golden inputs; test_export_in_dashboards.py checks the same on real output of the program
 and against what the dashboards accept."""
 
 import copy
@@ -9,8 +9,8 @@ import json
 import pytest
 
 from cvp_testing import GOLDEN, assert_clean_error, run_cvp, write_json
-from cvptools import CvpError, export, io
-from cvptools.io import Run
+from cvptools import CvpError, export, runio
+from cvptools.runio import Run
 
 # The golden request names carry their request count (`/requests:N`) or not, by generation.
 IO_K64_EVENTLOOP = ("requests/c_us:50/w_us:1000/k:64/",
@@ -23,7 +23,7 @@ def _io_name(names, head=IO_K64_EVENTLOOP[0], tail=IO_K64_EVENTLOOP[1]):
 
 @pytest.fixture(scope="module")
 def runner():
-    return [io.load_run(GOLDEN / "runner")]
+    return [runio.load_run(GOLDEN / "runner")]
 
 
 def test_gab_smaller_is_times(runner):
@@ -58,7 +58,7 @@ def test_gab_smaller_gives_request_results_per_request(runner):
 
 
 def test_gab_range_is_asymmetric():
-    run = io.load_run(GOLDEN / "runner")
+    run = runio.load_run(GOLDEN / "runner")
     doc = copy.deepcopy(run.doc)
     r = doc["results"][0]
     r["wall_s"].update(median=0.050, ci95=[0.049, 0.053])  # +3 ms / -1 ms

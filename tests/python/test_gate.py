@@ -3,20 +3,20 @@
 import copy
 import json
 import os
-import stat
 import sys
 
 import pytest
 
-from cvp_testing import GOLDEN, assert_clean_error, run_cvp, synthetic_rounds, write_json
-from cvptools import CvpError, gate, io
+from cvp_testing import (GOLDEN, assert_clean_error, fake_cvpbench, run_cvp, synthetic_rounds,
+                         write_json)
+from cvptools import CvpError, gate, runio
 
 SLOW = "matmul/n:256/mode:parallel/backend:tbb/threads:2"
 SLOW_IO = "requests/c_us:50/w_us:1000/k:64/mode:concurrent/backend:eventloop/threads:1"
 
 
 def _evaluate(base, cand, **options):
-    rounds = lambda files: gate.rounds_from_runs([io.load_run(f) for f in files])  # noqa: E731
+    rounds = lambda files: gate.rounds_from_runs([runio.load_run(f) for f in files])  # noqa: E731
     return gate.evaluate(rounds(base), rounds(cand), gate.GateOptions(**options))
 
 
@@ -264,45 +264,10 @@ def test_the_cli_defaults_are_the_gate_defaults():
     assert args.rounds == gate.DEFAULT_ROUNDS == 30 and opts.threshold_cpu == 0.03
 
 
-FAKE = """\
-#!{python}
-# A stand-in for cvpbench: writes Google Benchmark JSON with a planted slowdown.
-import json, math, os, random, sys
-args = sys.argv[1:]
-out = args[args.index("--out") + 1]
-flt = args[args.index("--filter") + 1] if "--filter" in args else None
-counter = os.path.join({state!r}, "calls")
-with open(counter, "a") as f:
-    f.write(" ".join(args) + "\\n")
-with open(counter) as f:
-    calls = len(f.readlines())
-rng = random.Random(calls)
-times = {times!r}
-slow = {slow!r}
-if flt:
-    import re
-    times = {{n: t for n, t in times.items() if re.search(flt, n)}}
-bench = []
-for name, t in times.items():
-    for i in range(3):
-        v = t * slow.get(name, 1.0) * math.exp(rng.gauss(0, 0.01)) * 1e6
-        bench.append({{"name": name + "/real_time", "run_name": name + "/real_time",
-                      "run_type": "iteration", "repetitions": 3, "repetition_index": i,
-                      "threads": 1, "iterations": 10, "real_time": v, "cpu_time": v,
-                      "time_unit": "us"}})
-os.makedirs(out)
-with open(os.path.join(out, "benchmark.json"), "w") as f:
-    json.dump({{"context": {{"host_name": "fake"}}, "benchmarks": bench}}, f)
-"""
-
-
 def _fake_binary(folder, name, slow):
-    from cvp_testing import SYNTHETIC
-    path = folder / name
-    path.write_text(FAKE.format(python=sys.executable, state=str(folder), times=SYNTHETIC,
-                                slow=slow))
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
+    """A stand-in for cvpbench that writes Google Benchmark JSON with a planted slowdown and
+    cannot --list (so the gate runs no duet)."""
+    return fake_cvpbench(folder, name, mode="unlisted", slow=slow)
 
 
 def test_binary_mode_interleaves_and_confirms_with_filter(tmp_path):

@@ -29,8 +29,8 @@ def test_the_shipped_default_is_the_documented_rule():
 
 def test_a_run_that_outlives_its_finished_partner_is_stopped_at_the_default_limit(
         tmp_path, monkeypatch):
-    monkeypatch.setattr(gate, "MIN_LIMIT_S", 1.0)
-    monkeypatch.setattr(gate, "LIMIT_FACTOR", 2.0)
+    monkeypatch.setattr(gate.supervisor, "MIN_LIMIT_S", 1.0)
+    monkeypatch.setattr(gate.supervisor, "LIMIT_FACTOR", 2.0)
     sup = gate.Supervisor(parent=tmp_path, timeout=None)
     assert sup.limit() == gate.FIRST_LIMIT_S  # no run has finished: the duet starts at 1,800 s
     started = time.monotonic()
@@ -57,7 +57,7 @@ def test_a_candidate_that_hangs_after_the_baseline_finished_is_stopped(tmp_path,
     """The gate's own rounds, duet and all, without --timeout-s: the baseline's duet run
     finishes, the candidate's hangs (with a grandchild); the candidate is stopped at 10 x the
     baseline's time (at least MIN_LIMIT_S, lowered here to 1 s), its whole group with it."""
-    monkeypatch.setattr(gate, "MIN_LIMIT_S", 1.0)
+    monkeypatch.setattr(gate.supervisor, "MIN_LIMIT_S", 1.0)
     (tmp_path / "base").mkdir()
     (tmp_path / "cand").mkdir()
     base = fake_cvpbench(tmp_path / "base", "cvpbench", mode="ok")

@@ -86,8 +86,8 @@ def test_the_default_limit_follows_the_work():
 def test_without_timeout_a_later_hang_is_stopped_by_the_default_limit(tmp_path, monkeypatch):
     """No --timeout-s: the first run finishes; the next one hangs and is stopped at
     LIMIT_FACTOR x the first run's time (MIN_LIMIT_S lowered so that the test is short)."""
-    monkeypatch.setattr(gate, "MIN_LIMIT_S", 1.0)
-    monkeypatch.setattr(gate, "LIMIT_FACTOR", 2.0)
+    monkeypatch.setattr(gate.supervisor, "MIN_LIMIT_S", 1.0)
+    monkeypatch.setattr(gate.supervisor, "LIMIT_FACTOR", 2.0)
     binary = fake_cvpbench(tmp_path, "later", mode="hang-later")
     sup = gate.Supervisor(parent=tmp_path, timeout=None)
     started = time.monotonic()

@@ -14,7 +14,7 @@ import pytest
 
 from cvp_testing import GOLDEN
 from cvptools import cli
-from cvptools import io as cvpio
+from cvptools import runio
 
 REAL = GOLDEN / "real"
 PLOT = ["plot", str(REAL), "--chart", "speedup", "--format", "svg"]
@@ -27,7 +27,7 @@ def _tree(folder):
 @pytest.fixture(autouse=True)
 def fresh_memory(monkeypatch):
     """Each test is one command of its own: what another made is not its to remove."""
-    monkeypatch.setattr(cvpio, "_made_folders", [])
+    monkeypatch.setattr(runio, "_made_folders", [])
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_plot_on_a_full_disk_removes_the_folders_it_made(tmp_path, capsys, full_
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "No space left on device" in lines[0], err
     assert _tree(tmp_path) == before  # new/ and new/charts/ are gone; notes.txt and mine/ stay
-    assert cvpio._made_folders == []
+    assert runio._made_folders == []
 
 
 def test_a_folder_that_was_there_stays_when_the_command_fails(tmp_path, capsys, full_disk):
@@ -68,17 +68,17 @@ def test_the_same_plot_writes_its_charts_when_the_disk_has_room(tmp_path, capsys
     code, out, err = _main(PLOT + ["-o", str(tmp_path / "new" / "charts")], capsys)
     assert code == 0, err
     assert _tree(tmp_path) == ["new", "new/charts", "new/charts/speedup.svg"]
-    assert cvpio._made_folders  # remembered, but a command that finished removes nothing
+    assert runio._made_folders  # remembered, but a command that finished removes nothing
 
 
 def test_only_empty_folders_the_process_made_are_removed(tmp_path):
-    cvpio.make_folder(str(tmp_path / "a" / "b" / "c"))
+    runio.make_folder(str(tmp_path / "a" / "b" / "c"))
     (tmp_path / "a" / "b" / "theirs.txt").write_text("written meanwhile by someone else")
-    cvpio.make_folder(str(tmp_path / "a" / "b" / "c"))   # exists now: nothing more to remember
-    cvpio.make_folder(str(tmp_path / "d"))
-    cvpio.remove_made_folders()
+    runio.make_folder(str(tmp_path / "a" / "b" / "c"))   # exists now: nothing more to remember
+    runio.make_folder(str(tmp_path / "d"))
+    runio.remove_made_folders()
     assert _tree(tmp_path) == ["a", "a/b", "a/b/theirs.txt"]
-    assert cvpio._made_folders == []
+    assert runio._made_folders == []
 
 
 def test_a_file_in_the_way_is_refused_and_what_was_made_is_removed(tmp_path, capsys):

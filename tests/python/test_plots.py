@@ -10,7 +10,7 @@ import pytest
 from matplotlib.container import BarContainer, ErrorbarContainer
 
 from cvp_testing import GOLDEN, ROOT, run_cvp, write_json
-from cvptools import CvpError, io, plots
+from cvptools import CvpError, runio, plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RESULTS = ROOT / "results"
@@ -53,7 +53,7 @@ def test_real_runs_side_by_side_cli(tmp_path):
 
 
 def test_machines_side_by_side(tmp_path):
-    runs = io.load_runs([GOLDEN / "runner", GOLDEN / "workstation"])
+    runs = runio.load_runs([GOLDEN / "runner", GOLDEN / "workstation"])
     assert plots.available(runs) == list(plots.CHARTS)
     fig = plots.build("scaling", runs)
     titles = " ".join(ax.get_title() for ax in fig.axes)
@@ -69,13 +69,13 @@ def test_machines_side_by_side(tmp_path):
 
 
 def test_hostile_strings_do_not_break_charts():
-    runs = [io.load_run(GOLDEN / "hostile")]
+    runs = [runio.load_run(GOLDEN / "hostile")]
     files = plots.render_charts(runs, ["speedup", "scaling"], ["png"])
     assert all(data.startswith(PNG_MAGIC) for data in files.values())
 
 
 def test_nothing_to_draw_is_an_error():
-    runs = [io.load_run(GOLDEN / "workstation")]
+    runs = [runio.load_run(GOLDEN / "workstation")]
     with pytest.raises(CvpError, match="nothing to draw for the crossover chart"):
         plots.build("crossover", runs)
 
@@ -87,7 +87,7 @@ def test_failed_points_are_left_out(tmp_path, runner_summary):
     results[3]["speedup"].update(value=0.0, ci95=[0.0, 0.0], baseline="unavailable")
     results[4]["error"] = "result differs from the serial answer"
     results[20]["speedup"].update(value=0.0, ci95=[0.0, 0.0], baseline="unavailable")
-    runs = [io.load_run(write_json(tmp_path / "s.json", runner_summary))]
+    runs = [runio.load_run(write_json(tmp_path / "s.json", runner_summary))]
     files = plots.render_charts(runs, formats=["png"])
     assert sorted(files) == sorted(f"{c}.png" for c in plots.DETAIL_CHARTS)  # one run
     bars = _bars(plots.build("speedup", runs))
@@ -132,7 +132,7 @@ def test_headline_bars_are_the_verdict_points(folder):
     """The issue: the chart drew the point with the most threads (2 x CPUs, oversubscribed), so
     it read x1.34 where the verdict said x1.47. Every verdict number must be a bar of the chart,
     in bold, for the backend the verdict names."""
-    run = io.load_run(folder)
+    run = runio.load_run(folder)
     fig = plots.build("speedup", [run])
     bars = _bars(fig)
     checked = 0
@@ -164,7 +164,7 @@ def test_headline_leaves_out_oversubscribed_points():
     """On the 2-core run the 4-thread (oversubscribed) parallel matmul reads x1.85 for threads at
     n=1024; the headline shows the 2-thread point, x1.98, and nothing with more threads than
     cores in the parallel cluster."""
-    run = io.load_run(AMD)
+    run = runio.load_run(AMD)
     groups = {g["label"]: g for g in plots.headline(run)}
     parallel = groups["matmul n=1024"]["points"]["parallel"]
     assert {r["threads"] for r in parallel} == {2}
@@ -184,7 +184,7 @@ def test_headline_falls_back_without_verdict_lines(tmp_path):
     per core, K=64, the threads (matmul) and event-loop (requests) backends."""
     doc = json.loads((AMD / "summary.json").read_text())
     doc["verdicts"] = []
-    run = io.load_run(write_json(tmp_path / "s.json", doc))
+    run = runio.load_run(write_json(tmp_path / "s.json", doc))
     groups = plots.headline(run)
     matmul = groups[0]
     assert matmul["verdict_backend"] == "threads"
@@ -216,7 +216,7 @@ def _series_colours(fig):
 
 
 def test_one_colour_per_series_in_every_chart():
-    runs = io.load_runs([AMD, INTEL])
+    runs = runio.load_runs([AMD, INTEL])
     seen = {}
     for name in plots.CHARTS:
         for key, colours in _series_colours(plots.build(name, runs)).items():
@@ -247,7 +247,7 @@ def test_two_runs_of_one_host_get_different_titles():
     """cpus-0-7 and cpus-even: the same host, CPU model, commit and core count."""
     folders = [RESULTS / "intel-xeon-16core-cpusets" / "cpus-0-7",
                RESULTS / "intel-xeon-16core-cpusets" / "cpus-even"]
-    runs = io.load_runs(folders)
+    runs = runio.load_runs(folders)
     assert runs[0].doc["machine"]["host"] == runs[1].doc["machine"]["host"]
     assert plots.machine_label(runs[0]) == plots.machine_label(runs[1])
     titles = plots.run_titles(runs)
@@ -262,14 +262,14 @@ def test_identical_runs_are_numbered(tmp_path):
     for side in ("a", "b"):
         (tmp_path / side / "run").mkdir(parents=True)
         shutil.copy(AMD / "summary.json", tmp_path / side / "run" / "summary.json")
-    runs = io.load_runs([tmp_path / "a" / "run", tmp_path / "b" / "run"])
+    runs = runio.load_runs([tmp_path / "a" / "run", tmp_path / "b" / "run"])
     titles = plots.run_titles(runs)
     assert titles[0] != titles[1] and titles[1].endswith("(input 2)")
     assert str(tmp_path) not in "".join(titles)  # folder names only, no paths of this machine
 
 
 def test_titles_name_host_date_and_commit():
-    title = plots.run_titles([io.load_run(INTEL)])[0]
+    title = plots.run_titles([runio.load_run(INTEL)])[0]
     assert "vm" in title and "2026-11-27 13:53" in title and "80705197f2b6" in title
 
 
@@ -285,7 +285,7 @@ def _spans(container):
 
 
 def test_io_chart_has_throughput_cis():
-    run = io.load_run(AMD)
+    run = runio.load_run(AMD)
     fig = plots.build("io", [run])
     ax = next(ax for ax in fig.axes if _errorbars(ax))
     containers = {c.get_label(): c for c in _errorbars(ax)}
@@ -306,7 +306,7 @@ def test_io_chart_has_throughput_cis():
 
 
 def test_every_measurement_chart_draws_cis():
-    runs = io.load_runs([AMD, INTEL])
+    runs = runio.load_runs([AMD, INTEL])
     for name in ("scaling", "io", "crossover"):
         fig = plots.build(name, runs)
         drawn = [ax for ax in fig.axes if ax.lines or ax.containers]
@@ -326,7 +326,7 @@ def test_every_measurement_chart_draws_cis():
 def test_speedup_panels_have_their_own_linear_axes():
     """A log axis shared with a 16-core panel flattened x2 into a sliver: every panel is linear
     and scaled to its own data, so x2 fills most of the 2-core panel."""
-    runs = io.load_runs([AMD, INTEL])
+    runs = runio.load_runs([AMD, INTEL])
     fig = plots.build("speedup", runs)
     amd, intel = sorted((ax for ax in fig.axes if "matmul n=1024" in ax.get_title()),
                         key=lambda ax: ax.get_position().x0)
@@ -362,7 +362,7 @@ def _data_points(ax):
 def test_nothing_covers_data(name):
     """The Karp-Flatt inset covered the 16-core scaling curve: no axes overlaps another, and no
     legend sits on a data point."""
-    runs = io.load_runs([AMD, INTEL])
+    runs = runio.load_runs([AMD, INTEL])
     fig = plots.build(name, runs)
     renderer = fig.canvas.get_renderer()
     fig.draw(renderer)
@@ -384,7 +384,7 @@ def test_nothing_covers_data(name):
 
 
 def test_scaling_ticks_are_the_thread_counts():
-    fig = plots.build("scaling", [io.load_run(INTEL)])
+    fig = plots.build("scaling", [runio.load_run(INTEL)])
     labels = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels() if t.get_text()]
     assert {"1", "2", "4", "8", "16", "32"} <= set(labels)
     assert not any("^" in label for label in labels)

@@ -11,7 +11,7 @@ import tempfile
 import pytest
 
 from cvp_testing import GOLDEN, ROOT, chromium_path, run_cvp
-from cvptools import io, report
+from cvptools import runio, report
 
 AMD = ROOT / "results" / "amd-epyc-zen4-2core"     # real runs: 2 cores
 INTEL = ROOT / "results" / "intel-xeon-16core"     # 16 cores, commit recorded
@@ -76,7 +76,7 @@ def test_numbers_are_rounded(real_page):
     cells = _cells(real_page.read_text())
     assert not [c for c in cells if re.search(r"\d\.\d{3,}", c)]
     assert not [c for c in cells if re.search(r"\de[+-]\d", c)]  # no exponent notation
-    run = io.load_run(INTEL)
+    run = runio.load_run(INTEL)
     odd = next(r for r in run.doc["results"] if r["bound"] != round(r["bound"], 2))
     assert report.ratio(odd["bound"]) in cells
     assert report.ratio(17.930690437506552) == "17.9" and report.ratio(1.98176) == "1.98"
@@ -92,7 +92,7 @@ def test_evidence_columns(real_page):
     cells = _cells(page)
     assert "0-15" in cells            # 16 CPUs as one range, not 0,1,2,...,15
     assert "0, 1" in cells and "yes" in cells
-    run = io.load_run(AMD)
+    run = runio.load_run(AMD)
     point = next(r for r in run.doc["results"]
                  if r["workload"] == "matmul" and r["params"]["n"] == 1024
                  and r["mode"] == "parallel" and r["backend"] == "threads" and r["threads"] == 2)
@@ -109,7 +109,7 @@ def test_evidence_columns(real_page):
 def test_unpinned_points_are_flagged(tmp_path, runner_summary):
     from cvp_testing import write_json
     runner_summary["results"][3]["evidence"]["pinned"] = False
-    run = io.load_run(write_json(tmp_path / "s.json", runner_summary))
+    run = runio.load_run(write_json(tmp_path / "s.json", runner_summary))
     page = report.build_report([run])
     assert '<td class="warn">NO</td>' in page
     assert "workers were not pinned as intended" in page

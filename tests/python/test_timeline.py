@@ -9,7 +9,7 @@ import pytest
 
 from cvp_testing import GOLDEN, load_golden, run_cvp
 from cvptools import CvpError
-from cvptools import io as cvpio
+from cvptools import runio
 from cvptools import plots, report, timeline
 
 TRACED = GOLDEN / "traced"
@@ -110,13 +110,13 @@ def test_timeline_never_overwrites_or_follows_a_link(tmp_path):
 
 
 def test_roofline_needs_limits():
-    traced = cvpio.load_runs([TRACED])
+    traced = runio.load_runs([TRACED])
     assert "roofline" in plots.available(traced)
     fig = plots.build("roofline", traced)
     labels = " ".join(t.get_text() for t in fig.legends[0].get_texts())
     assert "one core" in labels and "GFLOP/s" in labels
     assert plots.render(fig, "png").startswith(PNG)
-    older = cvpio.load_runs([GOLDEN / "plugins"])
+    older = runio.load_runs([GOLDEN / "plugins"])
     assert "roofline" not in plots.available(older)
     with pytest.raises(CvpError, match="nothing to draw for the roofline chart"):
         plots.build("roofline", older)
@@ -133,7 +133,7 @@ def test_roofline_without_limits_is_refused_by_the_cli(tmp_path):
 
 
 def test_report_explains_a_traced_run_and_not_an_untraced_one():
-    page = report.build_report(cvpio.load_runs([TRACED]))
+    page = report.build_report(runio.load_runs([TRACED]))
     assert "<h3>Who ran when</h3>" in page
     assert "<h3>The machine's own limits</h3>" in page
     assert "<h3>Why not more</h3>" in page
@@ -141,6 +141,6 @@ def test_report_explains_a_traced_run_and_not_an_untraced_one():
     for d in summary["diagnoses"]:
         assert report._e(d["line"]) in page
     assert "Roofline" in page
-    older = report.build_report(cvpio.load_runs([GOLDEN / "plugins"]))
+    older = report.build_report(runio.load_runs([GOLDEN / "plugins"]))
     for section in ("Who ran when", "own limits", "Why not more", "Roofline"):
         assert section not in older

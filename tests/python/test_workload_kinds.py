@@ -22,7 +22,7 @@ import re
 import pytest
 
 from cvp_testing import GOLDEN, assert_clean_error, json_paths, run_cvp, write_json
-from cvptools import CvpError, compare, export, gate, io, plots, report, results
+from cvptools import CvpError, compare, export, gate, runio, plots, report, results
 
 PLUGINS = GOLDEN / "plugins"
 REAL = GOLDEN / "real"
@@ -46,7 +46,7 @@ def _doc(name):
 
 
 def _run(tmp_path, doc, name="summary.json", folder="run"):
-    return io.load_run(write_json(tmp_path / folder / name, doc))
+    return runio.load_run(write_json(tmp_path / folder / name, doc))
 
 
 def _live(doc, kind=None):
@@ -187,19 +187,19 @@ def test_the_report_shows_each_rows_precision_and_the_misses(tmp_path):
 
 def _validators(monkeypatch):
     """schema_problem with jsonschema (when installed), with the built-in validator over the
-    schema file, and with the built-in copy of the schema (io._FALLBACK_SCHEMA)."""
+    schema file, and with the built-in copy of the schema (runio._FALLBACK_SCHEMA)."""
     def builtin(doc):
         with monkeypatch.context() as m:
-            m.setattr(io, "jsonschema", None)
-            return io.schema_problem(doc)
-    return [io.schema_problem, builtin,
+            m.setattr(runio, "jsonschema", None)
+            return runio.schema_problem(doc)
+    return [runio.schema_problem, builtin,
             lambda doc: _fallback(doc, monkeypatch)]
 
 
 def _fallback(doc, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(io, "jsonschema", None)
-        return io.schema_problem(doc, io._FALLBACK_SCHEMA)
+        m.setattr(runio, "jsonschema", None)
+        return runio.schema_problem(doc, runio._FALLBACK_SCHEMA)
 
 
 def test_the_schema_and_its_copy_accept_the_new_fields(monkeypatch):
@@ -539,7 +539,7 @@ def _gate_files(tmp_path, doc, slow=None, rounds=6, seed=7, noise=0.003, name="s
 
 
 def _evaluate(base, cand, **options):
-    rounds = lambda files: gate.rounds_from_runs([io.load_run(f) for f in files])  # noqa: E731
+    rounds = lambda files: gate.rounds_from_runs([runio.load_run(f) for f in files])  # noqa: E731
     return gate.evaluate(rounds(base), rounds(cand), gate.GateOptions(**options))
 
 
@@ -641,7 +641,7 @@ def test_default_canary_of_a_raw_file_follows_its_context(tmp_path):
 # --- the fallback: files written before workloads described themselves -----------------------
 
 def test_older_files_fall_back_to_the_built_in_names():
-    summary, raw = io.load_run(REAL / "summary.json"), io.load_run(REAL / "benchmark.json")
+    summary, raw = runio.load_run(REAL / "summary.json"), runio.load_run(REAL / "benchmark.json")
     for run in (summary, raw):
         table = results.workloads(run)
         assert {w.name: (w.kind, w.declared) for w in table.values()} == \
@@ -659,7 +659,7 @@ def test_older_files_fall_back_to_the_built_in_names():
 
 
 def test_older_summaries_keep_their_exports_and_charts():
-    run = io.load_run(REAL / "summary.json")
+    run = runio.load_run(REAL / "summary.json")
     smaller = export.export([run], "gab-smaller")
     assert any("wall time of one product" in e["extra"] for e in smaller)
     bigger = export.export([run], "gab-bigger")
@@ -708,13 +708,13 @@ def _new_field_paths(doc):
 
 
 def _read_everything(path):
-    run = io.load_run(str(path))
+    run = runio.load_run(str(path))
     results.samples_by_name(run)
     results.workloads(run)
     compare.measured(run)
     gate.canary_pattern(run)
     gate.rounds_from_runs([run])
-    if run.format == io.SUMMARY:
+    if run.format == runio.SUMMARY:
         plots.headline(run)
         for fmt in export.FORMATS:
             try:

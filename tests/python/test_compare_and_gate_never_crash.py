@@ -12,8 +12,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from cvp_testing import GOLDEN  # noqa: E402
-from cvptools import CvpError, compare, gate, io  # noqa: E402
+from cvp_testing import GOLDEN, parent_node  # noqa: E402
+from cvptools import CvpError, compare, gate, runio  # noqa: E402
 
 SETTINGS = settings(max_examples=120, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -46,9 +46,7 @@ RAW_PATHS = [p for p in _paths(RAW) if p[:1] == ("context",) or
 
 def _mutate(doc, path, action, value):
     doc = copy.deepcopy(doc)
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
+    node = parent_node(doc, path)
     if action == "delete":
         if isinstance(node, dict):
             node.pop(path[-1], None)
@@ -63,8 +61,8 @@ def _expect_clean(tmp_path, doc, name):
     target = tmp_path / name
     target.write_text(json.dumps(doc))
     try:
-        changed = io.load_run(str(target))
-        original = io.load_run(str(GOLDEN / "repeated" / name))
+        changed = runio.load_run(str(target))
+        original = runio.load_run(str(GOLDEN / "repeated" / name))
         result = compare.compare_runs(original, changed)
         json.dumps(result, allow_nan=False)
         compare.format_table(result)
@@ -90,7 +88,7 @@ def test_a_benchmark_file_with_one_value_changed(tmp_path, path, action, value):
 def test_the_unchanged_files_compare_cleanly(tmp_path):
     for name, doc in (("summary.json", SUMMARY), ("benchmark.json", RAW)):
         _expect_clean(tmp_path, doc, name)
-        run = io.load_run(str(GOLDEN / "repeated" / name))
+        run = runio.load_run(str(GOLDEN / "repeated" / name))
         result = compare.compare_runs(run, run)
         assert all(math.isclose(r["ratio"], 1.0) for r in result["benchmarks"])
         assert all(r["change"] in ("same", "inconclusive") for r in result["benchmarks"])

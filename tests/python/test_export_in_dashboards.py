@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from cvp_testing import GOLDEN, ROOT, assert_clean_error, run_cvp, write_json
-from cvptools import export, io
+from cvptools import export, runio
 
 REAL = GOLDEN / "real"
 AGGREGATES = ("mean", "median", "stddev", "cv")
@@ -471,13 +471,13 @@ def test_exports_pass_node_json_parse(real, tmp_path):
 def test_names_are_stable_across_runs(tmp_path):
     """The series names come from the benchmark names alone: a second export of the fixture,
     and the same benchmarks measured again, give the same names."""
-    first = export.export([io.load_run(REAL)], "gab-smaller")
+    first = export.export([runio.load_run(REAL)], "gab-smaller")
     doc = json.loads((REAL / "summary.json").read_text())
     for r in doc["results"]:  # another run: other times, same benchmarks
         r["wall_s"] = {**r["wall_s"], "median": r["wall_s"]["median"] * 1.1,
                        "ci95": [x * 1.1 for x in r["wall_s"]["ci95"]],
                        "samples": [x * 1.1 for x in r["wall_s"]["samples"]]}
-    again = export.export([io.load_run(write_json(tmp_path / "summary.json", doc))], "gab-smaller")
+    again = export.export([runio.load_run(write_json(tmp_path / "summary.json", doc))], "gab-smaller")
     assert [e["name"] for e in again] == [e["name"] for e in first]
     assert [e["unit"] for e in again] == [e["unit"] for e in first]
     assert [e["value"] for e in again] != [e["value"] for e in first]

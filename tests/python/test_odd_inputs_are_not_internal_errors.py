@@ -104,16 +104,16 @@ def test_an_integer_too_long_to_convert_is_one_line_and_exit_2(tmp_path):
 
 
 def test_an_output_that_appears_during_the_write_is_not_replaced(tmp_path, monkeypatch):
-    from cvptools import io as cvpio
+    from cvptools import runio
     target = tmp_path / "out.html"
-    real_mkstemp = cvpio.tempfile.mkstemp
+    real_mkstemp = runio.tempfile.mkstemp
 
     def mkstemp_then_plant(*args, **kwargs):
         result = real_mkstemp(*args, **kwargs)
         target.write_text("the user's file\n")  # created after the existence check
         return result
-    monkeypatch.setattr(cvpio.tempfile, "mkstemp", mkstemp_then_plant)
-    with pytest.raises(cvpio.CvpError, match="appeared while it was being written"):
-        cvpio.write_outputs({str(target): b"<html>"}, force=False)
+    monkeypatch.setattr(runio.tempfile, "mkstemp", mkstemp_then_plant)
+    with pytest.raises(runio.CvpError, match="appeared while it was being written"):
+        runio.write_outputs({str(target): b"<html>"}, force=False)
     assert target.read_text() == "the user's file\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.html"]

@@ -1,6 +1,7 @@
-"""cvp gate --calibrate: the same binary as baseline and candidate, A/A and with planted
-slowdowns, many gates per condition; against recording stand-ins for cvpbench whose times the
-planted percentage scales, with noise."""
+"""The gate's calibration (tools/calibrate_gate.py): the same binary as baseline and
+candidate, A/A and with planted slowdowns, many gates per condition; against recording
+stand-ins for cvpbench whose times the planted percentage scales, with noise. And `cvp gate`
+itself has no calibration mode."""
 
 import json
 import os
@@ -8,7 +9,8 @@ import sys
 
 import pytest
 
-from cvp_testing import SYNTHETIC, assert_clean_error, run_cvp
+import calibrate_gate as cal_tool
+from cvp_testing import SYNTHETIC, assert_clean_error, run_cvp, run_tool
 from cvptools import gate
 from test_gate_processes import DUET, option, recorded_calls, recording_fake
 
@@ -32,7 +34,7 @@ def _side(call):
 
 def test_calibrate_finds_a_planted_10_percent_and_no_false_alarm(tmp_path):
     prog = recording_fake(tmp_path, "prog", noise=0.01, drift=0.05)
-    proc = run_cvp("gate", "--calibrate", "--baseline-bin", prog, "--slowdowns", "1,10",
+    proc = run_tool("calibrate_gate.py", "--baseline-bin", prog, "--slowdowns", "1,10",
                    "--gates", "6", "--rounds", "4", "--pool", "8", "--json",
                    tmp_path / "cal.json", "--markdown", tmp_path / "cal.md", timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -63,17 +65,18 @@ def test_calibrate_finds_a_planted_10_percent_and_no_false_alarm(tmp_path):
     per_round = 4 if DUET else 2
     assert len(calls) == 3 * 8 * per_round
     for c in calls:
-        planted = [a for a in c["args"] if a.endswith(":" + gate.DEFAULT_INJECT)]
+        planted = [a for a in c["args"] if a.endswith(":" + cal_tool.DEFAULT_INJECT)]
         label = os.path.basename(os.path.dirname(option(c, "--out"))).split("-pool-")[0]
         if _side(c) == "candidate" and label != "aa":
-            assert planted == [("1" if label == "slow1" else "10") + ":" + gate.DEFAULT_INJECT]
+            pct = "1" if label == "slow1" else "10"
+            assert planted == [pct + ":" + cal_tool.DEFAULT_INJECT]
         else:
             assert planted == []
 
 
 def _calibrate(tmp_path, **fake):
     prog = recording_fake(tmp_path, "prog", **fake)
-    proc = run_cvp("gate", "--calibrate", "--baseline-bin", prog, "--slowdowns", "10",
+    proc = run_tool("calibrate_gate.py", "--baseline-bin", prog, "--slowdowns", "10",
                    "--gates", "5", "--rounds", "6", "--pool", "12", "--json", "-", timeout=300)
     assert proc.returncode == 0, proc.stderr
     return {r["condition"]: r for r in _strict(proc.stdout)["conditions"]}
@@ -115,7 +118,7 @@ def test_noise_between_the_two_sides_makes_the_gates_inconclusive(tmp_path):
 
 def test_calibrate_without_a_pool_runs_every_gate_like_a_real_gate(tmp_path):
     prog = recording_fake(tmp_path, "prog", noise=0.01, drift=0.05)
-    proc = run_cvp("gate", "--calibrate", "--baseline-bin", prog, "--slowdowns", "10",
+    proc = run_tool("calibrate_gate.py", "--baseline-bin", prog, "--slowdowns", "10",
                    "--gates", "2", "--rounds", "4", "--pool", "0", "--duet", "off", "--json",
                    "-", timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -132,6 +135,23 @@ def test_calibrate_without_a_pool_runs_every_gate_like_a_real_gate(tmp_path):
     assert sum("-confirm-round" in f for f in folders) == 16
     confirm = [c for c, f in zip(calls, folders) if "-confirm-round" in f]
     assert all(set(_matches(option(c, "--filter"))) <= set(PLANTED) for c in confirm)
+
+
+def test_out_runs_one_calibration_per_round_count(tmp_path):
+    """--out FOLDER --rounds 2,3: a calibration at each round count, each in its own pair of
+    files named by rounds and slowdowns."""
+    prog = recording_fake(tmp_path, "prog", noise=0.01, drift=0.0)
+    out = tmp_path / "out"
+    proc = run_tool("calibrate_gate.py", "--baseline-bin", prog, "--out", out, "--rounds",
+                    "2,3", "--gates", "1", "--slowdowns", "10", "--pool", "0", "--duet", "off",
+                    "--", "--min-time", "0.01", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for rounds in (2, 3):
+        stem = out / f"calibration-{rounds}-rounds-aa-10"
+        cal = _strict(stem.with_suffix(".json").read_text())
+        assert cal["rounds"] == rounds and cal["arguments"] == ["--min-time", "0.01"]
+        assert [r["condition"] for r in cal["conditions"]] == ["A/A", "+10%"]
+        assert stem.with_suffix(".md").read_text().startswith("## cvpbench gate calibration")
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -198,8 +218,9 @@ def test_pooled_gates_draw_whole_rounds_without_replacement(monkeypatch):
     monkeypatch.setattr(gate, "run_rounds", fake_rounds)
     monkeypatch.setattr(gate, "evaluate", fake_evaluate)
     monkeypatch.setattr(gate, "decide", lambda first, confirm: (gate.REGRESSION, "", []))
-    cal = gate.calibrate(None, "prog", [], gate.GateOptions(), rounds=3, gates=5, slowdowns=(),
-                         inject=gate.DEFAULT_INJECT, pool=7, plan=gate.Plan(seed=4))
+    cal = cal_tool.calibrate(None, "prog", [], gate.GateOptions(), rounds=3, gates=5,
+                             slowdowns=(), inject=cal_tool.DEFAULT_INJECT, pool=7,
+                             plan=gate.Plan(seed=4))
     assert len(draws) == 10  # 5 gates, each with its confirmation
     for (first, _), (again, only) in zip(draws[::2], draws[1::2]):
         assert len(set(first + again)) == 6 and only == {"x"}
@@ -209,17 +230,17 @@ def test_pooled_gates_draw_whole_rounds_without_replacement(monkeypatch):
 
 def test_outcomes_and_the_smallest_slowdown_found():
     import re
-    rx = re.compile(gate.DEFAULT_INJECT)
+    rx = re.compile(cal_tool.DEFAULT_INJECT)
     first = {"benchmarks": [{"name": "matmul/n:5/mode:serial/x"},
                             {"name": "matmul/n:5/mode:parallel/x"}]}
     planted, other = ({"flagged": ["matmul/n:5/mode:serial/x"]},
                       {"flagged": ["matmul/n:5/mode:parallel/x"]})
-    assert gate._outcome(gate.REGRESSION, first, planted, True, rx) == "detected"
-    assert gate._outcome(gate.REGRESSION, first, other, True, rx) == "false alarm"
-    assert gate._outcome(gate.REGRESSION, first, planted, False, rx) == "false alarm"
-    assert gate._outcome(gate.PASS, first, None, True, rx) == "missed"
-    assert gate._outcome(gate.PASS, first, None, False, rx) == "passed"
-    assert gate._outcome(gate.INCONCLUSIVE, first, None, True, rx) == "inconclusive"
+    assert cal_tool._outcome(gate.REGRESSION, first, planted, True, rx) == "detected"
+    assert cal_tool._outcome(gate.REGRESSION, first, other, True, rx) == "false alarm"
+    assert cal_tool._outcome(gate.REGRESSION, first, planted, False, rx) == "false alarm"
+    assert cal_tool._outcome(gate.PASS, first, None, True, rx) == "missed"
+    assert cal_tool._outcome(gate.PASS, first, None, False, rx) == "passed"
+    assert cal_tool._outcome(gate.INCONCLUSIVE, first, None, True, rx) == "inconclusive"
     cal = {"program": "p", "inject": "x", "planted_benchmarks": [], "rounds": 5, "test": "t",
            "alpha": 0.05, "plan": gate.Plan().describe(), "pooled": False, "pool_rounds": None,
            "seed": 1, "smallest_detected": {"80": None, "95": None},
@@ -227,15 +248,16 @@ def test_outcomes_and_the_smallest_slowdown_found():
                            "inconclusive": 0, "false_alarm": 0, "passed": None,
                            "planted_ratio_median": None,
                            "seconds_per_gate": {"mean": 1.0, "max": 2.0}}]}
-    text = gate.calibration_markdown(cal)
+    text = cal_tool.calibration_markdown(cal)
     assert "Smallest planted slowdown found in >= 80% of gates: none of those tried." in text
     assert "Smallest planted slowdown found in >= 95% of gates: none of those tried." in text
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    ([], "--calibrate needs --baseline-bin PROGRAM"),
-    (["--baseline-bin", "{prog}", "--candidate-bin", "{prog}"], "drop --candidate-bin"),
-    (["--baseline-json", "a.json"], "give --baseline-bin, not JSON files"),
+    ([], "the following arguments are required: --baseline-bin"),
+    (["--baseline-bin", "{prog}", "--candidate-bin", "{prog}"],
+     "unrecognized arguments: --candidate-bin"),
+    (["--baseline-bin", "{prog}", "--rounds", "5,10"], "several round counts need --out"),
     (["--baseline-bin", "{prog}", "--slowdowns", "0"], "above 0 and at most 1000"),
     (["--baseline-bin", "{prog}", "--slowdowns", "-5"], "above 0 and at most 1000"),
     (["--baseline-bin", "{prog}", "--slowdowns", "2000"], "above 0 and at most 1000"),
@@ -259,17 +281,20 @@ def test_outcomes_and_the_smallest_slowdown_found():
 def test_bad_calibrate_input_is_one_line_and_exit_2(tmp_path, argv, fragment):
     prog = recording_fake(tmp_path, "prog")
     argv = [a.format(prog=prog, tmp=tmp_path) for a in argv]
-    proc = run_cvp("gate", "--calibrate", *argv)
+    proc = run_tool("calibrate_gate.py", *argv)
     assert_clean_error(proc, fragment)
     assert [c for c in recorded_calls(tmp_path) if "--list" not in c["args"]] == []
 
 
-@pytest.mark.parametrize("option_", ["--slowdowns=5", "--gates=3", "--inject=x", "--pool=4"])
-def test_calibrate_options_need_calibrate(tmp_path, option_):
+@pytest.mark.parametrize("option_", ["--calibrate", "--slowdowns=5", "--gates=3",
+                                     "--inject=x", "--pool=4"])
+def test_cvp_gate_has_no_calibration_options(tmp_path, option_):
+    """The calibration is tools/calibrate_gate.py, not a mode of `cvp gate`."""
     prog = recording_fake(tmp_path, "prog")
     proc = run_cvp("gate", "--baseline-bin", prog, "--candidate-bin", prog, option_)
-    assert_clean_error(proc, "for --calibrate only")
+    assert_clean_error(proc, f"unrecognized arguments: {option_}")
     assert recorded_calls(tmp_path) == []
+    assert "tools/calibrate_gate.py" in run_cvp("gate", "--help").stdout
 
 
 OLD = """\
@@ -296,7 +321,7 @@ def test_a_binary_without_inject_slowdown_is_reported_in_one_line(tmp_path):
     old = tmp_path / "old"
     old.write_text(OLD.format(python=sys.executable))
     old.chmod(0o755)
-    proc = run_cvp("gate", "--calibrate", "--baseline-bin", old, "--gates", "1", "--rounds",
+    proc = run_tool("calibrate_gate.py", "--baseline-bin", old, "--gates", "1", "--rounds",
                    "2", "--slowdowns", "10", "--duet", "off")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
     last = proc.stderr.strip().splitlines()[-1]  # after the progress lines: one error line

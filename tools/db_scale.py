@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """How the results database scales: import, queries and the dashboard at growing run counts.
 
 For each size (default 100, 1000, 10000 runs of 100 benchmarks on 3 machines, from the
@@ -8,23 +9,22 @@ everything again (nothing is added), `cvp db list`, the history of one benchmark
 as its own process; its wall time and the peak resident memory of its largest process
 (getrusage of the children) are printed as a Markdown table.
 
-    python3 -m cvptools.db_scale --work /var/tmp/cvp-scale --sizes 100,1000,10000
-    python3 -m cvptools.db_scale --work ... --db-url postgresql://user@host/db  (PostgreSQL;
+    python3 tools/db_scale.py --work /var/tmp/cvp-scale --sizes 100,1000,10000
+    python3 tools/db_scale.py --work ... --db-url postgresql://user@host/db  (PostgreSQL;
         its tables are dropped first, so give a database made for this)
 """
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from . import synthetic
+import synthetic  # the generator beside this script
 
-CVP = Path(__file__).resolve().parents[1] / "cvp"
+CVP = Path(__file__).resolve().parents[1] / "scripts" / "cvp"
 STEP_BENCH = "matmul/n:512/mode:serial/backend:threads/threads:1"
 
 _MEASURE = r"""
@@ -56,7 +56,7 @@ def reset_postgres(url):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python3 -m cvptools.db_scale", description=__doc__)
+    p = argparse.ArgumentParser(prog="python3 tools/db_scale.py", description=__doc__)
     p.add_argument("--work", required=True, help="a folder for the runs and the database")
     p.add_argument("--sizes", default="100,1000,10000")
     p.add_argument("--benchmarks", type=int, default=100)

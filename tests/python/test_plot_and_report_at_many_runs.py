@@ -20,7 +20,8 @@ import weakref
 import pytest
 
 from cvp_testing import GOLDEN, ROOT, run_cvp, write_json
-from cvptools import CvpError, cli, io, plots, report
+from cvptools import CvpError, plots, report, runio
+from cvptools.commands import plot as plot_command
 
 REAL = GOLDEN / "real" / "summary.json"          # a small real summary (11 results)
 AMD = ROOT / "results" / "amd-epyc-zen4-2core"   # a real run with a crossover sweep
@@ -89,7 +90,7 @@ def test_plot_300_runs(many, tmp_path):
     note = proc.stderr.strip().splitlines()
     assert len(note) == 1 and f"{RUNS} runs" in note[0] and "draw 8 each" in note[0], note
     assert "every run is in the runs chart" in note[0]
-    runs = io.load_runs(many[:8])
+    runs = runio.load_runs(many[:8])
     assert _old_speedup_width_px(runs) * RUNS / 8 > 65536  # the old figure: refused by matplotlib
     for path in written:
         data = (tmp_path / "charts" / path.rsplit("/", 1)[-1]).read_bytes()
@@ -128,7 +129,8 @@ def test_detail_is_checked(many, tmp_path):
         proc = run_cvp("plot", many[0], "--detail", bad, "-o", tmp_path / "c")
         assert proc.returncode == 2 and says in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
-    assert (cli._DEFAULT_DETAIL, cli._MAX_DETAIL) == (plots.DEFAULT_DETAIL, plots.MAX_DETAIL)
+    assert (plot_command.DEFAULT_DETAIL, plot_command.MAX_DETAIL) == (plots.DEFAULT_DETAIL,
+                                                                    plots.MAX_DETAIL)
     assert not (tmp_path / "c").exists()
 
 
@@ -142,7 +144,7 @@ class _Tracked:
 
     def __iter__(self):
         for i in range(self.count):
-            run = io.Run(path=f"run-{i:04d}/summary.json", format=io.SUMMARY,
+            run = runio.Run(path=f"run-{i:04d}/summary.json", format=runio.SUMMARY,
                          doc=_varied(self.doc, i))
             self.refs.append(weakref.ref(run))
             yield run
@@ -170,7 +172,7 @@ def test_each_detailed_chart_draws_the_first_runs_with_its_data():
     runs 1-8 that have nothing for it) and says so; the other charts draw runs 1-8."""
     real, amd = json.loads(REAL.read_text()), json.loads((AMD / "summary.json").read_text())
     docs = [_varied(amd if i in (4, 11, 16) else real, i) for i in range(20)]
-    runs = [io.Run(path=f"run-{i:02d}/summary.json", format=io.SUMMARY, doc=d)
+    runs = [runio.Run(path=f"run-{i:02d}/summary.json", format=runio.SUMMARY, doc=d)
             for i, d in enumerate(docs)]
     sel = plots.gather(iter(runs), detail=8)
     assert sel.drawn("crossover") == [5, 12, 17]
@@ -207,7 +209,7 @@ def test_runs_chart_draws_every_run_and_says_so():
 
 
 def test_runs_chart_needs_two_runs():
-    run = io.load_run(REAL)
+    run = runio.load_run(REAL)
     assert "runs" not in plots.available([run])
     assert "runs" in plots.available([run, run])
     with pytest.raises(CvpError, match="nothing to draw for the runs chart"):
@@ -245,7 +247,7 @@ def test_rows_are_capped_and_the_title_says_so(tmp_path):
             extra["name"] = extra["name"].replace("n:64", f"n:{n}")
             extra["speedup"]["baseline"] = extra["speedup"]["baseline"].replace("n:64", f"n:{n}")
             doc["results"].append(extra)
-    run = io.load_run(write_json(tmp_path / "wide" / "summary.json", doc))
+    run = runio.load_run(write_json(tmp_path / "wide" / "summary.json", doc))
     assert len(plots.headline(run)) == 31  # 30 matmul sizes and the requests
     assert (3.3 * 31 + 1.3) * plots.DPI > plots.MAX_SIDE_PX  # what drawing them all would take
     fig = plots.build("speedup", [run])
@@ -278,7 +280,7 @@ def test_titles_stay_distinct_at_scale():
 
 def test_report_of_a_list_still_works():
     """build_report takes a list of runs (as before) as well as a gathered Selection."""
-    runs = [io.load_run(REAL), io.load_run(REAL)]
+    runs = [runio.load_run(REAL), runio.load_run(REAL)]
     page = report.build_report(runs)
     assert "<h2>All 2 runs</h2>" in page and page.count("<h2>Results: ") == 2
     assert "(input 2)" in page

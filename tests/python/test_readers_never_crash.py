@@ -11,8 +11,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from cvp_testing import GOLDEN, json_paths  # noqa: E402
-from cvptools import CvpError, export, io, results  # noqa: E402
+from cvp_testing import GOLDEN, json_paths, parent_node  # noqa: E402
+from cvptools import CvpError, export, runio, results  # noqa: E402
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -29,9 +29,9 @@ json_values = st.recursive(
 
 
 def _read_everything(path):
-    run = io.load_run(str(path))
+    run = runio.load_run(str(path))
     results.samples_by_name(run)
-    if run.format == io.SUMMARY:
+    if run.format == runio.SUMMARY:
         for fmt in export.FORMATS:
             try:
                 export.export([run], fmt)
@@ -69,9 +69,7 @@ RAW_PATHS = [p for p in json_paths(RAW) if p]
 
 def _mutate(doc, path, action, value):
     doc = copy.deepcopy(doc)
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
+    node = parent_node(doc, path)
     if action == "delete":
         del node[path[-1]]
     else:

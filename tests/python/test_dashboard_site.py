@@ -58,7 +58,7 @@ def pages(site):
 def built(tmp_path_factory):
     """(database, site, {run number: digest}) for the module's synthetic runs."""
     from cvptools import db as cvpdb
-    from cvptools import synthetic
+    import synthetic
     base = tmp_path_factory.mktemp("dashboard")
     folders = synthetic.generate(base / "runs", runs=RUNS, benchmarks=BENCHMARKS, machines=2,
                                  steps=[synthetic.Step(f"{STEPPED}:{STEP_AT}:1.10")],

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Synthetic runs for the results database: many summaries derived from one real summary.
 
 The scale measurements and the database tests need thousands of runs over weeks of commits on
@@ -10,7 +11,7 @@ benchmark is the template's median times a machine factor, times the planted ste
 times lognormal noise of the given relative sigma. Dates advance by an hour a run, commits are
 derived from the run number, so series are ordered and reproducible from the seed.
 
-    python3 -m cvptools.synthetic -o runs/ --runs 1000 --benchmarks 100 --machines 3 \\
+    python3 tools/synthetic.py -o runs/ --runs 1000 --benchmarks 100 --machines 3 \\
         --step 'matmul/n:64/mode:serial:500:1.05'
 
 writes runs/run-00000/summary.json ... (an existing folder must be empty or absent).
@@ -21,18 +22,19 @@ import copy
 import hashlib
 import json
 import math
-import os
 import random
 import re
-import sys
 from datetime import datetime, timedelta, timezone
+import sys
 from pathlib import Path
 
-from . import CvpError
-from . import io as cvpio
-from . import results as res
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # cvptools
 
-DEFAULT_TEMPLATE = (Path(__file__).resolve().parents[2] / "results" / "amd-epyc-zen4-2core"
+from cvptools import CvpError  # noqa: E402
+from cvptools import runio  # noqa: E402
+from cvptools import results as res  # noqa: E402
+
+DEFAULT_TEMPLATE = (Path(__file__).resolve().parents[1] / "results" / "amd-epyc-zen4-2core"
                     / "summary.json")
 _KEEP = ("workload", "kind", "params", "mode", "backend", "threads", "in_flight", "cores",
          "wall_s", "cpu_s", "cpu_per_wall", "throughput", "speedup", "efficiency", "bound",
@@ -58,7 +60,7 @@ class Step:
 
 def template_rows(doc, benchmarks):
     """`benchmarks` rows cycled from the template's measured rows, each with a unique name."""
-    rows = [r for r in res.live_results(cvpio.Run("template", cvpio.SUMMARY, doc))
+    rows = [r for r in res.live_results(runio.Run("template", runio.SUMMARY, doc))
             if isinstance(r.get("wall_s"), dict) and r["wall_s"].get("median")]
     if not rows:
         raise CvpError("template: has no measured results")
@@ -118,12 +120,12 @@ def generate(out, runs, benchmarks=100, machines=1, steps=(), noise=0.02, seed=1
              template=None, first=0):
     """Write runs first..first+runs-1 (machine = run number mod machines) into `out`."""
     template_path = str(template or DEFAULT_TEMPLATE)
-    doc = cvpio.load_run(template_path).doc
+    doc = runio.load_run(template_path).doc
     rows = template_rows(doc, benchmarks)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and first == 0:
         raise CvpError(f"{out}: exists and is not an empty folder")
-    cvpio.make_folder(str(out))
+    runio.make_folder(str(out))
     paths = []
     for run in range(first, first + runs):
         rng = random.Random(f"{seed}/{run}")
@@ -137,7 +139,7 @@ def generate(out, runs, benchmarks=100, machines=1, steps=(), noise=0.02, seed=1
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python3 -m cvptools.synthetic",
+    p = argparse.ArgumentParser(prog="python3 tools/synthetic.py",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--out", required=True)
     p.add_argument("--runs", type=int, default=100)

@@ -1,8 +1,9 @@
+#!/usr/bin/env python3
 """Speedup precision of cvpbench runs: per benchmark, the 95% CI half-width of its speedup
 (relative to the speedup) in each run given, and across runs the coefficient of variation of
 the speedup itself (run-to-run spread).
 
-    /usr/bin/python3 results/precision/precision_table.py [--markdown] LABEL=RUN_FOLDER ...
+    /usr/bin/python3 tools/precision_table.py [--markdown] LABEL=RUN_FOLDER ...
 
 LABELs that repeat (before=r1 before=r2 ...) are one series of runs: its half-widths are shown
 as their median over the runs, and its run-to-run coefficient of variation is computed over

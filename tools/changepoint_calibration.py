@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """What change-point detection finds at a machine's noise level: planted steps, found or not.
 
 Series of run-to-run values are drawn with the noise of a real machine and a step planted in
@@ -16,19 +17,22 @@ Counted per planted step:
   runs to find in CI use: how many runs after the step's first one the series had to grow
                before the step was found (a level needs min_size runs), median and 90th pct.
 
-    python3 -m cvptools.changepoint_calibration --noise-from noise/run*/ --series 100
+    python3 tools/changepoint_calibration.py --noise-from noise/run*/ --series 100
 """
 
 import argparse
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # cvptools
 
-from . import CvpError
-from . import changepoint
-from . import io as cvpio
-from . import results as res
+import numpy as np  # noqa: E402
+
+from cvptools import CvpError  # noqa: E402
+from cvptools import changepoint  # noqa: E402
+from cvptools import runio  # noqa: E402
+from cvptools import results as res  # noqa: E402
 
 
 def residuals_from_runs(paths, min_runs=4):
@@ -36,8 +40,8 @@ def residuals_from_runs(paths, min_runs=4):
     sigma per benchmark (1.4826 MAD), from repeated runs of one machine."""
     by_name = {}
     for path in paths:
-        run = cvpio.load_run(path)
-        if run.format != cvpio.SUMMARY:
+        run = runio.load_run(path)
+        if run.format != runio.SUMMARY:
             raise CvpError(f"{run.path}: not a summary")
         for r in res.live_results(run):
             median = (r.get("wall_s") or {}).get("median")
@@ -131,7 +135,7 @@ def table(rows, length, what):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python3 -m cvptools.changepoint_calibration",
+    p = argparse.ArgumentParser(prog="python3 tools/changepoint_calibration.py",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--noise", type=float, default=0.02, help="lognormal sigma (default 0.02)")
     p.add_argument("--noise-from", nargs="+", metavar="RUN",

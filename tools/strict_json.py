@@ -6,7 +6,7 @@ a removed last key). It is how the 16-core runs here, which could not be measure
 strict JSON. The result is checked to parse strictly and to equal the original without those
 values.
 
-    python3 results/strict_json.py results/intel-xeon-16core/benchmark.json
+    python3 tools/strict_json.py results/intel-xeon-16core/benchmark.json
 """
 
 import json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs cvpbench beside a chosen load and reports what the run did with its budget.
 
-    under_load.py BINARY OUT_DIR [--suite quick|default] [--conditions none,loops2,loops4,compile]
+    tools/under_load.py BINARY OUT_DIR [--suite quick|default] [--conditions none,loops2,loops4,compile]
                   [-- EXTRA CVPBENCH ARGUMENTS]
 
 For each condition it starts the load (busy loops `sh -c 'while :; do :; done'`, or a parallel
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def start_load(condition, scratch):

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from cvp_testing import GOLDEN, assert_clean_error, load_golden, run_cvp, write_json
-from cvptools import CvpError, io
+from cvp_testing import GOLDEN, assert_clean_error, load_golden, run_cvp, setter, write_json
+from cvptools import CvpError, runio
 
 RUNNER = str(GOLDEN / "runner")
 GBENCH = str(GOLDEN / "runner" / "benchmark.json")
@@ -27,15 +27,6 @@ def _summary(change):
         change(doc)
         return write_json(tmp / "bad.json", doc)
     return make
-
-
-def _set(path, value):
-    def change(doc):
-        node = doc
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-    return change
 
 
 def _drop(path):
@@ -77,17 +68,17 @@ CASES = [
     ("top-level-number", "export", _text("num.json", "42"), "the top level is int"),
     ("unknown-document", "plot", _text("o.json", '{"hello": "world"}'),
      "not a cvpbench summary (no schema_version)"),
-    ("future-schema", "report", _summary(_set(["schema_version"], 2)),
+    ("future-schema", "report", _summary(setter(["schema_version"], 2)),
      "bad.json: schema_version 2 is not supported (this cvp reads version 1)"),
-    ("string-schema", "plot", _summary(_set(["schema_version"], "1")),
+    ("string-schema", "plot", _summary(setter(["schema_version"], "1")),
      "schema_version '1' is not supported"),
     ("missing-machine", "plot", _summary(_drop(["machine"])),
      "does not match the summary schema at the top level: 'machine' is a required property"),
-    ("wrong-type", "report", _summary(_set(["results", 0, "wall_s", "median"], "fast")),
+    ("wrong-type", "report", _summary(setter(["results", 0, "wall_s", "median"], "fast")),
      "at /results/0/wall_s/median: 'fast' is not of type 'number'"),
-    ("bad-mode", "export", _summary(_set(["results", 2, "mode"], "turbo")),
+    ("bad-mode", "export", _summary(setter(["results", 2, "mode"], "turbo")),
      "at /results/2/mode: 'turbo' is not one of"),
-    ("negative-sample", "plot", _summary(_set(["results", 1, "wall_s", "samples"], [-1.0])),
+    ("negative-sample", "plot", _summary(setter(["results", 1, "wall_s", "samples"], [-1.0])),
      "at /results/1/wall_s/samples/0"),
     ("huge", "plot", _huge, "too large (68157440 bytes; the limit is 67108864 bytes)"),
     ("deep", "report", _text("d.json", "[" * 100 + "]" * 100), "nesting deeper than 64 levels"),
@@ -193,10 +184,10 @@ def test_builtin_validator_agrees(tmp_path, monkeypatch, case):
     make, fragment = next((c[2], c[3]) for c in CASES if c[0] == case)
     path = make(tmp_path)
     with pytest.raises(CvpError) as with_lib:
-        io.load_run(path)
-    monkeypatch.setattr(io, "jsonschema", None)
+        runio.load_run(path)
+    monkeypatch.setattr(runio, "jsonschema", None)
     with pytest.raises(CvpError) as builtin:
-        io.load_run(path)
+        runio.load_run(path)
     assert fragment in str(with_lib.value)
     assert fragment.split(":")[0] in str(builtin.value)  # same location
 
@@ -209,7 +200,7 @@ def test_help_for_every_command():
 
 def test_golden_files_validate(golden):
     for name in ("runner", "workstation", "hostile"):
-        run = io.load_run(golden / name)
-        assert run.format == io.SUMMARY
+        run = runio.load_run(golden / name)
+        assert run.format == runio.SUMMARY
         assert json.loads((golden / name / "summary.json").read_text())["schema_version"] == 1
-    assert io.load_run(golden / "runner" / "benchmark.json").format == io.GBENCH
+    assert runio.load_run(golden / "runner" / "benchmark.json").format == runio.GBENCH

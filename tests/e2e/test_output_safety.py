@@ -31,7 +31,6 @@ def _nothing_of_ours(folder):
 
 # --- 1. links it did not make --------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["benchmark.json", "summary.json"])
 def _run_into_a_link(cvpbench, tmp_path, name):
     """A run into a folder where `name` is a link to a file of the user's: (the user's file,
     the folder, the run's result)."""
@@ -42,6 +41,7 @@ def _run_into_a_link(cvpbench, tmp_path, name):
     return victim, folder, run(cvpbench, [*TINY, "--out", str(folder)], cwd=tmp_path)
 
 
+@pytest.mark.parametrize("name", ["benchmark.json", "summary.json"])
 def test_a_link_under_a_result_name_is_refused_and_not_followed(cvpbench, tmp_path, name):
     victim, folder, result = _run_into_a_link(cvpbench, tmp_path, name)
     assert result.returncode == 2, result.stderr

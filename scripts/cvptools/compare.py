@@ -482,19 +482,15 @@ def _ordinal(k):
 
 
 def _overall(rows, alpha, cross, resamples, seed):
-    """The whole run at once (see stats.round_permutation_p): the rows that share the most
-    common sample sizes, their rounds reassigned between A and B. None with fewer than 2 rows."""
-    sizes = {}
-    for r in rows:
-        if r.get("_logs") is not None:
-            sizes.setdefault((r["n_a"], r["n_b"]), []).append(r)
-    if not sizes:
+    """The whole run at once (see stats.round_permutation_p): the rows' rounds reassigned
+    between A and B, over the rows and columns _overall_columns picks. None with fewer than 2
+    rows."""
+    picked = _overall_columns(rows)
+    if picked is None:
         return None
-    (na, nb), used = max(sizes.items(), key=lambda kv: (len(kv[1]), kv[0]))
-    if len(used) < 2:
-        return None
-    up, down, floor, how = stats.round_permutation_p([r["_logs"][0] for r in used],
-                                                     [r["_logs"][1] for r in used],
+    na, nb, used = picked
+    up, down, floor, how = stats.round_permutation_p([r["_logs"][0][:na] for r in used],
+                                                     [r["_logs"][1][:nb] for r in used],
                                                      resamples=resamples, seed=seed)
     ua, ub = (min(x, stats.ROUND_MAX_COLUMNS) for x in (na, nb))  # the columns it used
     slower, faster = ("lower throughput", "higher throughput") if cross else ("slower", "faster")
@@ -505,6 +501,9 @@ def _overall(rows, alpha, cross, resamples, seed):
     else:
         text = (f"no overall shift across the {len(used)} rows (p {_p(up, floor)} for {slower}, "
                 f"{_p(down, floor)} for {faster})")
+    if any((r["n_a"], r["n_b"]) != (na, nb) for r in used):
+        text += (f", over the first {na} and {nb} repetitions of each (rows with more were "
+                 f"cut to these by position, before any value was looked at)")
     text += (f"; the sum of the rows' rank counts, its null from reassigning whole columns "
              f"(repetition j of every benchmark) between A and B, {how}, so the rows need not "
              f"be independent and the floor is again 1/C({ua + ub},{ua}) = {_p(floor)}. "
@@ -515,6 +514,25 @@ def _overall(rows, alpha, cross, resamples, seed):
             "min_p": floor, "method": how,
             "change": "slower" if up <= alpha else "faster" if down <= alpha else None,
             "statement": text}
+
+
+def _overall_columns(rows):
+    """(n_a, n_b, rows) for the overall test: the first n_a and n_b repetitions of every row
+    that has at least that many, at the sizes that give the most columns of evidence (rows x
+    the smaller side). Rows of one size all keep all their repetitions; rows whose repetition
+    counts differ (a run kept to its budget on a busy machine) are cut by position, which keeps
+    a side's columns exchangeable. None when fewer than 2 rows with 2 repetitions a side."""
+    logged = [r for r in rows if r.get("_logs") is not None]
+    best = None
+    sizes_a, sizes_b = sorted({r["n_a"] for r in logged}), sorted({r["n_b"] for r in logged})
+    for na, nb in ((na, nb) for na in sizes_a for nb in sizes_b):
+        if min(na, nb) < 2:
+            continue
+        used = [r for r in logged if r["n_a"] >= na and r["n_b"] >= nb]
+        score = (len(used) * min(na, nb), len(used), na, nb)
+        if len(used) >= 2 and (best is None or score > best[0]):
+            best = (score, na, nb, used)
+    return None if best is None else best[1:]
 
 
 def method_text(alpha, margin, correction):

@@ -294,3 +294,36 @@ def test_overall_aa_level_on_real_noise(tmp_path, n, families):
         hits += compare.compare_runs(a, b)["overall"]["change"] is not None
     rate = hits / families
     assert rate <= 0.10 + 3 * math.sqrt(0.10 * 0.90 / families), rate
+
+
+def _ragged(doc, start, counts, factor=1.0):
+    """A copy of a summary whose k-th result keeps `counts[k]` of the repetitions start,
+    start + 2, ...: the uneven repetition counts of a run kept to its budget on a busy machine."""
+    doc = copy.deepcopy(doc)
+    for r, count in zip(doc["results"], counts):
+        wall = r["wall_s"]
+        before = wall["median"]
+        samples = [wall["samples"][i] * factor for i in range(start, start + 2 * count, 2)]
+        wall.update(samples=samples, median=statistics.median(samples),
+                    ci95=[min(samples), max(samples)])
+        if r.get("throughput"):
+            r["throughput"]["value"] *= before / wall["median"]
+    return doc
+
+
+def test_overall_uses_rows_of_uneven_repetition_counts(tmp_path):
+    """Rows that got 5 to 9 repetitions each (no two alike) still get the overall test, over
+    the first repetitions they share; it sees a planted 10% slowdown and is silent on A/A."""
+    base = _summary()
+    counts_a, counts_b = [5, 6, 7, 8, 9], [9, 8, 7, 6, 5]
+    a = runio.load_run(write_json(tmp_path / "a.json", _ragged(base, 0, counts_a)))
+    for factor, change in ((1.10, "slower"), (1.0, None)):
+        b = runio.load_run(write_json(tmp_path / f"b{factor}.json",
+                                      _ragged(base, 1, counts_b, factor)))
+        result = compare.compare_runs(a, b)
+        overall = result["overall"]
+        assert overall is not None, "rows of uneven counts got no overall test"
+        assert overall["change"] == change, overall
+        assert overall["rows"] >= 2
+        assert "over the first" in overall["statement"]
+        assert "overall:" in compare.format_table(result)

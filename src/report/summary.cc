@@ -46,66 +46,77 @@ bool never_measured(const Measurement& m) {
   return m.samples.empty() && m.error.empty() && m.verified && m.interrupted_runs > 0;
 }
 
-std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
-  std::vector<ResultRow> rows;
-  rows.reserve(measurements.size());
-  for (const auto& m : measurements) {
-    ResultRow r;
-    r.m = &m;
-    r.point = &m.point;
-    r.ok = m.verified && !m.samples.empty() && m.error.empty();
-    if (!m.samples.empty()) {
-      const auto wall = m.wall_s();
-      r.median_s = stats::median(wall);
-      const auto ci = stats::median_ci(wall);
-      r.ci_low = ci.low;
-      r.ci_high = ci.high;
-      r.ci_coverage = ci.coverage;
-      r.cpu_s = stats::median(each(m.samples, &Sample::cpu_s));
-      r.cpu_per_wall = stats::median(each(m.samples, &Sample::cpu_per_wall));
-      r.voluntary = stats::median(each(m.samples, &Sample::voluntary));
-      r.involuntary = stats::median(each(m.samples, &Sample::involuntary));
-      std::set<int> cpus;
-      std::vector<double> latencies;
-      std::map<std::string, std::vector<double>> values;
-      for (const auto& s : m.samples) {
-        cpus.insert(s.cpus_seen.begin(), s.cpus_seen.end());
-        r.threads_seen = std::max(r.threads_seen, s.threads_seen);
-        r.pin_failures += s.pin_failures;
-        latencies.insert(latencies.end(), s.latencies_us.begin(), s.latencies_us.end());
-        for (const auto& [key, value] : s.values) values[key].push_back(value);
-      }
-      r.cpus_seen.assign(cpus.begin(), cpus.end());
-      for (const auto& [key, v] : values) r.values[key] = stats::median(v);
-      if (!latencies.empty()) {
-        const auto q = stats::percentiles(latencies, {50, 95, 99});
-        r.has_latency = true;
-        r.p50 = q[0];
-        r.p95 = q[1];
-        r.p99 = q[2];
-      }
+namespace {
+
+// The medians of a measured point's blocks: time, CPU, switches, where it ran, its values and
+// latencies.
+void add_block_medians(ResultRow& r, const Measurement& m) {
+  if (!m.samples.empty()) {
+    const auto wall = m.wall_s();
+    r.median_s = stats::median(wall);
+    const auto ci = stats::median_ci(wall);
+    r.ci_low = ci.low;
+    r.ci_high = ci.high;
+    r.ci_coverage = ci.coverage;
+    r.cpu_s = stats::median(each(m.samples, &Sample::cpu_s));
+    r.cpu_per_wall = stats::median(each(m.samples, &Sample::cpu_per_wall));
+    r.voluntary = stats::median(each(m.samples, &Sample::voluntary));
+    r.involuntary = stats::median(each(m.samples, &Sample::involuntary));
+    std::set<int> cpus;
+    std::vector<double> latencies;
+    std::map<std::string, std::vector<double>> values;
+    for (const auto& s : m.samples) {
+      cpus.insert(s.cpus_seen.begin(), s.cpus_seen.end());
+      r.threads_seen = std::max(r.threads_seen, s.threads_seen);
+      r.pin_failures += s.pin_failures;
+      latencies.insert(latencies.end(), s.latencies_us.begin(), s.latencies_us.end());
+      for (const auto& [key, value] : s.values) values[key].push_back(value);
     }
-    r.timeline = timeline_figures(m);
-    {
-      double others = 0, capacity = 0;
-      std::vector<double> pressure, running;
-      for (const auto& s : m.samples) {
-        if (s.others_cpu_s >= 0 && s.block_wall_s > 0) {
-          others += s.others_cpu_s;
-          capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
-        }
-        if (s.pressure_share >= 0) pressure.push_back(s.pressure_share);
-        if (s.procs_running >= 0) running.push_back(s.procs_running);
-      }
-      if (capacity > 0) r.others_share = std::min(1.0, others / capacity);
-      if (!pressure.empty()) r.pressure = stats::median(pressure);
-      if (!running.empty()) r.procs_running = stats::median(running);
+    r.cpus_seen.assign(cpus.begin(), cpus.end());
+    for (const auto& [key, v] : values) r.values[key] = stats::median(v);
+    if (!latencies.empty()) {
+      const auto q = stats::percentiles(latencies, {50, 95, 99});
+      r.has_latency = true;
+      r.p50 = q[0];
+      r.p95 = q[1];
+      r.p99 = q[2];
     }
-    r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
-    if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
-    rows.push_back(std::move(r));
   }
-  // Every row's baseline row (the rows no longer move), then the speedups and the bounds.
+}
+
+// The other work beside the point's counted blocks: their CPU share, pressure, runnable tasks.
+void add_load_beside(ResultRow& r, const Measurement& m) {
+  double others = 0, capacity = 0;
+  std::vector<double> pressure, running;
+  for (const auto& s : m.samples) {
+    if (s.others_cpu_s >= 0 && s.block_wall_s > 0) {
+      others += s.others_cpu_s;
+      capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
+    }
+    if (s.pressure_share >= 0) pressure.push_back(s.pressure_share);
+    if (s.procs_running >= 0) running.push_back(s.procs_running);
+  }
+  if (capacity > 0) r.others_share = std::min(1.0, others / capacity);
+  if (!pressure.empty()) r.pressure = stats::median(pressure);
+  if (!running.empty()) r.procs_running = stats::median(running);
+}
+
+// One point's row, before the speedups: its statistics and evidence.
+ResultRow row_of(const Measurement& m) {
+  ResultRow r;
+  r.m = &m;
+  r.point = &m.point;
+  r.ok = m.verified && !m.samples.empty() && m.error.empty();
+  add_block_medians(r, m);
+  r.timeline = timeline_figures(m);
+  add_load_beside(r, m);
+  r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
+  if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
+  return r;
+}
+
+// Every row's baseline row (the rows no longer move).
+void link_baselines(std::vector<ResultRow>& rows) {
   for (auto& r : rows) {
     if (!r.m->baseline) continue;
     for (const auto& other : rows) {
@@ -115,60 +126,65 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
       }
     }
   }
-  for (auto& r : rows) {
-    const Measurement& m = *r.m;
-    const Point& p = m.point;
-    const ResultRow* base = static_cast<const ResultRow*>(r.Row::baseline);
-    const bool is_baseline = m.baseline == &m;
-    if (r.ok && base) {
-      const auto ratios = paired_speedups(m);
-      if (!ratios.empty()) {
-        r.paired = true;
-        r.pairs = ratios.size();
-        r.speedup = stats::median(ratios);
-        const auto ci = stats::median_ci(ratios);
-        r.speedup_low = ci.low;
-        r.speedup_high = ci.high;
-        r.ci_known = ci.coverage >= 0.95;
-      } else {
-        const auto est = stats::ratio_of_medians(per_unit(*base->m), per_unit(m));
-        r.speedup = est.value;
-        r.speedup_low = est.low;
-        r.speedup_high = est.high;
-        // A bootstrap from fewer blocks than an order-statistics interval needs is no better.
-        r.ci_known = std::min(base->m->samples.size(), m.samples.size()) >= 6;
-      }
-      r.baseline_s = base->median_s;
+}
+
+// A row's speedup against its baseline, its precision, its bound and what follows from them.
+void add_speedup_and_bound(ResultRow& r) {
+  const Measurement& m = *r.m;
+  const Point& p = m.point;
+  const ResultRow* base = static_cast<const ResultRow*>(r.Row::baseline);
+  const bool is_baseline = m.baseline == &m;
+  if (r.ok && base) {
+    const auto ratios = paired_speedups(m);
+    if (!ratios.empty()) {
+      r.paired = true;
+      r.pairs = ratios.size();
+      r.speedup = stats::median(ratios);
+      const auto ci = stats::median_ci(ratios);
+      r.speedup_low = ci.low;
+      r.speedup_high = ci.high;
+      r.ci_known = ci.coverage >= 0.95;
+    } else {
+      const auto est = stats::ratio_of_medians(per_unit(*base->m), per_unit(m));
+      r.speedup = est.value;
+      r.speedup_low = est.low;
+      r.speedup_high = est.high;
+      // A bootstrap from fewer blocks than an order-statistics interval needs is no better.
+      r.ci_known = std::min(base->m->samples.size(), m.samples.size()) >= 6;
     }
-    if (r.ok) {
-      const Precision precision =
-          is_baseline || !r.paired ? relative_precision(m.wall_s()) : relative_precision(paired_speedups(m));
-      r.precision = precision.half_width;
-      if (is_baseline) r.ci_known = precision.enough;
-      r.precise = m.target_met && r.ci_known;
-    }
-    // The bound on the speedup, shown next to it, from the workload's model.
-    r.bound = m.workload->bound(r);
-    if (!(std::isfinite(r.bound) && r.bound > 0)) {
-      r.problem = m.workload->name() + " gave the bound " + std::to_string(r.bound) +
-                  ", not a finite number > 0";
-      r.bound = 0;
-      r.ok = false;
-    }
-    if (r.ok && base && r.bound > 0) {
-      r.efficiency = r.speedup / r.bound;
-      r.efficiency_low = r.speedup_low / r.bound;
-      r.efficiency_high = r.speedup_high / r.bound;
-      // Decided below, with every row's test in hand.
-      r.anomaly.clear();
-      // The serial fraction of work the team splits (not of requests that wait).
-      if (m.workload->kind() != Kind::io && p.mode == Mode::parallel && p.cores > 1 &&
-          r.speedup > 0) {
-        r.karp_flatt = stats::karp_flatt(r.speedup, std::min(p.threads, p.cores));
-        r.has_karp_flatt = p.threads > 1;
-      }
+    r.baseline_s = base->median_s;
+  }
+  if (r.ok) {
+    const Precision precision =
+        is_baseline || !r.paired ? relative_precision(m.wall_s()) : relative_precision(paired_speedups(m));
+    r.precision = precision.half_width;
+    if (is_baseline) r.ci_known = precision.enough;
+    r.precise = m.target_met && r.ci_known;
+  }
+  // The bound on the speedup, shown next to it, from the workload's model.
+  r.bound = m.workload->bound(r);
+  if (!(std::isfinite(r.bound) && r.bound > 0)) {
+    r.problem = m.workload->name() + " gave the bound " + std::to_string(r.bound) +
+                ", not a finite number > 0";
+    r.bound = 0;
+    r.ok = false;
+  }
+  if (r.ok && base && r.bound > 0) {
+    r.efficiency = r.speedup / r.bound;
+    r.efficiency_low = r.speedup_low / r.bound;
+    r.efficiency_high = r.speedup_high / r.bound;
+    // Decided below, with every row's test in hand.
+    r.anomaly.clear();
+    // The serial fraction of work the team splits (not of requests that wait).
+    if (m.workload->kind() != Kind::io && p.mode == Mode::parallel && p.cores > 1 &&
+        r.speedup > 0) {
+      r.karp_flatt = stats::karp_flatt(r.speedup, std::min(p.threads, p.cores));
+      r.has_karp_flatt = p.threads > 1;
     }
   }
+}
+
+void flag_anomalies(std::vector<ResultRow>& rows) {
   // A speedup above its bound is an anomaly when chance cannot explain it: a one-sided sign
   // test of its paired ratios against the bound, at 5% for the whole run (Bonferroni over the
   // rows tested). Rows whose true speedup is the bound (a team of one, a computing team on one
@@ -191,6 +207,18 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
                 p_text + "): the bound's model (" + r.m->workload->bound_model() +
                 ") leaves out something this run measured";
   }
+}
+
+}  // namespace
+
+std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
+  std::vector<ResultRow> rows;
+  rows.reserve(measurements.size());
+  for (const auto& m : measurements) rows.push_back(row_of(m));
+  // Every row's baseline row (the rows no longer move), then the speedups and the bounds.
+  link_baselines(rows);
+  for (auto& r : rows) add_speedup_and_bound(r);
+  flag_anomalies(rows);
   return rows;
 }
 

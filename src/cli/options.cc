@@ -197,122 +197,260 @@ class CliFlags final : public Flags {
 
 }  // namespace
 
-ParsedCommandLine parse_command_line(int argc, const char* const* argv,
-                                     const exec::Topology& topology,
-                                     const std::vector<Workload*>& workloads) {
+namespace {
+
+// One parse of the command line: the options as they are filled in, the raw text of the
+// run-wide options checked once the whole line is parsed, and the backends the workloads offer.
+struct CommandLine {
   Options o;
   std::vector<std::string> threads_raw, backends_raw;
   std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw;
   std::vector<std::string> faults_raw, slowdowns_raw;
-
   std::vector<Backend> known_backends;
-  for (Backend b : exec::every_backend()) {
-    for (const Workload* w : workloads) {
-      const auto wb = w->backends();
-      if (std::find(wb.begin(), wb.end(), b) != wb.end() &&
-          std::find(known_backends.begin(), known_backends.end(), b) == known_backends.end()) {
-        known_backends.push_back(b);
+  std::string backend_names;
+
+  void find_backends(const std::vector<Workload*>& workloads) {
+    for (Backend b : exec::every_backend()) {
+      for (const Workload* w : workloads) {
+        const auto wb = w->backends();
+        if (std::find(wb.begin(), wb.end(), b) != wb.end() &&
+            std::find(known_backends.begin(), known_backends.end(), b) == known_backends.end()) {
+          known_backends.push_back(b);
+        }
       }
     }
+    for (Backend b : known_backends) {
+      backend_names += (backend_names.empty() ? "" : ", ") + std::string(exec::to_string(b));
+    }
   }
-  std::string backend_names;
-  for (Backend b : known_backends) {
-    backend_names += (backend_names.empty() ? "" : ", ") + std::string(exec::to_string(b));
+
+  void add_run_options(CLI::App& app) {
+    app.add_flag("--quick", o.quick, "Run the whole suite small and fast (under a minute on 2 cores)");
+    app.add_flag("--list", o.list_only, "Print the names of the benchmarks that would run, and exit");
+    app.add_option("--filter", o.filter,
+                   "Run only benchmarks whose name matches this regular expression (names look "
+                   "like WORKLOAD/PARAMS/mode:parallel/backend:tbb/threads:2); the serial "
+                   "baselines their speedups need run too")
+        ->type_name("REGEX");
+    app.add_option("--threads", threads_raw,
+                   "Thread counts for the concurrent and parallel sweeps, e.g. 1,2,4 "
+                   "(default: concurrent 2, 4 ... up to 2 x cores; parallel 1, 2, 4 ... up to the "
+                   "cores, the cores, all logical CPUs where SMT exists, 2 x logical CPUs)")
+        ->type_name("LIST")
+        ->expected(1, 1 << 20);
+    app.add_option("--repetitions", reps_raw,
+                   "Undisturbed blocks (repetitions) of every benchmark, at least (default 6)")
+        ->type_name("N");
+    app.add_option("--min-time", min_time_raw,
+                   "Timed seconds of one block of executions (default 0.1, quick 0.05)")
+        ->type_name("SECONDS");
+    app.add_option("--precision", precision_raw,
+                   "Keep sampling each benchmark until the 95% CI half-width of its speedup is at "
+                   "most this share of it, e.g. 0.02 or 2% (default 2%, quick 5%; 0: exactly "
+                   "--repetitions blocks)")
+        ->type_name("P");
+    app.add_option("--budget", budget_raw,
+                   "Seconds for the whole run from its start, shared among the benchmarks "
+                   "(default 480, quick 35); it bounds the --repetitions blocks too: a benchmark "
+                   "that cannot get them in its share (a busy machine) reports what it got and why")
+        ->type_name("SECONDS");
+    app.add_option("--seed", seed_raw,
+                   "Seed of the order of the blocks in each round (default 1: two runs with the "
+                   "same seed measure in the same order)")
+        ->type_name("N");
+    app.add_flag("--trace", o.trace,
+                 "Record one more execution of every benchmark, after its timed blocks and not "
+                 "timed, task by task and request by request: trace.json in the run folder (open it "
+                 "in Perfetto's UI or chrome://tracing; cvp timeline draws it)");
+    app.add_option("--limits", o.limits,
+                   "The machine's own limits (peak FLOP/s, memory bandwidth, wake-up latency, "
+                   "context switch), measured in a couple of seconds at the start: cached (measured "
+                   "once per machine and kept, the default), measure (measure again, and keep), off")
+        ->type_name("MODE")
+        ->check(CLI::IsMember({"cached", "measure", "off"}));
+    app.add_option("--out", o.out,
+                   "Folder for this run's files (must not already hold results); default: a new "
+                   "folder cvpbench-runs/HOST-DATE")
+        ->type_name("DIR");
+    app.add_option("--cpus", cpus_raw,
+                   "Use only these CPUs, e.g. 0-3,8 (must be allowed to this process; default: all "
+                   "allowed CPUs)")
+        ->type_name("LIST");
+    app.add_option("--backend", backends_raw, "Backends to run, of " + backend_names + "; default: all")
+        ->type_name("LIST")
+        ->expected(1, 16);
   }
+
+  void add_plant_options(CLI::App& app) {
+    app.add_option("--inject-fault", faults_raw,
+                   "For testing the suite's own error handling only: plant a wrong result "
+                   "(wrong:REGEX) or an exception (throw:REGEX) in the benchmarks whose name "
+                   "matches REGEX; they are reported as failed and the exit code is 1")
+        ->type_name("KIND:REGEX")
+        ->expected(1, 64);
+    app.add_option("--inject-slowdown", slowdowns_raw,
+                   "For measuring what a comparison can detect: lengthen every timed execution of "
+                   "the benchmarks whose name matches REGEX by PCT percent of its own time (busy "
+                   "work in the timed region), e.g. 5:^matmul/n:512/mode:serial/")
+        ->type_name("PCT:REGEX")
+        ->expected(1, 64);
+  }
+
+  void apply_numbers() {
+    if (o.quick) {
+      o.min_time_s = 0.05;
+      o.precision = 0.05;
+      o.budget_s = 35;
+    }
+    if (!precision_raw.empty()) {
+      std::string text = precision_raw;
+      double scale = 1;
+      if (text.back() == '%') {
+        text.pop_back();
+        scale = 0.01;
+      }
+      const double v = text.empty() ? -1 : parse_real("--precision", text) * scale;
+      if (!(v >= 0 && v < 1)) {
+        throw UsageError("--precision " + precision_raw +
+                         ": give a share of the speedup from 0 (off) to below 1, e.g. 0.02 or 2%.");
+      }
+      o.precision = v;
+    }
+    if (!budget_raw.empty()) {
+      const double t = parse_real("--budget", budget_raw);
+      if (!(t > 0 && t <= 7 * 24 * 3600)) {
+        throw UsageError("--budget " + budget_raw + ": must be > 0 and at most a week of seconds.");
+      }
+      o.budget_s = t;
+    }
+    if (!seed_raw.empty()) {
+      const long long v = parse_integer("--seed", seed_raw);
+      if (v < 0) throw UsageError("--seed " + seed_raw + ": must be 0 or more.");
+      o.seed = v;
+    }
+    if (!reps_raw.empty()) {
+      const long long r = parse_integer("--repetitions", reps_raw);
+      if (r < 1 || r > kMaxRepetitions) {
+        throw UsageError("--repetitions " + reps_raw + ": must be between 1 and " +
+                         std::to_string(kMaxRepetitions) + ".");
+      }
+      o.repetitions = static_cast<int>(r);
+    }
+    if (!min_time_raw.empty()) {
+      const double t = parse_real("--min-time", min_time_raw);
+      if (t <= 0 || t > 3600) throw UsageError("--min-time " + min_time_raw + ": must be > 0 and <= 3600 seconds.");
+      o.min_time_s = t;
+    }
+  }
+
+  void apply_cpus(const exec::Topology& topology) {
+    // CPUs: a subset of what the process may use.
+    if (!cpus_raw.empty()) {
+      const auto cpus = exec::parse_cpu_list(cpus_raw.c_str());
+      if (!cpus || cpus->empty()) {
+        throw UsageError("--cpus " + cpus_raw + ": not a CPU list such as 0-3,8.");
+      }
+      std::vector<int> not_allowed;
+      for (int cpu : *cpus) {
+        if (!std::binary_search(topology.allowed.begin(), topology.allowed.end(), cpu)) {
+          not_allowed.push_back(cpu);
+        }
+      }
+      if (!not_allowed.empty()) {
+        throw UsageError("--cpus " + cpus_raw + ": CPU " + exec::format_cpu_list(not_allowed) +
+                         " is not allowed to this process (allowed: " + exec::format_cpu_list(topology.allowed) +
+                         ").");
+      }
+      o.cpus = *cpus;
+    }
+  }
+
+  void apply_threads_and_backends() {
+    for (const auto& t : split_list("--threads", threads_raw)) {
+      const long long v = parse_integer("--threads", t);
+      if (v < 1) throw UsageError("--threads " + t + ": a thread count must be at least 1.");
+      if (v > kMaxThreads) {
+        throw UsageError("--threads " + t + ": at most " + std::to_string(kMaxThreads) +
+                         " threads are supported.");
+      }
+      o.threads.push_back(static_cast<int>(v));
+    }
+    keep_first(o.threads);
+
+    for (const auto& b : split_list("--backend", backends_raw)) {
+      const auto backend = exec::parse_backend(b);
+      if (!backend || std::find(known_backends.begin(), known_backends.end(), *backend) ==
+                          known_backends.end()) {
+        throw UsageError("--backend " + b + ": unknown backend (choose from " + backend_names + ").");
+      }
+      o.backends.push_back(*backend);
+    }
+  }
+
+  void apply_plants() {
+    for (const auto& f : faults_raw) {
+      const auto colon = f.find(':');
+      const std::string kind = f.substr(0, colon);
+      if (colon == std::string::npos || (kind != "wrong" && kind != "throw")) {
+        throw UsageError("--inject-fault " + f + ": give wrong:REGEX or throw:REGEX.");
+      }
+      const std::string pattern = f.substr(colon + 1);
+      if (pattern.empty()) {
+        throw UsageError("--inject-fault " + f + ": the regular expression after the colon is empty.");
+      }
+      const Pattern check("--inject-fault", pattern);
+      o.faults.push_back({kind, pattern});
+    }
+
+    for (const auto& f : slowdowns_raw) {
+      const auto colon = f.find(':');
+      const std::string pct = f.substr(0, colon);
+      double v = -1;
+      if (colon != std::string::npos && !pct.empty()) {
+        try {
+          v = parse_real("--inject-slowdown", pct);
+        } catch (const UsageError&) {
+          v = -1;
+        }
+      }
+      if (!(v > 0 && v <= 1000)) {
+        throw UsageError("--inject-slowdown " + f +
+                         ": give PCT:REGEX with PCT a percentage above 0 and at most 1000, e.g. "
+                         "5:^matmul/.");
+      }
+      const std::string pattern = f.substr(colon + 1);
+      if (pattern.empty()) {
+        throw UsageError("--inject-slowdown " + f + ": the regular expression after the colon is empty.");
+      }
+      const Pattern check("--inject-slowdown", pattern);
+      o.slowdowns.push_back({v / 100.0, pattern});
+    }
+
+    if (!o.filter.empty()) {
+      const Pattern check("--filter", o.filter);
+    }
+  }
+};
+
+std::string workload_names_of(const std::vector<Workload*>& workloads) {
   std::string workload_names;
   for (const Workload* w : workloads) {
     workload_names += (workload_names.empty() ? "" : ", ") + w->name();
   }
 
-  const std::string program = argc > 0 && argv[0] ? std::filesystem::path(argv[0]).filename().string()
-                                                  : std::string("cvpbench");
-  CLI::App app{std::string(kDescription) + "\nWorkloads: " + workload_names + ".", program};
-  app.set_help_flag("-h,--help", "Print this help and exit");
-  app.set_version_flag("--version", std::string("cvpbench ") + CVP_VERSION);
-  app.add_flag("--quick", o.quick, "Run the whole suite small and fast (under a minute on 2 cores)");
-  app.add_flag("--list", o.list_only, "Print the names of the benchmarks that would run, and exit");
-  app.add_option("--filter", o.filter,
-                 "Run only benchmarks whose name matches this regular expression (names look "
-                 "like WORKLOAD/PARAMS/mode:parallel/backend:tbb/threads:2); the serial "
-                 "baselines their speedups need run too")
-      ->type_name("REGEX");
-  app.add_option("--threads", threads_raw,
-                 "Thread counts for the concurrent and parallel sweeps, e.g. 1,2,4 "
-                 "(default: concurrent 2, 4 ... up to 2 x cores; parallel 1, 2, 4 ... up to the "
-                 "cores, the cores, all logical CPUs where SMT exists, 2 x logical CPUs)")
-      ->type_name("LIST")
-      ->expected(1, 1 << 20);
-  app.add_option("--repetitions", reps_raw,
-                 "Undisturbed blocks (repetitions) of every benchmark, at least (default 6)")
-      ->type_name("N");
-  app.add_option("--min-time", min_time_raw,
-                 "Timed seconds of one block of executions (default 0.1, quick 0.05)")
-      ->type_name("SECONDS");
-  app.add_option("--precision", precision_raw,
-                 "Keep sampling each benchmark until the 95% CI half-width of its speedup is at "
-                 "most this share of it, e.g. 0.02 or 2% (default 2%, quick 5%; 0: exactly "
-                 "--repetitions blocks)")
-      ->type_name("P");
-  app.add_option("--budget", budget_raw,
-                 "Seconds for the whole run from its start, shared among the benchmarks "
-                 "(default 480, quick 35); it bounds the --repetitions blocks too: a benchmark "
-                 "that cannot get them in its share (a busy machine) reports what it got and why")
-      ->type_name("SECONDS");
-  app.add_option("--seed", seed_raw,
-                 "Seed of the order of the blocks in each round (default 1: two runs with the "
-                 "same seed measure in the same order)")
-      ->type_name("N");
-  app.add_flag("--trace", o.trace,
-               "Record one more execution of every benchmark, after its timed blocks and not "
-               "timed, task by task and request by request: trace.json in the run folder (open it "
-               "in Perfetto's UI or chrome://tracing; cvp timeline draws it)");
-  app.add_option("--limits", o.limits,
-                 "The machine's own limits (peak FLOP/s, memory bandwidth, wake-up latency, "
-                 "context switch), measured in a couple of seconds at the start: cached (measured "
-                 "once per machine and kept, the default), measure (measure again, and keep), off")
-      ->type_name("MODE")
-      ->check(CLI::IsMember({"cached", "measure", "off"}));
-  app.add_option("--out", o.out,
-                 "Folder for this run's files (must not already hold results); default: a new "
-                 "folder cvpbench-runs/HOST-DATE")
-      ->type_name("DIR");
-  app.add_option("--cpus", cpus_raw,
-                 "Use only these CPUs, e.g. 0-3,8 (must be allowed to this process; default: all "
-                 "allowed CPUs)")
-      ->type_name("LIST");
-  app.add_option("--backend", backends_raw, "Backends to run, of " + backend_names + "; default: all")
-      ->type_name("LIST")
-      ->expected(1, 16);
-  CliFlags flags(app, o.workload_options);
-  for (Workload* w : workloads) {
-    try {
-      w->add_options(flags);
-    } catch (const CLI::ConstructionError& e) {
-      throw std::invalid_argument("workload " + w->name() + ": cannot add its options: " + e.what());
-    }
-  }
-  app.add_option("--inject-fault", faults_raw,
-                 "For testing the suite's own error handling only: plant a wrong result "
-                 "(wrong:REGEX) or an exception (throw:REGEX) in the benchmarks whose name "
-                 "matches REGEX; they are reported as failed and the exit code is 1")
-      ->type_name("KIND:REGEX")
-      ->expected(1, 64);
-  app.add_option("--inject-slowdown", slowdowns_raw,
-                 "For measuring what a comparison can detect: lengthen every timed execution of "
-                 "the benchmarks whose name matches REGEX by PCT percent of its own time (busy "
-                 "work in the timed region), e.g. 5:^matmul/n:512/mode:serial/")
-      ->type_name("PCT:REGEX")
-      ->expected(1, 64);
+  return workload_names;
+}
 
-  ParsedCommandLine result;
+// Parses; false when the line asked for the help or the version, whose text is then in `result`.
+bool parse_or_answer(CLI::App& app, int argc, const char* const* argv, ParsedCommandLine& result) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
     result.text = app.help();
-    return result;
+    return false;
   } catch (const CLI::CallForVersion&) {
     result.text = std::string("cvpbench ") + CVP_VERSION + "\n";
-    return result;
+    return false;
   } catch (const CLI::ArgumentMismatch& e) {
     // CLI11 words a repeated option as a count of values ("At Most 1 required but received
     // 2"): say which option came twice, in our words.
@@ -334,6 +472,10 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
     if (!what.empty() && what.back() != '.') what += '.';
     throw UsageError(what);
   }
+  return true;
+}
+
+void refuse_empty_values(const CLI::App& app) {
   // An option given with an empty value ('--repetitions ""') is a mistake, not "use the
   // default": refuse it for every option that takes a value.
   for (const CLI::Option* option : app.get_options()) {
@@ -342,135 +484,42 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
       if (value.empty()) throw UsageError(option->get_name() + ": the value is empty.");
     }
   }
+}
 
-  if (o.quick) {
-    o.min_time_s = 0.05;
-    o.precision = 0.05;
-    o.budget_s = 35;
-  }
-  if (!precision_raw.empty()) {
-    std::string text = precision_raw;
-    double scale = 1;
-    if (text.back() == '%') {
-      text.pop_back();
-      scale = 0.01;
-    }
-    const double v = text.empty() ? -1 : parse_real("--precision", text) * scale;
-    if (!(v >= 0 && v < 1)) {
-      throw UsageError("--precision " + precision_raw +
-                       ": give a share of the speedup from 0 (off) to below 1, e.g. 0.02 or 2%.");
-    }
-    o.precision = v;
-  }
-  if (!budget_raw.empty()) {
-    const double t = parse_real("--budget", budget_raw);
-    if (!(t > 0 && t <= 7 * 24 * 3600)) {
-      throw UsageError("--budget " + budget_raw + ": must be > 0 and at most a week of seconds.");
-    }
-    o.budget_s = t;
-  }
-  if (!seed_raw.empty()) {
-    const long long v = parse_integer("--seed", seed_raw);
-    if (v < 0) throw UsageError("--seed " + seed_raw + ": must be 0 or more.");
-    o.seed = v;
-  }
-  if (!reps_raw.empty()) {
-    const long long r = parse_integer("--repetitions", reps_raw);
-    if (r < 1 || r > kMaxRepetitions) {
-      throw UsageError("--repetitions " + reps_raw + ": must be between 1 and " +
-                       std::to_string(kMaxRepetitions) + ".");
-    }
-    o.repetitions = static_cast<int>(r);
-  }
-  if (!min_time_raw.empty()) {
-    const double t = parse_real("--min-time", min_time_raw);
-    if (t <= 0 || t > 3600) throw UsageError("--min-time " + min_time_raw + ": must be > 0 and <= 3600 seconds.");
-    o.min_time_s = t;
-  }
+}  // namespace
 
-  // CPUs: a subset of what the process may use.
-  if (!cpus_raw.empty()) {
-    const auto cpus = exec::parse_cpu_list(cpus_raw.c_str());
-    if (!cpus || cpus->empty()) {
-      throw UsageError("--cpus " + cpus_raw + ": not a CPU list such as 0-3,8.");
-    }
-    std::vector<int> not_allowed;
-    for (int cpu : *cpus) {
-      if (!std::binary_search(topology.allowed.begin(), topology.allowed.end(), cpu)) {
-        not_allowed.push_back(cpu);
-      }
-    }
-    if (!not_allowed.empty()) {
-      throw UsageError("--cpus " + cpus_raw + ": CPU " + exec::format_cpu_list(not_allowed) +
-                       " is not allowed to this process (allowed: " + exec::format_cpu_list(topology.allowed) +
-                       ").");
-    }
-    o.cpus = *cpus;
-  }
+ParsedCommandLine parse_command_line(int argc, const char* const* argv,
+                                     const exec::Topology& topology,
+                                     const std::vector<Workload*>& workloads) {
+  CommandLine line;
+  Options& o = line.o;
+  line.find_backends(workloads);
+  const std::string workload_names = workload_names_of(workloads);
 
-  for (const auto& t : split_list("--threads", threads_raw)) {
-    const long long v = parse_integer("--threads", t);
-    if (v < 1) throw UsageError("--threads " + t + ": a thread count must be at least 1.");
-    if (v > kMaxThreads) {
-      throw UsageError("--threads " + t + ": at most " + std::to_string(kMaxThreads) +
-                       " threads are supported.");
+  const std::string program = argc > 0 && argv[0] ? std::filesystem::path(argv[0]).filename().string()
+                                                  : std::string("cvpbench");
+  CLI::App app{std::string(kDescription) + "\nWorkloads: " + workload_names + ".", program};
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  app.set_version_flag("--version", std::string("cvpbench ") + CVP_VERSION);
+  line.add_run_options(app);
+  CliFlags flags(app, o.workload_options);
+  for (Workload* w : workloads) {
+    try {
+      w->add_options(flags);
+    } catch (const CLI::ConstructionError& e) {
+      throw std::invalid_argument("workload " + w->name() + ": cannot add its options: " + e.what());
     }
-    o.threads.push_back(static_cast<int>(v));
   }
-  keep_first(o.threads);
+  line.add_plant_options(app);
 
-  for (const auto& b : split_list("--backend", backends_raw)) {
-    const auto backend = exec::parse_backend(b);
-    if (!backend || std::find(known_backends.begin(), known_backends.end(), *backend) ==
-                        known_backends.end()) {
-      throw UsageError("--backend " + b + ": unknown backend (choose from " + backend_names + ").");
-    }
-    o.backends.push_back(*backend);
-  }
-
+  ParsedCommandLine result;
+  if (!parse_or_answer(app, argc, argv, result)) return result;
+  refuse_empty_values(app);
+  line.apply_numbers();
+  line.apply_cpus(topology);
+  line.apply_threads_and_backends();
   flags.finish();
-
-  for (const auto& f : faults_raw) {
-    const auto colon = f.find(':');
-    const std::string kind = f.substr(0, colon);
-    if (colon == std::string::npos || (kind != "wrong" && kind != "throw")) {
-      throw UsageError("--inject-fault " + f + ": give wrong:REGEX or throw:REGEX.");
-    }
-    const std::string pattern = f.substr(colon + 1);
-    if (pattern.empty()) {
-      throw UsageError("--inject-fault " + f + ": the regular expression after the colon is empty.");
-    }
-    const Pattern check("--inject-fault", pattern);
-    o.faults.push_back({kind, pattern});
-  }
-
-  for (const auto& f : slowdowns_raw) {
-    const auto colon = f.find(':');
-    const std::string pct = f.substr(0, colon);
-    double v = -1;
-    if (colon != std::string::npos && !pct.empty()) {
-      try {
-        v = parse_real("--inject-slowdown", pct);
-      } catch (const UsageError&) {
-        v = -1;
-      }
-    }
-    if (!(v > 0 && v <= 1000)) {
-      throw UsageError("--inject-slowdown " + f +
-                       ": give PCT:REGEX with PCT a percentage above 0 and at most 1000, e.g. "
-                       "5:^matmul/.");
-    }
-    const std::string pattern = f.substr(colon + 1);
-    if (pattern.empty()) {
-      throw UsageError("--inject-slowdown " + f + ": the regular expression after the colon is empty.");
-    }
-    const Pattern check("--inject-slowdown", pattern);
-    o.slowdowns.push_back({v / 100.0, pattern});
-  }
-
-  if (!o.filter.empty()) {
-    const Pattern check("--filter", o.filter);
-  }
+  line.apply_plants();
   result.options = o;
   return result;
 }

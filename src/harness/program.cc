@@ -51,27 +51,40 @@
 
 namespace {
 
-int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
-  using namespace cvp;
-  // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
-  const auto program_started = std::chrono::steady_clock::now();
-  if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
-  const exec::Topology machine_topology = exec::detect_topology();
-  const bench::ParsedCommandLine parsed =
-      bench::parse_command_line(argc, argv, machine_topology, workloads);
-  if (!parsed.options) {
-    std::cout << parsed.text;
-    return parsed.exit_code;
-  }
-  const bench::Options& options = *parsed.options;
-  const exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
-  std::vector<Point> points = bench::make_plan(workloads, options, topology);
-  if (options.list_only) {
-    for (const auto& p : points) std::cout << p.name() << "\n";
-    std::cout.flush();
-    if (!std::cout) throw std::runtime_error("cannot write the list to standard output");
-    return 0;
-  }
+using namespace cvp;
+
+// What the steps of one run share: what was asked, where it runs, the run folder's files, the
+// machine's limits and how quiet it was before the run.
+struct RunState {
+  const std::vector<Workload*>& workloads;
+  const bench::Options& options;
+  const exec::Topology& topology;
+  std::chrono::steady_clock::time_point program_started;
+  std::string folder{};
+  std::string raw_staged{};
+  std::string raw_for_writer{};
+  std::optional<bench::MachineLimits> limits{};
+  std::string limits_note{};  // what the check of the limits against this run found
+  bench::NoiseSnapshot noise_before{};
+  std::optional<double> busy_before{};
+  // Google Benchmark keeps a pointer to the program's name until the raw file is written.
+  std::vector<std::string> gb_args{};
+};
+
+// Blocks set aside during the run, by why: a stop of the process, or another disturbance.
+struct SetAside {
+  std::size_t stopped_samples = 0;
+  std::size_t disturbed_samples = 0;
+};
+
+int list_points(const std::vector<Point>& points) {
+  for (const auto& p : points) std::cout << p.name() << "\n";
+  std::cout.flush();
+  if (!std::cout) throw std::runtime_error("cannot write the list to standard output");
+  return 0;
+}
+
+void refuse_plants_that_match_nothing(const std::vector<Point>& points, const bench::Options& options) {
   // A planted fault or slowdown that reaches no benchmark would test nothing.
   const auto must_match = [&](const std::string& flag, const std::string& what,
                               const std::string& regex) {
@@ -84,20 +97,27 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   };
   for (const auto& f : options.faults) must_match("--inject-fault", f.kind + ":" + f.pattern, f.pattern);
   for (const auto& s : options.slowdowns) must_match("--inject-slowdown", s.pattern, s.pattern);
-  bench::install_interrupt_handlers();
-  bench::RunFolder run_folder(options.out);
-  const std::string folder = run_folder.path();
-  const std::string raw_staged = run_folder.staged_path("benchmark.json");
+}
+
+void prepare_run_folder(RunState& state, bench::RunFolder& run_folder) {
+  state.folder = run_folder.path();
+  const std::string& folder = state.folder;
+  state.raw_staged = run_folder.staged_path("benchmark.json");
+  const std::string& raw_staged = state.raw_staged;
   // Google Benchmark opens its output by name: give it a name that can only reach the file
   // this run created.
-  const std::string raw_for_writer = run_folder.create_for_writer("benchmark.json");
+  state.raw_for_writer = run_folder.create_for_writer("benchmark.json");
   // A second Ctrl-C removes the staged files, and the folder if this run made it.
   bench::remove_on_second_interrupt(
       {raw_staged, run_folder.staged_path("summary.json"), run_folder.staged_path("trace.json")},
       {run_folder.staging_path(), run_folder.created_folder() ? folder : std::string()});
+}
+
+void measure_limits(RunState& state) {
+  const bench::Options& options = state.options;
+  const exec::Topology& topology = state.topology;
+  std::optional<bench::MachineLimits>& limits = state.limits;
   // The machine's own limits, against which the diagnosis reads each row (cached per machine).
-  std::optional<bench::MachineLimits> limits;
-  std::string limits_note;  // what the check of the limits against this run found
   if (options.limits != "off") {
     std::string note;
     limits = bench::machine_limits(topology, options.limits == "measure", &note);
@@ -111,15 +131,22 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
                  limits->timer_wakeup_us.median, limits->futex_wakeup_us.median,
                  limits->context_switch_us);
   }
+}
+
+void take_quiet_before(RunState& state) {
   // A short quiet wait shows whether others are using our CPUs right now (load averages would
   // also count an earlier run of ours).
   const bench::NoiseSnapshot settle = bench::take_noise_snapshot();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const bench::NoiseSnapshot noise_before = bench::take_noise_snapshot();
-  const auto busy_before = bench::busy_cpus(settle, noise_before, topology.allowed);
+  state.noise_before = bench::take_noise_snapshot();
+  state.busy_before = bench::busy_cpus(settle, state.noise_before, state.topology.allowed);
+}
 
+void announce(const RunState& state, std::size_t point_count) {
+  const bench::Options& options = state.options;
+  const exec::Topology& topology = state.topology;
   std::fprintf(stderr, "cvpbench %s: %zu benchmarks x %d or more blocks on %s\n", CVP_VERSION,
-               points.size(), options.repetitions, topology.cpu_model.c_str());
+               point_count, options.repetitions, topology.cpu_model.c_str());
   if (options.precision > 0) {
     std::fprintf(stderr, "sampling each speedup to +-%.1f%% (95%% CI) within %.0f s\n",
                  100 * options.precision, options.budget_s);
@@ -153,9 +180,12 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   if (!options.faults.empty()) {
     std::fprintf(stderr, "faults are injected on purpose (--inject-fault): the run will fail\n");
   }
+}
 
+void set_up_workloads(const RunState& state, const std::vector<Point>& points) {
+  const exec::Topology& topology = state.topology;
   // Each workload's one-time set-up (calibration), on the CPU its serial points use.
-  for (Workload* w : workloads) {
+  for (Workload* w : state.workloads) {
     if (std::none_of(points.begin(), points.end(),
                      [&](const Point& p) { return p.workload == w->name(); })) {
       continue;
@@ -164,9 +194,14 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     exec::pin_to_cpu(topology.home_cpu());
     w->set_up();
   }
+}
 
+void start_raw_file(RunState& state, char* program_name) {
+  const std::vector<Workload*>& workloads = state.workloads;
+  const exec::Topology& topology = state.topology;
   // Google Benchmark's context block and reporter write the raw file; the sampling is ours.
-  std::vector<std::string> gb_args = {argv[0]};
+  std::vector<std::string>& gb_args = state.gb_args;
+  gb_args = {program_name};
   std::vector<char*> gb_argv;
   for (auto& a : gb_args) gb_argv.push_back(a.data());
   int gb_argc = static_cast<int>(gb_argv.size());
@@ -183,12 +218,16 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   }
   benchmark::AddCustomContext("cvpbench_workload_kinds", kinds);
   benchmark::AddCustomContext("cvpbench_work_units", units);
+}
 
+bench::Sampling sampling_for(const RunState& state) {
+  const bench::Options& options = state.options;
+  const std::optional<bench::MachineLimits>& limits = state.limits;
   bench::Sampling sampling;
   sampling.min_rounds = options.repetitions;
   sampling.precision = options.precision;
   sampling.budget_s = options.budget_s;
-  sampling.started = program_started;
+  sampling.started = state.program_started;
   if (limits) {
     sampling.flops_per_s = limits->flops_one_core;
     sampling.bytes_per_s = limits->bandwidth_one_core;
@@ -197,8 +236,12 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   sampling.seed = static_cast<std::uint64_t>(options.seed);
   sampling.max_rounds = std::max(options.precision > 0 ? 1000 : 0, 3 * options.repetitions + 10);
   sampling.trace = options.trace;
-  bench::Session session(std::move(points), workloads, sampling, options.faults, options.slowdowns);
-  session.run();
+  return sampling;
+}
+
+void write_raw_file(const RunState& state, const bench::Session& session) {
+  const std::string& raw_for_writer = state.raw_for_writer;
+  const std::string& raw_staged = state.raw_staged;
   {
     std::ofstream raw_out(raw_for_writer, std::ios::out | std::ios::trunc);
     bench::StrictJsonReporter file_reporter;
@@ -218,12 +261,10 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
         "the raw results (benchmark.json) could not be written whole (is the disk full, or a "
         "file-size limit set?); nothing was published");
   }
+}
 
-  const bool was_interrupted = bench::interrupted();
-  const bench::NoiseReport noise =
-      bench::assess_noise(noise_before, bench::take_noise_snapshot(), topology.allowed,
-                          ::sysconf(_SC_CLK_TCK), busy_before);
-
+// Counts the blocks set aside, and marks a point that has none left as unmeasured.
+SetAside count_set_aside(bench::Session& session) {
   std::size_t stopped_samples = 0, disturbed_samples = 0;
   for (auto& m : session.measurements()) {
     for (const auto& s : m.excluded) {
@@ -244,7 +285,13 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
                 "); run it again on a quieter machine, or with a larger --budget";
     }
   }
-  auto rows = bench::summarise(session.measurements());
+  return {stopped_samples, disturbed_samples};
+}
+
+void check_limits(RunState& state, const std::vector<bench::ResultRow>& rows) {
+  const exec::Topology& topology = state.topology;
+  std::optional<bench::MachineLimits>& limits = state.limits;
+  std::string& limits_note = state.limits_note;
   // Check what was read: a kernel faster than the machine's limits means they are wrong. A
   // cache is measured again (and rewritten); limits measured by this run are left out of the
   // diagnosis rather than trusted.
@@ -276,8 +323,11 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
       }
     }
   }
-  // What this machine lets the per-block disturbance checks, and so the diagnosis, see.
-  const bench::DisturbanceReading signals = bench::read_disturbance(topology.allowed);
+}
+
+void diagnose(const RunState& state, std::vector<bench::ResultRow>& rows,
+              const bench::DisturbanceReading& signals, const bench::NoiseReport& noise) {
+  const std::optional<bench::MachineLimits>& limits = state.limits;
   {
     bench::DiagnosisContext context;
     context.run_delay_visible = signals.run_delay_known;
@@ -303,19 +353,12 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     }
     bench::diagnose_rows(rows, context);
   }
-  const auto lines = bench::verdicts(rows, topology.allowed_cores());
-  nlohmann::json machine = bench::machine_context(topology);
-  machine["limits"] = limits ? bench::to_json(*limits) : nlohmann::json(nullptr);
-  if (!limits_note.empty()) machine["limits_note"] = limits_note;
-  nlohmann::json summary = bench::summary_json(rows, machine, options, lines);
-  summary["interrupted"] = was_interrupted;
-  summary["config"]["disturbance_signals"] = {
-      {"run_delay", signals.run_delay_known},
-      {"steal", signals.steal_known},
-      {"other_processes", signals.busy_known},
-      {"cpu_pressure", signals.pressure_known},
-      {"cpu_frequency", !signals.khz.empty()},
-      {"process_stop", true}};
+}
+
+// The noise the run saw, with what the session saw of the machine added.
+bench::NoiseReport noise_seen_in(const bench::NoiseReport& noise, const SetAside& set_aside,
+                                 const bench::Session& session) {
+  const std::size_t stopped_samples = set_aside.stopped_samples;
   bench::NoiseReport noise_seen = noise;
   if (stopped_samples > 0) {
     noise_seen.noisy = true;
@@ -328,16 +371,48 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     noise_seen.noisy = true;
     noise_seen.reasons.push_back(busy);
   }
-  if (disturbed_samples > 0) {
-    // Set aside and measured again: the medians are clean, so the run is not called noisy for it.
-    summary["disturbed_blocks"] = disturbed_samples;
-  }
-  summary["noisy"] = noise_seen.noisy;
-  summary["noise_reasons"] = noise_seen.reasons;
-  summary["noise"] = bench::noise_json(noise_seen);
+  return noise_seen;
+}
+
+// Everything the summary says, from the session's measurements and what the run saw.
+bench::RunReport build_report(RunState& state, bench::Session& session, std::vector<bench::ResultRow>& rows) {
+  const exec::Topology& topology = state.topology;
+  const std::optional<bench::MachineLimits>& limits = state.limits;
+  const std::string& limits_note = state.limits_note;
+  const bool was_interrupted = bench::interrupted();
+  const bench::NoiseReport noise =
+      bench::assess_noise(state.noise_before, bench::take_noise_snapshot(), topology.allowed,
+                          ::sysconf(_SC_CLK_TCK), state.busy_before);
+  const SetAside set_aside = count_set_aside(session);
+  rows = bench::summarise(session.measurements());
+  check_limits(state, rows);
+  // What this machine lets the per-block disturbance checks, and so the diagnosis, see.
+  const bench::DisturbanceReading signals = bench::read_disturbance(topology.allowed);
+  diagnose(state, rows, signals, noise);
+  const auto lines = bench::verdicts(rows, topology.allowed_cores());
+  nlohmann::json machine = bench::machine_context(topology);
+  machine["limits"] = limits ? bench::to_json(*limits) : nlohmann::json(nullptr);
+  if (!limits_note.empty()) machine["limits_note"] = limits_note;
+  bench::RunReport report{.rows = rows, .machine = machine, .verdicts = lines};
+  report.interrupted = was_interrupted;
+  report.disturbance_signals = {
+      {"run_delay", signals.run_delay_known},
+      {"steal", signals.steal_known},
+      {"other_processes", signals.busy_known},
+      {"cpu_pressure", signals.pressure_known},
+      {"cpu_frequency", !signals.khz.empty()},
+      {"process_stop", true}};
+  report.noise = noise_seen_in(noise, set_aside, session);
+  // Set aside and measured again: the medians are clean, so the run is not called noisy for it.
+  report.disturbed_blocks = set_aside.disturbed_samples;
+  report.traced = state.options.trace;
+  return report;
+}
+
+void publish(bench::RunFolder& run_folder, const nlohmann::json& summary, const bench::Session& session,
+             const bench::Options& options) {
   std::vector<std::string> published = {"benchmark.json", "summary.json"};
   if (options.trace) {
-    summary["trace"] = "trace.json";
     run_folder.stage("trace.json", bench::chrome_trace(session.measurements())
                                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     published.push_back("trace.json");
@@ -345,9 +420,9 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   run_folder.stage("summary.json",
                    summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   run_folder.publish(published);
+}
 
-  std::cout << bench::console_table(rows) << "\n";
-  for (const auto& line : lines) std::cout << line << "\n";
+void print_precision(const std::vector<bench::ResultRow>& rows, const bench::Options& options) {
   if (options.precision > 0) {
     std::size_t speedups = 0, met = 0;
     for (const auto& r : rows) {
@@ -360,6 +435,16 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     if (met < speedups) std::cout << "; the others say why in their notes (summary: precision.missed)";
     std::cout << "\n";
   }
+}
+
+// The table, the verdicts and the notes on standard output; false when it could not be written.
+bool print_results(const bench::RunReport& report, const bench::Options& options,
+                   const std::string& shown_folder) {
+  const std::vector<bench::ResultRow>& rows = report.rows;
+  const bench::NoiseReport& noise_seen = *report.noise;
+  std::cout << bench::console_table(rows) << "\n";
+  for (const auto& line : report.verdicts) std::cout << line << "\n";
+  print_precision(rows, options);
   bool first_diagnosis = true;
   for (const auto& r : rows) {
     if (!r.diagnosis) continue;
@@ -374,16 +459,22 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     std::cout << "\nwarning: the machine was busy during this run, so the numbers may be noisy:\n";
     for (const auto& reason : noise_seen.reasons) std::cout << "  - " << reason << "\n";
   }
-  const std::string shown_folder = bench::printable(folder);
   std::cout << "\nresults: " << shown_folder << "/summary.json and " << shown_folder
             << "/benchmark.json\n";
   std::cout.flush();
   if (!std::cout) {
     std::fprintf(stderr, "cvpbench: error: cannot write the table to standard output (%s); the "
                  "results are in %s\n", std::strerror(errno), shown_folder.c_str());
-    return 1;
+    return false;
   }
+  return true;
+}
 
+// The points not measured and those that failed, on stderr; the program's exit code.
+int report_outcome(const bench::RunReport& report, const nlohmann::json& summary,
+                   const std::string& shown_folder) {
+  const std::vector<bench::ResultRow>& rows = report.rows;
+  const bool was_interrupted = report.interrupted;
   // A point the budget or a busy machine left without one undisturbed block is said, but it is
   // not a failure of the code it measures.
   std::size_t unmeasured = 0;
@@ -416,6 +507,52 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   }
   if (failed > 0) return 1;
   return 0;
+}
+
+// Measures the plan's points and publishes and prints what they gave.
+int measure_and_report(RunState& state, std::vector<Point> points, bench::RunFolder& run_folder,
+                       char* program_name) {
+  const bench::Options& options = state.options;
+  measure_limits(state);
+  take_quiet_before(state);
+  announce(state, points.size());
+  set_up_workloads(state, points);
+  start_raw_file(state, program_name);
+  bench::Session session(std::move(points), state.workloads, sampling_for(state), options.faults,
+                         options.slowdowns);
+  session.run();
+  write_raw_file(state, session);
+  std::vector<bench::ResultRow> rows;
+  const bench::RunReport report = build_report(state, session, rows);
+  const nlohmann::json summary = bench::summary_json(report, options);
+  publish(run_folder, summary, session, options);
+  const std::string shown_folder = bench::printable(state.folder);
+  if (!print_results(report, options, shown_folder)) return 1;
+  return report_outcome(report, summary, shown_folder);
+}
+
+int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
+  // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
+  const auto program_started = std::chrono::steady_clock::now();
+  if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
+  const exec::Topology machine_topology = exec::detect_topology();
+  const bench::ParsedCommandLine parsed =
+      bench::parse_command_line(argc, argv, machine_topology, workloads);
+  if (!parsed.options) {
+    std::cout << parsed.text;
+    return parsed.exit_code;
+  }
+  const bench::Options& options = *parsed.options;
+  const exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
+  std::vector<Point> points = bench::make_plan(workloads, options, topology);
+  if (options.list_only) return list_points(points);
+  refuse_plants_that_match_nothing(points, options);
+  bench::install_interrupt_handlers();
+  bench::RunFolder run_folder(options.out);
+  RunState state{.workloads = workloads, .options = options, .topology = topology,
+                 .program_started = program_started};
+  prepare_run_folder(state, run_folder);
+  return measure_and_report(state, std::move(points), run_folder, argv[0]);
 }
 
 // A closed standard descriptor would be reused by the first file opened (the run folder, the

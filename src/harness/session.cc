@@ -51,6 +51,9 @@ void spin_for(double seconds) {
   }
 }
 
+// A serial baseline: a point measured against no other (its speedups are measured against it).
+bool is_baseline(const Measurement& m) { return m.baseline == nullptr || m.baseline == &m; }
+
 // A point of a group while it is sampled: its prepared run and where its team ran.
 struct Live {
   Measurement* m = nullptr;
@@ -136,100 +139,129 @@ void trace_execution(Live& live) {
   });
 }
 
+// One block while it runs: its sample, its timed seconds, its executions so far, and whether
+// the run was interrupted during it.
+struct Block {
+  Sample s;
+  double timed = 0;
+  long long done = 0;
+  bool interrupted_now = false;
+};
+
+// The block's executions, each checked after it where its own clock leaves the check untimed;
+// stops at an interruption.
+void execute_block(Live& live, Block& block) {
+  Measurement& m = *live.m;
+  const bool manual = m.workload->timing() == Timing::manual;
+  Sample& s = block.s;
+  double& timed = block.timed;
+  long long& done = block.done;
+  const long long k = m.executions_per_block;
+  for (; done < k; ++done) {
+    if (interrupted()) {
+      block.interrupted_now = true;
+      return;
+    }
+    const auto t0 = Clock::now();
+    Execution e = live.run->execute();
+    if (e.stopped) {
+      block.interrupted_now = true;
+      return;
+    }
+    if (m.slowdown > 0) {
+      const double took = manual ? e.wall_s : seconds_since(t0);
+      spin_for(took * m.slowdown);
+      e.wall_s += took * m.slowdown;
+    }
+    if (manual) timed += e.wall_s;
+    if (m.fault == Fault::thrown) throw planted_exception();
+    s.latencies_us.insert(s.latencies_us.end(), e.latencies_us.begin(), e.latencies_us.end());
+    for (const auto& [key, value] : e.values) s.values[key] += value;
+    if (manual) {
+      // The clock is the execution's own: checking here costs no measured time.
+      if (m.fault == Fault::wrong) live.run->corrupt();
+      if (const std::string why = live.run->verify(); !why.empty()) {
+        fail(m, why);
+        m.wrong_items += live.run->wrong_items();
+      }
+    }
+  }
+}
+
+// What the block's counters and the machine's signals around it say, into its sample.
+void record_sample(Live& live, Block& block, const exec::UsageDelta& usage,
+                   const DisturbanceReading& before, const DisturbanceReading& after,
+                   int stops_before) {
+  Measurement& m = *live.m;
+  Sample& s = block.s;
+  const long long done = block.done;
+  const double timed = block.timed;
+  const double n = static_cast<double>(std::max<long long>(done, 1));
+  for (auto& [key, value] : s.values) {
+    value /= n;
+    if (!std::isfinite(value)) {
+      fail(m, m.workload->name() + " reported '" + key + "' = " + std::to_string(value) +
+                  ", not a finite number");
+    }
+  }
+  s.executions = done;
+  s.wall_s = timed / n;
+  s.cpu_s = usage.cpu_s / n;
+  s.cpu_per_wall = usage.cpu_per_wall();
+  s.voluntary = static_cast<double>(usage.voluntary_switches) / n;
+  s.involuntary = static_cast<double>(usage.involuntary_switches) / n;
+  s.cpus_seen = live.seen->cpus();
+  s.threads_seen = live.seen->threads();
+  s.pin_failures = live.seen->pin_failures();
+  s.stopped = continued_count() != stops_before;
+  // The point's usual wait for a CPU: the median over its blocks so far, this one included.
+  m.run_delays.push_back(run_delay_during(before, after));
+  const BlockDisturbance judged = judge_block(before, after, usage.wall_s,
+                                              stats::median(m.run_delays), ::sysconf(_SC_CLK_TCK),
+                                              usage.cpu_s);
+  s.run_delay_s = judged.run_delay_s;
+  s.steal_s = judged.steal_s;
+  s.others_cpu_s = judged.others_cpu_s;
+  s.block_wall_s = usage.wall_s;
+  s.pressure_share = judged.pressure_share;
+  s.procs_running = judged.procs_running;
+  s.disturbed = judged.why;
+  if (s.stopped) {
+    s.disturbed = "the process was stopped and resumed (SIGSTOP or SIGTSTP, then SIGCONT)" +
+                  std::string(s.disturbed.empty() ? "" : "; ") + s.disturbed;
+  }
+}
+
 // One block of the point: its executions timed, its result checked, its disturbances judged.
 // Returns false when the point failed or the run was interrupted.
 bool measure_block(Live& live, int round) {
   Measurement& m = *live.m;
   const Point& p = m.point;
   const bool manual = m.workload->timing() == Timing::manual;
-  Sample s;
-  s.round = round;
-  bool interrupted_now = false;
+  Block block;
+  block.s.round = round;
   const bool ok = guarded(m, [&] {
     live.seen->reset();
     const int stops_before = continued_count();
     const DisturbanceReading before = read_disturbance(p.cpus);
-    const long long k = m.executions_per_block;
-    double timed = 0;
-    long long done = 0;
     const auto usage_before = exec::UsageSnapshot::now();
     const auto start = Clock::now();
-    for (; done < k; ++done) {
-      if (interrupted()) {
-        interrupted_now = true;
-        return;
-      }
-      const auto t0 = Clock::now();
-      Execution e = live.run->execute();
-      if (e.stopped) {
-        interrupted_now = true;
-        return;
-      }
-      if (m.slowdown > 0) {
-        const double took = manual ? e.wall_s : seconds_since(t0);
-        spin_for(took * m.slowdown);
-        e.wall_s += took * m.slowdown;
-      }
-      if (manual) timed += e.wall_s;
-      if (m.fault == Fault::thrown) throw planted_exception();
-      s.latencies_us.insert(s.latencies_us.end(), e.latencies_us.begin(), e.latencies_us.end());
-      for (const auto& [key, value] : e.values) s.values[key] += value;
-      if (manual) {
-        // The clock is the execution's own: checking here costs no measured time.
-        if (m.fault == Fault::wrong) live.run->corrupt();
-        if (const std::string why = live.run->verify(); !why.empty()) {
-          fail(m, why);
-          m.wrong_items += live.run->wrong_items();
-        }
-      }
-    }
-    if (!manual) timed = seconds_since(start);
+    execute_block(live, block);
+    if (block.interrupted_now) return;
+    if (!manual) block.timed = seconds_since(start);
     const auto usage = exec::UsageSnapshot::now() - usage_before;
     const DisturbanceReading after = read_disturbance(p.cpus);
     if (!manual) {
       if (m.fault == Fault::wrong) live.run->corrupt();
       if (const std::string why = live.run->verify(); !why.empty()) fail(m, why);
     }
-    const double n = static_cast<double>(std::max<long long>(done, 1));
-    for (auto& [key, value] : s.values) {
-      value /= n;
-      if (!std::isfinite(value)) {
-        fail(m, m.workload->name() + " reported '" + key + "' = " + std::to_string(value) +
-                    ", not a finite number");
-      }
-    }
-    s.executions = done;
-    s.wall_s = timed / n;
-    s.cpu_s = usage.cpu_s / n;
-    s.cpu_per_wall = usage.cpu_per_wall();
-    s.voluntary = static_cast<double>(usage.voluntary_switches) / n;
-    s.involuntary = static_cast<double>(usage.involuntary_switches) / n;
-    s.cpus_seen = live.seen->cpus();
-    s.threads_seen = live.seen->threads();
-    s.pin_failures = live.seen->pin_failures();
-    s.stopped = continued_count() != stops_before;
-    // The point's usual wait for a CPU: the median over its blocks so far, this one included.
-    m.run_delays.push_back(run_delay_during(before, after));
-    const BlockDisturbance judged = judge_block(before, after, usage.wall_s,
-                                                stats::median(m.run_delays), ::sysconf(_SC_CLK_TCK),
-                                                usage.cpu_s);
-    s.run_delay_s = judged.run_delay_s;
-    s.steal_s = judged.steal_s;
-    s.others_cpu_s = judged.others_cpu_s;
-    s.block_wall_s = usage.wall_s;
-    s.pressure_share = judged.pressure_share;
-    s.procs_running = judged.procs_running;
-    s.disturbed = judged.why;
-    if (s.stopped) {
-      s.disturbed = "the process was stopped and resumed (SIGSTOP or SIGTSTP, then SIGCONT)" +
-                    std::string(s.disturbed.empty() ? "" : "; ") + s.disturbed;
-    }
+    record_sample(live, block, usage, before, after, stops_before);
   });
   if (!ok || !m.verified) return false;
-  if (interrupted_now) return false;
+  if (block.interrupted_now) return false;
   if (!guarded(m, [&] { live.run->idle(); })) return false;
   ++m.rounds;
-  (s.disturbed.empty() ? m.samples : m.excluded).push_back(std::move(s));
+  (block.s.disturbed.empty() ? m.samples : m.excluded).push_back(std::move(block.s));
   return true;
 }
 
@@ -342,7 +374,7 @@ double Session::seconds_left() const {
 }
 
 bool Session::needs_more(const Measurement& m, bool to_target) const {
-  const bool baseline = m.baseline == nullptr || m.baseline == &m;
+  const bool baseline = is_baseline(m);
   // A point counts its pairs (a disturbed block of either side leaves its round unpaired),
   // unless its baseline failed and there can be none.
   const bool pairs = !baseline && m.baseline->error.empty() && m.baseline->verified;
@@ -370,7 +402,7 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
   };
   for (std::size_t i = 0; i < group.members.size(); ++i) {
     live[i].m = group.members[i];
-    live[i].is_baseline = group.members[i]->baseline == nullptr || group.members[i]->baseline == group.members[i];
+    live[i].is_baseline = is_baseline(*group.members[i]);
   }
   const auto group_start = Clock::now();
   for (auto& l : live) {
@@ -424,9 +456,7 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
   return spent;  // the teams end here, before the next group starts
 }
 
-void Session::run() {
-  started_ = now_s();
-  rng_.seed(sampling_.seed);
+std::vector<Session::Group> Session::make_groups() {
   // Groups: each baseline with the points measured against it, in plan order, baseline first.
   std::vector<Group> groups;
   std::map<const Measurement*, std::size_t> group_of;
@@ -441,59 +471,71 @@ void Session::run() {
   }
   for (auto& g : groups) {
     std::stable_partition(g.members.begin(), g.members.end(), [](const Measurement* m) {
-      return m->baseline == nullptr || m->baseline == m;
+      return is_baseline(*m);
     });
   }
-  // First every point's minimum of blocks, group after group, each within what is left of the
-  // budget less one round of every group after it.
-  std::vector<double> minimum_share(groups.size(), 0);
-  {
-    for (std::size_t i = 0; i < groups.size(); ++i) {
-      if (interrupted()) break;
-      if (seconds_left() < -0.1 * sampling_.budget_s) {
-        for (Measurement* m : groups[i].members) {
-          m->unmeasured = true;
-          m->error = "not measured: the run had spent its budget (--budget " +
-                     fixed(sampling_.budget_s, 0) + " s) before this point's turn; a larger "
-                     "--budget, fewer points (--filter) or a quieter machine would measure it";
-        }
-        points_done_ += groups[i].members.size();
-        continue;
-      }
-      double reserve = 0;
-      for (std::size_t j = i + 1; j < groups.size(); ++j) reserve += first_round_cost(groups[j]);
-      minimum_share[i] = std::max(0.0, seconds_left() - reserve);
-      sample_group(groups[i], false, minimum_share[i]);
-      points_done_ += groups[i].members.size();
-      // Rates a kernel has just beaten are not the machine's (a wrong cache of limits): weigh
-      // the groups left by their blocks alone.
-      for (const Measurement* m : groups[i].members) {
-        if (m->samples.empty()) continue;
-        const double t = stats::median(m->wall_s());
-        if (t <= 0) continue;
-        const double cores = m->point.mode == Mode::parallel ? std::max(1, m->point.threads) : 1;
-        if ((sampling_.flops_per_s > 0 && m->point.flop / t > 1.25 * cores * sampling_.flops_per_s) ||
-            (sampling_.bytes_per_s > 0 && m->point.bytes / t > 50 * cores * sampling_.bytes_per_s)) {
-          sampling_.flops_per_s = sampling_.bytes_per_s = 0;
-        }
-      }
+  return groups;
+}
+
+void Session::give_up_on(Group& group) {
+  for (Measurement* m : group.members) {
+    m->unmeasured = true;
+    m->error = "not measured: the run had spent its budget (--budget " +
+               fixed(sampling_.budget_s, 0) + " s) before this point's turn; a larger "
+               "--budget, fewer points (--filter) or a quieter machine would measure it";
+  }
+}
+
+void Session::forget_beaten_rates(const Group& group) {
+  // Rates a kernel has just beaten are not the machine's (a wrong cache of limits): weigh
+  // the groups left by their blocks alone.
+  for (const Measurement* m : group.members) {
+    if (m->samples.empty()) continue;
+    const double t = stats::median(m->wall_s());
+    if (t <= 0) continue;
+    const double cores = m->point.mode == Mode::parallel ? std::max(1, m->point.threads) : 1;
+    if ((sampling_.flops_per_s > 0 && m->point.flop / t > 1.25 * cores * sampling_.flops_per_s) ||
+        (sampling_.bytes_per_s > 0 && m->point.bytes / t > 50 * cores * sampling_.bytes_per_s)) {
+      sampling_.flops_per_s = sampling_.bytes_per_s = 0;
     }
   }
+}
+
+void Session::sample_minimum(Schedule& schedule) {
+  std::vector<Group>& groups = schedule.groups;
+  std::vector<double>& minimum_share = schedule.minimum_share;
+  // First every point's minimum of blocks, group after group, each within what is left of the
+  // budget less one round of every group after it.
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (interrupted()) break;
+    if (seconds_left() < -0.1 * sampling_.budget_s) {
+      give_up_on(groups[i]);
+      points_done_ += groups[i].members.size();
+      continue;
+    }
+    double reserve = 0;
+    for (std::size_t j = i + 1; j < groups.size(); ++j) reserve += first_round_cost(groups[j]);
+    minimum_share[i] = std::max(0.0, seconds_left() - reserve);
+    sample_group(groups[i], false, minimum_share[i]);
+    points_done_ += groups[i].members.size();
+    forget_beaten_rates(groups[i]);
+  }
+}
+
+void Session::say_busy() {
   if (const std::string busy = busy_report(); !busy.empty() && !interrupted()) {
     std::fprintf(stderr, "%snote: %s\n", tty_ ? "\r\033[K" : "", busy.c_str());
     std::fflush(stderr);
   }
+}
+
+std::vector<Session::Need> Session::needs_to_target(const std::vector<Group>& groups) const {
   // What is left of the budget goes where it buys the most rows at the target: each group's
   // cost is estimated from its points' spread so far (a median's CI narrows as 1/sqrt(pairs):
   // a point at half-width h after n pairs needs about n (h / target)^2) and the time of one of
   // its rounds; the cheapest groups per short point go first, each with its estimate and half
   // as much again (at most its points' share of what is left), and what a group leaves unspent
   // passes on. Groups still short of their minimum are left out: the budget could not buy it.
-  struct Need {
-    std::size_t group;
-    std::size_t short_points = 0;
-    double cost_s = 0;
-  };
   std::vector<Need> needs;
   if (sampling_.precision > 0) {
     for (std::size_t i = 0; i < groups.size(); ++i) {
@@ -506,7 +548,7 @@ void Session::run() {
         below_minimum = below_minimum || needs_more(*m, false);
         const double block_s = m->samples.empty() ? 0 : stats::median(m->wall_s()) *
                                                             static_cast<double>(m->executions_per_block);
-        const bool baseline = m->baseline == nullptr || m->baseline == m;
+        const bool baseline = is_baseline(*m);
         if (baseline && groups[i].members.size() > 1) {
           round_s += block_s;
           continue;
@@ -528,7 +570,12 @@ void Session::run() {
              b.cost_s / static_cast<double>(b.short_points);
     });
   }
-  std::vector<double> allowance(groups.size(), 0);
+  return needs;
+}
+
+void Session::sample_to_target(Schedule& schedule, const std::vector<Need>& needs) {
+  std::vector<Group>& groups = schedule.groups;
+  std::vector<double>& allowance = schedule.allowance;
   std::size_t short_left = 0;
   for (const Need& need : needs) short_left += need.short_points;
   for (const Need& need : needs) {
@@ -543,7 +590,12 @@ void Session::run() {
     allowance[need.group] = share;
     sample_group(groups[need.group], true, share);
   }
+}
 
+void Session::record_targets(const Schedule& schedule) {
+  const std::vector<Group>& groups = schedule.groups;
+  const std::vector<double>& minimum_share = schedule.minimum_share;
+  const std::vector<double>& allowance = schedule.allowance;
   for (std::size_t i = 0; i < groups.size(); ++i) {
     for (Measurement* m : groups[i].members) {
       if (m->samples.empty() && m->error.empty() && m->verified && interrupted()) {
@@ -552,7 +604,7 @@ void Session::run() {
       if (!m->error.empty() || !m->verified) continue;
       m->short_of_minimum = needs_more(*m, false);
       m->target_met = !needs_more(*m, true);
-      const bool baseline = m->baseline == nullptr || m->baseline == m;
+      const bool baseline = is_baseline(*m);
       if (baseline && groups[i].members.size() > 1) m->target_met = true;  // no speedup to sample
       if (m->target_met) continue;
       if (interrupted()) {
@@ -570,6 +622,19 @@ void Session::run() {
       }
     }
   }
+}
+
+void Session::run() {
+  started_ = now_s();
+  rng_.seed(sampling_.seed);
+  Schedule schedule;
+  schedule.groups = make_groups();
+  schedule.minimum_share.assign(schedule.groups.size(), 0);
+  schedule.allowance.assign(schedule.groups.size(), 0);
+  sample_minimum(schedule);
+  say_busy();
+  sample_to_target(schedule, needs_to_target(schedule.groups));
+  record_targets(schedule);
   const double total = now_s() - started_;
   std::fprintf(stderr, "%s[%zu/%zu] %s in %.1f s\n", tty_ ? "\r\033[K" : "",
                std::min(points_done_, measurements_.size()), measurements_.size(),
@@ -578,7 +643,7 @@ void Session::run() {
 }
 
 std::string Session::shortfall(const Measurement& m, double share_s, int rounds) const {
-  const bool baseline = m.baseline == nullptr || m.baseline == &m;
+  const bool baseline = is_baseline(m);
   const bool pairs = !baseline && m.baseline->error.empty() && m.baseline->verified;
   const std::size_t have = pairs ? paired_speedups(m).size() : m.samples.size();
   std::string why = std::to_string(have) + " of " + std::to_string(sampling_.min_rounds) +

@@ -175,6 +175,36 @@ class Session {
     std::vector<Measurement*> members;  // the baseline first
     int next_round = 0;
   };
+  // The groups and the seconds each was given: for its minimum of blocks, and towards the
+  // precision target.
+  struct Schedule {
+    std::vector<Group> groups;
+    std::vector<double> minimum_share;
+    std::vector<double> allowance;
+  };
+  // A group short of the precision target: how many of its points are, and about how long
+  // sampling them to the target takes.
+  struct Need {
+    std::size_t group;
+    std::size_t short_points = 0;
+    double cost_s = 0;
+  };
+  // Each baseline with the points measured against it, in plan order, baseline first.
+  std::vector<Group> make_groups();
+  // Every group's minimum of blocks, group after group, within the budget.
+  void sample_minimum(Schedule& schedule);
+  // Marks a group's points as not measured: the budget was spent before their turn.
+  void give_up_on(Group& group);
+  // Stops trusting the machine's rates when a group's kernel has beaten them.
+  void forget_beaten_rates(const Group& group);
+  // Says once on stderr that the machine was too busy, when it was.
+  void say_busy();
+  // The groups still short of the precision target, the cheapest per short point first.
+  std::vector<Need> needs_to_target(const std::vector<Group>& groups) const;
+  // Samples the groups in `needs` towards the precision target with what is left of the budget.
+  void sample_to_target(Schedule& schedule, const std::vector<Need>& needs);
+  // Each point's outcome against its minimum and its target, and why it missed it.
+  void record_targets(const Schedule& schedule);
   // Whether `m` needs more blocks: its minimum, and with `to_target` its precision target.
   bool needs_more(const Measurement& m, bool to_target) const;
   // About how long a group's first round takes (preparing and warming up included), from its

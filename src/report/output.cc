@@ -100,7 +100,7 @@ void RunFolder::clean_up_at_exit() {
   if (!folder->published_) remove_made(folder->made_parents_);
 }
 
-RunFolder::RunFolder(const std::optional<std::string>& requested) {
+void RunFolder::create_folder(const std::optional<std::string>& requested) {
   if (requested) {
     path_ = *requested;
     if (path_.empty()) throw UsageError("--out: the folder name is empty.");
@@ -129,51 +129,59 @@ RunFolder::RunFolder(const std::optional<std::string>& requested) {
     }
     created_ = true;
   }
+}
+
+void RunFolder::open_folder() {
+  // The folder named by the user is theirs to choose (a link to a folder is followed there);
+  // everything inside it is opened relative to this descriptor, without following links.
+  folder_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (folder_fd_ < 0) {
+    throw UsageError("--out " + path_ +
+                     (errno == ENOTDIR ? std::string(": exists and is not a folder.")
+                                       : ": cannot open the folder (" + error_text(errno) + ")."));
+  }
+  if (::flock(folder_fd_, LOCK_EX | LOCK_NB) != 0) {
+    created_ = false;  // the folder is the other run's now: never remove it
+    throw UsageError("--out " + path_ +
+                     ": another cvpbench run is writing into this folder; choose another.");
+  }
+  // trace.json too: a run with --trace would otherwise measure everything and then fail to
+  // publish, and one without it would leave an older run's trace beside its results.
+  for (const char* name : {"summary.json", "benchmark.json", "trace.json"}) {
+    struct stat st {};
+    if (::fstatat(folder_fd_, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      throw UsageError("--out " + path_ + ": already holds the results of a run (" + name +
+                       "); choose a new folder so nothing is overwritten.");
+    }
+  }
+  for (int attempt = 0;; ++attempt) {
+    staging_name_ = ".cvpbench-staging-" + std::to_string(::getpid()) + "-" + random_suffix();
+    if (::mkdirat(folder_fd_, staging_name_.c_str(), 0700) == 0) break;
+    if (errno != EEXIST || attempt == 100) {
+      throw UsageError("--out " + path_ + ": the folder is not writable (" +
+                       error_text(errno) + ").");
+    }
+  }
+  staging_ = path_ + "/" + staging_name_;
+  if (g_active == nullptr) {
+    static const bool registered = std::atexit([] { RunFolder::clean_up_at_exit(); }) == 0;
+    (void)registered;
+    g_active = this;
+  }
+  staging_fd_ = ::openat(folder_fd_, staging_name_.c_str(),
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (staging_fd_ < 0) {
+    const int error = errno;
+    ::unlinkat(folder_fd_, staging_name_.c_str(), AT_REMOVEDIR);
+    throw UsageError("--out " + path_ + ": cannot open the staging folder (" +
+                     error_text(error) + ").");
+  }
+}
+
+RunFolder::RunFolder(const std::optional<std::string>& requested) {
+  create_folder(requested);
   try {
-    // The folder named by the user is theirs to choose (a link to a folder is followed there);
-    // everything inside it is opened relative to this descriptor, without following links.
-    folder_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (folder_fd_ < 0) {
-      throw UsageError("--out " + path_ +
-                       (errno == ENOTDIR ? std::string(": exists and is not a folder.")
-                                         : ": cannot open the folder (" + error_text(errno) + ")."));
-    }
-    if (::flock(folder_fd_, LOCK_EX | LOCK_NB) != 0) {
-      created_ = false;  // the folder is the other run's now: never remove it
-      throw UsageError("--out " + path_ +
-                       ": another cvpbench run is writing into this folder; choose another.");
-    }
-    // trace.json too: a run with --trace would otherwise measure everything and then fail to
-    // publish, and one without it would leave an older run's trace beside its results.
-    for (const char* name : {"summary.json", "benchmark.json", "trace.json"}) {
-      struct stat st {};
-      if (::fstatat(folder_fd_, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        throw UsageError("--out " + path_ + ": already holds the results of a run (" + name +
-                         "); choose a new folder so nothing is overwritten.");
-      }
-    }
-    for (int attempt = 0;; ++attempt) {
-      staging_name_ = ".cvpbench-staging-" + std::to_string(::getpid()) + "-" + random_suffix();
-      if (::mkdirat(folder_fd_, staging_name_.c_str(), 0700) == 0) break;
-      if (errno != EEXIST || attempt == 100) {
-        throw UsageError("--out " + path_ + ": the folder is not writable (" +
-                         error_text(errno) + ").");
-      }
-    }
-    staging_ = path_ + "/" + staging_name_;
-    if (g_active == nullptr) {
-      static const bool registered = std::atexit([] { RunFolder::clean_up_at_exit(); }) == 0;
-      (void)registered;
-      g_active = this;
-    }
-    staging_fd_ = ::openat(folder_fd_, staging_name_.c_str(),
-                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (staging_fd_ < 0) {
-      const int error = errno;
-      ::unlinkat(folder_fd_, staging_name_.c_str(), AT_REMOVEDIR);
-      throw UsageError("--out " + path_ + ": cannot open the staging folder (" +
-                       error_text(error) + ").");
-    }
+    open_folder();
   } catch (...) {
     if (folder_fd_ >= 0) ::close(folder_fd_);
     if (created_) ::rmdir(path_.c_str());

@@ -50,6 +50,10 @@ class RunFolder {
   void publish(const std::vector<std::string>& names);
 
  private:
+  // Makes the run folder: `requested`, or a new one under cvpbench-runs.
+  void create_folder(const std::optional<std::string>& requested);
+  // Opens and locks the folder, refuses one that holds results, and makes the staging folder.
+  void open_folder();
   void remove_staging() noexcept;
   static void clean_up_at_exit();
 

@@ -13,6 +13,7 @@
 #include "harness/plan.h"
 #include "harness/stats.h"
 #include "host/machine.h"
+#include "host/noise.h"
 #include "host/openmp.h"
 #include "util/text.h"
 
@@ -46,66 +47,77 @@ bool never_measured(const Measurement& m) {
   return m.samples.empty() && m.error.empty() && m.verified && m.interrupted_runs > 0;
 }
 
-std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
-  std::vector<ResultRow> rows;
-  rows.reserve(measurements.size());
-  for (const auto& m : measurements) {
-    ResultRow r;
-    r.m = &m;
-    r.point = &m.point;
-    r.ok = m.verified && !m.samples.empty() && m.error.empty();
-    if (!m.samples.empty()) {
-      const auto wall = m.wall_s();
-      r.median_s = stats::median(wall);
-      const auto ci = stats::median_ci(wall);
-      r.ci_low = ci.low;
-      r.ci_high = ci.high;
-      r.ci_coverage = ci.coverage;
-      r.cpu_s = stats::median(each(m.samples, &Sample::cpu_s));
-      r.cpu_per_wall = stats::median(each(m.samples, &Sample::cpu_per_wall));
-      r.voluntary = stats::median(each(m.samples, &Sample::voluntary));
-      r.involuntary = stats::median(each(m.samples, &Sample::involuntary));
-      std::set<int> cpus;
-      std::vector<double> latencies;
-      std::map<std::string, std::vector<double>> values;
-      for (const auto& s : m.samples) {
-        cpus.insert(s.cpus_seen.begin(), s.cpus_seen.end());
-        r.threads_seen = std::max(r.threads_seen, s.threads_seen);
-        r.pin_failures += s.pin_failures;
-        latencies.insert(latencies.end(), s.latencies_us.begin(), s.latencies_us.end());
-        for (const auto& [key, value] : s.values) values[key].push_back(value);
-      }
-      r.cpus_seen.assign(cpus.begin(), cpus.end());
-      for (const auto& [key, v] : values) r.values[key] = stats::median(v);
-      if (!latencies.empty()) {
-        const auto q = stats::percentiles(latencies, {50, 95, 99});
-        r.has_latency = true;
-        r.p50 = q[0];
-        r.p95 = q[1];
-        r.p99 = q[2];
-      }
+namespace {
+
+// The medians of a measured point's blocks: time, CPU, switches, where it ran, its values and
+// latencies.
+void add_block_medians(ResultRow& r, const Measurement& m) {
+  if (!m.samples.empty()) {
+    const auto wall = m.wall_s();
+    r.median_s = stats::median(wall);
+    const auto ci = stats::median_ci(wall);
+    r.ci_low = ci.low;
+    r.ci_high = ci.high;
+    r.ci_coverage = ci.coverage;
+    r.cpu_s = stats::median(each(m.samples, &Sample::cpu_s));
+    r.cpu_per_wall = stats::median(each(m.samples, &Sample::cpu_per_wall));
+    r.voluntary = stats::median(each(m.samples, &Sample::voluntary));
+    r.involuntary = stats::median(each(m.samples, &Sample::involuntary));
+    std::set<int> cpus;
+    std::vector<double> latencies;
+    std::map<std::string, std::vector<double>> values;
+    for (const auto& s : m.samples) {
+      cpus.insert(s.cpus_seen.begin(), s.cpus_seen.end());
+      r.threads_seen = std::max(r.threads_seen, s.threads_seen);
+      r.pin_failures += s.pin_failures;
+      latencies.insert(latencies.end(), s.latencies_us.begin(), s.latencies_us.end());
+      for (const auto& [key, value] : s.values) values[key].push_back(value);
     }
-    r.timeline = timeline_figures(m);
-    {
-      double others = 0, capacity = 0;
-      std::vector<double> pressure, running;
-      for (const auto& s : m.samples) {
-        if (s.others_cpu_s >= 0 && s.block_wall_s > 0) {
-          others += s.others_cpu_s;
-          capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
-        }
-        if (s.pressure_share >= 0) pressure.push_back(s.pressure_share);
-        if (s.procs_running >= 0) running.push_back(s.procs_running);
-      }
-      if (capacity > 0) r.others_share = std::min(1.0, others / capacity);
-      if (!pressure.empty()) r.pressure = stats::median(pressure);
-      if (!running.empty()) r.procs_running = stats::median(running);
+    r.cpus_seen.assign(cpus.begin(), cpus.end());
+    for (const auto& [key, v] : values) r.values[key] = stats::median(v);
+    if (!latencies.empty()) {
+      const auto q = stats::percentiles(latencies, {50, 95, 99});
+      r.has_latency = true;
+      r.p50 = q[0];
+      r.p95 = q[1];
+      r.p99 = q[2];
     }
-    r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
-    if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
-    rows.push_back(std::move(r));
   }
-  // Every row's baseline row (the rows no longer move), then the speedups and the bounds.
+}
+
+// The other work beside the point's counted blocks: their CPU share, pressure, runnable tasks.
+void add_load_beside(ResultRow& r, const Measurement& m) {
+  double others = 0, capacity = 0;
+  std::vector<double> pressure, running;
+  for (const auto& s : m.samples) {
+    if (s.others_cpu_s >= 0 && s.block_wall_s > 0) {
+      others += s.others_cpu_s;
+      capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
+    }
+    if (s.pressure_share >= 0) pressure.push_back(s.pressure_share);
+    if (s.procs_running >= 0) running.push_back(s.procs_running);
+  }
+  if (capacity > 0) r.others_share = std::min(1.0, others / capacity);
+  if (!pressure.empty()) r.pressure = stats::median(pressure);
+  if (!running.empty()) r.procs_running = stats::median(running);
+}
+
+// One point's row, before the speedups: its statistics and evidence.
+ResultRow row_of(const Measurement& m) {
+  ResultRow r;
+  r.m = &m;
+  r.point = &m.point;
+  r.ok = m.verified && !m.samples.empty() && m.error.empty();
+  add_block_medians(r, m);
+  r.timeline = timeline_figures(m);
+  add_load_beside(r, m);
+  r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
+  if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
+  return r;
+}
+
+// Every row's baseline row (the rows no longer move).
+void link_baselines(std::vector<ResultRow>& rows) {
   for (auto& r : rows) {
     if (!r.m->baseline) continue;
     for (const auto& other : rows) {
@@ -115,60 +127,65 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
       }
     }
   }
-  for (auto& r : rows) {
-    const Measurement& m = *r.m;
-    const Point& p = m.point;
-    const ResultRow* base = static_cast<const ResultRow*>(r.Row::baseline);
-    const bool is_baseline = m.baseline == &m;
-    if (r.ok && base) {
-      const auto ratios = paired_speedups(m);
-      if (!ratios.empty()) {
-        r.paired = true;
-        r.pairs = ratios.size();
-        r.speedup = stats::median(ratios);
-        const auto ci = stats::median_ci(ratios);
-        r.speedup_low = ci.low;
-        r.speedup_high = ci.high;
-        r.ci_known = ci.coverage >= 0.95;
-      } else {
-        const auto est = stats::ratio_of_medians(per_unit(*base->m), per_unit(m));
-        r.speedup = est.value;
-        r.speedup_low = est.low;
-        r.speedup_high = est.high;
-        // A bootstrap from fewer blocks than an order-statistics interval needs is no better.
-        r.ci_known = std::min(base->m->samples.size(), m.samples.size()) >= 6;
-      }
-      r.baseline_s = base->median_s;
+}
+
+// A row's speedup against its baseline, its precision, its bound and what follows from them.
+void add_speedup_and_bound(ResultRow& r) {
+  const Measurement& m = *r.m;
+  const Point& p = m.point;
+  const ResultRow* base = static_cast<const ResultRow*>(r.Row::baseline);
+  const bool is_baseline = m.baseline == &m;
+  if (r.ok && base) {
+    const auto ratios = paired_speedups(m);
+    if (!ratios.empty()) {
+      r.paired = true;
+      r.pairs = ratios.size();
+      r.speedup = stats::median(ratios);
+      const auto ci = stats::median_ci(ratios);
+      r.speedup_low = ci.low;
+      r.speedup_high = ci.high;
+      r.ci_known = ci.coverage >= 0.95;
+    } else {
+      const auto est = stats::ratio_of_medians(per_unit(*base->m), per_unit(m));
+      r.speedup = est.value;
+      r.speedup_low = est.low;
+      r.speedup_high = est.high;
+      // A bootstrap from fewer blocks than an order-statistics interval needs is no better.
+      r.ci_known = std::min(base->m->samples.size(), m.samples.size()) >= 6;
     }
-    if (r.ok) {
-      const Precision precision =
-          is_baseline || !r.paired ? relative_precision(m.wall_s()) : relative_precision(paired_speedups(m));
-      r.precision = precision.half_width;
-      if (is_baseline) r.ci_known = precision.enough;
-      r.precise = m.target_met && r.ci_known;
-    }
-    // The bound on the speedup, shown next to it, from the workload's model.
-    r.bound = m.workload->bound(r);
-    if (!(std::isfinite(r.bound) && r.bound > 0)) {
-      r.problem = m.workload->name() + " gave the bound " + std::to_string(r.bound) +
-                  ", not a finite number > 0";
-      r.bound = 0;
-      r.ok = false;
-    }
-    if (r.ok && base && r.bound > 0) {
-      r.efficiency = r.speedup / r.bound;
-      r.efficiency_low = r.speedup_low / r.bound;
-      r.efficiency_high = r.speedup_high / r.bound;
-      // Decided below, with every row's test in hand.
-      r.anomaly.clear();
-      // The serial fraction of work the team splits (not of requests that wait).
-      if (m.workload->kind() != Kind::io && p.mode == Mode::parallel && p.cores > 1 &&
-          r.speedup > 0) {
-        r.karp_flatt = stats::karp_flatt(r.speedup, std::min(p.threads, p.cores));
-        r.has_karp_flatt = p.threads > 1;
-      }
+    r.baseline_s = base->median_s;
+  }
+  if (r.ok) {
+    const Precision precision =
+        is_baseline || !r.paired ? relative_precision(m.wall_s()) : relative_precision(paired_speedups(m));
+    r.precision = precision.half_width;
+    if (is_baseline) r.ci_known = precision.enough;
+    r.precise = m.target_met && r.ci_known;
+  }
+  // The bound on the speedup, shown next to it, from the workload's model.
+  r.bound = m.workload->bound(r);
+  if (!(std::isfinite(r.bound) && r.bound > 0)) {
+    r.problem = m.workload->name() + " gave the bound " + std::to_string(r.bound) +
+                ", not a finite number > 0";
+    r.bound = 0;
+    r.ok = false;
+  }
+  if (r.ok && base && r.bound > 0) {
+    r.efficiency = r.speedup / r.bound;
+    r.efficiency_low = r.speedup_low / r.bound;
+    r.efficiency_high = r.speedup_high / r.bound;
+    // Decided below, with every row's test in hand.
+    r.anomaly.clear();
+    // The serial fraction of work the team splits (not of requests that wait).
+    if (m.workload->kind() != Kind::io && p.mode == Mode::parallel && p.cores > 1 &&
+        r.speedup > 0) {
+      r.karp_flatt = stats::karp_flatt(r.speedup, std::min(p.threads, p.cores));
+      r.has_karp_flatt = p.threads > 1;
     }
   }
+}
+
+void flag_anomalies(std::vector<ResultRow>& rows) {
   // A speedup above its bound is an anomaly when chance cannot explain it: a one-sided sign
   // test of its paired ratios against the bound, at 5% for the whole run (Bonferroni over the
   // rows tested). Rows whose true speedup is the bound (a team of one, a computing team on one
@@ -191,6 +208,18 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
                 p_text + "): the bound's model (" + r.m->workload->bound_model() +
                 ") leaves out something this run measured";
   }
+}
+
+}  // namespace
+
+std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
+  std::vector<ResultRow> rows;
+  rows.reserve(measurements.size());
+  for (const auto& m : measurements) rows.push_back(row_of(m));
+  // Every row's baseline row (the rows no longer move), then the speedups and the bounds.
+  link_baselines(rows);
+  for (auto& r : rows) add_speedup_and_bound(r);
+  flag_anomalies(rows);
   return rows;
 }
 
@@ -226,10 +255,152 @@ nlohmann::json workload_json(const Workload& w) {
           {"timing", w.timing() == Timing::manual ? "manual" : "real"}};
 }
 
-}  // namespace
+// A measured row's precision: the target, what was reached and why it was missed.
+nlohmann::json precision_json(const ResultRow& r, const Options& o) {
+  const Measurement& m = *r.m;
+  return {{"target", o.precision},
+          {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
+          {"met", m.target_met},
+          {"missed", m.target_met || (o.precision == 0 && !m.short_of_minimum)
+                         ? nlohmann::json(nullptr)
+                         : nlohmann::json(m.target_missed)}};
+}
 
-nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::json& machine,
-                            const Options& o, const std::vector<std::string>& verdict_lines) {
+nlohmann::json roofline_json(const ResultRow& r) {
+  const Point& p = *r.point;
+  if ((p.flop <= 0 && p.bytes <= 0) || r.median_s <= 0) return nullptr;
+  return {{"flop_per_execution", p.flop},
+          {"bytes_per_execution", p.bytes},
+          {"intensity", p.flop > 0 && p.bytes > 0 ? nlohmann::json(p.flop / p.bytes) : nlohmann::json(nullptr)},
+          {"flop_per_s", p.flop / r.median_s},
+          {"bytes_per_s", p.bytes / r.median_s}};
+}
+
+nlohmann::json diagnosis_json(const ResultRow& r) {
+  if (!r.diagnosis) return nullptr;
+  return {{"cause", r.diagnosis->cause},
+          {"line", r.diagnosis->line},
+          {"figures", r.diagnosis->figures},
+          {"not_seen", r.diagnosis->not_seen}};
+}
+
+nlohmann::json load_json(const ResultRow& r) {
+  return {{"others_cpu_share", r.others_share >= 0 ? nlohmann::json(r.others_share) : nlohmann::json(nullptr)},
+          {"cpu_pressure", r.pressure >= 0 ? nlohmann::json(r.pressure) : nlohmann::json(nullptr)},
+          {"procs_running", r.procs_running >= 0 ? nlohmann::json(r.procs_running) : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json sampling_json(const Measurement& m) {
+  return {{"executions_per_block", m.executions_per_block},
+          {"rounds", m.rounds},
+          {"run_delay_ms", [&] {
+             std::vector<double> v;
+             for (const auto& s : m.samples) v.push_back(s.run_delay_s * 1e3);
+             return v;
+           }()}};
+}
+
+// A measured row's entry of "results", before its optional parts.
+nlohmann::json result_entry(const ResultRow& r, const Options& o) {
+  const Measurement& m = *r.m;
+  const Point& p = m.point;
+  const WorkUnit unit = m.workload->unit();
+  nlohmann::json values = nlohmann::json::object();
+  for (const auto& [key, value] : r.values) values[key] = value;
+  return {
+      {"name", p.name()},
+      {"workload", p.workload},
+      {"kind", to_string(m.workload->kind())},
+      {"group", p.group},
+      {"params", p.params},
+      {"mode", exec::to_string(p.mode)},
+      {"backend", exec::to_string(p.backend)},
+      {"threads", p.threads},
+      {"in_flight", p.in_flight},
+      {"cores", p.cores},
+      {"label", p.label},
+      {"headline", p.headline},
+      {"work", {{"unit", unit.name}, {"per_execution", p.work}}},
+      {"wall_s",
+       {{"median", r.median_s},
+        {"ci95", {r.ci_low, r.ci_high}},
+        {"ci_coverage", r.ci_coverage},
+        {"samples", m.wall_s()}}},
+      {"cpu_s", r.cpu_s},
+      {"cpu_per_wall", r.cpu_per_wall},
+      {"throughput", {{"value", r.throughput}, {"unit", unit.rate_unit}}},
+      {"speedup",
+       {{"value", r.speedup},
+        {"ci95", {r.speedup_low, r.speedup_high}},
+        {"baseline", r.baseline.empty() ? "unavailable" : r.baseline},
+        {"baseline_wall_s", r.baseline_s},
+        {"method", r.paired ? "paired" : "ratio of medians"},
+        {"pairs", r.pairs},
+        {"ci_known", r.ci_known}}},
+      {"precision", precision_json(r, o)},
+      {"efficiency", r.efficiency},
+      {"efficiency_ci95", {r.efficiency_low, r.efficiency_high}},
+      {"anomaly", r.anomaly.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.anomaly)},
+      {"bound", r.bound},
+      {"bound_model", m.workload->bound_model()},
+      {"karp_flatt", r.has_karp_flatt ? nlohmann::json(r.karp_flatt) : nlohmann::json(nullptr)},
+      {"values", values},
+      {"evidence",
+       {{"cpus_seen", r.cpus_seen},
+        {"intended_cpus", p.cpus},
+        {"pinned", r.pinned},
+        {"pin_failures", r.pin_failures},
+        {"threads_seen", r.threads_seen},
+        {"ctx_switches", {{"voluntary", r.voluntary}, {"involuntary", r.involuntary}}}}},
+      {"verified", m.verified},
+      {"timeline", to_json(r.timeline)},
+      {"roofline", roofline_json(r)},
+      {"diagnosis", diagnosis_json(r)},
+      {"load", load_json(r)},
+      {"repetitions_done", m.samples.size()},
+      {"sampling", sampling_json(m)},
+  };
+}
+
+// A measured row's entry of "results", whole: the I/O figures of an io workload and the blocks
+// set aside, where there are any.
+nlohmann::json result_json(const ResultRow& r, const Options& o) {
+  const Measurement& m = *r.m;
+  const Point& p = m.point;
+  nlohmann::json e = result_entry(r, o);
+  if (r.has_latency) e["latency_us"] = {{"p50", r.p50}, {"p95", r.p95}, {"p99", r.p99}};
+  if (m.workload->kind() == Kind::io) {
+    const auto value = [&](const char* key) {
+      const auto it = r.values.find(key);
+      return it == r.values.end() ? 0.0 : it->second;
+    };
+    e["io"] = {{"c_measured_us", value("c_measured_us")},
+               {"wait_overshoot_us", value("wait_overshoot_us")},
+               {"throughput_rps", r.throughput},
+               {"requests", p.work},
+               {"errors", m.wrong_items}};
+  }
+  if (!m.excluded.empty()) {
+    std::vector<double> wall;
+    std::vector<std::string> reasons;
+    for (const auto& s : m.excluded) {
+      wall.push_back(s.wall_s);
+      reasons.push_back(s.disturbed);
+    }
+    std::string reason = "disturbed blocks, set aside and measured again: ";
+    std::set<std::string> seen;
+    for (const auto& s : m.excluded) {
+      const std::string kind = disturbance_kind(s);
+      if (seen.insert(kind).second) reason += (seen.size() > 1 ? "; " : "") + kind;
+    }
+    e["excluded_samples"] = {{"wall_s", wall}, {"reason", reason}, {"reasons", reasons}};
+  }
+  if (const std::string& error = row_error(r); !error.empty()) e["error"] = error;
+  return e;
+}
+
+// The summary's lists over the rows: the results and what the run lists apart from them.
+struct SummaryLists {
   nlohmann::json results = nlohmann::json::array();
   nlohmann::json errors = nlohmann::json::array();
   nlohmann::json not_measured = nlohmann::json::array();
@@ -238,193 +409,108 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
   nlohmann::json missed = nlohmann::json::array();
   nlohmann::json workloads = nlohmann::json::array();
   std::set<const Workload*> listed;
-  for (const auto& r : rows) {
-    const Measurement& m = *r.m;
-    const Point& p = m.point;
-    if (listed.insert(m.workload).second) workloads.push_back(workload_json(*m.workload));
-    if (never_measured(m)) {
-      not_measured.push_back(p.name());
-      continue;
-    }
-    const WorkUnit unit = m.workload->unit();
-    nlohmann::json values = nlohmann::json::object();
-    for (const auto& [key, value] : r.values) values[key] = value;
-    nlohmann::json e = {
-        {"name", p.name()},
-        {"workload", p.workload},
-        {"kind", to_string(m.workload->kind())},
-        {"group", p.group},
-        {"params", p.params},
-        {"mode", exec::to_string(p.mode)},
-        {"backend", exec::to_string(p.backend)},
-        {"threads", p.threads},
-        {"in_flight", p.in_flight},
-        {"cores", p.cores},
-        {"label", p.label},
-        {"headline", p.headline},
-        {"work", {{"unit", unit.name}, {"per_execution", p.work}}},
-        {"wall_s",
-         {{"median", r.median_s},
-          {"ci95", {r.ci_low, r.ci_high}},
-          {"ci_coverage", r.ci_coverage},
-          {"samples", m.wall_s()}}},
-        {"cpu_s", r.cpu_s},
-        {"cpu_per_wall", r.cpu_per_wall},
-        {"throughput", {{"value", r.throughput}, {"unit", unit.rate_unit}}},
-        {"speedup",
-         {{"value", r.speedup},
-          {"ci95", {r.speedup_low, r.speedup_high}},
-          {"baseline", r.baseline.empty() ? "unavailable" : r.baseline},
-          {"baseline_wall_s", r.baseline_s},
-          {"method", r.paired ? "paired" : "ratio of medians"},
-          {"pairs", r.pairs},
-          {"ci_known", r.ci_known}}},
-        {"precision",
-         {{"target", o.precision},
-          {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
-          {"met", m.target_met},
-          {"missed", m.target_met || (o.precision == 0 && !m.short_of_minimum)
-                         ? nlohmann::json(nullptr)
-                         : nlohmann::json(m.target_missed)}}},
-        {"efficiency", r.efficiency},
-        {"efficiency_ci95", {r.efficiency_low, r.efficiency_high}},
-        {"anomaly", r.anomaly.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.anomaly)},
-        {"bound", r.bound},
-        {"bound_model", m.workload->bound_model()},
-        {"karp_flatt", r.has_karp_flatt ? nlohmann::json(r.karp_flatt) : nlohmann::json(nullptr)},
-        {"values", values},
-        {"evidence",
-         {{"cpus_seen", r.cpus_seen},
-          {"intended_cpus", p.cpus},
-          {"pinned", r.pinned},
-          {"pin_failures", r.pin_failures},
-          {"threads_seen", r.threads_seen},
-          {"ctx_switches", {{"voluntary", r.voluntary}, {"involuntary", r.involuntary}}}}},
-        {"verified", m.verified},
-        {"timeline", to_json(r.timeline)},
-        {"roofline", [&]() -> nlohmann::json {
-           if ((p.flop <= 0 && p.bytes <= 0) || r.median_s <= 0) return nullptr;
-           return {{"flop_per_execution", p.flop},
-                   {"bytes_per_execution", p.bytes},
-                   {"intensity", p.flop > 0 && p.bytes > 0 ? nlohmann::json(p.flop / p.bytes) : nlohmann::json(nullptr)},
-                   {"flop_per_s", p.flop / r.median_s},
-                   {"bytes_per_s", p.bytes / r.median_s}};
-         }()},
-        {"diagnosis", [&]() -> nlohmann::json {
-           if (!r.diagnosis) return nullptr;
-           return {{"cause", r.diagnosis->cause},
-                   {"line", r.diagnosis->line},
-                   {"figures", r.diagnosis->figures},
-                   {"not_seen", r.diagnosis->not_seen}};
-         }()},
-        {"load", {{"others_cpu_share", r.others_share >= 0 ? nlohmann::json(r.others_share) : nlohmann::json(nullptr)},
-                  {"cpu_pressure", r.pressure >= 0 ? nlohmann::json(r.pressure) : nlohmann::json(nullptr)},
-                  {"procs_running", r.procs_running >= 0 ? nlohmann::json(r.procs_running) : nlohmann::json(nullptr)}}},
-        {"repetitions_done", m.samples.size()},
-        {"sampling",
-         {{"executions_per_block", m.executions_per_block},
-          {"rounds", m.rounds},
-          {"run_delay_ms", [&] {
-             std::vector<double> v;
-             for (const auto& s : m.samples) v.push_back(s.run_delay_s * 1e3);
-             return v;
-           }()}}},
-    };
-    if (r.has_latency) e["latency_us"] = {{"p50", r.p50}, {"p95", r.p95}, {"p99", r.p99}};
-    if (m.workload->kind() == Kind::io) {
-      const auto value = [&](const char* key) {
-        const auto it = r.values.find(key);
-        return it == r.values.end() ? 0.0 : it->second;
-      };
-      e["io"] = {{"c_measured_us", value("c_measured_us")},
-                 {"wait_overshoot_us", value("wait_overshoot_us")},
-                 {"throughput_rps", r.throughput},
-                 {"requests", p.work},
-                 {"errors", m.wrong_items}};
-    }
-    if (!m.excluded.empty()) {
-      std::vector<double> wall;
-      std::vector<std::string> reasons;
-      for (const auto& s : m.excluded) {
-        wall.push_back(s.wall_s);
-        reasons.push_back(s.disturbed);
-      }
-      std::string reason = "disturbed blocks, set aside and measured again: ";
-      std::set<std::string> seen;
-      for (const auto& s : m.excluded) {
-        const std::string kind = disturbance_kind(s);
-        if (seen.insert(kind).second) reason += (seen.size() > 1 ? "; " : "") + kind;
-      }
-      e["excluded_samples"] = {{"wall_s", wall}, {"reason", reason}, {"reasons", reasons}};
-    }
-    if (!r.anomaly.empty()) anomalies.push_back({{"name", p.name()}, {"why", r.anomaly}});
-    if (r.diagnosis) diagnoses.push_back({{"name", p.name()}, {"cause", r.diagnosis->cause}, {"line", r.diagnosis->line}});
-    if ((o.precision > 0 || m.short_of_minimum) && r.ok && !m.target_met) {
-      missed.push_back({{"name", p.name()},
-                        {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
-                        {"why", m.target_missed}});
-    }
-    if (const std::string& error = row_error(r); !error.empty()) {
-      e["error"] = error;
-      errors.push_back({{"name", p.name()}, {"error", error}});
-    }
-    results.push_back(e);
+};
+
+void add_row(SummaryLists& lists, const ResultRow& r, const Options& o) {
+  const Measurement& m = *r.m;
+  const Point& p = m.point;
+  if (lists.listed.insert(m.workload).second) lists.workloads.push_back(workload_json(*m.workload));
+  if (never_measured(m)) {
+    lists.not_measured.push_back(p.name());
+    return;
   }
+  if (!r.anomaly.empty()) lists.anomalies.push_back({{"name", p.name()}, {"why", r.anomaly}});
+  if (r.diagnosis) lists.diagnoses.push_back({{"name", p.name()}, {"cause", r.diagnosis->cause}, {"line", r.diagnosis->line}});
+  if ((o.precision > 0 || m.short_of_minimum) && r.ok && !m.target_met) {
+    lists.missed.push_back({{"name", p.name()},
+                            {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
+                            {"why", m.target_missed}});
+  }
+  if (const std::string& error = row_error(r); !error.empty()) {
+    lists.errors.push_back({{"name", p.name()}, {"error", error}});
+  }
+  lists.results.push_back(result_json(r, o));
+}
+
+// The run's configuration: the options it ran with and how it measures.
+nlohmann::json config_json(const RunReport& report, const Options& o) {
   nlohmann::json faults = nlohmann::json::array();
   for (const auto& f : o.faults) faults.push_back(f.kind + ":" + f.pattern);
   nlohmann::json backends = nlohmann::json::array();
   for (Backend b : o.backends) backends.push_back(exec::to_string(b));
-  return {
+  nlohmann::json config = {
+      {"quick", o.quick},
+      {"repetitions", o.repetitions},
+      {"min_time_s", o.min_time_s},
+      {"random_interleaving", true},
+      {"precision", o.precision},
+      {"budget_s", o.budget_s},
+      {"seed", o.seed},
+      {"inject_slowdowns", [&] {
+         nlohmann::json v = nlohmann::json::array();
+         for (const auto& sd : o.slowdowns) v.push_back({{"fraction", sd.fraction}, {"pattern", sd.pattern}});
+         return v;
+       }()},
+      {"omp_wait_policy", omp_wait_policy_in_force()},
+      {"trace", o.trace},
+      {"limits", o.limits},
+      {"filter", o.filter},
+      {"threads", o.threads},
+      {"backends", backends},
+      {"workload_options", o.workload_options},
+      {"inject_faults", faults},
+      {"time_measurement",
+       "wall-clock (steady clock) of blocks of executions: a block is a fixed number of "
+       "executions chosen per point to last about min_time_s, timed whole for workloads timed "
+       "by the harness, or summed from each execution's own time for workloads that start and "
+       "join their own team per execution (requests); one thread drives the mode's own team; "
+       "setup, one warm-up execution and the result checks stay outside the timed region"},
+      {"summary_method",
+       "the points sharing a serial baseline are measured in rounds, one block of each point "
+       "per round in a random order; a block whose threads waited for a CPU beyond their usual "
+       "wait, whose CPUs lost time to the hypervisor, whose CPU clock moved or that spans a "
+       "stop of the process is set aside and measured again; time = median of the blocks' "
+       "time per execution, 95% CI of the median from order statistics; speedup = median of "
+       "the paired ratios (baseline block / point block of the same round, per unit of work), "
+       "95% CI of that median from order statistics; sampling goes on until each speedup's CI "
+       "half-width is within the precision target or the budget is spent"}};
+  if (!report.disturbance_signals.is_null()) config["disturbance_signals"] = report.disturbance_signals;
+  return config;
+}
+
+}  // namespace
+
+nlohmann::json summary_json(const RunReport& report, const Options& o) {
+  SummaryLists lists;
+  for (const auto& r : report.rows) add_row(lists, r, o);
+  nlohmann::json summary = {
       {"schema_version", 1},
       {"tool", {{"name", "cvpbench"}, {"version", CVP_VERSION}, {"git_commit", git_commit()}}},
-      {"machine", machine},
-      {"config",
-       {{"quick", o.quick},
-        {"repetitions", o.repetitions},
-        {"min_time_s", o.min_time_s},
-        {"random_interleaving", true},
-        {"precision", o.precision},
-        {"budget_s", o.budget_s},
-        {"seed", o.seed},
-        {"inject_slowdowns", [&] {
-           nlohmann::json v = nlohmann::json::array();
-           for (const auto& sd : o.slowdowns) v.push_back({{"fraction", sd.fraction}, {"pattern", sd.pattern}});
-           return v;
-         }()},
-        {"omp_wait_policy", omp_wait_policy_in_force()},
-        {"trace", o.trace},
-        {"limits", o.limits},
-        {"filter", o.filter},
-        {"threads", o.threads},
-        {"backends", backends},
-        {"workload_options", o.workload_options},
-        {"inject_faults", faults},
-        {"time_measurement",
-         "wall-clock (steady clock) of blocks of executions: a block is a fixed number of "
-         "executions chosen per point to last about min_time_s, timed whole for workloads timed "
-         "by the harness, or summed from each execution's own time for workloads that start and "
-         "join their own team per execution (requests); one thread drives the mode's own team; "
-         "setup, one warm-up execution and the result checks stay outside the timed region"},
-        {"summary_method",
-         "the points sharing a serial baseline are measured in rounds, one block of each point "
-         "per round in a random order; a block whose threads waited for a CPU beyond their usual "
-         "wait, whose CPUs lost time to the hypervisor, whose CPU clock moved or that spans a "
-         "stop of the process is set aside and measured again; time = median of the blocks' "
-         "time per execution, 95% CI of the median from order statistics; speedup = median of "
-         "the paired ratios (baseline block / point block of the same round, per unit of work), "
-         "95% CI of that median from order statistics; sampling goes on until each speedup's CI "
-         "half-width is within the precision target or the budget is spent"}}},
-      {"precision", {{"target", o.precision}, {"missed", missed}}},
-      {"anomalies", anomalies},
-      {"diagnoses", diagnoses},
-      {"trace", nullptr},
-      {"workloads", workloads},
-      {"verdicts", verdict_lines},
-      {"interrupted", false},
-      {"errors", errors},
-      {"not_measured", not_measured},
-      {"results", results},
+      {"machine", report.machine},
+      {"config", config_json(report, o)},
+      {"precision", {{"target", o.precision}, {"missed", lists.missed}}},
+      {"anomalies", lists.anomalies},
+      {"diagnoses", lists.diagnoses},
+      {"trace", report.traced ? nlohmann::json("trace.json") : nlohmann::json(nullptr)},
+      {"workloads", lists.workloads},
+      {"verdicts", report.verdicts},
+      {"interrupted", report.interrupted},
+      {"errors", lists.errors},
+      {"not_measured", lists.not_measured},
+      {"results", lists.results},
   };
+  if (report.disturbed_blocks > 0) summary["disturbed_blocks"] = report.disturbed_blocks;
+  if (report.noise) {
+    summary["noisy"] = report.noise->noisy;
+    summary["noise_reasons"] = report.noise->reasons;
+    summary["noise"] = noise_json(*report.noise);
+  }
+  return summary;
+}
+
+nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::json& machine,
+                            const Options& o, const std::vector<std::string>& verdict_lines) {
+  return summary_json(RunReport{.rows = rows, .machine = machine, .verdicts = verdict_lines}, o);
 }
 
 std::string console_table(const std::vector<ResultRow>& rows) {

@@ -12,6 +12,7 @@
 #include "cvp/workload.h"
 #include "cli/options.h"
 #include "harness/session.h"
+#include "host/noise.h"
 #include "report/timeline.h"
 
 namespace cvp::bench {
@@ -72,6 +73,25 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements);
 // Every workload's verdict lines, workloads in plan order.
 std::vector<std::string> verdicts(const std::vector<ResultRow>& rows, int allowed_cores);
 
+// Everything the summary of one run says, gathered before it is written: the rows, the
+// machine, the verdict lines and what the run saw while it ran.
+struct RunReport {
+  const std::vector<ResultRow>& rows;
+  nlohmann::json machine;
+  std::vector<std::string> verdicts;
+  bool interrupted = false;
+  // What the per-block disturbance checks could see (config.disturbance_signals); null: not read.
+  nlohmann::json disturbance_signals = nullptr;
+  // Whether others' work made the run noisy, and why (noisy, noise_reasons, noise); none: not read.
+  std::optional<NoiseReport> noise{};
+  std::size_t disturbed_blocks = 0;  // set aside and measured again (a stop of the process aside)
+  bool traced = false;               // --trace: trace.json is in the run folder
+};
+
+// The whole summary JSON of a run.
+nlohmann::json summary_json(const RunReport& report, const Options& options);
+
+// The summary of `rows` alone: nothing of what the run saw of the machine while it ran.
 nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::json& machine,
                             const Options& options, const std::vector<std::string>& verdict_lines);
 

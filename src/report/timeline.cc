@@ -135,6 +135,52 @@ nlohmann::json to_json(const TimelineFigures& f) {
           {"wait_mean_us", f.wait_mean_us}};
 }
 
+namespace {
+
+// One traced point's part of the trace file while it is written.
+struct PointEvents {
+  nlohmann::json& events;
+  int pid;
+  const Point& p;
+  const PointTrace& t;
+  std::int64_t shown_end;
+};
+
+void add_worker_tracks(const PointEvents& point, const std::map<int, std::vector<const Span*>>& tracks) {
+  nlohmann::json& events = point.events;
+  const int pid = point.pid;
+  const Point& p = point.p;
+  const PointTrace& t = point.t;
+  const std::int64_t shown_end = point.shown_end;
+  const auto us = [&](std::int64_t ns) { return round3(static_cast<double>(ns - t.begin_ns) * 1e-3); };
+  // Every worker of the team gets a track, named by the CPU it was placed on; the gaps between
+  // its spans are idle events, so that waiting shows as clearly as work.
+  const int team = std::max(p.threads, tracks.empty() ? 0 : tracks.rbegin()->first + 1);
+  for (int w = 0; w < team; ++w) {
+    const int cpu = p.cpus.empty() ? -1 : p.cpus[static_cast<std::size_t>(w) % p.cpus.size()];
+    events.push_back({{"ph", "M"}, {"pid", pid}, {"tid", w + 1}, {"name", "thread_name"},
+                      {"args", {{"name", "worker " + std::to_string(w) + " (CPU " + std::to_string(cpu) + ")"}}}});
+    events.push_back({{"ph", "M"}, {"pid", pid}, {"tid", w + 1}, {"name", "thread_sort_index"},
+                      {"args", {{"sort_index", w}}}});
+    std::int64_t free_from = t.begin_ns;
+    const auto idle = [&](std::int64_t from, std::int64_t to) {
+      if (to - from < 1000) return;  // under a microsecond: the clock reads themselves
+      events.push_back({{"ph", "X"}, {"cat", "idle"}, {"name", "idle"}, {"pid", pid}, {"tid", w + 1},
+                        {"ts", us(from)}, {"dur", round3(static_cast<double>(to - from) * 1e-3)}});
+    };
+    const auto it = tracks.find(w);
+    if (it != tracks.end()) {
+      for (const Span* s : it->second) {
+        idle(free_from, s->begin_ns);
+        free_from = std::max(free_from, s->end_ns);
+      }
+    }
+    idle(free_from, shown_end);
+  }
+}
+
+}  // namespace
+
 nlohmann::json chrome_trace(const std::vector<Measurement>& measurements, std::size_t max_spans) {
   nlohmann::json events = nlohmann::json::array();
   nlohmann::json points = nlohmann::json::array();
@@ -174,30 +220,7 @@ nlohmann::json chrome_trace(const std::vector<Measurement>& measurements, std::s
                         {"dur", round3(static_cast<double>(s.end_ns - s.begin_ns) * 1e-3)},
                         {"args", args}});
     }
-    // Every worker of the team gets a track, named by the CPU it was placed on; the gaps between
-    // its spans are idle events, so that waiting shows as clearly as work.
-    const int team = std::max(p.threads, tracks.empty() ? 0 : tracks.rbegin()->first + 1);
-    for (int w = 0; w < team; ++w) {
-      const int cpu = p.cpus.empty() ? -1 : p.cpus[static_cast<std::size_t>(w) % p.cpus.size()];
-      events.push_back({{"ph", "M"}, {"pid", pid}, {"tid", w + 1}, {"name", "thread_name"},
-                        {"args", {{"name", "worker " + std::to_string(w) + " (CPU " + std::to_string(cpu) + ")"}}}});
-      events.push_back({{"ph", "M"}, {"pid", pid}, {"tid", w + 1}, {"name", "thread_sort_index"},
-                        {"args", {{"sort_index", w}}}});
-      std::int64_t free_from = t.begin_ns;
-      const auto idle = [&](std::int64_t from, std::int64_t to) {
-        if (to - from < 1000) return;  // under a microsecond: the clock reads themselves
-        events.push_back({{"ph", "X"}, {"cat", "idle"}, {"name", "idle"}, {"pid", pid}, {"tid", w + 1},
-                          {"ts", us(from)}, {"dur", round3(static_cast<double>(to - from) * 1e-3)}});
-      };
-      const auto it = tracks.find(w);
-      if (it != tracks.end()) {
-        for (const Span* s : it->second) {
-          idle(free_from, s->begin_ns);
-          free_from = std::max(free_from, s->end_ns);
-        }
-      }
-      idle(free_from, shown_end);
-    }
+    add_worker_tracks({events, pid, p, t, shown_end}, tracks);
     points.push_back({{"pid", pid},
                       {"name", p.name()},
                       {"group", p.group},

@@ -214,16 +214,13 @@ class RequestWorkload : public Workload {
   // requests in flight on the home core (K threads, or one event loop) and, with more than one
   // core, on min(K, cores) cores (K threads spread over them, or one loop on each). `base`
   // carries the group, the params (a Params) and headline; origin(K) names the option that
-  // asked for K. A run is `requests` requests, or auto_requests() from `cpu_us` when nullopt;
-  // k and requests join the name, and the count is the work.
+  // asked for K. A run is `requests` requests, or, when nullopt, as many as last about 0.15 s
+  // (0.04 s quick) with `cpu_us` of CPU per request (at least 2 K); k and requests join the
+  // name, and the count is the work.
   static void add_sweep(const PlanContext& context, Point base, const std::vector<int>& in_flight,
                         const std::function<std::string(int k)>& origin,
                         std::optional<std::size_t> requests, double cpu_us,
                         std::vector<Point>& points);
-  // Requests for about 0.15 s of run (0.04 s quick) with c_us of CPU and w_us of wait per
-  // request, in_flight in flight on `cores` cores; at least 2 x in_flight.
-  static std::size_t auto_requests(double c_us, double w_us, int in_flight, int cores,
-                                   bool quick);
   // Refuses (UsageError) `requests` requests of `bytes_per_request` each when they need more
   // than 80% of `memory` bytes (nullopt: unknown); `flag` starts the message.
   static void check_memory(const std::string& flag, long long requests, double bytes_per_request,

@@ -56,5 +56,5 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<cvp::Workload>> workloads;
   workloads.push_back(std::make_unique<cvp::TaskWorkload>(spec));
-  return cvp::run_program(argc, argv, workloads);
+  return cvp::run_program(argc, argv, std::move(workloads));
 }

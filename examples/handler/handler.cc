@@ -47,7 +47,7 @@ std::uint64_t number(std::string_view text) {
   return value;
 }
 
-class Orders final : public cvp::io::RequestHandler {
+class Orders final : public cvp::exec::RequestHandler {
  public:
   // The request texts, made here: outside every clock.
   explicit Orders(std::size_t requests) : texts_(requests), orders_(requests) {
@@ -116,5 +116,5 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<cvp::Workload>> workloads;
   workloads.push_back(std::make_unique<cvp::RequestWorkload>(spec));
-  return cvp::run_program(argc, argv, workloads);
+  return cvp::run_program(argc, argv, std::move(workloads));
 }

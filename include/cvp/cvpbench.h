@@ -8,7 +8,7 @@
 //     std::vector<std::unique_ptr<cvp::Workload>> workloads;
 //     workloads.push_back(std::make_unique<cvp::TaskWorkload>(spec));  // or RequestWorkload, or
 //                                                                      // your own Workload
-//     return cvp::run_program(argc, argv, workloads);
+//     return cvp::run_program(argc, argv, std::move(workloads));
 //   }
 //
 // Build it against the installed package: find_package(cvpbench) and link cvpbench::cvpbench.
@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,7 +34,7 @@ namespace cvp {
 // the measurement, the console table and verdicts, and the run folder with summary.json and
 // benchmark.json. Returns the exit code: 0, 1 (a benchmark failed), 2 (bad command line),
 // 130 (interrupted).
-int run_program(int argc, char** argv, const std::vector<std::unique_ptr<Workload>>& workloads);
+int run_program(int argc, char** argv, std::vector<std::unique_ptr<Workload>> workloads);
 
 // ---------------------------------------------------------------------------------------------
 // A kernel split into tasks: the shortest way to measure your own computing code.
@@ -53,8 +54,9 @@ class TaskKernel {
   // A number that summarises the result of the last execution; it must equal the serial
   // execution's, bit for bit, however the work was split.
   virtual double checksum() const = 0;
-  // Spoils the last result so that the check must fail (--inject-fault wrong).
-  virtual void corrupt() = 0;
+  // Spoils the last result so that the check must fail (--inject-fault wrong). Default:
+  // nothing, and the check treats the checksum as spoiled.
+  virtual void corrupt() {}
 };
 
 class TaskWorkload : public Workload {
@@ -76,9 +78,11 @@ class TaskWorkload : public Workload {
     std::function<double(long long n)> bytes;
     // The problem of size n, inputs made (never timed).
     std::function<std::unique_ptr<TaskKernel>(long long n)> make;
-    // "" when size n can run with `memory_bytes` available (0: unknown), else the end of a
-    // sentence saying why not ("four 8192 x 8192 matrices need 2 GiB, more than ..."). Optional.
-    std::function<std::string(long long n, std::size_t memory_bytes)> fits;
+    // nullopt when size n can run with `memory_bytes` available (nullopt: unknown), else the
+    // end of a sentence saying why not ("four 8192 x 8192 matrices need 2 GiB, more than ...").
+    // Optional.
+    std::function<std::optional<std::string>(long long n, std::optional<std::size_t> memory_bytes)>
+        fits;
     int tasks_per_worker = 2;         // tasks per execution = this x the team's workers
     // Give task i to worker i mod T in every execution (and in touch()), so that each worker
     // uses the memory it touched first; otherwise workers take tasks as they free up.
@@ -93,7 +97,8 @@ class TaskWorkload : public Workload {
   std::string description() const override { return spec_.description; }
   void add_options(Flags& flags) override;
   std::vector<Point> plan(const PlanContext& context) override;
-  std::unique_ptr<Run> prepare(const Point& point, exec::Sightings& sightings) override;
+  std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings& sightings,
+                                         StopToken stop) override;
   std::string group_title(const Point& point) const override;
 
  protected:
@@ -115,7 +120,7 @@ class TaskWorkload : public Workload {
 // ---------------------------------------------------------------------------------------------
 // A request handler: the shortest way to measure your own I/O-bound code.
 //
-// A handler (cvp::io::RequestHandler, cvp/exec/requests.h) is a request's CPU work split around
+// A handler (cvp::exec::RequestHandler, cvp/exec/requests.h) is a request's CPU work split around
 // a wait: before_wait(id) (parse, compute), then after_wait(id) (respond) returning a
 // fingerprint of the response. A RequestWorkload runs it exactly as the built-in `requests`
 // workload runs its own: serially (one request at a time); with K requests in flight on one
@@ -135,6 +140,17 @@ class TaskWorkload : public Workload {
 
 class RequestWorkload : public Workload {
  public:
+  // The params of its points: the wait and its distribution; summary.json also shows the point's
+  // K (in flight) and request count (its work). A workload with a plan of its own derives from
+  // it to add its own.
+  struct Params : PointParams {
+    Params(double wait_us, exec::WaitDistribution wait_distribution)
+        : w_us(wait_us), distribution(wait_distribution) {}
+    nlohmann::json to_json(const Point& point) const override;
+    double w_us;
+    exec::WaitDistribution distribution;
+  };
+
   struct Spec {
     std::string name;                     // first segment of every benchmark name
     std::string description;
@@ -143,18 +159,18 @@ class RequestWorkload : public Workload {
     bool exponential = false;             // exponential waits with mean wait_us, else fixed
     std::vector<long long> in_flight{8, 64};  // the K swept (the serial baseline is K = 1)
     std::vector<long long> quick_in_flight;   // with --quick (default: in_flight)
-    // Requests per run; 0 sizes each point's run to about 0.15 s (0.04 s with --quick) from the
-    // wait, K, its cores and cpu_us. Runs of different sizes are different benchmarks: the
-    // count is part of the name.
-    long long requests = 0;
+    // Requests per run; nullopt sizes each point's run to about 0.15 s (0.04 s with --quick)
+    // from the wait, K, its cores and cpu_us. Runs of different sizes are different
+    // benchmarks: the count is part of the name.
+    std::optional<long long> requests;
     // An estimate of the CPU per request in microseconds, used only to size runs (the bound
-    // uses the measured c'); 0: small against the wait.
-    double cpu_us = 0;
+    // uses the measured c'); nullopt: small against the wait.
+    std::optional<double> cpu_us;
     // The flags' prefix; default "--NAME-" (--NAME-in-flight, --NAME-w-us ...).
     std::string flag_prefix;
     // A handler for the requests 0 .. requests-1, its inputs made (never timed). Called once per
     // prepared point, and once per request count for the serial reference.
-    std::function<std::unique_ptr<io::RequestHandler>(std::size_t requests)> make;
+    std::function<std::unique_ptr<exec::RequestHandler>(std::size_t requests)> make;
   };
 
   // Throws std::invalid_argument for a spec without a name or make(), or with a wait, a K or a
@@ -171,11 +187,15 @@ class RequestWorkload : public Workload {
   std::vector<Point> plan(const PlanContext& context) override;
   // A run needs at least one request per request in flight.
   void check(const std::vector<const Point*>& selected) const override;
-  std::unique_ptr<Run> prepare(const Point& point, exec::Sightings& sightings) override;
+  std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings& sightings,
+                                         StopToken stop) override;
   // min(K, P (c' + w) / c'), P the point's cores in parallel mode and 1 concurrent; 1 serial.
   double bound(const Row& row) const override;
   std::string bound_model() const override;
   std::vector<std::string> verdicts(const VerdictContext& context) const override;
+  // Late wake-ups (timer_overshoot), process CPU beyond the handler's (extra_cpu) and requests
+  // that queued for the CPU (queueing, a symptom), each from this run's measured figures.
+  std::vector<Finding> diagnose(const Row& row, const DiagnosisContext& context) const override;
   // "NAME w=1ms"
   std::string group_title(const Point& point) const override;
 
@@ -186,35 +206,33 @@ class RequestWorkload : public Workload {
 
   // The handler a point's runs use, for `requests` requests; also makes the handler of the
   // serial reference, once per group and request count. Default: spec().make(requests).
-  virtual std::unique_ptr<io::RequestHandler> make_handler(const Point& point,
+  virtual std::unique_ptr<exec::RequestHandler> make_handler(const Point& point,
                                                            std::size_t requests);
 
   // Adds the points of `base`'s group to `points`, skipping names already there: the serial
   // baseline, and for each K >= 2 of `in_flight` and each backend the context wants, K
   // requests in flight on the home core (K threads, or one event loop) and, with more than one
   // core, on min(K, cores) cores (K threads spread over them, or one loop on each). `base`
-  // carries the group, the params (w_us and distribution at least) and headline; origin(K)
-  // names the option that asked for K. A run is `requests` requests, or auto_requests() from
-  // `cpu_us` when 0; k and requests join the params and the name, the count is the work.
+  // carries the group, the params (a Params) and headline; origin(K) names the option that
+  // asked for K. A run is `requests` requests, or, when nullopt, as many as last about 0.15 s
+  // (0.04 s quick) with `cpu_us` of CPU per request (at least 2 K); k and requests join the
+  // name, and the count is the work.
   static void add_sweep(const PlanContext& context, Point base, const std::vector<int>& in_flight,
-                        const std::function<std::string(int k)>& origin, std::size_t requests,
-                        double cpu_us, std::vector<Point>& points);
-  // Requests for about 0.15 s of run (0.04 s quick) with c_us of CPU and w_us of wait per
-  // request, in_flight in flight on `cores` cores; at least 2 x in_flight.
-  static std::size_t auto_requests(double c_us, double w_us, int in_flight, int cores,
-                                   bool quick);
+                        const std::function<std::string(int k)>& origin,
+                        std::optional<std::size_t> requests, double cpu_us,
+                        std::vector<Point>& points);
   // Refuses (UsageError) `requests` requests of `bytes_per_request` each when they need more
-  // than 80% of `memory` bytes (0: unknown); `flag` starts the message.
+  // than 80% of `memory` bytes (nullopt: unknown); `flag` starts the message.
   static void check_memory(const std::string& flag, long long requests, double bytes_per_request,
-                           std::size_t memory);
+                           std::optional<std::size_t> memory);
   // The headline verdict of each group: "TITLE K=64: concurrency xA on 1 core (bound xB);
   // parallelism xC on N cores (bound xD) [B backend]", TITLE being group_title().
   std::vector<std::string> headline_verdicts(const VerdictContext& context) const;
 
-  // Flag checks (the end of a sentence naming the problem, or "").
-  static std::string check_wait_us(double us);
-  static std::string check_in_flight(long long k);
-  static std::string check_requests(long long n);
+  // Flag checks (the end of a sentence naming the problem, or nullopt).
+  static std::optional<std::string> check_wait_us(double us);
+  static std::optional<std::string> check_in_flight(long long k);
+  static std::optional<std::string> check_requests(long long n);
   // 50 -> "50", 12.5 -> "12.5" (names); 50 -> "50us", 1000 -> "1ms" (verdicts).
   static std::string micros(double us);
   static std::string micros_text(double us);

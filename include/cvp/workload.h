@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <atomic>
+#include <array>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -33,9 +33,18 @@ namespace cvp {
 using exec::Backend;
 using exec::Mode;
 
+using exec::StopToken;
+
 // What limits a workload: computing (cpu), waiting (io) or memory bandwidth (memory).
 enum class Kind { cpu, io, memory };
+inline constexpr std::array<std::string_view, 3> kKindNames{"cpu", "io", "memory"};
 std::string_view to_string(Kind kind);
+
+// How a point's workers share cores beyond what its mode means: not at all (written ""), on
+// SMT siblings ("smt"), or more workers than logical CPUs ("oversubscribed").
+enum class Placement { own_cores, smt, oversubscribed };
+inline constexpr std::array<std::string_view, 3> kPlacementNames{"", "smt", "oversubscribed"};
+std::string_view to_string(Placement placement);
 
 // The unit of work a workload counts, and how its rate is shown: a FLOP shown in GFLOP/s
 // (scale 1e9), a byte in GB/s (1e9), a request in requests/s (1).
@@ -51,6 +60,18 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+struct Point;
+
+// A workload's own parameters of a point, typed: the workload reads them back with
+// Point::params_as<T>(), and summary.json's "params" is made from them (to_json) and from
+// nothing else. A workload derives its own.
+class PointParams {
+ public:
+  virtual ~PointParams() = default;
+  // The parameters as summary.json writes them; `point` is the point they belong to.
+  virtual nlohmann::json to_json(const Point& point) const = 0;
+};
+
 // One benchmark: a workload's parameters in one mode, on one backend, with one team.
 struct Point {
   std::string workload;     // the workload's name()
@@ -61,13 +82,14 @@ struct Point {
   // Name segments between the group and the mode, for parameters that change within a group,
   // e.g. "/k:64/requests:6000". Everything that changes the work must be in the name.
   std::string variant;
-  nlohmann::json params = nlohmann::json::object();  // every parameter, for the summary
+  // Every parameter, typed (shared by the points made from one base); nullptr: none.
+  std::shared_ptr<const PointParams> params;
   Mode mode = Mode::serial;
   Backend backend = Backend::threads;
   int threads = 1;          // workers in the team (event loops for the eventloop backend)
   int in_flight = 1;        // tasks or requests in flight at once
   int cores = 1;            // distinct physical cores the workers are placed on
-  std::string label;        // "", "smt" or "oversubscribed"
+  Placement placement = Placement::own_cores;
   std::vector<int> cpus;    // worker w runs on cpus[w]
   double work = 0;          // units of work (WorkUnit) in one execution
   // For the roofline and the diagnosis: FP64 operations and bytes to or from memory in one
@@ -83,6 +105,22 @@ struct Point {
 
   // group + variant + "/mode:M/backend:B/threads:T"
   std::string name() const;
+  // The params as summary.json writes them; an empty object when there are none.
+  nlohmann::json params_json() const;
+  // The params as the workload's own type; throws std::logic_error when they are not a T.
+  template <typename T>
+  const T& params_as() const {
+    const auto* typed = dynamic_cast<const T*>(params.get());
+    if (typed == nullptr) throw std::logic_error(name() + ": its params are of another type");
+    return *typed;
+  }
+};
+
+// What a run of requests measured besides its time, per request (RequestWorkload): typed, so
+// that the bound and the diagnosis read them without knowing a key.
+struct RequestFigures {
+  double c_measured_us = 0;      // c': the handler's thread CPU time per request
+  double wait_overshoot_us = 0;  // the mean of (actual wait - requested wait)
 };
 
 // What one execution of a point measured beyond its time.
@@ -91,22 +129,25 @@ struct Execution {
   // counted excludes starting and joining the team); ignored otherwise.
   double wall_s = 0;
   std::vector<double> latencies_us;      // per request, for request-style workloads
-  std::map<std::string, double> values;  // named per-execution figures, e.g. "c_measured_us"
+  std::map<std::string, double> values;  // the workload's own named per-execution figures
+  std::optional<RequestFigures> request; // for request workloads
   bool stopped = false;                  // cut short by an interruption: not a measurement
 };
 
-// One point, prepared: its inputs made, its team started. Created outside the timed region.
-class Run {
+// One point, prepared: its inputs made, its team started. Created outside the timed region by
+// Workload::prepare(); the harness runs it block after block and checks it.
+class PreparedPoint {
  public:
-  virtual ~Run() = default;
+  virtual ~PreparedPoint() = default;
   // One untimed execution before the first timed one: threads started and pinned, caches
   // filled. The default runs execute() once.
   virtual void warm_up() { execute(); }
   // One timed execution of the point.
   virtual Execution execute() = 0;
-  // "" when the last execution's result equals the serial answer, else why not. Called outside
-  // the timed region: after every execution for Timing::manual, after the timed loop otherwise.
-  virtual std::string verify() = 0;
+  // nullopt when the last execution's result equals the serial answer, else why not. Called
+  // outside the timed region: after every execution for Timing::manual, after the timed loop
+  // otherwise.
+  virtual std::optional<std::string> verify() = 0;
   // Spoils the last execution's result so that verify() must fail (--inject-fault wrong).
   virtual void corrupt() = 0;
   // How many items of the last execution's result were wrong, for workloads that count them
@@ -125,22 +166,24 @@ enum class Timing {
 };
 
 // The flags of the program's command line a workload adds. Each reads a comma-separated list
-// (or one value); `check` returns "" for a good value or the end of a sentence naming the
+// (or one value); `check` returns nullopt for a good value or the end of a sentence naming the
 // problem ("a matrix size must be at least 1."), which the command line prefixes with the
 // flag and the value.
 class Flags {
  public:
+  using IntegerCheck = std::function<std::optional<std::string>(long long)>;
+  using RealCheck = std::function<std::optional<std::string>(double)>;
+
   virtual ~Flags() = default;
   virtual void integers(const std::string& flag, std::vector<long long>* into,
-                        const std::string& help,
-                        std::function<std::string(long long)> check = {}) = 0;
+                        const std::string& help, IntegerCheck check = {}) = 0;
   virtual void reals(const std::string& flag, std::vector<double>* into, const std::string& help,
-                     std::function<std::string(double)> check = {}) = 0;
+                     RealCheck check = {}) = 0;
   // One value: `into` keeps its default when the flag is not given.
   virtual void integer(const std::string& flag, long long* into, const std::string& help,
-                       std::function<std::string(long long)> check = {}) = 0;
+                       IntegerCheck check = {}) = 0;
   virtual void real(const std::string& flag, double* into, const std::string& help,
-                    std::function<std::string(double)> check = {}) = 0;
+                    RealCheck check = {}) = 0;
   virtual void choice(const std::string& flag, std::string* into,
                       const std::vector<std::string>& choices, const std::string& help) = 0;
   virtual void toggle(const std::string& flag, bool* into, const std::string& help) = 0;
@@ -150,7 +193,7 @@ class Flags {
 class PlanContext {
  public:
   PlanContext(const exec::Topology& topology, bool quick, std::vector<int> threads,
-              std::vector<Backend> backends, std::size_t memory_bytes);
+              std::vector<Backend> backends, std::optional<std::size_t> memory_bytes);
 
   const exec::Topology& topology() const { return topology_; }
   bool quick() const { return quick_; }
@@ -158,14 +201,14 @@ class PlanContext {
   const std::vector<int>& threads() const { return threads_; }
   // Whether --backend selects `backend` (every backend when --backend was not given).
   bool wants(Backend backend) const;
-  // Bytes of memory a new allocation may use now, or 0 when unknown.
-  std::size_t memory_bytes() const { return memory_bytes_; }
+  // Bytes of memory a new allocation may use now; nullopt when unknown.
+  std::optional<std::size_t> memory_bytes() const { return memory_bytes_; }
   int home_cpu() const { return topology_.home_cpu(); }
   int cores() const { return topology_.allowed_cores(); }
 
   // The serial point of `base` on the home CPU, a concurrent point of `k` workers all on the
   // home CPU, and a parallel point of `t` workers on distinct cores (then SMT siblings), with
-  // cores and label filled in. in_flight is the team size; the caller may change it.
+  // cores and placement filled in. in_flight is the team size; the caller may change it.
   Point serial(Point base) const;
   Point concurrent(Point base, int k) const;
   Point parallel(Point base, int t) const;
@@ -181,7 +224,7 @@ class PlanContext {
   bool quick_;
   std::vector<int> threads_;
   std::vector<Backend> backends_;
-  std::size_t memory_bytes_;
+  std::optional<std::size_t> memory_bytes_;
 };
 
 // One summarised point, as the reporters and a workload's verdict see it.
@@ -199,6 +242,13 @@ struct Row {
   double efficiency = 0;
   double throughput = 0;           // in the workload's rate unit
   std::map<std::string, double> values;  // medians of the Execution values
+  std::optional<RequestFigures> request; // medians of the Execution request figures
+  // Per execution, medians over the blocks: process CPU seconds, CPU time / wall time, and
+  // voluntary and involuntary context switches.
+  double cpu_s = 0, cpu_per_wall = 0, voluntary = 0, involuntary = 0;
+  // Per-request latencies of every execution (request workloads), in microseconds.
+  bool has_latency = false;
+  double p50 = 0, p95 = 0, p99 = 0;
   // The row of the serial point the speedup is taken against (itself for a serial point);
   // nullptr when it was not measured. A bound may use its time and values: they come from the
   // same run.
@@ -210,9 +260,39 @@ struct VerdictContext {
   std::vector<const Row*> rows;    // this workload's rows, in plan order
   int allowed_cores = 1;
   // The measured row of `group` in `mode` on `backend` with the most in flight, optionally
-  // with exactly `in_flight` tasks or `threads` workers (0: any); nullptr when none.
-  const Row* pick(const std::string& group, Mode mode, Backend backend, int in_flight = 0,
-                  int threads = 0) const;
+  // with exactly `in_flight` tasks or `threads` workers (nullopt: any); nullptr when none.
+  const Row* pick(const std::string& group, Mode mode, Backend backend,
+                  std::optional<int> in_flight = std::nullopt,
+                  std::optional<int> threads = std::nullopt) const;
+};
+
+// The causes a diagnosis names for a row that misses its bound (summary.json's
+// diagnosis.cause); not_identified when no measurement accounts for the gap.
+enum class Cause {
+  other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
+  timer_overshoot, extra_cpu, queueing, not_identified
+};
+inline constexpr std::array<std::string_view, 10> kCauseNames{
+    "other_processes", "run_queue", "steal", "compute_peak", "memory_bandwidth", "idle_workers",
+    "timer_overshoot", "extra_cpu", "queueing", "not_identified"};
+std::string_view to_string(Cause cause);
+
+// What the machine showed at the start of the run, for a workload's own diagnosis: each
+// figure nullopt when it was not measured (--limits off).
+struct DiagnosisContext {
+  std::optional<double> timer_overshoot_us;  // a timer's wake-up past its time, idle machine
+  std::optional<double> context_switch_us;   // one context switch
+};
+
+// A cause that alone keeps a row's speedup below its bound: the speedup it allows (ceiling),
+// one sentence with the measured numbers, and those numbers for summary.json. A symptom (work
+// that queued, say) is named only when no other cause is found.
+struct Finding {
+  Cause cause = Cause::not_identified;
+  double ceiling = 0;
+  std::string line;
+  nlohmann::json figures = nlohmann::json::object();
+  bool symptom = false;
 };
 
 class Workload {
@@ -243,7 +323,9 @@ class Workload {
   // Prepares `point`: inputs and the serial answer made, a team ready. `sightings` records
   // where the team's tasks ran (workers call sightings.note(worker)); it has point.threads
   // slots. Throws on failure (reported as the point's error).
-  virtual std::unique_ptr<Run> prepare(const Point& point, exec::Sightings& sightings) = 0;
+  // `stop` asks a long execution to end early (reporting Execution::stopped).
+  virtual std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings& sightings,
+                                                 StopToken stop) = 0;
 
   // The bound on `row`'s speedup over its serial baseline, from quantities measured in the same
   // run, and the model it comes from in words. Default (task-split computing work): the cores
@@ -255,18 +337,21 @@ class Workload {
   virtual std::vector<std::string> verdicts(const VerdictContext& context) const;
   // A text for each group's head in the verdict ("matmul n=512"). Default: the group name.
   virtual std::string group_title(const Point& point) const { return point.group; }
+  // The causes of its own kind of work that may keep `row` (a row that misses its bound) below
+  // it, measured in this run; the library weighs them with the causes it measures itself (other
+  // processes, run queue, steal, compute and bandwidth ceilings, idle workers, extra CPU).
+  // Default: none.
+  virtual std::vector<Finding> diagnose(const Row& /*row*/,
+                                        const DiagnosisContext& /*context*/) const {
+    return {};
+  }
 };
-
-// True once the user has asked the program to stop (Ctrl-C, SIGTERM, SIGHUP): a long execution
-// may poll it and end early, reporting Execution::stopped.
-const std::atomic<bool>& interrupt_requested();
 
 // Helpers for verdict wording.
 std::string speedup_text(double speedup);   // "x1.97", "x19.5"
 // The row's speedup with its 95% CI, "x1.61 [1.01, 1.90]", or "x32.6 (CI n/a: 2 pairs)" where
 // there were too few pairs for one; ", noisy" follows when the precision target was missed.
 std::string speedup_ci_text(const Row& row);
-std::string human_time(double seconds);     // "12.34 ms"
-std::string fixed(double value, int digits);
+std::string fixed(double value, int digits);  // fixed(3.14159, 2) == "3.14"
 
 }  // namespace cvp

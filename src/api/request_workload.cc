@@ -22,53 +22,55 @@ constexpr long long kMaxRequests = 100'000'000;
 // and its latency (in the run and in the point's samples).
 constexpr double kEngineBytesPerRequest = 4 * 8.0;
 
-io::RequestConfig config_of(const Point& p) {
-  io::RequestConfig c;
-  c.w_us = p.params.at("w_us").get<double>();
-  c.distribution = p.params.at("distribution") == "exponential" ? io::WaitDistribution::exponential
-                                                                 : io::WaitDistribution::fixed;
-  c.requests = p.params.at("requests").get<std::size_t>();
+// A point's request count: its work (add_sweep).
+std::size_t requests_of(const Point& p) { return static_cast<std::size_t>(p.work); }
+
+exec::RequestConfig config_of(const Point& p) {
+  exec::RequestConfig c;
+  const auto& params = p.params_as<RequestWorkload::Params>();
+  c.w_us = params.w_us;
+  c.distribution = params.distribution;
+  c.requests = requests_of(p);
   c.in_flight = p.in_flight;
   return c;
 }
 
-class RequestsRun final : public Run {
+class RequestsRun final : public PreparedPoint {
  public:
-  RequestsRun(io::RequestConfig config, std::unique_ptr<io::RequestHandler> handler,
+  RequestsRun(exec::RequestConfig config, std::unique_ptr<exec::RequestHandler> handler,
               const std::vector<std::uint64_t>& reference, const Point& point,
-              exec::Sightings& sightings)
+              exec::Sightings& sightings, StopToken stop)
       : config_(config),
         handler_(std::move(handler)),
         reference_(reference),
         point_(point),
         sightings_(sightings) {
-    config_.stop = &interrupt_requested();
+    config_.stop = stop;
   }
 
   void warm_up() override {}  // each run starts its own team: there is nothing to warm
 
   Execution execute() override {
-    io::RequestRun run =
-        io::run_requests(config_, *handler_, point_.backend, point_.cpus, sightings_);
+    exec::RequestRun run =
+        exec::run_requests(config_, *handler_, point_.backend, point_.cpus, sightings_);
     Execution e;
     e.wall_s = run.wall_s;
     e.stopped = run.stopped;
     e.latencies_us = std::move(run.latencies_us);
-    e.values["c_measured_us"] = run.cpu_us_per_request;
-    e.values["wait_overshoot_us"] = run.wait_overshoot_us;
+    e.request = RequestFigures{run.cpu_us_per_request, run.wait_overshoot_us};
     last_ = std::move(run);
     return e;
   }
 
   // Every response against the serial handling's, plus the duplicates the run itself counted
   // (its count of missing responses is part of the comparison).
-  std::string verify() override {
+  std::optional<std::string> verify() override {
     const auto& f = last_.fingerprints;
     const std::size_t missing =
         static_cast<std::size_t>(std::count(f.begin(), f.end(), std::uint64_t{0}));
     const std::size_t in_run = last_.errors >= missing ? last_.errors - missing : last_.errors;
-    wrong_ = in_run + io::count_mismatches(f, reference_);
-    if (wrong_ == 0) return "";
+    wrong_ = in_run + exec::count_mismatches(f, reference_);
+    if (wrong_ == 0) return std::nullopt;
     return std::to_string(wrong_) + " of " + std::to_string(config_.requests) +
            " responses differ from the serial handling's (wrong, missing or duplicated)";
   }
@@ -81,12 +83,12 @@ class RequestsRun final : public Run {
   std::size_t wrong_items() const override { return wrong_; }
 
  private:
-  io::RequestConfig config_;
-  std::unique_ptr<io::RequestHandler> handler_;
+  exec::RequestConfig config_;
+  std::unique_ptr<exec::RequestHandler> handler_;
   const std::vector<std::uint64_t>& reference_;
   const Point& point_;
   exec::Sightings& sightings_;
-  io::RequestRun last_;
+  exec::RequestRun last_;
   std::size_t wrong_ = 0;
 };
 
@@ -101,48 +103,57 @@ std::string list_text(const std::vector<long long>& values) {
 
 }  // namespace
 
+nlohmann::json RequestWorkload::Params::to_json(const Point& point) const {
+  return {{"w_us", w_us},
+          {"distribution",
+           distribution == exec::WaitDistribution::exponential ? "exponential" : "fixed"},
+          {"k", point.in_flight},
+          {"requests", requests_of(point)}};
+}
+
 RequestWorkload::RequestWorkload(Spec spec)
     : spec_(std::move(spec)),
       w_us_(spec_.wait_us),
-      requests_(spec_.requests),
+      requests_(spec_.requests.value_or(0)),
       wait_(spec_.exponential ? "exponential" : "fixed") {
   if (spec_.name.empty() || !spec_.make) {
     throw std::invalid_argument("RequestWorkload needs a name and make()");
   }
   if (spec_.quick_in_flight.empty()) spec_.quick_in_flight = spec_.in_flight;
   if (spec_.flag_prefix.empty()) spec_.flag_prefix = "--" + spec_.name + "-";
-  std::string why = check_wait_us(spec_.wait_us);
+  std::optional<std::string> why = check_wait_us(spec_.wait_us);
   if (spec_.in_flight.empty()) why = "in_flight names no K.";
   for (const auto* ks : {&spec_.in_flight, &spec_.quick_in_flight}) {
     for (long long k : *ks) {
-      if (why.empty()) why = check_in_flight(k);
+      if (!why) why = check_in_flight(k);
     }
   }
-  if (why.empty() && spec_.requests != 0) why = check_requests(spec_.requests);
-  if (why.empty() && (!(spec_.cpu_us >= 0) || !std::isfinite(spec_.cpu_us))) {
+  if (!why && spec_.requests) why = check_requests(*spec_.requests);
+  if (!why && spec_.cpu_us && (!(*spec_.cpu_us >= 0) || !std::isfinite(*spec_.cpu_us))) {
     why = "cpu_us must be a finite number >= 0.";
   }
-  if (!why.empty()) throw std::invalid_argument("RequestWorkload " + spec_.name + ": " + why);
+  if (why) throw std::invalid_argument("RequestWorkload " + spec_.name + ": " + *why);
 }
 
-std::string RequestWorkload::check_wait_us(double us) {
-  return us < 0 || us > kMaxMicros || std::isnan(us)
-             ? std::string("the wait must be >= 0 and at most 10 s (10000000 us).")
-             : "";
+std::optional<std::string> RequestWorkload::check_wait_us(double us) {
+  if (us < 0 || us > kMaxMicros || std::isnan(us)) {
+    return "the wait must be >= 0 and at most 10 s (10000000 us).";
+  }
+  return std::nullopt;
 }
 
-std::string RequestWorkload::check_in_flight(long long k) {
+std::optional<std::string> RequestWorkload::check_in_flight(long long k) {
   if (k < 1) return "requests in flight must be at least 1.";
   if (k > kMaxInFlight) {
     return "at most " + std::to_string(kMaxInFlight) + " requests in flight are supported.";
   }
-  return "";
+  return std::nullopt;
 }
 
-std::string RequestWorkload::check_requests(long long n) {
+std::optional<std::string> RequestWorkload::check_requests(long long n) {
   if (n < 1) return "at least one request is needed.";
   if (n > kMaxRequests) return "at most 100000000 requests per run.";
-  return "";
+  return std::nullopt;
 }
 
 std::string RequestWorkload::micros(double us) {
@@ -156,8 +167,11 @@ std::string RequestWorkload::micros_text(double us) {
   return micros(us) + "us";
 }
 
-std::size_t RequestWorkload::auto_requests(double c_us, double w_us, int in_flight, int cores,
-                                           bool quick) {
+namespace {
+
+// Requests for about 0.15 s of run (0.04 s quick) with c_us of CPU and w_us of wait per request,
+// in_flight in flight on `cores` cores; at least 2 x in_flight.
+std::size_t auto_requests(double c_us, double w_us, int in_flight, int cores, bool quick) {
   const double target_s = quick ? 0.04 : 0.15;
   const double per_request_s = (c_us + w_us) * 1e-6;
   const double concurrency =
@@ -170,10 +184,13 @@ std::size_t RequestWorkload::auto_requests(double c_us, double w_us, int in_flig
   return static_cast<std::size_t>(std::clamp(estimate, lower, upper));
 }
 
+}  // namespace
+
 void RequestWorkload::check_memory(const std::string& flag, long long requests,
-                                   double bytes_per_request, std::size_t memory) {
+                                   double bytes_per_request, std::optional<std::size_t> known) {
   const long double bytes =
       static_cast<long double>(bytes_per_request) * static_cast<long double>(requests);
+  const std::size_t memory = known.value_or(0);
   if (memory > 0 && bytes > 0.8L * static_cast<long double>(memory)) {
     std::ostringstream msg;
     msg << flag << " " << requests << ": " << requests << " requests need "
@@ -196,7 +213,7 @@ void RequestWorkload::add_options(Flags& flags) {
                  check_in_flight);
   flags.integer(prefix + "requests", &requests_,
                 spec_.name + ": requests per run (default " +
-                    (spec_.requests > 0 ? std::to_string(spec_.requests)
+                    (spec_.requests ? std::to_string(*spec_.requests)
                                         : "sized to about 0.15 s per run, 0.04 s quick") +
                     ")",
                 check_requests);
@@ -208,15 +225,13 @@ void RequestWorkload::add_options(Flags& flags) {
 void RequestWorkload::add_sweep(const PlanContext& context, Point base,
                                 const std::vector<int>& in_flight,
                                 const std::function<std::string(int k)>& origin,
-                                std::size_t requests, double cpu_us, std::vector<Point>& points) {
-  const double w_us = base.params.at("w_us").get<double>();
+                                std::optional<std::size_t> requests, double cpu_us,
+                                std::vector<Point>& points) {
+  const double w_us = base.params_as<Params>().w_us;
   const int cores = context.cores();
   auto add = [&](Point p) {
     const std::size_t n =
-        requests > 0 ? requests
-                     : auto_requests(cpu_us, w_us, p.in_flight, p.cores, context.quick());
-    p.params["k"] = p.in_flight;
-    p.params["requests"] = n;
+        requests ? *requests : auto_requests(cpu_us, w_us, p.in_flight, p.cores, context.quick());
     p.work = static_cast<double>(n);
     // The request count changes the work: runs of different counts are different benchmarks.
     p.variant = "/k:" + std::to_string(p.in_flight) + "/requests:" + std::to_string(n);
@@ -239,7 +254,7 @@ void RequestWorkload::add_sweep(const PlanContext& context, Point base,
       add(conc);
       if (cores > 1) {
         Point par = context.parallel(base, std::min(k, cores));
-        par.label.clear();
+        par.placement = Placement::own_cores;
         par.in_flight = k;
         if (b == Backend::threads) par.threads = k;
         add(par);
@@ -263,18 +278,20 @@ std::vector<Point> RequestWorkload::plan(const PlanContext& context) {
   const bool exponential = wait_ == "exponential";
   Point base;
   base.group = spec_.name + "/w_us:" + micros(w_us_) + (exponential ? "/wait:exp" : "");
-  base.params = {{"w_us", w_us_}, {"distribution", exponential ? "exponential" : "fixed"}};
+  base.params = std::make_shared<Params>(
+      w_us_, exponential ? exec::WaitDistribution::exponential : exec::WaitDistribution::fixed);
   const std::string flag = spec_.flag_prefix + "in-flight ";
   const std::string from = in_flight_.empty() ? "the default " + flag : flag;
   std::vector<Point> points;
   add_sweep(context, base, ks, [&](int k) { return from + std::to_string(k); },
-            static_cast<std::size_t>(std::max(0LL, requests_)), spec_.cpu_us, points);
+            requests_ > 0 ? std::optional<std::size_t>(requests_) : std::nullopt,
+            spec_.cpu_us.value_or(0), points);
   return points;
 }
 
 void RequestWorkload::check(const std::vector<const Point*>& selected) const {
   for (const Point* p : selected) {
-    const auto requests = p->params.at("requests").get<std::size_t>();
+    const auto requests = requests_of(*p);
     if (requests < static_cast<std::size_t>(p->in_flight)) {
       throw UsageError(spec_.flag_prefix + "requests " + std::to_string(requests) +
                        ": fewer requests than the " + std::to_string(p->in_flight) +
@@ -284,31 +301,33 @@ void RequestWorkload::check(const std::vector<const Point*>& selected) const {
   }
 }
 
-std::unique_ptr<io::RequestHandler> RequestWorkload::make_handler(const Point& /*point*/,
+std::unique_ptr<exec::RequestHandler> RequestWorkload::make_handler(const Point& /*point*/,
                                                                   std::size_t requests) {
   return spec_.make(requests);
 }
 
-std::unique_ptr<Run> RequestWorkload::prepare(const Point& point, exec::Sightings& sightings) {
-  const io::RequestConfig config = config_of(point);
+std::unique_ptr<PreparedPoint> RequestWorkload::prepare(const Point& point,
+                                                       exec::Sightings& sightings, StopToken stop) {
+  const exec::RequestConfig config = config_of(point);
   // The serial reference, once per group (the handler's parameters) and request count.
   const auto key = std::make_pair(point.group, config.requests);
   auto it = references_.find(key);
   if (it == references_.end()) {
     auto handler = make_handler(point, config.requests);
     if (!handler) throw std::runtime_error(spec_.name + ": make() returned no handler");
-    it = references_.emplace(key, io::serial_fingerprints(*handler, config.requests)).first;
+    it = references_.emplace(key, exec::serial_fingerprints(*handler, config.requests)).first;
   }
   auto handler = make_handler(point, config.requests);
   if (!handler) throw std::runtime_error(spec_.name + ": make() returned no handler");
-  return std::make_unique<RequestsRun>(config, std::move(handler), it->second, point, sightings);
+  return std::make_unique<RequestsRun>(config, std::move(handler), it->second, point, sightings,
+                                       stop);
 }
 
 namespace {
 
-double value_of(const Row& row, const char* key) {
-  const auto it = row.values.find(key);
-  return it == row.values.end() ? 0.0 : it->second;
+double c_measured_us(const Row& row) { return row.request ? row.request->c_measured_us : 0.0; }
+double wait_overshoot_us(const Row& row) {
+  return row.request ? row.request->wait_overshoot_us : 0.0;
 }
 
 }  // namespace
@@ -319,8 +338,8 @@ double value_of(const Row& row, const char* key) {
 double RequestWorkload::bound(const Row& row) const {
   const Point& p = *row.point;
   if (p.mode == Mode::serial) return 1.0;
-  const double c = std::max(value_of(row, "c_measured_us"), 1e-3);
-  const double w = p.params.at("w_us").get<double>();
+  const double c = std::max(c_measured_us(row), 1e-3);
+  const double w = p.params_as<Params>().w_us;
   const double cores = p.mode == Mode::parallel ? p.cores : 1;
   const double k = static_cast<double>(p.in_flight);
   const Row* base = row.baseline;
@@ -328,8 +347,110 @@ double RequestWorkload::bound(const Row& row) const {
     return std::min(k, cores * (c + w) / c);  // no serial time measured: the nominal model
   }
   const double t_s = base->median_s / base->point->work * 1e6;
-  const double overshoot = std::max(0.0, value_of(*base, "wait_overshoot_us"));
+  const double overshoot = std::max(0.0, wait_overshoot_us(*base));
   return std::min(k * t_s / (c + w + overshoot), cores * t_s / c);
+}
+
+namespace {
+
+std::string us(double micros) { return fixed(micros, micros < 10 ? 1 : 0) + " us"; }
+
+// Waits that overran more at this point than serially: woken requests queued for a busy CPU.
+// The ceiling is the bound again, as if the serial run's waits had overrun as much.
+std::optional<Finding> late_wake_ups(const RequestWorkload& w, const Row& r,
+                                     const DiagnosisContext& c) {
+  const Row* base = r.baseline;
+  if (base == nullptr || !r.request || !base->request) return std::nullopt;
+  const double here = r.request->wait_overshoot_us;
+  const double serial = base->request->wait_overshoot_us;
+  if (here < 0 || serial < 0 || here < 1.5 * serial + 10) return std::nullopt;
+  Row late_base = *base;
+  late_base.request->wait_overshoot_us = here;
+  Row row = r;
+  row.baseline = &late_base;
+  const double ceiling = w.bound(row);
+  if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
+  Finding k{Cause::timer_overshoot, ceiling, "",
+            {{"wait_overshoot_us", here}, {"serial_wait_overshoot_us", serial},
+             {"ceiling", ceiling}}};
+  k.line = "late wake-ups: each wait overran by " + us(here) + " here against " + us(serial) +
+           " serially";
+  if (c.timer_overshoot_us) k.line += " (" + us(*c.timer_overshoot_us) + " on an idle machine)";
+  k.line += ": woken requests queued for a busy CPU, which alone allows x" + fixed(ceiling, 2);
+  return k;
+}
+
+// A request that cost more process CPU than its handler's measured c' (the context switches,
+// timer wake-ups and runtime around it), while the cores were busy.
+std::optional<Finding> cpu_outside_handler(const RequestWorkload& w, const Row& r,
+                                           const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  if (r.baseline == nullptr || r.cpu_s <= 0 || p.work <= 0 || !r.request) return std::nullopt;
+  const double cores = p.mode == Mode::parallel ? std::min(p.threads, p.cores) : 1;
+  const double switches = r.voluntary + r.involuntary;
+  nlohmann::json figures = {{"cpu_s", r.cpu_s}, {"context_switches", switches}};
+  const double requests = p.work;
+  const double c_handler = r.request->c_measured_us;
+  const double c_process = r.cpu_s / requests * 1e6;
+  if (c_handler <= 0 || c_process < 1.1 * c_handler || r.cpu_per_wall < 0.8 * cores) {
+    return std::nullopt;
+  }
+  Row row = r;
+  row.request->c_measured_us = c_process;
+  const double ceiling = w.bound(row);
+  figures["cpu_per_request_us"] = c_process;
+  figures["c_measured_us"] = c_handler;
+  std::string line = "CPU outside the handler: the cores were busy, and each request cost " +
+                     us(c_process) + " of process CPU against the handler's " + us(c_handler);
+  const double per_request = switches / requests;
+  if (c.context_switch_us && per_request > 0.5) {
+    line += "; its " + fixed(per_request, 1) + " context switches at " +
+            us(*c.context_switch_us) + " each (measured at the start) account for " +
+            us(per_request * *c.context_switch_us);
+  }
+  if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
+  figures["ceiling"] = ceiling;
+  return Finding{Cause::extra_cpu, ceiling, line, figures};
+}
+
+// Requests that queued for the CPU before their first CPU part: the median latency against what
+// a request takes alone at this point (c' + w + its overshoot). By Little's law, K requests in
+// flight through a latency L serve K / L a second. A symptom: of a CPU busy with other work.
+std::optional<Finding> queueing(const Row& r) {
+  const Point& p = *r.point;
+  const Row* base = r.baseline;
+  if (!r.has_latency || base == nullptr || base->point == nullptr || base->median_s <= 0 ||
+      base->point->work <= 0 ||
+      dynamic_cast<const RequestWorkload::Params*>(p.params.get()) == nullptr || !r.request) {
+    return std::nullopt;
+  }
+  const double c_handler = r.request->c_measured_us;
+  const double overshoot = r.request->wait_overshoot_us;
+  if (c_handler < 0 || overshoot < 0) return std::nullopt;
+  const double alone = c_handler + p.params_as<RequestWorkload::Params>().w_us + overshoot;
+  const double queued = r.p50 - alone;
+  if (queued < 0.02 * alone) return std::nullopt;
+  const double t_s = base->median_s / base->point->work * 1e6;
+  const double ceiling = static_cast<double>(p.in_flight) * t_s / r.p50;
+  Finding k{Cause::queueing, ceiling, "",
+            {{"latency_p50_us", r.p50}, {"alone_us", alone}, {"queued_us", queued},
+             {"ceiling", ceiling}},
+            /*symptom=*/true};
+  k.line = "queueing: a request took " + us(r.p50) + " (median) against " + us(alone) +
+           " for its own CPU, wait and wake-up: it waited " + us(queued) +
+           " for the CPU behind the others in flight";
+  return k;
+}
+
+}  // namespace
+
+std::vector<Finding> RequestWorkload::diagnose(const Row& row,
+                                               const DiagnosisContext& context) const {
+  std::vector<Finding> found;
+  if (auto k = late_wake_ups(*this, row, context)) found.push_back(std::move(*k));
+  if (auto k = cpu_outside_handler(*this, row, context)) found.push_back(std::move(*k));
+  if (auto k = queueing(row)) found.push_back(std::move(*k));
+  return found;
 }
 
 std::string RequestWorkload::bound_model() const {
@@ -339,7 +460,7 @@ std::string RequestWorkload::bound_model() const {
 }
 
 std::string RequestWorkload::group_title(const Point& point) const {
-  return spec_.name + " w=" + micros_text(point.params.at("w_us").get<double>());
+  return spec_.name + " w=" + micros_text(point.params_as<Params>().w_us);
 }
 
 std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext& context) const {
@@ -364,9 +485,11 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
       if (p.mode != Mode::serial) k = (p.in_flight == 64 || k == 64) ? 64 : std::max(k, p.in_flight);
     }
     Backend backend = Backend::eventloop;
-    if (!context.pick(g, Mode::concurrent, backend, k)) backend = Backend::threads;
-    const Row* conc = context.pick(g, Mode::concurrent, backend, k);
-    const Row* par = context.pick(g, Mode::parallel, backend, k);
+    // K = 0: no point of the group ran requests in flight; any K then.
+    const std::optional<int> in_flight = k > 0 ? std::optional<int>(k) : std::nullopt;
+    if (!context.pick(g, Mode::concurrent, backend, in_flight)) backend = Backend::threads;
+    const Row* conc = context.pick(g, Mode::concurrent, backend, in_flight);
+    const Row* par = context.pick(g, Mode::parallel, backend, in_flight);
     std::ostringstream line;
     line << group_title(*gp) << " K=" << k << ":";
     if (conc) {

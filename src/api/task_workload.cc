@@ -10,7 +10,7 @@
 namespace cvp {
 namespace {
 
-class TaskRun final : public Run {
+class TaskRun final : public PreparedPoint {
  public:
   TaskRun(std::unique_ptr<TaskKernel> kernel, std::unique_ptr<exec::Executor> team,
           std::size_t tasks, double reference, exec::Schedule schedule)
@@ -23,13 +23,16 @@ class TaskRun final : public Run {
   }
 
   Execution execute() override {
+    spoiled_ = false;
     team_->run(tasks_, task_, schedule_);
     return {};
   }
 
-  std::string verify() override {
-    const double got = kernel_->checksum();
-    if (got == reference_) return "";
+  std::optional<std::string> verify() override {
+    double got = kernel_->checksum();
+    // A kernel without a corrupt() of its own: the check sees its checksum spoiled instead.
+    if (spoiled_) got = got == 0 ? 1 : -got;
+    if (got == reference_) return std::nullopt;
     if (std::isnan(got) || std::isnan(reference_)) {
       return "the checksum is NaN, which equals nothing: the result cannot be checked";
     }
@@ -40,7 +43,12 @@ class TaskRun final : public Run {
     return why.str();
   }
 
-  void corrupt() override { kernel_->corrupt(); }
+  void corrupt() override {
+    const double before = kernel_->checksum();
+    kernel_->corrupt();
+    const double after = kernel_->checksum();
+    spoiled_ = after == before || (std::isnan(after) && std::isnan(before));
+  }
   void idle() override { team_->idle(); }
 
  private:
@@ -49,7 +57,16 @@ class TaskRun final : public Run {
   std::size_t tasks_;
   double reference_;
   exec::Schedule schedule_;
+  bool spoiled_ = false;  // corrupt() changed nothing: verify() must fail anyway
   const exec::Task task_ = [this](std::size_t i) { kernel_->run(i, tasks_); };
+};
+
+// The size a point was planned with, under the spec's name for it.
+struct SizeParams final : PointParams {
+  SizeParams(std::string param, long long size) : name(std::move(param)), n(size) {}
+  nlohmann::json to_json(const Point&) const override { return {{name, n}}; }
+  std::string name;
+  long long n;
 };
 
 }  // namespace
@@ -85,7 +102,10 @@ void TaskWorkload::add_options(Flags& flags) {
   flags.integers(spec_.flag, &sizes_,
                  spec_.name + ": sizes " + spec_.param + " (default " + defaults + "; quick " +
                      quick + ")",
-                 [](long long n) { return n < 1 ? std::string("a size must be at least 1.") : ""; });
+                 [](long long n) -> std::optional<std::string> {
+                   if (n < 1) return "a size must be at least 1.";
+                   return std::nullopt;
+                 });
 }
 
 std::vector<Point> TaskWorkload::plan(const PlanContext& context) {
@@ -93,14 +113,14 @@ std::vector<Point> TaskWorkload::plan(const PlanContext& context) {
   std::vector<Point> points;
   for (long long n : sizes) {
     if (spec_.fits) {
-      if (const std::string why = spec_.fits(n, context.memory_bytes()); !why.empty()) {
-        throw UsageError(spec_.flag + " " + std::to_string(n) + ": " + why);
+      if (const auto why = spec_.fits(n, context.memory_bytes())) {
+        throw UsageError(spec_.flag + " " + std::to_string(n) + ": " + *why);
       }
     }
     Point base;
     base.workload = spec_.name;
     base.group = spec_.name + "/" + spec_.param + ":" + std::to_string(n);
-    base.params = {{spec_.param, n}};
+    base.params = std::make_shared<SizeParams>(spec_.param, n);
     base.work = spec_.work(n);
     if (spec_.flop) base.flop = spec_.flop(n);
     if (spec_.bytes) base.bytes = spec_.bytes(n);
@@ -110,7 +130,7 @@ std::vector<Point> TaskWorkload::plan(const PlanContext& context) {
 }
 
 long long TaskWorkload::size_of(const Point& point) const {
-  return point.params.at(spec_.param).get<long long>();
+  return point.params_as<SizeParams>().n;
 }
 
 std::unique_ptr<TaskKernel> TaskWorkload::make_kernel(long long n) const {
@@ -132,7 +152,9 @@ double TaskWorkload::serial_checksum(long long n) {
   return sum;
 }
 
-std::unique_ptr<Run> TaskWorkload::prepare(const Point& point, exec::Sightings& sightings) {
+std::unique_ptr<PreparedPoint> TaskWorkload::prepare(const Point& point,
+                                                    exec::Sightings& sightings,
+                                                    StopToken /*stop*/) {
   const long long n = size_of(point);
   const double reference = serial_checksum(n);
   auto team = exec::make_executor(point.backend, point.cpus, &sightings);

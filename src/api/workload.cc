@@ -1,6 +1,7 @@
 // The parts of the workload interface (include/cvp/workload.h) that every workload shares: point
 // names, the standard sweeps, the default bound and verdict, and the wording helpers.
 #include "cvp/workload.h"
+#include "util/text.h"
 
 #include <algorithm>
 #include <cmath>
@@ -31,14 +32,13 @@ int cores_touched(const exec::Topology& topology, const std::vector<int>& cpus) 
 
 }  // namespace
 
-std::string_view to_string(Kind kind) {
-  switch (kind) {
-    case Kind::cpu: return "cpu";
-    case Kind::io: return "io";
-    case Kind::memory: return "memory";
-  }
-  return "?";
+std::string_view to_string(Kind kind) { return exec::name_of(kind, kKindNames); }
+
+std::string_view to_string(Placement placement) {
+  return exec::name_of(placement, kPlacementNames);
 }
+
+std::string_view to_string(Cause cause) { return exec::name_of(cause, kCauseNames); }
 
 std::string Point::name() const {
   std::string out = group + variant;
@@ -50,8 +50,13 @@ std::string Point::name() const {
   return out;
 }
 
+nlohmann::json Point::params_json() const {
+  return params ? params->to_json(*this) : nlohmann::json::object();
+}
+
 PlanContext::PlanContext(const exec::Topology& topology, bool quick, std::vector<int> threads,
-                         std::vector<Backend> backends, std::size_t memory_bytes)
+                         std::vector<Backend> backends,
+                         std::optional<std::size_t> memory_bytes)
     : topology_(topology),
       quick_(quick),
       threads_(std::move(threads)),
@@ -66,7 +71,7 @@ bool PlanContext::wants(Backend backend) const {
 Point PlanContext::serial(Point base) const {
   base.mode = Mode::serial;
   base.threads = base.in_flight = base.cores = 1;
-  base.label.clear();
+  base.placement = Placement::own_cores;
   base.cpus = {home_cpu()};
   return base;
 }
@@ -75,7 +80,7 @@ Point PlanContext::concurrent(Point base, int k) const {
   base.mode = Mode::concurrent;
   base.threads = base.in_flight = k;
   base.cores = 1;
-  base.label.clear();
+  base.placement = Placement::own_cores;
   base.cpus.assign(static_cast<std::size_t>(std::max(k, 1)), home_cpu());
   return base;
 }
@@ -86,7 +91,9 @@ Point PlanContext::parallel(Point base, int t) const {
   base.cpus = topology_.parallel_cpus(t);
   base.cores = cores_touched(topology_, base.cpus);
   const int logical = topology_.allowed_logical();
-  base.label = t > logical ? "oversubscribed" : t > cores() ? "smt" : "";
+  base.placement = t > logical   ? Placement::oversubscribed
+                   : t > cores() ? Placement::smt
+                                 : Placement::own_cores;
   return base;
 }
 
@@ -135,15 +142,15 @@ std::vector<Point> PlanContext::task_sweep(const Point& base,
 }
 
 const Row* VerdictContext::pick(const std::string& group, Mode mode, Backend backend,
-                                int in_flight, int threads) const {
+                                std::optional<int> in_flight, std::optional<int> threads) const {
   const Row* best = nullptr;
   for (const Row* r : rows) {
     const Point& p = *r->point;
     if (!r->ok || !p.headline || p.group != group || p.mode != mode || p.backend != backend) {
       continue;
     }
-    if (in_flight > 0 && p.in_flight != in_flight) continue;
-    if (threads > 0 && p.threads != threads) continue;
+    if (in_flight && p.in_flight != *in_flight) continue;
+    if (threads && p.threads != *threads) continue;
     if (!best || p.in_flight > best->point->in_flight) best = r;
   }
   return best;
@@ -174,7 +181,7 @@ std::vector<std::string> Workload::verdicts(const VerdictContext& context) const
     if (!context.pick(g, Mode::serial, backend)) backend = any->backend;
     const Row* conc = context.pick(g, Mode::concurrent, backend, 2 * cores);
     if (!conc) conc = context.pick(g, Mode::concurrent, backend);
-    const Row* par = context.pick(g, Mode::parallel, backend, 0, cores);
+    const Row* par = context.pick(g, Mode::parallel, backend, std::nullopt, cores);
     const Row* serial = context.pick(g, Mode::serial, backend);
     std::ostringstream line;
     line << group_title(*any) << ":";
@@ -196,7 +203,7 @@ std::vector<std::string> Workload::verdicts(const VerdictContext& context) const
            << " cores (ideal x" << cores << ")";
     }
     if (!conc && !par) line << " only the serial baseline was measured;";
-    line << " [" << exec::to_string(backend) << " backend, serial " << human_time(serial->median_s)
+    line << " [" << exec::to_string(backend) << " backend, serial " << bench::human_time(serial->median_s)
          << "]";
     lines.push_back(line.str());
   }
@@ -207,12 +214,6 @@ std::string fixed(double value, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.*f", digits, value);
   return buf;
-}
-
-std::string human_time(double s) {
-  if (s >= 1) return fixed(s, 3) + " s";
-  if (s >= 1e-3) return fixed(s * 1e3, 2) + " ms";
-  return fixed(s * 1e6, 1) + " us";
 }
 
 std::string speedup_text(double s) { return "x" + fixed(s, s >= 10 ? 1 : 2); }

@@ -90,14 +90,14 @@ class CliFlags final : public Flags {
   CliFlags(CLI::App& app, nlohmann::json& given) : app_(app), given_(given) {}
 
   void integers(const std::string& flag, std::vector<long long>* into, const std::string& help,
-                std::function<std::string(long long)> check) override {
+                IntegerCheck check) override {
     auto& raw = list(flag, help);
     finishers_.push_back([this, flag, into, &raw, check] {
       if (raw.empty()) return;
       into->clear();
       for (const auto& item : split_list(flag, raw)) {
         const long long v = parse_integer(flag, item);
-        checked(flag, item, check ? check(v) : std::string());
+        checked(flag, item, check ? check(v) : std::nullopt);
         into->push_back(v);
       }
       keep_first(*into);
@@ -106,14 +106,14 @@ class CliFlags final : public Flags {
   }
 
   void reals(const std::string& flag, std::vector<double>* into, const std::string& help,
-             std::function<std::string(double)> check) override {
+             RealCheck check) override {
     auto& raw = list(flag, help);
     finishers_.push_back([this, flag, into, &raw, check] {
       if (raw.empty()) return;
       into->clear();
       for (const auto& item : split_list(flag, raw)) {
         const double v = parse_real(flag, item);
-        checked(flag, item, check ? check(v) : std::string());
+        checked(flag, item, check ? check(v) : std::nullopt);
         into->push_back(v);
       }
       keep_first(*into);
@@ -122,24 +122,24 @@ class CliFlags final : public Flags {
   }
 
   void integer(const std::string& flag, long long* into, const std::string& help,
-               std::function<std::string(long long)> check) override {
+               IntegerCheck check) override {
     auto& raw = one(flag, help, "N");
     finishers_.push_back([this, flag, into, &raw, check] {
       if (raw.empty()) return;
       const long long v = parse_integer(flag, raw);
-      checked(flag, raw, check ? check(v) : std::string());
+      checked(flag, raw, check ? check(v) : std::nullopt);
       *into = v;
       given_[flag] = v;
     });
   }
 
   void real(const std::string& flag, double* into, const std::string& help,
-            std::function<std::string(double)> check) override {
+            RealCheck check) override {
     auto& raw = one(flag, help, "X");
     finishers_.push_back([this, flag, into, &raw, check] {
       if (raw.empty()) return;
       const double v = parse_real(flag, raw);
-      checked(flag, raw, check ? check(v) : std::string());
+      checked(flag, raw, check ? check(v) : std::nullopt);
       *into = v;
       given_[flag] = v;
     });
@@ -174,8 +174,9 @@ class CliFlags final : public Flags {
   }
 
  private:
-  static void checked(const std::string& flag, const std::string& item, const std::string& problem) {
-    if (!problem.empty()) throw UsageError(flag + " " + item + ": " + problem);
+  static void checked(const std::string& flag, const std::string& item,
+                      const std::optional<std::string>& problem) {
+    if (problem) throw UsageError(flag + " " + item + ": " + *problem);
   }
   std::vector<std::string>& list(const std::string& flag, const std::string& help) {
     lists_.emplace_back();
@@ -204,7 +205,7 @@ namespace {
 struct CommandLine {
   Options o;
   std::vector<std::string> threads_raw, backends_raw;
-  std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw;
+  std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw, limits_raw;
   std::vector<std::string> faults_raw, slowdowns_raw;
   std::vector<Backend> known_backends;
   std::string backend_names;
@@ -262,7 +263,8 @@ struct CommandLine {
                  "Record one more execution of every benchmark, after its timed blocks and not "
                  "timed, task by task and request by request: trace.json in the run folder (open it "
                  "in Perfetto's UI or chrome://tracing; cvp timeline draws it)");
-    app.add_option("--limits", o.limits,
+    limits_raw = to_string(o.limits);
+    app.add_option("--limits", limits_raw,
                    "The machine's own limits (peak FLOP/s, memory bandwidth, wake-up latency, "
                    "context switch), measured in a couple of seconds at the start: cached (measured "
                    "once per machine and kept, the default), measure (measure again, and keep), off")
@@ -390,8 +392,8 @@ struct CommandLine {
   void apply_plants() {
     for (const auto& f : faults_raw) {
       const auto colon = f.find(':');
-      const std::string kind = f.substr(0, colon);
-      if (colon == std::string::npos || (kind != "wrong" && kind != "throw")) {
+      const auto kind = exec::value_named<FaultKind>(f.substr(0, colon), kFaultKindNames);
+      if (colon == std::string::npos || !kind) {
         throw UsageError("--inject-fault " + f + ": give wrong:REGEX or throw:REGEX.");
       }
       const std::string pattern = f.substr(colon + 1);
@@ -399,7 +401,7 @@ struct CommandLine {
         throw UsageError("--inject-fault " + f + ": the regular expression after the colon is empty.");
       }
       const Pattern check("--inject-fault", pattern);
-      o.faults.push_back({kind, pattern});
+      o.faults.push_back({*kind, pattern});
     }
 
     for (const auto& f : slowdowns_raw) {
@@ -519,6 +521,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   line.apply_cpus(topology);
   line.apply_threads_and_backends();
   flags.finish();
+  o.limits = exec::value_named<Limits>(line.limits_raw, kLimitsNames).value_or(Limits::cached);
   line.apply_plants();
   result.options = o;
   return result;

@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -18,10 +20,20 @@ using cvp::UsageError;
 
 // A fault planted on purpose, to test the suite's own error handling: a wrong result
 // ("wrong") or an exception ("throw") in every benchmark whose name matches `pattern`.
+enum class FaultKind { wrong, thrown };
+inline constexpr std::array<std::string_view, 2> kFaultKindNames{"wrong", "throw"};
+inline std::string_view to_string(FaultKind kind) { return exec::name_of(kind, kFaultKindNames); }
+
 struct FaultInjection {
-  std::string kind;
+  FaultKind kind = FaultKind::wrong;
   std::string pattern;
 };
+
+// --limits: the machine's limits read from the cache (measured once per machine), measured
+// again, or not used.
+enum class Limits { cached, measure, off };
+inline constexpr std::array<std::string_view, 3> kLimitsNames{"cached", "measure", "off"};
+inline std::string_view to_string(Limits limits) { return exec::name_of(limits, kLimitsNames); }
 
 // A slowdown planted on purpose, to measure what a comparison can detect: every timed
 // execution of the benchmarks whose name matches `pattern` lengthened by `fraction` of its time.
@@ -42,7 +54,7 @@ struct Options {
   long long seed = 1;              // the order of the blocks in each round
   std::vector<SlowdownOption> slowdowns;  // --inject-slowdown PCT:REGEX
   bool trace = false;              // --trace: record one more execution of every point (trace.json)
-  std::string limits = "cached";   // --limits: the machine's limits cached, measure(d again) or off
+  Limits limits = Limits::cached;  // --limits
   std::optional<std::string> out;  // the run's folder; empty: a new folder under ./cvpbench-runs
   std::vector<int> cpus;           // CPUs to use (subset of the allowed set); empty: all allowed
   std::vector<Backend> backends;   // empty: all

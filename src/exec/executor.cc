@@ -16,40 +16,17 @@ std::unique_ptr<Executor> make_openmp_executor(std::vector<int> worker_cpus,
                                                Sightings* sightings);
 std::unique_ptr<Executor> make_tbb_executor(std::vector<int> worker_cpus, Sightings* sightings);
 
-std::string_view to_string(Mode mode) {
-  switch (mode) {
-    case Mode::serial: return "serial";
-    case Mode::concurrent: return "concurrent";
-    case Mode::parallel: return "parallel";
-  }
-  return "?";
-}
+std::string_view to_string(Mode mode) { return name_of(mode, kModeNames); }
 
-std::string_view to_string(Backend backend) {
-  switch (backend) {
-    case Backend::threads: return "threads";
-    case Backend::openmp: return "openmp";
-    case Backend::tbb: return "tbb";
-    case Backend::eventloop: return "eventloop";
-  }
-  return "?";
-}
+std::string_view to_string(Backend backend) { return name_of(backend, kBackendNames); }
 
-std::optional<Mode> parse_mode(std::string_view text) {
-  for (Mode m : {Mode::serial, Mode::concurrent, Mode::parallel}) {
-    if (to_string(m) == text) return m;
-  }
-  return std::nullopt;
-}
+std::optional<Mode> parse_mode(std::string_view text) { return value_named<Mode>(text, kModeNames); }
 
 std::optional<Backend> parse_backend(std::string_view text) {
-  for (Backend b : every_backend()) {
-    if (to_string(b) == text) return b;
-  }
-  return std::nullopt;
+  return value_named<Backend>(text, kBackendNames);
 }
 
-const std::vector<Backend>& all_backends() {
+const std::vector<Backend>& task_backends() {
   static const std::vector<Backend> backends{Backend::threads, Backend::openmp, Backend::tbb};
   return backends;
 }

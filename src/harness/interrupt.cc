@@ -101,9 +101,3 @@ void remove_on_second_interrupt(const std::vector<std::string>& temporary_files,
 }
 
 }  // namespace cvp::bench
-
-namespace cvp {
-
-const std::atomic<bool>& interrupt_requested() { return bench::interrupt_flag(); }
-
-}  // namespace cvp

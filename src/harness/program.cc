@@ -95,7 +95,7 @@ void refuse_plants_that_match_nothing(const std::vector<Point>& points, const be
                               ": matches no benchmark that will run (see --list for the names).");
     }
   };
-  for (const auto& f : options.faults) must_match("--inject-fault", f.kind + ":" + f.pattern, f.pattern);
+  for (const auto& f : options.faults) must_match("--inject-fault", std::string(to_string(f.kind)) + ":" + f.pattern, f.pattern);
   for (const auto& s : options.slowdowns) must_match("--inject-slowdown", s.pattern, s.pattern);
 }
 
@@ -118,9 +118,9 @@ void measure_limits(RunState& state) {
   const exec::Topology& topology = state.topology;
   std::optional<bench::MachineLimits>& limits = state.limits;
   // The machine's own limits, against which the diagnosis reads each row (cached per machine).
-  if (options.limits != "off") {
+  if (options.limits != bench::Limits::off) {
     std::string note;
-    limits = bench::machine_limits(topology, options.limits == "measure", &note);
+    limits = bench::machine_limits(topology, options.limits == bench::Limits::measure, &note);
     if (!note.empty()) std::fprintf(stderr, "note: %s\n", bench::printable(note).c_str());
     std::fprintf(stderr,
                  "machine limits (%s): %.1f GFLOP/s on one core, %.1f on %d; %.1f GB/s on one core, "
@@ -601,7 +601,7 @@ std::vector<cvp::Workload*> checked_workloads(
 
 namespace cvp {
 
-int run_program(int argc, char** argv, const std::vector<std::unique_ptr<Workload>>& workloads) {
+int run_program(int argc, char** argv, std::vector<std::unique_ptr<Workload>> workloads) {
   open_closed_standard_descriptors();
   bench::choose_openmp_wait_policy(argv);
   // Past a file-size limit, a write fails with EFBIG and the run says so (SIGXFSZ would kill

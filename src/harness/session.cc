@@ -58,7 +58,7 @@ bool is_baseline(const Measurement& m) { return m.baseline == nullptr || m.basel
 struct Live {
   Measurement* m = nullptr;
   std::unique_ptr<exec::Sightings> seen;
-  std::unique_ptr<Run> run;
+  std::unique_ptr<PreparedPoint> run;
   bool is_baseline = false;
   bool active = true;
 };
@@ -98,7 +98,7 @@ bool prepare(Live& live, double block_s) {
   Measurement& m = *live.m;
   return guarded(m, [&] {
     live.seen = std::make_unique<exec::Sightings>(std::max(1, m.point.threads));
-    live.run = m.workload->prepare(m.point, *live.seen);
+    live.run = m.workload->prepare(m.point, *live.seen, StopToken(&interrupt_flag()));
     if (!live.run) throw std::runtime_error(m.workload->name() + ": prepare() returned no run");
     const bool manual = m.workload->timing() == Timing::manual;
     auto start = Clock::now();
@@ -148,6 +148,28 @@ struct Block {
   bool interrupted_now = false;
 };
 
+// A request workload's figures of one execution, summed into its block's sample.
+void add_request_figures(Sample& s, const Execution& e) {
+  if (!e.request) return;
+  RequestFigures& sum = s.request ? *s.request : s.request.emplace();
+  sum.c_measured_us += e.request->c_measured_us;
+  sum.wait_overshoot_us += e.request->wait_overshoot_us;
+}
+
+// The block's request figures as means over its `n` executions; a figure that is not a finite
+// number fails the point, as any of its values would.
+void average_request_figures(Sample& s, double n, Measurement& m) {
+  if (!s.request) return;
+  for (const auto& [key, value] : named_figures({}, s.request)) {
+    if (!std::isfinite(value / n)) {
+      fail(m, m.workload->name() + " reported '" + key + "' = " + std::to_string(value / n) +
+                  ", not a finite number");
+    }
+  }
+  s.request->c_measured_us /= n;
+  s.request->wait_overshoot_us /= n;
+}
+
 // The block's executions, each checked after it where its own clock leaves the check untimed;
 // stops at an interruption.
 void execute_block(Live& live, Block& block) {
@@ -177,11 +199,12 @@ void execute_block(Live& live, Block& block) {
     if (m.fault == Fault::thrown) throw planted_exception();
     s.latencies_us.insert(s.latencies_us.end(), e.latencies_us.begin(), e.latencies_us.end());
     for (const auto& [key, value] : e.values) s.values[key] += value;
+    add_request_figures(s, e);
     if (manual) {
       // The clock is the execution's own: checking here costs no measured time.
       if (m.fault == Fault::wrong) live.run->corrupt();
-      if (const std::string why = live.run->verify(); !why.empty()) {
-        fail(m, why);
+      if (const auto why = live.run->verify()) {
+        fail(m, *why);
         m.wrong_items += live.run->wrong_items();
       }
     }
@@ -197,6 +220,7 @@ void record_sample(Live& live, Block& block, const exec::UsageDelta& usage,
   const long long done = block.done;
   const double timed = block.timed;
   const double n = static_cast<double>(std::max<long long>(done, 1));
+  average_request_figures(s, n, m);
   for (auto& [key, value] : s.values) {
     value /= n;
     if (!std::isfinite(value)) {
@@ -253,7 +277,7 @@ bool measure_block(Live& live, int round) {
     const DisturbanceReading after = read_disturbance(p.cpus);
     if (!manual) {
       if (m.fault == Fault::wrong) live.run->corrupt();
-      if (const std::string why = live.run->verify(); !why.empty()) fail(m, why);
+      if (const auto why = live.run->verify()) fail(m, *why);
     }
     record_sample(live, block, usage, before, after, stops_before);
   });
@@ -306,7 +330,7 @@ Session::Session(std::vector<Point> points, const std::vector<Workload*>& worklo
     : sampling_(sampling), tty_(isatty(STDERR_FILENO) != 0) {
   std::vector<std::pair<Fault, Pattern>> patterns;
   for (const auto& f : faults) {
-    patterns.emplace_back(f.kind == "throw" ? Fault::thrown : Fault::wrong,
+    patterns.emplace_back(f.kind == FaultKind::thrown ? Fault::thrown : Fault::wrong,
                           Pattern("--inject-fault", f.pattern));
   }
   std::vector<std::pair<double, Pattern>> slower;
@@ -726,6 +750,16 @@ std::string Session::busy_report() const {
           " s) and reports what each point reached; a quieter machine, a larger --budget or "
           "fewer points (--filter) would help.";
   return text;
+}
+
+std::map<std::string, double> named_figures(const std::map<std::string, double>& values,
+                                            const std::optional<RequestFigures>& request) {
+  std::map<std::string, double> named = values;
+  if (request) {
+    named["c_measured_us"] = request->c_measured_us;
+    named["wait_overshoot_us"] = request->wait_overshoot_us;
+  }
+  return named;
 }
 
 const char* disturbance_kind(const Sample& s) {

@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -56,6 +57,7 @@ struct Sample {
   int pin_failures = 0;
   std::vector<double> latencies_us;      // every execution's, for request-style workloads
   std::map<std::string, double> values;  // the workload's figures, mean over the executions
+  std::optional<RequestFigures> request; // a request workload's figures, mean over the executions
   int round = -1;                        // the group's round it was measured in
   long long executions = 0;              // in the block
   double run_delay_s = 0;                // our threads' wait for a CPU during the block
@@ -111,6 +113,11 @@ struct Measurement {
 // CPU clock that moved, or other work that kept our threads waiting for a CPU (run delay).
 // The first that applies, in that order.
 const char* disturbance_kind(const Sample& s);
+
+// The named figures of a row or a sample: the workload's own values and, for a request workload,
+// its request figures under their summary.json names (c_measured_us, wait_overshoot_us).
+std::map<std::string, double> named_figures(const std::map<std::string, double>& values,
+                                            const std::optional<RequestFigures>& request);
 
 // The paired ratios baseline / point of time per unit of work, one per round in which both
 // have an undisturbed block: the point's speedup samples. Empty without a baseline.

@@ -14,22 +14,13 @@
 
 #include "cvp/exec/affinity.h"
 #include "harness/stats.h"
+#include "util/text.h"
 
 namespace cvp::bench {
 namespace {
 
 // One cause with the highest speedup it alone allows (its ceiling).
-struct Candidate {
-  std::string cause;
-  double ceiling = 0;
-  std::string line;
-  nlohmann::json figures = nlohmann::json::object();
-};
-
-double value_or(const Row& row, const char* key, double fallback) {
-  const auto it = row.values.find(key);
-  return it == row.values.end() ? fallback : it->second;
-}
+using Candidate = Finding;
 
 std::string gb(double bytes_per_s) { return fixed(bytes_per_s / 1e9, 1) + " GB/s"; }
 std::string gflops(double flops) { return fixed(flops / 1e9, 1) + " GFLOP/s"; }
@@ -49,10 +40,11 @@ double median_share(const Measurement& m, F part) {
 
 // Time our threads could not run, as a share of their time: the speedup is at most the bound
 // less that share. Below 2% it is not named.
-std::optional<Candidate> lost_time(const ResultRow& r, const char* cause, double share,
+std::optional<Candidate> lost_time(const ResultRow& r, Cause cause, double share,
                                    const std::string& line) {
   if (share < 0.02) return std::nullopt;
-  return Candidate{cause, r.bound * (1 - share), line, {{std::string(cause) + "_share", share}}};
+  return Candidate{cause, r.bound * (1 - share), line,
+                   {{std::string(to_string(cause)) + "_share", share}}};
 }
 
 std::optional<Candidate> run_queue(const ResultRow& r, const DiagnosisContext& c) {
@@ -61,7 +53,7 @@ std::optional<Candidate> run_queue(const ResultRow& r, const DiagnosisContext& c
   if (!c.run_delay_visible || p.mode != Mode::parallel || p.threads > p.cores) return std::nullopt;
   const double share = median_share(*r.m, [&](const Sample& s) { return s.run_delay_s; }) /
                        std::max(1, p.threads);
-  return lost_time(r, "run_queue", share,
+  return lost_time(r, Cause::run_queue, share,
                    "a run queue longer than the cores: our threads waited for a CPU " + pct(share) +
                        " of their time (run delay, /proc schedstat), so other work shared these cores");
 }
@@ -71,7 +63,7 @@ std::optional<Candidate> steal(const ResultRow& r, const DiagnosisContext& c) {
   if (!c.steal_visible) return std::nullopt;
   const double share = median_share(*r.m, [&](const Sample& s) { return s.steal_s; }) /
                        std::max(1, p.mode == Mode::parallel ? p.cores : 1);
-  return lost_time(r, "steal", share,
+  return lost_time(r, Cause::steal, share,
                    "stolen time: the hypervisor ran something else on our CPUs for " + pct(share) +
                        " of the run");
 }
@@ -88,7 +80,7 @@ std::optional<Candidate> other_processes(const ResultRow& r, const DiagnosisCont
   const double base_share = std::clamp(base->others_share, 0.0, 0.95);
   if (r.others_share < 0.02 || r.others_share < base_share + 0.02) return std::nullopt;
   const double ceiling = r.bound * (1 - r.others_share) / (1 - base_share);
-  Candidate k{"other_processes", ceiling, "",
+  Candidate k{Cause::other_processes, ceiling, "",
               {{"others_share", r.others_share}, {"baseline_others_share", base_share},
                {"ceiling", ceiling}}};
   if (r.pressure >= 0) k.figures["cpu_pressure"] = r.pressure;
@@ -114,7 +106,7 @@ std::optional<Candidate> compute_peak(const ResultRow& r, const DiagnosisContext
     return std::nullopt;
   }
   const double ceiling = c.flops_all_cores / c.flops_one_core;
-  Candidate k{"compute_peak", ceiling, "",
+  Candidate k{Cause::compute_peak, ceiling, "",
               {{"flops_one_core", c.flops_one_core}, {"flops_all_cores", c.flops_all_cores},
                {"ceiling", ceiling}}};
   k.line = "compute peak: the " + std::to_string(p.cores) + " cores together reach only x" +
@@ -134,7 +126,7 @@ std::optional<Candidate> memory_bandwidth(const ResultRow& r, const DiagnosisCon
   const double serial = base->point->bytes / base->median_s;
   const double achieved = p.bytes / r.median_s;
   const double ceiling = c.bandwidth_all_cores / serial;
-  Candidate k{"memory_bandwidth", ceiling, "",
+  Candidate k{Cause::memory_bandwidth, ceiling, "",
               {{"bytes_per_s", achieved}, {"serial_bytes_per_s", serial},
                {"bandwidth_all_cores", c.bandwidth_all_cores}, {"ceiling", ceiling}}};
   k.line = "memory bandwidth: the team moved " + gb(achieved) + ", " +
@@ -153,7 +145,7 @@ std::optional<Candidate> idle_workers(const ResultRow& r, const DiagnosisContext
     return std::nullopt;
   }
   const double idle = 1 - t.busy_mean;
-  Candidate k{"idle_workers", r.bound * t.busy_mean, "",
+  Candidate k{Cause::idle_workers, r.bound * t.busy_mean, "",
               {{"busy_mean", t.busy_mean}, {"tail_idle", t.tail_idle}, {"imbalance", t.imbalance},
                {"start_delay_us", t.start_delay_us}, {"task_spread", t.task_spread}}};
   const double start_share = t.start_delay_us * 1e-6 / std::max(t.window_s, 1e-12);
@@ -175,97 +167,28 @@ std::optional<Candidate> idle_workers(const ResultRow& r, const DiagnosisContext
   return k;
 }
 
-std::optional<Candidate> timer_overshoot(const ResultRow& r, const DiagnosisContext& c) {
-  const Row* base = r.Row::baseline;
-  if (r.m->workload->kind() != Kind::io || base == nullptr) return std::nullopt;
-  const double here = value_or(r, "wait_overshoot_us", -1);
-  const double serial = value_or(*base, "wait_overshoot_us", -1);
-  if (here < 0 || serial < 0 || here < 1.5 * serial + 10) return std::nullopt;
-  // The bound again, as if the serial run's waits had overrun as much as this point's.
-  Row late_base = *base;
-  late_base.values["wait_overshoot_us"] = here;
-  Row row = r;
-  row.baseline = &late_base;
-  const double ceiling = r.m->workload->bound(row);
-  if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
-  Candidate k{"timer_overshoot", ceiling, "",
-              {{"wait_overshoot_us", here}, {"serial_wait_overshoot_us", serial},
-               {"ceiling", ceiling}}};
-  k.line = "late wake-ups: each wait overran by " + us(here) + " here against " + us(serial) +
-           " serially";
-  if (c.timer_overshoot_us > 0) k.line += " (" + us(c.timer_overshoot_us) + " on an idle machine)";
-  k.line += ": woken requests queued for a busy CPU, which alone allows x" + fixed(ceiling, 2);
-  return k;
-}
-
-// CPU time beyond the work's own: the team used more CPU than the serial run for the same work
-// (task workloads), or a request cost more process CPU than its handler's measured c' (the
-// context switches, timer wake-ups and runtime around it). It limits the speedup when the
-// cores were busy.
+// CPU time beyond the work's own: the team used more CPU than the serial run for the same work.
+// It limits the speedup when the cores were busy. A symptom (of a bandwidth or compute
+// ceiling); request workloads weigh their own CPU against their handler's (Workload::diagnose).
 std::optional<Candidate> extra_cpu(const ResultRow& r, const DiagnosisContext& c) {
   const Point& p = *r.point;
   const auto* base = static_cast<const ResultRow*>(r.Row::baseline);
-  if (base == nullptr || r.cpu_s <= 0 || p.work <= 0) return std::nullopt;
-  const double cores = p.mode == Mode::parallel ? std::min(p.threads, p.cores) : 1;
-  const double switches = r.voluntary + r.involuntary;
-  nlohmann::json figures = {{"cpu_s", r.cpu_s}, {"context_switches", switches}};
-  std::string line;
-  double ceiling = 0;
-  if (r.m->workload->kind() == Kind::io) {
-    const double requests = p.work;
-    const double c_handler = value_or(r, "c_measured_us", -1);
-    const double c_process = r.cpu_s / requests * 1e6;
-    if (c_handler <= 0 || c_process < 1.1 * c_handler || r.cpu_per_wall < 0.8 * cores) return std::nullopt;
-    Row row = r;
-    row.values["c_measured_us"] = c_process;
-    ceiling = r.m->workload->bound(row);
-    figures["cpu_per_request_us"] = c_process;
-    figures["c_measured_us"] = c_handler;
-    line = "CPU outside the handler: the cores were busy, and each request cost " + us(c_process) +
-           " of process CPU against the handler's " + us(c_handler);
-    const double per_request = switches / requests;
-    if (c.context_switch_us > 0 && per_request > 0.5) {
-      line += "; its " + fixed(per_request, 1) + " context switches at " + us(c.context_switch_us) +
-              " each (measured at the start) account for " + us(per_request * c.context_switch_us);
-    }
-  } else {
-    if (base->cpu_s <= 0 || r.cpu_s < 1.05 * base->cpu_s) return std::nullopt;
-    const double more = r.cpu_s / base->cpu_s;
-    ceiling = r.bound / more;
-    figures["serial_cpu_s"] = base->cpu_s;
-    line = "slower workers: the team spent x" + fixed(more, 2) + " the serial run's CPU time on the "
-           "same work (" + human_time(r.cpu_s) + " against " + human_time(base->cpu_s) + ")";
-    if (!c.counters_unavailable.empty()) line += "; why each worker ran slower needs hardware counters, not available here";
-  }
-  if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
-  figures["ceiling"] = ceiling;
-  return Candidate{"extra_cpu", ceiling, line, figures};
-}
-
-// Requests that queued for the CPU before their first CPU part: the median latency against what
-// a request takes alone at this point (c' + w + its overshoot). By Little's law, K requests in
-// flight through a latency L serve K / L a second.
-std::optional<Candidate> queueing(const ResultRow& r, const DiagnosisContext&) {
-  const Point& p = *r.point;
-  const Row* base = r.Row::baseline;
-  if (r.m->workload->kind() != Kind::io || !r.has_latency || base == nullptr || base->point == nullptr ||
-      base->median_s <= 0 || base->point->work <= 0 || !p.params.contains("w_us")) {
+  if (base == nullptr || r.cpu_s <= 0 || p.work <= 0 || r.m->workload->kind() == Kind::io) {
     return std::nullopt;
   }
-  const double c_handler = value_or(r, "c_measured_us", -1);
-  const double overshoot = value_or(r, "wait_overshoot_us", -1);
-  if (c_handler < 0 || overshoot < 0) return std::nullopt;
-  const double alone = c_handler + p.params.at("w_us").get<double>() + overshoot;
-  const double queued = r.p50 - alone;
-  if (queued < 0.02 * alone) return std::nullopt;
-  const double t_s = base->median_s / base->point->work * 1e6;
-  const double ceiling = static_cast<double>(p.in_flight) * t_s / r.p50;
-  Candidate k{"queueing", ceiling, "",
-              {{"latency_p50_us", r.p50}, {"alone_us", alone}, {"queued_us", queued}, {"ceiling", ceiling}}};
-  k.line = "queueing: a request took " + us(r.p50) + " (median) against " + us(alone) +
-           " for its own CPU, wait and wake-up: it waited " + us(queued) +
-           " for the CPU behind the others in flight";
-  return k;
+  const double switches = r.voluntary + r.involuntary;
+  nlohmann::json figures = {{"cpu_s", r.cpu_s}, {"context_switches", switches}};
+  if (base->cpu_s <= 0 || r.cpu_s < 1.05 * base->cpu_s) return std::nullopt;
+  const double more = r.cpu_s / base->cpu_s;
+  const double ceiling = r.bound / more;
+  figures["serial_cpu_s"] = base->cpu_s;
+  std::string line = "slower workers: the team spent x" + fixed(more, 2) +
+                     " the serial run's CPU time on the same work (" + human_time(r.cpu_s) +
+                     " against " + human_time(base->cpu_s) + ")";
+  if (!c.counters_unavailable.empty()) line += "; why each worker ran slower needs hardware counters, not available here";
+  if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
+  figures["ceiling"] = ceiling;
+  return Candidate{Cause::extra_cpu, ceiling, line, figures, /*symptom=*/true};
 }
 
 }  // namespace
@@ -300,6 +223,10 @@ bool misses_bound(const ResultRow& r) {
 }
 
 void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
+  // What a workload's own diagnosis may read of the machine.
+  cvp::DiagnosisContext workload_context;
+  if (c.timer_overshoot_us > 0) workload_context.timer_overshoot_us = c.timer_overshoot_us;
+  if (c.context_switch_us > 0) workload_context.context_switch_us = c.context_switch_us;
   for (ResultRow& r : rows) {
     if (!misses_bound(r)) continue;
     Diagnosis d;
@@ -311,31 +238,33 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
     if (!r.timeline.traced) d.not_seen.push_back("idle workers (run with --trace)");
     if (!c.limits_known) d.not_seen.push_back("the machine's limits (--limits off)");
     std::vector<Candidate> found;
-    for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-                       timer_overshoot, extra_cpu, queueing}) {
-      // A cause counts when it alone keeps the speedup below its bound, and the speedup measured
-      // does not contradict it (a traced execution unlike the timed ones, say).
-      if (auto k = probe(r, c); k && k->ceiling < r.bound * 0.98 && k->ceiling >= r.speedup_low * 0.95) {
+    // A cause counts when it alone keeps the speedup below its bound, and the speedup measured
+    // does not contradict it (a traced execution unlike the timed ones, say).
+    const auto consider = [&](std::optional<Candidate> k) {
+      if (k && k->ceiling < r.bound * 0.98 && k->ceiling >= r.speedup_low * 0.95) {
         found.push_back(std::move(*k));
       }
+    };
+    for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
+                       extra_cpu}) {
+      consider(probe(r, c));
     }
+    // The causes of the workload's own kind of work (late wake-ups, queueing, ...).
+    for (Candidate& k : r.m->workload->diagnose(r, workload_context)) consider(std::move(k));
     const double shortfall = r.bound - r.speedup;
     if (!found.empty()) {
       // A symptom is named only when no cause is found: workers that used more CPU than serial
       // (the symptom of a bandwidth or compute ceiling), requests that queued (the symptom of a
       // CPU busy with work outside the handler).
-      const bool io = r.m->workload->kind() == Kind::io;
-      const auto symptom = [&](const Candidate& k) {
-        return io ? k.cause == "queueing" : k.cause == "extra_cpu";
-      };
+      const auto symptom = [](const Candidate& k) { return k.symptom; };
       const bool any_cause = std::any_of(found.begin(), found.end(), [&](const Candidate& k) { return !symptom(k); });
       // Other processes measured on our CPUs are the cause of which our threads' run delay is
       // the symptom: named first when both are found.
       const bool others = std::any_of(found.begin(), found.end(),
-                                      [](const Candidate& k) { return k.cause == "other_processes"; });
+                                      [](const Candidate& k) { return k.cause == Cause::other_processes; });
       const auto best = std::min_element(found.begin(), found.end(), [&](const Candidate& a, const Candidate& b) {
-        if (others && (a.cause == "other_processes") != (b.cause == "other_processes")) {
-          return a.cause == "other_processes";
+        if (others && (a.cause == Cause::other_processes) != (b.cause == Cause::other_processes)) {
+          return a.cause == Cause::other_processes;
         }
         if (any_cause && symptom(a) != symptom(b)) return !symptom(a);
         return a.ceiling < b.ceiling;
@@ -346,10 +275,10 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
       d.figures["explained"] = shortfall > 0 ? std::min(1.0, (r.bound - best->ceiling) / shortfall) : 1.0;
       d.line = best->line;
       for (const auto& other : found) {
-        if (&other != &*best) d.figures["also"].push_back(other.cause);
+        if (&other != &*best) d.figures["also"].push_back(to_string(other.cause));
       }
     } else {
-      d.cause = "not_identified";
+      d.cause = Cause::not_identified;
       d.line = "not identified: x" + fixed(r.speedup, 2) + " against a bound of x" + fixed(r.bound, 2) +
                "; no other processes, run delay, steal, compute or bandwidth ceiling, extra CPU";
       if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up or queueing";
@@ -366,7 +295,7 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
     // processes were using: they are what woke late or queued, so they are named with their
     // share even where the ceiling above is another's (a serial baseline that shared its CPU too
     // leaves them no ceiling of their own).
-    if (c.load_visible && r.others_share >= kOthersNamed && d.cause != "other_processes") {
+    if (c.load_visible && r.others_share >= kOthersNamed && d.cause != Cause::other_processes) {
       const Point& p = *r.point;
       d.line += "; meanwhile other processes took " + pct(r.others_share) + " of CPU" +
                 (p.cpus.size() == 1 ? " " : "s ") + exec::format_cpu_list(p.cpus) +

@@ -31,6 +31,18 @@ std::vector<double> per_unit(const Measurement& m) {
 
 bool m_samples_empty(const ResultRow& r) { return r.m->samples.empty(); }
 
+// The medians of the samples' request figures; nullopt when no sample has any.
+std::optional<RequestFigures> median_request_figures(const std::vector<Sample>& samples) {
+  std::vector<double> c, overshoot;
+  for (const auto& s : samples) {
+    if (!s.request) continue;
+    c.push_back(s.request->c_measured_us);
+    overshoot.push_back(s.request->wait_overshoot_us);
+  }
+  if (c.empty()) return std::nullopt;
+  return RequestFigures{stats::median(c), stats::median(overshoot)};
+}
+
 std::vector<double> each(const std::vector<Sample>& samples, double Sample::*field) {
   std::vector<double> v;
   for (const auto& s : samples) v.push_back(s.*field);
@@ -78,6 +90,7 @@ void add_block_medians(ResultRow& r, const Measurement& m) {
     if (!latencies.empty()) {
       const auto q = stats::percentiles(latencies, {50, 95, 99});
       r.has_latency = true;
+      r.request = median_request_figures(m.samples);
       r.p50 = q[0];
       r.p95 = q[1];
       r.p99 = q[2];
@@ -278,7 +291,7 @@ nlohmann::json roofline_json(const ResultRow& r) {
 
 nlohmann::json diagnosis_json(const ResultRow& r) {
   if (!r.diagnosis) return nullptr;
-  return {{"cause", r.diagnosis->cause},
+  return {{"cause", to_string(r.diagnosis->cause)},
           {"line", r.diagnosis->line},
           {"figures", r.diagnosis->figures},
           {"not_seen", r.diagnosis->not_seen}};
@@ -306,19 +319,19 @@ nlohmann::json result_entry(const ResultRow& r, const Options& o) {
   const Point& p = m.point;
   const WorkUnit unit = m.workload->unit();
   nlohmann::json values = nlohmann::json::object();
-  for (const auto& [key, value] : r.values) values[key] = value;
+  for (const auto& [key, value] : named_figures(r.values, r.request)) values[key] = value;
   return {
       {"name", p.name()},
       {"workload", p.workload},
       {"kind", to_string(m.workload->kind())},
       {"group", p.group},
-      {"params", p.params},
+      {"params", p.params_json()},
       {"mode", exec::to_string(p.mode)},
       {"backend", exec::to_string(p.backend)},
       {"threads", p.threads},
       {"in_flight", p.in_flight},
       {"cores", p.cores},
-      {"label", p.label},
+      {"label", to_string(p.placement)},
       {"headline", p.headline},
       {"work", {{"unit", unit.name}, {"per_execution", p.work}}},
       {"wall_s",
@@ -370,12 +383,8 @@ nlohmann::json result_json(const ResultRow& r, const Options& o) {
   nlohmann::json e = result_entry(r, o);
   if (r.has_latency) e["latency_us"] = {{"p50", r.p50}, {"p95", r.p95}, {"p99", r.p99}};
   if (m.workload->kind() == Kind::io) {
-    const auto value = [&](const char* key) {
-      const auto it = r.values.find(key);
-      return it == r.values.end() ? 0.0 : it->second;
-    };
-    e["io"] = {{"c_measured_us", value("c_measured_us")},
-               {"wait_overshoot_us", value("wait_overshoot_us")},
+    e["io"] = {{"c_measured_us", r.request ? r.request->c_measured_us : 0.0},
+               {"wait_overshoot_us", r.request ? r.request->wait_overshoot_us : 0.0},
                {"throughput_rps", r.throughput},
                {"requests", p.work},
                {"errors", m.wrong_items}};
@@ -420,7 +429,7 @@ void add_row(SummaryLists& lists, const ResultRow& r, const Options& o) {
     return;
   }
   if (!r.anomaly.empty()) lists.anomalies.push_back({{"name", p.name()}, {"why", r.anomaly}});
-  if (r.diagnosis) lists.diagnoses.push_back({{"name", p.name()}, {"cause", r.diagnosis->cause}, {"line", r.diagnosis->line}});
+  if (r.diagnosis) lists.diagnoses.push_back({{"name", p.name()}, {"cause", to_string(r.diagnosis->cause)}, {"line", r.diagnosis->line}});
   if ((o.precision > 0 || m.short_of_minimum) && r.ok && !m.target_met) {
     lists.missed.push_back({{"name", p.name()},
                             {"reached", r.ci_known ? nlohmann::json(r.precision) : nlohmann::json(nullptr)},
@@ -435,7 +444,7 @@ void add_row(SummaryLists& lists, const ResultRow& r, const Options& o) {
 // The run's configuration: the options it ran with and how it measures.
 nlohmann::json config_json(const RunReport& report, const Options& o) {
   nlohmann::json faults = nlohmann::json::array();
-  for (const auto& f : o.faults) faults.push_back(f.kind + ":" + f.pattern);
+  for (const auto& f : o.faults) faults.push_back(std::string(to_string(f.kind)) + ":" + f.pattern);
   nlohmann::json backends = nlohmann::json::array();
   for (Backend b : o.backends) backends.push_back(exec::to_string(b));
   nlohmann::json config = {
@@ -453,7 +462,7 @@ nlohmann::json config_json(const RunReport& report, const Options& o) {
        }()},
       {"omp_wait_policy", omp_wait_policy_in_force()},
       {"trace", o.trace},
-      {"limits", o.limits},
+      {"limits", to_string(o.limits)},
       {"filter", o.filter},
       {"threads", o.threads},
       {"backends", backends},
@@ -527,13 +536,15 @@ std::string console_table(const std::vector<ResultRow>& rows) {
     if (p.group != previous_group && !previous_group.empty()) out << "\n";
     previous_group = p.group;
     std::vector<std::string> notes;
-    if (!p.label.empty()) notes.push_back(p.label);
+    if (p.placement != Placement::own_cores) notes.push_back(std::string(to_string(p.placement)));
     if (!r.pinned && !m_samples_empty(r)) notes.push_back("NOT PINNED");
     if (r.ok) notes.push_back(fixed(r.throughput, r.throughput >= 100 ? 0 : 2) + " " +
                               r.m->workload->unit().rate_unit);
     if (r.ok && r.has_latency) notes.push_back("p99 " + fixed(r.p99 / 1000, 2) + " ms");
     if (r.ok) {
-      for (const auto& [key, value] : r.values) notes.push_back(key + " " + fixed(value, 1));
+      for (const auto& [key, value] : named_figures(r.values, r.request)) {
+        notes.push_back(key + " " + fixed(value, 1));
+      }
     }
     if (!r.m->excluded.empty()) {
       notes.push_back(std::to_string(r.m->excluded.size()) + " disturbed block(s) measured again");

@@ -19,7 +19,7 @@ namespace cvp::bench {
 
 // Why a row missed its bound, when it did by more than its CI (diagnosis.h).
 struct Diagnosis {
-  std::string cause;             // memory_bandwidth, compute_peak, idle_workers, ...
+  Cause cause = Cause::not_identified;
   std::string line;              // one sentence, with the measured number
   nlohmann::json figures = nlohmann::json::object();
   std::vector<std::string> not_seen;  // signals this machine or run did not expose
@@ -33,14 +33,11 @@ struct ResultRow : Row {
   double baseline_s = 0;
   double karp_flatt = 0;
   bool has_karp_flatt = false;
-  double cpu_s = 0, cpu_per_wall = 0, voluntary = 0, involuntary = 0;
   std::vector<int> cpus_seen;
   int threads_seen = 0, pin_failures = 0;
   bool pinned = false;
-  bool has_latency = false;
   // Why the row is not ok though its measurement is (an unusable bound from the workload).
   std::string problem;
-  double p50 = 0, p95 = 0, p99 = 0;
   // Paired estimation: the speedup is the median of the paired ratios (`pairs` of them) and its
   // CI comes from their order statistics; false when there were no pairs and the speedup is a
   // ratio of medians with a bootstrap CI.

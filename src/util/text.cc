@@ -33,4 +33,10 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   return text;
 }
 
+std::string human_time(double s) {
+  if (s >= 1) return fixed(s, 3) + " s";
+  if (s >= 1e-3) return fixed(s * 1e3, 2) + " ms";
+  return fixed(s * 1e6, 1) + " us";
+}
+
 }  // namespace cvp::bench

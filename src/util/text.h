@@ -1,6 +1,6 @@
 // The library's wording helpers: how a number, a list or a piece of outside text is written in a
-// console line or a message. The public ones a plug-in's verdicts use (cvp::fixed, human_time,
-// speedup_text, speedup_ci_text) are part of the API, in include/cvp/workload.h.
+// console line or a message. The public ones a plug-in's verdicts use (cvp::fixed, speedup_text,
+// speedup_ci_text) are part of the API, in include/cvp/workload.h.
 #pragma once
 
 #include <string>
@@ -17,5 +17,8 @@ std::string percent(double share);
 
 // The items with `separator` between them ("a, b, c"); empty for none.
 std::string join(const std::vector<std::string>& items, const std::string& separator);
+
+// A time in its unit: "1.234 s", "12.34 ms", "56.7 us".
+std::string human_time(double seconds);
 
 }  // namespace cvp::bench

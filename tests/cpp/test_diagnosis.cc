@@ -25,7 +25,7 @@ class Compute final : public Workload {
   Kind kind() const override { return Kind::cpu; }
   WorkUnit unit() const override { return {"FLOP", "GFLOP/s", 1e9}; }
   std::vector<Point> plan(const PlanContext&) override { return {}; }
-  std::unique_ptr<Run> prepare(const Point&, exec::Sightings&) override { return nullptr; }
+  std::unique_ptr<PreparedPoint> prepare(const Point&, exec::Sightings&, StopToken) override { return nullptr; }
 };
 
 Compute compute;
@@ -97,7 +97,7 @@ TEST(Diagnosis, NamesAComputePeakBelowTheBound) {
   Pair pair(1.0 / 1.6);  // x1.6
   const auto rows = pair.diagnosed(machine(1.62, 1e12));
   ASSERT_TRUE(rows[1].diagnosis);
-  EXPECT_EQ(rows[1].diagnosis->cause, "compute_peak");
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::compute_peak);
   EXPECT_NE(rows[1].diagnosis->line.find("x1.62"), std::string::npos) << rows[1].diagnosis->line;
   EXPECT_NEAR(rows[1].diagnosis->figures["explained"].get<double>(), 0.95, 0.01);
 }
@@ -106,7 +106,7 @@ TEST(Diagnosis, NamesMemoryBandwidthWhenItIsTheLowerCeiling) {
   Pair pair(1.0 / 1.3);  // x1.3; serial moved 1e8 B/s, all cores 1.35e8 B/s
   const auto rows = pair.diagnosed(machine(2.0, 1.35e8));
   ASSERT_TRUE(rows[1].diagnosis);
-  EXPECT_EQ(rows[1].diagnosis->cause, "memory_bandwidth");
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::memory_bandwidth);
   EXPECT_NE(rows[1].diagnosis->line.find("0.1 GB/s"), std::string::npos) << rows[1].diagnosis->line;
 }
 
@@ -118,7 +118,7 @@ TEST(Diagnosis, PrefersTheCauseToItsSymptom) {
   for (auto& s : pair.ms[1].samples) s.cpu_s = 1.6;
   const auto rows = pair.diagnosed(machine(2.0, 1.35e8));
   ASSERT_TRUE(rows[1].diagnosis);
-  EXPECT_EQ(rows[1].diagnosis->cause, "memory_bandwidth");
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::memory_bandwidth);
   ASSERT_TRUE(rows[1].diagnosis->figures.contains("also"));
   EXPECT_EQ(rows[1].diagnosis->figures["also"][0], "extra_cpu");
   // Without the limits, the symptom is all there is to say.
@@ -126,7 +126,7 @@ TEST(Diagnosis, PrefersTheCauseToItsSymptom) {
   blind.limits_known = false;
   const auto without = pair.diagnosed(blind);
   ASSERT_TRUE(without[1].diagnosis);
-  EXPECT_EQ(without[1].diagnosis->cause, "extra_cpu");
+  EXPECT_EQ(without[1].diagnosis->cause, Cause::extra_cpu);
   EXPECT_NE(without[1].diagnosis->line.find("x1.60"), std::string::npos) << without[1].diagnosis->line;
 }
 
@@ -151,7 +151,7 @@ TEST(Diagnosis, NamesOtherProcessesWithTheirShare) {
   context.busiest = "sh 98% of a CPU";
   auto rows = pair.diagnosed(context);
   ASSERT_TRUE(rows[1].diagnosis);
-  EXPECT_EQ(rows[1].diagnosis->cause, "other_processes") << rows[1].diagnosis->line;
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::other_processes) << rows[1].diagnosis->line;
   const std::string& line = rows[1].diagnosis->line;
   EXPECT_NE(line.find("45% of CPUs 0-1"), std::string::npos) << line;
   EXPECT_NE(line.find("against 10%"), std::string::npos) << line;
@@ -168,7 +168,7 @@ TEST(Diagnosis, NamesOtherProcessesWithTheirShare) {
   for (auto& s : pair.ms[1].samples) s.run_delay_s = 0;
   rows = pair.diagnosed(context);
   ASSERT_TRUE(rows[1].diagnosis);
-  EXPECT_NE(rows[1].diagnosis->cause, "other_processes");
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::other_processes);
   EXPECT_NE(rows[1].diagnosis->line.find("; meanwhile other processes took 45% of CPUs 0-1 (busiest: sh"),
             std::string::npos) << rows[1].diagnosis->line;
   // Below a tenth of the CPUs they are not named beside another cause.
@@ -183,7 +183,7 @@ TEST(Diagnosis, NamesOtherProcessesWithTheirShare) {
   context.load_visible = false;
   rows = pair.diagnosed(context);
   ASSERT_TRUE(rows[1].diagnosis);
-  EXPECT_EQ(rows[1].diagnosis->cause, "not_identified");
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::not_identified);
   EXPECT_NE(rows[1].diagnosis->line.find("other processes"), std::string::npos) << rows[1].diagnosis->line;
 }
 
@@ -206,7 +206,7 @@ TEST(Diagnosis, NamesARunQueueFromTheRunDelay) {
   for (auto& s : pair.ms[1].samples) s.run_delay_s = 0.25 * 2 * s.wall_s;  // each thread waited 25%
   const auto rows = pair.diagnosed(machine(2.0, 1e12));
   ASSERT_TRUE(rows[1].diagnosis);
-  EXPECT_EQ(rows[1].diagnosis->cause, "run_queue");
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::run_queue);
   EXPECT_NE(rows[1].diagnosis->line.find("25%"), std::string::npos) << rows[1].diagnosis->line;
 }
 
@@ -237,7 +237,7 @@ TEST(Diagnosis, NamesIdleWorkersFromTheTrace) {
   EXPECT_DOUBLE_EQ(f.tail_idle, 0.5);
   EXPECT_DOUBLE_EQ(f.on_cpu, 1.0);
   ASSERT_TRUE(rows[1].diagnosis);
-  EXPECT_EQ(rows[1].diagnosis->cause, "idle_workers");
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::idle_workers);
   EXPECT_NE(rows[1].diagnosis->line.find("idle 25%"), std::string::npos) << rows[1].diagnosis->line;
   EXPECT_NE(rows[1].diagnosis->line.find("load imbalance"), std::string::npos);
   EXPECT_DOUBLE_EQ(f.task_spread, 1.0);  // 10 ms on CPU 0 against 5 ms on CPU 1
@@ -251,7 +251,7 @@ TEST(Diagnosis, SaysNotIdentifiedAndWhatItCouldNotSee) {
   auto context = machine(2.0, 1e12);
   const auto rows = pair.diagnosed(context);
   ASSERT_TRUE(rows[1].diagnosis);
-  EXPECT_EQ(rows[1].diagnosis->cause, "not_identified");
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::not_identified);
   EXPECT_NE(rows[1].diagnosis->line.find("hardware counters"), std::string::npos) << rows[1].diagnosis->line;
   const auto& seen = rows[1].diagnosis->not_seen;
   EXPECT_NE(std::find(seen.begin(), seen.end(), "idle workers (run with --trace)"), seen.end());

@@ -205,7 +205,7 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, ExecutorTest,
                          backend_name);
 
 TEST(Backends, AllAreTheTaskBackendsEveryAddsTheEventLoop) {
-  EXPECT_EQ(cvp::exec::all_backends(),
+  EXPECT_EQ(cvp::exec::task_backends(),
             (std::vector<Backend>{Backend::threads, Backend::openmp, Backend::tbb}));
   EXPECT_EQ(cvp::exec::every_backend(), (std::vector<Backend>{Backend::threads, Backend::openmp,
                                                                Backend::tbb, Backend::eventloop}));

@@ -25,6 +25,11 @@ namespace {
 
 using namespace cvp;
 
+// The toy's one parameter.
+struct Size final : PointParams {
+  nlohmann::json to_json(const Point&) const override { return {{"size", 7}}; }
+};
+
 // A workload of an unknown kind and unit, with a bound of its own.
 class Toy final : public Workload {
  public:
@@ -34,11 +39,11 @@ class Toy final : public Workload {
   std::vector<Point> plan(const PlanContext& context) override {
     Point base;
     base.group = "toy/size:7";
-    base.params = {{"size", 7}};
+    base.params = std::make_shared<Size>();
     base.work = 500;
     return context.task_sweep(base, {Backend::threads});
   }
-  std::unique_ptr<Run> prepare(const Point&, exec::Sightings&) override { return nullptr; }
+  std::unique_ptr<PreparedPoint> prepare(const Point&, exec::Sightings&, StopToken) override { return nullptr; }
   double bound(const Row& row) const override {
     return row.point->mode == Mode::parallel ? 1.5 : 1.0;
   }
@@ -157,8 +162,8 @@ class Spin final : public Workload {
     }
     return kept;
   }
-  std::unique_ptr<Run> prepare(const Point& point, exec::Sightings&) override {
-    struct SpinRun final : Run {
+  std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings&, StopToken) override {
+    struct SpinRun final : PreparedPoint {
       double seconds;
       long long count = 0;
       explicit SpinRun(double s) : seconds(s) {}
@@ -182,7 +187,7 @@ class Spin final : public Workload {
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
         return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
       }
-      std::string verify() override { return ""; }
+      std::optional<std::string> verify() override { return std::nullopt; }
       void corrupt() override {}
     };
     return std::make_unique<SpinRun>(point.mode == Mode::serial ? serial_s_ : serial_s_ / 2);
@@ -305,7 +310,7 @@ class Huge final : public Workload {
     base.bytes = 3.2e13;  // 29.1 TiB
     return context.task_sweep(base, {Backend::threads});
   }
-  std::unique_ptr<Run> prepare(const Point&, exec::Sightings&) override {
+  std::unique_ptr<PreparedPoint> prepare(const Point&, exec::Sightings&, StopToken) override {
     throw std::bad_alloc();
   }
 };
@@ -492,13 +497,13 @@ class Exact final : public TaskKernel {
   std::vector<double> out_;
 };
 
-std::unique_ptr<Run> task_run(TaskWorkload& w, int threads) {
+std::unique_ptr<PreparedPoint> task_run(TaskWorkload& w, int threads) {
   bench::Options o;
   auto points = bench::make_plan({&w}, o, two_cores);
   for (const auto& p : points) {
     if (p.mode == Mode::parallel && p.threads == threads) {
       static exec::Sightings seen(4);
-      return w.prepare(p, seen);
+      return w.prepare(p, seen, StopToken());
     }
   }
   return nullptr;
@@ -515,9 +520,9 @@ TEST(TaskWorkload, ChecksTheResultAgainstTheSerialExecution) {
   ASSERT_TRUE(run);
   run->warm_up();
   run->execute();
-  EXPECT_EQ(run->verify(), "");
+  EXPECT_EQ(run->verify(), std::nullopt);
   run->corrupt();
-  EXPECT_NE(run->verify(), "");
+  EXPECT_NE(run->verify(), std::nullopt);
 
   spec.name = "split";
   spec.make = [](long long) { return std::make_unique<SplitDependent>(); };
@@ -525,7 +530,7 @@ TEST(TaskWorkload, ChecksTheResultAgainstTheSerialExecution) {
   auto wrong = task_run(split, 2);
   ASSERT_TRUE(wrong);
   wrong->execute();
-  EXPECT_NE(wrong->verify().find("differs from the serial answer"), std::string::npos);
+  EXPECT_NE(wrong->verify().value_or("").find("differs from the serial answer"), std::string::npos);
 }
 
 }  // namespace
@@ -546,7 +551,7 @@ class Broken final : public Workload {
     base.work = work_;
     return context.task_sweep(base, {Backend::threads});
   }
-  std::unique_ptr<Run> prepare(const Point&, exec::Sightings&) override { return nullptr; }
+  std::unique_ptr<PreparedPoint> prepare(const Point&, exec::Sightings&, StopToken) override { return nullptr; }
   double bound(const Row&) const override { return bound_; }
 
  private:
@@ -560,7 +565,7 @@ int run_with(std::vector<std::unique_ptr<Workload>> workloads, std::vector<std::
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  return run_program(static_cast<int>(args.size()), argv.data(), workloads);
+  return run_program(static_cast<int>(args.size()), argv.data(), std::move(workloads));
 }
 
 TEST(Program, RefusesWorkloadsItCannotTellApart) {

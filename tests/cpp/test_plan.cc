@@ -85,14 +85,14 @@ TEST(Plan, DefaultSweepsOnFourCoresWithSmt) {
     if (p.mode == exec::Mode::parallel && p.threads == 4) {
       EXPECT_EQ(p.cpus, (std::vector<int>{0, 1, 2, 3}));  // one per physical core
       EXPECT_EQ(p.cores, 4);
-      EXPECT_EQ(p.label, "");
+      EXPECT_EQ(p.placement, Placement::own_cores);
     }
     if (p.mode == exec::Mode::parallel && p.threads == 8) {
-      EXPECT_EQ(p.label, "smt");  // 8 logical CPUs on 4 cores
+      EXPECT_EQ(p.placement, Placement::smt);  // 8 logical CPUs on 4 cores
       EXPECT_EQ(p.cores, 4);
     }
     if (p.mode == exec::Mode::parallel && p.threads == 16) {
-      EXPECT_EQ(p.label, "oversubscribed");
+      EXPECT_EQ(p.placement, Placement::oversubscribed);
     }
   }
 }
@@ -102,7 +102,7 @@ TEST(Plan, OversubscriptionIsLabelled) {
   bool found = false;
   for (const auto& p : points) {
     if (p.workload == "matmul" && p.mode == exec::Mode::parallel && p.threads == 4) {
-      EXPECT_EQ(p.label, "oversubscribed");
+      EXPECT_EQ(p.placement, Placement::oversubscribed);
       EXPECT_EQ(p.cores, 2);
       found = true;
     }
@@ -303,9 +303,9 @@ TEST(CommandLine, FaultInjectionIsParsed) {
   const auto o = parse({"--inject-fault", "wrong:matmul", "--inject-fault", "throw:^requests/"},
                        two_cores);
   ASSERT_EQ(o.faults.size(), 2u);
-  EXPECT_EQ(o.faults[0].kind, "wrong");
+  EXPECT_EQ(o.faults[0].kind, bench::FaultKind::wrong);
   EXPECT_EQ(o.faults[0].pattern, "matmul");
-  EXPECT_EQ(o.faults[1].kind, "throw");
+  EXPECT_EQ(o.faults[1].kind, bench::FaultKind::thrown);
   EXPECT_EQ(o.faults[1].pattern, "^requests/");
 }
 

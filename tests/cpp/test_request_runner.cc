@@ -26,9 +26,9 @@ namespace {
 
 using cvp::exec::Backend;
 using cvp::exec::Sightings;
-using cvp::io::RequestConfig;
-using cvp::io::RequestRun;
-using cvp::io::run_requests;
+using cvp::exec::RequestConfig;
+using cvp::exec::RequestRun;
+using cvp::exec::run_requests;
 
 std::uint64_t mix(std::uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -40,7 +40,7 @@ std::uint64_t mix(std::uint64_t z) {
 // times into the id's slot, after_wait finishes it into a fingerprint. It counts the calls per
 // id and checks that both calls for an id come from one thread, before_wait first; a broken
 // promise makes the fingerprint wrong, so the comparison with the serial handling catches it.
-class CountingHandler : public cvp::io::RequestHandler {
+class CountingHandler : public cvp::exec::RequestHandler {
  public:
   CountingHandler(std::size_t requests, std::uint64_t rounds)
       : rounds_(rounds), input_(requests), state_(requests), owner_(requests),
@@ -133,8 +133,8 @@ TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
   EXPECT_GE(run.wait_overshoot_us, 0.0);
   // Every response, against the serial handling of a fresh handler.
   CountingHandler serial(config.requests, 300);
-  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints,
-                                      cvp::io::serial_fingerprints(serial, config.requests)),
+  EXPECT_EQ(cvp::exec::count_mismatches(run.fingerprints,
+                                      cvp::exec::serial_fingerprints(serial, config.requests)),
             0u);
   if (cvp::exec::affinity_supported()) {
     EXPECT_TRUE(cvp::exec::pinned_as_intended(sightings.cpus(), cpus, sightings.pin_failures()));
@@ -158,19 +158,19 @@ TEST_P(EveryRequestOnce, EveryResponseMatchesTheSerialReference) {
   Sightings sightings;
   RequestRun run = run_requests(config, handler, GetParam().backend, cpus, sightings);
   cvp::requests::Handler fresh(config.requests, 5, rounds);
-  const auto reference = cvp::io::serial_fingerprints(fresh, config.requests);
+  const auto reference = cvp::exec::serial_fingerprints(fresh, config.requests);
   ASSERT_EQ(reference.size(), config.requests);
   ASSERT_EQ(run.fingerprints.size(), config.requests);
   EXPECT_FALSE(run.stopped);
   EXPECT_EQ(run.errors, 0u);
-  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 0u);
+  EXPECT_EQ(cvp::exec::count_mismatches(run.fingerprints, reference), 0u);
   // The handler that ran is left as the serial handling would leave it: its reference agrees.
-  EXPECT_EQ(cvp::io::serial_fingerprints(handler, config.requests), reference);
+  EXPECT_EQ(cvp::exec::serial_fingerprints(handler, config.requests), reference);
   run.fingerprints[7] ^= 1u << 8;
   run.fingerprints[9] = 0;
-  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 2u);
+  EXPECT_EQ(cvp::exec::count_mismatches(run.fingerprints, reference), 2u);
   run.fingerprints.pop_back();
-  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 3u);
+  EXPECT_EQ(cvp::exec::count_mismatches(run.fingerprints, reference), 3u);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -189,12 +189,12 @@ TEST(ReferenceFingerprints, DependOnSeedAndWork) {
   const std::uint64_t rounds = cvp::requests::rounds_for(3);
   const auto of = [](std::uint64_t seed, std::uint64_t r) {
     cvp::requests::Handler handler(kRequests, seed, r);
-    return cvp::io::serial_fingerprints(handler, kRequests);
+    return cvp::exec::serial_fingerprints(handler, kRequests);
   };
   const auto ra = of(1, rounds);
   EXPECT_EQ(ra, of(1, rounds));
-  EXPECT_EQ(cvp::io::count_mismatches(of(2, rounds), ra), kRequests);
-  EXPECT_GT(cvp::io::count_mismatches(of(1, cvp::requests::rounds_for(40)), ra), 0u);
+  EXPECT_EQ(cvp::exec::count_mismatches(of(2, rounds), ra), kRequests);
+  EXPECT_GT(cvp::exec::count_mismatches(of(1, cvp::requests::rounds_for(40)), ra), 0u);
   EXPECT_TRUE(std::none_of(ra.begin(), ra.end(), [](std::uint64_t f) { return f == 0; }));
 }
 
@@ -236,9 +236,9 @@ TEST_P(EitherBackend, AWrongResponseIsCaughtByTheSerialReference) {
     const RequestRun run = run_requests(config, handler, GetParam(), cvp::exec::allowed_cpus(),
                                         sightings);
     CountingHandler right(config.requests, 50);
-    const auto reference = cvp::io::serial_fingerprints(right, config.requests);
+    const auto reference = cvp::exec::serial_fingerprints(right, config.requests);
     EXPECT_EQ(run.errors, 0u) << "K=" << k;
-    EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints, reference), 1u) << "K=" << k;
+    EXPECT_EQ(cvp::exec::count_mismatches(run.fingerprints, reference), 1u) << "K=" << k;
     EXPECT_NE(run.fingerprints[13], reference[13]);
     EXPECT_EQ(run.fingerprints[12], reference[12]);
   }
@@ -258,8 +258,8 @@ TEST_P(EitherBackend, AZeroFingerprintIsAMissingResponse) {
   EXPECT_EQ(run.errors, 1u);
   EXPECT_EQ(run.fingerprints[21], 0u);
   CountingHandler right(config.requests, 50);
-  EXPECT_EQ(cvp::io::count_mismatches(run.fingerprints,
-                                      cvp::io::serial_fingerprints(right, config.requests)),
+  EXPECT_EQ(cvp::exec::count_mismatches(run.fingerprints,
+                                      cvp::exec::serial_fingerprints(right, config.requests)),
             1u);
 }
 
@@ -282,7 +282,7 @@ TEST_P(EitherBackend, AHandlerExceptionReachesTheCaller) {
 TEST_P(EitherBackend, ExponentialWaitsStillProcessEachRequestOnce) {
   RequestConfig config;
   config.w_us = 100;
-  config.distribution = cvp::io::WaitDistribution::exponential;
+  config.distribution = cvp::exec::WaitDistribution::exponential;
   config.requests = 120;
   config.in_flight = 6;
   CountingHandler handler(config.requests, 20);
@@ -319,7 +319,7 @@ TEST_P(EitherBackend, StopFlagEndsTheRunEarly) {
   config.w_us = 50;
   config.requests = 64;
   config.in_flight = 4;
-  config.stop = &stop;
+  config.stop = cvp::exec::StopToken(&stop);
   CountingHandler handler(config.requests, 20);
   Sightings sightings;
   const RequestRun run =
@@ -428,22 +428,22 @@ TEST(RequestRunner, TaskBackendsAreRefused) {
 // The serial reference: each id once, in order, on the calling thread.
 TEST(SerialFingerprints, HandleEachIdOnceOnTheCallingThread) {
   CountingHandler handler(32, 10);
-  const auto reference = cvp::io::serial_fingerprints(handler, 32);
+  const auto reference = cvp::exec::serial_fingerprints(handler, 32);
   ASSERT_EQ(reference.size(), 32u);
   EXPECT_TRUE(handler.each_called(32, 1));
   CountingHandler again(32, 10);
-  EXPECT_EQ(cvp::io::serial_fingerprints(again, 32), reference);
-  EXPECT_TRUE(cvp::io::serial_fingerprints(again, 0).empty());
+  EXPECT_EQ(cvp::exec::serial_fingerprints(again, 32), reference);
+  EXPECT_TRUE(cvp::exec::serial_fingerprints(again, 0).empty());
 }
 
 TEST(CountMismatches, CountsWrongMissingAndAbsentEntries) {
   const std::vector<std::uint64_t> reference{3, 5, 7, 9};
-  EXPECT_EQ(cvp::io::count_mismatches(reference, reference), 0u);
-  EXPECT_EQ(cvp::io::count_mismatches({3, 5, 8, 9}, reference), 1u);
-  EXPECT_EQ(cvp::io::count_mismatches({3, 0, 7, 9}, reference), 1u);
-  EXPECT_EQ(cvp::io::count_mismatches({3, 5}, reference), 2u);
-  EXPECT_EQ(cvp::io::count_mismatches({3, 5, 7, 9, 11}, reference), 1u);
-  EXPECT_EQ(cvp::io::count_mismatches({}, {}), 0u);
+  EXPECT_EQ(cvp::exec::count_mismatches(reference, reference), 0u);
+  EXPECT_EQ(cvp::exec::count_mismatches({3, 5, 8, 9}, reference), 1u);
+  EXPECT_EQ(cvp::exec::count_mismatches({3, 0, 7, 9}, reference), 1u);
+  EXPECT_EQ(cvp::exec::count_mismatches({3, 5}, reference), 2u);
+  EXPECT_EQ(cvp::exec::count_mismatches({3, 5, 7, 9, 11}, reference), 1u);
+  EXPECT_EQ(cvp::exec::count_mismatches({}, {}), 0u);
 }
 
 TEST(EventLoop, WakesTimersInDeadlineOrder) {
@@ -453,7 +453,7 @@ TEST(EventLoop, WakesTimersInDeadlineOrder) {
   std::mt19937 rng(12345);
   std::shuffle(delays.begin(), delays.end(), rng);
 
-  const std::vector<std::size_t> order = cvp::io::detail::timer_wake_order(delays);
+  const std::vector<std::size_t> order = cvp::exec::detail::timer_wake_order(delays);
 
   std::vector<std::size_t> expected(kTimers);
   std::iota(expected.begin(), expected.end(), std::size_t{0});

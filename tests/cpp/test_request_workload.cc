@@ -23,7 +23,7 @@ std::uint64_t mix(std::uint64_t z) {
 
 // A toy handler: before_wait mixes the id into its slot, after_wait fingerprints the slot. With
 // `bad_id` set, the response to that id is wrong.
-class Toy final : public io::RequestHandler {
+class Toy final : public exec::RequestHandler {
  public:
   static constexpr std::size_t kNone = ~std::size_t{0};
   explicit Toy(std::size_t requests, std::size_t bad_id = kNone)
@@ -101,17 +101,17 @@ TEST(RequestWorkload, TheBoundUsesTheSerialRequestsMeasuredTime) {
   Point serial, conc;
   serial.mode = Mode::serial;
   serial.work = 100;  // requests per execution
-  serial.params = {{"w_us", 1000.0}};
+  serial.params = std::make_shared<RequestWorkload::Params>(1000.0, exec::WaitDistribution::fixed);
   conc = serial;
   conc.mode = Mode::concurrent;
   conc.in_flight = 64;
   Row base;
   base.point = &serial;
   base.median_s = 100 * 1150e-6;
-  base.values = {{"c_measured_us", 50.0}, {"wait_overshoot_us", 100.0}};
+  base.request = RequestFigures{50.0, 100.0};
   Row row;
   row.point = &conc;
-  row.values = {{"c_measured_us", 50.0}, {"wait_overshoot_us", 400.0}};
+  row.request = RequestFigures{50.0, 400.0};
   // Nominal model, without the serial row: min(64, (50 + 1000) / 50) = 21.
   EXPECT_DOUBLE_EQ(toy.bound(row), 21.0);
   // Measured: min(64 x 1150 / 1150, 1150 / 50) = 23; the speedup a run reaches is below it.
@@ -136,9 +136,9 @@ TEST(RequestWorkload, PlansSerialConcurrentAndParallelOnBothBackends) {
   for (const auto& p : points) {
     EXPECT_EQ(p.workload, "toy");
     EXPECT_EQ(p.group, "toy/w_us:500");
-    EXPECT_EQ(p.params, (nlohmann::json{{"w_us", 500.0}, {"distribution", "fixed"},
+    EXPECT_EQ(p.params_json(), (nlohmann::json{{"w_us", 500.0}, {"distribution", "fixed"},
                                         {"k", p.in_flight}, {"requests", 40}}))
-        << p.params.dump();
+        << p.params_json().dump();
     EXPECT_DOUBLE_EQ(p.work, 40);
     EXPECT_TRUE(p.headline);
   }
@@ -160,7 +160,7 @@ TEST(RequestWorkload, SizesRunsAutomaticallyFromTheSpec) {
     if (p.mode == Mode::concurrent) {
       ++concurrent;
       EXPECT_TRUE(p.in_flight == 8 || p.in_flight == 64) << p.name();
-      EXPECT_EQ(p.params.at("requests").get<std::size_t>(), p.in_flight == 8 ? 1200u : 9600u)
+      EXPECT_EQ(p.params_json().at("requests").get<std::size_t>(), p.in_flight == 8 ? 1200u : 9600u)
           << p.name();
       EXPECT_EQ(p.origin, "the default --toy-in-flight " + std::to_string(p.in_flight));
     }
@@ -168,7 +168,7 @@ TEST(RequestWorkload, SizesRunsAutomaticallyFromTheSpec) {
   EXPECT_EQ(concurrent, 4);  // two K, two backends
   // --quick aims at 0.04 s (40 requests); a CPU estimate caps a run at what one core can do.
   const auto quick = plan_of(toy, {"--quick"});
-  EXPECT_EQ(quick.front().params.at("requests").get<std::size_t>(), 40u);
+  EXPECT_EQ(quick.front().params_json().at("requests").get<std::size_t>(), 40u);
   auto spec = toy_spec();
   spec.cpu_us = 100;
   spec.in_flight = {64};
@@ -176,7 +176,7 @@ TEST(RequestWorkload, SizesRunsAutomaticallyFromTheSpec) {
   for (const auto& p : plan_of(heavy, {"--backend", "eventloop"})) {
     if (p.mode == Mode::concurrent) {
       // One core: at most (100 + 1000) / 100 = 11 requests' worth at once, 0.15 s of them.
-      EXPECT_EQ(p.params.at("requests").get<std::size_t>(), 1500u) << p.name();
+      EXPECT_EQ(p.params_json().at("requests").get<std::size_t>(), 1500u) << p.name();
     }
   }
 }
@@ -188,7 +188,7 @@ TEST(RequestWorkload, FlagsArePrefixedWithItsName) {
   ASSERT_FALSE(points.empty());
   for (const auto& p : points) {
     EXPECT_EQ(p.group, "toy/w_us:1000/wait:exp");
-    EXPECT_EQ(p.params.at("distribution"), "exponential");
+    EXPECT_EQ(p.params_json().at("distribution"), "exponential");
     // The serial baseline runs on threads; everything else on event loops only.
     EXPECT_TRUE(p.mode == Mode::serial || p.backend == Backend::eventloop) << p.name();
   }
@@ -235,7 +235,7 @@ Row row_of(const Point& p, double speedup, double c_us, const Workload& w) {
   r.speedup_high = 1.1 * speedup;
   r.ci_known = true;
   r.pairs = 8;
-  r.values["c_measured_us"] = c_us;
+  r.request = RequestFigures{c_us, 0.0};
   r.bound = w.bound(r);
   return r;
 }
@@ -327,24 +327,23 @@ TEST(RequestWorkload, ChecksEveryRunAgainstTheSerialHandling) {
     for (const Backend backend : {Backend::threads, Backend::eventloop}) {
       const Point& p = find(right_points, mode, backend);
       exec::Sightings sightings(p.threads);
-      auto run = right.prepare(p, sightings);
+      auto run = right.prepare(p, sightings, StopToken());
       run->warm_up();
       const Execution e = run->execute();
       EXPECT_GT(e.wall_s, 0) << p.name();
       EXPECT_EQ(e.latencies_us.size(), 40u) << p.name();
-      EXPECT_EQ(e.values.count("c_measured_us"), 1u);
-      EXPECT_EQ(e.values.count("wait_overshoot_us"), 1u);
-      EXPECT_EQ(run->verify(), "") << p.name();
+      EXPECT_TRUE(e.request.has_value()) << p.name();
+      EXPECT_EQ(run->verify(), std::nullopt) << p.name();
       EXPECT_EQ(run->wrong_items(), 0u);
       run->corrupt();
-      EXPECT_NE(run->verify(), "") << p.name();
+      EXPECT_NE(run->verify(), std::nullopt) << p.name();
       EXPECT_EQ(run->wrong_items(), 1u);
 
       const Point& q = find(wrong_points, mode, backend);
       exec::Sightings seen(q.threads);
-      auto bad = wrong.prepare(q, seen);
+      auto bad = wrong.prepare(q, seen, StopToken());
       bad->execute();
-      EXPECT_EQ(bad->verify(),
+      EXPECT_EQ(bad->verify().value_or(""),
                 "1 of 40 responses differ from the serial handling's (wrong, missing or "
                 "duplicated)")
           << q.name();

@@ -65,7 +65,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, TraceOnEveryBackend,
                          [](const auto& backend) { return std::string(cvp::exec::to_string(backend.param)); });
 
 // A do-nothing handler: each request is two CPU parts around its wait.
-class Echo : public cvp::io::RequestHandler {
+class Echo : public cvp::exec::RequestHandler {
  public:
   void before_wait(std::size_t) override {}
   std::uint64_t after_wait(std::size_t id) override { return id + 1; }
@@ -76,7 +76,7 @@ class TraceRequests : public testing::TestWithParam<Backend> {};
 // Threads that end before stop() (a request team's) leave their spans behind; each request has
 // its two CPU parts and one wait, in order, on one worker.
 TEST_P(TraceRequests, EveryRequestHasTwoCpuPartsAroundOneWait) {
-  cvp::io::RequestConfig config;
+  cvp::exec::RequestConfig config;
   config.w_us = 200;
   config.requests = 40;
   config.in_flight = 4;
@@ -84,7 +84,7 @@ TEST_P(TraceRequests, EveryRequestHasTwoCpuPartsAroundOneWait) {
   cvp::exec::Sightings sightings(4);
   const std::vector<int> cpus{cvp::exec::allowed_cpus().front()};
   trace::start();
-  const auto run = cvp::io::run_requests(config, handler, GetParam(), cpus, sightings);
+  const auto run = cvp::exec::run_requests(config, handler, GetParam(), cpus, sightings);
   const auto spans = trace::stop();
   EXPECT_EQ(run.processed, config.requests);
   std::map<std::uint64_t, std::vector<trace::Span>> by_request;

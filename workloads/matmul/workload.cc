@@ -35,7 +35,7 @@ std::vector<std::size_t> task_bounds(std::size_t total, std::size_t unit, std::s
   return bounds;
 }
 
-class MatmulRun final : public Run {
+class MatmulRun final : public PreparedPoint {
  public:
   MatmulRun(MatmulData& data, std::unique_ptr<exec::Executor> team, int threads)
       : data_(data),
@@ -53,8 +53,8 @@ class MatmulRun final : public Run {
     return {};
   }
 
-  std::string verify() override {
-    if (matmul::checksum(data_.problem.c.data(), n_) == data_.reference) return "";
+  std::optional<std::string> verify() override {
+    if (matmul::checksum(data_.problem.c.data(), n_) == data_.reference) return std::nullopt;
     return "result differs from the serial answer";
   }
 
@@ -81,6 +81,13 @@ class MatmulRun final : public Run {
   };
 };
 
+// A point's matrix size.
+struct MatmulParams final : PointParams {
+  explicit MatmulParams(long long size) : n(size) {}
+  nlohmann::json to_json(const Point&) const override { return {{"n", n}}; }
+  long long n;
+};
+
 class Matmul final : public Workload {
  public:
   std::string name() const override { return "matmul"; }
@@ -92,8 +99,9 @@ class Matmul final : public Workload {
 
   void add_options(Flags& flags) override {
     flags.integers("--size", &sizes_, "Matrix sizes n for matmul (default 512,1024; quick 512)",
-                   [](long long n) {
-                     return n < 1 ? std::string("a matrix size must be at least 1.") : "";
+                   [](long long n) -> std::optional<std::string> {
+                     if (n < 1) return "a matrix size must be at least 1.";
+                     return std::nullopt;
                    });
   }
 
@@ -102,7 +110,7 @@ class Matmul final : public Workload {
         !sizes_.empty() ? sizes_
                         : (context.quick() ? std::vector<long long>{512}
                                            : std::vector<long long>{512, 1024});
-    const std::size_t memory = context.memory_bytes();
+    const std::size_t memory = context.memory_bytes().value_or(0);
     std::vector<Point> points;
     for (long long n : sizes) {
       // Three n x n matrices of doubles, plus the packed B.
@@ -116,7 +124,7 @@ class Matmul final : public Workload {
       }
       Point base;
       base.group = "matmul/n:" + std::to_string(n);
-      base.params = {{"n", n}};
+      base.params = std::make_shared<MatmulParams>(n);
       base.work = matmul::flops(static_cast<std::size_t>(n));
       base.flop = base.work;
       // The least traffic: A and B read once, C written once.
@@ -126,8 +134,9 @@ class Matmul final : public Workload {
     return points;
   }
 
-  std::unique_ptr<Run> prepare(const Point& point, exec::Sightings& sightings) override {
-    const auto n = point.params.at("n").get<std::size_t>();
+  std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings& sightings,
+                                         StopToken /*stop*/) override {
+    const auto n = static_cast<std::size_t>(point.params_as<MatmulParams>().n);
     auto& slot = data_[n];
     if (!slot) {
       slot = std::make_unique<MatmulData>();
@@ -141,7 +150,7 @@ class Matmul final : public Workload {
   }
 
   std::string group_title(const Point& point) const override {
-    return "matmul n=" + std::to_string(point.params.at("n").get<long long>());
+    return "matmul n=" + std::to_string(point.params_as<MatmulParams>().n);
   }
 
  private:

@@ -1,5 +1,5 @@
 // The simulated request handler (requests.h) as the request engine runs it
-// (cvp::io::RequestHandler, cvp/exec/requests.h): the request texts are made up front, the
+// (cvp::exec::RequestHandler, cvp/exec/requests.h): the request texts are made up front, the
 // parse and the CPU work happen before the wait, the JSON response after it.
 #pragma once
 
@@ -17,7 +17,7 @@ namespace cvp::requests {
 // What a response is compared by: a hash of its text, never 0.
 std::uint64_t fingerprint(std::string_view response);
 
-class Handler final : public io::RequestHandler {
+class Handler final : public exec::RequestHandler {
  public:
   // Requests 0 .. requests-1, made from `seed` (make_request), each handled with `rounds` rounds
   // of CPU work (rounds_for(c_us)): the texts are made here, outside every clock.

@@ -27,9 +27,25 @@ RequestWorkload::Spec requests_spec() {
   s.flag_prefix = "--";
   s.in_flight = {8, 64, 512};
   // Never called: make_handler() below makes the handler of each point's c.
-  s.make = [](std::size_t) -> std::unique_ptr<io::RequestHandler> { return nullptr; };
+  s.make = [](std::size_t) -> std::unique_ptr<exec::RequestHandler> { return nullptr; };
   return s;
 }
+
+// Its points' params: a request workload's, and the CPU work per request and whether the point is
+// of the crossover sweep.
+struct RequestsParams final : RequestWorkload::Params {
+  RequestsParams(double cpu_us, double wait_us, exec::WaitDistribution wait_distribution,
+                 bool in_crossover)
+      : Params(wait_us, wait_distribution), c_us(cpu_us), crossover(in_crossover) {}
+  nlohmann::json to_json(const Point& point) const override {
+    nlohmann::json j = Params::to_json(point);
+    j["c_us"] = c_us;
+    j["crossover"] = crossover;
+    return j;
+  }
+  double c_us;
+  bool crossover;
+};
 
 class Requests final : public RequestWorkload {
  public:
@@ -37,10 +53,11 @@ class Requests final : public RequestWorkload {
 
   void add_options(Flags& flags) override {
     flags.reals("--c-us", &c_us_, "I/O workload: CPU microseconds per request (default 50)",
-                [](double v) {
-                  return v <= 0 || v > kMaxMicros
-                             ? std::string("CPU per request must be > 0 and at most 10 s (10000000 us).")
-                             : "";
+                [](double v) -> std::optional<std::string> {
+                  if (v <= 0 || v > kMaxMicros) {
+                    return "CPU per request must be > 0 and at most 10 s (10000000 us).";
+                  }
+                  return std::nullopt;
                 });
     flags.real("--w-us", &w_us_, "I/O workload: wait microseconds per request (default 1000)",
                check_wait_us);
@@ -56,10 +73,11 @@ class Requests final : public RequestWorkload {
                  "I/O workload: wait distribution, fixed or exponential (mean w); default fixed");
     flags.integer("--crossover-k", &crossover_k_,
                   "I/O workload: requests in flight for the crossover sweep (default 64)",
-                  [](long long v) {
-                    return v < 1 || v > kMaxInFlight
-                               ? "must be between 1 and " + std::to_string(kMaxInFlight) + "."
-                               : std::string();
+                  [](long long v) -> std::optional<std::string> {
+                    if (v < 1 || v > kMaxInFlight) {
+                      return "must be between 1 and " + std::to_string(kMaxInFlight) + ".";
+                    }
+                    return std::nullopt;
                   });
     flags.toggle("--no-crossover", &no_crossover_, "Skip the I/O crossover sweep over c");
   }
@@ -100,16 +118,17 @@ class Requests final : public RequestWorkload {
       }
     }
     std::vector<Point> points;
-    const std::size_t fixed_requests = static_cast<std::size_t>(std::max(0LL, requests_));
+    const std::optional<std::size_t> fixed_requests =
+        requests_ > 0 ? std::optional<std::size_t>(requests_) : std::nullopt;
     for (const auto& sweep : sweeps) {
       Point base;
       const bool exponential = wait_ == "exponential";
       base.group = "requests/c_us:" + micros(sweep.c) + "/w_us:" + micros(w_us_) +
                    (exponential ? "/wait:exp" : "");
-      base.params = {{"c_us", sweep.c},
-                     {"w_us", w_us_},
-                     {"distribution", exponential ? "exponential" : "fixed"},
-                     {"crossover", sweep.crossover}};
+      base.params = std::make_shared<RequestsParams>(
+          sweep.c, w_us_,
+          exponential ? exec::WaitDistribution::exponential : exec::WaitDistribution::fixed,
+          sweep.crossover);
       base.headline = !sweep.crossover;
       const auto origin = [&](int k) {
         return sweep.crossover ? "--crossover-k " + std::to_string(k)
@@ -125,8 +144,8 @@ class Requests final : public RequestWorkload {
 
   // "requests c=50us w=1ms", the head of each group's verdict.
   std::string group_title(const Point& point) const override {
-    return "requests c=" + micros_text(point.params.at("c_us").get<double>()) +
-           " w=" + micros_text(point.params.at("w_us").get<double>());
+    const auto& params = point.params_as<RequestsParams>();
+    return "requests c=" + micros_text(params.c_us) + " w=" + micros_text(params.w_us);
   }
 
   std::vector<std::string> verdicts(const VerdictContext& context) const override {
@@ -140,9 +159,10 @@ class Requests final : public RequestWorkload {
     for (const Row* r : context.rows) {
       const Point& p = *r->point;
       if (!r->ok || p.headline || p.backend != Backend::eventloop) continue;
-      w = p.params.at("w_us").get<double>();
+      const auto& params = p.params_as<RequestsParams>();
+      w = params.w_us;
       k = p.in_flight;
-      auto& slot = sweep[p.params.at("c_us").get<double>()];
+      auto& slot = sweep[params.c_us];
       (p.mode == Mode::concurrent ? slot.first : slot.second) = r;
     }
     if (!sweep.empty() && cores > 1) {
@@ -172,10 +192,10 @@ class Requests final : public RequestWorkload {
  protected:
   // The simulated handler at the point's c, its request texts made from seed 1, and its CPU
   // work in rounds of the hash calibrated in set_up().
-  std::unique_ptr<io::RequestHandler> make_handler(const Point& point,
+  std::unique_ptr<exec::RequestHandler> make_handler(const Point& point,
                                                    std::size_t requests) override {
     return std::make_unique<requests::Handler>(
-        requests, /*seed=*/1, requests::rounds_for(point.params.at("c_us").get<double>()));
+        requests, /*seed=*/1, requests::rounds_for(point.params_as<RequestsParams>().c_us));
   }
 
  private:

@@ -87,14 +87,15 @@ TaskWorkload::Spec triad_spec() {
   s.flop = [](long long n) { return 2.0 * static_cast<double>(n); };  // one multiply, one add
   s.bytes = s.work;
   s.make = [](long long n) { return std::make_unique<TriadKernel>(static_cast<std::size_t>(n)); };
-  s.fits = [](long long n, std::size_t memory) -> std::string {
+  s.fits = [](long long n, std::optional<std::size_t> known) -> std::optional<std::string> {
+    const std::size_t memory = known.value_or(0);
     const double bytes = 3.0 * 8.0 * static_cast<double>(n);
     if (n > (1LL << 36) || (memory > 0 && bytes > 0.8 * static_cast<double>(memory))) {
       return "three arrays of " + std::to_string(n) + " doubles need " + mib(bytes) +
              ", more than 80% of the " + mib(static_cast<double>(memory)) +
              " of memory available.";
     }
-    return "";
+    return std::nullopt;
   };
   s.tasks_per_worker = 1;  // one contiguous range per worker: its own pages, its own stream
   s.fixed_schedule = true;  // the worker that first touched a range runs it every time
@@ -134,7 +135,7 @@ class Triad final : public TaskWorkload {
         if (!r->ok || p.group != groups[g] || p.backend != backend) continue;
         // One core's figure is the serial baseline's (the parallel team of one only repeats it).
         if (p.mode == Mode::serial) bandwidth[1] = r->throughput;
-        if (p.mode == Mode::parallel && p.label.empty()) bandwidth.emplace(p.threads, r->throughput);
+        if (p.mode == Mode::parallel && p.placement == Placement::own_cores) bandwidth.emplace(p.threads, r->throughput);
       }
       if (bandwidth.empty()) continue;
       double best = 0;

@@ -5,6 +5,8 @@
 // one worker per core. Backends differ only in the machinery (std::thread, OpenMP, oneTBB).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -14,24 +16,42 @@
 #include <vector>
 
 #include "cvp/exec/evidence.h"
+#include "cvp/exec/names.h"
 
 namespace cvp::exec {
 
 enum class Mode { serial, concurrent, parallel };
 // The machinery a measurement runs on. threads, openmp and tbb run tasks (make_executor);
-// eventloop runs requests only (Asio event loops, cvp::io::run_requests in cvp/exec/requests.h),
+// eventloop runs requests only (Asio event loops, cvp::exec::run_requests in cvp/exec/requests.h),
 // as threads does too.
 enum class Backend { threads, openmp, tbb, eventloop };
 
+inline constexpr std::array<std::string_view, 3> kModeNames{"serial", "concurrent", "parallel"};
+inline constexpr std::array<std::string_view, 4> kBackendNames{"threads", "openmp", "tbb",
+                                                               "eventloop"};
 std::string_view to_string(Mode mode);
 std::string_view to_string(Backend backend);
 std::optional<Mode> parse_mode(std::string_view text);
 // Any of every_backend() by its name.
 std::optional<Backend> parse_backend(std::string_view text);
 // The backends that run tasks, those make_executor makes: {threads, openmp, tbb}.
-const std::vector<Backend>& all_backends();
-// Every backend: all_backends() and then eventloop.
+const std::vector<Backend>& task_backends();
+// Every backend: task_backends() and then eventloop.
 const std::vector<Backend>& every_backend();
+
+// Whether the user asked the run to stop (Ctrl-C, SIGTERM, SIGHUP): handed to each prepared
+// point, which a long execution may poll to end early. A default token never asks.
+class StopToken {
+ public:
+  StopToken() = default;
+  explicit StopToken(const std::atomic<bool>* flag) : flag_(flag) {}
+  bool stop_requested() const {
+    return flag_ != nullptr && flag_->load(std::memory_order_relaxed);
+  }
+
+ private:
+  const std::atomic<bool>* flag_ = nullptr;
+};
 
 using Task = std::function<void(std::size_t)>;
 

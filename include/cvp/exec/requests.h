@@ -18,7 +18,7 @@
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/executor.h"
 
-namespace cvp::io {
+namespace cvp::exec {
 
 // One kind of request, ids 0 .. requests-1. Requests with different ids are handled at the same
 // time by different workers; both calls for one id are made by the worker that took it,
@@ -44,9 +44,10 @@ struct RequestConfig {
   std::size_t requests = 1000;  // total requests in one run: ids 0 .. requests-1
   int in_flight = 1;            // K: requests in flight at once
   std::uint64_t seed = 1;       // draws the exponential waits, deterministically per id
-  // When set and true, workers take no new requests: the run ends early with `stopped` set and
-  // the responses not made missing (an interrupted run, not a wrong one). Checked per request.
-  const std::atomic<bool>* stop = nullptr;
+  // Once it asks to stop, workers take no new requests: the run ends early with `stopped` set
+  // and the responses not made missing (an interrupted run, not a wrong one). Checked per
+  // request.
+  StopToken stop;
 };
 
 struct RequestRun {
@@ -95,4 +96,4 @@ std::vector<std::uint64_t> serial_fingerprints(RequestHandler& handler, std::siz
 std::size_t count_mismatches(const std::vector<std::uint64_t>& fingerprints,
                              const std::vector<std::uint64_t>& reference);
 
-}  // namespace cvp::io
+}  // namespace cvp::exec

@@ -17,7 +17,7 @@
 
 #include "exec/requests/request_engine.h"
 
-namespace cvp::io::detail {
+namespace cvp::exec::detail {
 namespace {
 
 // One loop: its context (told it is run by one thread), its worker's tally and steps.
@@ -138,4 +138,4 @@ std::vector<std::size_t> timer_wake_order(const std::vector<double>& delays_us) 
   return order;
 }
 
-}  // namespace cvp::io::detail
+}  // namespace cvp::exec::detail

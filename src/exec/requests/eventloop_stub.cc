@@ -5,7 +5,7 @@
 
 #include "exec/requests/request_engine.h"
 
-namespace cvp::io::detail {
+namespace cvp::exec::detail {
 
 double run_eventloops(RunContext&, int, const std::vector<int>&, std::vector<Tally>&) {
   throw std::logic_error("the eventloop backend is not in the fuzz build");
@@ -15,4 +15,4 @@ std::vector<std::size_t> timer_wake_order(const std::vector<double>&) {
   throw std::logic_error("the eventloop backend is not in the fuzz build");
 }
 
-}  // namespace cvp::io::detail
+}  // namespace cvp::exec::detail

@@ -18,7 +18,7 @@
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/trace.h"
 
-namespace cvp::io {
+namespace cvp::exec {
 
 RequestHandler::~RequestHandler() = default;
 
@@ -241,4 +241,4 @@ std::size_t count_mismatches(const std::vector<std::uint64_t>& fingerprints,
   return wrong;
 }
 
-}  // namespace cvp::io
+}  // namespace cvp::exec

@@ -1,5 +1,5 @@
 // What both request backends share: the run's state and response slots, one worker's tally,
-// and the per-request steps around the wait. Internal to the cvpbench library (cvp::io).
+// and the per-request steps around the wait. Internal to the cvpbench library (cvp::exec).
 #pragma once
 
 #include <atomic>
@@ -12,7 +12,7 @@
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/requests.h"
 
-namespace cvp::io::detail {
+namespace cvp::exec::detail {
 
 using Clock = std::chrono::steady_clock;
 
@@ -25,7 +25,7 @@ class RunContext {
 
   // Takes the next unhandled id; false when all have been taken.
   bool take(std::size_t& id) {
-    if (config_.stop != nullptr && config_.stop->load(std::memory_order_relaxed)) {
+    if (config_.stop.stop_requested()) {
       stopped_.store(true, std::memory_order_relaxed);
       return false;
     }
@@ -124,4 +124,4 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
 // Returns the indices in the order their waits completed.
 std::vector<std::size_t> timer_wake_order(const std::vector<double>& delays_us);
 
-}  // namespace cvp::io::detail
+}  // namespace cvp::exec::detail

@@ -7,7 +7,7 @@
 
 #include "exec/requests/request_engine.h"
 
-namespace cvp::io::detail {
+namespace cvp::exec::detail {
 
 double run_threads(RunContext& context, int in_flight, const std::vector<int>& worker_cpus,
                    std::vector<Tally>& tallies) {
@@ -59,4 +59,4 @@ double run_threads(RunContext& context, int in_flight, const std::vector<int>& w
   return std::chrono::duration<double>(end - start).count();
 }
 
-}  // namespace cvp::io::detail
+}  // namespace cvp::exec::detail

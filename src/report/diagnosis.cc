@@ -222,6 +222,100 @@ bool misses_bound(const ResultRow& r) {
          r.speedup_high < r.bound * (1 - 1e-9);
 }
 
+namespace {
+
+// What this run could not see, each with why.
+std::vector<std::string> hidden_signals(const ResultRow& r, const DiagnosisContext& c) {
+  std::vector<std::string> not_seen;
+  if (!c.counters_unavailable.empty()) not_seen.push_back("hardware counters (" + c.counters_unavailable + ")");
+  if (!c.frequency_visible) not_seen.push_back("CPU frequency (no cpufreq)");
+  if (!c.steal_visible) not_seen.push_back("stolen time");
+  if (!c.run_delay_visible) not_seen.push_back("run delay");
+  if (!c.load_visible) not_seen.push_back("other processes (no per-CPU times in /proc/stat)");
+  if (!r.timeline.traced) not_seen.push_back("idle workers (run with --trace)");
+  if (!c.limits_known) not_seen.push_back("the machine's limits (--limits off)");
+  return not_seen;
+}
+
+// Every cause that alone keeps the speedup below its bound, and that the speedup measured does
+// not contradict (a traced execution unlike the timed ones, say).
+std::vector<Candidate> candidates(const ResultRow& r, const DiagnosisContext& c,
+                                  const cvp::DiagnosisContext& workload_context) {
+  std::vector<Candidate> found;
+  const auto consider = [&](std::optional<Candidate> k) {
+    if (k && k->ceiling < r.bound * 0.98 && k->ceiling >= r.speedup_low * 0.95) {
+      found.push_back(std::move(*k));
+    }
+  };
+  for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
+                     extra_cpu}) {
+    consider(probe(r, c));
+  }
+  // The causes of the workload's own kind of work (late wake-ups, queueing, ...).
+  for (Candidate& k : r.m->workload->diagnose(r, workload_context)) consider(std::move(k));
+  return found;
+}
+
+// The cause named among those found, the others listed as "also".
+void name_cause(const std::vector<Candidate>& found, const ResultRow& r, Diagnosis& d) {
+  const double shortfall = r.bound - r.speedup;
+  // A symptom is named only when no cause is found: workers that used more CPU than serial
+  // (the symptom of a bandwidth or compute ceiling), requests that queued (the symptom of a
+  // CPU busy with work outside the handler).
+  const auto symptom = [](const Candidate& k) { return k.symptom; };
+  const bool any_cause = std::any_of(found.begin(), found.end(), [&](const Candidate& k) { return !symptom(k); });
+  // Other processes measured on our CPUs are the cause of which our threads' run delay is
+  // the symptom: named first when both are found.
+  const bool others = std::any_of(found.begin(), found.end(),
+                                  [](const Candidate& k) { return k.cause == Cause::other_processes; });
+  const auto best = std::min_element(found.begin(), found.end(), [&](const Candidate& a, const Candidate& b) {
+    if (others && (a.cause == Cause::other_processes) != (b.cause == Cause::other_processes)) {
+      return a.cause == Cause::other_processes;
+    }
+    if (any_cause && symptom(a) != symptom(b)) return !symptom(a);
+    return a.ceiling < b.ceiling;
+  });
+  d.cause = best->cause;
+  d.figures = best->figures;
+  d.figures["ceiling"] = best->ceiling;
+  d.figures["explained"] = shortfall > 0 ? std::min(1.0, (r.bound - best->ceiling) / shortfall) : 1.0;
+  d.line = best->line;
+  for (const auto& other : found) {
+    if (&other != &*best) d.figures["also"].push_back(to_string(other.cause));
+  }
+}
+
+// No cause found: the line says what was looked for and what could not be seen.
+void name_no_cause(const ResultRow& r, Diagnosis& d) {
+  d.cause = Cause::not_identified;
+  d.line = "not identified: x" + fixed(r.speedup, 2) + " against a bound of x" + fixed(r.bound, 2) +
+           "; no other processes, run delay, steal, compute or bandwidth ceiling, extra CPU";
+  if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up or queueing";
+  if (r.timeline.traced && r.m->workload->kind() != Kind::io) d.line += " or idle worker";
+  d.line += " measured in this run accounts for it";
+  // The names of what was not visible; why each was not is in not_seen.
+  std::string hidden;
+  for (const auto& what : d.not_seen) {
+    hidden += (hidden.empty() ? "" : ", ") + what.substr(0, what.find(" ("));
+  }
+  if (!hidden.empty()) d.line += "; not visible here: " + hidden;
+}
+
+// Late wake-ups, queueing, a run queue, slower workers or no cause found, on CPUs other
+// processes were using: they are what woke late or queued, so they are named with their
+// share even where the ceiling above is another's (a serial baseline that shared its CPU too
+// leaves them no ceiling of their own).
+void name_other_processes(const ResultRow& r, const DiagnosisContext& c, Diagnosis& d) {
+  if (!c.load_visible || r.others_share < kOthersNamed || d.cause == Cause::other_processes) return;
+  const Point& p = *r.point;
+  d.line += "; meanwhile other processes took " + pct(r.others_share) + " of CPU" +
+            (p.cpus.size() == 1 ? " " : "s ") + exec::format_cpu_list(p.cpus) +
+            (c.busiest.empty() ? std::string() : " (busiest: " + c.busiest + ")");
+  d.figures["others_share"] = r.others_share;
+}
+
+}  // namespace
+
 void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
   // What a workload's own diagnosis may read of the machine.
   cvp::DiagnosisContext workload_context;
@@ -230,78 +324,14 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
   for (ResultRow& r : rows) {
     if (!misses_bound(r)) continue;
     Diagnosis d;
-    if (!c.counters_unavailable.empty()) d.not_seen.push_back("hardware counters (" + c.counters_unavailable + ")");
-    if (!c.frequency_visible) d.not_seen.push_back("CPU frequency (no cpufreq)");
-    if (!c.steal_visible) d.not_seen.push_back("stolen time");
-    if (!c.run_delay_visible) d.not_seen.push_back("run delay");
-    if (!c.load_visible) d.not_seen.push_back("other processes (no per-CPU times in /proc/stat)");
-    if (!r.timeline.traced) d.not_seen.push_back("idle workers (run with --trace)");
-    if (!c.limits_known) d.not_seen.push_back("the machine's limits (--limits off)");
-    std::vector<Candidate> found;
-    // A cause counts when it alone keeps the speedup below its bound, and the speedup measured
-    // does not contradict it (a traced execution unlike the timed ones, say).
-    const auto consider = [&](std::optional<Candidate> k) {
-      if (k && k->ceiling < r.bound * 0.98 && k->ceiling >= r.speedup_low * 0.95) {
-        found.push_back(std::move(*k));
-      }
-    };
-    for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-                       extra_cpu}) {
-      consider(probe(r, c));
-    }
-    // The causes of the workload's own kind of work (late wake-ups, queueing, ...).
-    for (Candidate& k : r.m->workload->diagnose(r, workload_context)) consider(std::move(k));
-    const double shortfall = r.bound - r.speedup;
+    d.not_seen = hidden_signals(r, c);
+    const std::vector<Candidate> found = candidates(r, c, workload_context);
     if (!found.empty()) {
-      // A symptom is named only when no cause is found: workers that used more CPU than serial
-      // (the symptom of a bandwidth or compute ceiling), requests that queued (the symptom of a
-      // CPU busy with work outside the handler).
-      const auto symptom = [](const Candidate& k) { return k.symptom; };
-      const bool any_cause = std::any_of(found.begin(), found.end(), [&](const Candidate& k) { return !symptom(k); });
-      // Other processes measured on our CPUs are the cause of which our threads' run delay is
-      // the symptom: named first when both are found.
-      const bool others = std::any_of(found.begin(), found.end(),
-                                      [](const Candidate& k) { return k.cause == Cause::other_processes; });
-      const auto best = std::min_element(found.begin(), found.end(), [&](const Candidate& a, const Candidate& b) {
-        if (others && (a.cause == Cause::other_processes) != (b.cause == Cause::other_processes)) {
-          return a.cause == Cause::other_processes;
-        }
-        if (any_cause && symptom(a) != symptom(b)) return !symptom(a);
-        return a.ceiling < b.ceiling;
-      });
-      d.cause = best->cause;
-      d.figures = best->figures;
-      d.figures["ceiling"] = best->ceiling;
-      d.figures["explained"] = shortfall > 0 ? std::min(1.0, (r.bound - best->ceiling) / shortfall) : 1.0;
-      d.line = best->line;
-      for (const auto& other : found) {
-        if (&other != &*best) d.figures["also"].push_back(to_string(other.cause));
-      }
+      name_cause(found, r, d);
     } else {
-      d.cause = Cause::not_identified;
-      d.line = "not identified: x" + fixed(r.speedup, 2) + " against a bound of x" + fixed(r.bound, 2) +
-               "; no other processes, run delay, steal, compute or bandwidth ceiling, extra CPU";
-      if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up or queueing";
-      if (r.timeline.traced && r.m->workload->kind() != Kind::io) d.line += " or idle worker";
-      d.line += " measured in this run accounts for it";
-      // The names of what was not visible; why each was not is in not_seen.
-      std::string hidden;
-      for (const auto& what : d.not_seen) {
-        hidden += (hidden.empty() ? "" : ", ") + what.substr(0, what.find(" ("));
-      }
-      if (!hidden.empty()) d.line += "; not visible here: " + hidden;
+      name_no_cause(r, d);
     }
-    // Late wake-ups, queueing, a run queue, slower workers or no cause found, on CPUs other
-    // processes were using: they are what woke late or queued, so they are named with their
-    // share even where the ceiling above is another's (a serial baseline that shared its CPU too
-    // leaves them no ceiling of their own).
-    if (c.load_visible && r.others_share >= kOthersNamed && d.cause != Cause::other_processes) {
-      const Point& p = *r.point;
-      d.line += "; meanwhile other processes took " + pct(r.others_share) + " of CPU" +
-                (p.cpus.size() == 1 ? " " : "s ") + exec::format_cpu_list(p.cpus) +
-                (c.busiest.empty() ? std::string() : " (busiest: " + c.busiest + ")");
-      d.figures["others_share"] = r.others_share;
-    }
+    name_other_processes(r, c, d);
     d.figures["speedup"] = r.speedup;
     d.figures["bound"] = r.bound;
     r.diagnosis = std::move(d);

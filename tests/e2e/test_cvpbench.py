@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import SCHEMA, TINY, has_taskset, load_summary, refuse_constant, run
+from e2e_support import (SCHEMA, TINY, builtin_workloads, has_taskset, load_summary,
+                         refuse_constant, run)
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -26,7 +27,7 @@ def test_summary_validates_against_the_schema(tiny_run):
     summary = load_summary(folder)
     jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
     assert summary["schema_version"] == 1
-    assert {r["workload"] for r in summary["results"]} == {"matmul", "requests", "triad"}
+    assert {r["workload"] for r in summary["results"]} == builtin_workloads()
     assert {r["kind"] for r in summary["results"]} == {"cpu", "io", "memory"}
     assert {r["mode"] for r in summary["results"]} == {"serial", "concurrent", "parallel"} or \
         summary["machine"]["allowed_cores"] == 1

@@ -95,25 +95,17 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
       loop.tally.finished = Clock::now();
     });
   };
-  try {
-    for (std::size_t l = 0; l < n_loops; ++l) start_loop(l);
-  } catch (...) {
-    // A thread the system would not create: release the loops already started (they have not
-    // run a request) and join them, so that no joinable thread is destroyed, then report it.
-    for (std::size_t l = threads.size(); l < n_loops; ++l) {
+  // A thread the system would not create: the loops already started (they have not run a
+  // request) lose their worker, so they run none.
+  const auto abandon = [&](std::size_t started) {
+    for (std::size_t l = started; l < n_loops; ++l) {
       loops[l]->tally.failure = std::current_exception();
       ready.count_down();
     }
     ready.wait();  // the started loops have finished setting up
-    for (std::size_t l = 0; l < threads.size(); ++l) loops[l]->worker.reset();
-    go.count_down();
-    for (auto& t : threads) t.join();
-    throw;
-  }
-  ready.wait();
-  const Clock::time_point start = Clock::now();
-  go.count_down();
-  for (auto& t : threads) t.join();
+    for (std::size_t l = 0; l < started; ++l) loops[l]->worker.reset();
+  };
+  const Clock::time_point start = run_team(threads, n_loops, ready, go, start_loop, abandon);
 
   Clock::time_point end = start;
   tallies.clear();

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <latch>
+#include <thread>
 #include <vector>
 
 #include "cvp/exec/evidence.h"
@@ -111,6 +113,30 @@ void become_worker(int cpu, exec::Sightings& sightings);
 
 // Blocks the calling thread until `deadline` (absolute, on the steady clock).
 void sleep_until(Clock::time_point deadline);
+
+// Starts a team of `n` threads with `start(i)` (which appends thread i to `team`), waits until
+// every one is `ready`, releases them together through `go` and joins them; returns the moment
+// they were released. When a thread cannot be created, `abandon(started)` lets the threads that
+// did start know they will run no request (and counts `ready` down for those that did not), then
+// the started ones are released and joined before the failure is rethrown, so no joinable
+// thread is destroyed.
+template <class Start, class Abandon>
+Clock::time_point run_team(std::vector<std::thread>& team, std::size_t n, std::latch& ready,
+                           std::latch& go, Start start, Abandon abandon) {
+  try {
+    for (std::size_t i = 0; i < n; ++i) start(i);
+  } catch (...) {
+    abandon(team.size());
+    go.count_down();
+    for (auto& t : team) t.join();
+    throw;
+  }
+  ready.wait();
+  const Clock::time_point released = Clock::now();
+  go.count_down();
+  for (auto& t : team) t.join();
+  return released;
+}
 
 // The backends. Each returns the wall time from the start of the first request until the last
 // has finished, and fills one Tally per worker.

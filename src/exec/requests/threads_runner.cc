@@ -41,19 +41,12 @@ double run_threads(RunContext& context, int in_flight, const std::vector<int>& w
       }
       tally.finished = Clock::now();
   };
-  try {
-    for (std::size_t t = 0; t < k; ++t) team.emplace_back(work, t);
-  } catch (...) {
-    abandoned.store(true, std::memory_order_relaxed);
-    ready.count_down(static_cast<std::ptrdiff_t>(k - team.size()));
-    go.count_down();
-    for (auto& t : team) t.join();
-    throw;
-  }
-  ready.wait();
-  const Clock::time_point start = Clock::now();
-  go.count_down();
-  for (auto& t : team) t.join();
+  const Clock::time_point start = run_team(
+      team, k, ready, go, [&](std::size_t t) { team.emplace_back(work, t); },
+      [&](std::size_t started) {
+        abandoned.store(true, std::memory_order_relaxed);
+        ready.count_down(static_cast<std::ptrdiff_t>(k - started));
+      });
   Clock::time_point end = start;
   for (const auto& t : tallies) end = std::max(end, t.finished);
   return std::chrono::duration<double>(end - start).count();

@@ -91,58 +91,22 @@ class CliFlags final : public Flags {
 
   void integers(const std::string& flag, std::vector<long long>* into, const std::string& help,
                 IntegerCheck check) override {
-    auto& raw = list(flag, help);
-    finishers_.push_back([this, flag, into, &raw, check] {
-      if (raw.empty()) return;
-      into->clear();
-      for (const auto& item : split_list(flag, raw)) {
-        const long long v = parse_integer(flag, item);
-        checked(flag, item, check ? check(v) : std::nullopt);
-        into->push_back(v);
-      }
-      keep_first(*into);
-      given_[flag] = *into;
-    });
+    many(flag, into, help, std::move(check), parse_integer);
   }
 
   void reals(const std::string& flag, std::vector<double>* into, const std::string& help,
              RealCheck check) override {
-    auto& raw = list(flag, help);
-    finishers_.push_back([this, flag, into, &raw, check] {
-      if (raw.empty()) return;
-      into->clear();
-      for (const auto& item : split_list(flag, raw)) {
-        const double v = parse_real(flag, item);
-        checked(flag, item, check ? check(v) : std::nullopt);
-        into->push_back(v);
-      }
-      keep_first(*into);
-      given_[flag] = *into;
-    });
+    many(flag, into, help, std::move(check), parse_real);
   }
 
   void integer(const std::string& flag, long long* into, const std::string& help,
                IntegerCheck check) override {
-    auto& raw = one(flag, help, "N");
-    finishers_.push_back([this, flag, into, &raw, check] {
-      if (raw.empty()) return;
-      const long long v = parse_integer(flag, raw);
-      checked(flag, raw, check ? check(v) : std::nullopt);
-      *into = v;
-      given_[flag] = v;
-    });
+    single(flag, into, help, "N", std::move(check), parse_integer);
   }
 
   void real(const std::string& flag, double* into, const std::string& help,
             RealCheck check) override {
-    auto& raw = one(flag, help, "X");
-    finishers_.push_back([this, flag, into, &raw, check] {
-      if (raw.empty()) return;
-      const double v = parse_real(flag, raw);
-      checked(flag, raw, check ? check(v) : std::nullopt);
-      *into = v;
-      given_[flag] = v;
-    });
+    single(flag, into, help, "X", std::move(check), parse_real);
   }
 
   void choice(const std::string& flag, std::string* into, const std::vector<std::string>& choices,
@@ -174,6 +138,38 @@ class CliFlags final : public Flags {
   }
 
  private:
+  // A comma-separated list of numbers: each parsed, checked and kept (repeats dropped).
+  template <class T, class Check, class Parse>
+  void many(const std::string& flag, std::vector<T>* into, const std::string& help, Check check,
+            Parse parse) {
+    auto& raw = list(flag, help);
+    finishers_.push_back([this, flag, into, &raw, check, parse] {
+      if (raw.empty()) return;
+      into->clear();
+      for (const auto& item : split_list(flag, raw)) {
+        const T v = parse(flag, item);
+        checked(flag, item, check ? check(v) : std::nullopt);
+        into->push_back(v);
+      }
+      keep_first(*into);
+      given_[flag] = *into;
+    });
+  }
+
+  // One number: parsed and checked.
+  template <class T, class Check, class Parse>
+  void single(const std::string& flag, T* into, const std::string& help, const char* type,
+              Check check, Parse parse) {
+    auto& raw = one(flag, help, type);
+    finishers_.push_back([this, flag, into, &raw, check, parse] {
+      if (raw.empty()) return;
+      const T v = parse(flag, raw);
+      checked(flag, raw, check ? check(v) : std::nullopt);
+      *into = v;
+      given_[flag] = v;
+    });
+  }
+
   static void checked(const std::string& flag, const std::string& item,
                       const std::optional<std::string>& problem) {
     if (problem) throw UsageError(flag + " " + item + ": " + *problem);

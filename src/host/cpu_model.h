@@ -1,0 +1,58 @@
+// The machine as it is: each allowed CPU's kind and measured speed, alone and with every core
+// busy, and its clock. Bounds are derived from this model (a parallel team's attainable speedup
+// is the sum of its CPUs' capacities relative to the home CPU alone), so boost clocks and
+// cores of different kinds are in them. Kinds come from hwloc's CPU kinds and Linux's
+// cpu_capacity; speeds are measured here (an FMA loop and a dependent-add clock probe, which
+// needs no cpufreq) and cached with the machine's limits.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "cvp/exec/topology.h"
+
+namespace cvp::bench {
+
+// One allowed CPU as this machine showed it.
+struct CpuInfo {
+  int cpu = 0;                    // logical CPU number
+  int core = 0;                   // index of its physical core in Topology::cores
+  std::string kind;               // "P", "E", ... ; "" when the machine has one kind of core
+  int kind_rank = 0;              // hwloc's efficiency rank: higher is faster; 0 with one kind
+  double frequency_max_mhz = 0;   // hwloc's FrequencyMaxMHz info, 0 when not offered
+  double sysfs_capacity = 0;      // Linux's cpu_capacity (of 1024), 0 when absent
+  double flops_alone = 0;         // FP64 FLOP/s of one thread on this CPU, the others idle
+  double flops_all_busy = 0;      // the same while one thread per allowed core runs
+  double ghz_alone = 0;           // the clock probe (dependent adds per ns), the others idle
+  double ghz_all_busy = 0;        // the clock probe while one thread per allowed core runs
+  double capacity_alone = 0;      // flops_alone / the home CPU's flops_alone
+  double capacity_all_busy = 0;   // flops_all_busy / the home CPU's flops_alone
+};
+
+// Each allowed CPU, the home CPU chosen from them, and the kinds they fall into.
+struct MachineModel {
+  std::vector<CpuInfo> cpus;      // one per allowed CPU, ascending by CPU number
+  int home_cpu = 0;               // where serial and concurrent points run: the fastest alone
+  std::string home_reason;        // one sentence: which CPU and why
+  double probe_noise = 0;         // relative spread of repeated clock probes on one CPU
+  bool measured = false;          // false: not measured (--limits off); capacities read 1
+
+  const CpuInfo* find(int cpu) const;
+  // The speedup a team pinned to `cpus` can reach over one thread on the home CPU alone:
+  // the sum, over the distinct physical cores among `cpus`, of their capacity with every
+  // core busy (their capacity alone when the team has one core). Without a measured model
+  // (or for a CPU it does not know) each core counts 1.
+  double team_capacity(const std::vector<int>& cpus) const;
+};
+
+// summary.json's machine.cpus (one object per allowed CPU) and machine.home_cpu.
+nlohmann::json cpus_to_json(const MachineModel& model);
+
+// The effective clock of the calling thread's CPU, in GHz: a chain of dependent integer adds
+// (one per cycle on every x86-64 and ARM core) timed for about `seconds`. Works without
+// cpufreq; in a VM it reads the clock the guest gets.
+double clock_probe_ghz(double seconds);
+
+}  // namespace cvp::bench

@@ -91,6 +91,10 @@ struct Point {
   int cores = 1;            // distinct physical cores the workers are placed on
   Placement placement = Placement::own_cores;
   std::vector<int> cpus;    // worker w runs on cpus[w]
+  // Worker w's measured speed relative to the home CPU alone, with the team's cores busy (a
+  // core's capacity shared by the workers on it); empty when the machine was not measured. A
+  // workload that splits its work reads it to split to fit (balanced_tasks).
+  std::vector<double> speeds;
   double work = 0;          // units of work (WorkUnit) in one execution
   // For the roofline and the diagnosis: FP64 operations and bytes to or from memory in one
   // execution, the least the algorithm needs (each input read once, each output written once);
@@ -122,6 +126,14 @@ struct RequestFigures {
   double c_measured_us = 0;      // c': the handler's thread CPU time per request
   double wait_overshoot_us = 0;  // the mean of (actual wait - requested wait)
 };
+
+// How many equal tasks to split one execution into so that workers of `speeds` (relative; one
+// per worker), taking the next task from a shared counter as each finishes, end together: the
+// smallest count from per_worker x workers to 8 x that whose finish is within 3% of a perfect
+// split of the work by speed, else the best of those. Equal or unknown (empty) speeds:
+// per_worker x workers. On a slow core and a fast one (0.5 and 1) two tasks per worker end at
+// x1.33 of one fast core; three tasks end at x1.5, the sum of the speeds.
+std::size_t balanced_tasks(const std::vector<double>& speeds, int workers, int per_worker);
 
 // What one execution of a point measured beyond its time.
 struct Execution {
@@ -238,8 +250,23 @@ struct Row {
   bool ci_known = false;
   std::size_t pairs = 0;           // paired ratios the speedup comes from
   bool precise = true;             // false: the run's precision target was missed
+  // The attainable bound: Workload::bound() of this row, from the machine as measured (the
+  // team's capacity below); efficiency is read against it.
   double bound = 1;
+  // The ideal bound: the same model with every core counted as the home CPU alone
+  // (min(threads, cores) for a task team).
+  double ideal = 1;
   double efficiency = 0;
+  // What the point's team can do, measured at the start of the run: the sum, over the distinct
+  // physical cores its workers are pinned to, of each core's FP64 rate (with every core busy)
+  // relative to the home CPU alone, so boost clocks and cores of different kinds are in it.
+  // Serial and concurrent points (the home CPU) read 1. Without a measured machine model it is
+  // the number of cores (parallel) or 1, and the bound is the ideal one.
+  double capacity = 1;
+  // Bytes/s of memory one core, and all the team's cores together, can stream (STREAM triad,
+  // measured at the start); 0 when not measured. The default bound of memory-bound work uses
+  // them.
+  double bandwidth_one_core = 0, bandwidth_all_cores = 0;
   double throughput = 0;           // in the workload's rate unit
   std::map<std::string, double> values;  // medians of the Execution values
   std::optional<RequestFigures> request; // medians of the Execution request figures
@@ -270,11 +297,11 @@ struct VerdictContext {
 // diagnosis.cause); not_identified when no measurement accounts for the gap.
 enum class Cause {
   other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-  timer_overshoot, extra_cpu, queueing, not_identified
+  timer_overshoot, extra_cpu, queueing, clock, imbalance, not_identified
 };
-inline constexpr std::array<std::string_view, 10> kCauseNames{
+inline constexpr std::array<std::string_view, 12> kCauseNames{
     "other_processes", "run_queue", "steal", "compute_peak", "memory_bandwidth", "idle_workers",
-    "timer_overshoot", "extra_cpu", "queueing", "not_identified"};
+    "timer_overshoot", "extra_cpu", "queueing", "clock", "imbalance", "not_identified"};
 std::string_view to_string(Cause cause);
 
 // What the machine showed at the start of the run, for a workload's own diagnosis: each
@@ -330,8 +357,17 @@ class Workload {
   // The bound on `row`'s speedup over its serial baseline, from quantities measured in the same
   // run, and the model it comes from in words. Default (task-split computing work): the cores
   // in parallel mode, min(threads, cores); 1 otherwise.
+  // The default: 1 serially and concurrently (one core); in parallel the team's capacity
+  // (min(threads, cores) on identical cores), and for Kind::memory work whose serial point
+  // already streamed from memory, no more than all-core bandwidth over what serial moved.
+  // The library calls it twice per row: with the measured capacity (the attainable bound) and
+  // with capacity = cores (the ideal one); read capacity rather than counting cores.
   virtual double bound(const Row& row) const;
-  virtual std::string bound_model() const { return "min(threads, cores) in parallel mode, 1 otherwise"; }
+  virtual std::string bound_model() const {
+    return "1 serially and concurrently; in parallel the team's capacity (the sum of its cores' "
+           "measured speed relative to the home CPU: min(threads, cores) on identical cores), "
+           "and for memory-bound work at most all-core bandwidth over what serial moved";
+  }
   // Its verdict lines. The default words a task-split workload's: concurrency on 1 core with
   // the most tasks in flight, parallelism on all allowed cores, the serial time, per group.
   virtual std::vector<std::string> verdicts(const VerdictContext& context) const;

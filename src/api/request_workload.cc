@@ -340,7 +340,8 @@ double RequestWorkload::bound(const Row& row) const {
   if (p.mode == Mode::serial) return 1.0;
   const double c = std::max(c_measured_us(row), 1e-3);
   const double w = p.params_as<Params>().w_us;
-  const double cores = p.mode == Mode::parallel ? p.cores : 1;
+  // P: the team's cores counted by their measured capacity (the cores themselves for the ideal).
+  const double cores = p.mode == Mode::parallel ? row.capacity : 1;
   const double k = static_cast<double>(p.in_flight);
   const Row* base = row.baseline;
   if (base == nullptr || base->median_s <= 0 || base->point == nullptr || base->point->work <= 0) {
@@ -454,7 +455,8 @@ std::vector<Finding> RequestWorkload::diagnose(const Row& row,
 }
 
 std::string RequestWorkload::bound_model() const {
-  return "min(K T_s / (c' + w + o_s), P T_s / c'): K in flight, P cores (1 concurrent), T_s the "
+  return "min(K T_s / (c' + w + o_s), P T_s / c'): K in flight, P the cores counted by their measured "
+         "capacity relative to the home CPU (1 concurrent), T_s the "
          "serial request's measured time (its wait's overshoot included), o_s that overshoot, "
          "c' the point's measured CPU per request, w the wait asked for";
 }

@@ -158,9 +158,13 @@ std::unique_ptr<PreparedPoint> TaskWorkload::prepare(const Point& point,
   const long long n = size_of(point);
   const double reference = serial_checksum(n);
   auto team = exec::make_executor(point.backend, point.cpus, &sightings);
+  // Split to fit the workers' measured speeds when they differ (a dynamic schedule only: a
+  // fixed one gives task i to worker i mod T whatever the split).
   const std::size_t tasks =
-      static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
-      static_cast<std::size_t>(std::max(1, point.threads));
+      spec_.fixed_schedule
+          ? static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
+                static_cast<std::size_t>(std::max(1, point.threads))
+          : balanced_tasks(point.speeds, point.threads, spec_.tasks_per_worker);
   return std::make_unique<TaskRun>(
       make_kernel(n), std::move(team), tasks, reference,
       spec_.fixed_schedule ? exec::Schedule::fixed : exec::Schedule::dynamic);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -156,9 +157,59 @@ const Row* VerdictContext::pick(const std::string& group, Mode mode, Backend bac
   return best;
 }
 
+namespace {
+
+// When the last of `tasks` equal tasks ends, each taking 1 / speed on the worker that takes it,
+// workers taking the next task as they finish (the earliest free worker first).
+double finish_time(const std::vector<double>& speeds, std::size_t tasks) {
+  std::vector<double> free_at(speeds.size(), 0.0);
+  double last = 0;
+  for (std::size_t t = 0; t < tasks; ++t) {
+    const auto w = static_cast<std::size_t>(std::min_element(free_at.begin(), free_at.end()) - free_at.begin());
+    free_at[w] += 1.0 / speeds[w];
+    last = std::max(last, free_at[w]);
+  }
+  return last;
+}
+
+}  // namespace
+
+std::size_t balanced_tasks(const std::vector<double>& speeds, int workers, int per_worker) {
+  const std::size_t least = static_cast<std::size_t>(std::max(1, per_worker)) *
+                            static_cast<std::size_t>(std::max(1, workers));
+  if (speeds.size() != static_cast<std::size_t>(std::max(1, workers)) ||
+      std::any_of(speeds.begin(), speeds.end(), [](double v) { return !(v > 0) || !std::isfinite(v); })) {
+    return least;
+  }
+  const double total = std::accumulate(speeds.begin(), speeds.end(), 0.0);
+  std::size_t best = least;
+  double best_share = 0;
+  for (std::size_t tasks = least; tasks <= 8 * least; ++tasks) {
+    // The share of a perfect split by speed that this many tasks reach.
+    const double share = static_cast<double>(tasks) / total / finish_time(speeds, tasks);
+    if (share >= 0.97) return tasks;
+    if (share > best_share + 1e-12) {
+      best = tasks;
+      best_share = share;
+    }
+  }
+  return best;
+}
+
 double Workload::bound(const Row& row) const {
   const Point& p = *row.point;
-  return p.mode == Mode::parallel ? std::min(p.threads, p.cores) : 1.0;
+  if (p.mode != Mode::parallel) return 1.0;
+  double b = std::min(static_cast<double>(p.threads), row.capacity);
+  // Memory-bound work whose serial point streamed from memory (at no more than 1.5 x one
+  // core's measured memory bandwidth) cannot go faster than the memory: all cores' bandwidth
+  // over what serial moved. Work that ran from cache serially, faster, is not held by it.
+  const Row* base = row.baseline;
+  if (kind() == Kind::memory && row.bandwidth_all_cores > 0 && row.bandwidth_one_core > 0 &&
+      base != nullptr && base->point != nullptr && base->median_s > 0 && base->point->bytes > 0) {
+    const double serial = base->point->bytes / base->median_s;
+    if (serial <= 1.5 * row.bandwidth_one_core) b = std::min(b, row.bandwidth_all_cores / serial);
+  }
+  return std::max(b, 1e-9);
 }
 
 std::vector<std::string> Workload::verdicts(const VerdictContext& context) const {

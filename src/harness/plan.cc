@@ -1,6 +1,7 @@
 #include "harness/plan.h"
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <stdexcept>
 #include <set>
@@ -119,6 +120,29 @@ std::vector<Point> make_plan(const std::vector<Workload*>& workloads, const Opti
                                ": matches no benchmark (see --list for the names).");
   }
   return points;
+}
+
+
+void assign_speeds(std::vector<Point>& points, const MachineModel& model) {
+  if (!model.measured) return;
+  for (Point& p : points) {
+    p.speeds.clear();
+    if (p.mode != Mode::parallel) continue;
+    std::map<int, int> on_core;  // workers per physical core
+    for (const int cpu : p.cpus) {
+      if (const CpuInfo* info = model.find(cpu)) ++on_core[info->core];
+    }
+    const bool one_core = on_core.size() == 1;
+    for (const int cpu : p.cpus) {
+      const CpuInfo* info = model.find(cpu);
+      if (info == nullptr) {
+        p.speeds.clear();  // a CPU the model does not know: no speeds, an equal split
+        break;
+      }
+      const double core = one_core ? info->capacity_alone : info->capacity_all_busy;
+      p.speeds.push_back(core / on_core[info->core]);
+    }
+  }
 }
 
 }  // namespace cvp::bench

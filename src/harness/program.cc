@@ -64,6 +64,7 @@ struct RunState {
   std::string raw_staged{};
   std::string raw_for_writer{};
   std::optional<bench::MachineLimits> limits{};
+  std::optional<bench::MachineModel> model{};  // each allowed CPU's kind, speed and clock
   std::string limits_note{};  // what the check of the limits against this run found
   bench::NoiseSnapshot noise_before{};
   std::optional<double> busy_before{};
@@ -236,6 +237,8 @@ bench::Sampling sampling_for(const RunState& state) {
   sampling.seed = static_cast<std::uint64_t>(options.seed);
   sampling.max_rounds = std::max(options.precision > 0 ? 1000 : 0, 3 * options.repetitions + 10);
   sampling.trace = options.trace;
+  sampling.clock_probe = options.clock_probe;
+  if (state.model) sampling.clock_noise = state.model->probe_noise;
   return sampling;
 }
 
@@ -332,7 +335,9 @@ void diagnose(const RunState& state, std::vector<bench::ResultRow>& rows,
     bench::DiagnosisContext context;
     context.run_delay_visible = signals.run_delay_known;
     context.steal_visible = signals.steal_known;
-    context.frequency_visible = !signals.khz.empty();
+    // The clock probe around each block reads the clock without cpufreq.
+    context.frequency_visible = !signals.khz.empty() || state.options.clock_probe;
+    if (state.model) context.model = &*state.model;
     context.load_visible = signals.busy_known;
     for (std::size_t i = 0; i < noise.busy.size() && i < 3; ++i) {
       if (noise.busy[i].cpu_percent < 5) break;  // sorted: the rest are idle too
@@ -374,6 +379,25 @@ bench::NoiseReport noise_seen_in(const bench::NoiseReport& noise, const SetAside
   return noise_seen;
 }
 
+// What the clock probes around the blocks cost, against the blocks' own time.
+nlohmann::json probe_cost_json(const bench::ProbeCost& cost) {
+  if (cost.probes == 0) return nullptr;
+  return {{"probes", cost.probes},
+          {"seconds", cost.probe_s},
+          {"share_of_blocks", cost.blocks_s > 0 ? cost.probe_s / cost.blocks_s : 0.0}};
+}
+
+// What the rows' bounds read of the machine as measured at the start.
+bench::MachineView machine_view(const RunState& state) {
+  bench::MachineView view;
+  if (state.model) view.model = &*state.model;
+  if (state.limits) {
+    view.bandwidth_one_core = state.limits->bandwidth_one_core;
+    view.bandwidth_all_cores = state.limits->bandwidth_all_cores;
+  }
+  return view;
+}
+
 // Everything the summary says, from the session's measurements and what the run saw.
 bench::RunReport build_report(RunState& state, bench::Session& session, std::vector<bench::ResultRow>& rows) {
   const exec::Topology& topology = state.topology;
@@ -384,7 +408,7 @@ bench::RunReport build_report(RunState& state, bench::Session& session, std::vec
       bench::assess_noise(state.noise_before, bench::take_noise_snapshot(), topology.allowed,
                           ::sysconf(_SC_CLK_TCK), state.busy_before);
   const SetAside set_aside = count_set_aside(session);
-  rows = bench::summarise(session.measurements());
+  rows = bench::summarise(session.measurements(), machine_view(state));
   check_limits(state, rows);
   // What this machine lets the per-block disturbance checks, and so the diagnosis, see.
   const bench::DisturbanceReading signals = bench::read_disturbance(topology.allowed);
@@ -395,6 +419,7 @@ bench::RunReport build_report(RunState& state, bench::Session& session, std::vec
   if (!limits_note.empty()) machine["limits_note"] = limits_note;
   bench::RunReport report{.rows = rows, .machine = machine, .verdicts = lines};
   report.interrupted = was_interrupted;
+  report.clock_probe = probe_cost_json(session.probe_cost());
   report.disturbance_signals = {
       {"run_delay", signals.run_delay_known},
       {"steal", signals.steal_known},
@@ -514,6 +539,8 @@ int measure_and_report(RunState& state, std::vector<Point> points, bench::RunFol
                        char* program_name) {
   const bench::Options& options = state.options;
   measure_limits(state);
+  // Workers split their work to fit the speeds of the cores they are pinned to.
+  if (state.model) bench::assign_speeds(points, *state.model);
   take_quiet_before(state);
   announce(state, points.size());
   set_up_workloads(state, points);

@@ -61,6 +61,9 @@ struct Live {
   std::unique_ptr<PreparedPoint> run;
   bool is_baseline = false;
   bool active = true;
+  ClockWatch* clock = nullptr;  // probes the team's CPUs' clock around each block; null: off
+  ProbeCost* cost = nullptr;
+  double clock_noise = 0;
 };
 
 // A workload that could not allocate, in words: which point, and what it needs against what
@@ -256,6 +259,30 @@ void record_sample(Live& live, Block& block, const exec::UsageDelta& usage,
   }
 }
 
+// The team's clock around the block: probed outside the timed region, its cost counted; a
+// clock that moved beyond the probe's noise disturbs the block.
+std::map<int, double> probe_clock(Live& live) {
+  if (live.clock == nullptr) return {};
+  const auto t0 = Clock::now();
+  auto readings = live.clock->probe(live.m->point.cpus);
+  live.cost->probe_s += seconds_since(t0);
+  ++live.cost->probes;
+  return readings;
+}
+
+void record_clock(Live& live, Sample& s, const std::map<int, double>& before,
+                  const std::map<int, double>& after) {
+  if (before.empty() || after.empty()) return;
+  s.ghz_before = mean_ghz(before);
+  s.ghz_after = mean_ghz(after);
+  for (const auto& [cpu, ghz] : before) {
+    const auto it = after.find(cpu);
+    s.ghz_by_cpu[cpu] = it == after.end() ? ghz : (ghz + it->second) / 2;
+  }
+  const std::string moved = clock_moved(before, after, live.clock_noise);
+  if (!moved.empty()) s.disturbed += (s.disturbed.empty() ? "" : "; ") + moved;
+}
+
 // One block of the point: its executions timed, its result checked, its disturbances judged.
 // Returns false when the point failed or the run was interrupted.
 bool measure_block(Live& live, int round) {
@@ -267,6 +294,8 @@ bool measure_block(Live& live, int round) {
   const bool ok = guarded(m, [&] {
     live.seen->reset();
     const int stops_before = continued_count();
+    const auto block_start = Clock::now();
+    const auto clock_before = probe_clock(live);
     const DisturbanceReading before = read_disturbance(p.cpus);
     const auto usage_before = exec::UsageSnapshot::now();
     const auto start = Clock::now();
@@ -279,7 +308,10 @@ bool measure_block(Live& live, int round) {
       if (m.fault == Fault::wrong) live.run->corrupt();
       if (const auto why = live.run->verify()) fail(m, *why);
     }
+    const auto clock_after = probe_clock(live);
     record_sample(live, block, usage, before, after, stops_before);
+    record_clock(live, block.s, clock_before, clock_after);
+    live.cost->blocks_s += seconds_since(block_start);
   });
   if (!ok || !m.verified) return false;
   if (block.interrupted_now) return false;
@@ -328,6 +360,7 @@ Session::Session(std::vector<Point> points, const std::vector<Workload*>& worklo
                  Sampling sampling, const std::vector<FaultInjection>& faults,
                  const std::vector<SlowdownOption>& slowdowns)
     : sampling_(sampling), tty_(isatty(STDERR_FILENO) != 0) {
+  if (sampling_.clock_probe) clock_ = std::make_unique<ClockWatch>();
   std::vector<std::pair<Fault, Pattern>> patterns;
   for (const auto& f : faults) {
     patterns.emplace_back(f.kind == FaultKind::thrown ? Fault::thrown : Fault::wrong,
@@ -427,6 +460,9 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
   for (std::size_t i = 0; i < group.members.size(); ++i) {
     live[i].m = group.members[i];
     live[i].is_baseline = is_baseline(*group.members[i]);
+    live[i].clock = clock_.get();
+    live[i].cost = &probe_cost_;
+    live[i].clock_noise = sampling_.clock_noise;
   }
   const auto group_start = Clock::now();
   for (auto& l : live) {

@@ -43,6 +43,7 @@
 #include "cvp/workload.h"
 #include "cli/options.h"
 #include "harness/pattern.h"
+#include "host/clock_watch.h"
 
 namespace cvp::bench {
 
@@ -67,6 +68,10 @@ struct Sample {
                                          // during the block (-1: not visible)
   double pressure_share = -1;            // CPU pressure (PSI some) over the block, -1: unknown
   int procs_running = -1;                // runnable tasks on the machine, -1: unknown
+  // The clock probe (host/clock_watch.h) on the team's CPUs before and after the block: their
+  // mean in GHz, and each CPU's mean of the two; 0 and empty when not probed.
+  double ghz_before = 0, ghz_after = 0;
+  std::map<int, double> ghz_by_cpu;
   bool stopped = false;                  // timed across a stop of the process (SIGSTOP/SIGCONT)
   std::string disturbed;                 // why the block was set aside; "" when it counts
 };
@@ -149,6 +154,17 @@ struct Sampling {
   std::uint64_t seed = 1;       // the order of the blocks in each round
   int max_rounds = 1000;
   bool trace = false;           // record one extra execution of every point (PointTrace)
+  // Probe the clock of each block's CPUs before and after it (host/clock_watch.h); a clock
+  // that moved more than the probe's spread (`clock_noise`, relative) allows disturbs it.
+  bool clock_probe = true;
+  double clock_noise = 0;
+};
+
+// What the per-block clock probes cost: their time against the blocks' (timed and untimed).
+struct ProbeCost {
+  double probe_s = 0;
+  double blocks_s = 0;
+  std::size_t probes = 0;
 };
 
 // The message of a benchmark skipped because the run was interrupted (not a failure).
@@ -163,6 +179,7 @@ class Session {
   std::vector<Measurement>& measurements() { return measurements_; }
   const std::vector<Measurement>& measurements() const { return measurements_; }
   const Sampling& sampling() const { return sampling_; }
+  const ProbeCost& probe_cost() const { return probe_cost_; }
 
   // Measures every point (progress on stderr). Stops early, keeping what was measured, when
   // the run is interrupted.
@@ -232,6 +249,8 @@ class Session {
   double last_progress_ = -1;
   std::size_t points_done_ = 0;
   bool tty_ = false;
+  std::unique_ptr<ClockWatch> clock_;  // null when the clock is not probed
+  ProbeCost probe_cost_;
 };
 
 }  // namespace cvp::bench

@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <optional>
+#include <set>
 
 #if defined(__linux__)
 #include <linux/perf_event.h>
@@ -167,6 +169,68 @@ std::optional<Candidate> idle_workers(const ResultRow& r, const DiagnosisContext
   return k;
 }
 
+// A CPU's speed per cycle relative to the home CPU's (its capacity alone over its clock alone,
+// against the home CPU's), so that a clock reading becomes a speed; 1 when not measured.
+double per_cycle(const MachineModel* model, int cpu) {
+  const CpuInfo* info = model != nullptr && model->measured ? model->find(cpu) : nullptr;
+  const CpuInfo* home = model != nullptr && model->measured ? model->find(model->home_cpu) : nullptr;
+  if (info == nullptr || home == nullptr || info->ghz_alone <= 0 || home->ghz_alone <= 0) return 1;
+  return info->capacity_alone * home->ghz_alone / info->ghz_alone;
+}
+
+// The clock the team ran at against its serial baseline's, measured by the probes around the
+// blocks: each core's clock over serial's (by its speed per cycle) summed is at most the
+// speedup; named when that is below the bound (the clock fell more than the model measured
+// at the start, as a laptop that heats does).
+std::optional<Candidate> clock(const ResultRow& r, const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  const auto* base = static_cast<const ResultRow*>(r.Row::baseline);
+  if (p.mode != Mode::parallel || base == nullptr || base->ghz <= 0 || r.ghz_by_cpu.empty()) {
+    return std::nullopt;
+  }
+  double ceiling = 0;
+  std::set<int> cores;
+  std::string each;
+  for (const int cpu : p.cpus) {
+    const auto it = r.ghz_by_cpu.find(cpu);
+    const CpuInfo* info = c.model != nullptr ? c.model->find(cpu) : nullptr;
+    if (it == r.ghz_by_cpu.end() || !cores.insert(info != nullptr ? info->core : cpu).second) continue;
+    ceiling += per_cycle(c.model, cpu) * it->second / base->ghz;
+    each += (each.empty() ? "" : ", ") + fixed(it->second, 2);
+  }
+  if (!(ceiling > 0)) return std::nullopt;
+  Candidate k{Cause::clock, ceiling, "",
+              {{"ghz", r.ghz}, {"serial_ghz", base->ghz}, {"ceiling", ceiling}}};
+  k.line = "clock: the " + std::to_string(cores.size()) + " busy cores ran at " + each +
+           " GHz against " + fixed(base->ghz, 2) + " GHz for serial (a probe around each block): at most x" +
+           fixed(ceiling, 2);
+  return k;
+}
+
+// Workers of different speeds (cores of different kinds, or one slowed): an equal split ends
+// when the slowest worker's share does, T x its speed; a split into two tasks per worker taken
+// in turn ends at balanced_tasks' finish. Named with the ceiling the measured speedup fits.
+std::optional<Candidate> imbalance(const ResultRow& r, const DiagnosisContext&) {
+  const Point& p = *r.point;
+  if (p.mode != Mode::parallel || p.speeds.size() < 2 || r.m->workload->kind() == Kind::io) {
+    return std::nullopt;
+  }
+  const auto [slow, fast] = std::minmax_element(p.speeds.begin(), p.speeds.end());
+  if (*slow <= 0 || *slow >= 0.97 * *fast) return std::nullopt;
+  const double sum = std::accumulate(p.speeds.begin(), p.speeds.end(), 0.0);
+  const double equal = static_cast<double>(p.speeds.size()) * *slow;
+  std::string speeds;
+  for (std::size_t w = 0; w < p.speeds.size(); ++w) {
+    speeds += (w == 0 ? "" : ", ") + std::string("CPU ") + std::to_string(p.cpus[w]) + " " + fixed(p.speeds[w], 2);
+  }
+  Candidate k{Cause::imbalance, equal, "",
+              {{"speeds", p.speeds}, {"speed_sum", sum}, {"equal_split_ceiling", equal}, {"ceiling", equal}}};
+  k.line = "imbalance between cores of different speed (" + speeds +
+           ", relative to the home CPU): an equal split of the work ends when the slowest worker's share does, "
+           "at most x" + fixed(equal, 2) + " against the x" + fixed(sum, 2) + " the speeds add up to";
+  return k;
+}
+
 // CPU time beyond the work's own: the team used more CPU than the serial run for the same work.
 // It limits the speedup when the cores were busy. A symptom (of a bandwidth or compute
 // ceiling); request workloads weigh their own CPU against their handler's (Workload::diagnose).
@@ -248,7 +312,7 @@ std::vector<Candidate> candidates(const ResultRow& r, const DiagnosisContext& c,
     }
   };
   for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-                     extra_cpu}) {
+                     clock, imbalance, extra_cpu}) {
     consider(probe(r, c));
   }
   // The causes of the workload's own kind of work (late wake-ups, queueing, ...).

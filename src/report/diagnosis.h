@@ -23,6 +23,7 @@ struct DiagnosisContext {
   bool load_visible = false;             // other processes' CPU time per block (/proc/stat)
   std::string busiest;                   // the busiest other processes over the run, in words
   std::string counters_unavailable;      // why hardware counters cannot be read; "" when they can
+  const MachineModel* model = nullptr;   // each CPU's measured speed and clock; null: not measured
 };
 
 // Why perf_event_open cannot count cycles for this process ("" when it can), e.g.

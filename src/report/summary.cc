@@ -98,6 +98,20 @@ void add_block_medians(ResultRow& r, const Measurement& m) {
   }
 }
 
+// The clock the team ran at: the median over the blocks of the probes' mean, per CPU too.
+void add_clock(ResultRow& r, const Measurement& m) {
+  std::vector<double> mean;
+  std::map<int, std::vector<double>> by_cpu;
+  for (const auto& s : m.samples) {
+    if (s.ghz_before <= 0 || s.ghz_after <= 0) continue;
+    mean.push_back((s.ghz_before + s.ghz_after) / 2);
+    for (const auto& [cpu, ghz] : s.ghz_by_cpu) by_cpu[cpu].push_back(ghz);
+  }
+  if (mean.empty()) return;
+  r.ghz = stats::median(mean);
+  for (const auto& [cpu, v] : by_cpu) r.ghz_by_cpu[cpu] = stats::median(v);
+}
+
 // The other work beside the point's counted blocks: their CPU share, pressure, runnable tasks.
 void add_load_beside(ResultRow& r, const Measurement& m) {
   double others = 0, capacity = 0;
@@ -124,6 +138,7 @@ ResultRow row_of(const Measurement& m) {
   add_block_medians(r, m);
   r.timeline = timeline_figures(m);
   add_load_beside(r, m);
+  add_clock(r, m);
   r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
   if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
   return r;
@@ -140,6 +155,39 @@ void link_baselines(std::vector<ResultRow>& rows) {
       }
     }
   }
+}
+
+// What the row's team can do on this machine as measured: its capacity (with the model's words
+// and numbers) and the memory bandwidth the default bound of memory-bound work reads.
+void add_capacity(ResultRow& r, const MachineView& machine) {
+  const Point& p = *r.point;
+  r.bandwidth_one_core = machine.bandwidth_one_core;
+  r.bandwidth_all_cores = machine.bandwidth_all_cores;
+  const MachineModel* model = machine.model;
+  if (p.mode != Mode::parallel) {
+    r.capacity = 1;
+    r.attainable_model = "one core: the home CPU, as serial";
+    return;
+  }
+  if (model == nullptr || !model->measured) {
+    r.capacity = p.cores;
+    r.attainable_model = "the machine was not measured (--limits off): each core counts 1";
+    return;
+  }
+  r.capacity = model->team_capacity(p.cpus);
+  r.bound_tolerance = kCapacityTolerance;
+  const bool one_core = p.cores == 1;
+  std::set<int> cores;
+  std::string terms;
+  for (const int cpu : p.cpus) {
+    const CpuInfo* info = model->find(cpu);
+    if (info == nullptr || !cores.insert(info->core).second) continue;
+    terms += (terms.empty() ? "" : " + ") + std::string("CPU ") + std::to_string(cpu) + " " +
+             fixed(one_core ? info->capacity_alone : info->capacity_all_busy, 2);
+  }
+  r.attainable_model = "the team's capacity " + fixed(r.capacity, 2) + " = " + terms + " (each core's FP64 rate" +
+                       (one_core ? "" : " with the team's cores busy") + ", relative to the home CPU " +
+                       std::to_string(model->home_cpu) + " alone)";
 }
 
 // A row's speedup against its baseline, its precision, its bound and what follows from them.
@@ -175,18 +223,26 @@ void add_speedup_and_bound(ResultRow& r) {
     if (is_baseline) r.ci_known = precision.enough;
     r.precise = m.target_met && r.ci_known;
   }
-  // The bound on the speedup, shown next to it, from the workload's model.
+  // The bounds on the speedup, shown next to it, from the workload's model: with the team's
+  // measured capacity (attainable) and with every core the home CPU's equal (ideal).
+  Row ideal = r;
+  ideal.capacity = p.mode == Mode::parallel ? p.cores : 1;
+  ideal.bandwidth_one_core = ideal.bandwidth_all_cores = 0;
+  r.ideal = m.workload->bound(ideal);
   r.bound = m.workload->bound(r);
+  if (!(std::isfinite(r.ideal) && r.ideal > 0)) r.ideal = r.bound;
   if (!(std::isfinite(r.bound) && r.bound > 0)) {
     r.problem = m.workload->name() + " gave the bound " + std::to_string(r.bound) +
                 ", not a finite number > 0";
     r.bound = 0;
+    r.ideal = 0;
     r.ok = false;
   }
   if (r.ok && base && r.bound > 0) {
     r.efficiency = r.speedup / r.bound;
     r.efficiency_low = r.speedup_low / r.bound;
     r.efficiency_high = r.speedup_high / r.bound;
+    if (std::isfinite(r.ideal) && r.ideal > 0) r.efficiency_ideal = r.speedup / r.ideal;
     // Decided below, with every row's test in hand.
     r.anomaly.clear();
     // The serial fraction of work the team splits (not of requests that wait).
@@ -206,10 +262,11 @@ void flag_anomalies(std::vector<ResultRow>& rows) {
   std::size_t tested = 0;
   for (const auto& r : rows) tested += r.ok && r.paired && r.bound > 0 ? 1 : 0;
   for (auto& r : rows) {
-    if (!(r.ok && r.paired && r.bound > 0) || !(r.speedup_low > r.bound * (1 + 1e-9))) continue;
+    const double above_at = r.bound * (1 + std::max(r.bound_tolerance, 1e-9));
+    if (!(r.ok && r.paired && r.bound > 0) || !(r.speedup_low > above_at)) continue;
     const auto ratios = paired_speedups(*r.m);
     int above = 0;
-    for (double x : ratios) above += x > r.bound ? 1 : 0;
+    for (double x : ratios) above += x > above_at ? 1 : 0;
     const double p = stats::sign_test_p(static_cast<int>(ratios.size()), above);
     const double level = 0.05 / static_cast<double>(std::max<std::size_t>(tested, 1));
     if (p > level) continue;
@@ -225,10 +282,12 @@ void flag_anomalies(std::vector<ResultRow>& rows) {
 
 }  // namespace
 
-std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements) {
+std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements,
+                                 const MachineView& machine) {
   std::vector<ResultRow> rows;
   rows.reserve(measurements.size());
   for (const auto& m : measurements) rows.push_back(row_of(m));
+  for (auto& r : rows) add_capacity(r, machine);
   // Every row's baseline row (the rows no longer move), then the speedups and the bounds.
   link_baselines(rows);
   for (auto& r : rows) add_speedup_and_bound(r);
@@ -287,6 +346,27 @@ nlohmann::json roofline_json(const ResultRow& r) {
           {"intensity", p.flop > 0 && p.bytes > 0 ? nlohmann::json(p.flop / p.bytes) : nlohmann::json(nullptr)},
           {"flop_per_s", p.flop / r.median_s},
           {"bytes_per_s", p.bytes / r.median_s}};
+}
+
+// The attainable bound: its value, the team's capacity it comes from, and the model in words
+// with this row's numbers.
+nlohmann::json attainable_json(const ResultRow& r) {
+  std::string model = r.attainable_model;
+  const double by_capacity = std::min(static_cast<double>(r.point->threads), r.capacity);
+  if (r.point->mode == Mode::parallel && r.bound < by_capacity * 0.999) {
+    model += "; the workload's model binds below that (" + r.m->workload->bound_model() + ")";
+  }
+  return {{"value", r.bound}, {"capacity", r.capacity}, {"model", model}};
+}
+
+// The clock the row's CPUs ran at, from the probes around its blocks; null when not probed.
+nlohmann::json clock_json(const ResultRow& r) {
+  if (r.ghz <= 0) return nullptr;
+  nlohmann::json by_cpu = nlohmann::json::object();
+  for (const auto& [cpu, ghz] : r.ghz_by_cpu) by_cpu[std::to_string(cpu)] = ghz;
+  return {{"ghz", r.ghz}, {"by_cpu", by_cpu},
+          {"method", "a dependent-add chain on each of the team's CPUs before and after each block; "
+                     "the median over the blocks"}};
 }
 
 nlohmann::json diagnosis_json(const ResultRow& r) {
@@ -354,8 +434,11 @@ nlohmann::json result_entry(const ResultRow& r, const Options& o) {
       {"efficiency", r.efficiency},
       {"efficiency_ci95", {r.efficiency_low, r.efficiency_high}},
       {"anomaly", r.anomaly.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.anomaly)},
-      {"bound", r.bound},
+      {"efficiency_ideal", r.efficiency_ideal},
+      {"bound", r.ideal},
       {"bound_model", m.workload->bound_model()},
+      {"attainable", attainable_json(r)},
+      {"clock", clock_json(r)},
       {"karp_flatt", r.has_karp_flatt ? nlohmann::json(r.karp_flatt) : nlohmann::json(nullptr)},
       {"values", values},
       {"evidence",
@@ -509,6 +592,7 @@ nlohmann::json summary_json(const RunReport& report, const Options& o) {
       {"results", lists.results},
   };
   if (report.disturbed_blocks > 0) summary["disturbed_blocks"] = report.disturbed_blocks;
+  summary["clock_probe"] = report.clock_probe;
   if (report.noise) {
     summary["noisy"] = report.noise->noisy;
     summary["noise_reasons"] = report.noise->reasons;
@@ -525,9 +609,11 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows, const nlohmann::
 std::string console_table(const std::vector<ResultRow>& rows) {
   std::ostringstream out;
   char line[512];
-  std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4s %5s %10s %-23s %6s %5s %6s %8s %-6s %s\n",
+  // bound: the attainable bound (the machine as measured), which eff is read against; ideal:
+  // min(threads, cores) or the workload's model on identical cores.
+  std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4s %5s %10s %-23s %6s %5s %6s %5s %8s %-6s %s\n",
                 "workload", "mode", "backend", "thr", "K", "time", "speedup [95% CI]", "+-",
-                "eff", "bound", "cpu/wall", "cpus", "notes");
+                "eff", "bound", "ideal", "cpu/wall", "cpus", "notes");
   out << line;
   std::string previous_group;
   for (const auto& r : rows) {
@@ -565,12 +651,13 @@ std::string console_table(const std::vector<ResultRow>& rows) {
                            fixed(r.speedup_high, 2) + "]"
                      : speedup_text(r.speedup) + " n/a (" + std::to_string(r.pairs) +
                            (r.pairs == 1 ? " pair)" : " pairs)");
-    std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4d %5d %10s %-23s %6s %5s %6s %8s %-6s %s\n",
+    std::snprintf(line, sizeof(line), "%-34s %-10s %-9s %4d %5d %10s %-23s %6s %5s %6s %5s %8s %-6s %s\n",
                   p.group.c_str(), std::string(exec::to_string(p.mode)).c_str(),
                   std::string(exec::to_string(p.backend)).c_str(), p.threads, p.in_flight,
                   r.median_s > 0 ? human_time(r.median_s).c_str() : "-", speed.c_str(),
                   r.ok ? (r.ci_known ? percent(r.precision) : std::string("n/a")).c_str() : "-",
-                  has_speedup ? fixed(r.efficiency, 2).c_str() : "-", fixed(r.bound, 1).c_str(),
+                  has_speedup ? fixed(r.efficiency, 2).c_str() : "-", fixed(r.bound, 2).c_str(),
+                  fixed(r.ideal, 1).c_str(),
                   fixed(r.cpu_per_wall, 2).c_str(), exec::format_cpu_list(r.cpus_seen).c_str(),
                   "");
     // The notes can be long (an error message): appended whole, never cut by the buffer.

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "cvp/workload.h"
 #include "cli/options.h"
 #include "harness/session.h"
+#include "host/cpu_model.h"
 #include "host/noise.h"
 #include "report/timeline.h"
 
@@ -46,6 +48,17 @@ struct ResultRow : Row {
   // baseline row.
   double precision = 0;
   double efficiency_low = 0, efficiency_high = 0;
+  double efficiency_ideal = 0;  // speedup / ideal
+  // The clock the team's CPUs ran at (the probe around each block, host/clock_watch.h): the
+  // median over the blocks of their mean, and of each CPU; 0 and empty when not probed.
+  double ghz = 0;
+  std::map<int, double> ghz_by_cpu;
+  // The attainable bound's model for this row, with its numbers (the team's capacity by CPU and,
+  // where it binds, the memory bandwidth).
+  std::string attainable_model;
+  // The anomaly test's allowance above the attainable bound for the model's own uncertainty
+  // (the capacity measurement's spread); 0 when the bound is the ideal one.
+  double bound_tolerance = 0;
   // A speedup whose CI lies wholly above its bound: the model does not hold; why, in words.
   std::string anomaly;
   TimelineFigures timeline;  // from the traced execution (--trace), else traced == false
@@ -65,7 +78,20 @@ bool never_measured(const Measurement& m);
 // The row's failure, if any: the measurement's error, else the row's problem.
 const std::string& row_error(const ResultRow& row);
 
-std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements);
+// What the rows' bounds read of the machine, measured at the start: the model of its CPUs and
+// the memory bandwidth of one core and of all; nullptr and 0 when not measured (--limits off),
+// and the bounds are the ideal ones.
+struct MachineView {
+  const MachineModel* model = nullptr;
+  double bandwidth_one_core = 0, bandwidth_all_cores = 0;
+};
+
+// How far above its attainable bound a measured model lets a speedup's CI go before it is an
+// anomaly: the capacities are measured, with their own spread.
+inline constexpr double kCapacityTolerance = 0.03;
+
+std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements,
+                                 const MachineView& machine = {});
 
 // Every workload's verdict lines, workloads in plan order.
 std::vector<std::string> verdicts(const std::vector<ResultRow>& rows, int allowed_cores);
@@ -83,6 +109,9 @@ struct RunReport {
   std::optional<NoiseReport> noise{};
   std::size_t disturbed_blocks = 0;  // set aside and measured again (a stop of the process aside)
   bool traced = false;               // --trace: trace.json is in the run folder
+  // The clock probes around the blocks: how many, their seconds and their share of the blocks'
+  // time; null when the clock was not probed.
+  nlohmann::json clock_probe = nullptr;
 };
 
 // The whole summary JSON of a run.

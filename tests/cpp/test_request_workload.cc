@@ -236,6 +236,7 @@ Row row_of(const Point& p, double speedup, double c_us, const Workload& w) {
   r.ci_known = true;
   r.pairs = 8;
   r.request = RequestFigures{c_us, 0.0};
+  r.capacity = p.mode == Mode::parallel ? p.cores : 1;  // identical cores, as the library counts them
   r.bound = w.bound(r);
   return r;
 }

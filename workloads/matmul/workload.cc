@@ -22,8 +22,9 @@ struct MatmulData {
 
 // How many tasks one product is split into: two per worker, so a worker slowed by a neighbour
 // on its core can hand work to the others, while tasks stay large enough (rows that are whole
-// register tiles) for each to reuse the packed B from cache.
-std::size_t tasks_for(int threads) { return 2 * static_cast<std::size_t>(std::max(threads, 1)); }
+// register tiles) for each to reuse the packed B from cache; more where the workers' cores
+// differ in speed, so that the slower take fewer and all end together (balanced_tasks).
+std::size_t tasks_for(const Point& point) { return balanced_tasks(point.speeds, point.threads, 2); }
 
 // Boundaries of `tasks` nearly equal ranges of [0, total), in multiples of `unit` where possible.
 std::vector<std::size_t> task_bounds(std::size_t total, std::size_t unit, std::size_t tasks) {
@@ -37,12 +38,12 @@ std::vector<std::size_t> task_bounds(std::size_t total, std::size_t unit, std::s
 
 class MatmulRun final : public PreparedPoint {
  public:
-  MatmulRun(MatmulData& data, std::unique_ptr<exec::Executor> team, int threads)
+  MatmulRun(MatmulData& data, std::unique_ptr<exec::Executor> team, std::size_t tasks)
       : data_(data),
         team_(std::move(team)),
         n_(data.problem.n),
-        bounds_(task_bounds(n_, matmul::row_tile(), tasks_for(threads))),
-        slivers_(task_bounds(matmul::packed_b_slivers(n_), 1, tasks_for(threads))) {
+        bounds_(task_bounds(n_, matmul::row_tile(), tasks)),
+        slivers_(task_bounds(matmul::packed_b_slivers(n_), 1, tasks)) {
     auto& c = data_.problem.c;
     std::fill(c.begin(), c.end(), std::numeric_limits<double>::quiet_NaN());
   }
@@ -146,7 +147,7 @@ class Matmul final : public Workload {
       slot->reference = matmul::checksum(p.c.data(), n);
     }
     return std::make_unique<MatmulRun>(*slot, exec::make_executor(point.backend, point.cpus, &sightings),
-                                       point.threads);
+                                       tasks_for(point));
   }
 
   std::string group_title(const Point& point) const override {

@@ -48,7 +48,7 @@ ClockWatch::Prober& ClockWatch::prober(int cpu) {
       done = p->wanted;
       lock.unlock();
       double best = 0;
-      for (int i = 0; i < 3 && pinned; ++i) best = std::max(best, clock_probe_ghz(kClockChainSeconds));
+      for (int i = 0; i < kClockChains && pinned; ++i) best = std::max(best, clock_probe_ghz(kClockChainSeconds));
       lock.lock();
       p->ghz = best;
       if (--pending_ == 0) cv_.notify_all();

@@ -253,7 +253,7 @@ TEST(ClockWatch, ReadsTheClockOfEachCpuAsked) {
 }
 
 TEST(ClockWatch, AClockThatMovedDisturbsTheBlock) {
-  EXPECT_EQ(bench::clock_moved({{0, 3.0}}, {{0, 3.05}}, 0.0), "");
+  EXPECT_EQ(bench::clock_moved({{0, 3.0}}, {{0, 2.8}}, 0.0), "");   // within 10%
   EXPECT_NE(bench::clock_moved({{0, 3.0}}, {{0, 2.5}}, 0.0).find("CPU 0 moved from 3.00 GHz to 2.50"),
             std::string::npos);
   EXPECT_EQ(bench::clock_moved({{0, 3.0}}, {{0, 2.5}}, 0.05), "");  // within 4 x its noise

@@ -52,7 +52,9 @@ class TaskKernel {
   // core that uses them (first touch). Default: nothing.
   virtual void touch(std::size_t /*task*/, std::size_t /*tasks*/) {}
   // A number that summarises the result of the last execution; it must equal the serial
-  // execution's, bit for bit, however the work was split.
+  // execution's (of the serial point's split: tasks_per_worker tasks on one thread) bit for
+  // bit, however the work was split, unless the Spec allows a tolerance or an equal() of its own
+  // (a floating-point sum of per-task partial sums changes with the split).
   virtual double checksum() const = 0;
   // Spoils the last result so that the check must fail (--inject-fault wrong). Default:
   // nothing, and the check treats the checksum as spoiled.
@@ -83,10 +85,15 @@ class TaskWorkload : public Workload {
     // Optional.
     std::function<std::optional<std::string>(long long n, std::optional<std::size_t> memory_bytes)>
         fits;
-    int tasks_per_worker = 2;         // tasks per execution = this x the team's workers
+    int tasks_per_worker = 2;         // tasks per execution = this x the team's workers (>= 1)
     // Give task i to worker i mod T in every execution (and in touch()), so that each worker
     // uses the memory it touched first; otherwise workers take tasks as they free up.
     bool fixed_schedule = false;
+    // How a checksum is compared with the serial one: equal(got, want) when given; else within
+    // `tolerance` relative to the serial one (0: bit for bit). For kernels whose checksum
+    // depends on the split (per-task floating-point partial sums). Optional.
+    double tolerance = 0;
+    std::function<bool(double got, double want)> equal;
   };
 
   explicit TaskWorkload(Spec spec);
@@ -109,8 +116,12 @@ class TaskWorkload : public Workload {
  private:
   double serial_checksum(long long n);
   std::unique_ptr<TaskKernel> make_kernel(long long n) const;
-  // Throws std::invalid_argument for a spec that cannot run (no name, no sizes, a size < 1).
+  // Throws std::invalid_argument, one sentence naming the Spec field, for a spec that cannot
+  // run: no name, make() or work(), no sizes, a size < 1, tasks_per_worker < 1, a unit without
+  // a name, rate unit or positive scale, a tolerance that is negative or not a number.
   void check_spec();
+  // The serial point's tasks per execution (its split, which the reference also runs).
+  std::size_t serial_tasks() const;
 
   Spec spec_;
   std::vector<long long> sizes_;  // from the command line

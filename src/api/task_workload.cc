@@ -2,6 +2,7 @@
 // point's backend, checked against the checksum of its serial execution.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -12,12 +13,21 @@ namespace {
 
 class TaskRun final : public PreparedPoint {
  public:
+  // The serial answer the checksums are compared with: its value, the tasks it was split
+  // into and how to compare.
+  struct Reference {
+    double checksum = 0;
+    std::size_t tasks = 1;
+    double tolerance = 0;
+    std::function<bool(double, double)> equal;
+  };
+
   TaskRun(std::unique_ptr<TaskKernel> kernel, std::unique_ptr<exec::Executor> team,
-          std::size_t tasks, double reference, exec::Schedule schedule)
+          std::size_t tasks, Reference reference, exec::Schedule schedule)
       : kernel_(std::move(kernel)),
         team_(std::move(team)),
         tasks_(tasks),
-        reference_(reference),
+        reference_(std::move(reference)),
         schedule_(schedule) {
     team_->run(tasks_, [this](std::size_t i) { kernel_->touch(i, tasks_); }, schedule_);
   }
@@ -32,14 +42,27 @@ class TaskRun final : public PreparedPoint {
     double got = kernel_->checksum();
     // A kernel without a corrupt() of its own: the check sees its checksum spoiled instead.
     if (spoiled_) got = got == 0 ? 1 : -got;
-    if (got == reference_) return std::nullopt;
-    if (std::isnan(got) || std::isnan(reference_)) {
+    const double want = reference_.checksum;
+    if (std::isnan(got) || std::isnan(want)) {
       return "the checksum is NaN, which equals nothing: the result cannot be checked";
     }
+    if (matches(got)) return std::nullopt;
+    const double relative = want != 0 ? std::abs(got - want) / std::abs(want) : std::abs(got - want);
     std::ostringstream why;
     why.precision(17);
-    why << "result differs from the serial answer (checksum " << got << ", serial "
-        << reference_ << ")";
+    why << "result differs from the serial answer: checksum " << got << " with " << tasks_
+        << (tasks_ == 1 ? " task" : " tasks") << " against " << want << " with "
+        << reference_.tasks << (reference_.tasks == 1 ? " task" : " tasks");
+    why.precision(2);
+    why << " (relative difference " << relative << ")";
+    if (reference_.equal) {
+      why << "; the spec's equal() said no";
+    } else if (reference_.tolerance > 0) {
+      why << ", beyond the spec's tolerance " << reference_.tolerance;
+    } else if (relative < 1e-9) {
+      why << "; a checksum that changes with the split (floating-point partial sums) needs "
+             "Spec::tolerance or Spec::equal";
+    }
     return why.str();
   }
 
@@ -54,8 +77,15 @@ class TaskRun final : public PreparedPoint {
  private:
   std::unique_ptr<TaskKernel> kernel_;
   std::unique_ptr<exec::Executor> team_;
+  bool matches(double got) const {
+    const double want = reference_.checksum;
+    if (reference_.equal) return reference_.equal(got, want);
+    if (got == want) return true;
+    return reference_.tolerance > 0 && std::abs(got - want) <= reference_.tolerance * std::abs(want);
+  }
+
   std::size_t tasks_;
-  double reference_;
+  Reference reference_;
   exec::Schedule schedule_;
   bool spoiled_ = false;  // corrupt() changed nothing: verify() must fail anyway
   const exec::Task task_ = [this](std::size_t i) { kernel_->run(i, tasks_); };
@@ -75,20 +105,41 @@ struct SizeParams final : PointParams {
 // that a mistake in it is one message and exit code 1, not an exception out of main().
 TaskWorkload::TaskWorkload(Spec spec) : spec_(std::move(spec)) {}
 
+namespace {
+
+// The first problem of a TaskWorkload's spec, naming its field; nullopt when it can run.
+std::optional<std::string> spec_problem(const TaskWorkload::Spec& spec) {
+  if (spec.name.empty()) return "Spec::name is empty: it begins every benchmark name";
+  if (!spec.make) return "Spec::make is not set: it makes the problem of each size";
+  if (!spec.work) return "Spec::work is not set: it counts the units of work of each size";
+  if (spec.sizes.empty()) return "Spec::sizes is empty: give at least one size";
+  for (long long n : spec.sizes) {
+    if (n < 1) return "Spec::sizes holds " + std::to_string(n) + ": a size must be at least 1";
+  }
+  for (long long n : spec.quick_sizes) {
+    if (n < 1) return "Spec::quick_sizes holds " + std::to_string(n) + ": a size must be at least 1";
+  }
+  if (spec.param.empty()) return "Spec::param is empty: it names the size in benchmark names";
+  if (spec.tasks_per_worker < 1) {
+    return "Spec::tasks_per_worker is " + std::to_string(spec.tasks_per_worker) +
+           ": each worker needs at least 1 task";
+  }
+  if (spec.unit.name.empty()) return "Spec::unit.name is empty: name the unit of work (\"frames\", \"cells\")";
+  if (spec.unit.rate_unit.empty()) return "Spec::unit.rate_unit is empty: name the rate (\"frames/s\")";
+  if (!(spec.unit.rate_scale > 0) || !std::isfinite(spec.unit.rate_scale)) {
+    return "Spec::unit.rate_scale must be a number above 0";
+  }
+  if (!(spec.tolerance >= 0) || !std::isfinite(spec.tolerance)) {
+    return "Spec::tolerance must be 0 (bit for bit) or a relative tolerance above 0";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 void TaskWorkload::check_spec() {
-  std::string problem;
-  if (spec_.name.empty()) problem = "has no name";
-  else if (!spec_.make || !spec_.work) problem = "needs make() and work()";
-  else if (spec_.sizes.empty()) problem = "has no sizes";
-  for (long long n : spec_.sizes) {
-    if (n < 1 && problem.empty()) problem = "has a size below 1 (" + std::to_string(n) + ")";
-  }
-  for (long long n : spec_.quick_sizes) {
-    if (n < 1 && problem.empty()) problem = "has a quick size below 1 (" + std::to_string(n) + ")";
-  }
-  if (spec_.param.empty() && problem.empty()) problem = "has no parameter name";
-  if (!problem.empty()) {
-    throw std::invalid_argument("TaskWorkload '" + spec_.name + "' " + problem);
+  if (const auto problem = spec_problem(spec_)) {
+    throw std::invalid_argument("TaskWorkload '" + spec_.name + "': " + *problem);
   }
   if (spec_.flag.empty()) spec_.flag = "--" + spec_.name + "-" + spec_.param;
   if (spec_.quick_sizes.empty()) spec_.quick_sizes = {spec_.sizes.front()};
@@ -122,6 +173,11 @@ std::vector<Point> TaskWorkload::plan(const PlanContext& context) {
     base.group = spec_.name + "/" + spec_.param + ":" + std::to_string(n);
     base.params = std::make_shared<SizeParams>(spec_.param, n);
     base.work = spec_.work(n);
+    if (!(base.work > 0) || !std::isfinite(base.work)) {
+      throw std::invalid_argument("TaskWorkload '" + spec_.name + "': Spec::work(" + std::to_string(n) +
+                                  ") gave " + std::to_string(base.work) +
+                                  ": an execution's work must be a number above 0");
+    }
     if (spec_.flop) base.flop = spec_.flop(n);
     if (spec_.bytes) base.bytes = spec_.bytes(n);
     for (auto& p : context.task_sweep(base, backends())) points.push_back(std::move(p));
@@ -143,10 +199,11 @@ double TaskWorkload::serial_checksum(long long n) {
   for (const auto& [size, sum] : checksums_) {
     if (size == n) return sum;
   }
-  // The serial answer: one task over everything, on the calling thread.
+  // The serial answer: the serial point's split, its tasks in order on the calling thread.
   auto kernel = make_kernel(n);
-  kernel->touch(0, 1);
-  kernel->run(0, 1);
+  const std::size_t tasks = serial_tasks();
+  for (std::size_t i = 0; i < tasks; ++i) kernel->touch(i, tasks);
+  for (std::size_t i = 0; i < tasks; ++i) kernel->run(i, tasks);
   const double sum = kernel->checksum();
   checksums_.emplace_back(n, sum);
   return sum;
@@ -165,9 +222,14 @@ std::unique_ptr<PreparedPoint> TaskWorkload::prepare(const Point& point,
           ? static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
                 static_cast<std::size_t>(std::max(1, point.threads))
           : balanced_tasks(point.speeds, point.threads, spec_.tasks_per_worker);
+  TaskRun::Reference checked{reference, serial_tasks(), spec_.tolerance, spec_.equal};
   return std::make_unique<TaskRun>(
-      make_kernel(n), std::move(team), tasks, reference,
+      make_kernel(n), std::move(team), tasks, std::move(checked),
       spec_.fixed_schedule ? exec::Schedule::fixed : exec::Schedule::dynamic);
+}
+
+std::size_t TaskWorkload::serial_tasks() const {
+  return static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker));
 }
 
 std::string TaskWorkload::group_title(const Point& point) const {

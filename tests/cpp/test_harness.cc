@@ -533,6 +533,127 @@ TEST(TaskWorkload, ChecksTheResultAgainstTheSerialExecution) {
   EXPECT_NE(wrong->verify().value_or("").find("differs from the serial answer"), std::string::npos);
 }
 
+// Per-task floating-point partial sums, added in task order: the checksum changes with the
+// split, by a few ulps.
+class PartialSums final : public TaskKernel {
+ public:
+  explicit PartialSums(long long n) : n_(static_cast<std::size_t>(n)) {}
+  void run(std::size_t task, std::size_t tasks) override {
+    tasks_.store(tasks);
+    double s = 0;
+    for (std::size_t i = task * n_ / tasks; i < (task + 1) * n_ / tasks; ++i) s += 1.0 / static_cast<double>(i + 1);
+    partial_.at(task) = s;
+  }
+  double checksum() const override {
+    double s = 0;
+    for (std::size_t t = 0; t < tasks_.load(); ++t) s += partial_.at(t);
+    return s;
+  }
+  void corrupt() override { partial_[0] += 1; }
+
+ private:
+  std::size_t n_;
+  std::atomic<std::size_t> tasks_{0};
+  std::vector<double> partial_ = std::vector<double>(64, 0.0);  // one slot per task
+};
+
+TaskWorkload::Spec partial_sums_spec() {
+  TaskWorkload::Spec spec;
+  spec.name = "sums";
+  spec.sizes = {100000};
+  spec.work = [](long long n) { return static_cast<double>(n); };
+  spec.make = [](long long n) { return std::make_unique<PartialSums>(n); };
+  return spec;
+}
+
+std::unique_ptr<PreparedPoint> point_run(TaskWorkload& w, Mode mode, int threads) {
+  bench::Options o;
+  auto points = bench::make_plan({&w}, o, two_cores);
+  for (const auto& p : points) {
+    if (p.mode == mode && p.threads == threads) {
+      static exec::Sightings seen(8);
+      return w.prepare(p, seen, StopToken());
+    }
+  }
+  return nullptr;
+}
+
+// The serial point runs the reference's own split, so it matches bit for bit; a split of 4 tasks
+// differs by ulps: the message names both splits and the relative difference, and a tolerance
+// or an equal() of the spec accepts it, while a planted wrong result still fails.
+TEST(TaskWorkload, ChecksASplitDependentChecksumWithTheSpecsTolerance) {
+  TaskWorkload strict(partial_sums_spec());
+  auto serial = point_run(strict, Mode::serial, 1);
+  ASSERT_TRUE(serial);
+  serial->execute();
+  EXPECT_EQ(serial->verify(), std::nullopt);
+  auto par = point_run(strict, Mode::parallel, 2);
+  ASSERT_TRUE(par);
+  par->execute();
+  const std::string why = par->verify().value_or("");
+  EXPECT_NE(why.find("with 4 tasks against"), std::string::npos) << why;
+  EXPECT_NE(why.find("with 2 tasks (relative difference"), std::string::npos) << why;
+  EXPECT_NE(why.find("Spec::tolerance"), std::string::npos) << why;
+
+  auto spec = partial_sums_spec();
+  spec.tolerance = 1e-12;
+  TaskWorkload tolerant(spec);
+  auto within = point_run(tolerant, Mode::parallel, 2);
+  within->execute();
+  EXPECT_EQ(within->verify(), std::nullopt);
+  within->corrupt();
+  EXPECT_NE(within->verify().value_or("").find("beyond the spec's tolerance"), std::string::npos);
+
+  spec = partial_sums_spec();
+  spec.equal = [](double got, double want) { return std::abs(got - want) < 1e-9; };
+  TaskWorkload equal(spec);
+  auto judged = point_run(equal, Mode::parallel, 2);
+  judged->execute();
+  EXPECT_EQ(judged->verify(), std::nullopt);
+  judged->corrupt();
+  EXPECT_NE(judged->verify().value_or("").find("equal() said no"), std::string::npos);
+}
+
+// Every field of a spec that cannot run is refused with a sentence naming it.
+TEST(TaskWorkload, RefusesASpecNamingItsField) {
+  const auto refusal = [](TaskWorkload::Spec spec) -> std::string {
+    TaskWorkload w(std::move(spec));
+    std::vector<char*> argv{const_cast<char*>("cvpbench"), nullptr};
+    try {
+      bench::parse_command_line(1, argv.data(), two_cores, {&w});
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(refusal(partial_sums_spec()), "");
+  auto spec = partial_sums_spec();
+  spec.tasks_per_worker = 0;
+  EXPECT_NE(refusal(spec).find("Spec::tasks_per_worker is 0"), std::string::npos) << refusal(spec);
+  spec = partial_sums_spec();
+  spec.unit.name = "";
+  EXPECT_NE(refusal(spec).find("Spec::unit.name is empty"), std::string::npos);
+  spec = partial_sums_spec();
+  spec.unit.rate_scale = 0;
+  EXPECT_NE(refusal(spec).find("Spec::unit.rate_scale"), std::string::npos);
+  spec = partial_sums_spec();
+  spec.tolerance = -1;
+  EXPECT_NE(refusal(spec).find("Spec::tolerance"), std::string::npos);
+  spec = partial_sums_spec();
+  spec.make = nullptr;
+  EXPECT_NE(refusal(spec).find("Spec::make is not set"), std::string::npos);
+  spec = partial_sums_spec();
+  spec.work = [](long long) { return -1.0; };
+  TaskWorkload negative(spec);
+  bench::Options o;
+  try {
+    bench::make_plan({&negative}, o, two_cores);
+    ADD_FAILURE() << "a negative work was planned";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("Spec::work(100000) gave -1"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 
 namespace {

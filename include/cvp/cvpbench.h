@@ -66,7 +66,7 @@ class TaskWorkload : public Workload {
   struct Spec {
     std::string name;                 // first segment of every benchmark name
     Kind kind = Kind::cpu;
-    WorkUnit unit{"FLOP", "GFLOP/s", 1e9};
+    WorkUnit unit{"items", "items/s", 1};  // name your unit of work: {"pixels", "Mpixel/s", 1e6}
     std::string description;
     std::string param = "n";          // the size parameter's name (names read NAME/n:SIZE/...)
     std::string flag;                 // its command-line flag; default "--NAME-n"

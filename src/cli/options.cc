@@ -222,7 +222,7 @@ struct CommandLine {
   }
 
   void add_run_options(CLI::App& app) {
-    app.add_flag("--quick", o.quick, "Run the whole suite small and fast (under a minute on 2 cores)");
+    app.add_flag("--quick", o.quick, "Run every workload of this program small and fast (smaller sizes, a 35 s budget)");
     app.add_flag("--list", o.list_only, "Print the names of the benchmarks that would run, and exit");
     app.add_option("--filter", o.filter,
                    "Run only benchmarks whose name matches this regular expression (names look "
@@ -281,7 +281,7 @@ struct CommandLine {
 
   void add_plant_options(CLI::App& app) {
     app.add_option("--inject-fault", faults_raw,
-                   "For testing the suite's own error handling only: plant a wrong result "
+                   "For testing the program's own error handling only: plant a wrong result "
                    "(wrong:REGEX) or an exception (throw:REGEX) in the benchmarks whose name "
                    "matches REGEX; they are reported as failed and the exit code is 1")
         ->type_name("KIND:REGEX")

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cvp/cvpbench.h"
+#include "cvp/tasks.h"
 #include "cli/options.h"
 #include "harness/plan.h"
 #include "harness/session.h"
@@ -612,6 +613,51 @@ TEST(TaskWorkload, ChecksASplitDependentChecksumWithTheSpecsTolerance) {
   EXPECT_EQ(judged->verify(), std::nullopt);
   judged->corrupt();
   EXPECT_NE(judged->verify().value_or("").find("equal() said no"), std::string::npos);
+}
+
+// The lambda API: a workload with no class, its state in what the lambdas capture; checked
+// like any TaskWorkload, and refused with one sentence without run() or checksum().
+TEST(TaskBuilder, BuildsAWorkloadFromLambdas) {
+  std::vector<double> squares;
+  auto built = tasks("squares")
+                   .sizes({1000})
+                   .unit("squares", "squares/s")
+                   .prepare([&](long long n) { squares.assign(static_cast<std::size_t>(n), 0.0); })
+                   .run([&](std::size_t task, std::size_t tasks, long long n) {
+                     const auto size = static_cast<std::size_t>(n);
+                     for (std::size_t i = task * size / tasks; i < (task + 1) * size / tasks; ++i) {
+                       squares[i] = static_cast<double>(i * i);
+                     }
+                   })
+                   .checksum([&](long long) {
+                     double s = 0;
+                     for (double v : squares) s += v;
+                     return s;
+                   })
+                   .build();
+  auto& w = dynamic_cast<TaskWorkload&>(*built);
+  EXPECT_EQ(w.unit().name, "squares");
+  auto run = point_run(w, Mode::parallel, 2);
+  ASSERT_TRUE(run);
+  run->execute();
+  EXPECT_EQ(run->verify(), std::nullopt);
+  run->corrupt();  // no corrupt() of its own: the check must fail anyway
+  EXPECT_NE(run->verify(), std::nullopt);
+}
+
+TEST(TaskBuilder, RefusesWithoutRunOrChecksum) {
+  try {
+    tasks("x").checksum([](long long) { return 0.0; }).build();
+    ADD_FAILURE();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("run() was not given"), std::string::npos);
+  }
+  try {
+    tasks("x").run([](std::size_t, std::size_t, long long) {}).build();
+    ADD_FAILURE();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("checksum() was not given"), std::string::npos);
+  }
 }
 
 // Every field of a spec that cannot run is refused with a sentence naming it.

@@ -31,6 +31,7 @@ BUILD_HINT = ("rm -rf build/install build/examples && "
 EXAMPLES = {
     "collatz": ("collatz_bench", "collatz", "cpu", ["--collatz-n", "200000"]),
     "handler": ("handler_bench", "orders", "io", ["--orders-w-us", "500"]),
+    "mandel": ("mandel_bench", "mandel", "cpu", ["--mandel-n", "128"]),
 }
 
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cvp/cvpbench.h"
+#include "cvp/measure.h"
 
 namespace cvp {
 
@@ -72,5 +73,8 @@ TaskBuilder tasks(std::string name);
 
 // run_program (cvp/cvpbench.h) for one built workload.
 int run_program(int argc, char** argv, const TaskBuilder& workload);
+
+// measure (cvp/measure.h) for one built workload.
+Results measure(const TaskBuilder& workload, const std::vector<std::string>& args = {});
 
 }  // namespace cvp

@@ -80,4 +80,10 @@ int run_program(int argc, char** argv, const TaskBuilder& workload) {
   return run_program(argc, argv, std::move(workloads));
 }
 
+Results measure(const TaskBuilder& workload, const std::vector<std::string>& args) {
+  std::vector<std::unique_ptr<Workload>> workloads;
+  workloads.push_back(workload.build());
+  return measure(std::move(workloads), args);
+}
+
 }  // namespace cvp

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "cvp/cvpbench.h"
+#include "cvp/measure.h"
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/topology.h"
@@ -582,6 +583,71 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   return measure_and_report(state, std::move(points), run_folder, argv[0]);
 }
 
+// One row as measure() returns it.
+cvp::Result result_of(const bench::ResultRow& r) {
+  const Point& p = *r.point;
+  cvp::Result out;
+  out.name = p.name();
+  out.workload = p.workload;
+  out.group = p.group;
+  out.mode = p.mode;
+  out.backend = p.backend;
+  out.threads = p.threads;
+  out.in_flight = p.in_flight;
+  out.ok = r.ok;
+  out.error = bench::row_error(r);
+  out.seconds = r.median_s;
+  out.speedup = r.speedup;
+  out.speedup_low = r.speedup_low;
+  out.speedup_high = r.speedup_high;
+  out.ci_known = r.ci_known;
+  out.bound = r.bound;
+  out.ideal = r.ideal;
+  out.efficiency = r.efficiency;
+  out.throughput = r.throughput;
+  out.rate_unit = r.m->workload->unit().rate_unit;
+  if (r.diagnosis) out.diagnosis = r.diagnosis->line;
+  out.anomaly = !r.anomaly.empty();
+  return out;
+}
+
+// measure(): the program's steps without the raw file, the run folder and the console.
+cvp::Results measure_rows(const std::vector<Workload*>& workloads, const std::vector<std::string>& args) {
+  const auto program_started = std::chrono::steady_clock::now();
+  if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
+  const exec::Topology machine_topology = exec::detect_topology();
+  std::vector<std::string> words{"measure"};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  const bench::ParsedCommandLine parsed =
+      bench::parse_command_line(static_cast<int>(argv.size()), argv.data(), machine_topology, workloads);
+  if (!parsed.options) throw bench::UsageError("measure(): --help and --version print text, and return no rows");
+  const bench::Options& options = *parsed.options;
+  if (options.list_only) throw bench::UsageError("measure(): --list prints names, and returns no rows");
+  if (options.out) throw bench::UsageError("measure(): --out names a run folder, and measure() writes none");
+  const exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
+  std::vector<Point> points = bench::make_plan(workloads, options, topology);
+  refuse_plants_that_match_nothing(points, options);
+  RunState state{.workloads = workloads, .options = options, .topology = topology,
+                 .program_started = program_started};
+  measure_limits(state);
+  if (state.model) bench::assign_speeds(points, *state.model);
+  take_quiet_before(state);
+  set_up_workloads(state, points);
+  bench::Session session(std::move(points), workloads, sampling_for(state), options.faults,
+                         options.slowdowns);
+  session.run();
+  std::vector<bench::ResultRow> rows;
+  const bench::RunReport report = build_report(state, session, rows);
+  cvp::Results results;
+  results.summary = bench::summary_json(report, options);
+  for (const auto& r : rows) {
+    if (!bench::never_measured(*r.m)) results.rows.push_back(result_of(r));
+  }
+  return results;
+}
+
 // A closed standard descriptor would be reused by the first file opened (the run folder, the
 // raw results), and progress lines would then be written into it.
 void open_closed_standard_descriptors() {
@@ -650,6 +716,17 @@ int run_program(int argc, char** argv, std::vector<std::unique_ptr<Workload>> wo
     std::fprintf(stderr, "cvpbench: failed: %s\n", cvp::bench::printable(e.what()).c_str());
     return 1;
   }
+}
+
+Results measure(std::vector<std::unique_ptr<Workload>> workloads, const std::vector<std::string>& args) {
+  return measure_rows(checked_workloads(workloads), args);
+}
+
+const Result& Results::at(std::string_view part) const {
+  for (const Result& r : rows) {
+    if (r.name.find(part) != std::string::npos) return r;
+  }
+  throw std::out_of_range("no measured row's name contains '" + std::string(part) + "'");
 }
 
 }  // namespace cvp

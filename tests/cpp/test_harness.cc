@@ -16,6 +16,7 @@
 
 #include "cvp/cvpbench.h"
 #include "cvp/tasks.h"
+#include "cvp/measure.h"
 #include "cli/options.h"
 #include "harness/plan.h"
 #include "harness/session.h"
@@ -658,6 +659,50 @@ TEST(TaskBuilder, RefusesWithoutRunOrChecksum) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("checksum() was not given"), std::string::npos);
   }
+}
+
+TaskBuilder squares_builder(std::shared_ptr<std::vector<double>> squares) {
+  return tasks("squares")
+      .sizes({20000})
+      .unit("squares", "squares/s")
+      .prepare([squares](long long n) { squares->assign(static_cast<std::size_t>(n), 0.0); })
+      .run([squares](std::size_t task, std::size_t tasks, long long n) {
+        const auto size = static_cast<std::size_t>(n);
+        for (std::size_t i = task * size / tasks; i < (task + 1) * size / tasks; ++i) {
+          (*squares)[i] = static_cast<double>(i) * static_cast<double>(i);
+        }
+      })
+      .checksum([squares](long long) {
+        double s = 0;
+        for (double v : *squares) s += v;
+        return s;
+      });
+}
+
+// Results in process: every row, with its speedup, CI and bounds, and no file written.
+TEST(Measure, ReturnsTheRowsInProcess) {
+  const auto squares = std::make_shared<std::vector<double>>();
+  const auto results = measure(squares_builder(squares),
+                               {"--quick", "--threads", "2", "--backend", "threads", "--repetitions", "3",
+                                "--precision", "0", "--limits", "off", "--min-time", "0.002"});
+  ASSERT_EQ(results.rows.size(), 3u);  // serial, concurrent K=2, parallel T=2
+  const Result& par = results.at("mode:parallel/backend:threads/threads:2");
+  EXPECT_TRUE(par.ok) << par.error;
+  EXPECT_GT(par.speedup, 0);
+  EXPECT_LE(par.speedup_low, par.speedup);
+  EXPECT_EQ(par.rate_unit, "squares/s");
+  EXPECT_DOUBLE_EQ(par.ideal, 2.0);
+  EXPECT_NEAR(par.efficiency, par.speedup / par.bound, 1e-12);
+  EXPECT_EQ(results.summary["results"].size(), 3u);
+  EXPECT_THROW(results.at("mode:nothing"), std::out_of_range);
+}
+
+TEST(Measure, RefusesWhatHasNothingToReturn) {
+  const auto squares = std::make_shared<std::vector<double>>();
+  EXPECT_THROW(measure(squares_builder(squares), {"--out", "somewhere"}), UsageError);
+  EXPECT_THROW(measure(squares_builder(squares), {"--list"}), UsageError);
+  EXPECT_THROW(measure(squares_builder(squares), {"--help"}), UsageError);
+  EXPECT_THROW(measure(squares_builder(squares), {"--threads", "0"}), UsageError);
 }
 
 // Every field of a spec that cannot run is refused with a sentence naming it.

@@ -117,3 +117,20 @@ def test_cvp_compare_calls_a_run_the_same_as_itself(example_run, tmp_path):
     assert not comparison["only_in_a"] and not comparison["only_in_b"]
     assert all(b["change"] not in ("slower", "faster") for b in comparison["benchmarks"])
     assert comparison["overall"]["change"] is None
+
+
+def test_a_users_unit_test_measures_in_process_and_writes_nothing(examples_dir, tmp_path):
+    """examples/mandel/mandel_test.cc measures with cvp::measure() and judges its own speedup:
+    it prints the parallel row, exits 0 when the speedup is above x1.5 or when it cannot judge
+    (a busy machine, fewer than 2 cores, said in words), and leaves no file behind."""
+    binary = examples_dir / "mandel_test"
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist; build the examples with " + BUILD_HINT)
+    result = run(binary, [], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "parallel on 2 threads: x" in result.stdout, result.stdout
+    judged = "not judged:" not in result.stdout
+    if judged:
+        speedup = float(result.stdout.split("parallel on 2 threads: x")[1].split()[0])
+        assert speedup > 1.5, result.stdout
+    assert list(tmp_path.iterdir()) == [], "measure() wrote files"

@@ -13,6 +13,7 @@
 
 #include "cvp/exec/topology.h"
 #include "cvp/workload.h"
+#include "exec/slow_cpu.h"
 
 namespace cvp::bench {
 
@@ -53,6 +54,7 @@ struct Options {
   double budget_s = 480;           // seconds of sampling for the whole run
   long long seed = 1;              // the order of the blocks in each round
   std::vector<SlowdownOption> slowdowns;  // --inject-slowdown PCT:REGEX
+  std::vector<exec::SlowCpu> slow_cpus;   // --inject-slow-cpu CPU:PCT, ascending by CPU
   bool trace = false;              // --trace: record one more execution of every point (trace.json)
   Limits limits = Limits::cached;  // --limits
   std::optional<std::string> out;  // the run's folder; empty: a new folder under ./cvpbench-runs

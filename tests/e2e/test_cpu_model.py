@@ -16,7 +16,7 @@ HYBRID_XML = ROOT / "tests" / "data" / "hybrid-6p8e.xml"
 # One small serial point: the run is the machine's measurement and little else.
 ONE_POINT = ["--size", "64", "--filter", "^matmul/n:64/mode:serial/backend:threads/",
              "--repetitions", "2", "--precision", "0", "--min-time", "0.005",
-             "--budget", "600", "--limits", "measure"]
+             "--budget", "600"]
 
 
 def run(cvpbench, args, cwd, env=None, timeout=300):
@@ -24,10 +24,11 @@ def run(cvpbench, args, cwd, env=None, timeout=300):
                           timeout=timeout, env=env)
 
 
-def measured_run(cvpbench, tmp_path, name, extra=()):
+def measured_run(cvpbench, tmp_path, name, extra=(), limits="measure"):
     folder = tmp_path / name
     env = {**os.environ, "CVPBENCH_CACHE_DIR": str(tmp_path / "cache")}
-    result = run(cvpbench, [*ONE_POINT, *extra, "--out", str(folder)], cwd=tmp_path, env=env,
+    result = run(cvpbench, [*ONE_POINT, "--limits", limits, *extra, "--out", str(folder)],
+                 cwd=tmp_path, env=env,
                  timeout=600)
     assert result.returncode == 0, result.stderr
     summary = load_summary(folder)
@@ -67,7 +68,7 @@ def test_without_the_seam_every_cpu_reads_about_one(cvpbench, tmp_path):
     assert plain["config"]["inject_slow_cpus"] == []
     assert "home CPU: CPU" in result.stderr
     # Cached with the limits: the next run reads the same speeds.
-    again, _ = measured_run(cvpbench, tmp_path, "again", ["--limits", "cached"])
+    again, _ = measured_run(cvpbench, tmp_path, "again", limits="cached")
     assert again["machine"]["cpu_speeds"]["cached"]
     assert again["machine"]["cpus"] == plain["machine"]["cpus"]
 

@@ -90,6 +90,9 @@ struct Point {
   int in_flight = 1;        // tasks or requests in flight at once
   int cores = 1;            // distinct physical cores the workers are placed on
   Placement placement = Placement::own_cores;
+  // The kinds of core its workers run on, fastest first ("P", "P+E"); "" on a machine with
+  // one kind of core.
+  std::string kinds;
   std::vector<int> cpus;    // worker w runs on cpus[w]
   // Worker w's measured speed relative to the home CPU alone, with the team's cores busy (a
   // core's capacity shared by the workers on it); empty when the machine was not measured. A
@@ -228,7 +231,8 @@ class PlanContext {
   // The standard sweep of a task-split workload: for each backend of `backends` that --backend
   // selects, the serial point, the concurrent K sweep and the parallel thread sweep (from
   // --threads, or 2, 4 ... 2 x cores concurrent and 1, 2, 4 ... cores, SMT, 2 x logical
-  // parallel; fewer with --quick).
+  // parallel; fewer with --quick). On a machine with more than one kind of core the parallel
+  // sweep also has the cores of the fastest kind alone (P cores only).
   std::vector<Point> task_sweep(const Point& base, const std::vector<Backend>& backends) const;
 
  private:

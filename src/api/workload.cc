@@ -74,6 +74,7 @@ Point PlanContext::serial(Point base) const {
   base.threads = base.in_flight = base.cores = 1;
   base.placement = Placement::own_cores;
   base.cpus = {home_cpu()};
+  base.kinds = topology_.kinds_label(base.cpus);
   return base;
 }
 
@@ -83,6 +84,7 @@ Point PlanContext::concurrent(Point base, int k) const {
   base.cores = 1;
   base.placement = Placement::own_cores;
   base.cpus.assign(static_cast<std::size_t>(std::max(k, 1)), home_cpu());
+  base.kinds = topology_.kinds_label(base.cpus);
   return base;
 }
 
@@ -91,6 +93,7 @@ Point PlanContext::parallel(Point base, int t) const {
   base.threads = base.in_flight = t;
   base.cpus = topology_.parallel_cpus(t);
   base.cores = cores_touched(topology_, base.cpus);
+  base.kinds = topology_.kinds_label(base.cpus);
   const int logical = topology_.allowed_logical();
   base.placement = t > logical   ? Placement::oversubscribed
                    : t > cores() ? Placement::smt
@@ -115,6 +118,7 @@ std::vector<Point> PlanContext::task_sweep(const Point& base,
       for (int p = 1; p < c; p *= 2) par.push_back(p);
       par.push_back(c);
     }
+    if (topology_.kinds.size() > 1) par.push_back(topology_.fastest_kind_cores());  // P only
     if (logical > c) par.push_back(logical);  // SMT siblings too
     par.push_back(2 * logical);               // oversubscribed
   } else {

@@ -202,7 +202,7 @@ struct CommandLine {
   Options o;
   std::vector<std::string> threads_raw, backends_raw;
   std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw, limits_raw;
-  std::vector<std::string> faults_raw, slowdowns_raw;
+  std::vector<std::string> faults_raw, slowdowns_raw, slow_cpus_raw;
   std::vector<Backend> known_backends;
   std::string backend_names;
 
@@ -292,6 +292,50 @@ struct CommandLine {
                    "work in the timed region), e.g. 5:^matmul/n:512/mode:serial/")
         ->type_name("PCT:REGEX")
         ->expected(1, 64);
+    app.add_option("--inject-slow-cpu", slow_cpus_raw,
+                   "For testing the machine model on a machine whose cores are alike: make CPU "
+                   "slower, every timed piece of work on it (a task, a request's CPU part, the "
+                   "capacity measurement) lengthened by PCT percent of its own time, e.g. 1:100 "
+                   "(CPU 1 at half speed); a comma-separated list or repeated")
+        ->type_name("CPU:PCT")
+        ->expected(1, 64);
+  }
+
+  // --inject-slow-cpu: each CPU one of those the run may use (after --cpus), once, with a
+  // percentage in (0, 1000].
+  void apply_slow_cpus(const exec::Topology& topology) {
+    const std::vector<int>& allowed = o.cpus.empty() ? topology.allowed : o.cpus;
+    for (const auto& item : split_list("--inject-slow-cpu", slow_cpus_raw)) {
+      const auto colon = item.find(':');
+      long long cpu = -1;
+      double pct = -1;
+      try {
+        if (colon != std::string::npos) {
+          cpu = parse_integer("--inject-slow-cpu", item.substr(0, colon));
+          pct = parse_real("--inject-slow-cpu", item.substr(colon + 1));
+        }
+      } catch (const UsageError&) {
+        cpu = -1;
+      }
+      if (cpu < 0 || !(pct > 0 && pct <= 1000)) {
+        throw UsageError("--inject-slow-cpu " + item +
+                         ": give CPU:PCT with CPU a CPU number and PCT a percentage above 0 and "
+                         "at most 1000, e.g. 1:100.");
+      }
+      if (!std::binary_search(allowed.begin(), allowed.end(), static_cast<int>(cpu))) {
+        throw UsageError("--inject-slow-cpu " + item + ": CPU " + std::to_string(cpu) +
+                         " is not one this run may use (" + exec::format_cpu_list(allowed) + ").");
+      }
+      for (const exec::SlowCpu& s : o.slow_cpus) {
+        if (s.cpu == cpu) {
+          throw UsageError("--inject-slow-cpu " + item + ": CPU " + std::to_string(cpu) +
+                           " is given more than once.");
+        }
+      }
+      o.slow_cpus.push_back({static_cast<int>(cpu), pct});
+    }
+    std::sort(o.slow_cpus.begin(), o.slow_cpus.end(),
+              [](const exec::SlowCpu& a, const exec::SlowCpu& b) { return a.cpu < b.cpu; });
   }
 
   void apply_numbers() {
@@ -515,6 +559,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   refuse_empty_values(app);
   line.apply_numbers();
   line.apply_cpus(topology);
+  line.apply_slow_cpus(topology);
   line.apply_threads_and_backends();
   flags.finish();
   o.limits = exec::value_named<Limits>(line.limits_raw, kLimitsNames).value_or(Limits::cached);

@@ -13,6 +13,7 @@
 
 #include "cvp/exec/topology.h"
 #include "cvp/workload.h"
+#include "exec/slow_cpu.h"
 
 namespace cvp::bench {
 
@@ -53,6 +54,7 @@ struct Options {
   double budget_s = 480;           // seconds of sampling for the whole run
   long long seed = 1;              // the order of the blocks in each round
   std::vector<SlowdownOption> slowdowns;  // --inject-slowdown PCT:REGEX
+  std::vector<exec::SlowCpu> slow_cpus;   // --inject-slow-cpu CPU:PCT, ascending by CPU
   bool trace = false;              // --trace: record one more execution of every point (trace.json)
   bool clock_probe = true;         // probe the team's clock around each block (host/clock_watch.h)
   Limits limits = Limits::cached;  // --limits

@@ -7,6 +7,7 @@
 
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/trace.h"
+#include "exec/slow_cpu.h"
 
 namespace cvp::exec {
 
@@ -66,7 +67,7 @@ void Executor::run(std::size_t n_tasks, const Task& task, Schedule schedule) {
     seen.note(worker);
     try {
       const trace::Scope span(trace::SpanKind::task, "task", i, worker);
-      task(i);
+      run_stretched([&] { task(i); });
     } catch (...) {
       const std::lock_guard<std::mutex> lock(error_mutex);
       if (!error) error = std::current_exception();

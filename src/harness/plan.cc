@@ -58,6 +58,13 @@ exec::Topology restrict_topology(const exec::Topology& topology, const std::vect
     }
     if (!kept.empty()) t.cores.push_back(kept);
   }
+  // The kinds among the CPUs kept; one kind left is no kind to speak of.
+  t.kinds.clear();
+  for (exec::CpuKind kind : topology.kinds) {
+    std::erase_if(kind.cpus, [&](int cpu) { return !std::binary_search(cpus.begin(), cpus.end(), cpu); });
+    if (!kind.cpus.empty()) t.kinds.push_back(std::move(kind));
+  }
+  if (t.kinds.size() < 2) t.kinds.clear();
   return t;
 }
 

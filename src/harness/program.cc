@@ -37,6 +37,8 @@
 #include "host/resources.h"
 #include "host/machine.h"
 #include "host/machine_limits.h"
+#include "host/cpu_model.h"
+#include "exec/slow_cpu.h"
 #include "host/noise.h"
 #include "host/openmp.h"
 #include "cli/options.h"
@@ -59,13 +61,14 @@ using namespace cvp;
 struct RunState {
   const std::vector<Workload*>& workloads;
   const bench::Options& options;
-  const exec::Topology& topology;
+  // Where it runs: ranked fastest first by the machine model once the limits are known.
+  exec::Topology& topology;
   std::chrono::steady_clock::time_point program_started;
   std::string folder{};
   std::string raw_staged{};
   std::string raw_for_writer{};
   std::optional<bench::MachineLimits> limits{};
-  std::optional<bench::MachineModel> model{};  // each allowed CPU's kind, speed and clock
+  bench::MachineModel model{};  // each allowed CPU's kind and speed; the home CPU and why
   std::string limits_note{};  // what the check of the limits against this run found
   bench::NoiseSnapshot noise_before{};
   std::optional<double> busy_before{};
@@ -115,6 +118,17 @@ void prepare_run_folder(RunState& state, bench::RunFolder& run_folder) {
       {run_folder.staging_path(), run_folder.created_folder() ? folder : std::string()});
 }
 
+void print_limits(const bench::MachineLimits& limits) {
+  std::fprintf(stderr,
+               "machine limits (%s): %.1f GFLOP/s on one core, %.1f on %d; %.1f GB/s on one core, "
+               "%.1f on all; wake-up %.0f us (timer), %.0f us (futex); context switch %.1f us\n",
+               limits.cached ? "cached, --limits measure to measure again" : "measured",
+               limits.flops_one_core / 1e9, limits.flops_all_cores / 1e9, limits.cores,
+               limits.bandwidth_one_core / 1e9, limits.bandwidth_all_cores / 1e9,
+               limits.timer_wakeup_us.median, limits.futex_wakeup_us.median,
+               limits.context_switch_us);
+}
+
 void measure_limits(RunState& state) {
   const bench::Options& options = state.options;
   const exec::Topology& topology = state.topology;
@@ -122,17 +136,23 @@ void measure_limits(RunState& state) {
   // The machine's own limits, against which the diagnosis reads each row (cached per machine).
   if (options.limits != bench::Limits::off) {
     std::string note;
-    limits = bench::machine_limits(topology, options.limits == bench::Limits::measure, &note);
+    if (!options.slow_cpus.empty()) {
+      // A slowed CPU is not this machine as it is: measured for this run only, never cached.
+      limits = bench::measure_limits(topology);
+      note = "--inject-slow-cpu: the machine limits and CPU speeds were measured for this run "
+             "and not cached.";
+    } else {
+      limits = bench::machine_limits(topology, options.limits == bench::Limits::measure, &note);
+    }
     if (!note.empty()) std::fprintf(stderr, "note: %s\n", bench::printable(note).c_str());
-    std::fprintf(stderr,
-                 "machine limits (%s): %.1f GFLOP/s on one core, %.1f on %d; %.1f GB/s on one core, "
-                 "%.1f on all; wake-up %.0f us (timer), %.0f us (futex); context switch %.1f us\n",
-                 limits->cached ? "cached, --limits measure to measure again" : "measured",
-                 limits->flops_one_core / 1e9, limits->flops_all_cores / 1e9, limits->cores,
-                 limits->bandwidth_one_core / 1e9, limits->bandwidth_all_cores / 1e9,
-                 limits->timer_wakeup_us.median, limits->futex_wakeup_us.median,
-                 limits->context_switch_us);
+    print_limits(*limits);
   }
+  // The model of each CPU, and the topology ranked by it: the home CPU first, then the fastest
+  // cores, which the plan's placements use.
+  state.model = bench::build_model(topology, limits ? &limits->cpu_speeds : nullptr,
+                                   bench::read_sysfs_capacity(topology.allowed));
+  state.model.cached = limits && limits->cached;
+  state.topology = bench::rank_topology(topology, state.model);
 }
 
 void take_quiet_before(RunState& state) {
@@ -142,6 +162,27 @@ void take_quiet_before(RunState& state) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   state.noise_before = bench::take_noise_snapshot();
   state.busy_before = bench::busy_cpus(settle, state.noise_before, state.topology.allowed);
+}
+
+// The home CPU and why, the kinds of core, and each CPU's measured capacity (up to 16 CPUs).
+void announce_model(const RunState& state) {
+  const bench::MachineModel& model = state.model;
+  std::fprintf(stderr, "home CPU: %s\n", bench::printable(model.home_reason).c_str());
+  for (const exec::CpuKind& kind : state.topology.kinds) {
+    std::fprintf(stderr, "kind %s: CPUs %s%s\n", kind.name.c_str(),
+                 exec::format_cpu_list(kind.cpus).c_str(),
+                 kind.frequency_max_mhz > 0
+                     ? (", up to " + cvp::fixed(kind.frequency_max_mhz, 0) + " MHz").c_str() : "");
+  }
+  if (!model.measured || model.cpus.size() > 16) return;
+  std::string line;
+  for (const bench::CpuInfo& c : model.cpus) {
+    line += (line.empty() ? "" : ", ") + std::string("CPU ") + std::to_string(c.cpu) + " " +
+            cvp::fixed(c.capacity_alone, 2) + " (" + cvp::fixed(c.capacity_all_busy, 2) +
+            " all busy, " + cvp::fixed(c.ghz_alone, 2) + " GHz)";
+  }
+  std::fprintf(stderr, "capacity against the home CPU alone%s: %s\n",
+               model.cached ? " (cached)" : "", line.c_str());
 }
 
 void announce(const RunState& state, std::size_t point_count) {
@@ -156,10 +197,14 @@ void announce(const RunState& state, std::size_t point_count) {
   if (!options.slowdowns.empty()) {
     std::fprintf(stderr, "slowdowns are injected on purpose (--inject-slowdown)\n");
   }
+  if (!options.slow_cpus.empty()) {
+    std::fprintf(stderr, "CPUs are slowed on purpose (--inject-slow-cpu)\n");
+  }
   std::fprintf(stderr, "allowed CPUs %s: %d core%s, %d logical%s; serial and concurrent run on CPU %d\n",
                exec::format_cpu_list(topology.allowed).c_str(), topology.allowed_cores(),
                topology.allowed_cores() == 1 ? "" : "s", topology.allowed_logical(),
                topology.smt ? " (SMT)" : "", topology.home_cpu());
+  announce_model(state);
   if (topology.allowed_cores() == 1) {
     std::fprintf(stderr, "only 1 core is allowed: parallel mode has 1 core and equals serial\n");
   }
@@ -239,7 +284,7 @@ bench::Sampling sampling_for(const RunState& state) {
   sampling.max_rounds = std::max(options.precision > 0 ? 1000 : 0, 3 * options.repetitions + 10);
   sampling.trace = options.trace;
   sampling.clock_probe = options.clock_probe;
-  if (state.model) sampling.clock_noise = state.model->probe_noise;
+  sampling.clock_noise = state.model.probe_noise;
   return sampling;
 }
 
@@ -338,7 +383,7 @@ void diagnose(const RunState& state, std::vector<bench::ResultRow>& rows,
     context.steal_visible = signals.steal_known;
     // The clock probe around each block reads the clock without cpufreq.
     context.frequency_visible = !signals.khz.empty() || state.options.clock_probe;
-    if (state.model) context.model = &*state.model;
+    context.model = &state.model;
     context.load_visible = signals.busy_known;
     for (std::size_t i = 0; i < noise.busy.size() && i < 3; ++i) {
       if (noise.busy[i].cpu_percent < 5) break;  // sorted: the rest are idle too
@@ -391,7 +436,7 @@ nlohmann::json probe_cost_json(const bench::ProbeCost& cost) {
 // What the rows' bounds read of the machine as measured at the start.
 bench::MachineView machine_view(const RunState& state) {
   bench::MachineView view;
-  if (state.model) view.model = &*state.model;
+  view.model = &state.model;
   if (state.limits) {
     view.bandwidth_one_core = state.limits->bandwidth_one_core;
     view.bandwidth_all_cores = state.limits->bandwidth_all_cores;
@@ -417,6 +462,8 @@ bench::RunReport build_report(RunState& state, bench::Session& session, std::vec
   const auto lines = bench::verdicts(rows, topology.allowed_cores());
   nlohmann::json machine = bench::machine_context(topology);
   machine["limits"] = limits ? bench::to_json(*limits) : nlohmann::json(nullptr);
+  const nlohmann::json cpus = bench::cpus_to_json(state.model);
+  for (const auto& [key, value] : cpus.items()) machine[key] = value;
   if (!limits_note.empty()) machine["limits_note"] = limits_note;
   bench::RunReport report{.rows = rows, .machine = machine, .verdicts = lines};
   report.interrupted = was_interrupted;
@@ -540,8 +587,10 @@ int measure_and_report(RunState& state, std::vector<Point> points, bench::RunFol
                        char* program_name) {
   const bench::Options& options = state.options;
   measure_limits(state);
-  // Workers split their work to fit the speeds of the cores they are pinned to.
-  if (state.model) bench::assign_speeds(points, *state.model);
+  // Planned again on the ranked topology: the same points, placed on the fastest CPUs, whose
+  // workers split their work to fit the speeds of the cores they are pinned to.
+  points = bench::make_plan(state.workloads, options, state.topology);
+  bench::assign_speeds(points, state.model);
   take_quiet_before(state);
   announce(state, points.size());
   set_up_workloads(state, points);
@@ -559,11 +608,23 @@ int measure_and_report(RunState& state, std::vector<Point> points, bench::RunFol
   return report_outcome(report, summary, shown_folder);
 }
 
+// This machine, or the one the hwloc XML file `xml` describes (CVPBENCH_TOPOLOGY_XML: for
+// planning another machine with --list, and for tests).
+exec::Topology topology_for_run(const char* xml) {
+  if (xml == nullptr || *xml == '\0') return exec::detect_topology();
+  try {
+    return exec::topology_from_xml(xml);
+  } catch (const std::runtime_error& e) {
+    throw bench::UsageError(std::string("CVPBENCH_TOPOLOGY_XML: ") + e.what() + ".");
+  }
+}
+
 int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
   const auto program_started = std::chrono::steady_clock::now();
   if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
-  const exec::Topology machine_topology = exec::detect_topology();
+  const char* xml = std::getenv("CVPBENCH_TOPOLOGY_XML");
+  const exec::Topology machine_topology = topology_for_run(xml);
   const bench::ParsedCommandLine parsed =
       bench::parse_command_line(argc, argv, machine_topology, workloads);
   if (!parsed.options) {
@@ -571,7 +632,12 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
     return parsed.exit_code;
   }
   const bench::Options& options = *parsed.options;
-  const exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
+  if (xml != nullptr && *xml != '\0' && !options.list_only) {
+    throw bench::UsageError("CVPBENCH_TOPOLOGY_XML describes another machine: only --list can "
+                            "use it (unset it to measure this one).");
+  }
+  exec::set_slow_cpus(options.slow_cpus);
+  exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
   std::vector<Point> points = bench::make_plan(workloads, options, topology);
   if (options.list_only) return list_points(points);
   refuse_plants_that_match_nothing(points, options);
@@ -626,13 +692,15 @@ cvp::Results measure_rows(const std::vector<Workload*>& workloads, const std::ve
   const bench::Options& options = *parsed.options;
   if (options.list_only) throw bench::UsageError("measure(): --list prints names, and returns no rows");
   if (options.out) throw bench::UsageError("measure(): --out names a run folder, and measure() writes none");
-  const exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
+  exec::set_slow_cpus(options.slow_cpus);
+  exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
   std::vector<Point> points = bench::make_plan(workloads, options, topology);
   refuse_plants_that_match_nothing(points, options);
   RunState state{.workloads = workloads, .options = options, .topology = topology,
                  .program_started = program_started};
   measure_limits(state);
-  if (state.model) bench::assign_speeds(points, *state.model);
+  points = bench::make_plan(workloads, options, state.topology);
+  bench::assign_speeds(points, state.model);
   take_quiet_before(state);
   set_up_workloads(state, points);
   bench::Session session(std::move(points), workloads, sampling_for(state), options.faults,

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,8 @@ struct MachineModel {
   std::string home_reason;        // one sentence: which CPU and why
   double probe_noise = 0;         // relative spread of repeated clock probes on one CPU
   bool measured = false;          // false: not measured (--limits off); capacities read 1
+  bool cached = false;            // the speeds were read from the machine-limits cache
+  double seconds = 0;             // how long measuring the speeds took (when they were measured)
 
   const CpuInfo* find(int cpu) const;
   // The speedup a team pinned to `cpus` can reach over one thread on the home CPU alone:
@@ -47,8 +51,55 @@ struct MachineModel {
   double team_capacity(const std::vector<int>& cpus) const;
 };
 
-// summary.json's machine.cpus (one object per allowed CPU) and machine.home_cpu.
+// summary.json's machine.cpus (one object per allowed CPU), machine.home_cpu ({cpu, reason})
+// and machine.cpu_speeds (whether and how they were measured): an object with these three
+// keys, for the caller to merge into "machine". Unmeasured figures are null.
 nlohmann::json cpus_to_json(const MachineModel& model);
+
+// --- How the model is made. --------------------------------------------------------------------
+
+// What is measured of one CPU (and cached with the machine limits).
+struct CpuSpeed {
+  int cpu = 0;
+  double flops_alone = 0, flops_all_busy = 0;  // FP64 FLOP/s
+  double ghz_alone = 0, ghz_all_busy = 0;      // the clock probe
+};
+
+struct CpuSpeeds {
+  std::vector<CpuSpeed> cpus;  // one per allowed CPU, ascending
+  double probe_noise = 0;
+  double seconds = 0;          // how long the measurement took
+};
+
+// Measures every allowed CPU of `topology`: alone (one pinned thread, the others idle), then
+// with one pinned thread per allowed core busy (once per SMT depth), three interleaved tries of
+// each, medians kept. Takes under 2 s on 2 to 128 CPUs. Pins only threads it starts.
+CpuSpeeds measure_cpu_speeds(const exec::Topology& topology);
+
+// The per-CPU part of the machine-limits cache file, and its reader: nullopt for anything
+// missing or malformed, or when the CPUs are not exactly `allowed`.
+nlohmann::json speeds_to_json(const CpuSpeeds& speeds);
+std::optional<CpuSpeeds> speeds_from_json(const nlohmann::json& json,
+                                          const std::vector<int>& allowed);
+
+// Linux's cpu_capacity (of 1024) of each of `cpus` under `sysfs_root`
+// (<root>/devices/system/cpu/cpu<N>/cpu_capacity); CPUs without one are left out.
+std::map<int, double> read_sysfs_capacity(const std::vector<int>& cpus,
+                                          const std::string& sysfs_root = "/sys");
+
+// The model of `topology`'s allowed CPUs: kinds from its CpuKinds, `sysfs` capacities, and
+// the measured `speeds` (nullptr: not measured, every capacity 1, the home CPU the first CPU
+// of the first core, which is of the fastest kind). The home CPU is the fastest alone; CPUs
+// within kHomeTie of the fastest count as as fast, and the first of them in the topology's
+// order is chosen.
+inline constexpr double kHomeTie = 0.03;
+MachineModel build_model(const exec::Topology& topology, const CpuSpeeds* speeds,
+                         const std::map<int, double>& sysfs);
+
+// `topology` with its cores fastest first (by measured speed with every core busy; cores
+// within kHomeTie of each other keep their order) and the model's home CPU first; the model's
+// core indices then refer to the returned topology's cores.
+exec::Topology rank_topology(const exec::Topology& topology, MachineModel& model);
 
 // The effective clock of the calling thread's CPU, in GHz: a chain of dependent integer adds
 // (one per cycle on every x86-64 and ARM core) timed for about `seconds`. Works without

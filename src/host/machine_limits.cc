@@ -396,7 +396,8 @@ struct CacheRead {
 
 // Reads `path` only when lstat finds a regular file there, and never through a symlink: anything
 // else at the cache path is someone else's.
-CacheRead read_cache(const std::string& path, const std::string& key) {
+CacheRead read_cache(const std::string& path, const std::string& key,
+                     const std::vector<int>& allowed) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) return {};
@@ -419,9 +420,13 @@ CacheRead read_cache(const std::string& path, const std::string& key) {
   const bool read_failed = got < 0;
   close(fd);
   if (read_failed) return {std::nullopt, "could not be read"};
-  auto limits = limits_from_json(nlohmann::json::parse(text, nullptr, false));
+  const nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
+  auto limits = limits_from_json(json);
   if (!limits) return {std::nullopt, "was corrupt"};
   if (limits->key != key) return {};  // another machine's entry under the same hash
+  const auto speeds = speeds_from_json(json.value("cpu_speeds", nlohmann::json()), allowed);
+  if (!speeds) return {std::nullopt, "held no per-CPU speeds (an older version wrote it)"};
+  limits->cpu_speeds = *speeds;
   return {limits, ""};
 }
 
@@ -467,7 +472,9 @@ std::string write_cache(const std::string& dir, const std::string& path, const M
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0) return "cannot create a file in " + dir + ": " + std::strerror(errno);
-  const bool written = write_all(fd, to_json(m).dump(2) + "\n") && fsync(fd) == 0;
+  nlohmann::json entry = to_json(m);
+  entry["cpu_speeds"] = speeds_to_json(m.cpu_speeds);
+  const bool written = write_all(fd, entry.dump(2) + "\n") && fsync(fd) == 0;
   const int saved_errno = errno;
   if (close(fd) != 0 || !written || rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string error = std::strerror(written ? errno : saved_errno);
@@ -568,6 +575,8 @@ class Fields {
 
 }  // namespace
 
+double fma_flops_per_s(double seconds) { return fma_flops(seconds); }
+
 std::optional<std::string> contradicted_by(const MachineLimits& limits,
                                            const std::vector<RateSeen>& seen) {
   const auto rate = [](double per_s, const char* unit, double scale) {
@@ -636,9 +645,12 @@ std::optional<MachineLimits> limits_from_json(const nlohmann::json& json) {
   return m;
 }
 
-MachineLimits measure_limits(const exec::Topology& topology) {
+MachineLimits measure_limits(const exec::Topology& detected) {
   const auto start = std::chrono::steady_clock::now();
   MachineLimits m;
+  m.cpu_speeds = measure_cpu_speeds(detected);
+  MachineModel model = build_model(detected, &m.cpu_speeds, {});
+  const exec::Topology topology = rank_topology(detected, model);
   m.measured_at = utc_timestamp();
   m.key = limits_key(topology);
   const int home = topology.home_cpu();
@@ -686,7 +698,7 @@ MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std
   const std::string path = *dir + "/limits-" + key_hash(key) + ".json";
   CacheRead cached;
   if (!remeasure) {
-    cached = read_cache(path, key);
+    cached = read_cache(path, key, topology.allowed);
     if (cached.limits) {
       cached.limits->cached = true;
       return *cached.limits;

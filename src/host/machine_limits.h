@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cvp/exec/topology.h"
+#include "host/cpu_model.h"
 
 namespace cvp::bench {
 
@@ -34,6 +35,7 @@ struct MachineLimits {
   double seconds = 0;              // how long the measurement took
   bool cached = false;             // read from the cache rather than measured by this run
   std::string key;                 // what identifies the machine in the cache
+  CpuSpeeds cpu_speeds;            // each allowed CPU's speeds (host/cpu_model.h), cached too
 };
 
 // What a kernel of this run reached: its FLOP/s and bytes/s and the cores it ran on.
@@ -59,14 +61,21 @@ nlohmann::json to_json(const MachineLimits& limits);
 // nullopt for anything malformed: a missing field, a wrong type, a negative or zero rate.
 std::optional<MachineLimits> limits_from_json(const nlohmann::json& json);
 
-// Measures every figure now (under a second on 2 cores). Pins only threads it starts itself.
+// FP64 FLOP/s of the calling thread: the FMA loop of the limits for `seconds` (the 90th
+// percentile of the rates of its sub-millisecond rounds). The machine model measures each CPU
+// with it.
+double fma_flops_per_s(double seconds);
+
+// Measures every figure now (under two seconds on 2 cores): each CPU's speeds first, then the
+// rest with the fastest CPU as home. Pins only threads it starts itself.
 MachineLimits measure_limits(const exec::Topology& topology);
 
 // The limits of this machine, from <dir>/limits-<hash of the key>.json when that holds this
 // machine's key, else measured and written there. dir: $CVPBENCH_CACHE_DIR, else
 // $XDG_CACHE_HOME/cvpbench, else $HOME/.cache/cvpbench. The key is the CPU model, the allowed
 // CPUs, the kernel release, the vector ISA and build flavour compiled in and the version.
-// `remeasure` ignores the cache and rewrites it. A cache that cannot be used (corrupt,
+// `remeasure` ignores the cache and rewrites it. An entry without the per-CPU speeds (written
+// by an older version) is measured again and rewritten. A cache that cannot be used (corrupt,
 // unreadable, a symlink, an unwritable dir) never stops the run: the numbers are measured and
 // `note`, when given, gets a sentence saying why (and is cleared otherwise).
 MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std::string* note);

@@ -393,6 +393,13 @@ nlohmann::json sampling_json(const Measurement& m) {
            }()}};
 }
 
+// A point's label: the kinds of core it runs on ("P+E"), then its placement ("smt").
+std::string point_label(const Point& p) {
+  const std::string placement(to_string(p.placement));
+  if (p.kinds.empty() || placement.empty()) return p.kinds + placement;
+  return p.kinds + " " + placement;
+}
+
 // A measured row's entry of "results", before its optional parts.
 nlohmann::json result_entry(const ResultRow& r, const Options& o) {
   const Measurement& m = *r.m;
@@ -411,7 +418,7 @@ nlohmann::json result_entry(const ResultRow& r, const Options& o) {
       {"threads", p.threads},
       {"in_flight", p.in_flight},
       {"cores", p.cores},
-      {"label", to_string(p.placement)},
+      {"label", point_label(p)},
       {"headline", p.headline},
       {"work", {{"unit", unit.name}, {"per_execution", p.work}}},
       {"wall_s",
@@ -543,6 +550,11 @@ nlohmann::json config_json(const RunReport& report, const Options& o) {
          for (const auto& sd : o.slowdowns) v.push_back({{"fraction", sd.fraction}, {"pattern", sd.pattern}});
          return v;
        }()},
+      {"inject_slow_cpus", [&] {
+         nlohmann::json v = nlohmann::json::array();
+         for (const auto& sc : o.slow_cpus) v.push_back({{"cpu", sc.cpu}, {"percent", sc.percent}});
+         return v;
+       }()},
       {"omp_wait_policy", omp_wait_policy_in_force()},
       {"trace", o.trace},
       {"limits", to_string(o.limits)},
@@ -622,7 +634,7 @@ std::string console_table(const std::vector<ResultRow>& rows) {
     if (p.group != previous_group && !previous_group.empty()) out << "\n";
     previous_group = p.group;
     std::vector<std::string> notes;
-    if (p.placement != Placement::own_cores) notes.push_back(std::string(to_string(p.placement)));
+    if (!point_label(p).empty()) notes.push_back(point_label(p));
     if (!r.pinned && !m_samples_empty(r)) notes.push_back("NOT PINNED");
     if (r.ok) notes.push_back(fixed(r.throughput, r.throughput >= 100 ? 0 : 2) + " " +
                               r.m->workload->unit().rate_unit);

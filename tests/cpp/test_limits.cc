@@ -34,6 +34,9 @@ MachineLimits sample_limits() {
   m.measured_at = "2026-01-31T12:00:00Z";
   m.seconds = 1.25;
   m.key = "cpu=test";
+  m.cpu_speeds.cpus = {{0, 64e9, 63e9, 3.5, 3.4}, {1, 32e9, 31e9, 1.75, 1.7}};
+  m.cpu_speeds.probe_noise = 0.005;
+  m.cpu_speeds.seconds = 0.5;
   return m;
 }
 
@@ -51,6 +54,19 @@ void expect_same_figures(const MachineLimits& a, const MachineLimits& b) {
   EXPECT_EQ(a.measured_at, b.measured_at);
   EXPECT_EQ(a.seconds, b.seconds);
   EXPECT_EQ(a.key, b.key);
+}
+
+// The per-CPU speeds, which the cache keeps beside the limits.
+void expect_same_speeds(const MachineLimits& a, const MachineLimits& b) {
+  ASSERT_EQ(a.cpu_speeds.cpus.size(), b.cpu_speeds.cpus.size());
+  for (std::size_t i = 0; i < a.cpu_speeds.cpus.size(); ++i) {
+    EXPECT_EQ(a.cpu_speeds.cpus[i].cpu, b.cpu_speeds.cpus[i].cpu);
+    EXPECT_EQ(a.cpu_speeds.cpus[i].flops_alone, b.cpu_speeds.cpus[i].flops_alone);
+    EXPECT_EQ(a.cpu_speeds.cpus[i].flops_all_busy, b.cpu_speeds.cpus[i].flops_all_busy);
+    EXPECT_EQ(a.cpu_speeds.cpus[i].ghz_alone, b.cpu_speeds.cpus[i].ghz_alone);
+    EXPECT_EQ(a.cpu_speeds.cpus[i].ghz_all_busy, b.cpu_speeds.cpus[i].ghz_all_busy);
+  }
+  EXPECT_EQ(a.cpu_speeds.probe_noise, b.cpu_speeds.probe_noise);
 }
 
 TEST(LimitsJson, RoundTrips) {
@@ -217,6 +233,7 @@ TEST_F(LimitsCache, MeasuresOnceThenReads) {
   EXPECT_EQ(measured_, 1);
   EXPECT_EQ(note_, "");
   expect_same_figures(second, first);
+  expect_same_speeds(second, first);
 }
 
 TEST_F(LimitsCache, RemeasureIgnoresAndRewritesTheCache) {
@@ -242,6 +259,26 @@ TEST_F(LimitsCache, AnotherMachinesEntryIsMeasuredOver) {
   EXPECT_EQ(measured_, 2);
   EXPECT_EQ(note_, "");
   EXPECT_TRUE(limits().cached);
+}
+
+TEST_F(LimitsCache, AnEntryWithoutPerCpuSpeedsIsMeasuredOverWithANote) {
+  ScopedEnv env("CVPBENCH_CACHE_DIR", root_.string());
+  limits();
+  const fs::path file = cache_file(root_);
+  nlohmann::json old = nlohmann::json::parse(read(file));
+  ASSERT_TRUE(old.contains("cpu_speeds"));
+  old.erase("cpu_speeds");  // as an older version wrote it
+  std::ofstream(file) << old.dump();
+  const MachineLimits m = limits();
+  EXPECT_FALSE(m.cached);
+  EXPECT_EQ(measured_, 2);
+  EXPECT_NE(note_.find("per-CPU speeds"), std::string::npos) << note_;
+  EXPECT_EQ(m.cpu_speeds.cpus.size(), 2u);
+  EXPECT_TRUE(nlohmann::json::parse(read(file)).contains("cpu_speeds")) << "rewritten whole";
+  const MachineLimits again = limits();  // and read back the next time
+  EXPECT_TRUE(again.cached);
+  expect_same_figures(again, m);
+  expect_same_speeds(again, m);
 }
 
 TEST_F(LimitsCache, CorruptFileIsMeasuredOverAndReplaced) {
@@ -330,6 +367,11 @@ TEST(LimitsMeasurement, FiguresAreSane) {
   EXPECT_FALSE(m.cached);
   EXPECT_FALSE(m.measured_at.empty());
   EXPECT_TRUE(limits_from_json(to_json(m))) << to_json(m).dump(2);
+  ASSERT_EQ(m.cpu_speeds.cpus.size(), topology.allowed.size());
+  for (const auto& s : m.cpu_speeds.cpus) {
+    EXPECT_TRUE(s.flops_alone > 0 && s.flops_all_busy > 0 && s.ghz_alone > 0 && s.ghz_all_busy > 0);
+  }
+  EXPECT_LT(m.cpu_speeds.seconds, 2.0);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cvp/exec/affinity.h"
+#include "exec/slow_cpu.h"
 #include "cvp/exec/trace.h"
 
 namespace cvp::exec {
@@ -105,7 +106,7 @@ void Worker::begin(std::size_t id, InFlight& request) {
   const std::int64_t t0 = request.sampled ? thread_cpu_ns() : 0;
   {
     const exec::trace::Scope span(exec::trace::SpanKind::cpu, "before wait", id, slot_);
-    context_.handler().before_wait(id);
+    run_stretched([&] { context_.handler().before_wait(id); });
   }
   if (request.sampled) request.cpu_ns = thread_cpu_ns() - t0 - clock_cost_ns_;
 }
@@ -128,7 +129,7 @@ void Worker::finish(InFlight& request, Clock::duration requested, Clock::time_po
   std::uint64_t fingerprint = 0;
   {
     const exec::trace::Scope span(exec::trace::SpanKind::cpu, "after wait", request.id, slot_);
-    fingerprint = context_.handler().after_wait(request.id);
+    run_stretched([&] { fingerprint = context_.handler().after_wait(request.id); });
   }
   if (request.sampled) {
     request.cpu_ns += thread_cpu_ns() - t0 - clock_cost_ns_;

@@ -31,6 +31,7 @@
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/topology.h"
+#include "cvp/isa.h"
 #include "host/disturbance.h"
 #include "harness/interrupt.h"
 #include "host/resources.h"
@@ -142,6 +143,32 @@ void take_quiet_before(RunState& state) {
   state.busy_before = bench::busy_cpus(settle, state.noise_before, state.topology.allowed);
 }
 
+// Each workload's kernel path on this CPU (Workload::kernel), by workload name.
+nlohmann::json kernels_of(const std::vector<Workload*>& workloads) {
+  nlohmann::json kernels = nlohmann::json::object();
+  for (const Workload* w : workloads) {
+    if (const std::optional<std::string> path = w->kernel()) kernels[w->name()] = *path;
+  }
+  return kernels;
+}
+
+// "kernels: matmul avx2-fma, triad avx2 (...)", or nothing when no workload names its kernel.
+void announce_kernels(const std::vector<Workload*>& workloads) {
+  std::string line;
+  const nlohmann::json kernels = kernels_of(workloads);
+  for (const auto& [name, path] : kernels.items()) {
+    line += (line.empty() ? "" : ", ") + name + " " + path.get<std::string>();
+  }
+  if (line.empty()) return;
+  const char* forced = std::getenv(cvp::kKernelEnv);
+  const std::string why = forced != nullptr && *forced != '\0'
+                              ? std::string("forced by ") + cvp::kKernelEnv + "=" + forced
+                              : std::string("the widest this CPU supports; ") + cvp::kKernelEnv +
+                                    "=generic|avx2|avx512 forces one";
+  std::fprintf(stderr, "kernels: %s (%s)\n", bench::printable(line).c_str(),
+               bench::printable(why).c_str());
+}
+
 void announce(const RunState& state, std::size_t point_count) {
   const bench::Options& options = state.options;
   const exec::Topology& topology = state.topology;
@@ -180,6 +207,7 @@ void announce(const RunState& state, std::size_t point_count) {
   if (!options.faults.empty()) {
     std::fprintf(stderr, "faults are injected on purpose (--inject-fault): the run will fail\n");
   }
+  announce_kernels(state.workloads);
 }
 
 void set_up_workloads(const RunState& state, const std::vector<Point>& points) {
@@ -392,6 +420,7 @@ bench::RunReport build_report(RunState& state, bench::Session& session, std::vec
   const auto lines = bench::verdicts(rows, topology.allowed_cores());
   nlohmann::json machine = bench::machine_context(topology);
   machine["limits"] = limits ? bench::to_json(*limits) : nlohmann::json(nullptr);
+  machine["kernels"] = kernels_of(state.workloads);
   if (!limits_note.empty()) machine["limits_note"] = limits_note;
   bench::RunReport report{.rows = rows, .machine = machine, .verdicts = lines};
   report.interrupted = was_interrupted;
@@ -535,6 +564,10 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
   const auto program_started = std::chrono::steady_clock::now();
   if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
+  // A path the CPU lacks would die on an illegal instruction: refuse it before anything runs.
+  if (const cvp::IsaChoice kernel = cvp::isa_choice(); kernel.refusal) {
+    throw bench::UsageError(*kernel.refusal);
+  }
   const exec::Topology machine_topology = exec::detect_topology();
   const bench::ParsedCommandLine parsed =
       bench::parse_command_line(argc, argv, machine_topology, workloads);

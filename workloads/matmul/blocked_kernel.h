@@ -5,7 +5,7 @@
 // This file is the body of one path, included by each kernel_<isa>.cc inside an anonymous
 // namespace after that file has defined:
 //   CVP_MATMUL_TARGET  the function attribute of its instruction set (empty for generic);
-//   struct Simd        Vec, kLanes, kMr, kNv, kMc and the vector operations (zero, broadcast,
+//   struct Simd        Vec, kLanes, kMr, kNv, kMc, kKc and the vector operations (zero, broadcast,
 //                      load, loadu, storeu, fma, add, prefetch), each marked CVP_MATMUL_TARGET.
 // Every function here carries the attribute and has internal linkage, so the compiler may use
 // the wider instructions only in this path's own functions: no inline function shared with
@@ -23,21 +23,27 @@ constexpr std::size_t kMr = Simd::kMr;
 constexpr std::size_t kNv = Simd::kNv;
 constexpr std::size_t kNr = kNv * kLanes;
 constexpr std::size_t kMc = Simd::kMc;
+constexpr std::size_t kKc = Simd::kKc;  // part of the numerical contract: see rule 1
 constexpr std::size_t kNc = 4096 / kNr * kNr;  // columns of a packed B panel (kKc x kNc), in L3
 static_assert(kMc % kMr == 0 && kNc % kNr == 0, "blocks must hold whole micro-tiles");
 
 CVP_MATMUL_TARGET inline std::size_t smaller(std::size_t x, std::size_t y) { return x < y ? x : y; }
 
-// Packs B[pc .. pc+kc) x [jc .. jc+cols) into one kNr-column sliver of kc rows of kNr contiguous
-// doubles; columns past `cols` are zero.
-CVP_MATMUL_TARGET void pack_b_sliver(const double* b, std::size_t n, std::size_t pc,
-                                     std::size_t kc, std::size_t jc, std::size_t cols,
-                                     double* __restrict bp) {
-  const double* src = b + pc * n + jc;
-  for (std::size_t k = 0; k < kc; ++k) {
-    for (std::size_t j = 0; j < cols; ++j) bp[j] = src[k * n + j];
-    for (std::size_t j = cols; j < kNr; ++j) bp[j] = 0.0;
-    bp += kNr;
+// Copies row k of B's slivers [sliver_begin, sliver_end) into their packed blocks (kc rows of kNr
+// contiguous doubles each, kKc * kNr apart); columns past n are zero. Row by row, so the reads
+// run along B's rows: sliver by sliver they would jump a page every row.
+CVP_MATMUL_TARGET void pack_b_row(const double* __restrict row, std::size_t n,
+                                  std::size_t sliver_begin, std::size_t sliver_end,
+                                  double* __restrict dst) {
+  for (std::size_t s = sliver_begin; s < sliver_end; ++s, dst += kKc * kNr) {
+    const double* src = row + s * kNr;
+    if ((s + 1) * kNr <= n) {
+#pragma GCC unroll 24
+      for (std::size_t j = 0; j < kNr; ++j) dst[j] = src[j];
+      continue;
+    }
+    const std::size_t cols = n - s * kNr;
+    for (std::size_t j = 0; j < kNr; ++j) dst[j] = j < cols ? src[j] : 0.0;
   }
 }
 
@@ -83,9 +89,13 @@ CVP_MATMUL_TARGET __attribute__((noinline)) void micro_kernel(
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < kNv; ++v) acc[i][v] = Simd::zero();
   }
-  // The tile of C is written at the end: start bringing it in now.
+  // The tile of C is written at the end: start bringing in every line of it now.
 #pragma GCC unroll 8
-  for (std::size_t i = 0; i < kMr; ++i) Simd::prefetch(c + i * ldc);
+  for (std::size_t i = 0; i < kMr; ++i) {
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < kNr; j += 8) Simd::prefetch(c + i * ldc + j);
+    Simd::prefetch(c + i * ldc + kNr - 1);
+  }
   std::size_t k = 0;
   for (; k + 4 <= kc; k += 4) {
     Simd::prefetch(ap + 16 * kMr);
@@ -137,11 +147,12 @@ CVP_MATMUL_TARGET void pack_b_slivers(const double* b, std::size_t n, double* pa
                                       std::size_t sliver_begin, std::size_t sliver_end) {
   const std::size_t slivers = slivers_of(n);
   sliver_end = smaller(sliver_end, slivers);
+  if (sliver_begin >= sliver_end) return;
   for (std::size_t pc = 0; pc < n; pc += kKc) {
     const std::size_t kc = smaller(kKc, n - pc);
-    for (std::size_t s = sliver_begin; s < sliver_end; ++s) {
-      pack_b_sliver(b, n, pc, kc, s * kNr, smaller(kNr, n - s * kNr),
-                    packed + ((pc / kKc) * slivers + s) * kKc * kNr);
+    double* block = packed + ((pc / kKc) * slivers + sliver_begin) * kKc * kNr;
+    for (std::size_t k = 0; k < kc; ++k) {
+      pack_b_row(b + (pc + k) * n, n, sliver_begin, sliver_end, block + k * kNr);
     }
   }
 }
@@ -195,4 +206,5 @@ CVP_MATMUL_TARGET void multiply_rows_packed(const double* a, const double* packe
   }
 }
 
-const Kernel::Ops kOps{Simd::kIsa, Simd::kName, kMr, kNr, &pack_b_slivers, &multiply_rows_packed};
+const Kernel::Ops kOps{Simd::kIsa, Simd::kName, kMr, kNr, kKc, &pack_b_slivers,
+                       &multiply_rows_packed};

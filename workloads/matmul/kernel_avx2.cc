@@ -24,6 +24,7 @@ struct Simd {
   static constexpr std::size_t kMr = 4;
   static constexpr std::size_t kNv = 3;
   static constexpr std::size_t kMc = 192;
+  static constexpr std::size_t kKc = 256;
   CVP_MATMUL_TARGET static Vec zero() { return _mm256_setzero_pd(); }
   CVP_MATMUL_TARGET static Vec broadcast(const double* p) { return _mm256_broadcast_sd(p); }
   CVP_MATMUL_TARGET static Vec load(const double* p) { return _mm256_load_pd(p); }

@@ -21,6 +21,7 @@ struct Simd {
   static constexpr std::size_t kMr = 8;
   static constexpr std::size_t kNv = 3;
   static constexpr std::size_t kMc = 96;
+  static constexpr std::size_t kKc = 256;
   CVP_MATMUL_TARGET static Vec zero() { return _mm512_setzero_pd(); }
   CVP_MATMUL_TARGET static Vec broadcast(const double* p) { return _mm512_set1_pd(*p); }
   CVP_MATMUL_TARGET static Vec load(const double* p) { return _mm512_load_pd(p); }

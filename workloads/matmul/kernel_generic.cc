@@ -19,6 +19,7 @@ struct Simd {
   static constexpr std::size_t kMr = 4;
   static constexpr std::size_t kNv = 2;
   static constexpr std::size_t kMc = 96;
+  static constexpr std::size_t kKc = 256;
   static Vec zero() { return Vec{0.0, 0.0}; }
   static Vec broadcast(const double* p) { return Vec{*p, *p}; }
   static Vec loadu(const double* p) {

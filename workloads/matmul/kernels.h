@@ -9,9 +9,6 @@
 
 namespace cvp::matmul {
 
-// k depth of every path. Part of the numerical contract (rule 1 of blocked_kernel.h): changing
-// it changes the rounding of every result, never whether results depend on the split.
-inline constexpr std::size_t kKc = 256;
 inline constexpr std::size_t kAlign = 64;
 
 struct Kernel::Ops {
@@ -19,6 +16,9 @@ struct Kernel::Ops {
   const char* name;
   std::size_t mr;  // rows of a micro-tile
   std::size_t nr;  // columns of a micro-tile: the width of a packed B sliver
+  // k depth of a block. Part of the numerical contract (rule 1 of blocked_kernel.h): changing it
+  // changes the rounding of every result, never whether results depend on the split.
+  std::size_t kc;
   void (*pack_b_slivers)(const double* b, std::size_t n, double* packed, std::size_t sliver_begin,
                          std::size_t sliver_end);
   void (*multiply_rows_packed)(const double* a, const double* packed_b, double* c, std::size_t n,

@@ -90,7 +90,7 @@ std::size_t Kernel::row_tile() const { return ops_->mr; }
 std::size_t Kernel::packed_b_slivers(std::size_t n) const { return (n + ops_->nr - 1) / ops_->nr; }
 
 std::size_t Kernel::packed_b_size(std::size_t n) const {
-  return ((n + kKc - 1) / kKc) * packed_b_slivers(n) * kKc * ops_->nr;
+  return ((n + ops_->kc - 1) / ops_->kc) * packed_b_slivers(n) * ops_->kc * ops_->nr;
 }
 
 void Kernel::pack_b_slivers(const double* b, std::size_t n, double* packed,

@@ -65,7 +65,7 @@ void multiply_rows_packed(const double* a, const double* packed_b, double* c, st
                           std::size_t row_begin, std::size_t row_end);
 
 // Rows of the kernel's register tile: row ranges that are multiples of it waste no work on
-// padding (8 with AVX-512, 6 with AVX2, 4 otherwise).
+// padding (8 on the AVX-512 path, 4 on the others).
 std::size_t row_tile();
 
 // One instruction set's micro-kernel with the packed layout it reads (kernels.h). The free

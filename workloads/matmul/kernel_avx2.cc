@@ -2,7 +2,7 @@
 // broadcast in the 16 ymm registers, compiled with target attributes, not -mavx2, so the rest of
 // the program stays runnable on any x86-64 CPU. Called only when cpu_supports(Isa::avx2).
 // 4 x 12 loads 7 vectors per 12 FMAs against 8 for BLIS's 6 x 8, and with MC = 192 (a 384 KiB
-// A block in L2) each B sliver serves 48 tiles: on Zen 5 it ran 5-8% faster than 6 x 8 with
+// A block in L2) each B sliver serves 48 tiles: on Zen 5 it ran 8-13% faster than 6 x 8 with
 // MC = 96 (workloads/matmul/README.md has the measurements).
 #include <cstddef>
 

@@ -1,12 +1,16 @@
 // cvpbench-blas-compare: how far the matmul kernel is from a tuned BLAS on the same core.
 //
 // The process pins itself to the first CPU it is allowed (so `taskset -c 3` picks core 3), sets
-// OpenBLAS to one thread, and times cvp::matmul::multiply against cblas_dgemm for the same inputs.
-// Both report GFLOP/s (2 n^3 per product) as the GFLOPS counter.
+// OpenBLAS to one thread, and times each path of cvp::matmul::Kernel this CPU supports (or only
+// the one CVPBENCH_KERNEL names) against cblas_dgemm for the same inputs. All report GFLOP/s
+// (2 n^3 per product) as the GFLOPS counter. For interleaved runs, add
+// --benchmark_repetitions=N --benchmark_enable_random_interleaving=true.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
 #include <cstddef>
+#include <cstdlib>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -41,10 +45,10 @@ void set_gflops(benchmark::State& state, std::size_t n) {
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void bm_cvpbench(benchmark::State& state, std::size_t n) {
+void bm_cvpbench(benchmark::State& state, const cvp::matmul::Kernel* kernel, std::size_t n) {
   cvp::matmul::Problem p = cvp::matmul::make_problem(n);
   for (auto _ : state) {
-    cvp::matmul::multiply(p.a.data(), p.b.data(), p.c.data(), n);
+    kernel->multiply(p.a.data(), p.b.data(), p.c.data(), n);
     benchmark::DoNotOptimize(p.c.data());
     benchmark::ClobberMemory();
   }
@@ -65,7 +69,23 @@ void bm_openblas(benchmark::State& state, std::size_t n) {
 
 }  // namespace
 
+// The paths to time: CVPBENCH_KERNEL's alone when it is set, else every one this CPU runs.
+std::vector<const cvp::matmul::Kernel*> kernels_to_time() {
+  if (const char* forced = std::getenv(cvp::kKernelEnv); forced != nullptr && *forced != '\0') {
+    return {&cvp::matmul::Kernel::chosen()};
+  }
+  std::vector<const cvp::matmul::Kernel*> kernels;
+  for (cvp::Isa isa : {cvp::Isa::avx512, cvp::Isa::avx2, cvp::Isa::generic}) {
+    if (cvp::cpu_supports(isa)) kernels.push_back(&cvp::matmul::Kernel::of(isa));
+  }
+  return kernels;
+}
+
 int main(int argc, char** argv) {
+  if (const cvp::IsaChoice choice = cvp::isa_choice(); choice.refusal) {
+    std::fprintf(stderr, "cvpbench-blas-compare: error: %s\n", choice.refusal->c_str());
+    return 2;
+  }
   // Pin before OpenBLAS or Google Benchmark start anything, so every thread inherits the CPU.
   const int cpu = pin_to_first_allowed_cpu();
   openblas_set_num_threads(1);
@@ -81,9 +101,12 @@ int main(int argc, char** argv) {
 
   for (const std::size_t n : std::vector<std::size_t>{256, 512, 1024}) {
     const std::string size = "/n:" + std::to_string(n);
-    benchmark::RegisterBenchmark(("matmul/impl:cvpbench" + size).c_str(), bm_cvpbench, n)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+    for (const cvp::matmul::Kernel* kernel : kernels_to_time()) {
+      const std::string name = std::string("matmul/impl:cvpbench-") + kernel->name() + size;
+      benchmark::RegisterBenchmark(name.c_str(), bm_cvpbench, kernel, n)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
     benchmark::RegisterBenchmark(("matmul/impl:openblas" + size).c_str(), bm_openblas, n)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();

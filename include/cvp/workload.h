@@ -377,6 +377,10 @@ class Workload {
   virtual std::vector<std::string> verdicts(const VerdictContext& context) const;
   // A text for each group's head in the verdict ("matmul n=512"). Default: the group name.
   virtual std::string group_title(const Point& point) const { return point.group; }
+  // The code path its kernel runs on this CPU ("avx2-fma"), chosen when the program starts from
+  // the CPU's features or CVPBENCH_KERNEL (cvp/isa.h); the summary records it under
+  // machine.kernels.<name> and the console's header says it. Default: none to say.
+  virtual std::optional<std::string> kernel() const { return std::nullopt; }
   // The causes of its own kind of work that may keep `row` (a row that misses its bound) below
   // it, measured in this run; the library weighs them with the causes it measures itself (other
   // processes, run queue, steal, compute and bandwidth ceilings, idle workers, extra CPU).

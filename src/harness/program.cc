@@ -32,6 +32,7 @@
 #include "cvp/exec/affinity.h"
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/topology.h"
+#include "cvp/isa.h"
 #include "host/disturbance.h"
 #include "harness/interrupt.h"
 #include "host/resources.h"
@@ -185,6 +186,32 @@ void announce_model(const RunState& state) {
                model.cached ? " (cached)" : "", line.c_str());
 }
 
+// Each workload's kernel path on this CPU (Workload::kernel), by workload name.
+nlohmann::json kernels_of(const std::vector<Workload*>& workloads) {
+  nlohmann::json kernels = nlohmann::json::object();
+  for (const Workload* w : workloads) {
+    if (const std::optional<std::string> path = w->kernel()) kernels[w->name()] = *path;
+  }
+  return kernels;
+}
+
+// "kernels: matmul avx2-fma, triad avx2 (...)", or nothing when no workload names its kernel.
+void announce_kernels(const std::vector<Workload*>& workloads) {
+  std::string line;
+  const nlohmann::json kernels = kernels_of(workloads);
+  for (const auto& [name, path] : kernels.items()) {
+    line += (line.empty() ? "" : ", ") + name + " " + path.get<std::string>();
+  }
+  if (line.empty()) return;
+  const char* forced = std::getenv(cvp::kKernelEnv);
+  const std::string why = forced != nullptr && *forced != '\0'
+                              ? std::string("forced by ") + cvp::kKernelEnv + "=" + forced
+                              : std::string("the widest this CPU supports; ") + cvp::kKernelEnv +
+                                    "=generic|avx2|avx512 forces one";
+  std::fprintf(stderr, "kernels: %s (%s)\n", bench::printable(line).c_str(),
+               bench::printable(why).c_str());
+}
+
 void announce(const RunState& state, std::size_t point_count) {
   const bench::Options& options = state.options;
   const exec::Topology& topology = state.topology;
@@ -227,6 +254,7 @@ void announce(const RunState& state, std::size_t point_count) {
   if (!options.faults.empty()) {
     std::fprintf(stderr, "faults are injected on purpose (--inject-fault): the run will fail\n");
   }
+  announce_kernels(state.workloads);
 }
 
 void set_up_workloads(const RunState& state, const std::vector<Point>& points) {
@@ -464,6 +492,7 @@ bench::RunReport build_report(RunState& state, bench::Session& session, std::vec
   machine["limits"] = limits ? bench::to_json(*limits) : nlohmann::json(nullptr);
   const nlohmann::json cpus = bench::cpus_to_json(state.model);
   for (const auto& [key, value] : cpus.items()) machine[key] = value;
+  machine["kernels"] = kernels_of(state.workloads);
   if (!limits_note.empty()) machine["limits_note"] = limits_note;
   bench::RunReport report{.rows = rows, .machine = machine, .verdicts = lines};
   report.interrupted = was_interrupted;
@@ -623,6 +652,10 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
   const auto program_started = std::chrono::steady_clock::now();
   if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
+  // A path the CPU lacks would die on an illegal instruction: refuse it before anything runs.
+  if (const cvp::IsaChoice kernel = cvp::isa_choice(); kernel.refusal) {
+    throw bench::UsageError(*kernel.refusal);
+  }
   const char* xml = std::getenv("CVPBENCH_TOPOLOGY_XML");
   const exec::Topology machine_topology = topology_for_run(xml);
   const bench::ParsedCommandLine parsed =
@@ -681,6 +714,7 @@ cvp::Result result_of(const bench::ResultRow& r) {
 cvp::Results measure_rows(const std::vector<Workload*>& workloads, const std::vector<std::string>& args) {
   const auto program_started = std::chrono::steady_clock::now();
   if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
+  if (const cvp::IsaChoice kernel = cvp::isa_choice(); kernel.refusal) throw bench::UsageError(*kernel.refusal);
   const exec::Topology machine_topology = exec::detect_topology();
   std::vector<std::string> words{"measure"};
   words.insert(words.end(), args.begin(), args.end());

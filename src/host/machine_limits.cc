@@ -27,38 +27,14 @@
 #include <utility>
 #include <vector>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
-
 #include "cvp/exec/affinity.h"
+#include "host/fma_peak.h"
 #include "host/machine.h"
 #include "host/resources.h"
 #include "harness/stats.h"
 
 namespace cvp::bench {
 namespace {
-
-// --- The FMA loop's vector: the widest the build targets, chosen as workloads/matmul does. ------
-#if defined(__AVX512F__)
-using Vec = __m512d;
-constexpr int kLanes = 8;
-constexpr const char* kIsa = "AVX-512";
-inline Vec vset(double x) { return _mm512_set1_pd(x); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a, b, c); }
-#elif defined(__AVX2__) && defined(__FMA__)
-using Vec = __m256d;
-constexpr int kLanes = 4;
-constexpr const char* kIsa = "AVX2";
-inline Vec vset(double x) { return _mm256_set1_pd(x); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_pd(a, b, c); }
-#else
-typedef double Vec __attribute__((vector_size(16)));
-constexpr int kLanes = 2;
-constexpr const char* kIsa = "generic";
-inline Vec vset(double x) { return Vec{x, x}; }
-inline Vec vfma(Vec a, Vec b, Vec c) { return a * b + c; }
-#endif
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr const char* kBuild = "asan";  // instrumented loads and stores: slower triad
@@ -68,10 +44,6 @@ constexpr const char* kBuild = "tsan";
 constexpr const char* kBuild = "plain";
 #endif
 
-// Twelve independent chains cover the FMA latency (4 cycles) times the FMA pipes (2) with room
-// to spare, and leave registers for the operands even with 16 of them (AVX2).
-constexpr int kChains = 12;
-constexpr long kFmaRoundIterations = 100000;  // ~0.1-0.5 ms per round
 constexpr double kFmaSeconds = 0.15;
 constexpr int kTriadPasses = 5;
 constexpr std::size_t kMinTriadArrayBytes = std::size_t{64} << 20;
@@ -125,43 +97,6 @@ int other_cpu(const exec::Topology& t) {
     if (cpu != t.home_cpu()) return cpu;
   }
   return t.home_cpu();
-}
-
-// kFmaRoundIterations steps of every chain. For the round each chain is a variable of its own,
-// so it stays in a register: GCC keeps an array of twelve vectors in memory, where store-to-load
-// forwarding joins every chain's critical path and halves the rate.
-template <std::size_t... J>
-void fma_round(Vec (&chains)[kChains], Vec scale, Vec add, std::index_sequence<J...>) {
-  [&chains, scale, add](auto... chain) {
-    for (long i = 0; i < kFmaRoundIterations; ++i) ((chain = vfma(chain, scale, add)), ...);
-    ((chains[J] = chain), ...);
-  }(chains[J]...);
-}
-
-// FP64 FLOP/s of the calling thread: the 90th percentile of the rates of sub-millisecond rounds
-// of the FMA loop for `seconds`. A peak is what the core does when nothing interrupts it: a round
-// cut by an interrupt, another thread's time slice or a waking core is slower, never faster, so
-// a high quantile finds the uninterrupted rounds (not the maximum: one mis-timed round).
-double fma_flops(double seconds) {
-  volatile double seed = 1.0;  // unknown to the compiler, so the chains cannot be precomputed
-  const Vec scale = vset(seed * (1 - 1e-9)), add = vset(seed * 1e-9);  // chains stay near 1
-  Vec chains[kChains];
-  for (int j = 0; j < kChains; ++j) chains[j] = vset(seed + j);  // distinct: none can merge
-  std::vector<double> rates;
-  const auto start = std::chrono::steady_clock::now();
-  auto round_start = start;
-  constexpr double kRoundFlop = 2.0 * kLanes * kChains * kFmaRoundIterations;
-  while (seconds_since(start) < seconds) {
-    fma_round(chains, scale, add, std::make_index_sequence<kChains>());
-    const auto now = std::chrono::steady_clock::now();
-    rates.push_back(kRoundFlop / std::chrono::duration<double>(now - round_start).count());
-    round_start = now;
-  }
-  // Copied out whole: summing chain by chain made GCC keep one chain in memory inside the loop.
-  double lanes[kChains * kLanes];
-  std::memcpy(lanes, chains, sizeof chains);
-  g_sink = std::accumulate(lanes, lanes + kChains * kLanes, 0.0);
-  return stats::percentiles(rates, {90}).front();
 }
 
 // All cores at once, three times: the best sum. A neighbour that shares a core's execution units
@@ -354,7 +289,7 @@ std::string limits_key(const exec::Topology& t) {
   utsname u{};
   const std::string kernel = uname(&u) == 0 ? u.release : "unknown";
   std::string key = "cpu=" + t.cpu_model + ";cpus=" + exec::format_cpu_list(t.allowed) +
-                    ";kernel=" + kernel + ";isa=" + kIsa + ";build=" + kBuild +
+                    ";kernel=" + kernel + ";isa=" + fma_isa() + ";build=" + kBuild +
                     ";pinning=" + (exec::affinity_supported() ? "yes" : "no");
 #ifdef CVP_VERSION
   key += std::string(";version=") + CVP_VERSION;
@@ -616,7 +551,7 @@ nlohmann::json to_json(const MachineLimits& m) {
       {"cached", m.cached},
       {"key", m.key},
       {"method",
-       {{"flops_per_s", std::string(kIsa) + " " + kMethodFlopsOne + "; all cores: " + kMethodFlopsAll},
+       {{"flops_per_s", std::string(fma_isa()) + " " + kMethodFlopsOne + "; all cores: " + kMethodFlopsAll},
         {"bandwidth_bytes_per_s", std::string(kMethodBandwidthOne) + "; all cores: " + kMethodBandwidthAll},
         {"timer_wakeup_us", kMethodTimer},
         {"futex_wakeup_us", kMethodFutex},

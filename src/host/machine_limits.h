@@ -73,9 +73,10 @@ MachineLimits measure_limits(const exec::Topology& topology);
 // The limits of this machine, from <dir>/limits-<hash of the key>.json when that holds this
 // machine's key, else measured and written there. dir: $CVPBENCH_CACHE_DIR, else
 // $XDG_CACHE_HOME/cvpbench, else $HOME/.cache/cvpbench. The key is the CPU model, the allowed
-// CPUs, the kernel release, the vector ISA and build flavour compiled in and the version.
-// `remeasure` ignores the cache and rewrites it. An entry without the per-CPU speeds (written
-// by an older version) is measured again and rewritten. A cache that cannot be used (corrupt,
+// CPUs, the kernel release, the vector ISA the FMA loop runs (chosen at run time, fma_peak.h), the
+// build flavour and the version. `remeasure` ignores the cache and rewrites it. An entry without
+// the per-CPU speeds (written by an older version) is measured again and rewritten. A cache that
+// cannot be used (corrupt,
 // unreadable, a symlink, an unwritable dir) never stops the run: the numbers are measured and
 // `note`, when given, gets a sentence saying why (and is cleared otherwise).
 MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std::string* note);

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "cvp/exec/topology.h"
+#include "cvp/isa.h"
+#include "host/fma_peak.h"
 #include "host/machine_limits.h"
 
 namespace {
@@ -223,6 +225,9 @@ TEST_F(LimitsCache, MeasuresOnceThenReads) {
   EXPECT_EQ(measured_, 1);
   EXPECT_EQ(note_, "");
   EXPECT_NE(first.key.find("cpu=synthetic"), std::string::npos);
+  // The ISA the FMA loop runs now, chosen at run time: a forced narrower path is another entry.
+  EXPECT_NE(first.key.find(std::string(";isa=") + cvp::bench::fma_isa() + ";"), std::string::npos)
+      << first.key;
   const fs::path file = cache_file(dir);
   ASSERT_FALSE(file.empty());
   EXPECT_EQ(files_in(dir), 1) << "no temporary file left behind";
@@ -372,6 +377,18 @@ TEST(LimitsMeasurement, FiguresAreSane) {
     EXPECT_TRUE(s.flops_alone > 0 && s.flops_all_busy > 0 && s.ghz_alone > 0 && s.ghz_all_busy > 0);
   }
   EXPECT_LT(m.cpu_speeds.seconds, 2.0);
+}
+
+TEST(FmaPeak, UsesTheChosenPathAndMeasuresARate) {
+  const cvp::Isa isa = cvp::chosen_isa();
+  const std::string expected = isa == cvp::Isa::avx512 ? "AVX-512"
+                               : isa == cvp::Isa::avx2 ? "AVX2"
+                                                       : "generic";
+  EXPECT_EQ(cvp::bench::fma_isa(), expected);
+  // Any CPU of this century does more than 0.1 GFLOP/s and less than 1 PFLOP/s on one core.
+  const double rate = cvp::bench::fma_flops(0.02);
+  EXPECT_GT(rate, 1e8);
+  EXPECT_LT(rate, 1e15);
 }
 
 }  // namespace

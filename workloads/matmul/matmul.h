@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "cvp/isa.h"
+
 namespace cvp::matmul {
 
 // 64-byte aligned storage for doubles (the packed layout loads whole cache lines).
@@ -63,8 +65,40 @@ void multiply_rows_packed(const double* a, const double* packed_b, double* c, st
                           std::size_t row_begin, std::size_t row_end);
 
 // Rows of the kernel's register tile: row ranges that are multiples of it waste no work on
-// padding (8 with AVX-512, 6 with AVX2, 4 otherwise).
+// padding (8 on the AVX-512 path, 4 on the others).
 std::size_t row_tile();
+
+// One instruction set's micro-kernel with the packed layout it reads (kernels.h). The free
+// functions above and below run Kernel::chosen(); a Kernel runs its own path, so tests and
+// comparisons can run every path this CPU supports in one process. Results are bit-identical
+// across splits within one path; different paths round differently (FMA against separate
+// multiply and add, other register tiles), so never mix the paths of one product.
+class Kernel {
+ public:
+  struct Ops;  // the compiled path: defined in kernels.h
+  explicit Kernel(const Ops& ops) : ops_(&ops) {}
+
+  // The kernel of `isa`. Throws std::invalid_argument when this CPU lacks it.
+  static const Kernel& of(Isa isa);
+  // The kernel of cvp::chosen_isa(): the widest this CPU supports, or CVPBENCH_KERNEL's.
+  static const Kernel& chosen();
+
+  Isa isa() const;
+  const char* name() const;  // "avx512", "avx2-fma", "generic"
+  std::size_t row_tile() const;
+  std::size_t packed_b_slivers(std::size_t n) const;
+  std::size_t packed_b_size(std::size_t n) const;
+  void pack_b_slivers(const double* b, std::size_t n, double* packed, std::size_t sliver_begin,
+                      std::size_t sliver_end) const;
+  void multiply_rows_packed(const double* a, const double* packed_b, double* c, std::size_t n,
+                            std::size_t row_begin, std::size_t row_end) const;
+  void multiply_rows(const double* a, const double* b, double* c, std::size_t n,
+                     std::size_t row_begin, std::size_t row_end) const;
+  void multiply(const double* a, const double* b, double* c, std::size_t n) const;
+
+ private:
+  const Ops* ops_;
+};
 
 // Whole product, one call over all rows.
 void multiply(const double* a, const double* b, double* c, std::size_t n);

@@ -153,6 +153,7 @@ class Matmul final : public Workload {
   std::string group_title(const Point& point) const override {
     return "matmul n=" + std::to_string(point.params_as<MatmulParams>().n);
   }
+  std::optional<std::string> kernel() const override { return matmul::Kernel::chosen().name(); }
 
  private:
   std::vector<long long> sizes_;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -214,6 +215,51 @@ TEST(Triad, MultipliesThenAddsWithoutContraction) {
   }
   EXPECT_GT(fma_differs, 0u) << "the inputs no longer distinguish fma from multiply-then-add";
   EXPECT_EQ(cvp::triad::mismatches(arrays, kScalar, 0, kN), 0u);
+}
+
+// Every loop this CPU runs (AVX-512F, AVX2, portable) gives the same bits as the formula,
+// multiply then add, over uneven ranges whose ends fit no vector width.
+class TriadPath : public ::testing::TestWithParam<cvp::Isa> {};
+
+TEST_P(TriadPath, BitIdenticalToTheFormulaOverUnevenRanges) {
+  const cvp::Isa isa = GetParam();
+  if (!cvp::cpu_supports(isa)) {
+    GTEST_SKIP() << "this CPU lacks " << (isa == cvp::Isa::avx512 ? "AVX-512F" : "AVX2 and FMA")
+                 << ", so the " << cvp::to_string(isa) << " loop cannot run here";
+  }
+  Arrays arrays(kN);
+  fill_inexact(arrays);
+  const std::vector<std::size_t> cuts = uneven_cuts(kN, 5);
+  for (std::size_t k = 0; k + 1 < cuts.size(); ++k) {
+    cvp::triad::triad(isa, arrays.a(), arrays.b(), arrays.c(), kScalar, cuts[k], cuts[k + 1]);
+  }
+  EXPECT_EQ(cvp::triad::mismatches(arrays, kScalar, 0, kN), 0u) << cvp::to_string(isa);
+  EXPECT_STREQ(cvp::triad::kernel_name(isa), cvp::to_string(isa));
+}
+
+TEST_P(TriadPath, RefusedWhereTheCpuLacksIt) {
+  const cvp::Isa isa = GetParam();
+  if (cvp::cpu_supports(isa)) GTEST_SKIP() << "this CPU runs the " << cvp::to_string(isa) << " loop";
+  Arrays arrays(16);
+  EXPECT_THROW(cvp::triad::triad(isa, arrays.a(), arrays.b(), arrays.c(), kScalar, 0, 16),
+               std::invalid_argument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, TriadPath,
+                         ::testing::Values(cvp::Isa::generic, cvp::Isa::avx2, cvp::Isa::avx512),
+                         [](const ::testing::TestParamInfo<cvp::Isa>& isa) {
+                           return std::string(cvp::to_string(isa.param));
+                         });
+
+TEST(TriadDispatch, DefaultRunsTheChosenLoop) {
+  // triad() runs chosen_isa()'s loop: the same bits as calling that loop by name.
+  Arrays by_default(kN), by_name(kN);
+  fill_inexact(by_default);
+  fill_inexact(by_name);
+  cvp::triad::triad(by_default.a(), by_default.b(), by_default.c(), kScalar, 3, kN - 5);
+  cvp::triad::triad(cvp::chosen_isa(), by_name.a(), by_name.b(), by_name.c(), kScalar, 3, kN - 5);
+  EXPECT_TRUE(same_bits(by_default.a(), by_name.a(), kN));
+  EXPECT_TRUE(cvp::cpu_supports(cvp::chosen_isa()));
 }
 
 TEST(TriadCheck, CorruptIsCaughtAsExactlyOneMismatch) {

@@ -7,9 +7,11 @@
 // every element gets the same two roundings whichever range or loop part computes it. The cost is
 // nil: the triad waits on memory, not on arithmetic.
 //
-// The kernel's loop carries `#pragma omp simd` (compiled with -fopenmp-simd, no OpenMP runtime)
-// so that it is vectorised at -O2 as well as -O3: GCC's -O2 cost model ("very cheap") refuses
-// loops that need a scalar tail, which every loop with a run-time trip count does.
+// The kernel runs one of three loops, chosen when the program runs (cvp/isa.h): AVX-512F, AVX2,
+// or the portable one. The portable loop carries `#pragma omp simd` (compiled with
+// -fopenmp-simd, no OpenMP runtime) so that it is vectorised at -O2 as well as -O3: GCC's -O2
+// cost model ("very cheap") refuses loops that need a scalar tail, which every loop with a
+// run-time trip count does.
 #include "triad/triad.h"
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <fstream>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -24,6 +27,10 @@
 
 #if defined(__APPLE__)
 #include <sys/sysctl.h>
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 #endif
 
 namespace cvp::triad {
@@ -150,10 +157,74 @@ void initialise(Arrays& arrays, std::size_t begin, std::size_t end) {
   }
 }
 
-void triad(double* __restrict a, const double* __restrict b, const double* __restrict c,
-           double s, std::size_t begin, std::size_t end) {
+// --- The kernel, one loop per instruction set ------------------------------------------------
+// Each wider loop is compiled with a target attribute (not -mavx2, which would let the compiler
+// use AVX2 in inline code other files share) and runs only where cpu_supports() says so. All
+// compute round(round(s * c[i]) + b[i]) (no FMA: -ffp-contract=off), so every path gives the
+// same bits; only the width of the loads and stores differs.
+namespace {
+
+void triad_generic(double* __restrict a, const double* __restrict b,
+                   const double* __restrict c, double s, std::size_t begin, std::size_t end) {
 #pragma omp simd
   for (std::size_t i = begin; i < end; ++i) a[i] = b[i] + s * c[i];
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) void triad_avx2(double* __restrict a, const double* __restrict b,
+                                                const double* __restrict c, double s,
+                                                std::size_t begin, std::size_t end) {
+  const __m256d scalar = _mm256_set1_pd(s);
+  std::size_t i = begin;
+  for (; i + 4 <= end; i += 4) {
+    _mm256_storeu_pd(a + i, _mm256_add_pd(_mm256_loadu_pd(b + i),
+                                          _mm256_mul_pd(scalar, _mm256_loadu_pd(c + i))));
+  }
+  for (; i < end; ++i) a[i] = b[i] + s * c[i];
+}
+
+__attribute__((target("avx512f"))) void triad_avx512(double* __restrict a,
+                                                     const double* __restrict b,
+                                                     const double* __restrict c, double s,
+                                                     std::size_t begin, std::size_t end) {
+  const __m512d scalar = _mm512_set1_pd(s);
+  std::size_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    _mm512_storeu_pd(a + i, _mm512_add_pd(_mm512_loadu_pd(b + i),
+                                          _mm512_mul_pd(scalar, _mm512_loadu_pd(c + i))));
+  }
+  for (; i < end; ++i) a[i] = b[i] + s * c[i];
+}
+#endif
+
+using TriadLoop = void (*)(double* __restrict, const double* __restrict,
+                           const double* __restrict, double, std::size_t, std::size_t);
+
+TriadLoop loop_for(Isa isa) {
+  if (!cpu_supports(isa)) {
+    throw std::invalid_argument(std::string("the triad loop for ") + to_string(isa) +
+                                " cannot run on this CPU");
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::avx512) return triad_avx512;
+  if (isa == Isa::avx2) return triad_avx2;
+#endif
+  return triad_generic;
+}
+
+}  // namespace
+
+const char* kernel_name(Isa isa) { return to_string(isa); }
+
+void triad(double* __restrict a, const double* __restrict b, const double* __restrict c,
+           double s, std::size_t begin, std::size_t end) {
+  static const TriadLoop loop = loop_for(chosen_isa());
+  loop(a, b, c, s, begin, end);
+}
+
+void triad(Isa isa, double* __restrict a, const double* __restrict b,
+           const double* __restrict c, double s, std::size_t begin, std::size_t end) {
+  loop_for(isa)(a, b, c, s, begin, end);
 }
 
 std::size_t mismatches(const Arrays& arrays, double s, std::size_t begin, std::size_t end) {

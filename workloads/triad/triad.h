@@ -19,6 +19,8 @@
 
 #include <cstddef>
 
+#include "cvp/isa.h"
+
 namespace cvp::triad {
 
 // The triad's scalar, as in STREAM.
@@ -71,8 +73,17 @@ void initialise(Arrays& arrays, std::size_t begin, std::size_t end);
 // and writes only [begin, end) of a, so disjoint ranges may run concurrently; the result is
 // bit-identical however [0, n) is split (see the floating-point note above). Vectorised.
 // REQUIRES: begin <= end; a, b, c hold at least `end` doubles; a does not overlap b or c.
+// Runs the loop of cvp::chosen_isa() (the widest this CPU supports, or CVPBENCH_KERNEL's).
 void triad(double* __restrict a, const double* __restrict b, const double* __restrict c,
            double s, std::size_t begin, std::size_t end);
+
+// The same with the loop of `isa`: bit-identical to every other path, only the vector width
+// differs. Throws std::invalid_argument when this CPU lacks `isa`.
+void triad(Isa isa, double* __restrict a, const double* __restrict b,
+           const double* __restrict c, double s, std::size_t begin, std::size_t end);
+
+// The name of the loop for `isa`, as the summary records it (machine.kernels.triad).
+const char* kernel_name(Isa isa);
 
 // The serial answer check: how many i in [begin, end) have a[i] not bit-identical to
 // b[i] + s * c[i] (recomputed, with the kernel's roundings). A NaN in a always counts.

@@ -106,6 +106,9 @@ class Triad final : public TaskWorkload {
  public:
   Triad() : TaskWorkload(triad_spec()) {}
 
+  std::optional<std::string> kernel() const override {
+    return triad::kernel_name(chosen_isa());
+  }
   std::string group_title(const Point& point) const override {
     const long long n = size_of(point);
     return "triad n=" + std::to_string(n) + " (" + mib(24.0 * static_cast<double>(n)) +

@@ -270,11 +270,11 @@ struct VerdictContext {
 // diagnosis.cause); not_identified when no measurement accounts for the gap.
 enum class Cause {
   other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-  timer_overshoot, extra_cpu, queueing, not_identified
+  timer_overshoot, extra_cpu, queueing, ipc_fell, cache_misses, not_identified
 };
-inline constexpr std::array<std::string_view, 10> kCauseNames{
+inline constexpr std::array<std::string_view, 12> kCauseNames{
     "other_processes", "run_queue", "steal", "compute_peak", "memory_bandwidth", "idle_workers",
-    "timer_overshoot", "extra_cpu", "queueing", "not_identified"};
+    "timer_overshoot", "extra_cpu", "queueing", "ipc_fell", "cache_misses", "not_identified"};
 std::string_view to_string(Cause cause);
 
 // What the machine showed at the start of the run, for a workload's own diagnosis: each

@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -43,6 +44,7 @@
 #include "cvp/workload.h"
 #include "cli/options.h"
 #include "harness/pattern.h"
+#include "host/meters.h"
 
 namespace cvp::bench {
 
@@ -69,6 +71,8 @@ struct Sample {
   int procs_running = -1;                // runnable tasks on the machine, -1: unknown
   bool stopped = false;                  // timed across a stop of the process (SIGSTOP/SIGCONT)
   std::string disturbed;                 // why the block was set aside; "" when it counts
+  BlockCounts counters;                  // perf counters per execution (host/counters.h)
+  BlockEnergy energy;                    // joules per execution (host/energy.h)
 };
 
 enum class Fault { none, wrong, thrown };
@@ -149,6 +153,8 @@ struct Sampling {
   std::uint64_t seed = 1;       // the order of the blocks in each round
   int max_rounds = 1000;
   bool trace = false;           // record one extra execution of every point (PointTrace)
+  // Counters and energy read around each block (host/meters.h); null: none read.
+  std::shared_ptr<BlockMeters> meters;
 };
 
 // The message of a benchmark skipped because the run was interrupted (not a failure).

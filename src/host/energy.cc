@@ -65,7 +65,10 @@ EnergyReader::EnergyReader(const std::string& sys_root) {
     return;
   }
   std::vector<fs::path> found;
-  for (const auto& entry : fs::directory_iterator(root, ec)) found.push_back(entry.path());
+  // Without exceptions: a folder that cannot be listed is one with nothing readable in it.
+  for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    found.push_back(it->path());
+  }
   std::sort(found.begin(), found.end());
   std::string refused;
   for (const auto& zone : found) {

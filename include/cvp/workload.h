@@ -301,11 +301,12 @@ struct VerdictContext {
 // diagnosis.cause); not_identified when no measurement accounts for the gap.
 enum class Cause {
   other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-  timer_overshoot, extra_cpu, queueing, clock, imbalance, not_identified
+  timer_overshoot, extra_cpu, queueing, clock, imbalance, ipc_fell, cache_misses, not_identified
 };
-inline constexpr std::array<std::string_view, 12> kCauseNames{
+inline constexpr std::array<std::string_view, 14> kCauseNames{
     "other_processes", "run_queue", "steal", "compute_peak", "memory_bandwidth", "idle_workers",
-    "timer_overshoot", "extra_cpu", "queueing", "clock", "imbalance", "not_identified"};
+    "timer_overshoot", "extra_cpu", "queueing", "clock", "imbalance", "ipc_fell", "cache_misses",
+    "not_identified"};
 std::string_view to_string(Cause cause);
 
 // What the machine showed at the start of the run, for a workload's own diagnosis: each

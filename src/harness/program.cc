@@ -40,6 +40,7 @@
 #include "host/machine_limits.h"
 #include "host/cpu_model.h"
 #include "exec/slow_cpu.h"
+#include "host/meters.h"
 #include "host/noise.h"
 #include "host/openmp.h"
 #include "cli/options.h"
@@ -73,6 +74,7 @@ struct RunState {
   std::string limits_note{};  // what the check of the limits against this run found
   bench::NoiseSnapshot noise_before{};
   std::optional<double> busy_before{};
+  std::shared_ptr<bench::BlockMeters> meters{};  // counters and energy per block
   // Google Benchmark keeps a pointer to the program's name until the raw file is written.
   std::vector<std::string> gb_args{};
 };
@@ -257,6 +259,15 @@ void announce(const RunState& state, std::size_t point_count) {
   announce_kernels(state.workloads);
 }
 
+// The counters and energy read per block, opened before any team exists so that every team's
+// threads are counted (host/counters.h); what cannot be read is said here, once.
+void open_meters(RunState& state) {
+  state.meters = bench::BlockMeters::open_for_this_process();
+  for (const auto& line : state.meters->header_lines()) {
+    std::fprintf(stderr, "%s\n", bench::printable(line).c_str());
+  }
+}
+
 void set_up_workloads(const RunState& state, const std::vector<Point>& points) {
   const exec::Topology& topology = state.topology;
   // Each workload's one-time set-up (calibration), on the CPU its serial points use.
@@ -313,6 +324,7 @@ bench::Sampling sampling_for(const RunState& state) {
   sampling.trace = options.trace;
   sampling.clock_probe = options.clock_probe;
   sampling.clock_noise = state.model.probe_noise;
+  sampling.meters = state.meters;
   return sampling;
 }
 
@@ -418,7 +430,8 @@ void diagnose(const RunState& state, std::vector<bench::ResultRow>& rows,
       context.busiest += (i == 0 ? "" : ", ") + bench::printable(noise.busy[i].name) + " " +
                          cvp::fixed(noise.busy[i].cpu_percent, 0) + "% of a CPU";
     }
-    context.counters_unavailable = bench::hardware_counters_unavailable();
+    context.counters_unavailable =
+        state.meters ? bench::hardware_unavailable(state.meters->counters()) : "counters were not read";
     if (limits) {
       context.limits_known = true;
       context.flops_one_core = limits->flops_one_core;
@@ -494,6 +507,10 @@ bench::RunReport build_report(RunState& state, bench::Session& session, std::vec
   for (const auto& [key, value] : cpus.items()) machine[key] = value;
   machine["kernels"] = kernels_of(state.workloads);
   if (!limits_note.empty()) machine["limits_note"] = limits_note;
+  if (state.meters) {
+    machine["counters"] = state.meters->counters_summary();
+    machine["energy"] = state.meters->energy_summary();
+  }
   bench::RunReport report{.rows = rows, .machine = machine, .verdicts = lines};
   report.interrupted = was_interrupted;
   report.clock_probe = probe_cost_json(session.probe_cost());
@@ -622,6 +639,7 @@ int measure_and_report(RunState& state, std::vector<Point> points, bench::RunFol
   bench::assign_speeds(points, state.model);
   take_quiet_before(state);
   announce(state, points.size());
+  open_meters(state);
   set_up_workloads(state, points);
   start_raw_file(state, program_name);
   bench::Session session(std::move(points), state.workloads, sampling_for(state), options.faults,

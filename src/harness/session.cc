@@ -283,9 +283,23 @@ void record_clock(Live& live, Sample& s, const std::map<int, double>& before,
   if (!moved.empty()) s.disturbed += (s.disturbed.empty() ? "" : "; ") + moved;
 }
 
+// The counters and energy before a block, when the run reads them (host/meters.h).
+std::optional<BlockMeters::Reading> read_meters(BlockMeters* meters) {
+  if (meters == nullptr) return std::nullopt;
+  return meters->read();
+}
+
+// What the block counted and used since `before`, per execution, into its sample.
+void add_metered(BlockMeters* meters, const std::optional<BlockMeters::Reading>& before, Block& block) {
+  if (meters == nullptr || !before) return;
+  const auto metered = meters->during(*before, meters->read(), static_cast<double>(block.done));
+  block.s.counters = metered.counts;
+  block.s.energy = metered.energy;
+}
+
 // One block of the point: its executions timed, its result checked, its disturbances judged.
 // Returns false when the point failed or the run was interrupted.
-bool measure_block(Live& live, int round) {
+bool measure_block(Live& live, int round, BlockMeters* meters) {
   Measurement& m = *live.m;
   const Point& p = m.point;
   const bool manual = m.workload->timing() == Timing::manual;
@@ -298,10 +312,12 @@ bool measure_block(Live& live, int round) {
     const auto clock_before = probe_clock(live);
     const DisturbanceReading before = read_disturbance(p.cpus);
     const auto usage_before = exec::UsageSnapshot::now();
+    const auto meters_before = read_meters(meters);
     const auto start = Clock::now();
     execute_block(live, block);
     if (block.interrupted_now) return;
     if (!manual) block.timed = seconds_since(start);
+    add_metered(meters, meters_before, block);
     const auto usage = exec::UsageSnapshot::now() - usage_before;
     const DisturbanceReading after = read_disturbance(p.cpus);
     if (!manual) {
@@ -494,7 +510,7 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
     const auto round_start = Clock::now();
     for (Live* l : order) {
       if (interrupted()) break;
-      if (!measure_block(*l, group.next_round)) {
+      if (!measure_block(*l, group.next_round, sampling_.meters.get())) {
         l->active = false;
         l->run.reset();
       }

@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -44,6 +45,7 @@
 #include "cli/options.h"
 #include "harness/pattern.h"
 #include "host/clock_watch.h"
+#include "host/meters.h"
 
 namespace cvp::bench {
 
@@ -74,6 +76,8 @@ struct Sample {
   std::map<int, double> ghz_by_cpu;
   bool stopped = false;                  // timed across a stop of the process (SIGSTOP/SIGCONT)
   std::string disturbed;                 // why the block was set aside; "" when it counts
+  BlockCounts counters;                  // perf counters per execution (host/counters.h)
+  BlockEnergy energy;                    // joules per execution (host/energy.h)
 };
 
 enum class Fault { none, wrong, thrown };
@@ -154,6 +158,8 @@ struct Sampling {
   std::uint64_t seed = 1;       // the order of the blocks in each round
   int max_rounds = 1000;
   bool trace = false;           // record one extra execution of every point (PointTrace)
+  // Counters and energy read around each block (host/meters.h); null: none read.
+  std::shared_ptr<BlockMeters> meters;
   // Probe the clock of each block's CPUs before and after it (host/clock_watch.h); a clock
   // that moved more than the probe's spread (`clock_noise`, relative) allows disturbs it.
   bool clock_probe = true;

@@ -1,21 +1,15 @@
 #include "report/diagnosis.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <numeric>
 #include <optional>
 #include <set>
 
-#if defined(__linux__)
-#include <linux/perf_event.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
-
 #include "cvp/exec/affinity.h"
 #include "harness/stats.h"
+#include "host/counters.h"
 #include "util/text.h"
 
 namespace cvp::bench {
@@ -255,31 +249,68 @@ std::optional<Candidate> extra_cpu(const ResultRow& r, const DiagnosisContext& c
   return Candidate{Cause::extra_cpu, ceiling, line, figures, /*symptom=*/true};
 }
 
-}  // namespace
-
-std::string hardware_counters_unavailable() {
-#if defined(__linux__)
-  perf_event_attr attr{};
-  attr.type = PERF_TYPE_HARDWARE;
-  attr.size = sizeof(attr);
-  attr.config = PERF_COUNT_HW_CPU_CYCLES;
-  attr.disabled = 1;
-  attr.exclude_kernel = 1;
-  attr.exclude_hv = 1;
-  const long fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
-  if (fd >= 0) {
-    close(static_cast<int>(fd));
-    return "";
-  }
-  const int error = errno;
-  std::string why = std::string("perf_event_open: ") + std::strerror(error);
-  if (error == ENOENT || error == EOPNOTSUPP || error == ENODEV) why += " (no CPU counters exposed, as in many virtual machines)";
-  if (error == EACCES || error == EPERM) why += " (see /proc/sys/kernel/perf_event_paranoid)";
-  return why;
-#else
-  return "hardware counters are read on Linux only";
-#endif
+// The serial row a row's counters compare with, when both rows' counters can be trusted
+// (report/meter_figures.h); nullptr otherwise.
+const ResultRow* counted_baseline(const ResultRow& r) {
+  const auto* base = static_cast<const ResultRow*>(r.Row::baseline);
+  if (base == nullptr || base->m == r.m || !r.counters.trusted() || !base->counters.trusted()) return nullptr;
+  return base;
 }
+
+// The team's instructions per cycle fell against serial's: each instruction took more cycles
+// (waiting on a cache or memory the workers share). With the same instructions at the same
+// clock, the team's cycles per unit of work grow by serial IPC / team IPC, so the speedup is at
+// most the bound times team IPC / serial IPC.
+std::optional<Candidate> ipc_fell(const ResultRow& r, const DiagnosisContext&) {
+  const ResultRow* base = counted_baseline(r);
+  if (base == nullptr) return std::nullopt;
+  const auto ipc = r.counters.ipc(), serial = base->counters.ipc();
+  if (!ipc || !serial || *serial <= 0 || *ipc >= 0.95 * *serial) return std::nullopt;
+  const double ceiling = r.bound * *ipc / *serial;
+  Candidate k{Cause::ipc_fell, ceiling, "",
+              {{"ipc", *ipc}, {"serial_ipc", *serial}, {"ceiling", ceiling}}};
+  k.line = "IPC fell: the team's threads retired " + fixed(*ipc, 2) + " instructions per cycle "
+           "against " + fixed(*serial, 2) + " for serial (hardware counters), so the same work took x" +
+           fixed(*serial / *ipc, 2) + " the cycles: a cache or memory the workers share, which "
+           "alone allows x" + fixed(ceiling, 2);
+  const double work = r.point->work, base_work = base->point->work;
+  const auto misses = r.counters.per_unit(Event::llc_misses, work);
+  const auto serial_misses = base->counters.per_unit(Event::llc_misses, base_work);
+  if (misses && serial_misses && *serial_misses > 0) {
+    k.figures["llc_misses_ratio"] = *misses / *serial_misses;
+    k.line += " (last-level cache misses per unit of work x" + fixed(*misses / *serial_misses, 2) + " serial's)";
+  }
+  return k;
+}
+
+// Last-level cache misses per unit of work grew against serial's: the team's data no longer
+// fits the cache it shares, or the workers evict each other's lines. Were each unit's time set
+// by its misses, the speedup would be at most the bound times serial's misses / the team's;
+// where cycles are counted, the misses cannot have cost more than the cycles the team added
+// per unit of work, so the ceiling is never below bound x serial cycles / team cycles.
+std::optional<Candidate> cache_misses(const ResultRow& r, const DiagnosisContext&) {
+  const ResultRow* base = counted_baseline(r);
+  if (base == nullptr) return std::nullopt;
+  const double work = r.point->work, base_work = base->point->work;
+  const auto misses = r.counters.per_unit(Event::llc_misses, work);
+  const auto serial = base->counters.per_unit(Event::llc_misses, base_work);
+  if (!misses || !serial || *serial <= 0 || *misses < 1.1 * *serial) return std::nullopt;
+  double share = *serial / *misses;
+  const auto cycles = r.counters.per_unit(Event::cycles, work);
+  const auto serial_cycles = base->counters.per_unit(Event::cycles, base_work);
+  if (cycles && serial_cycles && *cycles > 0) share = std::max(share, *serial_cycles / *cycles);
+  const double ceiling = r.bound * share;
+  Candidate k{Cause::cache_misses, ceiling, "",
+              {{"llc_misses_per_unit", *misses}, {"serial_llc_misses_per_unit", *serial},
+               {"ceiling", ceiling}}};
+  k.line = "cache misses: the team missed the last-level cache " + fixed(*misses / *serial, 2) +
+           " times as often per unit of work as serial (" + fixed(*misses, 3) + " against " +
+           fixed(*serial, 3) + " per " + r.m->workload->unit().name + ", hardware counters), which "
+           "alone allows x" + fixed(ceiling, 2);
+  return k;
+}
+
+}  // namespace
 
 bool misses_bound(const ResultRow& r) {
   return r.ok && r.ci_known && r.Row::baseline != nullptr && r.m->baseline != r.m && r.bound > 0 &&
@@ -312,7 +343,7 @@ std::vector<Candidate> candidates(const ResultRow& r, const DiagnosisContext& c,
     }
   };
   for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-                     clock, imbalance, extra_cpu}) {
+                     clock, imbalance, extra_cpu, ipc_fell, cache_misses}) {
     consider(probe(r, c));
   }
   // The causes of the workload's own kind of work (late wake-ups, queueing, ...).
@@ -354,6 +385,7 @@ void name_no_cause(const ResultRow& r, Diagnosis& d) {
   d.cause = Cause::not_identified;
   d.line = "not identified: x" + fixed(r.speedup, 2) + " against a bound of x" + fixed(r.bound, 2) +
            "; no other processes, run delay, steal, compute or bandwidth ceiling, extra CPU";
+  if (r.counters.ipc()) d.line += ", IPC fall, cache misses";
   if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up or queueing";
   if (r.timeline.traced && r.m->workload->kind() != Kind::io) d.line += " or idle worker";
   d.line += " measured in this run accounts for it";

@@ -22,13 +22,11 @@ struct DiagnosisContext {
   bool run_delay_visible = false, steal_visible = false, frequency_visible = false;
   bool load_visible = false;             // other processes' CPU time per block (/proc/stat)
   std::string busiest;                   // the busiest other processes over the run, in words
-  std::string counters_unavailable;      // why hardware counters cannot be read; "" when they can
+  // Why hardware counters cannot tell IPC or cache misses (host/counters.h's
+  // hardware_unavailable); "" when they can.
+  std::string counters_unavailable;
   const MachineModel* model = nullptr;   // each CPU's measured speed and clock; null: not measured
 };
-
-// Why perf_event_open cannot count cycles for this process ("" when it can), e.g.
-// "perf_event_open: No such file or directory (no PMU in this virtual machine)".
-std::string hardware_counters_unavailable();
 
 // Whether `row` misses its bound by more than its CI: the top of its speedup's CI is below it.
 bool misses_bound(const ResultRow& row);

@@ -139,6 +139,8 @@ ResultRow row_of(const Measurement& m) {
   r.timeline = timeline_figures(m);
   add_load_beside(r, m);
   add_clock(r, m);
+  r.counters = row_counters(m.samples);
+  r.energy = row_energy(m.samples);
   r.pinned = exec::pinned_as_intended(r.cpus_seen, m.point.cpus, r.pin_failures);
   if (r.median_s > 0) r.throughput = m.point.work / r.median_s / m.workload->unit().rate_scale;
   return r;
@@ -400,6 +402,28 @@ std::string point_label(const Point& p) {
   return p.kinds + " " + placement;
 }
 
+// The serial row a row compares its counters and energy with; nullptr for a serial row itself.
+const ResultRow* compared_with(const ResultRow& r) {
+  const auto* base = static_cast<const ResultRow*>(r.Row::baseline);
+  return base == &r || base == nullptr || base->m == r.m ? nullptr : base;
+}
+
+// The row's counters and energy beside its serial baseline's (report/meter_figures.h).
+void add_meters_json(nlohmann::json& e, const ResultRow& r) {
+  const ResultRow* base = compared_with(r);
+  const double work = r.point->work, base_work = base ? base->point->work : 0;
+  e["counters"] = counters_json(r.counters, base ? &base->counters : nullptr, work, base_work);
+  e["energy"] = energy_json(r.energy, base ? &base->energy : nullptr, work, base_work);
+}
+
+// The console's notes on the row's counters and energy.
+std::vector<std::string> meter_notes_of(const ResultRow& r) {
+  const ResultRow* base = compared_with(r);
+  return meter_notes(r.counters, r.energy, base ? &base->counters : nullptr,
+                     base ? &base->energy : nullptr, r.point->work, base ? base->point->work : 0,
+                     base && r.baseline_s > 0 ? r.speedup : 0, r.m->workload->unit().name);
+}
+
 // A measured row's entry of "results", before its optional parts.
 nlohmann::json result_entry(const ResultRow& r, const Options& o) {
   const Measurement& m = *r.m;
@@ -471,6 +495,7 @@ nlohmann::json result_json(const ResultRow& r, const Options& o) {
   const Measurement& m = *r.m;
   const Point& p = m.point;
   nlohmann::json e = result_entry(r, o);
+  add_meters_json(e, r);
   if (r.has_latency) e["latency_us"] = {{"p50", r.p50}, {"p95", r.p95}, {"p99", r.p99}};
   if (m.workload->kind() == Kind::io) {
     e["io"] = {{"c_measured_us", r.request ? r.request->c_measured_us : 0.0},
@@ -643,6 +668,7 @@ std::string console_table(const std::vector<ResultRow>& rows) {
       for (const auto& [key, value] : named_figures(r.values, r.request)) {
         notes.push_back(key + " " + fixed(value, 1));
       }
+      for (auto& note : meter_notes_of(r)) notes.push_back(std::move(note));
     }
     if (!r.m->excluded.empty()) {
       notes.push_back(std::to_string(r.m->excluded.size()) + " disturbed block(s) measured again");

@@ -15,6 +15,7 @@
 #include "harness/session.h"
 #include "host/cpu_model.h"
 #include "host/noise.h"
+#include "report/meter_figures.h"
 #include "report/timeline.h"
 
 namespace cvp::bench {
@@ -68,6 +69,8 @@ struct ResultRow : Row {
   double others_share = -1;
   double pressure = -1;
   double procs_running = -1;
+  RowCounters counters;  // perf counters per execution, medians over the blocks
+  RowEnergy energy;      // joules per execution, medians over the blocks
   std::optional<Diagnosis> diagnosis;  // set by diagnose_rows() for a row that missed its bound
 };
 

@@ -54,6 +54,7 @@ struct Options {
   long long seed = 1;              // the order of the blocks in each round
   std::vector<SlowdownOption> slowdowns;  // --inject-slowdown PCT:REGEX
   bool trace = false;              // --trace: record one more execution of every point (trace.json)
+  bool verbose = false;            // --verbose: a "why not more" line for every row, not per cause
   Limits limits = Limits::cached;  // --limits
   std::optional<std::string> out;  // the run's folder; empty: a new folder under ./cvpbench-runs
   std::vector<int> cpus;           // CPUs to use (subset of the allowed set); empty: all allowed

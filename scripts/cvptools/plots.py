@@ -945,9 +945,11 @@ def _build_scaling(sel):
             heading = _txt(f"{key[0]}  {key[1]} ({key[2]}-bound)")
             ax.set_title(grid.title(titles, i, c, heading), fontsize=8)
     fig.suptitle(_wrapped(_noted("Parallel scaling: speedup vs threads (95% CI), ideal line, "
-                                 "the bound (dash-dot) where it is not the ideal, Amdahl fit "
+                                 "the attainable bound (dash-dot) where it is not the ideal, "
+                                 "Amdahl fit "
                                  "(dashed, cpu kinds), hollow: more threads than cores; below: "
-                                 "Karp-Flatt serial fraction e (cpu kinds), speedup / bound "
+                                 "Karp-Flatt serial fraction e (cpu kinds), speedup / "
+                                 "attainable bound "
                                  "(others)",
                                  _selection_note(sel, numbers, len(rows), len(every), "scaling")),
                           fig), fontsize=10)

@@ -356,4 +356,7 @@ def efficiencies(r):
                 and math.isfinite(value):
             return float(value)
         return speedup / bound if bound > 0 else None
-    return read("efficiency", attainable_bound(r)), read("efficiency_ideal", ideal_bound(r))
+    against_attainable = read("efficiency", attainable_bound(r))
+    if "efficiency_ideal" not in r and not isinstance(r.get("attainable"), dict):
+        return against_attainable, against_attainable  # one bound: the file's one efficiency
+    return against_attainable, read("efficiency_ideal", ideal_bound(r))

@@ -1136,7 +1136,8 @@ def _draw_runs_row(ax, box_ax, sel, row):
             for collection in bars.lines[2]:
                 collection.set_alpha(0.3)
         ax.plot(s["x"], s["bound"], linestyle="none", marker="_", markersize=size + 5,
-                color=colour, alpha=0.8, label="attainable bound (short dash, series colour)", zorder=2)
+                color=colour, alpha=0.8, label="attainable bound (short dash, series colour)",
+                zorder=2)
         top = max(top, max(v + h for v, h in zip(s["v"], s["hi"])), max(s["bound"]))
     ax.axhline(1.0, color="#444444", linewidth=0.8, linestyle=":", zorder=1)
     ax.set_xlim(0.5, total + 0.5)
@@ -1298,10 +1299,11 @@ _FINDERS = {"scaling": _scaling_groups, "io": _io_groups, "crossover": _crossove
 def _build_lines(name, sel):
     drawer, title = {
         "io": (_draw_io, "I/O-bound: throughput vs requests in flight, 95% CI; "
-                         "dashed: the attainable bound (x serial throughput), thin: the ideal where "
-                         "it differs"),
+                         "dashed: the attainable bound (x serial throughput), thin: the "
+                         "ideal where it differs"),
         "crossover": (_draw_crossover, "Crossover: speedup vs CPU share of a request, 95% CI; "
-                                       "dashed: the attainable bounds, thin: the ideal where it differs"),
+                                       "dashed: the attainable bounds, thin: the ideal "
+                                       "where it differs"),
     }[name]
     numbers = sel.drawn(name)
     runs = [sel.kept[n] for n in numbers]

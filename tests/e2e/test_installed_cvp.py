@@ -61,7 +61,8 @@ def test_installed_cvp_reports_a_real_run(prefix, run_folder, tmp_path):
     # The installed package validates with the installed schema: a summary it breaks fails.
     broken = tmp_path / "broken"
     shutil.copytree(run_folder, broken)
-    text = (broken / "summary.json").read_text().replace('"schema_version": 1', '"schema_version": "1"', 1)
+    text = (broken / "summary.json").read_text().replace('"schema_version": 1',
+                                                         '"schema_version": "1"', 1)
     (broken / "summary.json").write_text(text)
     bad = _cvp(moved / "bin" / "cvp", "report", broken, "-o", "bad.html", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -4,7 +4,6 @@ and the rows whose cause was not identified are counted unless --verbose asks fo
 run is a real one (golden/traced, made with --trace and its limits measured); the speedups and
 bounds planted here move single rows across the 3% line."""
 
-import copy
 import json
 import shutil
 

@@ -19,3 +19,15 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/cvpbenchConfigVersion.cma
 install(FILES ${PROJECT_BINARY_DIR}/cvpbenchConfig.cmake
               ${PROJECT_BINARY_DIR}/cvpbenchConfigVersion.cmake
         DESTINATION ${_cvp_cmake_dir})
+
+# The cvp tools (scripts/cvp and its package cvptools) beside the schema, and bin/cvp, a
+# launcher that finds them relative to itself and picks a Python that has their packages, so
+# that PREFIX/bin/cvp works from any folder.
+set(_cvp_tools_dir ${CMAKE_INSTALL_DATADIR}/cvpbench)
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/scripts/cvp DESTINATION ${_cvp_tools_dir})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/scripts/cvptools DESTINATION ${_cvp_tools_dir}
+        FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+file(RELATIVE_PATH CVP_TOOLS_FROM_BIN ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}
+     ${CMAKE_INSTALL_PREFIX}/${_cvp_tools_dir})
+configure_file(${PROJECT_SOURCE_DIR}/cmake/cvp-launcher.sh.in ${PROJECT_BINARY_DIR}/cvp @ONLY)
+install(PROGRAMS ${PROJECT_BINARY_DIR}/cvp DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -362,6 +362,22 @@ def run_files(runs):
 _num = history.format_number
 
 
+def _pair(r, first, second):
+    """'1.52 / 2' of a stored result: `first` (the attainable bound, or the efficiency against
+    it) and `second` (the ideal's); one number where `first` is missing (runs written before
+    rows carried an attainable bound) or the two are within 1%; '-' when neither is known."""
+    a, b = r.get(first), r.get(second)
+    if a is None:
+        a = b if first == "attainable" else a
+    if b is None:
+        b = a
+    if a is None:
+        return "-"
+    if abs(a - b) <= 0.01 * max(abs(b), 1e-12):
+        return _num(a)
+    return f"{_num(a)} / {_num(b)}"
+
+
 def _seconds_scale(value):
     for factor, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
         if abs(value) >= factor:
@@ -970,14 +986,18 @@ class _Site:
             rows.append(("", [(name, "name"), (_e(f"{_time(r['time'])} per {unit}"), "n"),
                               (_e(_time_ci(r.get("time_lo"), r.get("time_hi"))), "n"),
                               (_e(r.get("repetitions") or "-"), "n"), (_e(tp), "n"),
-                              (_e(sp), "n"), (_e(_num(r.get("efficiency"))), "n"),
+                              (_e(sp), "n"), (_e(_pair(r, "attainable", "bound")), "n"),
+                              (_e(_pair(r, "efficiency", "efficiency_ideal")), "n"),
                               (_e(r.get("cores") or "-"), "n")]))
         headers = [("benchmark", "name"), ("time", ""), ("95% CI", ""), ("reps", ""),
-                   ("throughput", ""), ("speedup (95% CI)", ""), ("efficiency", ""),
+                   ("throughput", ""), ("speedup (95% CI)", ""),
+                   ("bound: attainable / ideal", ""), ("efficiency: attainable / ideal", ""),
                    ("cores", "")]
         parts.append("<h2>Results</h2>" + _table(
-            headers, rows, f"{len(rows)} benchmarks; time is the median per unit of work.",
-            cls="results"))
+            headers, rows, f"{len(rows)} benchmarks; time is the median per unit of work; "
+            f"bounds and efficiencies: against the attainable bound (this machine's measured "
+            f"capacities), then the ideal, one number where the two are within 1% (and for "
+            f"runs written before rows carried an attainable bound).", cls="results"))
         return _page(title, "".join(parts), 1)
 
     def _runs_rows(self, runs, up):

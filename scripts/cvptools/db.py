@@ -13,7 +13,9 @@ it, adds nothing. Everything else is derived from the summary at import:
   runs        one row per run: digest, machine, commit, tool version, date (the run's own),
               where it was imported from, the import it came with, its report link.
   results     one row per run and benchmark: time per unit of work (median, 95% CI), the
-              repetitions behind it, throughput, speedup (95% CI), efficiency, bound, cores.
+              repetitions behind it, throughput, speedup (95% CI), efficiency (against the
+              attainable bound), bound (the ideal), cores, the attainable bound and the
+              efficiency against the ideal (NULL for runs written before rows had them).
   documents   the summary itself, compressed, so that nothing the run said is lost.
   imports     one row per `cvp db import`, so that `cvp history --regressions` can tell which
               runs are new.
@@ -91,6 +93,13 @@ MIGRATIONS = [
     [
         "ALTER TABLE runs ADD COLUMN file_sha256 TEXT",
         "CREATE INDEX runs_by_file ON runs (file_sha256)",
+    ],
+    # 3 -> 4: beside the ideal bound (`bound`) and the efficiency against the attainable one,
+    # the attainable bound and the efficiency against the ideal, as the file gives them (NULL
+    # for files written before rows carried them: read as attainable = bound).
+    [
+        "ALTER TABLE results ADD COLUMN attainable {real}",
+        "ALTER TABLE results ADD COLUMN efficiency_ideal {real}",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -518,7 +527,8 @@ class Database:
             self.engine.many(cur, sql(
                 "INSERT INTO results (run_id, benchmark_id, time_s, time_lo, time_hi, "
                 "repetitions, throughput, throughput_unit, speedup, speedup_lo, speedup_hi, "
-                "efficiency, bound, cores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                "efficiency, bound, cores, attainable, efficiency_ideal) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 rows)
         cur.execute(sql("INSERT INTO documents (run_id, summary) VALUES (?, ?)"),
                     (run_id, self._blob(run.compressed)))
@@ -595,11 +605,12 @@ class Database:
     _RESULT_KEYS = ("benchmark", "workload", "kind", "mode", "backend", "threads", "in_flight",
                     "work_unit", "time", "time_lo", "time_hi", "repetitions", "throughput",
                     "throughput_unit", "speedup", "speedup_lo", "speedup_hi", "efficiency",
-                    "bound", "cores")
+                    "bound", "cores", "attainable", "efficiency_ideal")
     _RESULT_COLUMNS = ("b.name, b.workload, b.kind, b.mode, b.backend, b.threads, b.in_flight, "
                        "b.work_unit, x.time_s, x.time_lo, x.time_hi, x.repetitions, "
                        "x.throughput, x.throughput_unit, x.speedup, x.speedup_lo, "
-                       "x.speedup_hi, x.efficiency, x.bound, x.cores")
+                       "x.speedup_hi, x.efficiency, x.bound, x.cores, x.attainable, "
+                       "x.efficiency_ideal")
 
     def run_results(self, run_id):
         rows = self._read(f"SELECT {self._RESULT_COLUMNS} FROM results x JOIN benchmarks b "
@@ -1021,7 +1032,8 @@ def _ci(value):
 
 def _result_values(path, name, r):
     """The stored values of one result: time per unit of work (median, CI), repetitions,
-    throughput, speedup (CI), efficiency, bound, cores. A measured row whose time is missing,
+    throughput, speedup (CI), efficiency, bound, cores, and the attainable bound and the
+    efficiency against the ideal where the file gives them. A measured row whose time is missing,
     zero or negative is refused (CvpError): no measurement takes no time, and a row left out
     without a word would read as a benchmark that was not run."""
     wall = r.get("wall_s") if isinstance(r.get("wall_s"), dict) else {}
@@ -1051,5 +1063,13 @@ def _result_values(path, name, r):
             hi * scale if hi is not None else None, reps,
             _number(tp.get("value")), _text(tp.get("unit")),
             _number(sp.get("value")), slo, shi, _number(r.get("efficiency")),
-            _number(r.get("bound")), _int(r.get("cores")))
+            _number(r.get("bound")), _int(r.get("cores")), _attainable_value(r),
+            _number(r.get("efficiency_ideal")))
+
+
+def _attainable_value(r):
+    """A result's attainable bound (`attainable.value`), None when the file gives none."""
+    a = r.get("attainable")
+    value = _number(a.get("value")) if isinstance(a, dict) else None
+    return value if value is not None and value > 0 else None
 

@@ -47,7 +47,8 @@ import math
 import re
 
 from . import CvpError
-from .results import live_results, result_name, result_work, singular, workloads
+from .results import (attainable_bound, attainable_model, bounds_differ, efficiencies,
+                      ideal_bound, live_results, result_name, result_work, singular, workloads)
 from .text import export_label, export_name, visible
 
 FORMATS = ("gab-smaller", "gab-bigger", "bmf")
@@ -350,6 +351,17 @@ def _bound_model_text(r):
     return f" ({visible(' '.join(model.split()))})" if model else ""
 
 
+def _bounds_text(r):
+    """'bound 2 (model)', or where the attainable bound and the ideal differ by more than 1%,
+    'attainable bound 1.52 (its model); ideal 2 (model)'."""
+    ideal = f"{ideal_bound(r):g}{_bound_model_text(r)}"
+    if not bounds_differ(r):
+        return f"bound {ideal}"
+    model = attainable_model(r)
+    model = f" ({visible(' '.join(model.split()))})" if model else ""
+    return f"attainable bound {attainable_bound(r):.3g}{model}; ideal {ideal}"
+
+
 def gab_bigger(runs):
     out = []
     named = list(_named_results(runs))
@@ -360,7 +372,7 @@ def gab_bigger(runs):
         if sp is not None:
             out.append(_gab_entry(f"{name} speedup", "x", sp,
                                   f"{_ci_text(sp, '')}; {_baseline_text(r, by_name)}; "
-                                  f"bound {r['bound']:g}{_bound_model_text(r)}; per "
+                                  f"{_bounds_text(r)}; per "
                                   f"{_per(r) if r['kind'] == 'io' else _execution_noun(r)}\n"
                                   f"{_setup(r)}"))
         tp, unit = _throughput(run, name, r, time)
@@ -416,6 +428,11 @@ def bmf(runs):
         sp = _speedup(run, name, r)
         if sp is not None:
             measures["speedup"] = _metric(sp)
+            against_attainable, against_ideal = efficiencies(r)
+            if against_attainable is not None:
+                measures["efficiency"] = {"value": against_attainable}
+            if against_ideal is not None:
+                measures["efficiency-ideal"] = {"value": against_ideal}
         out[name] = measures
     return out
 

@@ -2,7 +2,8 @@
 
   speedup    the headline: per workload group (kinds cpu, memory, io, in that order), serial,
              concurrent and parallel at the cores (the points the verdict lines quote), 95% CI
-             whiskers, each bar inside its bound
+             whiskers, each bar inside its attainable bound (dashed outline) and, where it
+             differs by more than 1%, the ideal bound (a thin line)
   scaling    parallel speedup vs threads per backend for cpu and memory kinds: the ideal line,
              the bound where it is not the ideal (a memory workload's bandwidth), for cpu kinds
              an Amdahl fit (serial fraction) and Karp-Flatt e per point in a panel below, for
@@ -11,7 +12,9 @@
   crossover  speedup vs CPU share c/(c+w) for a sweep of c_us at fixed w_us and k, with bounds
 
 Kinds, groups, headline points and bounds come from the summary (each result's `kind`,
-`group`, `headline`, `bound` and `bound_model`), so a user's workload of any name is drawn like
+`group`, `headline`, `bound` (the ideal), `attainable` (the bound this machine allows, drawn
+where the charts draw "the bound"; runs written before it read as attainable = ideal) and
+`bound_model`), so a user's workload of any name is drawn like
 the built-in ones; summaries written before those fields group by parameters and leave the
 crossover sweep out of the headline, as before.
 
@@ -58,7 +61,8 @@ from matplotlib.ticker import (FixedFormatter, FixedLocator, MaxNLocator,  # noq
 
 from . import CvpError  # noqa: E402
 from . import stats  # noqa: E402
-from .results import (format_value, is_headline, kind_rank, live_results,  # noqa: E402
+from .results import (attainable_bound, attainable_model, bounds_differ,  # noqa: E402
+                      format_value, ideal_bound, is_headline, kind_rank, live_results,
                       machine_label, params_label)
 
 DETAIL_CHARTS = ("speedup", "scaling", "io", "crossover")
@@ -175,6 +179,51 @@ def _column_titles(sel, numbers):
     return out
 
 
+def _machine_order(sel, numbers):
+    """The run numbers drawn, the runs of one machine (model and host) side by side: machines
+    in the order they first appear, runs in input order within each."""
+    by_machine = OrderedDict()
+    for n in numbers:
+        machine, when, _ = sel.digests[n - 1].title_lines
+        by_machine.setdefault((machine, when.split(" \u00b7 ")[0]), []).append(n)
+    return [n for ns in by_machine.values() for n in ns]
+
+
+@dataclass
+class Grid:
+    """Where a detailed chart's panels go: per row (a workload), the columns (indexes into the
+    runs drawn) that have it, runs grouped by machine; a run without a workload gets no panel
+    in its row. `aligned`: every run has every row, so each column is one run and only the
+    first row carries the runs' titles; otherwise every panel carries its own."""
+    rows: list
+    columns: int
+    aligned: bool
+    inches: float = 6.0  # a panel's width
+
+    def title(self, titles, i, c, heading):
+        """A panel's title: its run (where the grid says so) and its own workload, wrapped to
+        the panel's width."""
+        heading = "\n".join(textwrap.wrap(heading, max(30, int(self.inches * 15))))
+        return (titles[c] + "\n" if i == 0 or not self.aligned else "") + heading
+
+
+def _grid(sel, numbers, per_run, rows, inches):
+    """The Grid of rows (keys) over the runs drawn (`per_run`: each run's {key: data}), panels
+    `inches` wide."""
+    position = {n: i for i, n in enumerate(numbers)}
+    order = [position[n] for n in _machine_order(sel, numbers)]
+    placed = [[c for c in order if key in per_run[c]] for key in rows]
+    aligned = all(len(p) == len(numbers) for p in placed)
+    return Grid(placed, max(len(p) for p in placed), aligned, inches)
+
+
+def _hide_unused(axes, grid):
+    """The grid's cells beyond a row's panels are not drawn at all."""
+    for i, placed in enumerate(grid.rows):
+        for j in range(len(placed), grid.columns):
+            axes[i][j].set_visible(False)
+
+
 def shown_runs(numbers, total):
     """'1-8' / '1, 3, 5-9': run numbers, runs of three or more as ranges."""
     parts, i = [], 0
@@ -235,7 +284,7 @@ def _compact(r):
     """The numbers of one headline point, without the document around it."""
     sp = r["speedup"]
     return {"mode": r["mode"], "backend": r["backend"], "value": float(sp["value"]),
-            "ci95": (float(sp["ci95"][0]), float(sp["ci95"][1])), "bound": float(r["bound"])}
+            "ci95": (float(sp["ci95"][0]), float(sp["ci95"][1])), "bound": attainable_bound(r)}
 
 
 def _headline_digest(run):
@@ -642,11 +691,21 @@ def _cluster_label(mode, members, kind):
     return f"{mode}\nK={'/'.join(map(str, flights))}, {cores_text}"
 
 
+def _draw_bounds(ax, x, width, r):
+    """A bar's bounds: the attainable one as a dashed outline, the ideal as a thin line across
+    the bar where the two differ by more than 1% (one outline otherwise)."""
+    ax.bar(x, attainable_bound(r), width, fill=False, edgecolor=_BOUND_EDGE, linestyle="--",
+           linewidth=0.9, zorder=3, label="attainable bound (dashed outline)")
+    if bounds_differ(r):
+        ax.hlines(ideal_bound(r), x - width / 2, x + width / 2, colors=_BOUND_EDGE,
+                  linewidth=0.6, zorder=3, label="ideal bound (thin line)")
+
+
 def _draw_headline(ax, group):
     points = group["points"]
     everything = [r for members in points.values() for r in members]
-    top = max(max(r["bound"], r["speedup"]["ci95"][1], r["speedup"]["value"])
-              for r in everything)
+    top = max(max(attainable_bound(r), ideal_bound(r), r["speedup"]["ci95"][1],
+                  r["speedup"]["value"]) for r in everything)
     ax.set_ylim(0, top * 1.22)
     pad = top * 0.025
     x, width = 0.0, 0.8
@@ -659,10 +718,10 @@ def _draw_headline(ax, group):
             ax.bar(x, value, width, color=colour, zorder=2, label=series_label(mode, r["backend"]),
                    yerr=_ci_yerr([value], [ci]), capsize=3, ecolor="#111111",
                    error_kw={"linewidth": 1, "zorder": 4})
-            ax.bar(x, r["bound"], width, fill=False, edgecolor=_BOUND_EDGE, linestyle="--",
-                   linewidth=0.9, zorder=3, label="bound (dashed outline)")
+            _draw_bounds(ax, x, width, r)
             quoted = r["backend"] == group["verdict_backend"]
-            ax.text(x, max(value, ci[1], r["bound"]) + pad, _fmt_x(value), ha="center",
+            ax.text(x, max(value, ci[1], attainable_bound(r), ideal_bound(r)) + pad,
+                    _fmt_x(value), ha="center",
                     va="bottom", fontsize=7, fontweight="bold" if quoted else "normal",
                     color="#000000" if quoted else "#444444", zorder=5)
             x += 1.0
@@ -681,35 +740,32 @@ def _draw_headline(ax, group):
 def _build_speedup(sel):
     numbers = sel.drawn("speedup")
     runs = [sel.kept[n] for n in numbers]
-    per_run = [headline(run) for run in runs]
-    every = sorted(OrderedDict.fromkeys((g["kind"], g["label"]) for groups in per_run
-                                        for g in groups), key=lambda k: kind_rank(k[0]))
+    per_run = [OrderedDict(((g["kind"], g["label"]), g) for g in headline(run)) for run in runs]
+    every = sorted(OrderedDict.fromkeys(key for groups in per_run for key in groups),
+                   key=lambda k: kind_rank(k[0]))
     if not every:
         raise CvpError(f"{_names(sel.paths)}: nothing to draw for the speedup chart "
                        f"(needs {_NEEDS['speedup']})")
     rows = every[:MAX_ROWS]
-    widest = max(sum(len(m) for m in g["points"].values()) for groups in per_run for g in groups
-                 if (g["kind"], g["label"]) in rows)
+    widest = max(sum(len(m) for m in g["points"].values()) for groups in per_run
+                 for key, g in groups.items() if key in rows)
     column = min(max(4.5, 1.6 + 0.55 * widest), 14.0)
-    fig = _figure(figsize=(column * len(runs), 3.3 * len(rows) + 1.3))
-    axes = fig.subplots(len(rows), len(runs), squeeze=False)
+    grid = _grid(sel, numbers, per_run, rows, column)
+    fig = _figure(figsize=(column * grid.columns,
+                           (3.3 if grid.aligned else 3.9) * len(rows) + 1.3))
+    axes = fig.subplots(len(rows), grid.columns, squeeze=False)
     titles = _column_titles(sel, numbers)
-    for c, (run, groups) in enumerate(zip(runs, per_run)):
-        by_row = {(g["kind"], g["label"]): g for g in groups}
-        for i, row in enumerate(rows):
-            ax = axes[i][c]
-            group = by_row.get(row)
-            if group is None:
-                _empty(ax, "not measured on this machine")
-                heading = _txt(row[1])
-            else:
-                _draw_headline(ax, group)
-                source = ("as in the verdict line" if group["verdict_line"]
-                          else "the backend cvpbench's verdict quotes")
-                heading = _txt(f"{group['label']} ({group['kind']}-bound); "
-                               f"bold: {group['verdict_backend']}, {source}")
-            ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
-    legend = _figure_legend(fig, fig.axes, extra=[
+    for i, (row, placed) in enumerate(zip(rows, grid.rows)):
+        for j, c in enumerate(placed):
+            ax, group = axes[i][j], per_run[c][row]
+            _draw_headline(ax, group)
+            source = ("as in the verdict line" if group["verdict_line"]
+                      else "the backend cvpbench's verdict quotes")
+            heading = _txt(f"{group['label']} ({group['kind']}-bound); "
+                           f"bold: {group['verdict_backend']}, {source}")
+            ax.set_title(grid.title(titles, i, c, heading), fontsize=8)
+    _hide_unused(axes, grid)
+    legend = _figure_legend(fig, [ax for ax in fig.axes if ax.get_visible()], extra=[
         (Line2D([], [], color="#444444", linestyle=":"), "x1 (serial)")])
     _finish(fig, _noted("Speedup over serial per workload: serial, concurrent, parallel at the "
                         "cores; 95% CI",
@@ -729,6 +785,13 @@ def _scaling_groups(run):
     keys = sorted((k for k, v in groups.items() if any(r["threads"] > 1 for r in v)),
                   key=lambda k: kind_rank(k[2]))
     return OrderedDict((k, groups[k]) for k in keys)
+
+
+def _attainable_model(members):
+    """The attainable bound's model the points state, '' when they state none or several."""
+    models = {" ".join(attainable_model(r).split()) for r in members}
+    models.discard("")
+    return models.pop() if len(models) == 1 else ""
 
 
 def _bound_model(members):
@@ -751,15 +814,17 @@ def _draw_scaling(ax, kf_ax, members):
     computing = kind == "cpu"
     top_cores = max(r["cores"] for r in members)
     threads_seen = sorted({r["threads"] for r in members})
-    # The bound is drawn where it is not the ideal min(threads, cores) (a cpu workload's is).
-    own_bound = any(abs(r["bound"] - min(r["threads"], top_cores)) > 1e-6 for r in members)
-    model = _bound_model(members)
+    # The attainable bound is drawn where it is not the ideal min(threads, cores).
+    own_bound = any(abs(attainable_bound(r) - min(r["threads"], top_cores)) > 1e-6
+                    for r in members)
+    model = _attainable_model(members) or _bound_model(members)
     highest = 1.0
     kf_values = []
     bound_label = None
     if own_bound:
-        bound_label = "\n".join(textwrap.wrap(f"bound: {model}" if model else
-                                               "bound (dash-dot, series colour)", 46)[:3])
+        bound_label = "\n".join(textwrap.wrap(f"attainable bound: {model}" if model else
+                                               "attainable bound (dash-dot, series colour)",
+                                               46)[:3])
     for backend, points in _groups(members, lambda r: r["backend"]).items():
         points = sorted(points, key=lambda r: r["threads"])
         colour, marker = series_colour("parallel", backend), series_marker(backend)
@@ -776,10 +841,10 @@ def _draw_scaling(ax, kf_ax, members):
                        zorder=4)
         highest = max(highest, max(r["speedup"]["ci95"][1] for r in points))
         if own_bound:
-            ax.plot(p, [r["bound"] for r in points], "-.", color=colour, linewidth=1.0,
-                    alpha=0.85, label=bound_label or "_nolegend_", zorder=2)
+            ax.plot(p, [attainable_bound(r) for r in points], "-.", color=colour,
+                    linewidth=1.0, alpha=0.85, label=bound_label or "_nolegend_", zorder=2)
             bound_label = None
-            highest = max(highest, max(r["bound"] for r in points))
+            highest = max(highest, max(attainable_bound(r) for r in points))
         kf_values += _lower_panel(kf_ax, points, p, s, computing, marker, colour)
     _finish_scaling(ax, kf_ax, computing, own_bound, top_cores, threads_seen, highest,
                     kf_values)
@@ -802,7 +867,8 @@ def _amdahl_line(ax, points, colour):
 
 
 def _lower_panel(kf_ax, points, p, s, computing, marker, colour):
-    """A series in the panel below: Karp-Flatt e (cpu), else speedup / bound with its CI. The
+    """A series in the panel below: Karp-Flatt e (cpu), else speedup / attainable bound with its
+    CI. The
     values drawn, for the panel's range."""
     if computing:
         kf = [(pi, stats.karp_flatt(si, _processors(r))) for r, pi, si in zip(points, p, s)]
@@ -812,9 +878,9 @@ def _lower_panel(kf_ax, points, p, s, computing, marker, colour):
                        markersize=4)
             return [e for _, e in kf]
         return []
-    frac = [(pi, r["speedup"]["value"] / r["bound"],
-             r["speedup"]["ci95"][0] / r["bound"], r["speedup"]["ci95"][1] / r["bound"])
-            for r, pi in zip(points, p) if r["bound"] > 0]
+    frac = [(pi, r["speedup"]["value"] / b, r["speedup"]["ci95"][0] / b,
+             r["speedup"]["ci95"][1] / b)
+            for r, pi, b in ((r, pi, attainable_bound(r)) for r, pi in zip(points, p)) if b > 0]
     if frac:
         x, v, lo, hi = zip(*frac)
         kf_ax.errorbar(x, v, yerr=_ci_yerr(v, list(zip(lo, hi))), marker=marker,
@@ -828,7 +894,7 @@ def _finish_scaling(ax, kf_ax, computing, own_bound, top_cores, threads_seen, hi
     """The ideal line, the legend, the axes and the lower panel's range."""
     xs = sorted({1, top_cores, max(threads_seen)})
     ideal = (f"ideal (up to {top_cores} cores)" if own_bound
-             else f"ideal = bound (up to {top_cores} cores)")
+             else f"ideal = attainable bound (up to {top_cores} cores)")
     ax.plot(xs, [min(x, top_cores) for x in xs], ":", color="#222222", linewidth=1,
             label=ideal)
     # The legend sits in the top part of the panel, kept free of data.
@@ -849,7 +915,7 @@ def _finish_scaling(ax, kf_ax, computing, own_bound, top_cores, threads_seen, hi
         lo, hi = min(anchor, min(kf_values)), max(anchor, max(kf_values))
         span = (hi - lo) or 0.05
         kf_ax.set_ylim(lo - 0.15 * span, hi + 0.15 * span)
-    kf_ax.set_ylabel("Karp-Flatt e" if computing else "speedup / bound", fontsize=8)
+    kf_ax.set_ylabel("Karp-Flatt e" if computing else "speedup / attainable", fontsize=8)
     kf_ax.tick_params(labelsize=7)
     kf_ax.set_xlabel("threads")
 
@@ -864,26 +930,26 @@ def _build_scaling(sel):
         raise CvpError(f"{_names(sel.paths)}: nothing to draw for the scaling chart "
                        f"(needs {_NEEDS['scaling']})")
     rows = every[:MAX_ROWS]
+    grid = _grid(sel, numbers, per_run, rows, 6.2)
     # Karp-Flatt e gets a panel of its own under each scaling panel: an inset would hide data.
-    fig = _figure(figsize=(6.2 * len(runs), 4.6 * len(rows) + 0.9), layout="constrained")
-    outer = fig.add_gridspec(len(rows), len(runs))
+    fig = _figure(figsize=(6.2 * grid.columns, (4.6 if grid.aligned else 5.1) * len(rows) + 0.9),
+                  layout="constrained")
+    outer = fig.add_gridspec(len(rows), grid.columns)
     titles = _column_titles(sel, numbers)
-    for c, (run, groups) in enumerate(zip(runs, per_run)):
-        for i, key in enumerate(rows):
-            inner = outer[i, c].subgridspec(2, 1, height_ratios=[3.0, 1.1])
+    for i, (key, placed) in enumerate(zip(rows, grid.rows)):
+        for j, c in enumerate(placed):
+            inner = outer[i, j].subgridspec(2, 1, height_ratios=[3.0, 1.1])
             ax = fig.add_subplot(inner[0])
             kf_ax = fig.add_subplot(inner[1], sharex=ax)
-            if key in groups:
-                _draw_scaling(ax, kf_ax, groups[key])
-            else:
-                _empty(ax, "not measured on this machine")
-                kf_ax.set_axis_off()
+            _draw_scaling(ax, kf_ax, per_run[c][key])
             heading = _txt(f"{key[0]}  {key[1]} ({key[2]}-bound)")
-            ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
+            ax.set_title(grid.title(titles, i, c, heading), fontsize=8)
     fig.suptitle(_wrapped(_noted("Parallel scaling: speedup vs threads (95% CI), ideal line, "
-                                 "the bound (dash-dot) where it is not the ideal, Amdahl fit "
+                                 "the attainable bound (dash-dot) where it is not the ideal, "
+                                 "Amdahl fit "
                                  "(dashed, cpu kinds), hollow: more threads than cores; below: "
-                                 "Karp-Flatt serial fraction e (cpu kinds), speedup / bound "
+                                 "Karp-Flatt serial fraction e (cpu kinds), speedup / "
+                                 "attainable bound "
                                  "(others)",
                                  _selection_note(sel, numbers, len(rows), len(every), "scaling")),
                           fig), fontsize=10)
@@ -938,12 +1004,14 @@ def _draw_io(ax, members):
         values, yerr = _throughput_err(points)
         ax.errorbar(k, values, yerr=yerr, marker=series_marker(key[1]), color=colour, capsize=3,
                     label=series_label(*key), zorder=3)
-        bounds = []
-        for r in points:
-            base = _serial_for(members, r)
-            bounds.append(r["bound"] * base["throughput"]["value"] if base else None)
-        if all(b is not None for b in bounds) and all(r["speedup"]["value"] > 0 for r in points):
-            ax.plot(k, bounds, "--", color=colour, linewidth=0.9, alpha=0.8)
+        bases = [_serial_for(members, r) for r in points]
+        if all(b is not None for b in bases) and all(r["speedup"]["value"] > 0 for r in points):
+            serial = [b["throughput"]["value"] for b in bases]
+            ax.plot(k, [attainable_bound(r) * t for r, t in zip(points, serial)], "--",
+                    color=colour, linewidth=0.9, alpha=0.8)
+            if any(bounds_differ(r) for r in points):
+                ax.plot(k, [ideal_bound(r) * t for r, t in zip(points, serial)], "-",
+                        color=colour, linewidth=0.5, alpha=0.7)
     ax.set_xscale("log", base=2)
     _integer_ticks(ax.xaxis, flights)
     ax.set_yscale("log")
@@ -981,7 +1049,11 @@ def _draw_crossover(ax, members):
         ax.errorbar(x, y, yerr=_ci_yerr(y, [r["speedup"]["ci95"] for r in points]),
                     marker=series_marker(key[1]), color=colour, capsize=2,
                     label=series_label(*key), zorder=3)
-        ax.plot(x, [r["bound"] for r in points], "--", color=colour, linewidth=0.9, alpha=0.8)
+        ax.plot(x, [attainable_bound(r) for r in points], "--", color=colour, linewidth=0.9,
+                alpha=0.8)
+        if any(bounds_differ(r) for r in points):
+            ax.plot(x, [ideal_bound(r) for r in points], "-", color=colour, linewidth=0.5,
+                    alpha=0.7)
     ax.axhline(1.0, color="#444444", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
     shares = [_cpu_share(r) for r in members]
@@ -990,7 +1062,8 @@ def _draw_crossover(ax, members):
     ax.xaxis.set_major_locator(FixedLocator(nice))
     ax.xaxis.set_major_formatter(FixedFormatter([f"{100 * t:g}%" for t in nice]))
     ax.xaxis.set_minor_locator(NullLocator())
-    top = max(max(r["bound"], r["speedup"]["ci95"][1]) for r in members)
+    top = max(max(attainable_bound(r), ideal_bound(r), r["speedup"]["ci95"][1])
+              for r in members)
     ax.set_ylim(0, top * 1.08)
     ax.grid(color="#ececec", linewidth=0.6)
     ax.set_axisbelow(True)
@@ -1063,7 +1136,8 @@ def _draw_runs_row(ax, box_ax, sel, row):
             for collection in bars.lines[2]:
                 collection.set_alpha(0.3)
         ax.plot(s["x"], s["bound"], linestyle="none", marker="_", markersize=size + 5,
-                color=colour, alpha=0.8, label="bound (short dash, series colour)", zorder=2)
+                color=colour, alpha=0.8, label="attainable bound (short dash, series colour)",
+                zorder=2)
         top = max(top, max(v + h for v, h in zip(s["v"], s["hi"])), max(s["bound"]))
     ax.axhline(1.0, color="#444444", linewidth=0.8, linestyle=":", zorder=1)
     ax.set_xlim(0.5, total + 0.5)
@@ -1225,9 +1299,11 @@ _FINDERS = {"scaling": _scaling_groups, "io": _io_groups, "crossover": _crossove
 def _build_lines(name, sel):
     drawer, title = {
         "io": (_draw_io, "I/O-bound: throughput vs requests in flight, 95% CI; "
-                         "dashed: the bound (bound x serial throughput)"),
+                         "dashed: the attainable bound (x serial throughput), thin: the "
+                         "ideal where it differs"),
         "crossover": (_draw_crossover, "Crossover: speedup vs CPU share of a request, 95% CI; "
-                                       "dashed: the bounds"),
+                                       "dashed: the attainable bounds, thin: the ideal "
+                                       "where it differs"),
     }[name]
     numbers = sel.drawn(name)
     runs = [sel.kept[n] for n in numbers]
@@ -1237,21 +1313,20 @@ def _build_lines(name, sel):
         raise CvpError(f"{_names(sel.paths)}: nothing to draw for the {name} chart "
                        f"(needs {_NEEDS[name]})")
     rows = every[:MAX_ROWS]
-    fig = _figure(figsize=(6.2 * len(runs), 3.9 * len(rows) + 1.3))
-    axes = fig.subplots(len(rows), len(runs), squeeze=False)
+    grid = _grid(sel, numbers, per_run, rows, 6.2)
+    fig = _figure(figsize=(6.2 * grid.columns, (3.9 if grid.aligned else 4.5) * len(rows) + 1.3))
+    axes = fig.subplots(len(rows), grid.columns, squeeze=False)
     titles = _column_titles(sel, numbers)
-    for c, (run, groups) in enumerate(zip(runs, per_run)):
-        for i, key in enumerate(rows):
-            ax = axes[i][c]
-            if key in groups:
-                drawer(ax, groups[key])
-            else:
-                _empty(ax, "not measured on this machine")
+    for i, (key, placed) in enumerate(zip(rows, grid.rows)):
+        for j, c in enumerate(placed):
+            drawer(axes[i][j], per_run[c][key])
             heading = _txt(f"{key[0]}  {key[1]}")
-            ax.set_title((titles[c] + "\n" if i == 0 else "") + heading, fontsize=8)
-    extra = [(Line2D([], [], color="#555555", linestyle="--"), "bound (dashed, series colour)")]
+            axes[i][j].set_title(grid.title(titles, i, c, heading), fontsize=8)
+    _hide_unused(axes, grid)
+    extra = [(Line2D([], [], color="#555555", linestyle="--"),
+              "attainable bound (dashed, series colour)")]
     _finish(fig, _noted(title, _selection_note(sel, numbers, len(rows), len(every), name)),
-            _figure_legend(fig, fig.axes, extra=extra))
+            _figure_legend(fig, [ax for ax in fig.axes if ax.get_visible()], extra=extra))
     return _capped(fig)
 
 

@@ -22,8 +22,9 @@ import os
 from . import CvpError, __version__
 from . import plots
 from .export import excluded_text
-from .results import (format_value, is_headline, kind_heading, kind_rank, live_results,
-                      result_name)
+from .results import (attainable_bound, attainable_model, bounds_differ, efficiencies,
+                      format_value, ideal_bound, is_headline, kind_heading, kind_rank,
+                      live_results, result_name)
 from .text import visible
 
 _STYLE = """
@@ -268,6 +269,25 @@ def speedup_ci_text(sp):
     return f"x{ratio(sp['value'])} [{ratio(sp['ci95'][0])},{_NB}{ratio(sp['ci95'][1])}]"
 
 
+def bounds_text(r):
+    """'1.52 / 2.00': the attainable bound and the ideal; one number where they are within 1%
+    (and for runs written before rows carried an attainable bound)."""
+    if not bounds_differ(r):
+        return ratio(attainable_bound(r))
+    return f"{ratio(attainable_bound(r))} /{_NB}{ratio(ideal_bound(r))}"
+
+
+def efficiencies_text(r):
+    """'0.95 / 0.72': speedup over the attainable bound and over the ideal; one number where
+    the bounds are within 1%; n/a without a speedup."""
+    against_attainable, against_ideal = efficiencies(r)
+    if against_attainable is None or not r["speedup"]["value"] > 0:
+        return "n/a"
+    if not bounds_differ(r) or against_ideal is None:
+        return f"{against_attainable:.2f}"
+    return f"{against_attainable:.2f} /{_NB}{against_ideal:.2f}"
+
+
 def _row(by_name, r, with_values=False):
     wall, sp = r["wall_s"], r["speedup"]
     base_text, base_name = _baseline_cell(by_name, r)
@@ -280,9 +300,8 @@ def _row(by_name, r, with_values=False):
         (speedup_ci_text(sp) + (f" {_reached_text(r['precision'].get('reached'))}"
                                 if r.get("precision") else "")
          if sp["value"] > 0 else "n/a (no baseline)", "n", None),
-        (ratio(r["bound"]), "n", None),
-        (f"{r['efficiency']:.2f}" if _finite(r["efficiency"]) and sp["value"] > 0 else "n/a",
-         "n", None),
+        (bounds_text(r), "n", attainable_model(r) or None),
+        (efficiencies_text(r), "n", None),
         (f"{r['cpu_per_wall']:.2f}" if _finite(r.get("cpu_per_wall")) else "n/a", "n", None),
         (cpu_list(r["evidence"]["cpus_seen"]), "", None),
         ("yes" if pinned else "NO", "" if pinned else "warn", None),
@@ -436,6 +455,84 @@ def diagnosis_items(run):
     return out
 
 
+# A row whose speedup is at least this share of its attainable bound gets no "why not more"
+# line (as on cvpbench's console).
+CLOSE_TO_BOUND = 0.97
+
+
+def _diagnosed_rows(run):
+    """[(result or None, name, cause, line)] of the rows the run diagnosed, in file order: each
+    result's `diagnosis`, else the summary's `diagnoses` list (files that have only that)."""
+    by_name = {result_name(r): r for r in live_results(run)}
+    out, seen = [], set()
+    for name, r in by_name.items():
+        d = r.get("diagnosis")
+        if isinstance(d, dict) and isinstance(d.get("line"), str):
+            out.append((r, name, str(d.get("cause") or "not_identified"), d["line"]))
+            seen.add(name)
+    for d in run.doc.get("diagnoses") or []:
+        if (isinstance(d, dict) and isinstance(d.get("name"), str)
+                and isinstance(d.get("line"), str) and d["name"] not in seen):
+            out.append((by_name.get(d["name"]), d["name"], str(d.get("cause") or
+                                                              "not_identified"), d["line"]))
+    return out
+
+
+def close_to_bound(r):
+    """Whether a result's speedup is within 3% of its attainable bound (CLOSE_TO_BOUND)."""
+    if r is None:
+        return False
+    speedup = (r.get("speedup") or {}).get("value")
+    bound = attainable_bound(r)
+    return _finite(speedup) and bound > 0 and speedup >= CLOSE_TO_BOUND * bound
+
+
+def compact_names(names):
+    """'triad n:4096 parallel threads/openmp/tbb; matmul n:512 parallel tbb threads:2/4': row
+    names, one phrase per name up to its mode (and the mode), with their backends and, where
+    they differ, their thread counts."""
+    phrases = {}
+    for name in names:
+        head, _, rest = name.partition("/mode:")
+        fields = dict(part.split(":", 1) for part in ("mode:" + rest).split("/") if ":" in part)
+        key = f"{head.replace('/', ' ')} {fields.get('mode', '?')}".strip()
+        backends, threads = phrases.setdefault(key, ({}, {}))
+        backends[fields.get("backend", "?")] = None
+        threads[fields.get("threads", "?")] = None
+    out = []
+    for key, (backends, threads) in phrases.items():
+        text = f"{key} {'/'.join(backends)}"
+        if len(threads) > 1:
+            text += " threads:" + "/".join(sorted(threads, key=lambda t: (len(t), t)))
+        out.append(text)
+    return "; ".join(out)
+
+
+def why_not_more(run, verbose=False):
+    """The "why not more" of a run as cvpbench's console prints it: (groups, close) where
+    groups is [(cause, text, [(row name, line)])], one per cause (named causes first, then
+    not_identified), text naming its rows compactly or, for not_identified without `verbose`,
+    counting them, and the rows' own lines (given only with `verbose`); close is how many
+    diagnosed rows were left out for being within 3% of their attainable bound."""
+    by_cause, close = {}, 0
+    for r, name, cause, line in _diagnosed_rows(run):
+        if close_to_bound(r):
+            close += 1
+            continue
+        by_cause.setdefault(cause, []).append((name, line))
+    ordered = sorted(by_cause.items(), key=lambda item: item[0] == "not_identified")
+    groups = []
+    for cause, rows in ordered:
+        count = f"{len(rows)} row{'' if len(rows) == 1 else 's'}"
+        if cause == "not_identified" and not verbose:
+            groups.append((cause, f"{count} below their bound with no cause this run measured "
+                                  f"(cvp report --verbose lists each)", []))
+            continue
+        groups.append((cause, f"{compact_names([n for n, _ in rows])} ({count})",
+                       rows if verbose else []))
+    return groups, close
+
+
 def excluded_items(run):
     """[(row name, text)] of the rows with blocks set aside as disturbed: how many, the
     summary's reason and each block's own (export.excluded_text), as the run measured them."""
@@ -533,7 +630,35 @@ def _all_runs_section(sel, images, partial, detailed):
     return parts
 
 
-def _run_section(run, title):
+def attainable_models(run):
+    """{attainable bound's model: rows with it}, in file order ({} for runs without them)."""
+    out = {}
+    for r in live_results(run):
+        model = attainable_model(r)
+        if model:
+            out[model] = out.get(model, 0) + 1
+    return out
+
+
+def _why_not_more_section(run, verbose):
+    """The rows below their bound, grouped by cause (each row's own line with `verbose`)."""
+    groups, close = why_not_more(run, verbose)
+    if not groups:
+        return []
+    one = close == 1
+    left_out = (f" {close} row{'' if one else 's'} within 3% of {'its' if one else 'their'} "
+                f"attainable bound {'is' if one else 'are'} left out." if close else "")
+    items = []
+    for cause, text, rows in groups:
+        own = "".join(f"<li><code>{_e(name)}</code>: {_e(line)}</li>" for name, line in rows)
+        items.append(f"<li><b>{_e(cause)}</b>: {_e(text)}" + (f"<ul>{own}</ul>" if own else "")
+                     + "</li>")
+    return ["<h3>Why not more</h3><p class=small>Rows whose speedup's 95% CI lies wholly below "
+            "their bound, grouped by the cause this run measured." + left_out + "</p>"
+            "<ul class=why>" + "".join(items) + "</ul>"]
+
+
+def _run_section(run, title, verbose=False):
     """A run's own section: verdicts, warnings, machine, limits, diagnosis, blocks set aside,
     timeline and workloads."""
     parts = []
@@ -552,12 +677,12 @@ def _run_section(run, title):
         parts.append("<h3>The machine's own limits</h3><p class=small>Measured at the start "
                      "of the run, or kept from an earlier run on this machine: what the "
                      "diagnosis reads every row against.</p>" + _kv_table(limits))
-    items = diagnosis_items(run)
-    if items:
-        parts.append("<h3>Why not more</h3><p class=small>Rows whose speedup's 95% CI lies "
-                     "wholly below their bound, and the cause this run measured.</p><ul>"
-                     + "".join(f"<li><code>{_e(name)}</code>: {_e(line)}</li>"
-                               for name, line in items) + "</ul>")
+    models = attainable_models(run)
+    if models:
+        parts.append("<p class=small>Attainable bounds, as the run derived them: "
+                     + "; ".join(f"{_e(m)} ({n:,} row{'' if n == 1 else 's'})"
+                                 for m, n in models.items()) + ".</p>")
+    parts += _why_not_more_section(run, verbose)
     excluded = excluded_items(run)
     if excluded:
         blocks = sum(len(r["excluded_samples"]["wall_s"]) for r in live_results(run)
@@ -590,16 +715,21 @@ _NOTE = ("<p class=small>Times are wall-clock medians of the repetitions with 95
          "confidence intervals; speedups are ratios of medians against the serial run "
          "of the same backend on the same machine (for I/O-bound work, per request), "
          "whose absolute time is given with the baseline (hover for its full name). The "
-         "bound is what the mode can reach at best, by the workload's own bound model "
-         "(listed with the workloads where the run describes them): the cores for "
-         "parallel CPU-bound work, 1 for concurrent work on one core, for memory-bound "
-         "work also the memory bandwidth the cores can draw, min(K, P(c+w)/c) for "
-         "I/O-bound work; eff. is speedup / bound. cpu/wall is process CPU time over "
+         "ideal bound is what the mode can reach at best on identical cores, by the "
+         "workload's own bound model (listed with the workloads where the run describes "
+         "them): the cores for parallel CPU-bound work, 1 for concurrent work on one core, "
+         "min(K, P(c+w)/c) for I/O-bound work. The attainable bound is what this machine "
+         "allows as measured (its cores' capacities with the team busy, for memory-bound "
+         "work also the bandwidth; hover for its model). bound reads attainable / ideal, "
+         "and eff. speedup / attainable bound / speedup / ideal; where the two bounds are "
+         "within 1%, one number (as for runs written before rows carried an attainable "
+         "bound). "
+         "cpu/wall is process CPU time over "
          "wall time (about 1 on one busy core, about P on P); CPUs seen are the CPUs the "
          "tasks ran on; pinned says whether every task ran where it was pinned.</p>")
 
 
-def build_report(runs, title="cvpbench report"):
+def build_report(runs, title="cvpbench report", verbose=False):
     """The whole page as a string. `runs`: a list of runs, or a Selection from `gather` (the
     first `detail` runs get sections of their own; every run is in the table)."""
     sel = runs if isinstance(runs, plots.Selection) else gather(runs)
@@ -625,7 +755,7 @@ def build_report(runs, title="cvpbench report"):
     if sel.total > 1:
         parts += _all_runs_section(sel, images, partial, len(detailed))
     for number, run in detailed:
-        parts += _run_section(run, titles[number - 1])
+        parts += _run_section(run, titles[number - 1], verbose)
     parts.append("<h2>Charts</h2>")
     shown = [(name, png, caption) for name, png, caption in images if name != "runs"]
     if not shown:

@@ -308,3 +308,55 @@ def format_value(value):
 
 def params_label(params, skip=()):
     return ", ".join(f"{k}={format_value(v)}" for k, v in params.items() if k not in skip)
+
+
+# --- bounds: the attainable one and the ideal ---------------------------------------------------
+
+# Two bounds closer than this share of the ideal are drawn and printed as one.
+BOUNDS_DIFFER = 0.01
+
+
+def ideal_bound(r):
+    """The ideal bound of a summary result: its `bound` (min(threads, cores); for requests the
+    model with P = cores)."""
+    return float(r["bound"])
+
+
+def attainable_bound(r):
+    """The attainable bound of a summary result (`attainable.value`: from this machine's measured
+    capacities), the ideal for files written before rows carried one (or with an unusable one)."""
+    a = r.get("attainable")
+    value = a.get("value") if isinstance(a, dict) else None
+    return float(value) if _positive(value) else ideal_bound(r)
+
+
+def attainable_model(r):
+    """The attainable bound's model in words ('' when the file gives none)."""
+    a = r.get("attainable")
+    return (_text(a.get("model")) or "") if isinstance(a, dict) else ""
+
+
+def bounds_differ(r):
+    """Whether the attainable bound and the ideal differ by more than BOUNDS_DIFFER."""
+    ideal = ideal_bound(r)
+    return abs(attainable_bound(r) - ideal) > BOUNDS_DIFFER * max(ideal, 1e-12)
+
+
+def efficiencies(r):
+    """(speedup / attainable, speedup / ideal) of a summary result, None where not finite: the
+    file's `efficiency` and `efficiency_ideal`, else computed from its speedup and bounds (a file
+    written before rows carried an attainable bound: both against the one bound it has)."""
+    speedup = (r.get("speedup") or {}).get("value")
+    if not _positive(speedup):
+        return None, None
+
+    def read(key, bound):
+        value = r.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value):
+            return float(value)
+        return speedup / bound if bound > 0 else None
+    against_attainable = read("efficiency", attainable_bound(r))
+    if "efficiency_ideal" not in r and not isinstance(r.get("attainable"), dict):
+        return against_attainable, against_attainable  # one bound: the file's one efficiency
+    return against_attainable, read("efficiency_ideal", ideal_bound(r))

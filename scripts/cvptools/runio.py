@@ -34,7 +34,13 @@ GBENCH_FILE = "benchmark.json"
 SUMMARY = "summary"
 GBENCH = "gbench"
 
-_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "schema" / "summary.schema.json"
+_HERE = Path(__file__).resolve()
+# The schema in the source tree (scripts/cvptools/ -> benchmarks/schema/), else where
+# `cmake --install` puts it: beside the installed package (share/cvpbench/).
+_SCHEMA_IN_TREE = _HERE.parents[2] / "benchmarks" / "schema" / "summary.schema.json"
+_SCHEMA_INSTALLED = _HERE.parents[1] / "summary.schema.json"
+_SCHEMA_PATH = _SCHEMA_INSTALLED if not _SCHEMA_IN_TREE.exists() and _SCHEMA_INSTALLED.exists() \
+    else _SCHEMA_IN_TREE
 
 # Used only when the repository's schema file cannot be found (scripts/ copied elsewhere):
 # the required core of the contract, as listed in DESIGN.md, and the types of the optional

@@ -259,6 +259,9 @@ struct CommandLine {
                  "Record one more execution of every benchmark, after its timed blocks and not "
                  "timed, task by task and request by request: trace.json in the run folder (open it "
                  "in Perfetto's UI or chrome://tracing; cvp timeline draws it)");
+    app.add_flag("--verbose", o.verbose,
+                 "Under \"why not more\", give every row below its bound a line of its own (by "
+                 "default the rows are grouped by cause and those not identified counted)");
     limits_raw = to_string(o.limits);
     app.add_option("--limits", limits_raw,
                    "The machine's own limits (peak FLOP/s, memory bandwidth, wake-up latency, "

@@ -57,6 +57,7 @@ struct Options {
   std::vector<exec::SlowCpu> slow_cpus;   // --inject-slow-cpu CPU:PCT, ascending by CPU
   bool trace = false;              // --trace: record one more execution of every point (trace.json)
   bool clock_probe = true;         // probe the team's clock around each block (host/clock_watch.h)
+  bool verbose = false;            // --verbose: a "why not more" line for every row, not per cause
   Limits limits = Limits::cached;  // --limits
   std::optional<std::string> out;  // the run's folder; empty: a new folder under ./cvpbench-runs
   std::vector<int> cpus;           // CPUs to use (subset of the allowed set); empty: all allowed

@@ -564,12 +564,11 @@ bool print_results(const bench::RunReport& report, const bench::Options& options
   std::cout << bench::console_table(rows) << "\n";
   for (const auto& line : report.verdicts) std::cout << line << "\n";
   print_precision(rows, options);
-  bool first_diagnosis = true;
-  for (const auto& r : rows) {
-    if (!r.diagnosis) continue;
-    if (first_diagnosis) std::cout << "\nwhy not more (rows below their bound beyond their CI):\n";
-    first_diagnosis = false;
-    std::cout << "  " << r.point->name() << ": " << r.diagnosis->line << "\n";
+  const std::vector<std::string> why = bench::why_not_more_lines(rows, options.verbose);
+  if (!why.empty()) {
+    std::cout << "\nwhy not more (rows below their bound beyond their CI, grouped by cause; "
+                 "rows within 3% of their attainable bound left out):\n";
+    for (const auto& line : why) std::cout << "  " << line << "\n";
   }
   for (const auto& r : rows) {
     if (!r.anomaly.empty()) std::cout << "anomaly: " << r.point->name() << ": " << r.anomaly << "\n";

@@ -435,3 +435,88 @@ void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& c) {
 }
 
 }  // namespace cvp::bench
+
+namespace cvp::bench {
+namespace {
+
+// The bound a row's efficiency is read against: the attainable one (the ideal until rows carry
+// their own).
+double attainable_bound(const ResultRow& r) { return r.bound; }
+
+bool close_to_bound(const ResultRow& r) {
+  const double bound = attainable_bound(r);
+  return bound > 0 && r.speedup >= kCloseToBound * bound;
+}
+
+// "triad n:4096 parallel threads/openmp/tbb; matmul n:512 parallel tbb threads:2/4": the rows of
+// one cause, one phrase per name up to its mode (group and variant) and mode, with their
+// backends and (where they differ) their thread counts.
+std::string compact_names(const std::vector<const ResultRow*>& rows) {
+  struct Phrase {
+    std::string head;
+    std::vector<std::string> backends;
+    std::vector<int> threads;
+  };
+  std::vector<Phrase> phrases;
+  for (const ResultRow* r : rows) {
+    const Point& p = *r->point;
+    std::string head = p.group + p.variant;
+    std::replace(head.begin(), head.end(), '/', ' ');
+    head += " " + std::string(exec::to_string(p.mode));
+    auto it = std::find_if(phrases.begin(), phrases.end(), [&](const Phrase& x) { return x.head == head; });
+    if (it == phrases.end()) it = phrases.insert(phrases.end(), Phrase{head, {}, {}});
+    const std::string backend(exec::to_string(p.backend));
+    if (std::find(it->backends.begin(), it->backends.end(), backend) == it->backends.end()) {
+      it->backends.push_back(backend);
+    }
+    if (std::find(it->threads.begin(), it->threads.end(), p.threads) == it->threads.end()) {
+      it->threads.push_back(p.threads);
+    }
+  }
+  std::vector<std::string> out;
+  for (Phrase& x : phrases) {
+    std::string text = x.head + " " + join(x.backends, "/");
+    if (x.threads.size() > 1) {
+      std::sort(x.threads.begin(), x.threads.end());
+      std::vector<std::string> counts;
+      for (int t : x.threads) counts.push_back(std::to_string(t));
+      text += " threads:" + join(counts, "/");
+    }
+    out.push_back(std::move(text));
+  }
+  return join(out, "; ");
+}
+
+std::string rows_count(std::size_t n) { return std::to_string(n) + (n == 1 ? " row" : " rows"); }
+
+}  // namespace
+
+std::vector<std::string> why_not_more_lines(const std::vector<ResultRow>& rows, bool verbose) {
+  // The causes in the order they first appear, each with its rows in plan order.
+  std::vector<std::pair<Cause, std::vector<const ResultRow*>>> by_cause;
+  for (const ResultRow& r : rows) {
+    if (!r.diagnosis || close_to_bound(r)) continue;
+    auto it = std::find_if(by_cause.begin(), by_cause.end(),
+                           [&](const auto& entry) { return entry.first == r.diagnosis->cause; });
+    if (it == by_cause.end()) it = by_cause.insert(by_cause.end(), {r.diagnosis->cause, {}});
+    it->second.push_back(&r);
+  }
+  // Named causes first, not identified last.
+  std::stable_partition(by_cause.begin(), by_cause.end(),
+                        [](const auto& entry) { return entry.first != Cause::not_identified; });
+  std::vector<std::string> lines;
+  for (const auto& [cause, members] : by_cause) {
+    const std::string name(to_string(cause));
+    if (cause == Cause::not_identified && !verbose) {
+      lines.push_back(name + ": " + rows_count(members.size()) +
+                      " below their bound with no cause this run measured (--verbose lists each)");
+      continue;
+    }
+    lines.push_back(name + ": " + compact_names(members) + " (" + rows_count(members.size()) + ")");
+    if (!verbose) continue;
+    for (const ResultRow* r : members) lines.push_back("  " + r->point->name() + ": " + r->diagnosis->line);
+  }
+  return lines;
+}
+
+}  // namespace cvp::bench

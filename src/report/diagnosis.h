@@ -34,4 +34,14 @@ bool misses_bound(const ResultRow& row);
 // Fills row.diagnosis for every row that misses its bound.
 void diagnose_rows(std::vector<ResultRow>& rows, const DiagnosisContext& context);
 
+// A row whose speedup is at least this share of its attainable bound gets no "why not more" line.
+inline constexpr double kCloseToBound = 0.97;
+
+// The "why not more" lines of the console, without the heading: rows within 3% of their
+// attainable bound (kCloseToBound) get none; the others are grouped by cause, one line per cause
+// naming its rows compactly ("memory_bandwidth: triad n:4096 parallel threads/openmp/tbb
+// (3 rows)"), the not identified ones counted in one line. `verbose`: under each cause, every
+// row's own line. Empty when no row is worth a line.
+std::vector<std::string> why_not_more_lines(const std::vector<ResultRow>& rows, bool verbose);
+
 }  // namespace cvp::bench

@@ -110,7 +110,7 @@ def test_a_planted_shortfall_gets_a_diagnosis(cvpbench, tmp_path):
     target = "^matmul/n:64/mode:parallel/backend:threads/threads:2$"
     args = [a if a != "2" or TINY[i - 1] != "--repetitions" else "6" for i, a in enumerate(TINY)]
     result = run(cvpbench, [*args, "--filter", "^matmul/n:64/mode:(serial|parallel)/backend:threads/",
-                            "--inject-slowdown", f"100:{target}",
+                            "--inject-slowdown", f"100:{target}", "--verbose",
                             "--out", str(folder)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = load_summary(folder)
@@ -121,4 +121,8 @@ def test_a_planted_shortfall_gets_a_diagnosis(cvpbench, tmp_path):
     assert row["diagnosis"]["line"]
     assert {"name": row["name"], "cause": row["diagnosis"]["cause"],
             "line": row["diagnosis"]["line"]} in summary["diagnoses"]
-    assert "why not more" in result.stdout and row["diagnosis"]["line"] in result.stdout
+    # Grouped by cause; --verbose gives the row its own line under it.
+    assert "why not more" in result.stdout
+    cause = row["diagnosis"]["cause"]
+    assert f"  {cause}: matmul n:64 parallel threads (1 row)\n" in result.stdout
+    assert f"    {row['name']}: {row['diagnosis']['line']}\n" in result.stdout

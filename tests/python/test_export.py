@@ -101,7 +101,7 @@ def test_bmf_shape(runner):
     name = _io_name(doc)
     io = doc[name]
     assert set(io) == {"latency", "latency-p50", "latency-p95", "latency-p99", "throughput",
-                       "speedup"}
+                       "speedup", "efficiency", "efficiency-ideal"}
     r = next(r for r in runner[0].doc["results"] if r["name"] == name)
     requests = r["params"]["requests"]
     assert io["latency"]["value"] == pytest.approx(r["wall_s"]["median"] / requests * 1e9)
@@ -110,6 +110,8 @@ def test_bmf_shape(runner):
     assert io["throughput"]["value"] == pytest.approx(r["throughput"]["value"])  # requests/s
     par = doc["matmul/n:512/mode:parallel/backend:tbb/threads:2"]["speedup"]
     assert par["lower_value"] <= par["value"] <= par["upper_value"]
+    # A run written before rows carried an attainable bound: both efficiencies are the one.
+    assert io["efficiency"] == io["efficiency-ideal"] == {"value": pytest.approx(r["efficiency"])}
 
 
 def test_bmf_other_throughput_units_get_their_own_measure(runner):

@@ -371,7 +371,8 @@ def test_exports_have_one_entry_per_benchmark_and_metric(real, tmp_path):
     for name, r in results.items():
         # Bytes are not operations: Bencher gets GB/s as a measure of its own.
         tp = "throughput-gb-s" if r["kind"] == "memory" else "throughput"
-        want = {"latency", tp} | ({"speedup"} if r["mode"] != "serial" else set())
+        want = {"latency", tp} | ({"speedup", "efficiency", "efficiency-ideal"}
+                                  if r["mode"] != "serial" else set())
         if r["kind"] == "io":
             want |= {f"latency-{q}" for q in export.PERCENTILES}
         assert set(bmf[name]) == want, name

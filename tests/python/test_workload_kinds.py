@@ -465,15 +465,17 @@ def test_scaling_draws_memory_groups_with_their_bound(tmp_path):
         rows = [r for r in _live(doc, kind) if r["mode"] == "parallel"
                 and heading.startswith(f"{r['workload']}  {plots.params_label(r['params'])} (")]
         assert rows, heading
-        own = any(abs(r["bound"] - min(r["threads"], max(x["cores"] for x in rows))) > 1e-6
+        own = any(abs(results.attainable_bound(r) - min(r["threads"], max(x["cores"]
+                                                                          for x in rows))) > 1e-6
                   for r in rows)
-        if own:  # the bound is drawn, in the points' own values
-            assert any(label.startswith("bound") for label in labels)
+        if own:  # the attainable bound is drawn, in the points' own values
+            assert any(label.startswith("attainable bound") for label in labels)
             drawn = {round(y, 9) for line in ax.lines if line.get_linestyle() == "-."
                      for y in line.get_ydata()}
-            assert drawn == {round(r["bound"], 9) for r in rows if r["speedup"]["value"] > 0}
+            assert drawn == {round(results.attainable_bound(r), 9) for r in rows
+                             if r["speedup"]["value"] > 0}
         else:
-            assert any(label.startswith("ideal = bound") for label in labels)
+            assert any(label.startswith("ideal = attainable bound") for label in labels)
         assert any("Amdahl" in label for label in labels) == (kind == "cpu")
 
 

@@ -21,7 +21,7 @@ def run(args):
     if not any(d.results for d in sel.digests):
         raise CvpError(f"{plots._names(sel.paths)}: nothing to report (no results)")
     runio.check_writable([args.out], args.force)
-    page = report.build_report(sel, args.title)
+    page = report.build_report(sel, args.title, verbose=args.verbose)
     runio.write_outputs({args.out: page.encode("utf-8")}, args.force)
     say_selection("report", sel, plots.available(sel))
     print(args.out)
@@ -41,5 +41,9 @@ def add_parser(sub):
                    help="give the first N runs a section of their own and a column in the "
                         "detailed charts (default 8, at most 16); every run is in the table "
                         "of runs and the runs chart")
+    p.add_argument("--verbose", action="store_true",
+                   help="under \"why not more\", give every row below its bound a line of its "
+                        "own (by default the rows are grouped by cause and those whose cause was "
+                        "not identified counted)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(handler=run)

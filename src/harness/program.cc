@@ -470,6 +470,8 @@ bench::NoiseReport noise_seen_in(const bench::NoiseReport& noise, const SetAside
 nlohmann::json probe_cost_json(const bench::ProbeCost& cost) {
   if (cost.probes == 0) return nullptr;
   return {{"probes", cost.probes},
+          {"blocks", cost.blocks},
+          {"probed_blocks", cost.probed_blocks},
           {"seconds", cost.probe_s},
           {"share_of_blocks", cost.blocks_s > 0 ? cost.probe_s / cost.blocks_s : 0.0}};
 }

@@ -259,10 +259,26 @@ void record_sample(Live& live, Block& block, const exec::UsageDelta& usage,
   }
 }
 
+// Whether this block is probed: every block while the probes cost under kProbeShareMax of
+// the blocks' time, else one in every few (as many as keep them under it).
+bool probe_this_block(Live& live) {
+  if (live.clock == nullptr) return false;
+  ProbeCost& c = *live.cost;
+  ++c.blocks;
+  if (c.probes >= 4 && c.blocks_s > 0) {
+    const double pair_s = 2 * c.probe_s / static_cast<double>(c.probes);
+    const double block_s = c.blocks_s / static_cast<double>(c.blocks - 1);
+    const auto every = static_cast<std::size_t>(std::ceil(pair_s / (kProbeShareMax * block_s)));
+    if (every > 1 && c.blocks % every != 0) return false;
+  }
+  ++c.probed_blocks;
+  return true;
+}
+
 // The team's clock around the block: probed outside the timed region, its cost counted; a
 // clock that moved beyond the probe's noise disturbs the block.
-std::map<int, double> probe_clock(Live& live) {
-  if (live.clock == nullptr) return {};
+std::map<int, double> probe_clock(Live& live, bool probed) {
+  if (live.clock == nullptr || !probed) return {};
   const auto t0 = Clock::now();
   auto readings = live.clock->probe(live.m->point.cpus);
   live.cost->probe_s += seconds_since(t0);
@@ -309,7 +325,8 @@ bool measure_block(Live& live, int round, BlockMeters* meters) {
     live.seen->reset();
     const int stops_before = continued_count();
     const auto block_start = Clock::now();
-    const auto clock_before = probe_clock(live);
+    const bool probed = probe_this_block(live);
+    const auto clock_before = probe_clock(live, probed);
     const DisturbanceReading before = read_disturbance(p.cpus);
     const auto usage_before = exec::UsageSnapshot::now();
     const auto meters_before = read_meters(meters);
@@ -324,7 +341,7 @@ bool measure_block(Live& live, int round, BlockMeters* meters) {
       if (m.fault == Fault::wrong) live.run->corrupt();
       if (const auto why = live.run->verify()) fail(m, *why);
     }
-    const auto clock_after = probe_clock(live);
+    const auto clock_after = probe_clock(live, probed);
     record_sample(live, block, usage, before, after, stops_before);
     record_clock(live, block.s, clock_before, clock_after);
     live.cost->blocks_s += seconds_since(block_start);

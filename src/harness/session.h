@@ -167,10 +167,15 @@ struct Sampling {
 };
 
 // What the per-block clock probes cost: their time against the blocks' (timed and untimed).
+// Blocks too short for a pair of probes within kProbeShareMax of their time are probed one in
+// every few, so that the probes never cost more than that share of the blocks.
+inline constexpr double kProbeShareMax = 0.005;
 struct ProbeCost {
   double probe_s = 0;
   double blocks_s = 0;
   std::size_t probes = 0;
+  std::size_t blocks = 0;          // every block measured, probed or not
+  std::size_t probed_blocks = 0;
 };
 
 // The message of a benchmark skipped because the run was interrupted (not a failure).

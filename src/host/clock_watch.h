@@ -16,10 +16,10 @@
 
 namespace cvp::bench {
 
-// One chain's length: 2 are run per CPU per probe and the faster kept (a chain the scheduler
-// interrupted reads low), so a probe costs about 20 us and a wake-up per CPU.
+// One chain's length per CPU per probe (clock_probe_ghz keeps the median of its chunks, so a
+// chunk the scheduler interrupted does not count), so a probe costs about 30 us and a wake-up per CPU.
 inline constexpr double kClockChainSeconds = 8e-6;
-inline constexpr int kClockChains = 2;
+inline constexpr int kClockChains = 1;
 // How far a CPU's clock may move between a block's start and end before the block counts as
 // disturbed, at least (or 4 x the probe's own spread when that is larger): a virtual CPU's
 // short probes vary by some 6% between blocks on a busy host.

@@ -133,12 +133,12 @@ def test_roofline_without_limits_is_refused_by_the_cli(tmp_path):
 
 
 def test_report_explains_a_traced_run_and_not_an_untraced_one():
-    page = report.build_report(runio.load_runs([TRACED]))
+    page = report.build_report(runio.load_runs([TRACED]), verbose=True)
     assert "<h3>Who ran when</h3>" in page
     assert "<h3>The machine's own limits</h3>" in page
     assert "<h3>Why not more</h3>" in page
     summary = load_golden("traced")
-    for d in summary["diagnoses"]:
+    for d in summary["diagnoses"]:  # --verbose: every row's own line
         assert report._e(d["line"]) in page
     assert "Roofline" in page
     older = report.build_report(runio.load_runs([GOLDEN / "plugins"]))

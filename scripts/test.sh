@@ -38,8 +38,8 @@ if [ "$fast" = 0 ]; then
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --preset asan -j "$jobs"
 
-  step "fuzzing: the command line and the filter patterns (libFuzzer, ${CVP_FUZZ_SECONDS:-30} s each)"
-  bash scripts/fuzz.sh "${CVP_FUZZ_SECONDS:-30}"
+  step "fuzzing: the command line and the filter patterns (libFuzzer, ${CVP_FUZZ_SECONDS:-15} s each)"
+  bash scripts/fuzz.sh "${CVP_FUZZ_SECONDS:-15}"
 
   step "no CPU affinity (as on macOS): the cvpbench program only"
   cmake --preset noaffinity >/dev/null

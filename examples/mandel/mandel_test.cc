@@ -20,7 +20,7 @@ int main() {
         mandel_rows(counts, n, task * n / tasks, (task + 1) * n / tasks);
       })
       .checksum([&](long long) { return std::accumulate(counts.begin(), counts.end(), 0.0); }),
-      {"--threads", "2", "--backend", "threads", "--budget", "20"});
+      {"--threads", "2", "--backend", "threads", "--budget", "10"});
   const cvp::Result& par = results.at("mode:parallel/backend:threads/threads:2");
   std::printf("parallel on 2 threads: x%.2f [%.2f, %.2f] of a bound of x%.2f\n", par.speedup,
               par.speedup_low, par.speedup_high, par.bound);

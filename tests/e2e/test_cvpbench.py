@@ -228,7 +228,7 @@ def test_help_lists_the_options(cvpbench, tmp_path):
     for flag in ("--quick", "--filter", "--threads", "--size", "--repetitions", "--out",
                  "--inject-fault"):
         assert flag in result.stdout
-    assert "For testing the suite's own error handling" in result.stdout
+    assert "For testing the program's own error handling" in result.stdout
 
 
 def test_an_invalid_openmp_wait_policy_is_named_and_not_recorded_as_in_force(cvpbench, tmp_path):

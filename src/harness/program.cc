@@ -629,31 +629,41 @@ int report_outcome(const bench::RunReport& report, const nlohmann::json& summary
   return 0;
 }
 
-// Measures the plan's points and publishes and prints what they gave.
-int measure_and_report(RunState& state, std::vector<Point> points, bench::RunFolder& run_folder,
-                       char* program_name) {
+// One measurement, shared by the program and measure(): the limits and the machine model, the
+// plan again on the ranked topology (the same points, placed on the fastest CPUs, whose workers
+// split their work to fit the speeds of the cores they are pinned to), the header, the meters,
+// the session and the rows. `raw_file`: the program's Google Benchmark file is started before
+// the session and written after it (measure() writes none). `finish` gets the report, whose
+// rows point into the session, while both live.
+template <class Finish>
+auto measure_plan(RunState& state, char* raw_file_program_name, Finish&& finish) {
   const bench::Options& options = state.options;
   measure_limits(state);
-  // Planned again on the ranked topology: the same points, placed on the fastest CPUs, whose
-  // workers split their work to fit the speeds of the cores they are pinned to.
-  points = bench::make_plan(state.workloads, options, state.topology);
+  std::vector<Point> points = bench::make_plan(state.workloads, options, state.topology);
   bench::assign_speeds(points, state.model);
   take_quiet_before(state);
   announce(state, points.size());
   open_meters(state);
   set_up_workloads(state, points);
-  start_raw_file(state, program_name);
+  if (raw_file_program_name != nullptr) start_raw_file(state, raw_file_program_name);
   bench::Session session(std::move(points), state.workloads, sampling_for(state), options.faults,
                          options.slowdowns);
   session.run();
-  write_raw_file(state, session);
+  if (raw_file_program_name != nullptr) write_raw_file(state, session);
   std::vector<bench::ResultRow> rows;
   const bench::RunReport report = build_report(state, session, rows);
-  const nlohmann::json summary = bench::summary_json(report, options);
-  publish(run_folder, summary, session, options);
-  const std::string shown_folder = bench::printable(state.folder);
-  if (!print_results(report, options, shown_folder)) return 1;
-  return report_outcome(report, summary, shown_folder);
+  return finish(report, session);
+}
+
+// Measures the plan's points and publishes and prints what they gave.
+int measure_and_report(RunState& state, bench::RunFolder& run_folder, char* program_name) {
+  return measure_plan(state, program_name, [&](const bench::RunReport& report, const bench::Session& session) {
+    const nlohmann::json summary = bench::summary_json(report, state.options);
+    publish(run_folder, summary, session, state.options);
+    const std::string shown_folder = bench::printable(state.folder);
+    if (!print_results(report, state.options, shown_folder)) return 1;
+    return report_outcome(report, summary, shown_folder);
+  });
 }
 
 // This machine, or the one the hwloc XML file `xml` describes (CVPBENCH_TOPOLOGY_XML: for
@@ -667,38 +677,54 @@ exec::Topology topology_for_run(const char* xml) {
   }
 }
 
-int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
-  // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
-  const auto program_started = std::chrono::steady_clock::now();
+// What the program and measure() do before anything is measured: refuse what cannot run (the
+// OpenMP binding, a kernel path the CPU lacks, which would die on an illegal instruction),
+// parse the command line, set the slowed CPUs, and plan on the machine's order (for --list and
+// for the plants' check; measure_plan plans again on the ranked topology).
+struct Setup {
+  bench::ParsedCommandLine parsed;  // without options: text to print (--help, --version)
+  exec::Topology topology{};
+  std::vector<Point> points{};
+};
+
+Setup set_up(std::vector<char*> argv, const exec::Topology& machine_topology,
+             const std::vector<cvp::Workload*>& workloads) {
   if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
-  // A path the CPU lacks would die on an illegal instruction: refuse it before anything runs.
   if (const cvp::IsaChoice kernel = cvp::isa_choice(); kernel.refusal) {
     throw bench::UsageError(*kernel.refusal);
   }
+  Setup setup{bench::parse_command_line(static_cast<int>(argv.size()), argv.data(), machine_topology,
+                                        workloads)};
+  if (!setup.parsed.options) return setup;
+  const bench::Options& options = *setup.parsed.options;
+  exec::set_slow_cpus(options.slow_cpus);
+  setup.topology = bench::restrict_topology(machine_topology, options.cpus);
+  setup.points = bench::make_plan(workloads, options, setup.topology);
+  if (!options.list_only) refuse_plants_that_match_nothing(setup.points, options);
+  return setup;
+}
+
+int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
+  // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
+  const auto program_started = std::chrono::steady_clock::now();
   const char* xml = std::getenv("CVPBENCH_TOPOLOGY_XML");
-  const exec::Topology machine_topology = topology_for_run(xml);
-  const bench::ParsedCommandLine parsed =
-      bench::parse_command_line(argc, argv, machine_topology, workloads);
-  if (!parsed.options) {
-    std::cout << parsed.text;
-    return parsed.exit_code;
+  Setup setup = set_up(std::vector<char*>(argv, argv + argc), topology_for_run(xml), workloads);
+  if (!setup.parsed.options) {
+    std::cout << setup.parsed.text;
+    return setup.parsed.exit_code;
   }
-  const bench::Options& options = *parsed.options;
+  const bench::Options& options = *setup.parsed.options;
   if (xml != nullptr && *xml != '\0' && !options.list_only) {
     throw bench::UsageError("CVPBENCH_TOPOLOGY_XML describes another machine: only --list can "
                             "use it (unset it to measure this one).");
   }
-  exec::set_slow_cpus(options.slow_cpus);
-  exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
-  std::vector<Point> points = bench::make_plan(workloads, options, topology);
-  if (options.list_only) return list_points(points);
-  refuse_plants_that_match_nothing(points, options);
+  if (options.list_only) return list_points(setup.points);
   bench::install_interrupt_handlers();
   bench::RunFolder run_folder(options.out);
-  RunState state{.workloads = workloads, .options = options, .topology = topology,
+  RunState state{.workloads = workloads, .options = options, .topology = setup.topology,
                  .program_started = program_started};
   prepare_run_folder(state, run_folder);
-  return measure_and_report(state, std::move(points), run_folder, argv[0]);
+  return measure_and_report(state, run_folder, argv[0]);
 }
 
 // One row as measure() returns it.
@@ -729,44 +755,29 @@ cvp::Result result_of(const bench::ResultRow& r) {
   return out;
 }
 
-// measure(): the program's steps without the raw file, the run folder and the console.
+// measure(): the program's steps (set_up, measure_plan) without the run folder, the raw file
+// and the results table.
 cvp::Results measure_rows(const std::vector<Workload*>& workloads, const std::vector<std::string>& args) {
   const auto program_started = std::chrono::steady_clock::now();
-  if (const auto refusal = bench::openmp_binding_refusal()) throw bench::UsageError(*refusal);
-  if (const cvp::IsaChoice kernel = cvp::isa_choice(); kernel.refusal) throw bench::UsageError(*kernel.refusal);
-  const exec::Topology machine_topology = exec::detect_topology();
   std::vector<std::string> words{"measure"};
   words.insert(words.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& w : words) argv.push_back(w.data());
-  const bench::ParsedCommandLine parsed =
-      bench::parse_command_line(static_cast<int>(argv.size()), argv.data(), machine_topology, workloads);
-  if (!parsed.options) throw bench::UsageError("measure(): --help and --version print text, and return no rows");
-  const bench::Options& options = *parsed.options;
+  Setup setup = set_up(argv, exec::detect_topology(), workloads);
+  if (!setup.parsed.options) throw bench::UsageError("measure(): --help and --version print text, and return no rows");
+  const bench::Options& options = *setup.parsed.options;
   if (options.list_only) throw bench::UsageError("measure(): --list prints names, and returns no rows");
   if (options.out) throw bench::UsageError("measure(): --out names a run folder, and measure() writes none");
-  exec::set_slow_cpus(options.slow_cpus);
-  exec::Topology topology = bench::restrict_topology(machine_topology, options.cpus);
-  std::vector<Point> points = bench::make_plan(workloads, options, topology);
-  refuse_plants_that_match_nothing(points, options);
-  RunState state{.workloads = workloads, .options = options, .topology = topology,
+  RunState state{.workloads = workloads, .options = options, .topology = setup.topology,
                  .program_started = program_started};
-  measure_limits(state);
-  points = bench::make_plan(workloads, options, state.topology);
-  bench::assign_speeds(points, state.model);
-  take_quiet_before(state);
-  set_up_workloads(state, points);
-  bench::Session session(std::move(points), workloads, sampling_for(state), options.faults,
-                         options.slowdowns);
-  session.run();
-  std::vector<bench::ResultRow> rows;
-  const bench::RunReport report = build_report(state, session, rows);
-  cvp::Results results;
-  results.summary = bench::summary_json(report, options);
-  for (const auto& r : rows) {
-    if (!bench::never_measured(*r.m)) results.rows.push_back(result_of(r));
-  }
-  return results;
+  return measure_plan(state, nullptr, [&](const bench::RunReport& report, const bench::Session&) {
+    cvp::Results results;
+    results.summary = bench::summary_json(report, options);
+    for (const auto& r : report.rows) {
+      if (!bench::never_measured(*r.m)) results.rows.push_back(result_of(r));
+    }
+    return results;
+  });
 }
 
 // A closed standard descriptor would be reused by the first file opened (the run folder, the

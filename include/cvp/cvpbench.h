@@ -146,8 +146,12 @@ class TaskWorkload : public Workload {
 //   spec.make = [](std::size_t requests) { return std::make_unique<MyHandler>(requests); };
 //   workloads.push_back(std::make_unique<cvp::RequestWorkload>(spec));
 //
-// Benchmarks are named NAME/w_us:W/k:K/requests:N/mode:M/backend:B/threads:T, and the flags
-// are --NAME-in-flight, --NAME-w-us, --NAME-requests and --NAME-wait (see Spec::flag_prefix).
+// Benchmarks are named NAME/w_us:W/k:K/requests:N/mode:M/backend:B/threads:T (a handler's own
+// waits: NAME/wait:WAITS_ON/k:K/...), and the flags are --NAME-in-flight, --NAME-requests and,
+// for the engine's waits, --NAME-w-us and --NAME-wait (see Spec::flag_prefix).
+//
+// A handler that waits on real I/O itself (Spec::wait) overrides wait(id) or
+// async_wait(id, io, done) (cvp/exec/requests.h); examples/journal and examples/echo are two.
 
 class RequestWorkload : public Workload {
  public:
@@ -157,16 +161,31 @@ class RequestWorkload : public Workload {
   struct Params : PointParams {
     Params(double wait_us, exec::WaitDistribution wait_distribution)
         : w_us(wait_us), distribution(wait_distribution) {}
+    // A handler's own wait (exec::WaitOwner blocking or async) on `on` ("fdatasync").
+    Params(exec::WaitOwner owner, std::string on) : wait(owner), waits_on(std::move(on)) {}
     nlohmann::json to_json(const Point& point) const override;
-    double w_us;
-    exec::WaitDistribution distribution;
+    double w_us = 0;  // the engine's wait (0 for a handler's own)
+    exec::WaitDistribution distribution = exec::WaitDistribution::fixed;
+    exec::WaitOwner wait = exec::WaitOwner::engine;
+    std::string waits_on;
   };
 
   struct Spec {
     std::string name;                     // first segment of every benchmark name
     std::string description;
     WorkUnit unit{"requests", "requests/s", 1};
-    double wait_us = 1000;                // w, the wait per request (the mean if exponential)
+    // Who waits between before_wait and after_wait: the engine (a sleep or timer of wait_us), or
+    // the handler itself, on real I/O: blocking in its wait(id) (threads only: the event-loop
+    // points are left out, and --backend eventloop alone is refused), or asynchronously in
+    // async_wait(id, io, done) (threads and event loops). A handler's waits are measured, and
+    // the bound uses the measured wait of each point.
+    exec::WaitOwner wait = exec::WaitOwner::engine;
+    // What a handler's own wait is on, a word or two ("fdatasync", "echo-server"): it names the
+    // group NAME/wait:WAITS_ON (engine waits: NAME/w_us:W). Required when `wait` is not engine.
+    std::string waits_on;
+    // w, the engine's wait per request (the mean if exponential); for a handler's own waits, an
+    // estimate used only to size runs.
+    double wait_us = 1000;
     bool exponential = false;             // exponential waits with mean wait_us, else fixed
     std::vector<long long> in_flight{8, 64};  // the K swept (the serial baseline is K = 1)
     std::vector<long long> quick_in_flight;   // with --quick (default: in_flight)

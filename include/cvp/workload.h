@@ -127,7 +127,10 @@ struct Point {
 // that the bound and the diagnosis read them without knowing a key.
 struct RequestFigures {
   double c_measured_us = 0;      // c': the handler's thread CPU time per request
-  double wait_overshoot_us = 0;  // the mean of (actual wait - requested wait)
+  double wait_overshoot_us = 0;  // the mean of (actual wait - requested wait): the engine's waits
+  double wait_us = 0;            // the mean measured wait per request (exec::RequestRun::wait_us)
+  double wait_p50_us = 0;        // its median and 90th percentile
+  double wait_p90_us = 0;
 };
 
 // How many equal tasks to split one execution into so that workers of `speeds` (relative; one

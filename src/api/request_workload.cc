@@ -5,6 +5,7 @@
 // clock; the bound comes from the point's own measured CPU per request. The built-in `requests`
 // workload is one of these with a plan of its own.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -28,7 +29,8 @@ std::size_t requests_of(const Point& p) { return static_cast<std::size_t>(p.work
 exec::RequestConfig config_of(const Point& p) {
   exec::RequestConfig c;
   const auto& params = p.params_as<RequestWorkload::Params>();
-  c.w_us = params.w_us;
+  c.wait = params.wait;
+  c.w_us = params.wait == exec::WaitOwner::engine ? params.w_us : 0;
   c.distribution = params.distribution;
   c.requests = requests_of(p);
   c.in_flight = p.in_flight;
@@ -57,7 +59,8 @@ class RequestsRun final : public PreparedPoint {
     e.wall_s = run.wall_s;
     e.stopped = run.stopped;
     e.latencies_us = std::move(run.latencies_us);
-    e.request = RequestFigures{run.cpu_us_per_request, run.wait_overshoot_us};
+    e.request = RequestFigures{run.cpu_us_per_request, run.wait_overshoot_us, run.wait_us,
+                               run.wait_p50_us, run.wait_p90_us};
     last_ = std::move(run);
     return e;
   }
@@ -101,9 +104,28 @@ std::string list_text(const std::vector<long long>& values) {
   return out;
 }
 
+// A handler's own wait, for names and summaries.
+const char* owner_name(exec::WaitOwner owner) {
+  switch (owner) {
+    case exec::WaitOwner::engine: return "engine";
+    case exec::WaitOwner::blocking: return "blocking";
+    case exec::WaitOwner::async: return "async";
+  }
+  return "engine";
+}
+
+bool handler_waits(const Point& p) {
+  const auto* params = dynamic_cast<const RequestWorkload::Params*>(p.params.get());
+  return params != nullptr && params->wait != exec::WaitOwner::engine;
+}
+
 }  // namespace
 
 nlohmann::json RequestWorkload::Params::to_json(const Point& point) const {
+  if (wait != exec::WaitOwner::engine) {
+    return {{"wait", waits_on}, {"wait_owner", owner_name(wait)}, {"k", point.in_flight},
+            {"requests", requests_of(point)}};
+  }
   return {{"w_us", w_us},
           {"distribution",
            distribution == exec::WaitDistribution::exponential ? "exponential" : "fixed"},
@@ -118,6 +140,19 @@ RequestWorkload::RequestWorkload(Spec spec)
       wait_(spec_.exponential ? "exponential" : "fixed") {
   if (spec_.name.empty() || !spec_.make) {
     throw std::invalid_argument("RequestWorkload needs a name and make()");
+  }
+  if (spec_.wait != exec::WaitOwner::engine) {
+    const bool named = !spec_.waits_on.empty() &&
+                       std::all_of(spec_.waits_on.begin(), spec_.waits_on.end(), [](char ch) {
+                         return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' ||
+                                ch == '-' || ch == '.';
+                       });
+    if (!named) {
+      throw std::invalid_argument(
+          "RequestWorkload " + spec_.name + ": waits_on '" + spec_.waits_on +
+          "': a handler that waits itself names what it waits on, in letters, digits, '_', '-' "
+          "or '.' (it names the benchmarks: " + spec_.name + "/wait:WAITS_ON)");
+    }
   }
   if (spec_.quick_in_flight.empty()) spec_.quick_in_flight = spec_.in_flight;
   if (spec_.flag_prefix.empty()) spec_.flag_prefix = "--" + spec_.name + "-";
@@ -202,10 +237,13 @@ void RequestWorkload::check_memory(const std::string& flag, long long requests,
 
 void RequestWorkload::add_options(Flags& flags) {
   const std::string& prefix = spec_.flag_prefix;
-  flags.real(prefix + "w-us", &w_us_,
-             spec_.name + ": wait microseconds per request (default " + micros(spec_.wait_us) +
-                 ")",
-             check_wait_us);
+  const bool engine_waits = spec_.wait == exec::WaitOwner::engine;
+  if (engine_waits) {
+    flags.real(prefix + "w-us", &w_us_,
+               spec_.name + ": wait microseconds per request (default " + micros(spec_.wait_us) +
+                   ")",
+               check_wait_us);
+  }
   flags.integers(prefix + "in-flight", &in_flight_,
                  spec_.name + ": requests in flight K (default " + list_text(spec_.in_flight) +
                      "; quick " + list_text(spec_.quick_in_flight) +
@@ -217,9 +255,11 @@ void RequestWorkload::add_options(Flags& flags) {
                                         : "sized to about 0.15 s per run, 0.04 s quick") +
                     ")",
                 check_requests);
-  flags.choice(prefix + "wait", &wait_, {"fixed", "exponential"},
-               spec_.name + ": wait distribution, fixed or exponential (mean w); default " +
-                   (spec_.exponential ? "exponential" : "fixed"));
+  if (engine_waits) {
+    flags.choice(prefix + "wait", &wait_, {"fixed", "exponential"},
+                 spec_.name + ": wait distribution, fixed or exponential (mean w); default " +
+                     (spec_.exponential ? "exponential" : "fixed"));
+  }
 }
 
 void RequestWorkload::add_sweep(const PlanContext& context, Point base,
@@ -227,7 +267,10 @@ void RequestWorkload::add_sweep(const PlanContext& context, Point base,
                                 const std::function<std::string(int k)>& origin,
                                 std::optional<std::size_t> requests, double cpu_us,
                                 std::vector<Point>& points) {
-  const double w_us = base.params_as<Params>().w_us;
+  const auto& params = base.params_as<Params>();
+  const double w_us = params.w_us;  // a handler's own: its estimate, for the run's size
+  // A wait that blocks its thread would stall an event loop: threads only.
+  const bool blocking = params.wait == exec::WaitOwner::blocking;
   const int cores = context.cores();
   auto add = [&](Point p) {
     const std::size_t n =
@@ -244,7 +287,7 @@ void RequestWorkload::add_sweep(const PlanContext& context, Point base,
   for (int k : in_flight) {
     if (k < 2) continue;
     for (Backend b : {Backend::threads, Backend::eventloop}) {
-      if (!context.wants(b)) continue;
+      if (!context.wants(b) || (blocking && b == Backend::eventloop)) continue;
       base.backend = b;
       base.origin = origin(k);
       // Threads: one blocking thread per request in flight. Event loops: one loop per core.
@@ -277,9 +320,21 @@ std::vector<Point> RequestWorkload::plan(const PlanContext& context) {
   std::sort(ks.begin(), ks.end());
   const bool exponential = wait_ == "exponential";
   Point base;
-  base.group = spec_.name + "/w_us:" + micros(w_us_) + (exponential ? "/wait:exp" : "");
-  base.params = std::make_shared<Params>(
-      w_us_, exponential ? exec::WaitDistribution::exponential : exec::WaitDistribution::fixed);
+  if (spec_.wait == exec::WaitOwner::engine) {
+    base.group = spec_.name + "/w_us:" + micros(w_us_) + (exponential ? "/wait:exp" : "");
+    base.params = std::make_shared<Params>(
+        w_us_, exponential ? exec::WaitDistribution::exponential : exec::WaitDistribution::fixed);
+  } else {
+    if (spec_.wait == exec::WaitOwner::blocking && !context.wants(Backend::threads)) {
+      throw UsageError(spec_.name + ": its handler's wait blocks its thread, which would stall an "
+                       "event loop and every request on it, so it runs on threads only (--backend "
+                       "threads).");
+    }
+    base.group = spec_.name + "/wait:" + spec_.waits_on;
+    auto params = std::make_shared<Params>(spec_.wait, spec_.waits_on);
+    params->w_us = spec_.wait_us;  // sizes the runs only
+    base.params = std::move(params);
+  }
   const std::string flag = spec_.flag_prefix + "in-flight ";
   const std::string from = in_flight_.empty() ? "the default " + flag : flag;
   std::vector<Point> points;
@@ -339,7 +394,10 @@ double RequestWorkload::bound(const Row& row) const {
   const Point& p = *row.point;
   if (p.mode == Mode::serial) return 1.0;
   const double c = std::max(c_measured_us(row), 1e-3);
-  const double w = p.params_as<Params>().w_us;
+  // A handler's own waits: what this point measured (waits that grew because the disk or server
+  // behind them was shared are the machine's limit here, as memory bandwidth is the triad's).
+  const bool own = handler_waits(p);
+  const double w = own ? (row.request ? row.request->wait_us : 0.0) : p.params_as<Params>().w_us;
   // P: the team's cores counted by their measured capacity (the cores themselves for the ideal).
   const double cores = p.mode == Mode::parallel ? row.capacity : 1;
   const double k = static_cast<double>(p.in_flight);
@@ -348,7 +406,7 @@ double RequestWorkload::bound(const Row& row) const {
     return std::min(k, cores * (c + w) / c);  // no serial time measured: the nominal model
   }
   const double t_s = base->median_s / base->point->work * 1e6;
-  const double overshoot = std::max(0.0, wait_overshoot_us(*base));
+  const double overshoot = own ? 0.0 : std::max(0.0, wait_overshoot_us(*base));
   return std::min(k * t_s / (c + w + overshoot), cores * t_s / c);
 }
 
@@ -428,7 +486,9 @@ std::optional<Finding> queueing(const Row& r) {
   const double c_handler = r.request->c_measured_us;
   const double overshoot = r.request->wait_overshoot_us;
   if (c_handler < 0 || overshoot < 0) return std::nullopt;
-  const double alone = c_handler + p.params_as<RequestWorkload::Params>().w_us + overshoot;
+  // A handler's own wait as measured here; the engine's as asked for, plus its overshoot.
+  const double alone = c_handler + (handler_waits(p) ? r.request->wait_us
+                                                     : p.params_as<RequestWorkload::Params>().w_us + overshoot);
   const double queued = r.p50 - alone;
   if (queued < 0.02 * alone) return std::nullopt;
   const double t_s = base->median_s / base->point->work * 1e6;
@@ -455,6 +515,13 @@ std::vector<Finding> RequestWorkload::diagnose(const Row& row,
 }
 
 std::string RequestWorkload::bound_model() const {
+  if (spec_.wait != exec::WaitOwner::engine) {
+    return "min(K T_s / (c' + w'), P T_s / c'): K in flight, P the cores counted by their measured "
+           "capacity relative to the home CPU (1 concurrent), T_s the serial request's measured "
+           "time, c' the point's measured CPU per request (its wait call's CPU included), w' the "
+           "point's measured mean wait on " + spec_.waits_on + " (which grows where what it waits "
+           "on is shared)";
+  }
   return "min(K T_s / (c' + w + o_s), P T_s / c'): K in flight, P the cores counted by their measured "
          "capacity relative to the home CPU (1 concurrent), T_s the "
          "serial request's measured time (its wait's overshoot included), o_s that overshoot, "
@@ -462,8 +529,19 @@ std::string RequestWorkload::bound_model() const {
 }
 
 std::string RequestWorkload::group_title(const Point& point) const {
-  return spec_.name + " w=" + micros_text(point.params_as<Params>().w_us);
+  const auto& params = point.params_as<Params>();
+  if (params.wait != exec::WaitOwner::engine) return spec_.name + " waiting on " + params.waits_on;
+  return spec_.name + " w=" + micros_text(params.w_us);
 }
+
+namespace {
+
+// 850 -> "850 us", 2134.6 -> "2.13 ms".
+std::string wait_text(double us) {
+  return us >= 1000 ? fixed(us / 1000, 2) + " ms" : fixed(us, us < 10 ? 1 : 0) + " us";
+}
+
+}  // namespace
 
 std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext& context) const {
   std::vector<std::string> lines;
@@ -503,6 +581,29 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
     } else if (par) {
       line << " parallelism " << speedup_ci_text(*par) << " on " << cores_text << " (bound "
            << speedup_text(par->bound) << ")";
+    }
+    const auto& params = gp->params_as<Params>();
+    if (params.wait != exec::WaitOwner::engine) {
+      // What the handler waited on, serially and with K in flight: where the waits grew, what
+      // they wait on (a disk, a server), not the CPU, holds the speedup, and the bound says so.
+      const Row* serial = nullptr;
+      for (const Row* r : context.rows) {
+        if (r->ok && r->point->group == g && r->point->mode == Mode::serial) serial = r;
+      }
+      const Row* at_k = conc != nullptr ? conc : par;
+      if (serial != nullptr && at_k != nullptr && serial->request && at_k->request &&
+          serial->request->wait_us > 0) {
+        const double grew = at_k->request->wait_us / serial->request->wait_us;
+        line << " waits on " << params.waits_on << ": " << wait_text(serial->request->wait_us)
+             << " serially, " << wait_text(at_k->request->wait_us) << " with " << at_k->point->in_flight
+             << " in flight";
+        if (grew >= 1.2) {
+          line << " (x" << fixed(grew, 2) << " longer with others in flight: " << params.waits_on
+               << ", not the CPU, sets the bound)";
+        }
+        line << ";";
+      }
+      if (params.wait == exec::WaitOwner::blocking) line << " its wait blocks, so no event loop ran it;";
     }
     line << " [" << exec::to_string(backend) << " backend]";
     lines.push_back(line.str());

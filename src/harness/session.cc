@@ -157,6 +157,9 @@ void add_request_figures(Sample& s, const Execution& e) {
   RequestFigures& sum = s.request ? *s.request : s.request.emplace();
   sum.c_measured_us += e.request->c_measured_us;
   sum.wait_overshoot_us += e.request->wait_overshoot_us;
+  sum.wait_us += e.request->wait_us;
+  sum.wait_p50_us += e.request->wait_p50_us;
+  sum.wait_p90_us += e.request->wait_p90_us;
 }
 
 // The block's request figures as means over its `n` executions; a figure that is not a finite
@@ -171,6 +174,9 @@ void average_request_figures(Sample& s, double n, Measurement& m) {
   }
   s.request->c_measured_us /= n;
   s.request->wait_overshoot_us /= n;
+  s.request->wait_us /= n;
+  s.request->wait_p50_us /= n;
+  s.request->wait_p90_us /= n;
 }
 
 // The block's executions, each checked after it where its own clock leaves the check untimed;
@@ -827,6 +833,9 @@ std::map<std::string, double> named_figures(const std::map<std::string, double>&
   if (request) {
     named["c_measured_us"] = request->c_measured_us;
     named["wait_overshoot_us"] = request->wait_overshoot_us;
+    named["wait_us"] = request->wait_us;
+    named["wait_p50_us"] = request->wait_p50_us;
+    named["wait_p90_us"] = request->wait_p90_us;
   }
   return named;
 }

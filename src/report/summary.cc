@@ -33,14 +33,18 @@ bool m_samples_empty(const ResultRow& r) { return r.m->samples.empty(); }
 
 // The medians of the samples' request figures; nullopt when no sample has any.
 std::optional<RequestFigures> median_request_figures(const std::vector<Sample>& samples) {
-  std::vector<double> c, overshoot;
+  std::vector<double> c, overshoot, wait, p50, p90;
   for (const auto& s : samples) {
     if (!s.request) continue;
     c.push_back(s.request->c_measured_us);
     overshoot.push_back(s.request->wait_overshoot_us);
+    wait.push_back(s.request->wait_us);
+    p50.push_back(s.request->wait_p50_us);
+    p90.push_back(s.request->wait_p90_us);
   }
   if (c.empty()) return std::nullopt;
-  return RequestFigures{stats::median(c), stats::median(overshoot)};
+  return RequestFigures{stats::median(c), stats::median(overshoot), stats::median(wait),
+                        stats::median(p50), stats::median(p90)};
 }
 
 std::vector<double> each(const std::vector<Sample>& samples, double Sample::*field) {
@@ -500,6 +504,10 @@ nlohmann::json result_json(const ResultRow& r, const Options& o) {
   if (m.workload->kind() == Kind::io) {
     e["io"] = {{"c_measured_us", r.request ? r.request->c_measured_us : 0.0},
                {"wait_overshoot_us", r.request ? r.request->wait_overshoot_us : 0.0},
+               {"wait_us", r.request ? nlohmann::json{{"mean", r.request->wait_us},
+                                                       {"p50", r.request->wait_p50_us},
+                                                       {"p90", r.request->wait_p90_us}}
+                                     : nlohmann::json(nullptr)},
                {"throughput_rps", r.throughput},
                {"requests", p.work},
                {"errors", m.wrong_items}};

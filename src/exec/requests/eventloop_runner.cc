@@ -1,16 +1,21 @@
 // Event loops: one Asio io_context per worker CPU, run by one pinned thread; the requests in
-// flight are coroutines on those loops and their waits are timers, so one thread interleaves
-// many requests without the kernel switching threads. (The fuzz build, whose clang lacks the
+// flight are coroutines on those loops and their waits are timers (or the handler's own
+// asynchronous operations on the loop's context), so one thread interleaves many requests
+// without the kernel switching threads. (The fuzz build, whose clang lacks the
 // coroutines, compiles eventloop_stub.cc instead.)
 #include <algorithm>
 #include <latch>
 #include <memory>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/async_result.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -24,6 +29,8 @@ namespace {
 struct Loop {
   asio::io_context io{1};
   Tally tally;
+  std::size_t slots = 0;     // request slots (coroutines) spawned on it
+  std::size_t finished = 0;  // and ended, normally or by an error
   std::optional<Worker> worker;  // made on the loop's own thread
 };
 
@@ -33,6 +40,35 @@ auto wait_until(asio::steady_timer& timer, Clock::time_point deadline) {
   return timer.async_wait(asio::use_awaitable);
 }
 
+// Request `id`'s wait by the handler's async_wait() on this loop's context, as an operation a
+// coroutine awaits: done() posts the coroutine's resumption to the loop (an error it passes is
+// thrown there). The suspended coroutine is no work of the context's own: were done() never
+// called and nothing else left to run, the loop ends, and the run says which requests were
+// never resumed, instead of waiting for ever.
+template <class Token>
+auto async_handler_wait(RunContext& context, Loop& loop, InFlight& request, Token&& token) {
+  return asio::async_initiate<Token, void(std::exception_ptr)>(
+      [&context, &loop, &request](auto completion) {
+        using Completion = decltype(completion);
+        auto pending = std::make_shared<std::optional<Completion>>(std::move(completion));
+        asio::io_context& io = loop.io;
+        const auto done = [pending, &io](std::exception_ptr e) {
+          if (!pending->has_value()) return;  // called twice: the first call counts
+          Completion resume = std::move(**pending);
+          pending->reset();
+          asio::post(io, [resume = std::move(resume), e]() mutable { std::move(resume)(e); });
+        };
+        // An initiation must not throw (Asio would terminate): what async_wait() throws ends
+        // the wait with that error instead.
+        try {
+          loop.worker->timed_wait_call(request, [&] { context.handler().async_wait(request.id, io, done); });
+        } catch (...) {
+          done(std::current_exception());
+        }
+      },
+      token);
+}
+
 // One request slot: handles requests one after another until none are left.
 asio::awaitable<void> serve(RunContext& context, Loop& loop) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -40,10 +76,18 @@ asio::awaitable<void> serve(RunContext& context, Loop& loop) {
   std::size_t id = 0;
   while (context.take(id)) {
     loop.worker->begin(id, request);
-    const Clock::duration requested = context.wait_for(id);
-    const Clock::time_point wait_start = Clock::now();
-    co_await wait_until(timer, wait_start + requested);
-    loop.worker->finish(request, requested, wait_start, Clock::now());
+    request.wait_cpu_ns = 0;
+    if (context.wait_owner() == WaitOwner::async) {
+      request.requested = {};
+      request.wait_start = Clock::now();
+      co_await async_handler_wait(context, loop, request, asio::use_awaitable);
+    } else {
+      request.requested = context.wait_for(id);
+      request.wait_start = Clock::now();
+      co_await wait_until(timer, request.wait_start + request.requested);
+    }
+    request.woke = Clock::now();
+    loop.worker->finish(request);
   }
 }
 
@@ -64,7 +108,9 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
   for (int j = 0; j < in_flight; ++j) {
     Loop& loop = *loops[static_cast<std::size_t>(j) % n_loops];
     // Not yet running: co_spawn only queues the coroutine on the loop.
+    ++loop.slots;
     asio::co_spawn(loop.io, serve(context, loop), [&loop](std::exception_ptr e) {
+      ++loop.finished;
       if (e && !loop.tally.failure) loop.tally.failure = e;
     });
   }
@@ -88,6 +134,12 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
       if (loop.worker) {
         try {
           loop.io.run();
+          if (loop.finished < loop.slots && !loop.tally.failure) {
+            throw std::logic_error(
+                std::to_string(loop.slots - loop.finished) +
+                " request(s) in flight were never resumed: the handler's async_wait() did not "
+                "call done() for them, and nothing was left for the event loop to run");
+          }
         } catch (...) {
           if (!loop.tally.failure) loop.tally.failure = std::current_exception();
         }

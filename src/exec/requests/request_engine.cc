@@ -23,17 +23,28 @@ namespace cvp::exec {
 
 RequestHandler::~RequestHandler() = default;
 
-namespace detail {
-namespace {
+void RequestHandler::wait(std::size_t) {
+  throw std::logic_error("the handler's wait is blocking (WaitOwner::blocking), but it does not "
+                         "override wait(id)");
+}
 
-// Samples of c' per run at most; beyond that, measuring every request only adds system calls.
-constexpr std::size_t kCpuSamples = 1024;
+void RequestHandler::async_wait(std::size_t, asio::io_context&, WaitDone) {
+  throw std::logic_error("the handler's wait is asynchronous (WaitOwner::async), but it does not "
+                         "override async_wait(id, io, done)");
+}
+
+namespace detail {
 
 std::int64_t thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+
+namespace {
+
+// Samples of c' per run at most; beyond that, measuring every request only adds system calls.
+constexpr std::size_t kCpuSamples = 1024;
 
 std::uint64_t mix(std::uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -62,6 +73,11 @@ void validate(const RequestConfig& config, exec::Backend backend,
   if (worker_cpus.empty()) throw std::invalid_argument("worker_cpus must name at least one CPU");
   if (!(config.w_us >= 0) || !std::isfinite(config.w_us)) {
     throw std::invalid_argument("w_us must be a finite number >= 0");
+  }
+  if (backend == exec::Backend::eventloop && config.wait == WaitOwner::blocking) {
+    throw std::invalid_argument("the handler's wait blocks its thread (WaitOwner::blocking), which "
+                                "would stall an event loop and every request on it: run it on "
+                                "threads, or make its wait asynchronous (async_wait)");
   }
 }
 
@@ -111,9 +127,53 @@ void Worker::begin(std::size_t id, InFlight& request) {
   if (request.sampled) request.cpu_ns = thread_cpu_ns() - t0 - clock_cost_ns_;
 }
 
-void Worker::finish(InFlight& request, Clock::duration requested, Clock::time_point wait_start,
-                    Clock::time_point woke) {
-  tally_.overshoot_us += to_us((woke - wait_start) - requested);
+void Worker::wait_here(InFlight& request, asio::io_context& io) {
+  RequestHandler& handler = context_.handler();
+  request.wait_cpu_ns = 0;
+  switch (context_.wait_owner()) {
+    case WaitOwner::engine:
+      request.requested = context_.wait_for(request.id);
+      request.wait_start = Clock::now();
+      sleep_until(request.wait_start + request.requested);
+      break;
+    case WaitOwner::blocking:
+      request.requested = {};
+      request.wait_start = Clock::now();
+      timed_wait_call(request, [&] { handler.wait(request.id); });
+      break;
+    case WaitOwner::async: {
+      request.requested = {};
+      request.wait_start = Clock::now();
+      if (io.stopped()) io.restart();
+      // Set by the completion, which `io` runs on this thread below: no lock.
+      bool done = false;
+      std::exception_ptr error;
+      timed_wait_call(request, [&] {
+        handler.async_wait(request.id, io, [&done, &error](std::exception_ptr e) {
+          error = e;
+          done = true;
+        });
+      });
+      while (!done) {
+        if (io.run_one() == 0) {
+          throw std::logic_error("request " + std::to_string(request.id) +
+                                 ": async_wait() left nothing for its io_context to run, and "
+                                 "never called done()");
+        }
+      }
+      if (error) std::rethrow_exception(error);
+      break;
+    }
+  }
+  request.woke = Clock::now();
+}
+
+void Worker::finish(InFlight& request) {
+  const Clock::duration waited = request.woke - request.wait_start;
+  if (context_.wait_owner() == WaitOwner::engine) tally_.overshoot_us += to_us(waited - request.requested);
+  const double wait_us = std::max(0.0, to_us(waited) - static_cast<double>(request.wait_cpu_ns) * 1e-3);
+  tally_.wait_us += wait_us;
+  if (request.sampled) tally_.sampled_waits_us.push_back(wait_us);
   ++tally_.waits;
   if (exec::trace::recording()) {
     exec::trace::Span wait;
@@ -121,8 +181,8 @@ void Worker::finish(InFlight& request, Clock::duration requested, Clock::time_po
     wait.name = "wait";
     wait.index = request.id;
     wait.worker = slot_;
-    wait.begin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait_start.time_since_epoch()).count();
-    wait.end_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(woke.time_since_epoch()).count();
+    wait.begin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(request.wait_start.time_since_epoch()).count();
+    wait.end_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(request.woke.time_since_epoch()).count();
     exec::trace::record(wait);
   }
   const std::int64_t t0 = request.sampled ? thread_cpu_ns() : 0;
@@ -132,7 +192,7 @@ void Worker::finish(InFlight& request, Clock::duration requested, Clock::time_po
     run_stretched([&] { fingerprint = context_.handler().after_wait(request.id); });
   }
   if (request.sampled) {
-    request.cpu_ns += thread_cpu_ns() - t0 - clock_cost_ns_;
+    request.cpu_ns += thread_cpu_ns() - t0 - clock_cost_ns_ + request.wait_cpu_ns;
     tally_.cpu_us += static_cast<double>(request.cpu_ns) * 1e-3;
     ++tally_.cpu_samples;
   }
@@ -189,6 +249,8 @@ RequestRun run_requests(const RequestConfig& config, RequestHandler& handler,
 
   double cpu_us = 0;
   double overshoot_us = 0;
+  double wait_us = 0;
+  std::vector<double> sampled_waits;
   std::size_t waits = 0;
   std::size_t completed = 0;
   for (const auto& t : tallies) completed += t.latencies_us.size();
@@ -201,12 +263,27 @@ RequestRun run_requests(const RequestConfig& config, RequestHandler& handler,
     cpu_us += t.cpu_us;
     run.cpu_samples += t.cpu_samples;
     overshoot_us += t.overshoot_us;
+    wait_us += t.wait_us;
+    sampled_waits.insert(sampled_waits.end(), t.sampled_waits_us.begin(), t.sampled_waits_us.end());
     waits += t.waits;
   }
   if (run.cpu_samples > 0) {
     run.cpu_us_per_request = std::max(0.0, cpu_us / static_cast<double>(run.cpu_samples));
   }
-  if (waits > 0) run.wait_overshoot_us = overshoot_us / static_cast<double>(waits);
+  if (waits > 0) {
+    if (config.wait == WaitOwner::engine) run.wait_overshoot_us = overshoot_us / static_cast<double>(waits);
+    run.wait_us = wait_us / static_cast<double>(waits);
+  }
+  if (!sampled_waits.empty()) {
+    const auto at = [&](double q) {
+      const auto k = static_cast<std::size_t>(q * static_cast<double>(sampled_waits.size() - 1));
+      std::nth_element(sampled_waits.begin(), sampled_waits.begin() + static_cast<std::ptrdiff_t>(k),
+                       sampled_waits.end());
+      return sampled_waits[k];
+    };
+    run.wait_p50_us = at(0.5);
+    run.wait_p90_us = at(0.9);
+  }
 
   // Missing responses; an interrupted run leaves some unmade, which is not an error of its own.
   run.stopped = context.stopped();

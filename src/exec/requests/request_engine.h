@@ -2,6 +2,7 @@
 // and the per-request steps around the wait. Internal to the cvpbench library (cvp::exec).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -10,6 +11,8 @@
 #include <latch>
 #include <thread>
 #include <vector>
+
+#include <asio/io_context.hpp>
 
 #include "cvp/exec/evidence.h"
 #include "cvp/exec/requests.h"
@@ -37,6 +40,8 @@ class RunContext {
 
   // The wait request `id` makes: fixed, or exponential with mean w_us, deterministic per id.
   Clock::duration wait_for(std::size_t id) const;
+  // Who waits: the engine (wait_for), or the handler.
+  WaitOwner wait_owner() const { return config_.wait; }
 
   RequestHandler& handler() { return handler_; }
   // 0 until the response to `id` is stored.
@@ -68,6 +73,8 @@ struct Tally {
   double cpu_us = 0;
   std::size_t cpu_samples = 0;
   double overshoot_us = 0;
+  double wait_us = 0;                  // every wait's, summed
+  std::vector<double> sampled_waits_us;  // the waits of the requests whose c' is measured
   std::size_t waits = 0;
   std::size_t processed = 0;
   std::size_t duplicates = 0;
@@ -75,13 +82,21 @@ struct Tally {
   std::exception_ptr failure;
 };
 
-// A request between its two CPU parts.
+// A request between its two CPU parts, and its wait: asked for (the engine's; zero for the
+// handler's), from `wait_start` to `woke`, of which `wait_cpu_ns` was the handler's own CPU.
 struct InFlight {
   std::size_t id = 0;
   Clock::time_point start{};
   std::int64_t cpu_ns = 0;
   bool sampled = false;
+  Clock::duration requested{};
+  Clock::time_point wait_start{};
+  Clock::time_point woke{};
+  std::int64_t wait_cpu_ns = 0;
 };
+
+// The calling thread's CPU time, in nanoseconds.
+std::int64_t thread_cpu_ns();
 
 // The per-request steps of one worker thread. Construct it on the thread that runs the steps:
 // it measures what reading that thread's CPU clock costs, to take it out of c'. `slot` is the
@@ -94,10 +109,22 @@ class Worker {
   // Starts request `id`: notes the CPU, runs the handler's before_wait (the first CPU part).
   void begin(std::size_t id, InFlight& request);
 
+  // Its wait on this thread, timed into `request`: the engine's sleep, the handler's blocking
+  // wait(), or the handler's async_wait() on `io` (this thread's own), run until it is done.
+  void wait_here(InFlight& request, asio::io_context& io);
+
+  // Times a handler's wait call made here (wait() or the start of async_wait()): its thread
+  // CPU time, which counts in c', not in the wait.
+  template <class Call>
+  void timed_wait_call(InFlight& request, Call&& call) {
+    const std::int64_t t0 = thread_cpu_ns();
+    call();
+    request.wait_cpu_ns = std::max<std::int64_t>(0, thread_cpu_ns() - t0 - clock_cost_ns_);
+  }
+
   // Finishes it after its wait: runs after_wait (the second CPU part), notes the CPU, stores
-  // the response's fingerprint, records latency and wait overshoot.
-  void finish(InFlight& request, Clock::duration requested, Clock::time_point wait_start,
-              Clock::time_point woke);
+  // the response's fingerprint, records latency, the wait and its overshoot.
+  void finish(InFlight& request);
 
  private:
   RunContext& context_;

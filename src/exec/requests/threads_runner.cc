@@ -1,5 +1,6 @@
 // Thread per request in flight: K threads, each handling one request at a time and blocking
-// through its wait, so the kernel's scheduler does the interleaving.
+// through its wait (the engine's sleep, the handler's wait(), or the handler's async_wait() run
+// to its end on the thread's own io_context), so the kernel's scheduler does the interleaving.
 #include <algorithm>
 #include <atomic>
 #include <latch>
@@ -28,13 +29,14 @@ double run_threads(RunContext& context, int in_flight, const std::vector<int>& w
         go.wait();
         if (abandoned.load(std::memory_order_relaxed)) return;
         InFlight request;
+        // This thread's own context, for a handler whose waits are asynchronous (run here
+        // until each is done); unused otherwise.
+        asio::io_context io{1};
         std::size_t id = 0;
         while (context.take(id)) {
           worker.begin(id, request);
-          const Clock::duration requested = context.wait_for(id);
-          const Clock::time_point wait_start = Clock::now();
-          sleep_until(wait_start + requested);
-          worker.finish(request, requested, wait_start, Clock::now());
+          worker.wait_here(request, io);
+          worker.finish(request);
         }
       } catch (...) {
         tally.failure = std::current_exception();

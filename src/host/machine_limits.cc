@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -47,6 +48,8 @@ constexpr const char* kBuild = "plain";
 constexpr double kFmaSeconds = 0.15;
 constexpr int kTriadPasses = 5;
 constexpr std::size_t kMinTriadArrayBytes = std::size_t{64} << 20;
+constexpr std::size_t kMaxTriadArrayBytes = std::size_t{512} << 20;
+constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
 constexpr int kWakeSamples = 200;
 constexpr int kWakeWarmup = 10;  // first wake-ups fault in stacks and wake CPUs from deep idle
 constexpr long kTimerRequestNs = 50000;
@@ -115,8 +118,11 @@ double fma_flops_all(const std::vector<int>& cpus) {
   return best;
 }
 
-// Elements per triad array: STREAM's rule, four times all the last-level cache, at least 64 MiB,
-// with the three arrays in at most half the memory available now.
+// Elements per triad array: STREAM's rule, four times all the last-level cache, at least 64 MiB
+// and at most 512 MiB (four times the largest desktop last-level cache; a virtual machine may
+// report its host's whole cache, 508 MiB of L3 per vCPU on one, and on a server with more cache
+// than that the all-core figure reads partly from cache), with the three arrays in at most half
+// the memory available now.
 std::size_t triad_elements(const exec::Topology& t) {
   const exec::CacheInfo* last = nullptr;
   for (const auto& c : t.caches) {
@@ -128,9 +134,28 @@ std::size_t triad_elements(const exec::Topology& t) {
     bytes = std::max(bytes, 4 * static_cast<std::size_t>(last->size_bytes) *
                                 static_cast<std::size_t>(std::max(instances, 1)));
   }
+  bytes = std::min(bytes, kMaxTriadArrayBytes);
   const std::size_t available = available_memory_bytes();
   if (available > 0) bytes = std::min(bytes, available / 6);
   return std::max<std::size_t>(bytes / sizeof(double), 1024);
+}
+
+struct FreeArray {
+  void operator()(double* p) const noexcept { std::free(p); }
+};
+using TriadArray = std::unique_ptr<double[], FreeArray>;
+
+// A triad array of n doubles, its first write still to come: 2 MiB aligned and asking for
+// transparent huge pages, so that placing it costs a page fault per 2 MiB instead of per 4 KiB
+// (a fault can cost 15 us in a virtual machine: 40 s for three 4 GiB arrays of small pages).
+TriadArray triad_array(std::size_t n) {
+  const std::size_t bytes = (n * sizeof(double) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  auto* p = static_cast<double*>(std::aligned_alloc(kHugePageBytes, bytes));
+  if (p == nullptr) throw std::bad_alloc();
+#if defined(MADV_HUGEPAGE)
+  ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: small pages when the kernel has none
+#endif
+  return TriadArray(p);
 }
 
 void triad(double* __restrict a, const double* __restrict b, const double* __restrict c,
@@ -148,9 +173,7 @@ struct Bandwidth {
 // the one-core pass then reads the same arrays.
 Bandwidth triad_bandwidth(const exec::Topology& t, const std::vector<int>& cpus) {
   const std::size_t n = triad_elements(t);
-  const auto a = std::make_unique_for_overwrite<double[]>(n);
-  const auto b = std::make_unique_for_overwrite<double[]>(n);
-  const auto c = std::make_unique_for_overwrite<double[]>(n);
+  const TriadArray a = triad_array(n), b = triad_array(n), c = triad_array(n);
   constexpr double kBytesPerElement = 3 * sizeof(double);
   const double bytes = kBytesPerElement * static_cast<double>(n);
   const std::size_t threads = cpus.size();

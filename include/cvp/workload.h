@@ -205,6 +205,10 @@ class Flags {
   virtual void choice(const std::string& flag, std::string* into,
                       const std::vector<std::string>& choices, const std::string& help) = 0;
   virtual void toggle(const std::string& flag, bool* into, const std::string& help) = 0;
+  // One text value (a folder, a host name): `into` keeps its default when the flag is not given.
+  using TextCheck = std::function<std::optional<std::string>(const std::string&)>;
+  virtual void text(const std::string& flag, std::string* into, const std::string& help,
+                    TextCheck check = {}) = 0;
 };
 
 // What a workload's plan() may use: the machine, the run-wide options, and the standard sweep.

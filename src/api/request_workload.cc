@@ -370,7 +370,7 @@ std::unique_ptr<PreparedPoint> RequestWorkload::prepare(const Point& point,
   if (it == references_.end()) {
     auto handler = make_handler(point, config.requests);
     if (!handler) throw std::runtime_error(spec_.name + ": make() returned no handler");
-    it = references_.emplace(key, exec::serial_fingerprints(*handler, config.requests)).first;
+    it = references_.emplace(key, exec::serial_fingerprints(*handler, config.requests, config.wait)).first;
   }
   auto handler = make_handler(point, config.requests);
   if (!handler) throw std::runtime_error(spec_.name + ": make() returned no handler");
@@ -583,6 +583,10 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
            << speedup_text(par->bound) << ")";
     }
     const auto& params = gp->params_as<Params>();
+    const auto next_part = [&line] {
+      const std::string so_far = line.str();
+      if (!so_far.empty() && so_far.back() != ';' && so_far.back() != ':') line << ";";
+    };
     if (params.wait != exec::WaitOwner::engine) {
       // What the handler waited on, serially and with K in flight: where the waits grew, what
       // they wait on (a disk, a server), not the CPU, holds the speedup, and the bound says so.
@@ -594,6 +598,7 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
       if (serial != nullptr && at_k != nullptr && serial->request && at_k->request &&
           serial->request->wait_us > 0) {
         const double grew = at_k->request->wait_us / serial->request->wait_us;
+        next_part();
         line << " waits on " << params.waits_on << ": " << wait_text(serial->request->wait_us)
              << " serially, " << wait_text(at_k->request->wait_us) << " with " << at_k->point->in_flight
              << " in flight";
@@ -603,7 +608,10 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
         }
         line << ";";
       }
-      if (params.wait == exec::WaitOwner::blocking) line << " its wait blocks, so no event loop ran it;";
+      if (params.wait == exec::WaitOwner::blocking) {
+        next_part();
+        line << " its wait blocks, so no event loop ran it;";
+      }
     }
     line << " [" << exec::to_string(backend) << " backend]";
     lines.push_back(line.str());

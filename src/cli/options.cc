@@ -126,6 +126,19 @@ class CliFlags final : public Flags {
     });
   }
 
+  void text(const std::string& flag, std::string* into, const std::string& help,
+            TextCheck check) override {
+    auto& raw = one(flag, help, "TEXT");
+    finishers_.push_back([this, flag, into, &raw, check = std::move(check)] {
+      if (raw.empty()) return;
+      if (check) {
+        if (const auto why = check(raw)) throw UsageError(flag + " " + raw + ": " + *why);
+      }
+      *into = raw;
+      given_[flag] = raw;
+    });
+  }
+
   void toggle(const std::string& flag, bool* into, const std::string& help) override {
     app_.add_flag(flag, *into, help);
     finishers_.push_back([this, flag, into] {

@@ -4,6 +4,7 @@
 // reach the caller, and a handler that never calls done() is told so instead of hanging.
 #include <time.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -45,6 +46,7 @@ class WaitingHandler final : public cvp::exec::RequestHandler {
     if (ending_ == Ending::fails_for_3 && id == 3) throw std::runtime_error("the disk is full (request 3)");
     const timespec ts{0, static_cast<long>(kWaitUs * 1000)};
     nanosleep(&ts, nullptr);
+    waits_done_.fetch_add(1);
   }
 
   void async_wait(std::size_t id, asio::io_context& io, WaitDone done) override {
@@ -52,7 +54,8 @@ class WaitingHandler final : public cvp::exec::RequestHandler {
     auto& timer = timers_[id];
     timer = std::make_unique<asio::steady_timer>(io, std::chrono::microseconds(static_cast<long>(kWaitUs)));
     const bool fail = ending_ == Ending::fails_for_3 && id == 3;
-    timer->async_wait([done = std::move(done), fail](const asio::error_code& ec) {
+    timer->async_wait([this, done = std::move(done), fail](const asio::error_code& ec) {
+      waits_done_.fetch_add(1);
       if (fail) {
         done(std::make_exception_ptr(std::runtime_error("the server closed the connection (request 3)")));
       } else if (ec) {
@@ -63,7 +66,10 @@ class WaitingHandler final : public cvp::exec::RequestHandler {
     });
   }
 
+  int waits_done() const { return waits_done_.load(); }
+
  private:
+  std::atomic<int> waits_done_{0};
   std::vector<std::unique_ptr<asio::steady_timer>> timers_;  // one slot per id
   Ending ending_;
 };
@@ -184,6 +190,17 @@ TEST_P(AsyncWait, AWaitThatNeverCallsDoneIsReportedNotWaitedFor) {
     ADD_FAILURE() << "requests that never resumed went unreported";
   } catch (const std::logic_error& e) {
     EXPECT_NE(std::string(e.what()).find("done()"), std::string::npos) << e.what();
+  }
+}
+
+// The serial reference makes the handler's own waits too (a response may depend on what the
+// wait brought back), and none of the engine's.
+TEST(HandlerWaits, TheReferenceMakesTheHandlersOwnWaits) {
+  for (const WaitOwner owner : {WaitOwner::blocking, WaitOwner::async, WaitOwner::engine}) {
+    WaitingHandler handler(6, Ending::done);
+    const auto fingerprints = cvp::exec::serial_fingerprints(handler, 6, owner);
+    EXPECT_EQ(fingerprints.size(), 6u);
+    EXPECT_EQ(handler.waits_done(), owner == WaitOwner::engine ? 0 : 6) << static_cast<int>(owner);
   }
 }
 

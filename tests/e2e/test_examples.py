@@ -32,7 +32,13 @@ EXAMPLES = {
     "collatz": ("collatz_bench", "collatz", "cpu", ["--collatz-n", "200000"]),
     "handler": ("handler_bench", "orders", "io", ["--orders-w-us", "500"]),
     "mandel": ("mandel_bench", "mandel", "cpu", ["--mandel-n", "128"]),
+    # Handlers that wait on real I/O themselves: an fdatasync (blocking: threads only), and a
+    # TCP service the program starts (asynchronous: threads and event loops).
+    "journal": ("journal_bench", "journal", "io", ["--journal-in-flight", "4"]),
+    "echo": ("echo_bench", "echo", "io", ["--echo-in-flight", "16", "--echo-delay-us", "500"]),
 }
+# The backends an example's request points run on, where not both.
+BACKENDS = {"journal": {"threads"}}
 
 
 @pytest.fixture(scope="session")
@@ -57,18 +63,18 @@ def example_run(request, examples_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param) / "out"
     result = run(binary, ["--quick", *extra, "--out", str(folder)], cwd=folder.parent)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return folder, result, workload, kind
+    return folder, result, workload, kind, request.param
 
 
 def test_the_example_prints_its_table_and_verdict(example_run):
-    _, result, workload, _ = example_run
+    _, result, workload, _, _ = example_run
     assert "workload" in result.stdout and "speedup" in result.stdout, result.stdout
     assert any(line.startswith(workload + " ") and "concurrency" in line
                for line in result.stdout.splitlines()), result.stdout
 
 
 def test_the_summary_validates_and_holds_every_mode(example_run):
-    folder, _, workload, kind = example_run
+    folder, _, workload, kind, name = example_run
     loaded = cvp_io.load_run(str(folder))  # the schema check cvp itself makes
     assert loaded.format == cvp_io.SUMMARY
     summary = load_summary(folder)
@@ -84,11 +90,14 @@ def test_the_summary_validates_and_holds_every_mode(example_run):
     assert all(r["verified"] for r in rows), [r["name"] for r in rows if not r["verified"]]
     assert not summary.get("errors"), summary.get("errors")
     if kind == "io":
-        assert {r["backend"] for r in rows if r["mode"] != "serial"} == {"threads", "eventloop"}
+        assert ({r["backend"] for r in rows if r["mode"] != "serial"}
+                == BACKENDS.get(name, {"threads", "eventloop"}))
         for r in rows:
             assert r["io"]["errors"] == 0
             assert r["io"]["c_measured_us"] > 0
             assert r["params"]["requests"] == r["work"]["per_execution"]
+            assert r["io"]["wait_us"]["mean"] > 0
+            assert r["io"]["wait_us"]["p90"] >= r["io"]["wait_us"]["p50"]
 
 
 def _cvp(*args, cwd):
@@ -97,7 +106,7 @@ def _cvp(*args, cwd):
 
 
 def test_cvp_report_reads_it(example_run, tmp_path):
-    folder, _, _, _ = example_run
+    folder, _, _, _, _ = example_run
     page = tmp_path / "report.html"
     result = _cvp("report", str(folder), "-o", str(page), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -105,7 +114,7 @@ def test_cvp_report_reads_it(example_run, tmp_path):
 
 
 def test_cvp_compare_calls_a_run_the_same_as_itself(example_run, tmp_path):
-    folder, _, _, _ = example_run
+    folder, _, _, _, _ = example_run
     result = _cvp("compare", str(folder), str(folder), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "overall:" in result.stdout, result.stdout
@@ -134,3 +143,34 @@ def test_a_users_unit_test_measures_in_process_and_writes_nothing(examples_dir, 
         speedup = float(result.stdout.split("parallel on 2 threads: x")[1].split()[0])
         assert speedup > 1.5, result.stdout
     assert list(tmp_path.iterdir()) == [], "measure() wrote files"
+
+
+@pytest.mark.parametrize("name", ["journal", "echo"])
+def test_a_handlers_own_wait_names_its_points_and_bounds_them(name, examples_dir, tmp_path):
+    """A handler that waits itself: its points are named by what it waits on (not w_us:0), its
+    params say who waits, and each bound is min(K T_s / (c' + w'), P T_s / c') with the point's
+    own measured wait w' and CPU c' (so within the CI of the speedup where the waits, not the
+    CPU, hold it)."""
+    program, workload, _, extra = EXAMPLES[name]
+    folder = tmp_path / "out"
+    result = run(examples_dir / program, ["--quick", *extra, "--out", str(folder)], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = load_summary(folder)
+    rows = summary["results"]
+    waits_on = "fdatasync" if name == "journal" else "lookup-service"
+    assert all(r["name"].startswith(f"{workload}/wait:{waits_on}/k:") for r in rows), rows
+    assert all("w_us" not in r["params"] for r in rows)
+    assert {r["params"]["wait_owner"] for r in rows} == {"blocking" if name == "journal" else "async"}
+    serial = next(r for r in rows if r["mode"] == "serial")
+    t_s = serial["wall_s"]["median"] / serial["work"]["per_execution"] * 1e6
+    for r in rows:
+        if r["mode"] == "serial" or r.get("speedup") is None:
+            continue
+        c, w = r["io"]["c_measured_us"], r["io"]["wait_us"]["mean"]
+        cores = r["attainable"]["capacity"] if r["mode"] == "parallel" else 1
+        expected = min(r["params"]["k"] * t_s / (c + w), cores * t_s / c)
+        assert r["attainable"]["value"] == pytest.approx(expected, rel=1e-6), r["name"]
+    verdict = next(line for line in result.stdout.splitlines() if line.startswith(workload + " waiting on"))
+    assert f"waits on {waits_on}:" in verdict and "serially" in verdict, verdict
+    if name == "journal":
+        assert "no event loop ran it" in verdict, verdict

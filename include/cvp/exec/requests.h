@@ -52,7 +52,7 @@ class RequestHandler {
 
   // The handler's own waits, for a RequestConfig::wait other than engine. Each wait is measured
   // (wall time, less the thread CPU time spent in the call itself, which counts in c') and the
-  // bound uses what was measured. The reference (serial_fingerprints) runs without waits.
+  // bound uses what was measured. The reference (serial_fingerprints) makes these waits too.
   //
   // WaitOwner::blocking: waits for request `id` on the worker's thread (an fdatasync, a blocking
   // read) and returns when it is over; an error is thrown. Default: throws std::logic_error.
@@ -125,9 +125,12 @@ RequestRun run_requests(const RequestConfig& config, RequestHandler& handler,
                         exec::Sightings& sightings);
 
 // The reference a run is checked against: for each id in 0 .. requests-1, before_wait then
-// after_wait on the calling thread, without waits. Costs `requests` handlings of CPU: compute
-// it once, outside every timed region (a fresh handler, or one whose runs are over).
-std::vector<std::uint64_t> serial_fingerprints(RequestHandler& handler, std::size_t requests);
+// after_wait on the calling thread, with the handler's own wait between them where `wait` says
+// the handler waits (its responses may depend on what it waited for: a server's reply), and
+// without the engine's waits. Costs `requests` handlings of CPU (and of the handler's waits):
+// compute it once, outside every timed region (a fresh handler, or one whose runs are over).
+std::vector<std::uint64_t> serial_fingerprints(RequestHandler& handler, std::size_t requests,
+                                               WaitOwner wait = WaitOwner::engine);
 
 // How many of `fingerprints` differ from `reference` (a missing response, 0, counts too;
 // entries past either vector's end count as differing).

@@ -35,6 +35,33 @@ void RequestHandler::async_wait(std::size_t, asio::io_context&, WaitDone) {
 
 namespace detail {
 
+void handler_wait_here(RequestHandler& handler, WaitOwner owner, std::size_t id,
+                       asio::io_context& io, const std::function<void(const std::function<void()>&)>& timed) {
+  if (owner == WaitOwner::blocking) {
+    timed([&] { handler.wait(id); });
+    return;
+  }
+  if (io.stopped()) io.restart();
+  // Set by the completion, which `io` runs on this thread below: no lock.
+  bool done = false;
+  std::exception_ptr error;
+  timed([&] {
+    handler.async_wait(id, io, [&done, &error](std::exception_ptr e) {
+      if (done) return;  // called twice: the first call counts
+      error = e;
+      done = true;
+    });
+  });
+  while (!done) {
+    if (io.run_one() == 0) {
+      throw std::logic_error("request " + std::to_string(id) +
+                             ": async_wait() left nothing for its io_context to run, and never "
+                             "called done()");
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
 std::int64_t thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -137,33 +164,12 @@ void Worker::wait_here(InFlight& request, asio::io_context& io) {
       sleep_until(request.wait_start + request.requested);
       break;
     case WaitOwner::blocking:
+    case WaitOwner::async:
       request.requested = {};
       request.wait_start = Clock::now();
-      timed_wait_call(request, [&] { handler.wait(request.id); });
+      handler_wait_here(handler, context_.wait_owner(), request.id, io,
+                        [&](auto&& call) { timed_wait_call(request, call); });
       break;
-    case WaitOwner::async: {
-      request.requested = {};
-      request.wait_start = Clock::now();
-      if (io.stopped()) io.restart();
-      // Set by the completion, which `io` runs on this thread below: no lock.
-      bool done = false;
-      std::exception_ptr error;
-      timed_wait_call(request, [&] {
-        handler.async_wait(request.id, io, [&done, &error](std::exception_ptr e) {
-          error = e;
-          done = true;
-        });
-      });
-      while (!done) {
-        if (io.run_one() == 0) {
-          throw std::logic_error("request " + std::to_string(request.id) +
-                                 ": async_wait() left nothing for its io_context to run, and "
-                                 "never called done()");
-        }
-      }
-      if (error) std::rethrow_exception(error);
-      break;
-    }
   }
   request.woke = Clock::now();
 }
@@ -296,11 +302,16 @@ RequestRun run_requests(const RequestConfig& config, RequestHandler& handler,
   return run;
 }
 
-std::vector<std::uint64_t> serial_fingerprints(RequestHandler& handler, std::size_t requests) {
+std::vector<std::uint64_t> serial_fingerprints(RequestHandler& handler, std::size_t requests,
+                                               WaitOwner wait) {
   std::vector<std::uint64_t> out;
   out.reserve(requests);
+  asio::io_context io{1};  // for a handler's asynchronous waits
   for (std::size_t id = 0; id < requests; ++id) {
     handler.before_wait(id);
+    if (wait != WaitOwner::engine) {
+      detail::handler_wait_here(handler, wait, id, io, [](const std::function<void()>& call) { call(); });
+    }
     out.push_back(handler.after_wait(id));
   }
   return out;

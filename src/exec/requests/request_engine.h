@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <latch>
 #include <thread>
 #include <vector>
@@ -97,6 +98,14 @@ struct InFlight {
 
 // The calling thread's CPU time, in nanoseconds.
 std::int64_t thread_cpu_ns();
+
+// Request `id`'s wait by the handler on the calling thread: its blocking wait(), or its
+// async_wait() on `io`, which this runs until done() is called (std::logic_error when nothing
+// is left to run first; an error passed to done() is thrown). `timed(call)` makes the handler's
+// call, timing it as the caller wants.
+void handler_wait_here(RequestHandler& handler, WaitOwner owner, std::size_t id,
+                       asio::io_context& io,
+                       const std::function<void(const std::function<void()>&)>& timed);
 
 // The per-request steps of one worker thread. Construct it on the thread that runs the steps:
 // it measures what reading that thread's CPU clock costs, to take it out of c'. `slot` is the

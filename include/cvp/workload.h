@@ -131,6 +131,7 @@ struct RequestFigures {
   double wait_us = 0;            // the mean measured wait per request (exec::RequestRun::wait_us)
   double wait_p50_us = 0;        // its median and 90th percentile
   double wait_p90_us = 0;
+  bool own_wait = false;         // the handler's own waits (exec::WaitOwner blocking or async)
 };
 
 // How many equal tasks to split one execution into so that workers of `speeds` (relative; one

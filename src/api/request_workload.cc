@@ -60,7 +60,8 @@ class RequestsRun final : public PreparedPoint {
     e.stopped = run.stopped;
     e.latencies_us = std::move(run.latencies_us);
     e.request = RequestFigures{run.cpu_us_per_request, run.wait_overshoot_us, run.wait_us,
-                               run.wait_p50_us, run.wait_p90_us};
+                               run.wait_p50_us, run.wait_p90_us,
+                               config_.wait != exec::WaitOwner::engine};
     last_ = std::move(run);
     return e;
   }

@@ -160,6 +160,7 @@ void add_request_figures(Sample& s, const Execution& e) {
   sum.wait_us += e.request->wait_us;
   sum.wait_p50_us += e.request->wait_p50_us;
   sum.wait_p90_us += e.request->wait_p90_us;
+  sum.own_wait = e.request->own_wait;
 }
 
 // The block's request figures as means over its `n` executions; a figure that is not a finite
@@ -832,10 +833,13 @@ std::map<std::string, double> named_figures(const std::map<std::string, double>&
   std::map<std::string, double> named = values;
   if (request) {
     named["c_measured_us"] = request->c_measured_us;
-    named["wait_overshoot_us"] = request->wait_overshoot_us;
-    named["wait_us"] = request->wait_us;
-    named["wait_p50_us"] = request->wait_p50_us;
-    named["wait_p90_us"] = request->wait_p90_us;
+    if (request->own_wait) {  // the handler's waits as measured
+      named["wait_us"] = request->wait_us;
+      named["wait_p50_us"] = request->wait_p50_us;
+      named["wait_p90_us"] = request->wait_p90_us;
+    } else {  // the engine's: w_us asked for, and how far past it they woke
+      named["wait_overshoot_us"] = request->wait_overshoot_us;
+    }
   }
   return named;
 }

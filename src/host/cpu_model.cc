@@ -14,6 +14,7 @@
 #include "cvp/workload.h"
 #include "exec/slow_cpu.h"
 #include "host/machine_limits.h"
+#include "host/elapsed.h"
 
 namespace cvp::bench {
 namespace {
@@ -64,10 +65,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kAddsPerBlock = 64;
 constexpr long kBlocksPerChunk = 512;  // 32768 dependent adds: about 10 us at 3 GHz
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // `blocks` x 64 dependent register-register adds (a register operand, not an immediate, which
 // some cores fold in the renamer): one per cycle on every out-of-order x86-64 and ARM core.

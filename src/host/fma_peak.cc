@@ -13,6 +13,7 @@
 
 #include "cvp/isa.h"
 #include "harness/stats.h"
+#include "host/elapsed.h"
 
 namespace cvp::bench {
 namespace {
@@ -24,7 +25,7 @@ constexpr long kRoundIterations = 100000;  // ~0.1-0.5 ms per round
 constexpr std::size_t kMaxLanes = 8;
 constexpr double kScale = 1 - 1e-9, kAdd = 1e-9;  // the chains stay near their start
 
-volatile double g_sink;  // results land here, so no loop can be optimised away
+volatile double g_fma_sink;  // results land here, so no loop can be optimised away
 
 // One round of every chain, kept in `state` between rounds (kChains x lanes doubles). Each
 // chain is a parameter of its own, so it stays in a register: GCC keeps an array of twelve
@@ -88,10 +89,6 @@ Loop loop_for(Isa isa) {
   return {[](double* s) { round_generic(s, Chains()); }, 2, "generic"};
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 }  // namespace
 
 const char* fma_isa() { return loop_for(chosen_isa()).name; }
@@ -113,7 +110,7 @@ double fma_flops(double seconds) {
     rates.push_back(round_flop / std::chrono::duration<double>(now - round_start).count());
     round_start = now;
   }
-  g_sink = std::accumulate(state, state + kChains * loop.lanes, 0.0);
+  g_fma_sink = std::accumulate(state, state + kChains * loop.lanes, 0.0);
   return stats::percentiles(rates, {90}).front();
 }
 

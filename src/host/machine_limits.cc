@@ -33,6 +33,7 @@
 #include "host/machine.h"
 #include "host/resources.h"
 #include "harness/stats.h"
+#include "host/elapsed.h"
 
 namespace cvp::bench {
 namespace {
@@ -56,10 +57,6 @@ constexpr long kTimerRequestNs = 50000;
 constexpr int kPingPongs = 5000;
 
 volatile double g_sink;  // results land here, so no loop can be optimised away
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 std::int64_t monotonic_ns() {
   timespec ts{};

@@ -34,6 +34,7 @@ bool m_samples_empty(const ResultRow& r) { return r.m->samples.empty(); }
 // The medians of the samples' request figures; nullopt when no sample has any.
 std::optional<RequestFigures> median_request_figures(const std::vector<Sample>& samples) {
   std::vector<double> c, overshoot, wait, p50, p90;
+  bool own_wait = false;
   for (const auto& s : samples) {
     if (!s.request) continue;
     c.push_back(s.request->c_measured_us);
@@ -41,10 +42,11 @@ std::optional<RequestFigures> median_request_figures(const std::vector<Sample>& 
     wait.push_back(s.request->wait_us);
     p50.push_back(s.request->wait_p50_us);
     p90.push_back(s.request->wait_p90_us);
+    own_wait = s.request->own_wait;
   }
   if (c.empty()) return std::nullopt;
   return RequestFigures{stats::median(c), stats::median(overshoot), stats::median(wait),
-                        stats::median(p50), stats::median(p90)};
+                        stats::median(p50), stats::median(p90), own_wait};
 }
 
 std::vector<double> each(const std::vector<Sample>& samples, double Sample::*field) {

@@ -54,8 +54,9 @@ class WaitingHandler final : public cvp::exec::RequestHandler {
     auto& timer = timers_[id];
     timer = std::make_unique<asio::steady_timer>(io, std::chrono::microseconds(static_cast<long>(kWaitUs)));
     const bool fail = ending_ == Ending::fails_for_3 && id == 3;
-    timer->async_wait([this, done = std::move(done), fail](const asio::error_code& ec) {
+    timer->async_wait([this, id, done = std::move(done), fail](const asio::error_code& ec) {
       waits_done_.fetch_add(1);
+      timers_[id].reset();  // what is made on `io` ends with the wait: the context may end next
       if (fail) {
         done(std::make_exception_ptr(std::runtime_error("the server closed the connection (request 3)")));
       } else if (ec) {

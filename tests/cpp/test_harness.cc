@@ -23,7 +23,7 @@
 #include "harness/stats.h"
 #include "report/summary.h"
 
-namespace {
+namespace harness_test {  // named: a unity build compiles several test files as one
 
 using namespace cvp;
 
@@ -745,9 +745,9 @@ TEST(TaskWorkload, RefusesASpecNamingItsField) {
   }
 }
 
-}  // namespace
+}  // namespace harness_test
 
-namespace {
+namespace harness_test {
 
 // A workload the harness must refuse or fail cleanly.
 class Broken final : public Workload {
@@ -827,4 +827,4 @@ TEST(Harness, AnUnusableBoundFailsTheRowInsteadOfBreakingTheSummary) {
   EXPECT_EQ(doc["results"][0]["bound"], 0.0);  // a number, as the schema requires
 }
 
-}  // namespace
+}  // namespace harness_test

@@ -11,7 +11,7 @@
 #include "cli/options.h"
 #include "harness/plan.h"
 
-namespace {
+namespace request_workload_test {  // named: a unity build compiles several test files as one
 
 using namespace cvp;
 
@@ -354,4 +354,4 @@ TEST(RequestWorkload, ChecksEveryRunAgainstTheSerialHandling) {
   EXPECT_GE(made, 5);  // one reference, then one handler per prepared point
 }
 
-}  // namespace
+}  // namespace request_workload_test

@@ -38,7 +38,7 @@ def _fake_fedora(tmp_path, missing=()):
     return env, log
 
 
-@pytest.mark.parametrize("flags", [[], ["--test"]])
+@pytest.mark.parametrize("flags", [[], ["--test"], ["--test", "--fuzz"]])
 def test_fedora_with_every_package_exits_0_and_installs_nothing(tmp_path, flags):
     env, log = _fake_fedora(tmp_path)
     result = subprocess.run(["bash", str(SCRIPT), *flags], env=env, capture_output=True,

@@ -60,8 +60,10 @@ class RequestHandler {
   // WaitOwner::async: starts request `id`'s wait on `io` and returns at once; the operation's
   // completion calls done(nullptr), or done(the error) when it failed, exactly once, from a
   // handler that `io` runs. On an event loop `io` is the loop's own context, which the other
-  // requests in flight on that loop share; on threads each worker thread runs its own. Default:
-  // throws std::logic_error.
+  // requests in flight on that loop share; on threads each worker thread runs its own. Either
+  // ends with its run: what the handler makes on `io` (a timer, a socket) must be gone by then,
+  // or belong to the context itself (an asio service of it, as examples/echo keeps its open
+  // connections). Default: throws std::logic_error.
   using WaitDone = std::function<void(std::exception_ptr)>;
   virtual void async_wait(std::size_t id, asio::io_context& io, WaitDone done);
 };

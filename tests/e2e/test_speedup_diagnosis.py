@@ -2,6 +2,7 @@
 the diagnosis of rows that miss their bound, from real runs of the program."""
 
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -124,5 +125,7 @@ def test_a_planted_shortfall_gets_a_diagnosis(cvpbench, tmp_path):
     # Grouped by cause; --verbose gives the row its own line under it.
     assert "why not more" in result.stdout
     cause = row["diagnosis"]["cause"]
-    assert f"  {cause}: matmul n:64 parallel threads (1 row)\n" in result.stdout
+    # Its group's line counts it (another row of the run may share the cause on a busy machine).
+    assert re.search(rf"^  {cause}: matmul n:64 parallel threads \(\d+ rows?\)$", result.stdout,
+                     re.MULTILINE), result.stdout
     assert f"    {row['name']}: {row['diagnosis']['line']}\n" in result.stdout

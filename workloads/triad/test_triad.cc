@@ -293,19 +293,24 @@ TEST(TriadSizing, AtLeastFourTimesTheCacheAndTheFloor) {
     const std::size_t floor_bytes = (quick ? 32 : 64) * kMiB;
     for (const std::size_t llc : {std::size_t{1}, std::size_t{1000}, 512 * std::size_t{1024},
                                   8 * kMiB, 8 * kMiB + 1, 16 * kMiB, 32 * kMiB, 32 * kMiB + 8,
-                                  96 * kMiB + 1, 320 * kMiB, 1024 * kMiB + 3}) {
+                                  96 * kMiB + 1, 128 * kMiB, 320 * kMiB, 1024 * kMiB + 3}) {
       const std::size_t n = cvp::triad::default_elements(llc, quick);
       const std::size_t bytes = n * sizeof(double);
+      const std::size_t wanted = std::min(std::max(4 * llc, floor_bytes), cvp::triad::kMaxDefaultArrayBytes);
       EXPECT_EQ(n % 64, 0u) << llc;
-      EXPECT_GE(bytes, 4 * llc) << llc;
-      EXPECT_GE(bytes, floor_bytes) << llc;
+      EXPECT_GE(bytes, wanted) << llc;  // 4x the cache and the floor, up to the 512 MiB ceiling
+      EXPECT_LE(bytes, std::max(cvp::triad::kMaxDefaultArrayBytes, floor_bytes)) << llc;
       // No bigger than needed: one fewer block of 64 would break a rule.
-      EXPECT_LT((n - 64) * sizeof(double), std::max(4 * llc, floor_bytes)) << llc;
+      EXPECT_LT((n - 64) * sizeof(double), wanted) << llc;
     }
   }
   EXPECT_EQ(cvp::triad::default_elements(32 * kMiB, false), 16 * kMiB);  // 128 MiB per array
   EXPECT_EQ(cvp::triad::default_elements(1 * kMiB, false), 8 * kMiB);    // the 64 MiB floor
   EXPECT_EQ(cvp::triad::default_elements(1 * kMiB, true), 4 * kMiB);     // the 32 MiB floor
+  // The 512 MiB ceiling: a reported 508 MiB cache (a VM seeing its host's) would make 2 GiB.
+  EXPECT_EQ(cvp::triad::default_elements(508 * kMiB, false), 64 * kMiB);
+  EXPECT_EQ(cvp::triad::default_elements(508 * kMiB, true), 64 * kMiB);
+  EXPECT_EQ(cvp::triad::default_elements(100 * kMiB, false), 50 * kMiB);  // 4x, under the ceiling
   EXPECT_LE(cvp::triad::default_elements(4 * kMiB, true),
             cvp::triad::default_elements(4 * kMiB, false));
 }

@@ -105,8 +105,13 @@ void corrupt(Arrays& arrays);
 //     192 MiB, milliseconds long even at 100 GB/s, so the team's fork/join costs stay small;
 //   32 MiB (4 Mi elements) when `quick`: still far beyond any cache this floor can matter for
 //     (the 4x rule governs on machines with more than 8 MiB of LLC), half the memory and time.
-// Quick runs keep the 4x rule: below it the triad measures cache bandwidth, not memory's.
+// Quick runs keep the 4x rule: below it the triad measures cache bandwidth, not memory's. And at
+// most kMaxDefaultArrayBytes (512 MiB, four times the largest desktop last-level cache): a
+// virtual machine may report its host's whole cache (508 MiB on one, which made 2 GiB arrays),
+// and --triad-n chooses larger arrays where the cache really is that large (the verdict says
+// when an array is under 4x the cache reported).
 // Pass the sum of the last-level caches the workers use if they span several.
+inline constexpr std::size_t kMaxDefaultArrayBytes = std::size_t{512} << 20;
 std::size_t default_elements(std::size_t last_level_cache_bytes, bool quick);
 
 // Size in bytes of the last-level cache that CPU 0 sees: the largest-level data or unified cache

@@ -126,6 +126,6 @@ def test_a_planted_shortfall_gets_a_diagnosis(cvpbench, tmp_path):
     assert "why not more" in result.stdout
     cause = row["diagnosis"]["cause"]
     # Its group's line counts it (another row of the run may share the cause on a busy machine).
-    assert re.search(rf"^  {cause}: matmul n:64 parallel threads \(\d+ rows?\)$", result.stdout,
-                     re.MULTILINE), result.stdout
+    assert re.search(rf"^  {cause}: matmul n:64 parallel threads( threads:[\d/]+)? \(\d+ rows?\)$",
+                     result.stdout, re.MULTILINE), result.stdout
     assert f"    {row['name']}: {row['diagnosis']['line']}\n" in result.stdout

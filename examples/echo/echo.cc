@@ -17,6 +17,8 @@
 //   echo_bench --echo-in-flight 8,64,256 --echo-delay-us 2000 --backend eventloop
 #include <cvp/cvpbench.h>
 
+#include "common/hash.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -36,20 +38,8 @@ using asio::ip::tcp;
 
 constexpr std::uint64_t kSignRounds = 256;
 
-std::uint64_t fnv1a(std::string_view text) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (const char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-std::uint64_t mix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+using examples::fnv1a;
+using examples::mix;
 
 // The service: answers each line it reads with the same line, `delay` later. One thread, its
 // own io_context, every connection a coroutine; stopped and joined when the program ends.

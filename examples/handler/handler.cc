@@ -15,6 +15,8 @@
 //   handler_bench --orders-wait exponential --out runs/orders
 #include <cvp/cvpbench.h>
 
+#include "common/hash.h"
+
 #include <charconv>
 #include <cstdint>
 #include <memory>
@@ -26,20 +28,8 @@ namespace {
 
 constexpr std::uint64_t kSignRounds = 4096;
 
-std::uint64_t fnv1a(std::string_view text) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (const char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-std::uint64_t mix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+using examples::fnv1a;
+using examples::mix;
 
 std::uint64_t number(std::string_view text) {
   std::uint64_t value = 0;

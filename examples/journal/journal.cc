@@ -19,6 +19,8 @@
 //   journal_bench --journal-in-flight 2,8,32 --journal-dir /var/tmp --out runs/journal
 #include <cvp/cvpbench.h>
 
+#include "common/hash.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,20 +41,8 @@ namespace {
 constexpr std::size_t kRecordBytes = 256;
 constexpr std::uint64_t kSignRounds = 512;
 
-std::uint64_t fnv1a(std::string_view text) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (const char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-std::uint64_t mix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+using examples::fnv1a;
+using examples::mix;
 
 std::string system_error(const std::string& what) { return what + ": " + std::strerror(errno); }
 

@@ -132,6 +132,10 @@ struct RequestFigures {
   double wait_p50_us = 0;        // its median and 90th percentile
   double wait_p90_us = 0;
   bool own_wait = false;         // the handler's own waits (exec::WaitOwner blocking or async)
+  // The mean number of requests in flight over the run (Little's law: the sum of the requests'
+  // latencies over the run's wall time). Below K where slots sat idle: at the start, and at the
+  // end while the run's slowest requests finished (the run's tail). 0: not known.
+  double in_flight_mean = 0;
 };
 
 // How many equal tasks to split one execution into so that workers of `speeds` (relative; one
@@ -309,12 +313,13 @@ struct VerdictContext {
 // diagnosis.cause); not_identified when no measurement accounts for the gap.
 enum class Cause {
   other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-  timer_overshoot, extra_cpu, queueing, clock, imbalance, ipc_fell, cache_misses, not_identified
+  timer_overshoot, extra_cpu, queueing, clock, imbalance, ipc_fell, cache_misses, run_tail,
+  not_identified
 };
-inline constexpr std::array<std::string_view, 14> kCauseNames{
+inline constexpr std::array<std::string_view, 15> kCauseNames{
     "other_processes", "run_queue", "steal", "compute_peak", "memory_bandwidth", "idle_workers",
     "timer_overshoot", "extra_cpu", "queueing", "clock", "imbalance", "ipc_fell", "cache_misses",
-    "not_identified"};
+    "run_tail", "not_identified"};
 std::string_view to_string(Cause cause);
 
 // What the machine showed at the start of the run, for a workload's own diagnosis: each

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 
@@ -62,6 +63,11 @@ class RequestsRun final : public PreparedPoint {
     e.request = RequestFigures{run.cpu_us_per_request, run.wait_overshoot_us, run.wait_us,
                                run.wait_p50_us, run.wait_p90_us,
                                config_.wait != exec::WaitOwner::engine};
+    if (run.wall_s > 0) {
+      const double in_flight_s =
+          std::accumulate(e.latencies_us.begin(), e.latencies_us.end(), 0.0) * 1e-6;
+      e.request->in_flight_mean = in_flight_s / run.wall_s;
+    }
     last_ = std::move(run);
     return e;
   }
@@ -391,17 +397,19 @@ double wait_overshoot_us(const Row& row) {
 // Each of the K requests in flight takes at least c' + w + o_s (its CPU, the wait asked for and
 // the timer's overshoot the serial requests saw), and the P cores give at most P seconds of CPU
 // a second, c' per request; the serial request took T_s. All four are measured in this run.
-double RequestWorkload::bound(const Row& row) const {
+namespace {
+
+// The bound with `k` requests in flight (a mean where slots sat idle), as bound() says.
+double bound_with(const Row& row, double k) {
   const Point& p = *row.point;
   if (p.mode == Mode::serial) return 1.0;
   const double c = std::max(c_measured_us(row), 1e-3);
   // A handler's own waits: what this point measured (waits that grew because the disk or server
   // behind them was shared are the machine's limit here, as memory bandwidth is the triad's).
   const bool own = handler_waits(p);
-  const double w = own ? (row.request ? row.request->wait_us : 0.0) : p.params_as<Params>().w_us;
+  const double w = own ? (row.request ? row.request->wait_us : 0.0) : p.params_as<RequestWorkload::Params>().w_us;
   // P: the team's cores counted by their measured capacity (the cores themselves for the ideal).
   const double cores = p.mode == Mode::parallel ? row.capacity : 1;
-  const double k = static_cast<double>(p.in_flight);
   const Row* base = row.baseline;
   if (base == nullptr || base->median_s <= 0 || base->point == nullptr || base->point->work <= 0) {
     return std::min(k, cores * (c + w) / c);  // no serial time measured: the nominal model
@@ -409,6 +417,12 @@ double RequestWorkload::bound(const Row& row) const {
   const double t_s = base->median_s / base->point->work * 1e6;
   const double overshoot = own ? 0.0 : std::max(0.0, wait_overshoot_us(*base));
   return std::min(k * t_s / (c + w + overshoot), cores * t_s / c);
+}
+
+}  // namespace
+
+double RequestWorkload::bound(const Row& row) const {
+  return bound_with(row, static_cast<double>(row.point->in_flight));
 }
 
 namespace {
@@ -504,6 +518,28 @@ std::optional<Finding> queueing(const Row& r) {
   return k;
 }
 
+// Slots that sat idle: fewer than K requests in flight on average over the run (Little's law on
+// its latencies), at its start and while its slowest requests finished. The ceiling is the bound
+// again with that mean in place of K. `requests_flag` names the option that makes runs longer.
+std::optional<Finding> run_tail(const Row& r, const std::string& requests_flag) {
+  const Point& p = *r.point;
+  if (p.mode == Mode::serial || p.in_flight < 2 || !r.request || !r.has_latency) return std::nullopt;
+  const double k = static_cast<double>(p.in_flight);
+  const double mean = r.request->in_flight_mean;
+  if (!(mean > 0) || mean > 0.97 * k) return std::nullopt;
+  const double ceiling = bound_with(r, mean);
+  if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
+  Finding f{Cause::run_tail, ceiling, "",
+            {{"in_flight", p.in_flight}, {"in_flight_mean", mean}, {"requests", p.work},
+             {"latency_p50_us", r.p50}, {"latency_p99_us", r.p99}, {"ceiling", ceiling}}};
+  f.line = "the run's tail: on average " + fixed(mean, 1) + " of its " + std::to_string(p.in_flight) +
+           " requests were in flight (their latencies over the run's time); slots sat idle at its "
+           "start and while its slowest requests finished (p99 " + us(r.p99) + " against a median of " +
+           us(r.p50) + "), which alone allows x" + fixed(ceiling, 2) + "; longer runs (" +
+           requests_flag + ", " + fixed(p.work, 0) + " here) leave less to the tail";
+  return f;
+}
+
 }  // namespace
 
 std::vector<Finding> RequestWorkload::diagnose(const Row& row,
@@ -512,6 +548,7 @@ std::vector<Finding> RequestWorkload::diagnose(const Row& row,
   if (auto k = late_wake_ups(*this, row, context)) found.push_back(std::move(*k));
   if (auto k = cpu_outside_handler(*this, row, context)) found.push_back(std::move(*k));
   if (auto k = queueing(row)) found.push_back(std::move(*k));
+  if (auto k = run_tail(row, spec_.flag_prefix + "requests")) found.push_back(std::move(*k));
   return found;
 }
 

@@ -160,6 +160,7 @@ void add_request_figures(Sample& s, const Execution& e) {
   sum.wait_us += e.request->wait_us;
   sum.wait_p50_us += e.request->wait_p50_us;
   sum.wait_p90_us += e.request->wait_p90_us;
+  sum.in_flight_mean += e.request->in_flight_mean;
   sum.own_wait = e.request->own_wait;
 }
 
@@ -178,6 +179,7 @@ void average_request_figures(Sample& s, double n, Measurement& m) {
   s.request->wait_us /= n;
   s.request->wait_p50_us /= n;
   s.request->wait_p90_us /= n;
+  s.request->in_flight_mean /= n;
 }
 
 // The block's executions, each checked after it where its own clock leaves the check untimed;

@@ -386,7 +386,7 @@ void name_no_cause(const ResultRow& r, Diagnosis& d) {
   d.line = "not identified: x" + fixed(r.speedup, 2) + " against a bound of x" + fixed(r.bound, 2) +
            "; no other processes, run delay, steal, compute or bandwidth ceiling, extra CPU";
   if (r.counters.ipc()) d.line += ", IPC fall, cache misses";
-  if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up or queueing";
+  if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up, queueing or run tail";
   if (r.timeline.traced && r.m->workload->kind() != Kind::io) d.line += " or idle worker";
   d.line += " measured in this run accounts for it";
   // The names of what was not visible; why each was not is in not_seen.

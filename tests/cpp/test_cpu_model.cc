@@ -52,9 +52,6 @@ CpuSpeeds speeds_of(const exec::Topology& t, double p, double e) {
   return s;
 }
 
-bool in(const std::vector<int>& set, int cpu) {
-  return std::find(set.begin(), set.end(), cpu) != set.end();
-}
 
 TEST(HybridTopology, KindsComeFromHwlocsCpuKinds) {
   const exec::Topology t = hybrid();
@@ -171,7 +168,9 @@ TEST(HybridPlan, ParallelPointsHavePOnlyPPlusEAndAllLogicalCpus) {
   std::map<int, const Point*> parallel;
   for (const Point& p : points) {
     if (p.mode == Mode::parallel) parallel[p.threads] = &p;
-    if (p.mode != Mode::parallel) EXPECT_EQ(p.cpus.front(), 0) << p.name();
+    if (p.mode != Mode::parallel) {
+      EXPECT_EQ(p.cpus.front(), 0) << p.name();
+    }
   }
   ASSERT_TRUE(parallel.count(6) && parallel.count(14) && parallel.count(20));
   EXPECT_EQ(parallel[6]->kinds, "P");

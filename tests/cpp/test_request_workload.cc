@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -120,6 +121,51 @@ TEST(RequestWorkload, TheBoundUsesTheSerialRequestsMeasuredTime) {
   // K in flight limit: with 4 in flight, 4 x 1150 / (50 + 1000 + 100) = 4.
   conc.in_flight = 4;
   EXPECT_DOUBLE_EQ(toy.bound(row), 4.0);
+}
+
+// Slots that sat idle at a run's start and end (fewer than K in flight on average, by Little's
+// law on its latencies) are a cause with the bound's ceiling at that mean; full slots, or a mean
+// not measured, are none. Serial request: c = 5 us, w = 1000 us, overshoot 100 us: T_s = 1150 us;
+// with 64 in flight the wait term binds: 64 x 1150 / 1105.
+TEST(RequestWorkload, NamesTheRunsTailOnlyWhenSlotsSatIdle) {
+  RequestWorkload toy(toy_spec());
+  Point serial, conc;
+  serial.mode = Mode::serial;
+  serial.work = 100;
+  serial.params = std::make_shared<RequestWorkload::Params>(1000.0, exec::WaitDistribution::fixed);
+  conc = serial;
+  conc.mode = Mode::concurrent;
+  conc.in_flight = 64;
+  conc.work = 1000;
+  Row base;
+  base.point = &serial;
+  base.median_s = 100 * 1150e-6;
+  base.request = RequestFigures{5.0, 100.0};
+  Row row;
+  row.point = &conc;
+  row.baseline = &base;
+  row.has_latency = true;
+  row.p50 = 1200;
+  row.p99 = 3000;
+  row.request = RequestFigures{5.0, 100.0};
+  EXPECT_NEAR(toy.bound(row), 64 * 1150.0 / 1105.0, 1e-9);
+  const auto tail_of = [&](double in_flight_mean) -> std::optional<Finding> {
+    row.request->in_flight_mean = in_flight_mean;
+    for (auto& f : toy.diagnose(row, DiagnosisContext{})) {
+      if (f.cause == Cause::run_tail) return f;
+    }
+    return std::nullopt;
+  };
+  const auto idle = tail_of(48);
+  ASSERT_TRUE(idle.has_value());
+  EXPECT_NEAR(idle->ceiling, 48 * 1150.0 / 1105.0, 1e-9);
+  EXPECT_NE(idle->line.find("on average 48.0 of its 64 requests were in flight"), std::string::npos)
+      << idle->line;
+  EXPECT_NE(idle->line.find("--toy-requests, 1000 here"), std::string::npos) << idle->line;
+  EXPECT_FALSE(tail_of(63).has_value());  // within 3% of K: the slots were full
+  EXPECT_FALSE(tail_of(0).has_value());   // not measured
+  conc.mode = Mode::serial;               // serial has no slots to leave idle
+  EXPECT_FALSE(tail_of(0.5).has_value());
 }
 
 TEST(RequestWorkload, PlansSerialConcurrentAndParallelOnBothBackends) {

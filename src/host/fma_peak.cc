@@ -1,5 +1,6 @@
 #include "host/fma_peak.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
@@ -25,7 +26,8 @@ constexpr long kRoundIterations = 100000;  // ~0.1-0.5 ms per round
 constexpr std::size_t kMaxLanes = 8;
 constexpr double kScale = 1 - 1e-9, kAdd = 1e-9;  // the chains stay near their start
 
-volatile double g_fma_sink;  // results land here, so no loop can be optimised away
+// Results land here, so no loop can be optimised away; atomic, as every busy core stores to it.
+std::atomic<double> g_fma_sink{0};
 
 // One round of every chain, kept in `state` between rounds (kChains x lanes doubles). Each
 // chain is a parameter of its own, so it stays in a register: GCC keeps an array of twelve
@@ -110,7 +112,8 @@ double fma_flops(double seconds) {
     rates.push_back(round_flop / std::chrono::duration<double>(now - round_start).count());
     round_start = now;
   }
-  g_fma_sink = std::accumulate(state, state + kChains * loop.lanes, 0.0);
+  g_fma_sink.store(std::accumulate(state, state + kChains * loop.lanes, 0.0),
+                   std::memory_order_relaxed);
   return stats::percentiles(rates, {90}).front();
 }
 

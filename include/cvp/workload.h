@@ -136,6 +136,9 @@ struct RequestFigures {
   // latencies over the run's wall time). Below K where slots sat idle: at the start, and at the
   // end while the run's slowest requests finished (the run's tail). 0: not known.
   double in_flight_mean = 0;
+  // The engine's worker threads' CPU time per request (exec::RequestRun::team_cpu_us_per_request):
+  // c' and what the workers spent around it. 0: not known.
+  double team_cpu_us = 0;
 };
 
 // How many equal tasks to split one execution into so that workers of `speeds` (relative; one

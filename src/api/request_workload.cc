@@ -68,6 +68,7 @@ class RequestsRun final : public PreparedPoint {
           std::accumulate(e.latencies_us.begin(), e.latencies_us.end(), 0.0) * 1e-6;
       e.request->in_flight_mean = in_flight_s / run.wall_s;
     }
+    e.request->team_cpu_us = run.team_cpu_us_per_request;
     last_ = std::move(run);
     return e;
   }
@@ -454,28 +455,36 @@ std::optional<Finding> late_wake_ups(const RequestWorkload& w, const Row& r,
   return k;
 }
 
-// A request that cost more process CPU than its handler's measured c' (the context switches,
-// timer wake-ups and runtime around it), while the cores were busy.
+// A request that cost more CPU than its handler's measured c' (the context switches, timer
+// wake-ups and runtime around it), while the cores were busy. The CPU is the engine's worker
+// threads' where the run measured it (none of the process's other threads: a server the program
+// runs beside, say), else the process's.
 std::optional<Finding> cpu_outside_handler(const RequestWorkload& w, const Row& r,
                                            const DiagnosisContext& c) {
   const Point& p = *r.point;
-  if (r.baseline == nullptr || r.cpu_s <= 0 || p.work <= 0 || !r.request) return std::nullopt;
+  if (r.baseline == nullptr || p.work <= 0 || !r.request) return std::nullopt;
   const double cores = p.mode == Mode::parallel ? std::min(p.threads, p.cores) : 1;
   const double switches = r.voluntary + r.involuntary;
-  nlohmann::json figures = {{"cpu_s", r.cpu_s}, {"context_switches", switches}};
   const double requests = p.work;
   const double c_handler = r.request->c_measured_us;
-  const double c_process = r.cpu_s / requests * 1e6;
-  if (c_handler <= 0 || c_process < 1.1 * c_handler || r.cpu_per_wall < 0.8 * cores) {
+  const bool team = r.request->team_cpu_us > 0;
+  const double c_spent = team ? r.request->team_cpu_us : r.cpu_s / requests * 1e6;
+  const double busy = team ? (r.median_s > 0 ? c_spent * requests * 1e-6 / r.median_s : 0.0)
+                           : r.cpu_per_wall;
+  nlohmann::json figures = {{"cpu_s", r.cpu_s}, {"context_switches", switches},
+                            {"cpu_of", team ? "workers" : "process"}, {"cores_busy", busy}};
+  if (c_handler <= 0 || !(c_spent > 0) || c_spent < 1.1 * c_handler || busy < 0.8 * cores) {
     return std::nullopt;
   }
   Row row = r;
-  row.request->c_measured_us = c_process;
+  row.request->c_measured_us = c_spent;
   const double ceiling = w.bound(row);
-  figures["cpu_per_request_us"] = c_process;
+  figures["cpu_per_request_us"] = c_spent;
   figures["c_measured_us"] = c_handler;
-  std::string line = "CPU outside the handler: the cores were busy, and each request cost " +
-                     us(c_process) + " of process CPU against the handler's " + us(c_handler);
+  std::string line = "CPU outside the handler: the " + std::string(cores == 1 ? "core was" : "cores were") +
+                     " busy (" + fixed(busy, 2) + " of " + fixed(cores, 0) + "), and each request cost " +
+                     us(c_spent) + (team ? " of the workers' CPU" : " of process CPU") +
+                     " against the handler's " + us(c_handler);
   const double per_request = switches / requests;
   if (c.context_switch_us && per_request > 0.5) {
     line += "; its " + fixed(per_request, 1) + " context switches at " +

@@ -161,6 +161,7 @@ void add_request_figures(Sample& s, const Execution& e) {
   sum.wait_p50_us += e.request->wait_p50_us;
   sum.wait_p90_us += e.request->wait_p90_us;
   sum.in_flight_mean += e.request->in_flight_mean;
+  sum.team_cpu_us += e.request->team_cpu_us;
   sum.own_wait = e.request->own_wait;
 }
 
@@ -180,6 +181,7 @@ void average_request_figures(Sample& s, double n, Measurement& m) {
   s.request->wait_p50_us /= n;
   s.request->wait_p90_us /= n;
   s.request->in_flight_mean /= n;
+  s.request->team_cpu_us /= n;
 }
 
 // The block's executions, each checked after it where its own clock leaves the check untimed;

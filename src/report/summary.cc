@@ -33,7 +33,7 @@ bool m_samples_empty(const ResultRow& r) { return r.m->samples.empty(); }
 
 // The medians of the samples' request figures; nullopt when no sample has any.
 std::optional<RequestFigures> median_request_figures(const std::vector<Sample>& samples) {
-  std::vector<double> c, overshoot, wait, p50, p90, in_flight;
+  std::vector<double> c, overshoot, wait, p50, p90, in_flight, team_cpu;
   bool own_wait = false;
   for (const auto& s : samples) {
     if (!s.request) continue;
@@ -43,12 +43,13 @@ std::optional<RequestFigures> median_request_figures(const std::vector<Sample>& 
     p50.push_back(s.request->wait_p50_us);
     p90.push_back(s.request->wait_p90_us);
     in_flight.push_back(s.request->in_flight_mean);
+    team_cpu.push_back(s.request->team_cpu_us);
     own_wait = s.request->own_wait;
   }
   if (c.empty()) return std::nullopt;
   return RequestFigures{stats::median(c),   stats::median(overshoot), stats::median(wait),
                         stats::median(p50), stats::median(p90),       own_wait,
-                        stats::median(in_flight)};
+                        stats::median(in_flight), stats::median(team_cpu)};
 }
 
 std::vector<double> each(const std::vector<Sample>& samples, double Sample::*field) {
@@ -515,6 +516,8 @@ nlohmann::json result_json(const ResultRow& r, const Options& o) {
                {"throughput_rps", r.throughput},
                {"in_flight_mean", r.request ? nlohmann::json(r.request->in_flight_mean)
                                             : nlohmann::json(nullptr)},
+               {"team_cpu_us", r.request ? nlohmann::json(r.request->team_cpu_us)
+                                         : nlohmann::json(nullptr)},
                {"requests", p.work},
                {"errors", m.wrong_items}};
   }

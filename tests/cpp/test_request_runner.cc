@@ -129,6 +129,11 @@ TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
   EXPECT_TRUE(handler.each_called(config.requests, 1));
   EXPECT_GT(run.cpu_samples, 0u);
   EXPECT_GE(run.cpu_us_per_request, 0.0);
+  // The workers' CPU holds the handler's sampled c' (less the clock reads taken out of it) and
+  // no more than their cores had in the run's time.
+  EXPECT_GE(run.team_cpu_us_per_request, 0.5 * run.cpu_us_per_request);
+  EXPECT_LE(run.team_cpu_us_per_request * static_cast<double>(config.requests),
+            run.wall_s * 1e6 * static_cast<double>(cpus.size()) * 1.05 + 2000);
   for (const double latency : run.latencies_us) EXPECT_GE(latency, config.w_us);
   EXPECT_GE(run.wait_overshoot_us, 0.0);
   // Every response, against the serial handling of a fresh handler.
@@ -141,6 +146,36 @@ TEST_P(EveryRequestOnce, ProcessesEachRequestExactlyOnce) {
   }
   EXPECT_GE(sightings.threads(), 1);
   EXPECT_LE(sightings.threads(), max_threads);
+}
+
+// The workers' CPU per request is theirs alone: a thread of the same process spinning on
+// another CPU meanwhile adds to the process's CPU time, not to the team's.
+TEST(RequestRunner, TeamCpuCountsTheWorkersOnly) {
+  const auto allowed = cvp::exec::allowed_cpus();
+  if (allowed.size() < 2 || !cvp::exec::affinity_supported()) GTEST_SKIP() << "needs 2 CPUs";
+  for (const Backend backend : {Backend::threads, Backend::eventloop}) {
+    RequestConfig config;
+    config.w_us = 300;
+    config.requests = 400;
+    config.in_flight = 8;
+    std::atomic<bool> spin{true};
+    std::thread other([&] {
+      cvp::exec::pin_to_cpu(allowed[1]);
+      while (spin.load(std::memory_order_relaxed)) {
+      }
+    });
+    const auto before = cvp::exec::UsageSnapshot::now();
+    CountingHandler handler(config.requests, 300);
+    Sightings sightings(config.in_flight);
+    const RequestRun run = run_requests(config, handler, backend, {allowed[0]}, sightings);
+    const auto usage = cvp::exec::UsageSnapshot::now() - before;
+    spin = false;
+    other.join();
+    const double team_s = run.team_cpu_us_per_request * static_cast<double>(run.processed) * 1e-6;
+    EXPECT_GT(team_s, 0.0) << cvp::exec::to_string(backend);
+    EXPECT_LE(team_s, run.wall_s * 1.05 + 0.002) << cvp::exec::to_string(backend);  // one core
+    EXPECT_GT(usage.cpu_s, team_s + 0.5 * run.wall_s) << cvp::exec::to_string(backend);
+  }
 }
 
 // The built-in handler's every response equals its serial handling's, whatever the backend and

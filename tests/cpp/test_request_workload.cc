@@ -168,6 +168,51 @@ TEST(RequestWorkload, NamesTheRunsTailOnlyWhenSlotsSatIdle) {
   EXPECT_FALSE(tail_of(0.5).has_value());
 }
 
+// CPU beyond the handler's is weighed with the workers' own CPU where the run measured it: a
+// server thread of the same process (process CPU) is not the team's doing.
+TEST(RequestWorkload, ExtraCpuIsTheWorkersWhereMeasured) {
+  RequestWorkload toy(toy_spec());
+  Point serial, conc;
+  serial.mode = Mode::serial;
+  serial.work = 100;
+  serial.params = std::make_shared<RequestWorkload::Params>(1000.0, exec::WaitDistribution::fixed);
+  conc = serial;
+  conc.mode = Mode::concurrent;
+  conc.in_flight = 64;
+  conc.work = 1000;
+  Row base;
+  base.point = &serial;
+  base.median_s = 100 * 1150e-6;
+  base.request = RequestFigures{20.0, 100.0};
+  Row row;
+  row.point = &conc;
+  row.baseline = &base;
+  row.median_s = 0.05;       // 1000 requests in 50 ms
+  row.cpu_s = 0.09;          // the process: 90 us a request, a server thread's included
+  row.cpu_per_wall = 1.8;
+  row.request = RequestFigures{20.0, 100.0};
+  const auto extra_of = [&](double team_cpu_us) -> std::optional<Finding> {
+    row.request->team_cpu_us = team_cpu_us;
+    for (auto& f : toy.diagnose(row, DiagnosisContext{})) {
+      if (f.cause == Cause::extra_cpu) return f;
+    }
+    return std::nullopt;
+  };
+  // The workers spent 48 us a request: the core was busy 0.96 of the time, and the bound with
+  // that CPU is 1150 / 48.
+  const auto busy = extra_of(48);
+  ASSERT_TRUE(busy.has_value());
+  EXPECT_NEAR(busy->ceiling, 1150.0 / 48.0, 1e-9);
+  EXPECT_NE(busy->line.find("48 us of the workers' CPU against the handler's 20 us"), std::string::npos)
+      << busy->line;
+  // The workers spent what the handler did: the process's extra CPU was another thread's.
+  EXPECT_FALSE(extra_of(21).has_value());
+  // Not measured: the process's CPU is all there is (90 us a request).
+  const auto process = extra_of(0);
+  ASSERT_TRUE(process.has_value());
+  EXPECT_NE(process->line.find("90 us of process CPU"), std::string::npos) << process->line;
+}
+
 TEST(RequestWorkload, PlansSerialConcurrentAndParallelOnBothBackends) {
   RequestWorkload toy(toy_spec());
   const auto points = plan_of(toy, {"--toy-in-flight", "4", "--toy-requests", "40",

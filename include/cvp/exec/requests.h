@@ -91,6 +91,10 @@ struct RequestRun {
   // Wrong ones are found by comparing `fingerprints` with serial_fingerprints().
   std::size_t errors = 0;
   double cpu_us_per_request = 0;     // measured c': thread CPU time of before_wait + after_wait
+  // The workers' threads' CPU time per response, from the team's release to each worker's end:
+  // c' and everything else they spent (the engine, switching between them, the kernel's work
+  // on their behalf), and nothing of the process's other threads.
+  double team_cpu_us_per_request = 0;
   double wait_overshoot_us = 0;      // mean of (actual wait - requested wait); 0: handler's waits
   // Each wait as measured: from its start to the request's resumption, less the thread CPU time
   // of a handler's wait() or async_wait() call. The mean over every request; the median and

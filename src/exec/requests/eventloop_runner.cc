@@ -132,6 +132,7 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
       ready.count_down();
       go.wait();
       if (loop.worker) {
+        const std::int64_t cpu0 = thread_cpu_ns();
         try {
           loop.io.run();
           if (loop.finished < loop.slots && !loop.tally.failure) {
@@ -143,6 +144,7 @@ double run_eventloops(RunContext& context, int in_flight, const std::vector<int>
         } catch (...) {
           if (!loop.tally.failure) loop.tally.failure = std::current_exception();
         }
+        loop.tally.thread_cpu_us = static_cast<double>(thread_cpu_ns() - cpu0) * 1e-3;
       }
       loop.tally.finished = Clock::now();
     });

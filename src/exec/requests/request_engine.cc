@@ -254,6 +254,7 @@ RequestRun run_requests(const RequestConfig& config, RequestHandler& handler,
                    : detail::run_eventloops(context, config.in_flight, worker_cpus, tallies);
 
   double cpu_us = 0;
+  double thread_cpu_us = 0;
   double overshoot_us = 0;
   double wait_us = 0;
   std::vector<double> sampled_waits;
@@ -267,6 +268,7 @@ RequestRun run_requests(const RequestConfig& config, RequestHandler& handler,
     run.processed += t.processed;
     run.errors += t.duplicates;
     cpu_us += t.cpu_us;
+    thread_cpu_us += t.thread_cpu_us;
     run.cpu_samples += t.cpu_samples;
     overshoot_us += t.overshoot_us;
     wait_us += t.wait_us;
@@ -275,6 +277,9 @@ RequestRun run_requests(const RequestConfig& config, RequestHandler& handler,
   }
   if (run.cpu_samples > 0) {
     run.cpu_us_per_request = std::max(0.0, cpu_us / static_cast<double>(run.cpu_samples));
+  }
+  if (run.processed > 0) {
+    run.team_cpu_us_per_request = thread_cpu_us / static_cast<double>(run.processed);
   }
   if (waits > 0) {
     if (config.wait == WaitOwner::engine) run.wait_overshoot_us = overshoot_us / static_cast<double>(waits);

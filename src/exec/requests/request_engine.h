@@ -79,6 +79,7 @@ struct Tally {
   std::size_t waits = 0;
   std::size_t processed = 0;
   std::size_t duplicates = 0;
+  double thread_cpu_us = 0;  // the worker thread's CPU time from the team's release to its end
   Clock::time_point finished{};
   std::exception_ptr failure;
 };

@@ -21,6 +21,7 @@ double run_threads(RunContext& context, int in_flight, const std::vector<int>& w
   team.reserve(k);
   auto work = [&](std::size_t t) {
       Tally& tally = tallies[t];
+      std::int64_t cpu0 = -1;
       try {
         become_worker(worker_cpus[t % worker_cpus.size()], context.sightings());
         tally.latencies_us.reserve(2 * context.size() / k + 16);
@@ -28,6 +29,7 @@ double run_threads(RunContext& context, int in_flight, const std::vector<int>& w
         ready.count_down();
         go.wait();
         if (abandoned.load(std::memory_order_relaxed)) return;
+        cpu0 = thread_cpu_ns();
         InFlight request;
         // This thread's own context, for a handler whose waits are asynchronous (run here
         // until each is done); unused otherwise.
@@ -41,6 +43,7 @@ double run_threads(RunContext& context, int in_flight, const std::vector<int>& w
       } catch (...) {
         tally.failure = std::current_exception();
       }
+      if (cpu0 >= 0) tally.thread_cpu_us = static_cast<double>(thread_cpu_ns() - cpu0) * 1e-3;
       tally.finished = Clock::now();
   };
   const Clock::time_point start = run_team(

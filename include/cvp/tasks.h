@@ -16,6 +16,22 @@
 // the serial execution's (bit for bit, or within tolerance()). The library runs one point at a
 // time, so the captured state is shared by the points of a size. Everything else is a
 // TaskWorkload's (cvp/cvpbench.h): the modes, backends, checks and bounds.
+//
+// Several parameters, as Google Benchmark's ArgsProduct and Args (examples/jacobi):
+//
+//   cvp::tasks("jacobi")
+//       .params({"n", "sweeps"})
+//       .product({{512, 1024}, {4, 16}})        // or .args({512, 4}).args({1024, 16})
+//       .work([](const cvp::Args& a) { return double(a["n"]) * double(a["n"]) * double(a["sweeps"]); })
+//       .run([&](std::size_t task, std::size_t tasks, const cvp::Args& a) { ... })
+//       .counter("updates", [&](const cvp::Args&) { return double(updates.exchange(0)); })
+//
+// The callbacks take the point's const cvp::Args& (a["n"], a[0]); one taking `long long n`
+// reads a workload's only parameter, and build() refuses it, in one sentence, where there are
+// several. Benchmarks read NAME/n:512/sweeps:4/..., summary.json's params {"n": 512,
+// "sweeps": 4}, and each parameter has its flag, --NAME-n and --NAME-sweeps. A counter is a
+// figure of each execution (Execution::values): it is read inside the timed region, so it
+// must hand over what the kernel kept, not compute it.
 #pragma once
 
 #include <cstddef>

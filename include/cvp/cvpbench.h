@@ -22,6 +22,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -38,6 +40,38 @@ int run_program(int argc, char** argv, std::vector<std::unique_ptr<Workload>> wo
 
 // ---------------------------------------------------------------------------------------------
 // A kernel split into tasks: the shortest way to measure your own computing code.
+
+// The named integer values of one point of a TaskWorkload, in the order its parameters were
+// given: args["n"], args[0]. A workload of one parameter may read its Args as that one number:
+// the conversion to long long lets a callback written as [](long long n) { ... } take an Args.
+class Args {
+ public:
+  Args() = default;
+  // Throws std::invalid_argument when `names` and `values` differ in length.
+  Args(std::vector<std::string> names, std::vector<long long> values);
+
+  // The value of the parameter `name`; throws std::out_of_range (one sentence naming it and the
+  // names there are) when there is none.
+  long long operator[](std::string_view name) const;
+  // args["n"] and args[std::string("n")] (without this, "n" would be ambiguous with the
+  // built-in subscript through the conversion below).
+  template <typename Name>
+    requires(std::is_convertible_v<const Name&, std::string_view> && !std::is_arithmetic_v<Name>)
+  long long operator[](const Name& name) const {
+    return (*this)[std::string_view(name)];
+  }
+  // The i-th value; throws std::out_of_range past the last.
+  long long operator[](std::size_t i) const;
+  std::size_t size() const { return values_.size(); }
+  const std::vector<std::string>& names() const { return names_; }
+  const std::vector<long long>& values() const { return values_; }
+  // The only value; throws std::logic_error (one sentence) unless there is exactly one.
+  operator long long() const;
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<long long> values_;
+};
 
 // One problem of one size, made outside every timed region. An execution runs every task once
 // on the point's team; tasks of one execution may run at the same time, so task i must touch
@@ -59,6 +93,12 @@ class TaskKernel {
   // Spoils the last result so that the check must fail (--inject-fault wrong). Default:
   // nothing, and the check treats the checksum as spoiled.
   virtual void corrupt() {}
+  // Figures of the last execution of its own ("cells" updated, "iterations" taken), read after
+  // every execution inside the timed region: return what the kernel kept, compute nothing.
+  // Each becomes Execution::values[name], averaged per block into summary.json's `values`,
+  // the console's notes and benchmark.json's counters. A name must be new to the harness (not
+  // "cpu_s", "threads" ...). Default: none.
+  virtual std::map<std::string, double> counters() const { return {}; }
 };
 
 class TaskWorkload : public Workload {
@@ -68,22 +108,47 @@ class TaskWorkload : public Workload {
     Kind kind = Kind::cpu;
     WorkUnit unit{"items", "items/s", 1};  // name your unit of work: {"pixels", "Mpixel/s", 1e6}
     std::string description;
-    std::string param = "n";          // the size parameter's name (names read NAME/n:SIZE/...)
-    std::string flag;                 // its command-line flag; default "--NAME-n"
-    std::vector<long long> sizes;     // default sizes
-    std::vector<long long> quick_sizes;  // with --quick (default: the first of sizes)
-    // Units of work in one execution of size n (FLOP, bytes ...).
-    std::function<double(long long n)> work;
-    // FP64 operations and bytes to or from memory of one execution of size n, the least the
-    // algorithm needs (Point::flop, Point::bytes; for the roofline). Optional.
-    std::function<double(long long n)> flop;
-    std::function<double(long long n)> bytes;
-    // The problem of size n, inputs made (never timed).
-    std::function<std::unique_ptr<TaskKernel>(long long n)> make;
-    // nullopt when size n can run with `memory_bytes` available (nullopt: unknown), else the
+    // One parameter, the size: its name (names read NAME/n:SIZE/...), its flag (default
+    // "--NAME-n"), its values (each at least 1) and those of --quick (default: the first).
+    // Used when `params` is empty.
+    std::string param = "n";
+    std::string flag;
+    std::vector<long long> sizes;
+    std::vector<long long> quick_sizes;
+    // Several parameters, as Google Benchmark's ArgsProduct and Args: each with a name (letters,
+    // digits, '_', '-'), its values (each at least 0) and, optionally, its values with --quick.
+    // The points are the combinations of `args` when given (each one value per parameter, in
+    // the order of `params`), else every combination of the values, the first parameter
+    // outermost. With --quick: `quick_args` when given; else, when a parameter has quick_values,
+    // the product of the quick_values (the first default value where a parameter has none);
+    // else the first combination. Names read NAME/n:512/sweeps:10/...; each parameter has a
+    // flag --NAME-PARAM taking a list, and when any is given the points are the product over
+    // the parameters of the flag's values (or that parameter's values in the combinations it
+    // replaces).
+    struct Param {
+      std::string name;
+      std::vector<long long> values;
+      std::vector<long long> quick_values;
+    };
+    std::vector<Param> params;
+    std::vector<std::vector<long long>> args;
+    std::vector<std::vector<long long>> quick_args;
+    // Every callback takes the point's Args; one written for a number, [](long long n), reads
+    // the one parameter, and throws one sentence (std::logic_error) where there are several.
+    // Units of work in one execution (FLOP, bytes ...).
+    std::function<double(const Args& args)> work;
+    // FP64 operations and bytes to or from memory of one execution, the least the algorithm
+    // needs (Point::flop, Point::bytes; for the roofline). Optional.
+    std::function<double(const Args& args)> flop;
+    std::function<double(const Args& args)> bytes;
+    // The problem of these args, inputs made (never timed); called once per combination for
+    // the serial reference and once per prepared point.
+    std::function<std::unique_ptr<TaskKernel>(const Args& args)> make;
+    // nullopt when the args can run with `memory_bytes` available (nullopt: unknown), else the
     // end of a sentence saying why not ("four 8192 x 8192 matrices need 2 GiB, more than ...").
     // Optional.
-    std::function<std::optional<std::string>(long long n, std::optional<std::size_t> memory_bytes)>
+    std::function<std::optional<std::string>(const Args& args,
+                                             std::optional<std::size_t> memory_bytes)>
         fits;
     int tasks_per_worker = 2;         // tasks per execution = this x the team's workers (>= 1)
     // Give task i to worker i mod T in every execution (and in touch()), so that each worker
@@ -110,22 +175,31 @@ class TaskWorkload : public Workload {
 
  protected:
   const Spec& spec() const { return spec_; }
-  // The size a point was planned with.
+  // The first value a point was planned with (its size, for one parameter).
   long long size_of(const Point& point) const;
+  // Every value a point was planned with.
+  const Args& args_of(const Point& point) const;
 
  private:
-  double serial_checksum(long long n);
-  std::unique_ptr<TaskKernel> make_kernel(long long n) const;
+  double serial_checksum(const Args& args);
+  std::unique_ptr<TaskKernel> make_kernel(const Args& args) const;
   // Throws std::invalid_argument, one sentence naming the Spec field, for a spec that cannot
-  // run: no name, make() or work(), no sizes, a size < 1, tasks_per_worker < 1, a unit without
-  // a name, rate unit or positive scale, a tolerance that is negative or not a number.
+  // run: no name, make() or work(), no sizes, a size < 1, a parameter without a usable name or
+  // values, a combination of the wrong length, tasks_per_worker < 1, a unit without a name,
+  // rate unit or positive scale, a tolerance that is negative or not a number.
   void check_spec();
+  // The combinations of the plan: the command line's, else the quick or default ones.
+  std::vector<std::vector<long long>> combinations(bool quick) const;
   // The serial point's tasks per execution (its split, which the reference also runs).
   std::size_t serial_tasks() const;
 
   Spec spec_;
-  std::vector<long long> sizes_;  // from the command line
-  std::vector<std::pair<long long, double>> checksums_;  // serial answers, per size
+  std::vector<std::string> names_;   // the parameters' names, in order
+  std::vector<std::string> flags_;   // and their flags
+  std::vector<std::vector<long long>> defaults_, quick_;  // the combinations without flags
+  std::vector<std::vector<long long>> given_;  // each parameter's flag values (empty: not given)
+  // Serial answers, per combination.
+  std::vector<std::pair<std::vector<long long>, double>> checksums_;
 };
 
 // ---------------------------------------------------------------------------------------------

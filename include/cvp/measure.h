@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +39,10 @@ struct Result {
   std::string rate_unit;
   std::string diagnosis;   // why the speedup missed its bound; "" when it did not
   bool anomaly = false;    // the speedup is above its bound beyond chance
+  // The workload's named per-execution figures (a kernel's counters, a request run's
+  // c_measured_us ...): the median over the blocks of each block's mean, as summary.json's
+  // `values` gives them.
+  std::map<std::string, double> values;
 };
 
 struct Results {

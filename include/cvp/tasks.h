@@ -16,11 +16,30 @@
 // the serial execution's (bit for bit, or within tolerance()). The library runs one point at a
 // time, so the captured state is shared by the points of a size. Everything else is a
 // TaskWorkload's (cvp/cvpbench.h): the modes, backends, checks and bounds.
+//
+// Several parameters, as Google Benchmark's ArgsProduct and Args (examples/jacobi):
+//
+//   cvp::tasks("jacobi")
+//       .params({"n", "sweeps"})
+//       .product({{512, 1024}, {4, 16}})        // or .args({512, 4}).args({1024, 16})
+//       .work([](const cvp::Args& a) { return double(a["n"]) * double(a["n"]) * double(a["sweeps"]); })
+//       .run([&](std::size_t task, std::size_t tasks, const cvp::Args& a) { ... })
+//       .counter("updates", [&](const cvp::Args&) { return double(updates.exchange(0)); })
+//
+// The callbacks take the point's const cvp::Args& (a["n"], a[0]); one taking `long long n`
+// reads a workload's only parameter, and build() refuses it, in one sentence, where there are
+// several. Benchmarks read NAME/n:512/sweeps:4/..., summary.json's params {"n": 512,
+// "sweeps": 4}, and each parameter has its flag, --NAME-n and --NAME-sweeps. A counter is a
+// figure of each execution (Execution::values): it is read inside the timed region, so it
+// must hand over what the kernel kept, not compute it.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cvp/cvpbench.h"
@@ -32,40 +51,110 @@ class TaskBuilder {
  public:
   explicit TaskBuilder(std::string name);
 
-  // The sizes swept (default {1}) and those of --quick (default: the first size).
+  // One parameter, the size: the sizes swept (default {1}) and those of --quick (default: the
+  // first size), its name in benchmark names and its flag (--NAME-PARAM; default "n").
   TaskBuilder& sizes(std::vector<long long> values);
   TaskBuilder& quick_sizes(std::vector<long long> values);
-  // The size parameter's name in benchmark names and its flag (--NAME-PARAM); default "n".
   TaskBuilder& param(std::string name);
+  // Several parameters, as Google Benchmark's Args and ArgsProduct: their names (benchmarks
+  // read NAME/n:512/sweeps:10/..., flags --NAME-n, --NAME-sweeps), then the points: product()
+  // adds every combination of one value of each list, the first list outermost; args() adds
+  // one combination (call it again for more). quick_product() and quick_args() are the points
+  // of --quick (default: the first point).
+  TaskBuilder& params(std::vector<std::string> names);
+  TaskBuilder& product(const std::vector<std::vector<long long>>& values);
+  TaskBuilder& args(std::vector<long long> combination);
+  TaskBuilder& quick_product(const std::vector<std::vector<long long>>& values);
+  TaskBuilder& quick_args(std::vector<long long> combination);
   // The unit of work and how its rate is shown; default {"items", "items/s", 1}.
   TaskBuilder& unit(std::string name, std::string rate_unit, double rate_scale = 1);
   TaskBuilder& kind(Kind value);
   TaskBuilder& description(std::string text);
-  // Units of work of one execution of size n; default n.
-  TaskBuilder& work(std::function<double(long long n)> units);
+
+  // Every callback below takes the point's `const cvp::Args&`; one taking `long long n`
+  // reads the one parameter (build() refuses it in a workload of several).
+  //
+  // Units of work of one execution; default: the first parameter's value.
+  template <typename F>
+    requires std::is_invocable_r_v<double, F&, const Args&>
+  TaskBuilder& work(F units) {
+    note("work()", std::is_invocable_v<F&, long long>);
+    spec_.work = std::move(units);
+    return *this;
+  }
   // FP64 operations and bytes of one execution, for the roofline and the memory bound. Optional.
-  TaskBuilder& flop(std::function<double(long long n)> count);
-  TaskBuilder& bytes(std::function<double(long long n)> count);
-  // Makes the inputs of size n, untimed. Optional.
-  TaskBuilder& prepare(std::function<void(long long n)> make);
-  // Task `task` of `tasks` of one execution of size n. Required.
-  TaskBuilder& run(std::function<void(std::size_t task, std::size_t tasks, long long n)> body);
+  template <typename F>
+    requires std::is_invocable_r_v<double, F&, const Args&>
+  TaskBuilder& flop(F count) {
+    note("flop()", std::is_invocable_v<F&, long long>);
+    spec_.flop = std::move(count);
+    return *this;
+  }
+  template <typename F>
+    requires std::is_invocable_r_v<double, F&, const Args&>
+  TaskBuilder& bytes(F count) {
+    note("bytes()", std::is_invocable_v<F&, long long>);
+    spec_.bytes = std::move(count);
+    return *this;
+  }
+  // Makes the inputs of these args, untimed. Optional.
+  template <typename F>
+    requires std::is_invocable_v<F&, const Args&>
+  TaskBuilder& prepare(F make) {
+    note("prepare()", std::is_invocable_v<F&, long long>);
+    prepare_ = std::move(make);
+    return *this;
+  }
+  // Task `task` of `tasks` of one execution. Required.
+  template <typename F>
+    requires std::is_invocable_v<F&, std::size_t, std::size_t, const Args&>
+  TaskBuilder& run(F body) {
+    note("run()", std::is_invocable_v<F&, std::size_t, std::size_t, long long>);
+    run_ = std::move(body);
+    return *this;
+  }
   // The checksum of the last execution. Required.
-  TaskBuilder& checksum(std::function<double(long long n)> sum);
+  template <typename F>
+    requires std::is_invocable_r_v<double, F&, const Args&>
+  TaskBuilder& checksum(F sum) {
+    note("checksum()", std::is_invocable_v<F&, long long>);
+    checksum_ = std::move(sum);
+    return *this;
+  }
+  // A figure of each execution, as Google Benchmark's state.counters: value(args) is called
+  // after every execution, inside the timed region, so it must return a number the kernel kept
+  // ("cells" it updated), not compute one. It becomes Execution::values[name]: averaged per
+  // block into summary.json's `values`, the console's notes, benchmark.json's counters and
+  // Result::values. Names are unique, non-empty and not the harness's own ("cpu_s").
+  template <typename F>
+    requires std::is_invocable_r_v<double, F&, const Args&>
+  TaskBuilder& counter(std::string name, F value) {
+    note("counter()", std::is_invocable_v<F&, long long>);
+    counters_.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
   // Accepts a checksum within this relative tolerance of the serial one (default 0: exact).
   TaskBuilder& tolerance(double relative);
   TaskBuilder& tasks_per_worker(int count);
 
-  // The workload; throws std::invalid_argument (one sentence naming what is missing) when
-  // run() or checksum() was not given.
+  // The workload; throws std::invalid_argument (one sentence naming what is wrong) when run()
+  // or checksum() was not given, when the points do not fit params(), or when a callback
+  // takes one number in a workload of several parameters.
   std::unique_ptr<Workload> build() const;
   operator std::unique_ptr<Workload>() const { return build(); }
 
  private:
+  void note(const char* callback, bool one_number);
+
   TaskWorkload::Spec spec_;
-  std::function<void(long long)> prepare_;
-  std::function<void(std::size_t, std::size_t, long long)> run_;
-  std::function<double(long long)> checksum_;
+  bool one_parameter_given_ = false;  // sizes(), quick_sizes() or param() was called
+  std::vector<std::string> names_;
+  std::vector<std::vector<long long>> points_, quick_points_;
+  std::vector<std::string> one_number_;  // the callbacks that take one number
+  std::function<void(const Args&)> prepare_;
+  std::function<void(std::size_t, std::size_t, const Args&)> run_;
+  std::function<double(const Args&)> checksum_;
+  std::vector<std::pair<std::string, std::function<double(const Args&)>>> counters_;
 };
 
 // A builder for the task-split workload `name`.

@@ -752,6 +752,7 @@ cvp::Result result_of(const bench::ResultRow& r) {
   out.rate_unit = r.m->workload->unit().rate_unit;
   if (r.diagnosis) out.diagnosis = r.diagnosis->line;
   out.anomaly = !r.anomaly.empty();
+  out.values = bench::named_figures(r.values, r.request);
   return out;
 }
 

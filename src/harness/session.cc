@@ -10,6 +10,7 @@
 #include <memory>
 #include <new>
 #include <random>
+#include <set>
 #include <stdexcept>
 
 #include "cvp/exec/evidence.h"
@@ -848,6 +849,20 @@ std::map<std::string, double> named_figures(const std::map<std::string, double>&
   return named;
 }
 
+bool harness_figure_name(const std::string& name, const std::string& unit) {
+  static const std::set<std::string> names{
+      // named_figures() and the counters of counters_of()
+      "c_measured_us", "wait_overshoot_us", "wait_us", "wait_p50_us", "wait_p90_us",
+      "cpu_per_wall", "cpu_s", "cpus_seen", "threads_seen", "pinned", "ctx_voluntary",
+      "ctx_involuntary", "run_delay_ms",
+      // the fields of a benchmark.json run, beside which Google Benchmark writes its counters
+      "name", "family_index", "per_family_instance_index", "run_name", "run_type",
+      "repetitions", "repetition_index", "threads", "iterations", "real_time", "cpu_time",
+      "time_unit", "aggregate_name", "aggregate_unit", "error_occurred", "error_message", "label",
+      "bytes_per_second", "items_per_second"};
+  return names.count(name) > 0 || name == unit + "/s";
+}
+
 const char* disturbance_kind(const Sample& s) {
   if (s.stopped) return "the process was stopped and resumed";
   if (s.steal_s > 0) return "the hypervisor stole CPU time";
@@ -873,6 +888,9 @@ benchmark::UserCounters counters_of(const Measurement& m, const Sample& s) {
   c["run_delay_ms"] = s.run_delay_s * 1e3;
   // Work per second: FLOP/s, bytes/s, requests/s.
   c[m.workload->unit().name + "/s"] = s.wall_s > 0 ? m.point.work / s.wall_s : 0.0;
+  // The workload's own per-execution values (a kernel's counters), as Google Benchmark's
+  // state.counters would be; never in place of one of the harness's.
+  for (const auto& [key, value] : s.values) c.insert({key, benchmark::Counter(value)});
   return c;
 }
 

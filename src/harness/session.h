@@ -128,6 +128,11 @@ const char* disturbance_kind(const Sample& s);
 std::map<std::string, double> named_figures(const std::map<std::string, double>& values,
                                             const std::optional<RequestFigures>& request);
 
+// Whether the harness writes a figure of its own under `name` beside a workload's values (in
+// summary.json's values, or as a benchmark.json counter or field, `unit` being the workload's
+// unit of work): a workload's own value of that name would be lost or written twice.
+bool harness_figure_name(const std::string& name, const std::string& unit);
+
 // The paired ratios baseline / point of time per unit of work, one per round in which both
 // have an undisturbed block: the point's speedup samples. Empty without a baseline.
 std::vector<double> paired_speedups(const Measurement& m);

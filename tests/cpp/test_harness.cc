@@ -468,6 +468,27 @@ TEST(Sampler, RawRowsAreRepetitionsThenAggregatesOrOneError) {
   EXPECT_EQ(runs[7].error_message, "wrong answer");
 }
 
+// A workload's own values (a kernel's counters) are counters of the raw file too, as Google
+// Benchmark's state.counters are; one named like a counter of the harness leaves it alone.
+TEST(Sampler, RawRowsCarryTheWorkloadsValues) {
+  Toy toy;
+  auto points = toy_plan(toy);
+  points.resize(1);
+  bench::Session session(points, {&toy}, sampling(0, 2));
+  auto& m = session.measurements()[0];
+  m.executions_per_block = 1;
+  for (int r = 0; r < 2; ++r) {
+    m.samples.push_back(in_round(0.1, r));
+    m.samples.back().values = {{"frames", 3.0 + r}, {"cpu_s", 99.0}};
+  }
+  const auto runs = session.raw_runs();
+  ASSERT_EQ(runs.size(), 2u + 4u);
+  EXPECT_EQ(runs[0].counters.at("frames").value, 3.0);
+  EXPECT_EQ(runs[1].counters.at("frames").value, 4.0);
+  EXPECT_EQ(runs[2].counters.at("frames").value, 3.5);  // the mean
+  EXPECT_NE(runs[0].counters.at("cpu_s").value, 99.0);
+}
+
 // A task kernel whose result depends on the split: the serial checksum catches it.
 class SplitDependent final : public TaskKernel {
  public:

@@ -32,6 +32,8 @@ EXAMPLES = {
     "collatz": ("collatz_bench", "collatz", "cpu", ["--collatz-n", "200000"]),
     "handler": ("handler_bench", "orders", "io", ["--orders-w-us", "500"]),
     "mandel": ("mandel_bench", "mandel", "cpu", ["--mandel-n", "128"]),
+    # Two parameters (n, sweeps) and a counter.
+    "jacobi": ("jacobi_bench", "jacobi", "cpu", ["--jacobi-n", "128"]),
     # Handlers that wait on real I/O themselves: an fdatasync (blocking: threads only), and a
     # TCP service the program starts (asynchronous: threads and event loops).
     "journal": ("journal_bench", "journal", "io", ["--journal-in-flight", "4"]),
@@ -143,6 +145,33 @@ def test_a_users_unit_test_measures_in_process_and_writes_nothing(examples_dir, 
         speedup = float(result.stdout.split("parallel on 2 threads: x")[1].split()[0])
         assert speedup > 1.5, result.stdout
     assert list(tmp_path.iterdir()) == [], "measure() wrote files"
+
+
+def test_two_parameters_name_their_points_and_a_counter_reaches_the_summary(examples_dir, tmp_path):
+    """examples/jacobi/jacobi.cc: points of two parameters are named jacobi/n:N/sweeps:S, their
+    params hold both, a flag replaces one parameter's values, and the counter `updates` (the
+    cell updates of an execution, each band's halo included) is in every row's values: exactly
+    what the serial point's two bands update, and more with more tasks."""
+    folder = tmp_path / "out"
+    result = run(examples_dir / "jacobi_bench",
+                 ["--quick", "--jacobi-n", "64", "--jacobi-sweeps", "2,3", "--backend", "threads",
+                  "--out", str(folder)], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = load_summary(folder)["results"]
+    assert {r["group"] for r in rows} == {"jacobi/n:64/sweeps:2", "jacobi/n:64/sweeps:3"}
+    for r in rows:
+        assert r["verified"], r["name"]
+        sweeps = r["params"]["sweeps"]
+        assert r["params"] == {"n": 64, "sweeps": sweeps}
+        assert r["name"].startswith(f"jacobi/n:64/sweeps:{sweeps}/mode:")
+        # 62 interior columns; two bands of 32 rows, each recomputing up to `sweeps` rows of
+        # the other's side: 62 rows, and 2 (sweeps - k) more at sweep k.
+        serial_updates = 62 * (62 * sweeps + sweeps * (sweeps - 1))
+        if r["mode"] == "serial":
+            assert r["values"]["updates"] == serial_updates, r
+        else:
+            assert r["values"]["updates"] >= serial_updates, r
+    assert "jacobi n=64 sweeps=2" in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize("name", ["journal", "echo"])

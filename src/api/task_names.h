@@ -1,0 +1,19 @@
+// What TaskWorkload (task_workload.cc) and TaskBuilder (tasks.cc) both say about a workload's
+// parameters and counters.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cvp {
+
+// "the workload has 2 parameters (n, sweeps): take `const cvp::Args&` and read args["n"]": why
+// a callback written for one number cannot read the args of `names`.
+std::string not_one_number(const std::vector<std::string>& names);
+
+// The end of a sentence saying why a per-execution counter cannot be named `name` ("names no
+// counter: give it a name"), in a workload whose unit of work is `unit`; nullopt when it can.
+std::optional<std::string> task_counter_problem(const std::string& name, const std::string& unit);
+
+}  // namespace cvp

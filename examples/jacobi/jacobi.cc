@@ -23,13 +23,13 @@ int main(int argc, char** argv) {
       .product({{512, 1024}, {4, 16}}).quick_product({{256}, {4}})
       .unit("cells", "Mcell/s", 1e6)
       .description("sweeps of the 4-neighbour mean over an n x n grid, bands of rows")
-      .work([](const cvp::Args& args) { return double(args["n"]) * double(args["n"]) * double(args["sweeps"]); })
-      .prepare([&](const cvp::Args& args) { in = jacobi_start(size(args)); out.assign(in.size(), 0.0); })
+      .work([](const cvp::Args& a) { return double(a["n"] * a["n"] * a["sweeps"]); })
+      .prepare([&](const cvp::Args& a) { in = jacobi_start(size(a)); out.assign(in.size(), 0.0); })
       .run([&](std::size_t task, std::size_t tasks, const cvp::Args& args) {
         const std::size_t n = size(args);
-        updates += jacobi_rows(in, out, n, static_cast<std::size_t>(args["sweeps"]), task * n / tasks,
-                               (task + 1) * n / tasks);
+        const auto sweeps = static_cast<std::size_t>(args["sweeps"]);
+        updates += jacobi_rows(in, out, n, sweeps, task * n / tasks, (task + 1) * n / tasks);
       })
       .checksum([&](const cvp::Args&) { return std::accumulate(out.begin(), out.end(), 0.0); })
-      .counter("updates", [&](const cvp::Args&) { return static_cast<double>(updates.exchange(0)); }));
+      .counter("updates", [&](const cvp::Args&) { return double(updates.exchange(0)); }));
 }

@@ -13,7 +13,9 @@
 // The grid before the first sweep: any fixed pattern will do.
 inline std::vector<double> jacobi_start(std::size_t n) {
   std::vector<double> grid(n * n);
-  for (std::size_t i = 0; i < grid.size(); ++i) grid[i] = static_cast<double>((i * 7 + i / n * 13) % 17) / 16.0;
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    grid[i] = static_cast<double>((i * 7 + i / n * 13) % 17) / 16.0;
+  }
   return grid;
 }
 
@@ -25,7 +27,8 @@ inline std::size_t jacobi_rows(const std::vector<double>& in, std::vector<double
   thread_local std::vector<double> a, b;  // this worker's two buffers, kept between executions
   const std::size_t lo = first > sweeps ? first - sweeps : 0;
   const std::size_t hi = std::min(n, last + sweeps);
-  a.assign(in.begin() + static_cast<std::ptrdiff_t>(lo * n), in.begin() + static_cast<std::ptrdiff_t>(hi * n));
+  a.assign(in.begin() + static_cast<std::ptrdiff_t>(lo * n),
+           in.begin() + static_cast<std::ptrdiff_t>(hi * n));
   b = a;
   std::size_t updates = 0;
   for (std::size_t k = 1; k <= sweeps; ++k) {
@@ -37,7 +40,9 @@ inline std::size_t jacobi_rows(const std::vector<double>& in, std::vector<double
       const double* row = &a[(r - lo) * n];
       const double* down = &a[(r + 1 - lo) * n];
       double* next = &b[(r - lo) * n];
-      for (std::size_t c = 1; c + 1 < n; ++c) next[c] = 0.25 * ((up[c] + down[c]) + (row[c - 1] + row[c + 1]));
+      for (std::size_t c = 1; c + 1 < n; ++c) {
+        next[c] = 0.25 * ((up[c] + down[c]) + (row[c - 1] + row[c + 1]));
+      }
     }
     updates += (end > begin ? end - begin : 0) * (n > 2 ? n - 2 : 0);
     std::swap(a, b);

@@ -378,7 +378,9 @@ std::unique_ptr<PreparedPoint> RequestWorkload::prepare(const Point& point,
   if (it == references_.end()) {
     auto handler = make_handler(point, config.requests);
     if (!handler) throw std::runtime_error(spec_.name + ": make() returned no handler");
-    it = references_.emplace(key, exec::serial_fingerprints(*handler, config.requests, config.wait)).first;
+    it = references_
+             .emplace(key, exec::serial_fingerprints(*handler, config.requests, config.wait))
+             .first;
   }
   auto handler = make_handler(point, config.requests);
   if (!handler) throw std::runtime_error(spec_.name + ": make() returned no handler");
@@ -408,7 +410,8 @@ double bound_with(const Row& row, double k) {
   // A handler's own waits: what this point measured (waits that grew because the disk or server
   // behind them was shared are the machine's limit here, as memory bandwidth is the triad's).
   const bool own = handler_waits(p);
-  const double w = own ? (row.request ? row.request->wait_us : 0.0) : p.params_as<RequestWorkload::Params>().w_us;
+  const double w = own ? (row.request ? row.request->wait_us : 0.0)
+                       : p.params_as<RequestWorkload::Params>().w_us;
   // P: the team's cores counted by their measured capacity (the cores themselves for the ideal).
   const double cores = p.mode == Mode::parallel ? row.capacity : 1;
   const Row* base = row.baseline;
@@ -481,7 +484,8 @@ std::optional<Finding> cpu_outside_handler(const RequestWorkload& w, const Row& 
   const double ceiling = w.bound(row);
   figures["cpu_per_request_us"] = c_spent;
   figures["c_measured_us"] = c_handler;
-  std::string line = "CPU outside the handler: the " + std::string(cores == 1 ? "core was" : "cores were") +
+  std::string line = "CPU outside the handler: the " +
+                     std::string(cores == 1 ? "core was" : "cores were") +
                      " busy (" + fixed(busy, 2) + " of " + fixed(cores, 0) + "), and each request cost " +
                      us(c_spent) + (team ? " of the workers' CPU" : " of process CPU") +
                      " against the handler's " + us(c_handler);

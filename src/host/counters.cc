@@ -24,6 +24,12 @@ bool is_hardware(Event event) {
          event == Event::stalled_cycles_frontend || event == Event::stalled_cycles_backend;
 }
 
+int perf_event_paranoid() {
+  std::ifstream in("/proc/sys/kernel/perf_event_paranoid");
+  int level = -9;
+  return (in >> level) ? level : -9;
+}
+
 std::string perf_refusal(int error, int paranoid) {
   const std::string code = error == ENOENT       ? "ENOENT"
                            : error == ENODEV     ? "ENODEV"
@@ -118,12 +124,6 @@ int other_threads() {
     ++n;
   }
   return ec ? -1 : std::max(n, 0);
-}
-
-int perf_event_paranoid() {
-  std::ifstream in("/proc/sys/kernel/perf_event_paranoid");
-  int level = -9;
-  return (in >> level) ? level : -9;
 }
 
 perf_event_attr attr_of(Event event) {

@@ -86,6 +86,9 @@ std::unique_ptr<CounterReader> open_process_counters();
 // ..."), from its errno and the kernel's perf_event_paranoid (-9: unknown).
 std::string perf_refusal(int error, int paranoid);
 
+// The kernel's perf_event_paranoid (/proc/sys/kernel/perf_event_paranoid); -9 when unreadable.
+int perf_event_paranoid();
+
 // What one block counted, per execution of the point: each event's count scaled to the whole
 // block when its group was time-shared (task clock in seconds, the rest as counts), and the
 // lowest share of the block any counted group actually counted. Empty when nothing was counted.

@@ -62,7 +62,8 @@ std::vector<std::string> BlockMeters::header_lines() const {
     for (const auto& [why, events] : by_reason) counters += " " + join(events, ", ") + " (" + why + ")";
   }
   const std::string energy = energy_->readable()
-      ? "energy per block: " + std::to_string(energy_->zones().size()) + " powercap zone(s)"
+      ? "energy per block: " + std::to_string(energy_->zones().size()) +
+            (energy_->source() == EnergySource::perf ? " perf power event(s)" : " powercap zone(s)")
       : "energy: not readable: " + energy_->why_not();
   return {counters, energy};
 }

@@ -6,9 +6,14 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "host/energy.h"
 #include "host/meters.h"
@@ -119,6 +124,139 @@ TEST(Energy, NothingReadableSaysWhyOnce) {
   const bench::EnergyReader refused(unreadable.root());
   EXPECT_FALSE(refused.readable());
   EXPECT_NE(refused.why_not().find("cannot be read"), std::string::npos) << refused.why_not();
+}
+
+// The perf power PMU of a fake sysfs tree (bus/event_source/devices/power): its type, cpumask
+// and events, each with its .scale.
+void power_pmu(const FakePowercap& tree, const std::string& cpumask,
+               const std::vector<std::pair<std::string, std::string>>& events) {
+  const fs::path pmu = fs::path(tree.root()) / "bus" / "event_source" / "devices" / "power";
+  fs::create_directories(pmu / "events");
+  std::ofstream(pmu / "type") << "23\n";
+  std::ofstream(pmu / "cpumask") << cpumask << "\n";
+  for (const auto& [event, config] : events) {
+    std::ofstream(pmu / "events" / event) << config << "\n";
+    std::ofstream(pmu / "events" / (event + ".scale")) << "2.3283064365386962890625e-10\n";
+  }
+}
+
+// Counters a test sets: each opened event is a pipe whose reads return the counts written.
+class FakePerf {
+ public:
+  // The read ends belong to the reader, which closes them.
+  ~FakePerf() {
+    for (const auto& [key, fds] : pipes_) ::close(fds.second);
+  }
+  bench::PerfOpener opener(int refuse_errno = 0) {
+    return [this, refuse_errno](std::uint32_t type, std::uint64_t config, int cpu) {
+      if (refuse_errno != 0) {
+        errno = refuse_errno;
+        return -1;
+      }
+      opened.push_back({type, config, cpu});
+      int fds[2];
+      if (::pipe(fds) != 0) return -1;
+      pipes_[{config, cpu}] = {fds[0], fds[1]};
+      push(config, cpu, 0);  // the reader's first read, at opening
+      return fds[0];
+    };
+  }
+  // The next count event `config` on `cpu` reads.
+  void push(std::uint64_t config, int cpu, std::uint64_t count) {
+    const int fd = pipes_.at({config, cpu}).second;
+    ASSERT_EQ(::write(fd, &count, sizeof(count)), static_cast<ssize_t>(sizeof(count)));
+  }
+  struct Opened {
+    std::uint32_t type;
+    std::uint64_t config;
+    int cpu;
+  };
+  std::vector<Opened> opened;
+
+ private:
+  std::map<std::pair<std::uint64_t, int>, std::pair<int, int>> pipes_;
+};
+
+// No powercap: the power PMU's package and core events are opened on each CPU of its cpumask,
+// scaled to joules by their .scale; an event it does not describe (energy-ram) is not read.
+TEST(Energy, ReadsThePerfPowerEventsWherePowercapIsAbsent) {
+  FakePowercap tree;
+  fs::remove_all(fs::path(tree.root()) / "class");
+  power_pmu(tree, "0,64", {{"energy-pkg", "event=0x02"}, {"energy-cores", "event=0x01"},
+                           {"energy-ram", "event=0x03"}});
+  FakePerf perf;
+  const bench::EnergyReader reader(tree.root(), perf.opener());
+  ASSERT_TRUE(reader.readable()) << reader.why_not();
+  EXPECT_EQ(reader.source(), bench::EnergySource::perf);
+  ASSERT_EQ(reader.zones().size(), 4u);
+  EXPECT_EQ(reader.zones()[0].name, "energy-pkg@cpu0");
+  EXPECT_EQ(reader.zones()[1].name, "energy-pkg@cpu64");
+  EXPECT_EQ(reader.zones()[2].domain, bench::EnergyDomain::core);
+  ASSERT_EQ(perf.opened.size(), 4u);
+  EXPECT_EQ(perf.opened[0].type, 23u);
+  EXPECT_EQ(perf.opened[0].config, 2u);
+  EXPECT_EQ(perf.opened[1].cpu, 64);
+  const double scale = 2.3283064365386962890625e-10;
+  const std::uint64_t joule = 4294967296;  // counts of 1 J at that scale
+  perf.push(2, 0, 10 * joule);
+  perf.push(2, 64, 20 * joule);
+  perf.push(1, 0, 1 * joule);
+  perf.push(1, 64, 1 * joule);
+  const auto before = reader.read();
+  perf.push(2, 0, 16 * joule);   // 6 J
+  perf.push(2, 64, 22 * joule);  // 2 J
+  perf.push(1, 0, 3 * joule);    // 2 J
+  perf.push(1, 64, 2 * joule);   // 1 J
+  const auto block = reader.during(before, reader.read(), 2);
+  ASSERT_TRUE(block.package_j && block.core_j);
+  EXPECT_NEAR(*block.package_j, 8.0 / 2, 1e-9);
+  EXPECT_NEAR(*block.core_j, 3.0 / 2, 1e-9);
+  EXPECT_NEAR(reader.zones()[0].joules_per_count, scale, 1e-24);
+  const auto json = bench::energy_json(reader, 1.0);
+  EXPECT_EQ(json["source"], "perf power events (RAPL)");
+}
+
+// Powercap, where readable, is read instead of the PMU; a PMU that refuses says why with the
+// powercap's reason, and an absent or malformed one says that.
+TEST(Energy, PerfPowerEventsAreTheFallbackAndSayWhyTheyFail) {
+  FakePowercap both;
+  both.zone("intel-rapl:0", "package-0", 1000, 1'000'000);
+  power_pmu(both, "0", {{"energy-pkg", "event=0x02"}});
+  FakePerf unused;
+  const bench::EnergyReader powercap(both.root(), unused.opener());
+  EXPECT_EQ(powercap.source(), bench::EnergySource::powercap);
+  EXPECT_TRUE(unused.opened.empty());
+
+  FakePowercap forbidden;
+  fs::remove_all(fs::path(forbidden.root()) / "class");
+  power_pmu(forbidden, "0", {{"energy-pkg", "event=0x02"}});
+  FakePerf refusing;
+  const bench::EnergyReader refused(forbidden.root(), refusing.opener(EACCES));
+  EXPECT_FALSE(refused.readable());
+  EXPECT_EQ(refused.why_not().rfind("no powercap energy counters", 0), 0u) << refused.why_not();
+  EXPECT_NE(refused.why_not().find("the perf power events cannot be read: energy-pkg on CPU 0: forbidden"),
+            std::string::npos) << refused.why_not();
+
+  FakePowercap malformed;
+  fs::remove_all(fs::path(malformed.root()) / "class");
+  power_pmu(malformed, "zero", {{"energy-pkg", "event=0x02"}});
+  FakePerf never;
+  const bench::EnergyReader bad(malformed.root(), never.opener());
+  EXPECT_FALSE(bad.readable());
+  EXPECT_NE(bad.why_not().find("has no readable type or cpumask"), std::string::npos) << bad.why_not();
+  EXPECT_TRUE(never.opened.empty());
+
+  FakePowercap other_form;
+  fs::remove_all(fs::path(other_form.root()) / "class");
+  power_pmu(other_form, "0-1", {{"energy-pkg", "config=0x02"}});
+  FakePerf none;
+  const bench::EnergyReader unknown(other_form.root(), none.opener());
+  EXPECT_FALSE(unknown.readable());
+  EXPECT_NE(unknown.why_not().find("offers no energy-pkg or energy-cores event"), std::string::npos)
+      << unknown.why_not();
+
+  const bench::EnergyReader absent("/nonexistent-sys");
+  EXPECT_NE(absent.why_not().find("no perf power events"), std::string::npos) << absent.why_not();
 }
 
 // The console header says once what cannot be read, with why.

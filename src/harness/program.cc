@@ -483,6 +483,7 @@ bench::MachineView machine_view(const RunState& state) {
   if (state.limits) {
     view.bandwidth_one_core = state.limits->bandwidth_one_core;
     view.bandwidth_all_cores = state.limits->bandwidth_all_cores;
+    view.bandwidth_by_kind = state.limits->bandwidth_by_kind;
   }
   return view;
 }

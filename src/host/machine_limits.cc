@@ -166,10 +166,11 @@ struct Bandwidth {
   double one_core = 0, all_cores = 0;
 };
 
-// STREAM triad, best of kTriadPasses passes (STREAM reports the best too). The all-cores threads
-// first-touch their own slices, so on a NUMA machine each slice lives by the core that uses it;
-// the one-core pass then reads the same arrays.
-Bandwidth triad_bandwidth(const exec::Topology& t, const std::vector<int>& cpus) {
+// STREAM triad, best of kTriadPasses passes (STREAM reports the best too), with one thread on
+// each of `cpus` at once, then one on `one_cpu`. The all-cores threads first-touch their own
+// slices, so on a NUMA machine each slice lives by the core that uses it; the one-core pass then
+// reads the same arrays.
+Bandwidth triad_bandwidth(const exec::Topology& t, const std::vector<int>& cpus, int one_cpu) {
   const std::size_t n = triad_elements(t);
   const TriadArray a = triad_array(n), b = triad_array(n), c = triad_array(n);
   constexpr double kBytesPerElement = 3 * sizeof(double);
@@ -199,7 +200,7 @@ Bandwidth triad_bandwidth(const exec::Topology& t, const std::vector<int>& cpus)
   }
 
   double best_one = 1e300;
-  run_pinned({t.home_cpu()}, [&](std::size_t) {
+  run_pinned({one_cpu}, [&](std::size_t) {
     for (int pass = 0; pass < kTriadPasses; ++pass) {
       const auto start = std::chrono::steady_clock::now();
       triad(a.get(), b.get(), c.get(), 0, n);
@@ -558,12 +559,31 @@ std::optional<std::string> contradicted_by(const MachineLimits& limits,
   return std::nullopt;
 }
 
+double team_bandwidth(const MachineModel& model, const std::vector<KindBandwidth>& by_kind,
+                      const std::vector<int>& cpus, double all_cores) {
+  std::string kind;
+  for (const int cpu : cpus) {
+    const CpuInfo* info = model.find(cpu);
+    if (info == nullptr || info->kind.empty() || (!kind.empty() && info->kind != kind)) return all_cores;
+    kind = info->kind;
+  }
+  for (const KindBandwidth& k : by_kind) {
+    if (k.kind == kind && k.all_cores > 0) return k.all_cores;
+  }
+  return all_cores;
+}
+
 nlohmann::json to_json(const MachineLimits& m) {
+  nlohmann::json by_kind = nlohmann::json::array();
+  for (const KindBandwidth& k : m.bandwidth_by_kind) {
+    by_kind.push_back({{"kind", k.kind}, {"cpus", k.cpus}, {"one_core", k.one_core}, {"all_cores", k.all_cores}});
+  }
   return {
       {"flops_per_s",
        {{"one_core", m.flops_one_core}, {"all_cores", m.flops_all_cores}, {"cores", m.cores}}},
       {"bandwidth_bytes_per_s",
        {{"one_core", m.bandwidth_one_core}, {"all_cores", m.bandwidth_all_cores}}},
+      {"bandwidth_by_kind", by_kind},
       {"timer_wakeup_us", {{"median", m.timer_wakeup_us.median}, {"p99", m.timer_wakeup_us.p99}}},
       {"futex_wakeup_us", {{"median", m.futex_wakeup_us.median}, {"p99", m.futex_wakeup_us.p99}}},
       {"context_switch_us", m.context_switch_us},
@@ -598,6 +618,28 @@ std::optional<MachineLimits> limits_from_json(const nlohmann::json& json) {
   m.cached = f.flag("cached");
   m.key = f.text("key");
   if (!f.ok()) return std::nullopt;
+  // Per kind of core: absent in entries of one kind of core (and older ones), else each entry
+  // whole, with positive rates.
+  if (const auto it = json.find("bandwidth_by_kind"); it != json.end()) {
+    if (!it->is_array()) return std::nullopt;
+    for (const auto& k : *it) {
+      if (!k.is_object() || !k.contains("kind") || !k["kind"].is_string() || !k.contains("cpus") ||
+          !k["cpus"].is_array() || k["cpus"].empty()) {
+        return std::nullopt;
+      }
+      KindBandwidth kb;
+      kb.kind = k["kind"].get<std::string>();
+      for (const auto& cpu : k["cpus"]) {
+        if (!cpu.is_number_integer() || cpu.get<long long>() < 0) return std::nullopt;
+        kb.cpus.push_back(cpu.get<int>());
+      }
+      Fields kf(k);
+      kb.one_core = kf.number("one_core", true);
+      kb.all_cores = kf.number("all_cores", true);
+      if (!kf.ok() || kb.kind.empty()) return std::nullopt;
+      m.bandwidth_by_kind.push_back(std::move(kb));
+    }
+  }
   return m;
 }
 
@@ -621,9 +663,29 @@ MachineLimits measure_limits(const exec::Topology& detected) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     m.flops_all_cores = std::max(m.flops_all_cores, fma_flops_all(cores));
   }
-  const Bandwidth bandwidth = triad_bandwidth(topology, cores);
+  const Bandwidth bandwidth = triad_bandwidth(topology, cores, home);
   m.bandwidth_one_core = bandwidth.one_core;
   m.bandwidth_all_cores = bandwidth.all_cores;
+  // Each kind's own, where cores differ: a team of P cores only draws what they can.
+  std::vector<std::string> kinds;
+  for (const CpuInfo& info : model.cpus) {
+    if (!info.kind.empty() && std::find(kinds.begin(), kinds.end(), info.kind) == kinds.end()) {
+      kinds.push_back(info.kind);
+    }
+  }
+  for (const std::string& kind : kinds) {
+    if (kinds.size() < 2) break;
+    KindBandwidth k{kind, {}, 0, 0};
+    for (const int cpu : cores) {
+      const CpuInfo* info = model.find(cpu);
+      if (info != nullptr && info->kind == kind) k.cpus.push_back(cpu);
+    }
+    if (k.cpus.empty()) continue;
+    const Bandwidth b = triad_bandwidth(topology, k.cpus, k.cpus.front());
+    k.one_core = b.one_core;
+    k.all_cores = b.all_cores;
+    m.bandwidth_by_kind.push_back(std::move(k));
+  }
   m.timer_wakeup_us = timer_wakeup(home);
   m.futex_wakeup_us = futex_wakeup(home, other_cpu(topology));
   m.context_switch_us = context_switch_us(home);

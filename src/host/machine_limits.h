@@ -22,12 +22,21 @@ struct Spread {
   double p99 = 0;
 };
 
+// The triad bandwidth of one kind of core (on a machine with more than one): one thread on the
+// kind's first core, and one thread on each of its cores at once.
+struct KindBandwidth {
+  std::string kind;              // "P", "E", ...
+  std::vector<int> cpus;         // the kind's cores (their first CPUs) the all-cores figure used
+  double one_core = 0, all_cores = 0;  // bytes/s
+};
+
 struct MachineLimits {
   double flops_one_core = 0;       // FP64 FLOP/s of one thread on the home CPU
   double flops_all_cores = 0;      // summed over one thread per allowed physical core at once
   int cores = 0;                   // threads used for the all-cores figures
   double bandwidth_one_core = 0;   // bytes/s of a STREAM triad from one thread (24 B/element)
   double bandwidth_all_cores = 0;  // the same with one thread per allowed physical core
+  std::vector<KindBandwidth> bandwidth_by_kind;  // per kind of core; empty with one kind
   Spread timer_wakeup_us;          // how much later than asked a 50 us clock_nanosleep returns
   Spread futex_wakeup_us;          // FUTEX_WAKE on one CPU to the woken thread running on another
   double context_switch_us = 0;    // one switch between two threads sharing the home CPU
@@ -54,6 +63,11 @@ inline constexpr double kFlopsMargin = 1.25;
 inline constexpr double kBytesMargin = 50.0;
 std::optional<std::string> contradicted_by(const MachineLimits& limits,
                                            const std::vector<RateSeen>& seen);
+
+// The all-cores bandwidth a team on `cpus` can draw: its kind's where every CPU of the team is of
+// one kind whose bandwidth was measured, else `all_cores` (the machine's).
+double team_bandwidth(const MachineModel& model, const std::vector<KindBandwidth>& by_kind,
+                      const std::vector<int>& cpus, double all_cores);
 
 // The summary's machine.limits object, with a short "method" per figure.
 nlohmann::json to_json(const MachineLimits& limits);

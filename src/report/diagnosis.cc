@@ -115,20 +115,24 @@ std::optional<Candidate> compute_peak(const ResultRow& r, const DiagnosisContext
 std::optional<Candidate> memory_bandwidth(const ResultRow& r, const DiagnosisContext& c) {
   const Point& p = *r.point;
   const Row* base = r.Row::baseline;
-  if (!c.limits_known || p.bytes <= 0 || p.mode != Mode::parallel || p.cores != c.limit_cores ||
-      base == nullptr || base->median_s <= 0 || base->point == nullptr || c.bandwidth_all_cores <= 0) {
+  // A team of one kind of core (P cores only, on a hybrid machine) has its kind's bandwidth.
+  const bool kind_team = r.bandwidth_all_cores > 0 && r.bandwidth_all_cores != c.bandwidth_all_cores;
+  const double bandwidth = kind_team ? r.bandwidth_all_cores : c.bandwidth_all_cores;
+  if (!c.limits_known || p.bytes <= 0 || p.mode != Mode::parallel ||
+      (p.cores != c.limit_cores && !kind_team) || base == nullptr || base->median_s <= 0 ||
+      base->point == nullptr || bandwidth <= 0) {
     return std::nullopt;
   }
   const double serial = base->point->bytes / base->median_s;
   const double achieved = p.bytes / r.median_s;
-  const double ceiling = c.bandwidth_all_cores / serial;
+  const double ceiling = bandwidth / serial;
   Candidate k{Cause::memory_bandwidth, ceiling, "",
               {{"bytes_per_s", achieved}, {"serial_bytes_per_s", serial},
-               {"bandwidth_all_cores", c.bandwidth_all_cores}, {"ceiling", ceiling}}};
-  k.line = "memory bandwidth: the team moved " + gb(achieved) + ", " +
-           pct(achieved / c.bandwidth_all_cores) + " of the " + gb(c.bandwidth_all_cores) +
-           " measured for all cores; serial already moved " + gb(serial) + ", so at most x" +
-           fixed(ceiling, 2);
+               {"bandwidth_all_cores", bandwidth}, {"ceiling", ceiling}}};
+  k.line = "memory bandwidth: the team moved " + gb(achieved) + ", " + pct(achieved / bandwidth) +
+           " of the " + gb(bandwidth) + " measured for all " +
+           (kind_team ? "the cores of its kind" : std::string("cores")) + "; serial already moved " +
+           gb(serial) + ", so at most x" + fixed(ceiling, 2);
   return k;
 }
 

@@ -187,6 +187,9 @@ void add_capacity(ResultRow& r, const MachineView& machine) {
   }
   r.capacity = model->team_capacity(p.cpus);
   r.bound_tolerance = kCapacityTolerance;
+  // A team of one kind of core draws its kind's bandwidth.
+  r.bandwidth_all_cores =
+      team_bandwidth(*model, machine.bandwidth_by_kind, p.cpus, machine.bandwidth_all_cores);
   const bool one_core = p.cores == 1;
   std::set<int> cores;
   std::string terms;

@@ -14,6 +14,7 @@
 #include "cli/options.h"
 #include "harness/session.h"
 #include "host/cpu_model.h"
+#include "host/machine_limits.h"
 #include "host/noise.h"
 #include "report/meter_figures.h"
 #include "report/timeline.h"
@@ -87,6 +88,7 @@ const std::string& row_error(const ResultRow& row);
 struct MachineView {
   const MachineModel* model = nullptr;
   double bandwidth_one_core = 0, bandwidth_all_cores = 0;
+  std::vector<KindBandwidth> bandwidth_by_kind;  // per kind of core, where cores differ
 };
 
 // How far above its attainable bound a measured model lets a speedup's CI go before it is an

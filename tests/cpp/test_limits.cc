@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cvp/exec/topology.h"
@@ -80,6 +81,76 @@ TEST(LimitsJson, RoundTrips) {
   ASSERT_TRUE(back);
   expect_same_figures(*back, m);
   EXPECT_FALSE(back->cached);
+}
+
+// The bandwidth of each kind of core travels with the limits; an entry of one kind has none, and
+// a torn or nonsensical one makes the whole entry malformed (measured again).
+TEST(LimitsJson, KeepsTheBandwidthOfEachKind) {
+  MachineLimits m = sample_limits();
+  EXPECT_TRUE(limits_from_json(to_json(m))->bandwidth_by_kind.empty());
+  m.bandwidth_by_kind = {{"P", {0, 2}, 30e9, 55e9}, {"E", {4, 5, 6}, 12e9, 20e9}};
+  const nlohmann::json j = to_json(m);
+  const auto back = limits_from_json(nlohmann::json::parse(j.dump()));
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->bandwidth_by_kind.size(), 2u);
+  EXPECT_EQ(back->bandwidth_by_kind[1].kind, "E");
+  EXPECT_EQ(back->bandwidth_by_kind[1].cpus, (std::vector<int>{4, 5, 6}));
+  EXPECT_EQ(back->bandwidth_by_kind[0].all_cores, 55e9);
+  EXPECT_EQ(back->bandwidth_by_kind[1].one_core, 12e9);
+  for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"kind", ""}, {"kind", 3}, {"cpus", nlohmann::json::array()}, {"cpus", {-1}},
+           {"one_core", 0}, {"all_cores", "fast"}}) {
+    nlohmann::json bad = j;
+    bad["bandwidth_by_kind"][0][field] = value;
+    EXPECT_FALSE(limits_from_json(bad)) << field << " = " << value.dump();
+  }
+  nlohmann::json torn = j;
+  torn["bandwidth_by_kind"][1].erase("all_cores");
+  EXPECT_FALSE(limits_from_json(torn));
+  torn = j;
+  torn["bandwidth_by_kind"] = "P";
+  EXPECT_FALSE(limits_from_json(torn));
+}
+
+// A team of one kind of core draws its kind's bandwidth; a mixed team, an unknown CPU or a
+// machine of one kind, the machine's.
+TEST(LimitsBandwidth, ATeamOfOneKindDrawsItsKinds) {
+  MachineModel model;
+  model.measured = true;
+  for (int cpu = 0; cpu < 4; ++cpu) {
+    CpuInfo c;
+    c.cpu = cpu;
+    c.core = cpu;
+    c.kind = cpu < 2 ? "P" : "E";
+    model.cpus.push_back(c);
+  }
+  const std::vector<KindBandwidth> by_kind = {{"P", {0, 1}, 30e9, 50e9}, {"E", {2, 3}, 10e9, 18e9}};
+  EXPECT_EQ(team_bandwidth(model, by_kind, {0, 1}, 60e9), 50e9);
+  EXPECT_EQ(team_bandwidth(model, by_kind, {3}, 60e9), 18e9);
+  EXPECT_EQ(team_bandwidth(model, by_kind, {0, 2}, 60e9), 60e9);
+  EXPECT_EQ(team_bandwidth(model, by_kind, {0, 9}, 60e9), 60e9);
+  EXPECT_EQ(team_bandwidth(model, {}, {0, 1}, 60e9), 60e9);
+  for (auto& c : model.cpus) c.kind.clear();
+  EXPECT_EQ(team_bandwidth(model, by_kind, {0, 1}, 60e9), 60e9);
+}
+
+// On a machine with two kinds (this machine's two CPUs, told they are a P and an E core), each
+// kind's triad is measured on its own cores; with one kind, none is.
+TEST(LimitsMeasurement, MeasuresEachKindsBandwidth) {
+  cvp::exec::Topology t = cvp::exec::detect_topology();
+  if (t.cores.size() < 2) GTEST_SKIP() << "needs 2 cores";
+  t.kinds = {{"P", 2, "", 0, {t.cores[0].front()}}, {"E", 1, "", 0, {t.cores[1].front()}}};
+  const MachineLimits m = measure_limits(t);
+  ASSERT_EQ(m.bandwidth_by_kind.size(), 2u);
+  EXPECT_EQ(m.bandwidth_by_kind[0].kind, "P");
+  EXPECT_EQ(m.bandwidth_by_kind[0].cpus, (std::vector<int>{t.cores[0].front()}));
+  EXPECT_EQ(m.bandwidth_by_kind[1].cpus, (std::vector<int>{t.cores[1].front()}));
+  for (const auto& k : m.bandwidth_by_kind) {
+    EXPECT_TRUE(std::isfinite(k.one_core) && k.one_core > 0);
+    EXPECT_TRUE(std::isfinite(k.all_cores) && k.all_cores > 0);
+  }
+  EXPECT_TRUE(limits_from_json(to_json(m)));
+  EXPECT_TRUE(measure_limits(cvp::exec::detect_topology()).bandwidth_by_kind.empty());
 }
 
 // Limits a kernel of the run went faster than cannot be the machine's: a cache with a 1 MFLOP/s

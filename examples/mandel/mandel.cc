@@ -15,8 +15,7 @@
 int main(int argc, char** argv) {
   std::vector<int> counts;
   return cvp::run_program(argc, argv, cvp::tasks("mandel")
-      .sizes({1024}).quick_sizes({256})
-      .unit("pixels", "Mpixel/s", 1e6)
+      .sizes({1024}).quick_sizes({256}).unit("pixels", "Mpixel/s", 1e6)
       .description("escape counts of the Mandelbrot set on an n x n grid")
       .work([](long long n) { return static_cast<double>(n) * static_cast<double>(n); })
       .prepare([&](long long n) { counts.assign(static_cast<std::size_t>(n * n), 0); })

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
       .product({{512, 1024}, {4, 16}}).quick_product({{256}, {4}})
       .unit("cells", "Mcell/s", 1e6)
       .description("sweeps of the 4-neighbour mean over an n x n grid, bands of rows")
-      .work([](const cvp::Args& a) { return double(a["n"] * a["n"] * a["sweeps"]); })
+      .work([](const cvp::Args& a) { return 1.0 * a["n"] * a["n"] * a["sweeps"]; })
       .prepare([&](const cvp::Args& a) { in = jacobi_start(size(a)); out.assign(in.size(), 0.0); })
       .run([&](std::size_t task, std::size_t tasks, const cvp::Args& args) {
         const std::size_t n = size(args);

@@ -35,7 +35,9 @@ namespace cvp {
 // The whole program over `workloads`: cvpbench's command line (--help lists it), the plan,
 // the measurement, the console table and verdicts, and the run folder with summary.json and
 // benchmark.json. Returns the exit code: 0, 1 (a benchmark failed), 2 (bad command line),
-// 130 (interrupted).
+// 130 (interrupted). Unless OMP_WAIT_POLICY is set, it first restarts the program once, with
+// its own command line and OMP_WAIT_POLICY=PASSIVE (OpenMP reads the policy only when it loads):
+// what main() does before run_program() then runs twice, so keep it to making the workloads.
 int run_program(int argc, char** argv, std::vector<std::unique_ptr<Workload>> workloads);
 
 // ---------------------------------------------------------------------------------------------
@@ -100,6 +102,9 @@ class TaskKernel {
   // "cpu_s", "threads" ...). Default: none.
   virtual std::map<std::string, double> counters() const { return {}; }
 };
+
+// The most combinations of its parameters one task workload plans (each is a group of points).
+inline constexpr long long kMaxCombinations = 1024;
 
 class TaskWorkload : public Workload {
  public:
@@ -188,7 +193,8 @@ class TaskWorkload : public Workload {
   // values, a combination of the wrong length, tasks_per_worker < 1, a unit without a name,
   // rate unit or positive scale, a tolerance that is negative or not a number.
   void check_spec();
-  // The combinations of the plan: the command line's, else the quick or default ones.
+  // The combinations of the plan: the command line's, else the quick or default ones. Throws
+  // UsageError when the flags make more than kMaxCombinations.
   std::vector<std::vector<long long>> combinations(bool quick) const;
   // The serial point's tasks per execution (its split, which the reference also runs).
   std::size_t serial_tasks() const;

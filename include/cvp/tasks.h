@@ -38,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -46,6 +47,51 @@
 #include "cvp/measure.h"
 
 namespace cvp {
+
+namespace detail {
+
+// The last parameter's type of a call operator or function (void when it has none).
+template <typename T>
+struct last_parameter {
+  using type = void;
+};
+template <typename R, typename... A>
+struct last_parameter<R(A...)> {
+  using type = std::conditional_t<sizeof...(A) == 0, void,
+                                  std::tuple_element_t<sizeof...(A) == 0 ? 0 : sizeof...(A) - 1,
+                                                       std::tuple<A..., void>>>;
+};
+template <typename R, typename... A>
+struct last_parameter<R(A...) noexcept> : last_parameter<R(A...)> {};
+template <typename R, typename... A>
+struct last_parameter<R (*)(A...)> : last_parameter<R(A...)> {};
+template <typename R, typename... A>
+struct last_parameter<R (*)(A...) noexcept> : last_parameter<R(A...)> {};
+template <typename R, typename C, typename... A>
+struct last_parameter<R (C::*)(A...)> : last_parameter<R(A...)> {};
+template <typename R, typename C, typename... A>
+struct last_parameter<R (C::*)(A...) const> : last_parameter<R(A...)> {};
+template <typename R, typename C, typename... A>
+struct last_parameter<R (C::*)(A...) noexcept> : last_parameter<R(A...)> {};
+template <typename R, typename C, typename... A>
+struct last_parameter<R (C::*)(A...) const noexcept> : last_parameter<R(A...)> {};
+
+// Whether callable F takes the point as one number (`long long n`) rather than as cvp::Args: its
+// one call operator's (or function's) last parameter is not Args. A generic lambda (a template
+// call operator) takes Args.
+template <typename F, typename = void>
+struct takes_one_number : std::false_type {};
+template <typename F>
+struct takes_one_number<F, std::void_t<decltype(&F::operator())>>
+    : std::bool_constant<!std::is_same_v<
+          std::remove_cvref_t<typename last_parameter<decltype(&F::operator())>::type>, Args>> {};
+template <typename F>
+  requires std::is_function_v<std::remove_pointer_t<F>>
+struct takes_one_number<F, void>
+    : std::bool_constant<!std::is_same_v<
+          std::remove_cvref_t<typename last_parameter<std::remove_pointer_t<F>>::type>, Args>> {};
+
+}  // namespace detail
 
 class TaskBuilder {
  public:
@@ -78,7 +124,7 @@ class TaskBuilder {
   template <typename F>
     requires std::is_invocable_r_v<double, F&, const Args&>
   TaskBuilder& work(F units) {
-    note("work()", std::is_invocable_v<F&, long long>);
+    note("work()", detail::takes_one_number<std::remove_cvref_t<F>>::value);
     spec_.work = std::move(units);
     return *this;
   }
@@ -86,14 +132,14 @@ class TaskBuilder {
   template <typename F>
     requires std::is_invocable_r_v<double, F&, const Args&>
   TaskBuilder& flop(F count) {
-    note("flop()", std::is_invocable_v<F&, long long>);
+    note("flop()", detail::takes_one_number<std::remove_cvref_t<F>>::value);
     spec_.flop = std::move(count);
     return *this;
   }
   template <typename F>
     requires std::is_invocable_r_v<double, F&, const Args&>
   TaskBuilder& bytes(F count) {
-    note("bytes()", std::is_invocable_v<F&, long long>);
+    note("bytes()", detail::takes_one_number<std::remove_cvref_t<F>>::value);
     spec_.bytes = std::move(count);
     return *this;
   }
@@ -101,7 +147,7 @@ class TaskBuilder {
   template <typename F>
     requires std::is_invocable_v<F&, const Args&>
   TaskBuilder& prepare(F make) {
-    note("prepare()", std::is_invocable_v<F&, long long>);
+    note("prepare()", detail::takes_one_number<std::remove_cvref_t<F>>::value);
     prepare_ = std::move(make);
     return *this;
   }
@@ -109,7 +155,7 @@ class TaskBuilder {
   template <typename F>
     requires std::is_invocable_v<F&, std::size_t, std::size_t, const Args&>
   TaskBuilder& run(F body) {
-    note("run()", std::is_invocable_v<F&, std::size_t, std::size_t, long long>);
+    note("run()", detail::takes_one_number<std::remove_cvref_t<F>>::value);
     run_ = std::move(body);
     return *this;
   }
@@ -117,7 +163,7 @@ class TaskBuilder {
   template <typename F>
     requires std::is_invocable_r_v<double, F&, const Args&>
   TaskBuilder& checksum(F sum) {
-    note("checksum()", std::is_invocable_v<F&, long long>);
+    note("checksum()", detail::takes_one_number<std::remove_cvref_t<F>>::value);
     checksum_ = std::move(sum);
     return *this;
   }
@@ -129,7 +175,7 @@ class TaskBuilder {
   template <typename F>
     requires std::is_invocable_r_v<double, F&, const Args&>
   TaskBuilder& counter(std::string name, F value) {
-    note("counter()", std::is_invocable_v<F&, long long>);
+    note("counter()", detail::takes_one_number<std::remove_cvref_t<F>>::value);
     counters_.emplace_back(std::move(name), std::move(value));
     return *this;
   }
@@ -150,6 +196,7 @@ class TaskBuilder {
   bool one_parameter_given_ = false;  // sizes(), quick_sizes() or param() was called
   std::vector<std::string> names_;
   std::vector<std::vector<long long>> points_, quick_points_;
+  std::string problem_;  // the first mistake of a product() call, for build() to say
   std::vector<std::string> one_number_;  // the callbacks that take one number
   std::function<void(const Args&)> prepare_;
   std::function<void(std::size_t, std::size_t, const Args&)> run_;

@@ -27,6 +27,11 @@ std::optional<std::string> task_counter_problem(const std::string& name, const s
   if (bench::harness_figure_name(name, unit)) {
     return "names a counter '" + name + "', a figure the harness writes itself: choose another name";
   }
+  // Rates (FLOP/s, bytes/s, items/s) are read as a benchmark's throughput by the tools.
+  if (name.size() >= 2 && name.compare(name.size() - 2, 2, "/s") == 0) {
+    return "names a counter '" + name + "', a rate as readers take a benchmark's throughput to be: "
+           "name the count, not its rate";
+  }
   return std::nullopt;
 }
 
@@ -35,6 +40,11 @@ Args::Args(std::vector<std::string> names, std::vector<long long> values)
   if (names_.size() != values_.size()) {
     throw std::invalid_argument("cvp::Args: " + std::to_string(names_.size()) + " names for " +
                                 std::to_string(values_.size()) + " values");
+  }
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (names_[i] == names_[j]) throw std::invalid_argument("cvp::Args: '" + names_[i] + "' names two values");
+    }
   }
 }
 
@@ -181,11 +191,18 @@ std::string tuple_text(const std::vector<long long>& values) {
   return "(" + text + ")";
 }
 
-// A parameter's name must fit NAME/PARAM:VALUE and --NAME-PARAM.
+// A parameter's name must fit NAME/PARAM:VALUE and --NAME-PARAM: it starts with a letter or '_'.
 bool usable_param_name(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-  });
+  return !name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+         });
+}
+
+// The segments every benchmark name ends with, and the request count readers strip from names:
+// a parameter of one of these names would read as them.
+bool reserved_param_name(const std::string& name) {
+  return name == "mode" || name == "backend" || name == "threads" || name == "requests";
 }
 
 // The first problem of Spec::params, Spec::args and Spec::quick_args; nullopt when none.
@@ -208,7 +225,11 @@ std::optional<std::string> params_problem(const TaskWorkload::Spec& spec) {
     const std::string field = "Spec::params[" + std::to_string(i) + "]";
     if (!usable_param_name(p.name)) {
       return field + ".name '" + p.name + "' cannot name a parameter in NAME/PARAM:VALUE and " +
-             "--NAME-PARAM: use letters, digits, '_' or '-'";
+             "--NAME-PARAM: begin with a letter or '_', then letters, digits, '_' or '-'";
+    }
+    if (reserved_param_name(p.name)) {
+      return field + ".name '" + p.name + "' is a segment of every benchmark name (mode, backend, " +
+             "threads) or the request count readers take from names (requests): choose another";
     }
     if (!seen.insert(p.name).second) {
       return field + ".name '" + p.name + "' names two parameters: each needs a name of its own";
@@ -342,6 +363,13 @@ void TaskWorkload::check_spec() {
     values.push_back(p.values);
     any_quick = any_quick || !p.quick_values.empty();
   }
+  double count = 1;
+  for (const auto& v : values) count *= static_cast<double>(v.size());
+  if (spec_.args.empty() && count > static_cast<double>(kMaxCombinations)) {
+    throw std::invalid_argument("TaskWorkload '" + spec_.name + "': Spec::params make " +
+                                fixed(count, 0) + " combinations: at most " +
+                                std::to_string(kMaxCombinations));
+  }
   defaults_ = !spec_.args.empty() ? spec_.args : product_of(values);
   if (!spec_.quick_args.empty()) {
     quick_ = spec_.quick_args;
@@ -385,8 +413,16 @@ std::vector<std::vector<long long>> TaskWorkload::combinations(bool quick) const
   if (!flagged) return standard;
   // The flags' values, and each other parameter's values in the combinations they replace.
   std::vector<std::vector<long long>> axes;
+  double count = 1;
+  std::vector<std::string> flags;
   for (std::size_t i = 0; i < names_.size(); ++i) {
     axes.push_back(!given_[i].empty() ? given_[i] : distinct_at(standard, i));
+    count *= static_cast<double>(axes.back().size());
+    if (!given_[i].empty()) flags.push_back(flags_[i]);
+  }
+  if (count > static_cast<double>(kMaxCombinations)) {
+    throw UsageError(bench::join(flags, " and ") + " make " + fixed(count, 0) + " combinations of " +
+                     spec_.name + "'s parameters: at most " + std::to_string(kMaxCombinations));
   }
   return product_of(axes);
 }
@@ -428,9 +464,17 @@ std::vector<Point> TaskWorkload::plan(const PlanContext& context) {
     base.params = std::make_shared<ArgsParams>(args);
     base.work = call("work", [&] { return spec_.work(args); });
     if (!(base.work > 0) || !std::isfinite(base.work)) {
-      throw std::invalid_argument("TaskWorkload '" + spec_.name + "': Spec::work(" + args_text(args) +
-                                  ") gave " + std::to_string(base.work) +
-                                  ": an execution's work must be a number above 0");
+      const std::string why = "Spec::work(" + args_text(args) + ") gave " + fixed(base.work, 1) +
+                              ": an execution's work must be a number above 0";
+      // Values the command line chose: the command line is what to change.
+      if (std::any_of(given_.begin(), given_.end(), [](const auto& g) { return !g.empty(); })) {
+        std::string flags;
+        for (std::size_t i = 0; i < values.size(); ++i) {
+          flags += (i == 0 ? "" : " ") + flags_[i] + " " + std::to_string(values[i]);
+        }
+        throw UsageError(flags + ": " + spec_.name + "'s " + why);
+      }
+      throw std::invalid_argument("TaskWorkload '" + spec_.name + "': " + why);
     }
     if (spec_.flop) base.flop = call("flop", [&] { return spec_.flop(args); });
     if (spec_.bytes) base.bytes = call("bytes", [&] { return spec_.bytes(args); });

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <utility>
@@ -79,7 +80,34 @@ TaskBuilder& TaskBuilder::param(std::string name) {
   return *this;
 }
 TaskBuilder& TaskBuilder::params(std::vector<std::string> names) { names_ = std::move(names); return *this; }
+namespace {
+
+// The first problem of a product's lists (one empty, or more combinations than a workload
+// plans), for build() to say; nullopt when none.
+std::optional<std::string> product_problem(const char* call,
+                                           const std::vector<std::vector<long long>>& values) {
+  double count = 1;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (values[i].empty()) {
+      return std::string(call) + "'s list " + std::to_string(i) + " is empty: a product with an "
+             "empty list has no combination";
+    }
+    count *= static_cast<double>(values[i].size());
+  }
+  if (count > static_cast<double>(kMaxCombinations)) {
+    return std::string(call) + " makes " + fixed(count, 0) + " combinations: at most " +
+           std::to_string(kMaxCombinations);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 TaskBuilder& TaskBuilder::product(const std::vector<std::vector<long long>>& values) {
+  if (const auto why = product_problem("product()", values)) {
+    if (problem_.empty()) problem_ = *why;
+    return *this;
+  }
   for (auto& p : product_of(values)) points_.push_back(std::move(p));
   return *this;
 }
@@ -88,6 +116,10 @@ TaskBuilder& TaskBuilder::args(std::vector<long long> combination) {
   return *this;
 }
 TaskBuilder& TaskBuilder::quick_product(const std::vector<std::vector<long long>>& values) {
+  if (const auto why = product_problem("quick_product()", values)) {
+    if (problem_.empty()) problem_ = *why;
+    return *this;
+  }
   for (auto& p : product_of(values)) quick_points_.push_back(std::move(p));
   return *this;
 }
@@ -115,6 +147,7 @@ void TaskBuilder::note(const char* callback, bool one_number) {
 
 std::unique_ptr<Workload> TaskBuilder::build() const {
   const std::string who = "tasks(\"" + spec_.name + "\"): ";
+  if (!problem_.empty()) throw std::invalid_argument(who + problem_);
   if (!run_) throw std::invalid_argument(who + "run() was not given: it is the work to measure");
   if (!checksum_) {
     throw std::invalid_argument(who + "checksum() was not given: every execution is checked "

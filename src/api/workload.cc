@@ -267,7 +267,12 @@ std::vector<std::string> Workload::verdicts(const VerdictContext& context) const
 
 std::string fixed(double value, int digits) {
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, value);
+  // Beyond 1e15 a fixed-point number is digits no reader counts (and would not fit the buffer).
+  if (std::isfinite(value) && std::abs(value) >= 1e15) {
+    std::snprintf(buf, sizeof(buf), "%.4g", value);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.*f", digits, value);
+  }
   return buf;
 }
 

@@ -4,6 +4,10 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 namespace cvp::bench {
 
@@ -28,11 +32,25 @@ std::optional<std::string> openmp_binding_refusal() {
 // OpenMP runtimes read OMP_WAIT_POLICY once, when they load. Their default lets a thread that
 // finished its share spin at the barrier, which on one core steals time from the threads still
 // working and would be charged to concurrency. So unless the user chose a policy, cvpbench
-// restarts itself once with OMP_WAIT_POLICY=PASSIVE (recorded in the summary's config).
+// restarts itself once with OMP_WAIT_POLICY=PASSIVE (recorded in the summary's config). It
+// restarts with the process's own command line (/proc/self/cmdline), not `argv`: a program of
+// the library may hand run_program() a part of its own.
 void choose_openmp_wait_policy(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  ::execv("/proc/self/exe", argv);  // returns only on failure: run on with the default policy
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> words;
+  for (std::size_t at = 0; at < cmdline.size();) {
+    const std::size_t end = cmdline.find('\0', at);
+    words.push_back(cmdline.substr(at, end == std::string::npos ? std::string::npos : end - at));
+    at = end == std::string::npos ? cmdline.size() : end + 1;
+  }
+  std::vector<char*> own;
+  for (auto& w : words) own.push_back(w.data());
+  own.push_back(nullptr);
+  // Returns only on failure: run on with the default policy.
+  ::execv("/proc/self/exe", words.empty() ? argv : own.data());
 }
 
 std::optional<std::string> invalid_omp_wait_policy() {

@@ -291,7 +291,14 @@ TEST(TaskParams, RefusesASpecsParametersNamingTheField) {
   };
   fires(with([](auto& s) { s.params[0].name = ""; }), "Spec::params[0].name '' cannot name a parameter");
   fires(with([](auto& s) { s.params[1].name = "a b"; }), "Spec::params[1].name 'a b' cannot name a parameter");
-  fires(with([](auto& s) { s.params[1].name = "a/b"; }), "use letters, digits, '_' or '-'");
+  fires(with([](auto& s) { s.params[1].name = "a/b"; }), "then letters, digits, '_' or '-'");
+  fires(with([](auto& s) { s.params[1].name = "-n"; }), "begin with a letter or '_'");
+  fires(with([](auto& s) { s.params[1].name = "2d"; }), "begin with a letter or '_'");
+  for (const char* reserved : {"mode", "backend", "threads", "requests"}) {
+    fires(with([&](auto& s) { s.params[1].name = reserved; }),
+          "Spec::params[1].name '" + std::string(reserved) + "' is a segment of every benchmark name");
+  }
+  EXPECT_EQ(with([](auto& s) { s.params[1].name = "_k"; }), "");
   EXPECT_EQ(with([](auto& s) { s.params[1].name = "sweep_count-2"; }), "");
   fires(with([](auto& s) { s.params[1].name = "n"; }), "Spec::params[1].name 'n' names two parameters");
   fires(with([](auto& s) { s.params[1].values.clear(); }), "Spec::params[1].values (sweeps) is empty");
@@ -334,6 +341,69 @@ TEST(TaskParams, RefusesABuildersParametersAndCountersWithOneSentence) {
   fires(refusal(counted("cpu_s", "rows")), "counter() names a counter 'cpu_s', a figure the harness writes itself");
   fires(refusal(counted("rows", "cells/s")), "counter() names a counter 'cells/s'");
   fires(refusal(counted("rows", "rows")), "counter() names 'rows' twice");
+  fires(refusal(counted("rows", "FLOP/s")), "counter() names a counter 'FLOP/s', a rate");
+  EXPECT_EQ(refusal(counted("rows", "per_s")), "");
+  // A product with an empty list has no combination; one of more than kMaxCombinations is refused.
+  fires(refusal(grid().product({{}, {1}})), "product()'s list 0 is empty");
+  fires(refusal(grid().product({{8}, {1}}).quick_product({{8}, {}})), "quick_product()'s list 1 is empty");
+  std::vector<long long> many(100);
+  for (std::size_t i = 0; i < many.size(); ++i) many[i] = static_cast<long long>(i + 1);
+  fires(refusal(grid().product({many, many})), "product() makes 10000 combinations: at most 1024");
+  EXPECT_EQ(refusal(grid().product({many, {1, 2}})), "");
+}
+
+// A generic lambda takes the args (cvp::Args), however its body reads them: even `a["n"]`,
+// which a `long long a` would also compile (as "n"[a]).
+TEST(TaskParams, AGenericLambdaTakesTheArgs) {
+  auto cells = std::make_shared<std::vector<double>>();
+  const auto generic = tasks("generic")
+      .params({"n", "sweeps"})
+      .product({{8, 16}, {1}})
+      .work([](auto a) { return double(a["n"]) * double(a["sweeps"]); })
+      .prepare([cells](const auto& a) { cells->assign(static_cast<std::size_t>(a["n"]), 1.0); })
+      .run([cells](std::size_t, std::size_t, const auto&) {})
+      .checksum([cells](auto) { return double(cells->size()); })
+      .counter("cells", [cells](const auto& a) { return double(a["n"]) + double(cells->size()); });
+  EXPECT_EQ(refusal(generic), "");
+  auto w = generic.build();
+  const auto points = plan_with(*w, {});
+  ASSERT_FALSE(points.empty());
+  EXPECT_EQ(points.front().work, 8.0);
+}
+
+// Flags that make too many combinations, or values the workload's work() refuses, are the
+// command line's mistake: UsageError (exit 2), naming the flags.
+TEST(TaskParams, FlagsBeyondTheWorkloadAreTheCommandLinesMistake) {
+  const auto usage = [](const TaskBuilder& b, std::vector<std::string> args) -> std::string {
+    auto w = b.build();
+    try {
+      plan_with(*w, std::move(args));
+    } catch (const UsageError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const auto two = grid().product({{8}, {1}});
+  std::string list;
+  for (int i = 1; i <= 40; ++i) list += (i == 1 ? "" : ",") + std::to_string(i);
+  const std::string many = usage(two, {"--grid-n", list, "--grid-sweeps", list});
+  EXPECT_NE(many.find("--grid-n and --grid-sweeps make 1600 combinations of grid's parameters: at most 1024"),
+            std::string::npos) << many;
+  EXPECT_EQ(usage(two, {"--grid-n", list, "--grid-sweeps", "1,2"}), "");
+  const std::string zero = usage(tasks("zero").params({"n", "m"}).product({{8}, {1}})
+                                     .work([](const Args& a) { return double(a["n"]); })
+                                     .run([](std::size_t, std::size_t, const Args&) {})
+                                     .checksum([](const Args&) { return 1.0; }),
+                                 {"--zero-n", "0"});
+  EXPECT_NE(zero.find("--zero-n 0 --zero-m 1: zero's Spec::work(n=0, m=1) gave 0.0"), std::string::npos)
+      << zero;
+}
+
+TEST(TaskArgs, RefusesTwoValuesOfOneName) {
+  EXPECT_THROW(Args({"n", "n"}, {1, 2}), std::invalid_argument);
+  EXPECT_EQ(fixed(1e300, 1), "1e+300");
+  EXPECT_EQ(fixed(-2.5e18, 0), "-2.5e+18");
+  EXPECT_EQ(fixed(123456.789, 1), "123456.8");
 }
 
 // The counter of each execution reaches Execution::values, and measure()'s Result::values.

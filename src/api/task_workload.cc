@@ -93,10 +93,11 @@ class TaskRun final : public PreparedPoint {
     team_->run(tasks_, [this](std::size_t i) { kernel_->touch(i, tasks_); }, schedule_);
   }
 
-  // The kernel's counters are named once, untimed, before they are measured.
+  // The kernel's counters are named once, untimed, before they are measured: the names the
+  // warm-up execution gave (counters() is read once per execution, never in between).
   void warm_up() override {
-    execute();
-    for (const auto& [name, value] : kernel_->counters()) {
+    const Execution e = execute();
+    for (const auto& [name, value] : e.values) {
       if (const auto problem = task_counter_problem(name, unit_)) {
         throw std::invalid_argument("TaskKernel::counters() " + *problem);
       }

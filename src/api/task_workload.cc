@@ -22,6 +22,21 @@ std::string not_one_number(const std::vector<std::string>& names) {
          names.front() + "\"]";
 }
 
+std::vector<std::vector<long long>> product_of(const std::vector<std::vector<long long>>& lists) {
+  std::vector<std::vector<long long>> out{{}};
+  for (const auto& list : lists) {
+    std::vector<std::vector<long long>> longer;
+    for (const auto& head : out) {
+      for (long long v : list) {
+        longer.push_back(head);
+        longer.back().push_back(v);
+      }
+    }
+    out = std::move(longer);
+  }
+  return out;
+}
+
 std::optional<std::string> task_counter_problem(const std::string& name, const std::string& unit) {
   if (name.empty()) return "names a counter \"\": give each counter a name";
   if (bench::harness_figure_name(name, unit)) {
@@ -300,22 +315,6 @@ std::optional<std::string> spec_problem(const TaskWorkload::Spec& spec) {
     return "Spec::tolerance must be 0 (bit for bit) or a relative tolerance above 0";
   }
   return std::nullopt;
-}
-
-// Every combination of one value of each list, the first list outermost.
-std::vector<std::vector<long long>> product_of(const std::vector<std::vector<long long>>& axes) {
-  std::vector<std::vector<long long>> out{{}};
-  for (const auto& axis : axes) {
-    std::vector<std::vector<long long>> longer;
-    for (const auto& head : out) {
-      for (long long v : axis) {
-        longer.push_back(head);
-        longer.back().push_back(v);
-      }
-    }
-    out = std::move(longer);
-  }
-  return out;
 }
 
 // The distinct values at position `i` of the combinations, in order of first appearance.

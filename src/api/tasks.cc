@@ -40,21 +40,6 @@ class LambdaKernel final : public TaskKernel {
   Counters counters_;
 };
 
-std::vector<std::vector<long long>> product_of(const std::vector<std::vector<long long>>& lists) {
-  std::vector<std::vector<long long>> out{{}};
-  for (const auto& list : lists) {
-    std::vector<std::vector<long long>> longer;
-    for (const auto& head : out) {
-      for (long long v : list) {
-        longer.push_back(head);
-        longer.back().push_back(v);
-      }
-    }
-    out = std::move(longer);
-  }
-  return out;
-}
-
 }  // namespace
 
 TaskBuilder::TaskBuilder(std::string name) {

@@ -151,7 +151,7 @@ TEST(RequestWorkload, NamesTheRunsTailOnlyWhenSlotsSatIdle) {
   EXPECT_NEAR(toy.bound(row), 64 * 1150.0 / 1105.0, 1e-9);
   const auto tail_of = [&](double in_flight_mean) -> std::optional<Finding> {
     row.request->in_flight_mean = in_flight_mean;
-    for (auto& f : toy.diagnose(row, DiagnosisContext{})) {
+    for (auto& f : toy.diagnose(row, cvp::DiagnosisContext{})) {
       if (f.cause == Cause::run_tail) return f;
     }
     return std::nullopt;
@@ -193,7 +193,7 @@ TEST(RequestWorkload, ExtraCpuIsTheWorkersWhereMeasured) {
   row.request = RequestFigures{20.0, 100.0};
   const auto extra_of = [&](double team_cpu_us) -> std::optional<Finding> {
     row.request->team_cpu_us = team_cpu_us;
-    for (auto& f : toy.diagnose(row, DiagnosisContext{})) {
+    for (auto& f : toy.diagnose(row, cvp::DiagnosisContext{})) {
       if (f.cause == Cause::extra_cpu) return f;
     }
     return std::nullopt;

@@ -29,9 +29,13 @@
 // The callbacks take the point's const cvp::Args& (a["n"], a[0]); one taking `long long n`
 // reads a workload's only parameter, and build() refuses it, in one sentence, where there are
 // several. Benchmarks read NAME/n:512/sweeps:4/..., summary.json's params {"n": 512,
-// "sweeps": 4}, and each parameter has its flag, --NAME-n and --NAME-sweeps. A counter is a
-// figure of each execution (Execution::values): it is read inside the timed region, so it
-// must hand over what the kernel kept, not compute it.
+// "sweeps": 4}, and each parameter has its flag, --NAME-n and --NAME-sweeps. A parameter's name
+// begins with a letter or '_' and is not one the names already carry (mode, backend, threads,
+// requests); a workload plans at most kMaxCombinations (1024) combinations, from its product or
+// from the flags. A generic lambda ([](const auto& a)) takes the Args. A counter is a figure of
+// each execution (Execution::values), read once after each (the warm-up's included) inside the
+// timed region, so it must hand over what the kernel kept, not compute it; its name is not a
+// rate ("/s") nor a figure the harness writes.
 #pragma once
 
 #include <cstddef>

@@ -123,38 +123,53 @@ TEST(RequestWorkload, TheBoundUsesTheSerialRequestsMeasuredTime) {
   EXPECT_DOUBLE_EQ(toy.bound(row), 4.0);
 }
 
+// A serial request of c_us of CPU, a 1000 us wait and a 100 us overshoot (T_s = 1150 us), and a
+// run of 1000 requests with 64 in flight on one core, its row measuring the same c' and
+// overshoot; the rows point at each other as a summary links them.
+struct K64 {
+  explicit K64(double c_us) {
+    serial.mode = Mode::serial;
+    serial.work = 100;
+    serial.params = std::make_shared<RequestWorkload::Params>(1000.0, exec::WaitDistribution::fixed);
+    conc = serial;
+    conc.mode = Mode::concurrent;
+    conc.in_flight = 64;
+    conc.work = 1000;
+    base.point = &serial;
+    base.median_s = 100 * 1150e-6;
+    base.request = RequestFigures{c_us, 100.0};
+    row.point = &conc;
+    row.baseline = &base;
+    row.request = RequestFigures{c_us, 100.0};
+  }
+  K64(const K64&) = delete;
+  K64& operator=(const K64&) = delete;
+  Point serial, conc;
+  Row base, row;
+};
+
+// The finding of `cause` the workload's own diagnosis gives `row`, if any.
+std::optional<Finding> finding(const RequestWorkload& w, const Row& row, Cause cause) {
+  for (auto& f : w.diagnose(row, cvp::DiagnosisContext{})) {
+    if (f.cause == cause) return f;
+  }
+  return std::nullopt;
+}
+
 // Slots that sat idle at a run's start and end (fewer than K in flight on average, by Little's
 // law on its latencies) are a cause with the bound's ceiling at that mean; full slots, or a mean
 // not measured, are none. Serial request: c = 5 us, w = 1000 us, overshoot 100 us: T_s = 1150 us;
 // with 64 in flight the wait term binds: 64 x 1150 / 1105.
 TEST(RequestWorkload, NamesTheRunsTailOnlyWhenSlotsSatIdle) {
   RequestWorkload toy(toy_spec());
-  Point serial, conc;
-  serial.mode = Mode::serial;
-  serial.work = 100;
-  serial.params = std::make_shared<RequestWorkload::Params>(1000.0, exec::WaitDistribution::fixed);
-  conc = serial;
-  conc.mode = Mode::concurrent;
-  conc.in_flight = 64;
-  conc.work = 1000;
-  Row base;
-  base.point = &serial;
-  base.median_s = 100 * 1150e-6;
-  base.request = RequestFigures{5.0, 100.0};
-  Row row;
-  row.point = &conc;
-  row.baseline = &base;
-  row.has_latency = true;
-  row.p50 = 1200;
-  row.p99 = 3000;
-  row.request = RequestFigures{5.0, 100.0};
-  EXPECT_NEAR(toy.bound(row), 64 * 1150.0 / 1105.0, 1e-9);
-  const auto tail_of = [&](double in_flight_mean) -> std::optional<Finding> {
-    row.request->in_flight_mean = in_flight_mean;
-    for (auto& f : toy.diagnose(row, cvp::DiagnosisContext{})) {
-      if (f.cause == Cause::run_tail) return f;
-    }
-    return std::nullopt;
+  K64 k(5.0);
+  k.row.has_latency = true;
+  k.row.p50 = 1200;
+  k.row.p99 = 3000;
+  EXPECT_NEAR(toy.bound(k.row), 64 * 1150.0 / 1105.0, 1e-9);
+  const auto tail_of = [&](double in_flight_mean) {
+    k.row.request->in_flight_mean = in_flight_mean;
+    return finding(toy, k.row, Cause::run_tail);
   };
   const auto idle = tail_of(48);
   ASSERT_TRUE(idle.has_value());
@@ -164,7 +179,7 @@ TEST(RequestWorkload, NamesTheRunsTailOnlyWhenSlotsSatIdle) {
   EXPECT_NE(idle->line.find("--toy-requests, 1000 here"), std::string::npos) << idle->line;
   EXPECT_FALSE(tail_of(63).has_value());  // within 3% of K: the slots were full
   EXPECT_FALSE(tail_of(0).has_value());   // not measured
-  conc.mode = Mode::serial;               // serial has no slots to leave idle
+  k.conc.mode = Mode::serial;             // serial has no slots to leave idle
   EXPECT_FALSE(tail_of(0.5).has_value());
 }
 
@@ -172,31 +187,13 @@ TEST(RequestWorkload, NamesTheRunsTailOnlyWhenSlotsSatIdle) {
 // server thread of the same process (process CPU) is not the team's doing.
 TEST(RequestWorkload, ExtraCpuIsTheWorkersWhereMeasured) {
   RequestWorkload toy(toy_spec());
-  Point serial, conc;
-  serial.mode = Mode::serial;
-  serial.work = 100;
-  serial.params = std::make_shared<RequestWorkload::Params>(1000.0, exec::WaitDistribution::fixed);
-  conc = serial;
-  conc.mode = Mode::concurrent;
-  conc.in_flight = 64;
-  conc.work = 1000;
-  Row base;
-  base.point = &serial;
-  base.median_s = 100 * 1150e-6;
-  base.request = RequestFigures{20.0, 100.0};
-  Row row;
-  row.point = &conc;
-  row.baseline = &base;
-  row.median_s = 0.05;       // 1000 requests in 50 ms
-  row.cpu_s = 0.09;          // the process: 90 us a request, a server thread's included
-  row.cpu_per_wall = 1.8;
-  row.request = RequestFigures{20.0, 100.0};
-  const auto extra_of = [&](double team_cpu_us) -> std::optional<Finding> {
-    row.request->team_cpu_us = team_cpu_us;
-    for (auto& f : toy.diagnose(row, cvp::DiagnosisContext{})) {
-      if (f.cause == Cause::extra_cpu) return f;
-    }
-    return std::nullopt;
+  K64 k(20.0);
+  k.row.median_s = 0.05;       // 1000 requests in 50 ms
+  k.row.cpu_s = 0.09;          // the process: 90 us a request, a server thread's included
+  k.row.cpu_per_wall = 1.8;
+  const auto extra_of = [&](double team_cpu_us) {
+    k.row.request->team_cpu_us = team_cpu_us;
+    return finding(toy, k.row, Cause::extra_cpu);
   };
   // The workers spent 48 us a request: the core was busy 0.96 of the time, and the bound with
   // that CPU is 1150 / 48.

@@ -89,6 +89,13 @@ struct Point {
   int threads = 1;          // workers in the team (event loops for the eventloop backend)
   int in_flight = 1;        // tasks or requests in flight at once
   int cores = 1;            // distinct physical cores the workers are placed on
+  // Ranks of a distributed point (Mode::distributed), each with a team of `threads` workers on
+  // `cores` cores of its host; 1 otherwise. threads, cores and cpus are rank 0's team.
+  int ranks = 1;
+  // A distributed point's teams on rank 0's host: every local rank's workers' CPUs (rank 0's
+  // first); empty otherwise. With the number of hosts, the capacity of the whole run.
+  std::vector<int> host_cpus;
+  int hosts = 1;
   Placement placement = Placement::own_cores;
   // The kinds of core its workers run on, fastest first ("P", "P+E"); "" on a machine with
   // one kind of core.
@@ -183,6 +190,10 @@ class PreparedPoint {
   // its group take their turn: give back what teams share (a run on an exec::Executor calls
   // its idle()). Default: nothing.
   virtual void idle() {}
+  // Called before each block and before any untimed execution that follows idle(), outside the
+  // timed region: take back what idle() gave (a distributed point's other ranks wait busily for
+  // its executions again). Default: nothing.
+  virtual void resume() {}
 };
 
 // How the harness times an execution.
@@ -242,6 +253,13 @@ class PlanContext {
   Point serial(Point base) const;
   Point concurrent(Point base, int k) const;
   Point parallel(Point base, int t) const;
+  // A distributed point of a run of several ranks (cvp/dist.h): `t` workers on each rank, on
+  // the rank's share of its host's allowed cores (the host's cores split evenly among the ranks
+  // on it, in the order of their CPU numbers, the same on every rank), named ".../ranks:R".
+  Point distributed(Point base, int t) const;
+  // The distributed points of `base`: with --threads those counts per rank, else 1 worker per
+  // rank and one per core of the rank's share; none when the run has one rank.
+  std::vector<Point> distributed_sweep(const Point& base) const;
 
   // The standard sweep of a task-split workload: for each backend of `backends` that --backend
   // selects, the serial point, the concurrent K sweep and the parallel thread sweep (from

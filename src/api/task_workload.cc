@@ -10,6 +10,7 @@
 
 #include "api/task_names.h"
 #include "cvp/cvpbench.h"
+#include "cvp/dist.h"
 #include "harness/session.h"
 #include "util/text.h"
 
@@ -97,11 +98,21 @@ class TaskRun final : public PreparedPoint {
     std::function<bool(double, double)> equal;
   };
 
+  // This rank's share of a distributed point: its tasks are [first, first + count) of all
+  // `tasks`; the other ranks run the rest. A point on one machine runs them all.
+  struct Share {
+    std::size_t first = 0;
+    std::size_t count = 0;
+    bool distributed = false;
+  };
+
   TaskRun(std::unique_ptr<TaskKernel> kernel, std::unique_ptr<exec::Executor> team,
-          std::size_t tasks, Reference reference, exec::Schedule schedule, std::string unit)
+          std::size_t tasks, Reference reference, exec::Schedule schedule, std::string unit,
+          Share share)
       : kernel_(std::move(kernel)),
         team_(std::move(team)),
         tasks_(tasks),
+        share_(share.distributed ? share : Share{0, tasks, false}),
         reference_(std::move(reference)),
         schedule_(schedule),
         unit_(std::move(unit)) {
@@ -121,13 +132,23 @@ class TaskRun final : public PreparedPoint {
 
   Execution execute() override {
     spoiled_ = false;
-    team_->run(tasks_, task_, schedule_);
+    team_->run(share_.count, task_, schedule_);
+    // The execution ends when every rank's share has: its time is the slowest rank's.
+    if (share_.distributed) world_.barrier();
     Execution e;
     e.values = kernel_->counters();
     return e;
   }
 
   std::optional<std::string> verify() override {
+    // A rank's kernel holds only its own share's results: the other ranks' tasks are run here,
+    // untimed, so that its checksum covers the whole answer and checks the share it computed.
+    if (share_.distributed) {
+      const std::size_t others = tasks_ - share_.count;
+      team_->run(others, [this](std::size_t i) {
+        kernel_->run(i < share_.first ? i : i + share_.count, tasks_);
+      }, schedule_);
+    }
     double got = kernel_->checksum();
     // A kernel without a corrupt() of its own: the check sees its checksum spoiled instead.
     if (spoiled_) got = got == 0 ? 1 : -got;
@@ -174,11 +195,13 @@ class TaskRun final : public PreparedPoint {
   }
 
   std::size_t tasks_;
+  Share share_;
+  dist::Group world_ = dist::Group::world();
   Reference reference_;
   exec::Schedule schedule_;
   std::string unit_;  // the workload's unit of work, whose rate names a counter of its own
   bool spoiled_ = false;  // corrupt() changed nothing: verify() must fail anyway
-  const exec::Task task_ = [this](std::size_t i) { kernel_->run(i, tasks_); };
+  const exec::Task task_ = [this](std::size_t i) { kernel_->run(share_.first + i, tasks_); };
 };
 
 // The values a point was planned with, under the spec's names for them.
@@ -479,6 +502,7 @@ std::vector<Point> TaskWorkload::plan(const PlanContext& context) {
     if (spec_.flop) base.flop = call("flop", [&] { return spec_.flop(args); });
     if (spec_.bytes) base.bytes = call("bytes", [&] { return spec_.bytes(args); });
     for (auto& p : context.task_sweep(base, backends())) points.push_back(std::move(p));
+    for (auto& p : context.distributed_sweep(base)) points.push_back(std::move(p));
   }
   return points;
 }
@@ -523,9 +547,17 @@ std::unique_ptr<PreparedPoint> TaskWorkload::prepare(const Point& point,
                 static_cast<std::size_t>(std::max(1, point.threads))
           : balanced_tasks(point.speeds, point.threads, spec_.tasks_per_worker);
   TaskRun::Reference checked{reference, serial_tasks(), spec_.tolerance, spec_.equal};
+  // Distributed: every rank splits its share as above, and the shares are the ranks' in order.
+  TaskRun::Share share;
+  std::size_t all = tasks;
+  if (point.mode == Mode::distributed && dist::ranks() > 1) {
+    all = tasks * static_cast<std::size_t>(dist::ranks());
+    share = {tasks * static_cast<std::size_t>(dist::rank()), tasks, true};
+  }
   return std::make_unique<TaskRun>(
-      make_kernel(args), std::move(team), tasks, std::move(checked),
-      spec_.fixed_schedule ? exec::Schedule::fixed : exec::Schedule::dynamic, spec_.unit.name);
+      make_kernel(args), std::move(team), all, std::move(checked),
+      spec_.fixed_schedule ? exec::Schedule::fixed : exec::Schedule::dynamic, spec_.unit.name,
+      share);
 }
 
 std::size_t TaskWorkload::serial_tasks() const {

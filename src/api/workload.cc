@@ -1,6 +1,8 @@
 // The parts of the workload interface (include/cvp/workload.h) that every workload shares: point
 // names, the standard sweeps, the default bound and verdict, and the wording helpers.
 #include "cvp/workload.h"
+#include "cvp/dist.h"
+#include "dist/runtime.h"
 #include "util/text.h"
 
 #include <algorithm>
@@ -146,6 +148,47 @@ std::vector<Point> PlanContext::task_sweep(const Point& base,
   return points;
 }
 
+Point PlanContext::distributed(Point base, int t) const {
+  const dist::Layout& layout = dist::layout();
+  const std::vector<int> share = dist::share_of_host(topology_, layout.local_rank, layout.local_size);
+  base.mode = Mode::distributed;
+  base.ranks = dist::ranks();
+  base.variant += "/ranks:" + std::to_string(base.ranks);
+  base.threads = base.in_flight = t;
+  base.cpus.clear();
+  for (int w = 0; w < t; ++w) base.cpus.push_back(share[static_cast<std::size_t>(w) % share.size()]);
+  base.host_cpus = base.cpus;
+  for (int l = 0; l < layout.local_size; ++l) {
+    if (l == layout.local_rank) continue;
+    const std::vector<int> theirs = dist::share_of_host(topology_, l, layout.local_size);
+    for (int w = 0; w < t; ++w) base.host_cpus.push_back(theirs[static_cast<std::size_t>(w) % theirs.size()]);
+  }
+  base.hosts = std::max<int>(1, static_cast<int>(std::set<std::string>(layout.hosts.begin(), layout.hosts.end()).size()));
+  base.cores = cores_touched(topology_, base.cpus);
+  base.kinds = topology_.kinds_label(base.cpus);
+  const int share_cores = cores_touched(topology_, share);
+  base.placement = t > static_cast<int>(share.size()) ? Placement::oversubscribed
+                   : t > share_cores                 ? Placement::smt
+                                                     : Placement::own_cores;
+  return base;
+}
+
+std::vector<Point> PlanContext::distributed_sweep(const Point& base) const {
+  if (dist::ranks() < 2) return {};
+  const dist::Layout& layout = dist::layout();
+  const int share = cores_touched(topology_, dist::share_of_host(topology_, layout.local_rank, layout.local_size));
+  const std::vector<int> per_rank = sorted_unique_at_least(threads_.empty() ? std::vector<int>{1, share}
+                                                                             : threads_, 1);
+  std::vector<Point> points;
+  for (int t : per_rank) {
+    Point with_backend = base;
+    with_backend.backend = Backend::threads;
+    points.push_back(distributed(with_backend, t));
+    points.back().origin = threads_.empty() ? "the default thread counts" : "--threads " + std::to_string(t);
+  }
+  return points;
+}
+
 const Row* VerdictContext::pick(const std::string& group, Mode mode, Backend backend,
                                 std::optional<int> in_flight, std::optional<int> threads) const {
   const Row* best = nullptr;
@@ -202,8 +245,8 @@ std::size_t balanced_tasks(const std::vector<double>& speeds, int workers, int p
 
 double Workload::bound(const Row& row) const {
   const Point& p = *row.point;
-  if (p.mode != Mode::parallel) return 1.0;
-  double b = std::min(static_cast<double>(p.threads), row.capacity);
+  if (p.mode != Mode::parallel && p.mode != Mode::distributed) return 1.0;
+  double b = std::min(static_cast<double>(p.threads) * p.ranks, row.capacity);
   // Memory-bound work whose serial point streamed from memory (at no more than 1.5 x one
   // core's measured memory bandwidth) cannot go faster than the memory: all cores' bandwidth
   // over what serial moved. Work that ran from cache serially, faster, is not held by it.

@@ -214,7 +214,8 @@ namespace {
 struct CommandLine {
   Options o;
   std::vector<std::string> threads_raw, backends_raw;
-  std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw, limits_raw;
+  std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw, limits_raw,
+      rank_timeout_raw;
   std::vector<std::string> faults_raw, slowdowns_raw, slow_cpus_raw;
   std::vector<Backend> known_backends;
   std::string backend_names;
@@ -263,6 +264,10 @@ struct CommandLine {
                    "Seconds for the whole run from its start, shared among the benchmarks "
                    "(default 480, quick 35); it bounds the --repetitions blocks too: a benchmark "
                    "that cannot get them in its share (a busy machine) reports what it got and why")
+        ->type_name("SECONDS");
+    app.add_option("--rank-timeout", rank_timeout_raw,
+                   "Distributed runs (mpirun -np R): seconds any rank waits for the others before "
+                   "the run ends, naming the rank that waited (default 300)")
         ->type_name("SECONDS");
     app.add_option("--seed", seed_raw,
                    "Seed of the order of the blocks in each round (default 1: two runs with the "
@@ -380,6 +385,14 @@ struct CommandLine {
         throw UsageError("--budget " + budget_raw + ": must be > 0 and at most a week of seconds.");
       }
       o.budget_s = t;
+    }
+    if (!rank_timeout_raw.empty()) {
+      const double t = parse_real("--rank-timeout", rank_timeout_raw);
+      if (!(t >= 1 && t <= 7 * 24 * 3600)) {
+        throw UsageError("--rank-timeout " + rank_timeout_raw +
+                         ": must be at least 1 and at most a week of seconds.");
+      }
+      o.rank_timeout_s = t;
     }
     if (!seed_raw.empty()) {
       const long long v = parse_integer("--seed", seed_raw);

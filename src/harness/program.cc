@@ -34,7 +34,11 @@
 #include "cvp/exec/topology.h"
 #include "cvp/isa.h"
 #include "host/disturbance.h"
+#include "harness/distributed.h"
 #include "harness/interrupt.h"
+#include "cvp/dist.h"
+#include "dist/network.h"
+#include "dist/runtime.h"
 #include "host/resources.h"
 #include "host/machine.h"
 #include "host/machine_limits.h"
@@ -75,6 +79,7 @@ struct RunState {
   bench::NoiseSnapshot noise_before{};
   std::optional<double> busy_before{};
   std::shared_ptr<bench::BlockMeters> meters{};  // counters and energy per block
+  dist::NetworkLimits network{};  // between the ranks of a distributed run
   // Google Benchmark keeps a pointer to the program's name until the raw file is written.
   std::vector<std::string> gb_args{};
 };
@@ -156,6 +161,14 @@ void measure_limits(RunState& state) {
                                    bench::read_sysfs_capacity(topology.allowed));
   state.model.cached = limits && limits->cached;
   state.topology = bench::rank_topology(topology, state.model);
+  if (dist::ranks() > 1 && options.limits != bench::Limits::off) {
+    dist::post({dist::Op::network, {}});
+    state.network = dist::measure_network();
+    const dist::NetworkLimits& n = state.network;
+    std::fprintf(stderr, "network (%s, %s): %.2f us one way, %.2f GB/s, allreduce over %d ranks %.2f us\n",
+                 bench::printable(n.between).c_str(), bench::printable(n.transport).c_str(),
+                 n.latency_us, n.bandwidth_bytes_s / 1e9, n.ranks, n.allreduce_us);
+  }
 }
 
 void take_quiet_before(RunState& state) {
@@ -214,6 +227,31 @@ void announce_kernels(const std::vector<Workload*>& workloads) {
                bench::printable(why).c_str());
 }
 
+// The ranks of a distributed run: how many, on which hosts, with which MPI; or why there are
+// none beside this one.
+void announce_ranks(const exec::Topology& topology) {
+  if (dist::ranks() < 2) return;
+  const dist::Layout& l = dist::layout();
+  std::map<std::string, int> per_host;
+  for (const std::string& h : l.hosts) ++per_host[h];
+  std::string hosts;
+  for (const auto& [h, n] : per_host) hosts += (hosts.empty() ? "" : ", ") + h + " x" + std::to_string(n);
+  std::fprintf(stderr,
+               "distributed: %d ranks on %zu host%s (%s), %s; each rank's team on its share of its "
+               "host's allowed cores (rank 0: CPUs %s of %s)\n",
+               dist::ranks(), per_host.size(), per_host.size() == 1 ? "" : "s",
+               bench::printable(hosts).c_str(), bench::printable(l.library).c_str(),
+               exec::format_cpu_list(dist::share_of_host(topology, l.local_rank, l.local_size)).c_str(),
+               exec::format_cpu_list(topology.allowed).c_str());
+  if (l.local_size > 1 && topology.allowed_logical() < l.local_size) {
+    std::fprintf(stderr,
+                 "warning: this rank may use %d CPU%s for %d ranks on its host: the launcher bound "
+                 "each rank to its own CPUs, so serial, concurrent and parallel points have only "
+                 "those (mpirun --bind-to none lets rank 0 use the host)\n",
+                 topology.allowed_logical(), topology.allowed_logical() == 1 ? "" : "s", l.local_size);
+  }
+}
+
 void announce(const RunState& state, std::size_t point_count) {
   const bench::Options& options = state.options;
   const exec::Topology& topology = state.topology;
@@ -234,6 +272,7 @@ void announce(const RunState& state, std::size_t point_count) {
                topology.allowed_cores() == 1 ? "" : "s", topology.allowed_logical(),
                topology.smt ? " (SMT)" : "", topology.home_cpu());
   announce_model(state);
+  announce_ranks(topology);
   if (topology.allowed_cores() == 1) {
     std::fprintf(stderr, "only 1 core is allowed: parallel mode has 1 core and equals serial\n");
   }
@@ -509,6 +548,12 @@ bench::RunReport build_report(RunState& state, bench::Session& session, std::vec
   const nlohmann::json cpus = bench::cpus_to_json(state.model);
   for (const auto& [key, value] : cpus.items()) machine[key] = value;
   machine["kernels"] = kernels_of(state.workloads);
+  if (dist::ranks() > 1) {
+    const dist::Layout& l = dist::layout();
+    machine["cluster"] = {{"ranks", dist::ranks()}, {"hosts", l.hosts}, {"library", l.library},
+                          {"mpi_standard", l.standard}};
+    if (machine["limits"].is_object()) machine["limits"]["network"] = dist::to_json(state.network);
+  }
   if (!limits_note.empty()) machine["limits_note"] = limits_note;
   if (state.meters) {
     machine["counters"] = state.meters->counters_summary();
@@ -705,16 +750,58 @@ Setup set_up(std::vector<char*> argv, const exec::Topology& machine_topology,
   return setup;
 }
 
+// A hash of the command line after the program's name (FNV-1a), to compare across the ranks.
+std::uint64_t command_line_hash(int argc, char** argv) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (int i = 1; i < argc; ++i) {
+    for (const char* c = argv[i]; *c != '\0'; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 1099511628211ULL;
+    h = (h ^ 0xFFU) * 1099511628211ULL;
+  }
+  return h;
+}
+
+// Every rank reads the same command line and plans on its own machine; a rank that cannot is
+// named on rank 0, and then every rank ends. Every rank but 0 then follows rank 0's commands.
+// Returns the exit code for a rank that is done, nullopt for rank 0 to go on.
+std::optional<int> agree_on_set_up(int argc, char** argv, const std::vector<cvp::Workload*>& workloads,
+                                   Setup& setup, const char* xml) {
+  if (dist::ranks() < 2) {
+    setup = set_up(std::vector<char*>(argv, argv + argc), topology_for_run(xml), workloads);
+    return std::nullopt;
+  }
+  if (!dist::same_everywhere(command_line_hash(argc, argv))) {
+    if (dist::rank() != 0) return bench::follow_rank_zero(workloads, {});
+    throw bench::UsageError("the ranks were started with different options: mpirun must start "
+                            "the same command line on every rank.");
+  }
+  std::optional<std::string> mine;
+  try {
+    setup = set_up(std::vector<char*>(argv, argv + argc), topology_for_run(xml), workloads);
+  } catch (const std::exception& e) {
+    mine = e.what();
+  }
+  const std::optional<std::string> first = dist::agree(mine);
+  if (dist::rank() != 0) {
+    const bool runs = !mine && setup.parsed.options && !setup.parsed.options->list_only;
+    if (runs) dist::set_timeout(setup.parsed.options->rank_timeout_s);
+    return bench::follow_rank_zero(workloads, runs ? setup.points : std::vector<Point>{});
+  }
+  if (first) throw bench::UsageError(*first);
+  return std::nullopt;
+}
+
 int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   // --budget bounds the whole run from here: the limits, the set-up and the blocks alike.
   const auto program_started = std::chrono::steady_clock::now();
   const char* xml = std::getenv("CVPBENCH_TOPOLOGY_XML");
-  Setup setup = set_up(std::vector<char*>(argv, argv + argc), topology_for_run(xml), workloads);
+  Setup setup;
+  if (const auto done = agree_on_set_up(argc, argv, workloads, setup, xml)) return *done;
   if (!setup.parsed.options) {
     std::cout << setup.parsed.text;
     return setup.parsed.exit_code;
   }
   const bench::Options& options = *setup.parsed.options;
+  dist::set_timeout(options.rank_timeout_s);
   if (xml != nullptr && *xml != '\0' && !options.list_only) {
     throw bench::UsageError("CVPBENCH_TOPOLOGY_XML describes another machine: only --list can "
                             "use it (unset it to measure this one).");
@@ -824,13 +911,7 @@ std::vector<cvp::Workload*> checked_workloads(
   return list;
 }
 
-}  // namespace
-
-namespace cvp {
-
-int run_program(int argc, char** argv, std::vector<std::unique_ptr<Workload>> workloads) {
-  open_closed_standard_descriptors();
-  bench::choose_openmp_wait_policy(argv);
+int run_checked(int argc, char** argv, const std::vector<std::unique_ptr<cvp::Workload>>& workloads) {
   // Past a file-size limit, a write fails with EFBIG and the run says so (SIGXFSZ would kill
   // it without a word).
   std::signal(SIGXFSZ, SIG_IGN);
@@ -850,6 +931,21 @@ int run_program(int argc, char** argv, std::vector<std::unique_ptr<Workload>> wo
     std::fprintf(stderr, "cvpbench: failed: %s\n", cvp::bench::printable(e.what()).c_str());
     return 1;
   }
+}
+
+}  // namespace
+
+namespace cvp {
+
+int run_program(int argc, char** argv, std::vector<std::unique_ptr<Workload>> workloads) {
+  open_closed_standard_descriptors();
+  bench::choose_openmp_wait_policy(argv);
+  if (const auto note = dist::start(&argc, &argv)) std::fprintf(stderr, "cvpbench: %s\n", note->c_str());
+  const int code = run_checked(argc, argv, workloads);
+  // The other ranks wait for rank 0's last word, whatever ended its run.
+  if (dist::rank() == 0) dist::post({dist::Op::finish, {}});
+  dist::finish();
+  return code;
 }
 
 Results measure(std::vector<std::unique_ptr<Workload>> workloads, const std::vector<std::string>& args) {

@@ -15,6 +15,7 @@
 
 #include "cvp/exec/evidence.h"
 #include "host/disturbance.h"
+#include "harness/distributed.h"
 #include "harness/interrupt.h"
 #include "harness/plan.h"
 #include "host/resources.h"
@@ -102,7 +103,9 @@ bool prepare(Live& live, double block_s) {
   Measurement& m = *live.m;
   return guarded(m, [&] {
     live.seen = std::make_unique<exec::Sightings>(std::max(1, m.point.threads));
-    live.run = m.workload->prepare(m.point, *live.seen, StopToken(&interrupt_flag()));
+    live.run = m.point.mode == Mode::distributed
+                   ? prepare_distributed(*m.workload, m.point, *live.seen, StopToken(&interrupt_flag()))
+                   : m.workload->prepare(m.point, *live.seen, StopToken(&interrupt_flag()));
     if (!live.run) throw std::runtime_error(m.workload->name() + ": prepare() returned no run");
     const bool manual = m.workload->timing() == Timing::manual;
     auto start = Clock::now();
@@ -127,6 +130,7 @@ void trace_execution(Live& live) {
   Measurement& m = *live.m;
   if (!live.run || m.trace.recorded || !m.error.empty() || !m.verified || m.samples.empty()) return;
   guarded(m, [&] {
+    live.run->resume();
     exec::trace::start();
     PointTrace t;
     try {
@@ -334,6 +338,7 @@ bool measure_block(Live& live, int round, BlockMeters* meters) {
   Block block;
   block.s.round = round;
   const bool ok = guarded(m, [&] {
+    live.run->resume();
     live.seen->reset();
     const int stops_before = continued_count();
     const auto block_start = Clock::now();

@@ -168,6 +168,31 @@ void link_baselines(std::vector<ResultRow>& rows) {
   }
 }
 
+// A distributed row's capacity: its teams on rank 0's host as the machine model measured them
+// (the host's ranks' cores busy together), times the hosts, which are taken to be alike.
+void add_distributed_capacity(ResultRow& r, const MachineView& machine) {
+  const Point& p = *r.point;
+  const MachineModel* model = machine.model;
+  const std::string hosts = p.hosts == 1 ? "" : " x " + std::to_string(p.hosts) + " hosts (each taken to be this one)";
+  if (model == nullptr || !model->measured) {
+    const std::set<int> cpus(p.host_cpus.begin(), p.host_cpus.end());
+    r.capacity = static_cast<double>(p.hosts) * static_cast<double>(std::max<std::size_t>(1, cpus.size()));
+    r.attainable_model = "the machine was not measured (--limits off): each core of the ranks' teams counts 1" + hosts;
+    return;
+  }
+  const double here = model->team_capacity(p.host_cpus);
+  r.capacity = here * p.hosts;
+  r.bound_tolerance = kCapacityTolerance;
+  r.bandwidth_all_cores =
+      team_bandwidth(*model, machine.bandwidth_by_kind, p.host_cpus, machine.bandwidth_all_cores) * p.hosts;
+  const std::set<int> distinct(p.host_cpus.begin(), p.host_cpus.end());
+  r.attainable_model = "the ranks' teams' capacity " + fixed(r.capacity, 2) + " = CPUs " +
+                       exec::format_cpu_list(std::vector<int>(distinct.begin(), distinct.end())) +
+                       " of rank 0's host " + fixed(here, 2) + hosts +
+                       " (each core's FP64 rate with the teams' cores busy, relative to the home CPU " +
+                       std::to_string(model->home_cpu) + " alone)";
+}
+
 // What the row's team can do on this machine as measured: its capacity (with the model's words
 // and numbers) and the memory bandwidth the default bound of memory-bound work reads.
 void add_capacity(ResultRow& r, const MachineView& machine) {
@@ -175,6 +200,10 @@ void add_capacity(ResultRow& r, const MachineView& machine) {
   r.bandwidth_one_core = machine.bandwidth_one_core;
   r.bandwidth_all_cores = machine.bandwidth_all_cores;
   const MachineModel* model = machine.model;
+  if (p.mode == Mode::distributed) {
+    add_distributed_capacity(r, machine);
+    return;
+  }
   if (p.mode != Mode::parallel) {
     r.capacity = 1;
     r.attainable_model = "one core: the home CPU, as serial";
@@ -240,7 +269,9 @@ void add_speedup_and_bound(ResultRow& r) {
   // The bounds on the speedup, shown next to it, from the workload's model: with the team's
   // measured capacity (attainable) and with every core the home CPU's equal (ideal).
   Row ideal = r;
-  ideal.capacity = p.mode == Mode::parallel ? p.cores : 1;
+  ideal.capacity = p.mode == Mode::parallel      ? p.cores
+                   : p.mode == Mode::distributed ? p.cores * p.ranks
+                                                 : 1;
   ideal.bandwidth_one_core = ideal.bandwidth_all_cores = 0;
   r.ideal = m.workload->bound(ideal);
   r.bound = m.workload->bound(r);
@@ -454,6 +485,7 @@ nlohmann::json result_entry(const ResultRow& r, const Options& o) {
       {"threads", p.threads},
       {"in_flight", p.in_flight},
       {"cores", p.cores},
+      {"ranks", p.ranks},
       {"label", point_label(p)},
       {"headline", p.headline},
       {"work", {{"unit", unit.name}, {"per_execution", p.work}}},

@@ -20,13 +20,17 @@
 
 namespace cvp::exec {
 
-enum class Mode { serial, concurrent, parallel };
+// serial: one worker on the home CPU; concurrent: K workers interleaved on the home CPU; parallel:
+// workers on distinct cores of this machine; distributed: R ranks of an MPI run (mpirun), each
+// with its own team on its share of its host's cores (cvp/dist.h).
+enum class Mode { serial, concurrent, parallel, distributed };
 // The machinery a measurement runs on. threads, openmp and tbb run tasks (make_executor);
 // eventloop runs requests only (Asio event loops, cvp::exec::run_requests in cvp/exec/requests.h),
 // as threads does too.
 enum class Backend { threads, openmp, tbb, eventloop };
 
-inline constexpr std::array<std::string_view, 3> kModeNames{"serial", "concurrent", "parallel"};
+inline constexpr std::array<std::string_view, 4> kModeNames{"serial", "concurrent", "parallel",
+                                                            "distributed"};
 inline constexpr std::array<std::string_view, 4> kBackendNames{"threads", "openmp", "tbb",
                                                                "eventloop"};
 std::string_view to_string(Mode mode);

@@ -21,6 +21,7 @@ debian_packages=(
   build-essential cmake pkg-config git
   libbenchmark-dev libgtest-dev libgmock-dev
   libtbb-dev nlohmann-json3-dev libasio-dev libcli11-dev libhwloc-dev libopenblas-dev libre2-dev
+  openmpi-bin libopenmpi-dev
   python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
   python3-plotly
 )
@@ -28,6 +29,7 @@ fedora_packages=(
   gcc-c++ cmake pkgconf git
   google-benchmark-devel gtest-devel gmock-devel
   tbb-devel json-devel asio-devel cli11-devel hwloc-devel openblas-devel re2-devel
+  openmpi-devel
   python3 python3-numpy python3-scipy python3-matplotlib python3-pytest python3-jsonschema
   python3-plotly
 )

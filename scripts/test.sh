@@ -59,9 +59,9 @@ sanitizers() {
     ctest --preset asan -j "$jobs" -E "LimitsMeasurement"  # measured in the release run above
 }
 
-# setup-deps.sh --test installed PostgreSQL, cmark-gfm, shellcheck and actionlint: their tests
-# must run, not skip.
-export CVP_REQUIRE_POSTGRES=1 CVP_REQUIRE_TEST_TOOLS=1
+# setup-deps.sh --test installed PostgreSQL, cmark-gfm, shellcheck and actionlint, and setup-deps.sh
+# installed Open MPI: their tests must run, not skip.
+export CVP_REQUIRE_POSTGRES=1 CVP_REQUIRE_TEST_TOOLS=1 CVP_REQUIRE_MPI=1
 # The Python tests of the scripts on half the CPUs where there are 4 or more (pytest-xdist; they
 # pass spread over 2 workers, 355 s against 512 s on one here); on fewer, one process, beside
 # the sanitizer builds.

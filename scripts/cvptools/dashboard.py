@@ -46,7 +46,7 @@ from . import runio
 
 MARKER = ".cvp-dashboard"
 PLOTLY_JS = "plotly.min.js"
-_MODE_ORDER = ("serial", "concurrent", "parallel")
+_MODE_ORDER = ("serial", "concurrent", "parallel", "distributed")
 _NB = "\u00a0"
 
 

@@ -70,7 +70,7 @@ DETAIL_CHARTS = ("speedup", "scaling", "io", "crossover")
 EXTRA_CHARTS = ("roofline",)
 CHARTS = DETAIL_CHARTS + ("runs",)
 FORMATS = ("png", "svg")
-MODES = ("serial", "concurrent", "parallel")
+MODES = ("serial", "concurrent", "parallel", "distributed")
 
 # Inputs at scale: the detailed charts draw this many runs side by side (at most MAX_DETAIL) and
 # MAX_ROWS workloads; the runs chart draws every run. Whatever the input, no figure is larger

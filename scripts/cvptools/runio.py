@@ -84,7 +84,7 @@ _FALLBACK_SCHEMA = {
                 "work": _WORK_UNIT,
                 "bound_model": {"type": "string"},
                 "values": {"type": "object", "additionalProperties": {"type": "number"}},
-                "mode": {"enum": ["serial", "concurrent", "parallel"]},
+                "mode": {"enum": ["serial", "concurrent", "parallel", "distributed"]},
                 "threads": {"type": "integer", "minimum": 1},
                 "in_flight": {"type": "integer", "minimum": 1},
                 "cores": {"type": "integer", "minimum": 1},

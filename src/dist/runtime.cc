@@ -27,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 double g_timeout_s = 300;
 double g_comm_s = 0;  // the main thread's seconds inside Group's operations
 bool g_running = false;
+const std::atomic<bool>* g_interrupted = nullptr;
 int g_rank = 0;
 int g_ranks = 1;
 Layout g_layout;
@@ -60,6 +61,7 @@ bool launched() {
 }
 
 void set_timeout(double seconds) { g_timeout_s = seconds; }
+void watch_interruptions(const std::atomic<bool>* flag) { g_interrupted = flag; }
 double timeout() { return g_timeout_s; }
 bool running() { return g_running; }
 const Layout& layout() { return g_layout; }
@@ -122,7 +124,13 @@ void wait_for(MPI_Request& request, const char* what) {
   for (unsigned spins = 0;; ++spins) {
     MPI_Test(&request, &done, MPI_STATUS_IGNORE);
     if (done) return;
-    if ((spins & 1023U) == 0 && Clock::now() > deadline) {
+    if ((spins & 1023U) != 0) continue;
+    if (g_interrupted != nullptr && g_interrupted->load(std::memory_order_relaxed)) {
+      abort_run(std::string("interrupted while waiting for the other ranks in ") + what +
+                    ": the run ends and writes nothing",
+                130);
+    }
+    if (Clock::now() > deadline) {
       char seconds[32];
       std::snprintf(seconds, sizeof seconds, "%g", g_timeout_s);
       abort_run(std::string("waited ") + seconds + " s (--rank-timeout) for the other ranks in " +

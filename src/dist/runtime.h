@@ -5,6 +5,7 @@
 // MPI, or started without a launcher, there is one rank and nothing here communicates.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,6 +26,10 @@ std::optional<std::string> start(int* argc, char*** argv);
 void finish();
 // Whether MPI was started here (more than one rank, or one rank under a launcher).
 bool running();
+
+// A flag that, once set (SIGINT, SIGTERM), ends every wait for another rank: the run ends at
+// once, naming what it waited for, instead of waiting out the deadline.
+void watch_interruptions(const std::atomic<bool>* flag);
 
 // The deadline, in seconds, on every wait for another rank (--rank-timeout).
 void set_timeout(double seconds);

@@ -808,6 +808,7 @@ int run(int argc, char** argv, const std::vector<cvp::Workload*>& workloads) {
   }
   if (options.list_only) return list_points(setup.points);
   bench::install_interrupt_handlers();
+  dist::watch_interruptions(&bench::interrupt_flag());
   bench::RunFolder run_folder(options.out);
   RunState state{.workloads = workloads, .options = options, .topology = setup.topology,
                  .program_started = program_started};

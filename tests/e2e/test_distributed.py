@@ -1,0 +1,175 @@
+"""The distributed mode end to end: cvpbench started by Open MPI's mpirun on this host, with 2
+ranks over shared memory and over TCP; the options every rank must share; a rank that dies and
+a rank that hangs. Skipped where mpirun is missing, unless CVP_REQUIRE_MPI=1 (scripts/test.sh,
+after setup-deps.sh installed Open MPI), which makes a missing mpirun a failure."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from e2e_support import SCHEMA, binary_path, refuse_constant
+
+MPIRUN = shutil.which("mpirun")
+
+if MPIRUN is None:
+    if os.environ.get("CVP_REQUIRE_MPI") == "1":
+        pytest.fail("CVP_REQUIRE_MPI=1 but mpirun is not installed (bash scripts/setup-deps.sh)",
+                    pytrace=False)
+    pytest.skip("mpirun is not installed", allow_module_level=True)
+
+# Small: the triad and its distributed points only, on the threads backend.
+SMALL = ["--filter", "^triad/", "--backend", "threads", "--triad-n", "262144", "--threads", "1",
+         "--repetitions", "3", "--precision", "0", "--min-time", "0.01", "--budget", "60"]
+
+
+def launcher(ranks, *extra):
+    """mpirun for `ranks` ranks on this host, each free to use every CPU (the plan gives each
+    its share); as root where the tests run as root."""
+    cmd = [MPIRUN, "-np", str(ranks), "--oversubscribe", "--bind-to", "none", *extra]
+    if os.geteuid() == 0:
+        cmd.insert(1, "--allow-run-as-root")
+    return cmd
+
+
+def run_mpi(cmd, cwd, timeout=240):
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def check_two_rank_run(result, out):
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=refuse_constant)
+    jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
+    cluster = summary["machine"]["cluster"]
+    assert cluster["ranks"] == 2 and len(cluster["hosts"]) == 2
+    network = summary["machine"]["limits"]["network"]
+    assert network["latency_us"] > 0 and network["bandwidth_bytes_per_s"] > 0
+    assert network["allreduce_us"] > 0 and network["ranks"] == 2
+    rows = [r for r in summary["results"] if r["mode"] == "distributed"]
+    assert rows, "no distributed row"
+    for r in rows:
+        assert r["ranks"] == 2 and r["verified"] is True, r.get("error")
+        assert "/ranks:2/mode:distributed/" in r["name"]
+        assert r["speedup"]["value"] > 0
+        assert "communication_s" in r["values"]
+        # Two ranks' teams on this host's two cores: the capacity counts both.
+        assert r["attainable"]["capacity"] > 1.2
+    # Rank 0 alone prints the table and writes the run folder.
+    assert result.stdout.count("workload ") == 1
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".json") == ["benchmark.json",
+                                                                           "summary.json"]
+    return summary
+
+
+def test_two_ranks_over_shared_memory(tmp_path):
+    out = tmp_path / "run"
+    result = run_mpi(launcher(2) + [str(binary_path()), *SMALL, "--out", str(out)], tmp_path)
+    summary = check_two_rank_run(result, out)
+    assert "distributed: 2 ranks on 1 host" in result.stderr
+    assert "shared memory" in summary["machine"]["limits"]["network"]["transport"]
+
+
+def test_two_ranks_over_tcp(tmp_path):
+    out = tmp_path / "run"
+    result = run_mpi(launcher(2, "--mca", "btl", "tcp,self") + [str(binary_path()), *SMALL,
+                                                                 "--out", str(out)], tmp_path)
+    summary = check_two_rank_run(result, out)
+    assert "tcp,self" in summary["machine"]["limits"]["network"]["transport"]
+
+
+def test_one_process_has_no_distributed_point(tmp_path):
+    listed = subprocess.run([str(binary_path()), "--list"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0
+    assert "mode:distributed" not in listed.stdout
+    under_mpi = run_mpi(launcher(2) + [str(binary_path()), "--list", "--filter", "^triad/"], tmp_path)
+    assert under_mpi.returncode == 0, under_mpi.stderr
+    assert "/ranks:2/mode:distributed/" in under_mpi.stdout
+    # Listed once, by rank 0.
+    assert under_mpi.stdout.count("mode:serial/backend:threads") == 1
+
+
+def test_ranks_with_different_options_are_refused(tmp_path):
+    out = tmp_path / "run"
+    cmd = launcher(1) + [str(binary_path()), *SMALL, "--out", str(out), ":", "-np", "1",
+                         str(binary_path()), *SMALL, "--seed", "7", "--out", str(out)]
+    result = run_mpi(cmd, tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "the ranks were started with different options" in result.stderr
+    assert not out.exists()
+
+
+def rank_pids(rank):
+    """The pids of cvpbench processes whose MPI rank is `rank` (from their environment)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(proc / "exe")).name != "cvpbench":
+                continue
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"OMPI_COMM_WORLD_RANK={rank}".encode() in environ:
+            pids.append(int(proc.name))
+    return pids
+
+
+def start_long_run(tmp_path, extra=()):
+    out = tmp_path / "run"
+    log = tmp_path / "stderr.log"
+    args = ["--filter", "^triad/", "--backend", "threads", "--triad-n", "262144", "--threads", "1",
+            "--repetitions", "1000", "--precision", "0", "--min-time", "0.05", "--budget", "600",
+            *extra]
+    process = subprocess.Popen(launcher(2) + [str(binary_path()), *args, "--out", str(out)],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+                               text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "round" not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.1)
+    pids = rank_pids(1)
+    assert pids, "rank 1 not found"
+    return process, log, out, pids
+
+
+def test_a_rank_that_dies_ends_the_run_naming_it(tmp_path):
+    process, log, out, pids = start_long_run(tmp_path)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=120)
+    text = log.read_text()
+    assert process.returncode != 0
+    assert "rank 1" in text, text[-2000:]
+    # No torn file: either nothing, or a whole pair (rank 0 ended while between points).
+    if out.exists():
+        names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+        assert names in ([], ["benchmark.json", "summary.json"]) or "summary.json" not in names, names
+    assert not rank_pids(0) and not rank_pids(1)
+
+
+def test_a_rank_that_hangs_ends_the_run_within_the_timeout(tmp_path):
+    process, log, out, pids = start_long_run(tmp_path, ["--rank-timeout", "5"])
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
+    try:
+        process.wait(timeout=120)
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    text = log.read_text()
+    assert process.returncode != 0
+    assert time.monotonic() - started < 60
+    assert "rank 0 (" in text and "waited 5 s (--rank-timeout)" in text, text[-2000:]
+    assert not (out / "summary.json").exists()

@@ -335,12 +335,12 @@ struct VerdictContext {
 enum class Cause {
   other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
   timer_overshoot, extra_cpu, queueing, clock, imbalance, ipc_fell, cache_misses, run_tail,
-  not_identified
+  communication, not_identified
 };
-inline constexpr std::array<std::string_view, 15> kCauseNames{
+inline constexpr std::array<std::string_view, 16> kCauseNames{
     "other_processes", "run_queue", "steal", "compute_peak", "memory_bandwidth", "idle_workers",
     "timer_overshoot", "extra_cpu", "queueing", "clock", "imbalance", "ipc_fell", "cache_misses",
-    "run_tail", "not_identified"};
+    "run_tail", "communication", "not_identified"};
 std::string_view to_string(Cause cause);
 
 // What the machine showed at the start of the run, for a workload's own diagnosis: each

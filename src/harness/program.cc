@@ -463,6 +463,8 @@ void diagnose(const RunState& state, std::vector<bench::ResultRow>& rows,
     // The clock probe around each block reads the clock without cpufreq.
     context.frequency_visible = !signals.khz.empty() || state.options.clock_probe;
     context.model = &state.model;
+    context.network_latency_us = state.network.latency_us;
+    context.network_bandwidth_bytes_s = state.network.bandwidth_bytes_s;
     context.load_visible = signals.busy_known;
     for (std::size_t i = 0; i < noise.busy.size() && i < 3; ++i) {
       if (noise.busy[i].cpu_percent < 5) break;  // sorted: the rest are idle too

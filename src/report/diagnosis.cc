@@ -229,6 +229,29 @@ std::optional<Candidate> imbalance(const ResultRow& r, const DiagnosisContext&) 
   return k;
 }
 
+// A distributed point's communication: the share of rank 0's execution spent inside the MPI
+// operations (transfers, and waiting there for the other ranks), which no rank's team computes
+// through. At most the bound less that share; below 2% it is not named.
+std::optional<Candidate> communication(const ResultRow& r, const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  const auto it = r.values.find("communication_s");
+  if (p.mode != Mode::distributed || it == r.values.end() || r.median_s <= 0) return std::nullopt;
+  const double share = std::min(1.0, it->second / r.median_s);
+  if (share < 0.02) return std::nullopt;
+  const double ceiling = r.bound * (1 - share);
+  std::string line = "communication: rank 0 spent " + human_time(it->second) + " of its " +
+                     human_time(r.median_s) + " per execution (" + fixed(100 * share, 1) +
+                     "%) in MPI transfers and waiting there for the other " +
+                     std::to_string(p.ranks - 1) + " rank" + (p.ranks == 2 ? "" : "s");
+  if (c.network_latency_us > 0) {
+    line += " (network: " + fixed(c.network_latency_us, 2) + " us one way, " +
+            fixed(c.network_bandwidth_bytes_s / 1e9, 2) + " GB/s)";
+  }
+  line += ", which alone allows x" + fixed(ceiling, 2);
+  return Candidate{Cause::communication, ceiling, line,
+                   {{"communication_share", share}, {"communication_s", it->second}, {"ceiling", ceiling}}};
+}
+
 // CPU time beyond the work's own: the team used more CPU than the serial run for the same work.
 // It limits the speedup when the cores were busy. A symptom (of a bandwidth or compute
 // ceiling); request workloads weigh their own CPU against their handler's (Workload::diagnose).
@@ -347,7 +370,7 @@ std::vector<Candidate> candidates(const ResultRow& r, const DiagnosisContext& c,
     }
   };
   for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-                     clock, imbalance, extra_cpu, ipc_fell, cache_misses}) {
+                     clock, imbalance, extra_cpu, ipc_fell, cache_misses, communication}) {
     consider(probe(r, c));
   }
   // The causes of the workload's own kind of work (late wake-ups, queueing, ...).

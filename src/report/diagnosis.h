@@ -26,6 +26,8 @@ struct DiagnosisContext {
   // hardware_unavailable); "" when they can.
   std::string counters_unavailable;
   const MachineModel* model = nullptr;   // each CPU's measured speed and clock; null: not measured
+  // A distributed run's network between ranks 0 and 1 (dist/network.h); 0: not measured.
+  double network_latency_us = 0, network_bandwidth_bytes_s = 0;
 };
 
 // Whether `row` misses its bound by more than its CI: the top of its speedup's CI is below it.

@@ -718,6 +718,11 @@ std::string console_table(const std::vector<ResultRow>& rows) {
     if (r.ok && r.has_latency) notes.push_back("p99 " + fixed(r.p99 / 1000, 2) + " ms");
     if (r.ok) {
       for (const auto& [key, value] : named_figures(r.values, r.request)) {
+        // A distributed point's communication, as its share of the execution.
+        if (p.mode == Mode::distributed && key == "communication_s" && r.median_s > 0) {
+          notes.push_back("communication " + percent(value / r.median_s));
+          continue;
+        }
         notes.push_back(key + " " + fixed(value, 1));
       }
       for (auto& note : meter_notes_of(r)) notes.push_back(std::move(note));

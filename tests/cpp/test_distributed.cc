@@ -1,0 +1,134 @@
+// The distributed mode without a launcher: each rank's share of its host's cores, the
+// operations of cvp/dist.h on one rank, and the diagnosis of a distributed row's communication
+// (named with its share where it explains the gap, not named where it is too small to).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "cvp/dist.h"
+#include "dist/runtime.h"
+#include "harness/session.h"
+#include "report/diagnosis.h"
+#include "report/summary.h"
+
+namespace distributed_tests {
+
+using namespace cvp;
+
+TEST(RankShare, SplitsTheHostsCoresEvenlyInTheOrderOfTheirNumbers) {
+  const exec::Topology two = exec::make_topology({{0}, {1}}, false);
+  EXPECT_EQ(dist::share_of_host(two, 0, 2), std::vector<int>{0});
+  EXPECT_EQ(dist::share_of_host(two, 1, 2), std::vector<int>{1});
+  EXPECT_EQ(dist::share_of_host(two, 0, 1), (std::vector<int>{0, 1}));
+  // Ranked by a machine model (core 1 first), the shares stay the same on every rank.
+  exec::Topology ranked = two;
+  ranked.cores = {{1}, {0}};
+  EXPECT_EQ(dist::share_of_host(ranked, 0, 2), std::vector<int>{0});
+  EXPECT_EQ(dist::share_of_host(ranked, 1, 2), std::vector<int>{1});
+}
+
+TEST(RankShare, GivesSmtSiblingsAfterTheCoresAndSharesCoresWhenRanksOutnumberThem) {
+  const exec::Topology smt = exec::make_topology({{0, 4}, {1, 5}, {2, 6}, {3, 7}}, true);
+  EXPECT_EQ(dist::share_of_host(smt, 0, 2), (std::vector<int>{0, 1, 4, 5}));
+  EXPECT_EQ(dist::share_of_host(smt, 1, 2), (std::vector<int>{2, 3, 6, 7}));
+  const exec::Topology two = exec::make_topology({{0}, {1}}, false);
+  EXPECT_EQ(dist::share_of_host(two, 2, 3), std::vector<int>{0});
+  EXPECT_EQ(dist::share_of_host(two, 1, 3), std::vector<int>{1});
+}
+
+TEST(OneRank, OperationsAreTheIdentityAndThePlanHasNoDistributedPoint) {
+  ASSERT_EQ(dist::ranks(), 1);
+  EXPECT_EQ(dist::rank(), 0);
+  const dist::Group world = dist::Group::world();
+  EXPECT_EQ(world.size(), 1);
+  double v[2] = {1.5, 2.5};
+  world.sum(v, 2);
+  world.broadcast(v, 2, 0);
+  EXPECT_EQ(v[0], 1.5);
+  EXPECT_EQ(world.max(3.0), 3.0);
+  double all[2] = {0, 0};
+  world.gather(v, 2, all, 0);
+  EXPECT_EQ(all[1], 2.5);
+  EXPECT_THROW(world.send(v, 1, 1, 0), std::logic_error);
+  const exec::Topology two = exec::make_topology({{0}, {1}}, false);
+  PlanContext context(two, false, {}, {}, std::nullopt);
+  Point base;
+  base.group = "x";
+  EXPECT_TRUE(context.distributed_sweep(base).empty());
+}
+
+// A computing workload with the default bound.
+class Computing final : public Workload {
+ public:
+  std::string name() const override { return "computing"; }
+  Kind kind() const override { return Kind::cpu; }
+  WorkUnit unit() const override { return {"FLOP", "GFLOP/s", 1e9}; }
+  std::vector<Point> plan(const PlanContext&) override { return {}; }
+  std::unique_ptr<PreparedPoint> prepare(const Point&, exec::Sightings&, StopToken) override { return nullptr; }
+};
+
+Computing computing;
+
+bench::Measurement measured(Mode mode, double wall_s, double communication_s) {
+  bench::Measurement m;
+  m.workload = &computing;
+  m.point.workload = "computing";
+  m.point.group = "computing/n:1";
+  m.point.mode = mode;
+  m.point.cpus = {0};
+  m.point.work = 1e9;
+  if (mode == Mode::distributed) {
+    m.point.ranks = 2;
+    m.point.variant = "/ranks:2";
+    m.point.host_cpus = {0, 1};
+  }
+  for (int round = 0; round < 8; ++round) {
+    bench::Sample s;
+    s.wall_s = wall_s;
+    s.round = round;
+    s.executions = 1;
+    s.cpus_seen = m.point.cpus;
+    s.threads_seen = 1;
+    if (mode == Mode::distributed) s.values["communication_s"] = communication_s;
+    m.samples.push_back(s);
+  }
+  return m;
+}
+
+// A serial row of 1 s and a 2-rank row of 0.625 s (x1.6 of a bound of 2), `communication_s`
+// of it inside MPI.
+std::vector<bench::ResultRow> diagnosed(std::vector<bench::Measurement>& ms, double communication_s) {
+  ms.push_back(measured(Mode::serial, 1.0, 0));
+  ms.push_back(measured(Mode::distributed, 0.625, communication_s));
+  ms[0].baseline = &ms[0];
+  ms[1].baseline = &ms[0];
+  auto rows = bench::summarise(ms);
+  bench::DiagnosisContext context;
+  context.run_delay_visible = context.steal_visible = true;
+  context.network_latency_us = 0.4;
+  context.network_bandwidth_bytes_s = 8e9;
+  bench::diagnose_rows(rows, context);
+  return rows;
+}
+
+TEST(DistributedDiagnosis, NamesCommunicationThatExplainsTheGap) {
+  std::vector<bench::Measurement> ms;
+  const auto rows = diagnosed(ms, 0.125);  // 20%: at most x1.6
+  ASSERT_TRUE(rows[1].ok);
+  EXPECT_DOUBLE_EQ(rows[1].bound, 2.0);
+  EXPECT_DOUBLE_EQ(rows[1].ideal, 2.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::communication);
+  EXPECT_NE(rows[1].diagnosis->line.find("20.0%"), std::string::npos) << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("x1.60"), std::string::npos) << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("0.40 us one way"), std::string::npos) << rows[1].diagnosis->line;
+}
+
+TEST(DistributedDiagnosis, CommunicationTooSmallToExplainTheGapIsNotNamed) {
+  std::vector<bench::Measurement> ms;
+  const auto rows = diagnosed(ms, 0.00625);  // 1%: not the cause of a 20% gap
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::communication);
+}
+
+}  // namespace distributed_tests

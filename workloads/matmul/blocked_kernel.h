@@ -17,6 +17,9 @@
 //     zero-padded slivers into a local MR x NR buffer and only its valid part is written back;
 //  3. within a tile each C element lives in its own vector lane, so its FMA chain (k ascending,
 //     starting from zero in each k block, then one add into C) never mixes with its neighbours.
+// The rectangular C += A x B (multiply_add_rows_packed) is the same loops over an m x k A, a k x n
+// B panel and an m x n C with their own leading dimensions; it adds every k block into C, the
+// first one included, where the square C = A x B stores the first.
 
 constexpr std::size_t kLanes = Simd::kLanes;
 constexpr std::size_t kMr = Simd::kMr;
@@ -47,14 +50,14 @@ CVP_MATMUL_TARGET void pack_b_row(const double* __restrict row, std::size_t n,
   }
 }
 
-// Packs A[ic .. ic+mc) x [pc .. pc+kc) into kMr-row slivers, each kc columns of kMr contiguous
-// doubles; rows past mc are zero.
-CVP_MATMUL_TARGET void pack_a(const double* a, std::size_t n, std::size_t ic, std::size_t mc,
+// Packs A[ic .. ic+mc) x [pc .. pc+kc) (rows lda apart) into kMr-row slivers, each kc columns of
+// kMr contiguous doubles; rows past mc are zero.
+CVP_MATMUL_TARGET void pack_a(const double* a, std::size_t lda, std::size_t ic, std::size_t mc,
                               std::size_t pc, std::size_t kc, double* __restrict ap) {
   for (std::size_t ir = 0; ir < mc; ir += kMr) {
     const std::size_t rows = smaller(kMr, mc - ir);
     for (std::size_t i = 0; i < rows; ++i) {
-      const double* src = a + (ic + ir + i) * n + pc;
+      const double* src = a + (ic + ir + i) * lda + pc;
       for (std::size_t k = 0; k < kc; ++k) ap[k * kMr + i] = src[k];
     }
     for (std::size_t i = rows; i < kMr; ++i) {
@@ -122,18 +125,19 @@ CVP_MATMUL_TARGET __attribute__((noinline)) void micro_kernel(
   }
 }
 
-// One micro-tile of C at (row, col), of rows x cols valid elements (at most kMr x kNr).
+// One micro-tile of C at c (rows ldc apart), of rows x cols valid elements (at most kMr x kNr).
+// Only those are written: an edge tile never touches C past its last row or column.
 CVP_MATMUL_TARGET void compute_tile(std::size_t kc, const double* ap, const double* bp, double* c,
-                                    std::size_t n, std::size_t rows, std::size_t cols,
+                                    std::size_t ldc, std::size_t rows, std::size_t cols,
                                     bool accumulate) {
   if (rows == kMr && cols == kNr) {
-    micro_kernel(kc, ap, bp, c, n, accumulate);
+    micro_kernel(kc, ap, bp, c, ldc, accumulate);
     return;
   }
   alignas(kAlign) double tile[kMr * kNr];
   micro_kernel(kc, ap, bp, tile, kNr, false);
   for (std::size_t i = 0; i < rows; ++i) {
-    double* dst = c + i * n;
+    double* dst = c + i * ldc;
     const double* src = tile + i * kNr;
     for (std::size_t j = 0; j < cols; ++j) dst[j] = accumulate ? dst[j] + src[j] : src[j];
   }
@@ -141,25 +145,34 @@ CVP_MATMUL_TARGET void compute_tile(std::size_t kc, const double* ap, const doub
 
 CVP_MATMUL_TARGET std::size_t slivers_of(std::size_t n) { return (n + kNr - 1) / kNr; }
 
-// Layout: block (pc / kKc, sliver) at ((pc / kKc) * slivers + sliver) * kKc * kNr, holding kc rows
-// of kNr contiguous doubles; columns past n are zero. Every block starts 64-byte aligned.
-CVP_MATMUL_TARGET void pack_b_slivers(const double* b, std::size_t n, double* packed,
-                                      std::size_t sliver_begin, std::size_t sliver_end) {
+// Layout of a packed k x n panel of B: block (pc / kKc, sliver) at
+// ((pc / kKc) * slivers + sliver) * kKc * kNr, holding kc rows of kNr contiguous doubles; columns
+// past n are zero. Every block starts 64-byte aligned. B's rows are ldb apart.
+CVP_MATMUL_TARGET void pack_b_panel(const double* b, std::size_t k, std::size_t n,
+                                    std::size_t ldb, double* packed, std::size_t sliver_begin,
+                                    std::size_t sliver_end) {
   const std::size_t slivers = slivers_of(n);
   sliver_end = smaller(sliver_end, slivers);
   if (sliver_begin >= sliver_end) return;
-  for (std::size_t pc = 0; pc < n; pc += kKc) {
-    const std::size_t kc = smaller(kKc, n - pc);
+  for (std::size_t pc = 0; pc < k; pc += kKc) {
+    const std::size_t kc = smaller(kKc, k - pc);
     double* block = packed + ((pc / kKc) * slivers + sliver_begin) * kKc * kNr;
-    for (std::size_t k = 0; k < kc; ++k) {
-      pack_b_row(b + (pc + k) * n, n, sliver_begin, sliver_end, block + k * kNr);
+    for (std::size_t kk = 0; kk < kc; ++kk) {
+      pack_b_row(b + (pc + kk) * ldb, n, sliver_begin, sliver_end, block + kk * kNr);
     }
   }
 }
 
-// Rows [ic, ic + mc) of C against the k block at pc, for the columns [jc, jc + nc).
+// The square n x n B.
+CVP_MATMUL_TARGET void pack_b_slivers(const double* b, std::size_t n, double* packed,
+                                      std::size_t sliver_begin, std::size_t sliver_end) {
+  pack_b_panel(b, n, n, n, packed, sliver_begin, sliver_end);
+}
+
+// Rows [ic, ic + mc) of C (rows ldc apart) against the k block at pc, for the columns
+// [jc, jc + nc).
 CVP_MATMUL_TARGET void multiply_block(const double* ap, const double* b_block, double* c,
-                                      std::size_t n, std::size_t ic, std::size_t mc,
+                                      std::size_t ldc, std::size_t ic, std::size_t mc,
                                       std::size_t jc, std::size_t nc, std::size_t kc,
                                       bool accumulate) {
   // The next B sliver is prefetched into L2 a slice per tile, so that its first tile does not
@@ -178,33 +191,53 @@ CVP_MATMUL_TARGET void multiply_block(const double* ap, const double* b_block, d
         const std::size_t last = smaller(lines, first + lines_per_tile);
         for (std::size_t l = first; l < last; ++l) Simd::prefetch_l2(next + l * kLine);
       }
-      compute_tile(kc, ap + ir * kc, b_sliver, c + (ic + ir) * n + jc + jr, n,
+      compute_tile(kc, ap + ir * kc, b_sliver, c + (ic + ir) * ldc + jc + jr, ldc,
                    smaller(kMr, mc - ir), cols, accumulate);
     }
   }
 }
 
-CVP_MATMUL_TARGET void multiply_rows_packed(const double* a, const double* packed_b, double* c,
-                                            std::size_t n, std::size_t row_begin,
-                                            std::size_t row_end) {
-  if (row_begin >= row_end) return;
+// Rows [row_begin, row_end) of C (m x n, rows ldc apart) against A (m x k, rows lda apart) and
+// a packed k x n panel of B: C = A x B when add_to_c is false, C += A x B when it is true. Each
+// element's k blocks are added into C in ascending order (the first one stored instead when
+// add_to_c is false), so the result depends on neither the row range nor the tile a row is in.
+CVP_MATMUL_TARGET void multiply_panel_rows(std::size_t n, std::size_t k, const double* a,
+                                           std::size_t lda, const double* packed_b, double* c,
+                                           std::size_t ldc, std::size_t row_begin,
+                                           std::size_t row_end, bool add_to_c) {
+  if (row_begin >= row_end || n == 0 || k == 0) return;
   const std::size_t slivers = slivers_of(n);
-  const std::size_t kc_max = smaller(kKc, n);
+  const std::size_t kc_max = smaller(kKc, k);
   const std::size_t mc_max = smaller(kMc, (row_end - row_begin + kMr - 1) / kMr * kMr);
   double* ap = a_scratch().get(kc_max * mc_max);
   for (std::size_t jc = 0; jc < n; jc += kNc) {
     const std::size_t nc = smaller(kNc, n - jc);
-    for (std::size_t pc = 0; pc < n; pc += kKc) {
-      const std::size_t kc = smaller(kKc, n - pc);
+    for (std::size_t pc = 0; pc < k; pc += kKc) {
+      const std::size_t kc = smaller(kKc, k - pc);
       const double* block = packed_b + (pc / kKc) * slivers * kKc * kNr;
       for (std::size_t ic = row_begin; ic < row_end; ic += kMc) {
         const std::size_t mc = smaller(kMc, row_end - ic);
-        pack_a(a, n, ic, mc, pc, kc, ap);
-        multiply_block(ap, block, c, n, ic, mc, jc, nc, kc, pc != 0);
+        pack_a(a, lda, ic, mc, pc, kc, ap);
+        multiply_block(ap, block, c, ldc, ic, mc, jc, nc, kc, add_to_c || pc != 0);
       }
     }
   }
 }
 
-const Kernel::Ops kOps{Simd::kIsa, Simd::kName, kMr, kNr, kKc, &pack_b_slivers,
-                       &multiply_rows_packed};
+// The square product, C = A x B, all n x n.
+CVP_MATMUL_TARGET void multiply_rows_packed(const double* a, const double* packed_b, double* c,
+                                            std::size_t n, std::size_t row_begin,
+                                            std::size_t row_end) {
+  multiply_panel_rows(n, n, a, n, packed_b, c, n, row_begin, row_end, false);
+}
+
+// C += A x B, C m x n, A m x k, B a packed k x n panel.
+CVP_MATMUL_TARGET void multiply_add_rows_packed(std::size_t n, std::size_t k, const double* a,
+                                                std::size_t lda, const double* packed_b,
+                                                double* c, std::size_t ldc,
+                                                std::size_t row_begin, std::size_t row_end) {
+  multiply_panel_rows(n, k, a, lda, packed_b, c, ldc, row_begin, row_end, true);
+}
+
+const Kernel::Ops kOps{Simd::kIsa,           Simd::kName,   kMr, kNr, kKc, &pack_b_slivers,
+                       &multiply_rows_packed, &pack_b_panel, &multiply_add_rows_packed};

@@ -23,6 +23,13 @@ struct Kernel::Ops {
                          std::size_t sliver_end);
   void (*multiply_rows_packed)(const double* a, const double* packed_b, double* c, std::size_t n,
                                std::size_t row_begin, std::size_t row_end);
+  // The rectangular C += A x B: a k x n panel of B (rows ldb apart) packed in the layout above,
+  // then rows of C (m x n, rows ldc apart) from A (m x k, rows lda apart) and the packed panel.
+  void (*pack_b_panel)(const double* b, std::size_t k, std::size_t n, std::size_t ldb,
+                       double* packed, std::size_t sliver_begin, std::size_t sliver_end);
+  void (*multiply_add_rows_packed)(std::size_t n, std::size_t k, const double* a, std::size_t lda,
+                                   const double* packed_b, double* c, std::size_t ldc,
+                                   std::size_t row_begin, std::size_t row_end);
 };
 
 // A grow-only, 64-byte aligned scratch buffer. One per thread and use (thread_local), so

@@ -36,6 +36,12 @@ Scratch& a_scratch() {
 
 namespace {
 
+// The calling thread's buffer for B packed by multiply_rows and multiply_add.
+Scratch& b_scratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
 std::uint64_t splitmix64(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -107,14 +113,39 @@ void Kernel::multiply_rows_packed(const double* a, const double* packed_b, doubl
 void Kernel::multiply_rows(const double* a, const double* b, double* c, std::size_t n,
                            std::size_t row_begin, std::size_t row_end) const {
   if (row_begin >= row_end) return;
-  thread_local Scratch b_scratch;
-  double* packed = b_scratch.get(packed_b_size(n));
+  double* packed = b_scratch().get(packed_b_size(n));
   pack_b_slivers(b, n, packed, 0, packed_b_slivers(n));
   multiply_rows_packed(a, packed, c, n, row_begin, row_end);
 }
 
 void Kernel::multiply(const double* a, const double* b, double* c, std::size_t n) const {
   multiply_rows(a, b, c, n, 0, n);
+}
+
+std::size_t Kernel::packed_b_size(std::size_t k, std::size_t n) const {
+  return ((k + ops_->kc - 1) / ops_->kc) * packed_b_slivers(n) * ops_->kc * ops_->nr;
+}
+
+void Kernel::pack_b_slivers(const double* b, std::size_t k, std::size_t n, std::size_t ldb,
+                            double* packed, std::size_t sliver_begin,
+                            std::size_t sliver_end) const {
+  ops_->pack_b_panel(b, k, n, ldb, packed, sliver_begin, sliver_end);
+}
+
+void Kernel::multiply_add_rows_packed(std::size_t n, std::size_t k, const double* a,
+                                      std::size_t lda, const double* packed_b, double* c,
+                                      std::size_t ldc, std::size_t row_begin,
+                                      std::size_t row_end) const {
+  ops_->multiply_add_rows_packed(n, k, a, lda, packed_b, c, ldc, row_begin, row_end);
+}
+
+void Kernel::multiply_add(std::size_t m, std::size_t n, std::size_t k, const double* a,
+                          std::size_t lda, const double* b, std::size_t ldb, double* c,
+                          std::size_t ldc) const {
+  if (m == 0 || n == 0 || k == 0) return;
+  double* packed = b_scratch().get(packed_b_size(k, n));
+  pack_b_slivers(b, k, n, ldb, packed, 0, packed_b_slivers(n));
+  multiply_add_rows_packed(n, k, a, lda, packed, c, ldc, 0, m);
 }
 
 std::size_t row_tile() { return Kernel::chosen().row_tile(); }
@@ -134,6 +165,26 @@ void multiply_rows_packed(const double* a, const double* packed_b, double* c, st
 void multiply_rows(const double* a, const double* b, double* c, std::size_t n,
                    std::size_t row_begin, std::size_t row_end) {
   Kernel::chosen().multiply_rows(a, b, c, n, row_begin, row_end);
+}
+
+std::size_t packed_b_size(std::size_t k, std::size_t n) {
+  return Kernel::chosen().packed_b_size(k, n);
+}
+
+void pack_b_slivers(const double* b, std::size_t k, std::size_t n, std::size_t ldb,
+                    double* packed, std::size_t sliver_begin, std::size_t sliver_end) {
+  Kernel::chosen().pack_b_slivers(b, k, n, ldb, packed, sliver_begin, sliver_end);
+}
+
+void multiply_add_rows_packed(std::size_t n, std::size_t k, const double* a, std::size_t lda,
+                              const double* packed_b, double* c, std::size_t ldc,
+                              std::size_t row_begin, std::size_t row_end) {
+  Kernel::chosen().multiply_add_rows_packed(n, k, a, lda, packed_b, c, ldc, row_begin, row_end);
+}
+
+void multiply_add(std::size_t m, std::size_t n, std::size_t k, const double* a, std::size_t lda,
+                  const double* b, std::size_t ldb, double* c, std::size_t ldc) {
+  Kernel::chosen().multiply_add(m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 AlignedDoubles::AlignedDoubles(std::size_t count) : size_(count) {
@@ -176,9 +227,25 @@ void multiply_naive(const double* a, const double* b, double* c, std::size_t n) 
   }
 }
 
+void multiply_add_naive(std::size_t m, std::size_t n, std::size_t k, const double* a,
+                        std::size_t lda, const double* b, std::size_t ldb, double* c,
+                        std::size_t ldc) {
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      double sum = 0.0;
+      for (std::size_t p = 0; p < k; ++p) sum += a[i * lda + p] * b[p * ldb + j];
+      c[i * ldc + j] += sum;
+    }
+  }
+}
+
 double flops(std::size_t n) {
   const auto d = static_cast<double>(n);
   return 2.0 * d * d * d;
+}
+
+double flops(std::size_t m, std::size_t n, std::size_t k) {
+  return 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
 }
 
 double checksum(const double* c, std::size_t n) {

@@ -3,8 +3,11 @@
 // row blocks), so no task repeats another's packing. Every product is checked against the
 // checksum of the serial answer, which is computed once per size, outside every timed region.
 #include "cvp/workload.h"
+#include "cvp/dist.h"
 
 #include <algorithm>
+#include <cmath>
+#include <set>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -18,6 +21,8 @@ namespace {
 struct MatmulData {
   matmul::Problem problem;
   double reference = 0;  // checksum of the serial answer
+  // The serial answer itself, kept for a distributed product's check (element by element).
+  std::unique_ptr<std::vector<double>> serial_c;
 };
 
 // How many tasks one product is split into: two per worker, so a worker slowed by a neighbour
@@ -82,6 +87,173 @@ class MatmulRun final : public PreparedPoint {
   };
 };
 
+// The process grid of a distributed product: rows x cols = R ranks, rows the largest divisor of
+// R not above its square root (1 x 2, 2 x 2, 2 x 3, ...); rank r at (r / cols, r % cols).
+struct Grid {
+  int rows = 1, cols = 1, row = 0, col = 0;
+  static Grid of(int ranks, int rank) {
+    Grid g;
+    for (int d = 1; d * d <= ranks; ++d) {
+      if (ranks % d == 0) g.rows = d;
+    }
+    g.cols = ranks / g.rows;
+    g.row = rank / g.cols;
+    g.col = rank % g.cols;
+    return g;
+  }
+};
+
+// Where [0, n) splits into `parts` nearly equal ranges.
+std::vector<std::size_t> even_split(std::size_t n, int parts) {
+  std::vector<std::size_t> b(static_cast<std::size_t>(parts) + 1);
+  for (int i = 0; i <= parts; ++i) b[static_cast<std::size_t>(i)] = n * static_cast<std::size_t>(i) / static_cast<std::size_t>(parts);
+  return b;
+}
+
+// The part of `bounds` holding index k.
+int part_of(const std::vector<std::size_t>& bounds, std::size_t k) {
+  int p = 0;
+  while (bounds[static_cast<std::size_t>(p) + 1] <= k) ++p;
+  return p;
+}
+
+// One rank's share of a distributed product, C = A x B by SUMMA over a 2-D process grid: the
+// rank holds the blocks A(row part, k part of its column), B(k part of its row, column part) and
+// C(row part, column part); for every panel of k, the rank of its grid row that holds that panel
+// of A broadcasts it along the row, the rank of its grid column that holds that panel of B
+// broadcasts it down the column, and each rank's team adds the panels' product into its C block
+// (the kernel's multiply_add: B's panel packed once, C's rows split over the team). Rank 0
+// gathers C outside the timed region and checks it against the serial answer, element by
+// element, within rounding: a sum split into panels rounds differently from one product.
+class SummaRun final : public PreparedPoint {
+ public:
+  SummaRun(const matmul::Problem& full, const std::vector<double>* serial_c,
+           std::unique_ptr<exec::Executor> team, std::size_t tasks)
+      : n_(full.n),
+        grid_(Grid::of(dist::ranks(), dist::rank())),
+        world_(dist::Group::world()),
+        along_row_(world_.split(grid_.row, grid_.col)),
+        down_col_(world_.split(grid_.col, grid_.row)),
+        row_parts_(even_split(n_, grid_.rows)),
+        col_parts_(even_split(n_, grid_.cols)),
+        serial_c_(serial_c),
+        team_(std::move(team)),
+        tasks_(tasks) {
+    r0_ = row_parts_[grid_.row];
+    m_ = row_parts_[grid_.row + 1] - r0_;
+    c0_ = col_parts_[grid_.col];
+    nc_ = col_parts_[grid_.col + 1] - c0_;
+    // A's k is split like C's columns (over the grid's columns), B's like C's rows: a panel is
+    // a range of k between two consecutive boundaries of either, held by one rank of each.
+    std::set<std::size_t> cuts(col_parts_.begin(), col_parts_.end());
+    cuts.insert(row_parts_.begin(), row_parts_.end());
+    panels_.assign(cuts.begin(), cuts.end());
+    std::size_t widest = 0;
+    for (std::size_t i = 0; i + 1 < panels_.size(); ++i) widest = std::max(widest, panels_[i + 1] - panels_[i]);
+    const std::size_t ka0 = col_parts_[grid_.col], ka = col_parts_[grid_.col + 1] - ka0;
+    const std::size_t kb0 = row_parts_[grid_.row], kb = row_parts_[grid_.row + 1] - kb0;
+    a_.resize(m_ * ka);
+    for (std::size_t i = 0; i < m_; ++i) {
+      std::copy_n(full.a.data() + (r0_ + i) * n_ + ka0, ka, a_.data() + i * ka);
+    }
+    b_.resize(kb * nc_);
+    for (std::size_t k = 0; k < kb; ++k) {
+      std::copy_n(full.b.data() + (kb0 + k) * n_ + c0_, nc_, b_.data() + k * nc_);
+    }
+    c_.assign(m_ * nc_, 0.0);
+    a_panel_.resize(m_ * widest);
+    b_panel_.resize(widest * nc_);
+    packed_ = matmul::AlignedDoubles(matmul::packed_b_size(widest, nc_));
+    rows_ = task_bounds(m_, matmul::row_tile(), tasks_);
+  }
+
+  Execution execute() override {
+    team_->run(rows_.size() - 1, [this](std::size_t t) {
+      std::fill(c_.begin() + static_cast<std::ptrdiff_t>(rows_[t] * nc_),
+                c_.begin() + static_cast<std::ptrdiff_t>(rows_[t + 1] * nc_), 0.0);
+    });
+    const std::size_t ka0 = col_parts_[grid_.col], ka = col_parts_[grid_.col + 1] - ka0;
+    const std::size_t kb0 = row_parts_[grid_.row];
+    for (std::size_t p = 0; p + 1 < panels_.size(); ++p) {
+      const std::size_t k0 = panels_[p], kw = panels_[p + 1] - k0;
+      const int a_owner = part_of(col_parts_, k0), b_owner = part_of(row_parts_, k0);
+      if (grid_.col == a_owner) {
+        for (std::size_t i = 0; i < m_; ++i) {
+          std::copy_n(a_.data() + i * ka + (k0 - ka0), kw, a_panel_.data() + i * kw);
+        }
+      }
+      along_row_.broadcast(a_panel_.data(), m_ * kw, a_owner);
+      // B's rows are contiguous: the owner's panel is a slice of its block.
+      double* b_panel = grid_.row == b_owner ? b_.data() + (k0 - kb0) * nc_ : b_panel_.data();
+      down_col_.broadcast(b_panel, kw * nc_, b_owner);
+      const std::vector<std::size_t> slivers = task_bounds(matmul::packed_b_slivers(nc_), 1, tasks_);
+      team_->run(slivers.size() - 1, [&](std::size_t t) {
+        matmul::pack_b_slivers(b_panel, kw, nc_, nc_, packed_.data(), slivers[t], slivers[t + 1]);
+      });
+      team_->run(rows_.size() - 1, [&](std::size_t t) {
+        matmul::multiply_add_rows_packed(nc_, kw, a_panel_.data(), kw, packed_.data(), c_.data(), nc_,
+                                         rows_[t], rows_[t + 1]);
+      });
+    }
+    // The product is done when every rank's block is.
+    world_.barrier();
+    return {};
+  }
+
+  std::optional<std::string> verify() override {
+    const std::size_t most = (n_ / static_cast<std::size_t>(grid_.rows) + 1) *
+                             (n_ / static_cast<std::size_t>(grid_.cols) + 1);
+    std::vector<double> mine(most, 0.0);
+    std::copy(c_.begin(), c_.end(), mine.begin());
+    std::vector<double> all(dist::rank() == 0 ? most * static_cast<std::size_t>(dist::ranks()) : 0);
+    world_.gather(mine.data(), most, all.data(), 0);
+    if (dist::rank() != 0 || serial_c_ == nullptr) return std::nullopt;
+    std::size_t wrong = 0;
+    double worst = 0;
+    for (int r = 0; r < dist::ranks(); ++r) {
+      const Grid g = Grid::of(dist::ranks(), r);
+      const std::size_t rb = row_parts_[g.row], rm = row_parts_[g.row + 1] - rb;
+      const std::size_t cb = col_parts_[g.col], cn = col_parts_[g.col + 1] - cb;
+      const double* block = all.data() + most * static_cast<std::size_t>(r);
+      for (std::size_t i = 0; i < rm; ++i) {
+        for (std::size_t j = 0; j < cn; ++j) {
+          const double want = (*serial_c_)[(rb + i) * n_ + cb + j];
+          const double diff = std::abs(block[i * cn + j] - want) / (1 + std::abs(want));
+          if (!(diff <= kSummaTolerance)) ++wrong;
+          if (diff > worst || std::isnan(diff)) worst = diff;
+        }
+      }
+    }
+    if (wrong == 0) return std::nullopt;
+    std::ostringstream why;
+    why << "result differs from the serial answer: " << wrong << " of " << n_ * n_
+        << " elements beyond " << kSummaTolerance << " (relative; the largest difference " << worst << ")";
+    return why.str();
+  }
+
+  void corrupt() override {
+    if (!c_.empty()) c_[c_.size() / 2] += 1.0;
+  }
+  void idle() override { team_->idle(); }
+
+  // A panel's sum rounds differently from one product's: far below this, a wrong element far
+  // above it.
+  static constexpr double kSummaTolerance = 1e-9;
+
+ private:
+  std::size_t n_;
+  Grid grid_;
+  dist::Group world_, along_row_, down_col_;
+  std::vector<std::size_t> row_parts_, col_parts_, panels_;
+  const std::vector<double>* serial_c_;
+  std::unique_ptr<exec::Executor> team_;
+  std::size_t tasks_;
+  std::size_t r0_ = 0, m_ = 0, c0_ = 0, nc_ = 0;
+  std::vector<double> a_, b_, c_, a_panel_, b_panel_;
+  matmul::AlignedDoubles packed_;
+  std::vector<std::size_t> rows_;
+};
+
 // A point's matrix size.
 struct MatmulParams final : PointParams {
   explicit MatmulParams(long long size) : n(size) {}
@@ -131,6 +303,7 @@ class Matmul final : public Workload {
       // The least traffic: A and B read once, C written once.
       base.bytes = 3.0 * 8.0 * static_cast<double>(n) * static_cast<double>(n);
       for (auto& p : context.task_sweep(base, backends())) points.push_back(std::move(p));
+      for (auto& p : context.distributed_sweep(base)) points.push_back(std::move(p));
     }
     return points;
   }
@@ -142,9 +315,18 @@ class Matmul final : public Workload {
     if (!slot) {
       slot = std::make_unique<MatmulData>();
       slot->problem = matmul::make_problem(n);
-      auto& p = slot->problem;
-      matmul::multiply(p.a.data(), p.b.data(), p.c.data(), n);
-      slot->reference = matmul::checksum(p.c.data(), n);
+      // The serial answer: on rank 0 (the only rank of a run on one machine), which checks.
+      if (dist::rank() == 0) {
+        auto& p = slot->problem;
+        matmul::multiply(p.a.data(), p.b.data(), p.c.data(), n);
+        slot->reference = matmul::checksum(p.c.data(), n);
+        if (dist::ranks() > 1) slot->serial_c = std::make_unique<std::vector<double>>(p.c);
+      }
+    }
+    if (point.mode == Mode::distributed) {
+      return std::make_unique<SummaRun>(slot->problem, slot->serial_c.get(),
+                                        exec::make_executor(point.backend, point.cpus, &sightings),
+                                        tasks_for(point));
     }
     return std::make_unique<MatmulRun>(*slot, exec::make_executor(point.backend, point.cpus, &sightings),
                                        tasks_for(point));

@@ -96,6 +96,11 @@ struct Point {
   // first); empty otherwise. With the number of hosts, the capacity of the whole run.
   std::vector<int> host_cpus;
   int hosts = 1;
+  // The communication a distributed point's algorithm must do in one execution, the least for
+  // any rank: bytes it receives, and messages (or collective steps) one after another. The
+  // default bound adds their time at the network's measured bandwidth and latency.
+  double comm_bytes = 0;
+  double comm_messages = 0;
   Placement placement = Placement::own_cores;
   // The kinds of core its workers run on, fastest first ("P", "P+E"); "" on a machine with
   // one kind of core.
@@ -304,6 +309,9 @@ struct Row {
   // measured at the start); 0 when not measured. The default bound of memory-bound work uses
   // them.
   double bandwidth_one_core = 0, bandwidth_all_cores = 0;
+  // A distributed row's network between the ranks (latency one way, bandwidth), measured at the
+  // start; 0 when not measured.
+  double network_latency_s = 0, network_bandwidth = 0;
   double throughput = 0;           // in the workload's rate unit
   std::map<std::string, double> values;  // medians of the Execution values
   std::optional<RequestFigures> request; // medians of the Execution request figures
@@ -405,7 +413,9 @@ class Workload {
   virtual std::string bound_model() const {
     return "1 serially and concurrently; in parallel the team's capacity (the sum of its cores' "
            "measured speed relative to the home CPU: min(threads, cores) on identical cores), "
-           "and for memory-bound work at most all-core bandwidth over what serial moved";
+           "and for memory-bound work at most all-core bandwidth over what serial moved; "
+           "distributed, the ranks' teams' capacity, with the communication the algorithm must "
+           "do added at the network's measured bandwidth and latency";
   }
   // Its verdict lines. The default words a task-split workload's: concurrency on 1 core with
   // the most tasks in flight, parallelism on all allowed cores, the serial time, per group.

@@ -163,6 +163,7 @@ Point PlanContext::distributed(Point base, int t) const {
     const std::vector<int> theirs = dist::share_of_host(topology_, l, layout.local_size);
     for (int w = 0; w < t; ++w) base.host_cpus.push_back(theirs[static_cast<std::size_t>(w) % theirs.size()]);
   }
+  base.comm_messages = 1;  // the barrier that ends an execution
   base.hosts = std::max<int>(1, static_cast<int>(std::set<std::string>(layout.hosts.begin(), layout.hosts.end()).size()));
   base.cores = cores_touched(topology_, base.cpus);
   base.kinds = topology_.kinds_label(base.cpus);
@@ -255,6 +256,13 @@ double Workload::bound(const Row& row) const {
       base != nullptr && base->point != nullptr && base->median_s > 0 && base->point->bytes > 0) {
     const double serial = base->point->bytes / base->median_s;
     if (serial <= 1.5 * row.bandwidth_one_core) b = std::min(b, row.bandwidth_all_cores / serial);
+  }
+  // Distributed: the serial time split over the ranks' teams, plus the communication the
+  // algorithm must do, at the network's measured rates.
+  if (p.mode == Mode::distributed && base != nullptr && base->median_s > 0 &&
+      row.network_bandwidth > 0) {
+    const double comm_s = p.comm_bytes / row.network_bandwidth + p.comm_messages * row.network_latency_s;
+    b = base->median_s / (base->median_s / b + comm_s);
   }
   return std::max(b, 1e-9);
 }

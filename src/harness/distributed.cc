@@ -30,6 +30,11 @@ std::optional<std::string> failure_of(F&& step) {
   }
 }
 
+class DistributedRun;
+// The point the other ranks are awake for (they follow one point at a time): the points of a
+// group are prepared together and take turns, so each step checks it is still this one's.
+DistributedRun* g_awake = nullptr;
+
 // Rank 0's side of a distributed point: each step is sent to the other ranks, then taken here.
 // A step that fails here once the others have started it cannot be undone (they wait inside
 // the point's communication): the run ends, naming the point.
@@ -37,14 +42,19 @@ class DistributedRun final : public PreparedPoint {
  public:
   DistributedRun(std::string name, std::unique_ptr<PreparedPoint> inner)
       : name_(std::move(name)), inner_(std::move(inner)) {}
-  ~DistributedRun() override { dist::post({Op::release, name_}); }
+  ~DistributedRun() override {
+    if (g_awake == this) g_awake = nullptr;
+    dist::post({Op::release, name_});
+  }
   DistributedRun(const DistributedRun&) = delete;
   DistributedRun& operator=(const DistributedRun&) = delete;
 
   void resume() override {
-    if (awake_) return;
+    if (g_awake == this) return;
+    // Another point's executions came last (prepared, not yet idle): it gives back first.
+    if (g_awake != nullptr) g_awake->idle();
     dist::post({Op::resume, name_});
-    awake_ = true;
+    g_awake = this;
     inner_->resume();
   }
   void warm_up() override {
@@ -71,10 +81,10 @@ class DistributedRun final : public PreparedPoint {
   void corrupt() override { inner_->corrupt(); }
   std::size_t wrong_items() const override { return inner_->wrong_items(); }
   void idle() override {
-    if (!awake_) return;
+    if (g_awake != this) return;
     dist::post({Op::idle, {}});
     step([&] { inner_->idle(); });
-    awake_ = false;
+    g_awake = nullptr;
   }
 
  private:
@@ -87,7 +97,6 @@ class DistributedRun final : public PreparedPoint {
 
   std::string name_;
   std::unique_ptr<PreparedPoint> inner_;
-  bool awake_ = false;
 };
 
 // A point prepared on this rank, with what it needs to live.

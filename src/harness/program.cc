@@ -521,6 +521,10 @@ nlohmann::json probe_cost_json(const bench::ProbeCost& cost) {
 bench::MachineView machine_view(const RunState& state) {
   bench::MachineView view;
   view.model = &state.model;
+  if (state.network.measured) {
+    view.network_latency_s = state.network.latency_us * 1e-6;
+    view.network_bandwidth = state.network.bandwidth_bytes_s;
+  }
   if (state.limits) {
     view.bandwidth_one_core = state.limits->bandwidth_one_core;
     view.bandwidth_all_cores = state.limits->bandwidth_all_cores;

@@ -238,7 +238,16 @@ std::optional<Candidate> communication(const ResultRow& r, const DiagnosisContex
   if (p.mode != Mode::distributed || it == r.values.end() || r.median_s <= 0) return std::nullopt;
   const double share = std::min(1.0, it->second / r.median_s);
   if (share < 0.02) return std::nullopt;
-  const double ceiling = r.bound * (1 - share);
+  // The bound already counts what the algorithm must communicate at the network's rates: the
+  // ceiling adds the time spent beyond that to the serial time split over the teams.
+  const double required = r.network_bandwidth > 0
+                              ? p.comm_bytes / r.network_bandwidth + p.comm_messages * r.network_latency_s
+                              : 0;
+  const auto* base = static_cast<const ResultRow*>(r.Row::baseline);
+  const double beyond = std::max(0.0, it->second - required);
+  const double ceiling = base != nullptr && base->median_s > 0
+                             ? base->median_s / (base->median_s / r.bound + beyond)
+                             : r.bound * (1 - share);
   std::string line = "communication: rank 0 spent " + human_time(it->second) + " of its " +
                      human_time(r.median_s) + " per execution (" + fixed(100 * share, 1) +
                      "%) in MPI transfers and waiting there for the other " +
@@ -249,7 +258,8 @@ std::optional<Candidate> communication(const ResultRow& r, const DiagnosisContex
   }
   line += ", which alone allows x" + fixed(ceiling, 2);
   return Candidate{Cause::communication, ceiling, line,
-                   {{"communication_share", share}, {"communication_s", it->second}, {"ceiling", ceiling}}};
+                   {{"communication_share", share}, {"communication_s", it->second},
+                    {"required_s", required}, {"ceiling", ceiling}}};
 }
 
 // CPU time beyond the work's own: the team used more CPU than the serial run for the same work.

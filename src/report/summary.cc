@@ -175,11 +175,15 @@ void add_distributed_capacity(ResultRow& r, const MachineView& machine) {
   const MachineModel* model = machine.model;
   const std::string hosts = p.hosts == 1 ? "" : " x " + std::to_string(p.hosts) + " hosts (each taken to be this one)";
   if (model == nullptr || !model->measured) {
+    r.network_latency_s = machine.network_latency_s;
+    r.network_bandwidth = machine.network_bandwidth;
     const std::set<int> cpus(p.host_cpus.begin(), p.host_cpus.end());
     r.capacity = static_cast<double>(p.hosts) * static_cast<double>(std::max<std::size_t>(1, cpus.size()));
     r.attainable_model = "the machine was not measured (--limits off): each core of the ranks' teams counts 1" + hosts;
     return;
   }
+  r.network_latency_s = machine.network_latency_s;
+  r.network_bandwidth = machine.network_bandwidth;
   const double here = model->team_capacity(p.host_cpus);
   r.capacity = here * p.hosts;
   r.bound_tolerance = kCapacityTolerance;

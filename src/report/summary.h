@@ -89,6 +89,8 @@ struct MachineView {
   const MachineModel* model = nullptr;
   double bandwidth_one_core = 0, bandwidth_all_cores = 0;
   std::vector<KindBandwidth> bandwidth_by_kind;  // per kind of core, where cores differ
+  // Between the ranks of a distributed run: latency one way (s) and bandwidth (bytes/s); 0: none.
+  double network_latency_s = 0, network_bandwidth = 0;
 };
 
 // How far above its attainable bound a measured model lets a speedup's CI go before it is an

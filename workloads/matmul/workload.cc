@@ -254,6 +254,22 @@ class SummaRun final : public PreparedPoint {
   std::vector<std::size_t> rows_;
 };
 
+// What SUMMA must communicate in one product, for the bound: each rank receives the panels of A
+// its grid row does not hold and those of B its grid column does not, one broadcast per panel
+// along each grid dimension wider than one rank, then the barrier that ends the product.
+void add_summa_communication(Point& p, std::size_t n) {
+  const Grid g = Grid::of(p.ranks, 0);
+  const double nn = static_cast<double>(n) * static_cast<double>(n);
+  const double a = nn / g.rows * (1 - 1.0 / g.cols);
+  const double b = nn / g.cols * (1 - 1.0 / g.rows);
+  p.comm_bytes = 8 * (a + b);
+  std::set<std::size_t> cuts;
+  for (const auto c : even_split(n, g.rows)) cuts.insert(c);
+  for (const auto c : even_split(n, g.cols)) cuts.insert(c);
+  const double panels = static_cast<double>(cuts.size() - 1);
+  p.comm_messages = panels * ((g.cols > 1 ? 1 : 0) + (g.rows > 1 ? 1 : 0)) + 1;
+}
+
 // A point's matrix size.
 struct MatmulParams final : PointParams {
   explicit MatmulParams(long long size) : n(size) {}
@@ -303,7 +319,10 @@ class Matmul final : public Workload {
       // The least traffic: A and B read once, C written once.
       base.bytes = 3.0 * 8.0 * static_cast<double>(n) * static_cast<double>(n);
       for (auto& p : context.task_sweep(base, backends())) points.push_back(std::move(p));
-      for (auto& p : context.distributed_sweep(base)) points.push_back(std::move(p));
+      for (auto& p : context.distributed_sweep(base)) {
+        add_summa_communication(p, static_cast<std::size_t>(n));
+        points.push_back(std::move(p));
+      }
     }
     return points;
   }

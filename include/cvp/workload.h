@@ -40,6 +40,12 @@ enum class Kind { cpu, io, memory };
 inline constexpr std::array<std::string_view, 3> kKindNames{"cpu", "io", "memory"};
 std::string_view to_string(Kind kind);
 
+// Which problems the parallel and distributed points solve: the serial point's (strong scaling,
+// Amdahl's view), one grown with their workers (weak scaling, Gustafson's), or both sets.
+enum class Scaling { strong, weak, both };
+inline constexpr std::array<std::string_view, 3> kScalingNames{"strong", "weak", "both"};
+std::string_view to_string(Scaling scaling);
+
 // How a point's workers share cores beyond what its mode means: not at all (written ""), on
 // SMT siblings ("smt"), or more workers than logical CPUs ("oversubscribed").
 enum class Placement { own_cores, smt, oversubscribed };
@@ -101,6 +107,9 @@ struct Point {
   // default bound adds their time at the network's measured bandwidth and latency.
   double comm_bytes = 0;
   double comm_messages = 0;
+  // Weak scaling: the factor its problem was grown by with its workers (P, its workers over every
+  // rank); 1: the group's own problem (strong scaling). Named in the variant ("/weak:2").
+  double weak = 1;
   Placement placement = Placement::own_cores;
   // The kinds of core its workers run on, fastest first ("P", "P+E"); "" on a machine with
   // one kind of core.
@@ -245,6 +254,17 @@ class PlanContext {
   bool quick() const { return quick_; }
   // --threads, de-duplicated, or empty for the default sweeps.
   const std::vector<int>& threads() const { return threads_; }
+  // --scaling: a workload that can grow its problem adds, for weak (or both), a copy of each
+  // parallel and distributed point grown with its workers (weak_copies), and for weak alone
+  // drops the strong ones.
+  Scaling scaling() const { return scaling_; }
+  void set_scaling(Scaling scaling) { scaling_ = scaling; }
+  // The points of `sweep` as --scaling asks: the strong points, and for each parallel or
+  // distributed point a copy grown by `grow(point, P)` (P = its workers over every rank), named
+  // "/weak:P" in its variant, with `weak` = P. `grow` sets the copy's params, work, flop and
+  // bytes (and name segments of its own, if it wants). Serial and concurrent points stay.
+  std::vector<Point> scaled(std::vector<Point> sweep,
+                            const std::function<void(Point&, int)>& grow) const;
   // Whether --backend selects `backend` (every backend when --backend was not given).
   bool wants(Backend backend) const;
   // Bytes of memory a new allocation may use now; nullopt when unknown.
@@ -279,6 +299,7 @@ class PlanContext {
   std::vector<int> threads_;
   std::vector<Backend> backends_;
   std::optional<std::size_t> memory_bytes_;
+  Scaling scaling_ = Scaling::strong;
 };
 
 // One summarised point, as the reporters and a workload's verdict see it.

@@ -501,8 +501,25 @@ std::vector<Point> TaskWorkload::plan(const PlanContext& context) {
     }
     if (spec_.flop) base.flop = call("flop", [&] { return spec_.flop(args); });
     if (spec_.bytes) base.bytes = call("bytes", [&] { return spec_.bytes(args); });
-    for (auto& p : context.task_sweep(base, backends())) points.push_back(std::move(p));
-    for (auto& p : context.distributed_sweep(base)) points.push_back(std::move(p));
+    std::vector<Point> sweep = context.task_sweep(base, backends());
+    for (auto& p : context.distributed_sweep(base)) sweep.push_back(std::move(p));
+    // Weak scaling: the first parameter (the problem's size) x P.
+    const auto grow = [&](Point& p, int workers) {
+      std::vector<long long> grown = values;
+      grown[0] *= workers;
+      const Args scaled(names_, grown);
+      if (spec_.fits) {
+        if (const auto why = call("fits", [&] { return spec_.fits(scaled, context.memory_bytes()); })) {
+          throw UsageError("--scaling weak: " + flags_[0] + " " + std::to_string(grown[0]) + " (" +
+                           std::to_string(values[0]) + " x " + std::to_string(workers) + "): " + *why);
+        }
+      }
+      p.params = std::make_shared<ArgsParams>(scaled);
+      p.work = call("work", [&] { return spec_.work(scaled); });
+      if (spec_.flop) p.flop = call("flop", [&] { return spec_.flop(scaled); });
+      if (spec_.bytes) p.bytes = call("bytes", [&] { return spec_.bytes(scaled); });
+    };
+    for (auto& p : context.scaled(std::move(sweep), grow)) points.push_back(std::move(p));
   }
   return points;
 }

@@ -190,12 +190,37 @@ std::vector<Point> PlanContext::distributed_sweep(const Point& base) const {
   return points;
 }
 
+std::string_view to_string(Scaling scaling) { return exec::name_of(scaling, kScalingNames); }
+
+std::vector<Point> PlanContext::scaled(std::vector<Point> sweep,
+                                       const std::function<void(Point&, int)>& grow) const {
+  if (scaling_ == Scaling::strong) return sweep;
+  std::vector<Point> out;
+  for (Point& p : sweep) {
+    const bool spread = p.mode == Mode::parallel || p.mode == Mode::distributed;
+    const int workers = p.threads * p.ranks;
+    if (spread && workers > 1) {
+      Point weak = p;
+      weak.weak = workers;
+      weak.variant += "/weak:" + std::to_string(workers);
+      grow(weak, workers);
+      if (scaling_ == Scaling::both) out.push_back(std::move(p));
+      out.push_back(std::move(weak));
+    } else {
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
 const Row* VerdictContext::pick(const std::string& group, Mode mode, Backend backend,
                                 std::optional<int> in_flight, std::optional<int> threads) const {
   const Row* best = nullptr;
   for (const Row* r : rows) {
     const Point& p = *r->point;
-    if (!r->ok || !p.headline || p.group != group || p.mode != mode || p.backend != backend) {
+    // Weak-scaling points solve a grown problem: the verdict's strong figures leave them out.
+    if (!r->ok || !p.headline || p.group != group || p.mode != mode || p.backend != backend ||
+        p.weak != 1) {
       continue;
     }
     if (in_flight && p.in_flight != *in_flight) continue;
@@ -280,7 +305,7 @@ std::vector<std::string> Workload::verdicts(const VerdictContext& context) const
   for (const auto& g : groups) {
     const Point* any = nullptr;
     for (const Row* r : context.rows) {
-      if (r->point->group == g) any = r->point;
+      if (r->point->group == g && (any == nullptr || any->weak != 1)) any = r->point;
     }
     // The threads backend speaks for the group where it ran.
     Backend backend = Backend::threads;
@@ -308,7 +333,34 @@ std::vector<std::string> Workload::verdicts(const VerdictContext& context) const
       line << " parallelism " << speedup_ci_text(*par) << " on " << cores
            << " cores (ideal x" << cores << ")";
     }
-    if (!conc && !par) line << " only the serial baseline was measured;";
+    // Distributed: the point with the most workers over the ranks.
+    const Row* spread = nullptr;
+    for (const Row* r : context.rows) {
+      const Point& q = *r->point;
+      if (!r->ok || q.group != g || q.mode != Mode::distributed) continue;
+      if (!spread || q.threads * q.ranks > spread->point->threads * spread->point->ranks) spread = r;
+    }
+    if (spread) {
+      const Point& q = *spread->point;
+      line << (conc || par ? ";" : "") << " distributed " << speedup_ci_text(*spread) << " on "
+           << q.ranks << " ranks x " << q.threads << " thread" << (q.threads == 1 ? "" : "s")
+           << " (attainable x" << fixed(spread->bound, 2) << ")";
+    }
+    // Weak scaling: the grown point with the most workers, and Gustafson's serial fraction.
+    const Row* weak = nullptr;
+    for (const Row* r : context.rows) {
+      const Point& q = *r->point;
+      if (!r->ok || q.group != g || q.weak <= 1 || (q.mode == Mode::parallel && q.backend != backend)) continue;
+      if (!weak || q.weak > weak->point->weak) weak = r;
+    }
+    if (weak) {
+      const Point& q = *weak->point;
+      line << (conc || par || spread ? ";" : "") << " weak scaling " << speedup_ci_text(*weak)
+           << " scaled at " << fixed(q.weak, 0) << " workers" << (q.ranks > 1 ? " over " + std::to_string(q.ranks) + " ranks" : "")
+           << " (efficiency " << fixed(weak->efficiency, 2) << ", Gustafson serial fraction "
+           << fixed((q.weak - weak->speedup) / (q.weak - 1), 3) << ")";
+    }
+    if (!conc && !par && !spread && !weak) line << " only the serial baseline was measured;";
     line << " [" << exec::to_string(backend) << " backend, serial " << bench::human_time(serial->median_s)
          << "]";
     lines.push_back(line.str());

@@ -215,7 +215,7 @@ struct CommandLine {
   Options o;
   std::vector<std::string> threads_raw, backends_raw;
   std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw, limits_raw,
-      rank_timeout_raw;
+      rank_timeout_raw, scaling_raw = "strong";
   std::vector<std::string> faults_raw, slowdowns_raw, slow_cpus_raw;
   std::vector<Backend> known_backends;
   std::string backend_names;
@@ -280,6 +280,13 @@ struct CommandLine {
     app.add_flag("--verbose", o.verbose,
                  "Under \"why not more\", give every row below its bound a line of its own (by "
                  "default the rows are grouped by cause and those not identified counted)");
+    app.add_option("--scaling", scaling_raw,
+                   "Strong scaling (the default: every point solves the same problem), weak (the "
+                   "parallel and distributed points' problems grow with their workers P: matmul's n "
+                   "x P^(1/3), a task workload's first parameter x P; the speedup per unit of work "
+                   "is the scaled speedup) or both")
+        ->type_name("MODE")
+        ->check(CLI::IsMember({"strong", "weak", "both"}));
     limits_raw = to_string(o.limits);
     app.add_option("--limits", limits_raw,
                    "The machine's own limits (peak FLOP/s, memory bandwidth, wake-up latency, "
@@ -592,6 +599,7 @@ ParsedCommandLine parse_command_line(int argc, const char* const* argv,
   line.apply_threads_and_backends();
   flags.finish();
   o.limits = exec::value_named<Limits>(line.limits_raw, kLimitsNames).value_or(Limits::cached);
+  o.scaling = exec::value_named<Scaling>(line.scaling_raw, kScalingNames).value_or(Scaling::strong);
   line.apply_plants();
   result.options = o;
   return result;

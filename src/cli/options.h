@@ -53,6 +53,7 @@ struct Options {
   double precision = 0.02;         // target 95% CI half-width of every speedup; 0: off
   double budget_s = 480;           // seconds of sampling for the whole run
   long long seed = 1;              // the order of the blocks in each round
+  Scaling scaling = Scaling::strong;  // --scaling: the parallel and distributed points' problems
   double rank_timeout_s = 300;     // --rank-timeout: the deadline on every wait for another rank
   std::vector<SlowdownOption> slowdowns;  // --inject-slowdown PCT:REGEX
   std::vector<exec::SlowCpu> slow_cpus;   // --inject-slow-cpu CPU:PCT, ascending by CPU

@@ -71,8 +71,9 @@ exec::Topology restrict_topology(const exec::Topology& topology, const std::vect
 std::vector<Point> make_plan(const std::vector<Workload*>& workloads, const Options& o,
                              const exec::Topology& topology) {
   const std::size_t memory = available_memory_bytes();
-  const PlanContext context(topology, o.quick, o.threads, o.backends,
-                            memory > 0 ? std::optional<std::size_t>(memory) : std::nullopt);
+  PlanContext context(topology, o.quick, o.threads, o.backends,
+                      memory > 0 ? std::optional<std::size_t>(memory) : std::nullopt);
+  context.set_scaling(o.scaling);
   std::vector<Point> points;
   std::set<std::string> seen;
   for (Workload* w : workloads) {

@@ -295,10 +295,16 @@ void add_speedup_and_bound(ResultRow& r) {
     // Decided below, with every row's test in hand.
     r.anomaly.clear();
     // The serial fraction of work the team splits (not of requests that wait).
-    if (m.workload->kind() != Kind::io && p.mode == Mode::parallel && p.cores > 1 &&
+    // Strong scaling (Amdahl): Karp-Flatt's serial fraction; weak scaling (Gustafson): the
+    // serial fraction s of the scaled speedup S = P - s (P - 1), s = (P - S) / (P - 1).
+    if (m.workload->kind() != Kind::io && p.weak == 1 && p.mode == Mode::parallel && p.cores > 1 &&
         r.speedup > 0) {
       r.karp_flatt = stats::karp_flatt(r.speedup, std::min(p.threads, p.cores));
       r.has_karp_flatt = p.threads > 1;
+    }
+    if (m.workload->kind() != Kind::io && p.weak > 1 && r.speedup > 0) {
+      r.gustafson = (p.weak - r.speedup) / (p.weak - 1);
+      r.has_gustafson = true;
     }
   }
 }
@@ -444,9 +450,13 @@ nlohmann::json sampling_json(const Measurement& m) {
 
 // A point's label: the kinds of core it runs on ("P+E"), then its placement ("smt").
 std::string point_label(const Point& p) {
-  const std::string placement(to_string(p.placement));
-  if (p.kinds.empty() || placement.empty()) return p.kinds + placement;
-  return p.kinds + " " + placement;
+  std::string label = p.kinds;
+  const auto add = [&](const std::string& part) {
+    if (!part.empty()) label += (label.empty() ? "" : " ") + part;
+  };
+  add(std::string(to_string(p.placement)));
+  if (p.weak > 1) add("weak x" + fixed(p.weak, 0) + " (" + p.params_json().dump() + ")");
+  return label;
 }
 
 // The serial row a row compares its counters and energy with; nullptr for a serial row itself.
@@ -490,6 +500,7 @@ nlohmann::json result_entry(const ResultRow& r, const Options& o) {
       {"in_flight", p.in_flight},
       {"cores", p.cores},
       {"ranks", p.ranks},
+      {"weak", p.weak},
       {"label", point_label(p)},
       {"headline", p.headline},
       {"work", {{"unit", unit.name}, {"per_execution", p.work}}},
@@ -519,6 +530,7 @@ nlohmann::json result_entry(const ResultRow& r, const Options& o) {
       {"attainable", attainable_json(r)},
       {"clock", clock_json(r)},
       {"karp_flatt", r.has_karp_flatt ? nlohmann::json(r.karp_flatt) : nlohmann::json(nullptr)},
+      {"gustafson_serial_fraction", r.has_gustafson ? nlohmann::json(r.gustafson) : nlohmann::json(nullptr)},
       {"values", values},
       {"evidence",
        {{"cpus_seen", r.cpus_seen},

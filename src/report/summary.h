@@ -37,6 +37,9 @@ struct ResultRow : Row {
   double baseline_s = 0;
   double karp_flatt = 0;
   bool has_karp_flatt = false;
+  // A weak-scaling row's serial fraction by Gustafson's law (Point::weak > 1).
+  double gustafson = 0;
+  bool has_gustafson = false;
   std::vector<int> cpus_seen;
   int threads_seen = 0, pin_failures = 0;
   bool pinned = false;

@@ -318,11 +318,20 @@ class Matmul final : public Workload {
       base.flop = base.work;
       // The least traffic: A and B read once, C written once.
       base.bytes = 3.0 * 8.0 * static_cast<double>(n) * static_cast<double>(n);
-      for (auto& p : context.task_sweep(base, backends())) points.push_back(std::move(p));
+      std::vector<Point> sweep = context.task_sweep(base, backends());
       for (auto& p : context.distributed_sweep(base)) {
         add_summa_communication(p, static_cast<std::size_t>(n));
-        points.push_back(std::move(p));
+        sweep.push_back(std::move(p));
       }
+      // Weak scaling: n x P^(1/3), so that the FLOP grow with the workers P.
+      const auto grow = [&](Point& p, int workers) {
+        const auto grown = static_cast<long long>(std::llround(static_cast<double>(n) * std::cbrt(workers)));
+        p.params = std::make_shared<MatmulParams>(grown);
+        p.work = p.flop = matmul::flops(static_cast<std::size_t>(grown));
+        p.bytes = 3.0 * 8.0 * static_cast<double>(grown) * static_cast<double>(grown);
+        if (p.mode == Mode::distributed) add_summa_communication(p, static_cast<std::size_t>(grown));
+      };
+      for (auto& p : context.scaled(std::move(sweep), grow)) points.push_back(std::move(p));
     }
     return points;
   }

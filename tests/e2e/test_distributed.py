@@ -173,3 +173,48 @@ def test_a_rank_that_hangs_ends_the_run_within_the_timeout(tmp_path):
     assert time.monotonic() - started < 60
     assert "rank 0 (" in text and "waited 5 s (--rank-timeout)" in text, text[-2000:]
     assert not (out / "summary.json").exists()
+
+
+def test_summa_product_is_checked_and_a_planted_error_is_caught(tmp_path):
+    args = ["--filter", "^matmul/", "--backend", "threads", "--size", "96", "--threads", "1",
+            "--repetitions", "3", "--precision", "0", "--min-time", "0.005", "--budget", "60"]
+    out = tmp_path / "good"
+    good = run_mpi(launcher(2) + [str(binary_path()), *args, "--out", str(out)], tmp_path)
+    assert good.returncode == 0, good.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    rows = [r for r in summary["results"] if r["mode"] == "distributed"]
+    assert rows and all(r["verified"] for r in rows)
+    # SUMMA's communication is in the bound: below the 2 ranks' capacity, above 1.
+    assert all(1 < r["attainable"]["value"] < r["attainable"]["capacity"] for r in rows)
+    # A wrong element on rank 0's block fails the distributed point only.
+    bad_out = tmp_path / "bad"
+    bad = run_mpi(launcher(2) + [str(binary_path()), *args, "--inject-fault", "wrong:distributed",
+                                 "--out", str(bad_out)], tmp_path)
+    assert bad.returncode == 1, bad.stderr[-3000:]
+    assert "result differs from the serial answer" in bad.stderr
+    failed = json.loads((bad_out / "summary.json").read_text())
+    by_mode = {r["mode"]: r for r in failed["results"]}
+    assert by_mode["serial"]["verified"] is True
+    assert by_mode["distributed"]["verified"] is False
+
+
+def test_weak_scaling_grows_the_problem_with_the_workers(tmp_path):
+    out = tmp_path / "run"
+    args = ["--scaling", "both", "--filter", "^matmul/", "--backend", "threads", "--size", "64",
+            "--threads", "1", "--repetitions", "3", "--precision", "0", "--min-time", "0.005",
+            "--budget", "60", "--out", str(out)]
+    result = run_mpi(launcher(2) + [str(binary_path()), *args], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
+    weak = [r for r in summary["results"] if r["weak"] > 1]
+    strong = [r for r in summary["results"] if r["mode"] == "distributed" and r["weak"] == 1]
+    assert weak and strong
+    for r in weak:
+        assert "/weak:2/" in r["name"] and r["mode"] == "distributed"
+        # n x 2^(1/3), rounded: 81 for 64.
+        assert r["params"] == {"n": 81}
+        assert r["work"]["per_execution"] == 2 * 81 ** 3
+        assert r["gustafson_serial_fraction"] is not None
+    assert all(r["gustafson_serial_fraction"] is None for r in strong)
+    assert "weak scaling x" in result.stdout

@@ -267,6 +267,19 @@ std::optional<std::string> agree(const std::optional<std::string>& mine) {
   return std::nullopt;
 }
 
+std::vector<std::string> gather_text(const std::string& mine) {
+  if (!g_running || g_ranks < 2) return {mine};
+  Wire w;
+  std::snprintf(w.name, sizeof w.name, "%s", mine.c_str());
+  std::vector<Wire> all(g_rank == 0 ? static_cast<std::size_t>(g_ranks) : 0);
+  MPI_Request request;
+  MPI_Igather(&w, sizeof w, MPI_BYTE, all.data(), sizeof w, MPI_BYTE, 0, g_commands, &request);
+  wait_for(request, "gathering the ranks' places");
+  std::vector<std::string> out;
+  for (const Wire& one : all) out.emplace_back(one.name, strnlen(one.name, sizeof one.name));
+  return out;
+}
+
 bool same_everywhere(std::uint64_t value) {
   if (!g_running || g_ranks < 2) return true;
   unsigned long long v[2] = {value, ~value};
@@ -416,6 +429,7 @@ void post(const Command&) {}
 Command next(bool) { return {}; }
 std::optional<std::string> agree(const std::optional<std::string>& mine) { return mine; }
 bool same_everywhere(std::uint64_t) { return true; }
+std::vector<std::string> gather_text(const std::string& mine) { return {mine}; }
 
 struct Group::Impl {};
 

@@ -77,6 +77,9 @@ Command next(bool awake);
 // or nullopt when every rank succeeded (other ranks get nullopt).
 std::optional<std::string> agree(const std::optional<std::string>& mine);
 
+// Every rank's `mine`, in rank order, on rank 0 (at most 1023 bytes each); other ranks get {}.
+std::vector<std::string> gather_text(const std::string& mine);
+
 // Whether every rank passed the same value (e.g. a hash of its command line).
 bool same_everywhere(std::uint64_t value);
 

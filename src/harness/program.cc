@@ -84,6 +84,9 @@ struct RunState {
   std::vector<std::string> gb_args{};
 };
 
+// Each rank's share of its host's CPUs (rank 0's record of a distributed run).
+std::vector<std::string> g_rank_cpus;
+
 // Blocks set aside during the run, by why: a stop of the process, or another disturbance.
 struct SetAside {
   std::size_t stopped_samples = 0;
@@ -557,7 +560,7 @@ bench::RunReport build_report(RunState& state, bench::Session& session, std::vec
   if (dist::ranks() > 1) {
     const dist::Layout& l = dist::layout();
     machine["cluster"] = {{"ranks", dist::ranks()}, {"hosts", l.hosts}, {"library", l.library},
-                          {"mpi_standard", l.standard}};
+                          {"mpi_standard", l.standard}, {"rank_cpus", g_rank_cpus}};
     if (machine["limits"].is_object()) machine["limits"]["network"] = dist::to_json(state.network);
   }
   if (!limits_note.empty()) machine["limits_note"] = limits_note;
@@ -786,6 +789,13 @@ std::optional<int> agree_on_set_up(int argc, char** argv, const std::vector<cvp:
   } catch (const std::exception& e) {
     mine = e.what();
   }
+  // Where each rank's teams run: its share of its host's allowed CPUs, for the summary.
+  std::string share;
+  if (!mine && setup.parsed.options) {
+    const dist::Layout& l = dist::layout();
+    share = exec::format_cpu_list(dist::share_of_host(setup.topology, l.local_rank, l.local_size));
+  }
+  g_rank_cpus = dist::gather_text(share);
   const std::optional<std::string> first = dist::agree(mine);
   if (dist::rank() != 0) {
     const bool runs = !mine && setup.parsed.options && !setup.parsed.options->list_only;

@@ -48,8 +48,9 @@ def check_two_rank_run(result, out):
     jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
     cluster = summary["machine"]["cluster"]
     assert cluster["ranks"] == 2 and len(cluster["hosts"]) == 2
-    # Each rank on its own CPU of this host's two.
-    assert sorted(cluster["rank_cpus"]) == ["0", "1"]
+    # Each rank on its own share of this host's CPUs.
+    shares = cluster["rank_cpus"]
+    assert len(shares) == 2 and all(shares) and shares[0] != shares[1]
     network = summary["machine"]["limits"]["network"]
     assert network["latency_us"] > 0 and network["bandwidth_bytes_per_s"] > 0
     assert network["allreduce_us"] > 0 and network["ranks"] == 2

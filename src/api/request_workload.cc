@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "cvp/cvpbench.h"
+#include "cvp/dist.h"
 
 namespace cvp {
 namespace {
@@ -35,6 +36,11 @@ exec::RequestConfig config_of(const Point& p) {
   c.distribution = params.distribution;
   c.requests = requests_of(p);
   c.in_flight = p.in_flight;
+  // Distributed: each rank serves its share, the same number of requests and in flight on each.
+  if (p.mode == Mode::distributed && p.ranks > 1) {
+    c.requests /= static_cast<std::size_t>(p.ranks);
+    c.in_flight = std::max(1, p.in_flight / p.ranks);
+  }
   return c;
 }
 
@@ -58,6 +64,8 @@ class RequestsRun final : public PreparedPoint {
         exec::run_requests(config_, *handler_, point_.backend, point_.cpus, sightings_);
     Execution e;
     e.wall_s = run.wall_s;
+    // Distributed: the ranks started their shares together; the run lasts as long as the last.
+    if (point_.mode == Mode::distributed) e.wall_s = dist::Group::world().max(run.wall_s);
     e.stopped = run.stopped;
     e.latencies_us = std::move(run.latencies_us);
     e.request = RequestFigures{run.cpu_us_per_request, run.wait_overshoot_us, run.wait_us,
@@ -270,6 +278,39 @@ void RequestWorkload::add_options(Flags& flags) {
   }
 }
 
+namespace {
+
+// A run of several ranks: for each K of `ks` at least the ranks, K in flight over the ranks, each
+// serving its share of the requests (K / R in flight, one blocking thread each, on its share of
+// its host's cores), named ".../k:K/requests:N/ranks:R".
+void add_distributed(const PlanContext& context, Point base, const std::vector<int>& ks,
+                     std::size_t requests, double cpu_us, std::vector<Point>& points) {
+  const int ranks = dist::ranks();
+  if (ranks < 2 || !context.wants(Backend::threads)) return;
+  const double w_us = base.params_as<RequestWorkload::Params>().w_us;
+  base.backend = Backend::threads;
+  for (const int k : ks) {
+    if (k < ranks) continue;
+    Point d = context.distributed(base, k / ranks);
+    d.in_flight = (k / ranks) * ranks;
+    d.placement = Placement::own_cores;  // one blocking thread per request in flight, as concurrent
+    const std::size_t n = requests > 0 ? requests
+                                       : auto_requests(cpu_us, w_us, d.in_flight, d.cores * ranks,
+                                                       context.quick());
+    const std::size_t per_rank = std::max<std::size_t>(static_cast<std::size_t>(k / ranks),
+                                                       (n + static_cast<std::size_t>(ranks) - 1) /
+                                                           static_cast<std::size_t>(ranks));
+    d.work = static_cast<double>(per_rank * static_cast<std::size_t>(ranks));
+    d.variant = "/k:" + std::to_string(d.in_flight) + "/requests:" +
+                std::to_string(per_rank * static_cast<std::size_t>(ranks)) + "/ranks:" +
+                std::to_string(ranks);
+    d.origin = "--in-flight " + std::to_string(k);
+    points.push_back(std::move(d));
+  }
+}
+
+}  // namespace
+
 void RequestWorkload::add_sweep(const PlanContext& context, Point base,
                                 const std::vector<int>& in_flight,
                                 const std::function<std::string(int k)>& origin,
@@ -312,6 +353,7 @@ void RequestWorkload::add_sweep(const PlanContext& context, Point base,
       }
     }
   }
+  add_distributed(context, base, in_flight, requests.value_or(0), cpu_us, points);
 }
 
 std::vector<Point> RequestWorkload::plan(const PlanContext& context) {
@@ -413,7 +455,7 @@ double bound_with(const Row& row, double k) {
   const double w = own ? (row.request ? row.request->wait_us : 0.0)
                        : p.params_as<RequestWorkload::Params>().w_us;
   // P: the team's cores counted by their measured capacity (the cores themselves for the ideal).
-  const double cores = p.mode == Mode::parallel ? row.capacity : 1;
+  const double cores = p.mode == Mode::parallel || p.mode == Mode::distributed ? row.capacity : 1;
   const Row* base = row.baseline;
   if (base == nullptr || base->median_s <= 0 || base->point == nullptr || base->point->work <= 0) {
     return std::min(k, cores * (c + w) / c);  // no serial time measured: the nominal model
@@ -558,6 +600,9 @@ std::optional<Finding> run_tail(const Row& r, const std::string& requests_flag) 
 std::vector<Finding> RequestWorkload::diagnose(const Row& row,
                                                const DiagnosisContext& context) const {
   std::vector<Finding> found;
+  // A distributed row's figures are rank 0's share of the requests: the general causes only
+  // (communication among them).
+  if (row.point->mode == Mode::distributed) return found;
   if (auto k = late_wake_ups(*this, row, context)) found.push_back(std::move(*k));
   if (auto k = cpu_outside_handler(*this, row, context)) found.push_back(std::move(*k));
   if (auto k = queueing(row)) found.push_back(std::move(*k));
@@ -632,6 +677,16 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
     } else if (par) {
       line << " parallelism " << speedup_ci_text(*par) << " on " << cores_text << " (bound "
            << speedup_text(par->bound) << ")";
+    }
+    // Distributed: K in flight over the ranks.
+    const Row* spread = nullptr;
+    for (const Row* r : context.rows) {
+      const Point& q = *r->point;
+      if (r->ok && q.group == g && q.mode == Mode::distributed && q.in_flight == k) spread = r;
+    }
+    if (spread) {
+      line << (conc || par ? ";" : "") << " distributed " << speedup_ci_text(*spread) << " on "
+           << spread->point->ranks << " ranks (bound " << speedup_text(spread->bound) << ")";
     }
     const auto& params = gp->params_as<Params>();
     const auto next_part = [&line] {

@@ -221,3 +221,21 @@ def test_weak_scaling_grows_the_problem_with_the_workers(tmp_path):
         assert r["gustafson_serial_fraction"] is not None
     assert all(r["gustafson_serial_fraction"] is None for r in strong)
     assert "weak scaling x" in result.stdout
+
+
+def test_requests_are_shared_over_the_ranks_and_checked(tmp_path):
+    args = ["--filter", "^requests/.*(serial|ranks)", "--no-crossover", "--in-flight", "4",
+            "--requests", "40", "--c-us", "20", "--w-us", "300", "--repetitions", "3",
+            "--precision", "0", "--budget", "60"]
+    out = tmp_path / "good"
+    good = run_mpi(launcher(2) + [str(binary_path()), *args, "--out", str(out)], tmp_path)
+    assert good.returncode == 0, good.stderr[-3000:]
+    rows = [r for r in json.loads((out / "summary.json").read_text())["results"]
+            if r["mode"] == "distributed"]
+    assert len(rows) == 1 and rows[0]["verified"] is True
+    assert rows[0]["in_flight"] == 4 and rows[0]["threads"] == 2 and rows[0]["ranks"] == 2
+    assert rows[0]["params"]["requests"] == 40
+    bad = run_mpi(launcher(2) + [str(binary_path()), *args, "--inject-fault", "wrong:distributed",
+                                 "--out", str(tmp_path / "bad")], tmp_path)
+    assert bad.returncode == 1, bad.stderr[-3000:]
+    assert "responses differ from the serial handling" in bad.stderr

@@ -639,6 +639,24 @@ std::string wait_text(double us) {
 
 }  // namespace
 
+namespace {
+
+// " distributed xS [..] on R ranks (bound xB)" for the group's distributed point of K in
+// flight, after a ";" when `more` words came before; "" without one.
+std::string distributed_clause(const VerdictContext& context, const std::string& group, int k,
+                               bool more) {
+  const Row* spread = nullptr;
+  for (const Row* r : context.rows) {
+    const Point& q = *r->point;
+    if (r->ok && q.group == group && q.mode == Mode::distributed && q.in_flight == k) spread = r;
+  }
+  if (spread == nullptr) return "";
+  return std::string(more ? ";" : "") + " distributed " + speedup_ci_text(*spread) + " on " +
+         std::to_string(spread->point->ranks) + " ranks (bound " + speedup_text(spread->bound) + ")";
+}
+
+}  // namespace
+
 std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext& context) const {
   std::vector<std::string> lines;
   std::vector<std::string> groups;
@@ -678,16 +696,7 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
       line << " parallelism " << speedup_ci_text(*par) << " on " << cores_text << " (bound "
            << speedup_text(par->bound) << ")";
     }
-    // Distributed: K in flight over the ranks.
-    const Row* spread = nullptr;
-    for (const Row* r : context.rows) {
-      const Point& q = *r->point;
-      if (r->ok && q.group == g && q.mode == Mode::distributed && q.in_flight == k) spread = r;
-    }
-    if (spread) {
-      line << (conc || par ? ";" : "") << " distributed " << speedup_ci_text(*spread) << " on "
-           << spread->point->ranks << " ranks (bound " << speedup_text(spread->bound) << ")";
-    }
+    line << distributed_clause(context, g, k, conc || par);
     const auto& params = gp->params_as<Params>();
     const auto next_part = [&line] {
       const std::string so_far = line.str();

@@ -131,4 +131,50 @@ TEST(DistributedDiagnosis, CommunicationTooSmallToExplainTheGapIsNotNamed) {
   EXPECT_NE(rows[1].diagnosis->cause, Cause::communication);
 }
 
+TEST(DistributedBound, AddsTheCommunicationTheAlgorithmMustDoAtTheNetworksRates) {
+  std::vector<bench::Measurement> ms;
+  ms.push_back(measured(Mode::serial, 1.0, 0));
+  ms.push_back(measured(Mode::distributed, 0.625, 0.1));
+  ms[1].point.comm_bytes = 1e9;      // 0.1 s at 10 GB/s
+  ms[1].point.comm_messages = 1000;  // 0.01 s at 10 us
+  ms[0].baseline = &ms[0];
+  ms[1].baseline = &ms[0];
+  bench::MachineView network;
+  network.network_bandwidth = 10e9;
+  network.network_latency_s = 10e-6;
+  const auto rows = bench::summarise(ms, network);
+  // 1 s over 2 ranks' cores, plus 0.11 s: x1.64, not x2.
+  EXPECT_NEAR(rows[1].bound, 1.0 / (0.5 + 0.11), 1e-9);
+  // Without a measured network the bound is the ranks' capacity alone.
+  const auto blind = bench::summarise(ms);
+  EXPECT_DOUBLE_EQ(blind[1].bound, 2.0);
+}
+
+TEST(Scaling, WeakCopiesGrowWithTheWorkersAndStrongKeepsTheSweep) {
+  const exec::Topology two = exec::make_topology({{0}, {1}}, false);
+  PlanContext context(two, false, {2}, {}, std::nullopt);
+  Point base;
+  base.workload = "w";
+  base.group = "w/n:10";
+  base.work = 10;
+  const auto grow = [](Point& p, int workers) { p.work *= workers; };
+  const std::vector<Point> sweep = context.task_sweep(base, {Backend::threads});
+  EXPECT_EQ(context.scaled(sweep, grow).size(), sweep.size());
+  context.set_scaling(Scaling::weak);
+  const std::vector<Point> weak = context.scaled(sweep, grow);
+  ASSERT_EQ(weak.size(), sweep.size());
+  for (const Point& p : weak) {
+    if (p.mode == Mode::parallel) {
+      EXPECT_EQ(p.weak, 2);
+      EXPECT_EQ(p.work, 20);
+      EXPECT_NE(p.name().find("/weak:2/mode:parallel/"), std::string::npos) << p.name();
+    } else {
+      EXPECT_EQ(p.weak, 1);
+      EXPECT_EQ(p.work, 10);
+    }
+  }
+  context.set_scaling(Scaling::both);
+  EXPECT_EQ(context.scaled(sweep, grow).size(), sweep.size() + 1);
+}
+
 }  // namespace distributed_tests

@@ -515,17 +515,22 @@ std::unique_ptr<PreparedPoint> TaskWorkload::prepare(const Point& point,
   const Args& args = args_of(point);
   const double reference = serial_checksum(args);
   auto team = exec::make_executor(point.backend, point.cpus, &sightings);
+  const TaskSplit tasks = *split(point);
+  TaskRun::Reference checked{reference, serial_tasks(), spec_.tolerance, spec_.equal};
+  return std::make_unique<TaskRun>(make_kernel(args), std::move(team), tasks.tasks,
+                                   std::move(checked), tasks.schedule, spec_.unit.name);
+}
+
+std::optional<TaskSplit> TaskWorkload::split(const Point& point) const {
   // Split to fit the workers' measured speeds when they differ (a dynamic schedule only: a
   // fixed one gives task i to worker i mod T whatever the split).
-  const std::size_t tasks =
-      spec_.fixed_schedule
-          ? static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
-                static_cast<std::size_t>(std::max(1, point.threads))
-          : balanced_tasks(point.speeds, point.threads, spec_.tasks_per_worker);
-  TaskRun::Reference checked{reference, serial_tasks(), spec_.tolerance, spec_.equal};
-  return std::make_unique<TaskRun>(
-      make_kernel(args), std::move(team), tasks, std::move(checked),
-      spec_.fixed_schedule ? exec::Schedule::fixed : exec::Schedule::dynamic, spec_.unit.name);
+  if (spec_.fixed_schedule) {
+    return TaskSplit{static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
+                         static_cast<std::size_t>(std::max(1, point.threads)),
+                     exec::Schedule::fixed};
+  }
+  return TaskSplit{balanced_tasks(point.speeds, point.threads, spec_.tasks_per_worker),
+                   exec::Schedule::dynamic};
 }
 
 std::size_t TaskWorkload::serial_tasks() const {

@@ -205,9 +205,20 @@ std::optional<Candidate> clock(const ResultRow& r, const DiagnosisContext& c) {
   return k;
 }
 
-// Workers of different speeds (cores of different kinds, or one slowed): an equal split ends
-// when the slowest worker's share does, T x its speed; a split into two tasks per worker taken
-// in turn ends at balanced_tasks' finish. Named with the ceiling the measured speedup fits.
+// "CPU 0 1.00, CPU 1 0.50": each worker's CPU and measured speed.
+std::string speeds_text(const Point& p) {
+  std::string text;
+  for (std::size_t w = 0; w < p.speeds.size() && w < p.cpus.size(); ++w) {
+    text += (w == 0 ? "" : ", ") + std::string("CPU ") + std::to_string(p.cpus[w]) + " " + fixed(p.speeds[w], 2);
+  }
+  return text;
+}
+
+// Workers of different speeds (cores of different kinds, or one slowed): the work's split
+// ends when its last task does. The workload says how it splits (Workload::split: so many tasks
+// from a shared counter, or dealt in turn); split_speedup gives the speedup that split allows
+// over the measured speeds. A split not said is read as an equal one, which ends when the
+// slowest worker's share does: T x its speed. Named with the ceiling the measured speedup fits.
 std::optional<Candidate> imbalance(const ResultRow& r, const DiagnosisContext&) {
   const Point& p = *r.point;
   if (p.mode != Mode::parallel || p.speeds.size() < 2 || r.m->workload->kind() == Kind::io) {
@@ -217,9 +228,21 @@ std::optional<Candidate> imbalance(const ResultRow& r, const DiagnosisContext&) 
   if (*slow <= 0 || *slow >= 0.97 * *fast) return std::nullopt;
   const double sum = std::accumulate(p.speeds.begin(), p.speeds.end(), 0.0);
   const double equal = static_cast<double>(p.speeds.size()) * *slow;
-  std::string speeds;
-  for (std::size_t w = 0; w < p.speeds.size(); ++w) {
-    speeds += (w == 0 ? "" : ", ") + std::string("CPU ") + std::to_string(p.cpus[w]) + " " + fixed(p.speeds[w], 2);
+  const std::string speeds = speeds_text(p);
+  const std::optional<TaskSplit> split = r.m->workload->split(p);
+  const double split_ceiling = split ? split_speedup(p.speeds, *split) : 0;
+  if (split && split_ceiling > 0) {
+    const bool dealt = split->schedule == exec::Schedule::fixed;
+    Candidate k{Cause::imbalance, split_ceiling, "",
+                {{"speeds", p.speeds}, {"speed_sum", sum}, {"tasks", split->tasks},
+                 {"schedule", dealt ? "fixed" : "dynamic"}, {"equal_split_ceiling", equal},
+                 {"split_ceiling", split_ceiling}, {"ceiling", split_ceiling}}};
+    k.line = "imbalance between cores of different speed (" + speeds + ", relative to the home CPU): its " +
+             std::to_string(split->tasks) + (split->tasks == 1 ? " task" : " tasks") +
+             (dealt ? ", task i to worker i mod " + std::to_string(p.speeds.size()) + "," : ", each taken by the next free worker,") +
+             " end when the last does, at most x" + fixed(split_ceiling, 2) + " against the x" + fixed(sum, 2) +
+             " the speeds add up to";
+    return k;
   }
   Candidate k{Cause::imbalance, equal, "",
               {{"speeds", p.speeds}, {"speed_sum", sum}, {"equal_split_ceiling", equal}, {"ceiling", equal}}};

@@ -309,6 +309,68 @@ TEST(Diagnosis, NamesTheImbalanceTheWorkloadsSplitLeaves) {
   EXPECT_EQ(rows[1].diagnosis->cause, Cause::imbalance) << rows[1].diagnosis->line;
 }
 
+// A team of a fast and a slow core needs more CPU than serial for the same work: the slow worker
+// spends 1 / its speed per unit of it. CPU beyond what the measured speeds need is named with
+// its ceiling; the CPU they need alone is not read as extra.
+TEST(Diagnosis, WeighsTheTeamsCpuByItsWorkersMeasuredSpeeds) {
+  const MachineModel model = two_cpus(0.5);
+  const auto diagnosed = [&](const MachineModel& m, double team_cpu_s, Workload& w = compute,
+                             double speedup = 1.38) {
+    Pair pair(1.0 / speedup, w);  // x1.38 against x1.5 by default
+    std::vector<Point> points{pair.ms[1].point};
+    bench::assign_speeds(points, m);
+    pair.ms[1].point.speeds = points[0].speeds;
+    for (auto& s : pair.ms[0].samples) s.cpu_s = 1.0;
+    for (auto& s : pair.ms[1].samples) s.cpu_s = team_cpu_s;
+    bench::DiagnosisContext context;
+    context.model = &m;
+    auto rows = bench::summarise(pair.ms, {.model = &m});
+    bench::diagnose_rows(rows, context);
+    return rows;
+  };
+  // Speeds 1 and 0.5, split by speed: 2/3 of the work at 1 and 1/3 at 0.5 need 4/3 of serial's
+  // CPU. The team spent 1.41 s: x1.06 that, which alone allows 1.5 / 1.0575 = x1.42.
+  auto rows = diagnosed(model, 1.41);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::extra_cpu) << rows[1].diagnosis->line;
+  const auto& figures = rows[1].diagnosis->figures;
+  EXPECT_NEAR(figures["needed_cpu_s"].get<double>(), 4.0 / 3, 1e-9);
+  EXPECT_NEAR(figures["ceiling"].get<double>(), 1.5 * (4.0 / 3) / 1.41, 1e-9);
+  EXPECT_NE(rows[1].diagnosis->line.find("x1.06 the CPU time the work needs at its cores' measured speeds"),
+            std::string::npos) << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("x1.42"), std::string::npos) << rows[1].diagnosis->line;
+  // The CPU the speeds need, and no more: not extra (x1.34 of serial's would otherwise read as
+  // a ceiling of x1.12, which the speedup contradicts).
+  rows = diagnosed(model, 1.34);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::extra_cpu) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
+  // Equal speeds need serial's CPU: the same 1.34 s is x1.34 of it, against serial's as before.
+  const MachineModel even = two_cpus(1.0);
+  rows = diagnosed(even, 1.34);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::extra_cpu) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].diagnosis->figures.contains("needed_cpu_s"));
+  EXPECT_NE(rows[1].diagnosis->line.find("x1.34 the serial run's CPU time"), std::string::npos)
+      << rows[1].diagnosis->line;
+  rows = diagnosed(even, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::extra_cpu) << rows[1].diagnosis->line;
+  // Where the workload says its split, each worker's share is its tasks': an equal split dealt
+  // in turn gives the slow worker half the work, 1 s of CPU, and the team needs 1.5 s. That is
+  // no extra CPU; the imbalance (x1.00) is the cause.
+  Split dealt({2, exec::Schedule::fixed});
+  rows = diagnosed(model, 1.5, dealt, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::imbalance) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
+  rows = diagnosed(model, 1.65, dealt, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::imbalance) << rows[1].diagnosis->line;
+  ASSERT_TRUE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
+  EXPECT_EQ(rows[1].diagnosis->figures["also"][0], "extra_cpu");
+}
+
 TEST(ClockWatch, ReadsTheClockOfEachCpuAsked) {
   bench::ClockWatch watch;
   const std::vector<int> cpus = exec::allowed_cpus();

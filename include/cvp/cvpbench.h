@@ -177,6 +177,9 @@ class TaskWorkload : public Workload {
   std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings& sightings,
                                          StopToken stop) override;
   std::string group_title(const Point& point) const override;
+  // tasks_per_worker x threads dealt in turn (fixed_schedule), else balanced_tasks over the
+  // workers' speeds taken from a shared counter.
+  std::optional<TaskSplit> split(const Point& point) const override;
 
  protected:
   const Spec& spec() const { return spec_; }

@@ -170,6 +170,20 @@ struct RequestFigures {
 // x1.33 of one fast core; three tasks end at x1.5, the sum of the speeds.
 std::size_t balanced_tasks(const std::vector<double>& speeds, int workers, int per_worker);
 
+// How one execution of a point is split: `tasks` equal tasks, each taken by whichever worker is
+// free next (exec::Schedule::dynamic, from a shared counter) or task i by worker i mod T
+// (exec::Schedule::fixed).
+struct TaskSplit {
+  std::size_t tasks = 0;
+  exec::Schedule schedule = exec::Schedule::dynamic;
+};
+
+// The speedup over one worker of speed 1 that `split` allows workers of `speeds` (relative; one
+// per worker): the work over the time its last task ends. The sum of the speeds where the
+// workers end together; T x the slowest speed for an equal split (one task per worker). 0 when
+// the speeds or the split cannot be used (no tasks, a speed that is not positive).
+double split_speedup(const std::vector<double>& speeds, const TaskSplit& split);
+
 // What one execution of a point measured beyond its time.
 struct Execution {
   // The execution's own wall time for workloads whose timing is Timing::manual (the time
@@ -455,6 +469,10 @@ class Workload {
                                         const DiagnosisContext& /*context*/) const {
     return {};
   }
+  // How `point`'s executions are split into tasks, for the diagnosis of a team whose workers
+  // differ in speed: the imbalance its split leaves (split_speedup). Default: not known, which
+  // the diagnosis reads as an equal split (each worker 1/T of the work).
+  virtual std::optional<TaskSplit> split(const Point& /*point*/) const { return std::nullopt; }
 };
 
 // Helpers for verdict wording.

@@ -556,25 +556,29 @@ std::unique_ptr<PreparedPoint> TaskWorkload::prepare(const Point& point,
   const Args& args = args_of(point);
   const double reference = serial_checksum(args);
   auto team = exec::make_executor(point.backend, point.cpus, &sightings);
-  // Split to fit the workers' measured speeds when they differ (a dynamic schedule only: a
-  // fixed one gives task i to worker i mod T whatever the split).
-  const std::size_t tasks =
-      spec_.fixed_schedule
-          ? static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
-                static_cast<std::size_t>(std::max(1, point.threads))
-          : balanced_tasks(point.speeds, point.threads, spec_.tasks_per_worker);
+  const TaskSplit tasks = *split(point);
   TaskRun::Reference checked{reference, serial_tasks(), spec_.tolerance, spec_.equal};
   // Distributed: every rank splits its share as above, and the shares are the ranks' in order.
   TaskRun::Share share;
-  std::size_t all = tasks;
+  std::size_t all = tasks.tasks;
   if (point.mode == Mode::distributed && dist::ranks() > 1) {
-    all = tasks * static_cast<std::size_t>(dist::ranks());
-    share = {tasks * static_cast<std::size_t>(dist::rank()), tasks, true};
+    all = tasks.tasks * static_cast<std::size_t>(dist::ranks());
+    share = {tasks.tasks * static_cast<std::size_t>(dist::rank()), tasks.tasks, true};
   }
-  return std::make_unique<TaskRun>(
-      make_kernel(args), std::move(team), all, std::move(checked),
-      spec_.fixed_schedule ? exec::Schedule::fixed : exec::Schedule::dynamic, spec_.unit.name,
-      share);
+  return std::make_unique<TaskRun>(make_kernel(args), std::move(team), all, std::move(checked),
+                                   tasks.schedule, spec_.unit.name, share);
+}
+
+std::optional<TaskSplit> TaskWorkload::split(const Point& point) const {
+  // Split to fit the workers' measured speeds when they differ (a dynamic schedule only: a
+  // fixed one gives task i to worker i mod T whatever the split).
+  if (spec_.fixed_schedule) {
+    return TaskSplit{static_cast<std::size_t>(std::max(1, spec_.tasks_per_worker)) *
+                         static_cast<std::size_t>(std::max(1, point.threads)),
+                     exec::Schedule::fixed};
+  }
+  return TaskSplit{balanced_tasks(point.speeds, point.threads, spec_.tasks_per_worker),
+                   exec::Schedule::dynamic};
 }
 
 std::size_t TaskWorkload::serial_tasks() const {

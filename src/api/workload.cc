@@ -3,6 +3,7 @@
 #include "cvp/workload.h"
 #include "cvp/dist.h"
 #include "dist/runtime.h"
+#include "api/split.h"
 #include "util/text.h"
 
 #include <algorithm>
@@ -230,18 +231,35 @@ const Row* VerdictContext::pick(const std::string& group, Mode mode, Backend bac
   return best;
 }
 
-namespace {
-
-// When the last of `tasks` equal tasks ends, each taking 1 / speed on the worker that takes it,
-// workers taking the next task as they finish (the earliest free worker first).
-double finish_time(const std::vector<double>& speeds, std::size_t tasks) {
+std::vector<std::size_t> tasks_by_worker(const std::vector<double>& speeds, const TaskSplit& split) {
+  if (speeds.empty() || split.tasks == 0 ||
+      std::any_of(speeds.begin(), speeds.end(), [](double v) { return !(v > 0) || !std::isfinite(v); })) {
+    return {};
+  }
+  std::vector<std::size_t> count(speeds.size(), 0);
+  if (split.schedule == exec::Schedule::fixed) {
+    for (std::size_t w = 0; w < speeds.size(); ++w) {
+      count[w] = split.tasks / speeds.size() + (w < split.tasks % speeds.size() ? 1 : 0);
+    }
+    return count;
+  }
   std::vector<double> free_at(speeds.size(), 0.0);
-  double last = 0;
-  for (std::size_t t = 0; t < tasks; ++t) {
+  for (std::size_t t = 0; t < split.tasks; ++t) {
     const auto w = static_cast<std::size_t>(std::min_element(free_at.begin(), free_at.end()) - free_at.begin());
     free_at[w] += 1.0 / speeds[w];
-    last = std::max(last, free_at[w]);
+    ++count[w];
   }
+  return count;
+}
+
+namespace {
+
+// When the last of `split`'s tasks ends, in tasks of a worker of speed 1; 0 when the split
+// cannot be used.
+double finish_time(const std::vector<double>& speeds, const TaskSplit& split) {
+  const std::vector<std::size_t> count = tasks_by_worker(speeds, split);
+  double last = 0;
+  for (std::size_t w = 0; w < count.size(); ++w) last = std::max(last, static_cast<double>(count[w]) / speeds[w]);
   return last;
 }
 
@@ -259,7 +277,7 @@ std::size_t balanced_tasks(const std::vector<double>& speeds, int workers, int p
   double best_share = 0;
   for (std::size_t tasks = least; tasks <= 8 * least; ++tasks) {
     // The share of a perfect split by speed that this many tasks reach.
-    const double share = static_cast<double>(tasks) / total / finish_time(speeds, tasks);
+    const double share = static_cast<double>(tasks) / total / finish_time(speeds, {tasks, exec::Schedule::dynamic});
     if (share >= 0.97) return tasks;
     if (share > best_share + 1e-12) {
       best = tasks;
@@ -267,6 +285,11 @@ std::size_t balanced_tasks(const std::vector<double>& speeds, int workers, int p
     }
   }
   return best;
+}
+
+double split_speedup(const std::vector<double>& speeds, const TaskSplit& split) {
+  const double last = finish_time(speeds, split);
+  return last > 0 ? static_cast<double>(split.tasks) / last : 0;
 }
 
 double Workload::bound(const Row& row) const {

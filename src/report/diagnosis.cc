@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <set>
 
+#include "api/split.h"
 #include "cvp/exec/affinity.h"
 #include "harness/stats.h"
 #include "host/counters.h"
@@ -205,9 +207,20 @@ std::optional<Candidate> clock(const ResultRow& r, const DiagnosisContext& c) {
   return k;
 }
 
-// Workers of different speeds (cores of different kinds, or one slowed): an equal split ends
-// when the slowest worker's share does, T x its speed; a split into two tasks per worker taken
-// in turn ends at balanced_tasks' finish. Named with the ceiling the measured speedup fits.
+// "CPU 0 1.00, CPU 1 0.50": each worker's CPU and measured speed.
+std::string speeds_text(const Point& p) {
+  std::string text;
+  for (std::size_t w = 0; w < p.speeds.size() && w < p.cpus.size(); ++w) {
+    text += (w == 0 ? "" : ", ") + std::string("CPU ") + std::to_string(p.cpus[w]) + " " + fixed(p.speeds[w], 2);
+  }
+  return text;
+}
+
+// Workers of different speeds (cores of different kinds, or one slowed): the work's split
+// ends when its last task does. The workload says how it splits (Workload::split: so many tasks
+// from a shared counter, or dealt in turn); split_speedup gives the speedup that split allows
+// over the measured speeds. A split not said is read as an equal one, which ends when the
+// slowest worker's share does: T x its speed. Named with the ceiling the measured speedup fits.
 std::optional<Candidate> imbalance(const ResultRow& r, const DiagnosisContext&) {
   const Point& p = *r.point;
   if (p.mode != Mode::parallel || p.speeds.size() < 2 || r.m->workload->kind() == Kind::io) {
@@ -217,9 +230,21 @@ std::optional<Candidate> imbalance(const ResultRow& r, const DiagnosisContext&) 
   if (*slow <= 0 || *slow >= 0.97 * *fast) return std::nullopt;
   const double sum = std::accumulate(p.speeds.begin(), p.speeds.end(), 0.0);
   const double equal = static_cast<double>(p.speeds.size()) * *slow;
-  std::string speeds;
-  for (std::size_t w = 0; w < p.speeds.size(); ++w) {
-    speeds += (w == 0 ? "" : ", ") + std::string("CPU ") + std::to_string(p.cpus[w]) + " " + fixed(p.speeds[w], 2);
+  const std::string speeds = speeds_text(p);
+  const std::optional<TaskSplit> split = r.m->workload->split(p);
+  const double split_ceiling = split ? split_speedup(p.speeds, *split) : 0;
+  if (split && split_ceiling > 0) {
+    const bool dealt = split->schedule == exec::Schedule::fixed;
+    Candidate k{Cause::imbalance, split_ceiling, "",
+                {{"speeds", p.speeds}, {"speed_sum", sum}, {"tasks", split->tasks},
+                 {"schedule", dealt ? "fixed" : "dynamic"}, {"equal_split_ceiling", equal},
+                 {"split_ceiling", split_ceiling}, {"ceiling", split_ceiling}}};
+    k.line = "imbalance between cores of different speed (" + speeds + ", relative to the home CPU): its " +
+             std::to_string(split->tasks) + (split->tasks == 1 ? " task" : " tasks") +
+             (dealt ? ", task i to worker i mod " + std::to_string(p.speeds.size()) + "," : ", each taken by the next free worker,") +
+             " end when the last does, at most x" + fixed(split_ceiling, 2) + " against the x" + fixed(sum, 2) +
+             " the speeds add up to";
+    return k;
   }
   Candidate k{Cause::imbalance, equal, "",
               {{"speeds", p.speeds}, {"speed_sum", sum}, {"equal_split_ceiling", equal}, {"ceiling", equal}}};
@@ -262,9 +287,41 @@ std::optional<Candidate> communication(const ResultRow& r, const DiagnosisContex
                     {"required_s", required}, {"ceiling", ceiling}}};
 }
 
-// CPU time beyond the work's own: the team used more CPU than the serial run for the same work.
+// The CPU time a parallel team needs for the work, as a multiple of its serial run's: each
+// worker's share of the work (its tasks of the workload's split, Workload::split; by its
+// measured speed where the split is not said, as a split that fits the speeds gives it) over
+// the work it does per second of its CPU (its speed, times the workers that take turns on that
+// CPU: waiting for it is not CPU time). A worker on a slower core spends more CPU on the same
+// work, which the attainable bound already counts; 1 when the speeds are unknown or alike.
+double cpu_needed(const ResultRow& r) {
+  const Point& p = *r.point;
+  if (p.mode != Mode::parallel || p.speeds.size() < 2 || p.speeds.size() != p.cpus.size()) return 1;
+  const double sum = std::accumulate(p.speeds.begin(), p.speeds.end(), 0.0);
+  if (!(sum > 0) || !std::isfinite(sum)) return 1;
+  std::vector<double> share(p.speeds.size());
+  for (std::size_t w = 0; w < share.size(); ++w) share[w] = p.speeds[w] / sum;
+  if (const std::optional<TaskSplit> split = r.m->workload->split(p)) {
+    const std::vector<std::size_t> tasks = tasks_by_worker(p.speeds, *split);
+    for (std::size_t w = 0; w < tasks.size() && tasks.size() == share.size(); ++w) {
+      share[w] = static_cast<double>(tasks[w]) / static_cast<double>(split->tasks);
+    }
+  }
+  std::map<int, int> on_cpu;
+  for (const int cpu : p.cpus) ++on_cpu[cpu];
+  double needed = 0;
+  for (std::size_t w = 0; w < p.speeds.size(); ++w) {
+    const double rate = p.speeds[w] * on_cpu[p.cpus[w]];
+    if (!(rate > 0) || !std::isfinite(rate)) return 1;
+    needed += share[w] / rate;
+  }
+  return needed;
+}
+
+// CPU time beyond the work's own: the team used more CPU than the serial run for the same work
+// (than the serial run's CPU times what its cores' measured speeds need, where they differ).
 // It limits the speedup when the cores were busy. A symptom (of a bandwidth or compute
-// ceiling); request workloads weigh their own CPU against their handler's (Workload::diagnose).
+// ceiling, or of workers that slow each other down on what they share); request workloads
+// weigh their own CPU against their handler's (Workload::diagnose).
 std::optional<Candidate> extra_cpu(const ResultRow& r, const DiagnosisContext& c) {
   const Point& p = *r.point;
   const auto* base = static_cast<const ResultRow*>(r.Row::baseline);
@@ -273,13 +330,26 @@ std::optional<Candidate> extra_cpu(const ResultRow& r, const DiagnosisContext& c
   }
   const double switches = r.voluntary + r.involuntary;
   nlohmann::json figures = {{"cpu_s", r.cpu_s}, {"context_switches", switches}};
-  if (base->cpu_s <= 0 || r.cpu_s < 1.05 * base->cpu_s) return std::nullopt;
-  const double more = r.cpu_s / base->cpu_s;
+  // Speeds that differ by less than 1% leave the serial run's CPU as the measure.
+  const double factor = cpu_needed(r);
+  const bool by_speed = std::abs(factor - 1) >= 0.01;
+  const double needed = base->cpu_s * (by_speed ? factor : 1.0);
+  if (base->cpu_s <= 0 || r.cpu_s < 1.05 * needed) return std::nullopt;
+  const double more = r.cpu_s / needed;
   const double ceiling = r.bound / more;
   figures["serial_cpu_s"] = base->cpu_s;
-  std::string line = "slower workers: the team spent x" + fixed(more, 2) +
-                     " the serial run's CPU time on the same work (" + human_time(r.cpu_s) +
-                     " against " + human_time(base->cpu_s) + ")";
+  std::string line;
+  if (by_speed) {
+    figures["needed_cpu_s"] = needed;
+    line = "slower workers: the team spent x" + fixed(more, 2) +
+           " the CPU time the work needs at its cores' measured speeds (" + human_time(r.cpu_s) +
+           " against " + human_time(needed) + ": the serial run's " + human_time(base->cpu_s) +
+           " x" + fixed(factor, 2) + " for " + speeds_text(p) + "), which alone allows x" + fixed(ceiling, 2);
+  } else {
+    line = "slower workers: the team spent x" + fixed(more, 2) +
+           " the serial run's CPU time on the same work (" + human_time(r.cpu_s) + " against " +
+           human_time(base->cpu_s) + ")";
+  }
   if (!c.counters_unavailable.empty()) line += "; why each worker ran slower needs hardware counters, not available here";
   if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
   figures["ceiling"] = ceiling;

@@ -40,6 +40,21 @@ class Compute final : public Workload {
 Compute compute;
 Compute stream(Kind::memory);
 
+// A computing workload that says how it splits its executions.
+class Split final : public Workload {
+ public:
+  explicit Split(TaskSplit split) : split_(split) {}
+  std::string name() const override { return "compute"; }
+  Kind kind() const override { return Kind::cpu; }
+  WorkUnit unit() const override { return {"FLOP", "GFLOP/s", 1e9}; }
+  std::vector<Point> plan(const PlanContext&) override { return {}; }
+  std::unique_ptr<PreparedPoint> prepare(const Point&, exec::Sightings&, StopToken) override { return nullptr; }
+  std::optional<TaskSplit> split(const Point&) const override { return split_; }
+
+ private:
+  TaskSplit split_;
+};
+
 // Two CPUs on two cores: CPU 0 the home CPU at 1.0 and 3 GHz, CPU 1 at `slow` of its speed
 // (and clock, as a slowed CPU reads both).
 MachineModel two_cpus(double slow) {
@@ -239,6 +254,121 @@ TEST(Diagnosis, NamesTheImbalanceOfAnEqualSplitOverCoresOfDifferentSpeed) {
   bench::diagnose_rows(rows, context);
   ASSERT_TRUE(rows[1].diagnosis);
   EXPECT_NE(rows[1].diagnosis->cause, Cause::imbalance);
+}
+
+TEST(SplitSpeedup, IsTheWorkOverTheEndOfTheLastTask) {
+  using exec::Schedule;
+  EXPECT_DOUBLE_EQ(split_speedup({1, 0.5}, {6, Schedule::dynamic}), 1.5);      // 4 tasks and 2 end together
+  EXPECT_DOUBLE_EQ(split_speedup({1, 0.5}, {4, Schedule::dynamic}), 4.0 / 3);  // the 4th waits for the fast one
+  EXPECT_DOUBLE_EQ(split_speedup({1, 0.5}, {4, Schedule::fixed}), 1.0);        // 2 each: the slow one ends at 4
+  EXPECT_DOUBLE_EQ(split_speedup({1, 0.5}, {2, Schedule::fixed}), 1.0);        // an equal split: T x the slowest
+  EXPECT_DOUBLE_EQ(split_speedup({1, 1}, {4, Schedule::fixed}), 2.0);
+  EXPECT_DOUBLE_EQ(split_speedup({1, 0.5}, {0, Schedule::dynamic}), 0.0);      // no tasks
+  EXPECT_DOUBLE_EQ(split_speedup({1, 0}, {4, Schedule::dynamic}), 0.0);        // a speed that cannot be
+}
+
+// The imbalance named is the one the workload's own split leaves over the measured speeds: a
+// split dealt in turn, or too few tasks from a shared counter, is named with its ceiling; a
+// split that fits the speeds is not, however far the speedup falls below them.
+TEST(Diagnosis, NamesTheImbalanceTheWorkloadsSplitLeaves) {
+  const MachineModel model = two_cpus(0.5);
+  const auto diagnosed = [&](Workload& w, double speedup) {
+    Pair pair(1.0 / speedup, w);
+    std::vector<Point> points{pair.ms[1].point};
+    bench::assign_speeds(points, model);
+    pair.ms[1].point.speeds = points[0].speeds;
+    bench::DiagnosisContext context;
+    context.model = &model;
+    auto rows = bench::summarise(pair.ms, {.model = &model});
+    bench::diagnose_rows(rows, context);
+    return rows;
+  };
+  Split dealt({4, exec::Schedule::fixed});
+  auto rows = diagnosed(dealt, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::imbalance) << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("its 4 tasks, task i to worker i mod 2, end when the last does, at most x1.00"),
+            std::string::npos) << rows[1].diagnosis->line;
+  EXPECT_EQ(rows[1].diagnosis->figures["tasks"], 4);
+  EXPECT_EQ(rows[1].diagnosis->figures["schedule"], "fixed");
+  Split few({4, exec::Schedule::dynamic});
+  rows = diagnosed(few, 1.3);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::imbalance) << rows[1].diagnosis->line;
+  EXPECT_NEAR(rows[1].diagnosis->figures["ceiling"].get<double>(), 4.0 / 3, 1e-9);
+  EXPECT_NE(rows[1].diagnosis->line.find("each taken by the next free worker"), std::string::npos)
+      << rows[1].diagnosis->line;
+  // Six tasks from a shared counter end together on speeds 1 and 0.5: no imbalance, even at
+  // x1.0 (which an equal split, the reading of a split not said, would explain).
+  Split fits({6, exec::Schedule::dynamic});
+  rows = diagnosed(fits, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::imbalance) << rows[1].diagnosis->line;
+  rows = diagnosed(compute, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::imbalance) << rows[1].diagnosis->line;
+}
+
+// A team of a fast and a slow core needs more CPU than serial for the same work: the slow worker
+// spends 1 / its speed per unit of it. CPU beyond what the measured speeds need is named with
+// its ceiling; the CPU they need alone is not read as extra.
+TEST(Diagnosis, WeighsTheTeamsCpuByItsWorkersMeasuredSpeeds) {
+  const MachineModel model = two_cpus(0.5);
+  const auto diagnosed = [&](const MachineModel& m, double team_cpu_s, Workload& w = compute,
+                             double speedup = 1.38) {
+    Pair pair(1.0 / speedup, w);  // x1.38 against x1.5 by default
+    std::vector<Point> points{pair.ms[1].point};
+    bench::assign_speeds(points, m);
+    pair.ms[1].point.speeds = points[0].speeds;
+    for (auto& s : pair.ms[0].samples) s.cpu_s = 1.0;
+    for (auto& s : pair.ms[1].samples) s.cpu_s = team_cpu_s;
+    bench::DiagnosisContext context;
+    context.model = &m;
+    auto rows = bench::summarise(pair.ms, {.model = &m});
+    bench::diagnose_rows(rows, context);
+    return rows;
+  };
+  // Speeds 1 and 0.5, split by speed: 2/3 of the work at 1 and 1/3 at 0.5 need 4/3 of serial's
+  // CPU. The team spent 1.41 s: x1.06 that, which alone allows 1.5 / 1.0575 = x1.42.
+  auto rows = diagnosed(model, 1.41);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::extra_cpu) << rows[1].diagnosis->line;
+  const auto& figures = rows[1].diagnosis->figures;
+  EXPECT_NEAR(figures["needed_cpu_s"].get<double>(), 4.0 / 3, 1e-9);
+  EXPECT_NEAR(figures["ceiling"].get<double>(), 1.5 * (4.0 / 3) / 1.41, 1e-9);
+  EXPECT_NE(rows[1].diagnosis->line.find("x1.06 the CPU time the work needs at its cores' measured speeds"),
+            std::string::npos) << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("x1.42"), std::string::npos) << rows[1].diagnosis->line;
+  // The CPU the speeds need, and no more: not extra (x1.34 of serial's would otherwise read as
+  // a ceiling of x1.12, which the speedup contradicts).
+  rows = diagnosed(model, 1.34);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::extra_cpu) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
+  // Equal speeds need serial's CPU: the same 1.34 s is x1.34 of it, against serial's as before.
+  const MachineModel even = two_cpus(1.0);
+  rows = diagnosed(even, 1.34);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::extra_cpu) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].diagnosis->figures.contains("needed_cpu_s"));
+  EXPECT_NE(rows[1].diagnosis->line.find("x1.34 the serial run's CPU time"), std::string::npos)
+      << rows[1].diagnosis->line;
+  rows = diagnosed(even, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::extra_cpu) << rows[1].diagnosis->line;
+  // Where the workload says its split, each worker's share is its tasks': an equal split dealt
+  // in turn gives the slow worker half the work, 1 s of CPU, and the team needs 1.5 s. That is
+  // no extra CPU; the imbalance (x1.00) is the cause.
+  Split dealt({2, exec::Schedule::fixed});
+  rows = diagnosed(model, 1.5, dealt, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::imbalance) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
+  rows = diagnosed(model, 1.65, dealt, 1.0);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::imbalance) << rows[1].diagnosis->line;
+  ASSERT_TRUE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
+  EXPECT_EQ(rows[1].diagnosis->figures["also"][0], "extra_cpu");
 }
 
 TEST(ClockWatch, ReadsTheClockOfEachCpuAsked) {

@@ -2,6 +2,7 @@
 // params/product/args) and per-execution counters (TaskKernel::counters, TaskBuilder::counter).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -485,6 +486,29 @@ TEST(TaskParams, AKernelsCountersAreReadAfterEachExecution) {
     EXPECT_NE(std::string(e.what()).find("TaskKernel::counters() names a counter 'threads'"),
               std::string::npos) << e.what();
   }
+}
+
+// A TaskWorkload says how it splits a point: tasks_per_worker x threads on equal speeds, more
+// (balanced_tasks) where the workers' speeds differ, all from a shared counter.
+TEST(TaskSplit, FollowsTheWorkersSpeeds) {
+  auto w = grid().args({64, 1}).tasks_per_worker(2).build();
+  const auto points = plan_with(*w, {"--threads", "2"});
+  const auto parallel = std::find_if(points.begin(), points.end(), [](const Point& q) {
+    return q.mode == Mode::parallel && q.threads == 2;
+  });
+  ASSERT_NE(parallel, points.end());
+  Point p = *parallel;
+  ASSERT_EQ(p.mode, Mode::parallel);
+  ASSERT_EQ(p.threads, 2);
+  auto split = w->split(p);
+  ASSERT_TRUE(split);
+  EXPECT_EQ(split->tasks, 4u);
+  EXPECT_EQ(split->schedule, exec::Schedule::dynamic);
+  p.speeds = {1.0, 0.5};
+  split = w->split(p);
+  ASSERT_TRUE(split);
+  EXPECT_EQ(split->tasks, 6u);
+  EXPECT_DOUBLE_EQ(split_speedup(p.speeds, *split), 1.5);
 }
 
 }  // namespace task_params_test

@@ -364,6 +364,13 @@ class Matmul final : public Workload {
     return "matmul n=" + std::to_string(point.params_as<MatmulParams>().n);
   }
   std::optional<std::string> kernel() const override { return matmul::Kernel::chosen().name(); }
+  // The split of the compute phase (most of a product's time): tasks_for(point) ranges of rows,
+  // fewer where the matrix has fewer register tiles, taken from a shared counter.
+  std::optional<TaskSplit> split(const Point& point) const override {
+    const auto n = static_cast<std::size_t>(point.params_as<MatmulParams>().n);
+    const std::size_t tiles = (n + matmul::row_tile() - 1) / matmul::row_tile();
+    return TaskSplit{std::max<std::size_t>(1, std::min(tasks_for(point), tiles)), exec::Schedule::dynamic};
+  }
 
  private:
   std::vector<long long> sizes_;

@@ -31,7 +31,8 @@ import numpy as np
 from . import CvpError
 from . import stats
 from .runio import SUMMARY
-from .results import (context_kinds, context_units, gbench_groups, kind_of_name, live_results,
+from .results import (cluster_hosts, cluster_of, context_kinds, context_units, gbench_groups,
+                      kind_of_name, live_results,
                       result_name, result_work, singular, workload_of_name, workloads)
 from .text import visible
 
@@ -255,21 +256,27 @@ def _plain(value):
 
 
 def machine_info(run):
-    """What identifies the machine a run came from (None where the file does not say)."""
+    """What identifies the machine a run came from (None where the file does not say). A
+    distributed run's machine is its cluster: `hosts` is the sorted set of its ranks' hosts
+    (`machine.cluster.hosts`), None for a run on one machine; `ranks` how many it ran."""
     if run.format == SUMMARY:
         m = run.doc.get("machine")
         m = m if isinstance(m, dict) else {}
         allowed = m.get("allowed_cpus")
+        cluster = cluster_of(run.doc)
         return {"cpu_model": _plain(m.get("cpu_model")),
                 "physical_cores": _plain(m.get("physical_cores")),
                 "logical_cpus": _plain(m.get("logical_cpus")),
                 "allowed_cpus": _cpu_list(allowed) if isinstance(allowed, list) else None,
-                "allowed_cores": _plain(m.get("allowed_cores")), "host": _plain(m.get("host"))}
+                "allowed_cores": _plain(m.get("allowed_cores")), "host": _plain(m.get("host")),
+                "hosts": cluster_hosts(run.doc),
+                "ranks": _plain(cluster.get("ranks")) if cluster else None}
     ctx = run.doc.get("context")
     ctx = ctx if isinstance(ctx, dict) else {}
     return {"cpu_model": None, "physical_cores": None, "logical_cpus": _plain(ctx.get("num_cpus")),
             "allowed_cpus": _plain(ctx.get("cvpbench_allowed_cpus")),
-            "allowed_cores": None, "host": _plain(ctx.get("host_name"))}
+            "allowed_cores": None, "host": _plain(ctx.get("host_name")), "hosts": None,
+            "ranks": None}
 
 
 def _cpu_list(cpus):
@@ -288,10 +295,20 @@ def _cpu_list(cpus):
 
 
 _MACHINE_FIELDS = ("cpu_model", "physical_cores", "logical_cpus", "allowed_cpus", "host")
+# A cluster is one machine: the set of its hosts and the CPU model. Rank 0's own CPU counts and
+# allowed CPUs follow from how the launcher placed the ranks, not from which machine it was.
+_CLUSTER_FIELDS = ("cpu_model", "hosts")
 
 
 def machine_differences(a, b):
-    """The identifying fields that both runs record and that differ."""
+    """The identifying fields that both runs record and that differ. When either run is a
+    cluster's (a distributed run), its identity is the sorted set of its hosts and its CPU
+    model: two runs on the same hosts are one machine, and a cluster is never the same machine
+    as a run on one machine (which records no hosts)."""
+    if a.get("hosts") is not None or b.get("hosts") is not None:
+        return [f for f in _CLUSTER_FIELDS
+                if a.get(f) != b.get(f) and (f == "hosts" or (a.get(f) is not None
+                                                             and b.get(f) is not None))]
     return [f for f in _MACHINE_FIELDS
             if a.get(f) is not None and b.get(f) is not None and a[f] != b[f]]
 
@@ -306,6 +323,10 @@ def machine_text(info):
     if info.get("allowed_cpus") is not None:
         parts.append(f"allowed CPUs {info['allowed_cpus']}")
     host = info.get("host")
+    if info.get("hosts") is not None:
+        ranks = info.get("ranks")
+        return (f"{cpu}, a cluster of {ranks or '?'} ranks on host(s) {info['hosts']} "
+                f"(rank 0: {', '.join(parts) or 'cores not recorded'})")
     return f"{cpu}, {', '.join(parts) or 'cores not recorded'}, host {host or 'unknown'}"
 
 

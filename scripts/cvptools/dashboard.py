@@ -524,10 +524,19 @@ def _count(n, word):
 def _problem(name):
     """The benchmark name less its mode, backend and threads: the problem it measures. The
     request count (`requests:N`) goes too: the program derives it from the core count, so it
-    differs between machines that ran the same problem."""
+    differs between machines that ran the same problem; so does a weak-scaling factor
+    (`weak:P`, its workers), which the mode says instead (`_mode_key`). MPI ranks stay."""
     parts = [p for p in name.split("/")
-             if not p.startswith(("mode:", "backend:", "threads:", "requests:"))]
+             if not p.startswith(("mode:", "backend:", "threads:", "requests:", "weak:"))]
     return "/".join(parts)
+
+
+def _mode_key(r):
+    """A row's mode in the matrices: its mode, and 'weak' beside it for a weak-scaling point,
+    whose speedup is the scaled speedup of a grown problem and never the best of its mode's
+    strong points."""
+    mode = r.get("mode") or "?"
+    return f"{mode}, weak" if (r.get("weak") or 1) > 1 else mode
 
 
 def summary_matrix(latest):
@@ -536,7 +545,7 @@ def summary_matrix(latest):
     rows = {}
     for mid, run in latest.items():
         for r in run["results"]:
-            key = (r.get("workload") or r["benchmark"].split("/", 1)[0], r.get("mode") or "?")
+            key = (r.get("workload") or r["benchmark"].split("/", 1)[0], _mode_key(r))
             cells = rows.setdefault(key, {})
             rank = (r.get("speedup") or 0.0, r.get("throughput") or 0.0, r["benchmark"])
             best = cells.get(mid)
@@ -548,7 +557,9 @@ def summary_matrix(latest):
 
 
 def _mode_rank(mode):
-    return _MODE_ORDER.index(mode) if mode in _MODE_ORDER else len(_MODE_ORDER)
+    base, _, weak = mode.partition(", ")
+    rank = _MODE_ORDER.index(base) if base in _MODE_ORDER else len(_MODE_ORDER)
+    return rank + (0.5 if weak else 0.0)
 
 
 def matrix(latest, machines):
@@ -557,7 +568,7 @@ def matrix(latest, machines):
     rows = {}
     for mid, run in latest.items():
         for r in run["results"]:
-            key = (_problem(r["benchmark"]), r.get("mode") or "?", r.get("backend") or "?")
+            key = (_problem(r["benchmark"]), _mode_key(r), r.get("backend") or "?")
             cells = rows.setdefault(key, {})
             best = cells.get(mid)
             rank = (r.get("threads") or 0, r.get("cores") or 0, r["benchmark"])
@@ -614,6 +625,10 @@ def _matrix_html(latest, machines, bench_files, summary=False):
                 parts.append(f"<span class=t>{_num(per_core[m['id']])}{_NB}{_e(unit)} per "
                              f"core</span>")
             what = [_count(r.get("threads"), "thread"), _count(r.get("cores"), "core")]
+            if (r.get("ranks") or 1) > 1:
+                what.insert(0, _count(r.get("ranks"), "rank"))
+            if (r.get("weak") or 1) > 1:
+                what.append(f"problem x{_num(r.get('weak'))}")
             if summary:
                 what = [_problem(r["benchmark"]), r.get("backend")] + what
             parts.append(f"<span class=k>{_e(', '.join(w for w in what if w))}</span>")
@@ -844,7 +859,11 @@ class _Site:
         attrs = [("workload", b.get("workload")), ("kind", b.get("kind")),
                  ("mode", b.get("mode")), ("backend", b.get("backend")),
                  ("threads", b.get("threads")), ("requests in flight", b.get("in_flight")),
-                 ("unit of work", b.get("work_unit"))]
+                 ("unit of work", b.get("work_unit")),
+                 ("MPI ranks", b.get("ranks") if (b.get("ranks") or 1) > 1 else None),
+                 ("weak scaling: problem grown", f"x{_num(b.get('weak'))} (the speedup is the "
+                                                 f"scaled speedup)"
+                  if (b.get("weak") or 1) > 1 else None)]
         parts = [f"<h1>{_e(name)}</h1>",
                  "<p class=small>" + "; ".join(f"{_e(k)}: {_e(v)}" for k, v in attrs
                                                 if v is not None) + "</p>"]
@@ -949,6 +968,7 @@ class _Site:
         title = f"Run {run['digest'][:12]}"
         info = [("machine", _e(run.get("machine"))), ("CPU", _e(m.get("cpu_model"))),
                 ("CPUs allowed", _e(m.get("allowed_cores"))),
+                *([("cluster hosts", _e(m["hosts"]))] if m.get("hosts") else []),
                 ("date (UTC)", _e(_date(run["date"]))),
                 ("commit", f"<code>{_e(run.get('commit') or '?')}</code>"),
                 ("cvpbench version", _e(run.get("version") or "?")),
@@ -1019,9 +1039,14 @@ class _Site:
         """The table of machines."""
         parts = []
         rows = []
+        clusters = any(m.get("hosts") for m in self.machines)
         for m in self.machines:
             cpus = f"{m.get('allowed_cores') or '?'} of {m.get('logical_cpus') or '?'}"
-            rows.append(("", [(_e(m["label"]), "name"), (_e(m.get("cpu_model")), "name"),
+            cpu = m.get("cpu_model")
+            if clusters:
+                # A cluster is one machine: its hosts and CPU model; its CPUs are rank 0's.
+                cpu = f"{cpu}; cluster of hosts {m['hosts']}" if m.get("hosts") else cpu
+            rows.append(("", [(_e(m["label"]), "name"), (_e(cpu), "name"),
                               (_e(cpus), "n"), (_e(m.get("physical_cores") or "?"), "n"),
                               (_e({1: "on", 0: "off"}.get(m.get("smt"), "?")), ""),
                               (_e(m.get("os") or "?"), "name"),

@@ -7,9 +7,13 @@ it, adds nothing. Everything else is derived from the summary at import:
   machines    one row per machine: the hardware the run saw (CPU model, CPU counts, the CPUs it
               was allowed, SMT, caches, host kind) plus the name given with --machine, hashed
               into a fingerprint. A compiler or OS upgrade keeps the machine (its effect is a
-              change in the machine's series); a different CPU set is another machine.
+              change in the machine's series); a different CPU set is another machine. A
+              distributed run's machine is its cluster: the sorted set of its ranks' hosts
+              (`hosts`) and the CPU model, so runs on the same hosts are one machine however
+              the launcher placed the ranks, and runs on other hosts another.
   benchmarks  one row per benchmark name with its workload, kind, mode, backend, threads,
-              requests in flight and unit of work.
+              requests in flight, unit of work, MPI ranks and weak-scaling factor (1: the
+              group's own problem).
   runs        one row per run: digest, machine, commit, tool version, date (the run's own),
               where it was imported from, the import it came with, its report link.
   results     one row per run and benchmark: time per unit of work (median, 95% CI), the
@@ -100,6 +104,15 @@ MIGRATIONS = [
     [
         "ALTER TABLE results ADD COLUMN attainable {real}",
         "ALTER TABLE results ADD COLUMN efficiency_ideal {real}",
+    ],
+    # 4 -> 5: distributed and weak-scaling points: a benchmark's MPI ranks and the factor its
+    # problem grew by (NULL for benchmarks imported before: read from the name, where a
+    # `/ranks:R/` or `/weak:P/` segment says, else 1), and a cluster's hosts (NULL for a
+    # machine that is one host).
+    [
+        "ALTER TABLE benchmarks ADD COLUMN ranks INTEGER",
+        "ALTER TABLE benchmarks ADD COLUMN weak {real}",
+        "ALTER TABLE machines ADD COLUMN hosts TEXT",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -496,11 +509,11 @@ class Database:
                 m = run.machine
                 machine_id = self.engine.insert_id(cur, sql(
                     "INSERT INTO machines (fingerprint, label, cpu_model, logical_cpus, "
-                    "physical_cores, allowed_cores, smt, host, os, compiler) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    "physical_cores, allowed_cores, smt, host, os, compiler, hosts) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                     (m["fingerprint"], m["label"], m["cpu_model"], m["logical_cpus"],
                      m["physical_cores"], m["allowed_cores"], m["smt"], m["host"], m["os"],
-                     m["compiler"]))
+                     m["compiler"], m["hosts"]))
             cache.machines[run.machine["fingerprint"]] = machine_id
         run_id = self.engine.insert_id(cur, sql(
             "INSERT INTO runs (digest, machine_id, git_commit, version, run_date, imported_at, "
@@ -519,7 +532,8 @@ class Database:
                 else:
                     bench_id = self.engine.insert_id(cur, sql(
                         "INSERT INTO benchmarks (name, workload, kind, mode, backend, threads, "
-                        "in_flight, work_unit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                        "in_flight, work_unit, ranks, weak) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                         tuple(bench[k] for k in _BENCH_FIELDS))
                 cache.benchmarks[bench["name"]] = bench_id
             rows.append((run_id, bench_id) + values)
@@ -542,13 +556,15 @@ class Database:
     def machines(self):
         rows = self._read(
             "SELECT m.id, m.fingerprint, m.label, m.cpu_model, m.logical_cpus, "
-            "m.physical_cores, m.allowed_cores, m.smt, m.host, m.os, m.compiler, "
+            "m.physical_cores, m.allowed_cores, m.smt, m.host, m.os, m.compiler, m.hosts, "
             "COUNT(r.id), MIN(r.run_date), MAX(r.run_date) "
             "FROM machines m LEFT JOIN runs r ON r.machine_id = m.id "
             "GROUP BY m.id, m.fingerprint, m.label, m.cpu_model, m.logical_cpus, "
-            "m.physical_cores, m.allowed_cores, m.smt, m.host, m.os, m.compiler ORDER BY m.id")
+            "m.physical_cores, m.allowed_cores, m.smt, m.host, m.os, m.compiler, m.hosts "
+            "ORDER BY m.id")
         keys = ("id", "fingerprint", "label", "cpu_model", "logical_cpus", "physical_cores",
-                "allowed_cores", "smt", "host", "os", "compiler", "runs", "first", "last")
+                "allowed_cores", "smt", "host", "os", "compiler", "hosts", "runs", "first",
+                "last")
         return [dict(zip(keys, r)) for r in rows]
 
     def machine(self, ref):
@@ -603,11 +619,11 @@ class Database:
         return run
 
     _RESULT_KEYS = ("benchmark", "workload", "kind", "mode", "backend", "threads", "in_flight",
-                    "work_unit", "time", "time_lo", "time_hi", "repetitions", "throughput",
+                    "work_unit", "ranks", "weak", "time", "time_lo", "time_hi", "repetitions", "throughput",
                     "throughput_unit", "speedup", "speedup_lo", "speedup_hi", "efficiency",
                     "bound", "cores", "attainable", "efficiency_ideal")
     _RESULT_COLUMNS = ("b.name, b.workload, b.kind, b.mode, b.backend, b.threads, b.in_flight, "
-                       "b.work_unit, x.time_s, x.time_lo, x.time_hi, x.repetitions, "
+                       "b.work_unit, b.ranks, b.weak, x.time_s, x.time_lo, x.time_hi, x.repetitions, "
                        "x.throughput, x.throughput_unit, x.speedup, x.speedup_lo, "
                        "x.speedup_hi, x.efficiency, x.bound, x.cores, x.attainable, "
                        "x.efficiency_ideal")
@@ -616,8 +632,8 @@ class Database:
         rows = self._read(f"SELECT {self._RESULT_COLUMNS} FROM results x JOIN benchmarks b "
                           f"ON b.id = x.benchmark_id WHERE x.run_id = ?", (run_id,))
         # Sorted here, not in SQL: the engines' collations order names differently.
-        return sorted((dict(zip(self._RESULT_KEYS, r)) for r in rows),
-                      key=lambda r: r["benchmark"])
+        return sorted((_ranks_weak(dict(zip(self._RESULT_KEYS, r)), "benchmark")
+                       for r in rows), key=lambda r: r["benchmark"])
 
     def document(self, run_id):
         """The run's summary.json, as it was imported (canonical form)."""
@@ -633,10 +649,11 @@ class Database:
     def benchmarks(self, pattern=None):
         """Benchmarks whose names match the regular expression `pattern` (search), by name."""
         rows = self._read("SELECT id, name, workload, kind, mode, backend, threads, in_flight, "
-                          "work_unit FROM benchmarks")
+                          "work_unit, ranks, weak FROM benchmarks")
         keys = ("id", "name", "workload", "kind", "mode", "backend", "threads", "in_flight",
-                "work_unit")
-        out = sorted((dict(zip(keys, r)) for r in rows), key=lambda b: b["name"])
+                "work_unit", "ranks", "weak")
+        out = sorted((_ranks_weak(dict(zip(keys, r)), "name") for r in rows),
+                     key=lambda b: b["name"])
         if pattern is not None:
             regex = compile_pattern(pattern)
             out = [b for b in out if regex.search(b["name"])]
@@ -686,7 +703,20 @@ class Database:
 
 
 _BENCH_FIELDS = ("name", "workload", "kind", "mode", "backend", "threads", "in_flight",
-                 "work_unit")
+                 "work_unit", "ranks", "weak")
+
+
+def _ranks_weak(row, name_key):
+    """A benchmark's ranks and weak factor: as stored, else (benchmarks imported before schema
+    version 5) from its name's `/ranks:R/` and `/weak:P/`, else 1."""
+    if row.get("ranks") is None or row.get("weak") is None:
+        ranks, weak = res.name_ranks_weak(row[name_key])
+        if row.get("ranks") is None:
+            row["ranks"] = ranks
+        if row.get("weak") is None:
+            row["weak"] = weak
+    row["weak"] = float(row["weak"])
+    return row
 
 
 class _Cache:
@@ -735,7 +765,7 @@ class PreparedRun:
         self.quick = _flag(config.get("quick"))
         self.noisy = _flag(doc.get("noisy"))
         self.report = report
-        self.machine = _machine_row(machine, machine_name)
+        self.machine = _machine_row(machine, machine_name, res.cluster_hosts(doc))
         self.results = []
         seen = set()
         for r in res.live_results(runio.Run(path, runio.SUMMARY, doc)):
@@ -752,7 +782,8 @@ class PreparedRun:
             bench = {"name": name, "workload": r.get("workload"), "kind": r.get("kind"),
                      "mode": r.get("mode"), "backend": r.get("backend"),
                      "threads": _int(r.get("threads")), "in_flight": _int(r.get("in_flight")),
-                     "work_unit": unit if unit and per else "execution"}
+                     "work_unit": unit if unit and per else "execution",
+                     "ranks": res.ranks_of(r), "weak": res.weak_of(r)}
             self.results.append((bench, row))
 
 
@@ -1002,24 +1033,33 @@ def _iso_date(path, value):
             f"{utc.second:02d}Z")
 
 
-def _machine_row(machine, name):
+def _machine_row(machine, name, hosts=None):
+    """The machine of a run. `hosts`: a distributed run's sorted set of hosts ('a,b'), whose
+    machine is the cluster: those hosts and the CPU model (rank 0's CPU counts and allowed
+    CPUs follow from where the launcher put it, not from which machines ran)."""
     allowed = machine.get("allowed_cpus")
     allowed_cores = _int(machine.get("allowed_cores"))
     if allowed_cores is None and isinstance(allowed, list):
         allowed_cores = len(allowed)
-    hardware = {k: machine.get(k) for k in ("cpu_model", "logical_cpus", "physical_cores",
-                                            "allowed_cpus", "smt", "caches", "host")}
+    if hosts is not None:
+        hardware = {"cpu_model": machine.get("cpu_model"), "cluster_hosts": hosts}
+    else:
+        hardware = {k: machine.get(k) for k in ("cpu_model", "logical_cpus", "physical_cores",
+                                                "allowed_cpus", "smt", "caches", "host")}
     hardware["name"] = name or ""
     fingerprint = hashlib.sha256(json.dumps(hardware, sort_keys=True, default=str)
                                  .encode("utf-8")).hexdigest()
     cpu = _text(machine.get("cpu_model")) or "unknown CPU"
-    label = name or f"{cpu}, {allowed_cores or '?'} CPUs ({fingerprint[:6]})"
+    if hosts is not None:
+        label = name or f"{cpu}, cluster of {hosts} ({fingerprint[:6]})"
+    else:
+        label = name or f"{cpu}, {allowed_cores or '?'} CPUs ({fingerprint[:6]})"
     return {"fingerprint": fingerprint, "label": label, "cpu_model": cpu,
             "logical_cpus": _int(machine.get("logical_cpus")),
             "physical_cores": _int(machine.get("physical_cores")),
             "allowed_cores": allowed_cores, "smt": _flag(machine.get("smt")),
             "host": _text(machine.get("host")), "os": _text(machine.get("os")),
-            "compiler": _text(machine.get("compiler"))}
+            "compiler": _text(machine.get("compiler")), "hosts": hosts}
 
 
 def _ci(value):

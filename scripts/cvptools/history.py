@@ -172,6 +172,12 @@ def series_text(s, last=30):
     unit = s.benchmark.get("work_unit") or "execution"
     what = {"time": f"seconds per {unit}", "throughput": "throughput",
             "speedup": "speedup"}[s.metric]
+    if (s.benchmark.get("weak") or 1) > 1:
+        what += f" (weak scaling: the problem grown x{format_number(s.benchmark['weak'])})"
+    if (s.benchmark.get("ranks") or 1) > 1:
+        what += f", {s.benchmark['ranks']} MPI ranks"
+    if s.machine.get("hosts"):
+        what += f", a cluster of hosts {s.machine['hosts']}"
     lines = [visible(f"{s.benchmark['name']} on {s.machine['label']}: {len(s.points)} runs, "
                      f"{what}")]
     starts = {c.point.index: c for c in s.changes}
@@ -249,7 +255,10 @@ def to_json(all_series, opt):
 
     def series(s):
         out = {"benchmark": s.benchmark["name"], "machine": s.machine["label"],
-               "machine_fingerprint": s.machine["fingerprint"], "runs": s.runs}
+               "machine_fingerprint": s.machine["fingerprint"], "runs": s.runs,
+               "ranks": s.benchmark.get("ranks") or 1,
+               "weak": float(s.benchmark.get("weak") or 1.0),
+               "cluster_hosts": s.machine.get("hosts")}
         if s.points:
             out["points"] = [{"run": p["digest"], "date": p["date"], "commit": p["commit"],
                               "value": p[key]} for p in s.points]

@@ -8,6 +8,11 @@
              the bound where it is not the ideal (a memory workload's bandwidth), for cpu kinds
              an Amdahl fit (serial fraction) and Karp-Flatt e per point in a panel below, for
              others the speedup as a fraction of its bound in that panel
+  weak       weak against strong scaling, per group with weak-scaling points: speedup vs workers
+             P (threads x ranks) for the strong points (the group's problem) and the weak ones
+             (the problem grown with P: the scaled speedup), the ideal S = P, an Amdahl fit of
+             the strong points and a Gustafson fit S = P - s (P - 1) of the weak ones, with the
+             fitted serial fractions in the legend; distributed points are series of their own
   io         throughput vs requests in flight per mode/backend, 95% CI, with the throughput bound
   crossover  speedup vs CPU share c/(c+w) for a sweep of c_us at fixed w_us and k, with bounds
 
@@ -62,12 +67,15 @@ from matplotlib.ticker import (FixedFormatter, FixedLocator, MaxNLocator,  # noq
 from . import CvpError  # noqa: E402
 from . import stats  # noqa: E402
 from .results import (attainable_bound, attainable_model, bounds_differ,  # noqa: E402
-                      format_value, ideal_bound, is_headline, kind_rank, live_results,
-                      machine_label, params_label)
+                      format_value, ideal_bound, is_headline, is_weak, kind_rank,
+                      live_results, machine_label, params_label, ranks_of, weak_of,
+                      workers_of)
 
 DETAIL_CHARTS = ("speedup", "scaling", "io", "crossover")
-# Drawn only for runs that carry what they need (the roofline: the machine's limits).
-EXTRA_CHARTS = ("roofline",)
+# Drawn only for runs that carry what they need: weak against strong scaling (runs made with
+# --scaling weak|both; a column per run, like the detailed charts) and the roofline (the
+# machine's limits).
+EXTRA_CHARTS = ("weak", "roofline")
 CHARTS = DETAIL_CHARTS + ("runs",)
 FORMATS = ("png", "svg")
 MODES = ("serial", "concurrent", "parallel", "distributed")
@@ -92,6 +100,16 @@ PALETTE = {
     ("concurrent", "tbb"): "#17becf", ("concurrent", "eventloop"): "#2ca02c",
     ("parallel", "threads"): "#d62728", ("parallel", "openmp"): "#e377c2",
     ("parallel", "tbb"): "#8c564b", ("parallel", "eventloop"): "#ff7f0e",
+    ("distributed", "threads"): "#9467bd", ("distributed", "openmp"): "#bcbd22",
+    ("distributed", "tbb"): "#e6550d",
+}
+# Weak scaling (the problem grown with the workers) in the weak-vs-strong chart: green for
+# one process, olive for ranks, a darker shade per backend.
+WEAK_PALETTE = {
+    ("parallel", "threads"): "#2ca02c", ("parallel", "openmp"): "#31a354",
+    ("parallel", "tbb"): "#74c476",
+    ("distributed", "threads"): "#637939", ("distributed", "openmp"): "#8c6d31",
+    ("distributed", "tbb"): "#cedb9c",
 }
 # Backends cvpbench does not have (yet) get one of these, by a stable hash of (mode, backend).
 _SPARE = ["#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
@@ -107,6 +125,11 @@ def series_colour(mode, backend):
     if known:
         return known
     return _SPARE[zlib.crc32(f"{mode}\0{backend}".encode("utf-8", "replace")) % len(_SPARE)]
+
+
+def weak_colour(mode, backend):
+    """The colour of weak-scaling points of (mode, backend)."""
+    return WEAK_PALETTE.get((mode, backend)) or series_colour("weak " + mode, backend)
 
 
 def series_marker(backend):
@@ -630,7 +653,10 @@ def headline(run):
     verdict line quotes ([X backend]), else the one cvpbench would quote: threads for
     task-split work, the event loop for io. Groups are ordered by kind: cpu, memory, io."""
     quotes = verdict_quotes(run)
-    results = [r for r in live_results(run) if r["speedup"]["value"] > 0 and is_headline(r)]
+    # A weak-scaling point's speedup is per unit of a grown problem (the scaled speedup): it
+    # has a chart of its own, beside the strong points, and stays out of the headline.
+    results = [r for r in live_results(run) if r["speedup"]["value"] > 0 and is_headline(r)
+               and not is_weak(r)]
     out = []
     grouped = _groups(results, group_key)
     for (kind, workload, key), members in grouped.items():
@@ -775,14 +801,19 @@ def _build_speedup(sel):
 
 # --- scaling ------------------------------------------------------------------------------------
 
+SCALING_MODES = ("parallel", "distributed")
+
+
 def _scaling_groups(run):
-    """{(workload, params, kind): parallel points} of the task-split kinds (cpu, memory and
-    kinds this cvp does not know; not io, whose parallelism is K requests in flight), in the
-    order cpu, memory, then others, each in file order."""
+    """{(workload, params, kind): parallel and distributed points} of the task-split kinds (cpu,
+    memory and kinds this cvp does not know; not io, whose parallelism is K requests in
+    flight), in the order cpu, memory, then others, each in file order. Strong scaling only:
+    a weak-scaling point (its problem grown with its workers) is drawn in the weak chart."""
     split = [r for r in live_results(run)
-             if r["kind"] != "io" and r["mode"] == "parallel" and r["speedup"]["value"] > 0]
+             if r["kind"] != "io" and r["mode"] in SCALING_MODES and r["speedup"]["value"] > 0
+             and not is_weak(r)]
     groups = _groups(split, lambda r: (r["workload"], params_label(r["params"]), r["kind"]))
-    keys = sorted((k for k, v in groups.items() if any(r["threads"] > 1 for r in v)),
+    keys = sorted((k for k, v in groups.items() if any(workers_of(r) > 1 for r in v)),
                   key=lambda k: kind_rank(k[2]))
     return OrderedDict((k, groups[k]) for k in keys)
 
@@ -802,8 +833,14 @@ def _bound_model(members):
 
 
 def _processors(r):
-    """Cores actually available to the point: SMT and oversubscribed threads add none."""
-    return min(r["threads"], r["cores"])
+    """Cores actually available to the point: SMT and oversubscribed threads add none; a
+    distributed point has its team's on every rank."""
+    return min(r["threads"], r["cores"]) * ranks_of(r)
+
+
+def _all_cores(r):
+    """The cores of every rank of a point (its team's cores for one process)."""
+    return r["cores"] * ranks_of(r)
 
 
 def _draw_scaling(ax, kf_ax, members):
@@ -812,10 +849,10 @@ def _draw_scaling(ax, kf_ax, members):
     bandwidth, not at a serial fraction) the speedup as a fraction of its bound below."""
     kind = members[0]["kind"]
     computing = kind == "cpu"
-    top_cores = max(r["cores"] for r in members)
-    threads_seen = sorted({r["threads"] for r in members})
-    # The attainable bound is drawn where it is not the ideal min(threads, cores).
-    own_bound = any(abs(attainable_bound(r) - min(r["threads"], top_cores)) > 1e-6
+    top_cores = max(_all_cores(r) for r in members)
+    threads_seen = sorted({workers_of(r) for r in members})
+    # The attainable bound is drawn where it is not the ideal min(workers, cores).
+    own_bound = any(abs(attainable_bound(r) - min(workers_of(r), top_cores)) > 1e-6
                     for r in members)
     model = _attainable_model(members) or _bound_model(members)
     highest = 1.0
@@ -825,13 +862,15 @@ def _draw_scaling(ax, kf_ax, members):
         bound_label = "\n".join(textwrap.wrap(f"attainable bound: {model}" if model else
                                                "attainable bound (dash-dot, series colour)",
                                                46)[:3])
-    for backend, points in _groups(members, lambda r: r["backend"]).items():
-        points = sorted(points, key=lambda r: r["threads"])
-        colour, marker = series_colour("parallel", backend), series_marker(backend)
-        label = series_label("parallel", backend)
-        if computing:
+    series = _groups(members, lambda r: (r["mode"], r["backend"]))
+    for (mode, backend), points in sorted(series.items(),
+                                          key=lambda kv: SCALING_MODES.index(kv[0][0])):
+        points = sorted(points, key=workers_of)
+        colour, marker = series_colour(mode, backend), series_marker(backend)
+        label = series_label(mode, backend)
+        if computing and mode == "parallel":
             label += _amdahl_line(ax, points, colour)
-        p = [r["threads"] for r in points]
+        p = [workers_of(r) for r in points]
         s = [r["speedup"]["value"] for r in points]
         ax.errorbar(p, s, yerr=_ci_yerr(s, [r["speedup"]["ci95"] for r in points]),
                     marker=marker, color=colour, capsize=2, label=label, zorder=3)
@@ -847,7 +886,7 @@ def _draw_scaling(ax, kf_ax, members):
             highest = max(highest, max(attainable_bound(r) for r in points))
         kf_values += _lower_panel(kf_ax, points, p, s, computing, marker, colour)
     _finish_scaling(ax, kf_ax, computing, own_bound, top_cores, threads_seen, highest,
-                    kf_values)
+                    kf_values, "distributed" in {r["mode"] for r in members})
 
 
 def _amdahl_line(ax, points, colour):
@@ -890,7 +929,7 @@ def _lower_panel(kf_ax, points, p, s, computing, marker, colour):
 
 
 def _finish_scaling(ax, kf_ax, computing, own_bound, top_cores, threads_seen, highest,
-                    kf_values):
+                    kf_values, ranks=False):
     """The ideal line, the legend, the axes and the lower panel's range."""
     xs = sorted({1, top_cores, max(threads_seen)})
     ideal = (f"ideal (up to {top_cores} cores)" if own_bound
@@ -917,7 +956,7 @@ def _finish_scaling(ax, kf_ax, computing, own_bound, top_cores, threads_seen, hi
         kf_ax.set_ylim(lo - 0.15 * span, hi + 0.15 * span)
     kf_ax.set_ylabel("Karp-Flatt e" if computing else "speedup / attainable", fontsize=8)
     kf_ax.tick_params(labelsize=7)
-    kf_ax.set_xlabel("threads")
+    kf_ax.set_xlabel("workers P (threads x ranks)" if ranks else "threads")
 
 
 def _build_scaling(sel):
@@ -944,7 +983,8 @@ def _build_scaling(sel):
             _draw_scaling(ax, kf_ax, per_run[c][key])
             heading = _txt(f"{key[0]}  {key[1]} ({key[2]}-bound)")
             ax.set_title(grid.title(titles, i, c, heading), fontsize=8)
-    fig.suptitle(_wrapped(_noted("Parallel scaling: speedup vs threads (95% CI), ideal line, "
+    fig.suptitle(_wrapped(_noted("Parallel scaling: speedup vs threads (distributed: threads x "
+                                 "ranks) (95% CI), ideal line, "
                                  "the attainable bound (dash-dot) where it is not the ideal, "
                                  "Amdahl fit "
                                  "(dashed, cpu kinds), hollow: more threads than cores; below: "
@@ -952,6 +992,124 @@ def _build_scaling(sel):
                                  "attainable bound "
                                  "(others)",
                                  _selection_note(sel, numbers, len(rows), len(every), "scaling")),
+                          fig), fontsize=10)
+    return _capped(fig)
+
+
+# --- weak against strong scaling ------------------------------------------------------------------
+
+def _weak_groups(run):
+    """{(workload, group, kind): parallel and distributed points} of the groups that have
+    weak-scaling points (task-split kinds), strong and weak together, in the order cpu, memory,
+    then others. Keyed by the summary's `group` (a weak point's own parameters are its grown
+    problem's), else the parameters of its strong points."""
+    split = [r for r in live_results(run)
+             if r["kind"] != "io" and r["mode"] in SCALING_MODES and r["speedup"]["value"] > 0]
+    groups = _groups(split, lambda r: (r["workload"], key_label(*group_key(r)[1:]), r["kind"]))
+    keys = sorted((k for k, v in groups.items() if any(is_weak(r) for r in v)),
+                  key=lambda k: kind_rank(k[2]))
+    return OrderedDict((k, groups[k]) for k in keys)
+
+
+def _gustafson_line(ax, points, colour):
+    """The Gustafson fit of weak points, drawn dash-dot: its legend text ('' when nothing to
+    fit)."""
+    fit = [(weak_of(r), r["speedup"]["value"]) for r in points]
+    if not any(p > 1 for p, _ in fit):
+        return ""
+    s = stats.gustafson_fit([p for p, _ in fit], [v for _, v in fit])
+    top = max(p for p, _ in fit)
+    fine = [1 + i * (top - 1) / 60 for i in range(61)]
+    ax.plot(fine, stats.gustafson_speedup(fine, s), "-.", color=colour, linewidth=1)
+    return f" (Gustafson s = {s:.3f})"
+
+
+def _strong_amdahl(ax, points, colour):
+    """The Amdahl fit of strong points, P = workers, over the points with one worker per core
+    (parallel and distributed together: P counts the cores either way)."""
+    fit = [(workers_of(r), r["speedup"]["value"]) for r in points if r["threads"] <= r["cores"]]
+    if not any(p == 1 for p, _ in fit):
+        fit.append((1, 1.0))
+    if not any(p > 1 for p, _ in fit):
+        return ""
+    f, _ = stats.amdahl_fit([p for p, _ in fit], [v for _, v in fit])
+    top = max(p for p, _ in fit)
+    fine = [1 + i * (top - 1) / 60 for i in range(61)]
+    ax.plot(fine, stats.amdahl_speedup(fine, f), "--", color=colour, linewidth=1)
+    return f" (Amdahl f = {f:.3f})"
+
+
+def _draw_weak(ax, members):
+    """Strong and weak speedup vs workers P: strong points per (mode, backend) with the
+    Amdahl fit of each backend's strong points; weak points (the scaled speedup, P = the
+    factor the problem grew by) with the Gustafson fit of each backend's; the ideal S = P."""
+    highest, seen = 1.0, {1}
+    for backend, of_backend in _groups(members, lambda r: r["backend"]).items():
+        strong = [r for r in of_backend if not is_weak(r)]
+        weak = [r for r in of_backend if is_weak(r)]
+        for points, is_weak_set in ((strong, False), (weak, True)):
+            if not points:
+                continue
+            fit_colour = (weak_colour if is_weak_set else series_colour)("parallel", backend)
+            fit_text = (_gustafson_line if is_weak_set else _strong_amdahl)(ax, points,
+                                                                          fit_colour)
+            for mode in SCALING_MODES:
+                series = sorted((r for r in points if r["mode"] == mode),
+                                key=lambda r: weak_of(r) if is_weak_set else workers_of(r))
+                if not series:
+                    continue
+                colour = (weak_colour if is_weak_set else series_colour)(mode, backend)
+                p = [weak_of(r) if is_weak_set else workers_of(r) for r in series]
+                v = [r["speedup"]["value"] for r in series]
+                label = _txt(f"{'weak' if is_weak_set else 'strong'} {mode} · {backend}")
+                if mode == "parallel" or not any(r["mode"] == "parallel" for r in points):
+                    label += fit_text   # the backend's fit, named once
+                ax.errorbar(p, v, yerr=_ci_yerr(v, [r["speedup"]["ci95"] for r in series]),
+                            marker=series_marker(backend), color=colour, capsize=2,
+                            label=label, zorder=3,
+                            markerfacecolor="white" if is_weak_set else colour)
+                highest = max(highest, max(r["speedup"]["ci95"][1] for r in series))
+                seen |= set(p)
+    top = max(seen)
+    ax.plot([1, top], [1, top], ":", color="#222222", linewidth=1, label="ideal S = P")
+    rows = sum(label.count("\n") + 1 for label in ax.get_legend_handles_labels()[1])
+    free = min(0.55, 0.09 + 0.075 * rows)
+    ax.set_ylim(0, max(top, highest) * 1.05 / (1 - free))
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_xscale("log", base=2)
+    _integer_ticks(ax.xaxis, sorted(seen))
+    ax.grid(color="#ececec", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.set_xlabel("workers P (threads x ranks; weak: the problem grown P times)")
+    ax.set_ylabel("speedup over serial (weak: scaled)")
+
+
+def _build_weak(sel):
+    numbers = sel.drawn("weak")
+    runs = [sel.kept[n] for n in numbers]
+    per_run = [_weak_groups(run) for run in runs]
+    every = sorted(OrderedDict.fromkeys(k for groups in per_run for k in groups),
+                   key=lambda k: kind_rank(k[2]))
+    if not every:
+        raise CvpError(f"{_names(sel.paths)}: nothing to draw for the weak chart "
+                       f"(needs {_NEEDS['weak']})")
+    rows = every[:MAX_ROWS]
+    grid = _grid(sel, numbers, per_run, rows, 6.2)
+    fig = _figure(figsize=(6.2 * grid.columns, (4.4 if grid.aligned else 4.9) * len(rows) + 0.9),
+                  layout="constrained")
+    axes = fig.subplots(len(rows), grid.columns, squeeze=False)
+    titles = _column_titles(sel, numbers)
+    for i, (key, placed) in enumerate(zip(rows, grid.rows)):
+        for j, c in enumerate(placed):
+            _draw_weak(axes[i][j], per_run[c][key])
+            heading = _txt(f"{key[1]} ({key[2]}-bound)")
+            axes[i][j].set_title(grid.title(titles, i, c, heading), fontsize=8)
+    _hide_unused(axes, grid)
+    fig.suptitle(_wrapped(_noted("Weak and strong scaling: speedup vs workers P (95% CI); "
+                                 "strong (filled): the group's problem, Amdahl fit dashed; weak "
+                                 "(hollow): the problem grown P times, its scaled speedup, "
+                                 "Gustafson fit S = P - s (P - 1) dash-dot; dotted: ideal S = P",
+                                 _selection_note(sel, numbers, len(rows), len(every), "weak")),
                           fig), fontsize=10)
     return _capped(fig)
 
@@ -1200,6 +1358,7 @@ def _build_runs(sel):
 _NEEDS = {
     "speedup": "results other than serial",
     "scaling": "parallel cpu or memory results with more than one thread",
+    "weak": "weak-scaling cpu or memory results (cvpbench --scaling weak or both)",
     "io": "io results at two or more requests-in-flight values",
     "crossover": "io results at two or more c_us values with fixed w_us and k",
     "runs": "two runs or more with results other than serial",
@@ -1293,7 +1452,7 @@ def _build_roofline(sel):
     return _capped(fig)
 
 
-_FINDERS = {"scaling": _scaling_groups, "io": _io_groups, "crossover": _crossover_groups, "roofline": _roofline_points}
+_FINDERS = {"scaling": _scaling_groups, "weak": _weak_groups, "io": _io_groups, "crossover": _crossover_groups, "roofline": _roofline_points}
 
 
 def _build_lines(name, sel):
@@ -1339,6 +1498,8 @@ def build(name, runs):
         return _build_speedup(sel)
     if name == "scaling":
         return _build_scaling(sel)
+    if name == "weak":
+        return _build_weak(sel)
     if name in ("io", "crossover"):
         return _build_lines(name, sel)
     if name == "roofline":

@@ -23,8 +23,9 @@ from . import CvpError, __version__
 from . import plots
 from .export import excluded_text
 from .results import (attainable_bound, attainable_model, bounds_differ, efficiencies,
-                      format_value, ideal_bound, is_headline, kind_heading, kind_rank,
-                      live_results, result_name)
+                      cluster_of, format_value, ideal_bound, is_headline, is_weak,
+                      kind_heading, kind_rank, live_results, network_of, ranks_of,
+                      result_name, weak_of)
 from .text import visible
 
 _STYLE = """
@@ -99,6 +100,36 @@ def machine_pairs(run):
                        ("summary_method", "summary method")):
         if key in config:
             pairs.append((label, config[key]))
+    pairs += cluster_pairs(run)
+    return pairs
+
+
+def cluster_pairs(run):
+    """A distributed run's cluster and measured network as (label, text) rows; [] for a run on
+    one machine. The machine rows above are rank 0's."""
+    cluster = cluster_of(run.doc)
+    if cluster is None:
+        return []
+    hosts = [str(h) for h in cluster["hosts"]]
+    distinct = sorted(set(hosts))
+    text = (f"{cluster.get('ranks', len(hosts))} MPI ranks on {len(distinct)} "
+            f"host{'' if len(distinct) == 1 else 's'} ({', '.join(distinct)}); by rank: "
+            f"{', '.join(hosts)}; the machine rows above are rank 0's")
+    pairs = [("cluster", text), ("MPI library", str(cluster.get("library", "?"))
+                                 + (f" (MPI {cluster['mpi_standard']})"
+                                    if cluster.get("mpi_standard") else ""))]
+    net = network_of(run.doc)
+    if net is not None:
+        def num(key, scale=1.0, digits=2):
+            value = net.get(key)
+            return f"{value / scale:.{digits}f}" if _finite(value) else "?"
+        pairs.append(("network", f"latency {num('latency_us')} us, bandwidth "
+                                 f"{num('bandwidth_bytes_per_s', 1e9)} GB/s, allreduce "
+                                 f"{num('allreduce_us')} us over {net.get('ranks', '?')} ranks; "
+                                 f"between {net.get('between', '?')}; "
+                                 f"{net.get('transport', '?')}"))
+        if net.get("method"):
+            pairs.append(("network, how measured", str(net["method"])))
     return pairs
 
 
@@ -202,8 +233,41 @@ def _latency(lat):
     return f"{_NB}/{_NB}".join(sig(v / scale) for v in values) + f"{_NB}{unit}"
 
 
+def _group_label(r):
+    """'matmul n=256' from the summary's `group` ('matmul/n:256'), None without one."""
+    group = r.get("group")
+    if not isinstance(group, str) or not group:
+        return None
+    head, _, rest = group.partition("/")
+    parts = []
+    for seg in rest.split("/"):
+        name, sep, value = seg.partition(":")
+        if seg:
+            parts.append(f"{name[:-3]}={value}us" if sep and name.endswith("_us")
+                         else f"{name}={value}" if sep else seg)
+    return " ".join([head] + parts)
+
+
+def _mode_text(r):
+    """'parallel'; 'distributed, 2 ranks'; 'parallel, weak x2 (n=323)': a weak-scaling point
+    sits under its group's heading with the problem it grew to."""
+    text = r["mode"]
+    if r["mode"] == "distributed" or ranks_of(r) > 1:
+        text += f", {ranks_of(r)} ranks"
+    if is_weak(r):
+        grown = ", ".join(f"{k}={format_value(v)}" for k, v in r["params"].items()
+                          if k not in ("k", "requests", "crossover"))
+        text += f", weak x{format_value(weak_of(r))}" + (f" ({grown})" if grown else "")
+        if _finite(r.get("gustafson_serial_fraction")):
+            text += f", Gustafson s {r['gustafson_serial_fraction']:.3f}"
+    return text
+
+
 def _workload_label(r):
-    """matmul n=1024; requests c=50us w=1000us (K is a column of its own)."""
+    """matmul n=1024; requests c=50us w=1000us (K is a column of its own). A weak-scaling
+    point is labelled by its group (its own parameters are the grown problem's)."""
+    if is_weak(r) and _group_label(r):
+        return _group_label(r)
     skip = ("k", "requests", "crossover")
     parts = []
     for k, v in r["params"].items():
@@ -294,7 +358,8 @@ def _row(by_name, r, with_values=False):
     pinned = bool(r["evidence"]["pinned"])
     tp = r["throughput"]
     cells = [
-        (r["mode"], "", None), (r["backend"], "", None),
+        (_mode_text(r), "", r.get("name") if _mode_text(r) != r["mode"] else None),
+        (r["backend"], "", None),
         (r["threads"], "n", None), (r["cores"], "n", None), (r["in_flight"], "n", None),
         (time_ci(wall["median"], *wall["ci95"]), "n", None),
         (speedup_ci_text(sp) + (f" {_reached_text(r['precision'].get('reached'))}"
@@ -411,7 +476,9 @@ _CHART_TITLES = {
     "speedup": "Speedup per workload: serial, concurrent and parallel at the cores (the points "
                "the verdict lines quote), inside their bounds",
     "scaling": "Parallel scaling of CPU- and memory-bound work (ideal, bound, Amdahl fit, "
-               "Karp-Flatt)",
+               "Karp-Flatt; distributed points at P = threads x ranks)",
+    "weak": "Weak against strong scaling: speedup vs workers P, the ideal, an Amdahl fit of the "
+            "strong points and a Gustafson fit of the weak ones",
     "io": "I/O-bound throughput vs requests in flight",
     "crossover": "Crossover: speedup vs CPU share of a request",
     "runs": "Every run: the headline speedups, a point per run, and their spread",

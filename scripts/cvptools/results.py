@@ -360,3 +360,92 @@ def efficiencies(r):
     if "efficiency_ideal" not in r and not isinstance(r.get("attainable"), dict):
         return against_attainable, against_attainable  # one bound: the file's one efficiency
     return against_attainable, read("efficiency_ideal", ideal_bound(r))
+
+
+# --- distributed and weak-scaling points ---------------------------------------------------------
+
+def ranks_of(r):
+    """The MPI ranks of a result: `ranks` (a distributed point's), else the `/ranks:R/` of its
+    name, else 1."""
+    value = r.get("ranks")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return _name_number(r.get("name"), "ranks", int) or 1
+
+
+def weak_of(r):
+    """The factor a weak-scaling point's problem grew by (its workers P): `weak`, else the
+    `/weak:P/` of its name; 1 for a strong point (the group's own problem)."""
+    value = r.get("weak")
+    if _positive(value):
+        return float(value)
+    return _name_number(r.get("name"), "weak", float) or 1.0
+
+
+def is_weak(r):
+    """A point whose problem grew with its workers: its speedup is the scaled speedup."""
+    return weak_of(r) > 1.0
+
+
+def workers_of(r):
+    """P of a point: its team's threads times its ranks."""
+    return int(r["threads"]) * ranks_of(r)
+
+
+def _name_number(name, key, kind):
+    if not isinstance(name, str):
+        return None
+    for segment in name.split("/"):
+        head, sep, value = segment.partition(":")
+        if sep and head == key:
+            try:
+                number = kind(value)
+            except ValueError:
+                return None
+            return number if math.isfinite(number) and number >= 1 else None
+    return None
+
+
+def name_ranks_weak(name):
+    """(ranks, weak) from a benchmark name alone (1 and 1.0 where it has no such segment)."""
+    return (_name_number(name, "ranks", int) or 1, _name_number(name, "weak", float) or 1.0)
+
+
+def variant_label(r):
+    """'', 'ranks:2', 'weak:2' or 'ranks:2 weak:4': how a point differs from its group's own
+    one-process, strong point."""
+    parts = []
+    if ranks_of(r) > 1 or r.get("mode") == "distributed":
+        parts.append(f"ranks:{ranks_of(r)}")
+    if is_weak(r):
+        parts.append(f"weak:{format_value(weak_of(r))}")
+    return " ".join(parts)
+
+
+def cluster_of(doc):
+    """A summary's `machine.cluster` ({ranks, hosts, library, mpi_standard}) when it is a
+    distributed run's, else None."""
+    m = doc.get("machine") if isinstance(doc, dict) else None
+    c = m.get("cluster") if isinstance(m, dict) else None
+    if not isinstance(c, dict) or not isinstance(c.get("hosts"), list):
+        return None
+    if not all(isinstance(h, str) for h in c["hosts"]) or not c["hosts"]:
+        return None
+    return c
+
+
+def cluster_hosts(doc):
+    """The sorted set of a cluster's hosts as one text ('a,b'), None for a run on one machine:
+    with the CPU model, what names a cluster as one machine."""
+    c = cluster_of(doc)
+    if c is None:
+        return None
+    return ",".join(sorted({" ".join(h.split()) for h in c["hosts"]}))
+
+
+def network_of(doc):
+    """A distributed run's measured network (`machine.limits.network`), else None."""
+    m = doc.get("machine") if isinstance(doc, dict) else None
+    limits = m.get("limits") if isinstance(m, dict) else None
+    net = limits.get("network") if isinstance(limits, dict) else None
+    return net if isinstance(net, dict) else None

@@ -1,6 +1,6 @@
 """Statistics for cvpbench results: exact rank intervals for the ratio of two runs' times, ratios
 of medians with bootstrap CIs, one-sided tests on log times, paired tests and what they can
-resolve, Holm's correction, the Amdahl fit and the Karp-Flatt metric.
+resolve, Holm's correction, the Amdahl and Gustafson fits and the Karp-Flatt metric.
 
 Following Hoefler & Belli: summarise times first (median), then take ratios; never average
 ratios except as an explicitly secondary geometric mean; no normality assumption for CIs.
@@ -619,3 +619,21 @@ def karp_flatt(speedup, p):
     if p <= 1 or speedup <= 0:
         return None
     return (1.0 / speedup - 1.0 / p) / (1.0 - 1.0 / p)
+
+
+def gustafson_speedup(p, serial_fraction):
+    """The scaled speedup of Gustafson's law: S(P) = P - s (P - 1)."""
+    p = np.asarray(p, dtype=float)
+    return p - serial_fraction * (p - 1.0)
+
+
+def gustafson_fit(workers, speedups):
+    """Least-squares serial fraction s in S(P) = P - s (P - 1) over weak-scaling points (P, S):
+    the line through (1, 1), so s = sum((P - S)(P - 1)) / sum((P - 1)^2). Not clipped: below 0
+    is a scaled speedup above P, above 1 one below 1. REQUIRES: a point with P > 1."""
+    p = np.asarray(workers, dtype=float)
+    s = np.asarray(speedups, dtype=float)
+    if not np.any(p > 1):
+        raise ValueError("a Gustafson fit needs a point with more than one worker")
+    d = p - 1.0
+    return float(np.sum((p - s) * d) / np.sum(d * d))

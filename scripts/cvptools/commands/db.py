@@ -111,8 +111,14 @@ def run_show(args):
         tp = (f"{num(r['throughput'])} {r['throughput_unit'] or ''}".strip()
               if r["throughput"] is not None else "")
         rows.append([r["benchmark"], num(r["time"]), ci, r["work_unit"] or "", tp, sp])
-    sys.stdout.write(_table(rows, ["benchmark", "s/unit", "95% CI", "unit", "throughput",
-                                   "speedup"]))
+    header = ["benchmark", "s/unit", "95% CI", "unit", "throughput", "speedup"]
+    # Distributed and weak-scaling points: their ranks and the factor their problem grew by
+    # (the speedup of a weak point is its scaled speedup), in columns of their own.
+    if any((r.get("ranks") or 1) > 1 or (r.get("weak") or 1) > 1 for r in run["results"]):
+        for row, r in zip(rows, run["results"]):
+            row += [r.get("ranks") or 1, num(r.get("weak") or 1.0)]
+        header += ["ranks", "weak"]
+    sys.stdout.write(_table(rows, header))
     return 0
 
 
@@ -125,8 +131,13 @@ def run_machines(args):
             return 0
     rows = [[m["id"], m["fingerprint"][:12], m["label"], m["allowed_cores"] or "?", m["runs"],
              m["first"] or "", m["last"] or ""] for m in machines]
-    sys.stdout.write(_table(rows, ["id", "fingerprint", "label", "CPUs", "runs", "first run",
-                                   "last run"]))
+    header = ["id", "fingerprint", "label", "CPUs", "runs", "first run", "last run"]
+    if any(m.get("hosts") for m in machines):
+        # A cluster (a distributed run's machine): the set of its hosts; its CPUs are rank 0's.
+        for row, m in zip(rows, machines):
+            row.append(m.get("hosts") or "")
+        header.append("cluster hosts")
+    sys.stdout.write(_table(rows, header))
     return 0
 
 

@@ -11,8 +11,9 @@ EPILOG_PLOT = """examples:
   cvp plot results/laptop results/workstation -o charts/machines --chart scaling --format svg
 charts: speedup (per workload group, kinds cpu, memory, io: serial, concurrent and parallel at
 the cores, the points the verdict lines quote, with 95% CI and the bound), scaling (cpu and
-memory kinds: speedup vs threads with the bound and the ideal; cpu: Amdahl fit, Karp-Flatt),
-io (throughput vs requests in flight, 95% CI), crossover (speedup vs CPU share c/(c+w)),
+memory kinds: speedup vs threads with the bound and the ideal; cpu: Amdahl fit, Karp-Flatt;
+distributed points as series of their own, P = threads x ranks), weak (runs with --scaling weak
+or both: strong and weak speedup vs workers P, the ideal, Amdahl and Gustafson fits), io (throughput vs requests in flight, 95% CI), crossover (speedup vs CPU share c/(c+w)),
 runs (two inputs or more: every run's headline speedups, a point per run, and their spread).
 Several inputs are drawn side by side, one column per run, each panel on its own axis; a
 series has the same colour in every chart. Given more runs than --detail (default 8), the
@@ -67,7 +68,7 @@ def add_parser(sub):
     p.add_argument("-o", "--out", default="charts", metavar="FOLDER",
                    help="folder for the charts (created if needed; default: charts)")
     p.add_argument("--chart", action="append",
-                   choices=("speedup", "scaling", "io", "crossover", "roofline", "runs"),
+                   choices=("speedup", "scaling", "weak", "io", "crossover", "roofline", "runs"),
                    help="draw only this chart (repeatable; default: every chart with data)")
     p.add_argument("--format", nargs="+", choices=("png", "svg"), default=["png", "svg"],
                    help="file formats (default: png svg)")

@@ -13,10 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def write_real_run(args, folder, compact=False):
+def write_real_run(args, folder, compact=False, launcher=()):
     """Runs cvpbench (CVPBENCH_BIN, else build/release's) with `args` and writes its
     summary.json and benchmark.json (and trace.json, with --trace) into `folder`; `compact`
-    writes the raw file unindented."""
+    writes the raw file unindented; `launcher` goes before the program (an MPI launcher and its
+    options, for a distributed run)."""
     folder = Path(folder)
     binary = Path(os.environ.get("CVPBENCH_BIN")
                   or ROOT / "build" / "release" / "benchmarks" / "cvpbench")
@@ -24,7 +25,8 @@ def write_real_run(args, folder, compact=False):
         sys.exit(f"generate.py: {binary} does not exist (build it, or set CVPBENCH_BIN)")
     with tempfile.TemporaryDirectory(prefix="cvp-fixture-") as tmp:
         out = Path(tmp) / "run"
-        proc = subprocess.run([str(binary), *args, "--out", str(out)], capture_output=True,
+        proc = subprocess.run([*launcher, str(binary), *args, "--out", str(out)],
+                              capture_output=True,
                               text=True, timeout=600)
         if proc.returncode != 0:
             sys.exit(f"generate.py: cvpbench exited {proc.returncode}: "

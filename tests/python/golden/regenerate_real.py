@@ -1,6 +1,7 @@
 """Regenerate every fixture that is a real run of the program, one folder after another:
-golden/real, golden/repeated, golden/traced, golden/plugins and golden/one_machine (each
-folder's generate.py says what its run is). Run it after a change to what cvpbench writes (a
+golden/real, golden/repeated, golden/traced, golden/plugins, golden/one_machine, golden/weak
+and golden/distributed (each folder's generate.py says what its run is; distributed needs
+Open MPI's mpirun). Run it after a change to what cvpbench writes (a
 new field in summary.json, say), on a quiet machine with at least 2 cores, then the Python
 tests: the readers are tested against what the program really writes.
 
@@ -8,7 +9,7 @@ tests: the readers are tested against what the program really writes.
     CVPBENCH_BIN=path/to/cvpbench /usr/bin/python3 tests/python/golden/regenerate_real.py
     /usr/bin/python3 tests/python/golden/regenerate_real.py traced   # some folders only
 
-About 2 minutes on 2 cores. The modelled inputs (golden/runner, workstation, hostile) come from
+About 4 minutes on 2 cores. The modelled inputs (golden/runner, workstation, hostile) come from
 golden/generate.py instead, and golden/complexity from its generate.sh. Standard library only.
 """
 
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REAL = ("real", "repeated", "traced", "plugins", "one_machine")
+REAL = ("real", "repeated", "traced", "plugins", "one_machine", "weak", "distributed")
 
 
 def main(argv):

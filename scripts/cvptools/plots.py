@@ -959,16 +959,21 @@ def _finish_scaling(ax, kf_ax, computing, own_bound, top_cores, threads_seen, hi
     kf_ax.set_xlabel("workers P (threads x ranks)" if ranks else "threads")
 
 
-def _build_scaling(sel):
-    numbers = sel.drawn("scaling")
-    runs = [sel.kept[n] for n in numbers]
-    per_run = [_scaling_groups(run) for run in runs]
+def _chart_rows(sel, chart, groups_of):
+    """The runs `chart` is drawn from, each run's groups (`groups_of`), the rows to draw (every
+    group of any run, by kind, at most MAX_ROWS) and how many groups there were."""
+    numbers = sel.drawn(chart)
+    per_run = [groups_of(sel.kept[n]) for n in numbers]
     every = sorted(OrderedDict.fromkeys(k for groups in per_run for k in groups),
                    key=lambda k: kind_rank(k[2]))
     if not every:
-        raise CvpError(f"{_names(sel.paths)}: nothing to draw for the scaling chart "
-                       f"(needs {_NEEDS['scaling']})")
-    rows = every[:MAX_ROWS]
+        raise CvpError(f"{_names(sel.paths)}: nothing to draw for the {chart} chart "
+                       f"(needs {_NEEDS[chart]})")
+    return numbers, per_run, every[:MAX_ROWS], len(every)
+
+
+def _build_scaling(sel):
+    numbers, per_run, rows, groups = _chart_rows(sel, "scaling", _scaling_groups)
     grid = _grid(sel, numbers, per_run, rows, 6.2)
     # Karp-Flatt e gets a panel of its own under each scaling panel: an inset would hide data.
     fig = _figure(figsize=(6.2 * grid.columns, (4.6 if grid.aligned else 5.1) * len(rows) + 0.9),
@@ -991,7 +996,7 @@ def _build_scaling(sel):
                                  "Karp-Flatt serial fraction e (cpu kinds), speedup / "
                                  "attainable bound "
                                  "(others)",
-                                 _selection_note(sel, numbers, len(rows), len(every), "scaling")),
+                                 _selection_note(sel, numbers, len(rows), groups, "scaling")),
                           fig), fontsize=10)
     return _capped(fig)
 
@@ -1085,15 +1090,7 @@ def _draw_weak(ax, members):
 
 
 def _build_weak(sel):
-    numbers = sel.drawn("weak")
-    runs = [sel.kept[n] for n in numbers]
-    per_run = [_weak_groups(run) for run in runs]
-    every = sorted(OrderedDict.fromkeys(k for groups in per_run for k in groups),
-                   key=lambda k: kind_rank(k[2]))
-    if not every:
-        raise CvpError(f"{_names(sel.paths)}: nothing to draw for the weak chart "
-                       f"(needs {_NEEDS['weak']})")
-    rows = every[:MAX_ROWS]
+    numbers, per_run, rows, groups = _chart_rows(sel, "weak", _weak_groups)
     grid = _grid(sel, numbers, per_run, rows, 6.2)
     fig = _figure(figsize=(6.2 * grid.columns, (4.4 if grid.aligned else 4.9) * len(rows) + 0.9),
                   layout="constrained")
@@ -1109,7 +1106,7 @@ def _build_weak(sel):
                                  "strong (filled): the group's problem, Amdahl fit dashed; weak "
                                  "(hollow): the problem grown P times, its scaled speedup, "
                                  "Gustafson fit S = P - s (P - 1) dash-dot; dotted: ideal S = P",
-                                 _selection_note(sel, numbers, len(rows), len(every), "weak")),
+                                 _selection_note(sel, numbers, len(rows), groups, "weak")),
                           fig), fontsize=10)
     return _capped(fig)
 

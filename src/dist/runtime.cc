@@ -395,22 +395,31 @@ void Group::barrier() const {
   wait_for(request, "a barrier");
 }
 
-void Group::send(const double* data, std::size_t count, int to, int tag) const {
-  const MPI_Comm comm = comm_of(impl_);
-  if (comm == MPI_COMM_NULL) throw std::logic_error("send: this run has one rank");
+namespace {
+
+// A send (of `out`) or a receive (into `in`) of `count` doubles with rank `peer`, waited for.
+void point_to_point(MPI_Comm comm, bool sending, const double* out, double* in, std::size_t count,
+                    int peer, int tag) {
+  const char* what = sending ? "a send" : "a receive";
+  if (comm == MPI_COMM_NULL) throw std::logic_error(std::string(what + 2) + ": this run has one rank");
   CommTimer timer;
   MPI_Request request;
-  MPI_Isend(data, to_int(count), MPI_DOUBLE, to, tag, comm, &request);
-  wait_for(request, "a send");
+  if (sending) {
+    MPI_Isend(out, to_int(count), MPI_DOUBLE, peer, tag, comm, &request);
+  } else {
+    MPI_Irecv(in, to_int(count), MPI_DOUBLE, peer, tag, comm, &request);
+  }
+  wait_for(request, what);
+}
+
+}  // namespace
+
+void Group::send(const double* data, std::size_t count, int to, int tag) const {
+  point_to_point(comm_of(impl_), true, data, nullptr, count, to, tag);
 }
 
 void Group::receive(double* data, std::size_t count, int from, int tag) const {
-  const MPI_Comm comm = comm_of(impl_);
-  if (comm == MPI_COMM_NULL) throw std::logic_error("receive: this run has one rank");
-  CommTimer timer;
-  MPI_Request request;
-  MPI_Irecv(data, to_int(count), MPI_DOUBLE, from, tag, comm, &request);
-  wait_for(request, "a receive");
+  point_to_point(comm_of(impl_), false, nullptr, data, count, from, tag);
 }
 
 #else  // built without MPI: one rank

@@ -1018,8 +1018,9 @@ def _weak_groups(run):
 
 def _gustafson_line(ax, points, colour):
     """The Gustafson fit of weak points, drawn dash-dot: its legend text ('' when nothing to
-    fit)."""
-    fit = [(weak_of(r), r["speedup"]["value"]) for r in points]
+    fit). As the Amdahl fit, over the points with one worker per core: more workers than cores
+    (oversubscribed) cannot scale with P and would drag the fraction up."""
+    fit = [(weak_of(r), r["speedup"]["value"]) for r in points if r["threads"] <= r["cores"]]
     if not any(p > 1 for p, _ in fit):
         return ""
     s = stats.gustafson_fit([p for p, _ in fit], [v for _, v in fit])

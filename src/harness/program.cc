@@ -796,6 +796,13 @@ std::optional<int> agree_on_set_up(int argc, char** argv, const std::vector<cvp:
     share = exec::format_cpu_list(dist::share_of_host(setup.topology, l.local_rank, l.local_size));
   }
   g_rank_cpus = dist::gather_text(share);
+  // The other ranks on rank 0's host are this run's processes, not other work beside it.
+  const std::vector<std::string> pids = dist::gather_text(std::to_string(::getpid()));
+  std::vector<int> ours;
+  for (std::size_t r = 1; r < pids.size(); ++r) {
+    if (dist::layout().hosts[r] == dist::layout().hosts[0]) ours.push_back(std::stoi(pids[r]));
+  }
+  bench::count_as_ours(std::move(ours));
   const std::optional<std::string> first = dist::agree(mine);
   if (dist::rank() != 0) {
     const bool runs = !mine && setup.parsed.options && !setup.parsed.options->list_only;

@@ -34,6 +34,12 @@ bool parse_process_stat(const std::string& line, std::string& name, std::uint64_
 
 }  // namespace
 
+namespace {
+std::vector<int> g_ours;  // count_as_ours
+}  // namespace
+
+void count_as_ours(std::vector<int> pids) { g_ours = std::move(pids); }
+
 NoiseSnapshot take_noise_snapshot(const std::string& proc_root) {
   NoiseSnapshot s;
   s.when = std::chrono::steady_clock::now();
@@ -69,7 +75,10 @@ NoiseSnapshot take_noise_snapshot(const std::string& proc_root) {
     while (const dirent* entry = ::readdir(dir)) {
       char* end = nullptr;
       const long pid = std::strtol(entry->d_name, &end, 10);
-      if (end == entry->d_name || *end != '\0' || pid == self) continue;
+      if (end == entry->d_name || *end != '\0' || pid == self ||
+          std::find(g_ours.begin(), g_ours.end(), static_cast<int>(pid)) != g_ours.end()) {
+        continue;
+      }
       std::ifstream in(proc_root + "/" + entry->d_name + "/stat");
       std::string line;
       std::string name;

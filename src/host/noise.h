@@ -27,6 +27,10 @@ struct NoiseSnapshot {
 // Reads /proc (under `proc_root`, for tests). Missing files leave their parts empty.
 NoiseSnapshot take_noise_snapshot(const std::string& proc_root = "/proc");
 
+// Processes of this run besides this one (the other ranks of a distributed run on this host):
+// snapshots leave them out, as they leave this process out, so their work is not "others'".
+void count_as_ours(std::vector<int> pids);
+
 struct BusyProcess {
   std::string name;
   double cpu_percent = 0;  // of one CPU, over the run

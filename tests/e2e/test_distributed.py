@@ -63,6 +63,10 @@ def check_two_rank_run(result, out):
         assert "communication_s" in r["values"]
         # Two ranks' teams on this host's two cores: the capacity counts both.
         assert r["attainable"]["capacity"] > 1.2
+    # The other rank is this run's own process, not other work beside it (its name is the
+    # program's, or "exe" after the program restarted itself through /proc/self/exe).
+    busy = {p["name"] for p in summary["noise"]["busy_processes"]}
+    assert not busy & {"exe", "cvpbench"}, busy
     # Rank 0 alone prints the table and writes the run folder.
     assert result.stdout.count("workload ") == 1
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".json") == ["benchmark.json",

@@ -338,6 +338,7 @@ TEST(RequestWorkload, BoundsEachPointByItsOwnMeasuredCpu) {
       case Mode::serial: EXPECT_DOUBLE_EQ(r.bound, 1); break;
       case Mode::concurrent: EXPECT_DOUBLE_EQ(r.bound, 11); break;
       case Mode::parallel: EXPECT_DOUBLE_EQ(r.bound, 22); break;
+      case Mode::distributed: ADD_FAILURE() << "one process plans no distributed point"; break;
     }
     EXPECT_DOUBLE_EQ(row_of(p, 1, 1, toy).bound, p.mode == Mode::serial ? 1 : 64);  // K caps it
   }

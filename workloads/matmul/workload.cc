@@ -165,6 +165,8 @@ class SummaRun final : public PreparedPoint {
     b_panel_.resize(widest * nc_);
     packed_ = matmul::AlignedDoubles(matmul::packed_b_size(widest, nc_));
     rows_ = task_bounds(m_, matmul::row_tile(), tasks_);
+    // B's panels are all nc_ wide: one split of their slivers serves every panel.
+    slivers_ = task_bounds(matmul::packed_b_slivers(nc_), 1, tasks_);
   }
 
   Execution execute() override {
@@ -186,9 +188,8 @@ class SummaRun final : public PreparedPoint {
       // B's rows are contiguous: the owner's panel is a slice of its block.
       double* b_panel = grid_.row == b_owner ? b_.data() + (k0 - kb0) * nc_ : b_panel_.data();
       down_col_.broadcast(b_panel, kw * nc_, b_owner);
-      const std::vector<std::size_t> slivers = task_bounds(matmul::packed_b_slivers(nc_), 1, tasks_);
-      team_->run(slivers.size() - 1, [&](std::size_t t) {
-        matmul::pack_b_slivers(b_panel, kw, nc_, nc_, packed_.data(), slivers[t], slivers[t + 1]);
+      team_->run(slivers_.size() - 1, [&](std::size_t t) {
+        matmul::pack_b_slivers(b_panel, kw, nc_, nc_, packed_.data(), slivers_[t], slivers_[t + 1]);
       });
       team_->run(rows_.size() - 1, [&](std::size_t t) {
         matmul::multiply_add_rows_packed(nc_, kw, a_panel_.data(), kw, packed_.data(), c_.data(), nc_,
@@ -251,7 +252,7 @@ class SummaRun final : public PreparedPoint {
   std::size_t r0_ = 0, m_ = 0, c0_ = 0, nc_ = 0;
   std::vector<double> a_, b_, c_, a_panel_, b_panel_;
   matmul::AlignedDoubles packed_;
-  std::vector<std::size_t> rows_;
+  std::vector<std::size_t> rows_, slivers_;
 };
 
 // What SUMMA must communicate in one product, for the bound: each rank receives the panels of A

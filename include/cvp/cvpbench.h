@@ -251,6 +251,12 @@ class RequestWorkload : public Workload {
     exec::WaitDistribution distribution = exec::WaitDistribution::fixed;
     exec::WaitOwner wait = exec::WaitOwner::engine;
     std::string waits_on;
+    // A handler's own waits: whether what they wait on is shared by the requests in flight (a
+    // disk, a server that queues), so that waits that grow with K are the machine's limit and
+    // each point's bound takes its own measured wait. False when it serves every request at
+    // once (the built-in wait:mpi backend): each bound then takes the serial point's measured
+    // wait, and a wait that grew is the requests' queueing for the CPU after it.
+    bool shared_wait = true;
   };
 
   struct Spec {
@@ -317,10 +323,14 @@ class RequestWorkload : public Workload {
   // work too): they reuse the runs, checks, bounds and verdict wording below.
   const Spec& spec() const { return spec_; }
 
-  // The handler a point's runs use, for `requests` requests; also makes the handler of the
-  // serial reference, once per group and request count. Default: spec().make(requests).
+  // The handler a point's runs use, for `requests` requests. Default: spec().make(requests).
   virtual std::unique_ptr<exec::RequestHandler> make_handler(const Point& point,
                                                            std::size_t requests);
+  // The handler of the serial reference, once per group and request count: what a run's
+  // responses must equal. Default: make_handler(). A handler whose waits are round trips to
+  // other ranks (Point::with_ranks) gives one that computes the backend's answers itself.
+  virtual std::unique_ptr<exec::RequestHandler> make_reference_handler(const Point& point,
+                                                                     std::size_t requests);
 
   // Adds the points of `base`'s group to `points`, skipping names already there: the serial
   // baseline, and for each K >= 2 of `in_flight` and each backend the context wants, K

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +59,29 @@ class Group {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+// Round trips to backend ranks, for a point that rank 0 serves alone while every other rank is
+// its backend (Point::with_ranks: the built-in requests' wait:mpi points). A request's wait is
+// then a real message over MPI to a backend rank and its reply: the network's latency and the
+// backend's time, as a client waits on a remote service.
+//
+// Rank 0, from any thread (a point's workers), while carry_round_trips() runs on the main
+// thread: sends `value` for request `id` (unique among the round trips in flight) to rank `to`
+// (1 .. ranks()-1) and returns at once; `done(reply)` is called once, on the main thread, when
+// the reply is in. Throws std::logic_error outside carry_round_trips() or for a rank out of range.
+using RoundTripDone = std::function<void(std::uint64_t reply)>;
+void start_round_trip(int to, std::uint64_t id, std::uint64_t value, RoundTripDone done);
+// Rank 0's main thread: runs `work` on a new thread while this one carries the round trips its
+// threads start (MPI is called from the main thread only), polling for replies every
+// `poll_us` microseconds while any is awaited and sleeping otherwise; then tells every backend
+// rank that this execution is over. Rethrows what `work` threw.
+void carry_round_trips(const std::function<void()>& work, double poll_us = 20);
+// Every other rank, for the same execution: answers each of rank 0's round trips with
+// answer(id, value), sent `hold_us` microseconds after the request came (the backend's service
+// time; requests are held at once, not one after another), until rank 0 says the execution is
+// over. Busy: the backend polls on its own CPUs.
+using RoundTripAnswer = std::function<std::uint64_t(std::uint64_t id, std::uint64_t value)>;
+void serve_round_trips(const RoundTripAnswer& answer, double hold_us);
 
 // Seconds this process's main thread has spent inside the operations above (communication and
 // waiting for the other ranks), since it started.

@@ -107,6 +107,10 @@ struct Point {
   // default bound adds their time at the network's measured bandwidth and latency.
   double comm_bytes = 0;
   double comm_messages = 0;
+  // A point rank 0 serves alone while every other rank takes part as its backend (the requests'
+  // wait:mpi points, whose waits are round trips over MPI, cvp/dist.h): prepared and run on
+  // every rank as a distributed point is, its team on rank 0's share of its host's cores.
+  bool with_ranks = false;
   // Weak scaling: the factor its problem was grown by with its workers (P, its workers over every
   // rank); 1: the group's own problem (strong scaling). Named in the variant ("/weak:2").
   double weak = 1;
@@ -133,6 +137,8 @@ struct Point {
 
   // group + variant + "/mode:M/backend:B/threads:T"
   std::string name() const;
+  // Whether every rank takes part in its runs (a distributed point, or one with_ranks).
+  bool all_ranks() const { return mode == Mode::distributed || with_ranks; }
   // The params as summary.json writes them; an empty object when there are none.
   nlohmann::json params_json() const;
   // The params as the workload's own type; throws std::logic_error when they are not a T.
@@ -296,6 +302,11 @@ class PlanContext {
   // the rank's share of its host's allowed cores (the host's cores split evenly among the ranks
   // on it, in the order of their CPU numbers, the same on every rank), named ".../ranks:R".
   Point distributed(Point base, int t) const;
+  // `p` (a serial, concurrent or parallel point) served by rank 0 while every other rank is its
+  // backend (Point::with_ranks): its workers moved onto rank 0's share of its host's cores, the
+  // others' shares being the backends'. nullopt for a distributed point, and for a parallel one
+  // when the share has one core.
+  std::optional<Point> served_with_ranks(Point p) const;
   // The distributed points of `base`: with --threads those counts per rank, else 1 worker per
   // rank and one per core of the rank's share; none when the run has one rank.
   std::vector<Point> distributed_sweep(const Point& base) const;

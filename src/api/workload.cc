@@ -175,6 +175,29 @@ Point PlanContext::distributed(Point base, int t) const {
   return base;
 }
 
+std::optional<Point> PlanContext::served_with_ranks(Point p) const {
+  if (p.mode == Mode::distributed || p.cpus.empty()) return std::nullopt;
+  const dist::Layout& layout = dist::layout();
+  std::vector<int> share = dist::share_of_host(topology_, layout.local_rank, layout.local_size);
+  std::sort(share.begin(), share.end());
+  std::vector<int> cores_first;  // one CPU of each core of the share, fastest core first
+  for (const auto& core : topology_.cores) {
+    const auto in = std::find_if(core.begin(), core.end(), [&](int cpu) {
+      return std::binary_search(share.begin(), share.end(), cpu);
+    });
+    if (in != core.end()) cores_first.push_back(*in);
+  }
+  if (cores_first.empty()) return std::nullopt;
+  const std::size_t spread = p.mode == Mode::parallel ? std::min(p.cpus.size(), cores_first.size()) : 1;
+  if (p.mode == Mode::parallel && spread < 2) return std::nullopt;
+  p.cpus.resize(spread);
+  for (std::size_t i = 0; i < spread; ++i) p.cpus[i] = cores_first[i];
+  p.cores = static_cast<int>(spread);
+  p.kinds = topology_.kinds_label(p.cpus);
+  p.with_ranks = true;
+  return p;
+}
+
 std::vector<Point> PlanContext::distributed_sweep(const Point& base) const {
   if (dist::ranks() < 2) return {};
   const dist::Layout& layout = dist::layout();

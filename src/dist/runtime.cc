@@ -197,6 +197,7 @@ std::optional<std::string> start(int* argc, char*** argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_dup(MPI_COMM_WORLD, &g_commands);
   MPI_Comm_dup(MPI_COMM_WORLD, &g_world);
+  open_round_trips();
   find_layout();
   return std::nullopt;
 }
@@ -205,6 +206,7 @@ void finish() {
   if (!g_running) return;
   MPI_Comm_free(&g_commands);
   MPI_Comm_free(&g_world);
+  close_round_trips();
   MPI_Finalize();
   g_running = false;
 }

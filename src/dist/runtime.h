@@ -24,6 +24,9 @@ bool launched();
 std::optional<std::string> start(int* argc, char*** argv);
 // Ends MPI (every rank, once, after the last command). Nothing without MPI.
 void finish();
+// The round trips' own communicator (round_trips.cc), made by start() and freed by finish().
+void open_round_trips();
+void close_round_trips();
 // Whether MPI was started here (more than one rank, or one rank under a launcher).
 bool running();
 

@@ -126,7 +126,7 @@ std::unique_ptr<PreparedPoint> prepare_distributed(Workload& workload, const Poi
 int follow_rank_zero(const std::vector<Workload*>& workloads, const std::vector<Point>& points) {
   std::map<std::string, const Point*> by_name;
   for (const Point& p : points) {
-    if (p.mode == Mode::distributed) by_name[p.name()] = &p;
+    if (p.all_ranks()) by_name[p.name()] = &p;
   }
   std::map<std::string, Followed> prepared;
   PreparedPoint* current = nullptr;

@@ -793,7 +793,11 @@ std::optional<int> agree_on_set_up(int argc, char** argv, const std::vector<cvp:
   std::string share;
   if (!mine && setup.parsed.options) {
     const dist::Layout& l = dist::layout();
-    share = exec::format_cpu_list(dist::share_of_host(setup.topology, l.local_rank, l.local_size));
+    const std::vector<int> cpus = dist::share_of_host(setup.topology, l.local_rank, l.local_size);
+    share = exec::format_cpu_list(cpus);
+    // Every other rank's main thread waits (busily while a point runs, and as a wait:mpi
+    // backend) on its own share, off rank 0's CPUs.
+    if (dist::rank() != 0) exec::set_thread_affinity(cpus);
   }
   g_rank_cpus = dist::gather_text(share);
   // The other ranks on rank 0's host are this run's processes, not other work beside it.

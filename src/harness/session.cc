@@ -103,7 +103,7 @@ bool prepare(Live& live, double block_s) {
   Measurement& m = *live.m;
   return guarded(m, [&] {
     live.seen = std::make_unique<exec::Sightings>(std::max(1, m.point.threads));
-    live.run = m.point.mode == Mode::distributed
+    live.run = m.point.all_ranks()
                    ? prepare_distributed(*m.workload, m.point, *live.seen, StopToken(&interrupt_flag()))
                    : m.workload->prepare(m.point, *live.seen, StopToken(&interrupt_flag()));
     if (!live.run) throw std::runtime_error(m.workload->name() + ": prepare() returned no run");

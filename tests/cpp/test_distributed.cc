@@ -55,6 +55,40 @@ TEST(OneRank, OperationsAreTheIdentityAndThePlanHasNoDistributedPoint) {
   Point base;
   base.group = "x";
   EXPECT_TRUE(context.distributed_sweep(base).empty());
+  // No backend rank to make a round trip to, and no run of several ranks to carry them.
+  EXPECT_THROW(dist::start_round_trip(1, 0, 0, [](std::uint64_t) {}), std::logic_error);
+  EXPECT_THROW(dist::carry_round_trips([] {}), std::logic_error);
+  EXPECT_THROW(dist::serve_round_trips([](std::uint64_t, std::uint64_t) { return std::uint64_t{1}; }, 0),
+               std::logic_error);
+}
+
+// A point rank 0 serves with the other ranks as its backend runs on rank 0's share of its host
+// (one rank here: the whole host), one core for serial and concurrent points; a parallel point
+// needs two cores of the share, and a distributed point is no such point.
+TEST(WithRanks, ServedPointsRunOnRankZerosShare) {
+  const exec::Topology two = exec::make_topology({{0}, {1}}, false);
+  const exec::Topology one = exec::make_topology({{0}}, false);
+  PlanContext context(two, false, {}, {}, std::nullopt);
+  PlanContext single(one, false, {}, {}, std::nullopt);
+  Point base;
+  base.group = "x";
+  const auto serial = context.served_with_ranks(context.serial(base));
+  ASSERT_TRUE(serial.has_value());
+  EXPECT_TRUE(serial->with_ranks && serial->all_ranks());
+  EXPECT_EQ(serial->cpus, std::vector<int>{0});
+  const auto conc = context.served_with_ranks(context.concurrent(base, 8));
+  ASSERT_TRUE(conc.has_value());
+  EXPECT_EQ(conc->cpus, std::vector<int>{0});
+  EXPECT_EQ(conc->threads, 8);
+  const auto par = context.served_with_ranks(context.parallel(base, 2));
+  ASSERT_TRUE(par.has_value());
+  EXPECT_EQ(par->cpus, (std::vector<int>{0, 1}));
+  EXPECT_EQ(par->cores, 2);
+  EXPECT_FALSE(single.served_with_ranks(single.parallel(base, 2)).has_value());
+  Point spread = context.parallel(base, 2);
+  spread.mode = Mode::distributed;
+  EXPECT_FALSE(context.served_with_ranks(spread).has_value());
+  EXPECT_FALSE(context.serial(base).all_ranks());
 }
 
 // A computing workload with the default bound.

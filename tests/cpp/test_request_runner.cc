@@ -505,3 +505,37 @@ TEST(RequestRunner, BackendNames) {
 }
 
 }  // namespace
+
+namespace {
+
+// The wait:mpi handler's reference (its answers computed locally): the same responses when run
+// through the engine as serially, each response carrying the backend's answer (not the plain
+// handler's), and the answer a deterministic function of the request.
+TEST(RoundTripHandler, ItsResponsesCarryTheBackendsAnswer) {
+  constexpr std::size_t kRequests = 48;
+  const std::uint64_t rounds = cvp::requests::rounds_for(2);
+  cvp::requests::RoundTripHandler local(kRequests, 3, rounds, 1, /*local=*/true);
+  const auto reference = cvp::exec::serial_fingerprints(local, kRequests, cvp::exec::WaitOwner::async);
+  RequestConfig config;
+  config.wait = cvp::exec::WaitOwner::async;
+  config.requests = kRequests;
+  config.in_flight = 8;
+  Sightings sightings;
+  cvp::requests::RoundTripHandler again(kRequests, 3, rounds, 1, /*local=*/true);
+  for (Backend b : {Backend::threads, Backend::eventloop}) {
+    RequestRun run = run_requests(config, again, b, {cvp::exec::allowed_cpus().front()}, sightings);
+    EXPECT_EQ(cvp::exec::count_mismatches(run.fingerprints, reference), 0u);
+  }
+  cvp::requests::Handler plain(kRequests, 3, rounds);
+  EXPECT_EQ(cvp::exec::count_mismatches(cvp::exec::serial_fingerprints(plain, kRequests), reference),
+            kRequests);
+  EXPECT_EQ(cvp::requests::backend_answer(5, 77), cvp::requests::backend_answer(5, 77));
+  EXPECT_NE(cvp::requests::backend_answer(5, 77), cvp::requests::backend_answer(6, 77));
+  EXPECT_NE(cvp::requests::backend_answer(5, 77), cvp::requests::backend_answer(5, 78));
+  // Remote, outside a run of several ranks: the wait's failure reaches the caller.
+  cvp::requests::RoundTripHandler remote(kRequests, 3, rounds, 1, /*local=*/false);
+  EXPECT_THROW(run_requests(config, remote, Backend::threads, {cvp::exec::allowed_cpus().front()}, sightings),
+               std::logic_error);
+}
+
+}  // namespace

@@ -123,6 +123,36 @@ TEST(RequestWorkload, TheBoundUsesTheSerialRequestsMeasuredTime) {
   EXPECT_DOUBLE_EQ(toy.bound(row), 4.0);
 }
 
+// A handler's own waits: where they wait on something shared (a disk), a wait that grew with K
+// is the machine's limit and the point's own wait bounds it; where every request is served at
+// once (the wait:mpi backend), the growth is queueing for the CPU and the serial wait bounds it.
+// Serially c' = 50 us and the wait 1000 us (T_s = 1050 us); with 64 in flight the wait grew to
+// 4000 us.
+TEST(RequestWorkload, AnUnsharedWaitIsBoundedByTheSerialWait) {
+  RequestWorkload toy(toy_spec());
+  auto params = std::make_shared<RequestWorkload::Params>(exec::WaitOwner::async, "backend");
+  Point serial, conc;
+  serial.mode = Mode::serial;
+  serial.work = 100;
+  serial.params = params;
+  conc = serial;
+  conc.mode = Mode::concurrent;
+  conc.in_flight = 64;
+  Row base;
+  base.point = &serial;
+  base.median_s = 100 * 1050e-6;
+  base.request = RequestFigures{50.0, 0.0, 1000.0, 1000.0, 1000.0, true};
+  Row row;
+  row.point = &conc;
+  row.baseline = &base;
+  row.request = RequestFigures{50.0, 0.0, 4000.0, 4000.0, 4000.0, true};
+  // Shared: min(64 x 1050 / (50 + 4000), 1050 / 50) = 16.6.
+  EXPECT_NEAR(toy.bound(row), 64 * 1050.0 / 4050.0, 1e-9);
+  // Served at once: min(64 x 1050 / (50 + 1000), 1050 / 50) = 21, the CPU's limit.
+  params->shared_wait = false;
+  EXPECT_NEAR(toy.bound(row), 21.0, 1e-9);
+}
+
 // A serial request of c_us of CPU, a 1000 us wait and a 100 us overshoot (T_s = 1150 us), and a
 // run of 1000 requests with 64 in flight on one core, its row measuring the same c' and
 // overshoot; the rows point at each other as a summary links them.

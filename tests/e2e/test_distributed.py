@@ -95,11 +95,18 @@ def test_one_process_has_no_distributed_point(tmp_path):
                             text=True, timeout=120)
     assert listed.returncode == 0
     assert "mode:distributed" not in listed.stdout
-    under_mpi = run_mpi(launcher(2) + [str(binary_path()), "--list", "--filter", "^triad/"], tmp_path)
+    assert "wait:mpi" not in listed.stdout
+    under_mpi = run_mpi(launcher(2) + [str(binary_path()), "--list", "--filter", "^(triad|requests)/"],
+                        tmp_path)
     assert under_mpi.returncode == 0, under_mpi.stderr
     assert "/ranks:2/mode:distributed/" in under_mpi.stdout
+    # Requests whose wait is a round trip to rank 1: served by rank 0, on one core of its share.
+    assert "/wait:mpi/k:1/" in under_mpi.stdout
+    assert "/wait:mpi/k:8/requests:" in under_mpi.stdout
+    assert not any("wait:mpi" in line and ("mode:parallel" in line or "mode:distributed" in line)
+                   for line in under_mpi.stdout.splitlines())
     # Listed once, by rank 0.
-    assert under_mpi.stdout.count("mode:serial/backend:threads") == 1
+    assert under_mpi.stdout.count("triad/n:67108864/mode:serial/backend:threads") == 1
 
 
 def test_ranks_with_different_options_are_refused(tmp_path):
@@ -129,12 +136,15 @@ def rank_pids(rank):
     return pids
 
 
-def start_long_run(tmp_path, extra=()):
+LONG_TRIAD = ["--filter", "^triad/", "--backend", "threads", "--triad-n", "262144", "--threads",
+              "1", "--repetitions", "1000", "--precision", "0", "--min-time", "0.05", "--budget",
+              "600"]
+
+
+def start_long_run(tmp_path, extra=(), workload=LONG_TRIAD):
     out = tmp_path / "run"
     log = tmp_path / "stderr.log"
-    args = ["--filter", "^triad/", "--backend", "threads", "--triad-n", "262144", "--threads", "1",
-            "--repetitions", "1000", "--precision", "0", "--min-time", "0.05", "--budget", "600",
-            *extra]
+    args = [*workload, *extra]
     process = subprocess.Popen(launcher(2) + [str(binary_path()), *args, "--out", str(out)],
                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
                                text=True)
@@ -243,3 +253,66 @@ def test_requests_are_shared_over_the_ranks_and_checked(tmp_path):
                                  "--out", str(tmp_path / "bad")], tmp_path)
     assert bad.returncode == 1, bad.stderr[-3000:]
     assert "responses differ from the serial handling" in bad.stderr
+
+
+# The requests whose wait is a round trip over MPI to a backend rank that holds each 500 us.
+ROUND_TRIPS = ["--filter", "wait:mpi", "--no-crossover", "--in-flight", "8", "--requests", "64",
+               "--c-us", "20", "--w-us", "500", "--repetitions", "3", "--precision", "0",
+               "--budget", "60"]
+
+
+@pytest.mark.parametrize("transport", [[], ["--mca", "btl", "tcp,self"]], ids=["shm", "tcp"])
+def test_requests_wait_on_a_backend_rank_over_mpi(tmp_path, transport):
+    out = tmp_path / "good"
+    good = run_mpi(launcher(2, *transport) + [str(binary_path()), *ROUND_TRIPS, "--out", str(out)],
+                   tmp_path)
+    assert good.returncode == 0, good.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=refuse_constant)
+    jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
+    rows = summary["results"]
+    assert sorted((r["mode"], r["backend"]) for r in rows) == [
+        ("concurrent", "eventloop"), ("concurrent", "threads"), ("serial", "threads")]
+    for r in rows:
+        assert r["verified"] is True, r.get("error")
+        assert r["params"]["wait"] == "mpi" and r["params"]["backend_ranks"] == 1
+        assert r["params"]["hold_us"] == 500
+        # Every wait went through the backend's hold: none is shorter.
+        assert r["io"]["wait_us"]["p50"] >= 500 and r["io"]["wait_us"]["mean"] >= 500
+        assert r["cores"] == 1 and r["ranks"] == 1
+    # Rank 0 served them on its share of the host, rank 1 answered on its own.
+    shares = summary["machine"]["cluster"]["rank_cpus"]
+    assert shares == ["0", "1"]
+    assert all(r["evidence"]["cpus_seen"] == [0] for r in rows)
+    assert "over MPI (backend hold 500us)" in good.stdout
+    # A reply the serial handling does not give is caught, on the planted point only.
+    bad = run_mpi(launcher(2, *transport) + [str(binary_path()), *ROUND_TRIPS, "--inject-fault",
+                                             "wrong:wait:mpi.*concurrent/backend:threads",
+                                             "--out", str(tmp_path / "bad")], tmp_path)
+    assert bad.returncode == 1, bad.stderr[-3000:]
+    assert "responses differ from the serial handling" in bad.stderr
+    failed = {(r["mode"], r["backend"]): r["verified"]
+              for r in json.loads((tmp_path / "bad" / "summary.json").read_text())["results"]}
+    assert failed == {("serial", "threads"): True, ("concurrent", "threads"): False,
+                      ("concurrent", "eventloop"): True}
+
+
+def test_a_backend_rank_that_hangs_ends_the_run_within_the_timeout(tmp_path):
+    workload = ["--filter", "wait:mpi", "--no-crossover", "--in-flight", "8", "--requests", "200",
+                "--w-us", "2000", "--repetitions", "1000", "--precision", "0", "--budget", "600"]
+    process, log, out, pids = start_long_run(tmp_path, ["--rank-timeout", "5"], workload)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
+    try:
+        process.wait(timeout=120)
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    text = log.read_text()
+    assert process.returncode != 0
+    assert time.monotonic() - started < 60
+    assert "rank 0 (" in text and "waited 5 s (--rank-timeout)" in text, text[-2000:]
+    assert not (out / "summary.json").exists()

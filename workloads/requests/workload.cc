@@ -3,6 +3,7 @@
 // simulated handler (handler.h): the same engine, runs, checks, bound and verdict wording as a
 // user's request workload, with a plan of its own that also sweeps c (the crossover sweep).
 #include "cvp/cvpbench.h"
+#include "cvp/dist.h"
 
 #include <algorithm>
 #include <cmath>
@@ -37,14 +38,45 @@ struct RequestsParams final : RequestWorkload::Params {
   RequestsParams(double cpu_us, double wait_us, exec::WaitDistribution wait_distribution,
                  bool in_crossover)
       : Params(wait_us, wait_distribution), c_us(cpu_us), crossover(in_crossover) {}
+  // The wait:mpi points: each wait a round trip over MPI to one of `backend_ranks` ranks, which
+  // holds the request `hold` microseconds (w sizes the runs only).
+  RequestsParams(double cpu_us, double hold, int backend_ranks)
+      : Params(exec::WaitOwner::async, "mpi"), c_us(cpu_us), crossover(false), hold_us(hold),
+        backends(backend_ranks) {
+    w_us = hold;
+    shared_wait = false;  // the backend holds every request at once
+  }
   nlohmann::json to_json(const Point& point) const override {
     nlohmann::json j = Params::to_json(point);
     j["c_us"] = c_us;
     j["crossover"] = crossover;
+    if (backends > 0) {
+      j["hold_us"] = hold_us;
+      j["backend_ranks"] = backends;
+    }
     return j;
   }
   double c_us;
   bool crossover;
+  double hold_us = 0;
+  int backends = 0;  // 0: the engine's waits
+};
+
+// A backend rank's side of a wait:mpi point: each execution answers rank 0's round trips,
+// each after the point's hold, until rank 0 says it is over.
+class BackendRun final : public PreparedPoint {
+ public:
+  explicit BackendRun(double hold_us) : hold_us_(hold_us) {}
+  void warm_up() override {}
+  Execution execute() override {
+    dist::serve_round_trips(requests::backend_answer, hold_us_);
+    return {};
+  }
+  std::optional<std::string> verify() override { return std::nullopt; }  // rank 0 checks
+  void corrupt() override {}
+
+ private:
+  double hold_us_;
 };
 
 class Requests final : public RequestWorkload {
@@ -80,6 +112,9 @@ class Requests final : public RequestWorkload {
                     return std::nullopt;
                   });
     flags.toggle("--no-crossover", &no_crossover_, "Skip the I/O crossover sweep over c");
+    flags.toggle("--no-mpi-wait", &no_mpi_wait_,
+                 "Under mpirun: skip the requests whose wait is a round trip over MPI to a backend "
+                 "rank (group requests/.../wait:mpi)");
   }
 
   std::vector<Point> plan(const PlanContext& context) override {
@@ -137,7 +172,37 @@ class Requests final : public RequestWorkload {
       };
       add_sweep(context, base, sweep.ks, origin, fixed_requests, sweep.c, points);
     }
+    if (dist::ranks() > 1 && !no_mpi_wait_) add_round_trips(context, c_main, k_main, fixed_requests, points);
     return points;
+  }
+
+  // Under mpirun: for each c, the requests whose wait is a round trip over MPI to a backend rank
+  // that holds each request w: served by rank 0 on its share of its host's cores (serial, K in
+  // flight on one core and on several), every other rank a backend on its own share.
+  void add_round_trips(const PlanContext& context, const std::vector<double>& cs, const std::vector<int>& ks,
+                       std::optional<std::size_t> fixed_requests, std::vector<Point>& points) {
+    for (const double c : cs) {
+      Point base;
+      base.group = "requests/c_us:" + micros(c) + "/w_us:" + micros(w_us_) + "/wait:mpi";
+      base.params = std::make_shared<RequestsParams>(c, w_us_, dist::ranks() - 1);
+      std::vector<Point> sweep;
+      const auto origin = [&](int k) {
+        return (in_flight_.empty() ? "the default --in-flight " : "--in-flight ") + std::to_string(k);
+      };
+      add_sweep(context, base, ks, origin, fixed_requests, c, sweep);
+      for (Point& p : sweep) {
+        if (auto served = context.served_with_ranks(std::move(p))) points.push_back(std::move(*served));
+      }
+    }
+  }
+
+  // A backend rank prepares the answering side of a wait:mpi point; rank 0 its requests.
+  std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings& sightings,
+                                         StopToken stop) override {
+    if (point.with_ranks && dist::rank() != 0) {
+      return std::make_unique<BackendRun>(point.params_as<RequestsParams>().hold_us);
+    }
+    return RequestWorkload::prepare(point, sightings, stop);
   }
 
   void set_up() override { requests::calibrate(); }
@@ -145,6 +210,10 @@ class Requests final : public RequestWorkload {
   // "requests c=50us w=1ms", the head of each group's verdict.
   std::string group_title(const Point& point) const override {
     const auto& params = point.params_as<RequestsParams>();
+    if (params.backends > 0) {
+      return "requests c=" + micros_text(params.c_us) + " over MPI (backend hold " +
+             micros_text(params.hold_us) + ")";
+    }
     return "requests c=" + micros_text(params.c_us) + " w=" + micros_text(params.w_us);
   }
 
@@ -194,8 +263,20 @@ class Requests final : public RequestWorkload {
   // work in rounds of the hash calibrated in set_up().
   std::unique_ptr<exec::RequestHandler> make_handler(const Point& point,
                                                    std::size_t requests) override {
-    return std::make_unique<requests::Handler>(
-        requests, /*seed=*/1, requests::rounds_for(point.params_as<RequestsParams>().c_us));
+    const auto& params = point.params_as<RequestsParams>();
+    if (params.backends > 0) {
+      return std::make_unique<requests::RoundTripHandler>(requests, /*seed=*/1, requests::rounds_for(params.c_us),
+                                                          params.backends, /*local=*/false);
+    }
+    return std::make_unique<requests::Handler>(requests, /*seed=*/1, requests::rounds_for(params.c_us));
+  }
+  // The wait:mpi points' reference computes the backend's answers itself.
+  std::unique_ptr<exec::RequestHandler> make_reference_handler(const Point& point,
+                                                             std::size_t requests) override {
+    const auto& params = point.params_as<RequestsParams>();
+    if (params.backends == 0) return make_handler(point, requests);
+    return std::make_unique<requests::RoundTripHandler>(requests, /*seed=*/1, requests::rounds_for(params.c_us),
+                                                        params.backends, /*local=*/true);
   }
 
  private:
@@ -206,6 +287,7 @@ class Requests final : public RequestWorkload {
   std::string wait_ = "fixed";
   long long crossover_k_ = 64;
   bool no_crossover_ = false;
+  bool no_mpi_wait_ = false;
 };
 
 }  // namespace

@@ -304,8 +304,9 @@ class PlanContext {
   Point distributed(Point base, int t) const;
   // `p` (a serial, concurrent or parallel point) served by rank 0 while every other rank is its
   // backend (Point::with_ranks): its workers moved onto rank 0's share of its host's cores, the
-  // others' shares being the backends'. nullopt for a distributed point, and for a parallel one
-  // when the share has one core.
+  // others' shares being the backends'. nullopt for a distributed point, for a parallel one
+  // when the share has one core, and when another rank on rank 0's host shares its cores (more
+  // ranks than cores: a backend, which polls busily, would take the CPU rank 0 measures on).
   std::optional<Point> served_with_ranks(Point p) const;
   // The distributed points of `base`: with --threads those counts per rank, else 1 worker per
   // rank and one per core of the rank's share; none when the run has one rank.

@@ -180,6 +180,14 @@ std::optional<Point> PlanContext::served_with_ranks(Point p) const {
   const dist::Layout& layout = dist::layout();
   std::vector<int> share = dist::share_of_host(topology_, layout.local_rank, layout.local_size);
   std::sort(share.begin(), share.end());
+  // A backend polls busily: one that shares rank 0's cores (more ranks than cores) would take
+  // the CPU rank 0 measures on.
+  for (int l = 0; l < layout.local_size; ++l) {
+    if (l == layout.local_rank) continue;
+    for (const int cpu : dist::share_of_host(topology_, l, layout.local_size)) {
+      if (std::binary_search(share.begin(), share.end(), cpu)) return std::nullopt;
+    }
+  }
   std::vector<int> cores_first;  // one CPU of each core of the share, fastest core first
   for (const auto& core : topology_.cores) {
     const auto in = std::find_if(core.begin(), core.end(), [&](int cpu) {

@@ -742,8 +742,8 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
           line << " (x" << fixed(grew, 2) << " longer with others in flight: " << params.waits_on
                << ", not the CPU, sets the bound)";
         } else if (grew >= 1.2) {
-          line << " (x" << fixed(grew, 2) << " longer with others in flight: " << params.waits_on
-               << " answers each at once, so the replies queued for the CPU)";
+          line << " (x" << fixed(grew, 2) << " longer with others in flight: what they wait on "
+               << "holds every request at once, so the replies queued for the busy CPU)";
         }
         line << ";";
       }

@@ -144,6 +144,13 @@ std::string first_line(const char* text) {
   std::string s(text);
   const auto end = s.find_first_of("\r\n");
   if (end != std::string::npos) s.resize(end);
+  // "MPICH Version:\t4.0.2": one space for every run of blanks.
+  std::string spaced;
+  for (const char ch : s) {
+    const bool blank = ch == ' ' || ch == '\t';
+    if (!blank || (!spaced.empty() && spaced.back() != ' ')) spaced += blank ? ' ' : ch;
+  }
+  s = std::move(spaced);
   while (!s.empty() && (s.back() == ' ' || s.back() == ',')) s.pop_back();
   return s;
 }

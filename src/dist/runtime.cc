@@ -25,6 +25,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double g_timeout_s = 300;
+void (*g_on_abort)() = nullptr;
+
+// The on_abort hook, at most once.
+void undo_before_abort() {
+  if (void (*hook)() = g_on_abort) {
+    g_on_abort = nullptr;
+    hook();
+  }
+}
 double g_comm_s = 0;  // the main thread's seconds inside Group's operations
 bool g_running = false;
 const std::atomic<bool>* g_interrupted = nullptr;
@@ -61,6 +70,7 @@ bool launched() {
 }
 
 void set_timeout(double seconds) { g_timeout_s = seconds; }
+void set_on_abort(void (*on_abort)()) { g_on_abort = on_abort; }
 void watch_interruptions(const std::atomic<bool>* flag) { g_interrupted = flag; }
 double timeout() { return g_timeout_s; }
 bool running() { return g_running; }
@@ -117,6 +127,9 @@ namespace {
 MPI_Comm g_commands = MPI_COMM_NULL;  // rank 0's commands
 MPI_Comm g_world = MPI_COMM_NULL;     // the workloads' operations (Group::world)
 
+// How long a wait for the other ranks goes on after an interruption.
+constexpr std::chrono::seconds kInterruptedGrace{2};
+
 // Waits for `request` until the deadline; past it the run ends naming this rank and `what`.
 void wait_for(MPI_Request& request, const char* what) {
   const auto deadline = Clock::now() + std::chrono::duration<double>(g_timeout_s);
@@ -125,7 +138,10 @@ void wait_for(MPI_Request& request, const char* what) {
     MPI_Test(&request, &done, MPI_STATUS_IGNORE);
     if (done) return;
     if ((spins & 1023U) != 0) continue;
-    if (g_interrupted != nullptr && g_interrupted->load(std::memory_order_relaxed)) {
+    // An interruption stops the run at its next safe point, which needs the other ranks: a
+    // wait ends at it only once they have not answered for a while.
+    if (g_interrupted != nullptr && g_interrupted->load(std::memory_order_relaxed) &&
+        Clock::now() > deadline - std::chrono::duration<double>(g_timeout_s) + kInterruptedGrace) {
       abort_run(std::string("interrupted while waiting for the other ranks in ") + what +
                     ": the run ends and writes nothing",
                 130);
@@ -221,6 +237,7 @@ void finish() {
 [[noreturn]] void abort_run(const std::string& sentence, int code) {
   std::fprintf(stderr, "cvpbench: rank %d (%s): %s\n", g_rank, host().c_str(), sentence.c_str());
   std::fflush(stderr);
+  undo_before_abort();
   if (g_running) MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code);
 }
@@ -441,6 +458,7 @@ std::optional<std::string> start(int*, char***) {
 void finish() {}
 [[noreturn]] void abort_run(const std::string& sentence, int code) {
   std::fprintf(stderr, "cvpbench: %s\n", sentence.c_str());
+  undo_before_abort();
   std::_Exit(code);
 }
 void post(const Command&) {}

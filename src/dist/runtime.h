@@ -30,8 +30,10 @@ void close_round_trips();
 // Whether MPI was started here (more than one rank, or one rank under a launcher).
 bool running();
 
-// A flag that, once set (SIGINT, SIGTERM), ends every wait for another rank: the run ends at
-// once, naming what it waited for, instead of waiting out the deadline.
+// A flag that, once set (SIGINT, SIGTERM), ends a wait for another rank that has gone on 2 s
+// since: an interrupted run stops at its next safe point (which the other ranks reach with it)
+// and writes what it measured; a rank that does not answer then ends it at once, naming what it
+// waited for, instead of waiting out the deadline.
 void watch_interruptions(const std::atomic<bool>* flag);
 
 // The deadline, in seconds, on every wait for another rank (--rank-timeout).
@@ -39,8 +41,10 @@ void set_timeout(double seconds);
 double timeout();
 
 // Prints `sentence` (prefixed "cvpbench: rank R (HOST): ") and ends every rank of the run with
-// `code`: the launcher takes the others down.
+// `code`: the launcher takes the others down. `on_abort` runs first (once): what the process
+// must undo before it ends without its exit handlers (the run folder's staging).
 [[noreturn]] void abort_run(const std::string& sentence, int code);
+void set_on_abort(void (*on_abort)());
 
 // Where the ranks run: this rank's place among the ranks on its host, every rank's host, and
 // the MPI library.

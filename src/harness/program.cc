@@ -969,6 +969,8 @@ int run_program(int argc, char** argv, std::vector<std::unique_ptr<Workload>> wo
   open_closed_standard_descriptors();
   bench::choose_openmp_wait_policy(argv);
   if (const auto note = dist::start(&argc, &argv)) std::fprintf(stderr, "cvpbench: %s\n", note->c_str());
+  // A run that ends every rank at once leaves no staging folder behind.
+  dist::set_on_abort([] { bench::RunFolder::clean_up_at_exit(); });
   const int code = run_checked(argc, argv, workloads);
   // The other ranks wait for rank 0's last word, whatever ended its run.
   if (dist::rank() == 0) dist::post({dist::Op::finish, {}});

@@ -49,13 +49,17 @@ class RunFolder {
   // and complete. Throws std::runtime_error (nothing published) on failure.
   void publish(const std::vector<std::string>& names);
 
+  // What the exit handler does for the folder in use, if any: its staging removed, and the
+  // folder itself where this run made it and published nothing. For a process that ends
+  // without its exit handlers (a distributed run's abort).
+  static void clean_up_at_exit();
+
  private:
   // Makes the run folder: `requested`, or a new one under cvpbench-runs.
   void create_folder(const std::optional<std::string>& requested);
   // Opens and locks the folder, refuses one that holds results, and makes the staging folder.
   void open_folder();
   void remove_staging() noexcept;
-  static void clean_up_at_exit();
 
   std::string path_;
   std::vector<std::string> made_parents_;  // parents of path_ this run created, outermost first

@@ -189,7 +189,8 @@ def test_a_rank_that_hangs_ends_the_run_within_the_timeout(tmp_path):
     assert process.returncode != 0
     assert time.monotonic() - started < 60
     assert "rank 0 (" in text and "waited 5 s (--rank-timeout)" in text, text[-2000:]
-    assert not (out / "summary.json").exists()
+    # The folder this run made is gone, its staging folder with it.
+    assert not out.exists(), list(out.iterdir())
 
 
 def test_summa_product_is_checked_and_a_planted_error_is_caught(tmp_path):
@@ -316,3 +317,17 @@ def test_a_backend_rank_that_hangs_ends_the_run_within_the_timeout(tmp_path):
     assert time.monotonic() - started < 60
     assert "rank 0 (" in text and "waited 5 s (--rank-timeout)" in text, text[-2000:]
     assert not (out / "summary.json").exists()
+
+
+def test_an_interrupted_run_writes_what_it_measured(tmp_path):
+    process, log, out, _ = start_long_run(tmp_path)
+    for pid in rank_pids(0):
+        os.kill(pid, signal.SIGINT)
+    process.wait(timeout=120)
+    text = log.read_text()
+    assert process.returncode == 130, text[-2000:]
+    assert "the results measured so far are in" in text, text[-2000:]
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=refuse_constant)
+    assert summary["interrupted"] is True and summary["results"]
+    assert sorted(p.name for p in out.iterdir()) == ["benchmark.json", "summary.json"]
+    assert not rank_pids(0) and not rank_pids(1)

@@ -40,8 +40,10 @@ DistributedRun* g_awake = nullptr;
 // the point's communication): the run ends, naming the point.
 class DistributedRun final : public PreparedPoint {
  public:
-  DistributedRun(std::string name, std::unique_ptr<PreparedPoint> inner)
-      : name_(std::move(name)), inner_(std::move(inner)) {}
+  // `timed_communication`: its executions report the main thread's communication seconds (a
+  // distributed point's; a point served with the other ranks as its backend measures its waits).
+  DistributedRun(std::string name, std::unique_ptr<PreparedPoint> inner, bool timed_communication)
+      : name_(std::move(name)), inner_(std::move(inner)), timed_communication_(timed_communication) {}
   ~DistributedRun() override {
     if (g_awake == this) g_awake = nullptr;
     dist::post({Op::release, name_});
@@ -68,7 +70,7 @@ class DistributedRun final : public PreparedPoint {
     const double before = dist::communication_seconds();
     Execution e;
     step([&] { e = inner_->execute(); });
-    e.values[kCommunicationValue] += dist::communication_seconds() - before;
+    if (timed_communication_) e.values[kCommunicationValue] += dist::communication_seconds() - before;
     return e;
   }
   std::optional<std::string> verify() override {
@@ -97,6 +99,7 @@ class DistributedRun final : public PreparedPoint {
 
   std::string name_;
   std::unique_ptr<PreparedPoint> inner_;
+  bool timed_communication_;
 };
 
 // A point prepared on this rank, with what it needs to live.
@@ -120,7 +123,7 @@ std::unique_ptr<PreparedPoint> prepare_distributed(Workload& workload, const Poi
     dist::post({Op::release, name});
     throw std::runtime_error(*why);
   }
-  return std::make_unique<DistributedRun>(name, std::move(inner));
+  return std::make_unique<DistributedRun>(name, std::move(inner), point.mode == Mode::distributed);
 }
 
 int follow_rank_zero(const std::vector<Workload*>& workloads, const std::vector<Point>& points) {

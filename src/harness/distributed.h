@@ -13,8 +13,9 @@ namespace cvp::bench {
 
 // Rank 0: `workload`'s prepared run of the distributed point `point`, prepared on every rank;
 // throws std::runtime_error with the first rank's reason when any rank could not prepare it.
-// The run's executions report the main thread's communication seconds as the value
-// "communication_s".
+// A distributed point's executions report the main thread's communication seconds as the value
+// "communication_s" (a point served with the other ranks as its backend, Point::with_ranks,
+// measures its waits instead).
 std::unique_ptr<PreparedPoint> prepare_distributed(Workload& workload, const Point& point,
                                                    exec::Sightings& sightings, StopToken stop);
 

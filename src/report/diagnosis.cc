@@ -146,6 +146,9 @@ std::pair<double, std::string> team_bandwidth_of(const ResultRow& r, const Diagn
 // moved a second, times serial's bytes per unit of work over this point's (1 where they move the
 // same bytes per unit, as the triad's weak points do; above 1 for a grown matmul, whose FLOP grow
 // faster than its bytes).
+// The share of the measured bandwidth a row must move to be called held by the memory.
+constexpr double kSaturated = 0.9;
+
 std::optional<Candidate> memory_bandwidth(const ResultRow& r, const DiagnosisContext& c) {
   const Point& p = *r.point;
   const Row* base = r.Row::baseline;
@@ -171,6 +174,14 @@ std::optional<Candidate> memory_bandwidth(const ResultRow& r, const DiagnosisCon
     k.line += ", and this point moves x" + fixed(1 / per_unit, 2) + " its bytes per unit of work";
   }
   k.line += ", so at most x" + fixed(ceiling, 2);
+  // Memory-bound work's bound is this ceiling already (Workload::bound): a row that moved at
+  // least kSaturated of the measured bandwidth is held by the memory, its gap to the bound the
+  // spread between its pass and the limits' measurement; named, not "not identified".
+  if (achieved >= kSaturated * bandwidth && ceiling >= r.bound * 0.98) {
+    k.figures["saturated"] = true;
+    k.line += ", the bound itself: the memory is saturated, and the rest is the spread between "
+              "this pass and the bandwidth measured at the start";
+  }
   return k;
 }
 
@@ -481,7 +492,9 @@ std::vector<Candidate> candidates(const ResultRow& r, const DiagnosisContext& c,
                                   const cvp::DiagnosisContext& workload_context) {
   std::vector<Candidate> found;
   const auto consider = [&](std::optional<Candidate> k) {
-    if (k && k->ceiling < r.bound * 0.98 && k->ceiling >= r.speedup_low * 0.95) {
+    // A saturated memory is named even where the bound is its ceiling (memory-bound work).
+    const bool saturated = k && k->figures.value("saturated", false);
+    if (k && (k->ceiling < r.bound * 0.98 || saturated) && k->ceiling >= r.speedup_low * 0.95) {
       found.push_back(std::move(*k));
     }
   };

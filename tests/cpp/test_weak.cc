@@ -381,6 +381,24 @@ TEST(WeakBandwidth, AMemoryBoundRowsBoundIsTheBandwidthPerUnitOfWork) {
   EXPECT_NEAR(rows[1].bound, 1.35, 1e-9);
   bench::diagnose_rows(rows, limits(1.35e8));
   EXPECT_FALSE(rows[1].diagnosis);  // at its bound
+  // Below it while moving 95% of the measured bandwidth: the memory is saturated, and named
+  // with its figures (the gap is the spread between the pass and the limits' measurement).
+  ms[1] = measured(triadish, stream_point(Mode::parallel, 2, 2), 2 / 1.28);
+  ms[1].baseline = &ms[0];
+  rows = bench::summarise(ms, machine);
+  bench::diagnose_rows(rows, limits(1.35e8));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::memory_bandwidth) << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("95% of the 0.1 GB/s measured for all cores"), std::string::npos)
+      << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("the memory is saturated"), std::string::npos) << rows[1].diagnosis->line;
+  // At 74% of it the memory is not what holds the row: not named.
+  ms[1] = measured(triadish, stream_point(Mode::parallel, 2, 2), 2 / 1.0);
+  ms[1].baseline = &ms[0];
+  rows = bench::summarise(ms, machine);
+  bench::diagnose_rows(rows, limits(1.35e8));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::memory_bandwidth) << rows[1].diagnosis->line;
 }
 
 }  // namespace weak_test

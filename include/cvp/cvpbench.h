@@ -317,6 +317,11 @@ class RequestWorkload : public Workload {
   std::vector<Finding> diagnose(const Row& row, const DiagnosisContext& context) const override;
   // "NAME w=1ms"
   std::string group_title(const Point& point) const override;
+  // A weak-scaling point's (K P in flight, N P requests on P cores) scaled speedup over
+  // `one_core`, the concurrent point of its K on one core: weak.speedup / one_core.speedup, both
+  // against the same serial baseline, so its throughput over one core's. 0 when either is not
+  // measured. Gustafson's serial fraction of a weak request point is (P - this) / (P - 1).
+  static double scaled_over_one_core(const Row& weak, const Row& one_core);
 
  protected:
   // For request workloads with a plan of their own (the built-in `requests` sweeps its CPU

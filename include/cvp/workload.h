@@ -282,11 +282,14 @@ class PlanContext {
   Scaling scaling() const { return scaling_; }
   void set_scaling(Scaling scaling) { scaling_ = scaling; }
   // The points of `sweep` as --scaling asks: the strong points, and for each parallel or
-  // distributed point a copy grown by `grow(point, P)` (P = its workers over every rank), named
-  // "/weak:P" in its variant, with `weak` = P. `grow` sets the copy's params, work, flop and
-  // bytes (and name segments of its own, if it wants). Serial and concurrent points stay.
-  std::vector<Point> scaled(std::vector<Point> sweep,
-                            const std::function<void(Point&, int)>& grow) const;
+  // distributed point a copy grown by `grow(point, P)`, named "/weak:P" in its variant, with
+  // `weak` = P. P is `workers(point)` where given, else its workers over every rank (threads x
+  // ranks); a point of P = 1 gets no copy. `grow` sets the copy's params, work, flop and bytes
+  // (and name segments of its own, if it wants: its variant already ends "/weak:P"). Serial and
+  // concurrent points stay. A request workload's P is its cores (RequestWorkload::add_sweep):
+  // its threads are one per request in flight.
+  std::vector<Point> scaled(std::vector<Point> sweep, const std::function<void(Point&, int)>& grow,
+                            const std::function<int(const Point&)>& workers = {}) const;
   // Whether --backend selects `backend` (every backend when --backend was not given).
   bool wants(Backend backend) const;
   // Bytes of memory a new allocation may use now; nullopt when unknown.

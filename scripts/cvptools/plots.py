@@ -111,6 +111,12 @@ WEAK_PALETTE = {
     ("distributed", "threads"): "#637939", ("distributed", "openmp"): "#8c6d31",
     ("distributed", "tbb"): "#cedb9c",
 }
+# Weak scaling in the io chart, beside the concurrent points (whose event-loop green the weak
+# chart's palette would repeat): dark shades of each strong series' colour.
+IO_WEAK_PALETTE = {
+    ("parallel", "threads"): "#843c39", ("parallel", "eventloop"): "#a55194",
+    ("distributed", "threads"): "#393b79",
+}
 # Backends cvpbench does not have (yet) get one of these, by a stable hash of (mode, backend).
 _SPARE = ["#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
           "#e6550d", "#31a354", "#756bb1", "#636363", "#9c9ede", "#cedb9c", "#e7969c",
@@ -1006,7 +1012,9 @@ def _build_scaling(sel):
 def _weak_groups(run):
     """{(workload, group, kind): parallel and distributed points} of the groups that have
     weak-scaling points (task-split kinds), strong and weak together, in the order cpu, memory,
-    then others. Keyed by the summary's `group` (a weak point's own parameters are its grown
+    then others. Not io: a request point's speedup over serial is mostly concurrency's (K in
+    flight on one core), so S = P is no ideal for it; its weak points are series of the io chart
+    and the report gives their scaled speedup over one core (io.weak). Keyed by the summary's `group` (a weak point's own parameters are its grown
     problem's), else the parameters of its strong points."""
     split = [r for r in live_results(run)
              if r["kind"] != "io" and r["mode"] in SCALING_MODES and r["speedup"]["value"] > 0]
@@ -1151,15 +1159,19 @@ def _draw_io(ax, members):
             ax.errorbar([r["in_flight"]], values, yerr=yerr, marker="s", linestyle="none",
                         color=series_colour("serial", r["backend"]), capsize=3,
                         label=series_label("serial", r["backend"]), zorder=3)
+    # Weak-scaling points (K x P in flight, N x P requests on P cores) are series of their own,
+    # hollow, at the K they grew to.
     series = _groups([r for r in members if r["mode"] != "serial"],
-                     lambda r: (r["mode"], r["backend"]))
-    for key, points in series.items():
+                     lambda r: (r["mode"], r["backend"], is_weak(r)))
+    for (mode, backend, weak), points in series.items():
         points = sorted(points, key=lambda r: r["in_flight"])
-        colour = series_colour(*key)
+        colour = (IO_WEAK_PALETTE.get((mode, backend)) or weak_colour(mode, backend) if weak
+                  else series_colour(mode, backend))
         k = [r["in_flight"] for r in points]
         values, yerr = _throughput_err(points)
-        ax.errorbar(k, values, yerr=yerr, marker=series_marker(key[1]), color=colour, capsize=3,
-                    label=series_label(*key), zorder=3)
+        ax.errorbar(k, values, yerr=yerr, marker=series_marker(backend), color=colour, capsize=3,
+                    label=("weak " if weak else "") + series_label(mode, backend), zorder=3,
+                    markerfacecolor="white" if weak else colour)
         bases = [_serial_for(members, r) for r in points]
         if all(b is not None for b in bases) and all(r["speedup"]["value"] > 0 for r in points):
             serial = [b["throughput"]["value"] for b in bases]
@@ -1183,7 +1195,7 @@ def _draw_io(ax, members):
 
 def _crossover_groups(run):
     io = [r for r in live_results(run) if r["kind"] == "io" and "c_us" in r["params"]
-          and "w_us" in r["params"] and _has_speedup(r)]
+          and "w_us" in r["params"] and _has_speedup(r) and not is_weak(r)]
     groups = _groups(io, lambda r: (r["workload"], params_label(
         r["params"], skip=("c_us",) + _BOOKKEEPING)))
     return OrderedDict((k, v) for k, v in groups.items()

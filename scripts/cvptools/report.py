@@ -250,11 +250,24 @@ def _group_label(r):
 
 def _mode_text(r):
     """'parallel'; 'distributed, 2 ranks'; 'parallel, weak x2 (n=323)': a weak-scaling point
-    sits under its group's heading with the problem it grew to."""
+    sits under its group's heading with the problem it grew to (a request point: its requests,
+    and its scaled speedup over the concurrent point of its own K on one core)."""
     text = r["mode"]
     if r["mode"] == "distributed" or ranks_of(r) > 1:
         text += f", {ranks_of(r)} ranks"
-    if is_weak(r):
+    if is_weak(r) and r.get("kind") == "io":
+        # K x P in flight (a column of its own) and N x P requests; the scaled speedup is over
+        # the concurrent point of the K it grew from, on one core.
+        text += f", weak x{format_value(weak_of(r))}"
+        if "requests" in r["params"]:
+            text += f" (requests={format_value(r['params']['requests'])})"
+        scaled = ((r.get("io") or {}).get("weak") or {}).get("scaled_speedup")
+        if _finite(scaled):
+            text += (f", x{scaled:.2f} over K={format_value(r['in_flight'] / weak_of(r))} "
+                     f"on 1 core")
+        if _finite(r.get("gustafson_serial_fraction")):
+            text += f", Gustafson s {r['gustafson_serial_fraction']:.3f}"
+    elif is_weak(r):
         grown = ", ".join(f"{k}={format_value(v)}" for k, v in r["params"].items()
                           if k not in ("k", "requests", "crossover"))
         text += f", weak x{format_value(weak_of(r))}" + (f" ({grown})" if grown else "")

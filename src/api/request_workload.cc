@@ -325,6 +325,38 @@ void add_distributed(const PlanContext& context, Point base, const std::vector<i
 
 }  // namespace
 
+namespace {
+
+// Weak scaling of a request point: P is its cores (over every rank, distributed), the capacity
+// its requests share; its threads are one per request in flight (blocking threads) and do not
+// count. Event loops are one per core already.
+int request_workers(const Point& p) { return p.cores * p.ranks; }
+
+// The grown point: K x P in flight and N x P requests (each rank's share x P, distributed), with
+// as many blocking threads again (event loops stay one per core), named
+// ".../k:KP/requests:NP[/ranks:R]/weak:P". Refused (UsageError) past the engine's limits.
+void grow_requests(Point& p, int workers, std::optional<std::size_t> memory) {
+  const auto factor = static_cast<double>(workers);
+  p.in_flight *= workers;
+  if (p.backend == Backend::threads) p.threads *= workers;
+  p.work *= factor;
+  const long double bytes = static_cast<long double>(kEngineBytesPerRequest) * p.work;
+  if (p.work > static_cast<double>(kMaxRequests) || p.in_flight > kMaxInFlight ||
+      (memory.value_or(0) > 0 && bytes > 0.8L * static_cast<long double>(*memory))) {
+    throw UsageError("--scaling weak: " + p.group + " with " + std::to_string(p.in_flight / workers) +
+                     " in flight grows to " + std::to_string(p.in_flight) + " in flight and " +
+                     fixed(p.work, 0) + " requests (x" + std::to_string(workers) +
+                     "), more than a run may hold (at most " + std::to_string(kMaxInFlight) +
+                     " in flight, " + std::to_string(kMaxRequests) +
+                     " requests, 80% of the memory available); use --scaling strong or fewer in flight.");
+  }
+  p.variant = "/k:" + std::to_string(p.in_flight) + "/requests:" + fixed(p.work, 0) +
+              (p.mode == Mode::distributed ? "/ranks:" + std::to_string(p.ranks) : "") +
+              "/weak:" + std::to_string(workers);
+}
+
+}  // namespace
+
 void RequestWorkload::add_sweep(const PlanContext& context, Point base,
                                 const std::vector<int>& in_flight,
                                 const std::function<std::string(int k)>& origin,
@@ -335,16 +367,20 @@ void RequestWorkload::add_sweep(const PlanContext& context, Point base,
   // A wait that blocks its thread would stall an event loop: threads only.
   const bool blocking = params.wait == exec::WaitOwner::blocking;
   const int cores = context.cores();
+  // This group's points, then (weak scaling) their grown copies; a name already planned is kept once.
+  std::vector<Point> sweep;
+  const auto seen = [&](const std::string& name) {
+    const auto named = [&](const Point& q) { return q.name() == name; };
+    return std::any_of(points.begin(), points.end(), named) ||
+           std::any_of(sweep.begin(), sweep.end(), named);
+  };
   auto add = [&](Point p) {
     const std::size_t n =
         requests ? *requests : auto_requests(cpu_us, w_us, p.in_flight, p.cores, context.quick());
     p.work = static_cast<double>(n);
     // The request count changes the work: runs of different counts are different benchmarks.
     p.variant = "/k:" + std::to_string(p.in_flight) + "/requests:" + std::to_string(n);
-    const std::string name = p.name();
-    const bool seen = std::any_of(points.begin(), points.end(),
-                                  [&](const Point& q) { return q.name() == name; });
-    if (!seen) points.push_back(std::move(p));
+    if (!seen(p.name())) sweep.push_back(std::move(p));
   };
   add(context.serial(base));
   for (int k : in_flight) {
@@ -367,7 +403,20 @@ void RequestWorkload::add_sweep(const PlanContext& context, Point base,
       }
     }
   }
-  add_distributed(context, base, in_flight, requests.value_or(0), cpu_us, points);
+  add_distributed(context, base, in_flight, requests.value_or(0), cpu_us, sweep);
+  // Weak scaling (--scaling weak|both): each parallel and distributed point of the headline
+  // sweep grown with its cores P. A side sweep (the crossover, headline false) stays strong.
+  if (base.headline) {
+    const auto memory = context.memory_bytes();
+    sweep = context.scaled(std::move(sweep), [&](Point& p, int workers) { grow_requests(p, workers, memory); },
+                           request_workers);
+  }
+  for (Point& p : sweep) {
+    const std::string name = p.name();
+    if (std::none_of(points.begin(), points.end(), [&](const Point& q) { return q.name() == name; })) {
+      points.push_back(std::move(p));
+    }
+  }
 }
 
 std::vector<Point> RequestWorkload::plan(const PlanContext& context) {
@@ -669,11 +718,52 @@ std::string distributed_clause(const VerdictContext& context, const std::string&
   const Row* spread = nullptr;
   for (const Row* r : context.rows) {
     const Point& q = *r->point;
-    if (r->ok && q.group == group && q.mode == Mode::distributed && q.in_flight == k) spread = r;
+    if (r->ok && q.group == group && q.mode == Mode::distributed && q.in_flight == k && q.weak == 1) spread = r;
   }
   if (spread == nullptr) return "";
   return std::string(more ? ";" : "") + " distributed " + speedup_ci_text(*spread) + " on " +
          std::to_string(spread->point->ranks) + " ranks (bound " + speedup_text(spread->bound) + ")";
+}
+
+}  // namespace
+
+// The scaled speedup of a weak request point over the concurrent point of its own K on one core
+// (the same backend; threads for a distributed point): its throughput over one core's with the
+// problem it grew from, the speedup Gustafson's law is about. 0 when that point was not measured.
+double RequestWorkload::scaled_over_one_core(const Row& weak, const Row& one_core) {
+  if (!weak.ok || !one_core.ok || !(one_core.speedup > 0) || !(weak.speedup > 0)) return 0;
+  return weak.speedup / one_core.speedup;
+}
+
+namespace {
+
+// " weak scaling xS [..] at K=KP on P cores (scaled efficiency E of bound xB; xR over K on 1
+// core, Gustafson serial fraction s)" for the group's weak point grown from K with the most
+// cores (parallel on `backend`, or distributed); "" without one.
+std::string weak_clause(const VerdictContext& context, const std::string& group, int k,
+                        Backend backend) {
+  const Row* weak = nullptr;
+  for (const Row* r : context.rows) {
+    const Point& q = *r->point;
+    if (!r->ok || q.group != group || q.weak <= 1 || q.in_flight != k * static_cast<int>(q.weak)) continue;
+    if (q.mode == Mode::parallel && q.backend != backend) continue;
+    if (!weak || q.weak > weak->point->weak) weak = r;
+  }
+  if (weak == nullptr) return "";
+  const Point& q = *weak->point;
+  const Backend on = q.mode == Mode::distributed ? Backend::threads : q.backend;
+  const Row* one_core = context.pick(group, Mode::concurrent, on, k);
+  std::string text = " weak scaling " + speedup_ci_text(*weak) +
+                     " at K=" + std::to_string(q.in_flight) + " on " + fixed(q.weak, 0) + " cores" +
+                     (q.ranks > 1 ? " over " + std::to_string(q.ranks) + " ranks" : "") +
+                     " (scaled efficiency " + fixed(weak->efficiency, 2) + " of bound " +
+                     speedup_text(weak->bound);
+  const double over = one_core ? RequestWorkload::scaled_over_one_core(*weak, *one_core) : 0;
+  if (over > 0) {
+    text += "; " + speedup_text(over) + " over K=" + std::to_string(k) + " on 1 core, Gustafson " +
+            "serial fraction " + fixed((q.weak - over) / (q.weak - 1), 3);
+  }
+  return text + ")";
 }
 
 }  // namespace
@@ -696,8 +786,8 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
       const Point& p = *r->point;
       if (p.group != g) continue;
       gp = &p;
-      // K = 64 speaks for the group where it ran (the default sweep's middle), else the most.
-      if (p.mode != Mode::serial) k = (p.in_flight == 64 || k == 64) ? 64 : std::max(k, p.in_flight);
+      // K = 64 (the default sweep's middle) speaks for the group where it ran, else the most.
+      if (p.mode != Mode::serial && p.weak == 1) k = (p.in_flight == 64 || k == 64) ? 64 : std::max(k, p.in_flight);
     }
     Backend backend = Backend::eventloop;
     // K = 0: no point of the group ran requests in flight; any K then.
@@ -723,6 +813,10 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
       const std::string so_far = line.str();
       if (!so_far.empty() && so_far.back() != ';' && so_far.back() != ':') line << ";";
     };
+    if (const std::string weak = weak_clause(context, g, k, backend); !weak.empty()) {
+      next_part();
+      line << weak;
+    }
     if (params.wait != exec::WaitOwner::engine) {
       // What the handler waited on, serially and with K in flight: where the waits grew, what
       // they wait on (a disk, a server), not the CPU, holds the speedup, and the bound says so.

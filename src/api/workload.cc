@@ -225,12 +225,13 @@ std::vector<Point> PlanContext::distributed_sweep(const Point& base) const {
 std::string_view to_string(Scaling scaling) { return exec::name_of(scaling, kScalingNames); }
 
 std::vector<Point> PlanContext::scaled(std::vector<Point> sweep,
-                                       const std::function<void(Point&, int)>& grow) const {
+                                       const std::function<void(Point&, int)>& grow,
+                                       const std::function<int(const Point&)>& workers_of) const {
   if (scaling_ == Scaling::strong) return sweep;
   std::vector<Point> out;
   for (Point& p : sweep) {
     const bool spread = p.mode == Mode::parallel || p.mode == Mode::distributed;
-    const int workers = p.threads * p.ranks;
+    const int workers = workers_of ? workers_of(p) : p.threads * p.ranks;
     if (spread && workers > 1) {
       Point weak = p;
       weak.weak = workers;
@@ -329,12 +330,16 @@ double Workload::bound(const Row& row) const {
   double b = std::min(static_cast<double>(p.threads) * p.ranks, row.capacity);
   // Memory-bound work whose serial point streamed from memory (at no more than 1.5 x one
   // core's measured memory bandwidth) cannot go faster than the memory: all cores' bandwidth
-  // over what serial moved. Work that ran from cache serially, faster, is not held by it.
+  // over what serial moved, per unit of work (a weak point's grown problem may move other bytes
+  // per unit than serial's). Work that ran from cache serially, faster, is not held by it.
   const Row* base = row.baseline;
   if (kind() == Kind::memory && row.bandwidth_all_cores > 0 && row.bandwidth_one_core > 0 &&
       base != nullptr && base->point != nullptr && base->median_s > 0 && base->point->bytes > 0) {
     const double serial = base->point->bytes / base->median_s;
-    if (serial <= 1.5 * row.bandwidth_one_core) b = std::min(b, row.bandwidth_all_cores / serial);
+    const double per_unit = p.bytes > 0 && p.work > 0 && base->point->work > 0
+                                ? (base->point->bytes / base->point->work) / (p.bytes / p.work)
+                                : 1.0;
+    if (serial <= 1.5 * row.bandwidth_one_core) b = std::min(b, row.bandwidth_all_cores / serial * per_unit);
   }
   // Distributed: the serial time split over the ranks' teams, plus the communication the
   // algorithm must do, at the network's measured rates.

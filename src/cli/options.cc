@@ -283,8 +283,9 @@ struct CommandLine {
     app.add_option("--scaling", scaling_raw,
                    "Strong scaling (the default: every point solves the same problem), weak (the "
                    "parallel and distributed points' problems grow with their workers P: matmul's n "
-                   "x P^(1/3), a task workload's first parameter x P; the speedup per unit of work "
-                   "is the scaled speedup) or both")
+                   "x P^(1/3), a task workload's first parameter x P, a request workload's requests in "
+                   "flight and requests per run x its cores P; the speedup per unit of work is the "
+                   "scaled speedup) or both")
         ->type_name("MODE")
         ->check(CLI::IsMember({"strong", "weak", "both"}));
     limits_raw = to_string(o.limits);

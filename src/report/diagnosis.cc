@@ -114,27 +114,74 @@ std::optional<Candidate> compute_peak(const ResultRow& r, const DiagnosisContext
   return k;
 }
 
+// The distinct physical cores among `cpus` (by the machine model, else each CPU one core).
+int distinct_cores(const std::vector<int>& cpus, const MachineModel* model) {
+  std::set<int> cores;
+  for (const int cpu : cpus) {
+    const CpuInfo* info = model != nullptr ? model->find(cpu) : nullptr;
+    cores.insert(info != nullptr ? info->core : cpu);
+  }
+  return static_cast<int>(cores.size());
+}
+
+// The all-core bandwidth a row's team could draw and how to say it; 0 when the row's team does
+// not take every core the limits measured (a part of the cores draws less, unmeasured). A
+// parallel team of one kind of core draws its kind's; a distributed row's ranks every host's
+// (r.bandwidth_all_cores: rank 0's host's x the hosts, each rank's memory its own host's).
+std::pair<double, std::string> team_bandwidth_of(const ResultRow& r, const DiagnosisContext& c) {
+  const Point& p = *r.point;
+  if (p.mode == Mode::distributed) {
+    if (distinct_cores(p.host_cpus, c.model) != c.limit_cores || r.bandwidth_all_cores <= 0) return {0, ""};
+    return {r.bandwidth_all_cores, p.hosts == 1 ? "all cores of the ranks' host"
+                                                : "all cores of a host x " + std::to_string(p.hosts) +
+                                                      " hosts (each rank streams from its own host's memory)"};
+  }
+  const bool kind_team = r.bandwidth_all_cores > 0 && r.bandwidth_all_cores != c.bandwidth_all_cores;
+  if (p.mode != Mode::parallel || (p.cores != c.limit_cores && !kind_team)) return {0, ""};
+  return {kind_team ? r.bandwidth_all_cores : c.bandwidth_all_cores,
+          kind_team ? "all the cores of its kind" : "all cores"};
+}
+
+// The memory's ceiling on the speedup per unit of work: the team's bandwidth over what serial
+// moved a second, times serial's bytes per unit of work over this point's (1 where they move the
+// same bytes per unit, as the triad's weak points do; above 1 for a grown matmul, whose FLOP grow
+// faster than its bytes).
+// The share of the measured bandwidth a row must move to be called held by the memory.
+constexpr double kSaturated = 0.9;
+
 std::optional<Candidate> memory_bandwidth(const ResultRow& r, const DiagnosisContext& c) {
   const Point& p = *r.point;
   const Row* base = r.Row::baseline;
-  // A team of one kind of core (P cores only, on a hybrid machine) has its kind's bandwidth.
-  const bool kind_team = r.bandwidth_all_cores > 0 && r.bandwidth_all_cores != c.bandwidth_all_cores;
-  const double bandwidth = kind_team ? r.bandwidth_all_cores : c.bandwidth_all_cores;
-  if (!c.limits_known || p.bytes <= 0 || p.mode != Mode::parallel ||
-      (p.cores != c.limit_cores && !kind_team) || base == nullptr || base->median_s <= 0 ||
-      base->point == nullptr || bandwidth <= 0) {
+  const auto [bandwidth, whose] = team_bandwidth_of(r, c);
+  if (!c.limits_known || p.bytes <= 0 || p.work <= 0 || bandwidth <= 0 || base == nullptr ||
+      base->median_s <= 0 || base->point == nullptr || base->point->bytes <= 0 ||
+      base->point->work <= 0 || r.median_s <= 0) {
     return std::nullopt;
   }
   const double serial = base->point->bytes / base->median_s;
   const double achieved = p.bytes / r.median_s;
-  const double ceiling = bandwidth / serial;
+  const double per_unit = (base->point->bytes / base->point->work) / (p.bytes / p.work);
+  const double ceiling = bandwidth / serial * per_unit;
   Candidate k{Cause::memory_bandwidth, ceiling, "",
               {{"bytes_per_s", achieved}, {"serial_bytes_per_s", serial},
                {"bandwidth_all_cores", bandwidth}, {"ceiling", ceiling}}};
-  k.line = "memory bandwidth: the team moved " + gb(achieved) + ", " + pct(achieved / bandwidth) +
-           " of the " + gb(bandwidth) + " measured for all " +
-           (kind_team ? "the cores of its kind" : std::string("cores")) + "; serial already moved " +
-           gb(serial) + ", so at most x" + fixed(ceiling, 2);
+  if (std::abs(per_unit - 1) > 1e-9) k.figures["serial_bytes_per_unit_ratio"] = per_unit;
+  if (p.mode == Mode::distributed) k.figures["hosts"] = p.hosts;
+  k.line = "memory bandwidth: the " + std::string(p.mode == Mode::distributed ? "ranks" : "team") +
+           " moved " + gb(achieved) + ", " + pct(achieved / bandwidth) + " of the " + gb(bandwidth) +
+           " measured for " + whose + "; serial already moved " + gb(serial);
+  if (std::abs(per_unit - 1) > 1e-9) {
+    k.line += ", and this point moves x" + fixed(1 / per_unit, 2) + " its bytes per unit of work";
+  }
+  k.line += ", so at most x" + fixed(ceiling, 2);
+  // Memory-bound work's bound is this ceiling already (Workload::bound): a row that moved at
+  // least kSaturated of the measured bandwidth is held by the memory, its gap to the bound the
+  // spread between its pass and the limits' measurement; named, not "not identified".
+  if (achieved >= kSaturated * bandwidth && ceiling >= r.bound * 0.98) {
+    k.figures["saturated"] = true;
+    k.line += ", the bound itself: the memory is saturated, and the rest is the spread between "
+              "this pass and the bandwidth measured at the start";
+  }
   return k;
 }
 
@@ -445,7 +492,9 @@ std::vector<Candidate> candidates(const ResultRow& r, const DiagnosisContext& c,
                                   const cvp::DiagnosisContext& workload_context) {
   std::vector<Candidate> found;
   const auto consider = [&](std::optional<Candidate> k) {
-    if (k && k->ceiling < r.bound * 0.98 && k->ceiling >= r.speedup_low * 0.95) {
+    // A saturated memory is named even where the bound is its ceiling (memory-bound work).
+    const bool saturated = k && k->figures.value("saturated", false);
+    if (k && (k->ceiling < r.bound * 0.98 || saturated) && k->ceiling >= r.speedup_low * 0.95) {
       found.push_back(std::move(*k));
     }
   };

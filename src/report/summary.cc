@@ -179,6 +179,7 @@ void add_distributed_capacity(ResultRow& r, const MachineView& machine) {
     r.network_bandwidth = machine.network_bandwidth;
     const std::set<int> cpus(p.host_cpus.begin(), p.host_cpus.end());
     r.capacity = static_cast<double>(p.hosts) * static_cast<double>(std::max<std::size_t>(1, cpus.size()));
+    r.bandwidth_all_cores = machine.bandwidth_all_cores * p.hosts;  // each host its own memory
     r.attainable_model = "the machine was not measured (--limits off): each core of the ranks' teams counts 1" + hosts;
     return;
   }
@@ -309,6 +310,31 @@ void add_speedup_and_bound(ResultRow& r) {
   }
 }
 
+// A weak io row (K P in flight, N P requests on P cores): its speedup over serial (one request
+// at a time) is mostly concurrency's, so Gustafson's S is its speedup over the concurrent point of
+// its own K on one core (the same group and backend; threads for a distributed row), the problem
+// it grew from: the ratio of the two speedups over the same serial baseline, their throughputs'.
+void add_weak_io(std::vector<ResultRow>& rows) {
+  for (ResultRow& r : rows) {
+    const Point& p = *r.point;
+    if (r.m->workload->kind() != Kind::io || p.weak <= 1 || !r.ok || !(r.speedup > 0)) continue;
+    const int k = static_cast<int>(std::lround(p.in_flight / p.weak));
+    const Backend backend = p.mode == Mode::distributed ? Backend::threads : p.backend;
+    for (const ResultRow& c : rows) {
+      const Point& q = *c.point;
+      if (c.m->workload != r.m->workload || q.group != p.group || q.mode != Mode::concurrent ||
+          q.backend != backend || q.in_flight != k || !c.ok || !(c.speedup > 0)) {
+        continue;
+      }
+      r.scaled_over_one_core = r.speedup / c.speedup;
+      r.one_core_name = q.name();
+      r.gustafson = (p.weak - r.scaled_over_one_core) / (p.weak - 1);
+      r.has_gustafson = true;
+      break;
+    }
+  }
+}
+
 void flag_anomalies(std::vector<ResultRow>& rows) {
   // A speedup above its bound is an anomaly when chance cannot explain it: a one-sided sign
   // test of its paired ratios against the bound, at 5% for the whole run (Bonferroni over the
@@ -346,6 +372,7 @@ std::vector<ResultRow> summarise(const std::vector<Measurement>& measurements,
   // Every row's baseline row (the rows no longer move), then the speedups and the bounds.
   link_baselines(rows);
   for (auto& r : rows) add_speedup_and_bound(r);
+  add_weak_io(rows);
   flag_anomalies(rows);
   return rows;
 }
@@ -405,11 +432,37 @@ nlohmann::json roofline_json(const ResultRow& r) {
 
 // The attainable bound: its value, the team's capacity it comes from, and the model in words
 // with this row's numbers.
+// Memory-bound work held by the memory in its bound (Workload::bound): "; the memory binds below
+// that: all cores move X GB/s (...), serial moved Y GB/s, so at most xZ"; "" otherwise.
+std::string memory_binds_text(const ResultRow& r) {
+  const Point& p = *r.point;
+  const Row* base = r.Row::baseline;
+  if (r.m->workload->kind() != Kind::memory || r.bandwidth_all_cores <= 0 || base == nullptr ||
+      base->point == nullptr || base->median_s <= 0 || base->point->bytes <= 0 ||
+      base->point->work <= 0 || p.bytes <= 0 || p.work <= 0) {
+    return "";
+  }
+  const double serial = base->point->bytes / base->median_s;
+  const double ceiling = r.bandwidth_all_cores / serial * (base->point->bytes / base->point->work) / (p.bytes / p.work);
+  if (std::abs(ceiling - r.bound) > 0.01 * r.bound) return "";
+  return "; the memory binds below that: all cores " + std::string(p.hosts > 1 ? "of " + std::to_string(p.hosts) + " hosts " : "") +
+         "move " + fixed(r.bandwidth_all_cores / 1e9, 1) + " GB/s (measured at the start), serial moved " +
+         fixed(serial / 1e9, 1) + " GB/s, so at most x" + fixed(ceiling, 2) + " per unit of work";
+}
+
 nlohmann::json attainable_json(const ResultRow& r) {
   std::string model = r.attainable_model;
-  const double by_capacity = std::min(static_cast<double>(r.point->threads), r.capacity);
-  if (r.point->mode == Mode::parallel && r.bound < by_capacity * 0.999) {
-    model += "; the workload's model binds below that (" + r.m->workload->bound_model() + ")";
+  const Point& p = *r.point;
+  const double by_capacity = std::min(static_cast<double>(p.threads * p.ranks), r.capacity);
+  if ((p.mode == Mode::parallel || p.mode == Mode::distributed) && r.bound < by_capacity * 0.999) {
+    // A distributed bound is below the capacity by its communication too: named where the
+    // memory is what binds.
+    const std::string memory = memory_binds_text(r);
+    if (!memory.empty()) {
+      model += memory;
+    } else if (p.mode == Mode::parallel) {
+      model += "; the workload's model binds below that (" + r.m->workload->bound_model() + ")";
+    }
   }
   return {{"value", r.bound}, {"capacity", r.capacity}, {"model", model}};
 }
@@ -449,13 +502,27 @@ nlohmann::json sampling_json(const Measurement& m) {
 }
 
 // A point's label: the kinds of core it runs on ("P+E"), then its placement ("smt").
+// A weak point's numeric params that its group does not name ("n=645"; a request point's
+// "k=16, requests=608"): the problem it grew to.
+std::string grown_params(const Point& p) {
+  std::vector<std::string> parts;
+  const nlohmann::json params = p.params_json();
+  for (const auto& [key, value] : params.items()) {
+    if (!value.is_number()) continue;
+    const double v = value.get<double>();
+    const std::string text = v == std::floor(v) && std::abs(v) < 1e15 ? fixed(v, 0) : nlohmann::json(v).dump();
+    if (p.group.find("/" + key + ":" + text) == std::string::npos) parts.push_back(key + "=" + text);
+  }
+  return join(parts, ", ");
+}
+
 std::string point_label(const Point& p) {
   std::string label = p.kinds;
   const auto add = [&](const std::string& part) {
     if (!part.empty()) label += (label.empty() ? "" : " ") + part;
   };
   add(std::string(to_string(p.placement)));
-  if (p.weak > 1) add("weak x" + fixed(p.weak, 0) + " (" + p.params_json().dump() + ")");
+  if (p.weak > 1) add("weak x" + fixed(p.weak, 0) + " (" + grown_params(p) + ")");
   return label;
 }
 
@@ -571,6 +638,10 @@ nlohmann::json result_json(const ResultRow& r, const Options& o) {
                                          : nlohmann::json(nullptr)},
                {"requests", p.work},
                {"errors", m.wrong_items}};
+    // A weak row's scaled speedup over the concurrent point of its own K on one core.
+    if (!r.one_core_name.empty()) {
+      e["io"]["weak"] = {{"one_core", r.one_core_name}, {"scaled_speedup", r.scaled_over_one_core}};
+    }
   }
   if (!m.excluded.empty()) {
     std::vector<double> wall;

@@ -37,9 +37,14 @@ struct ResultRow : Row {
   double baseline_s = 0;
   double karp_flatt = 0;
   bool has_karp_flatt = false;
-  // A weak-scaling row's serial fraction by Gustafson's law (Point::weak > 1).
+  // A weak-scaling row's serial fraction by Gustafson's law (Point::weak > 1): (P - S) / (P - 1)
+  // with S its scaled speedup. For io work S is not the speedup over serial (K = 1, which
+  // concurrency alone multiplies) but over the concurrent point of its own K on one core, the
+  // problem it grew from (one_core, one_core_name); absent where that point was not measured.
   double gustafson = 0;
   bool has_gustafson = false;
+  double scaled_over_one_core = 0;
+  std::string one_core_name;
   std::vector<int> cpus_seen;
   int threads_seen = 0, pin_failures = 0;
   bool pinned = false;

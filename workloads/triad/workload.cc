@@ -176,7 +176,8 @@ class Triad final : public TaskWorkload {
       const std::size_t llc = triad::last_level_cache_bytes();
       const Point* gp = nullptr;
       for (const Row* r : context.rows) {
-        if (r->point->group == groups[g]) gp = r->point;
+        // The group's own n: a weak point's arrays grew with its workers.
+        if (r->point->group == groups[g] && (gp == nullptr || gp->weak != 1)) gp = r->point;
       }
       const double array_bytes = 8.0 * static_cast<double>(size_of(*gp));
       if (llc > 0 && array_bytes < 4.0 * static_cast<double>(llc)) {

@@ -350,7 +350,7 @@ class RequestWorkload : public Workload {
                         std::optional<std::size_t> requests, double cpu_us,
                         std::vector<Point>& points);
   // Refuses (UsageError) `requests` requests of `bytes_per_request` each when they need more
-  // than 80% of `memory` bytes (nullopt: unknown); `flag` starts the message.
+  // than 80% of `memory` bytes (nullopt: unknown); `flag` starts the message ("--requests N").
   static void check_memory(const std::string& flag, long long requests, double bytes_per_request,
                            std::optional<std::size_t> memory);
   // The headline verdict of each group: "TITLE K=64: concurrency xA on 1 core (bound xB);

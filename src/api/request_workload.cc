@@ -258,9 +258,9 @@ void RequestWorkload::check_memory(const std::string& flag, long long requests,
   const std::size_t memory = known.value_or(0);
   if (memory > 0 && bytes > 0.8L * static_cast<long double>(memory)) {
     std::ostringstream msg;
-    msg << flag << " " << requests << ": " << requests << " requests need "
-        << static_cast<double>(bytes / (1 << 30)) << " GiB, more than the "
-        << static_cast<double>(memory) / (1 << 30) << " GiB of memory available.";
+    msg << flag << ": " << requests << " requests need " << static_cast<double>(bytes / (1 << 30))
+        << " GiB, more than 80% of the " << static_cast<double>(memory) / (1 << 30)
+        << " GiB of memory available.";
     throw UsageError(msg.str());
   }
 }
@@ -421,7 +421,7 @@ void RequestWorkload::add_sweep(const PlanContext& context, Point base,
 
 std::vector<Point> RequestWorkload::plan(const PlanContext& context) {
   if (requests_ > 0) {
-    check_memory(spec_.flag_prefix + "requests", requests_, kEngineBytesPerRequest,
+    check_memory(spec_.flag_prefix + "requests " + std::to_string(requests_), requests_, kEngineBytesPerRequest,
                  context.memory_bytes());
   }
   if (!context.wants(Backend::threads) && !context.wants(Backend::eventloop)) return {};

@@ -121,7 +121,14 @@ class Requests final : public RequestWorkload {
     // Per request: its text, its parsed slot, its response's fingerprint, the serial
     // reference's, and its latency (kept per run and for the summary).
     if (requests_ > 0) {
-      check_memory("--requests", requests_,
+      // Weak scaling grows a parallel or distributed run's requests with its cores (every
+      // rank's).
+      const long long grown = context.scaling() == Scaling::strong
+                                  ? 1
+                                  : static_cast<long long>(context.cores()) * std::max(1, dist::ranks());
+      check_memory("--requests " + std::to_string(requests_) +
+                       (grown > 1 ? " (x" + std::to_string(grown) + " where --scaling weak grows a run)" : ""),
+                   requests_ * grown,
                    48.0 + static_cast<double>(requests::make_request(0, 1).size()) +
                        static_cast<double>(sizeof(requests::Prepared)) + 4 * 8.0,
                    context.memory_bytes());

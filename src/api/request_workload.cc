@@ -766,6 +766,36 @@ std::string weak_clause(const VerdictContext& context, const std::string& group,
   return text + ")";
 }
 
+// " waits on ON: 1.5 ms serially, 2.2 ms with 8 in flight (...);" for a handler's own waits,
+// `at_k` the row of K in flight the verdict speaks of: where the waits grew, what they wait on
+// (a disk, a server), not the CPU, holds the speedup, and the bound says so, unless it serves
+// every request at once (then the replies queued for the CPU).
+std::string own_wait_clause(const VerdictContext& context, const std::string& group,
+                            const RequestWorkload::Params& params, const Row* at_k) {
+  std::ostringstream line;
+  const Row* serial = nullptr;
+  for (const Row* r : context.rows) {
+    if (r->ok && r->point->group == group && r->point->mode == Mode::serial) serial = r;
+  }
+  if (serial != nullptr && at_k != nullptr && serial->request && at_k->request &&
+      serial->request->wait_us > 0) {
+    const double grew = at_k->request->wait_us / serial->request->wait_us;
+    line << " waits on " << params.waits_on << ": " << wait_text(serial->request->wait_us)
+         << " serially, " << wait_text(at_k->request->wait_us) << " with " << at_k->point->in_flight
+         << " in flight";
+    if (grew >= 1.2 && params.shared_wait) {
+      line << " (x" << fixed(grew, 2) << " longer with others in flight: " << params.waits_on
+           << ", not the CPU, sets the bound)";
+    } else if (grew >= 1.2) {
+      line << " (x" << fixed(grew, 2) << " longer with others in flight: what they wait on "
+           << "holds every request at once, so the replies queued for the busy CPU)";
+    }
+    line << ";";
+  }
+  if (params.wait == exec::WaitOwner::blocking) line << " its wait blocks, so no event loop ran it;";
+  return line.str();
+}
+
 }  // namespace
 
 std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext& context) const {
@@ -818,33 +848,8 @@ std::vector<std::string> RequestWorkload::headline_verdicts(const VerdictContext
       line << weak;
     }
     if (params.wait != exec::WaitOwner::engine) {
-      // What the handler waited on, serially and with K in flight: where the waits grew, what
-      // they wait on (a disk, a server), not the CPU, holds the speedup, and the bound says so.
-      const Row* serial = nullptr;
-      for (const Row* r : context.rows) {
-        if (r->ok && r->point->group == g && r->point->mode == Mode::serial) serial = r;
-      }
-      const Row* at_k = conc != nullptr ? conc : par;
-      if (serial != nullptr && at_k != nullptr && serial->request && at_k->request &&
-          serial->request->wait_us > 0) {
-        const double grew = at_k->request->wait_us / serial->request->wait_us;
-        next_part();
-        line << " waits on " << params.waits_on << ": " << wait_text(serial->request->wait_us)
-             << " serially, " << wait_text(at_k->request->wait_us) << " with " << at_k->point->in_flight
-             << " in flight";
-        if (grew >= 1.2 && params.shared_wait) {
-          line << " (x" << fixed(grew, 2) << " longer with others in flight: " << params.waits_on
-               << ", not the CPU, sets the bound)";
-        } else if (grew >= 1.2) {
-          line << " (x" << fixed(grew, 2) << " longer with others in flight: what they wait on "
-               << "holds every request at once, so the replies queued for the busy CPU)";
-        }
-        line << ";";
-      }
-      if (params.wait == exec::WaitOwner::blocking) {
-        next_part();
-        line << " its wait blocks, so no event loop ran it;";
-      }
+      next_part();
+      line << own_wait_clause(context, g, params, conc != nullptr ? conc : par);
     }
     line << " [" << exec::to_string(backend) << " backend]";
     lines.push_back(line.str());

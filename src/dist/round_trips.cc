@@ -43,6 +43,9 @@ struct Outbox {
   std::vector<Outgoing> queued;
   bool carrying = false;  // carry_round_trips() is running
   bool finished = false;  // its work has returned
+  // The main thread sleeps for longer than a few polls: a request queued wakes it. Else the
+  // request waits for its next poll, and the workers are not interrupted once per request.
+  bool sleeping_long = false;
 };
 Outbox g_outbox;
 
@@ -81,6 +84,8 @@ void start_round_trip(int to, std::uint64_t id, std::uint64_t value, RoundTripDo
       throw std::logic_error("start_round_trip: called outside carry_round_trips() on rank 0");
     }
     g_outbox.queued.push_back({to, id, value, std::move(done)});
+    if (!g_outbox.sleeping_long) return;
+    g_outbox.sleeping_long = false;
   }
   g_outbox.wake.notify_one();
 }
@@ -101,6 +106,7 @@ struct Flight {
   Message message{};
   MPI_Request send = MPI_REQUEST_NULL;
   RoundTripDone done;
+  TripClock::time_point sent;
 };
 
 // Rank 0's main thread, for one carry_round_trips(): sends what the workers queued, and hands
@@ -116,6 +122,7 @@ class Carrier {
   Carrier& operator=(const Carrier&) = delete;
 
   bool idle() const { return flights_.empty(); }
+  TripClock::duration shortest() const { return shortest_; }
 
   void send(std::vector<Outgoing>& batch) {
     for (Outgoing& o : batch) {
@@ -124,9 +131,20 @@ class Carrier {
       Flight& f = it->second;
       f.message = {o.id, o.value};
       f.done = std::move(o.done);
+      f.sent = TripClock::now();
       MPI_Isend(f.message.data(), 2, MPI_UINT64_T, o.to, kRequestTag, g_trips, &f.send);
+      in_order_.emplace_back(f.sent, o.id);
     }
     if (!batch.empty()) last_reply_ = TripClock::now();
+  }
+
+  // When the next reply can come at the earliest: the oldest round trip in flight sent plus 90%
+  // of the shortest round trip seen (replies sooner than that are not worth waking for); now
+  // when none has come back yet.
+  TripClock::time_point next_reply() {
+    while (!in_order_.empty() && flights_.find(in_order_.front().second) == flights_.end()) in_order_.pop_front();
+    if (in_order_.empty() || !(shortest_ > TripClock::duration::zero())) return TripClock::now();
+    return in_order_.front().first + shortest_ * 9 / 10;
   }
 
   // Hands back every reply in; true when there was one.
@@ -139,6 +157,8 @@ class Carrier {
       const auto it = flights_.find(reply_[0]);
       if (it == flights_.end()) abort_run("a backend rank replied to request " + std::to_string(reply_[0]) + ", not in flight", 3);
       MPI_Wait(&it->second.send, MPI_STATUS_IGNORE);  // done: the backend has the request
+      const auto took = TripClock::now() - it->second.sent;
+      if (!(shortest_ > TripClock::duration::zero()) || took < shortest_) shortest_ = took;
       RoundTripDone done = std::move(it->second.done);
       flights_.erase(it);
       const std::uint64_t reply = reply_[1];
@@ -162,21 +182,34 @@ class Carrier {
   void post_receive() { MPI_Irecv(reply_.data(), 2, MPI_UINT64_T, MPI_ANY_SOURCE, kReplyTag, g_trips, &receive_); }
 
   std::unordered_map<std::uint64_t, Flight> flights_;
+  std::deque<std::pair<TripClock::time_point, std::uint64_t>> in_order_;  // sent, id (some done)
+  TripClock::duration shortest_{};  // the shortest round trip so far
   Message reply_{};
   MPI_Request receive_ = MPI_REQUEST_NULL;
   TripClock::time_point last_reply_ = TripClock::now();
 };
 
-// The main thread's loop while `finished` is not set or a round trip is in flight.
+// The main thread's loop while `finished` is not set or a round trip is in flight. It sleeps
+// while no reply can be in yet (none in flight, or the oldest sent less than the shortest round
+// trip ago), waking at once for a request to send, and then polls, a poll (`poll_us`, or 5% of
+// the shortest round trip if longer) after a reply and twice as long after each poll in vain
+// (up to 4 polls): each wake-up takes the CPU from the workers it shares.
 void carry(Carrier& carrier, double poll_us) {
-  const auto poll = std::chrono::duration<double, std::micro>(poll_us);
+  const auto poll = std::chrono::duration_cast<TripClock::duration>(std::chrono::duration<double, std::micro>(poll_us));
+  auto interval = poll;  // doubled by each poll in vain, up to 4 polls; back to one at a reply
+  bool polled_in_vain = false;
   for (;;) {
     std::vector<Outgoing> batch;
     bool finished = false;
     {
       std::unique_lock<std::mutex> lock(g_outbox.mutex);
-      if (carrier.idle() && g_outbox.queued.empty() && !g_outbox.finished) {
-        g_outbox.wake.wait_for(lock, std::chrono::milliseconds(1));
+      if (g_outbox.queued.empty() && !g_outbox.finished) {
+        const auto now = TripClock::now();
+        const auto until = carrier.idle() ? now + std::chrono::milliseconds(1)
+                                          : std::max(carrier.next_reply(), polled_in_vain ? now + interval : now);
+        g_outbox.sleeping_long = until - now > 4 * poll;
+        if (until > now) g_outbox.wake.wait_until(lock, until);
+        g_outbox.sleeping_long = false;
       }
       batch.swap(g_outbox.queued);
       finished = g_outbox.finished;
@@ -184,7 +217,10 @@ void carry(Carrier& carrier, double poll_us) {
     carrier.send(batch);
     const bool any = carrier.receive();
     if (finished && batch.empty() && carrier.idle()) return;
-    if (!any && !carrier.idle()) std::this_thread::sleep_for(poll);
+    polled_in_vain = !any && batch.empty();
+    // A poll is worth 5% of the shortest round trip: a wait overshoots by about that at most.
+    const auto base = std::max(poll, carrier.shortest() / 20);
+    interval = any ? base : polled_in_vain ? std::min(interval * 2, base * 4) : interval;
   }
 }
 

@@ -72,9 +72,10 @@ class Group {
 using RoundTripDone = std::function<void(std::uint64_t reply)>;
 void start_round_trip(int to, std::uint64_t id, std::uint64_t value, RoundTripDone done);
 // Rank 0's main thread: runs `work` on a new thread while this one carries the round trips its
-// threads start (MPI is called from the main thread only), polling for replies every
-// `poll_us` microseconds while any is awaited and sleeping otherwise; then tells every backend
-// rank that this execution is over. Rethrows what `work` threw.
+// threads start (MPI is called from the main thread only): it sleeps until a reply can be in
+// (the oldest request's send plus 90% of the shortest round trip seen), then polls every 5% of
+// that round trip but at least `poll_us` microseconds, backing off while none comes; then tells
+// every backend rank that this execution is over. Rethrows what `work` threw.
 void carry_round_trips(const std::function<void()>& work, double poll_us = 20);
 // Every other rank, for the same execution: answers each of rank 0's round trips with
 // answer(id, value), sent `hold_us` microseconds after the request came (the backend's service

@@ -103,10 +103,8 @@ struct Point {
   std::vector<int> host_cpus;
   int hosts = 1;
   // The communication a distributed point's algorithm must do in one execution, the least for
-  // any rank: bytes whose transfers it takes part in one after another (received, or sent where
-  // the transfer holds the sender too, as a blocking broadcast holds its root), and messages (or
-  // collective steps) one after another. The default bound adds their time at the network's
-  // measured bandwidth and latency.
+  // any rank: bytes it receives, and messages (or collective steps) one after another. The
+  // default bound adds their time at the network's measured bandwidth and latency.
   double comm_bytes = 0;
   double comm_messages = 0;
   // A point rank 0 serves alone while every other rank takes part as its backend (the requests'

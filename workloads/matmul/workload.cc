@@ -255,17 +255,14 @@ class SummaRun final : public PreparedPoint {
   std::vector<std::size_t> rows_, slivers_;
 };
 
-// What SUMMA must communicate in one product, for the bound: every panel of A is broadcast along
-// each grid row and every panel of B down each grid column (where the row or column is wider
-// than one rank), one after another, and a rank takes part in each, as its root or a receiver:
-// a broadcast holds its root until the panel has gone, as it holds the receivers until it has
-// come (SUMMA's usual cost model, which charges every rank every panel's broadcast). Then the
-// barrier that ends the product.
+// What SUMMA must communicate in one product, for the bound: each rank receives the panels of A
+// its grid row does not hold and those of B its grid column does not, one broadcast per panel
+// along each grid dimension wider than one rank, then the barrier that ends the product.
 void add_summa_communication(Point& p, std::size_t n) {
   const Grid g = Grid::of(p.ranks, 0);
   const double nn = static_cast<double>(n) * static_cast<double>(n);
-  const double a = g.cols > 1 ? nn / g.rows : 0;  // the rank's row block of A, panel by panel
-  const double b = g.rows > 1 ? nn / g.cols : 0;  // its column block of B
+  const double a = nn / g.rows * (1 - 1.0 / g.cols);
+  const double b = nn / g.cols * (1 - 1.0 / g.rows);
   p.comm_bytes = 8 * (a + b);
   std::set<std::size_t> cuts;
   for (const auto c : even_split(n, g.rows)) cuts.insert(c);

@@ -60,8 +60,16 @@ def test_a_slowed_cpu_reads_half_the_capacity_and_the_other_is_home(cvpbench, tm
 
 
 @pytest.mark.skipif(not two_cpus(), reason="needs two allowed CPUs")
+def alike(summary):
+    return all(abs(c["capacity"] - 1) < 0.1 for c in summary["machine"]["cpus"])
+
+
 def test_without_the_seam_every_cpu_reads_about_one(cvpbench, tmp_path):
     plain, result = measured_run(cvpbench, tmp_path, "plain")
+    if not alike(plain):
+        # A neighbour on the host slowed one CPU while it was measured (a CI run saw 0.82 on a
+        # CPU that reads 0.99 alone): measured once more, and it must read alike then.
+        plain, result = measured_run(cvpbench, tmp_path, "remeasured")
     for c in plain["machine"]["cpus"]:
         assert abs(c["capacity"] - 1) < 0.1, c  # this VM's CPUs are alike (3% when quiet)
         assert c["flops_alone"] > 0 and c["ghz_alone"] > 0

@@ -12,6 +12,8 @@
 #include "cli/options.h"
 #include "harness/plan.h"
 
+#include "plan_support.h"
+
 namespace request_workload_test {  // named: a unity build compiles several test files as one
 
 using namespace cvp;
@@ -56,20 +58,10 @@ const exec::Topology one_core = exec::make_topology({{0}}, false);
 
 std::vector<Point> plan_of(RequestWorkload& w, std::vector<std::string> args,
                            const exec::Topology& t = two_cores) {
-  args.insert(args.begin(), "toy_bench");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  const auto parsed =
-      bench::parse_command_line(static_cast<int>(argv.size()), argv.data(), t, {&w});
-  if (!parsed.options) throw std::runtime_error("no options");
-  return bench::make_plan({&w}, *parsed.options, t);
+  return plan_support::plan_of(w, std::move(args), t);
 }
 
-std::vector<std::string> names_of(const std::vector<Point>& points) {
-  std::vector<std::string> names;
-  for (const auto& p : points) names.push_back(p.name());
-  return names;
-}
+using plan_support::names_of;
 
 // The refusal of a command line, by a fresh workload (a workload keeps the options parsed into
 // it).

@@ -17,6 +17,8 @@
 #include "report/diagnosis.h"
 #include "report/summary.h"
 
+#include "plan_support.h"
+
 namespace weak_test {  // named: a unity build compiles several test files as one
 
 using namespace cvp;
@@ -43,19 +45,10 @@ const exec::Topology single = exec::make_topology({{0}}, false);
 
 std::vector<Point> planned(RequestWorkload& w, std::vector<std::string> args,
                            const exec::Topology& t = two) {
-  args.insert(args.begin(), "echo_bench");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  const auto parsed = bench::parse_command_line(static_cast<int>(argv.size()), argv.data(), t, {&w});
-  if (!parsed.options) throw std::runtime_error("no options");
-  return bench::make_plan({&w}, *parsed.options, t);
+  return plan_support::plan_of(w, std::move(args), t);
 }
 
-std::vector<std::string> names(const std::vector<Point>& points) {
-  std::vector<std::string> out;
-  for (const auto& p : points) out.push_back(p.name());
-  return out;
-}
+std::vector<std::string> names(const std::vector<Point>& points) { return plan_support::names_of(points); }
 
 const std::vector<std::string> kFixed = {"--echo-in-flight", "4", "--echo-requests", "40",
                                          "--echo-w-us", "500"};

@@ -84,12 +84,13 @@ def _calibrate(tmp_path, **fake):
 
 def _one_gate(tmp_path, code=0, headline="PASS: no regression"):
     """One real A/A gate of 6 rounds on the fake (duets where this machine allows): its
-    canary."""
+    canary. `headline`: how the gate's report begins (one of several, given a tuple)."""
     prog = tmp_path / "prog"
     proc = run_cvp("gate", "--baseline-bin", prog, "--candidate-bin", prog, "--rounds", "6",
                    "--json", tmp_path / "gate.json", timeout=300)
     assert proc.returncode == code, proc.stdout + proc.stderr
-    assert proc.stdout.startswith(f"## cvpbench gate: {headline}")
+    headlines = headline if isinstance(headline, tuple) else (headline,)
+    assert any(proc.stdout.startswith(f"## cvpbench gate: {h}") for h in headlines), proc.stdout
     return _strict((tmp_path / "gate.json").read_text())["first"]["canary"]
 
 
@@ -116,8 +117,12 @@ def test_noise_between_the_two_sides_makes_the_gates_inconclusive(tmp_path):
     # found it in one full run), and detecting it (it is real) is no wolf cry.
     assert rows["+10%"]["inconclusive"] >= 3 and not rows["+10%"].get("passed")
     assert rows["+10%"]["inconclusive"] + rows["+10%"]["detected"] == 5
-    canary = _one_gate(tmp_path, code=3, headline="INCONCLUSIVE: the machine is too noisy")
-    assert canary["spread"] > 0.10 and canary["noisy"]
+    # Inconclusive for the noise, which the canary's pairs show: said as the machine being too
+    # noisy, or as too few rounds for this noise (the noise is drawn afresh each run, and a CI
+    # run drew a canary that rounds alone could not settle).
+    canary = _one_gate(tmp_path, code=3, headline=("INCONCLUSIVE: the machine is too noisy",
+                                                   "INCONCLUSIVE: too few rounds for this noise"))
+    assert canary["spread"] > 0.10
 
 
 def test_calibrate_without_a_pool_runs_every_gate_like_a_real_gate(tmp_path):

@@ -911,7 +911,6 @@ def _prepared(paths, machine_name, report, known=None, window=64):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
-    from itertools import repeat
     # Workers forked (Linux) or spawned by this process itself, never by a server process,
     # so that a worker's parent is the import, which is what _worker_start watches.
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux")
@@ -919,40 +918,51 @@ def _prepared(paths, machine_name, report, known=None, window=64):
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                initializer=_worker_start, initargs=(os.getpid(),))
     seen = {}
-    broken = False
+    broken = None
     try:
         for start in range(0, len(paths), window):
             chunk = paths[start:start + window]
-            i = 0
-            try:
-                with _held_signals():   # pool.map starts the workers
-                    done = pool.map(_prepare_or_error, chunk, repeat(machine_name),
-                                    repeat(report), repeat(known), chunksize=4)
-                seen.update(getattr(pool, "_processes", None) or {})
-                for i, path in enumerate(chunk):
-                    run = next(done)
-                    yield path, run
-            except BrokenProcessPool:
-                broken = True
-            if broken:
-                yield chunk[i], CvpError(f"{chunk[i]}: the worker process reading it stopped "
-                                         f"({_worker_end(list(seen.values()))})")
+            # Batches submitted one by one rather than pool.map: map's results cancel their
+            # futures from this thread when they stop early, racing the pool's own thread,
+            # which fails the same futures when a worker dies (Python 3.11 then prints a
+            # traceback from that thread). Here only the pool's thread touches a future.
+            with _held_signals():   # submitting starts the workers
+                batches = [(chunk[j:j + 4],
+                            pool.submit(_prepare_batch, chunk[j:j + 4], machine_name,
+                                        report, known))
+                           for j in range(0, len(chunk), 4)]
+            seen.update(getattr(pool, "_processes", None) or {})
+            for batch, future in batches:
+                try:
+                    runs = future.result()
+                except BrokenProcessPool:
+                    broken = batch[0]
+                    break
+                yield from zip(batch, runs)
+            if broken is not None:
+                yield broken, CvpError(f"{broken}: the worker process reading it stopped "
+                                       f"({_worker_end(list(seen.values()))})")
                 break
     except BaseException:
         # Stopped (an error, Ctrl-C, SIGTERM, a worker that died): the workers go too, not
         # left blocked on a pipe nobody reads.
         _end_pool(pool, seen)
         raise
-    if broken:
+    if broken is not None:
         _end_pool(pool, seen)
     else:
         pool.shutdown(wait=True)
 
 
+def _prepare_batch(paths, machine_name, report, known):
+    """_prepare_or_error for each of a few paths, in one round trip to a worker."""
+    return [_prepare_or_error(path, machine_name, report, known) for path in paths]
+
+
 def _end_pool(pool, seen):
-    """Cancel what is queued, kill every worker of `pool` at once, and let the pool's own
-    thread finish (it fails the futures of a broken pool; a future cancelled meanwhile from
-    this thread, as map's results do when dropped, makes it print a traceback)."""
+    """Let the pool's own thread cancel what is queued (shutdown's cancel_futures: it alone
+    touches the futures, see _prepared), kill every worker of `pool` at once, and let that
+    thread finish: it fails the futures left once it sees the workers gone."""
     thread = getattr(pool, "_executor_manager_thread", None)
     left = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)

@@ -31,6 +31,8 @@
 #include "cvp/exec/affinity.h"
 #include "host/fma_peak.h"
 #include "host/machine.h"
+#include "host/noise.h"
+#include "cvp/workload.h"
 #include "host/resources.h"
 #include "harness/stats.h"
 #include "host/elapsed.h"
@@ -590,6 +592,7 @@ nlohmann::json to_json(const MachineLimits& m) {
       {"measured_at", m.measured_at},
       {"seconds", m.seconds},
       {"cached", m.cached},
+      {"disturbed", m.disturbed.empty() ? nlohmann::json() : nlohmann::json(m.disturbed)},
       {"key", m.key},
       {"method",
        {{"flops_per_s", std::string(fma_isa()) + " " + kMethodFlopsOne + "; all cores: " + kMethodFlopsAll},
@@ -618,6 +621,11 @@ std::optional<MachineLimits> limits_from_json(const nlohmann::json& json) {
   m.cached = f.flag("cached");
   m.key = f.text("key");
   if (!f.ok()) return std::nullopt;
+  // Absent in entries of older versions, and null when the machine was quiet.
+  if (const auto it = json.find("disturbed"); it != json.end() && !it->is_null()) {
+    if (!it->is_string()) return std::nullopt;
+    m.disturbed = it->get<std::string>();
+  }
   // Per kind of core: absent in entries of one kind of core (and older ones), else each entry
   // whole, with positive rates.
   if (const auto it = json.find("bandwidth_by_kind"); it != json.end()) {
@@ -693,25 +701,82 @@ MachineLimits measure_limits(const exec::Topology& detected) {
   return m;
 }
 
-MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std::string* note) {
-  return machine_limits(topology, remeasure, note, [&] { return measure_limits(topology); });
+LoadWatch proc_load_watch(const std::vector<int>& cpus) {
+  LoadWatch watch;
+  watch.during = [cpus](const std::function<void()>& run) {
+    const NoiseSnapshot before = take_noise_snapshot();
+    run();
+    const NoiseReport r = assess_noise(before, take_noise_snapshot(), cpus, ::sysconf(_SC_CLK_TCK));
+    std::string busy;
+    for (const BusyProcess& p : r.busy) {
+      if (p.cpu_percent <= kBusyPercent) continue;
+      busy += (busy.empty() ? "" : ", ") + p.name + " " + fixed(p.cpu_percent, 0) + "%";
+    }
+    std::string why = busy.empty() ? "" : "other processes used CPU (" + busy + " of a CPU)";
+    if (r.steal_percent && *r.steal_percent > kStealPercent) {
+      why += (why.empty() ? "" : " and ") + std::string("the hypervisor took ") +
+             fixed(*r.steal_percent, 1) + "% of the CPUs (steal)";
+    }
+    return why;
+  };
+  watch.busy_now = [cpus] {
+    const NoiseSnapshot settle = take_noise_snapshot();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const std::optional<double> busy = busy_cpus(settle, take_noise_snapshot(), cpus);
+    return busy && *busy > kBusyBeforeCpus;
+  };
+  return watch;
 }
 
+MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std::string* note) {
+  return machine_limits(topology, remeasure, note, [&] { return measure_limits(topology); },
+                        proc_load_watch(topology.allowed));
+}
+
+namespace {
+
+// The note's sentence for limits measured under load.
+std::string disturbed_note(const MachineLimits& m) {
+  if (m.cached) {
+    return "The cached machine limits were measured while " + m.disturbed +
+           ", and the machine is busy now too: they stand (and may read low) until a run finds it "
+           "quiet and measures them again.";
+  }
+  return "The machine limits were measured while " + m.disturbed +
+         ": they may read low, so the cache keeps them flagged and the first run that finds the "
+         "machine quiet measures them again.";
+}
+
+void add_sentence(std::string* note, const std::string& sentence) {
+  if (note) *note += (note->empty() ? "" : " ") + sentence;
+}
+
+}  // namespace
+
 MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std::string* note,
-                             const std::function<MachineLimits()>& measure) {
+                             const std::function<MachineLimits()>& measure, const LoadWatch& load) {
   if (note) note->clear();
   const std::string key = limits_key(topology);
   auto measured = [&] {
-    MachineLimits m = measure();
+    MachineLimits m;
+    std::string disturbed;
+    if (load.during) {
+      disturbed = load.during([&] { m = measure(); });
+    } else {
+      m = measure();
+    }
     m.key = key;
     m.cached = false;
+    m.disturbed = disturbed;
     return m;
   };
   const std::optional<std::string> dir = cache_dir();
   if (!dir) {
     if (note) *note = "No cache directory for the machine limits ($CVPBENCH_CACHE_DIR, "
                       "$XDG_CACHE_HOME and $HOME unset); measured afresh.";
-    return measured();
+    const MachineLimits m = measured();
+    if (!m.disturbed.empty()) add_sentence(note, disturbed_note(m));
+    return m;
   }
   const std::string path = *dir + "/limits-" + key_hash(key) + ".json";
   CacheRead cached;
@@ -719,14 +784,21 @@ MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std
     cached = read_cache(path, key, topology.allowed);
     if (cached.limits) {
       cached.limits->cached = true;
-      return *cached.limits;
+      // An entry measured under load is measured again once the machine is quiet.
+      if (cached.limits->disturbed.empty() || !load.busy_now || load.busy_now()) {
+        if (!cached.limits->disturbed.empty()) add_sentence(note, disturbed_note(*cached.limits));
+        return *cached.limits;
+      }
+      cached = {std::nullopt, "was measured while " + cached.limits->disturbed +
+                                  ", and the machine is quiet now"};
     }
   }
   const MachineLimits m = measured();
   const std::string write_problem = cached.replace ? write_cache(*dir, path, m) : "";
-  if (note && !(cached.problem.empty() && write_problem.empty())) {
-    *note = cache_note(path, cached, write_problem);
+  if (!(cached.problem.empty() && write_problem.empty())) {
+    add_sentence(note, cache_note(path, cached, write_problem));
   }
+  if (!m.disturbed.empty()) add_sentence(note, disturbed_note(m));
   return m;
 }
 

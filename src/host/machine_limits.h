@@ -45,6 +45,10 @@ struct MachineLimits {
   bool cached = false;             // read from the cache rather than measured by this run
   std::string key;                 // what identifies the machine in the cache
   CpuSpeeds cpu_speeds;            // each allowed CPU's speeds (host/cpu_model.h), cached too
+  // Why the figures may be low: other processes used the CPUs while they were measured (the
+  // run's noise rules, host/noise.h); "" when the machine was quiet. Cached with them, and such
+  // an entry is measured again by the first run that finds the machine quiet.
+  std::string disturbed;
 };
 
 // What a kernel of this run reached: its FLOP/s and bytes/s and the cores it ran on.
@@ -89,14 +93,31 @@ MachineLimits measure_limits(const exec::Topology& topology);
 // $XDG_CACHE_HOME/cvpbench, else $HOME/.cache/cvpbench. The key is the CPU model, the allowed
 // CPUs, the kernel release, the vector ISA the FMA loop runs (chosen at run time, fma_peak.h), the
 // build flavour and the version. `remeasure` ignores the cache and rewrites it. An entry without
-// the per-CPU speeds (written by an older version) is measured again and rewritten. A cache that
+// the per-CPU speeds (written by an older version) is measured again and rewritten. Figures
+// measured while other processes used the CPUs are kept flagged (`disturbed`, with a note), used
+// while the machine stays busy, and measured again by the first run that finds it quiet; so a
+// busy moment does not set this machine's figures for good. A cache that
 // cannot be used (corrupt,
 // unreadable, a symlink, an unwritable dir) never stops the run: the numbers are measured and
 // `note`, when given, gets a sentence saying why (and is cleared otherwise).
 MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std::string* note);
 
-// As above with the measurement supplied, so tests exercise the cache without measuring.
+// What other processes do to the machine while its limits are measured. `during` runs the
+// measurement and returns why others disturbed it ("" when they did not); `busy_now` says whether
+// others are using the CPUs right now (before a disturbed entry is measured again).
+struct LoadWatch {
+  std::function<std::string(const std::function<void()>&)> during;
+  std::function<bool()> busy_now;
+};
+
+// The watch of /proc (host/noise.h) over `cpus`: others' processes above 10% of a CPU or steal
+// above 3% during the measurement; more than a quarter of a CPU busy over 300 ms before it.
+LoadWatch proc_load_watch(const std::vector<int>& cpus);
+
+// As above with the measurement (and the load) supplied, so tests exercise the cache without
+// measuring. Without `load` the machine reads as quiet.
 MachineLimits machine_limits(const exec::Topology& topology, bool remeasure, std::string* note,
-                             const std::function<MachineLimits()>& measure);
+                             const std::function<MachineLimits()>& measure,
+                             const LoadWatch& load = {});
 
 }  // namespace cvp::bench

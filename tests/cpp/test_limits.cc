@@ -258,6 +258,26 @@ class LimitsCache : public testing::Test {
       return m;
     });
   }
+  // The same on a machine whose load the test sets: `others_` is what other processes do
+  // during a measurement ("" when nothing), `busy_now_` whether they are busy when a run starts.
+  MachineLimits limits_under_load(bool remeasure = false) {
+    cvp::bench::LoadWatch watch;
+    watch.during = [this](const std::function<void()>& run) {
+      run();
+      return others_;
+    };
+    watch.busy_now = [this] {
+      ++looked_;
+      return busy_now_;
+    };
+    note_ = "stale";
+    return machine_limits(topology_, remeasure, &note_, [this] {
+      ++measured_;
+      MachineLimits m = sample_limits();
+      m.flops_one_core += measured_;
+      return m;
+    }, watch);
+  }
   // The one cache file in `dir`, or "" when there is none.
   static fs::path cache_file(const fs::path& dir) {
     fs::path found;
@@ -286,6 +306,9 @@ class LimitsCache : public testing::Test {
   cvp::exec::Topology topology_ = cvp::exec::make_topology({{0}, {1}}, false);
   std::string note_;
   int measured_ = 0;
+  std::string others_;
+  bool busy_now_ = false;
+  int looked_ = 0;
 };
 
 TEST_F(LimitsCache, MeasuresOnceThenReads) {
@@ -321,6 +344,67 @@ TEST_F(LimitsCache, RemeasureIgnoresAndRewritesTheCache) {
   const MachineLimits read_back = limits();
   EXPECT_TRUE(read_back.cached);
   EXPECT_EQ(read_back.flops_one_core, again.flops_one_core);
+}
+
+// Figures measured while others used the CPUs are kept, flagged, while the machine stays busy,
+// and measured again by the first quiet run; a quiet entry is never looked at again.
+TEST_F(LimitsCache, LimitsMeasuredUnderLoadAreMeasuredAgainOnceQuiet) {
+  ScopedEnv env("CVPBENCH_CACHE_DIR", root_.string());
+  others_ = "other processes used CPU (cc1plus 97% of a CPU)";
+  const MachineLimits busy = limits_under_load();
+  EXPECT_EQ(busy.disturbed, others_);
+  EXPECT_NE(note_.find("measured while other processes used CPU (cc1plus 97% of a CPU): they may "
+                       "read low"), std::string::npos) << note_;
+  EXPECT_EQ(nlohmann::json::parse(read(cache_file(root_)))["disturbed"], others_);
+  EXPECT_EQ(cvp::bench::to_json(busy)["disturbed"], others_);
+
+  busy_now_ = true;  // still busy: the flagged entry stands, not measured under load again
+  const MachineLimits stands = limits_under_load();
+  EXPECT_TRUE(stands.cached);
+  EXPECT_EQ(measured_, 1);
+  EXPECT_EQ(looked_, 1);
+  EXPECT_EQ(stands.disturbed, others_);
+  EXPECT_NE(note_.find("busy now too"), std::string::npos) << note_;
+
+  busy_now_ = false;
+  others_.clear();  // quiet: measured again, and the quiet figures replace the flagged ones
+  const MachineLimits quiet = limits_under_load();
+  EXPECT_FALSE(quiet.cached);
+  EXPECT_EQ(measured_, 2);
+  EXPECT_EQ(quiet.disturbed, "");
+  EXPECT_NE(note_.find("and the machine is quiet now; measured afresh and rewrote it"),
+            std::string::npos) << note_;
+  EXPECT_TRUE(nlohmann::json::parse(read(cache_file(root_)))["disturbed"].is_null());
+
+  busy_now_ = true;  // a quiet entry is read whatever the load now, without looking at it
+  const MachineLimits read_back = limits_under_load();
+  EXPECT_TRUE(read_back.cached);
+  EXPECT_EQ(measured_, 2);
+  EXPECT_EQ(looked_, 2);
+  EXPECT_EQ(note_, "");
+  EXPECT_EQ(read_back.flops_one_core, quiet.flops_one_core);
+}
+
+// --limits measure under load keeps its figures (flagged) even over a quiet entry: asked for.
+TEST_F(LimitsCache, RemeasureUnderLoadIsKeptFlagged) {
+  ScopedEnv env("CVPBENCH_CACHE_DIR", root_.string());
+  limits_under_load();
+  others_ = "the hypervisor took 9.0% of the CPUs (steal)";
+  const MachineLimits again = limits_under_load(/*remeasure=*/true);
+  EXPECT_EQ(again.disturbed, others_);
+  EXPECT_EQ(nlohmann::json::parse(read(cache_file(root_)))["disturbed"], others_);
+}
+
+TEST_F(LimitsCache, AFlagThatIsNotTextIsACorruptEntry) {
+  ScopedEnv env("CVPBENCH_CACHE_DIR", root_.string());
+  limits();
+  const fs::path file = cache_file(root_);
+  nlohmann::json entry = nlohmann::json::parse(read(file));
+  entry["disturbed"] = 3;
+  std::ofstream(file) << entry.dump();
+  limits();
+  EXPECT_EQ(measured_, 2);
+  EXPECT_NE(note_.find("was corrupt"), std::string::npos) << note_;
 }
 
 TEST_F(LimitsCache, AnotherMachinesEntryIsMeasuredOver) {

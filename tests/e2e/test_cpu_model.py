@@ -75,10 +75,42 @@ def test_without_the_seam_every_cpu_reads_about_one(cvpbench, tmp_path):
         assert c["flops_alone"] > 0 and c["ghz_alone"] > 0
     assert plain["config"]["inject_slow_cpus"] == []
     assert "home CPU: CPU" in result.stderr
-    # Cached with the limits: the next run reads the same speeds.
+    # Cached with the limits: the next run reads the same speeds (unless others were busy
+    # while they were measured and are not now: such figures are measured again).
     again, _ = measured_run(cvpbench, tmp_path, "again", limits="cached")
-    assert again["machine"]["cpu_speeds"]["cached"]
-    assert again["machine"]["cpus"] == plain["machine"]["cpus"]
+    if again["machine"]["cpu_speeds"]["cached"] or not plain["machine"]["limits"]["disturbed"]:
+        assert again["machine"]["cpu_speeds"]["cached"]
+        assert again["machine"]["cpus"] == plain["machine"]["cpus"]
+
+
+def _busy_loop():
+    return subprocess.Popen(["sh", "-c", "while :; do :; done"])
+
+
+@pytest.mark.skipif(not two_cpus(), reason="needs two allowed CPUs")
+def test_limits_measured_beside_a_busy_loop_are_flagged_and_measured_again_once_quiet(
+        cvpbench, tmp_path):
+    loop = _busy_loop()
+    try:
+        busy, result = measured_run(cvpbench, tmp_path, "busy")
+    finally:
+        loop.kill()
+        loop.wait()
+    limits = busy["machine"]["limits"]
+    assert limits["disturbed"] and "other processes used CPU (sh " in limits["disturbed"], limits
+    assert "they may read low" in result.stderr, result.stderr
+    cache = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("limits-*.json")]
+    assert len(cache) == 1 and cache[0]["disturbed"] == limits["disturbed"]
+    # The loop is gone: the next run finds the machine quiet and measures again (unless another
+    # process keeps it busy, which it then says), and a quiet measurement is kept unflagged.
+    quiet, result = measured_run(cvpbench, tmp_path, "quiet", limits="cached")
+    if "busy now too" in result.stderr:
+        assert quiet["machine"]["limits"]["cached"], result.stderr
+        return
+    assert not quiet["machine"]["limits"]["cached"], result.stderr
+    assert "and the machine is quiet now; measured afresh" in result.stderr, result.stderr
+    again = json.loads(next((tmp_path / "cache").glob("limits-*.json")).read_text())
+    assert again["disturbed"] == quiet["machine"]["limits"]["disturbed"]
 
 
 BAD = [

@@ -185,14 +185,42 @@ std::optional<Candidate> memory_bandwidth(const ResultRow& r, const DiagnosisCon
   return k;
 }
 
+// Without a trace, the process's CPU time per execution against the team's CPUs over its wall
+// time shows how much of the time they sat idle (a lower bound: a worker that spins while it
+// waits, as OpenMP's do, counts as busy). Where the team's cores differ in speed, the likeliest
+// reason is a split that ends unevenly; --trace tells when.
+std::string speeds_text(const Point& p);
+
+std::optional<Candidate> idle_by_cpu_time(const ResultRow& r) {
+  const Point& p = *r.point;
+  if (r.cpu_s <= 0 || r.median_s <= 0 || p.threads < 2) return std::nullopt;
+  const double busy = r.cpu_s / (r.median_s * p.threads);
+  if (!(busy < 0.97) || busy <= 0) return std::nullopt;
+  // A symptom, as extra CPU is: it says how much was lost, not why.
+  Candidate k{Cause::idle_workers, r.bound * busy, "",
+              {{"busy_mean", busy}, {"from", "cpu_time"}, {"cpu_s", r.cpu_s}}, /*symptom=*/true};
+  k.line = "idle workers: the team's " + std::to_string(p.threads) + " CPUs were busy " + pct(busy) +
+           " of each execution (the process's CPU time, " + human_time(r.cpu_s) + " per " +
+           human_time(r.median_s) + "), which alone allows x" + fixed(k.ceiling, 2);
+  const auto [slow, fast] = std::minmax_element(p.speeds.begin(), p.speeds.end());
+  if (p.speeds.size() >= 2 && *slow < 0.97 * *fast) {
+    k.line += "; with cores of different speed (" + speeds_text(p) +
+              ") the likeliest is a split that ends unevenly: --trace shows when they idled";
+  } else {
+    k.line += "; --trace shows when (an uneven split, or a late start)";
+  }
+  return k;
+}
+
 std::optional<Candidate> idle_workers(const ResultRow& r, const DiagnosisContext& c) {
   const Point& p = *r.point;
   const TimelineFigures& t = r.timeline;
   // Requests' workers are idle while their requests wait: that is the work, not a loss.
-  if (!t.traced || r.m->workload->kind() == Kind::io || p.mode != Mode::parallel ||
-      p.threads > p.cores || t.busy_mean >= 0.97) {
+  if (r.m->workload->kind() == Kind::io || p.mode != Mode::parallel || p.threads > p.cores) {
     return std::nullopt;
   }
+  if (!t.traced) return idle_by_cpu_time(r);
+  if (t.busy_mean >= 0.97) return std::nullopt;
   const double idle = 1 - t.busy_mean;
   Candidate k{Cause::idle_workers, r.bound * t.busy_mean, "",
               {{"busy_mean", t.busy_mean}, {"tail_idle", t.tail_idle}, {"imbalance", t.imbalance},
@@ -504,6 +532,12 @@ std::vector<Candidate> candidates(const ResultRow& r, const DiagnosisContext& c,
   }
   // The causes of the workload's own kind of work (late wake-ups, queueing, ...).
   for (Candidate& k : r.m->workload->diagnose(r, workload_context)) consider(std::move(k));
+  // An uneven split leaves workers idle: the idle time the CPU time shows is that imbalance.
+  if (std::any_of(found.begin(), found.end(), [](const Candidate& k) { return k.cause == Cause::imbalance; })) {
+    std::erase_if(found, [](const Candidate& k) {
+      return k.cause == Cause::idle_workers && k.figures.value("from", "") == "cpu_time";
+    });
+  }
   return found;
 }
 
@@ -543,7 +577,7 @@ void name_no_cause(const ResultRow& r, Diagnosis& d) {
            "; no other processes, run delay, steal, compute or bandwidth ceiling, extra CPU";
   if (r.counters.ipc()) d.line += ", IPC fall, cache misses";
   if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up, queueing or run tail";
-  if (r.timeline.traced && r.m->workload->kind() != Kind::io) d.line += " or idle worker";
+  if (r.m->workload->kind() != Kind::io) d.line += " or idle workers";
   d.line += " measured in this run accounts for it";
   // The names of what was not visible; why each was not is in not_seen.
   std::string hidden;

@@ -246,6 +246,34 @@ TEST(Diagnosis, NamesIdleWorkersFromTheTrace) {
       << rows[1].diagnosis->line;
 }
 
+// Untraced, the process's CPU time shows the team's CPUs idle: named with the share, where a
+// team as busy as its CPUs (the A/A) names nothing of the kind.
+TEST(Diagnosis, NamesIdleWorkersFromTheCpuTimeWithoutATrace) {
+  Pair pair(1.0 / 1.6);  // x1.6 of a bound of 2
+  for (auto& s : pair.ms[0].samples) s.cpu_s = 1.0;
+  for (auto& s : pair.ms[1].samples) s.cpu_s = 2 * 0.8 * s.wall_s;  // busy 80% of the time
+  auto rows = pair.diagnosed(machine(2.0, 1e12));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::idle_workers) << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("CPUs were busy 80% of each execution"), std::string::npos)
+      << rows[1].diagnosis->line;
+  EXPECT_NEAR(rows[1].diagnosis->figures["ceiling"].get<double>(), 1.6, 1e-9);
+  EXPECT_EQ(rows[1].diagnosis->figures["from"], "cpu_time");
+  // Cores of different speed: the uneven split is named as the likeliest reason.
+  pair.ms[1].point.speeds = {1.0, 0.5};
+  rows = pair.diagnosed(machine(2.0, 1e12));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->line.find("(CPU 0 1.00, CPU 1 0.50) the likeliest is a split that ends "
+                                         "unevenly"), std::string::npos) << rows[1].diagnosis->line;
+
+  pair.ms[1].point.speeds.clear();
+  for (auto& s : pair.ms[1].samples) s.cpu_s = 2 * 0.99 * s.wall_s;  // as busy as its CPUs
+  rows = pair.diagnosed(machine(2.0, 1e12));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::idle_workers) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
+}
+
 TEST(Diagnosis, SaysNotIdentifiedAndWhatItCouldNotSee) {
   Pair pair(1.0 / 1.7);
   auto context = machine(2.0, 1e12);

@@ -191,10 +191,17 @@ std::optional<Candidate> memory_bandwidth(const ResultRow& r, const DiagnosisCon
 // reason is a split that ends unevenly; --trace tells when.
 std::string speeds_text(const Point& p);
 
-std::optional<Candidate> idle_by_cpu_time(const ResultRow& r) {
+std::optional<Candidate> idle_by_cpu_time(const ResultRow& r, const DiagnosisContext& c) {
   const Point& p = *r.point;
   if (r.cpu_s <= 0 || r.median_s <= 0 || p.threads < 2) return std::nullopt;
-  const double busy = r.cpu_s / (r.median_s * p.threads);
+  // Time our threads were ready but off their CPUs (run delay, steal) is not idle: other work
+  // had the CPUs, which other causes name. Where run delay cannot be read, a row whose CPUs
+  // others used is not read for idle time at all.
+  if (!c.run_delay_visible && r.others_share >= kOthersNamed) return std::nullopt;
+  const double waiting =
+      (c.run_delay_visible ? median_share(*r.m, [](const Sample& s) { return s.run_delay_s; }) : 0) +
+      (c.steal_visible ? median_share(*r.m, [](const Sample& s) { return s.steal_s; }) : 0);
+  const double busy = r.cpu_s / (r.median_s * p.threads) + waiting / p.threads;
   if (!(busy < 0.97) || busy <= 0) return std::nullopt;
   // A symptom, as extra CPU is: it says how much was lost, not why.
   Candidate k{Cause::idle_workers, r.bound * busy, "",
@@ -219,7 +226,7 @@ std::optional<Candidate> idle_workers(const ResultRow& r, const DiagnosisContext
   if (r.m->workload->kind() == Kind::io || p.mode != Mode::parallel || p.threads > p.cores) {
     return std::nullopt;
   }
-  if (!t.traced) return idle_by_cpu_time(r);
+  if (!t.traced) return idle_by_cpu_time(r, c);
   if (t.busy_mean >= 0.97) return std::nullopt;
   const double idle = 1 - t.busy_mean;
   Candidate k{Cause::idle_workers, r.bound * t.busy_mean, "",

@@ -266,7 +266,15 @@ TEST(Diagnosis, NamesIdleWorkersFromTheCpuTimeWithoutATrace) {
   EXPECT_NE(rows[1].diagnosis->line.find("(CPU 0 1.00, CPU 1 0.50) the likeliest is a split that ends "
                                          "unevenly"), std::string::npos) << rows[1].diagnosis->line;
 
+  // Ready to run but off their CPUs (run delay) is not idle: the run queue is named instead.
   pair.ms[1].point.speeds.clear();
+  for (auto& s : pair.ms[1].samples) s.run_delay_s = 0.2 * 2 * s.wall_s;
+  rows = pair.diagnosed(machine(2.0, 1e12));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::run_queue) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
+  for (auto& s : pair.ms[1].samples) s.run_delay_s = 0;
+
   for (auto& s : pair.ms[1].samples) s.cpu_s = 2 * 0.99 * s.wall_s;  // as busy as its CPUs
   rows = pair.diagnosed(machine(2.0, 1e12));
   ASSERT_TRUE(rows[1].diagnosis);

@@ -236,7 +236,7 @@ struct CommandLine {
   }
 
   void add_run_options(CLI::App& app) {
-    app.add_flag("--quick", o.quick, "Run every workload of this program small and fast (smaller sizes, a 35 s budget)");
+    app.add_flag("--quick", o.quick, "Run every workload of this program small and fast (smaller sizes, a 40 s budget)");
     app.add_flag("--list", o.list_only, "Print the names of the benchmarks that would run, and exit");
     app.add_option("--filter", o.filter,
                    "Run only benchmarks whose name matches this regular expression (names look "
@@ -262,7 +262,7 @@ struct CommandLine {
         ->type_name("P");
     app.add_option("--budget", budget_raw,
                    "Seconds for the whole run from its start, shared among the benchmarks "
-                   "(default 480, quick 35); it bounds the --repetitions blocks too: a benchmark "
+                   "(default 480, quick 40); it bounds the --repetitions blocks too: a benchmark "
                    "that cannot get them in its share (a busy machine) reports what it got and why")
         ->type_name("SECONDS");
     app.add_option("--rank-timeout", rank_timeout_raw,
@@ -371,7 +371,7 @@ struct CommandLine {
     if (o.quick) {
       o.min_time_s = 0.05;
       o.precision = 0.05;
-      o.budget_s = 35;
+      o.budget_s = 40;
     }
     if (!precision_raw.empty()) {
       std::string text = precision_raw;

@@ -615,19 +615,31 @@ void Session::sample_minimum(Schedule& schedule) {
   std::vector<Group>& groups = schedule.groups;
   std::vector<double>& minimum_share = schedule.minimum_share;
   // First every point's minimum of blocks, group after group, each within what is left of the
-  // budget less one round of every group after it.
+  // budget less what the groups after it need: one round of each by the limits, or, when more,
+  // the time per point the groups before took (preparing, checking and the blocks the limits do
+  // not foresee: a request's waits, a large array's first touch). Without the second, the last
+  // groups of a short budget got nothing when the first overran their estimate.
+  const double phase_start = now_s();
+  std::size_t points_before = 0;
   for (std::size_t i = 0; i < groups.size(); ++i) {
     if (interrupted()) break;
     if (seconds_left() < -0.1 * sampling_.budget_s) {
       give_up_on(groups[i]);
       points_done_ += groups[i].members.size();
+      points_before += groups[i].members.size();
       continue;
     }
+    const double per_point = points_before > 0
+                                 ? (now_s() - phase_start) / static_cast<double>(points_before) : 0;
     double reserve = 0;
-    for (std::size_t j = i + 1; j < groups.size(); ++j) reserve += first_round_cost(groups[j]);
+    for (std::size_t j = i + 1; j < groups.size(); ++j) {
+      reserve += std::max(first_round_cost(groups[j]),
+                          per_point * static_cast<double>(groups[j].members.size()));
+    }
     minimum_share[i] = std::max(0.0, seconds_left() - reserve);
     sample_group(groups[i], false, minimum_share[i]);
     points_done_ += groups[i].members.size();
+    points_before += groups[i].members.size();
     forget_beaten_rates(groups[i]);
   }
 }

@@ -363,6 +363,26 @@ TEST(Sampler, AGroupWhoseTurnComesPastTheBudgetIsNotMeasured) {
   for (const auto& m : roomy.measurements()) EXPECT_FALSE(m.unmeasured) << m.point.name();
 }
 
+// A group that costs far more than the limits foresee (its executions are long, and it has no
+// FLOP or bytes to estimate them by) leaves the groups after it the time per point the groups
+// before it took, not one round: the last group gets its minimum too.
+TEST(Sampler, AGroupThatOverrunsItsEstimateLeavesTheNextTheirTimePerPoint) {
+  Spin first(1e-3, "first"), costly(100e-3, "costly"), last(1e-3, "last");
+  bench::Options o;
+  auto points = bench::make_plan({&first, &costly, &last}, o, two_cores);
+  bench::Sampling s = sampling(0, 6, 1.0);
+  s.block_s = 0.01;
+  bench::Session session(points, {&first, &costly, &last}, s);
+  session.run();
+  for (const auto& m : session.measurements()) {
+    if (m.point.workload == "first" || m.point.workload == "last") {
+      EXPECT_GE(m.samples.size(), 6u) << m.point.name() << ": " << m.target_missed;
+    } else {
+      EXPECT_TRUE(m.short_of_minimum) << m.point.name();  // it alone wanted more than the budget
+    }
+  }
+}
+
 bench::Sample in_round(double wall_s, int round) {
   bench::Sample s = sample(wall_s);
   s.round = round;

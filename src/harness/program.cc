@@ -579,6 +579,7 @@ bench::RunReport build_report(RunState& state, bench::Session& session, std::vec
       {"cpu_frequency", !signals.khz.empty()},
       {"process_stop", true}};
   report.noise = noise_seen_in(noise, set_aside, session);
+  report.budget_note = session.budget_report();
   // Set aside and measured again: the medians are clean, so the run is not called noisy for it.
   report.disturbed_blocks = set_aside.disturbed_samples;
   report.traced = state.options.trace;
@@ -621,6 +622,7 @@ bool print_results(const bench::RunReport& report, const bench::Options& options
   std::cout << bench::console_table(rows) << "\n";
   for (const auto& line : report.verdicts) std::cout << line << "\n";
   print_precision(rows, options);
+  if (!report.budget_note.empty()) std::cout << "note: " << report.budget_note << "\n";
   const std::vector<std::string> why = bench::why_not_more_lines(rows, options.verbose);
   if (!why.empty()) {
     std::cout << "\nwhy not more (rows below their bound beyond their CI, grouped by cause; "

@@ -645,8 +645,9 @@ void Session::sample_minimum(Schedule& schedule) {
 }
 
 void Session::say_busy() {
-  if (const std::string busy = busy_report(); !busy.empty() && !interrupted()) {
-    std::fprintf(stderr, "%snote: %s\n", tty_ ? "\r\033[K" : "", busy.c_str());
+  for (const std::string& said : {busy_report(), budget_report()}) {
+    if (said.empty() || interrupted()) continue;
+    std::fprintf(stderr, "%snote: %s\n", tty_ ? "\r\033[K" : "", said.c_str());
     std::fflush(stderr);
   }
 }
@@ -797,6 +798,19 @@ std::string Session::shortfall(const Measurement& m, double share_s, int rounds)
   return why + ")";
 }
 
+std::string Session::budget_report() const {
+  if (!busy_report().empty()) return "";
+  std::size_t short_points = 0;
+  for (const Measurement& m : measurements_) {
+    if (m.error.empty() && m.verified && needs_more(m, false)) ++short_points;
+  }
+  if (short_points == 0) return "";
+  return std::to_string(short_points) + " point(s) are short of their " +
+         std::to_string(sampling_.min_rounds) + " pairs on a machine that was not busy: --budget " +
+         fixed(sampling_.budget_s, 0) + " s is too small for this plan here; a larger --budget or "
+         "fewer points (--filter) would give each its minimum (each says what it got in its notes).";
+}
+
 std::string Session::busy_report() const {
   std::size_t blocks = 0, disturbed = 0, short_points = 0;
   double others = 0, capacity = 0;
@@ -812,10 +826,11 @@ std::string Session::busy_report() const {
       }
     }
   }
-  // Busy: points short of their minimum, a quarter of the blocks disturbed, or other processes
-  // taking a tenth of the CPUs we measured on (the target then costs many more rounds).
+  // Busy: a quarter of the blocks disturbed, or other processes taking a tenth of the CPUs we
+  // measured on (the target then costs many more rounds). Points short of their minimum on a
+  // machine that was not are the budget's (budget_report), not the machine's.
   const bool crowded = capacity > 0 && others >= 0.10 * capacity;
-  if (blocks == 0 || (short_points == 0 && 4 * disturbed < blocks && !crowded)) return "";
+  if (blocks == 0 || (4 * disturbed < blocks && !crowded)) return "";
   std::string load;
   {
     std::ifstream in("/proc/loadavg");

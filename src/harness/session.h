@@ -201,10 +201,13 @@ class Session {
   // the run is interrupted.
   void run();
 
-  // When the machine was too busy for the sampling asked for (many blocks disturbed, or points
-  // short of their minimum): one paragraph with the load measured and what would help; "" when
+  // When the machine was too busy for the sampling asked for (many blocks disturbed, or others
+  // using a tenth of our CPUs): one paragraph with the load measured and what would help; "" when
   // it was not. Said once on stderr after the minimum blocks, and by the program at the end.
   std::string busy_report() const;
+  // Points short of their minimum on a machine that was not busy: one sentence that the budget
+  // was too small for the plan, and what would help; "" otherwise.
+  std::string budget_report() const;
 
   // Google Benchmark's rows for the raw file: one per undisturbed block (its repetitions), the
   // aggregates Google Benchmark computes (mean, median, stddev, cv), or one error row.

@@ -122,6 +122,8 @@ struct RunReport {
   nlohmann::json disturbance_signals = nullptr;
   // Whether others' work made the run noisy, and why (noisy, noise_reasons, noise); none: not read.
   std::optional<NoiseReport> noise{};
+  // Points short of their minimum on a quiet machine: the budget was too small (Session::budget_report).
+  std::string budget_note{};
   std::size_t disturbed_blocks = 0;  // set aside and measured again (a stop of the process aside)
   bool traced = false;               // --trace: trace.json is in the run folder
   // The clock probes around the blocks: how many, their seconds and their share of the blocks'

@@ -271,12 +271,21 @@ TEST(Sampler, TheBudgetBoundsTheMinimumBlocks) {
   // And the rows say there is no interval rather than print a range as one when too few.
   const auto rows = bench::summarise(session.measurements());
   EXPECT_EQ(rows[1].ci_known, rows[1].pairs >= 6);
+  // The run says once why they are short: the budget, unless the machine was busy (a loaded
+  // test machine), which it then says instead, never both.
+  const std::string budget = session.budget_report(), busy = session.busy_report();
+  EXPECT_NE(budget.empty(), busy.empty()) << budget << " / " << busy;
+  if (busy.empty()) {
+    EXPECT_NE(budget.find("short of their 30 pairs on a machine that was not busy: --budget 0 s is too small"),
+              std::string::npos) << budget;
+  }
   // The same plan with a budget that buys its minimum gets it all: the bound is not a cap
   // that bites a quiet run.
   bench::Session roomy(spin_plan(spin), {&spin}, sampling(0, 6, 30));
   roomy.run();
   EXPECT_FALSE(roomy.measurements()[1].short_of_minimum);
   EXPECT_GE(roomy.measurements()[1].samples.size(), 6u);
+  EXPECT_EQ(roomy.budget_report(), "");
 }
 
 // --inject-slowdown lengthens the timed executions of the points it names by its share.

@@ -516,7 +516,9 @@ std::vector<std::string> hidden_signals(const ResultRow& r, const DiagnosisConte
   if (!c.steal_visible) not_seen.push_back("stolen time");
   if (!c.run_delay_visible) not_seen.push_back("run delay");
   if (!c.load_visible) not_seen.push_back("other processes (no per-CPU times in /proc/stat)");
-  if (!r.timeline.traced) not_seen.push_back("idle workers (run with --trace)");
+  if (!r.timeline.traced) {
+    not_seen.push_back("idle time that spinning workers hide from the CPU time (run with --trace)");
+  }
   if (!c.limits_known) not_seen.push_back("the machine's limits (--limits off)");
   return not_seen;
 }

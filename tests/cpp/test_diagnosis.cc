@@ -290,7 +290,7 @@ TEST(Diagnosis, SaysNotIdentifiedAndWhatItCouldNotSee) {
   EXPECT_EQ(rows[1].diagnosis->cause, Cause::not_identified);
   EXPECT_NE(rows[1].diagnosis->line.find("hardware counters"), std::string::npos) << rows[1].diagnosis->line;
   const auto& seen = rows[1].diagnosis->not_seen;
-  EXPECT_NE(std::find(seen.begin(), seen.end(), "idle workers (run with --trace)"), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "idle time that spinning workers hide from the CPU time (run with --trace)"), seen.end());
 }
 
 TEST(Timeline, TimeSlicedSpansShowTheirShareOfTheCpu) {

@@ -195,9 +195,9 @@ std::optional<Candidate> idle_by_cpu_time(const ResultRow& r, const DiagnosisCon
   const Point& p = *r.point;
   if (r.cpu_s <= 0 || r.median_s <= 0 || p.threads < 2) return std::nullopt;
   // Time our threads were ready but off their CPUs (run delay, steal) is not idle: other work
-  // had the CPUs, which other causes name. Where run delay cannot be read, a row whose CPUs
-  // others used is not read for idle time at all.
-  if (!c.run_delay_visible && r.others_share >= kOthersNamed) return std::nullopt;
+  // had the CPUs, which other causes name. A row whose CPUs others used is not read for idle
+  // time at all: a worker that waits for a peer others took off its CPU idles for them too.
+  if (r.others_share >= kOthersNamed) return std::nullopt;
   const double waiting =
       (c.run_delay_visible ? median_share(*r.m, [](const Sample& s) { return s.run_delay_s; }) : 0) +
       (c.steal_visible ? median_share(*r.m, [](const Sample& s) { return s.steal_s; }) : 0);

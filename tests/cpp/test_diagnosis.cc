@@ -274,6 +274,22 @@ TEST(Diagnosis, NamesIdleWorkersFromTheCpuTimeWithoutATrace) {
   EXPECT_EQ(rows[1].diagnosis->cause, Cause::run_queue) << rows[1].diagnosis->line;
   EXPECT_FALSE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
   for (auto& s : pair.ms[1].samples) s.run_delay_s = 0;
+  // Nor where other processes took a tenth of the team's CPUs: a worker waiting for a peer
+  // they took off its CPU idles for them, and they are named beside what was found.
+  for (auto& s : pair.ms[0].samples) s.block_wall_s = s.wall_s;
+  for (auto& s : pair.ms[1].samples) {
+    s.block_wall_s = s.wall_s;
+    s.others_cpu_s = 0.3 * 2 * s.wall_s;
+  }
+  auto loaded = machine(2.0, 1e12);
+  loaded.load_visible = true;
+  rows = pair.diagnosed(loaded);
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_NE(rows[1].diagnosis->cause, Cause::idle_workers) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].diagnosis->figures.contains("also")) << rows[1].diagnosis->figures.dump();
+  EXPECT_NE(rows[1].diagnosis->line.find("meanwhile other processes took 30% of CPUs 0-1"), std::string::npos)
+      << rows[1].diagnosis->line;
+  for (auto& s : pair.ms[1].samples) s.others_cpu_s = 0;
 
   for (auto& s : pair.ms[1].samples) s.cpu_s = 2 * 0.99 * s.wall_s;  // as busy as its CPUs
   rows = pair.diagnosed(machine(2.0, 1e12));

@@ -798,39 +798,37 @@ std::string Session::shortfall(const Measurement& m, double share_s, int rounds)
   return why + ")";
 }
 
-std::string Session::budget_report() const {
-  if (!busy_report().empty()) return "";
-  std::size_t short_points = 0;
+Session::Tally Session::tally() const {
+  Tally t;
   for (const Measurement& m : measurements_) {
-    if (m.error.empty() && m.verified && needs_more(m, false)) ++short_points;
+    t.blocks += m.samples.size() + m.excluded.size();
+    t.disturbed += m.excluded.size();
+    if (m.error.empty() && m.verified && needs_more(m, false)) ++t.short_points;
+    for (const auto* set : {&m.samples, &m.excluded}) {
+      for (const Sample& s : *set) {
+        if (s.others_cpu_s < 0 || s.block_wall_s <= 0) continue;
+        t.others += s.others_cpu_s;
+        t.capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
+      }
+    }
   }
-  if (short_points == 0) return "";
-  return std::to_string(short_points) + " point(s) are short of their " +
+  return t;
+}
+
+std::string Session::budget_report() const {
+  const Tally t = tally();
+  if (t.busy() || t.short_points == 0) return "";
+  return std::to_string(t.short_points) + " point(s) are short of their " +
          std::to_string(sampling_.min_rounds) + " pairs on a machine that was not busy: --budget " +
          fixed(sampling_.budget_s, 0) + " s is too small for this plan here; a larger --budget or "
          "fewer points (--filter) would give each its minimum (each says what it got in its notes).";
 }
 
 std::string Session::busy_report() const {
-  std::size_t blocks = 0, disturbed = 0, short_points = 0;
-  double others = 0, capacity = 0;
-  for (const Measurement& m : measurements_) {
-    blocks += m.samples.size() + m.excluded.size();
-    disturbed += m.excluded.size();
-    if (m.error.empty() && m.verified && needs_more(m, false)) ++short_points;
-    for (const auto* set : {&m.samples, &m.excluded}) {
-      for (const Sample& s : *set) {
-        if (s.others_cpu_s < 0 || s.block_wall_s <= 0) continue;
-        others += s.others_cpu_s;
-        capacity += s.block_wall_s * static_cast<double>(std::max<std::size_t>(m.point.cpus.size(), 1));
-      }
-    }
-  }
-  // Busy: a quarter of the blocks disturbed, or other processes taking a tenth of the CPUs we
-  // measured on (the target then costs many more rounds). Points short of their minimum on a
-  // machine that was not are the budget's (budget_report), not the machine's.
-  const bool crowded = capacity > 0 && others >= 0.10 * capacity;
-  if (blocks == 0 || (4 * disturbed < blocks && !crowded)) return "";
+  // Busy: the target then costs many more rounds. Points short of their minimum on a machine
+  // that was not are the budget's (budget_report), not the machine's.
+  const Tally t = tally();
+  if (!t.busy()) return "";
   std::string load;
   {
     std::ifstream in("/proc/loadavg");
@@ -847,16 +845,16 @@ std::string Session::busy_report() const {
         break;
       }
     }
-    if (capacity > 0) {
+    if (t.capacity > 0) {
       load += std::string(load.empty() ? "" : ", ") + "other processes took " +
-              fixed(100 * others / capacity, 0) + "% of the CPUs we measured on";
+              fixed(100 * t.others / t.capacity, 0) + "% of the CPUs we measured on";
     }
   }
   std::string text = "the machine is busy" + (load.empty() ? std::string() : " (" + load + ")") + ": " +
-                     std::to_string(disturbed) + " of " + std::to_string(blocks) +
+                     std::to_string(t.disturbed) + " of " + std::to_string(t.blocks) +
                      " blocks were disturbed";
-  if (short_points > 0) {
-    text += " and " + std::to_string(short_points) + " point(s) are short of their " +
+  if (t.short_points > 0) {
+    text += " and " + std::to_string(t.short_points) + " point(s) are short of their " +
             std::to_string(sampling_.min_rounds) + " pairs";
   }
   text += ". The run keeps to its budget (--budget " + fixed(sampling_.budget_s, 0) +

@@ -214,6 +214,14 @@ class Session {
   std::vector<benchmark::BenchmarkReporter::Run> raw_runs() const;
 
  private:
+  // The blocks and points of the run so far, for busy_report and budget_report.
+  struct Tally {
+    std::size_t blocks = 0, disturbed = 0, short_points = 0;
+    double others = 0, capacity = 0;  // others' CPU seconds on our CPUs, and those CPUs' seconds
+    // A quarter of the blocks disturbed, or others taking a tenth of the CPUs we measured on.
+    bool busy() const { return blocks > 0 && (4 * disturbed >= blocks || (capacity > 0 && others >= 0.10 * capacity)); }
+  };
+  Tally tally() const;
   struct Group {
     std::vector<Measurement*> members;  // the baseline first
     int next_round = 0;

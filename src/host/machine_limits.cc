@@ -707,11 +707,7 @@ LoadWatch proc_load_watch(const std::vector<int>& cpus) {
     const NoiseSnapshot before = take_noise_snapshot();
     run();
     const NoiseReport r = assess_noise(before, take_noise_snapshot(), cpus, ::sysconf(_SC_CLK_TCK));
-    std::string busy;
-    for (const BusyProcess& p : r.busy) {
-      if (p.cpu_percent <= kBusyPercent) continue;
-      busy += (busy.empty() ? "" : ", ") + p.name + " " + fixed(p.cpu_percent, 0) + "%";
-    }
+    const std::string busy = busy_names(r);
     std::string why = busy.empty() ? "" : "other processes used CPU (" + busy + " of a CPU)";
     if (r.steal_percent && *r.steal_percent > kStealPercent) {
       why += (why.empty() ? "" : " and ") + std::string("the hypervisor took ") +

@@ -112,6 +112,15 @@ std::optional<double> busy_cpus(const NoiseSnapshot& earlier, const NoiseSnapsho
   return any ? std::optional<double>(busy) : std::nullopt;
 }
 
+std::string busy_names(const NoiseReport& report) {
+  std::string names;
+  for (const auto& p : report.busy) {
+    if (p.cpu_percent <= kBusyPercent) continue;
+    names += (names.empty() ? "" : ", ") + p.name + " " + fixed(p.cpu_percent, 0) + "%";
+  }
+  return names;
+}
+
 NoiseReport assess_noise(const NoiseSnapshot& before, const NoiseSnapshot& after,
                          const std::vector<int>& allowed_cpus, long ticks_per_second,
                          std::optional<double> busy_before) {
@@ -167,11 +176,7 @@ NoiseReport assess_noise(const NoiseSnapshot& before, const NoiseSnapshot& after
     std::sort(r.busy.begin(), r.busy.end(),
               [](const BusyProcess& x, const BusyProcess& y) { return x.cpu_percent > y.cpu_percent; });
     if (r.busy.size() > 5) r.busy.resize(5);
-    std::string names;
-    for (const auto& p : r.busy) {
-      if (p.cpu_percent <= kBusyPercent) continue;
-      names += (names.empty() ? "" : ", ") + p.name + " " + fixed(p.cpu_percent, 0) + "%";
-    }
+    const std::string names = busy_names(r);
     if (!names.empty()) {
       r.reasons.push_back("other processes used CPU during the run (" + names + " of a CPU)");
     }

@@ -63,6 +63,9 @@ NoiseReport assess_noise(const NoiseSnapshot& before, const NoiseSnapshot& after
                          const std::vector<int>& allowed_cpus, long ticks_per_second,
                          std::optional<double> busy_before = std::nullopt);
 
+// "cc1plus 97%, sh 45%": the other processes above kBusyPercent of a CPU, "" when none.
+std::string busy_names(const NoiseReport& report);
+
 nlohmann::json noise_json(const NoiseReport& report);
 
 }  // namespace cvp::bench

@@ -385,7 +385,10 @@ TEST(Sampler, AGroupThatOverrunsItsEstimateLeavesTheNextTheirTimePerPoint) {
   session.run();
   for (const auto& m : session.measurements()) {
     if (m.point.workload == "first" || m.point.workload == "last") {
-      EXPECT_GE(m.samples.size(), 6u) << m.point.name() << ": " << m.target_missed;
+      // Its rounds, disturbed blocks included: what the budget gave it, whatever a busy test
+      // machine then set aside (a CI run under load kept 4 to 5 of 6; without the reserve 2 to 3
+      // rounds ran at all).
+      EXPECT_GE(m.samples.size() + m.excluded.size(), 6u) << m.point.name() << ": " << m.target_missed;
     } else {
       EXPECT_TRUE(m.short_of_minimum) << m.point.name();  // it alone wanted more than the budget
     }

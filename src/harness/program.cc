@@ -202,6 +202,9 @@ void announce_model(const RunState& state) {
   }
   std::fprintf(stderr, "capacity against the home CPU alone%s: %s\n",
                model.cached ? " (cached)" : "", line.c_str());
+  if (!model.speeds_note.empty()) {
+    std::fprintf(stderr, "note: %s\n", bench::printable(model.speeds_note).c_str());
+  }
 }
 
 // Each workload's kernel path on this CPU (Workload::kernel), by workload name.

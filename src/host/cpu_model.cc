@@ -23,8 +23,9 @@ const char* const kSpeedsMethod =
     "per allowed CPU: the machine limits' FP64 FMA loop and a clock probe (a chain of dependent "
     "register adds, one per cycle: adds per ns) on one thread pinned to it, the others idle "
     "(alone), then with one pinned thread per allowed core running the same (all busy, once per "
-    "SMT depth); 3 interleaved tries of each, medians kept; capacity = FLOP/s over the home "
-    "CPU's FLOP/s alone; probe_noise = median over CPUs of the range of its probes alone over "
+    "SMT depth); 3 interleaved tries of each, medians kept; a CPU read slower alone than all busy "
+    "(by over 3%) is read alone once more and keeps the higher median, and is never taken as "
+    "slower alone than all busy; capacity = FLOP/s over the home CPU's FLOP/s alone; probe_noise = median over CPUs of the range of its probes alone over "
     "their median";
 
 }  // namespace
@@ -235,6 +236,23 @@ double probe_noise_of(const std::map<int, Tries>& alone) {
   return median_of(spreads);
 }
 
+// A CPU is never slower alone than with every core busy: one that read so (by over kHomeTie)
+// was disturbed alone, and is read alone once more, keeping the higher median.
+void remeasure_short_alone(CpuSpeeds& speeds) {
+  std::vector<int> short_alone;
+  for (const CpuSpeed& s : speeds.cpus) {
+    if (s.flops_alone < (1 - kHomeTie) * s.flops_all_busy) short_alone.push_back(s.cpu);
+  }
+  if (short_alone.empty()) return;
+  const std::map<int, Tries> again = measure_alone(short_alone);
+  for (CpuSpeed& s : speeds.cpus) {
+    const auto a = again.find(s.cpu);
+    if (a == again.end() || median_of(a->second.flops) <= s.flops_alone) continue;
+    s.flops_alone = median_of(a->second.flops);
+    s.ghz_alone = median_of(a->second.ghz);
+  }
+}
+
 }  // namespace
 
 CpuSpeeds measure_cpu_speeds(const exec::Topology& topology) {
@@ -255,6 +273,7 @@ CpuSpeeds measure_cpu_speeds(const exec::Topology& topology) {
     }
     speeds.cpus.push_back(s);
   }
+  remeasure_short_alone(speeds);
   speeds.probe_noise = probe_noise_of(alone);
   speeds.seconds = seconds_since(start);
   return speeds;
@@ -398,6 +417,21 @@ std::vector<CpuInfo> cpus_of(const exec::Topology& t, const std::map<int, double
   return cpus;
 }
 
+// What build_model says of CPUs whose reading alone fell short of their reading with every
+// core busy ("" when none did by more than kHomeTie).
+std::string raised_note(const std::vector<const CpuInfo*>& raised, const CpuSpeeds& speeds) {
+  if (raised.empty()) return "";
+  std::string which;
+  for (const CpuInfo* c : raised) {
+    const auto s = std::find_if(speeds.cpus.begin(), speeds.cpus.end(),
+                                [&](const CpuSpeed& x) { return x.cpu == c->cpu; });
+    which += (which.empty() ? "" : ", ") + std::string("CPU ") + std::to_string(c->cpu) + " " +
+             gflops(s->flops_alone) + " alone, " + gflops(s->flops_all_busy) + " all busy";
+  }
+  return which + ": a CPU is never slower alone than with every core busy, so the reading "
+         "alone was disturbed and the all-busy rate stands for it; --limits measure on a quiet machine measures again.";
+}
+
 }  // namespace
 
 MachineModel build_model(const exec::Topology& topology, const CpuSpeeds* speeds,
@@ -416,13 +450,16 @@ MachineModel build_model(const exec::Topology& topology, const CpuSpeeds* speeds
   if (m.measured) {
     m.probe_noise = speeds->probe_noise;
     m.seconds = speeds->seconds;
+    std::vector<const CpuInfo*> raised;
     for (CpuInfo& c : m.cpus) {
       const CpuSpeed& s = *by_cpu[c.cpu];
-      c.flops_alone = s.flops_alone;
+      c.flops_alone = std::max(s.flops_alone, s.flops_all_busy);
       c.flops_all_busy = s.flops_all_busy;
       c.ghz_alone = s.ghz_alone;
       c.ghz_all_busy = s.ghz_all_busy;
+      if (s.flops_alone < (1 - kHomeTie) * s.flops_all_busy) raised.push_back(&c);
     }
+    m.speeds_note = raised_note(raised, *speeds);
   }
   choose_home(topology, m);
   const CpuInfo* home = m.find(m.home_cpu);
@@ -485,6 +522,7 @@ nlohmann::json cpus_to_json(const MachineModel& model) {
             {"cached", model.cached},
             {"seconds", model.measured ? nlohmann::json(model.seconds) : nlohmann::json(nullptr)},
             {"probe_noise", figure(model.probe_noise)},
+            {"note", model.speeds_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(model.speeds_note)},
             {"method", kSpeedsMethod}}}};
 }
 

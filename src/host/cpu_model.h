@@ -42,6 +42,7 @@ struct MachineModel {
   bool measured = false;          // false: not measured (--limits off); capacities read 1
   bool cached = false;            // the speeds were read from the machine-limits cache
   double seconds = 0;             // how long measuring the speeds took (when they were measured)
+  std::string speeds_note;        // CPUs read slower alone than all busy (raised to it); "" if none
 
   const CpuInfo* find(int cpu) const;
   // The speedup a team pinned to `cpus` can reach over one thread on the home CPU alone:
@@ -89,7 +90,10 @@ std::map<int, double> read_sysfs_capacity(const std::vector<int>& cpus,
 
 // The model of `topology`'s allowed CPUs: kinds from its CpuKinds, `sysfs` capacities, and
 // the measured `speeds` (nullptr: not measured, every capacity 1, the home CPU the first CPU
-// of the first core, which is of the fastest kind). The home CPU is the fastest alone; CPUs
+// of the first core, which is of the fastest kind). A CPU is never slower alone than with
+// every core busy: a reading alone below its all-busy one was disturbed, and the all-busy
+// rate stands for it (speeds_note says so where it fell short by more than kHomeTie), so no
+// team's capacity exceeds its size. The home CPU is the fastest alone; CPUs
 // within kHomeTie of the fastest count as as fast, and the first of them in the topology's
 // order is chosen.
 inline constexpr double kHomeTie = 0.03;

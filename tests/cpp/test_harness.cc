@@ -9,6 +9,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -147,8 +148,10 @@ TEST(Harness, SpeedupsAreTakenPerUnitOfWork) {
 // thread (serial 2 ms, every other mode 1 ms), so the sampler has something to time.
 class Spin final : public Workload {
  public:
-  explicit Spin(double serial_s = 2e-3, std::string name = "spin")
-      : serial_s_(serial_s), name_(std::move(name)) {}
+  // `sleeps`: each execution sleeps its length instead of spinning it, so that its wall time,
+  // which the budget counts, is the same on a busy machine.
+  explicit Spin(double serial_s = 2e-3, std::string name = "spin", bool sleeps = false)
+      : serial_s_(serial_s), name_(std::move(name)), sleeps_(sleeps) {}
   std::string name() const override { return name_; }
   Kind kind() const override { return Kind::cpu; }
   WorkUnit unit() const override { return {"spins", "spins/s", 1}; }
@@ -167,16 +170,21 @@ class Spin final : public Workload {
   std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings&, StopToken) override {
     struct SpinRun final : PreparedPoint {
       double seconds;
+      bool sleeps;
       long long count = 0;
-      explicit SpinRun(double s) : seconds(s) {}
+      SpinRun(double s, bool sleep) : seconds(s), sleeps(sleep) {}
       // Reports its nominal length as its own time (Timing::manual): these tests check the
       // sampler's arithmetic (blocks, rounds, pairs, budgets, planted slowdowns) on known
       // execution times, which a busy machine (a parallel ctest, a shared CI runner) would
       // otherwise stretch by whole scheduler slices of 1 to 2 ms executions. It still spins for
       // about that much CPU time, so the budget and the block sizing see time pass.
       Execution execute() override {
-        const double end = thread_cpu_s() + seconds;
-        while (thread_cpu_s() < end) {
+        if (sleeps) {
+          std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+        } else {
+          const double end = thread_cpu_s() + seconds;
+          while (thread_cpu_s() < end) {
+          }
         }
         // A spread of ±1% of its own, the same on every machine, so a precision target can
         // still be out of reach.
@@ -192,7 +200,7 @@ class Spin final : public Workload {
       std::optional<std::string> verify() override { return std::nullopt; }
       void corrupt() override {}
     };
-    return std::make_unique<SpinRun>(point.mode == Mode::serial ? serial_s_ : serial_s_ / 2);
+    return std::make_unique<SpinRun>(point.mode == Mode::serial ? serial_s_ : serial_s_ / 2, sleeps_);
   }
   double bound(const Row& row) const override {
     return row.point->mode == Mode::parallel ? 2.0 : 1.0;
@@ -201,6 +209,7 @@ class Spin final : public Workload {
  private:
   double serial_s_;
   std::string name_;
+  bool sleeps_;
 };
 
 std::vector<Point> spin_plan(Spin& spin) {
@@ -375,11 +384,15 @@ TEST(Sampler, AGroupWhoseTurnComesPastTheBudgetIsNotMeasured) {
 // A group that costs far more than the limits foresee (its executions are long, and it has no
 // FLOP or bytes to estimate them by) leaves the groups after it the time per point the groups
 // before it took, not one round: the last group gets its minimum too.
+// The costly group sleeps its executions, and the budget leaves room for its first round, which
+// always runs: spun, on a busy test machine (ctest -j, a shared runner) its 0.1 s executions
+// took two to three times as long, and with a 1 s budget that round and the first group took
+// all of it; the last group got one round of six. Without the reserve it gets 1 to 2 here.
 TEST(Sampler, AGroupThatOverrunsItsEstimateLeavesTheNextTheirTimePerPoint) {
-  Spin first(1e-3, "first"), costly(100e-3, "costly"), last(1e-3, "last");
+  Spin first(1e-3, "first"), costly(250e-3, "costly", true), last(1e-3, "last");
   bench::Options o;
   auto points = bench::make_plan({&first, &costly, &last}, o, two_cores);
-  bench::Sampling s = sampling(0, 6, 1.0);
+  bench::Sampling s = sampling(0, 6, 2.5);
   s.block_s = 0.01;
   bench::Session session(points, {&first, &costly, &last}, s);
   session.run();

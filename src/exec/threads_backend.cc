@@ -4,12 +4,13 @@
 // slot takes the next task from a shared counter, so each holds a task in flight while tasks
 // remain.
 //
-// Waiting between runs: a slot alone on its CPU (no other slot of the team pinned there) spins
-// a short while (kSpin) for the next run, and the caller for the last worker to finish, before
-// sleeping, as OpenMP's and oneTBB's threads do; a product of two runs (pack, then multiply)
-// would otherwise pay a sleeping thread's wake-up (20-50 us in a VM) twice per run. Slots that
-// share a CPU never spin: there the spin would take the CPU from the one still working. idle()
-// (between the harness's blocks) stops the spinning at once.
+// Waiting: the workers sleep between runs. A worker spinning for the next run would be cheaper
+// to start (20-50 us less per run in a VM) but would break the CPU time the harness reads:
+// getrusage counts a thread's CPU when it leaves its CPU or at a scheduler tick, so a worker
+// that never leaves its CPU during a block is counted up to a tick (4 ms) late, and a 5 ms
+// block's CPU time read a third to a half short (the task clock, which is exact, read x1.3 to
+// x1.9 of it). The caller, whose own CPU time is read exactly, spins a short while (kSpin) for
+// the last worker when it has a CPU of its own, instead of sleeping and being woken.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -66,13 +67,10 @@ class ThreadsExecutor final : public Executor {
 
   ~ThreadsExecutor() override { stop(); }
 
-  void idle() override { parked_.store(true, std::memory_order_relaxed); }
-
   void stop() {
     {
       const std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
-      published_.store(~std::uint64_t{0}, std::memory_order_release);
     }
     start_.notify_all();
     for (auto& t : workers_) {
@@ -93,8 +91,6 @@ class ThreadsExecutor final : public Executor {
       next_.store(0);
       remaining_.store(threads() - 1, std::memory_order_relaxed);
       ++generation_;
-      parked_.store(false, std::memory_order_relaxed);
-      published_.store(generation_, std::memory_order_release);
     }
     start_.notify_all();
     take_tasks(0, body, n_tasks, fixed_);
@@ -122,12 +118,6 @@ class ThreadsExecutor final : public Executor {
     pin_worker(w);
     std::uint64_t seen_generation = 0;
     for (;;) {
-      if (spin_) {
-        spin_until([&] {
-          return published_.load(std::memory_order_acquire) != seen_generation ||
-                 parked_.load(std::memory_order_relaxed);
-        });
-      }
       const std::function<void(int, std::size_t)>* body = nullptr;
       std::size_t n = 0;
       bool fixed = false;
@@ -157,8 +147,6 @@ class ThreadsExecutor final : public Executor {
   std::atomic<int> remaining_{0};            // workers (slots 1 ..) still in this run
   std::uint64_t generation_ = 0;
   bool stopping_ = false;
-  std::atomic<std::uint64_t> published_{0};  // generation_, readable without the lock
-  std::atomic<bool> parked_{false};          // idle() was called since the last run
   const bool spin_;                          // every slot has a CPU of its own
   std::vector<std::thread> workers_;
 };

@@ -2,9 +2,6 @@
 // and runs where it was told to.
 #include <gtest/gtest.h>
 
-#include <pthread.h>
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -206,43 +203,6 @@ TEST_P(ExecutorTest, CallerAffinityIsRestored) {
 INSTANTIATE_TEST_SUITE_P(AllBackends, ExecutorTest,
                          testing::Values(Backend::threads, Backend::openmp, Backend::tbb),
                          backend_name);
-
-// CPU time slot 1's thread (a worker, not the caller) spends while the caller sleeps 3 ms after
-// each of 20 runs (`then_idle`: idle() right after each run). Its own thread's clock (exact even
-// while it runs): the process's would count the caller, and a sanitizer's own threads.
-double worker_cpu_between_runs(cvp::exec::Executor& team, bool then_idle) {
-  clockid_t worker_clock{};
-  const auto seconds = [&] {
-    timespec t{};
-    clock_gettime(worker_clock, &t);
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-  };
-  double spent = 0;
-  for (int round = 0; round < 20; ++round) {
-    team.run(2, [&](std::size_t i) {
-      if (i == 1) pthread_getcpuclockid(pthread_self(), &worker_clock);
-    }, cvp::exec::Schedule::fixed);
-    if (then_idle) team.idle();
-    const double before = seconds();
-    std::this_thread::sleep_for(std::chrono::milliseconds(3));
-    spent += seconds() - before;
-  }
-  return spent;
-}
-
-// A threads worker sleeps between runs, alone on its CPU or not: one that spun for the next run
-// would never leave its CPU during a block, and getrusage, which counts a thread's CPU when it
-// leaves its CPU or at a tick, would read the block's CPU time short (a 5 ms block's by a third
-// to a half). A spinning worker takes about 4 ms of its CPU here (20 rounds of 200 us).
-TEST(ThreadsBackend, WorkersSleepBetweenRuns) {
-  if (!cvp::exec::affinity_supported()) GTEST_SKIP() << "no affinity on this platform";
-  const cvp::exec::Topology topo = cvp::exec::detect_topology();
-  if (topo.allowed.size() < 2) GTEST_SKIP() << "needs two CPUs";
-  auto own = cvp::exec::make_executor(Backend::threads, {topo.allowed[0], topo.allowed[1]});
-  EXPECT_LT(worker_cpu_between_runs(*own, false), 0.5e-3);
-  auto sharing = cvp::exec::make_executor(Backend::threads, std::vector<int>(2, topo.allowed[0]));
-  EXPECT_LT(worker_cpu_between_runs(*sharing, false), 0.5e-3);
-}
 
 TEST(Backends, AllAreTheTaskBackendsEveryAddsTheEventLoop) {
   EXPECT_EQ(cvp::exec::task_backends(),

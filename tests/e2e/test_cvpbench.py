@@ -126,7 +126,7 @@ def test_concurrent_runs_on_one_cpu_and_parallel_on_many(tiny_run):
         if r["mode"] == "parallel" and r["backend"] in ("threads", "openmp"):
             # Every worker takes a task once the product outlasts a sleeping worker's wake-up
             # (tens of microseconds); a shorter one may be done by the first worker awake, in
-            # every run (1 in 9 runs of this file saw matmul n=64 on one CPU). The spread over
+            # every run (2 of 9 runs of this file saw matmul n=64 on one CPU). The spread over
             # cores with tasks of any length is the C++ ParallelWorkersSpreadOverCores.
             if r["wall_s"]["median"] >= 1e-3:
                 assert len(seen) == min(r["threads"], cores), r["name"]

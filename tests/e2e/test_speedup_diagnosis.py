@@ -53,7 +53,10 @@ def test_parallel_tasks_stack_across_cores_and_requests_wait(traced_run, cvpbenc
     assert len(tasks) == parallel["spans_recorded"] > 0
     assert {e["tid"] for e in tasks} <= {1, 2}
     assert {e["args"]["cpu"] for e in tasks} <= set(parallel["cpus"])
-    if len(set(parallel["cpus"])) == 2:
+    # Both cores take tasks once the product outlasts a sleeping worker's wake-up; a shorter one
+    # may be done by the first worker awake (as in test_cvpbench's parallel rows).
+    row = next(r for r in load_summary(folder)["results"] if r["name"] == parallel["name"])
+    if len(set(parallel["cpus"])) == 2 and row["wall_s"]["median"] >= 1e-3:
         assert len({e["args"]["cpu"] for e in tasks}) == 2, "the tasks ran on one core only"
     concurrent = next(p for n, p in by_name.items()
                       if n.startswith("requests/") and "/mode:concurrent/backend:eventloop/" in n)

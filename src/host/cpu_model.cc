@@ -25,8 +25,8 @@ const char* const kSpeedsMethod =
     "(alone), then with one pinned thread per allowed core running the same (all busy, once per "
     "SMT depth); 3 interleaved tries of each, medians kept; a CPU read slower alone than all busy "
     "(by over 3%) is read alone once more and keeps the higher median, and is never taken as "
-    "slower alone than all busy; capacity = FLOP/s over the home CPU's FLOP/s alone; probe_noise = median over CPUs of the range of its probes alone over "
-    "their median";
+    "slower alone than all busy; capacity = FLOP/s over the home CPU's FLOP/s alone; "
+    "probe_noise = median over CPUs of the range of its probes alone over their median";
 
 }  // namespace
 
@@ -236,15 +236,18 @@ double probe_noise_of(const std::map<int, Tries>& alone) {
   return median_of(spreads);
 }
 
-// A CPU is never slower alone than with every core busy: one that read so (by over kHomeTie)
-// was disturbed alone, and is read alone once more, keeping the higher median.
+// A CPU is never slower alone than with every core busy: one that read so by over kHomeTie
+// was disturbed alone.
+bool short_alone(const CpuSpeed& s) { return s.flops_alone < (1 - kHomeTie) * s.flops_all_busy; }
+
+// Each CPU short alone is read alone once more, keeping the higher median.
 void remeasure_short_alone(CpuSpeeds& speeds) {
-  std::vector<int> short_alone;
+  std::vector<int> short_cpus;
   for (const CpuSpeed& s : speeds.cpus) {
-    if (s.flops_alone < (1 - kHomeTie) * s.flops_all_busy) short_alone.push_back(s.cpu);
+    if (short_alone(s)) short_cpus.push_back(s.cpu);
   }
-  if (short_alone.empty()) return;
-  const std::map<int, Tries> again = measure_alone(short_alone);
+  if (short_cpus.empty()) return;
+  const std::map<int, Tries> again = measure_alone(short_cpus);
   for (CpuSpeed& s : speeds.cpus) {
     const auto a = again.find(s.cpu);
     if (a == again.end() || median_of(a->second.flops) <= s.flops_alone) continue;
@@ -419,17 +422,16 @@ std::vector<CpuInfo> cpus_of(const exec::Topology& t, const std::map<int, double
 
 // What build_model says of CPUs whose reading alone fell short of their reading with every
 // core busy ("" when none did by more than kHomeTie).
-std::string raised_note(const std::vector<const CpuInfo*>& raised, const CpuSpeeds& speeds) {
+std::string raised_note(const std::vector<const CpuSpeed*>& raised) {
   if (raised.empty()) return "";
   std::string which;
-  for (const CpuInfo* c : raised) {
-    const auto s = std::find_if(speeds.cpus.begin(), speeds.cpus.end(),
-                                [&](const CpuSpeed& x) { return x.cpu == c->cpu; });
-    which += (which.empty() ? "" : ", ") + std::string("CPU ") + std::to_string(c->cpu) + " " +
+  for (const CpuSpeed* s : raised) {
+    which += (which.empty() ? "" : ", ") + std::string("CPU ") + std::to_string(s->cpu) + " " +
              gflops(s->flops_alone) + " alone, " + gflops(s->flops_all_busy) + " all busy";
   }
   return which + ": a CPU is never slower alone than with every core busy, so the reading "
-         "alone was disturbed and the all-busy rate stands for it; --limits measure on a quiet machine measures again.";
+         "alone was disturbed and the all-busy rate stands for it; --limits measure on a quiet "
+         "machine measures again.";
 }
 
 }  // namespace
@@ -450,16 +452,16 @@ MachineModel build_model(const exec::Topology& topology, const CpuSpeeds* speeds
   if (m.measured) {
     m.probe_noise = speeds->probe_noise;
     m.seconds = speeds->seconds;
-    std::vector<const CpuInfo*> raised;
+    std::vector<const CpuSpeed*> raised;
     for (CpuInfo& c : m.cpus) {
       const CpuSpeed& s = *by_cpu[c.cpu];
       c.flops_alone = std::max(s.flops_alone, s.flops_all_busy);
       c.flops_all_busy = s.flops_all_busy;
       c.ghz_alone = s.ghz_alone;
       c.ghz_all_busy = s.ghz_all_busy;
-      if (s.flops_alone < (1 - kHomeTie) * s.flops_all_busy) raised.push_back(&c);
+      if (short_alone(s)) raised.push_back(&s);
     }
-    m.speeds_note = raised_note(raised, *speeds);
+    m.speeds_note = raised_note(raised);
   }
   choose_home(topology, m);
   const CpuInfo* home = m.find(m.home_cpu);
@@ -522,7 +524,8 @@ nlohmann::json cpus_to_json(const MachineModel& model) {
             {"cached", model.cached},
             {"seconds", model.measured ? nlohmann::json(model.seconds) : nlohmann::json(nullptr)},
             {"probe_noise", figure(model.probe_noise)},
-            {"note", model.speeds_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(model.speeds_note)},
+            {"note", model.speeds_note.empty() ? nlohmann::json(nullptr)
+                                                : nlohmann::json(model.speeds_note)},
             {"method", kSpeedsMethod}}}};
 }
 

@@ -528,7 +528,11 @@ double Session::sample_group(Group& group, bool to_target, double allowance) {
   double spent = seconds_since(group_start);
   double last_round = 0;
   int rounds_here = 0;
-  while (group.next_round < sampling_.max_rounds && !interrupted()) {
+  const auto rounds_left = [&] {
+    return group.next_round < sampling_.max_rounds ||
+           (spent < sampling_.min_redo_s && group.next_round < 10 * sampling_.max_rounds);
+  };
+  while (rounds_left() && !interrupted()) {
     std::vector<Live*> order;
     for (auto& l : live) {
       if (l.active && !wanted(l)) {
@@ -735,7 +739,7 @@ void Session::record_targets(const Schedule& schedule) {
       } else if (m->short_of_minimum) {
         m->target_missed = shortfall(*m, minimum_share[i], groups[i].next_round);
       } else if (groups[i].next_round >= sampling_.max_rounds) {
-        m->target_missed = "the rounds ran out (" + std::to_string(sampling_.max_rounds) + ")";
+        m->target_missed = "the rounds ran out (" + std::to_string(groups[i].next_round) + ")";
       } else {
         m->target_missed = allowance[i] > 0
                                ? "its group's share of the budget (" + fixed(allowance[i], 1) + " s) was spent"
@@ -772,7 +776,7 @@ std::string Session::shortfall(const Measurement& m, double share_s, int rounds)
   std::string why = std::to_string(have) + " of " + std::to_string(sampling_.min_rounds) +
                     (pairs ? " pairs" : " undisturbed blocks");
   if (rounds >= sampling_.max_rounds) {
-    why += " in " + std::to_string(sampling_.max_rounds) + " rounds";
+    why += " in " + std::to_string(rounds) + " rounds";
   } else {
     why += " in its share of the budget (" + fixed(share_s, 1) + " s of --budget " +
            fixed(sampling_.budget_s, 0) + " s)";

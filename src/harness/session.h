@@ -162,6 +162,11 @@ struct Sampling {
   double block_s = 0.1;         // timed seconds of one block
   std::uint64_t seed = 1;       // the order of the blocks in each round
   int max_rounds = 1000;
+  // Rounds past `max_rounds` while the group has spent less than this in its phase (still
+  // within its share of the budget), up to 10 x `max_rounds`: a group of short blocks runs
+  // its rounds in a fraction of a second, which one burst of disturbance (the hypervisor's
+  // steal, a neighbour's compile step) can cover whole and leave its points short.
+  double min_redo_s = 1.0;
   bool trace = false;           // record one extra execution of every point (PointTrace)
   // Counters and energy read around each block (host/meters.h); null: none read.
   std::shared_ptr<BlockMeters> meters;

@@ -69,14 +69,24 @@ def test_too_few_pairs_for_an_interval_print_na_never_a_zero_width(cvpbench, tmp
     assert result.returncode == 0, result.stderr
     summary = load_summary(folder)
     jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
+    # Two pairs each; fewer only where disturbed blocks were set aside for longer than the run
+    # waits out a burst (a second of a group's rounds), and then the row says so.
+    pairs = {}
     for r in summary["results"]:
         if r["mode"] == "serial":
             continue
-        assert r["speedup"]["pairs"] == 2 and r["speedup"]["ci_known"] is False, r["name"]
+        pairs[(r["group"], r["mode"], r["backend"], str(r["threads"]))] = r["speedup"]["pairs"]
+        said = f"{r['name']}: {r['precision']['missed']}\n{result.stderr}"
+        assert r["speedup"]["pairs"] == 2 or (
+            1 <= r["speedup"]["pairs"] < 2 and "were disturbed" in r["precision"]["missed"]), said
+        assert r["speedup"]["ci_known"] is False, r["name"]
         assert r["precision"]["reached"] is None
     table = [line for line in result.stdout.splitlines() if line.startswith("matmul/")
              and " serial " not in line]
-    assert table and all("n/a (2 pairs)" in line for line in table), "\n".join(table)
+    assert len(table) == len(pairs), result.stdout
+    for line in table:
+        count = pairs[tuple(line.split()[:4])]
+        assert f"n/a ({count} pair{'s' if count > 1 else ''})" in line, "\n".join(table)
     assert not any("+-0.00%" in line for line in table)
     # The verdict carries the same: no interval, and noisy is not claimed for a run with no target.
     verdict = next(v for v in summary["verdicts"] if v.startswith("matmul"))

@@ -147,7 +147,8 @@ class TaskWorkload : public Workload {
     std::function<double(const Args& args)> flop;
     std::function<double(const Args& args)> bytes;
     // The problem of these args, inputs made (never timed); called once per combination for
-    // the serial reference and once per prepared point.
+    // the serial reference and once per prepared point. Each kernel it makes owns what it
+    // writes: copies of a serial point run at once (the contention measure).
     std::function<std::unique_ptr<TaskKernel>(const Args& args)> make;
     // nullopt when the args can run with `memory_bytes` available (nullopt: unknown), else the
     // end of a sentence saying why not ("four 8192 x 8192 matrices need 2 GiB, more than ...").
@@ -176,6 +177,9 @@ class TaskWorkload : public Workload {
   std::vector<Point> plan(const PlanContext& context) override;
   std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings& sightings,
                                          StopToken stop) override;
+  // Every prepared point has a kernel of its own (make_kernel), so copies of a serial point
+  // can run at once for the contention measure.
+  bool independent_copies() const override { return true; }
   std::string group_title(const Point& point) const override;
   // tasks_per_worker x threads dealt in turn (fixed_schedule), else balanced_tasks over the
   // workers' speeds taken from a shared counter.

@@ -134,6 +134,10 @@ struct Point {
   bool headline = true;
   // The option that made the point this large, for messages ("--threads 64").
   std::string origin;
+  // 0: the point itself. k > 0: the k-th independent copy of a serial point, on its own CPU
+  // (cpus), that the contention measure runs beside other copies at once: prepare must give it
+  // inputs and outputs of its own (Workload::independent_copies).
+  int copy = 0;
 
   // group + variant + "/mode:M/backend:B/threads:T"
   std::string name() const;
@@ -393,12 +397,12 @@ struct VerdictContext {
 enum class Cause {
   other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
   timer_overshoot, extra_cpu, queueing, clock, imbalance, ipc_fell, cache_misses, run_tail,
-  communication, not_identified
+  communication, contention, not_identified
 };
-inline constexpr std::array<std::string_view, 16> kCauseNames{
+inline constexpr std::array<std::string_view, 17> kCauseNames{
     "other_processes", "run_queue", "steal", "compute_peak", "memory_bandwidth", "idle_workers",
     "timer_overshoot", "extra_cpu", "queueing", "clock", "imbalance", "ipc_fell", "cache_misses",
-    "run_tail", "communication", "not_identified"};
+    "run_tail", "communication", "contention", "not_identified"};
 std::string_view to_string(Cause cause);
 
 // What the machine showed at the start of the run, for a workload's own diagnosis: each
@@ -450,6 +454,11 @@ class Workload {
   // `stop` asks a long execution to end early (reporting Execution::stopped).
   virtual std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings& sightings,
                                                  StopToken stop) = 0;
+  // Whether prepare() gives a point with Point::copy > 0 data no other prepared point writes,
+  // so that copies of its serial point can run at once on the team's CPUs: the contention
+  // measure (what the CPUs' shared caches, memory and power cost the work, without the team's
+  // synchronisation). Default: false, and its rows go without that measure.
+  virtual bool independent_copies() const { return false; }
 
   // The bound on `row`'s speedup over its serial baseline, from quantities measured in the same
   // run, and the model it comes from in words. Default (task-split computing work): the cores

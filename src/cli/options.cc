@@ -217,6 +217,7 @@ struct CommandLine {
   std::string cpus_raw, reps_raw, min_time_raw, precision_raw, budget_raw, seed_raw, limits_raw,
       rank_timeout_raw, scaling_raw = "strong";
   std::vector<std::string> faults_raw, slowdowns_raw, slow_cpus_raw;
+  bool no_contention = false;
   std::vector<Backend> known_backends;
   std::string backend_names;
 
@@ -277,6 +278,12 @@ struct CommandLine {
                  "Record one more execution of every benchmark, after its timed blocks and not "
                  "timed, task by task and request by request: trace.json in the run folder (open it "
                  "in Perfetto's UI or chrome://tracing; cvp timeline draws it)");
+    app.add_flag("--no-contention", no_contention,
+                 "Do not measure contention: by default, for each parallel team of a computing "
+                 "workload that falls 3% short of its CPUs' speeds, copies of its serial point run "
+                 "at once on the team's CPUs after the sampling (about a second each), to tell what "
+                 "the CPUs' shared caches, memory and power cost from what the team's "
+                 "synchronisation costs");
     app.add_flag("--verbose", o.verbose,
                  "Under \"why not more\", give every row below its bound a line of its own (by "
                  "default the rows are grouped by cause and those not identified counted)");
@@ -368,6 +375,7 @@ struct CommandLine {
   }
 
   void apply_numbers() {
+    o.contention = !no_contention;
     if (o.quick) {
       o.min_time_s = 0.05;
       o.precision = 0.05;

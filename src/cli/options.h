@@ -58,6 +58,9 @@ struct Options {
   std::vector<SlowdownOption> slowdowns;  // --inject-slowdown PCT:REGEX
   std::vector<exec::SlowCpu> slow_cpus;   // --inject-slow-cpu CPU:PCT, ascending by CPU
   bool trace = false;              // --trace: record one more execution of every point (trace.json)
+  // Copies of the serial point on a short team's CPUs at once, after the sampling
+  // (harness/contention.cc); --no-contention: not taken.
+  bool contention = true;
   bool clock_probe = true;         // probe the team's clock around each block (host/clock_watch.h)
   bool verbose = false;            // --verbose: a "why not more" line for every row, not per cause
   Limits limits = Limits::cached;  // --limits

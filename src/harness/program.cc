@@ -368,6 +368,7 @@ bench::Sampling sampling_for(const RunState& state) {
   sampling.max_rounds = std::max(options.precision > 0 ? 1000 : 0, 3 * options.repetitions + 10);
   sampling.trace = options.trace;
   sampling.clock_probe = options.clock_probe;
+  sampling.contention_rounds = !options.contention ? 0 : options.quick ? 3 : 5;
   sampling.clock_noise = state.model.probe_noise;
   sampling.meters = state.meters;
   return sampling;

@@ -762,6 +762,7 @@ void Session::run() {
   say_busy();
   sample_to_target(schedule, needs_to_target(schedule.groups));
   record_targets(schedule);
+  if (!interrupted()) measure_contention(schedule.groups);
   const double total = now_s() - started_;
   std::fprintf(stderr, "%s[%zu/%zu] %s in %.1f s\n", tty_ ? "\r\033[K" : "",
                std::min(points_done_, measurements_.size()), measurements_.size(),

@@ -82,6 +82,19 @@ struct Sample {
 
 enum class Fault { none, wrong, thrown };
 
+// Copies of a group's serial point, one on each CPU of a team, run at once against one copy
+// alone on the home CPU (harness/contention.cc): what the CPUs' shared caches, memory and power
+// leave of their speed with no synchronisation at all.
+struct Contention {
+  std::vector<int> cpus;            // one copy on each
+  int rounds = 0;                   // rounds measured (a lone window, then the copies at once)
+  double ceiling = 0;               // the copies' summed rate over the lone copy's, median
+  double alone_s = 0;               // the lone copy's time per execution, median
+  std::vector<double> together_s;   // each copy's (in `cpus` order) beside the others, median
+  double home_slowdown = 0;         // the home CPU's copy: together over alone; 0: not on it
+  std::string skipped;              // why it was not measured; "" when it was
+};
+
 // --trace: one more execution of the point after its blocks, untimed, recorded span by span.
 struct PointTrace {
   bool recorded = false;
@@ -106,6 +119,9 @@ struct Measurement {
   int interrupted_runs = 0;         // > 0 when the run was interrupted before it was measured
   int rounds = 0;                   // rounds it took part in
   PointTrace trace;
+  // A parallel row that fell short: the contention measure of its team's CPUs (shared by the
+  // rows of its group on the same CPUs); null when not taken.
+  std::shared_ptr<const Contention> contention;
   // The precision target: met, or why not ("the budget was spent", "interrupted", ...).
   bool target_met = false;
   std::string target_missed;
@@ -174,6 +190,9 @@ struct Sampling {
   // that moved more than the probe's spread (`clock_noise`, relative) allows disturbs it.
   bool clock_probe = true;
   double clock_noise = 0;
+  // Rounds of the contention measure for each parallel team that falls short of its CPUs'
+  // speeds (harness/contention.cc); 0: not taken.
+  int contention_rounds = 0;
 };
 
 // What the per-block clock probes cost: their time against the blocks' (timed and untimed).
@@ -274,6 +293,11 @@ class Session {
   // seconds are spent; returns the seconds spent.
   double sample_group(Group& group, bool to_target, double allowance);
   void progress(const std::string& what, bool force);
+  // The contention measure (harness/contention.cc): for each group, once for each team of CPUs
+  // whose rows fell short, within the budget.
+  bool contention_wanted(const Measurement& m) const;
+  void measure_contention(const std::vector<Group>& groups);
+  Contention measure_copies(const Measurement& row, const std::vector<int>& cpus);
   std::mt19937_64 rng_;
   std::vector<Measurement> measurements_;
   Sampling sampling_;

@@ -1,6 +1,7 @@
 #include "host/cpu_model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -104,7 +105,8 @@ std::uint64_t add_chain(std::uint64_t x, std::uint64_t one, long blocks) {
   return x;
 }
 
-volatile std::uint64_t g_probe_sink;
+// Keeps the chain's result alive; probes on several CPUs at once store it, hence atomic.
+std::atomic<std::uint64_t> g_probe_sink{0};
 
 }  // namespace
 
@@ -122,7 +124,7 @@ double clock_probe_ghz(double seconds) {
     const double added = exec::stretch_on_slow_cpu(took);
     rates.push_back(kAdds / (took + added) * 1e-9);
   }
-  g_probe_sink = x;
+  g_probe_sink.store(x, std::memory_order_relaxed);
   std::nth_element(rates.begin(), rates.begin() + static_cast<std::ptrdiff_t>(rates.size() / 2),
                    rates.end());
   return rates[rates.size() / 2];

@@ -432,7 +432,22 @@ std::optional<Candidate> extra_cpu(const ResultRow& r, const DiagnosisContext& c
            " the serial run's CPU time on the same work (" + human_time(r.cpu_s) + " against " +
            human_time(base->cpu_s) + ")";
   }
-  if (!c.counters_unavailable.empty()) line += "; why each worker ran slower needs hardware counters, not available here";
+  const auto& copies = r.m->contention;
+  if (copies && copies->skipped.empty() && copies->ceiling >= 0.98 * r.bound) {
+    // The contention measure rules out what the CPUs share.
+    line += "; copies of the serial run on the same CPUs at once were not slower (x" +
+            fixed(copies->ceiling, 2) + " together): the extra CPU is the team's own (its waits, "
+            "spins and hand-offs), not what its CPUs share";
+    figures["copies_rate"] = copies->ceiling;
+  } else if (copies && copies->skipped.empty() && r.bound > r.speedup) {
+    const double share = std::clamp((r.bound - copies->ceiling) / (r.bound - r.speedup), 0.0, 1.0);
+    line += "; copies of the serial run on the same CPUs at once reached x" + fixed(copies->ceiling, 2) +
+            ": what its CPUs share accounts for " + pct(share) + " of the shortfall, the rest is the "
+            "team's own (its waits, spins and hand-offs)";
+    figures["copies_rate"] = copies->ceiling;
+  } else if (!c.counters_unavailable.empty()) {
+    line += "; why each worker ran slower needs hardware counters, not available here";
+  }
   if (!(std::isfinite(ceiling) && ceiling > 0)) return std::nullopt;
   figures["ceiling"] = ceiling;
   return Candidate{Cause::extra_cpu, ceiling, line, figures, /*symptom=*/true};
@@ -499,6 +514,36 @@ std::optional<Candidate> cache_misses(const ResultRow& r, const DiagnosisContext
   return k;
 }
 
+// Contention: copies of the serial point, one on each of the team's CPUs at once, summed a rate
+// below the bound with no synchronisation between them (harness/contention.cc): what the CPUs
+// share (caches, memory bandwidth, the power budget) slows each, whatever the team does.
+std::optional<Candidate> contention(const ResultRow& r, const DiagnosisContext&) {
+  const auto& k = r.m->contention;
+  if (!k || !k->skipped.empty() || !(k->ceiling > 0) || !(k->alone_s > 0) || k->together_s.empty()) {
+    return std::nullopt;
+  }
+  const auto [low, high] = std::minmax_element(k->together_s.begin(), k->together_s.end());
+  const double slow_low = *low / k->alone_s, slow_high = *high / k->alone_s;
+  nlohmann::json figures = {{"copies", k->cpus.size()}, {"cpus", k->cpus}, {"rounds", k->rounds},
+                            {"copies_rate", k->ceiling}, {"alone_s", k->alone_s},
+                            {"together_s", k->together_s}};
+  if (k->home_slowdown > 0) figures["home_slowdown"] = k->home_slowdown;
+  const std::string each = std::abs(slow_high - slow_low) < 0.005
+                               ? "x" + fixed(slow_high, 2)
+                               : "x" + fixed(slow_low, 2) + " to x" + fixed(slow_high, 2);
+  std::string line = "contention: copies of the serial run, one on each of the team's " +
+                     std::to_string(k->cpus.size()) + " CPUs at once with nothing shared between them " +
+                     "but the machine, each took " + each + " the time of one alone (" +
+                     human_time(k->alone_s) + "; median of " + std::to_string(k->rounds) +
+                     " rounds): what the CPUs share (caches, memory bandwidth, power) allows x" +
+                     fixed(k->ceiling, 2) + " without any synchronisation";
+  // Where it accounts for less than half of the shortfall, the team's own costs are the larger
+  // part: it is then weighed as a symptom, so that extra CPU or idle workers are named before it.
+  const double shortfall = r.bound - r.speedup;
+  const bool small = shortfall > 0 && (r.bound - k->ceiling) < 0.5 * shortfall;
+  return Candidate{Cause::contention, k->ceiling, line, figures, small};
+}
+
 }  // namespace
 
 bool misses_bound(const ResultRow& r) {
@@ -536,7 +581,7 @@ std::vector<Candidate> candidates(const ResultRow& r, const DiagnosisContext& c,
     }
   };
   for (auto probe : {other_processes, run_queue, steal, compute_peak, memory_bandwidth, idle_workers,
-                     clock, imbalance, extra_cpu, ipc_fell, cache_misses, communication}) {
+                     clock, imbalance, extra_cpu, ipc_fell, cache_misses, communication, contention}) {
     consider(probe(r, c));
   }
   // The causes of the workload's own kind of work (late wake-ups, queueing, ...).
@@ -585,6 +630,7 @@ void name_no_cause(const ResultRow& r, Diagnosis& d) {
   d.line = "not identified: x" + fixed(r.speedup, 2) + " against a bound of x" + fixed(r.bound, 2) +
            "; no other processes, run delay, steal, compute or bandwidth ceiling, extra CPU";
   if (r.counters.ipc()) d.line += ", IPC fall, cache misses";
+  if (r.m->contention && r.m->contention->skipped.empty()) d.line += ", contention";
   if (r.m->workload->kind() == Kind::io) d.line += ", late wake-up, queueing or run tail";
   if (r.m->workload->kind() != Kind::io) d.line += " or idle workers";
   d.line += " measured in this run accounts for it";

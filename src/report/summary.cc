@@ -477,6 +477,22 @@ nlohmann::json clock_json(const ResultRow& r) {
                      "the median over the blocks"}};
 }
 
+nlohmann::json contention_json(const Measurement& m) {
+  if (!m.contention) return nullptr;
+  const Contention& k = *m.contention;
+  if (!k.skipped.empty()) return {{"cpus", k.cpus}, {"skipped", k.skipped}};
+  return {{"cpus", k.cpus},
+          {"rounds", k.rounds},
+          {"copies_rate", k.ceiling},
+          {"alone_s", k.alone_s},
+          {"together_s", k.together_s},
+          {"home_slowdown", k.home_slowdown > 0 ? nlohmann::json(k.home_slowdown) : nlohmann::json(nullptr)},
+          {"skipped", nullptr},
+          {"method", "copies of the serial point, one on each CPU of the team, run at once against "
+                     "one copy alone on the home CPU; copies_rate is their summed rate over the lone "
+                     "copy's, the median over rounds"}};
+}
+
 nlohmann::json diagnosis_json(const ResultRow& r) {
   if (!r.diagnosis) return nullptr;
   return {{"cause", to_string(r.diagnosis->cause)},
@@ -610,6 +626,7 @@ nlohmann::json result_entry(const ResultRow& r, const Options& o) {
       {"timeline", to_json(r.timeline)},
       {"roofline", roofline_json(r)},
       {"diagnosis", diagnosis_json(r)},
+      {"contention", contention_json(m)},
       {"load", load_json(r)},
       {"repetitions_done", m.samples.size()},
       {"sampling", sampling_json(m)},

@@ -24,6 +24,7 @@
 #include "harness/plan.h"
 #include "harness/session.h"
 #include "harness/stats.h"
+#include "report/diagnosis.h"
 #include "report/summary.h"
 
 namespace harness_test {  // named: a unity build compiles several test files as one
@@ -161,6 +162,14 @@ class Spin final : public Workload {
                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                            std::chrono::duration<double>(seconds));
   }
+  // Its parallel executions report `parallel` x half the serial time (a team that falls
+  // short), and an execution that starts while another copy's runs reports `shared` x its time
+  // (CPUs that slow each other down through what they share).
+  void fall_short(double parallel, double shared) {
+    parallel_ = parallel;
+    shared_ = shared;
+  }
+  bool independent_copies() const override { return true; }
   std::string name() const override { return name_; }
   Kind kind() const override { return Kind::cpu; }
   WorkUnit unit() const override { return {"spins", "spins/s", 1}; }
@@ -181,9 +190,26 @@ class Spin final : public Workload {
       double seconds;
       bool sleeps;
       std::chrono::steady_clock::time_point disturbed_until;
+      double shared = 1;
       long long count = 0;
-      SpinRun(double s, bool sleep, std::chrono::steady_clock::time_point until)
-          : seconds(s), sleeps(sleep), disturbed_until(until) {}
+      SpinRun(double s, bool sleep, std::chrono::steady_clock::time_point until, double share)
+          : seconds(s), sleeps(sleep), disturbed_until(until), shared(share) {}
+      bool resumed = false;
+      // The runs between their resume() and idle(): copies of the contention measure at once
+      // (a block of the sampling resumes one run at a time).
+      static std::atomic<int>& running() {
+        static std::atomic<int> copies{0};
+        return copies;
+      }
+      void resume() override {
+        if (!resumed) running().fetch_add(1);
+        resumed = true;
+      }
+      void idle() override {
+        if (resumed) running().fetch_sub(1);
+        resumed = false;
+      }
+      ~SpinRun() override { idle(); }
       // Reports its nominal length as its own time (Timing::manual): these tests check the
       // sampler's arithmetic (blocks, rounds, pairs, budgets, planted slowdowns) on known
       // execution times, which a busy machine (a parallel ctest, a shared CI runner) would
@@ -191,6 +217,7 @@ class Spin final : public Workload {
       // about that much CPU time, so the budget and the block sizing see time pass.
       Execution execute() override {
         if (std::chrono::steady_clock::now() < disturbed_until) ::raise(SIGCONT);
+        const bool beside_another = running().load() > 1;
         if (sleeps) {
           std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
         } else {
@@ -201,7 +228,8 @@ class Spin final : public Workload {
         // A spread of ±1% of its own, the same on every machine, so a precision target can
         // still be out of reach.
         Execution e;
-        e.wall_s = seconds * (1 + 0.01 * std::sin(1.7 * static_cast<double>(++count)));
+        e.wall_s = seconds * (1 + 0.01 * std::sin(1.7 * static_cast<double>(++count))) *
+                   (beside_another ? shared : 1.0);
         return e;
       }
       static double thread_cpu_s() {
@@ -212,8 +240,8 @@ class Spin final : public Workload {
       std::optional<std::string> verify() override { return std::nullopt; }
       void corrupt() override {}
     };
-    return std::make_unique<SpinRun>(point.mode == Mode::serial ? serial_s_ : serial_s_ / 2, sleeps_,
-                                     disturbed_until_);
+    return std::make_unique<SpinRun>(point.mode == Mode::serial ? serial_s_ : serial_s_ / 2 * parallel_,
+                                     sleeps_, disturbed_until_, shared_);
   }
   double bound(const Row& row) const override {
     return row.point->mode == Mode::parallel ? 2.0 : 1.0;
@@ -224,6 +252,7 @@ class Spin final : public Workload {
   std::string name_;
   bool sleeps_;
   std::chrono::steady_clock::time_point disturbed_until_{};
+  double parallel_ = 1, shared_ = 1;
 };
 
 std::vector<Point> spin_plan(Spin& spin) {
@@ -342,6 +371,72 @@ TEST(Sampler, ABurstOfDisturbanceLongerThanTheRoundsIsWaitedOut) {
   EXPECT_NE(par.target_missed.find("0 of 2 pairs in "), std::string::npos) << par.target_missed;
   EXPECT_NE(par.target_missed.find("were disturbed (the process was stopped and resumed: "),
             std::string::npos) << par.target_missed;
+}
+
+// A team that falls short is told apart by copies of its serial point run at once: where they
+// slow each other down (by 1.25 here) the shortfall is contention, named with their summed rate
+// (2 / 1.25 = x1.6); where they do not (A/A), it is not, and the row says contention was looked
+// at. A team at its bound is not measured.
+TEST(Sampler, CopiesThatSlowEachOtherDownAreNamedAsContentionAndOnlyThen) {
+  const auto run = [](double parallel, double shared) {
+    Spin spin;
+    spin.fall_short(parallel, shared);
+    bench::Sampling s = sampling(0, 6);
+    s.contention_rounds = 3;
+    auto session = std::make_unique<bench::Session>(spin_plan(spin), std::vector<Workload*>{&spin}, s);
+    session->run();
+    auto rows = bench::summarise(session->measurements());
+    bench::diagnose_rows(rows, bench::DiagnosisContext{});
+    return std::make_pair(std::move(session), std::move(rows));
+  };
+  {
+    auto [session, rows] = run(1.25, 1.25);
+    const auto& m = session->measurements()[1];
+    ASSERT_TRUE(m.contention) << "a team at x1.6 of 2 was not measured";
+    EXPECT_EQ(m.contention->skipped, "");
+    EXPECT_EQ(m.contention->cpus, (std::vector<int>{0, 1}));
+    EXPECT_NEAR(m.contention->ceiling, 1.6, 0.05);
+    EXPECT_NEAR(m.contention->home_slowdown, 1.25, 0.03);
+    ASSERT_TRUE(rows[1].diagnosis);
+    EXPECT_EQ(rows[1].diagnosis->cause, Cause::contention) << rows[1].diagnosis->line;
+    EXPECT_NE(rows[1].diagnosis->line.find("each took x1.25 the time of one alone"), std::string::npos)
+        << rows[1].diagnosis->line;
+    EXPECT_NE(rows[1].diagnosis->line.find("allows x1.60"), std::string::npos) << rows[1].diagnosis->line;
+  }
+  {
+    auto [session, rows] = run(1.25, 1.0);
+    const auto& m = session->measurements()[1];
+    ASSERT_TRUE(m.contention);
+    EXPECT_NEAR(m.contention->ceiling, 2.0, 0.05);
+    ASSERT_TRUE(rows[1].diagnosis);
+    EXPECT_NE(rows[1].diagnosis->cause, Cause::contention) << rows[1].diagnosis->line;
+    if (rows[1].diagnosis->cause == Cause::not_identified) {
+      EXPECT_NE(rows[1].diagnosis->line.find(", contention"), std::string::npos) << rows[1].diagnosis->line;
+    }
+    if (rows[1].diagnosis->cause == Cause::extra_cpu) {
+      EXPECT_NE(rows[1].diagnosis->line.find("were not slower (x2.0"), std::string::npos)
+          << rows[1].diagnosis->line;
+    }
+  }
+  {
+    // Copies x1.90 against a team at x1.25: contention accounts for a seventh of the shortfall,
+    // and is named only where nothing else was found.
+    auto [session, rows] = run(1.6, 1.05);
+    ASSERT_TRUE(session->measurements()[1].contention);
+    ASSERT_TRUE(rows[1].diagnosis);
+    const auto& d = *rows[1].diagnosis;
+    if (d.cause == Cause::contention) {
+      EXPECT_FALSE(d.figures.contains("also")) << d.line;
+      EXPECT_LT(d.figures["explained"].get<double>(), 0.3) << d.line;
+    } else {
+      ASSERT_TRUE(d.figures.contains("also")) << d.line;
+      EXPECT_NE(d.figures["also"].dump().find("contention"), std::string::npos) << d.line;
+    }
+  }
+  {
+    auto [session, rows] = run(1.0, 1.25);
+    EXPECT_FALSE(session->measurements()[1].contention) << "a team at its bound was measured";
+  }
 }
 
 // --inject-slowdown lengthens the timed executions of the points it names by its share.

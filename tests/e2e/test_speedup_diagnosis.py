@@ -118,6 +118,7 @@ def test_a_planted_shortfall_gets_a_diagnosis(cvpbench, tmp_path):
                             "--out", str(folder)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = load_summary(folder)
+    jsonschema.validate(summary, json.loads(SCHEMA.read_text()))
     row = next(r for r in summary["results"] if r["name"].endswith("/threads:2")
                and r["mode"] == "parallel")
     assert row["speedup"]["ci95"][1] < row["bound"]
@@ -132,3 +133,17 @@ def test_a_planted_shortfall_gets_a_diagnosis(cvpbench, tmp_path):
     assert re.search(rf"^  {cause}: matmul n:64 parallel threads( threads:[\d/]+)? \(\d+ rows?\)$",
                      result.stdout, re.MULTILINE), result.stdout
     assert f"    {row['name']}: {row['diagnosis']['line']}\n" in result.stdout
+    # Copies of its serial point ran at once on its CPUs (the contention measure): the planted
+    # busy work is the team's own, so contention is not what is named.
+    copies = row["contention"]
+    assert copies is not None and copies["skipped"] is None, copies
+    assert copies["cpus"] == sorted(row["evidence"]["intended_cpus"]) and copies["rounds"] >= 1
+    assert copies["copies_rate"] > row["speedup"]["value"], copies
+    assert cause != "contention", row["diagnosis"]["line"]
+    # --no-contention leaves it out.
+    bare = tmp_path / "bare"
+    result = run(cvpbench, [*args, "--filter", "^matmul/n:64/mode:(serial|parallel)/backend:threads/",
+                            "--inject-slowdown", f"100:{target}", "--no-contention",
+                            "--out", str(bare)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert all(r["contention"] is None for r in load_summary(bare)["results"])

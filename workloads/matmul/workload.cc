@@ -43,8 +43,11 @@ std::vector<std::size_t> task_bounds(std::size_t total, std::size_t unit, std::s
 
 class MatmulRun final : public PreparedPoint {
  public:
-  MatmulRun(MatmulData& data, std::unique_ptr<exec::Executor> team, std::size_t tasks)
-      : data_(data),
+  // `owned`: data of its own (a copy of the contention measure), freed with the run.
+  MatmulRun(MatmulData& data, std::unique_ptr<exec::Executor> team, std::size_t tasks,
+            std::unique_ptr<MatmulData> owned = nullptr)
+      : owned_(std::move(owned)),
+        data_(owned_ ? *owned_ : data),
         team_(std::move(team)),
         n_(data.problem.n),
         bounds_(task_bounds(n_, matmul::row_tile(), tasks)),
@@ -72,6 +75,7 @@ class MatmulRun final : public PreparedPoint {
   void idle() override { team_->idle(); }
 
  private:
+  std::unique_ptr<MatmulData> owned_;
   MatmulData& data_;
   std::unique_ptr<exec::Executor> team_;
   std::size_t n_;
@@ -340,26 +344,26 @@ class Matmul final : public Workload {
   std::unique_ptr<PreparedPoint> prepare(const Point& point, exec::Sightings& sightings,
                                          StopToken /*stop*/) override {
     const auto n = static_cast<std::size_t>(point.params_as<MatmulParams>().n);
-    auto& slot = data_[n];
-    if (!slot) {
-      slot = std::make_unique<MatmulData>();
-      slot->problem = matmul::make_problem(n);
-      // The serial answer: on rank 0 (the only rank of a run on one machine), which checks.
-      if (dist::rank() == 0) {
-        auto& p = slot->problem;
-        matmul::multiply(p.a.data(), p.b.data(), p.c.data(), n);
-        slot->reference = matmul::checksum(p.c.data(), n);
-        if (dist::ranks() > 1) slot->serial_c = std::make_unique<std::vector<double>>(p.c);
-      }
+    MatmulData& slot = data_of(n);
+    if (point.copy > 0) {
+      // A copy for the contention measure: inputs and output of its own, freed with its run;
+      // the same inputs, so the same answer (bit-identical however the rows are split).
+      auto own = std::make_unique<MatmulData>();
+      own->problem = matmul::make_problem(n);
+      own->reference = slot.reference;
+      return std::make_unique<MatmulRun>(slot, exec::make_executor(point.backend, point.cpus, &sightings),
+                                         tasks_for(point), std::move(own));
     }
     if (point.mode == Mode::distributed) {
-      return std::make_unique<SummaRun>(slot->problem, slot->serial_c.get(),
+      return std::make_unique<SummaRun>(slot.problem, slot.serial_c.get(),
                                         exec::make_executor(point.backend, point.cpus, &sightings),
                                         tasks_for(point));
     }
-    return std::make_unique<MatmulRun>(*slot, exec::make_executor(point.backend, point.cpus, &sightings),
+    return std::make_unique<MatmulRun>(slot, exec::make_executor(point.backend, point.cpus, &sightings),
                                        tasks_for(point));
   }
+
+  bool independent_copies() const override { return true; }
 
   std::string group_title(const Point& point) const override {
     return "matmul n=" + std::to_string(point.params_as<MatmulParams>().n);
@@ -375,6 +379,23 @@ class Matmul final : public Workload {
 
  private:
   std::vector<long long> sizes_;
+  // The inputs and the serial answer for size n, made once.
+  MatmulData& data_of(std::size_t n) {
+    auto& slot = data_[n];
+    if (!slot) {
+      slot = std::make_unique<MatmulData>();
+      slot->problem = matmul::make_problem(n);
+      // The serial answer: on rank 0 (the only rank of a run on one machine), which checks.
+      if (dist::rank() == 0) {
+        auto& p = slot->problem;
+        matmul::multiply(p.a.data(), p.b.data(), p.c.data(), n);
+        slot->reference = matmul::checksum(p.c.data(), n);
+        if (dist::ranks() > 1) slot->serial_c = std::make_unique<std::vector<double>>(p.c);
+      }
+    }
+    return *slot;
+  }
+
   std::map<std::size_t, std::unique_ptr<MatmulData>> data_;
 };
 

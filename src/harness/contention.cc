@@ -1,0 +1,206 @@
+// The contention measure: copies of a group's serial point, one on each CPU of a parallel team
+// that fell short, run at once against one copy alone on the home CPU. Their summed rate over
+// the lone copy's is what the team could reach with no synchronisation at all: below the
+// attainable bound, the CPUs slow each other down through what they share (caches, memory
+// bandwidth, the power budget), which the FMA loop behind that bound does not touch.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "cvp/exec/affinity.h"
+#include "harness/interrupt.h"
+#include "harness/session.h"
+#include "harness/stats.h"
+#include "host/resources.h"
+
+namespace cvp::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One copy: its prepared run on one CPU.
+struct Copy {
+  int cpu = -1;
+  std::unique_ptr<exec::Sightings> seen;
+  std::unique_ptr<PreparedPoint> run;
+  double per_execution_s = 0;  // of the last window
+};
+
+// Runs every copy at once (each from a thread pinned to its CPU, as the program's own thread
+// is during a serial block) from a common start for about `window_s`, each timing the whole
+// executions it began within it; each copy's time per execution into per_execution_s. A copy
+// that is done goes on executing, untimed, until every copy is: no timed execution runs with
+// fewer copies beside it than the others had.
+void run_together(std::vector<Copy*>& copies, bool manual, double window_s) {
+  std::atomic<int> ready{0}, timing{static_cast<int>(copies.size())};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> drivers;
+  std::vector<std::exception_ptr> errors(copies.size());
+  for (std::size_t i = 0; i < copies.size(); ++i) {
+    drivers.emplace_back([&, i] {
+      Copy& c = *copies[i];
+      try {
+        exec::pin_to_cpu(c.cpu);
+        c.run->resume();
+        ready.fetch_add(1);
+        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+        const auto start = Clock::now();
+        const auto end = start + std::chrono::duration<double>(window_s);
+        double timed = 0;
+        long long done = 0;
+        do {
+          const auto t0 = Clock::now();
+          const Execution e = c.run->execute();
+          timed += manual ? e.wall_s : std::chrono::duration<double>(Clock::now() - t0).count();
+          ++done;
+        } while (Clock::now() < end && !interrupted());
+        c.per_execution_s = timed / static_cast<double>(done);
+        timing.fetch_sub(1);
+        while (timing.load() > 0 && !interrupted()) c.run->execute();
+        c.run->idle();
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    });
+  }
+  while (ready.load() < static_cast<int>(copies.size())) std::this_thread::yield();
+  go.store(true, std::memory_order_release);
+  for (auto& d : drivers) d.join();
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+}  // namespace
+
+bool Session::contention_wanted(const Measurement& m) const {
+  const Point& p = m.point;
+  if (m.baseline == nullptr || m.baseline == &m || p.mode != Mode::parallel || p.threads < 2 || p.ranks > 1 || p.weak != 1 ||
+      !m.error.empty() || !m.verified || m.samples.empty() || !m.baseline ||
+      !m.baseline->error.empty() || m.baseline->samples.empty()) {
+    return false;
+  }
+  if (m.workload->kind() != Kind::cpu || !m.workload->independent_copies()) return false;
+  const std::set<int> distinct(p.cpus.begin(), p.cpus.end());
+  if (static_cast<int>(distinct.size()) != p.threads || p.cpus.size() != distinct.size()) return false;
+  // Within 3% of what its CPUs' measured speeds allow: nothing to explain.
+  double capacity = 0;
+  for (double s : p.speeds) capacity += s;
+  if (p.speeds.empty()) capacity = p.threads;
+  const auto ratios = paired_speedups(m);
+  return !ratios.empty() && stats::median(ratios) < 0.97 * capacity;
+}
+
+void Session::measure_contention(const std::vector<Group>& groups) {
+  if (sampling_.contention_rounds <= 0) return;
+  for (const Group& group : groups) {
+    // The team CPU sets of the group's rows that fell short, each measured once.
+    std::map<std::vector<int>, std::vector<Measurement*>> sets;
+    for (Measurement* m : group.members) {
+      if (!contention_wanted(*m)) continue;
+      std::vector<int> cpus = m->point.cpus;
+      std::sort(cpus.begin(), cpus.end());
+      sets[cpus].push_back(m);
+    }
+    for (auto& [cpus, rows] : sets) {
+      if (interrupted()) return;
+      auto result = std::make_shared<Contention>(measure_copies(*rows.front(), cpus));
+      for (Measurement* m : rows) m->contention = result;
+    }
+  }
+}
+
+Contention Session::measure_copies(const Measurement& row, const std::vector<int>& cpus) {
+  const Measurement& base = *row.baseline;
+  Contention out;
+  out.cpus = cpus;
+  const int home = base.point.cpus.empty() ? cpus.front() : base.point.cpus.front();
+  // Each copy holds the serial point's data: all of them, and the run's own, must fit.
+  const std::size_t available = available_memory_bytes();
+  const double copies_bytes = base.point.bytes * static_cast<double>(cpus.size() + 1);
+  if (available > 0 && copies_bytes > 0.5 * static_cast<double>(available)) {
+    out.skipped = "not measured: " + std::to_string(cpus.size() + 1) + " copies of the serial point "
+                  "would need more than half the memory available";
+    return out;
+  }
+  const double window_s = std::max(sampling_.block_s, stats::median(base.wall_s()));
+  const int rounds = sampling_.contention_rounds;
+  // Each round: the lone copy's window and the copies' window; preparing, about one more.
+  const double cost_s = (2.0 * rounds + 2) * window_s;
+  if (seconds_left() < cost_s) {
+    out.skipped = "not measured: the budget was spent";
+    return out;
+  }
+  progress(row.point.group + ": contention, copies on CPUs " + exec::format_cpu_list(cpus), true);
+  const bool manual = row.workload->timing() == Timing::manual;
+  std::vector<std::unique_ptr<Copy>> copies;
+  Copy* lone = nullptr;
+  try {
+    int k = 0;
+    const auto add = [&](int cpu) {
+      auto c = std::make_unique<Copy>();
+      c->cpu = cpu;
+      Point p = base.point;
+      p.cpus = {cpu};
+      p.copy = ++k;
+      c->seen = std::make_unique<exec::Sightings>(1);
+      c->run = row.workload->prepare(p, *c->seen, StopToken(&interrupt_flag()));
+      if (!c->run) throw std::runtime_error("prepare() returned no run");
+      c->run->warm_up();
+      c->run->idle();
+      copies.push_back(std::move(c));
+      return copies.back().get();
+    };
+    std::vector<Copy*> team;
+    for (int cpu : cpus) team.push_back(add(cpu));
+    for (Copy* c : team) {
+      if (c->cpu == home) lone = c;
+    }
+    if (lone == nullptr) lone = add(home);
+    std::vector<double> ceilings, slowdowns, alone;
+    std::vector<std::vector<double>> together(team.size());
+    std::vector<Copy*> just_lone{lone};
+    for (int r = 0; r < rounds && !interrupted(); ++r) {
+      const int stops_before = continued_count();
+      run_together(just_lone, manual, window_s);
+      const double alone_s = lone->per_execution_s;
+      run_together(team, manual, window_s);
+      if (continued_count() != stops_before || interrupted() || alone_s <= 0) continue;
+      double rate = 0;
+      for (std::size_t i = 0; i < team.size(); ++i) {
+        rate += alone_s / team[i]->per_execution_s;
+        together[i].push_back(team[i]->per_execution_s);
+      }
+      ceilings.push_back(rate);
+      slowdowns.push_back(lone->cpu == home && std::find(team.begin(), team.end(), lone) != team.end()
+                              ? lone->per_execution_s / alone_s
+                              : 0);
+      alone.push_back(alone_s);
+    }
+    for (auto& c : copies) {
+      if (const auto why = c->run->verify()) {
+        out.skipped = "not measured: a copy's result was wrong (" + *why + ")";
+        return out;
+      }
+    }
+    if (ceilings.empty()) {
+      out.skipped = "not measured: the run was interrupted or stopped";
+      return out;
+    }
+    out.rounds = static_cast<int>(ceilings.size());
+    out.ceiling = stats::median(ceilings);
+    out.alone_s = stats::median(alone);
+    for (const auto& t : together) out.together_s.push_back(stats::median(t));
+    if (slowdowns.front() > 0) out.home_slowdown = stats::median(slowdowns);
+  } catch (const std::exception& e) {
+    out.skipped = std::string("not measured: ") + e.what();
+  }
+  return out;
+}
+
+}  // namespace cvp::bench

@@ -1,16 +1,18 @@
 // matmul as a Workload: C = A x B for each size n, split into row blocks over the point's team.
-// One product is two phases over the team: pack B once (by column slivers), then compute C (by
-// row blocks), so no task repeats another's packing. Every product is checked against the
+// One product is one run of the team in two phases: its tasks pack B once between them (by
+// column slivers), then each computes its rows of C, so no task repeats another's packing. Every product is checked against the
 // checksum of the serial answer, which is computed once per size, outside every timed region.
 #include "cvp/workload.h"
 #include "cvp/dist.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <set>
 #include <limits>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "matmul/matmul.h"
 
@@ -49,16 +51,23 @@ class MatmulRun final : public PreparedPoint {
       : owned_(std::move(owned)),
         data_(owned_ ? *owned_ : data),
         team_(std::move(team)),
-        n_(data.problem.n),
+        n_(data_.problem.n),
         bounds_(task_bounds(n_, matmul::row_tile(), tasks)),
-        slivers_(task_bounds(matmul::packed_b_slivers(n_), 1, tasks)) {
+        slivers_(task_bounds(matmul::packed_b_slivers(n_), 1, 2 * tasks)) {
     auto& c = data_.problem.c;
     std::fill(c.begin(), c.end(), std::numeric_limits<double>::quiet_NaN());
   }
 
+  // One run of the team per product: each task first helps pack B (claiming chunks of its
+  // slivers until none is left), waits until every chunk is packed, then computes its rows. A
+  // second run for the rows would cost every product another wake-up of the team (a sleeping
+  // worker's, 20 to 50 us in a VM), and the first worker awake packs while the others wake.
+  // Never a deadlock: a task waits only for chunks other tasks have claimed, and a task claims
+  // a chunk from inside its body, on a thread that is running it to its end.
   Execution execute() override {
-    team_->run(slivers_.size() - 1, pack_);
-    team_->run(bounds_.size() - 1, compute_);
+    next_chunk_.store(0, std::memory_order_relaxed);
+    packed_.store(0, std::memory_order_relaxed);
+    team_->run(bounds_.size() - 1, product_);
     return {};
   }
 
@@ -80,15 +89,33 @@ class MatmulRun final : public PreparedPoint {
   std::unique_ptr<exec::Executor> team_;
   std::size_t n_;
   std::vector<std::size_t> bounds_, slivers_;
-  const exec::Task pack_ = [this](std::size_t i) {
+  std::atomic<std::size_t> next_chunk_{0}, packed_{0};
+  const exec::Task product_ = [this](std::size_t i) {
     auto& p = data_.problem;
-    matmul::pack_b_slivers(p.b.data(), n_, p.packed_b.data(), slivers_[i], slivers_[i + 1]);
-  };
-  const exec::Task compute_ = [this](std::size_t i) {
-    auto& p = data_.problem;
+    const std::size_t chunks = slivers_.size() - 1;
+    for (std::size_t k = next_chunk_.fetch_add(1, std::memory_order_relaxed); k < chunks;
+         k = next_chunk_.fetch_add(1, std::memory_order_relaxed)) {
+      matmul::pack_b_slivers(p.b.data(), n_, p.packed_b.data(), slivers_[k], slivers_[k + 1]);
+      packed_.fetch_add(1, std::memory_order_release);
+    }
+    // The last chunks are being packed by tasks running now: spin briefly, then yield, so that
+    // a packer sharing this CPU (tasks interleaved on one core) gets it.
+    for (int spins = 0; packed_.load(std::memory_order_acquire) < chunks; ++spins) {
+      if (spins < 256) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+    }
     matmul::multiply_rows_packed(p.a.data(), p.packed_b.data(), p.c.data(), n_, bounds_[i],
                                  bounds_[i + 1]);
   };
+
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
 };
 
 // The process grid of a distributed product: rows x cols = R ranks, rows the largest divisor of

@@ -281,7 +281,7 @@ struct CommandLine {
     app.add_flag("--no-contention", no_contention,
                  "Do not measure contention: by default, for each parallel team of a computing "
                  "workload that falls 3% short of its CPUs' speeds, copies of its serial point run "
-                 "at once on the team's CPUs after the sampling (about a second each), to tell what "
+                 "at once on the team's CPUs after its group's minimum of blocks (about a second each), to tell what "
                  "the CPUs' shared caches, memory and power cost from what the team's "
                  "synchronisation costs");
     app.add_flag("--verbose", o.verbose,

@@ -96,22 +96,47 @@ bool Session::contention_wanted(const Measurement& m) const {
   return !ratios.empty() && stats::median(ratios) < 0.97 * capacity;
 }
 
-void Session::measure_contention(const std::vector<Group>& groups) {
+namespace {
+
+// The team CPU sets of a group's rows that `wanted`, each with its rows.
+template <typename Wanted>
+std::map<std::vector<int>, std::vector<Measurement*>> short_teams(const std::vector<Measurement*>& members,
+                                                                  Wanted wanted) {
+  std::map<std::vector<int>, std::vector<Measurement*>> sets;
+  for (Measurement* m : members) {
+    if (!wanted(*m)) continue;
+    std::vector<int> cpus = m->point.cpus;
+    std::sort(cpus.begin(), cpus.end());
+    sets[cpus].push_back(m);
+  }
+  return sets;
+}
+
+}  // namespace
+
+double Session::contention_window_s(const Measurement& row) const {
+  return std::max(sampling_.block_s, stats::median(row.baseline->wall_s()));
+}
+
+double Session::contention_cost_s(const Group& group) const {
+  if (sampling_.contention_rounds <= 0) return 0;
+  double seconds = 0;
+  const auto wanted = [&](const Measurement& m) { return contention_wanted(m); };
+  for (const auto& [cpus, rows] : short_teams(group.members, wanted)) {
+    // Each round a lone window and the copies' window; preparing, about two more.
+    seconds += (2.0 * sampling_.contention_rounds + 2) * contention_window_s(*rows.front());
+  }
+  return seconds;
+}
+
+void Session::measure_contention(const Group& group) {
   if (sampling_.contention_rounds <= 0) return;
-  for (const Group& group : groups) {
-    // The team CPU sets of the group's rows that fell short, each measured once.
-    std::map<std::vector<int>, std::vector<Measurement*>> sets;
-    for (Measurement* m : group.members) {
-      if (!contention_wanted(*m)) continue;
-      std::vector<int> cpus = m->point.cpus;
-      std::sort(cpus.begin(), cpus.end());
-      sets[cpus].push_back(m);
-    }
-    for (auto& [cpus, rows] : sets) {
-      if (interrupted()) return;
-      auto result = std::make_shared<Contention>(measure_copies(*rows.front(), cpus));
-      for (Measurement* m : rows) m->contention = result;
-    }
+  // The team CPU sets of the group's rows that fell short, each measured once.
+  const auto wanted = [&](const Measurement& m) { return contention_wanted(m); };
+  for (auto& [cpus, rows] : short_teams(group.members, wanted)) {
+    if (interrupted()) return;
+    auto result = std::make_shared<Contention>(measure_copies(*rows.front(), cpus));
+    for (Measurement* m : rows) m->contention = result;
   }
 }
 
@@ -128,9 +153,8 @@ Contention Session::measure_copies(const Measurement& row, const std::vector<int
                   "would need more than half the memory available";
     return out;
   }
-  const double window_s = std::max(sampling_.block_s, stats::median(base.wall_s()));
+  const double window_s = contention_window_s(row);
   const int rounds = sampling_.contention_rounds;
-  // Each round: the lone copy's window and the copies' window; preparing, about one more.
   const double cost_s = (2.0 * rounds + 2) * window_s;
   if (seconds_left() < cost_s) {
     out.skipped = "not measured: the budget was spent";

@@ -642,6 +642,11 @@ void Session::sample_minimum(Schedule& schedule) {
     }
     minimum_share[i] = std::max(0.0, seconds_left() - reserve);
     sample_group(groups[i], false, minimum_share[i]);
+    // Its teams short after their minimum: the contention measure, within what the groups
+    // after it leave (the time per point of the groups after counts it).
+    if (!interrupted() && seconds_left() - reserve > contention_cost_s(groups[i])) {
+      measure_contention(groups[i]);
+    }
     points_done_ += groups[i].members.size();
     points_before += groups[i].members.size();
     forget_beaten_rates(groups[i]);
@@ -762,7 +767,6 @@ void Session::run() {
   say_busy();
   sample_to_target(schedule, needs_to_target(schedule.groups));
   record_targets(schedule);
-  if (!interrupted()) measure_contention(schedule.groups);
   const double total = now_s() - started_;
   std::fprintf(stderr, "%s[%zu/%zu] %s in %.1f s\n", tty_ ? "\r\033[K" : "",
                std::min(points_done_, measurements_.size()), measurements_.size(),

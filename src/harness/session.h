@@ -191,7 +191,7 @@ struct Sampling {
   bool clock_probe = true;
   double clock_noise = 0;
   // Rounds of the contention measure for each parallel team that falls short of its CPUs'
-  // speeds (harness/contention.cc); 0: not taken.
+  // speeds after its group's minimum of blocks (harness/contention.cc); 0: not taken.
   int contention_rounds = 0;
 };
 
@@ -293,10 +293,13 @@ class Session {
   // seconds are spent; returns the seconds spent.
   double sample_group(Group& group, bool to_target, double allowance);
   void progress(const std::string& what, bool force);
-  // The contention measure (harness/contention.cc): for each group, once for each team of CPUs
-  // whose rows fell short, within the budget.
+  // The contention measure (harness/contention.cc): after a group's minimum of blocks, once for
+  // each team of CPUs whose rows fell short, within the budget.
   bool contention_wanted(const Measurement& m) const;
-  void measure_contention(const std::vector<Group>& groups);
+  double contention_window_s(const Measurement& row) const;
+  // About how long measuring contention for a group's rows short so far takes.
+  double contention_cost_s(const Group& group) const;
+  void measure_contention(const Group& group);
   Contention measure_copies(const Measurement& row, const std::vector<int>& cpus);
   std::mt19937_64 rng_;
   std::vector<Measurement> measurements_;

@@ -6,13 +6,18 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <map>
 #include <set>
 #include <stdexcept>
 #include <thread>
 
+#include <unistd.h>
+
 #include "cvp/exec/affinity.h"
+#include "cvp/exec/evidence.h"
+#include "host/disturbance.h"
 #include "harness/interrupt.h"
 #include "harness/session.h"
 #include "harness/stats.h"
@@ -112,6 +117,112 @@ std::map<std::vector<int>, std::vector<Measurement*>> short_teams(const std::vec
   return sets;
 }
 
+// One window of `copies` at once, judged from what the machine counts around it
+// (host/disturbance.h): false when steal, a clock that moved, a stop of the process or other
+// processes (a tenth of the copies' CPUs or more) disturbed it, so that what others did is not
+// read as what the CPUs share. Our own threads' waits for a CPU are the copies' own (the
+// hand-offs between a copy's team and the thread driving it), not a disturbance.
+bool undisturbed_window(std::vector<Copy*>& copies, bool manual, double window_s, bool judge) {
+  if (!judge) {
+    run_together(copies, manual, window_s);
+    return !interrupted();
+  }
+  std::vector<int> cpus;
+  for (const Copy* c : copies) cpus.push_back(c->cpu);
+  const int stops_before = continued_count();
+  const DisturbanceReading before = read_disturbance(cpus);
+  const auto usage_before = exec::UsageSnapshot::now();
+  run_together(copies, manual, window_s);
+  const auto usage = exec::UsageSnapshot::now() - usage_before;
+  const DisturbanceReading after = read_disturbance(cpus);
+  const BlockDisturbance judged = judge_block(before, after, usage.wall_s, std::nullopt,
+                                              ::sysconf(_SC_CLK_TCK), usage.cpu_s);
+  const bool others = judged.others_cpu_s > 0.10 * usage.wall_s * static_cast<double>(cpus.size());
+  const bool clock = judged.why.find("clock") != std::string::npos;
+  return judged.steal_s <= 0 && !clock && !others && continued_count() == stops_before && !interrupted();
+}
+
+// The copies of a serial point: one on each CPU of the team, and the lone one on the home CPU
+// (the team's own copy there, or one more).
+struct CopySet {
+  std::vector<std::unique_ptr<Copy>> all;
+  std::vector<Copy*> team;
+  Copy* lone = nullptr;
+};
+
+CopySet prepare_copies(const Measurement& row, const std::vector<int>& cpus, int home) {
+  CopySet set;
+  int k = 0;
+  const auto add = [&](int cpu) {
+    auto c = std::make_unique<Copy>();
+    c->cpu = cpu;
+    Point p = row.baseline->point;
+    p.cpus = {cpu};
+    p.copy = ++k;
+    c->seen = std::make_unique<exec::Sightings>(1);
+    c->run = row.workload->prepare(p, *c->seen, StopToken(&interrupt_flag()));
+    if (!c->run) throw std::runtime_error("prepare() returned no run");
+    c->run->warm_up();
+    c->run->idle();
+    set.all.push_back(std::move(c));
+    return set.all.back().get();
+  };
+  for (int cpu : cpus) set.team.push_back(add(cpu));
+  for (Copy* c : set.team) {
+    if (c->cpu == home) set.lone = c;
+  }
+  if (set.lone == nullptr) set.lone = add(home);
+  return set;
+}
+
+struct Windows {
+  double seconds = 0;
+  bool manual = false;  // Timing::manual: the executions' own times
+  bool judged = true;   // windows disturbed are set aside
+};
+
+// Rounds of a lone window and the copies' window, up to twice `rounds`, until `rounds` were
+// undisturbed (or the budget, `left`, has no room for one more): their medians into `out`.
+void sample_copies(CopySet& set, const Windows& w, int rounds, const std::function<double()>& left,
+                   Contention& out) {
+  std::vector<double> ceilings, slowdowns, alone;
+  std::vector<std::vector<double>> together(set.team.size());
+  std::vector<Copy*> just_lone{set.lone};
+  const bool lone_in_team = std::find(set.team.begin(), set.team.end(), set.lone) != set.team.end();
+  for (int tried = 0; tried < 2 * rounds && static_cast<int>(ceilings.size()) < rounds && !interrupted();
+       ++tried) {
+    if (left() < 2 * w.seconds) break;
+    const bool lone_ok = undisturbed_window(just_lone, w.manual, w.seconds, w.judged);
+    const double alone_s = set.lone->per_execution_s;
+    const bool team_ok = undisturbed_window(set.team, w.manual, w.seconds, w.judged);
+    if (!lone_ok || !team_ok || alone_s <= 0) {
+      ++out.disturbed_rounds;
+      continue;
+    }
+    double rate = 0;
+    for (std::size_t i = 0; i < set.team.size(); ++i) {
+      rate += alone_s / set.team[i]->per_execution_s;
+      together[i].push_back(set.team[i]->per_execution_s);
+    }
+    ceilings.push_back(rate);
+    slowdowns.push_back(lone_in_team ? set.lone->per_execution_s / alone_s : 0);
+    alone.push_back(alone_s);
+  }
+  if (ceilings.empty()) {
+    out.skipped = interrupted()                ? "not measured: the run was interrupted"
+                  : out.disturbed_rounds == 0 ? "not measured: the budget was spent"
+                                              : "not measured: all " + std::to_string(out.disturbed_rounds) +
+                                                    " rounds were disturbed (other processes, steal or a "
+                                                    "clock that moved on the team's CPUs)";
+    return;
+  }
+  out.rounds = static_cast<int>(ceilings.size());
+  out.ceiling = stats::median(ceilings);
+  out.alone_s = stats::median(alone);
+  for (const auto& t : together) out.together_s.push_back(stats::median(t));
+  if (lone_in_team) out.home_slowdown = stats::median(slowdowns);
+}
+
 }  // namespace
 
 double Session::contention_window_s(const Measurement& row) const {
@@ -154,74 +265,23 @@ Contention Session::measure_copies(const Measurement& row, const std::vector<int
     return out;
   }
   const double window_s = contention_window_s(row);
-  const int rounds = sampling_.contention_rounds;
-  const double cost_s = (2.0 * rounds + 2) * window_s;
-  if (seconds_left() < cost_s) {
+  if (seconds_left() < (2.0 * sampling_.contention_rounds + 2) * window_s) {
     out.skipped = "not measured: the budget was spent";
     return out;
   }
   progress(row.point.group + ": contention, copies on CPUs " + exec::format_cpu_list(cpus), true);
-  const bool manual = row.workload->timing() == Timing::manual;
-  std::vector<std::unique_ptr<Copy>> copies;
-  Copy* lone = nullptr;
   try {
-    int k = 0;
-    const auto add = [&](int cpu) {
-      auto c = std::make_unique<Copy>();
-      c->cpu = cpu;
-      Point p = base.point;
-      p.cpus = {cpu};
-      p.copy = ++k;
-      c->seen = std::make_unique<exec::Sightings>(1);
-      c->run = row.workload->prepare(p, *c->seen, StopToken(&interrupt_flag()));
-      if (!c->run) throw std::runtime_error("prepare() returned no run");
-      c->run->warm_up();
-      c->run->idle();
-      copies.push_back(std::move(c));
-      return copies.back().get();
-    };
-    std::vector<Copy*> team;
-    for (int cpu : cpus) team.push_back(add(cpu));
-    for (Copy* c : team) {
-      if (c->cpu == home) lone = c;
-    }
-    if (lone == nullptr) lone = add(home);
-    std::vector<double> ceilings, slowdowns, alone;
-    std::vector<std::vector<double>> together(team.size());
-    std::vector<Copy*> just_lone{lone};
-    for (int r = 0; r < rounds && !interrupted(); ++r) {
-      const int stops_before = continued_count();
-      run_together(just_lone, manual, window_s);
-      const double alone_s = lone->per_execution_s;
-      run_together(team, manual, window_s);
-      if (continued_count() != stops_before || interrupted() || alone_s <= 0) continue;
-      double rate = 0;
-      for (std::size_t i = 0; i < team.size(); ++i) {
-        rate += alone_s / team[i]->per_execution_s;
-        together[i].push_back(team[i]->per_execution_s);
-      }
-      ceilings.push_back(rate);
-      slowdowns.push_back(lone->cpu == home && std::find(team.begin(), team.end(), lone) != team.end()
-                              ? lone->per_execution_s / alone_s
-                              : 0);
-      alone.push_back(alone_s);
-    }
-    for (auto& c : copies) {
+    CopySet set = prepare_copies(row, cpus, home);
+    const Windows windows{window_s, row.workload->timing() == Timing::manual, sampling_.contention_judged};
+    sample_copies(set, windows, sampling_.contention_rounds, [this] { return seconds_left(); }, out);
+    for (auto& c : set.all) {
       if (const auto why = c->run->verify()) {
+        out = Contention{cpus};
         out.skipped = "not measured: a copy's result was wrong (" + *why + ")";
-        return out;
       }
     }
-    if (ceilings.empty()) {
-      out.skipped = "not measured: the run was interrupted or stopped";
-      return out;
-    }
-    out.rounds = static_cast<int>(ceilings.size());
-    out.ceiling = stats::median(ceilings);
-    out.alone_s = stats::median(alone);
-    for (const auto& t : together) out.together_s.push_back(stats::median(t));
-    if (slowdowns.front() > 0) out.home_slowdown = stats::median(slowdowns);
   } catch (const std::exception& e) {
+    out = Contention{cpus};
     out.skipped = std::string("not measured: ") + e.what();
   }
   return out;

@@ -88,6 +88,7 @@ enum class Fault { none, wrong, thrown };
 struct Contention {
   std::vector<int> cpus;            // one copy on each
   int rounds = 0;                   // rounds measured (a lone window, then the copies at once)
+  int disturbed_rounds = 0;         // rounds set aside: other processes, steal, a wait for a CPU
   double ceiling = 0;               // the copies' summed rate over the lone copy's, median
   double alone_s = 0;               // the lone copy's time per execution, median
   std::vector<double> together_s;   // each copy's (in `cpus` order) beside the others, median
@@ -193,6 +194,9 @@ struct Sampling {
   // Rounds of the contention measure for each parallel team that falls short of its CPUs'
   // speeds after its group's minimum of blocks (harness/contention.cc); 0: not taken.
   int contention_rounds = 0;
+  // Whether its windows are judged as blocks are (steal, run delay, other processes); off only
+  // for workloads that report their own nominal times (tests).
+  bool contention_judged = true;
 };
 
 // What the per-block clock probes cost: their time against the blocks' (timed and untimed).

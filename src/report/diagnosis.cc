@@ -528,7 +528,7 @@ std::optional<Candidate> contention(const ResultRow& r, const DiagnosisContext&)
                             {"copies_rate", k->ceiling}, {"alone_s", k->alone_s},
                             {"together_s", k->together_s}};
   if (k->home_slowdown > 0) figures["home_slowdown"] = k->home_slowdown;
-  const std::string each = std::abs(slow_high - slow_low) < 0.005
+  const std::string each = fixed(slow_low, 2) == fixed(slow_high, 2)
                                ? "x" + fixed(slow_high, 2)
                                : "x" + fixed(slow_low, 2) + " to x" + fixed(slow_high, 2);
   std::string line = "contention: copies of the serial run, one on each of the team's " +

@@ -480,9 +480,10 @@ nlohmann::json clock_json(const ResultRow& r) {
 nlohmann::json contention_json(const Measurement& m) {
   if (!m.contention) return nullptr;
   const Contention& k = *m.contention;
-  if (!k.skipped.empty()) return {{"cpus", k.cpus}, {"skipped", k.skipped}};
+  if (!k.skipped.empty()) return {{"cpus", k.cpus}, {"skipped", k.skipped}, {"disturbed_rounds", k.disturbed_rounds}};
   return {{"cpus", k.cpus},
           {"rounds", k.rounds},
+          {"disturbed_rounds", k.disturbed_rounds},
           {"copies_rate", k.ceiling},
           {"alone_s", k.alone_s},
           {"together_s", k.together_s},

@@ -483,7 +483,13 @@ def test_sigterm_stops_an_import_and_its_workers(tmp_path, dbfile):
     proc = subprocess.Popen([sys.executable, str(Path(__file__).parents[2] / "scripts" / "cvp"),
                              "db", "import", "--db", dbfile, str(tmp_path / "runs")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    # Signalled once the import is under way: its database exists only after the command has
+    # set its handler. A fixed second was too short for the interpreter to start on a CI runner
+    # busy with sanitizer builds, and SIGTERM then met the default action (exit -15).
+    deadline = time.monotonic() + 60
+    while not Path(dbfile).exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode in (0, 130), err   # 0: it had finished before the signal

@@ -926,11 +926,20 @@ def _prepared(paths, machine_name, report, known=None, window=64):
             # futures from this thread when they stop early, racing the pool's own thread,
             # which fails the same futures when a worker dies (Python 3.11 then prints a
             # traceback from that thread). Here only the pool's thread touches a future.
-            with _held_signals():   # submitting starts the workers
-                batches = [(chunk[j:j + 4],
-                            pool.submit(_prepare_batch, chunk[j:j + 4], machine_name,
-                                        report, known))
-                           for j in range(0, len(chunk), 4)]
+            try:
+                with _held_signals():   # submitting starts the workers
+                    batches = [(chunk[j:j + 4],
+                                pool.submit(_prepare_batch, chunk[j:j + 4], machine_name,
+                                            report, known))
+                               for j in range(0, len(chunk), 4)]
+            except BrokenProcessPool:
+                # A worker died between two windows (every run before them is in): the pool
+                # refuses the next window's first batch.
+                seen.update(getattr(pool, "_processes", None) or {})
+                yield chunk[0], CvpError(f"{chunk[0]}: the worker processes stopped before "
+                                         f"reading it ({_worker_end(list(seen.values()))})")
+                broken = chunk[0]
+                break
             seen.update(getattr(pool, "_processes", None) or {})
             for batch, future in batches:
                 try:

@@ -153,3 +153,28 @@ def test_a_row_with_no_time_is_refused_with_a_sentence(tmp_path, path, value, wo
                            "(SELECT COUNT(*) FROM results)").fetchone() == (1, 1, measured)
     finally:
         con.close()
+
+
+@pytest.mark.skipif(not POOLED, reason="the import reads in a pool only with 2 CPUs or more")
+def test_workers_that_die_between_two_windows_give_one_error_not_a_broken_pool(runs):
+    """The pool refuses a window's first batch when its workers died after the window before
+    (a CI run under load hit it: "internal error: BrokenProcessPool"): the next run gets an
+    error that names the signal, and the import stops as for a worker that died mid-run."""
+    import multiprocessing
+    import time
+    from cvptools import db
+    paths = sorted(str(p) for p in runs.iterdir())[:40]
+    gen = db._prepared(paths, None, None, window=16)
+    first = [next(gen) for _ in range(16)]
+    assert all(not isinstance(result, Exception) for _, result in first)
+    workers = multiprocessing.active_children()
+    assert workers
+    for worker in workers:
+        os.kill(worker.pid, signal.SIGTERM)
+    assert wait_for(lambda: not any(pid_alive(w.pid) for w in workers), timeout=5)
+    time.sleep(0.5)   # the pool's own thread sees them gone
+    rest = list(gen)
+    assert len(rest) == 1, rest
+    path, error = rest[0]
+    assert path == paths[16] and isinstance(error, db.CvpError), rest
+    assert "worker processes stopped before reading it" in str(error) and "SIGTERM" in str(error)

@@ -36,12 +36,19 @@ struct Copy {
   double per_execution_s = 0;  // of the last window
 };
 
+// How the copies' windows run: their length, whose clock times them, whether they are judged.
+struct Windows {
+  double seconds = 0;
+  bool manual = false;  // Timing::manual: the executions' own times
+  bool judged = true;   // windows disturbed are set aside
+};
+
 // Runs every copy at once (each from a thread pinned to its CPU, as the program's own thread
 // is during a serial block) from a common start for about `window_s`, each timing the whole
 // executions it began within it; each copy's time per execution into per_execution_s. A copy
 // that is done goes on executing, untimed, until every copy is: no timed execution runs with
 // fewer copies beside it than the others had.
-void run_together(std::vector<Copy*>& copies, bool manual, double window_s) {
+void run_together(std::vector<Copy*>& copies, const Windows& w) {
   std::atomic<int> ready{0}, timing{static_cast<int>(copies.size())};
   std::atomic<bool> go{false};
   std::vector<std::thread> drivers;
@@ -55,13 +62,13 @@ void run_together(std::vector<Copy*>& copies, bool manual, double window_s) {
         ready.fetch_add(1);
         while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
         const auto start = Clock::now();
-        const auto end = start + std::chrono::duration<double>(window_s);
+        const auto end = start + std::chrono::duration<double>(w.seconds);
         double timed = 0;
         long long done = 0;
         do {
           const auto t0 = Clock::now();
           const Execution e = c.run->execute();
-          timed += manual ? e.wall_s : std::chrono::duration<double>(Clock::now() - t0).count();
+          timed += w.manual ? e.wall_s : std::chrono::duration<double>(Clock::now() - t0).count();
           ++done;
         } while (Clock::now() < end && !interrupted());
         c.per_execution_s = timed / static_cast<double>(done);
@@ -85,8 +92,8 @@ void run_together(std::vector<Copy*>& copies, bool manual, double window_s) {
 
 bool Session::contention_wanted(const Measurement& m) const {
   const Point& p = m.point;
-  if (m.baseline == nullptr || m.baseline == &m || p.mode != Mode::parallel || p.threads < 2 || p.ranks > 1 || p.weak != 1 ||
-      !m.error.empty() || !m.verified || m.samples.empty() || !m.baseline ||
+  if (m.baseline == nullptr || m.baseline == &m || p.mode != Mode::parallel || p.threads < 2 ||
+      p.ranks > 1 || p.weak != 1 || !m.error.empty() || !m.verified || m.samples.empty() ||
       !m.baseline->error.empty() || m.baseline->samples.empty()) {
     return false;
   }
@@ -103,28 +110,14 @@ bool Session::contention_wanted(const Measurement& m) const {
 
 namespace {
 
-// The team CPU sets of a group's rows that `wanted`, each with its rows.
-template <typename Wanted>
-std::map<std::vector<int>, std::vector<Measurement*>> short_teams(const std::vector<Measurement*>& members,
-                                                                  Wanted wanted) {
-  std::map<std::vector<int>, std::vector<Measurement*>> sets;
-  for (Measurement* m : members) {
-    if (!wanted(*m)) continue;
-    std::vector<int> cpus = m->point.cpus;
-    std::sort(cpus.begin(), cpus.end());
-    sets[cpus].push_back(m);
-  }
-  return sets;
-}
-
 // One window of `copies` at once, judged from what the machine counts around it
 // (host/disturbance.h): false when steal, a clock that moved, a stop of the process or other
 // processes (a tenth of the copies' CPUs or more) disturbed it, so that what others did is not
 // read as what the CPUs share. Our own threads' waits for a CPU are the copies' own (the
 // hand-offs between a copy's team and the thread driving it), not a disturbance.
-bool undisturbed_window(std::vector<Copy*>& copies, bool manual, double window_s, bool judge) {
-  if (!judge) {
-    run_together(copies, manual, window_s);
+bool undisturbed_window(std::vector<Copy*>& copies, const Windows& w) {
+  if (!w.judged) {
+    run_together(copies, w);
     return !interrupted();
   }
   std::vector<int> cpus;
@@ -132,7 +125,7 @@ bool undisturbed_window(std::vector<Copy*>& copies, bool manual, double window_s
   const int stops_before = continued_count();
   const DisturbanceReading before = read_disturbance(cpus);
   const auto usage_before = exec::UsageSnapshot::now();
-  run_together(copies, manual, window_s);
+  run_together(copies, w);
   const auto usage = exec::UsageSnapshot::now() - usage_before;
   const DisturbanceReading after = read_disturbance(cpus);
   const BlockDisturbance judged = judge_block(before, after, usage.wall_s, std::nullopt,
@@ -175,12 +168,6 @@ CopySet prepare_copies(const Measurement& row, const std::vector<int>& cpus, int
   return set;
 }
 
-struct Windows {
-  double seconds = 0;
-  bool manual = false;  // Timing::manual: the executions' own times
-  bool judged = true;   // windows disturbed are set aside
-};
-
 // Rounds of a lone window and the copies' window, up to twice `rounds`, until `rounds` were
 // undisturbed (or the budget, `left`, has no room for one more): their medians into `out`.
 void sample_copies(CopySet& set, const Windows& w, int rounds, const std::function<double()>& left,
@@ -192,9 +179,9 @@ void sample_copies(CopySet& set, const Windows& w, int rounds, const std::functi
   for (int tried = 0; tried < 2 * rounds && static_cast<int>(ceilings.size()) < rounds && !interrupted();
        ++tried) {
     if (left() < 2 * w.seconds) break;
-    const bool lone_ok = undisturbed_window(just_lone, w.manual, w.seconds, w.judged);
+    const bool lone_ok = undisturbed_window(just_lone, w);
     const double alone_s = set.lone->per_execution_s;
-    const bool team_ok = undisturbed_window(set.team, w.manual, w.seconds, w.judged);
+    const bool team_ok = undisturbed_window(set.team, w);
     if (!lone_ok || !team_ok || alone_s <= 0) {
       ++out.disturbed_rounds;
       continue;
@@ -225,6 +212,17 @@ void sample_copies(CopySet& set, const Windows& w, int rounds, const std::functi
 
 }  // namespace
 
+std::map<std::vector<int>, std::vector<Measurement*>> Session::short_teams(const Group& group) const {
+  std::map<std::vector<int>, std::vector<Measurement*>> sets;
+  for (Measurement* m : group.members) {
+    if (!contention_wanted(*m)) continue;
+    std::vector<int> cpus = m->point.cpus;
+    std::sort(cpus.begin(), cpus.end());
+    sets[cpus].push_back(m);
+  }
+  return sets;
+}
+
 double Session::contention_window_s(const Measurement& row) const {
   return std::max(sampling_.block_s, stats::median(row.baseline->wall_s()));
 }
@@ -232,8 +230,7 @@ double Session::contention_window_s(const Measurement& row) const {
 double Session::contention_cost_s(const Group& group) const {
   if (sampling_.contention_rounds <= 0) return 0;
   double seconds = 0;
-  const auto wanted = [&](const Measurement& m) { return contention_wanted(m); };
-  for (const auto& [cpus, rows] : short_teams(group.members, wanted)) {
+  for (const auto& [cpus, rows] : short_teams(group)) {
     // Each round a lone window and the copies' window; preparing, about two more.
     seconds += (2.0 * sampling_.contention_rounds + 2) * contention_window_s(*rows.front());
   }
@@ -242,9 +239,8 @@ double Session::contention_cost_s(const Group& group) const {
 
 void Session::measure_contention(const Group& group) {
   if (sampling_.contention_rounds <= 0) return;
-  // The team CPU sets of the group's rows that fell short, each measured once.
-  const auto wanted = [&](const Measurement& m) { return contention_wanted(m); };
-  for (auto& [cpus, rows] : short_teams(group.members, wanted)) {
+  // Each team of CPUs whose rows fell short, measured once.
+  for (auto& [cpus, rows] : short_teams(group)) {
     if (interrupted()) return;
     auto result = std::make_shared<Contention>(measure_copies(*rows.front(), cpus));
     for (Measurement* m : rows) m->contention = result;

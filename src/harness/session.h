@@ -300,6 +300,8 @@ class Session {
   // The contention measure (harness/contention.cc): after a group's minimum of blocks, once for
   // each team of CPUs whose rows fell short, within the budget.
   bool contention_wanted(const Measurement& m) const;
+  // The sorted CPU sets of a group's rows that want the measure, each with its rows.
+  std::map<std::vector<int>, std::vector<Measurement*>> short_teams(const Group& group) const;
   double contention_window_s(const Measurement& row) const;
   // About how long measuring contention for a group's rows short so far takes.
   double contention_cost_s(const Group& group) const;

@@ -1,7 +1,8 @@
 // matmul as a Workload: C = A x B for each size n, split into row blocks over the point's team.
 // One product is one run of the team in two phases: its tasks pack B once between them (by
-// column slivers), then each computes its rows of C, so no task repeats another's packing. Every product is checked against the
-// checksum of the serial answer, which is computed once per size, outside every timed region.
+// column slivers), then each computes its rows of C, so no task repeats another's packing.
+// Every product is checked against the checksum of the serial answer, which is computed once
+// per size, outside every timed region.
 #include "cvp/workload.h"
 #include "cvp/dist.h"
 

@@ -228,6 +228,11 @@ class PreparedPoint {
   // its group take their turn: give back what teams share (a run on an exec::Executor calls
   // its idle()). Default: nothing.
   virtual void idle() {}
+  // Called after each block's timed executions, before the block's CPU time is read, outside
+  // the timed region: stop whatever spins while it waits for the next execution, so that the
+  // process's CPU time is current (a run on an exec::Executor calls its settle()). Default:
+  // nothing.
+  virtual void settle() {}
   // Called before each block and before any untimed execution that follows idle(), outside the
   // timed region: take back what idle() gave (a distributed point's other ranks wait busily for
   // its executions again). Default: nothing.

@@ -183,6 +183,7 @@ class TaskRun final : public PreparedPoint {
     spoiled_ = after == before || (std::isnan(after) && std::isnan(before));
   }
   void idle() override { team_->idle(); }
+  void settle() override { team_->settle(); }
 
  private:
   std::unique_ptr<TaskKernel> kernel_;

@@ -51,10 +51,10 @@ void Executor::release_worker() const {
   if (!release_cpus_.empty()) set_thread_affinity(release_cpus_);
 }
 
-void Executor::pin_worker(int worker) {
-  if (!pin_to_cpu(worker_cpus_[static_cast<std::size_t>(worker)])) {
-    sightings_->note_pin_failure();
-  }
+bool Executor::pin_worker(int worker) {
+  if (pin_to_cpu(worker_cpus_[static_cast<std::size_t>(worker)])) return true;
+  sightings_->note_pin_failure();
+  return false;
 }
 
 void Executor::run(std::size_t n_tasks, const Task& task, Schedule schedule) {

@@ -81,6 +81,8 @@ class DistributedRun final : public PreparedPoint {
     return dist::agree(mine);
   }
   void corrupt() override { inner_->corrupt(); }
+  // This rank's team only: the other ranks' CPU time is not read here.
+  void settle() override { inner_->settle(); }
   std::size_t wrong_items() const override { return inner_->wrong_items(); }
   void idle() override {
     if (g_awake != this) return;

@@ -351,6 +351,7 @@ bool measure_block(Live& live, int round, BlockMeters* meters) {
     execute_block(live, block);
     if (block.interrupted_now) return;
     if (!manual) block.timed = seconds_since(start);
+    live.run->settle();
     add_metered(meters, meters_before, block);
     const auto usage = exec::UsageSnapshot::now() - usage_before;
     const DisturbanceReading after = read_disturbance(p.cpus);

@@ -5,9 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "cvp/exec/affinity.h"
@@ -38,6 +43,8 @@ TEST_P(ExecutorTest, RunsEveryTaskExactlyOnce) {
         EXPECT_EQ(hits[i].load(), 1) << "task " << i << " of " << tasks << ", " << threads
                                      << " threads";
       }
+      // Between runs as the harness does: a spinning team sent to sleep, or given back.
+      if (tasks % 2 == 1) ex->settle(); else ex->idle();
     }
   }
 }
@@ -195,14 +202,85 @@ TEST_P(ExecutorTest, TaskExceptionReachesTheCaller) {
 
 TEST_P(ExecutorTest, CallerAffinityIsRestored) {
   const auto before = cvp::exec::thread_affinity();
-  auto ex = cvp::exec::make_executor(GetParam(), {topo.home_cpu()});
-  ex->run(4, [](std::size_t) {});
-  EXPECT_EQ(cvp::exec::thread_affinity(), before);
+  for (int threads : {1, 2}) {
+    auto ex = cvp::exec::make_executor(GetParam(), topo.parallel_cpus(threads));
+    ex->run(4, [](std::size_t) {});
+    EXPECT_EQ(cvp::exec::thread_affinity(), before) << threads << " threads";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, ExecutorTest,
                          testing::Values(Backend::threads, Backend::openmp, Backend::tbb),
                          backend_name);
+
+// This process's threads other than the caller, each with its state ('R' running, 'S'
+// sleeping, ...) from /proc/self/task/TID/stat.
+std::map<std::string, char> other_threads() {
+  std::map<std::string, char> states;
+  const auto self = std::to_string(::gettid());
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    const std::string tid = entry.path().filename();
+    if (tid == self) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');  // the name may hold spaces and parentheses
+    if (close != std::string::npos && close + 2 < line.size()) states[tid] = line[close + 2];
+  }
+  return states;
+}
+
+// The threads of other_threads() that are not in `before` and run.
+int running_since(const std::map<std::string, char>& before) {
+  int running = 0;
+  for (const auto& [tid, state] : other_threads()) running += !before.count(tid) && state == 'R';
+  return running;
+}
+
+std::thread::id thread_of_task_zero(cvp::exec::Executor& ex) {
+  std::vector<std::thread::id> ids(ex.threads());
+  ex.run(ids.size(), [&](std::size_t i) { ids[i] = std::this_thread::get_id(); },
+         cvp::exec::Schedule::fixed);
+  return ids[0];
+}
+
+TEST(ThreadsTeam, TheCallerIsWorkerZeroWhereEveryWorkerHasItsOwnCpu) {
+  const auto topo = cvp::exec::detect_topology();
+  const auto me = std::this_thread::get_id();
+  // One worker per CPU: the caller runs worker 0's tasks, and no thread is woken for them.
+  auto serial = cvp::exec::make_executor(Backend::threads, {topo.home_cpu()});
+  EXPECT_EQ(thread_of_task_zero(*serial), me);
+  if (topo.cores.size() >= 2) {
+    auto parallel = cvp::exec::make_executor(Backend::threads, topo.parallel_cpus(2));
+    EXPECT_EQ(thread_of_task_zero(*parallel), me);
+  }
+  // Workers that share a CPU: the caller waits aside, each worker is a thread of the team.
+  auto concurrent = cvp::exec::make_executor(Backend::threads, {topo.home_cpu(), topo.home_cpu()});
+  EXPECT_NE(thread_of_task_zero(*concurrent), me);
+}
+
+TEST(ThreadsTeam, SettleReturnsWithEveryWorkerAsleep) {
+  const auto topo = cvp::exec::detect_topology();
+  if (topo.cores.size() < 2) GTEST_SKIP() << "needs two cores";
+  // Other tests' pools (OpenMP's, oneTBB's) may spin on: only threads made here count.
+  const auto before = other_threads();
+  // The check sees a thread that spins (it can fail).
+  std::atomic<bool> stop{false};
+  std::thread spinner([&] { while (!stop.load()) cvp::exec::cpu_relax(); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  int seen = 0;
+  while (seen == 0 && std::chrono::steady_clock::now() < deadline) seen = running_since(before);
+  stop.store(true);
+  spinner.join();
+  EXPECT_EQ(seen, 1) << "the spinning thread was never seen running";
+
+  auto ex = cvp::exec::make_executor(Backend::threads, topo.parallel_cpus(2));
+  for (int round = 0; round < 20; ++round) {
+    ex->run(2, [](std::size_t) {});
+    ex->settle();
+    EXPECT_EQ(running_since(before), 0) << "a worker still runs after settle(), round " << round;
+  }
+}
 
 TEST(Backends, AllAreTheTaskBackendsEveryAddsTheEventLoop) {
   EXPECT_EQ(cvp::exec::task_backends(),

@@ -83,6 +83,7 @@ class MatmulRun final : public PreparedPoint {
   }
 
   void idle() override { team_->idle(); }
+  void settle() override { team_->settle(); }
 
  private:
   std::unique_ptr<MatmulData> owned_;
@@ -103,7 +104,7 @@ class MatmulRun final : public PreparedPoint {
     // a packer sharing this CPU (tasks interleaved on one core) gets it.
     for (int spins = 0; packed_.load(std::memory_order_acquire) < chunks; ++spins) {
       if (spins < 256) {
-        cpu_relax();
+        exec::cpu_relax();
       } else {
         std::this_thread::yield();
       }
@@ -111,12 +112,6 @@ class MatmulRun final : public PreparedPoint {
     matmul::multiply_rows_packed(p.a.data(), p.packed_b.data(), p.c.data(), n_, bounds_[i],
                                  bounds_[i + 1]);
   };
-
-  static void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
 };
 
 // The process grid of a distributed product: rows x cols = R ranks, rows the largest divisor of
@@ -268,6 +263,7 @@ class SummaRun final : public PreparedPoint {
     if (!c_.empty()) c_[c_.size() / 2] += 1.0;
   }
   void idle() override { team_->idle(); }
+  void settle() override { team_->settle(); }
 
   // A panel's sum rounds differently from one product's: far below this, a wrong element far
   // above it.

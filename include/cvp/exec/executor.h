@@ -59,6 +59,16 @@ class StopToken {
 
 using Task = std::function<void(std::size_t)>;
 
+// One pause of a spin-wait: tells the CPU (and a hypervisor watching for spinning vCPUs) that
+// the thread waits, and lets a sibling hyper-thread run.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 // How tasks are given to workers. dynamic: from a shared counter (or oneTBB's work stealing),
 // so a worker slowed by a neighbour takes fewer. fixed: task i to worker i mod T, the same
 // worker in every run, so a worker can first touch the memory its tasks will use (oneTBB
@@ -83,6 +93,12 @@ class Executor {
   // (oneTBB keeps its workers in a team's arena after a run; another team's arena would wait
   // for them). Call outside any timed region. Default: nothing.
   virtual void idle() {}
+  // After a run, before the process's CPU time is read: workers that spin while they wait for
+  // the next run (the std::thread backend's, where each has a CPU of its own) sleep now, and
+  // this returns once they do. The kernel brings a running thread's CPU time up to date only at
+  // a tick or when it stops running, so a reading taken while a worker spins can miss up to a
+  // tick of it. Call outside any timed region. Default: nothing.
+  virtual void settle() {}
 
   Backend backend() const { return backend_; }
   int threads() const { return static_cast<int>(worker_cpus_.size()); }
@@ -101,8 +117,9 @@ class Executor {
   virtual void dispatch(std::size_t n_tasks, const std::function<void(int, std::size_t)>& body,
                         Schedule schedule) = 0;
 
-  // Pins the calling thread to worker slot `worker`'s CPU, counting a failure in sightings.
-  void pin_worker(int worker);
+  // Pins the calling thread to worker slot `worker`'s CPU, counting a failure in sightings;
+  // whether it was pinned.
+  bool pin_worker(int worker);
   // Gives a pooled thread (an OpenMP or oneTBB worker, shared by every team of its runtime)
   // back the CPUs it had before any team pinned it, when it leaves this team. A worker left
   // pinned to one team's core could later be woken for another team while that core is busy,

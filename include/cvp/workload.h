@@ -233,6 +233,10 @@ class PreparedPoint {
   // process's CPU time is current (a run on an exec::Executor calls its settle()). Default:
   // nothing.
   virtual void settle() {}
+  // The seconds its team has spun in all while waiting (exec::Executor::spun_s), read around
+  // each block after settle(): the harness counts them as idle, not as work. nullopt (the
+  // default) where the point cannot tell.
+  virtual std::optional<double> spun_s() const { return std::nullopt; }
   // Called before each block and before any untimed execution that follows idle(), outside the
   // timed region: take back what idle() gave (a distributed point's other ranks wait busily for
   // its executions again). Default: nothing.
@@ -377,6 +381,11 @@ struct Row {
   // Per execution, medians over the blocks: process CPU seconds, CPU time / wall time, and
   // voluntary and involuntary context switches.
   double cpu_s = 0, cpu_per_wall = 0, voluntary = 0, involuntary = 0;
+  // Of cpu_s, the seconds the team spun while it waited for tasks or for its other workers
+  // (median over the blocks), where the team counts them (spin_counted: the std::thread team);
+  // cpu_s - spin_s is the CPU time that worked.
+  double spin_s = 0;
+  bool spin_counted = false;
   // Per-request latencies of every execution (request workloads), in microseconds.
   bool has_latency = false;
   double p50 = 0, p95 = 0, p99 = 0;

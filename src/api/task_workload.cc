@@ -184,6 +184,7 @@ class TaskRun final : public PreparedPoint {
   }
   void idle() override { team_->idle(); }
   void settle() override { team_->settle(); }
+  std::optional<double> spun_s() const override { return team_->spun_s(); }
 
  private:
   std::unique_ptr<TaskKernel> kernel_;

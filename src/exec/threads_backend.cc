@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 
@@ -30,15 +31,26 @@ bool distinct(std::vector<int> cpus) {
   return std::adjacent_find(cpus.begin(), cpus.end()) == cpus.end();
 }
 
-// Spins until `ready()` or for kSpin; whether it became ready.
+// Spins until `ready()` or for kSpin, adding the nanoseconds spun to `spun`; whether it became
+// ready.
 template <typename Ready>
-bool spin_until(Ready&& ready) {
-  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+bool spin_until(Ready&& ready, std::atomic<std::int64_t>& spun) {
+  if (ready()) return true;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + kSpin;
+  bool done = false;
   for (unsigned i = 1;; ++i) {
-    if (ready()) return true;
     cpu_relax();
-    if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return ready();
+    if (ready()) {
+      done = true;
+      break;
+    }
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) break;
   }
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::steady_clock::now() - start);
+  spun.fetch_add(ns.count(), std::memory_order_relaxed);
+  return done || ready();
 }
 
 class ThreadsExecutor final : public Executor {
@@ -82,6 +94,10 @@ class ThreadsExecutor final : public Executor {
 
   void idle() override { settle(); }
 
+  std::optional<double> spun_s() const override {
+    return static_cast<double>(spun_ns_.load(std::memory_order_relaxed)) * 1e-9;
+  }
+
  protected:
   void dispatch(std::size_t n_tasks, const std::function<void(int, std::size_t)>& body,
                 Schedule schedule) override {
@@ -102,7 +118,10 @@ class ThreadsExecutor final : public Executor {
         pin_worker(0);
         run_tasks(0, body, n_tasks, schedule == Schedule::fixed);
       }
-      if (spin_until([this] { return remaining_.load(std::memory_order_acquire) == 0; })) return;
+      if (spin_until([this] { return remaining_.load(std::memory_order_acquire) == 0; },
+                     spun_ns_)) {
+        return;
+      }
     }
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return remaining_.load(std::memory_order_acquire) == 0; });
@@ -125,7 +144,7 @@ class ThreadsExecutor final : public Executor {
       spin_until([&] {
         return generation_.load(std::memory_order_acquire) != seen ||
                quiet_.load(std::memory_order_relaxed);
-      });
+      }, spun_ns_);
     }
     std::unique_lock<std::mutex> lock(mutex_);
     const auto ready = [&] {
@@ -174,6 +193,8 @@ class ThreadsExecutor final : public Executor {
   std::atomic<int> remaining_{0};
   std::atomic<std::uint64_t> generation_{0};  // written under mutex_
   std::atomic<bool> quiet_{false};            // settle(): spinners go to sleep
+  // Every spin's length, added before the spinner sleeps or works: complete once settle() returns.
+  std::atomic<std::int64_t> spun_ns_{0};
   std::size_t sleepers_ = 0;                  // guarded by mutex_
   bool stopping_ = false;                     // guarded by mutex_
   std::vector<std::thread> workers_;

@@ -83,6 +83,7 @@ class DistributedRun final : public PreparedPoint {
   void corrupt() override { inner_->corrupt(); }
   // This rank's team only: the other ranks' CPU time is not read here.
   void settle() override { inner_->settle(); }
+  std::optional<double> spun_s() const override { return inner_->spun_s(); }
   std::size_t wrong_items() const override { return inner_->wrong_items(); }
   void idle() override {
     if (g_awake != this) return;

@@ -154,6 +154,7 @@ struct Block {
   double timed = 0;
   long long done = 0;
   bool interrupted_now = false;
+  std::optional<double> spun_s;  // the team's spinning during the block, where it counts it
 };
 
 // A request workload's figures of one execution, summed into its block's sample.
@@ -250,6 +251,8 @@ void record_sample(Live& live, Block& block, const exec::UsageDelta& usage,
   s.executions = done;
   s.wall_s = timed / n;
   s.cpu_s = usage.cpu_s / n;
+  // Spinning is CPU time too, but no work: at most all of the block's CPU time.
+  if (block.spun_s) s.spin_s = std::min(*block.spun_s, usage.cpu_s) / n;
   s.cpu_per_wall = usage.cpu_per_wall();
   s.voluntary = static_cast<double>(usage.voluntary_switches) / n;
   s.involuntary = static_cast<double>(usage.involuntary_switches) / n;
@@ -345,6 +348,7 @@ bool measure_block(Live& live, int round, BlockMeters* meters) {
     const bool probed = probe_this_block(live);
     const auto clock_before = probe_clock(live, probed);
     const DisturbanceReading before = read_disturbance(p.cpus);
+    const auto spun_before = live.run->spun_s();
     const auto usage_before = exec::UsageSnapshot::now();
     const auto meters_before = read_meters(meters);
     const auto start = Clock::now();
@@ -354,6 +358,8 @@ bool measure_block(Live& live, int round, BlockMeters* meters) {
     live.run->settle();
     add_metered(meters, meters_before, block);
     const auto usage = exec::UsageSnapshot::now() - usage_before;
+    const auto spun_after = live.run->spun_s();
+    if (spun_before && spun_after) block.spun_s = *spun_after - *spun_before;
     const DisturbanceReading after = read_disturbance(p.cpus);
     if (!manual) {
       if (m.fault == Fault::wrong) live.run->corrupt();

@@ -53,6 +53,8 @@ namespace cvp::bench {
 struct Sample {
   double wall_s = 0;                     // the block's timed wall time / its executions
   double cpu_s = 0;                      // process CPU seconds per execution
+  double spin_s = -1;                    // of which the team spun while it waited, per
+                                         // execution (-1: the team cannot tell)
   double cpu_per_wall = 0;
   double voluntary = 0, involuntary = 0; // context switches per execution
   std::vector<int> cpus_seen;            // where the team's tasks ran

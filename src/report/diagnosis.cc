@@ -185,9 +185,13 @@ std::optional<Candidate> memory_bandwidth(const ResultRow& r, const DiagnosisCon
   return k;
 }
 
-// Without a trace, the process's CPU time per execution against the team's CPUs over its wall
-// time shows how much of the time they sat idle (a lower bound: a worker that spins while it
-// waits, as OpenMP's do, counts as busy). Where the team's cores differ in speed, the likeliest
+// The CPU time per execution that did work: the process's, less what the team counted as
+// spinning while it waited (Row::spin_s; nothing where it cannot tell).
+double working_cpu_s(const Row& r) { return r.cpu_s - (r.spin_counted ? r.spin_s : 0.0); }
+
+// Without a trace, the working CPU time per execution against the team's CPUs over its wall
+// time shows how much of the time they sat idle (a lower bound where a runtime's workers spin
+// out of sight while they wait, as oneTBB's do: that counts as busy). Where the team's cores differ in speed, the likeliest
 // reason is a split that ends unevenly; --trace tells when.
 std::string speeds_text(const Point& p);
 
@@ -201,14 +205,18 @@ std::optional<Candidate> idle_by_cpu_time(const ResultRow& r, const DiagnosisCon
   const double waiting =
       (c.run_delay_visible ? median_share(*r.m, [](const Sample& s) { return s.run_delay_s; }) : 0) +
       (c.steal_visible ? median_share(*r.m, [](const Sample& s) { return s.steal_s; }) : 0);
-  const double busy = r.cpu_s / (r.median_s * p.threads) + waiting / p.threads;
+  const double working = working_cpu_s(r);
+  const double busy = working / (r.median_s * p.threads) + waiting / p.threads;
   if (!(busy < 0.97) || busy <= 0) return std::nullopt;
   // A symptom, as extra CPU is: it says how much was lost, not why.
   Candidate k{Cause::idle_workers, r.bound * busy, "",
               {{"busy_mean", busy}, {"from", "cpu_time"}, {"cpu_s", r.cpu_s}}, /*symptom=*/true};
+  const bool spun = r.spin_counted && r.spin_s > 0;
+  if (spun) k.figures["spin_s"] = r.spin_s;
   k.line = "idle workers: the team's " + std::to_string(p.threads) + " CPUs were busy " + pct(busy) +
-           " of each execution (the process's CPU time, " + human_time(r.cpu_s) + " per " +
-           human_time(r.median_s) + "), which alone allows x" + fixed(k.ceiling, 2);
+           " of each execution (the process's CPU time, " + human_time(r.cpu_s) +
+           (spun ? " less " + human_time(r.spin_s) + " its workers spun while they waited" : "") +
+           ", per " + human_time(r.median_s) + "), which alone allows x" + fixed(k.ceiling, 2);
   const auto [slow, fast] = std::minmax_element(p.speeds.begin(), p.speeds.end());
   if (p.speeds.size() >= 2 && *slow < 0.97 * *fast) {
     k.line += "; with cores of different speed (" + speeds_text(p) +
@@ -412,25 +420,31 @@ std::optional<Candidate> extra_cpu(const ResultRow& r, const DiagnosisContext& c
   }
   const double switches = r.voluntary + r.involuntary;
   nlohmann::json figures = {{"cpu_s", r.cpu_s}, {"context_switches", switches}};
+  // What the team spun while it waited is idle time (idle_workers), not slower work.
+  const double working = working_cpu_s(r);
+  if (r.spin_counted) figures["spin_s"] = r.spin_s;
   // Speeds that differ by less than 1% leave the serial run's CPU as the measure.
   const double factor = cpu_needed(r);
   const bool by_speed = std::abs(factor - 1) >= 0.01;
-  const double needed = base->cpu_s * (by_speed ? factor : 1.0);
-  if (base->cpu_s <= 0 || r.cpu_s < 1.05 * needed) return std::nullopt;
-  const double more = r.cpu_s / needed;
+  const double base_cpu = working_cpu_s(*base);
+  const double needed = base_cpu * (by_speed ? factor : 1.0);
+  if (base_cpu <= 0 || working < 1.05 * needed) return std::nullopt;
+  const double more = working / needed;
   const double ceiling = r.bound / more;
   figures["serial_cpu_s"] = base->cpu_s;
+  const std::string spent = human_time(working) +
+      (r.spin_counted && r.spin_s > 0 ? " after the " + human_time(r.spin_s) + " it spun waiting" : "");
   std::string line;
   if (by_speed) {
     figures["needed_cpu_s"] = needed;
     line = "slower workers: the team spent x" + fixed(more, 2) +
-           " the CPU time the work needs at its cores' measured speeds (" + human_time(r.cpu_s) +
-           " against " + human_time(needed) + ": the serial run's " + human_time(base->cpu_s) +
+           " the CPU time the work needs at its cores' measured speeds (" + spent +
+           " against " + human_time(needed) + ": the serial run's " + human_time(base_cpu) +
            " x" + fixed(factor, 2) + " for " + speeds_text(p) + "), which alone allows x" + fixed(ceiling, 2);
   } else {
     line = "slower workers: the team spent x" + fixed(more, 2) +
-           " the serial run's CPU time on the same work (" + human_time(r.cpu_s) + " against " +
-           human_time(base->cpu_s) + ")";
+           " the serial run's CPU time on the same work (" + spent + " against " +
+           human_time(base_cpu) + ")";
   }
   const auto& copies = r.m->contention;
   if (copies && copies->skipped.empty() && copies->ceiling >= 0.98 * r.bound) {
@@ -561,7 +575,7 @@ std::vector<std::string> hidden_signals(const ResultRow& r, const DiagnosisConte
   if (!c.steal_visible) not_seen.push_back("stolen time");
   if (!c.run_delay_visible) not_seen.push_back("run delay");
   if (!c.load_visible) not_seen.push_back("other processes (no per-CPU times in /proc/stat)");
-  if (!r.timeline.traced) {
+  if (!r.timeline.traced && !r.spin_counted) {
     not_seen.push_back("idle time that spinning workers hide from the CPU time (run with --trace)");
   }
   if (!c.limits_known) not_seen.push_back("the machine's limits (--limits off)");

@@ -81,6 +81,9 @@ void add_block_medians(ResultRow& r, const Measurement& m) {
     r.ci_high = ci.high;
     r.ci_coverage = ci.coverage;
     r.cpu_s = stats::median(each(m.samples, &Sample::cpu_s));
+    r.spin_counted = std::all_of(m.samples.begin(), m.samples.end(),
+                                 [](const Sample& s) { return s.spin_s >= 0; });
+    if (r.spin_counted) r.spin_s = stats::median(each(m.samples, &Sample::spin_s));
     r.cpu_per_wall = stats::median(each(m.samples, &Sample::cpu_per_wall));
     r.voluntary = stats::median(each(m.samples, &Sample::voluntary));
     r.involuntary = stats::median(each(m.samples, &Sample::involuntary));
@@ -594,6 +597,7 @@ nlohmann::json result_entry(const ResultRow& r, const Options& o) {
         {"ci_coverage", r.ci_coverage},
         {"samples", m.wall_s()}}},
       {"cpu_s", r.cpu_s},
+      {"spin_s", r.spin_counted ? nlohmann::json(r.spin_s) : nlohmann::json(nullptr)},
       {"cpu_per_wall", r.cpu_per_wall},
       {"throughput", {{"value", r.throughput}, {"unit", unit.rate_unit}}},
       {"speedup",

@@ -3,6 +3,7 @@
 // bound gets no diagnosis, and a gap no measurement accounts for is called not identified.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -244,6 +245,38 @@ TEST(Diagnosis, NamesIdleWorkersFromTheTrace) {
   EXPECT_EQ(f.slow_cpu, 0);
   EXPECT_NE(rows[1].diagnosis->line.find("tasks on CPU 0 took 100% longer than on CPU 1"), std::string::npos)
       << rows[1].diagnosis->line;
+}
+
+// A team that counts its spinning (the std::thread team's): the CPU time it spun waiting is
+// idle, not slower work. The same CPU time without the count reads as a busy team whose workers
+// were slower.
+TEST(Diagnosis, TimeATeamSpunWaitingIsIdleNotSlowerWork) {
+  Pair pair(1.0 / 1.6);  // x1.6 of a bound of 2
+  for (auto& s : pair.ms[0].samples) {
+    s.cpu_s = 1.0;
+    s.spin_s = 0;
+  }
+  for (auto& s : pair.ms[1].samples) s.cpu_s = 2 * s.wall_s;  // both CPUs busy throughout
+  auto rows = pair.diagnosed(machine(2.0, 1e12));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::extra_cpu) << rows[1].diagnosis->line;
+  EXPECT_FALSE(rows[1].spin_counted);
+  EXPECT_NE(std::find(rows[1].diagnosis->not_seen.begin(), rows[1].diagnosis->not_seen.end(),
+                      "idle time that spinning workers hide from the CPU time (run with --trace)"),
+            rows[1].diagnosis->not_seen.end());
+
+  for (auto& s : pair.ms[1].samples) s.spin_s = 0.4 * s.wall_s;  // 0.25 of 1.25 CPU-s spun: 1 s worked, as serial
+  rows = pair.diagnosed(machine(2.0, 1e12));
+  ASSERT_TRUE(rows[1].diagnosis);
+  EXPECT_TRUE(rows[1].spin_counted);
+  EXPECT_EQ(rows[1].diagnosis->cause, Cause::idle_workers) << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("CPUs were busy 80% of each execution"), std::string::npos)
+      << rows[1].diagnosis->line;
+  EXPECT_NE(rows[1].diagnosis->line.find("its workers spun while they waited"), std::string::npos)
+      << rows[1].diagnosis->line;
+  for (const auto& hidden : rows[1].diagnosis->not_seen) {
+    EXPECT_EQ(hidden.find("spinning workers"), std::string::npos) << hidden;
+  }
 }
 
 // Untraced, the process's CPU time shows the team's CPUs idle: named with the share, where a

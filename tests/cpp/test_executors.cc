@@ -259,6 +259,34 @@ TEST(ThreadsTeam, TheCallerIsWorkerZeroWhereEveryWorkerHasItsOwnCpu) {
   EXPECT_NE(thread_of_task_zero(*concurrent), me);
 }
 
+// The std::thread team counts its spinning: the caller that waits for a worker still busy spins
+// (up to 200 us, then sleeps), a team of one or on one CPU never spins; the other backends cannot
+// tell.
+TEST(ThreadsTeam, CountsTheTimeItSpunWaiting) {
+  const auto topo = cvp::exec::detect_topology();
+  const auto spun_in = [](cvp::exec::Executor& ex) {
+    const double before = ex.spun_s().value_or(-1);
+    ex.run(2, [](std::size_t i) {
+      if (i == 1) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    }, cvp::exec::Schedule::fixed);
+    ex.settle();
+    return ex.spun_s().value_or(-1) - before;
+  };
+  auto serial = cvp::exec::make_executor(Backend::threads, {topo.home_cpu()});
+  EXPECT_EQ(spun_in(*serial), 0.0);
+  auto concurrent = cvp::exec::make_executor(Backend::threads, {topo.home_cpu(), topo.home_cpu()});
+  EXPECT_EQ(spun_in(*concurrent), 0.0);
+  if (topo.cores.size() >= 2) {
+    auto parallel = cvp::exec::make_executor(Backend::threads, topo.parallel_cpus(2));
+    const double spun = spun_in(*parallel);
+    EXPECT_GE(spun, 150e-6) << "the caller waited 3 ms for worker 1";
+    EXPECT_LT(spun, 3e-3) << "a spin lasts at most 200 us, then the spinner sleeps";
+  }
+  for (const Backend b : {Backend::openmp, Backend::tbb}) {
+    EXPECT_FALSE(cvp::exec::make_executor(b, {topo.home_cpu()})->spun_s().has_value());
+  }
+}
+
 TEST(ThreadsTeam, SettleReturnsWithEveryWorkerAsleep) {
   const auto topo = cvp::exec::detect_topology();
   if (topo.cores.size() < 2) GTEST_SKIP() << "needs two cores";

@@ -84,6 +84,7 @@ class MatmulRun final : public PreparedPoint {
 
   void idle() override { team_->idle(); }
   void settle() override { team_->settle(); }
+  std::optional<double> spun_s() const override { return team_->spun_s(); }
 
  private:
   std::unique_ptr<MatmulData> owned_;
@@ -264,6 +265,7 @@ class SummaRun final : public PreparedPoint {
   }
   void idle() override { team_->idle(); }
   void settle() override { team_->settle(); }
+  std::optional<double> spun_s() const override { return team_->spun_s(); }
 
   // A panel's sum rounds differently from one product's: far below this, a wrong element far
   // above it.

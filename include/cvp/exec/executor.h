@@ -99,6 +99,12 @@ class Executor {
   // a tick or when it stops running, so a reading taken while a worker spins can miss up to a
   // tick of it. Call outside any timed region. Default: nothing.
   virtual void settle() {}
+  // The wall seconds this team's threads (the caller's included) have spun, in all, while they
+  // waited for a task or for the rest of the team: CPU time that did no work, which the
+  // process's CPU time counts as busy. Read after settle() for a complete count. nullopt where
+  // the team cannot tell (OpenMP's and oneTBB's runtimes spin out of sight); the std::thread
+  // team counts every spin.
+  virtual std::optional<double> spun_s() const { return std::nullopt; }
 
   Backend backend() const { return backend_; }
   int threads() const { return static_cast<int>(worker_cpus_.size()); }

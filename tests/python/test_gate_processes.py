@@ -396,7 +396,12 @@ if pinned:
     os.sched_setaffinity(0, pinned)
 seed = int(values("--seed")[-1]) if values("--seed") else 0
 drift = math.exp(random.Random(seed * 7919 + 1).gauss(0, DRIFT))
-rng = random.Random(f"{{os.getpid()}}/{{time.time_ns()}}")
+# Noise of its own for each run, yet the same from one test session to the next: drawn from the
+# run's folder name less the random suffix mkdtemp gives it (LABELround<i>-<side>-...), so a
+# statistical assertion on the gate's outcome holds or fails every time, not by chance.
+run_key = re.sub(r"[a-z0-9_]{{8}}$", "", os.path.basename(os.path.dirname(values("--out")[-1])))
+run_args = " ".join(a for a in args if a not in values("--out"))
+rng = random.Random(f"{{os.path.basename(sys.argv[0])}}/{{run_key}}/{{run_args}}")
 planted = [(float(v.split(":", 1)[0]), re.compile(v.split(":", 1)[1]))
            for v in values("--inject-slowdown")]
 bench = []

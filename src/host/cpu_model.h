@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -76,6 +77,18 @@ struct CpuSpeeds {
 // with one pinned thread per allowed core busy (once per SMT depth), three interleaved tries of
 // each, medians kept. Takes under 2 s on 2 to 128 CPUs. Pins only threads it starts.
 CpuSpeeds measure_cpu_speeds(const exec::Topology& topology);
+
+// A CPU whose FMA rate with every core busy fell below kSharedCore of its rate alone while its
+// clock probe held (within kHomeTie) lost its FMA units, not its clock: with one thread per
+// core busy only a thread out of sight shares them (a neighbour's work on the host's SMT
+// sibling of a vCPU, say). Such a reading is taken again, up to `times` times (the team all
+// busy at once, by `again`), each CPU keeping its highest all-busy FMA rate and that reading's
+// clock: a passing neighbour must not become the machine's model, cached for later runs. A
+// sharing that lasts (two vCPUs that are siblings on one host core) reads the same every time
+// and stays. Returns how many times it measured again.
+inline constexpr double kSharedCore = 0.80;
+int confirm_all_busy(CpuSpeeds& speeds, const std::function<std::vector<CpuSpeed>()>& again,
+                     int times);
 
 // The per-CPU part of the machine-limits cache file, and its reader: nullopt for anything
 // missing or malformed, or when the CPUs are not exactly `allowed`.

@@ -230,6 +230,46 @@ TEST(Sysfs, CpuCapacityIsReadFromTheTreeGiven) {
   fs::remove_all(root);
 }
 
+// Two CPUs of 10 GFLOP/s and 3 GHz alone; all busy as given.
+CpuSpeeds two_cpus(double busy0, double ghz0, double busy1, double ghz1) {
+  CpuSpeeds s;
+  s.cpus = {{0, 10e9, busy0, 3.0, ghz0}, {1, 10e9, busy1, 3.0, ghz1}};
+  return s;
+}
+
+// An FMA rate all busy that fell by half with the clock unchanged is measured again, and a
+// later, higher reading replaces it; one whose clock fell with it (boost), or that did not fall
+// (the A/A), is not measured again; a sharing that lasts stays after the tries.
+TEST(AllBusy, AFallWithoutTheClockIsMeasuredAgainAndAPassingOneIsReplaced) {
+  int calls = 0;
+  const auto later = [&](double busy) {
+    return [&calls, busy] {
+      ++calls;
+      return std::vector<CpuSpeed>{{0, 0, busy, 0, 3.0}, {1, 0, busy, 0, 3.0}};
+    };
+  };
+  CpuSpeeds passing = two_cpus(5e9, 3.0, 5e9, 3.0);  // both halved, clocks held
+  EXPECT_EQ(bench::confirm_all_busy(passing, later(9.9e9), 3), 1);
+  EXPECT_EQ(calls, 1);
+  EXPECT_DOUBLE_EQ(passing.cpus[0].flops_all_busy, 9.9e9);
+  EXPECT_DOUBLE_EQ(passing.cpus[1].flops_all_busy, 9.9e9);
+
+  calls = 0;
+  CpuSpeeds lasting = two_cpus(5e9, 3.0, 10e9, 3.0);  // CPU 0 shares its core for good
+  EXPECT_EQ(bench::confirm_all_busy(lasting, later(5e9), 3), 3);
+  EXPECT_EQ(calls, 3);
+  EXPECT_DOUBLE_EQ(lasting.cpus[0].flops_all_busy, 5e9);
+  EXPECT_DOUBLE_EQ(lasting.cpus[1].flops_all_busy, 10e9);  // never lowered by a later reading
+
+  calls = 0;
+  CpuSpeeds boost = two_cpus(7e9, 2.1, 7e9, 2.1);  // the clock fell as much as the rate
+  EXPECT_EQ(bench::confirm_all_busy(boost, later(10e9), 3), 0);
+  CpuSpeeds quiet = two_cpus(9.8e9, 3.0, 10e9, 2.95);
+  EXPECT_EQ(bench::confirm_all_busy(quiet, later(10e9), 3), 0);
+  EXPECT_EQ(calls, 0);
+  EXPECT_DOUBLE_EQ(quiet.cpus[0].flops_all_busy, 9.8e9);
+}
+
 TEST(SpeedsJson, RoundTripsAndRefusesWhatDoesNotFit) {
   const exec::Topology t = exec::make_topology({{0}, {1}}, false);
   CpuSpeeds s;

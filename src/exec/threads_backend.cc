@@ -7,9 +7,9 @@
 //   they sleep. A run then wakes no thread when runs follow each other (a sleeping thread's
 //   wake-up costs 10 to 50 us in a VM, a percent or more of a 3 ms run), and the caller waits for
 //   the last worker spinning on its own CPU. settle() sends spinners to sleep at once.
-// - Workers sharing a CPU (concurrent, oversubscribed): a spinner would take the CPU from the
-//   task it waits for, so every worker sleeps between runs and the caller sleeps until the last
-//   one is done.
+// - Workers sharing a CPU (concurrent, oversubscribed), or a system that cannot pin (the
+//   workers could then share one): a spinner would take the CPU from the task it waits for, so
+//   every worker sleeps between runs and the caller sleeps until the last one is done.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -57,7 +57,7 @@ class ThreadsExecutor final : public Executor {
  public:
   ThreadsExecutor(std::vector<int> worker_cpus, Sightings* sightings)
       : Executor(Backend::threads, std::move(worker_cpus), sightings),
-        spin_(distinct(this->worker_cpus())) {
+        spin_(distinct(this->worker_cpus()) && affinity_supported()) {
     const int first = spin_ ? 1 : 0;  // with spin_, the caller is worker 0
     workers_.reserve(static_cast<std::size_t>(threads() - first));
     try {

@@ -245,6 +245,8 @@ std::thread::id thread_of_task_zero(cvp::exec::Executor& ex) {
 }
 
 TEST(ThreadsTeam, TheCallerIsWorkerZeroWhereEveryWorkerHasItsOwnCpu) {
+  // Without pinning the workers could share a CPU: they sleep, and the caller waits aside.
+  if (!cvp::exec::affinity_supported()) GTEST_SKIP() << "no CPU affinity here";
   const auto topo = cvp::exec::detect_topology();
   const auto me = std::this_thread::get_id();
   // One worker per CPU: the caller runs worker 0's tasks, and no thread is woken for them.
@@ -263,6 +265,7 @@ TEST(ThreadsTeam, TheCallerIsWorkerZeroWhereEveryWorkerHasItsOwnCpu) {
 // (up to 200 us, then sleeps), a team of one or on one CPU never spins; the other backends cannot
 // tell.
 TEST(ThreadsTeam, CountsTheTimeItSpunWaiting) {
+  if (!cvp::exec::affinity_supported()) GTEST_SKIP() << "no CPU affinity here: no team spins";
   const auto topo = cvp::exec::detect_topology();
   const auto spun_in = [](cvp::exec::Executor& ex) {
     const double before = ex.spun_s().value_or(-1);

@@ -138,8 +138,16 @@ class ThreadsExecutor final : public Executor {
     }
   }
 
-  // Waits for a run newer than `seen` (spinning first when the team may): false when stopping.
-  bool wait_for_run(std::uint64_t seen) {
+  // What a worker reads of one run.
+  struct Run {
+    const std::function<void(int, std::size_t)>* body = nullptr;
+    std::size_t n = 0;
+    bool fixed = false;
+  };
+
+  // Waits for a run newer than `seen` (spinning first when the team may), then reads it and its
+  // generation into `run` and `seen` under the one lock it takes: false when stopping.
+  bool wait_for_run(std::uint64_t& seen, Run& run) {
     if (spin_) {
       spin_until([&] {
         return generation_.load(std::memory_order_acquire) != seen ||
@@ -156,24 +164,18 @@ class ThreadsExecutor final : public Executor {
       start_.wait(lock, ready);
       --sleepers_;
     }
-    return !stopping_;
+    if (stopping_) return false;
+    seen = generation_.load(std::memory_order_relaxed);
+    run = {body_, n_tasks_, fixed_};
+    return true;
   }
 
   void work(int w) {
     pin_worker(w);
     std::uint64_t seen = 0;
-    while (wait_for_run(seen)) {
-      const std::function<void(int, std::size_t)>* body = nullptr;
-      std::size_t n = 0;
-      bool fixed = false;
-      {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        seen = generation_.load(std::memory_order_relaxed);
-        body = body_;
-        n = n_tasks_;
-        fixed = fixed_;
-      }
-      run_tasks(w, *body, n, fixed);
+    Run run;
+    while (wait_for_run(seen, run)) {
+      run_tasks(w, *run.body, run.n, run.fixed);
       if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         const std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_one();
